@@ -1,0 +1,201 @@
+"""Settings for every process of HoloVitals Sync (UI/API backend, workers, CLI).
+
+One `Settings` object, read from `HOLOVITALS_*` environment variables and a `.env` file in the
+working directory. Nothing else in the code base reads `os.environ` for configuration.
+A bad value stops start-up with one line naming the variable and what it accepts
+(`ConfigError`), never a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from base64 import urlsafe_b64encode
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "HOLOVITALS_"
+SECRET_KEY_FILE = "secret.key"
+
+# The four queue families and the priorities each one has. A family's workers listen on
+# its queues in this order, so a high-priority job is always taken first.
+QUEUE_FAMILIES = ("sync", "webhooks", "conflicts", "transformations")
+PRIORITIES = ("high", "default", "low")
+
+
+class ConfigError(Exception):
+    """A setting has a value HoloVitals Sync cannot use; the message is one line."""
+
+
+def _int_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All settings, with the defaults an embedded single-machine install uses."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: str = Field("development", pattern="^(development|production|test)$")
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+
+    sync_batch_size: int = Field(100, ge=1, le=10_000)
+    retry_attempts: int = Field(3, ge=0, le=20)
+    retry_backoff: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [2, 4, 8])
+
+    workers_sync: int = Field(5, ge=0, le=64)
+    workers_webhooks: int = Field(10, ge=0, le=64)
+    workers_conflicts: int = Field(3, ge=0, le=64)
+    workers_transformations: int = Field(10, ge=0, le=64)
+
+    webhook_signature_tolerance: int = Field(300, ge=1, le=86_400)
+    webhook_max_body_bytes: int = Field(1_048_576, ge=1024)
+
+    http_connect_timeout: float = Field(10.0, gt=0, le=300)
+    http_read_timeout: float = Field(60.0, gt=0, le=3600)
+    http_pool_size: int = Field(10, ge=1, le=200)
+
+    frontend_port: int = Field(3000, ge=1, le=65535)
+    backend_port: int = Field(8000, ge=1, le=65535)
+    sandbox_port: int = Field(9100, ge=1, le=65535)
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("retry_backoff", mode="before")
+    @classmethod
+    def _parse_backoff(cls, value: Any) -> Any:
+        value = _int_list(value)
+        if not value:
+            raise ValueError("empty list")
+        return value
+
+    @field_validator("retry_backoff")
+    @classmethod
+    def _positive_backoff(cls, value: list[int]) -> list[int]:
+        if any(v < 0 or v > 86_400 for v in value):
+            raise ValueError("out of range")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Child processes (workers, the Reflex backend) may run from another directory.
+        return value.expanduser().resolve()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("unsupported scheme")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("unsupported scheme")
+        return value or None
+
+    # -- derived values ------------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or a SQLite file in the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'holovitals.db'}"
+
+    def workers_for(self, family: str) -> int:
+        """How many worker processes the given queue family runs."""
+        return int(getattr(self, f"workers_{family}"))
+
+    def queue_names(self, family: str) -> list[str]:
+        """The RQ queues of a family, highest priority first."""
+        return [f"{family}.{priority}" for priority in PRIORITIES]
+
+
+# What each setting accepts, for the one-line error. Only fields whose constraint is not
+# obvious from their type need an entry.
+_ACCEPTS = {
+    "environment": "one of development, production, test",
+    "retry_backoff": "comma-separated whole seconds, e.g. 2,4,8",
+    "database_url": "a sqlite:/// or postgresql:// URL",
+    "redis_url": "a redis://, rediss:// or unix:// URL, or nothing for an embedded Redis",
+    "log_level": "one of DEBUG, INFO, WARNING, ERROR",
+}
+
+
+def _describe(field: str, settings_cls: type[BaseSettings] = Settings) -> str:
+    if field in _ACCEPTS:
+        return _ACCEPTS[field]
+    info = settings_cls.model_fields[field]
+    bounds = {}
+    for meta in info.metadata:
+        for attr in ("ge", "gt", "le", "lt"):
+            if getattr(meta, attr, None) is not None:
+                bounds[attr] = getattr(meta, attr)
+    kind = {int: "a whole number", float: "a number"}.get(info.annotation, "a valid value")
+    low = bounds.get("ge", bounds.get("gt"))
+    high = bounds.get("le", bounds.get("lt"))
+    if low is not None and high is not None:
+        return f"{kind} from {low} to {high}"
+    if low is not None:
+        return f"{kind} of at least {low}"
+    return kind
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning a validation failure into one clear `ConfigError` line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        shown = error.get("input")
+        shown = shown if isinstance(shown, str | int | float) else None
+        got = f" (got {shown!r})" if shown is not None else ""
+        raise ConfigError(
+            f"{ENV_PREFIX}{field.upper()}: expected {_describe(field)}{got}"
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """Create the data directory (mode 0700: it holds the database and the key)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return settings.data_dir
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The Fernet key for encryption at rest.
+
+    Taken from `HOLOVITALS_SECRET_KEY` when set; otherwise generated once into
+    `<data_dir>/secret.key` with mode 0600 and reused on every later start.
+    """
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = ensure_data_dir(settings) / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_bytes().strip()
+    key = urlsafe_b64encode(secrets.token_bytes(32))
+    # O_EXCL: two processes starting at once must not each write a different key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key + b"\n")
+    return key

@@ -1,0 +1,73 @@
+"""Engine and session helpers. One engine per process (RQ forks: see `dispose_after_fork`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from .config import Settings, ensure_data_dir, get_settings
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the dashboard read while a worker writes; foreign keys are off by default.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_db_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """An engine for SQLite or PostgreSQL with the settings both need."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    if url.startswith(("postgresql://", "postgres://")):
+        # The psycopg 3 driver is the one installed; plain URLs would ask for psycopg2.
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **kwargs)
+
+
+def engine_for(settings: Settings) -> sa.Engine:
+    """An engine for the configured database, creating the data directory for SQLite."""
+    if settings.database_url is None:
+        ensure_data_dir(settings)
+    return create_db_engine(settings.effective_database_url)
+
+
+@lru_cache(maxsize=1)
+def get_engine() -> sa.Engine:
+    """The process-wide engine."""
+    return engine_for(get_settings())
+
+
+def dispose_after_fork() -> None:
+    """Drop pooled connections inherited from a parent process (RQ forks per job)."""
+    get_engine().dispose(close=False)
+
+
+@contextmanager
+def session_scope(engine: sa.Engine | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def ping(engine: sa.Engine | None = None) -> None:
+    """Raise if the database cannot answer a trivial query."""
+    with (engine or get_engine()).connect() as connection:
+        connection.execute(sa.text("SELECT 1"))

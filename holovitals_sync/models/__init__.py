@@ -1,0 +1,30 @@
+"""SQLModel tables, one module per aggregate. Importing this package registers them all."""
+
+from .audit import AuditLog
+from .checkpoint import SyncCheckpoint
+from .conflict import Conflict
+from .connection import EHRConnection, EHRConnectionBase
+from .enums import *  # noqa: F403
+from .job import SyncJob, SyncJobBase
+from .record import RecordError, SyncedRecord
+from .transformation import TransformationRule
+from .user import ApiToken, User
+from .webhook import InboundEvent, WebhookDelivery, WebhookSubscription
+
+__all__ = [
+    "ApiToken",
+    "AuditLog",
+    "Conflict",
+    "EHRConnection",
+    "EHRConnectionBase",
+    "InboundEvent",
+    "RecordError",
+    "SyncCheckpoint",
+    "SyncJob",
+    "SyncJobBase",
+    "SyncedRecord",
+    "TransformationRule",
+    "User",
+    "WebhookDelivery",
+    "WebhookSubscription",
+]

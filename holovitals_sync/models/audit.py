@@ -1,0 +1,30 @@
+"""The audit log: every state change made by a person or a token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from .enums import ActorKind
+from .types import created_at_field, enum_type, json_field
+
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.Index("ix_audit_at", "at"),
+        sa.Index("ix_audit_target", "target_type", "target_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = created_at_field()
+    actor_kind: ActorKind = Field(sa_type=enum_type(ActorKind))
+    actor: str = Field(max_length=200)  # username, token name or "system"
+    action: str = Field(max_length=100)  # e.g. "job.cancel", "conflict.resolve"
+    target_type: str | None = Field(default=None, max_length=64)
+    target_id: str | None = Field(default=None, max_length=200)
+    details: dict[str, Any] = json_field()  # ids and before/after of settings, never PHI
+    ip: str | None = Field(default=None, max_length=64)

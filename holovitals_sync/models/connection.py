@@ -1,0 +1,51 @@
+"""An EHR connection: one hospital endpoint, its credentials and how it is synced."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+
+from .enums import AuthMethod, ConnectionStatus, ValidationMode, Vendor
+from .types import created_at_field, enum_type, json_field, time_field, updated_at_field
+
+
+class EHRConnectionBase(SQLModel):
+    name: str = Field(max_length=200, index=True, unique=True)
+    vendor: Vendor = Field(sa_type=enum_type(Vendor), index=True)
+    base_url: str = Field(max_length=500)
+    client_id: str = Field(default="", max_length=300)
+    auth_method: AuthMethod = Field(
+        default=AuthMethod.CLIENT_SECRET_BASIC, sa_type=enum_type(AuthMethod)
+    )
+    scopes: str = Field(default="", max_length=2000)
+    # Vendor-specific fields the administrator fills in (tenant id, practice id, ...).
+    vendor_params: dict[str, Any] = json_field()
+    sync_schedule: str | None = Field(default=None, max_length=100)  # cron expression
+    concurrency_limit: int = Field(default=2, ge=1, le=50)
+    validation_mode: ValidationMode = Field(
+        default=ValidationMode.LENIENT, sa_type=enum_type(ValidationMode)
+    )
+
+
+class EHRConnection(EHRConnectionBase, table=True):
+    __tablename__ = "ehr_connection"
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: ConnectionStatus = Field(
+        default=ConnectionStatus.DRAFT, sa_type=enum_type(ConnectionStatus), index=True
+    )
+    # Fernet tokens (services.crypto); never returned by the API.
+    credentials_encrypted: str | None = Field(default=None)
+    private_key_encrypted: str | None = Field(default=None)
+    key_id: str | None = Field(default=None, max_length=100)
+    # Inbound webhook authenticity for this EHR (see webhook models).
+    inbound_auth: str | None = Field(default=None, max_length=32)
+    inbound_secret_encrypted: str | None = Field(default=None)
+    last_tested_at: datetime | None = time_field()
+    last_test_ok: bool | None = Field(default=None)
+    last_synced_at: datetime | None = time_field()
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+

@@ -1,0 +1,63 @@
+"""Synced records (the three bodies conflict detection needs) and their validation errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from .enums import ErrorSeverity
+from .types import created_at_field, enum_type, json_field, time_field, updated_at_field
+
+
+class SyncedRecord(SQLModel, table=True):
+    __tablename__ = "synced_record"
+    __table_args__ = (
+        # One row per remote resource: the bulk upsert and a racing second worker rely on it.
+        sa.UniqueConstraint(
+            "connection_id", "resource_type", "remote_id", name="uq_record_conn_type_remote"
+        ),
+        sa.Index("ix_record_connection_patient", "connection_id", "patient_ref"),
+        sa.Index("ix_record_connection_dirty", "connection_id", "dirty"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection_id: int = Field(foreign_key="ehr_connection.id", ondelete="CASCADE")
+    resource_type: str = Field(max_length=64)
+    remote_id: str = Field(max_length=200)
+    patient_ref: str | None = Field(default=None, max_length=200)  # "Patient/<id>"
+    # Last version both sides agreed on; HoloVitals' copy; the EHR's latest copy.
+    base_body: dict[str, Any] | None = json_field(nullable=True)
+    local_body: dict[str, Any] | None = json_field(nullable=True)
+    remote_body: dict[str, Any] | None = json_field(nullable=True)
+    remote_version: str | None = Field(default=None, max_length=64)
+    remote_last_updated: datetime | None = time_field()
+    content_hash: str | None = Field(default=None, max_length=64)  # of the remote body
+    dirty: bool = Field(default=False)  # local changes not yet written to the EHR
+    flagged_invalid: bool = Field(default=False)  # stored under lenient validation
+    deleted: bool = Field(default=False)
+    last_job_id: int | None = Field(default=None, foreign_key="sync_job.id", ondelete="SET NULL")
+    last_synced_at: datetime | None = time_field()
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
+class RecordError(SQLModel, table=True):
+    """A validation or processing failure of one resource; message and path carry no PHI."""
+
+    __tablename__ = "record_error"
+    __table_args__ = (sa.Index("ix_record_error_job", "job_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int | None = Field(default=None, foreign_key="sync_job.id", ondelete="CASCADE")
+    connection_id: int = Field(foreign_key="ehr_connection.id", ondelete="CASCADE", index=True)
+    resource_type: str = Field(max_length=64)
+    remote_id: str | None = Field(default=None, max_length=200)
+    path: str | None = Field(default=None, max_length=500)
+    message: str = Field(max_length=1000)
+    severity: ErrorSeverity = Field(
+        default=ErrorSeverity.ERROR, sa_type=enum_type(ErrorSeverity)
+    )
+    created_at: datetime = created_at_field()
