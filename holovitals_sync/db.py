@@ -34,6 +34,7 @@ def create_db_engine(url: str, **kwargs: Any) -> sa.Engine:
     if url.startswith(("postgresql://", "postgres://")):
         # The psycopg 3 driver is the one installed; plain URLs would ask for psycopg2.
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    kwargs.setdefault("connect_args", {"connect_timeout": 5})
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **kwargs)
 
 

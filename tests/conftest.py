@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,8 +12,6 @@ import redis
 import sqlalchemy as sa
 
 from holovitals_sync.db import create_db_engine
-
-import importlib.util
 
 pytest_plugins = [
     name for name in ["tests.fixtures.sandbox"] if importlib.util.find_spec(name) is not None
@@ -77,3 +76,8 @@ def redis_client() -> Iterator[redis.Redis]:
     yield client
     client.flushdb()
     client.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: they are the slowest, and cheaper failures should show first."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path))

@@ -55,7 +55,8 @@ def test_unique_record_per_remote_id(database_url: str) -> None:
         session.add(conn)
         session.commit()
         for _ in range(2):
-            session.add(SyncedRecord(connection_id=conn.id, resource_type="Patient", remote_id="p1"))
+            record = SyncedRecord(connection_id=conn.id, resource_type="Patient", remote_id="p1")
+            session.add(record)
         try:
             session.commit()
             raised = False

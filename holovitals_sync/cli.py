@@ -1,0 +1,129 @@
+"""`holovitals-sync`: run, migrate and operate HoloVitals Sync from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from .config import ConfigError, Settings, get_settings
+
+log = logging.getLogger("holovitals_sync.cli")
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    """Upgrade the database to the newest schema."""
+    from . import migrations
+    from .db import engine_for
+
+    engine_for(settings).dispose()  # creates the data directory for SQLite
+    migrations.upgrade(settings.effective_database_url)
+    log.info("database is at the newest schema")
+    return 0
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    """Run everything on this machine: migrate, Redis, workers, the Reflex app."""
+    from .up import run_up
+
+    return run_up(settings, demo=args.demo, prod=args.prod)
+
+
+def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve the sandbox EHR (a FHIR R4 server with synthetic patients) on loopback."""
+    from .sandbox.config import SandboxConfig
+    from .sandbox.server import serve
+
+    serve(
+        SandboxConfig(
+            host=args.host,
+            port=args.port or settings.sandbox_port,
+            vendor=args.vendor,
+            patients=args.patients,
+            seed=args.seed,
+        )
+    )
+    return 0
+
+
+def cmd_keys(_settings: Settings, args: argparse.Namespace) -> int:
+    """Generate a signing key pair for SMART Backend Services and print its public JWKS."""
+    import json
+    import os
+
+    from .fhir.keys import generate_key_pair
+
+    pair = generate_key_pair(args.alg)
+    if args.out:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(pair.private_pem)
+        log.info("private key written to %s (mode 0600)", args.out)
+    sys.stdout.write(json.dumps(pair.jwks, indent=2) + "\n")
+    return 0
+
+
+def cmd_health(settings: Settings, _args: argparse.Namespace) -> int:
+    """Print the health report as JSON; exit 1 when the database or Redis is down."""
+    import json
+
+    from .services.health import check_health
+
+    report = check_health(settings)
+    sys.stdout.write(json.dumps(report.model_dump(), indent=2) + "\n")
+    return 0 if report.healthy else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="holovitals-sync", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help=cmd_up.__doc__)
+    up.add_argument("--demo", action="store_true", help="also start the sandbox EHR with demo data")
+    up.add_argument("--prod", action="store_true", help="serve a production build of the UI")
+    up.set_defaults(func=cmd_up)
+
+    sub.add_parser("migrate", help=cmd_migrate.__doc__).set_defaults(func=cmd_migrate)
+    sub.add_parser("health", help=cmd_health.__doc__).set_defaults(func=cmd_health)
+
+    sandbox = sub.add_parser("sandbox", help=cmd_sandbox.__doc__)
+    sandbox.add_argument("--vendor", default="generic")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=0, help="default: HOLOVITALS_SANDBOX_PORT")
+    sandbox.add_argument("--patients", type=int, default=50)
+    sandbox.add_argument("--seed", type=int, default=7)
+    sandbox.set_defaults(func=cmd_sandbox)
+
+    keys = sub.add_parser("keys", help="signing keys for SMART Backend Services")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    generate = keys_sub.add_parser("generate", help=cmd_keys.__doc__)
+    generate.add_argument("--alg", choices=["RS384", "ES384"], default="RS384")
+    generate.add_argument("--out", help="write the private key (PEM) to this file")
+    generate.set_defaults(func=cmd_keys)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `holovitals-sync` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"holovitals-sync: configuration error: {exc}\n")
+        return 2
+    _setup_logging(settings)
+    func: Callable[[Settings, argparse.Namespace], int] = args.func
+    return func(settings, args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

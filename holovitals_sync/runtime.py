@@ -1,0 +1,76 @@
+"""What `up` starts, as plain data: the environment and the command of each child.
+
+Kept apart from the supervisor so the README's production commands and `up` stay the same
+commands, and so tests can check them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .config import QUEUE_FAMILIES, Settings
+from .migrations import PROJECT_ROOT
+
+TOOLS_BIN = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
+
+
+def child_env(settings: Settings, redis_url: str) -> dict[str, str]:
+    """The environment every child gets: resolved settings and Reflex's offline toolchain."""
+    env = dict(os.environ)
+    env["HOLOVITALS_DATA_DIR"] = str(settings.data_dir)
+    env["HOLOVITALS_REDIS_URL"] = redis_url
+    env["HOLOVITALS_DATABASE_URL"] = settings.effective_database_url
+    # Reflex would download bun from the internet; use the one setup.sh installed from npm.
+    env["PATH"] = os.pathsep.join([str(TOOLS_BIN), str(Path(sys.executable).parent), env["PATH"]])
+    env["REFLEX_USE_SYSTEM_BUN"] = "1"
+    env["REFLEX_TELEMETRY_ENABLED"] = "false"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def bin_path(name: str) -> str:
+    """A console script of this virtualenv (rq, reflex, holovitals-sync)."""
+    return str(Path(sys.executable).parent / name)
+
+
+def worker_command(settings: Settings, family: str) -> list[str]:
+    """`rq worker-pool` for one queue family, highest-priority queue first."""
+    return [
+        bin_path("rq"),
+        "worker-pool",
+        "-c", "workers.settings",
+        "-n", str(settings.workers_for(family)),
+        "-w", "workers.worker.HoloVitalsWorker",
+        "-l", settings.log_level,
+        *settings.queue_names(family),
+    ]  # fmt: skip
+
+
+def worker_families(settings: Settings) -> list[str]:
+    return [family for family in QUEUE_FAMILIES if settings.workers_for(family) > 0]
+
+
+def reflex_command(settings: Settings, *, prod: bool = False) -> list[str]:
+    """The Reflex app: UI on the frontend port, API and websocket on the backend port."""
+    argv = [
+        bin_path("reflex"),
+        "run",
+        "--frontend-port", str(settings.frontend_port),
+        "--backend-port", str(settings.backend_port),
+    ]  # fmt: skip
+    if prod:
+        argv += ["--env", "prod"]
+    return argv
+
+
+def sandbox_command(settings: Settings) -> list[str]:
+    """The sandbox EHR with demo data, for `up --demo`."""
+    return [
+        bin_path("holovitals-sync"),
+        "sandbox",
+        "--port", str(settings.sandbox_port),
+        "--patients", "50",
+        "--seed", "7",
+    ]  # fmt: skip

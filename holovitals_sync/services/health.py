@@ -1,0 +1,107 @@
+"""Health of the parts the product needs: database, Redis, and live workers per queue."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import redis
+import sqlalchemy as sa
+from pydantic import BaseModel
+from rq import Queue, Worker
+
+from ..config import QUEUE_FAMILIES, Settings
+from ..db import get_engine, ping
+
+log = logging.getLogger(__name__)
+
+
+class PartHealth(BaseModel):
+    ok: bool
+    error: str | None = None  # a short reason, never a stack trace
+
+
+class QueueFamilyHealth(BaseModel):
+    workers: int  # live workers listening on the family's queues
+    expected_workers: int
+    queued: int  # jobs waiting on the family's queues
+
+
+class HealthReport(BaseModel):
+    status: str  # "ok", "degraded" (some workers missing) or "down"
+    database: PartHealth
+    redis: PartHealth
+    queues: dict[str, QueueFamilyHealth]
+
+    @property
+    def healthy(self) -> bool:
+        return self.database.ok and self.redis.ok
+
+
+def redis_connection(url: str, *, timeout: float = 2.0) -> redis.Redis:
+    """A Redis client with short timeouts, so a dead server fails fast."""
+    return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+
+
+def _check_database(engine: sa.Engine) -> PartHealth:
+    try:
+        ping(engine)
+        return PartHealth(ok=True)
+    except Exception as exc:  # any driver error means "unreachable" here
+        log.warning("health: database check failed: %s", type(exc).__name__)
+        return PartHealth(ok=False, error=f"database unreachable ({type(exc).__name__})")
+
+
+# Matches workers.worker.LIVE_WITHIN (services must not import the workers package).
+LIVE_WITHIN = timedelta(seconds=45)
+
+
+def _live(worker: Worker, now: datetime) -> bool:
+    beat = worker.last_heartbeat
+    if beat is None:
+        return False
+    beat = beat if beat.tzinfo else beat.replace(tzinfo=UTC)
+    return now - beat < LIVE_WITHIN
+
+
+def _queue_health(conn: redis.Redis, settings: Settings) -> dict[str, QueueFamilyHealth]:
+    report = {}
+    now = datetime.now(UTC)
+    for family in QUEUE_FAMILIES:
+        names = settings.queue_names(family)
+        workers = {
+            worker.name
+            for name in names
+            for worker in Worker.all(connection=conn, queue=Queue(name, connection=conn))
+            if _live(worker, now)
+        }
+        queued = sum(Queue(name, connection=conn).count for name in names)
+        report[family] = QueueFamilyHealth(
+            workers=len(workers), expected_workers=settings.workers_for(family), queued=queued
+        )
+    return report
+
+
+def check_health(settings: Settings, engine: sa.Engine | None = None) -> HealthReport:
+    """Check every part; never raises."""
+    database = _check_database(engine or get_engine())
+    queues: dict[str, QueueFamilyHealth] = {}
+    if settings.redis_url is None:
+        redis_part = PartHealth(ok=False, error="no Redis configured (HOLOVITALS_REDIS_URL)")
+    else:
+        conn = redis_connection(settings.redis_url)
+        try:
+            conn.ping()
+            queues = _queue_health(conn, settings)
+            redis_part = PartHealth(ok=True)
+        except (redis.RedisError, OSError) as exc:
+            redis_part = PartHealth(ok=False, error=f"Redis unreachable ({type(exc).__name__})")
+        finally:
+            conn.close()
+    if not (database.ok and redis_part.ok):
+        status = "down"
+    elif any(q.workers == 0 and q.expected_workers > 0 for q in queues.values()):
+        status = "degraded"
+    else:
+        status = "ok"
+    return HealthReport(status=status, database=database, redis=redis_part, queues=queues)

@@ -1,0 +1,119 @@
+"""A small process supervisor for `holovitals-sync up`.
+
+Starts each child in its own process group (Reflex and `rq worker-pool` start children of
+their own), restarts a child that dies a few times, reports every death, and on Ctrl-C or
+SIGTERM stops every group it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("holovitals_sync.up")
+
+RESTART_LIMIT = 3  # restarts allowed within RESTART_WINDOW before `up` gives up
+RESTART_WINDOW = 120.0
+STOP_GRACE = 15.0
+
+
+@dataclass
+class Child:
+    """One supervised command."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: deque[float] = field(default_factory=deque)
+
+    def start(self) -> None:
+        log.info("starting %s: %s", self.name, " ".join(self.argv))
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, cwd=self.cwd, start_new_session=True
+        )
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def signal_group(self, signum: int) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)
+
+    def may_restart(self, now: float) -> bool:
+        while self.restarts and now - self.restarts[0] > RESTART_WINDOW:
+            self.restarts.popleft()
+        return len(self.restarts) < RESTART_LIMIT
+
+
+class Supervisor:
+    """Runs children until a stop signal, or until one keeps dying."""
+
+    def __init__(self, children: list[Child]) -> None:
+        self.children = children
+        self._stopping = False
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self._stopping = True
+
+    def run(self) -> int:
+        """Start everything and watch it; returns the exit code for `up`."""
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        for child in self.children:
+            child.start()
+        code = 0
+        try:
+            while not self._stopping:
+                time.sleep(0.5)
+                code = self._check_children()
+                if code:
+                    break
+        finally:
+            self.stop()
+        return code
+
+    def _check_children(self) -> int:
+        now = time.monotonic()
+        for child in self.children:
+            status = child.exited()
+            if status is None:
+                continue
+            if not child.may_restart(now):
+                log.error("%s exited with code %s again; giving up", child.name, status)
+                return 1
+            child.restarts.append(now)
+            log.error("%s exited with code %s; restarting it", child.name, status)
+            child.signal_group(signal.SIGKILL)  # whatever it left behind
+            child.start()
+        return 0
+
+    def stop(self) -> None:
+        """SIGTERM each child, then SIGKILL whatever is left of its group after a grace.
+
+        Only the group leader gets SIGTERM: `rq worker-pool` and `reflex run` stop their own
+        children in order, and a second signal straight to an RQ worker means cold shutdown.
+        """
+        for child in reversed(self.children):
+            if child.process is not None and child.process.poll() is None:
+                child.process.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for child in self.children:
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", child.name)
+            child.signal_group(signal.SIGKILL)

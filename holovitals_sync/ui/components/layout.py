@@ -1,0 +1,87 @@
+"""The page frame every dashboard page shares: navigation on the left, content on the right."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+NAV_ITEMS = [
+    ("Dashboard", "/", "layout-dashboard"),
+    ("Connections", "/connections", "plug"),
+    ("Webhooks", "/webhooks", "webhook"),
+    ("Conflicts", "/conflicts", "git-compare"),
+    ("Audit", "/audit", "scroll-text"),
+]
+
+
+def _nav_link(label: str, href: str, icon: str) -> rx.Component:
+    active = rx.State.router.page.path == href
+    return rx.link(
+        rx.hstack(rx.icon(icon, size=18), rx.text(label, size="3"), align="center", spacing="2"),
+        href=href,
+        id=f"nav-{label.lower()}",
+        underline="none",
+        padding="0.5em 0.75em",
+        border_radius="6px",
+        width="100%",
+        color=rx.cond(active, rx.color("accent", 11), rx.color("gray", 11)),
+        background_color=rx.cond(active, rx.color("accent", 3), "transparent"),
+        _hover={"background_color": rx.color("accent", 3)},
+    )
+
+
+def sidebar() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.icon("heart-pulse", size=22, color=rx.color("accent", 10)),
+            rx.heading("HoloVitals Sync", size="4"),
+            align="center",
+            padding_bottom="1em",
+        ),
+        *[_nav_link(*item) for item in NAV_ITEMS],
+        width="14em",
+        min_height="100vh",
+        padding="1.25em 0.75em",
+        border_right=f"1px solid {rx.color('gray', 5)}",
+        background_color=rx.color("gray", 2),
+        spacing="1",
+    )
+
+
+def page_frame(title: str, *children: rx.Component) -> rx.Component:
+    """A page with the shared navigation and a heading."""
+    return rx.hstack(
+        sidebar(),
+        rx.vstack(
+            rx.heading(title, size="6", id="page-title"),
+            *children,
+            padding="1.5em 2em",
+            width="100%",
+            spacing="4",
+        ),
+        spacing="0",
+        align="start",
+        width="100%",
+    )
+
+
+def empty_state(message: str) -> rx.Component:
+    return rx.callout(message, icon="info", color_scheme="gray", width="100%")
+
+
+def data_table(rows: rx.Var, columns: list[tuple[str, str]], empty: str) -> rx.Component:
+    """A read-only table of rows (dicts of strings), or an empty-state note."""
+    return rx.cond(
+        rows.length() > 0,  # type: ignore[attr-defined]
+        rx.table.root(
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h, _ in columns])),
+            rx.table.body(
+                rx.foreach(
+                    rows,
+                    lambda row: rx.table.row(*[rx.table.cell(row[key]) for _, key in columns]),
+                )
+            ),
+            width="100%",
+            variant="surface",
+        ),
+        empty_state(empty),
+    )

@@ -1,0 +1,53 @@
+"""`holovitals-sync up`: the whole product on one machine."""
+
+from __future__ import annotations
+
+import logging
+
+from . import migrations
+from .config import Settings, secret_key
+from .db import engine_for
+from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from .migrations import PROJECT_ROOT
+from .runtime import (
+    child_env,
+    reflex_command,
+    sandbox_command,
+    worker_command,
+    worker_families,
+)
+from .supervisor import Child, Supervisor
+
+log = logging.getLogger("holovitals_sync.up")
+
+
+def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
+    """Migrate, start Redis if none is configured, then supervise workers and the app."""
+    engine_for(settings).dispose()
+    migrations.upgrade(settings.effective_database_url)
+    secret_key(settings)  # generated now, so no two children race to create it
+
+    embedded: EmbeddedRedis | None = None
+    redis_url = settings.redis_url
+    if redis_url is None:
+        embedded = EmbeddedRedis(settings.data_dir)
+        try:
+            redis_url = embedded.start()
+        except EmbeddedRedisError as exc:
+            log.error("cannot start the embedded Redis: %s", exc)
+            return 1
+        log.info("no HOLOVITALS_REDIS_URL set: using a private Redis at %s", redis_url)
+
+    env = child_env(settings, redis_url)
+    children = [
+        Child(f"workers-{family}", worker_command(settings, family), env, PROJECT_ROOT)
+        for family in worker_families(settings)
+    ]
+    if demo:
+        children.append(Child("sandbox", sandbox_command(settings), env, PROJECT_ROOT))
+    children.append(Child("reflex", reflex_command(settings, prod=prod), env, PROJECT_ROOT))
+    try:
+        return Supervisor(children).run()
+    finally:
+        if embedded is not None:
+            embedded.stop()

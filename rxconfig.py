@@ -1,0 +1,20 @@
+"""Reflex configuration. Ports come from the application settings (HOLOVITALS_*)."""
+
+import reflex as rx
+
+from holovitals_sync.config import get_settings
+
+_settings = get_settings()
+
+config = rx.Config(
+    app_name="holovitals_sync",
+    telemetry_enabled=False,
+    frontend_port=_settings.frontend_port,
+    backend_port=_settings.backend_port,
+    plugins=[
+        rx.plugins.RadixThemesPlugin(
+            theme=rx.theme(appearance="light", accent_color="teal", radius="medium")
+        )
+    ],
+    disable_plugins=[rx.plugins.SitemapPlugin],
+)

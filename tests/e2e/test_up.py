@@ -1,0 +1,154 @@
+"""`holovitals-sync up` on a fresh data directory, as the README's run command starts it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.e2e.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).parents[2]
+WORKERS = {"sync": 2, "webhooks": 2, "conflicts": 1, "transformations": 2}
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
+
+
+def _wait_health(url: str, timeout: float, want: dict[str, int]) -> dict:
+    deadline = time.monotonic() + timeout
+    body: dict = {}
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=5)
+            body = response.json()
+            workers = {f: q["workers"] for f, q in body.get("queues", {}).items()}
+            if response.status_code == 200 and workers == want:
+                return body
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(1)
+    pytest.fail(f"health never reported every worker up: {body}")
+
+
+def _wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    pytest.fail(f"{url} never answered")
+
+
+@pytest.fixture
+def product(tmp_path):
+    """`up` with no Redis configured, on free ports, its output in a log file."""
+    front, back = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOLOVITALS_")}
+    env.update(
+        HOLOVITALS_DATA_DIR=str(tmp_path / "data"),
+        HOLOVITALS_FRONTEND_PORT=str(front),
+        HOLOVITALS_BACKEND_PORT=str(back),
+        **{f"HOLOVITALS_WORKERS_{family.upper()}": str(n) for family, n in WORKERS.items()},
+    )
+    log = (tmp_path / "up.log").open("w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "holovitals-sync"), "up"],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    yield {"proc": proc, "front": front, "back": back, "data": tmp_path / "data",
+           "log": tmp_path / "up.log"}
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+
+
+def test_up_serves_dashboard_health_and_stops_cleanly(product, page):
+    health_url = f"http://127.0.0.1:{product['back']}/api/health"
+    body = _wait_health(health_url, 300, WORKERS)
+    assert body["database"]["ok"] and body["redis"]["ok"]
+    assert body["status"] == "ok"
+
+    # No Redis was configured, so the workers registered with a private one on a socket.
+    sock = product["data"] / "redis.sock"
+    private = redis.Redis(unix_socket_path=str(sock))
+    assert len(private.smembers("rq:workers")) == sum(WORKERS.values())
+    assert (product["data"] / "holovitals.db").exists()
+
+    # The dashboard shell, and each page reached through the navigation.
+    _wait_http(f"http://127.0.0.1:{product['front']}/", 120)
+    page.goto(f"http://localhost:{product['front']}/", timeout=120_000)
+    status = page.locator("#system-status")
+    status.wait_for(timeout=120_000)
+    page.wait_for_function("document.querySelector('#system-status').innerText === 'ok'")
+    assert page.locator(".queue-card").count() == 4
+    for nav, title, empty in [
+        ("connections", "Connections", "No EHR connections yet."),
+        ("webhooks", "Webhooks", "No webhook subscriptions yet."),
+        ("conflicts", "Conflicts", "No open conflicts."),
+        ("audit", "Audit log", "No audit entries yet."),
+    ]:
+        page.click(f"#nav-{nav}")
+        page.wait_for_url(re.compile(f"/{nav}$"))
+        page.get_by_text(empty).wait_for()
+        assert page.locator("#page-title").inner_text() == title
+
+    # A worker pool that dies is reported and started again.
+    pools = [p for p in _children(product["proc"].pid) if "sync.high" in _cmdline(p)]
+    assert len(pools) == 1
+    os.kill(pools[0], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while "workers-sync exited with code -9; restarting it" not in product["log"].read_text():
+        assert time.monotonic() < deadline, "the dead worker pool was not reported"
+        time.sleep(0.5)
+    restarted = [p for p in _children(product["proc"].pid) if "sync.high" in _cmdline(p)]
+    assert restarted and restarted != pools
+    # The killed pool's workers stop counting once their heartbeat is stale.
+    _wait_health(health_url, 120, WORKERS)
+
+    # SIGTERM stops every child, the private Redis included.
+    children = _children(product["proc"].pid)
+    product["proc"].send_signal(signal.SIGTERM)
+    assert product["proc"].wait(60) == 0
+    time.sleep(1)
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    with pytest.raises(redis.ConnectionError):
+        private.ping()
+
+
+def test_reflex_export_builds_frontend(tmp_path):
+    """`reflex export` works with the project's offline toolchain (no bun download)."""
+    from holovitals_sync.config import load_settings
+    from holovitals_sync.runtime import bin_path, child_env
+
+    env = child_env(load_settings(), "redis://127.0.0.1:6379/15")
+    shutil.rmtree(ROOT / ".web" / "build", ignore_errors=True)
+    result = subprocess.run(
+        [bin_path("reflex"), "export", "--frontend-only", "--no-zip"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert (ROOT / ".web" / "build" / "client" / "index.html").exists()
+    assert (ROOT / ".web" / "build" / "client" / "connections.html").exists()

@@ -1,0 +1,42 @@
+"""The commands `up` runs are the production commands the README documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from holovitals_sync.config import load_settings
+from holovitals_sync.runtime import TOOLS_BIN, child_env, reflex_command, worker_command
+
+
+def test_worker_command_listens_high_priority_first(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOLOVITALS_WORKERS_CONFLICTS", "4")
+    argv = worker_command(load_settings(), "conflicts")
+    assert Path(argv[0]).name == "rq"
+    assert argv[1] == "worker-pool"
+    assert argv[argv.index("-c") + 1] == "workers.settings"
+    assert argv[argv.index("-n") + 1] == "4"
+    assert argv[-3:] == ["conflicts.high", "conflicts.default", "conflicts.low"]
+
+
+def test_readme_documents_the_worker_command():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert "rq worker-pool -c workers.settings -n 5 -w workers.worker.HoloVitalsWorker" in readme
+    assert "sync.high sync.default sync.low" in readme
+
+
+def test_child_env_uses_local_toolchain(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOLOVITALS_DATA_DIR", str(tmp_path))
+    env = child_env(load_settings(), "unix:///tmp/x.sock")
+    assert env["PATH"].split(":")[0] == str(TOOLS_BIN)
+    assert env["REFLEX_USE_SYSTEM_BUN"] == "1"
+    assert env["REFLEX_TELEMETRY_ENABLED"] == "false"
+    assert env["HOLOVITALS_REDIS_URL"] == "unix:///tmp/x.sock"
+    assert env["HOLOVITALS_DATA_DIR"] == str(tmp_path)
+
+
+def test_reflex_ports_follow_settings(monkeypatch):
+    monkeypatch.setenv("HOLOVITALS_FRONTEND_PORT", "3100")
+    monkeypatch.setenv("HOLOVITALS_BACKEND_PORT", "8100")
+    argv = reflex_command(load_settings())
+    assert argv[argv.index("--frontend-port") + 1] == "3100"
+    assert argv[argv.index("--backend-port") + 1] == "8100"

@@ -1,0 +1,24 @@
+"""RQ settings module: `rq worker-pool -c workers.settings <queues>`.
+
+The Redis URL comes from `HOLOVITALS_REDIS_URL` through the application settings, so workers
+on other machines are configured exactly like the backend.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from holovitals_sync.config import ConfigError, get_settings
+
+try:
+    _settings = get_settings()
+except ConfigError as exc:
+    sys.exit(str(exc))
+
+if _settings.redis_url is None:
+    sys.exit(
+        "HOLOVITALS_REDIS_URL: expected a redis:// or unix:// URL for workers "
+        "(only `holovitals-sync up` starts an embedded Redis)"
+    )
+
+REDIS_URL = _settings.redis_url
