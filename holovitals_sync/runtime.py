@@ -53,12 +53,17 @@ def worker_families(settings: Settings) -> list[str]:
 
 
 def reflex_command(settings: Settings, *, prod: bool = False) -> list[str]:
-    """The Reflex app: UI on the frontend port, API and websocket on the backend port."""
+    """The Reflex app.
+
+    Development: UI on the frontend port, API and websocket on the backend port.
+    Production: Reflex serves the built UI, the API and the websocket on one port.
+    """
+    backend_port = settings.frontend_port if prod else settings.backend_port
     argv = [
         bin_path("reflex"),
         "run",
         "--frontend-port", str(settings.frontend_port),
-        "--backend-port", str(settings.backend_port),
+        "--backend-port", str(backend_port),
     ]  # fmt: skip
     if prod:
         argv += ["--env", "prod"]

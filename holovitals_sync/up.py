@@ -39,6 +39,9 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
         log.info("no HOLOVITALS_REDIS_URL set: using a private Redis at %s", redis_url)
 
     env = child_env(settings, redis_url)
+    if prod:
+        # Several backend workers share UI state only through Reflex's Redis state manager.
+        env.setdefault("REFLEX_REDIS_URL", redis_url)
     children = [
         Child(f"workers-{family}", worker_command(settings, family), env, PROJECT_ROOT)
         for family in worker_families(settings)

@@ -40,3 +40,10 @@ def test_reflex_ports_follow_settings(monkeypatch):
     argv = reflex_command(load_settings())
     assert argv[argv.index("--frontend-port") + 1] == "3100"
     assert argv[argv.index("--backend-port") + 1] == "8100"
+
+
+def test_prod_serves_everything_on_one_port(monkeypatch):
+    monkeypatch.setenv("HOLOVITALS_FRONTEND_PORT", "3100")
+    argv = reflex_command(load_settings(), prod=True)
+    assert argv[argv.index("--backend-port") + 1] == "3100"
+    assert argv[-2:] == ["--env", "prod"]
