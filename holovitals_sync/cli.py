@@ -40,18 +40,24 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the sandbox EHR (a FHIR R4 server with synthetic patients) on loopback."""
+    from pydantic import ValidationError
+
     from .sandbox.config import SandboxConfig
     from .sandbox.server import serve
 
-    serve(
-        SandboxConfig(
+    try:
+        config = SandboxConfig(
             host=args.host,
             port=args.port or settings.sandbox_port,
             vendor=args.vendor,
             patients=args.patients,
             seed=args.seed,
         )
-    )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        sys.stderr.write(f"holovitals-sync sandbox: --{error['loc'][0]}: {error['msg']}\n")
+        return 2
+    serve(config)
     return 0
 
 
@@ -66,7 +72,7 @@ def cmd_keys(_settings: Settings, args: argparse.Namespace) -> int:
     if args.out:
         fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(pair.private_pem)
+            handle.write(pair.private_key_pem)
         log.info("private key written to %s (mode 0600)", args.out)
     sys.stdout.write(json.dumps(pair.jwks, indent=2) + "\n")
     return 0

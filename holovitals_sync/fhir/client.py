@@ -1,0 +1,250 @@
+"""`FhirClient`: reads, searches and history of one FHIR R4 connection.
+
+Synchronous on purpose: it runs inside RQ worker jobs. Create one per connection and job
+(never at import time), use it as a context manager, and let its errors propagate.
+Writes live in `writes.py` (`FhirWriteMixin`); Bulk Data in `bulk.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from holovitals_sync.fhir.auth import build_auth
+from holovitals_sync.fhir.bundle import Resource, matches, next_link, parse_bundle, parse_resource
+from holovitals_sync.fhir.config import ClientConfig
+from holovitals_sync.fhir.credentials import Credentials
+from holovitals_sync.fhir.errors import MalformedResponse
+from holovitals_sync.fhir.ids import check_id, check_type, fhir_instant
+from holovitals_sync.fhir.origin import require_same_origin
+from holovitals_sync.fhir.transport import HttpCore
+from holovitals_sync.fhir.writes import FhirWriteMixin
+
+Params = Mapping[str, str | Sequence[str]] | Sequence[tuple[str, str]]
+
+DEFAULT_OVERLAP = timedelta(seconds=60)
+
+
+class FhirClient(FhirWriteMixin):
+    """A FHIR R4 client bound to one connection (base URL, credentials, pool)."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        credentials: Credentials | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        """Create the client and its connection pool.
+
+        Args:
+            config: Base URL, timeouts, pool size, retry policy, page size, rate limit.
+            credentials: `PrivateKeyJwt`, `ClientSecret`, `StaticToken`, or None.
+            transport: Custom httpx transport (tests only).
+            sleep: Sleep between retries (tests only).
+        """
+        self.config = config
+        self.core = HttpCore(config, transport=transport, sleep=sleep)
+        self.core.auth = build_auth(credentials, self.core)
+
+    def __enter__(self) -> FhirClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.core.close()
+
+    def url(self, *parts: str) -> str:
+        """Join path parts to the base URL."""
+        return "/".join([self.config.base, *parts])
+
+    def _get(self, url: str, params: Params | None = None) -> httpx.Response:
+        response = self.core.send(self.core.build("GET", url, params=params))
+        return self.core.raise_for_fhir(response)
+
+    def capabilities(self) -> Resource:
+        """Fetch the server's CapabilityStatement (`[base]/metadata`)."""
+        url = self.url("metadata")
+        return parse_resource(self._get(url).content, url=url, resource_type="CapabilityStatement")
+
+    def read(self, resource_type: str, resource_id: str) -> Resource:
+        """Read the current version of a resource.
+
+        Raises:
+            ResourceNotFound: 404 or 410.
+        """
+        url = self.url(check_type(resource_type), check_id(resource_id))
+        return parse_resource(self._get(url).content, url=url, resource_type=resource_type)
+
+    def vread(self, resource_type: str, resource_id: str, version_id: str) -> Resource:
+        """Read one version of a resource (`[type]/[id]/_history/[vid]`)."""
+        url = self.url(
+            check_type(resource_type), check_id(resource_id), "_history", check_id(version_id)
+        )
+        return parse_resource(self._get(url).content, url=url, resource_type=resource_type)
+
+    def pages(self, url: str, params: Params | None = None) -> Iterator[Resource]:
+        """Yield each Bundle page of a paged GET, following `next` links exactly as given.
+
+        Args:
+            url: The first page URL.
+            params: Query parameters of the first page only (next links carry their own).
+
+        Yields:
+            Bundles, each checked in full before it is yielded.
+
+        Raises:
+            ForeignOriginError: A next link points to another origin.
+            MalformedResponse: A page is not a valid Bundle (names the page URL).
+        """
+        seen: set[str] = set()
+        response = self._get(url, params)
+        while True:
+            page_url = str(response.request.url)
+            bundle = parse_bundle(response.content, url=page_url)
+            seen.add(page_url)
+            yield bundle
+            following = next_link(bundle, page_url=page_url)
+            if following is None:
+                return
+            require_same_origin(following, self.config.base, what="a next link")
+            if following in seen:
+                raise MalformedResponse(f"next link of {page_url} loops back", url=page_url)
+            response = self._get(following)
+
+    def _search_params(self, params: Params | None, page_size: int | None) -> list[tuple[str, str]]:
+        items: list[tuple[str, str]] = []
+        pairs = params.items() if isinstance(params, Mapping) else (params or [])
+        for key, value in pairs:
+            values = [value] if isinstance(value, str) else list(value)
+            items.extend((key, str(v)) for v in values)
+        count = page_size or self.config.page_size
+        if count and not any(key == "_count" for key, _ in items):
+            items.append(("_count", str(count)))
+        return items
+
+    def search_pages(
+        self, resource_type: str, params: Params | None = None, *, page_size: int | None = None
+    ) -> Iterator[Resource]:
+        """Search and yield whole Bundle pages (for callers that checkpoint per page).
+
+        Args:
+            resource_type: e.g. "Observation".
+            params: Search parameters (a mapping or a list of pairs; repeated keys allowed).
+            page_size: `_count` (defaults to the config's page size).
+
+        Yields:
+            searchset Bundles.
+        """
+        url = self.url(check_type(resource_type))
+        yield from self.pages(url, self._search_params(params, page_size))
+
+    def search(
+        self,
+        resource_type: str,
+        params: Params | None = None,
+        *,
+        page_size: int | None = None,
+        include: bool = False,
+    ) -> Iterator[Resource]:
+        """Search and yield matching resources page by page.
+
+        Args:
+            resource_type: e.g. "Observation".
+            params: Search parameters.
+            page_size: `_count` (defaults to the config's page size).
+            include: Also yield `_include`d resources (search.mode 'include').
+
+        Yields:
+            Resources; a page that fails to parse yields nothing.
+        """
+        for bundle in self.search_pages(resource_type, params, page_size=page_size):
+            yield from matches(bundle, include=include)
+
+    def search_since(
+        self,
+        resource_type: str,
+        cursor: datetime,
+        *,
+        overlap: timedelta = DEFAULT_OVERLAP,
+        params: Params | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Resource]:
+        """Incremental search: resources updated after `cursor - overlap`.
+
+        The overlap re-reads records sharing the cursor timestamp or written with clock skew;
+        callers de-duplicate by content.
+
+        Args:
+            resource_type: e.g. "Observation".
+            cursor: Timezone-aware high-water mark of the last committed run.
+            overlap: Look-back window.
+            params: Extra search parameters.
+            page_size: `_count`.
+
+        Yields:
+            Resources.
+        """
+        extra = self._search_params(params, page_size)
+        extra.append(("_lastUpdated", "gt" + fhir_instant(cursor - overlap)))
+        yield from self.search(resource_type, extra)
+
+    def everything(
+        self, patient_id: str, *, params: Params | None = None, page_size: int | None = None
+    ) -> Iterator[Resource]:
+        """Yield every resource of `Patient/{id}/$everything`, paged.
+
+        Args:
+            patient_id: The patient's logical id.
+            params: `_since`, `_type`, ... as the server supports.
+            page_size: `_count`.
+
+        Yields:
+            Resources.
+        """
+        url = self.url("Patient", check_id(patient_id), "$everything")
+        for bundle in self.pages(url, self._search_params(params, page_size)):
+            yield from matches(bundle, include=True)
+
+    def history(
+        self,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        *,
+        since: datetime | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Resource]:
+        """Yield history entries (with `request`/`response`, deletions have no resource).
+
+        Args:
+            resource_type: Type, or None for system history.
+            resource_id: Id, or None for type-level history.
+            since: Only versions after this instant.
+            page_size: `_count`.
+
+        Yields:
+            Bundle entries, newest first as the server orders them.
+        """
+        parts = [check_type(resource_type)] if resource_type else []
+        if resource_id:
+            if not resource_type:
+                raise ValueError("history of an id needs its resource type")
+            parts.append(check_id(resource_id))
+        params = [("_since", fhir_instant(since))] if since else []
+        for bundle in self.pages(
+            self.url(*parts, "_history"), self._search_params(params, page_size)
+        ):
+            yield from bundle.get("entry", [])
+
+    def request_json(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send an authenticated request to the connection's origin; raise typed errors."""
+        response = self.core.send(self.core.build(method, url, **kwargs))
+        return self.core.raise_for_fhir(response)

@@ -1,0 +1,157 @@
+"""The HTTP layer of one connection: pooled client, rate limit, retries, token, origin check.
+
+Every request of the package goes through `HttpCore.send`, so the rules hold in one place:
+the connection's auth is attached only to URLs on its own origin, 408/429/502/503/504 and
+transport errors are retried per the `RetryPolicy`, and failures surface as typed errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from holovitals_sync.fhir.config import ClientConfig
+from holovitals_sync.fhir.errors import TransportError, error_from_response
+from holovitals_sync.fhir.origin import require_same_origin
+from holovitals_sync.fhir.ratelimit import limiter_for
+from holovitals_sync.fhir.retry import (
+    retry_delay,
+    should_retry_error,
+    should_retry_status,
+)
+
+log = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+
+
+class HttpCore:
+    """One pooled `httpx.Client` per connection plus the retry loop around it."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        """Create the pooled client.
+
+        Args:
+            config: The connection's configuration.
+            transport: A custom httpx transport (tests only).
+            sleep: Sleep function used between retries (tests only).
+        """
+        self.config = config
+        self.auth: httpx.Auth | None = None
+        self._sleep = sleep
+        self._limiter = limiter_for(config.base, config.requests_per_minute)
+        self.client = httpx.Client(
+            timeout=config.timeouts.to_httpx(),
+            limits=httpx.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=config.max_keepalive,
+            ),
+            headers={"User-Agent": config.user_agent, "Accept": FHIR_JSON},
+            http2=config.http2,
+            verify=config.verify,
+            transport=transport,
+            # Redirects would let a server bounce the bearer token elsewhere.
+            follow_redirects=False,
+        )
+        self.retries = 0  # retried attempts, for logs and tests
+
+    def close(self) -> None:
+        """Close the pool."""
+        self.client.close()
+
+    def build(self, method: str, url: str, **kwargs: Any) -> httpx.Request:
+        """Build a request on the pooled client (headers, params, content).
+
+        Args:
+            method: HTTP method.
+            url: Absolute URL.
+            **kwargs: Passed to `httpx.Client.build_request`.
+
+        Returns:
+            The request.
+        """
+        return self.client.build_request(method, url, **kwargs)
+
+    def send(
+        self, request: httpx.Request, *, authenticated: bool = True, stream: bool = False
+    ) -> httpx.Response:
+        """Send with rate limiting and retries; return the final response, whatever its status.
+
+        Args:
+            request: The request; with `authenticated` its URL must be on the base origin.
+            authenticated: Attach the connection's token (refused for foreign origins).
+            stream: Leave the body unread (the caller must close the response).
+
+        Returns:
+            The last response (the caller maps a 4xx/5xx with `raise_for_fhir`).
+
+        Raises:
+            ForeignOriginError: An authenticated request to another origin.
+            TransportError: Connection errors or timeouts on every attempt.
+        """
+        auth = self.auth if authenticated else None
+        if auth is not None:
+            require_same_origin(request.url, self.config.base, what="a request")
+        policy = self.config.retry
+        for attempt in range(1, policy.max_attempts + 1):
+            last = attempt == policy.max_attempts
+            if self._limiter is not None:
+                self._limiter.acquire()
+            try:
+                response = self.client.send(request, auth=auth, stream=stream)
+            except httpx.TransportError as exc:
+                if last or not should_retry_error(exc, request.method):
+                    raise TransportError(
+                        f"{request.method} {request.url} failed after {attempt} attempt(s): "
+                        f"{type(exc).__name__}",
+                        url=str(request.url),
+                    ) from exc
+                self._wait(request, attempt, None, type(exc).__name__)
+                continue
+            if last or not should_retry_status(response.status_code, request.method):
+                return response
+            response.close()
+            self._wait(request, attempt, response, str(response.status_code))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(
+        self, request: httpx.Request, attempt: int, response: httpx.Response | None, why: str
+    ) -> None:
+        delay = retry_delay(self.config.retry, attempt, response)
+        self.retries += 1
+        log.info(
+            "retrying %s %s after %s (attempt %d, sleeping %.2fs)",
+            request.method,
+            request.url,
+            why,
+            attempt,
+            delay,
+        )
+        self._sleep(delay)
+
+    def raise_for_fhir(self, response: httpx.Response) -> httpx.Response:
+        """Raise the typed error of a 4xx/5xx response; return the response otherwise.
+
+        Args:
+            response: A response (read or streamed).
+
+        Returns:
+            The same response when its status is below 400.
+        """
+        if response.status_code < 400:
+            return response
+        response.read()
+        response.close()
+        raise error_from_response(
+            response, conflict_is_precondition=self.config.conflict_is_precondition
+        )
