@@ -89,6 +89,65 @@ def cmd_health(settings: Settings, _args: argparse.Namespace) -> int:
     return 0 if report.healthy else 1
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("Password (12+ characters): ")
+    if getpass.getpass("Again: ") != first:
+        raise ValueError("the passwords differ")
+    return first
+
+
+def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
+    """Create a user who can sign in to the dashboard and create API tokens."""
+    from .db import session_scope
+    from .models import Role
+    from .services import audit, auth
+
+    try:
+        password = _read_password(args)
+        with session_scope() as session:
+            auth.create_user(session, username=args.username, password=password,
+                             role=Role(args.role), actor=audit.Actor.system("cli"))  # fmt: skip
+    except ValueError as exc:
+        sys.stderr.write(f"holovitals-sync user create: {exc}\n")
+        return 2
+    log.info("user %s created with role %s", args.username, args.role)
+    return 0
+
+
+def cmd_audit_verify(_settings: Settings, _args: argparse.Namespace) -> int:
+    """Check the audit log's hash chain; exit 1 naming the first edited or missing entry."""
+    from .db import session_scope
+    from .services.audit import verify_chain
+
+    with session_scope() as session:
+        report = verify_chain(session)
+    if report.ok:
+        sys.stdout.write(f"audit log intact: {report.entries} entries\n")
+        return 0
+    sys.stdout.write(f"audit log broken at entry {report.first_bad_seq}: {report.problem}\n")
+    return 1
+
+
+def cmd_rotate_key(settings: Settings, args: argparse.Namespace) -> int:
+    """Re-encrypt every stored secret with a new key."""
+    from .db import session_scope
+    from .services.key_rotation import rotate_key
+
+    if settings.secret_key and not args.new_key:
+        sys.stderr.write("HOLOVITALS_SECRET_KEY is set: pass --new-key and then set it to that\n")
+        return 2
+    with session_scope() as session:
+        count = rotate_key(
+            session, settings, new_key=args.new_key.encode() if args.new_key else None
+        )
+    sys.stdout.write(f"re-encrypted {count} secrets\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="holovitals-sync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +167,28 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--patients", type=int, default=50)
     sandbox.add_argument("--seed", type=int, default=7)
     sandbox.set_defaults(func=cmd_sandbox)
+
+    user = sub.add_parser("user", help="dashboard and API users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    create = user_sub.add_parser("create", help=cmd_user_create.__doc__)
+    create.add_argument("--username", required=True)
+    create.add_argument("--role", choices=["admin", "operator", "viewer"], default="viewer")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+    create.set_defaults(func=cmd_user_create)
+
+    audit = sub.add_parser("audit", help="the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help=cmd_audit_verify.__doc__).set_defaults(
+        func=cmd_audit_verify
+    )
+
+    rotate = sub.add_parser("rotate-key", help=cmd_rotate_key.__doc__)
+    rotate.add_argument("--new-key", help="the new Fernet key (default: generate one)")
+    rotate.set_defaults(func=cmd_rotate_key)
 
     keys = sub.add_parser("keys", help="signing keys for SMART Backend Services")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -6,7 +6,7 @@ import logging
 
 from . import migrations
 from .config import Settings, secret_key
-from .db import engine_for
+from .db import engine_for, session_scope
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from .migrations import PROJECT_ROOT
 from .runtime import (
@@ -16,6 +16,7 @@ from .runtime import (
     worker_command,
     worker_families,
 )
+from .services.demo import ensure_demo_connection
 from .supervisor import Child, Supervisor
 
 log = logging.getLogger("holovitals_sync.up")
@@ -26,6 +27,10 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
     engine_for(settings).dispose()
     migrations.upgrade(settings.effective_database_url)
     secret_key(settings)  # generated now, so no two children race to create it
+    if demo:
+        with session_scope() as session:
+            base_url = f"http://127.0.0.1:{settings.sandbox_port}/fhir"
+            ensure_demo_connection(session, base_url=base_url)
 
     embedded: EmbeddedRedis | None = None
     redis_url = settings.redis_url

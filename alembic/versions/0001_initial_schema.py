@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-26 03:16:28.000197
+Revises: (none)
+Create Date: 2026-11-26 03:32:15.113677
 """
 
 from collections.abc import Sequence
@@ -31,6 +31,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("failed_logins", sa.Integer(), nullable=False),
+        sa.Column("locked_until", hv_types.UTCDateTime(), nullable=True),
         sa.Column("created_at", hv_types.UTCDateTime(), nullable=False),
         sa.Column("last_login_at", hv_types.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
@@ -41,6 +43,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("at", hv_types.UTCDateTime(), nullable=False),
         sa.Column(
             "actor_kind",
@@ -53,7 +56,12 @@ def upgrade() -> None:
         sa.Column("target_id", sqlmodel.AutoString(length=200), nullable=True),
         sa.Column("details", hv_types.JSONType, nullable=False),
         sa.Column("ip", sqlmodel.AutoString(length=64), nullable=True),
+        sa.Column("outcome", sqlmodel.AutoString(length=32), nullable=False),
+        sa.Column("prev_hash", sqlmodel.AutoString(length=64), nullable=False),
+        sa.Column("entry_hash", sqlmodel.AutoString(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("entry_hash"),
+        sa.UniqueConstraint("seq"),
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_at", ["at"], unique=False)
@@ -157,6 +165,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("api_token", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_api_token_prefix"), ["prefix"], unique=False)
+
+    op.create_table(
+        "auth_session",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sqlmodel.AutoString(length=128), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", hv_types.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", hv_types.UTCDateTime(), nullable=False),
+        sa.Column("last_seen_at", hv_types.UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", hv_types.UTCDateTime(), nullable=True),
+        sa.Column("ip", sqlmodel.AutoString(length=64), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["app_user.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
+    with op.batch_alter_table("auth_session", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_auth_session_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "sync_checkpoint",
@@ -624,6 +649,10 @@ def downgrade() -> None:
 
     op.drop_table("sync_job")
     op.drop_table("sync_checkpoint")
+    with op.batch_alter_table("auth_session", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_auth_session_user_id"))
+
+    op.drop_table("auth_session")
     with op.batch_alter_table("api_token", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_token_prefix"))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from . import audit, auth, connections, health, users
 from .errors import install_error_handlers
-from .health import router as health_router
 
 
 def create_api() -> FastAPI:
@@ -18,5 +18,6 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(api)
-    api.include_router(health_router)
+    for module in (health, auth, users, connections, audit):
+        api.include_router(module.router)
     return api

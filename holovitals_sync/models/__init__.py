@@ -8,12 +8,13 @@ from .enums import *  # noqa: F403
 from .job import SyncJob, SyncJobBase
 from .record import RecordError, SyncedRecord
 from .transformation import TransformationRule
-from .user import ApiToken, User
+from .user import ApiToken, AuthSession, User
 from .webhook import InboundEvent, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ApiToken",
     "AuditLog",
+    "AuthSession",
     "Conflict",
     "EHRConnection",
     "EHRConnectionBase",

@@ -13,6 +13,9 @@ from .types import created_at_field, enum_type, json_field
 
 
 class AuditLog(SQLModel, table=True):
+    """Append-only and hash-chained: each row's hash covers its content and the previous hash,
+    so an edited or deleted row breaks the chain (`holovitals-sync audit verify`)."""
+
     __tablename__ = "audit_log"
     __table_args__ = (
         sa.Index("ix_audit_at", "at"),
@@ -20,6 +23,7 @@ class AuditLog(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)  # 1, 2, 3, ... with no gaps
     at: datetime = created_at_field()
     actor_kind: ActorKind = Field(sa_type=enum_type(ActorKind))
     actor: str = Field(max_length=200)  # username, token name or "system"
@@ -28,3 +32,6 @@ class AuditLog(SQLModel, table=True):
     target_id: str | None = Field(default=None, max_length=200)
     details: dict[str, Any] = json_field()  # ids and before/after of settings, never PHI
     ip: str | None = Field(default=None, max_length=64)
+    outcome: str = Field(default="success", max_length=32)  # success, denied, failed
+    prev_hash: str = Field(max_length=64)
+    entry_hash: str = Field(max_length=64, unique=True)

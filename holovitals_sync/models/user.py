@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import Field, SQLModel
 
 from .enums import Role
-from .types import created_at_field, enum_type, time_field
+from .types import UTCDateTime, created_at_field, enum_type, time_field
 
 
 class User(SQLModel, table=True):
@@ -18,8 +18,25 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=300)
     role: Role = Field(default=Role.VIEWER, sa_type=enum_type(Role))
     active: bool = True
+    failed_logins: int = 0  # consecutive failures; reset by a successful sign-in
+    locked_until: datetime | None = time_field()
     created_at: datetime = created_at_field()
     last_login_at: datetime | None = time_field()
+
+
+class AuthSession(SQLModel, table=True):
+    """A dashboard or API sign-in session; the cookie holds the token, the row its hash."""
+
+    __tablename__ = "auth_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=128, unique=True)
+    user_id: int = Field(foreign_key="app_user.id", ondelete="CASCADE", index=True)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_seen_at: datetime | None = time_field()
+    revoked_at: datetime | None = time_field()
+    ip: str | None = Field(default=None, max_length=64)
 
 
 class ApiToken(SQLModel, table=True):

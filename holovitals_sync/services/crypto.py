@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from ..config import Settings, get_settings, secret_key
+from ..config import SECRET_KEY_FILE, Settings, get_settings, secret_key
 
 
 class SecretDecryptError(Exception):
     """A stored secret cannot be read with the current key (the key changed?)."""
 
 
-def _fernet(settings: Settings | None = None) -> Fernet:
-    return Fernet(secret_key(settings or get_settings()))
+def all_keys(settings: Settings) -> list[bytes]:
+    """The current key, then a key that `rotate-key` was interrupted while installing."""
+    keys = [secret_key(settings)]
+    pending = settings.data_dir / f"{SECRET_KEY_FILE}.new"
+    if settings.secret_key is None and pending.exists():
+        keys.append(pending.read_bytes().strip())
+    return keys
+
+
+def _fernet(settings: Settings | None = None) -> MultiFernet:
+    return MultiFernet([Fernet(key) for key in all_keys(settings or get_settings())])
 
 
 def encrypt(plaintext: str, *, settings: Settings | None = None) -> str:

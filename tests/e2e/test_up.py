@@ -64,21 +64,22 @@ def _wait_http(url: str, timeout: float) -> None:
 
 @pytest.fixture
 def product(tmp_path):
-    """`up` with no Redis configured, on free ports, its output in a log file."""
-    front, back = free_port(), free_port()
+    """`up --demo` with no Redis configured, on free ports, its output in a log file."""
+    front, back, ehr = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOLOVITALS_")}
     env.update(
         HOLOVITALS_DATA_DIR=str(tmp_path / "data"),
         HOLOVITALS_FRONTEND_PORT=str(front),
         HOLOVITALS_BACKEND_PORT=str(back),
+        HOLOVITALS_SANDBOX_PORT=str(ehr),
         **{f"HOLOVITALS_WORKERS_{family.upper()}": str(n) for family, n in WORKERS.items()},
     )
     log = (tmp_path / "up.log").open("w")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "holovitals-sync"), "up"],
+        [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo"],
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    yield {"proc": proc, "front": front, "back": back, "data": tmp_path / "data",
+    yield {"proc": proc, "front": front, "back": back, "ehr": ehr, "data": tmp_path / "data",
            "log": tmp_path / "up.log"}
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -104,8 +105,12 @@ def test_up_serves_dashboard_health_and_stops_cleanly(product, page):
     status.wait_for(timeout=120_000)
     page.wait_for_function("document.querySelector('#system-status').innerText === 'ok'")
     assert page.locator(".queue-card").count() == 4
+    # --demo: the sandbox EHR answers, and the demo connection to it is listed.
+    metadata = httpx.get(f"http://127.0.0.1:{product['ehr']}/fhir/metadata", timeout=10)
+    assert metadata.json()["resourceType"] == "CapabilityStatement"
+    page.click("#nav-connections")
+    page.get_by_text("Sandbox EHR (demo)").wait_for()
     for nav, title, empty in [
-        ("connections", "Connections", "No EHR connections yet."),
         ("webhooks", "Webhooks", "No webhook subscriptions yet."),
         ("conflicts", "Conflicts", "No open conflicts."),
         ("audit", "Audit log", "No audit entries yet."),

@@ -1,0 +1,158 @@
+"""EHR connections: create, edit, delete, signing keys and the public JWKS.
+
+Secrets (client secret, private key) are encrypted before they reach the database and are
+never returned: the public view says only whether one is set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from sqlmodel import Session, select
+
+from ..fhir.keys import generate_key_pair, key_pair_from_pem
+from ..models import AuthMethod, ConnectionStatus, EHRConnection, ValidationMode, Vendor
+from . import audit
+from .crypto import decrypt, encrypt
+
+
+class ConnectionIn(BaseModel):
+    """What an administrator fills in for a new connection."""
+
+    name: str = Field(min_length=1, max_length=200)
+    vendor: Vendor
+    base_url: str = Field(min_length=8, max_length=500, pattern=r"^https?://")
+    client_id: str = Field(default="", max_length=300)
+    auth_method: AuthMethod = AuthMethod.CLIENT_SECRET_BASIC
+    client_secret: str | None = Field(default=None, max_length=2000)
+    scopes: str = Field(default="system/*.read", max_length=2000)
+    vendor_params: dict[str, str] = Field(default_factory=dict)
+    sync_schedule: str | None = Field(default=None, max_length=100)
+    concurrency_limit: int = Field(default=2, ge=1, le=50)
+    validation_mode: ValidationMode = ValidationMode.LENIENT
+
+    @field_validator("sync_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value:
+            from croniter import croniter
+
+            if not croniter.is_valid(value):
+                raise ValueError("not a valid cron expression")
+        return value or None
+
+
+class ConnectionPatch(BaseModel):
+    """Fields an administrator may change; unset fields stay as they are."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    base_url: str | None = Field(default=None, min_length=8, max_length=500, pattern=r"^https?://")
+    client_id: str | None = Field(default=None, max_length=300)
+    auth_method: AuthMethod | None = None
+    client_secret: str | None = Field(default=None, max_length=2000)
+    scopes: str | None = Field(default=None, max_length=2000)
+    vendor_params: dict[str, str] | None = None
+    sync_schedule: str | None = Field(default=None, max_length=100)
+    concurrency_limit: int | None = Field(default=None, ge=1, le=50)
+    validation_mode: ValidationMode | None = None
+    status: ConnectionStatus | None = None
+
+    _cron = field_validator("sync_schedule")(ConnectionIn._cron.__func__)  # type: ignore[attr-defined]
+
+
+class ConnectionOut(BaseModel):
+    """A connection as the API and UI show it: no secret, only whether one is set."""
+
+    id: int
+    name: str
+    vendor: Vendor
+    base_url: str
+    client_id: str
+    auth_method: AuthMethod
+    scopes: str
+    vendor_params: dict[str, Any]
+    sync_schedule: str | None
+    concurrency_limit: int
+    validation_mode: ValidationMode
+    status: ConnectionStatus
+    has_client_secret: bool
+    has_signing_key: bool
+    key_id: str | None
+
+    @classmethod
+    def of(cls, row: EHRConnection) -> ConnectionOut:
+        data = row.model_dump(exclude={"credentials_encrypted", "private_key_encrypted"})
+        return cls(
+            **data,
+            has_client_secret=row.credentials_encrypted is not None,
+            has_signing_key=row.private_key_encrypted is not None,
+        )
+
+
+class DuplicateName(ValueError):
+    """Another connection already has this name."""
+
+
+def _check_name(session: Session, name: str, exclude_id: int | None = None) -> None:
+    clash = session.exec(select(EHRConnection).where(EHRConnection.name == name)).first()
+    if clash is not None and clash.id != exclude_id:
+        raise DuplicateName(f"a connection named {name!r} exists already")
+
+
+def create_connection(session: Session, *, data: ConnectionIn, actor: audit.Actor) -> EHRConnection:
+    """Create a connection, encrypting its client secret."""
+    _check_name(session, data.name)
+    row = EHRConnection(**data.model_dump(exclude={"client_secret"}))
+    if data.client_secret:
+        row.credentials_encrypted = encrypt(data.client_secret)
+    session.add(row)
+    session.flush()
+    audit.record(session, actor=actor, action="connection.create", target_type="connection",
+                 target_id=row.id, details={"vendor": row.vendor.value})  # fmt: skip
+    return row
+
+
+def update_connection(
+    session: Session, *, row: EHRConnection, patch: ConnectionPatch, actor: audit.Actor
+) -> EHRConnection:
+    """Apply a partial update; a new client secret replaces the old one (audited)."""
+    changes = patch.model_dump(exclude_unset=True)
+    if "name" in changes:
+        _check_name(session, changes["name"], exclude_id=row.id)
+    secret = changes.pop("client_secret", None)
+    row.sqlmodel_update(changes)
+    if secret:
+        row.credentials_encrypted = encrypt(secret)
+    session.add(row)
+    details = {"fields": sorted(changes) + (["client_secret"] if secret else [])}
+    audit.record(session, actor=actor, action="connection.update", target_type="connection",
+                 target_id=row.id, details=details)  # fmt: skip
+    return row
+
+
+def delete_connection(session: Session, *, row: EHRConnection, actor: audit.Actor) -> None:
+    audit.record(session, actor=actor, action="connection.delete", target_type="connection",
+                 target_id=row.id, details={"name": row.name})  # fmt: skip
+    session.delete(row)
+
+
+def generate_signing_key(
+    session: Session, *, row: EHRConnection, alg: str, actor: audit.Actor
+) -> dict[str, Any]:
+    """Give the connection a new key pair; returns the public JWKS to register."""
+    pair = generate_key_pair(alg)
+    row.private_key_encrypted = encrypt(pair.private_key_pem)
+    row.key_id = pair.kid
+    session.add(row)
+    audit.record(session, actor=actor, action="connection.key_generate",
+                 target_type="connection", target_id=row.id,
+                 details={"alg": alg, "kid": pair.kid})  # fmt: skip
+    return pair.jwks
+
+
+def public_jwks(row: EHRConnection) -> dict[str, Any]:
+    """The JWKS the EHR fetches from our stable URL (empty when no key was generated)."""
+    if row.private_key_encrypted is None:
+        return {"keys": []}
+    return key_pair_from_pem(decrypt(row.private_key_encrypted)).jwks

@@ -1,0 +1,72 @@
+"""The audit log's hash chain detects edited and deleted rows, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from holovitals_sync import migrations
+from holovitals_sync.db import create_db_engine
+from holovitals_sync.services import audit
+
+ACTOR = audit.Actor.system("tests")
+
+
+def _fill(engine: sa.Engine, n: int = 5) -> None:
+    with Session(engine) as session:
+        for i in range(n):
+            audit.record(session, actor=ACTOR, action="job.start", target_type="sync_job",
+                         target_id=i, details={"n": i})  # fmt: skip
+        session.commit()
+
+
+def _verify(engine: sa.Engine) -> audit.ChainReport:
+    with Session(engine) as session:
+        return audit.verify_chain(session)
+
+
+def test_intact_chain_verifies(database_url):
+    migrations.upgrade(database_url)
+    engine = create_db_engine(database_url)
+    _fill(engine)
+    assert _verify(engine) == audit.ChainReport(ok=True, entries=5)
+
+
+def test_edited_row_is_detected(database_url):
+    migrations.upgrade(database_url)
+    engine = create_db_engine(database_url)
+    _fill(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3"))
+    report = _verify(engine)
+    assert (report.ok, report.first_bad_seq) == (False, 3)
+    assert "hash" in report.problem
+
+
+def test_deleted_row_is_detected(database_url):
+    migrations.upgrade(database_url)
+    engine = create_db_engine(database_url)
+    _fill(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_log WHERE seq = 2"))
+    report = _verify(engine)
+    assert (report.ok, report.first_bad_seq, report.problem) == (False, 2, "entry 2 is missing")
+
+
+def test_cli_audit_verify_exit_codes(sqlite_url, tmp_path):
+    migrations.upgrade(sqlite_url)
+    engine = create_db_engine(sqlite_url)
+    _fill(engine, 3)
+    env = {**os.environ, "HOLOVITALS_DATABASE_URL": sqlite_url,
+           "HOLOVITALS_DATA_DIR": str(tmp_path)}  # fmt: skip
+    run = [sys.executable, "-m", "holovitals_sync.cli", "audit", "verify"]
+    ok = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "intact: 3 entries" in ok.stdout
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_log SET details = '{}' WHERE seq = 1"))
+    broken = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert broken.returncode == 1 and "broken at entry 1" in broken.stdout
