@@ -8,29 +8,15 @@ from .api import create_api
 from .ui.pages import listings
 from .ui.pages.dashboard import DashboardState, dashboard
 
+# route, page, title, on_load
+PAGES = [
+    ("/", dashboard, "Dashboard", DashboardState.load),
+    ("/connections", listings.connections, "Connections", listings.ListingState.load_connections),
+    ("/webhooks", listings.webhooks, "Webhooks", listings.ListingState.load_webhooks),
+    ("/conflicts", listings.conflicts, "Conflicts", listings.ListingState.load_conflicts),
+    ("/audit", listings.audit, "Audit", listings.ListingState.load_audit),
+]
+
 app = rx.App(api_transformer=create_api())
-app.add_page(dashboard, route="/", title="Dashboard · HoloVitals Sync", on_load=DashboardState.load)
-app.add_page(
-    listings.connections,
-    route="/connections",
-    title="Connections · HoloVitals Sync",
-    on_load=listings.ListingState.load_connections,
-)
-app.add_page(
-    listings.webhooks,
-    route="/webhooks",
-    title="Webhooks · HoloVitals Sync",
-    on_load=listings.ListingState.load_webhooks,
-)
-app.add_page(
-    listings.conflicts,
-    route="/conflicts",
-    title="Conflicts · HoloVitals Sync",
-    on_load=listings.ListingState.load_conflicts,
-)
-app.add_page(
-    listings.audit,
-    route="/audit",
-    title="Audit · HoloVitals Sync",
-    on_load=listings.ListingState.load_audit,
-)
+for route, page, title, on_load in PAGES:
+    app.add_page(page, route=route, title=f"{title} · HoloVitals Sync", on_load=on_load)
