@@ -17,6 +17,8 @@ from pathlib import Path
 
 import redis
 
+from .supervisor import new_group_dying_with_parent
+
 log = logging.getLogger(__name__)
 
 # The kernel limits unix socket paths to 107 bytes.
@@ -84,7 +86,8 @@ class EmbeddedRedis:
     def start(self, timeout: float = 15.0) -> str:
         """Start the server and wait until it answers; returns its URL."""
         self.socket_path.unlink(missing_ok=True)
-        self.process = subprocess.Popen(self.command(), start_new_session=True)
+        # Dies with its parent, so a killed `up` never leaves a Redis holding the data dir.
+        self.process = subprocess.Popen(self.command(), preexec_fn=new_group_dying_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

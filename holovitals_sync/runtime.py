@@ -6,7 +6,10 @@ commands, and so tests can check them.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,6 +17,32 @@ from .config import QUEUE_FAMILIES, Settings
 from .migrations import PROJECT_ROOT
 
 TOOLS_BIN = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
+REFLEX_LOCK_DIR = PROJECT_ROOT / "reflex.lock"
+
+log = logging.getLogger(__name__)
+
+
+def heal_reflex_lock(lock_dir: Path = REFLEX_LOCK_DIR) -> bool:
+    """Drop a `reflex.lock/` that an interrupted Reflex left half-written.
+
+    Reflex rewrites these files in place on every start; a process killed mid-write leaves
+    an empty or truncated file, and Reflex then refuses to start until the folder is
+    deleted. Deleting it makes Reflex pin the frontend packages afresh. Returns True when
+    the folder was dropped.
+    """
+    package = lock_dir / "package.json"
+    lockfile = lock_dir / "bun.lock"
+    if not lock_dir.exists():
+        return False
+    try:
+        json.loads(package.read_text())
+        healthy = lockfile.stat().st_size > 0
+    except (OSError, ValueError):
+        healthy = False
+    if not healthy:
+        log.warning("%s was left half-written by an interrupted Reflex; regenerating it", lock_dir)
+        shutil.rmtree(lock_dir)
+    return not healthy
 
 
 def child_env(settings: Settings, redis_url: str) -> dict[str, str]:

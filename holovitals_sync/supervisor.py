@@ -8,6 +8,7 @@ SIGTERM stops every group it started.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -24,6 +25,21 @@ RESTART_WINDOW = 120.0
 STOP_GRACE = 15.0
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def new_group_dying_with_parent() -> None:
+    """In the child before exec: own process group, and SIGTERM if `up` itself dies.
+
+    Without the death signal a SIGKILLed `up` would leave workers and dev servers running,
+    still writing to the data directory and to `.web`.
+    """
+    os.setsid()
+    # Not Linux: no death signal, but the group is still ours to stop.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
 class Child:
     """One supervised command."""
@@ -38,7 +54,7 @@ class Child:
     def start(self) -> None:
         log.info("starting %s: %s", self.name, " ".join(self.argv))
         self.process = subprocess.Popen(
-            self.argv, env=self.env, cwd=self.cwd, start_new_session=True
+            self.argv, env=self.env, cwd=self.cwd, preexec_fn=new_group_dying_with_parent
         )
 
     def exited(self) -> int | None:

@@ -11,6 +11,7 @@ from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from .migrations import PROJECT_ROOT
 from .runtime import (
     child_env,
+    heal_reflex_lock,
     reflex_command,
     sandbox_command,
     worker_command,
@@ -43,6 +44,7 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
             return 1
         log.info("no HOLOVITALS_REDIS_URL set: using a private Redis at %s", redis_url)
 
+    heal_reflex_lock()
     env = child_env(settings, redis_url)
     if prod:
         # Several backend workers share UI state only through Reflex's Redis state manager.

@@ -81,8 +81,12 @@ def product(tmp_path):
     )  # fmt: skip
     yield {"proc": proc, "front": front, "back": back, "ehr": ehr, "data": tmp_path / "data",
            "log": tmp_path / "up.log"}
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:  # a failed test: stop it the way a person would, then make sure
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
     log.close()
 
 

@@ -47,3 +47,15 @@ def test_prod_serves_everything_on_one_port(monkeypatch):
     argv = reflex_command(load_settings(), prod=True)
     assert argv[argv.index("--backend-port") + 1] == "3100"
     assert argv[-2:] == ["--env", "prod"]
+
+
+def test_half_written_reflex_lock_is_dropped(tmp_path):
+    from holovitals_sync.runtime import heal_reflex_lock
+
+    lock = tmp_path / "reflex.lock"
+    lock.mkdir()
+    (lock / "package.json").write_text('{"name": "reflex"}')
+    (lock / "bun.lock").write_text("{}")
+    assert heal_reflex_lock(lock) is False and lock.exists()
+    (lock / "package.json").write_text("")  # what a killed Reflex leaves behind
+    assert heal_reflex_lock(lock) is True and not lock.exists()

@@ -14,7 +14,7 @@ NAV_ITEMS = [
 
 
 def _nav_link(label: str, href: str, icon: str) -> rx.Component:
-    active = rx.State.router.page.path == href
+    active = rx.State.router.url.path == href
     return rx.link(
         rx.hstack(rx.icon(icon, size=18), rx.text(label, size="3"), align="center", spacing="2"),
         href=href,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -86,3 +87,23 @@ def test_dead_child_is_reported_and_restarted_then_all_stop(tmp_path):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_children_die_with_a_killed_supervisor(tmp_path):
+    """SIGKILL on `up` itself must not leave its children running."""
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path)],
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        _wait_for(lambda: _pids(tmp_path / "alpha") and _pids(tmp_path / "beta"))
+        children = _pids(tmp_path / "alpha") + _pids(tmp_path / "beta")
+        proc.kill()
+        proc.wait(10)
+        for pid in children:
+            _wait_for(lambda pid=pid: not _alive(pid), 10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        # The children's own children (each child leads its group) are this test's to clean.
+        for pid in _pids(tmp_path / "alpha") + _pids(tmp_path / "beta"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
