@@ -20,6 +20,7 @@ from holovitals_sync.sandbox.clinic import advance_clinic_day
 from holovitals_sync.sandbox.config import ClientRegistration
 from holovitals_sync.sandbox.faults import FaultConfig
 from holovitals_sync.sandbox.state import Sandbox
+from holovitals_sync.sandbox.vendors import VendorProfile
 
 log = logging.getLogger(__name__)
 # Settings a running sandbox may change (PATCH /_sandbox/config).
@@ -127,12 +128,29 @@ async def reset(request: Request) -> Response:
     return Response(status_code=204)
 
 
+def _vendor_notify(profile: VendorProfile, req: NotifyRequest) -> NotifyRequest:
+    """A vendor mode sends only what that vendor sends, signed its way."""
+    if profile.notification == "any":
+        return req
+    if profile.notification != "subscriptions":
+        raise ValueError(f"{profile.display_name} sends no FHIR notifications "
+                         f"({profile.notification})")
+    if req.kind == "vendor-event":
+        raise ValueError(f"{profile.display_name} notifies through FHIR Subscriptions only")
+    style = profile.notification_signature or req.signature_style
+    return req.model_copy(update={"signature_style": style, "payload": "id-only"})
+
+
 async def send_notify(request: Request) -> Response:
     sb = _sb(request)
     try:
         req = NotifyRequest.model_validate(await _json(request))
     except (ValueError, ValidationError) as exc:
         return _bad(exc)
+    try:
+        req = _vendor_notify(sb.profile, req)
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, 409)
     resource = None
     patient = None
     if req.resource and "/" in req.resource:

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from holovitals_sync.sandbox.config import ClientRegistration
 from holovitals_sync.sandbox.responses import FhirError
 from holovitals_sync.sandbox.scopes import Scope, grant, parse_scopes
+from holovitals_sync.sandbox.vendors import VendorProfile
 
 log = logging.getLogger(__name__)
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -177,14 +178,40 @@ def _secret_client(auth: AuthState, request: Request, form: dict[str, str]) -> s
     return cid
 
 
-async def _authenticate(auth: AuthState, request: Request, form: dict[str, str]) -> str:
+def _check_method(profile: VendorProfile, request: Request, form: dict[str, str]) -> None:
+    """The vendor mode's token-endpoint authentication methods and assertion algorithms."""
+    if "client_assertion" in form:
+        method = "private_key_jwt"
+    elif request.headers.get("authorization", "").lower().startswith("basic "):
+        method = "client_secret_basic"
+    else:
+        method = "client_secret_post"
+    if method not in profile.token_auth_methods:
+        raise OAuthError("invalid_client", f"{profile.display_name} does not accept {method}; "
+                         f"use {', '.join(sorted(profile.token_auth_methods))}")
+    if method == "private_key_jwt":
+        try:
+            alg = jwt.get_unverified_header(form["client_assertion"]).get("alg")
+        except jwt.PyJWTError:
+            raise OAuthError("invalid_client", "client_assertion is not a JWT") from None
+        if alg not in profile.signing_algs:
+            raise OAuthError("invalid_client", f"{profile.display_name} accepts "
+                             f"{'/'.join(profile.signing_algs)} assertions only")
+
+
+async def _authenticate(auth: AuthState, request: Request, form: dict[str, str],
+                        profile: VendorProfile) -> str:
     if form.get("grant_type") != "client_credentials":
         raise OAuthError("unsupported_grant_type", "grant_type must be client_credentials")
+    _check_method(profile, request, form)
     if "client_assertion" in form:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise OAuthError("invalid_request", "unsupported client_assertion_type")
         assertion = form["client_assertion"]
         client, header = assertion_client(auth, assertion)
+        if profile.jwks_url_required and not client.jwks_url:
+            raise OAuthError("invalid_client", f"{profile.display_name} needs the client's "
+                             "keys registered as a JWKS URL")
         jwks = await client_jwks(client)
         client_id = verify_assertion(client, header, jwks, assertion, _audiences(request), auth)
         if form.get("client_id", client_id) != client_id:
@@ -199,7 +226,7 @@ async def token_endpoint(request: Request) -> JSONResponse:
     body = (await request.body()).decode("utf-8", "replace")
     form = {k: v[0] for k, v in parse_qs(body).items()}
     try:
-        client_id = await _authenticate(auth, request, form)
+        client_id = await _authenticate(auth, request, form, sandbox.profile)
         allowed = parse_scopes(" ".join(auth.clients[client_id].scopes))
         requested = parse_scopes(form["scope"]) if form.get("scope") else allowed
         granted = grant(requested, allowed)

@@ -10,6 +10,7 @@ from holovitals_sync.sandbox.operations import SUPPORTED_TYPES
 from holovitals_sync.sandbox.responses import fhir_json
 from holovitals_sync.sandbox.search import TOKEN_PARAMS
 
+_EXPORT_OPS = (("system", "export"), ("patient", "patient-export"), ("group", "group-export"))
 _INTERACTIONS = ["read", "vread", "history-instance", "search-type", "create", "update",
                  "delete"]
 
@@ -27,10 +28,13 @@ def _resource(sb, rtype: str) -> dict:
         params += [{"name": "patient", "type": "reference"},
                    {"name": "subject", "type": "reference"}]
     params += [{"name": name, "type": "token"} for name in sorted(TOKEN_PARAMS)]
+    writes = {"create", "update", "delete"}
+    codes = [c for c in _INTERACTIONS
+             if c not in writes or sb.profile.allows_write(rtype, c)]
     out = {"type": rtype, "versioning": "versioned-update" if sb.profile.supports_versioning
            else "no-version", "readHistory": True, "conditionalCreate": True,
-           "interaction": [{"code": c} for c in _INTERACTIONS], "searchParam": params}
-    if rtype == "Patient":
+           "interaction": [{"code": c} for c in codes], "searchParam": params}
+    if rtype == "Patient" and sb.profile.patient_everything:
         out["operation"] = [{"name": "everything",
                              "definition": "http://hl7.org/fhir/OperationDefinition/"
                                            "Patient-everything"}]
@@ -58,11 +62,18 @@ async def metadata(request: Request) -> Response:
                     "extension": [{"url": "token", "valueUri": token_url}]}]},
             "resource": [_resource(sb, t) for t in SUPPORTED_TYPES],
             "interaction": [{"code": "batch"}, {"code": "transaction"}],
-            "operation": [{"name": "export", "definition": export_def + "export"},
-                          {"name": "patient-export", "definition": export_def + "patient-export"},
-                          {"name": "group-export", "definition": export_def + "group-export"}],
+            "operation": [{"name": name, "definition": export_def + name}
+                          for level, name in _EXPORT_OPS
+                          if sb.profile.export_levels is None or level in sb.profile.export_levels],
         }],
     })
+
+
+def _capabilities(methods: frozenset[str]) -> list[str]:
+    out = ["client-confidential-asymmetric"] if "private_key_jwt" in methods else []
+    if methods & {"client_secret_basic", "client_secret_post"}:
+        out.append("client-confidential-symmetric")
+    return [*out, "permission-v1", "permission-v2"]
 
 
 async def smart_configuration(request: Request) -> Response:
@@ -72,11 +83,10 @@ async def smart_configuration(request: Request) -> Response:
     return JSONResponse({
         "issuer": _origin(request) + "/fhir",
         "token_endpoint": _origin(request) + TOKEN_PATH,
-        "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic",
-                                                  "client_secret_post"],
-        "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
+        "token_endpoint_auth_methods_supported": sorted(sb.profile.token_auth_methods),
+        "token_endpoint_auth_signing_alg_values_supported": [
+            a for a in ALGORITHMS if a in sb.profile.signing_algs],
         "grant_types_supported": ["client_credentials"],
         "scopes_supported": scopes,
-        "capabilities": ["client-confidential-asymmetric", "client-confidential-symmetric",
-                         "permission-v1", "permission-v2"],
+        "capabilities": _capabilities(sb.profile.token_auth_methods),
     })

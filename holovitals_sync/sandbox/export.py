@@ -95,10 +95,23 @@ def _collect(sb: Sandbox, job: ExportJob, types: list[str], patients: set[str] |
             job.files[f"{rtype}-{n + 1}.ndjson"] = (rtype, chunk)
 
 
+def _check_level(sb: Sandbox, request: Request) -> None:
+    path = request.url.path
+    level = ("group" if "/Group/" in path else
+             "patient" if path.endswith("/Patient/$export") else "system")
+    allowed = sb.profile.export_levels
+    if allowed is not None and level not in allowed:
+        offered = ", ".join(sorted(allowed)) or "none"
+        raise FhirError(400, f"{sb.profile.display_name} does not offer {level}-level $export "
+                             f"(offered: {offered})", "not-supported")
+
+
 async def kickoff(request: Request) -> Response:
     sb, grant = authorize(request)
+    _check_level(sb, request)
     _check_headers(request)
-    if sb.config.export_one_at_a_time and _running(sb, grant.client_id):
+    one_at_a_time = sb.config.export_one_at_a_time or sb.profile.export_one_at_a_time
+    if one_at_a_time and _running(sb, grant.client_id):
         raise FhirError(429, "an export of this client is already running", "throttled",
                         {"Retry-After": format_retry_after(sb.config.export_retry_after)})
     since_raw = request.query_params.get("_since")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from starlette.requests import Request
@@ -46,8 +46,26 @@ async def json_body(request: Request) -> object:
         raise FhirError(400, "body is not valid JSON", "structure") from None
 
 
+def _next_links(base: str, key: str, offset: int, count: int, total: int,
+                paging: tuple[str, list[tuple[str, str]]] | None) -> dict[str, str]:
+    links: dict[str, str] = {}
+    after = offset + count
+    if after < total:
+        if paging is not None:  # cursor mode: the type URL with its params and a cursor
+            rtype, carry = paging
+            query = urlencode([*carry, ("_count", str(count)), ("cursor", f"{key}.{after}")])
+            links["next"] = f"{base}/{rtype}?{query}"
+        else:
+            links["next"] = f"{base}?_getpages={key}&_getpagesoffset={after}&_count={count}"
+    if offset > 0 and paging is None:
+        links["previous"] = (f"{base}?_getpages={key}&_getpagesoffset={max(0, offset - count)}"
+                             f"&_count={count}")
+    return links
+
+
 def _page(request: Request, sb: Sandbox, recs: list[Record], offset: int, count: int,
-          key: str | None, self_url: str) -> Response:
+          key: str | None, self_url: str,
+          paging: tuple[str, list[tuple[str, str]]] | None = None) -> Response:
     base = base_url(request)
     fault = getattr(request.state, "fault", None)
     kind = sb.faults.next_search_page() or (fault.malformed_kind if fault else None)
@@ -55,16 +73,22 @@ def _page(request: Request, sb: Sandbox, recs: list[Record], offset: int, count:
         sb.stats.fault("malformed_page")
         return fhir_json(malformed_page(kind))
     links = {"self": self_url}
-    if key is not None and offset + count < len(recs):
-        links["next"] = f"{base}?_getpages={key}&_getpagesoffset={offset + count}&_count={count}"
-    if key is not None and offset > 0:
-        links["previous"] = (f"{base}?_getpages={key}&_getpagesoffset={max(0, offset - count)}"
-                             f"&_count={count}")
-    return fhir_json(bundle_page(base, recs[offset:offset + count], len(recs), links))
+    if key is not None:
+        links |= _next_links(base, key, offset, count, len(recs), paging)
+    page = recs[offset:offset + count]
+    if sb.profile.repeat_ids_across_pages and offset > 0 and page:
+        page = [recs[offset - 1], *page]  # as Cerner does: the last entry shows up again
+    return fhir_json(bundle_page(base, page, len(recs), links))
 
 
 def _check_profile(sb: Sandbox, rtype: str, pairs: list[tuple[str, str]]) -> None:
     names = {name.split(":")[0] for name, _ in pairs}
+    vendor = sb.profile.display_name
+    for name, prefix in sb.profile.always_params.items():
+        given = [v for n, v in pairs if n == name]
+        if not given or not given[0].startswith(prefix):
+            raise FhirError(400, f"{vendor} requires the {name} parameter ({prefix}...) on "
+                                 "every search", "required")
     needed = sb.profile.required_search_params.get(rtype)
     if needed and not names & set(needed):
         raise FhirError(400, f"{rtype} search requires one of: {', '.join(needed)}")
@@ -83,24 +107,46 @@ async def search(request: Request) -> Response:
     return run_search(request, sb, rtype, pairs, str(request.url), lenient)
 
 
+def _cursor_page(request: Request, sb: Sandbox, rtype: str, cursor: str,
+                 carry: list[tuple[str, str]], count: int, self_url: str) -> Response:
+    key, _, offset = cursor.partition(".")
+    snap = sb.snapshots.get(key)
+    if snap is None or snap.rtype != rtype or not offset.isdigit():
+        raise FhirError(410, "cursor expired or unknown; run the search again")
+    return _page(request, sb, snap.records, int(offset), count, key, self_url, (rtype, carry))
+
+
 def run_search(request: Request, sb: Sandbox, rtype: str, pairs: list[tuple[str, str]],
                self_url: str, lenient: bool = False) -> Response:
     _check_profile(sb, rtype, pairs)
+    carry = [(n, v) for n, v in pairs if n in sb.profile.always_params]
+    cursor = next((v for n, v in pairs if n == "cursor"), None) if sb.profile.cursor_paging \
+        else None
+    pairs = [(n, v) for n, v in pairs if n not in sb.profile.always_params and n != "cursor"]
     q = parse_query(pairs, sb.default_page_size, sb.max_page_size, lenient)
+    paging = (rtype, carry) if sb.profile.cursor_paging else None
+    if cursor is not None:
+        return _cursor_page(request, sb, rtype, cursor, carry, q.count, self_url)
     recs = sorted((r for r in sb.store.candidates(rtype, q.patient) if q.matches(r)),
                   key=sort_key)
+    limit = sb.profile.max_search_matches
+    if limit is not None and len(recs) > limit:
+        raise FhirError(400, f"{sb.profile.display_name} error 4127: the search matched more "
+                             f"than {limit} results; add criteria", "too-costly")
     if q.summary_count:
         return fhir_json(bundle_page(base_url(request), [], len(recs), {"self": self_url}))
     key = None
     if len(recs) > q.count:
         key = sb.snapshots.add(Snapshot(rtype, recs, time.time()))
-    return _page(request, sb, recs, 0, q.count, key, self_url)
+    return _page(request, sb, recs, 0, q.count, key, self_url, paging)
 
 
 async def base_get(request: Request) -> Response:
     """GET /fhir?_getpages=...: the opaque next/previous links of a search."""
     sb: Sandbox = request.app.state.sandbox
     params = request.query_params
+    if sb.profile.cursor_paging:
+        raise FhirError(400, f"{sb.profile.display_name} pages with the cursor parameter")
     snap = sb.snapshots.get(params.get("_getpages", ""))
     if snap is None:
         raise FhirError(410, "search page set expired or unknown; run the search again")
@@ -115,6 +161,9 @@ async def base_get(request: Request) -> Response:
 
 async def everything(request: Request) -> Response:
     sb, grant = authorize(request, "Patient", "r")
+    if not sb.profile.patient_everything:
+        raise FhirError(400, f"{sb.profile.display_name} does not support Patient/$everything",
+                        "not-supported")
     patient = ops.read(sb, "Patient", request.path_params["id"])
     recs: list[Record] = [patient]
     for rtype in ops.SUPPORTED_TYPES:

@@ -12,7 +12,15 @@ from holovitals_sync.sandbox.state import Sandbox
 from holovitals_sync.sandbox.store import Record, VersionConflict
 
 SUPPORTED_TYPES = ("Patient", "Encounter", "Observation", "Condition", "MedicationRequest",
-                   "AllergyIntolerance", "Immunization", "DiagnosticReport", "Group")
+                   "AllergyIntolerance", "Immunization", "DiagnosticReport", "Group",
+                   "QuestionnaireResponse")
+
+
+def check_write(sb: Sandbox, rtype: str, op: str) -> None:
+    """Vendor modes refuse writes the vendor does not take over FHIR (405)."""
+    if not sb.profile.allows_write(rtype, op):
+        raise FhirError(405, f"{sb.profile.display_name} does not support {op} of {rtype} "
+                             "over FHIR", "not-supported")
 
 
 def check_access(grant: Grant, rtype: str, perm: str) -> None:
@@ -71,6 +79,7 @@ def _conditional_matches(sb: Sandbox, rtype: str, criteria: str) -> list[Record]
 def create(sb: Sandbox, rtype: str, res: Any, if_none_exist: str | None,
            rid: str | None = None) -> tuple[Record, bool]:
     """Returns (record, created); with If-None-Exist an existing match is returned."""
+    check_write(sb, rtype, "create")
     res = validate(res, rtype)
     with sb.store.lock:
         if if_none_exist:
@@ -86,6 +95,7 @@ def create(sb: Sandbox, rtype: str, res: Any, if_none_exist: str | None,
 
 def update(sb: Sandbox, rtype: str, rid: str, res: Any, if_match: int | None
            ) -> tuple[Record, bool]:
+    check_write(sb, rtype, "update")
     res = validate(res, rtype, rid)
     if not sb.profile.supports_versioning:
         if_match = None
@@ -99,5 +109,6 @@ def update(sb: Sandbox, rtype: str, rid: str, res: Any, if_match: int | None
 
 def delete(sb: Sandbox, rtype: str, rid: str) -> None:
     """Deleting a deleted resource succeeds again (FHIR delete is idempotent); unknown: 404."""
+    check_write(sb, rtype, "delete")
     if sb.store.delete(rtype, rid) is None and sb.store.get(rtype, rid) is None:
         raise FhirError(404, f"{rtype}/{rid[:64]} not found")

@@ -1,0 +1,245 @@
+"""Running a fetch plan page by page, with a checkpoint after each page.
+
+A checkpoint is `{"task": k, "state": {...}, "recent": [...]}`: the task index in the plan,
+that task's own small state (next link, patient and type index, export job and file
+position) and, where the vendor repeats ids across pages, the ids of the last page so a
+resumed run still drops a repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from holovitals_sync.adapters.plan import Task
+from holovitals_sync.adapters.profile import VendorProfile
+from holovitals_sync.adapters.types import FetchedPage, Resource
+from holovitals_sync.fhir.bulk import BulkExporter, BulkJob
+from holovitals_sync.fhir.bundle import matches
+from holovitals_sync.fhir.client import FhirClient
+from holovitals_sync.fhir.errors import ResourceNotFound
+from holovitals_sync.fhir.ids import fhir_instant
+
+log = logging.getLogger(__name__)
+
+# Re-read records sharing the cursor instant or written under clock skew; the caller's
+# content hash drops the ones it already has.
+LOOKBACK = timedelta(seconds=60)
+
+# (resources, state to resume after this page or None when the task is done, cursor, total)
+Step = tuple[list[Resource], dict[str, Any] | None, dict[str, str], int | None]
+
+
+def now_instant() -> str:
+    """The current UTC time as a FHIR instant."""
+    return fhir_instant(datetime.now(UTC))
+
+
+def lookback(instant: str) -> str:
+    """`gt` bound for `_lastUpdated`: the cursor minus the look-back window."""
+    moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    return "gt" + fhir_instant(moment - LOOKBACK)
+
+
+def _next_url(bundle: Resource) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+            return str(link["url"])
+    return None
+
+
+class Fetcher:
+    """Runs tasks on one client; the adapter supplies the vendor knowledge."""
+
+    def __init__(self, client: FhirClient, profile: VendorProfile, *, page_size: int,
+                 extra_params: list[tuple[str, str]], patient_ids: Callable[[], list[str]],
+                 export_target: Callable[[], tuple[str, str | None]]):
+        """Bind the runner to a client and the adapter's hooks.
+
+        Args:
+            client: The connection's FHIR client.
+            profile: The vendor profile in force.
+            page_size: `_count` of searches and page size of export NDJSON.
+            extra_params: Parameters every search carries.
+            patient_ids: Lists the patients to iterate (sorted, stable).
+            export_target: (level, group id) of `$export`.
+        """
+        self.client = client
+        self.profile = profile
+        self.page_size = page_size
+        self.extra_params = extra_params
+        self.patient_ids = patient_ids
+        self.export_target = export_target
+
+    # ---- the runner ------------------------------------------------------------------
+    def run(self, tasks: list[Task], resume: dict[str, Any] | None) -> Iterator[FetchedPage]:
+        """Yield the pages of every task from the resume point on."""
+        resume = resume or {}
+        state: dict[str, Any] = resume.get("state") or {}
+        seen: set[str] = set(resume.get("recent") or [])
+        for k in range(int(resume.get("task", 0)), len(tasks)):
+            for resources, after, cursor, total in self._steps(tasks[k], state):
+                kept = self._dedupe(resources, seen)
+                checkpoint: dict[str, Any] = ({"task": k, "state": after} if after is not None
+                                              else {"task": k + 1, "state": {}})
+                if self.profile.dedupe_ids:
+                    checkpoint["recent"] = [_key(r) for r in resources]
+                yield FetchedPage(kept, checkpoint, cursor, total)
+            state = {}
+
+    def _dedupe(self, resources: list[Resource], seen: set[str]) -> list[Resource]:
+        if not self.profile.dedupe_ids:
+            return resources
+        kept = []
+        for res in resources:
+            key = _key(res)
+            if key not in seen:
+                seen.add(key)
+                kept.append(res)
+        if len(kept) < len(resources):
+            log.info("dropped %d id(s) repeated across pages", len(resources) - len(kept))
+        return kept
+
+    def _steps(self, task: Task, state: dict[str, Any]) -> Iterator[Step]:
+        if task.kind == "search":
+            rtype = task.types[0]
+            yield from self.search_steps(self.client.url(rtype), self._params(task, rtype),
+                                         state, task.types)
+        elif task.kind == "patients":
+            yield from self.patient_steps(task, state)
+        else:
+            yield from self.export_steps(task, state)
+
+    # ---- search ----------------------------------------------------------------------
+    def _params(self, task: Task, rtype: str, patient: str | None = None
+                ) -> list[tuple[str, str]]:
+        params = list(self.extra_params)
+        if patient is not None:
+            params.append(("_id" if rtype == "Patient" else "patient", patient))
+        since = task.since_of(rtype)
+        if since:
+            params.append(("_lastUpdated", lookback(since)))
+        params.append(("_count", str(self.page_size)))
+        return params
+
+    def search_steps(self, url: str, params: list[tuple[str, str]], state: dict[str, Any],
+                     types: tuple[str, ...]) -> Iterator[Step]:
+        """Pages of one search (or resume at its saved next link); cursor when done."""
+        started = state.get("started")
+        for bundle in self._bundles(url, params, state.get("next")):
+            # The server's clock at the first page is the safe high-water mark.
+            started = started or (bundle.get("meta") or {}).get("lastUpdated") or now_instant()
+            resources = [r for r in matches(bundle) if r.get("resourceType") in types]
+            following = _next_url(bundle)
+            total = bundle.get("total") if isinstance(bundle.get("total"), int) else None
+            if following:
+                yield resources, {"next": following, "started": started}, {}, total
+            else:
+                yield resources, None, {t: started for t in types}, total
+
+    def _bundles(self, url: str, params: list[tuple[str, str]], resume_at: str | None
+                 ) -> Iterator[Resource]:
+        if resume_at is None:
+            yield from self.client.pages(url, params)
+            return
+        pages = self.client.pages(resume_at)
+        try:
+            first = next(pages)
+        except ResourceNotFound:
+            # The server dropped the paging snapshot (410): start the search again; records
+            # already stored hash the same, so the caller writes nothing twice.
+            log.info("saved next link expired; restarting the search")
+            yield from self.client.pages(url, params)
+            return
+        yield first
+        yield from pages
+
+    def _patient_units(self, task: Task, pid: str) -> list[tuple[str, list[tuple[str, str]]]]:
+        if self.profile.patient_everything and not task.since:
+            url = self.client.url("Patient", pid, "$everything")
+            return [(url, [("_count", str(self.page_size))])]
+        return [(self.client.url(t), self._params(task, t, pid)) for t in task.types]
+
+    def patient_steps(self, task: Task, state: dict[str, Any]) -> Iterator[Step]:
+        """Each patient x each type (or `$everything`), resumable at (patient, unit, page)."""
+        ids = list(task.patient_ids) if task.patient_ids is not None else self.patient_ids()
+        started = state.get("started") or now_instant()
+        p0, u0 = int(state.get("p", 0)), int(state.get("u", 0))
+        if state.get("pid") in ids:  # the list may have grown since: find our patient again
+            p0 = ids.index(state["pid"])
+        inner = {"next": state.get("next")} if state.get("next") else {}
+        if not ids:
+            yield [], None, {t: started for t in task.types}, 0
+            return
+        for p in range(p0, len(ids)):
+            units = self._patient_units(task, ids[p])
+            for u in range(u0 if p == p0 else 0, len(units)):
+                url, params = units[u]
+                for resources, after, _, _ in self.search_steps(url, params, inner, task.types):
+                    yield self._patient_step(resources, after, started, task, ids, p, u, units)
+                inner = {}
+
+    @staticmethod
+    def _patient_step(resources: list[Resource], after: dict[str, Any] | None, started: str,
+                      task: Task, ids: list[str], p: int, u: int, units: list[Any]) -> Step:
+        if after is not None:
+            state = {"p": p, "pid": ids[p], "u": u, "next": after["next"]}
+        elif u + 1 < len(units):
+            state = {"p": p, "pid": ids[p], "u": u + 1}
+        elif p + 1 < len(ids):
+            state = {"p": p + 1, "pid": ids[p + 1], "u": 0}
+        else:
+            return resources, None, {t: started for t in task.types}, None
+        return resources, {**state, "started": started}, {}, None
+
+    # ---- bulk export -----------------------------------------------------------------
+    def _start_export(self, exporter: BulkExporter, task: Task) -> BulkJob:
+        level, group = self.export_target()
+        since = min((s for _, s in task.since), default=None)
+        moment = datetime.fromisoformat(since.replace("Z", "+00:00")) if since else None
+        return exporter.kick_off(level=level, group_id=group,  # type: ignore[arg-type]
+                                 types=task.types, since=moment)
+
+    def export_steps(self, task: Task, state: dict[str, Any]) -> Iterator[Step]:
+        """Export NDJSON cut into pages; resumable at (job, file, line).
+
+        A resumed run polls the saved status URL again instead of starting a second export
+        (Oracle Health refuses one while the first runs).
+        """
+        exporter = BulkExporter(self.client, poll_interval=1.0)
+        job = BulkJob.from_dict(state["job"]) if state.get("job") else \
+            self._start_export(exporter, task)
+        manifest = exporter.wait(job)
+        if manifest.error:
+            log.warning("export reported %d error file(s)", len(manifest.error))
+        files = [f for f in manifest.output if f.type in task.types]
+        done = {t: manifest.transaction_time for t in task.types}
+        f0, skip = int(state.get("file", 0)), int(state.get("line", 0))
+        saved = job.to_dict()
+        for f in range(f0, len(files)):
+            lines = exporter.iter_file(manifest, files[f])
+            for page, line in _chunks(lines, self.page_size, skip if f == f0 else 0):
+                yield page, {"job": saved, "file": f, "line": line}, {}, None
+        yield [], None, done, None
+
+
+def _chunks(resources: Iterator[Resource], size: int, skip: int
+            ) -> Iterator[tuple[list[Resource], int]]:
+    """Pages of `size` after skipping `skip` lines, each with the last line number read."""
+    page: list[Resource] = []
+    line = 0
+    for line, res in enumerate(resources, start=1):
+        if line <= skip:
+            continue
+        page.append(res)
+        if len(page) == size:
+            yield page, line
+            page = []
+    if page:
+        yield page, line
+
+
+def _key(resource: Resource) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id')}"

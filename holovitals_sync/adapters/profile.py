@@ -1,0 +1,144 @@
+"""`VendorProfile`: everything that differs between EHR vendors, as data.
+
+Each field mirrors a row of `shared/ehr-vendors.md`; `sources` maps a field name to the
+source code(s) it comes from ("E1", "C5", ...). A field left at its default takes the safe
+standard behaviour and its source is "default" (the support matrix says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from holovitals_sync.models.enums import AuthMethod
+
+ScopeStyle = Literal["v1", "v2"]
+ExportLevel = Literal["system", "patient", "group"]
+WriteOp = Literal["create", "update"]
+Versioning = Literal["if-match-412", "if-match-409", "none"]
+Notification = Literal["subscriptions", "hl7v2", "none", "unknown"]
+Paging = Literal["links", "cursor"]
+Fallback = Literal["patient_requery", "bulk_since"]
+
+# What the sandbox (and most US Core servers) serve; profiles narrow it where documented.
+CLINICAL_TYPES: tuple[str, ...] = (
+    "Patient", "Encounter", "Observation", "Condition", "MedicationRequest",
+    "AllergyIntolerance", "Immunization", "DiagnosticReport",
+)
+STANDARD_ALGS: tuple[str, ...] = ("RS384", "ES384")
+DEFAULT_SOURCE = "default"
+
+
+@dataclass(frozen=True)
+class VendorProfile:
+    """The documented behaviour of one vendor's FHIR R4 API.
+
+    Attributes:
+        name: Registry key (the `Vendor` enum value).
+        display_name: Shown in the matrix and the UI.
+        base_url_template: e.g. `https://fhir-ehr.cerner.com/r4/{tenant_id}`.
+        admin_fields: What the administrator fills in besides client id and secret/key.
+        auth_methods: Accepted token-endpoint authentications.
+        signing_algs: Accepted client-assertion algorithms.
+        jwks_url_required: The vendor registers a JWKS URL, not an uploaded key.
+        scope_styles: SMART scope syntaxes accepted ("v2" preferred when offered).
+        token_params: Extra form fields of the token request (templated with vendor_params).
+        search_params: Extra query parameters on every search (templated with vendor_params).
+        resource_types: Types readable and searchable over FHIR.
+        writes: Resource type -> write operations the vendor takes over FHIR.
+        required_search_params: Type -> one of these must be present on a search.
+        max_page_size: Highest `_count` honoured (None: unknown, we ask `default_page_size`).
+        default_page_size: `_count` we send.
+        max_search_matches: A search matching more fails (Epic: 100).
+        export_levels: Bulk `$export` levels offered.
+        export_group_template: Group id template for group-level export.
+        export_since: `_since` honoured on `$export`.
+        export_for_full_sync: Use `$export` for full syncs (False where the vendor says not to).
+        patient_everything: `Patient/$everything` offered.
+        last_updated_types: Types searchable by `_lastUpdated` (None: every type).
+        incremental_fallback: What replaces `_lastUpdated` where it is missing.
+        versioning: If-Match with 412, If-Match with 409 (Oracle Health), or none.
+        notification: How the vendor announces changes.
+        requests_per_minute: Client-side limit per base URL (token calls counted).
+        token_requests_per_minute: Limit of the token endpoint alone.
+        dedupe_ids: Pages may repeat an id: de-duplicate within a run.
+        paging: Bundle `next` links, or a `cursor` parameter (athenahealth).
+        sources: Field name -> source codes from ehr-vendors.md.
+    """
+
+    name: str
+    display_name: str
+    base_url_template: str
+    admin_fields: tuple[str, ...] = ("base_url",)
+    auth_methods: tuple[AuthMethod, ...] = (AuthMethod.SMART_BACKEND,)
+    signing_algs: tuple[str, ...] = STANDARD_ALGS
+    jwks_url_required: bool = False
+    scope_styles: tuple[ScopeStyle, ...] = ("v1", "v2")
+    token_params: Mapping[str, str] = field(default_factory=dict)
+    search_params: Mapping[str, str] = field(default_factory=dict)
+    resource_types: tuple[str, ...] = CLINICAL_TYPES
+    writes: Mapping[str, frozenset[WriteOp]] = field(default_factory=dict)
+    required_search_params: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    max_page_size: int | None = None
+    default_page_size: int = 100
+    max_search_matches: int | None = None
+    export_levels: tuple[ExportLevel, ...] = ()
+    export_group_template: str = "{group_id}"
+    export_since: bool = False
+    export_for_full_sync: bool = True
+    patient_everything: bool = False
+    last_updated_types: frozenset[str] | None = None
+    incremental_fallback: Fallback = "patient_requery"
+    versioning: Versioning = "if-match-412"
+    notification: Notification = "unknown"
+    requests_per_minute: float | None = None
+    token_requests_per_minute: float | None = None
+    dedupe_ids: bool = False
+    paging: Paging = "links"
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def source(self, field_name: str) -> str:
+        """The source codes of a field, or "default" when the standard behaviour applies."""
+        return self.sources.get(field_name, DEFAULT_SOURCE)
+
+    def supports_last_updated(self, resource_type: str) -> bool:
+        """True when `_lastUpdated` searches work on this type."""
+        return self.last_updated_types is None or resource_type in self.last_updated_types
+
+    def write_ops(self, resource_type: str) -> frozenset[WriteOp]:
+        """Write operations the vendor takes on a type (empty: read-only)."""
+        return self.writes.get(resource_type, frozenset())
+
+    @property
+    def scope_style(self) -> ScopeStyle:
+        """SMART v2 where the vendor accepts it, else v1."""
+        return "v2" if "v2" in self.scope_styles else "v1"
+
+    @property
+    def full_sync_method(self) -> str:
+        """"export:<level>" or "search" (per patient where searches need `patient`)."""
+        if self.export_levels and self.export_for_full_sync:
+            return f"export:{self.export_levels[0]}"
+        return "search:per-patient" if self.needs_patient_iteration else "search"
+
+    @property
+    def needs_patient_iteration(self) -> bool:
+        """Clinical searches need a `patient` parameter, so we iterate patients."""
+        return any("patient" in params for rtype, params in
+                   self.required_search_params.items() if rtype != "Patient")
+
+
+def both(*types: str) -> dict[str, frozenset[WriteOp]]:
+    """Types that take create and update."""
+    return {t: frozenset({"create", "update"}) for t in types}
+
+
+def create_only(*types: str) -> dict[str, frozenset[WriteOp]]:
+    """Types that take create only."""
+    return {t: frozenset({"create"}) for t in types}
+
+
+def update_only(*types: str) -> dict[str, frozenset[WriteOp]]:
+    """Types that take update only."""
+    return {t: frozenset({"update"}) for t in types}
