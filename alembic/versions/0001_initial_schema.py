@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-26 03:32:15.113677
+Create Date: 2026-11-26 03:57:47.358938
 """
 
 from collections.abc import Sequence
@@ -282,6 +282,7 @@ def upgrade() -> None:
         sa.Column("unchanged", sa.Integer(), nullable=False),
         sa.Column("invalid", sa.Integer(), nullable=False),
         sa.Column("conflicts", sa.Integer(), nullable=False),
+        sa.Column("written", sa.Integer(), nullable=False),
         sa.Column("total_estimate", sa.Integer(), nullable=True),
         sa.Column("progress", sa.Float(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
@@ -469,6 +470,7 @@ def upgrade() -> None:
         sa.Column("remote_last_updated", hv_types.UTCDateTime(), nullable=True),
         sa.Column("content_hash", sqlmodel.AutoString(length=64), nullable=True),
         sa.Column("dirty", sa.Boolean(), nullable=False),
+        sa.Column("conflict_pending", sa.Boolean(), nullable=False),
         sa.Column("flagged_invalid", sa.Boolean(), nullable=False),
         sa.Column("deleted", sa.Boolean(), nullable=False),
         sa.Column("last_job_id", sa.Integer(), nullable=True),

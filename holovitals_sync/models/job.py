@@ -42,6 +42,7 @@ class SyncJob(SyncJobBase, table=True):
     unchanged: int = 0
     invalid: int = 0
     conflicts: int = 0
+    written: int = 0  # outbound: records the EHR accepted
     total_estimate: int | None = None
     progress: float = Field(default=0.0, ge=0.0, le=1.0)
 

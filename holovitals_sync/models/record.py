@@ -36,6 +36,8 @@ class SyncedRecord(SQLModel, table=True):
     remote_last_updated: datetime | None = time_field()
     content_hash: str | None = Field(default=None, max_length=64)  # of the remote body
     dirty: bool = Field(default=False)  # local changes not yet written to the EHR
+    # An outbound write found the EHR moved on (412/409): conflict detection takes it up.
+    conflict_pending: bool = Field(default=False)
     flagged_invalid: bool = Field(default=False)  # stored under lenient validation
     deleted: bool = Field(default=False)
     last_job_id: int | None = Field(default=None, foreign_key="sync_job.id", ondelete="SET NULL")

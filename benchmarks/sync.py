@@ -1,0 +1,311 @@
+"""End-to-end inbound sync benchmark: sandbox EHR -> RQ worker -> SQLite / PostgreSQL.
+
+    python benchmarks/sync.py [--quick]
+
+Starts the sandbox in its own process (500 patients, ~20,000 resources; --quick: 50), a
+private redis-server (or HOLOVITALS_BENCH_REDIS_URL, flushed) and PostgreSQL
+(HOLOVITALS_TEST_PG_URL admin URL; a scratch database is created and dropped), and
+prints one JSON line per metric:
+
+- inbound_rps_{sqlite,postgresql}: a full sync (bulk NDJSON) by one `rq worker`, from the
+  job's start to its end; baseline: the naive loop (fetch a page, then add and commit each
+  resource through the ORM) over the same data in the same run; ratio = value / baseline.
+- inbound_search_rps_sqlite: the same data by paged search (one resource-type job per type).
+- worker_peak_rss_mb: the largest RSS of the worker and its work horse during the runs.
+- speedup_5_workers: patient jobs with 100 ms sandbox latency per request, five workers
+  against one (connection concurrency limit 5); baseline is the one-worker rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+import redis
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PG_ADMIN = os.environ.get("HOLOVITALS_TEST_PG_URL",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+# A private redis-server unless one is named: a shared Redis has other runs' jobs and flushes.
+REDIS_URL = os.environ.get("HOLOVITALS_BENCH_REDIS_URL", "")
+RQ = str(Path(sys.executable).parent / "rq")
+QUEUES = ["sync.high", "sync.default", "sync.low"]
+
+
+def commit_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True, cwd=ROOT)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def emit(metric: str, value: float, unit: str, n: int, **extra: Any) -> None:
+    line = {"bench": "sync", "metric": metric, "value": round(value, 1), "unit": unit,
+            **{k: round(v, 2) if isinstance(v, float) else v for k, v in extra.items()},
+            "n": n, "commit": SHA}
+    print(orjson.dumps(line).decode(), flush=True)
+
+
+SHA = commit_sha()
+
+
+class Workers:
+    """`rq worker` processes; tracks the peak RSS of each worker plus its work horse."""
+
+    def __init__(self, count: int) -> None:
+        argv = [RQ, "worker", "-c", "workers.settings", "-w",
+                "workers.worker.HoloVitalsWorker", "-q", *QUEUES]
+        self.procs = [subprocess.Popen(argv, env=dict(os.environ), cwd=ROOT,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                      for _ in range(count)]
+        self.peak_rss = 0
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            for proc in self.procs:
+                try:
+                    tree = psutil.Process(proc.pid)
+                    rss = sum(p.memory_info().rss for p in [tree, *tree.children(True)])
+                except psutil.Error:
+                    continue
+                self.peak_rss = max(self.peak_rss, rss)
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=30)
+
+
+def configure(database_url: str, data_dir: str) -> None:
+    """Point this process and the workers it starts at one database and Redis."""
+    from holovitals_sync import migrations
+    from holovitals_sync.config import get_settings
+    from holovitals_sync.db import get_engine
+    from holovitals_sync.services.orchestration import queueing
+
+    os.environ.update(HOLOVITALS_DATABASE_URL=database_url, HOLOVITALS_REDIS_URL=REDIS_URL,
+                      HOLOVITALS_DATA_DIR=data_dir)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    queueing.redis_connection.cache_clear()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    migrations.upgrade(database_url)
+
+
+def make_connection(base_url: str, name: str, limit: int = 5) -> int:
+    from holovitals_sync.db import session_scope
+    from holovitals_sync.services import audit
+    from holovitals_sync.services.connections import ConnectionIn, create_connection
+
+    data = ConnectionIn(name=name, vendor="generic", base_url=base_url,
+                        client_id="holovitals-demo", client_secret="demo-secret",
+                        scopes="system/*.read", concurrency_limit=limit)
+    with session_scope() as session:
+        return create_connection(session, data=data, actor=audit.Actor.system("bench")).id
+
+
+def run_jobs(connection_id: int, specs: list[dict[str, Any]], workers: int
+             ) -> tuple[int, float, int]:
+    """Start the jobs, let `workers` workers drain them; (resources, seconds, peak RSS)."""
+    from sqlmodel import select
+
+    from holovitals_sync.db import session_scope
+    from holovitals_sync.models import RequesterKind, SyncJob
+    from holovitals_sync.services import audit
+    from holovitals_sync.services.orchestration import JobRequest, start_job
+
+    ids = []
+    with session_scope() as session:
+        for spec in specs:
+            job = start_job(session, request=JobRequest(connection_id=connection_id, **spec),
+                            requested_by_kind=RequesterKind.SYSTEM, requested_by="bench",
+                            actor=audit.Actor.system("bench"))
+            ids.append(job.id)
+    pool = Workers(workers)
+    try:
+        while True:
+            with session_scope() as session:
+                rows = list(session.exec(select(SyncJob).where(SyncJob.id.in_(ids))))
+            if all(r.status.finished for r in rows):
+                break
+            time.sleep(0.2)
+    finally:
+        pool.stop()
+    failed = [r.id for r in rows if r.status.value != "completed"]
+    if failed:
+        raise SystemExit(f"jobs failed: {failed}: {[r.last_error for r in rows]}")
+    began = min(r.started_at for r in rows)
+    ended = max(r.finished_at for r in rows)
+    return sum(r.fetched for r in rows), (ended - began).total_seconds(), pool.peak_rss
+
+
+def naive_baseline(base_url: str, connection_id: int, limit: int) -> tuple[int, float]:
+    """Fetch a page, then add and commit each resource through the ORM (no batching)."""
+    from sqlmodel import select
+
+    from holovitals_sync.adapters import adapter_for, content_hash
+    from holovitals_sync.db import session_scope
+    from holovitals_sync.models import EHRConnection, SyncedRecord
+    from holovitals_sync.services.orchestration.spec import connection_spec
+
+    with session_scope() as session:
+        spec = connection_spec(session.get(EHRConnection, connection_id))
+    count, began = 0, time.perf_counter()
+    with adapter_for(spec) as adapter, session_scope() as session:
+        for page in adapter.fetch_full(list(adapter.profile.resource_types)):
+            for res in page.resources:
+                found = session.exec(select(SyncedRecord).where(
+                    SyncedRecord.connection_id == connection_id,
+                    SyncedRecord.resource_type == res["resourceType"],
+                    SyncedRecord.remote_id == res["id"])).first()
+                row = found or SyncedRecord(connection_id=connection_id,
+                                            resource_type=res["resourceType"],
+                                            remote_id=res["id"])
+                row.remote_body = row.local_body = row.base_body = res
+                row.content_hash = content_hash(res)
+                session.add(row)
+                session.commit()
+                count += 1
+                if count >= limit:
+                    return count, time.perf_counter() - began
+    return count, time.perf_counter() - began
+
+
+def fresh_postgres() -> tuple[str, Any]:
+    from holovitals_sync.db import create_db_engine
+
+    name = f"hv_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_db_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        from holovitals_sync.db import get_engine
+
+        get_engine().dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def inbound(base_url: str, db: str, url: str, tmp: str, baseline_limit: int) -> int:
+    configure(url, tmp)
+    conn = make_connection(base_url, "bench-full")
+    count, seconds, rss = run_jobs(conn, [{"job_type": "full"}], workers=1)
+    other = make_connection(base_url, "bench-naive")
+    naive_n, naive_s = naive_baseline(base_url, other, baseline_limit)
+    rate, naive = count / seconds, naive_n / naive_s
+    emit(f"inbound_rps_{db}", rate, "resources/s", count, baseline=round(naive, 1),
+         ratio=rate / naive, baseline_n=naive_n, seconds=seconds)
+    return rss
+
+
+def search(base_url: str, url: str, tmp: str) -> int:
+    from holovitals_sync.adapters.generic import PROFILE
+
+    configure(url, tmp)
+    conn = make_connection(base_url, "bench-search", limit=1)
+    specs = [{"job_type": "resource", "resource_type": t} for t in PROFILE.resource_types]
+    count, seconds, rss = run_jobs(conn, specs, workers=1)
+    emit("inbound_search_rps_sqlite", count / seconds, "resources/s", count, seconds=seconds)
+    return rss
+
+
+def speedup(sandbox: Any, base_url: str, url: str, tmp: str, patients: int) -> None:
+    sandbox.set_faults(latency_ms=100)
+    ids = sorted(httpx_ids(sandbox, base_url))[:patients]
+    rates = []
+    for n_workers in (1, 5):
+        configure(url, tmp)
+        conn = make_connection(base_url, f"bench-latency-{n_workers}", limit=5)
+        specs = [{"job_type": "patient", "patient_id": p} for p in ids]
+        count, seconds, _ = run_jobs(conn, specs, workers=n_workers)
+        rates.append(count / seconds)
+    sandbox.clear_faults()
+    emit("speedup_5_workers", rates[1] / rates[0], "x", count, baseline=round(rates[0], 1),
+         five_workers_rps=round(rates[1], 1), latency_ms=100, patients=len(ids))
+
+
+def httpx_ids(sandbox: Any, base_url: str) -> list[str]:
+    import httpx
+
+    token = sandbox.token()
+    out, url = [], f"{base_url}/Patient?_count=1000&_elements=id"
+    while url:
+        bundle = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=60).json()
+        out += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        url = next((lk["url"] for lk in bundle.get("link", []) if lk["relation"] == "next"),
+                   None)
+    return out
+
+
+def main() -> None:
+    from holovitals_sync.sandbox.config import SandboxConfig
+    from holovitals_sync.sandbox.server import SandboxServer
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="50 patients, under a minute")
+    args = parser.parse_args()
+    patients = 50 if args.quick else 500
+    config = SandboxConfig(patients=patients, seed=42, export_polls_before_complete=0,
+                           export_retry_after=0.1, max_page_size=1000)
+    with SandboxServer(config, in_subprocess=True) as sandbox, \
+            tempfile.TemporaryDirectory() as tmp:
+        private = start_redis(Path(tmp)) if not REDIS_URL else None
+        try:
+            run_all(sandbox, tmp, patients, args.quick)
+        finally:
+            if private is not None:
+                private.stop()
+
+
+def start_redis(data_dir: Path) -> Any:
+    """A redis-server child on a unix socket in the benchmark's scratch directory."""
+    global REDIS_URL
+    from holovitals_sync.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(data_dir=data_dir)
+    REDIS_URL = server.start()
+    return server
+
+
+def run_all(sandbox: Any, tmp: str, patients: int, quick: bool) -> None:
+    """Every measurement, in the order of the module docstring."""
+    base = sandbox.base_url
+    sqlite_url = f"sqlite:///{tmp}/bench.db"
+    rss = inbound(base, "sqlite", sqlite_url, tmp, 1000 if quick else 5000)
+    pg_url, drop = fresh_postgres()
+    try:
+        rss = max(rss, inbound(base, "postgresql", pg_url, tmp,
+                               1000 if quick else 5000))
+    finally:
+        drop()
+    rss = max(rss, search(base, f"sqlite:///{tmp}/search.db", tmp))
+    emit("worker_peak_rss_mb", rss / 2**20, "MB", patients)
+    speedup(sandbox, base, f"sqlite:///{tmp}/latency.db", tmp, 15 if quick else 40)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Sync orchestration: jobs on RQ, the batch pipeline, lifecycle, schedules and statistics.
+
+`SyncOrchestrationService` is this package's function set (keyword-only):
+
+    start_job(session, request=JobRequest(...), requested_by_kind=..., requested_by=..., actor=...)
+    cancel_job(session, job_id=..., actor=...)      # StateConflict when already finished
+    retry_job(session, job_id=..., actor=...)       # FAILED/CANCELLED -> resumes from checkpoint
+    replay_failed(session, job_ids=[...] | None, actor=...)
+    reconcile()                                     # lost jobs back on the queue
+    schedules.tick()                                # cron per connection
+    statistics.collect(session)
+
+Workers run `workers.jobs.run_sync_job(job_id)`, which calls `runner.run_job`.
+"""
+
+from .deadletter import failed_jobs
+from .events import CHANNEL
+from .reconcile import reconcile
+from .service import (
+    ConnectionNotFound,
+    JobNotFound,
+    JobRequest,
+    StateConflict,
+    cancel_job,
+    get_job,
+    replay_failed,
+    retry_job,
+    start_job,
+)
+
+__all__ = [
+    "CHANNEL",
+    "ConnectionNotFound",
+    "JobNotFound",
+    "JobRequest",
+    "StateConflict",
+    "cancel_job",
+    "failed_jobs",
+    "get_job",
+    "reconcile",
+    "replay_failed",
+    "retry_job",
+    "start_job",
+]

@@ -1,0 +1,74 @@
+"""The inbound sync loop: pages from the adapter -> batches -> process -> upsert + commit.
+
+Each batch is one transaction holding its records, the job's counters and checkpoint, and
+the connection's cursor, so a run killed at any point resumes exactly after the last
+committed batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ...adapters import EHRAdapter, FetchedPage
+from ...db import session_scope
+from ...models import EHRConnection, JobType, SyncJob
+from ...models.types import utcnow
+from . import lifecycle
+from .batching import Batch, batches
+from .events import JobEvents
+from .pipeline import process_batch
+from .prefetch import prefetched
+from .upsert import upsert_batch
+
+
+def pages_for(adapter: EHRAdapter, job: SyncJob) -> Iterator[FetchedPage]:
+    """The adapter fetch this job asks for, resumed from its committed checkpoint."""
+    resume = job.checkpoint.get("resume")
+    types = list(adapter.profile.resource_types)
+    if job.job_type is JobType.FULL:
+        return adapter.fetch_full(types, resume=resume)
+    if job.job_type is JobType.INCREMENTAL:
+        cursor = job.checkpoint.get("start_cursor") or None
+        return adapter.fetch_incremental(types, cursor=cursor, resume=resume)
+    if job.job_type is JobType.PATIENT:
+        return adapter.fetch_patient(str(job.patient_id), resume=resume)
+    return adapter.fetch_resource_type(str(job.resource_type), resume=resume)
+
+
+def _progress(fetched: int, estimate: int | None, current: float) -> float:
+    # Exports give no total: progress then stays where it was until the job completes.
+    return min(fetched / estimate, 0.99) if estimate else current
+
+
+def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch) -> None:
+    """Store one batch and commit it with the job's counters and checkpoint."""
+    with session_scope() as session:
+        processed = process_batch(session, job=job, connection=connection,
+                                  resources=batch.resources)
+        counts = upsert_batch(session, connection_id=connection.id, job_id=job.id,
+                              resources=processed.store, flagged=processed.flagged)
+        lifecycle.save_cursor(session, connection.id, batch.cursor, utcnow())
+        values: dict[str, Any] = {
+            "fetched": job.fetched + len(batch.resources),
+            "created": job.created + counts.created,
+            "updated": job.updated + counts.updated,
+            "unchanged": job.unchanged + counts.unchanged,
+            "invalid": job.invalid + processed.invalid,
+            "total_estimate": batch.total_estimate or job.total_estimate,
+        }
+        values["progress"] = _progress(values["fetched"], values["total_estimate"],
+                                       job.progress)
+        if batch.checkpoint is not None:
+            values["checkpoint"] = {**job.checkpoint, "resume": batch.checkpoint}
+        # Fenced in the same transaction: a cancelled or superseded run raises here and
+        # the batch's writes roll back with it.
+        lifecycle.fence(session, job, **values)
+
+
+def run_inbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
+                batch_size: int, events: JobEvents) -> None:
+    """Fetch and store everything the job asks for, batch by batch."""
+    for batch in batches(prefetched(pages_for(adapter, job)), batch_size):
+        apply_batch(job, connection, batch)
+        events.progress(job)

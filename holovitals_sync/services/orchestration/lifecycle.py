@@ -1,0 +1,125 @@
+"""State changes of a SyncJob row, kept consistent with its RQ job.
+
+Every write a running job makes goes through `fence`: an UPDATE guarded by the row's status
+and attempt number. A run that was cancelled, or superseded by a newer attempt (a worker
+thought dead that is in fact still running), finds the guard false and stops, so two runs
+never both advance one job.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from ...adapters import ConfigurationError
+from ...fhir.errors import FhirError
+from ...models import JobStatus, JobType, SyncCheckpoint, SyncJob
+from ...models.types import utcnow
+from ..crypto import SecretDecryptError
+
+ACTIVE = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RUNNING)
+COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts", "written")
+
+
+class RunStopped(Exception):
+    """The run may not go on: the job was cancelled or another attempt owns it."""
+
+
+def safe_error(exc: BaseException) -> str:
+    """Exception class and a message that cannot carry PHI (no URLs, no resource text)."""
+    name = type(exc).__name__
+    if isinstance(exc, ConfigurationError | SecretDecryptError):
+        return f"{name}: {exc}"[:2000]  # these name settings, never data
+    status = getattr(exc, "status", None) if isinstance(exc, FhirError) else None
+    return f"{name}: HTTP {status}" if status else name
+
+
+def connection_cursor(session: Session, connection_id: int) -> dict[str, str]:
+    """The connection's `_lastUpdated` high-water marks, type -> instant."""
+    rows = session.exec(select(SyncCheckpoint).where(
+        SyncCheckpoint.connection_id == connection_id))
+    return {row.resource_type: row.cursor for row in rows if row.cursor}
+
+
+def begin_run(session: Session, *, job_id: int, rq_job_id: str | None) -> SyncJob | None:
+    """Mark the job RUNNING for a new attempt, or None when this run must not start.
+
+    A cancelled or finished job, or an RQ job that is not the row's current one (an old
+    retry of a replayed job), does nothing.
+    """
+    job = session.get(SyncJob, job_id, with_for_update=True)
+    if job is None or job.status.finished or (rq_job_id and job.rq_job_id != rq_job_id):
+        return None
+    now = utcnow()
+    job.status = JobStatus.RUNNING
+    job.attempts += 1
+    job.started_at = job.started_at or now
+    job.heartbeat_at = now
+    job.finished_at = None
+    if job.job_type is JobType.INCREMENTAL and "start_cursor" not in job.checkpoint:
+        # Resumed attempts must ask the adapter with the same cursor the first one used.
+        job.checkpoint = {**job.checkpoint,
+                          "start_cursor": connection_cursor(session, job.connection_id)}
+    session.add(job)
+    return job
+
+
+def fence(session: Session, job: SyncJob, **values: Any) -> None:
+    """Write `values` to the job row if this run still owns it, else raise RunStopped."""
+    table = SyncJob.__table__
+    values["heartbeat_at"] = utcnow()
+    result = session.execute(
+        sa.update(table)
+        .where(table.c.id == job.id, table.c.status == JobStatus.RUNNING.value,
+               table.c.attempts == job.attempts)
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise RunStopped(f"job {job.id} is no longer running this attempt")
+    for name, value in values.items():
+        setattr(job, name, value)
+
+
+def save_cursor(session: Session, connection_id: int, cursor: dict[str, str],
+                now: datetime) -> None:
+    """Merge completed types' high-water marks into the connection's checkpoints."""
+    if not cursor:
+        return
+    existing = {row.resource_type: row for row in session.exec(select(SyncCheckpoint).where(
+        SyncCheckpoint.connection_id == connection_id,
+        SyncCheckpoint.resource_type.in_(list(cursor))))}
+    for rtype, instant in cursor.items():
+        row = existing.get(rtype) or SyncCheckpoint(connection_id=connection_id,
+                                                    resource_type=rtype)
+        # Never move a cursor backwards (an older full sync finishing late).
+        if row.cursor is None or instant > row.cursor:
+            row.cursor = instant
+        row.last_synced_at = now
+        session.add(row)
+
+
+def finish(session: Session, job: SyncJob, status: JobStatus, **values: Any) -> None:
+    """End a run: COMPLETED by the runner (fenced)."""
+    fence(session, job, status=status, finished_at=utcnow(), **values)
+    job.status = status
+
+
+def record_failure(session: Session, *, job_id: int, error: str,
+                   will_retry: bool) -> SyncJob | None:
+    """An attempt failed: keep the safe error, and wait for RQ's retry or end as FAILED.
+
+    A job already cancelled or completed keeps its status (a stop command also reports
+    as a failure to RQ).
+    """
+    job = session.get(SyncJob, job_id, with_for_update=True)
+    if job is None or job.status in (JobStatus.CANCELLED, JobStatus.COMPLETED):
+        return None
+    job.last_error = error[:2000]
+    job.status = JobStatus.QUEUED if will_retry else JobStatus.FAILED
+    if not will_retry:
+        job.finished_at = utcnow()
+    session.add(job)
+    return job

@@ -1,0 +1,85 @@
+"""Running one SyncJob inside an RQ worker: the job's whole life from RUNNING to the end.
+
+Exceptions propagate so RQ retries the job (from its committed checkpoint); the failure
+callback (`record_attempt_failure`) keeps the row in step with RQ's decision.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ...adapters import adapter_for
+from ...config import get_settings
+from ...db import session_scope
+from ...models import Direction, EHRConnection, JobStatus, SyncJob
+from ...models.types import utcnow
+from . import lifecycle
+from .events import JobEvents
+from .inbound import run_inbound
+from .outbound import run_outbound
+from .queueing import redis_connection
+from .spec import connection_spec
+
+log = logging.getLogger(__name__)
+
+
+def _start(job_id: int, rq_job_id: str | None) -> tuple[SyncJob, EHRConnection] | None:
+    with session_scope() as session:
+        job = lifecycle.begin_run(session, job_id=job_id, rq_job_id=rq_job_id)
+        if job is None:
+            return None
+        connection = session.get(EHRConnection, job.connection_id)
+        if connection is None:  # deleted: the cascade removes the job row as well
+            return None
+        session.expunge(connection)
+    return job, connection
+
+
+def _complete(job: SyncJob, connection: EHRConnection) -> None:
+    with session_scope() as session:
+        lifecycle.finish(session, job, JobStatus.COMPLETED, progress=1.0)
+        row = session.get(EHRConnection, connection.id)
+        if row is not None:
+            row.last_synced_at = utcnow()
+            session.add(row)
+
+
+def run_job(job_id: int, *, rq_job_id: str | None = None) -> None:
+    """Run (or resume) one sync job to the end.
+
+    Args:
+        job_id: The SyncJob id.
+        rq_job_id: The RQ job running it; a stale RQ job (the row moved on) does nothing.
+    """
+    started = _start(job_id, rq_job_id)
+    if started is None:
+        log.info("sync job %s: nothing to run (finished, cancelled or superseded)", job_id)
+        return
+    job, connection = started
+    events = JobEvents(redis_connection())
+    events.state(job)
+    batch_size = get_settings().sync_batch_size
+    try:
+        with adapter_for(connection_spec(connection)) as adapter:
+            if job.direction in (Direction.OUTBOUND, Direction.BIDIRECTIONAL):
+                run_outbound(job, connection, adapter, batch_size=batch_size, events=events)
+            if job.direction in (Direction.INBOUND, Direction.BIDIRECTIONAL):
+                run_inbound(job, connection, adapter, batch_size=batch_size, events=events)
+        _complete(job, connection)
+    except lifecycle.RunStopped:
+        log.info("sync job %s: stopped (cancelled or taken over)", job_id)
+        return
+    events.progress(job, force=True)
+    events.state(job)
+    log.info("sync job %s completed: %s fetched", job_id, job.fetched)
+
+
+def record_attempt_failure(job_id: int, exc: BaseException, *, will_retry: bool) -> None:
+    """Keep a failed attempt's safe error on the row; FAILED once no retry is left."""
+    with session_scope() as session:
+        job = lifecycle.record_failure(session, job_id=job_id, error=lifecycle.safe_error(exc),
+                                       will_retry=will_retry)
+    if job is not None:
+        JobEvents(redis_connection()).state(job)
+    log.warning("sync job %s attempt failed (%s); retry: %s", job_id, type(exc).__name__,
+                will_retry)

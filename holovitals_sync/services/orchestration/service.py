@@ -1,0 +1,162 @@
+"""`SyncOrchestrationService`: start, cancel, retry and replay sync jobs.
+
+Rows are committed before their RQ job exists, and the RQ job id is chosen up front and
+stored first, so a worker never sees a job it cannot match to its row.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field, model_validator
+from rq.command import send_stop_job_command
+from rq.job import JobStatus as RQStatus
+from sqlmodel import Session
+
+from ...config import get_settings
+from ...models import (
+    Direction,
+    EHRConnection,
+    JobStatus,
+    JobType,
+    Priority,
+    RequesterKind,
+    SyncJob,
+)
+from ...models.types import utcnow
+from .. import audit
+from . import queueing
+from .events import publish_state
+
+log = logging.getLogger(__name__)
+
+
+class JobNotFound(LookupError):
+    """No such sync job."""
+
+
+class ConnectionNotFound(LookupError):
+    """No such EHR connection."""
+
+
+class StateConflict(RuntimeError):
+    """The job's status does not allow this (cancel a finished job, retry a running one)."""
+
+
+class JobRequest(BaseModel):
+    """What a caller asks for: a job type on a connection, with its scope and priority."""
+
+    connection_id: int
+    job_type: JobType
+    direction: Direction = Direction.INBOUND
+    priority: Priority = Priority.DEFAULT
+    patient_id: str | None = Field(default=None, min_length=1, max_length=200)
+    resource_type: str | None = Field(default=None, pattern=r"^[A-Z][A-Za-z]{1,63}$")
+
+    @model_validator(mode="after")
+    def _scope(self) -> JobRequest:
+        if self.job_type is JobType.PATIENT and not self.patient_id:
+            raise ValueError("a patient sync needs patient_id")
+        if self.job_type is JobType.RESOURCE and not self.resource_type:
+            raise ValueError("a resource sync needs resource_type")
+        return self
+
+
+def get_job(session: Session, job_id: int) -> SyncJob:
+    job = session.get(SyncJob, job_id)
+    if job is None:
+        raise JobNotFound(f"no sync job {job_id}")
+    return job
+
+
+def dispatch(session: Session, job: SyncJob) -> SyncJob:
+    """Give the row a fresh RQ job id, commit it QUEUED, then enqueue it."""
+    connection = session.get(EHRConnection, job.connection_id)
+    if connection is None:
+        raise ConnectionNotFound(f"no connection {job.connection_id}")
+    job.rq_job_id = f"sync-{job.id}-{uuid.uuid4().hex[:12]}"
+    job.status = JobStatus.QUEUED
+    job.queued_at = utcnow()
+    job.finished_at = None
+    session.add(job)
+    session.commit()
+    queueing.enqueue(job, connection)
+    publish_state(queueing.redis_connection(), job)
+    return job
+
+
+def start_job(session: Session, *, request: JobRequest, requested_by_kind: RequesterKind,
+              requested_by: str | None, actor: audit.Actor) -> SyncJob:
+    """Create a job (PENDING), audit it, and queue it on `sync.<priority>`."""
+    if session.get(EHRConnection, request.connection_id) is None:
+        raise ConnectionNotFound(f"no connection {request.connection_id}")
+    job = SyncJob(**request.model_dump(), requested_by_kind=requested_by_kind,
+                  requested_by=requested_by, max_attempts=get_settings().retry_attempts + 1)
+    session.add(job)
+    session.flush()
+    audit.record(session, actor=actor, action="sync_job.start", target_type="sync_job",
+                 target_id=job.id, details={"connection_id": job.connection_id,
+                                            "job_type": job.job_type.value,
+                                            "direction": job.direction.value})
+    return dispatch(session, job)
+
+
+def _stop_rq_job(rq_job_id: str | None) -> None:
+    rq_job = queueing.fetch_rq_job(rq_job_id)
+    if rq_job is None:
+        return
+    redis = queueing.redis_connection()
+    try:
+        if rq_job.get_status() == RQStatus.STARTED:
+            # Kills the work horse now; committed batches stay, the open one rolls back.
+            send_stop_job_command(redis, rq_job.id)
+        else:
+            rq_job.cancel()
+    except Exception as exc:  # finished in the meantime: the fenced row update stops it
+        log.info("sync job RQ %s not stopped: %s", rq_job.id, type(exc).__name__)
+
+
+def cancel_job(session: Session, *, job_id: int, actor: audit.Actor) -> SyncJob:
+    """Cancel a pending, queued or running job; committed work is kept."""
+    job = get_job(session, job_id)
+    if job.status.finished:
+        raise StateConflict(f"job {job_id} is already {job.status.value}")
+    job.status = JobStatus.CANCELLED
+    job.finished_at = utcnow()
+    session.add(job)
+    audit.record(session, actor=actor, action="sync_job.cancel", target_type="sync_job",
+                 target_id=job.id, details={"connection_id": job.connection_id})
+    session.commit()
+    _stop_rq_job(job.rq_job_id)
+    publish_state(queueing.redis_connection(), job)
+    return job
+
+
+def retry_job(session: Session, *, job_id: int, actor: audit.Actor,
+              action: str = "sync_job.retry") -> SyncJob:
+    """Re-enqueue a FAILED or CANCELLED job; it resumes from its last checkpoint."""
+    job = get_job(session, job_id)
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise StateConflict(f"job {job_id} is {job.status.value}; only failed or cancelled "
+                            "jobs can be retried")
+    old = queueing.fetch_rq_job(job.rq_job_id)
+    if old is not None:
+        old.delete()  # out of the dead-letter registry: the row has a new RQ job now
+    job.max_attempts = job.attempts + get_settings().retry_attempts + 1
+    audit.record(session, actor=actor, action=action, target_type="sync_job",
+                 target_id=job.id, details={"from_status": job.status.value})
+    return dispatch(session, job)
+
+
+def replay_failed(session: Session, *, job_ids: Sequence[int] | None,
+                  actor: audit.Actor) -> list[SyncJob]:
+    """Replay dead-lettered (FAILED) jobs: the given ones, or every one when None."""
+    from .deadletter import failed_job_ids
+
+    ids = list(job_ids) if job_ids is not None else failed_job_ids(session)
+    for job_id in ids:
+        if get_job(session, job_id).status is not JobStatus.FAILED:
+            raise StateConflict(f"job {job_id} is not in the dead-letter list")
+    return [retry_job(session, job_id=i, actor=actor, action="sync_job.replay") for i in ids]

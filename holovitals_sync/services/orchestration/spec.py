@@ -1,0 +1,28 @@
+"""From an `EHRConnection` row to the adapter's `ConnectionSpec` (secrets decrypted here)."""
+
+from __future__ import annotations
+
+from ...adapters import ConnectionSpec
+from ...config import get_settings
+from ...models import EHRConnection
+from ..crypto import decrypt
+
+
+def connection_spec(row: EHRConnection) -> ConnectionSpec:
+    """The adapter's view of a connection; decrypted secrets never leave this object."""
+    settings = get_settings()
+    params = {k: str(v) for k, v in (row.vendor_params or {}).items()}
+    return ConnectionSpec(
+        vendor=row.vendor.value,
+        base_url=row.base_url,
+        client_id=row.client_id or None,
+        auth_method=row.auth_method,
+        client_secret=decrypt(row.credentials_encrypted) if row.credentials_encrypted else None,
+        private_key_pem=decrypt(row.private_key_encrypted) if row.private_key_encrypted else None,
+        scopes=row.scopes.split() or None,
+        vendor_params=params,
+        kid=row.key_id,
+        timeout=settings.http_read_timeout,
+        connect_timeout=settings.http_connect_timeout,
+        max_connections=settings.http_pool_size,
+    )

@@ -1,0 +1,183 @@
+"""One bulk upsert per batch into `synced_record`, idempotent by content hash.
+
+A single `INSERT .. ON CONFLICT DO UPDATE .. WHERE hash differs` per batch (SQLite and
+PostgreSQL dialect inserts): records whose remote body is unchanged write nothing, so a
+batch applied twice (a resumed job replaying its last batch) changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from ...adapters import content_hash
+from ...models import SyncedRecord
+from ...models.types import utcnow
+
+_PATIENT_FIELDS = ("subject", "patient", "beneficiary")
+# SQLite allows 32766 bound parameters per statement; each row binds ~15.
+_CHUNK = 1000
+
+
+@dataclass(slots=True)
+class UpsertCounts:
+    """What one batch did to the local copy."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def patient_ref(resource: dict[str, Any]) -> str | None:
+    """"Patient/<id>" this resource belongs to, if it says."""
+    if resource.get("resourceType") == "Patient" and resource.get("id"):
+        return f"Patient/{resource['id']}"
+    for name in _PATIENT_FIELDS:
+        ref = resource.get(name)
+        if isinstance(ref, dict) and str(ref.get("reference", "")).startswith("Patient/"):
+            return str(ref["reference"])[:200]
+    return None
+
+
+def _last_updated(resource: dict[str, Any]) -> datetime | None:
+    value = (resource.get("meta") or {}).get("lastUpdated")
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _row(resource: dict[str, Any], connection_id: int, job_id: int | None, now: datetime,
+         flagged: bool) -> dict[str, Any]:
+    meta = resource.get("meta") or {}
+    version = meta.get("versionId")
+    return {
+        "connection_id": connection_id,
+        "resource_type": str(resource["resourceType"]),
+        "remote_id": str(resource["id"]),
+        "patient_ref": patient_ref(resource),
+        "base_body": resource,
+        "local_body": resource,
+        "remote_body": resource,
+        "remote_version": str(version) if version is not None else None,
+        "remote_last_updated": _last_updated(resource),
+        "content_hash": content_hash(resource),
+        "dirty": False,
+        "conflict_pending": False,
+        "flagged_invalid": flagged,
+        "deleted": False,
+        "last_job_id": job_id,
+        "last_synced_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _existing_hashes(session: Session, connection_id: int,
+                     rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], str | None]:
+    table = SyncedRecord.__table__
+    found: dict[tuple[str, str], str | None] = {}
+    by_type: dict[str, list[str]] = {}
+    for row in rows:
+        by_type.setdefault(row["resource_type"], []).append(row["remote_id"])
+    for rtype, ids in by_type.items():
+        for start in range(0, len(ids), _CHUNK):
+            query = sa.select(table.c.remote_id, table.c.content_hash).where(
+                table.c.connection_id == connection_id, table.c.resource_type == rtype,
+                table.c.remote_id.in_(ids[start:start + _CHUNK]))
+            found.update({(rtype, rid): h for rid, h in session.execute(query)})
+    return found
+
+
+def _insert(dialect: str) -> Any:
+    table = SyncedRecord.__table__
+    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+
+
+@lru_cache(maxsize=4)
+def _statement(dialect: str) -> Any:
+    table = SyncedRecord.__table__
+    stmt = _insert(dialect)
+    new = stmt.excluded
+    # A record changed locally and not yet written keeps its local and base bodies: the
+    # three-way comparison needs them; only the remote side moves on.
+    keep_local = table.c.dirty
+    updates = {
+        "remote_body": new.remote_body,
+        "local_body": sa.case((keep_local, table.c.local_body), else_=new.local_body),
+        "base_body": sa.case((keep_local, table.c.base_body), else_=new.base_body),
+        "remote_version": new.remote_version,
+        "remote_last_updated": new.remote_last_updated,
+        "content_hash": new.content_hash,
+        "patient_ref": new.patient_ref,
+        "flagged_invalid": new.flagged_invalid,
+        "deleted": new.deleted,
+        "last_job_id": new.last_job_id,
+        "last_synced_at": new.last_synced_at,
+        "updated_at": new.updated_at,
+    }
+    return stmt.on_conflict_do_update(
+        index_elements=["connection_id", "resource_type", "remote_id"],
+        set_=updates,
+        where=table.c.content_hash.is_distinct_from(new.content_hash),
+    )
+
+
+def dedupe(resources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One resource per (type, id), the last one seen winning (vendors repeat ids)."""
+    unique: dict[tuple[str, str], dict[str, Any]] = {}
+    for res in resources:
+        if res.get("resourceType") and res.get("id"):
+            unique[(str(res["resourceType"]), str(res["id"]))] = res
+    return list(unique.values())
+
+
+def upsert_batch(session: Session, *, connection_id: int, job_id: int | None,
+                 resources: Sequence[dict[str, Any]],
+                 flagged: Sequence[dict[str, Any]] = ()) -> UpsertCounts:
+    """Insert new records, update changed ones, leave unchanged ones untouched.
+
+    Args:
+        session: The transaction the caller commits together with the checkpoint.
+        connection_id: The EHR connection the resources came from.
+        job_id: The job writing them (kept on the row for tracing).
+        resources: Resources to store as they are.
+        flagged: Resources stored but flagged invalid (lenient validation).
+
+    Returns:
+        How many were created, updated and unchanged.
+    """
+    now = utcnow()
+    flagged_keys = {(r.get("resourceType"), r.get("id")) for r in flagged}
+    unique = dedupe([*resources, *flagged])
+    rows = [_row(r, connection_id, job_id, now, (r["resourceType"], r["id"]) in flagged_keys)
+            for r in unique]
+    counts = UpsertCounts()
+    if not rows:
+        return counts
+    known = _existing_hashes(session, connection_id, rows)
+    changed = []
+    for row in rows:
+        key = (row["resource_type"], row["remote_id"])
+        if key not in known:
+            counts.created += 1
+        elif known[key] != row["content_hash"]:
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+            continue
+        changed.append(row)
+    if changed:
+        stmt = _statement(session.get_bind().dialect.name)
+        for start in range(0, len(changed), _CHUNK):
+            session.execute(stmt, changed[start:start + _CHUNK])
+    return counts

@@ -1,0 +1,103 @@
+"""A worker killed mid-sync, cancel and retry, a 429 storm: no loss, no duplicate."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlmodel import func, select
+
+from holovitals_sync.db import session_scope
+from holovitals_sync.models import SyncedRecord, SyncJob
+from holovitals_sync.services.orchestration import (
+    StateConflict,
+    cancel_job,
+    reconcile,
+    retry_job,
+)
+
+from .conftest import (
+    TESTER,
+    job_row,
+    local_hashes,
+    sandbox_hashes,
+    start,
+    wait_for,
+    wait_running,
+    wait_status,
+)
+
+
+def record_count(connection_id: int) -> int:
+    with session_scope() as session:
+        return session.exec(select(func.count()).select_from(SyncedRecord)
+                            .where(SyncedRecord.connection_id == connection_id)).one()
+
+
+def slow_export(ehr) -> None:
+    """Many small export files, each answered slowly: a job of several seconds."""
+    ehr.configure(export_file_max_lines=10)
+    ehr.set_faults(latency_ms=120)
+
+
+def test_sigkilled_worker_is_replaced_and_the_job_resumes(connection, ehr, workers):
+    slow_export(ehr)
+    (first,) = workers.start(1)
+    job_id = start(connection.id)
+    wait_running(job_id, min_fetched=60)
+    workers.kill(first)
+    stored_when_killed = record_count(connection.id)
+    assert stored_when_killed > 0
+
+    workers.start(1)
+
+    def finished() -> SyncJob | None:
+        reconcile()  # what maintenance does periodically (the new worker runs it too)
+        row = job_row(job_id)
+        return row if row.status.value in ("completed", "failed") else None
+
+    job = wait_for(finished, timeout=90, interval=1)
+    assert job.status.value == "completed", job.last_error
+    assert job.attempts == 2 and "Abandoned" in (job.last_error or "")
+    expected = sandbox_hashes(ehr)
+    assert local_hashes(connection.id) == expected
+    assert record_count(connection.id) == len(expected) > stored_when_killed
+    assert job.created == len(expected) and job.updated == 0
+
+
+def test_cancel_keeps_committed_work_and_retry_finishes(connection, ehr, workers):
+    slow_export(ehr)
+    workers.start(1)
+    job_id = start(connection.id)
+    wait_running(job_id, min_fetched=40)
+    began = time.monotonic()
+    with session_scope() as session:
+        cancel_job(session, job_id=job_id, actor=TESTER)
+    time.sleep(1.5)  # a stopped horse commits nothing more
+    job = wait_status(job_id, "cancelled")
+    kept = record_count(connection.id)
+    assert 0 < kept < len(sandbox_hashes(ehr))
+    assert record_count(connection.id) == kept and time.monotonic() - began < 5
+    with session_scope() as session, pytest.raises(StateConflict):
+        cancel_job(session, job_id=job_id, actor=TESTER)
+
+    ehr.clear_faults()
+    with session_scope() as session:
+        retry_job(session, job_id=job_id, actor=TESTER)
+    job = wait_status(job_id, "completed", "failed")
+    assert job.status.value == "completed", job.last_error
+    assert local_hashes(connection.id) == sandbox_hashes(ehr)
+    assert job.created == record_count(connection.id)
+    with session_scope() as session, pytest.raises(StateConflict):
+        cancel_job(session, job_id=job_id, actor=TESTER)
+
+
+def test_a_429_storm_stretches_the_job_without_failing_it(connection, ehr, workers):
+    workers.start(1)
+    ehr.set_faults(storm=8, retry_after=0.3)
+    began = time.monotonic()
+    job = wait_status(start(connection.id), "completed", "failed", timeout=90)
+    assert job.status.value == "completed", job.last_error
+    assert time.monotonic() - began >= 8 * 0.3
+    assert ehr.stats()["by_status"].get("429") == 8
+    assert local_hashes(connection.id) == sandbox_hashes(ehr)
