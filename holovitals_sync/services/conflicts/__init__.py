@@ -1,0 +1,79 @@
+"""Conflict detection and resolution (`ConflictResolutionService`).
+
+    outcomes = detect_batch(session, connection_id, job_id, [Incoming(record, body, version)])
+    detect_record(session, record=..., remote_body=..., remote_version=..., kind=STALE_WRITE)
+    detect_stored(session, connection_id=..., job_id=...)   # dirty records whose remote moved
+    detect_duplicates(session, connection_id=..., job_id=..., records=[...])
+    resolve(session, conflict_id=..., strategy=..., reason=..., actor=..., choices/values)
+    resolve_bulk(session, conflict_ids=[...], strategy=..., reason=..., actor=...)
+    schedule_automatic(session, [conflict ids])      # after commit; RQ `conflicts.default`
+
+`three_way` (diff) and `severity_of` (severity) are the pure engine underneath.
+"""
+
+from __future__ import annotations
+
+from .bulk import BulkResult, resolve_bulk
+from .detect import Action, Incoming, Outcome, detect_batch, detect_record, detect_stored
+from .diff import MISSING, FieldConflict, MergeResult, Side, three_way
+from .duplicates import detect_duplicates
+from .policy import (
+    EffectivePolicy,
+    auto_resolve,
+    list_policies,
+    schedule_automatic,
+    set_policy,
+    strategy_for,
+)
+from .queries import ConflictFilter, list_conflicts, matching_ids
+from .resolve import ConflictNotFound, NotOpen, ResolutionError, resolve, resolved_body
+from .severity import RULES, Rule, severity_of
+
+
+class ConflictResolutionService:
+    """The service's entry points in one place, for callers that prefer an object."""
+
+    detect_batch = staticmethod(detect_batch)
+    detect_record = staticmethod(detect_record)
+    detect_stored = staticmethod(detect_stored)
+    detect_duplicates = staticmethod(detect_duplicates)
+    resolve = staticmethod(resolve)
+    resolve_bulk = staticmethod(resolve_bulk)
+    schedule_automatic = staticmethod(schedule_automatic)
+    auto_resolve = staticmethod(auto_resolve)
+
+
+__all__ = [
+    "MISSING",
+    "RULES",
+    "Action",
+    "BulkResult",
+    "ConflictFilter",
+    "ConflictNotFound",
+    "ConflictResolutionService",
+    "EffectivePolicy",
+    "FieldConflict",
+    "Incoming",
+    "MergeResult",
+    "NotOpen",
+    "Outcome",
+    "ResolutionError",
+    "Rule",
+    "Side",
+    "auto_resolve",
+    "detect_batch",
+    "detect_duplicates",
+    "detect_record",
+    "detect_stored",
+    "list_conflicts",
+    "list_policies",
+    "matching_ids",
+    "resolve",
+    "resolve_bulk",
+    "resolved_body",
+    "schedule_automatic",
+    "set_policy",
+    "severity_of",
+    "strategy_for",
+    "three_way",
+]
