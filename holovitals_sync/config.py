@@ -61,6 +61,12 @@ class Settings(BaseSettings):
 
     webhook_signature_tolerance: int = Field(300, ge=1, le=86_400)
     webhook_max_body_bytes: int = Field(1_048_576, ge=1024)
+    # Outbound targets that may resolve to loopback/private/link-local addresses (SSRF
+    # guard): host names, IPs or CIDR networks, comma-separated. Empty refuses them all.
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_slots_per_subscription: int = Field(2, ge=1, le=64)
+    webhook_disable_after_seconds: int = Field(86_400, ge=1)
+    webhook_rotation_grace_seconds: int = Field(86_400, ge=0, le=30 * 86_400)
 
     http_connect_timeout: float = Field(10.0, gt=0, le=300)
     http_read_timeout: float = Field(60.0, gt=0, le=3600)
@@ -85,6 +91,11 @@ class Settings(BaseSettings):
         if any(v < 0 or v > 86_400 for v in value):
             raise ValueError("out of range")
         return value
+
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _parse_hosts(cls, value: Any) -> Any:
+        return _int_list(value)
 
     @field_validator("data_dir")
     @classmethod
@@ -130,6 +141,7 @@ _ACCEPTS = {
     "database_url": "a sqlite:/// or postgresql:// URL",
     "redis_url": "a redis://, rediss:// or unix:// URL, or nothing for an embedded Redis",
     "log_level": "one of DEBUG, INFO, WARNING, ERROR",
+    "webhook_allow_hosts": "comma-separated host names, IPs or CIDR networks",
 }
 
 

@@ -1,0 +1,20 @@
+"""`WebhookService`: signed inbound events from EHRs and signed outbound deliveries.
+
+Inbound (EHR -> HoloVitals):
+    inbound.receive(session, connection_id=..., body=..., headers=..., settings=...)
+        authenticate, store ids only, 202, queue `processing.process_event`
+    inbound_config.set_inbound_auth(session, connection=..., data=..., actor=...)
+    stats.inbound_stats(session)
+
+Outbound (HoloVitals -> subscribers):
+    emit(session, event_type, refs) -> [delivery ids]    # called by other services
+    subscriptions.create / update / delete / rotate_secret
+    actions.redeliver / send_test
+    delivery.deliver(delivery_id, expected_attempts)     # the RQ job
+    EVENT_TYPES: the fifteen event types
+"""
+
+from .emit import emit
+from .events import EVENT_GROUPS, EVENT_TYPES, TEST_EVENT, InvalidEvent
+
+__all__ = ["EVENT_GROUPS", "EVENT_TYPES", "TEST_EVENT", "InvalidEvent", "emit"]

@@ -1,0 +1,78 @@
+"""The SSRF guard: outbound webhook targets must resolve to public addresses.
+
+Checked when a subscription is saved and again right before each send, after DNS resolution,
+because a name that was public at save time can later point inside the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# The cloud metadata service is link-local already; named here because it is the usual prize.
+METADATA = ipaddress.ip_address("169.254.169.254")
+
+
+class TargetRefused(ValueError):
+    """The URL is malformed or resolves to an address webhooks may not reach."""
+
+
+def _internal(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return (address == METADATA or address.is_loopback or address.is_private
+            or address.is_link_local or address.is_multicast or address.is_reserved
+            or address.is_unspecified)
+
+
+def _allowed(host: str, address: IPAddress, allow: Sequence[str]) -> bool:
+    for entry in allow:
+        entry = entry.strip().lower()
+        if entry == host:
+            return True
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue  # a host name entry that is not this host
+    return False
+
+
+def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address a host name resolves to (an IP literal resolves to itself)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise TargetRefused(f"host {host} does not resolve") from None
+    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+
+
+def check_target(url: str, allow: Sequence[str]) -> None:
+    """Refuse a webhook URL that is not http(s) or resolves to an internal address.
+
+    Args:
+        url: The subscription's target.
+        allow: The `webhook_allow_hosts` setting: host names, IPs or CIDR networks that may
+            be internal (a local receiver during development, an on-premises service).
+
+    Raises:
+        TargetRefused: with a reason naming the host, never the full URL (it may carry a
+            token in its query).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRefused("the URL must be http:// or https:// with a host")
+    host = parts.hostname.lower()
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise TargetRefused("the URL has an invalid port") from None
+    for address in resolve(host, port):
+        if _internal(address) and not _allowed(host, address, allow):
+            raise TargetRefused(
+                f"host {host} resolves to an internal address ({address}); add it to "
+                "HOLOVITALS_WEBHOOK_ALLOW_HOSTS to allow it"
+            )
