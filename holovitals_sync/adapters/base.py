@@ -64,7 +64,7 @@ from holovitals_sync.adapters.types import (
     WriteOutcome,
 )
 from holovitals_sync.fhir.client import FhirClient
-from holovitals_sync.fhir.errors import PreconditionFailed
+from holovitals_sync.fhir.errors import FhirError, PreconditionFailed
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,8 @@ class EHRAdapter:
             return [StepResult("configuration", False, str(exc))]
         except ValueError:  # never echo key material
             return [StepResult("configuration", False, "the private key could not be loaded")]
+        except FhirError as exc:  # the generic adapter reads the server's statement first
+            return [StepResult("discovery", False, str(exc))]
         return checks.run_checks(client, self.profile, extra, self.spec.vendor_params)
 
     # ---- fetching --------------------------------------------------------------------

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from . import audit, auth, connections, health, users
+from . import (
+    audit,
+    auth,
+    conflicts,
+    connections,
+    health,
+    inbound,
+    jobs,
+    metrics,
+    records,
+    rules,
+    statistics,
+    users,
+    webhooks,
+)
 from .errors import install_error_handlers
 
 
@@ -18,6 +32,10 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(api)
-    for module in (health, auth, users, connections, audit):
+    # First: the receiver is the busiest route, and routes are matched in order.
+    api.include_router(inbound.router)
+    for module in (health, auth, users, connections, audit, webhooks, jobs,
+                   statistics, conflicts, metrics, rules, records):
         api.include_router(module.router)
+    api.include_router(webhooks.connections_router)
     return api

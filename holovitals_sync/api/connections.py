@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from ..models import EHRConnection
 from ..services import connections as service
-from ..services.connections import ConnectionIn, ConnectionOut, ConnectionPatch
-from .deps import Admin, SessionDep, Viewer
+from ..services.connections import ConnectionIn, ConnectionOut, ConnectionPatch, StepOut
+from .deps import Admin, Operator, SessionDep, Viewer
 
 router = APIRouter(prefix="/api/connections", tags=["connections"])
 
@@ -80,3 +80,10 @@ def generate_key(connection_id: int, body: KeyIn, admin: Admin, session: Session
 def jwks(connection_id: int, session: SessionDep) -> dict:
     """The connection's public keys, at the stable URL EHRs register (no sign-in: it's public)."""
     return service.public_jwks(_get(session, connection_id))
+
+
+@router.post("/{connection_id}/test", response_model=list[StepOut])
+def test_connection(connection_id: int, operator: Operator, session: SessionDep) -> list[StepOut]:
+    """Try the connection: discovery, token, CapabilityStatement, one Patient search."""
+    row = _get(session, connection_id)
+    return service.test_connection(session, row=row, actor=operator.actor)

@@ -28,7 +28,9 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response goes out, so a client that gets 201 can read
+# what it wrote, and a failed commit is an error response rather than a silent loss.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def client_ip(request: Request) -> str | None:

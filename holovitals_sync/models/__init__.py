@@ -3,6 +3,7 @@
 from .audit import AuditLog
 from .checkpoint import SyncCheckpoint
 from .conflict import Conflict
+from .conflict_policy import ConflictPolicy
 from .connection import EHRConnection, EHRConnectionBase
 from .enums import *  # noqa: F403
 from .job import SyncJob, SyncJobBase
@@ -16,6 +17,7 @@ __all__ = [
     "AuditLog",
     "AuthSession",
     "Conflict",
+    "ConflictPolicy",
     "EHRConnection",
     "EHRConnectionBase",
     "InboundEvent",

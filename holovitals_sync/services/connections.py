@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from ..fhir.keys import generate_key_pair, key_pair_from_pem
 from ..models import AuthMethod, ConnectionStatus, EHRConnection, ValidationMode, Vendor
+from ..models.types import utcnow
 from . import audit
 from .crypto import decrypt, encrypt
 
@@ -156,3 +157,27 @@ def public_jwks(row: EHRConnection) -> dict[str, Any]:
     if row.private_key_encrypted is None:
         return {"keys": []}
     return key_pair_from_pem(decrypt(row.private_key_encrypted)).jwks
+
+
+class StepOut(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+def test_connection(session: Session, *, row: EHRConnection, actor: audit.Actor) -> list[StepOut]:
+    """Discovery, token, CapabilityStatement and one Patient search against the EHR.
+
+    Each step's verdict carries the vendor's own error text (no PHI, secrets masked).
+    """
+    from ..adapters import adapter_for
+    from .orchestration.spec import connection_spec
+
+    with adapter_for(connection_spec(row)) as adapter:
+        steps = [StepOut(name=s.name, ok=s.ok, detail=s.detail) for s in adapter.test_connection()]
+    row.last_tested_at = utcnow()
+    row.last_test_ok = all(step.ok for step in steps)
+    session.add(row)
+    audit.record(session, actor=actor, action="connection.test", target_type="connection",
+                 target_id=row.id, outcome="success" if row.last_test_ok else "failed")  # fmt: skip
+    return steps
