@@ -67,8 +67,9 @@ def make_subscription(session: Session, url: str = "https://93.184.215.14/hook",
     """An outbound webhook subscription row (secret 'whsec_factory'), no SSRF check."""
     from holovitals_sync.services.crypto import encrypt
 
+    fields = {"event_types": ["patient.updated"]} | overrides
     sub = WebhookSubscription(name="factory", url=url, secret_encrypted=encrypt("whsec_factory"),
-                              event_types=["patient.updated"], **overrides)
+                              **fields)
     session.add(sub)
     session.flush()
     return sub

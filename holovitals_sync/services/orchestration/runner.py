@@ -13,7 +13,7 @@ from ...config import get_settings
 from ...db import session_scope
 from ...models import Direction, EHRConnection, JobStatus, SyncJob
 from ...models.types import utcnow
-from . import lifecycle
+from . import aftermath, lifecycle
 from .events import JobEvents
 from .inbound import run_inbound
 from .outbound import run_outbound
@@ -37,11 +37,18 @@ def _start(job_id: int, rq_job_id: str | None) -> tuple[SyncJob, EHRConnection] 
 
 def _complete(job: SyncJob, connection: EHRConnection) -> None:
     with session_scope() as session:
-        lifecycle.finish(session, job, JobStatus.COMPLETED, progress=1.0)
+        conflict_ids = aftermath.detect_conflicts(session, job)
+        # The outbound step already counted its refused writes, which detection has just
+        # turned into conflict rows: count each conflict once.
+        lifecycle.finish(session, job, JobStatus.COMPLETED, progress=1.0,
+                         conflicts=max(job.conflicts, len(conflict_ids)))
         row = session.get(EHRConnection, connection.id)
         if row is not None:
             row.last_synced_at = utcnow()
             session.add(row)
+        aftermath.emit_completed(session, job, conflict_ids)
+    with session_scope() as session:  # after the commit: the resolution jobs read them
+        aftermath.schedule_automatic(session, conflict_ids)
 
 
 def run_job(job_id: int, *, rq_job_id: str | None = None) -> None:
@@ -79,6 +86,8 @@ def record_attempt_failure(job_id: int, exc: BaseException, *, will_retry: bool)
     with session_scope() as session:
         job = lifecycle.record_failure(session, job_id=job_id, error=lifecycle.safe_error(exc),
                                        will_retry=will_retry)
+        if job is not None and not will_retry:
+            aftermath.emit_failed(session, job)
     if job is not None:
         JobEvents(redis_connection()).state(job)
     log.warning("sync job %s attempt failed (%s); retry: %s", job_id, type(exc).__name__,

@@ -25,9 +25,11 @@ from holovitals_sync.models import (
     ResolutionStrategy,
     Severity,
     SyncedRecord,
+    WebhookDelivery,
 )
 from holovitals_sync.services.audit import Actor
 from holovitals_sync.services.conflicts import Action, detect_stored, resolve
+from tests.factories import make_subscription
 from tests.integration.sync.conftest import start, wait_status
 
 S = ResolutionStrategy
@@ -77,12 +79,21 @@ def test_bidirectional_sync_conflicts_resolved_with_each_strategy(connection, eh
     workers.stop_all()  # no worker busy with anything while both sides are edited
     dates = Dates()
     pids = _edit_both_sides(ehr, connection.id, dates)
+    with session_scope() as session:  # someone listening for what the sync finds
+        sub_id = make_subscription(
+            session, event_types=["conflict.detected", "sync.completed"]
+        ).id
     workers.start(1)
     versions = {pid: _sandbox(ehr, pid)["meta"]["versionId"] for pid in pids}
     job = wait_status(start(connection.id, JobType.INCREMENTAL,
                                                    direction=Direction.BIDIRECTIONAL),
                       "completed", "failed")
     assert job.status.value == "completed", job.last_error
+    assert job.conflicts == len(pids)  # the run itself detected them after its batches
+    with session_scope() as session:
+        sent = session.exec(select(WebhookDelivery.event_type)
+                            .where(WebhookDelivery.subscription_id == sub_id)).all()
+    assert sorted(sent) == sorted(["conflict.detected"] * len(pids) + ["sync.completed"])
     with session_scope() as session:
         outcomes = detect_stored(session, connection_id=connection.id, job_id=job.id)
     assert [o.action for o in outcomes] == [Action.CONFLICT] * len(pids)
