@@ -14,7 +14,7 @@ Workers run `workers.jobs.run_sync_job(job_id)`, which calls `runner.run_job`.
 """
 
 from .deadletter import failed_jobs
-from .events import CHANNEL
+from .events import CHANNEL, channel_for
 from .reconcile import reconcile
 from .service import (
     ConnectionNotFound,
@@ -30,6 +30,7 @@ from .service import (
 
 __all__ = [
     "CHANNEL",
+    "channel_for",
     "ConnectionNotFound",
     "JobNotFound",
     "JobRequest",

@@ -16,6 +16,17 @@ from ...models import SyncJob
 log = logging.getLogger(__name__)
 
 CHANNEL = "holovitals:jobs"
+
+
+def channel_for(conn: Any) -> str:
+    """The job-events channel of the Redis database `conn` uses.
+
+    Pub/sub channels are shared by every database of a Redis server, so two installations
+    (or test runs) on one server would otherwise see each other's jobs.
+    """
+    db = conn.connection_pool.connection_kwargs.get("db", 0)
+    return f"{CHANNEL}:db{db}"
+
 # A few progress frames per second per job is what a browser can show usefully; Reflex
 # sends one websocket frame per state change, so more would only cost bandwidth.
 PROGRESS_INTERVAL = 0.25
@@ -59,7 +70,7 @@ class JobEvents:
 
     def _publish(self, payload: dict[str, Any]) -> None:
         try:
-            self._redis.publish(CHANNEL, orjson.dumps(payload))
+            self._redis.publish(channel_for(self._redis), orjson.dumps(payload))
         except Exception as exc:  # events are best effort: the database row is the truth
             log.warning("job event not published: %s", type(exc).__name__)
 

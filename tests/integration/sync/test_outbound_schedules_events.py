@@ -17,7 +17,7 @@ from holovitals_sync.models import (
     SyncedRecord,
     SyncJob,
 )
-from holovitals_sync.services.orchestration import CHANNEL, queueing, schedules
+from holovitals_sync.services.orchestration import channel_for, queueing, schedules
 
 from .conftest import start, wait_status
 
@@ -73,8 +73,9 @@ def test_schedule_tick_starts_one_job_per_slot(connection, ehr):
 
 
 def test_events_report_state_and_throttled_progress(connection, ehr, workers):
-    pubsub = queueing.redis_connection().pubsub()
-    pubsub.subscribe(CHANNEL)
+    conn = queueing.redis_connection()
+    pubsub = conn.pubsub()
+    pubsub.subscribe(channel_for(conn))
     events: list[dict] = []
 
     def listen() -> None:
