@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
+from _common import commit_sha  # noqa: E402 (benchmarks run as scripts)
 from sqlmodel import Session, select
 
 from holovitals_sync import migrations
@@ -46,15 +45,6 @@ ROUNDS = 3
 TARGET = 20_000.0
 Pair = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
 
-
-def commit() -> str:
-    """Short SHA of HEAD, or "unknown" outside a repository with commits."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True, cwd=Path(__file__).parent)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def resources(n: int) -> list[dict[str, Any]]:
@@ -152,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="5,000 pairs instead of 50,000")
     args = parser.parse_args(argv)
     n = 5_000 if args.quick else 50_000
-    sha, data = commit(), pairs(n)
+    sha, data = commit_sha(), pairs(n)
     found = detect_all(data, shortcut=False)
     assert found == len(range(0, n, 100)), found  # exactly the 1% planted
     best = {"full": float("inf"), "pipeline": float("inf")}

@@ -16,11 +16,10 @@ client, so the figures are a floor for the client alone.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
-from pathlib import Path
 
 import orjson
+from _common import commit_sha  # noqa: E402 (benchmarks run as scripts)
 
 from holovitals_sync.fhir import BulkExporter, ClientConfig, ClientSecret, FhirClient
 from holovitals_sync.sandbox.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SandboxConfig
@@ -28,20 +27,6 @@ from holovitals_sync.sandbox.server import SandboxServer
 
 PAGE_SIZE = 500
 
-
-def commit() -> str:
-    """Short SHA of HEAD, or "unknown" outside a repository with commits."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def emit(metric: str, count: int, seconds: float, sha: str) -> None:
@@ -82,7 +67,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100 patients instead of 500")
     args = parser.parse_args()
     patients = 100 if args.quick else 500
-    sha = commit()
+    sha = commit_sha()
     config = SandboxConfig(
         patients=patients, seed=2026, export_polls_before_complete=1, export_retry_after=0.05
     )

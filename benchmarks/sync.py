@@ -33,6 +33,7 @@ import orjson
 import psutil
 import redis
 import sqlalchemy as sa
+from _common import commit_sha  # noqa: E402 (benchmarks run as scripts)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,14 +44,6 @@ REDIS_URL = os.environ.get("HOLOVITALS_BENCH_REDIS_URL", "")
 RQ = str(Path(sys.executable).parent / "rq")
 QUEUES = ["sync.high", "sync.default", "sync.low"]
 
-
-def commit_sha() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True, cwd=ROOT)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def emit(metric: str, value: float, unit: str, n: int, **extra: Any) -> None:

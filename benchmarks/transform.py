@@ -26,13 +26,12 @@ shared machine was during the run.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
+from _common import commit_sha  # noqa: E402 (benchmarks run as scripts)
 
 from holovitals_sync.models import TransformKind, ValidationMode
 from holovitals_sync.sandbox.data import generate_patient
@@ -62,15 +61,6 @@ RULES: list[tuple[TransformKind, dict[str, Any]]] = [
 ]
 COMPUTED = (TransformKind.COMPUTED, {"expression": "valueQuantity.value", "target": "valueString"})
 
-
-def commit() -> str:
-    """Short SHA of HEAD, or "unknown" outside a repository with commits."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True, cwd=Path(__file__).parent)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def _vary(obs: dict[str, Any], i: int) -> dict[str, Any]:
@@ -163,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="5,000 records instead of 50,000")
     args = parser.parse_args(argv)
     n = 5_000 if args.quick else 50_000
-    sha, data = commit(), observations(n)
+    sha, data = commit_sha(), observations(n)
     rules, with_computed = specs(RULES), specs([*RULES, COMPUTED])
     naive_n, validated_n = min(n, 5_000), min(n, 10_000)
     stored = [(kind.value, orjson.dumps(params)) for kind, params in RULES]

@@ -33,19 +33,12 @@ from typing import Any
 import httpx
 import orjson
 import redis
+from _common import commit_sha  # noqa: E402 (benchmarks run as scripts)
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("HOLOVITALS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 CONNECTIONS = 16
 
-
-def commit_sha() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True, cwd=ROOT)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def emit(metric: str, value: float, unit: str, n: int, **extra: Any) -> None:
