@@ -7,8 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -27,6 +26,7 @@ from holovitals_sync.services import audit
 from holovitals_sync.services.orchestration import JobRequest, queueing, start_job
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_connection
+from tests.waiting import wait_for
 
 RQ = str(Path(sys.executable).parent / "rq")
 QUEUES = ["sync.high", "sync.default", "sync.low"]
@@ -121,15 +121,6 @@ def workers(sync_db: str, tmp_path: Path) -> Iterator[Workers]:
     pool.stop_all()
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 60.0,
-             interval: float = 0.2) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
 
 
 def job_row(job_id: int) -> SyncJob:

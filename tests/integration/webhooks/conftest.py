@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,6 +27,7 @@ from holovitals_sync.models import Role
 from holovitals_sync.services.orchestration import queueing
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_token, make_user
+from tests.waiting import wait_for
 
 RQ = str(Path(sys.executable).parent / "rq")
 QUEUES = ["webhooks.high", "webhooks.default", "webhooks.low",
@@ -181,12 +182,3 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0,
-             interval: float = 0.1) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
