@@ -83,6 +83,8 @@ ROWS: list[tuple[str, tuple[str, ...], Callable[[VendorProfile], str]]] = [
     ("required search params", ("required_search_params",), _required),
     ("page size limit", ("max_page_size",), lambda p: _opt(p.max_page_size)),
     ("max matches per search", ("max_search_matches",), lambda p: _opt(p.max_search_matches)),
+    ("over-large searches split by date", ("split_by_date",),
+     lambda p: _join(f"{t} `{v}`" for t, v in sorted(p.split_by_date.items()))),
     ("`$export`", ("export_levels", "export_since"), _export),
     ("full sync", ("export_levels", "export_for_full_sync", "required_search_params"),
      lambda p: p.full_sync_method),

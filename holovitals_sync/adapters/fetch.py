@@ -4,6 +4,11 @@ A checkpoint is `{"task": k, "state": {...}, "recent": [...]}`: the task index i
 that task's own small state (next link, patient and type index, export job and file
 position) and, where the vendor repeats ids across pages, the ids of the last page so a
 resumed run still drops a repeat.
+
+A search the vendor refuses for too many matches (`profile.too_many_error`) is re-run in
+date windows on `profile.split_by_date[type]`, each window halved until it fits; the
+search's state then also holds `split` (the windows still to read, current first) and
+`seen` (ids delivered by the split so far), so a resumed run neither loses nor repeats.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from holovitals_sync.adapters.types import FetchedPage, Resource
 from holovitals_sync.fhir.bulk import BulkExporter, BulkJob
 from holovitals_sync.fhir.bundle import matches
 from holovitals_sync.fhir.client import FhirClient
-from holovitals_sync.fhir.errors import ResourceNotFound
+from holovitals_sync.fhir.errors import OperationOutcomeError, ResourceNotFound
 from holovitals_sync.fhir.ids import fhir_instant
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,10 @@ log = logging.getLogger(__name__)
 # Re-read records sharing the cursor instant or written under clock skew; the caller's
 # content hash drops the ones it already has.
 LOOKBACK = timedelta(seconds=60)
+
+# The widest date window of a split search; halving stops at one second.
+SPLIT_FROM, SPLIT_TO = "1900-01-01T00:00:00Z", "2100-01-01T00:00:00Z"
+MIN_WINDOW = timedelta(seconds=1)
 
 # (resources, state to resume after this page or None when the task is done, cursor, total)
 Step = tuple[list[Resource], dict[str, Any] | None, dict[str, str], int | None]
@@ -48,6 +57,19 @@ def _next_url(bundle: Resource) -> str | None:
         if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
             return str(link["url"])
     return None
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _halves(lo: str, hi: str) -> list[list[str]] | None:
+    """[lo, mid), [mid, hi) on whole seconds, or None when the window cannot shrink."""
+    start, end = _instant(lo), _instant(hi)
+    if end - start <= MIN_WINDOW:
+        return None
+    mid = fhir_instant((start + (end - start) / 2).replace(microsecond=0))
+    return [[lo, mid], [mid, hi]] if lo < mid < hi else None
 
 
 class Fetcher:
@@ -105,8 +127,8 @@ class Fetcher:
     def _steps(self, task: Task, state: dict[str, Any]) -> Iterator[Step]:
         if task.kind == "search":
             rtype = task.types[0]
-            yield from self.search_steps(self.client.url(rtype), self._params(task, rtype),
-                                         state, task.types)
+            yield from self.unit_steps(self.client.url(rtype), self._params(task, rtype),
+                                       state, task.types, rtype)
         elif task.kind == "patients":
             yield from self.patient_steps(task, state)
         else:
@@ -139,6 +161,67 @@ class Fetcher:
             else:
                 yield resources, None, {t: started for t in types}, total
 
+    # ---- splitting a search that matches too many -----------------------------------------
+    def too_many(self, exc: OperationOutcomeError) -> bool:
+        """True when the error is the vendor's "too many matches" refusal."""
+        marker = self.profile.too_many_error
+        if marker is None or exc.status != 400:
+            return False
+        return any(i.code == "too-costly" or marker in (i.diagnostics or "")
+                   for i in exc.issues)
+
+    def unit_steps(self, url: str, params: list[tuple[str, str]], state: dict[str, Any],
+                   types: tuple[str, ...], rtype: str | None) -> Iterator[Step]:
+        """One search, split into date windows when the vendor refuses it as too large."""
+        date_param = self.profile.split_by_date.get(rtype or "")
+        if date_param is None or self.profile.too_many_error is None:
+            yield from self.search_steps(url, params, state, types)
+            return
+        if not state.get("split"):
+            delivered = False
+            try:
+                for step in self.search_steps(url, params, state, types):
+                    delivered = True
+                    yield step
+                return
+            except OperationOutcomeError as exc:
+                if delivered or not self.too_many(exc):
+                    raise
+                log.info("%s search matched too many; splitting by %s", rtype, date_param)
+            state = {"split": [[SPLIT_FROM, SPLIT_TO]]}
+        yield from self.split_steps(url, params, state, types, date_param)
+
+    def split_steps(self, url: str, params: list[tuple[str, str]], state: dict[str, Any],
+                    types: tuple[str, ...], date_param: str) -> Iterator[Step]:
+        """The windows in `state["split"]` in order; a refused window is halved in place."""
+        windows: list[list[str]] = [list(w) for w in state["split"]]
+        seen: set[str] = set(state.get("seen") or [])
+        started = state.get("started") or now_instant()
+        inner = {"next": state["next"]} if state.get("next") else {}
+        while windows:
+            lo, hi = windows[0]
+            part = [*params, (date_param, f"ge{lo}"), (date_param, f"lt{hi}")]
+            delivered = False
+            try:
+                for resources, after, _, total in self.search_steps(url, part, inner, types):
+                    delivered = True
+                    kept = [r for r in resources if _key(r) not in seen]
+                    seen.update(_key(r) for r in kept)
+                    if after is None:
+                        windows = windows[1:]
+                    if after is None and not windows:
+                        yield kept, None, {t: started for t in types}, None
+                        return
+                    nxt = {"next": after["next"]} if after is not None else {}
+                    yield kept, {"split": [list(w) for w in windows], **nxt,
+                                 "seen": sorted(seen), "started": started}, {}, total
+            except OperationOutcomeError as exc:
+                halves = None if delivered or inner else _halves(lo, hi)
+                if halves is None or not self.too_many(exc):
+                    raise
+                windows[0:1] = halves
+            inner = {}
+
     def _bundles(self, url: str, params: list[tuple[str, str]], resume_at: str | None
                  ) -> Iterator[Resource]:
         if resume_at is None:
@@ -156,11 +239,12 @@ class Fetcher:
         yield first
         yield from pages
 
-    def _patient_units(self, task: Task, pid: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    def _patient_units(self, task: Task, pid: str
+                       ) -> list[tuple[str, list[tuple[str, str]], str | None]]:
         if self.profile.patient_everything and not task.since:
             url = self.client.url("Patient", pid, "$everything")
-            return [(url, [("_count", str(self.page_size))])]
-        return [(self.client.url(t), self._params(task, t, pid)) for t in task.types]
+            return [(url, [("_count", str(self.page_size))], None)]
+        return [(self.client.url(t), self._params(task, t, pid), t) for t in task.types]
 
     def patient_steps(self, task: Task, state: dict[str, Any]) -> Iterator[Step]:
         """Each patient x each type (or `$everything`), resumable at (patient, unit, page)."""
@@ -169,15 +253,16 @@ class Fetcher:
         p0, u0 = int(state.get("p", 0)), int(state.get("u", 0))
         if state.get("pid") in ids:  # the list may have grown since: find our patient again
             p0 = ids.index(state["pid"])
-        inner = {"next": state.get("next")} if state.get("next") else {}
+        inner = {k: state[k] for k in ("next", "split", "seen") if state.get(k)}
         if not ids:
             yield [], None, {t: started for t in task.types}, 0
             return
         for p in range(p0, len(ids)):
             units = self._patient_units(task, ids[p])
             for u in range(u0 if p == p0 else 0, len(units)):
-                url, params = units[u]
-                for resources, after, _, _ in self.search_steps(url, params, inner, task.types):
+                url, params, rtype = units[u]
+                for resources, after, _, _ in self.unit_steps(url, params, inner, task.types,
+                                                              rtype):
                     yield self._patient_step(resources, after, started, task, ids, p, u, units)
                 inner = {}
 
@@ -185,7 +270,8 @@ class Fetcher:
     def _patient_step(resources: list[Resource], after: dict[str, Any] | None, started: str,
                       task: Task, ids: list[str], p: int, u: int, units: list[Any]) -> Step:
         if after is not None:
-            state = {"p": p, "pid": ids[p], "u": u, "next": after["next"]}
+            state = {"p": p, "pid": ids[p], "u": u,
+                     **{k: after[k] for k in ("next", "split", "seen") if k in after}}
         elif u + 1 < len(units):
             state = {"p": p, "pid": ids[p], "u": u + 1}
         elif p + 1 < len(ids):

@@ -51,6 +51,10 @@ class VendorProfile:
         max_page_size: Highest `_count` honoured (None: unknown, we ask `default_page_size`).
         default_page_size: `_count` we send.
         max_search_matches: A search matching more fails (Epic: 100).
+        too_many_error: Marker of that failure in the OperationOutcome (Epic: "4127"; the
+            issue code "too-costly" counts too).
+        split_by_date: Type -> date search parameter: a search failing with
+            `too_many_error` is re-run in date windows (`ge`/`lt`), halved until each fits.
         export_levels: Bulk `$export` levels offered.
         export_group_template: Group id template for group-level export.
         export_since: `_since` honoured on `$export`.
@@ -83,6 +87,8 @@ class VendorProfile:
     max_page_size: int | None = None
     default_page_size: int = 100
     max_search_matches: int | None = None
+    too_many_error: str | None = None
+    split_by_date: Mapping[str, str] = field(default_factory=dict)
     export_levels: tuple[ExportLevel, ...] = ()
     export_group_template: str = "{group_id}"
     export_since: bool = False

@@ -26,6 +26,7 @@ class Query:
     ids: set[str] | None = None
     patient: str | None = None
     ranges: list[Callable[[str], bool]] = field(default_factory=list)  # on lastUpdated
+    dates: list[Callable[[str], bool]] = field(default_factory=list)  # on the clinical date
     tokens: list[set[str]] = field(default_factory=list)  # AND of ORs
     count: int = 50
     summary_count: bool = False
@@ -34,6 +35,8 @@ class Query:
         if self.ids is not None and rec.id not in self.ids:
             return False
         if not all(test(rec.last_updated) for test in self.ranges):
+            return False
+        if self.dates and (rec.date is None or not all(test(rec.date) for test in self.dates)):
             return False
         return all(rec.tokens & alternatives for alternatives in self.tokens)
 
@@ -53,13 +56,13 @@ def date_range(value: str) -> tuple[str, str]:
     # An unencoded "+" in a query string arrives as a space: read it back as the offset sign.
     m = _DATE_RE.match(value.replace(" ", "+"))
     if not m:
-        raise FhirError(400, "_lastUpdated value is not a FHIR date or dateTime")
+        raise FhirError(400, "date value is not a FHIR date or dateTime")
     y, mo, d, hh, mi, ss, frac, tz = m.groups()
     try:
         start = datetime(int(y), int(mo or 1), int(d or 1), int(hh or 0), int(mi or 0),
                          int(ss or 0), int(float(frac or 0) * 1_000_000) // 1000 * 1000)
     except ValueError:
-        raise FhirError(400, "_lastUpdated value is not a valid date") from None
+        raise FhirError(400, "date value is not a valid date") from None
     if tz and tz != "Z":
         sign = 1 if tz[0] == "+" else -1
         start -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
@@ -101,11 +104,12 @@ def parse_query(pairs: list[tuple[str, str]], default_count: int, max_count: int
             q.ids = ids if q.ids is None else q.ids & ids
         elif name in ("patient", "subject"):
             q.patient = _patient_value(value)
-        elif name == "_lastUpdated":
+        elif name in ("_lastUpdated", "date"):
             op, rest = (value[:2], value[2:]) if value[:2].isalpha() else ("eq", value)
             if op not in ("gt", "ge", "lt", "le", "eq", "ne", "sa", "eb"):
-                raise FhirError(400, "_lastUpdated prefix not supported")
-            q.ranges.append(range_test(op, *date_range(rest)))
+                raise FhirError(400, f"{name} prefix not supported")
+            (q.ranges if name == "_lastUpdated" else q.dates).append(
+                range_test(op, *date_range(rest)))
         elif name in TOKEN_PARAMS:
             q.tokens.append({f"{name}:{v}" for v in value.split(",")})
         elif name == "_summary" and value == "count":

@@ -41,6 +41,7 @@ class Record:
     tokens: frozenset[str]
     data: bytes
     deleted: bool = False
+    date: str | None = None  # the clinical date (`date` search), canonical instant
 
     def resource(self) -> Resource:
         return orjson.loads(self.data)
@@ -79,12 +80,33 @@ def patient_of(res: Resource) -> str | None:
     return None
 
 
+DATE_FIELDS = ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "period",
+               "onsetDateTime", "occurrenceDateTime", "authoredOn", "recordedDate")
+
+
+def clinical_date(res: Resource) -> str | None:
+    """The canonical start instant of the resource's clinical date, if it has one."""
+    from holovitals_sync.sandbox.responses import FhirError
+    from holovitals_sync.sandbox.search import date_range
+
+    for name in DATE_FIELDS:
+        value = res.get(name)
+        if isinstance(value, dict):
+            value = value.get("start")
+        if isinstance(value, str):
+            try:
+                return date_range(value)[0]
+            except FhirError:
+                return None
+    return None
+
+
 def make_record(res: Resource, deleted: bool = False) -> Record:
     meta = res["meta"]
     # orjson's bytes keep a ~4 KiB buffer; an exact-size copy cuts resident memory ~6x.
     raw = bytes(memoryview(orjson.dumps(res)))
     return Record(res["resourceType"], res["id"], int(meta["versionId"]), meta["lastUpdated"],
-                  patient_of(res), index_tokens(res), raw, deleted)
+                  patient_of(res), index_tokens(res), raw, deleted, clinical_date(res))
 
 
 class Store:
