@@ -19,7 +19,7 @@ from . import (
     users,
     webhooks,
 )
-from .errors import install_error_handlers
+from .errors import ERROR_RESPONSES, install_error_handlers
 
 
 def create_api() -> FastAPI:
@@ -33,9 +33,9 @@ def create_api() -> FastAPI:
     )
     install_error_handlers(api)
     # First: the receiver is the busiest route, and routes are matched in order.
-    api.include_router(inbound.router)
+    api.include_router(inbound.router, responses=ERROR_RESPONSES)
     for module in (health, auth, users, connections, audit, webhooks, jobs,
                    statistics, conflicts, metrics, rules, records):
-        api.include_router(module.router)
-    api.include_router(webhooks.connections_router)
+        api.include_router(module.router, responses=ERROR_RESPONSES)
+    api.include_router(webhooks.connections_router, responses=ERROR_RESPONSES)
     return api

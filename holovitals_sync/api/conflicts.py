@@ -14,6 +14,7 @@ from ..models import (
     Conflict,
     ConflictKind,
     ConflictStatus,
+    EHRConnection,
     ResolutionStrategy,
     Severity,
     SyncedRecord,
@@ -118,6 +119,8 @@ def list_policies(_viewer: Viewer, session: SessionDep,
 @router.put("/policies", response_model=PolicyOut)
 def put_policy(body: PolicyIn, admin: Admin, session: SessionDep) -> PolicyOut:
     """Set (or with strategy null remove) a global or per-connection default."""
+    if body.connection_id is not None and session.get(EHRConnection, body.connection_id) is None:
+        raise HTTPException(404, "connection not found")
     policy = service.set_policy(session, connection_id=body.connection_id,
                                 resource_type=body.resource_type, strategy=body.strategy,
                                 actor=admin.actor)

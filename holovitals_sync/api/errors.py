@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,28 @@ _CODES = {
     422: "invalid_body",
     429: "rate_limited",
     503: "unavailable",
+}
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. `fields` on 422
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The documented shape of every error response."""
+
+    error: ErrorDetail
+
+
+# Errors any route can return through the handlers below, documented on every router so the
+# OpenAPI document (and clients generated from it) describe them instead of FastAPI's default 422.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": code.replace("_", " ")}
+    for status, code in _CODES.items()
+    if status in (400, 401, 403, 404, 409, 422)
 }
 
 
@@ -45,6 +68,11 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         return JSONResponse(error_body(422, "invalid request", fields=fields), status_code=422)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_request: Request, _exc: OverflowError) -> JSONResponse:
+        # An id or number beyond what the database stores (SQLite: 64-bit): the client's error.
+        return JSONResponse(error_body(422, "number out of range"), status_code=422)
 
     @app.exception_handler(Exception)
     async def _crash(_request: Request, exc: Exception) -> JSONResponse:
