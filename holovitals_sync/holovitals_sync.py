@@ -7,6 +7,8 @@ import reflex as rx
 from .api import create_api
 from .ui.pages import listings
 from .ui.pages.dashboard import DashboardState, dashboard
+from .ui.pages.sign_in import sign_in
+from .ui.state.session import SIGN_IN_ROUTE, SessionState
 
 # route, page, title, on_load
 PAGES = [
@@ -18,5 +20,8 @@ PAGES = [
 ]
 
 app = rx.App(api_transformer=create_api())
+app.add_page(sign_in, route=SIGN_IN_ROUTE, title="Sign in · HoloVitals Sync")
 for route, page, title, on_load in PAGES:
-    app.add_page(page, route=route, title=f"{title} · HoloVitals Sync", on_load=on_load)
+    # The guard runs first: a visitor without a session is sent to sign in.
+    app.add_page(page, route=route, title=f"{title} · HoloVitals Sync",
+                 on_load=[SessionState.guard, on_load])  # fmt: skip

@@ -17,10 +17,21 @@ from .runtime import (
     worker_command,
     worker_families,
 )
-from .services.demo import ensure_demo_connection
+from .services.demo import DEMO_USERS_FILE, ensure_demo_connection, ensure_demo_users
 from .supervisor import Child, Supervisor
 
 log = logging.getLogger("holovitals_sync.up")
+
+
+def _announce_demo_users(settings: Settings, created: dict[str, str]) -> None:
+    """Tell whoever started the demo how to sign in (on the console, not in the logs)."""
+    where = settings.data_dir / DEMO_USERS_FILE
+    if created:
+        print("Demo sign-in (also kept in", f"{where}):")  # noqa: T201
+        for name, password in created.items():
+            print(f"  {name:<9} {password}")  # noqa: T201
+    else:
+        log.info("demo users admin, operator and viewer: passwords in %s", where)
 
 
 def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
@@ -32,6 +43,8 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
         with session_scope() as session:
             base_url = f"http://127.0.0.1:{settings.sandbox_port}/fhir"
             ensure_demo_connection(session, base_url=base_url)
+            created = ensure_demo_users(session, data_dir=settings.data_dir)
+        _announce_demo_users(settings, created)
 
     embedded: EmbeddedRedis | None = None
     redis_url = settings.redis_url

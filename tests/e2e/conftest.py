@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import httpx
 import pytest
 
 CHROMIUM = os.environ.get("HOLOVITALS_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -37,3 +45,113 @@ def page(browser) -> Iterator[object]:
     tab = context.new_page()
     yield tab
     context.close()
+
+
+SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+WORKERS = {"sync": 2, "webhooks": 2, "conflicts": 1, "transformations": 2}
+
+
+@dataclass
+class DemoApp:
+    """`holovitals-sync up --demo`, started the README's way, shared by the browser tests."""
+
+    front: int
+    back: int
+    ehr: int
+    data: Path
+    log: Path
+    proc: subprocess.Popen
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.front}"
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.back}/api"
+
+    @property
+    def fhir(self) -> str:
+        return f"http://127.0.0.1:{self.ehr}/fhir"
+
+    @property
+    def redis_url(self) -> str:
+        return f"unix://{self.data / 'redis.sock'}"
+
+    def api_client(self, role: str = "admin") -> httpx.Client:
+        """An HTTP client for the REST API, signed in (session cookie) as that demo user."""
+        client = httpx.Client(base_url=self.api, timeout=30)
+        credentials = {"username": role, "password": self.passwords[role]}
+        response = client.post("/auth/login", json=credentials)
+        response.raise_for_status()
+        return client
+
+    def sign_in(self, page, role: str = "admin", path: str = "/") -> None:
+        """Sign in through the sign-in page as the demo user of that role, then open path."""
+        page.goto(f"{self.url}{path}", timeout=180_000)
+        page.wait_for_url(re.compile(r"/signin"), timeout=180_000)
+        page.fill("#signin-username", role)
+        page.fill("#signin-password", self.passwords[role])
+        page.click("#signin-submit")
+        page.wait_for_url(re.compile(re.escape(path) + r"$"), timeout=60_000)
+
+
+def _wait_ready(app: DemoApp, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.proc.poll() is not None:
+            pytest.fail(f"up --demo exited: {app.log.read_text()[-3000:]}")
+        try:
+            health = httpx.get(f"{app.api}/health", timeout=5).json()
+            workers = {f: q["workers"] for f, q in health.get("queues", {}).items()}
+            front = httpx.get(f"http://127.0.0.1:{app.front}/", timeout=5).status_code
+            if workers == WORKERS and front == 200:
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(1)
+    pytest.fail(f"up --demo never became ready: {app.log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def demo_app(tmp_path_factory) -> Iterator[DemoApp]:
+    """One `up --demo` for every browser test: a fresh data directory, free ports."""
+    from holovitals_sync.services.demo import read_demo_users
+
+    root = tmp_path_factory.mktemp("demo-app")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOLOVITALS_")}
+    front, back, ehr = free_port(), free_port(), free_port()
+    env.update(
+        HOLOVITALS_DATA_DIR=str(root / "data"),
+        HOLOVITALS_FRONTEND_PORT=str(front),
+        HOLOVITALS_BACKEND_PORT=str(back),
+        HOLOVITALS_SANDBOX_PORT=str(ehr),
+        **{f"HOLOVITALS_WORKERS_{family.upper()}": str(n) for family, n in WORKERS.items()},
+    )
+    log_path = root / "up.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo"],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    app = DemoApp(front, back, ehr, root / "data", log_path, proc)
+    try:
+        _wait_ready(app, 420)
+        app.passwords = read_demo_users(app.data)
+        yield app
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def screenshot(page, name: str) -> Path:
+    """Save what the browser shows as docs/screenshots/<name>.png (the README uses the best)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

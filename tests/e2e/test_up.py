@@ -15,6 +15,7 @@ import httpx
 import pytest
 import redis
 
+from holovitals_sync.services.demo import read_demo_users
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -105,6 +106,11 @@ def test_up_serves_dashboard_health_and_stops_cleanly(product, page):
     # The dashboard shell, and each page reached through the navigation.
     _wait_http(f"http://127.0.0.1:{product['front']}/", 120)
     page.goto(f"http://localhost:{product['front']}/", timeout=120_000)
+    # --demo made one user per role; the dashboard asks for a sign-in first.
+    page.wait_for_url(re.compile("/signin"), timeout=120_000)
+    page.fill("#signin-username", "admin")
+    page.fill("#signin-password", read_demo_users(product["data"])["admin"])
+    page.click("#signin-submit")
     status = page.locator("#system-status")
     status.wait_for(timeout=120_000)
     page.wait_for_function("document.querySelector('#system-status').innerText === 'ok'")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ..state.session import SessionState
+
 NAV_ITEMS = [
     ("Dashboard", "/", "layout-dashboard"),
     ("Connections", "/connections", "plug"),
@@ -38,13 +40,49 @@ def sidebar() -> rx.Component:
             padding_bottom="1em",
         ),
         *[_nav_link(*item) for item in NAV_ITEMS],
+        rx.spacer(),
+        _who_am_i(),
         width="14em",
-        min_height="100vh",
+        height="100vh",
+        position="sticky",
+        top="0",
         padding="1.25em 0.75em",
         border_right=f"1px solid {rx.color('gray', 5)}",
         background_color=rx.color("gray", 2),
         spacing="1",
     )
+
+
+def _who_am_i() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.icon("circle-user", size=18),
+            rx.text(SessionState.username, size="2", id="user-name"),
+            rx.badge(SessionState.role, id="user-role", size="1"),
+            align="center",
+            spacing="2",
+        ),
+        rx.button(
+            rx.icon("log-out", size=14), "Sign out", on_click=SessionState.sign_out,
+            id="sign-out", variant="ghost", size="1",
+        ),  # fmt: skip
+        spacing="2",
+        padding_top="1em",
+        border_top=f"1px solid {rx.color('gray', 5)}",
+        width="100%",
+    )
+
+
+def operator_only(component: rx.Component) -> rx.Component:
+    """Render a control that changes something only for operators and admins.
+
+    Viewers never receive the control at all; the handler behind it checks the role again.
+    """
+    return rx.cond(SessionState.can_operate, component)
+
+
+def admin_only(component: rx.Component) -> rx.Component:
+    return rx.cond(SessionState.is_admin, component)
 
 
 def page_frame(title: str, *children: rx.Component) -> rx.Component:

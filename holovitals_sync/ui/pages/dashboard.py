@@ -9,6 +9,7 @@ import reflex as rx
 from ...config import get_settings
 from ...services.health import check_health
 from ..components.layout import page_frame
+from ..state.session import principal_for
 
 
 class DashboardState(rx.State):
@@ -22,7 +23,10 @@ class DashboardState(rx.State):
     queues: list[dict[str, str]] = []
 
     @rx.event
-    async def load(self) -> None:
+    async def load(self) -> rx.event.EventSpec | None:
+        principal, refusal = await principal_for(self)
+        if principal is None:
+            return refusal
         report = await asyncio.to_thread(check_health, get_settings())
         self.status = report.status
         self.database_ok, self.database_error = report.database.ok, report.database.error or ""
@@ -36,6 +40,7 @@ class DashboardState(rx.State):
             }
             for family, q in report.queues.items()
         ]
+        return None
 
 
 def _part_card(name: str, ok: rx.Var[bool], error: rx.Var[str]) -> rx.Component:

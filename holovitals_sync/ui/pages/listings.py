@@ -12,6 +12,7 @@ import reflex as rx
 
 from ...services import overview
 from ..components.layout import data_table, page_frame
+from ..state.session import principal_for
 
 
 class ListingState(rx.State):
@@ -19,24 +20,29 @@ class ListingState(rx.State):
 
     rows: list[dict[str, str]] = []
 
-    async def _load(self, fetch: Callable[[], list[dict[str, str]]]) -> None:
+    async def _load(self, fetch: Callable[[], list[dict[str, str]]]) -> rx.event.EventSpec | None:
+        principal, refusal = await principal_for(self)
+        if principal is None:
+            self.rows = []
+            return refusal
         self.rows = await asyncio.to_thread(fetch)
+        return None
 
     @rx.event
-    async def load_connections(self) -> None:
-        await self._load(overview.list_connections)
+    async def load_connections(self) -> rx.event.EventSpec | None:
+        return await self._load(overview.list_connections)
 
     @rx.event
-    async def load_webhooks(self) -> None:
-        await self._load(overview.list_subscriptions)
+    async def load_webhooks(self) -> rx.event.EventSpec | None:
+        return await self._load(overview.list_subscriptions)
 
     @rx.event
-    async def load_conflicts(self) -> None:
-        await self._load(overview.list_open_conflicts)
+    async def load_conflicts(self) -> rx.event.EventSpec | None:
+        return await self._load(overview.list_open_conflicts)
 
     @rx.event
-    async def load_audit(self) -> None:
-        await self._load(overview.list_audit)
+    async def load_audit(self) -> rx.event.EventSpec | None:
+        return await self._load(overview.list_audit)
 
 
 def connections() -> rx.Component:
