@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from .api import create_api
-from .ui.pages import listings
+from .ui.pages import audit, conflicts_tab, connections, webhooks_tab
 from .ui.pages.dashboard import DashboardState, dashboard
 from .ui.pages.sign_in import sign_in
 from .ui.state.session import SIGN_IN_ROUTE, SessionState
@@ -13,10 +13,15 @@ from .ui.state.session import SIGN_IN_ROUTE, SessionState
 # route, page, title, on_load
 PAGES = [
     ("/", dashboard, "Dashboard", DashboardState.load),
-    ("/connections", listings.connections, "Connections", listings.ListingState.load_connections),
-    ("/webhooks", listings.webhooks, "Webhooks", listings.ListingState.load_webhooks),
-    ("/conflicts", listings.conflicts, "Conflicts", listings.ListingState.load_conflicts),
-    ("/audit", listings.audit, "Audit", listings.ListingState.load_audit),
+    (
+        "/connections",
+        connections.connections_page,
+        "Connections",
+        connections.ConnectionsState.load,
+    ),
+    ("/webhooks", webhooks_tab.webhooks_page, "Webhooks", webhooks_tab.WebhooksState.load),
+    ("/conflicts", conflicts_tab.conflicts_page, "Conflicts", conflicts_tab.ConflictsState.load),
+    ("/audit", audit.audit_page, "Audit", audit.AuditState.load),
 ]
 
 app = rx.App(api_transformer=create_api())

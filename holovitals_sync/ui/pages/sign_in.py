@@ -18,17 +18,37 @@ def sign_in() -> rx.Component:
                         align="center",
                     ),
                     rx.text("Sign in to the integration console", size="2", color_scheme="gray"),
-                    rx.input(placeholder="Username", name="username", id="signin-username",
-                             auto_focus=True, width="100%"),  # fmt: skip
-                    rx.input(placeholder="Password", name="password", id="signin-password",
-                             type="password", width="100%"),  # fmt: skip
+                    rx.input(
+                        placeholder="Username",
+                        name="username",
+                        id="signin-username",
+                        auto_focus=True,
+                        width="100%",
+                    ),  # fmt: skip
+                    rx.input(
+                        placeholder="Password",
+                        name="password",
+                        id="signin-password",
+                        type="password",
+                        width="100%",
+                    ),  # fmt: skip
                     rx.cond(
                         SignInState.error != "",
-                        rx.callout(SignInState.error, icon="triangle-alert", color_scheme="red",
-                                   id="signin-error", width="100%"),  # fmt: skip
+                        rx.callout(
+                            SignInState.error,
+                            icon="triangle-alert",
+                            color_scheme="red",
+                            id="signin-error",
+                            width="100%",
+                        ),  # fmt: skip
                     ),
-                    rx.button("Sign in", type="submit", id="signin-submit", width="100%",
-                              loading=SignInState.busy),  # fmt: skip
+                    rx.button(
+                        "Sign in",
+                        type="submit",
+                        id="signin-submit",
+                        width="100%",
+                        loading=SignInState.busy,
+                    ),  # fmt: skip
                     spacing="3",
                     width="100%",
                 ),
