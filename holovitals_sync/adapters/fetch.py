@@ -35,6 +35,8 @@ LOOKBACK = timedelta(seconds=60)
 
 # The widest date window of a split search; halving stops at one second.
 SPLIT_FROM, SPLIT_TO = "1900-01-01T00:00:00Z", "2100-01-01T00:00:00Z"
+# The last "window" of a split: records without the date, which no date range matches.
+UNDATED = ["", ""]
 MIN_WINDOW = timedelta(seconds=1)
 
 # (resources, state to resume after this page or None when the task is done, cursor, total)
@@ -170,6 +172,10 @@ class Fetcher:
         return any(i.code == "too-costly" or marker in (i.diagnostics or "")
                    for i in exc.issues)
 
+    def modifier_refused(self, exc: OperationOutcomeError) -> bool:
+        """A 400 that is not "too many": the server does not take the `:missing` modifier."""
+        return exc.status == 400 and not self.too_many(exc)
+
     def unit_steps(self, url: str, params: list[tuple[str, str]], state: dict[str, Any],
                    types: tuple[str, ...], rtype: str | None) -> Iterator[Step]:
         """One search, split into date windows when the vendor refuses it as too large."""
@@ -188,7 +194,7 @@ class Fetcher:
                 if delivered or not self.too_many(exc):
                     raise
                 log.info("%s search matched too many; splitting by %s", rtype, date_param)
-            state = {"split": [[SPLIT_FROM, SPLIT_TO]]}
+            state = {"split": [[SPLIT_FROM, SPLIT_TO], UNDATED]}
         yield from self.split_steps(url, params, state, types, date_param)
 
     def split_steps(self, url: str, params: list[tuple[str, str]], state: dict[str, Any],
@@ -200,7 +206,10 @@ class Fetcher:
         inner = {"next": state["next"]} if state.get("next") else {}
         while windows:
             lo, hi = windows[0]
-            part = [*params, (date_param, f"ge{lo}"), (date_param, f"lt{hi}")]
+            if [lo, hi] == UNDATED:
+                part = [*params, (f"{date_param}:missing", "true")]
+            else:
+                part = [*params, (date_param, f"ge{lo}"), (date_param, f"lt{hi}")]
             delivered = False
             try:
                 for resources, after, _, total in self.search_steps(url, part, inner, types):
@@ -216,7 +225,17 @@ class Fetcher:
                     yield kept, {"split": [list(w) for w in windows], **nxt,
                                  "seen": sorted(seen), "started": started}, {}, total
             except OperationOutcomeError as exc:
-                halves = None if delivered or inner else _halves(lo, hi)
+                if [lo, hi] == UNDATED and not delivered and self.modifier_refused(exc):
+                    # A server without `:missing` cannot be asked for undated records;
+                    # the bulk export (full sync) still brings them.
+                    log.warning("%s:missing refused; undated records come with a full sync",
+                                date_param)
+                    windows = windows[1:]
+                    if not windows:
+                        yield [], None, {t: started for t in types}, None
+                        return
+                    continue
+                halves = None if delivered or inner or not lo else _halves(lo, hi)
                 if halves is None or not self.too_many(exc):
                     raise
                 windows[0:1] = halves

@@ -27,6 +27,7 @@ class Query:
     patient: str | None = None
     ranges: list[Callable[[str], bool]] = field(default_factory=list)  # on lastUpdated
     dates: list[Callable[[str], bool]] = field(default_factory=list)  # on the clinical date
+    date_missing: bool | None = None  # `date:missing=true|false`
     tokens: list[set[str]] = field(default_factory=list)  # AND of ORs
     count: int = 50
     summary_count: bool = False
@@ -37,6 +38,8 @@ class Query:
         if not all(test(rec.last_updated) for test in self.ranges):
             return False
         if self.dates and (rec.date is None or not all(test(rec.date) for test in self.dates)):
+            return False
+        if self.date_missing is not None and self.date_missing != (rec.date is None):
             return False
         return all(rec.tokens & alternatives for alternatives in self.tokens)
 
@@ -110,6 +113,10 @@ def parse_query(pairs: list[tuple[str, str]], default_count: int, max_count: int
                 raise FhirError(400, f"{name} prefix not supported")
             (q.ranges if name == "_lastUpdated" else q.dates).append(
                 range_test(op, *date_range(rest)))
+        elif name == "date:missing":
+            if value not in ("true", "false"):
+                raise FhirError(400, "date:missing must be true or false")
+            q.date_missing = value == "true"
         elif name in TOKEN_PARAMS:
             q.tokens.append({f"{name}:{v}" for v in value.split(",")})
         elif name == "_summary" and value == "count":

@@ -105,3 +105,23 @@ def test_resume_inside_a_split_loses_and_repeats_nothing(epic: VendorEnv,
     assert set(before) <= ours and len(before) == len(set(before))
     assert len(rest) == len(set(rest)) and not set(before) & set(rest)
     assert set(before) | set(rest) == ours
+
+
+def test_undated_observations_come_after_the_date_windows(epic: VendorEnv) -> None:
+    """A record with no clinical date matches no date window; the split asks for it too."""
+    store = epic.server.state.store
+    undated = [store.create({
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2"}]},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "valueString": f"undated note {i}",
+    }) for i in range(3)]
+    try:
+        with adapter_for(epic.spec) as adapter:
+            pages = list(adapter.fetch_patient(PATIENT))
+        got = [k for k in _keys(pages) if k.startswith("Observation/")]
+        assert len(got) == len(set(got)) and set(got) == _expected(epic)
+        assert {f"Observation/{r.id}" for r in undated} <= set(got)
+    finally:
+        for r in undated:
+            store.delete("Observation", r.id)
