@@ -86,15 +86,18 @@ def send(sub: WebhookSubscription, delivery: WebhookDelivery) -> AttemptResult:
     """POST one signed delivery; never raises (every outcome is an AttemptResult)."""
     started = time.monotonic()
     try:
-        check_url(sub.url)  # again at send time: DNS may point elsewhere now
+        target = check_url(sub.url)  # again at send time: DNS may point elsewhere now
     except TargetRefused:
         return AttemptResult(None, 0, "target refused")
     body = body_of(delivery)
+    headers = {**headers_for(sub, delivery, body), "Host": target.host}
     try:
         # A fresh client per attempt: jobs run in forked children (see STYLE: Jobs).
+        # The request goes to the address just vetted; SNI and the certificate check
+        # still use the subscription's host name.
         with httpx.Client(timeout=sub.timeout_seconds, follow_redirects=False) as client:
-            response = client.post(sub.url, content=body,
-                                   headers=headers_for(sub, delivery, body))
+            response = client.post(target.url, content=body, headers=headers,
+                                   extensions={"sni_hostname": target.host.split(":")[0]})
     except httpx.TimeoutException:
         return AttemptResult(None, _ms(started), "timeout")
     except httpx.HTTPError as exc:

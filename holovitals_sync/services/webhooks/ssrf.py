@@ -9,7 +9,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # The cloud metadata service is link-local already; named here because it is the usual prize.
@@ -50,7 +51,16 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
 
 
-def check_target(url: str, allow: Sequence[str]) -> None:
+@dataclass(frozen=True)
+class PinnedTarget:
+    """A vetted URL rewritten to the address that was checked, so the send cannot be sent
+    elsewhere by a second DNS answer (DNS rebinding between check and connect)."""
+
+    url: str  # the same URL with the host replaced by the vetted address
+    host: str  # for the Host header and, over https, SNI and certificate checks
+
+
+def check_target(url: str, allow: Sequence[str]) -> PinnedTarget:
     """Refuse a webhook URL that is not http(s) or resolves to an internal address.
 
     Args:
@@ -70,9 +80,19 @@ def check_target(url: str, allow: Sequence[str]) -> None:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise TargetRefused("the URL has an invalid port") from None
-    for address in resolve(host, port):
+    addresses = resolve(host, port)
+    for address in addresses:
         if _internal(address) and not _allowed(host, address, allow):
             raise TargetRefused(
                 f"host {host} resolves to an internal address ({address}); add it to "
                 "HOLOVITALS_WEBHOOK_ALLOW_HOSTS to allow it"
             )
+    return _pinned(parts, host, addresses[0])
+
+
+def _pinned(parts: SplitResult, host: str, address: IPAddress) -> PinnedTarget:
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    named = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
+    host_header = named if parts.port is None else f"{named}:{parts.port}"
+    return PinnedTarget(urlunsplit(parts._replace(netloc=netloc)), host_header)

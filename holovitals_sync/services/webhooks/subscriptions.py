@@ -21,7 +21,7 @@ from ...models.types import utcnow
 from .. import audit
 from ..crypto import decrypt, encrypt
 from .events import EVENT_TYPES
-from .ssrf import TargetRefused, check_target
+from .ssrf import PinnedTarget, TargetRefused, check_target
 
 SECRET_PREFIX = "whsec_"
 
@@ -106,9 +106,9 @@ class SubscriptionCreated(SubscriptionOut):
     secret: str  # shown once
 
 
-def check_url(url: str) -> None:
+def check_url(url: str) -> PinnedTarget:
     """The SSRF guard with the configured allow-list; TargetRefused when refused."""
-    check_target(url, get_settings().webhook_allow_hosts)
+    return check_target(url, get_settings().webhook_allow_hosts)
 
 
 def new_secret() -> str:

@@ -85,3 +85,14 @@ def test_backoff_follows_schedule_with_jitter_then_doubles():
     assert 48 <= backoff(sub, 2, None) <= 72
     assert 96 <= backoff(sub, 3, None) <= 144
     assert backoff(sub, 1, retry_after=100) == 100
+
+
+def test_ssrf_check_pins_the_vetted_address():
+    """The send goes to the address that was checked, with the name kept for Host/SNI."""
+    pinned = check_target("http://localhost:8080/hook?x=1", ["localhost"])
+    assert pinned.url in ("http://127.0.0.1:8080/hook?x=1", "http://[::1]:8080/hook?x=1")
+    assert pinned.host == "localhost:8080"
+    public = check_target("https://93.184.215.14/hook", [])
+    assert public.url == "https://93.184.215.14/hook" and public.host == "93.184.215.14"
+    six = check_target("http://[::1]:9/h", ["::1"])
+    assert six.url == "http://[::1]:9/h" and six.host == "[::1]:9"
