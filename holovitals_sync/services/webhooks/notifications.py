@@ -31,6 +31,7 @@ class EventInfo:
     resource_type: str | None = None
     resource_id: str | None = None
     patient_ref: str | None = None
+    events_since: int | None = None  # the sender's running count (subscription notifications)
 
 
 def _short(value: Any, limit: int = 200) -> str | None:
@@ -70,6 +71,17 @@ def _status_params(status: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _events_since(params: dict[str, Any]) -> int | None:
+    """`events-since-subscription-start` (R4: an int64 as a string; R4B: a number)."""
+    value = params.get("events-since-subscription-start",
+                       params.get("eventsSinceSubscriptionStart"))
+    try:
+        count = int(value) if isinstance(value, str | int) else None
+    except ValueError:
+        return None
+    return count if count is not None and count >= 0 else None
+
+
 def _focus(params: dict[str, Any]) -> str | None:
     events = params.get("notification-event") or params.get("notificationEvent") or []
     if isinstance(events, list) and events and isinstance(events[0], dict):
@@ -105,7 +117,7 @@ def _from_bundle(bundle: dict[str, Any], digest: str) -> EventInfo:
     key = f"bundle:{bundle['id']}" if bundle.get("id") else digest
     return EventInfo(key=key[:200], source="fhir_subscription", event_type=kind[:64],
                      resource_type=_short(rtype, 64), resource_id=_short(rid),
-                     patient_ref=_short(patient))
+                     patient_ref=_short(patient), events_since=_events_since(params))
 
 
 def _from_vendor(event: dict[str, Any], digest: str) -> EventInfo:

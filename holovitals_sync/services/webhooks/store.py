@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from ...models import InboundEvent, InboundStatus
 from ...models.types import utcnow
-from . import queueing
+from . import gaps, queueing
 from .notifications import EventInfo
 
 
@@ -56,6 +56,9 @@ def store_batch(session: Session, events: Sequence[tuple[int, EventInfo]]) -> li
         # The first of two identical keys in one batch gets the id; the second is a replay.
         ids.append(stored.pop((cid, info.key), None))
     queueing.enqueue_inbound([i for i in ids if i is not None])
+    accepted = [event for event, eid in zip(events, ids, strict=True) if eid is not None]
+    if missed := gaps.catch_ups(accepted):
+        store_batch(session, missed)  # their own events carry no count: no recursion
     return ids
 
 
