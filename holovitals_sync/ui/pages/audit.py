@@ -1,38 +1,109 @@
-"""The Audit page: who did what, newest first."""
+"""The Audit page: who did what, newest first, searchable and paged on the server."""
 
 from __future__ import annotations
 
-import asyncio
-
 import reflex as rx
 
-from ...services import overview
-from ..components.layout import data_table, page_frame
-from ..state.session import principal_for
+from ..components.layout import admin_only, empty_state, page_frame
+from ..state.audit import AuditState
+
+__all__ = ["AuditState", "audit_page"]
+A = AuditState
+COLUMNS = ["#", "When (UTC)", "Who", "Action", "Target", "Outcome", "Details"]
 
 
-class AuditState(rx.State):
-    """The audit entries on screen."""
-
-    rows: list[dict[str, str]] = []
-
-    @rx.event
-    async def load(self) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            self.rows = []
-            return refusal
-        self.rows = await asyncio.to_thread(overview.list_audit)
-        return None
+def _filter(name: str, label: str, placeholder: str, kind: str = "text") -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="1", weight="medium"),
+        rx.input(name=name, placeholder=placeholder, type=kind, id=f"audit-{name}",
+                 default_value=A.filters.get(name, ""), size="2"),
+        rx.cond(A.filter_errors.contains(name),
+                rx.text(A.filter_errors[name], size="1", color_scheme="red")),
+        spacing="1",
+    )  # fmt: skip
 
 
-def audit_table() -> rx.Component:
-    return data_table(
-        AuditState.rows,
-        [("When", "at"), ("Who", "actor"), ("Action", "action"), ("Target", "target")],
-        "No audit entries yet.",
-    )
+def _filters() -> rx.Component:
+    return rx.form(
+        rx.hstack(
+            _filter("text", "Search", "any word: action, id, setting..."),
+            _filter("actor", "Who", "username"),
+            _filter("action", "Action", "connection.create"),
+            _filter("target", "Target", "connection 3"),
+            _filter("since", "From", "", "date"),
+            _filter("until", "To", "", "date"),
+            rx.button(rx.icon("search", size=14), "Search", type="submit", id="audit-search"),
+            rx.button("Clear", type="button", variant="soft", color_scheme="gray",
+                      on_click=A.clear),
+            align="end", spacing="3", wrap="wrap",
+        ),
+        on_submit=A.apply,
+        reset_on_submit=False,
+        width="100%",
+    )  # fmt: skip
+
+
+def _outcome(value: rx.Var) -> rx.Component:
+    return rx.badge(value, color_scheme=rx.match(value, ("success", "green"), ("failed", "red"),
+                                                  ("denied", "amber"), "gray"))  # fmt: skip
+
+
+def _row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(row["seq"]),
+        rx.table.cell(row["at"], white_space="nowrap"),
+        rx.table.cell(row["actor"]),
+        rx.table.cell(rx.code(row["action"], size="1")),
+        rx.table.cell(row["target"]),
+        rx.table.cell(_outcome(row["outcome"])),
+        rx.table.cell(rx.text(row["details"], size="1", color_scheme="gray", max_width="28em",
+                              overflow="hidden", text_overflow="ellipsis",
+                              white_space="nowrap", title=row["details"])),
+        class_name="audit-row",
+    )  # fmt: skip
+
+
+def _table() -> rx.Component:
+    return rx.cond(
+        A.rows.length() > 0,
+        rx.table.root(
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in COLUMNS])),
+            rx.table.body(rx.foreach(A.rows, _row)),
+            width="100%", variant="surface", size="1", id="audit-table",
+        ),
+        empty_state("No audit entries match."),
+    )  # fmt: skip
+
+
+def _pager() -> rx.Component:
+    return rx.hstack(
+        rx.button("Newer", size="1", variant="soft", disabled=A.page_number <= 1,
+                  on_click=A.newer, id="audit-newer"),
+        rx.text("Page ", A.page_number, size="2"),
+        rx.button("Older", size="1", variant="soft", disabled=A.next_before == 0,
+                  on_click=A.older, id="audit-older"),
+        align="center", spacing="3",
+    )  # fmt: skip
+
+
+def _chain() -> rx.Component:
+    color = rx.match(A.chain_state, ("ok", "green"), ("broken", "red"), "gray")
+    return admin_only(rx.hstack(
+        rx.cond(A.chain_state != "",
+                rx.badge(rx.icon("shield-check", size=14), A.chain_message, color_scheme=color,
+                         size="2", id="audit-chain")),
+        rx.button("Verify chain", size="1", variant="soft", on_click=A.verify,
+                  loading=A.busy, id="audit-verify"),
+        align="center", spacing="3",
+    ))  # fmt: skip
 
 
 def audit_page() -> rx.Component:
-    return page_frame("Audit log", audit_table())
+    return page_frame(
+        "Audit log",
+        rx.cond(
+            A.allowed,
+            rx.vstack(_chain(), _filters(), _table(), _pager(), spacing="4", width="100%"),
+            empty_state("The audit log is open to operators and administrators."),
+        ),
+    )

@@ -1,43 +1,107 @@
-"""The Connections page: every EHR connection, its vendor and state."""
+"""The Connections page: every EHR connection (paged on the server), and the open one's
+test, keys, schedule and transformation rules below the list."""
 
 from __future__ import annotations
 
-import asyncio
-
 import reflex as rx
 
-from ...services import overview
-from ..components.layout import data_table, page_frame
-from ..state.session import principal_for
+from ..components.layout import admin_only, empty_state, page_frame
+from ..state.connections import ConnectionsState
+from .connections_detail import keys_card, schedule_card, test_card
+from .connections_dialog import connection_dialog
+from .rules_panel import rules_card
+
+__all__ = ["ConnectionsState", "connections_page"]
+S = ConnectionsState
+COLUMNS = ["Name", "Vendor", "Status", "Last sync", "Schedule", "Last test", ""]
 
 
-class ConnectionsState(rx.State):
-    """The connections listed on the page."""
+def _status(value: rx.Var) -> rx.Component:
+    return rx.badge(value, color_scheme=rx.match(
+        value, ("active", "green"), ("error", "red"), ("paused", "amber"), "gray"))  # fmt: skip
 
-    rows: list[dict[str, str]] = []
 
-    @rx.event
-    async def load(self) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            self.rows = []
-            return refusal
-        self.rows = await asyncio.to_thread(overview.list_connections)
-        return None
+def _row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.link(row["name"], on_click=S.select(row["id"]), cursor="pointer")),
+        rx.table.cell(row["vendor_label"]),
+        rx.table.cell(_status(row["status"])),
+        rx.table.cell(row["last_synced"]),
+        rx.table.cell(rx.code(row["schedule"], size="1")),
+        rx.table.cell(row["test"]),
+        rx.table.cell(rx.hstack(
+            rx.button("Open", size="1", variant="soft", on_click=S.select(row["id"])),
+            admin_only(rx.button("Edit", size="1", variant="outline", class_name="edit-button",
+                                 on_click=S.open_edit(row["id"]))),
+            spacing="2",
+        )),
+        class_name="connection-row",
+    )  # fmt: skip
 
 
 def connections_table() -> rx.Component:
-    return data_table(
-        ConnectionsState.rows,
-        [
-            ("Name", "name"),
-            ("Vendor", "vendor"),
-            ("Status", "status"),
-            ("Last sync", "last_synced"),
-        ],
-        "No EHR connections yet.",
+    return rx.cond(
+        S.rows.length() > 0,
+        rx.table.root(
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in COLUMNS])),
+            rx.table.body(rx.foreach(S.rows, _row)),
+            width="100%",
+            variant="surface",
+            id="connections-table",
+        ),
+        empty_state("No EHR connections yet."),
     )
 
 
+def _toolbar() -> rx.Component:
+    return rx.hstack(
+        rx.input(rx.input.slot(rx.icon("search", size=14)), placeholder="Filter by name",
+                 value=S.search, on_change=S.set_search, width="18em"),
+        rx.spacer(),
+        admin_only(rx.button(rx.icon("plus", size=14), "Add connection", on_click=S.open_add,
+                             id="connection-add")),
+        width="100%",
+    )  # fmt: skip
+
+
+def _pager() -> rx.Component:
+    return rx.hstack(
+        rx.button("Previous", size="1", variant="soft", disabled=S.page == 0,
+                  on_click=S.turn_page(-1)),
+        rx.text("Page ", S.page + 1, " of ", S.pages, " · ", S.total, " connections", size="2"),
+        rx.button("Next", size="1", variant="soft", disabled=S.page + 1 >= S.pages,
+                  on_click=S.turn_page(1)),
+        align="center",
+        spacing="3",
+    )  # fmt: skip
+
+
+def _detail() -> rx.Component:
+    return rx.cond(S.selected_id != 0, rx.vstack(
+        rx.hstack(
+            rx.heading(S.selected["name"], size="5", id="detail-name"),
+            rx.badge(S.selected["vendor_label"]),
+            _status(S.selected["status"]),
+            rx.spacer(),
+            admin_only(rx.hstack(
+                rx.text("Status", size="2"),
+                rx.select(S.statuses, value=S.selected["status"], on_change=S.set_status,
+                          size="1", id="connection-status"),
+                align="center", spacing="2",
+            )),
+            rx.icon_button(rx.icon("x", size=16), variant="ghost", on_click=S.close_detail),
+            align="center", width="100%",
+        ),
+        rx.grid(test_card(), schedule_card(), columns="2", spacing="4", width="100%"),
+        keys_card(),
+        rules_card(),
+        spacing="4",
+        width="100%",
+        id="connection-detail",
+    ))  # fmt: skip
+
+
 def connections_page() -> rx.Component:
-    return page_frame("Connections", connections_table())
+    return page_frame(
+        "Connections", _toolbar(), connections_table(), _pager(), _detail(), connection_dialog()
+    )

@@ -1,0 +1,119 @@
+"""Read-side helpers for the Connections page: a server-side page of rows and schedules.
+
+Rows are plain strings (ids, names, states, times): never a secret, never PHI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from croniter import croniter
+from sqlmodel import Session, select
+
+from ..adapters.registry import ADAPTERS
+from ..models import EHRConnection
+from ..models.types import utcnow
+from .connections import ConnectionPatch
+from .orchestration.schedules import next_due
+
+Row = dict[str, str]
+MAX_PAGE = 100
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def _test_verdict(row: EHRConnection) -> str:
+    if row.last_test_ok is None:
+        return "never tested"
+    return "passed" if row.last_test_ok else "failed"
+
+
+def to_row(row: EHRConnection) -> Row:
+    cls = ADAPTERS.get(row.vendor.value)
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "vendor": row.vendor.value,
+        "vendor_label": cls.PROFILE.display_name if cls else row.vendor.value,
+        "status": row.status.value,
+        "last_synced": when(row.last_synced_at),
+        "schedule": row.sync_schedule or "—",
+        "concurrency": str(row.concurrency_limit),
+        "test": _test_verdict(row),
+        "auth_method": row.auth_method.value,
+        "has_key": "yes" if row.private_key_encrypted else "",
+    }
+
+
+@dataclass(frozen=True)
+class ConnectionPage:
+    rows: list[Row]
+    total: int
+    page: int  # 0-based, clamped to the last page
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def connection_page(session: Session, *, page: int = 0, per_page: int = 20,
+                    search: str = "") -> ConnectionPage:
+    """One page of connections by name, optionally those whose name contains `search`."""
+    per_page = max(1, min(per_page, MAX_PAGE))
+    where = sa.true()
+    if search.strip():
+        where = EHRConnection.name.ilike(f"%{_escape(search.strip())}%", escape="\\")
+    total = session.exec(select(sa.func.count()).select_from(EHRConnection).where(where)).one()
+    page = max(0, min(page, max(0, -(-total // per_page) - 1)))
+    query = (select(EHRConnection).where(where).order_by(EHRConnection.name, EHRConnection.id)
+             .offset(page * per_page).limit(per_page))  # fmt: skip
+    return ConnectionPage([to_row(r) for r in session.exec(query)], total, page, per_page)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class SchedulePreview:
+    error: str  # "" when the expression is valid (or empty: no schedule)
+    next_runs: list[datetime]
+
+
+def schedule_preview(expression: str, *, count: int = 5,
+                     now: datetime | None = None) -> SchedulePreview:
+    """Whether a cron expression is valid, and its next `count` run times (UTC)."""
+    expression = expression.strip()
+    if not expression:
+        return SchedulePreview("", [])
+    if not croniter.is_valid(expression):
+        return SchedulePreview("not a valid cron expression (minute hour day month weekday)", [])
+    runs, at = [], now or utcnow()
+    for _ in range(count):
+        at = next_due(expression, at)
+        runs.append(at)
+    return SchedulePreview("", runs)
+
+
+def schedule_patch(expression: str, concurrency: str) -> tuple[ConnectionPatch | None,
+                                                                 dict[str, str]]:
+    """The schedule form as a patch, or messages per field ("schedule", "concurrency")."""
+    errors: dict[str, str] = {}
+    preview = schedule_preview(expression, count=1)
+    if preview.error:
+        errors["schedule"] = preview.error
+    try:
+        limit = int(concurrency.strip())
+        if not 1 <= limit <= 50:
+            raise ValueError
+    except ValueError:
+        errors["concurrency"] = "a whole number from 1 to 50"
+        limit = 0
+    if errors:
+        return None, errors
+    return ConnectionPatch(sync_schedule=expression.strip() or None, concurrency_limit=limit), {}

@@ -1,0 +1,129 @@
+"""One connection below the list: test checklist, signing keys and JWKS, schedule."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from ..components.layout import admin_only, operator_only
+from ..state.connections import ConnectionsState as S
+
+STEP_LABELS = {
+    "discovery": "SMART discovery",
+    "token": "Access token",
+    "capability_statement": "Metadata (CapabilityStatement)",
+    "patient_search": "Sample Patient search",
+}
+
+
+def _step(step: rx.Var) -> rx.Component:
+    ok = step["ok"] == "yes"
+    return rx.hstack(
+        rx.cond(ok, rx.icon("circle-check", color=rx.color("green", 10)),
+                rx.icon("circle-x", color=rx.color("red", 10))),  # fmt: skip
+        rx.vstack(
+            rx.text(rx.match(step["name"], *STEP_LABELS.items(), step["name"]), weight="medium"),
+            rx.text(step["detail"], size="1", color_scheme="gray"),
+            spacing="0",
+        ),
+        align="start",
+        class_name=rx.cond(ok, "test-step step-ok", "test-step step-failed"),
+        id=f"step-{step['name']}",
+    )
+
+
+def test_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Test connection", size="3"),
+                rx.spacer(),
+                operator_only(rx.button(rx.icon("plug-zap", size=14), "Test connection",
+                                        on_click=S.run_test, loading=S.test_running,
+                                        id="connection-test", size="2")),  # fmt: skip
+                width="100%",
+            ),
+            rx.cond(
+                S.test_steps.length() > 0,
+                rx.vstack(rx.foreach(S.test_steps, _step), spacing="2", id="test-steps"),
+                rx.text("Last result: ", S.selected["test"], size="2", color_scheme="gray"),
+            ),
+            spacing="3",
+        ),
+        width="100%",
+    )
+
+
+def keys_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Signing key (SMART Backend Services)", size="3"),
+                rx.spacer(),
+                admin_only(rx.hstack(
+                    rx.select(["RS384", "ES384"], value=S.key_alg, on_change=S.set_key_alg,
+                              size="2", id="key-alg"),
+                    rx.button(rx.icon("key-round", size=14), "Generate key pair",
+                              on_click=S.generate_key, id="generate-key", size="2"),
+                )),  # fmt: skip
+                width="100%",
+            ),
+            rx.text("Register this URL (or the JSON below) with the EHR:", size="2"),
+            rx.code(S.jwks_link, id="jwks-url"),
+            rx.cond(
+                S.jwks_json != "",
+                rx.code_block(S.jwks_json, language="json", id="jwks-json", width="100%",
+                              wrap_long_lines=True),
+                rx.text("No key pair yet.", size="2", color_scheme="gray"),
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _error(name: str) -> rx.Component:
+    return rx.cond(
+        S.schedule_errors.contains(name),
+        rx.text(S.schedule_errors[name], size="1", color_scheme="red", id=f"error-{name}"),
+    )
+
+
+def schedule_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Schedule and concurrency", size="3"),
+            rx.hstack(
+                rx.vstack(
+                    rx.text("Incremental sync (cron, UTC; blank: none)", size="2"),
+                    rx.input(value=S.schedule_expr, on_change=S.set_schedule_expr,
+                             placeholder="*/15 * * * *", id="schedule-cron"),  # fmt: skip
+                    _error("schedule"),
+                    spacing="1",
+                ),
+                rx.vstack(
+                    rx.text("Jobs at once", size="2"),
+                    rx.input(value=S.concurrency, on_change=S.set_concurrency, type="number",
+                             min=1, max=50, id="schedule-concurrency", width="6em"),  # fmt: skip
+                    _error("concurrency"),
+                    spacing="1",
+                ),
+                admin_only(rx.button("Save schedule", on_click=S.save_schedule,
+                                     id="schedule-save", margin_top="1.5em")),  # fmt: skip
+                spacing="4",
+                align="start",
+            ),
+            rx.cond(
+                S.next_runs.length() > 0,
+                rx.vstack(
+                    rx.text("Next runs", size="2", weight="medium"),
+                    rx.foreach(S.next_runs,
+                               lambda at: rx.text(at, size="1", class_name="next-run")),
+                    spacing="0",
+                    id="next-runs",
+                ),
+            ),
+            spacing="3",
+        ),
+        width="100%",
+    )
