@@ -94,7 +94,7 @@ class DemoApp:
         page.fill("#signin-username", role)
         page.fill("#signin-password", self.passwords[role])
         page.click("#signin-submit")
-        page.wait_for_url(re.compile(re.escape(path) + r"$"), timeout=60_000)
+        page.wait_for_url(f"{self.url}{path}", timeout=60_000)
 
 
 def _wait_ready(app: DemoApp, timeout: float) -> None:
@@ -127,8 +127,13 @@ def demo_app(tmp_path_factory) -> Iterator[DemoApp]:
         HOLOVITALS_FRONTEND_PORT=str(front),
         HOLOVITALS_BACKEND_PORT=str(back),
         HOLOVITALS_SANDBOX_PORT=str(ehr),
+        HOLOVITALS_WEBHOOK_ALLOW_HOSTS="127.0.0.1",  # the webhook tests' loopback receiver
         **{f"HOLOVITALS_WORKERS_{family.upper()}": str(n) for family, n in WORKERS.items()},
     )
+    # Reflex's dev server restarts its backend when a file under the project changes; a
+    # test run must not lose its page state to an edit made elsewhere meanwhile.
+    (root / "no-reload").mkdir()
+    env["REFLEX_HOT_RELOAD_OVERRIDE_PATHS"] = str(root / "no-reload")
     log_path = root / "up.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(

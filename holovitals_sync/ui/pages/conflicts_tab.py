@@ -1,41 +1,95 @@
-"""The Conflicts tab of the sync dashboard (also reachable at /conflicts)."""
+"""The Conflicts tab of the sync dashboard (also reachable at /conflicts).
+
+One server-side page of conflicts, filtered by status, severity, connection and resource
+type; a row opens the resolution modal.
+"""
 
 from __future__ import annotations
 
-import asyncio
-
 import reflex as rx
 
-from ...services import overview
-from ..components.layout import data_table, page_frame
-from ..state.session import principal_for
+from ..components.layout import empty_state, page_frame
+from ..state.conflicts import SEVERITIES, STATUSES, ConflictModalState, ConflictsState
+from .conflicts_modal import conflict_modal
+
+C = ConflictsState
+
+__all__ = ["ConflictsState", "conflicts_page", "conflicts_tab"]
 
 
-class ConflictsState(rx.State):
-    """The open conflicts on screen."""
+def _row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.badge(row["severity"], color_scheme=rx.match(
+            row["severity"], ("high", "red"), ("medium", "amber"), "gray"))),
+        rx.table.cell(row["resource"]),
+        rx.table.cell(row["connection"]),
+        rx.table.cell(rx.code(row["fields"])),
+        rx.table.cell(row["kind"]),
+        rx.table.cell(row["status"]),
+        rx.table.cell(row["created"]),
+        rx.table.cell(rx.button("Open", on_click=ConflictModalState.open_conflict(row["id"]),
+                                size="1", variant="soft", class_name="conflict-open")),
+        class_name="conflict-row",
+        id="conflict-row-" + row["id"],
+    )
 
-    rows: list[dict[str, str]] = []
 
-    @rx.event
-    async def load(self) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            self.rows = []
-            return refusal
-        self.rows = await asyncio.to_thread(overview.list_open_conflicts)
-        return None
+def _labelled(label: str, control: rx.Component) -> rx.Component:
+    return rx.vstack(rx.text(label, size="1", color_scheme="gray"), control, spacing="1")
+
+
+def _filters() -> rx.Component:
+    return rx.hstack(
+        _labelled("Status", rx.select(STATUSES, value=C.status, id="conflict-filter-status",
+                                      on_change=lambda v: C.set_filter("status", v))),
+        _labelled("Severity", rx.select(SEVERITIES, value=C.severity,
+                                        id="conflict-filter-severity",
+                                        on_change=lambda v: C.set_filter("severity", v))),
+        _labelled("Connection", rx.select.root(
+            rx.select.trigger(id="conflict-filter-connection"),
+            rx.select.content(
+                rx.select.item("all connections", value="all"),
+                rx.foreach(C.connections, lambda c: rx.select.item(c["name"], value=c["id"])),
+            ),
+            value=C.connection,
+            on_change=lambda v: C.set_filter("connection", v),
+        )),
+        _labelled("Resource type", rx.select(
+            C.resource_types, value=C.resource_type, id="conflict-filter-type",
+            on_change=lambda v: C.set_filter("resource_type", v))),
+        spacing="3",
+    )
+
+
+def _pager() -> rx.Component:
+    return rx.hstack(
+        rx.button(rx.icon("chevron-left", size=14), "Previous", on_click=C.page(False),
+                  disabled=C.back.length() == 0, size="1", variant="soft",  # type: ignore[attr-defined]
+                  id="conflicts-prev"),
+        rx.button("Next", rx.icon("chevron-right", size=14), on_click=C.page(True),
+                  disabled=C.next_cursor == 0, size="1", variant="soft", id="conflicts-next"),
+        justify="end", width="100%",
+    )
 
 
 def conflicts_tab() -> rx.Component:
-    return data_table(
-        ConflictsState.rows,
-        [
-            ("Resource", "resource_type"),
-            ("Severity", "severity"),
-            ("Elements", "fields"),
-            ("Found", "created"),
-        ],
-        "No open conflicts.",
+    headers = ["Severity", "Resource", "Connection", "Elements", "Kind", "Status", "Found", ""]
+    return rx.vstack(
+        _filters(),
+        rx.cond(
+            C.rows.length() > 0,  # type: ignore[attr-defined]
+            rx.table.root(
+                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h)
+                                               for h in headers])),
+                rx.table.body(rx.foreach(C.rows, _row)),
+                width="100%", variant="surface", id="conflicts-table",
+            ),
+            empty_state("No conflicts match."),
+        ),
+        _pager(),
+        conflict_modal(),
+        spacing="4",
+        width="100%",
     )
 
 

@@ -1,0 +1,154 @@
+"""The conflict resolution modal: base, local and remote side by side, then the decision."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from ..components.layout import operator_only
+from ..state.conflicts import STRATEGIES, ConflictModalState
+
+M = ConflictModalState
+LOCAL_BG = rx.color("amber", 3)
+REMOTE_BG = rx.color("blue", 3)
+STRATEGY_HELP = {
+    "use_local": "keep the HoloVitals copy (and write it to the EHR)",
+    "use_remote": "take the EHR's copy",
+    "merge": "pick local or remote per element",
+    "manual": "type the value to keep for each element",
+    "ignore": "keep local, stop flagging this EHR version",
+}
+
+
+def _value(text: rx.Var, background: rx.Var | str | None = None,
+           class_name: str = "") -> rx.Component:
+    return rx.table.cell(
+        # Long codes and URLs wrap inside their column instead of widening the modal.
+        rx.text(text, white_space="pre-wrap", overflow_wrap="anywhere", font_family="monospace",
+                size="1"),
+        background_color=background,
+        class_name=class_name,
+    )
+
+
+def _element_row(row: rx.Var) -> rx.Component:
+    """A conflicting element: both changed values highlighted against the base."""
+    return rx.table.row(
+        rx.table.cell(rx.code(row["path"])),
+        _value(row["base"]),
+        _value(row["local"], LOCAL_BG, "conflict-local differs"),
+        _value(row["remote"], REMOTE_BG, "conflict-remote differs"),
+        class_name="conflict-element",
+    )
+
+
+def elements_table() -> rx.Component:
+    return rx.table.root(
+        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                       ("Element", "Base", "Local (HoloVitals)",
+                                        "Remote (EHR)")])),
+        rx.table.body(rx.foreach(M.elements, _element_row)),
+        width="100%", variant="surface", id="conflict-elements", table_layout="fixed",
+    )
+
+
+def _record_row(row: rx.Var) -> rx.Component:
+    differs = row["differs"] == "yes"
+    return rx.table.row(
+        rx.table.cell(rx.text(row["element"], weight=rx.cond(differs, "bold", "regular"))),
+        _value(row["base"]),
+        _value(row["local"], rx.cond(differs, LOCAL_BG, None)),
+        _value(row["remote"], rx.cond(differs, REMOTE_BG, None)),
+        class_name=rx.cond(differs, "record-element differs", "record-element"),
+    )
+
+
+def record_table() -> rx.Component:
+    """The whole record, element by element; differing ones highlighted."""
+    return rx.accordion.root(
+        rx.accordion.item(
+            header=rx.text("Whole record side by side", id="conflict-record-toggle"),
+            content=rx.table.root(
+                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
+                                               ("Element", "Base", "Local", "Remote")])),
+                rx.table.body(rx.foreach(M.record, _record_row)),
+                width="100%", size="1", table_layout="fixed",
+            ),
+            value="record",
+        ),
+        collapsible=True, type="single", width="100%", variant="ghost",
+    )
+
+
+def _merge_choice(row: rx.Var) -> rx.Component:
+    return rx.hstack(
+        rx.code(row["path"]),
+        rx.radio(["local", "remote"], value=M.choices[row["path"]], direction="row",
+                 on_change=lambda v: M.set_choice(row["path"], v)),
+        spacing="3", align="center",
+    )
+
+
+def decision() -> rx.Component:
+    return rx.vstack(
+        rx.text("Strategy", size="2", weight="medium"),
+        rx.radio(STRATEGIES, value=M.strategy, on_change=M.set_strategy, direction="row",
+                 id="conflict-strategy"),
+        rx.text(rx.match(M.strategy, *STRATEGY_HELP.items(), ""), size="1", color_scheme="gray"),
+        rx.cond(M.strategy == "merge",
+                rx.vstack(rx.foreach(M.elements, _merge_choice), spacing="1")),
+        rx.cond(M.strategy == "manual", rx.vstack(
+            rx.text("Value per element (JSON)", size="2", weight="medium"),
+            rx.text_area(value=M.manual, on_change=M.set_manual, id="conflict-manual",
+                         rows="6", width="100%", font_family="monospace"),
+            rx.cond(M.manual_error != "", rx.text(M.manual_error, color_scheme="red", size="1",
+                                                  id="conflict-manual-error")),
+            width="100%", spacing="1",
+        )),
+        rx.text("Reason (required)", size="2", weight="medium"),
+        rx.text_area(value=M.reason, on_change=M.set_reason, id="conflict-reason",
+                     placeholder="Checked with the care team: …", rows="2", width="100%"),
+        rx.cond(M.reason_error != "", rx.text(M.reason_error, color_scheme="red", size="1",
+                                              id="conflict-reason-error")),
+        rx.cond(M.form_error != "", rx.callout(M.form_error, color_scheme="red", width="100%",
+                                               id="conflict-form-error")),
+        spacing="2", width="100%",
+    )
+
+
+def _header() -> rx.Component:
+    s = M.summary
+    return rx.hstack(
+        rx.badge(s["severity"], id="conflict-severity", size="2", color_scheme=rx.match(
+            s["severity"], ("high", "red"), ("medium", "amber"), "gray")),
+        rx.text(s["resource"], weight="bold"),
+        rx.text(s["connection"], color_scheme="gray", size="2"),
+        rx.badge(s["kind"], variant="outline"),
+        rx.badge(s["status"], variant="soft"),
+        align="center", spacing="3",
+    )
+
+
+def conflict_modal() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Resolve conflict"),
+            rx.vstack(
+                _header(),
+                elements_table(),
+                record_table(),
+                rx.cond(M.summary["status"] == "open", operator_only(decision())),
+                rx.hstack(
+                    rx.spacer(),
+                    rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
+                    rx.cond(M.summary["status"] == "open", operator_only(rx.button(
+                        "Resolve", on_click=M.submit, loading=M.busy, id="conflict-resolve"))),
+                    width="100%",
+                ),
+                spacing="3", width="100%",
+            ),
+            max_width="64em",
+            id="conflict-modal",
+        ),
+        open=M.open,
+        on_open_change=M.set_open,
+    )

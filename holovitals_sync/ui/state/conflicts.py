@@ -1,0 +1,224 @@
+"""State of the Conflicts tab and of the conflict resolution modal.
+
+The list is paged on the server (keyset cursor) and filtered by status, severity,
+connection and resource type. The modal checks a resolution with the service's own rules
+before sending it, so a bad manual value or a missing reason is reported at its field and
+nothing is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import reflex as rx
+
+from ...db import session_scope
+from ...fhir.errors import FhirError
+from ...models import ConflictStatus, ResolutionStrategy, Role, Severity
+from ...services import conflicts as service
+from ...services.auth import Principal
+from ...services.conflicts import ConflictFilter
+from ...services.conflicts import overview as cv
+from ...services.webhooks import overview as wh
+from .session import principal_for
+
+PAGE_SIZE = 15
+ALL = "all"
+STATUSES = [s.value for s in ConflictStatus] + [ALL]
+SEVERITIES = [ALL] + [s.value for s in Severity]
+STRATEGIES = [s.value for s in ResolutionStrategy]
+
+
+def _filters(status: str, severity: str, connection: str, resource_type: str) -> ConflictFilter:
+    return ConflictFilter(
+        status=ConflictStatus(status) if status in STATUSES[:-1] else None,
+        severity=Severity(severity) if severity in SEVERITIES[1:] else None,
+        connection_id=int(connection) if connection.isdigit() else None,
+        resource_type=resource_type if resource_type != ALL else None,
+    )
+
+
+def _page(filters: ConflictFilter, after: int) -> tuple[cv.Page, list[dict[str, str]],
+                                                        list[str]]:
+    with session_scope() as session:
+        page = cv.conflicts_page(session, filters=filters, after_id=after or None,
+                                 limit=PAGE_SIZE)
+        return page, wh.connection_choices(session), cv.resource_types(session)
+
+
+def _view(conflict_id: int) -> dict[str, Any] | None:
+    with session_scope() as session:
+        return cv.conflict_view(session, conflict_id)
+
+
+def _resolve(principal: Principal, conflict_id: int, strategy: ResolutionStrategy, reason: str,
+             choices: dict[str, str] | None, values: dict[str, Any] | None) -> str | None:
+    """Resolve through the service; None when done, else what went wrong (no values)."""
+    try:
+        with session_scope() as session:
+            service.resolve(session, conflict_id=conflict_id, strategy=strategy, reason=reason,
+                            actor=principal.actor, choices=choices, values=values)
+    except service.ConflictNotFound:
+        return "that conflict no longer exists"
+    except service.ResolutionError as exc:  # NotOpen too: someone else was quicker
+        return str(exc)
+    except FhirError as exc:
+        return f"the EHR refused the write ({exc.status}); nothing was changed"
+    return None
+
+
+def _check(conflict_id: int, strategy: ResolutionStrategy, choices: dict[str, str] | None,
+           values: dict[str, Any] | None) -> str | None:
+    try:
+        with session_scope() as session:
+            cv.check_resolution(session, conflict_id=conflict_id, strategy=strategy,
+                                choices=choices, values=values)
+    except service.ResolutionError as exc:
+        return str(exc)
+    return None
+
+
+class ConflictsState(rx.State):
+    """One page of conflicts and the filters that chose it."""
+
+    rows: list[dict[str, str]] = []
+    status: str = ConflictStatus.OPEN.value
+    severity: str = ALL
+    connection: str = ALL
+    resource_type: str = ALL
+    after: int = 0
+    next_cursor: int = 0
+    back: list[int] = []
+    connections: list[dict[str, str]] = []
+    resource_types: list[str] = [ALL]
+
+    async def _load(self) -> rx.event.EventSpec | None:
+        principal, refusal = await principal_for(self)
+        if principal is None:
+            self.rows = []
+            return refusal
+        filters = _filters(self.status, self.severity, self.connection, self.resource_type)
+        page, self.connections, types = await asyncio.to_thread(_page, filters, self.after)
+        self.rows, self.next_cursor = page.rows, page.next_cursor or 0
+        self.resource_types = [ALL, *types]
+        return None
+
+    @rx.event
+    async def load(self) -> rx.event.EventSpec | None:
+        return await self._load()
+
+    @rx.event
+    async def set_filter(self, key: str, value: str) -> rx.event.EventSpec | None:
+        if key in ("status", "severity", "connection", "resource_type"):
+            setattr(self, key, value)
+        self.after, self.back = 0, []
+        return await self._load()
+
+    @rx.event
+    async def page(self, forward: bool) -> rx.event.EventSpec | None:
+        if forward and self.next_cursor:
+            self.back, self.after = [*self.back, self.after], self.next_cursor
+        elif not forward and self.back:
+            self.after, self.back = self.back[-1], self.back[:-1]
+        return await self._load()
+
+
+class ConflictModalState(rx.State):
+    """The resolution modal: the conflict side by side and the operator's decision."""
+
+    open: bool = False
+    conflict_id: int = 0
+    summary: dict[str, str] = {}
+    elements: list[dict[str, str]] = []
+    record: list[dict[str, str]] = []
+    strategy: str = ResolutionStrategy.USE_REMOTE.value
+    choices: dict[str, str] = {}  # merge: path -> "local" | "remote"
+    manual: str = ""
+    manual_error: str = ""
+    reason: str = ""
+    reason_error: str = ""
+    form_error: str = ""
+    busy: bool = False
+
+    @rx.event
+    async def open_conflict(self, conflict_id: str) -> rx.event.EventSpec | None:
+        principal, refusal = await principal_for(self)
+        if principal is None:
+            return refusal
+        view = await asyncio.to_thread(_view, int(conflict_id))
+        if view is None:
+            return rx.toast.error("that conflict no longer exists")
+        self.conflict_id, self.summary = int(conflict_id), view["summary"]
+        self.elements, self.record = view["elements"], view["record"]
+        self.choices = {e["path"]: "local" for e in self.elements}
+        self.manual, self.reason = view["manual_template"], ""
+        self.strategy = ResolutionStrategy.USE_REMOTE.value
+        self.manual_error = self.reason_error = self.form_error = ""
+        self.open = True
+        return None
+
+    @rx.event
+    def set_open(self, value: bool) -> None:
+        self.open = value
+
+    @rx.event
+    def set_strategy(self, value: str) -> None:
+        if value in STRATEGIES:
+            self.strategy, self.form_error, self.manual_error = value, "", ""
+
+    @rx.event
+    def set_choice(self, path: str, side: str) -> None:
+        if path in self.choices and side in ("local", "remote"):
+            self.choices = {**self.choices, path: side}
+
+    @rx.event
+    def set_manual(self, value: str) -> None:
+        self.manual, self.manual_error = value, ""
+
+    @rx.event
+    def set_reason(self, value: str) -> None:
+        self.reason, self.reason_error = value, ""
+
+    def _decision(self) -> tuple[dict[str, str] | None, dict[str, Any] | None]:
+        """Choices or values for the chosen strategy; sets `manual_error` on bad JSON."""
+        strategy = ResolutionStrategy(self.strategy)
+        if strategy is ResolutionStrategy.MERGE:
+            return dict(self.choices), None
+        if strategy is ResolutionStrategy.MANUAL:
+            try:
+                return None, cv.parse_manual(self.manual)
+            except service.ResolutionError as exc:
+                self.manual_error = str(exc)
+        return None, None
+
+    @rx.event
+    async def submit(self):  # noqa: ANN201 (yields UI updates)
+        principal, refusal = await principal_for(self, Role.OPERATOR)
+        if principal is None:
+            yield refusal
+            return
+        self.reason_error = "" if self.reason.strip() else "a reason is required"
+        self.manual_error, self.form_error = "", ""
+        choices, values = self._decision()
+        if self.reason_error or self.manual_error:
+            return
+        strategy = ResolutionStrategy(self.strategy)
+        problem = await asyncio.to_thread(_check, self.conflict_id, strategy, choices, values)
+        if problem:
+            if strategy is ResolutionStrategy.MANUAL:
+                self.manual_error = problem
+            else:
+                self.form_error = problem
+            return
+        self.busy = True
+        yield
+        problem = await asyncio.to_thread(_resolve, principal, self.conflict_id, strategy,
+                                          self.reason.strip(), choices, values)
+        self.busy = False
+        if problem:
+            self.form_error = problem
+            return
+        self.open = False
+        yield ConflictsState.load
+        yield rx.toast.success(f"conflict {self.conflict_id} resolved ({strategy.value})")

@@ -1,0 +1,184 @@
+"""State of the Webhooks tab: the lists on screen (paged on the server) and row actions.
+
+Every handler resolves the session again first (`principal_for`): reading needs a viewer,
+anything that changes something needs an operator. Database work runs in a thread so the
+event loop keeps serving other browsers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import reflex as rx
+
+from ...db import session_scope
+from ...models import DeliveryStatus, Role, WebhookSubscription
+from ...services.auth import Principal
+from ...services.webhooks import actions, subscriptions
+from ...services.webhooks import overview as wh
+from ..state.session import principal_for
+
+PAGE_SIZE = 10
+ALL = "all"
+DELIVERY_STATUSES = [ALL, *(s.value for s in DeliveryStatus)]
+
+
+def _page_subs(after: int) -> wh.Page:
+    with session_scope() as session:
+        return wh.subscriptions_page(session, after_id=after or None, limit=PAGE_SIZE)
+
+
+def _page_deliveries(sub: str, status: str, after: int) -> wh.Page:
+    with session_scope() as session:
+        return wh.deliveries_page(
+            session, subscription_id=int(sub) if sub.isdigit() else None,
+            status=DeliveryStatus(status) if status != ALL else None,
+            after_id=after or None, limit=PAGE_SIZE)
+
+
+def _lookups() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    with session_scope() as session:
+        return wh.inbound_rows(session), wh.subscription_names(session)
+
+
+def _set_active(principal: Principal, sub_id: int, active: bool) -> str | None:
+    with session_scope() as session:
+        row = session.get(WebhookSubscription, sub_id)
+        if row is None:
+            return "that subscription no longer exists"
+        subscriptions.update(session, row=row, actor=principal.actor,
+                             patch=subscriptions.SubscriptionPatch(active=active))
+    return None
+
+
+def _delete(principal: Principal, sub_id: int) -> str | None:
+    with session_scope() as session:
+        row = session.get(WebhookSubscription, sub_id)
+        if row is None:
+            return "that subscription no longer exists"
+        subscriptions.delete(session, row=row, actor=principal.actor)
+    return None
+
+
+def _redeliver(principal: Principal, delivery_id: int) -> str | None:
+    with session_scope() as session:
+        try:
+            actions.redeliver(session, delivery_id=delivery_id, actor=principal.actor)
+        except actions.DeliveryNotFound:
+            return "that delivery no longer exists"
+    return None
+
+
+class WebhooksState(rx.State):
+    """Subscriptions with health, the delivery log and inbound counts: only what is on screen."""
+
+    rows: list[dict[str, str]] = []
+    sub_after: int = 0  # cursor of the page on screen (0: the first page)
+    sub_next: int = 0  # cursor of the next page (0: none)
+    sub_back: list[int] = []  # cursors of the pages before, for "Previous"
+
+    deliveries: list[dict[str, str]] = []
+    delivery_sub: str = ALL
+    delivery_status: str = ALL
+    delivery_after: int = 0
+    delivery_next: int = 0
+    delivery_back: list[int] = []
+
+    inbound: list[dict[str, str]] = []
+    sub_names: list[dict[str, str]] = []
+    confirm_delete_id: str = ""
+    confirm_delete_name: str = ""
+
+    async def _refresh(self) -> None:
+        subs = await asyncio.to_thread(_page_subs, self.sub_after)
+        log = await asyncio.to_thread(_page_deliveries, self.delivery_sub, self.delivery_status,
+                                      self.delivery_after)
+        self.rows, self.sub_next = subs.rows, subs.next_cursor or 0
+        self.deliveries, self.delivery_next = log.rows, log.next_cursor or 0
+        self.inbound, self.sub_names = await asyncio.to_thread(_lookups)
+
+    async def _load(self) -> rx.event.EventSpec | None:
+        principal, refusal = await principal_for(self)
+        if principal is None:
+            self.rows, self.deliveries, self.inbound = [], [], []
+            return refusal
+        await self._refresh()
+        return None
+
+    @rx.event
+    async def load(self) -> rx.event.EventSpec | None:
+        return await self._load()
+
+    # -- paging and filters (reads: viewers too) -----------------------------------------
+
+    @rx.event
+    async def subs_page(self, forward: bool) -> rx.event.EventSpec | None:
+        if forward and self.sub_next:
+            self.sub_back, self.sub_after = [*self.sub_back, self.sub_after], self.sub_next
+        elif not forward and self.sub_back:
+            self.sub_after, self.sub_back = self.sub_back[-1], self.sub_back[:-1]
+        return await self._load()
+
+    @rx.event
+    async def deliveries_page(self, forward: bool) -> rx.event.EventSpec | None:
+        if forward and self.delivery_next:
+            self.delivery_back = [*self.delivery_back, self.delivery_after]
+            self.delivery_after = self.delivery_next
+        elif not forward and self.delivery_back:
+            self.delivery_after = self.delivery_back[-1]
+            self.delivery_back = self.delivery_back[:-1]
+        return await self._load()
+
+    @rx.event
+    async def filter_deliveries(self, key: str, value: str) -> rx.event.EventSpec | None:
+        if key == "subscription":
+            self.delivery_sub = value
+        elif value in DELIVERY_STATUSES:
+            self.delivery_status = value
+        self.delivery_after, self.delivery_back = 0, []
+        return await self._load()
+
+    # -- row actions (operators) --------------------------------------------------------
+
+    async def _act(self, work: Callable[..., str | None], *args: object
+                   ) -> rx.event.EventSpec | None:
+        """Run a row action as an operator, then show the lists as they are now."""
+        principal, refusal = await principal_for(self, Role.OPERATOR)
+        if principal is None:
+            return refusal
+        problem = await asyncio.to_thread(work, principal, *args)
+        await self._refresh()
+        return rx.toast.error(problem) if problem else None
+
+    @rx.event
+    async def set_active(self, sub_id: str, active: bool) -> rx.event.EventSpec | None:
+        return await self._act(_set_active, int(sub_id), active)
+
+    @rx.event
+    async def redeliver(self, delivery_id: str) -> rx.event.EventSpec | None:
+        result = await self._act(_redeliver, int(delivery_id))
+        return result or rx.toast.success(f"delivery {delivery_id} queued again")
+
+    @rx.event
+    async def ask_delete(self, sub_id: str, name: str) -> rx.event.EventSpec | None:
+        principal, refusal = await principal_for(self, Role.OPERATOR)
+        if principal is None:
+            return refusal
+        self.confirm_delete_id, self.confirm_delete_name = sub_id, name
+        return None
+
+    @rx.event
+    def cancel_delete(self) -> None:
+        self.confirm_delete_id, self.confirm_delete_name = "", ""
+
+    @rx.event
+    async def confirm_delete(self) -> rx.event.EventSpec | None:
+        sub_id = self.confirm_delete_id
+        self.confirm_delete_id, self.confirm_delete_name = "", ""
+        if not sub_id.isdigit():
+            return None
+        if self.sub_after and len(self.rows) == 1:  # the page would be empty: go back one
+            self.sub_after, self.sub_back = (self.sub_back[-1], self.sub_back[:-1]) \
+                if self.sub_back else (0, [])
+        return await self._act(_delete, int(sub_id))
