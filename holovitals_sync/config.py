@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     webhook_disable_after_seconds: int = Field(86_400, ge=1)
     webhook_rotation_grace_seconds: int = Field(86_400, ge=0, le=30 * 86_400)
 
+    # Alert thresholds (services.alerts); `alert_threshold` rows override them per connection
+    # or per queue family.
+    alert_queue_depth: int = Field(1000, ge=1, le=10_000_000)  # waiting jobs per family
+    alert_failure_streak: int = Field(3, ge=1, le=100)  # failed runs in a row
+    alert_slow_factor: float = Field(3.0, gt=1, le=100)  # x the median of recent runs
+    alert_slow_floor_seconds: int = Field(300, ge=1, le=7 * 86_400)  # never slow below this
+    alert_conflict_backlog: int = Field(50, ge=1, le=1_000_000)  # open high-severity conflicts
+
     http_connect_timeout: float = Field(10.0, gt=0, le=300)
     http_read_timeout: float = Field(60.0, gt=0, le=3600)
     http_pool_size: int = Field(10, ge=1, le=200)
@@ -142,6 +150,7 @@ _ACCEPTS = {
     "redis_url": "a redis://, rediss:// or unix:// URL, or nothing for an embedded Redis",
     "log_level": "one of DEBUG, INFO, WARNING, ERROR",
     "webhook_allow_hosts": "comma-separated host names, IPs or CIDR networks",
+    "alert_slow_factor": "a number above 1 and at most 100, e.g. 3",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rq import get_current_job
+
 from holovitals_sync.services.webhooks import delivery, processing
 
 
@@ -11,8 +13,14 @@ def drain_inbound() -> int:
 
 
 def process_inbound(event_id: int) -> str:
-    """Process one stored inbound event (by hand, e.g. after fixing a failure)."""
-    return processing.process_event(event_id)
+    """Process one stored inbound event: a retry after a passing failure, or by hand.
+
+    A passing failure raises, so RQ's `Retry` (set when the retry was queued) runs it again
+    after the next backoff; on the last attempt the event's row records that retries ran out.
+    """
+    job = get_current_job()
+    retries_left = (job.retries_left or 0) if job is not None else 0
+    return processing.process_event(event_id, retries_left=retries_left)
 
 
 def deliver(delivery_id: int, expected_attempts: int, manual: bool = False) -> str:

@@ -128,7 +128,7 @@ def build_client(spec: ConnectionSpec, profile: VendorProfile) -> FhirClient:
         conflict_is_precondition=profile.versioning == "if-match-409",
     )
     credentials = credentials_for(spec, profile)
-    client = FhirClient(config, credentials)
+    client = FhirClient(config, credentials, vendor=spec.vendor)
     if isinstance(credentials, PrivateKeyJwt | ClientSecret):
         extra = {k: render(v, spec.vendor_params, what="the token request")
                  for k, v in profile.token_params.items()}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from ..config import get_settings
+from ..services.metrics import record_fhir_requests
 from . import (
+    alerts,
     audit,
     auth,
     conflicts,
@@ -32,10 +35,12 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(api)
+    # Requests this process makes (test connection, conflict write-back) count in /metrics.
+    record_fhir_requests(get_settings())
     # First: the receiver is the busiest route, and routes are matched in order.
     api.include_router(inbound.router, responses=ERROR_RESPONSES)
     for module in (health, auth, users, connections, audit, webhooks, jobs,
-                   statistics, conflicts, metrics, rules, records):
+                   statistics, conflicts, metrics, rules, records, alerts):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     api.include_router(webhooks.connections_router, responses=ERROR_RESPONSES)
     return api

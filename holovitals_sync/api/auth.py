@@ -13,6 +13,7 @@ from ..models import ApiToken, Role
 from ..models.types import utcnow
 from ..services import auth
 from .deps import SESSION_COOKIE, SessionDep, Viewer, client_ip
+from .strict import strict_body
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -49,8 +50,13 @@ class TokenCreated(TokenOut):
     token: str = Field(description="Shown once; store it now.")
 
 
+# Request bodies with strict scalars (see api.strict): `true` is not an integer here.
+LoginBody = strict_body(LoginIn)
+TokenBody = strict_body(TokenIn)
+
+
 @router.post("/login", response_model=Me)
-def login(body: LoginIn, request: Request, response: Response, session: SessionDep) -> Me:
+def login(body: LoginBody, request: Request, response: Response, session: SessionDep) -> Me:
     """Sign in with a password; sets the session cookie."""
     try:
         token, user = auth.sign_in(
@@ -89,7 +95,7 @@ def list_tokens(principal: Viewer, session: SessionDep) -> list[ApiToken]:
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
-def create_token(body: TokenIn, principal: Viewer, session: SessionDep) -> TokenCreated:
+def create_token(body: TokenBody, principal: Viewer, session: SessionDep) -> TokenCreated:
     """Create an API token with a role no higher than the caller's; shown once."""
     expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     try:

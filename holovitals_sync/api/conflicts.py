@@ -22,6 +22,7 @@ from ..models import (
 from ..services import conflicts as service
 from ..services.conflicts import ConflictFilter
 from .deps import Admin, Operator, SessionDep, Viewer
+from .strict import strict_body
 
 router = APIRouter(prefix="/api/sync/conflicts", tags=["conflicts"])
 
@@ -108,6 +109,12 @@ class PolicyOut(BaseModel):
     automatic: bool
 
 
+# Request bodies with strict scalars (see api.strict): `true` is not an integer here.
+PolicyBody = strict_body(PolicyIn)
+ResolveBody = strict_body(ResolveIn)
+BulkBody = strict_body(BulkIn)
+
+
 @router.get("/policies", response_model=list[PolicyOut])
 def list_policies(_viewer: Viewer, session: SessionDep,
                   connection_id: int | None = None) -> list[PolicyOut]:
@@ -117,7 +124,7 @@ def list_policies(_viewer: Viewer, session: SessionDep,
 
 
 @router.put("/policies", response_model=PolicyOut)
-def put_policy(body: PolicyIn, admin: Admin, session: SessionDep) -> PolicyOut:
+def put_policy(body: PolicyBody, admin: Admin, session: SessionDep) -> PolicyOut:
     """Set (or with strategy null remove) a global or per-connection default."""
     if body.connection_id is not None and session.get(EHRConnection, body.connection_id) is None:
         raise HTTPException(404, "connection not found")
@@ -167,7 +174,7 @@ def get_conflict(conflict_id: int, _viewer: Viewer, session: SessionDep) -> Conf
 
 
 @router.post("/{conflict_id}/resolve", response_model=ConflictDetail)
-def resolve_conflict(conflict_id: int, body: ResolveIn, operator: Operator,
+def resolve_conflict(conflict_id: int, body: ResolveBody, operator: Operator,
                      session: SessionDep) -> ConflictDetail:
     """Resolve with a strategy and a reason (merge: choices; manual: values)."""
     try:
@@ -186,7 +193,7 @@ def resolve_conflict(conflict_id: int, body: ResolveIn, operator: Operator,
 
 
 @router.post("/resolve-bulk", response_model=BulkOut)
-def resolve_bulk(body: BulkIn, operator: Operator, session: SessionDep) -> BulkOut:
+def resolve_bulk(body: BulkBody, operator: Operator, session: SessionDep) -> BulkOut:
     """Resolve many open conflicts (by ids or a filter) with one strategy; low only by default."""
     if (body.ids is None) == (body.filter is None):
         raise HTTPException(400, "give either ids or a filter")

@@ -12,6 +12,7 @@ from ..models import EHRConnection
 from ..services import connections as service
 from ..services.connections import ConnectionIn, ConnectionOut, ConnectionPatch, StepOut
 from .deps import Admin, Operator, SessionDep, Viewer
+from .strict import strict_body
 
 router = APIRouter(prefix="/api/connections", tags=["connections"])
 
@@ -27,6 +28,12 @@ def _get(session: SessionDep, connection_id: int) -> EHRConnection:
     return row
 
 
+# Request bodies with strict scalars (see api.strict): `true` is not an integer here.
+ConnectionBody = strict_body(ConnectionIn)
+ConnectionPatchBody = strict_body(ConnectionPatch)
+KeyBody = strict_body(KeyIn)
+
+
 @router.get("", response_model=list[ConnectionOut])
 def list_connections(_viewer: Viewer, session: SessionDep) -> list[ConnectionOut]:
     """Every connection (secrets are never included)."""
@@ -35,7 +42,7 @@ def list_connections(_viewer: Viewer, session: SessionDep) -> list[ConnectionOut
 
 
 @router.post("", response_model=ConnectionOut, status_code=201)
-def create_connection(body: ConnectionIn, admin: Admin, session: SessionDep) -> ConnectionOut:
+def create_connection(body: ConnectionBody, admin: Admin, session: SessionDep) -> ConnectionOut:
     """Add a connection; a client secret is encrypted before it is stored."""
     try:
         row = service.create_connection(session, data=body, actor=admin.actor)
@@ -52,7 +59,7 @@ def get_connection(connection_id: int, _viewer: Viewer, session: SessionDep) -> 
 
 @router.patch("/{connection_id}", response_model=ConnectionOut)
 def update_connection(
-    connection_id: int, body: ConnectionPatch, admin: Admin, session: SessionDep
+    connection_id: int, body: ConnectionPatchBody, admin: Admin, session: SessionDep
 ) -> ConnectionOut:
     """Change a connection; a new client secret replaces the stored one."""
     row = _get(session, connection_id)
@@ -70,7 +77,7 @@ def delete_connection(connection_id: int, admin: Admin, session: SessionDep) -> 
 
 
 @router.post("/{connection_id}/keys", response_model=dict[str, Any])
-def generate_key(connection_id: int, body: KeyIn, admin: Admin, session: SessionDep) -> dict:
+def generate_key(connection_id: int, body: KeyBody, admin: Admin, session: SessionDep) -> dict:
     """Generate a new signing key pair; returns the public JWKS to register with the EHR."""
     row = _get(session, connection_id)
     return service.generate_signing_key(session, row=row, alg=body.alg, actor=admin.actor)

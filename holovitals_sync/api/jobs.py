@@ -21,6 +21,7 @@ from ..services import orchestration as service
 from ..services.auth import Principal
 from ..services.orchestration.queueing import QueueUnavailable
 from .deps import Operator, SessionDep, Viewer
+from .strict import strict_body
 
 router = APIRouter(prefix="/api/sync", tags=["jobs"])
 
@@ -86,8 +87,13 @@ def _fail(exc: Exception) -> HTTPException:
     raise exc
 
 
+# Request bodies with strict scalars (see api.strict): `true` is not an integer here.
+JobBody = strict_body(service.JobRequest)
+ReplayBody = strict_body(ReplayIn)
+
+
 @router.post("/jobs", response_model=JobOut, status_code=201)
-def start_job(body: service.JobRequest, operator: Operator, session: SessionDep) -> JobOut:
+def start_job(body: JobBody, operator: Operator, session: SessionDep) -> JobOut:
     """Start a sync job; it is queued on `sync.<priority>`."""
     kind, name = _requester(operator)
     try:
@@ -155,7 +161,7 @@ def dead_letter(_viewer: Viewer, session: SessionDep,
 
 
 @router.post("/dead-letter/replay", response_model=list[JobOut])
-def replay(body: ReplayIn, operator: Operator, session: SessionDep) -> list[JobOut]:
+def replay(body: ReplayBody, operator: Operator, session: SessionDep) -> list[JobOut]:
     """Replay the given failed jobs, or all of them; each resumes from its checkpoint."""
     try:
         rows = service.replay_failed(session, job_ids=body.job_ids, actor=operator.actor)

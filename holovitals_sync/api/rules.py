@@ -12,6 +12,7 @@ from ..models import RuleDirection, TransformationRule, TransformKind
 from ..services.transformation import DataTransformationService, InvalidRule, RuleNotFound
 from ..services.transformation.schemas import DryRun, RuleIn, RulePatch
 from .deps import Admin, Operator, SessionDep, Viewer
+from .strict import strict_body
 
 router = APIRouter(prefix="/api/transformations/rules", tags=["transformations"])
 
@@ -48,6 +49,14 @@ def _invalid(exc: InvalidRule) -> HTTPException:
     return HTTPException(422, f"invalid rule: {exc}")
 
 
+# Request bodies with strict scalars (see api.strict): `true` is not an integer here.
+RuleBody = strict_body(RuleIn)
+RulePatchBody = strict_body(RulePatch)
+EnabledBody = strict_body(EnabledIn)
+ReorderBody = strict_body(ReorderIn)
+DryRunBody = strict_body(DryRunIn)
+
+
 @router.get("", response_model=list[RuleOut])
 def list_rules(
     _viewer: Viewer,
@@ -61,7 +70,7 @@ def list_rules(
 
 
 @router.post("", response_model=RuleOut, status_code=201)
-def create_rule(body: RuleIn, admin: Admin, session: SessionDep) -> TransformationRule:
+def create_rule(body: RuleBody, admin: Admin, session: SessionDep) -> TransformationRule:
     """Add a rule; its parameters are checked now (an invalid FHIRPath is refused here)."""
     try:
         return DataTransformationService(session, actor=admin.actor).create(body)
@@ -72,7 +81,7 @@ def create_rule(body: RuleIn, admin: Admin, session: SessionDep) -> Transformati
 
 
 @router.patch("/{rule_id}", response_model=RuleOut)
-def update_rule(rule_id: int, body: RulePatch, admin: Admin, session: SessionDep
+def update_rule(rule_id: int, body: RulePatchBody, admin: Admin, session: SessionDep
                 ) -> TransformationRule:  # fmt: skip
     """Change a rule."""
     try:
@@ -84,7 +93,7 @@ def update_rule(rule_id: int, body: RulePatch, admin: Admin, session: SessionDep
 
 
 @router.put("/{rule_id}/enabled", response_model=RuleOut)
-def set_enabled(rule_id: int, body: EnabledIn, admin: Admin, session: SessionDep
+def set_enabled(rule_id: int, body: EnabledBody, admin: Admin, session: SessionDep
                 ) -> TransformationRule:  # fmt: skip
     """Enable or disable a rule."""
     try:
@@ -96,7 +105,7 @@ def set_enabled(rule_id: int, body: EnabledIn, admin: Admin, session: SessionDep
 
 
 @router.post("/reorder", response_model=list[RuleOut])
-def reorder(body: ReorderIn, admin: Admin, session: SessionDep) -> list[TransformationRule]:
+def reorder(body: ReorderBody, admin: Admin, session: SessionDep) -> list[TransformationRule]:
     """Put the listed rules in this order."""
     try:
         return DataTransformationService(session, actor=admin.actor).reorder(
@@ -118,7 +127,7 @@ def delete_rule(rule_id: int, admin: Admin, session: SessionDep) -> None:
 
 
 @router.post("/dry-run", response_model=DryRun)
-def dry_run(body: DryRunIn, _operator: Operator, session: SessionDep) -> DryRun:
+def dry_run(body: DryRunBody, _operator: Operator, session: SessionDep) -> DryRun:
     """Apply the rules to a sample resource: before, after, and which rule changed what."""
     return DataTransformationService(session).dry_run(
         body.connection_id, body.resource, direction=body.direction

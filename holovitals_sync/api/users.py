@@ -11,6 +11,7 @@ from sqlmodel import select
 from ..models import Role, User
 from ..services import audit, auth
 from .deps import Admin, SessionDep
+from .strict import strict_body
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -37,6 +38,11 @@ class UserOut(BaseModel):
     locked_until: datetime | None
 
 
+# Request bodies with strict scalars (see api.strict): `true` is not an integer here.
+UserBody = strict_body(UserIn)
+UserPatchBody = strict_body(UserPatch)
+
+
 @router.get("", response_model=list[UserOut])
 def list_users(_admin: Admin, session: SessionDep) -> list[User]:
     """Every user."""
@@ -44,7 +50,7 @@ def list_users(_admin: Admin, session: SessionDep) -> list[User]:
 
 
 @router.post("", response_model=UserOut, status_code=201)
-def create_user(body: UserIn, admin: Admin, session: SessionDep) -> User:
+def create_user(body: UserBody, admin: Admin, session: SessionDep) -> User:
     """Create a user."""
     try:
         return auth.create_user(session, username=body.username, password=body.password,
@@ -54,7 +60,7 @@ def create_user(body: UserIn, admin: Admin, session: SessionDep) -> User:
 
 
 @router.patch("/{user_id}", response_model=UserOut)
-def update_user(user_id: int, body: UserPatch, admin: Admin, session: SessionDep) -> User:
+def update_user(user_id: int, body: UserPatchBody, admin: Admin, session: SessionDep) -> User:
     """Change a user's role, disable or enable them, or set a new password."""
     user = session.get(User, user_id)
     if user is None:

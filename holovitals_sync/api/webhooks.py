@@ -26,6 +26,7 @@ from ..services.webhooks.subscriptions import (
     SubscriptionPatch,
 )
 from .deps import Admin, Operator, SessionDep, Viewer
+from .strict import strict_body
 
 router = APIRouter(prefix="/api/sync/webhooks", tags=["webhooks"])
 connections_router = APIRouter(prefix="/api/connections", tags=["connections"])
@@ -69,6 +70,13 @@ def _check_connection(session: SessionDep, connection_id: int | None) -> None:
         raise HTTPException(422, "filter_connection_id: no such connection")
 
 
+# Request bodies with strict scalars (see api.strict): `true` is not an integer here.
+SubscriptionBody = strict_body(SubscriptionIn)
+SubscriptionPatchBody = strict_body(SubscriptionPatch)
+RotateBody = strict_body(RotateIn)
+InboundAuthBody = strict_body(InboundAuthIn)
+
+
 @router.get("/event-types", response_model=dict[str, list[str]])
 def event_types(_viewer: Viewer) -> dict[str, list[str]]:
     """The fifteen event types a subscription can choose, grouped."""
@@ -89,7 +97,7 @@ def list_subscriptions(_viewer: Viewer, session: SessionDep) -> list[Subscriptio
 
 
 @router.post("", response_model=SubscriptionCreated, status_code=201)
-def create_subscription(body: SubscriptionIn, operator: Operator,
+def create_subscription(body: SubscriptionBody, operator: Operator,
                         session: SessionDep) -> SubscriptionCreated:
     """Add a subscription; the answer carries its signing secret, the only time it shows."""
     _check_connection(session, body.filter_connection_id)
@@ -108,7 +116,7 @@ def get_subscription(subscription_id: int, _viewer: Viewer,
 
 
 @router.patch("/{subscription_id}", response_model=SubscriptionOut)
-def update_subscription(subscription_id: int, body: SubscriptionPatch, operator: Operator,
+def update_subscription(subscription_id: int, body: SubscriptionPatchBody, operator: Operator,
                         session: SessionDep) -> SubscriptionOut:
     """Change a subscription; a new URL passes the SSRF guard again."""
     row = _sub(session, subscription_id)
@@ -135,7 +143,7 @@ def send_test_event(subscription_id: int, operator: Operator,
 
 @router.post("/{subscription_id}/rotate-secret", response_model=RotateOut)
 def rotate_secret(subscription_id: int, operator: Operator, session: SessionDep,
-                  body: RotateIn | None = None) -> RotateOut:
+                  body: RotateBody | None = None) -> RotateOut:
     """A new signing secret (shown once); the old one keeps signing for the grace period."""
     row = _sub(session, subscription_id)
     secret = subscriptions.rotate_secret(session, row=row, actor=operator.actor,
@@ -165,7 +173,7 @@ def redeliver(delivery_id: int, operator: Operator, session: SessionDep) -> Deli
 
 
 @connections_router.put("/{connection_id}/inbound-auth", response_model=InboundAuthOut)
-def put_inbound_auth(connection_id: int, body: InboundAuthIn, admin: Admin,
+def put_inbound_auth(connection_id: int, body: InboundAuthBody, admin: Admin,
                      session: SessionDep) -> InboundAuthOut:
     """Set how this connection's EHR signs its webhooks; the secret is shown once."""
     connection = session.get(EHRConnection, connection_id)

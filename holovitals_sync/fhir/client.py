@@ -7,8 +7,11 @@ Writes live in `writes.py` (`FhirWriteMixin`); Bulk Data in `bulk.py`.
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +31,93 @@ Params = Mapping[str, str | Sequence[str]] | Sequence[tuple[str, str]]
 
 DEFAULT_OVERLAP = timedelta(seconds=60)
 
+log = logging.getLogger(__name__)
+
+
+# -- request metrics -------------------------------------------------------------------------
+# Every HTTP attempt (retries included) is reported to one process-wide observer: this package
+# reads no settings, so the application installs it (`services.metrics.record_fhir_requests`).
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSample:
+    """One HTTP attempt: labels with bounded values (never an id or a query) and its timing.
+
+    `status` is None when no answer came (timeout, refused connection, TLS failure).
+    """
+
+    vendor: str
+    resource_type: str
+    method: str
+    status: int | None
+    seconds: float
+
+
+RequestObserver = Callable[[RequestSample], None]
+_observer: RequestObserver | None = None
+_RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+_OPERATION = re.compile(r"^\$[a-z][a-z-]{0,40}$")
+
+
+def set_request_observer(observer: RequestObserver | None) -> None:
+    """Report every FHIR HTTP attempt of this process to `observer` (None: stop)."""
+    global _observer
+    _observer = observer
+
+
+def resource_label(url: httpx.URL, base: str) -> str:
+    """What a request is about: a resource type, `metadata`, an operation such as `$export`,
+    `batch`, `token`, `discovery`, or `other` (outside the base: a bulk file, a status URL)."""
+    text = str(url.copy_with(query=None, fragment=None))
+    if text.rstrip("/") == base.rstrip("/"):
+        return "batch"  # a batch or transaction Bundle posted to the base
+    if text.rstrip("/").endswith("/token"):
+        return "token"  # the SMART token endpoint, wherever the server puts it
+    if not text.startswith(base.rstrip("/") + "/"):
+        return "other"
+    first = text[len(base.rstrip("/")) + 1:].split("/", 1)[0]
+    if _RESOURCE_TYPE.match(first) or first == "metadata" or _OPERATION.match(first):
+        return first
+    return "discovery" if first == ".well-known" else "other"
+
+
+class MeasuredTransport(httpx.BaseTransport):
+    """Times each attempt up to the response headers and reports it to the observer."""
+
+    def __init__(self, inner: httpx.BaseTransport, base: str, vendor: str) -> None:
+        self.inner, self.base, self.vendor = inner, base, vendor
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = self.inner.handle_request(request)
+        except httpx.TransportError:
+            self._report(request, None, started)
+            raise
+        self._report(request, response.status_code, started)
+        return response
+
+    def _report(self, request: httpx.Request, status: int | None, started: float) -> None:
+        observer = _observer
+        if observer is None:
+            return
+        sample = RequestSample(self.vendor, resource_label(request.url, self.base),
+                               request.method, status, time.perf_counter() - started)
+        try:
+            observer(sample)
+        except Exception as exc:  # metrics must never fail a sync
+            log.debug("FHIR request metrics not recorded: %s", type(exc).__name__)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _default_transport(config: ClientConfig) -> httpx.BaseTransport:
+    """What `httpx.Client` would build from the same settings (pool size, TLS, HTTP/2)."""
+    limits = httpx.Limits(max_connections=config.max_connections,
+                          max_keepalive_connections=config.max_keepalive)
+    return httpx.HTTPTransport(verify=config.verify, http2=config.http2, limits=limits)
+
 
 class FhirClient(FhirWriteMixin):
     """A FHIR R4 client bound to one connection (base URL, credentials, pool)."""
@@ -39,6 +129,7 @@ class FhirClient(FhirWriteMixin):
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        vendor: str = "unknown",
     ):
         """Create the client and its connection pool.
 
@@ -47,9 +138,12 @@ class FhirClient(FhirWriteMixin):
             credentials: `PrivateKeyJwt`, `ClientSecret`, `StaticToken`, or None.
             transport: Custom httpx transport (tests only).
             sleep: Sleep between retries (tests only).
+            vendor: The `vendor` label of this client's request metrics, e.g. "epic".
         """
         self.config = config
-        self.core = HttpCore(config, transport=transport, sleep=sleep)
+        measured = MeasuredTransport(transport or _default_transport(config), config.base,
+                                     vendor)
+        self.core = HttpCore(config, transport=measured, sleep=sleep)
         self.core.auth = build_auth(credentials, self.core)
 
     def __enter__(self) -> FhirClient:

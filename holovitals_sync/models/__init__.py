@@ -1,5 +1,6 @@
 """SQLModel tables, one module per aggregate. Importing this package registers them all."""
 
+from .alerts import Alert, AlertKind, AlertStatus, AlertThreshold
 from .audit import AuditLog
 from .checkpoint import SyncCheckpoint
 from .conflict import Conflict
@@ -13,6 +14,10 @@ from .user import ApiToken, AuthSession, User
 from .webhook import InboundEvent, WebhookDelivery, WebhookSubscription
 
 __all__ = [
+    "Alert",
+    "AlertKind",
+    "AlertStatus",
+    "AlertThreshold",
     "ApiToken",
     "AuditLog",
     "AuthSession",

@@ -1,4 +1,5 @@
-"""The fifteen outbound event types, grouped, and the ids an event may carry.
+"""The outbound event types (fifteen about data and sync, plus `alert.raised`), grouped, and
+the ids an event may carry.
 
 Events carry references (ids) only; a subscriber fetches what it needs with its own access.
 """
@@ -20,6 +21,8 @@ EVENT_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "sync": ("sync.completed", "sync.failed"),
     "conflict": ("conflict.detected", "conflict.resolved"),
+    # An operational alert opened (services.alerts): raised once per condition.
+    "alert": ("alert.raised",),
 }
 EVENT_TYPES: tuple[str, ...] = tuple(t for group in EVENT_GROUPS.values() for t in group)
 # Sent only by "send test event"; nobody subscribes to it, every subscription receives it.
@@ -28,7 +31,8 @@ TEST_EVENT = "webhook.test"
 # Keys an event reference may hold: ids and types, never clinical content.
 REF_KEYS = frozenset({
     "connection_id", "resource_type", "resource_id", "version_id", "patient_id",
-    "job_id", "conflict_id", "record_id", "merged_into",
+    "job_id", "conflict_id", "record_id", "merged_into", "alert_id", "alert_kind", "queue",
+    "subscription_id",
 })
 
 

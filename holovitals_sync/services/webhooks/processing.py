@@ -3,17 +3,34 @@
 A patient's burst of events collapses into one job: while a job for the same target is still
 waiting (pending or queued) it will fetch the latest data anyway, so later events attach to
 it. A Redis lock per target makes the look-up and the creation one step across workers.
+
+An event whose processing fails for a passing reason (database or Redis unreachable, the
+collapse lock busy) is retried on its own RQ job with `HOLOVITALS_RETRY_ATTEMPTS` and
+`HOLOVITALS_RETRY_BACKOFF`; one that can never succeed (its content does not make a valid job,
+its connection is gone) is marked failed with the reason at once. Either way the row says
+what happened, never the payload.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 
+from rq import Retry
 from sqlmodel import Session, select
 
+from ...config import get_settings
 from ...db import session_scope
-from ...models import InboundEvent, InboundStatus, JobStatus, JobType, RequesterKind, SyncJob
+from ...models import (
+    InboundEvent,
+    InboundStatus,
+    JobStatus,
+    JobType,
+    Priority,
+    RequesterKind,
+    SyncJob,
+)
 from ...models.types import utcnow
 from .. import audit
 from ..orchestration import JobRequest, start_job
@@ -25,6 +42,17 @@ log = logging.getLogger(__name__)
 ACTOR = audit.Actor.system("webhooks")
 WAITING = (JobStatus.PENDING, JobStatus.QUEUED)
 _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+PROCESS_INBOUND = "workers.webhook_jobs.process_inbound"
+
+
+class PassingFailure(RuntimeError):
+    """Processing failed for a reason that may pass (named by the original's class)."""
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Failures no retry can fix: invalid job content (pydantic's ValidationError is a
+    ValueError) or a target that does not exist (ConnectionNotFound is a LookupError)."""
+    return isinstance(exc, ValueError | LookupError)
 
 
 def target_of(event: InboundEvent) -> JobRequest:
@@ -67,10 +95,12 @@ def job_for(session: Session, request: JobRequest, *, event_id: int) -> SyncJob:
                          requested_by=f"inbound-event:{event_id}", actor=ACTOR)
 
 
-def process_event(event_id: int) -> str:
+def process_event(event_id: int, *, retries_left: int | None = None) -> str:
     """Turn one stored event into its outcome; returns the new status (for the RQ result).
 
-    Idempotent: an event already processed (a retried RQ job) is left alone.
+    Idempotent: an event already processed (a retried RQ job) is left alone. A permanent
+    failure is recorded and returns "failed"; a passing one is recorded and raised, for the
+    caller to retry (`retries_left` only words the recorded reason: None = first attempt).
     """
     with session_scope() as session:
         event = session.get(InboundEvent, event_id)
@@ -83,12 +113,53 @@ def process_event(event_id: int) -> str:
             job = job_for(session, target_of(event), event_id=event_id)
         except Exception as exc:
             session.rollback()
-            _mark_failed(event_id, type(exc).__name__)
-            raise  # RQ retries; the row says why meanwhile
+            permanent = is_permanent(exc)
+            _mark_failed(event_id, _reason(exc, permanent, retries_left))
+            if permanent:
+                log.warning("inbound event %s cannot be processed: %s", event_id,
+                            type(exc).__name__)
+                return InboundStatus.FAILED.value
+            # Retried (see `retry_later`); the row says why meanwhile. Re-raised by name only:
+            # a database error's text can quote parameters (ids), and RQ logs what it gets.
+            raise PassingFailure(type(exc).__name__) from None
         event = session.get(InboundEvent, event_id)
         event.job_id, event.status, event.processed_at = job.id, InboundStatus.PROCESSED, utcnow()
         session.add(event)
         return event.status.value
+
+
+def _reason(exc: BaseException, permanent: bool, retries_left: int | None) -> str:
+    name = type(exc).__name__
+    if permanent:
+        return f"{name}; not retried"
+    if retries_left == 0 or (retries_left is None and get_settings().retry_attempts == 0):
+        return f"{name}; retries used up"
+    return f"{name}; retrying"
+
+
+def retry_later(event_id: int) -> None:
+    """Process the event again on its own RQ job after the first backoff, with RQ's `Retry`
+    for the attempts after that (RQ's scheduler, which `worker-pool` runs, times them)."""
+    settings = get_settings()
+    if settings.retry_attempts == 0:
+        return
+    backoff = settings.retry_backoff
+    later = backoff[1:] or backoff[-1:]
+    retry = Retry(max=settings.retry_attempts - 1, interval=later) \
+        if settings.retry_attempts > 1 else None
+    queueing.queue(Priority.DEFAULT).enqueue_in(
+        timedelta(seconds=backoff[0]), PROCESS_INBOUND, event_id, retry=retry,
+        job_timeout=600, result_ttl=queueing.RESULT_TTL, failure_ttl=queueing.FAILURE_TTL,
+        description=f"inbound event {event_id} (retry)",
+    )
+
+
+def _retry_or_record(event_id: int, failure: str) -> None:
+    try:
+        retry_later(event_id)
+    except Exception as exc:  # Redis gone too: the row must not promise a retry
+        log.warning("inbound event %s: retry not queued: %s", event_id, type(exc).__name__)
+        _mark_failed(event_id, f"{failure}; retry not queued")
 
 
 def _mark_failed(event_id: int, reason: str) -> None:
@@ -111,7 +182,9 @@ def drain(batch: int = 200) -> int:
         for event_id in ids:
             try:
                 process_event(event_id)
-            except Exception as exc:  # already marked failed; keep draining
-                log.warning("inbound event %s failed: %s", event_id, type(exc).__name__)
+            except Exception as exc:  # already marked failed; retried later, keep draining
+                name = str(exc) if isinstance(exc, PassingFailure) else type(exc).__name__
+                log.warning("inbound event %s failed: %s; retrying", event_id, name)
+                _retry_or_record(event_id, name)
             done += 1
     return done

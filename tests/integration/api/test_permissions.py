@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from holovitals_sync.db import session_scope
-from holovitals_sync.models import JobStatus
+from holovitals_sync.models import Alert, AlertKind, JobStatus
 from holovitals_sync.services.transformation import DataTransformationService
 from holovitals_sync.services.transformation.schemas import RuleIn
 from tests.factories import (
@@ -79,6 +79,11 @@ ROUTES = [
     ("GET", "/api/sync/conflicts/policies", None, "viewer"),
     ("PUT", "/api/sync/conflicts/policies", {"resource_type": "Basic",
                                              "strategy": "use_remote"}, "admin"),
+    ("GET", "/api/alerts?status=open", None, "viewer"),
+    ("POST", "/api/alerts/{aid}/acknowledge", None, "operator"),
+    ("GET", "/api/alerts/thresholds", None, "viewer"),
+    ("PUT", "/api/alerts/thresholds", {"kind": "queue_depth", "queue": "sync", "value": 10},
+     "admin"),
 ]
 
 
@@ -93,7 +98,7 @@ def test_every_route_is_listed():
                .replace("{uid}", "{user_id}").replace("{fjid}", "{job_id}")
                .replace("{jid}", "{job_id}").replace("{sid}", "{subscription_id}")
                .replace("{did}", "{delivery_id}").replace("{xid}", "{conflict_id}")
-               .replace("{rid}", "{rule_id}").split("?")[0])
+               .replace("{rid}", "{rule_id}").replace("{aid}", "{alert_id}").split("?")[0])
               for m, p, _, _ in ROUTES}
     # Logging in and out is open by design; revoking is covered in test_auth.
     documented -= {("POST", "/api/auth/login"), ("POST", "/api/auth/logout"),
@@ -131,8 +136,12 @@ def test_permission_matrix(world, role):
             rid = DataTransformationService(session).create(
                 RuleIn(kind="redact", params={"path": "text"})
             ).id
+            alert = Alert(kind=AlertKind.QUEUE_DEPTH, subject=f"queue:q{n}", message="m")
+            session.add(alert)
+            session.flush()
+            aid = alert.id
         url = path.format(cid=cid, other=other, uid=1, n=n, jid=jid, fjid=fjid, sid=sid,
-                          did=did, xid=xid, rid=rid)
+                          did=did, xid=xid, rid=rid, aid=aid)
         payload = None
         if body is not None:
             payload = {k: _fill(v, n=n, cid=cid, rid=rid) for k, v in body.items()}
