@@ -5,14 +5,14 @@ from __future__ import annotations
 import reflex as rx
 
 from .api import create_api
-from .ui.pages import audit, conflicts_tab, connections, webhooks_tab
-from .ui.pages.dashboard import DashboardState, dashboard
+from .ui.pages import alerts, audit, conflicts_tab, connections, webhooks_tab
+from .ui.pages import dashboard as dashboard_page
 from .ui.pages.sign_in import sign_in
 from .ui.state.session import SIGN_IN_ROUTE, SessionState
 
-# route, page, title, on_load
+# route, page, title, on_load (one handler or a list)
 PAGES = [
-    ("/", dashboard, "Dashboard", DashboardState.load),
+    ("/", dashboard_page.dashboard, "Dashboard", dashboard_page.ON_LOAD),
     (
         "/connections",
         connections.connections_page,
@@ -22,6 +22,7 @@ PAGES = [
     ("/webhooks", webhooks_tab.webhooks_page, "Webhooks", webhooks_tab.WebhooksState.load),
     ("/conflicts", conflicts_tab.conflicts_page, "Conflicts", conflicts_tab.ConflictsState.load),
     ("/audit", audit.audit_page, "Audit", audit.AuditState.load),
+    ("/alerts", alerts.alerts_page, "Alerts", alerts.ON_LOAD),
 ]
 
 app = rx.App(api_transformer=create_api())
@@ -29,4 +30,5 @@ app.add_page(sign_in, route=SIGN_IN_ROUTE, title="Sign in · HoloVitals Sync")
 for route, page, title, on_load in PAGES:
     # The guard runs first: a visitor without a session is sent to sign in.
     app.add_page(page, route=route, title=f"{title} · HoloVitals Sync",
-                 on_load=[SessionState.guard, on_load])  # fmt: skip
+                 on_load=[SessionState.guard, *(on_load if isinstance(on_load, list)
+                                                else [on_load])])  # fmt: skip

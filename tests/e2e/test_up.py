@@ -120,14 +120,17 @@ def test_up_serves_dashboard_health_and_stops_cleanly(product, page):
     assert metadata.json()["resourceType"] == "CapabilityStatement"
     page.click("#nav-connections")
     page.get_by_text("Sandbox EHR (demo)").wait_for()
-    for nav, title, empty in [
-        ("webhooks", "Webhooks", "No webhook subscriptions yet."),
-        ("conflicts", "Conflicts", "No open conflicts."),
-        ("audit", "Audit log", "No audit entries yet."),
+    # Each page reached through the navigation shows its own content: empty lists on a
+    # fresh install, except the audit log, which has the demo users' creation.
+    for nav, title, content in [
+        ("webhooks", "Webhooks", "text=No webhook subscriptions yet."),
+        ("conflicts", "Conflicts", "text=No conflicts match."),
+        ("audit", "Audit log", ".audit-row"),
+        ("alerts", "Alerts", "text=No alerts here."),
     ]:
         page.click(f"#nav-{nav}")
         page.wait_for_url(re.compile(f"/{nav}$"))
-        page.get_by_text(empty).wait_for()
+        page.locator(content).first.wait_for()
         assert page.locator("#page-title").inner_text() == title
 
     # A worker pool that dies is reported and started again.
@@ -159,11 +162,13 @@ def test_reflex_export_builds_frontend(tmp_path):
     from holovitals_sync.runtime import bin_path, child_env
 
     env = child_env(load_settings(), "redis://127.0.0.1:6379/15")
-    shutil.rmtree(ROOT / ".web" / "build", ignore_errors=True)
+    # REFLEX_WEB_WORKDIR moves .web (engineers sharing a checkout each set their own).
+    web = ROOT / os.environ.get("REFLEX_WEB_WORKDIR", ".web")
+    shutil.rmtree(web / "build", ignore_errors=True)
     result = subprocess.run(
         [bin_path("reflex"), "export", "--frontend-only", "--no-zip"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert (ROOT / ".web" / "build" / "client" / "index.html").exists()
-    assert (ROOT / ".web" / "build" / "client" / "connections.html").exists()
+    assert (web / "build" / "client" / "index.html").exists()
+    assert (web / "build" / "client" / "connections.html").exists()

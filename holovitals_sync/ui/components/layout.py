@@ -12,6 +12,7 @@ NAV_ITEMS = [
     ("Webhooks", "/webhooks", "webhook"),
     ("Conflicts", "/conflicts", "git-compare"),
     ("Audit", "/audit", "scroll-text"),
+    ("Alerts", "/alerts", "bell"),
 ]
 
 

@@ -1,46 +1,28 @@
-"""The dashboard: system health now; jobs, webhooks and conflicts tabs come with their services."""
+"""The sync dashboard: health, queue cards, summary figures, throughput, and three tabs."""
 
 from __future__ import annotations
 
-import asyncio
-
 import reflex as rx
 
-from ...config import get_settings
-from ...services.health import check_health
 from ..components.layout import page_frame
-from ..state.session import principal_for
+from ..state.alerts import AlertsState
+from ..state.jobs import JobsState, QueueCard, SummaryState
+from ..state.live import LiveState
+from .alerts import alerts_banner
+from .conflicts_tab import ConflictsState, conflicts_tab
+from .jobs import jobs_tab
+from .webhooks_tab import WebhooksState, webhooks_tab
 
-
-class DashboardState(rx.State):
-    """What the dashboard shows; rebuilt from the services on every load."""
-
-    status: str = "unknown"
-    database_ok: bool = False
-    database_error: str = ""
-    redis_ok: bool = False
-    redis_error: str = ""
-    queues: list[dict[str, str]] = []
-
-    @rx.event
-    async def load(self) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            return refusal
-        report = await asyncio.to_thread(check_health, get_settings())
-        self.status = report.status
-        self.database_ok, self.database_error = report.database.ok, report.database.error or ""
-        self.redis_ok, self.redis_error = report.redis.ok, report.redis.error or ""
-        self.queues = [
-            {
-                "family": family,
-                "workers": str(q.workers),
-                "expected": str(q.expected_workers),
-                "queued": str(q.queued),
-            }
-            for family, q in report.queues.items()
-        ]
-        return None
+# The page's on_load after the sign-in guard; the watcher comes last so the rows it
+# patches are already on screen.
+ON_LOAD = [
+    SummaryState.load,
+    JobsState.load,
+    WebhooksState.load,
+    ConflictsState.load,
+    AlertsState.load,
+    LiveState.watch,
+]
 
 
 def _part_card(name: str, ok: rx.Var[bool], error: rx.Var[str]) -> rx.Component:
@@ -52,43 +34,103 @@ def _part_card(name: str, ok: rx.Var[bool], error: rx.Var[str]) -> rx.Component:
             spacing="2",
         ),
         id=f"health-{name.lower()}",
-        min_width="12em",
+        min_width="10em",
     )
 
 
-def _queue_card(queue: rx.Var[dict[str, str]]) -> rx.Component:
+def _figure(label: str, value: rx.Var, colour: str = "gray") -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="1", color_scheme="gray"),
+        rx.text(value, size="3", weight="bold", color_scheme=colour),
+        spacing="0", align="center",
+    )  # fmt: skip
+
+
+def _queue_card(queue: QueueCard) -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.text(queue["family"], weight="bold", size="3"),
-            rx.text("workers ", queue["workers"], " / ", queue["expected"], size="2"),
-            rx.text("waiting ", queue["queued"], size="2", color_scheme="gray"),
-            spacing="1",
+            rx.hstack(rx.text(queue.family, weight="bold", size="3"), rx.spacer(),
+                      rx.text(queue.workers, "/", queue.expected, " workers", size="1",
+                              color_scheme="gray"), width="100%"),
+            rx.hstack(_figure("waiting", queue.waiting), _figure("running", queue.running, "amber"),
+                      _figure("completed", queue.completed, "green"),
+                      _figure("failed", queue.failed, "red"), spacing="4"),
+            spacing="2",
         ),
-        class_name="queue-card",
-        min_width="12em",
+        class_name="queue-card", id=f"queue-{queue.family}", min_width="15em",
+    )  # fmt: skip
+
+
+def _stat_card(label: str, value: rx.Component, ident: str) -> rx.Component:
+    return rx.card(rx.vstack(rx.text(label, size="2", color_scheme="gray"), value, spacing="1"),
+                   id=ident, min_width="12em")  # fmt: skip
+
+
+def _summary_cards() -> rx.Component:
+    conflicts = rx.hstack(
+        rx.badge("high ", SummaryState.conflicts_high, color_scheme="red", size="2"),
+        rx.badge("medium ", SummaryState.conflicts_medium, color_scheme="amber", size="2"),
+        rx.badge("low ", SummaryState.conflicts_low, color_scheme="gray", size="2"),
+        spacing="2",
     )
+    return rx.hstack(
+        _stat_card("Records synced today",
+                   rx.heading(SummaryState.records_today, size="6"), "records-today"),
+        _stat_card("Average job duration",
+                   rx.heading(SummaryState.average_duration, size="6"), "average-duration"),
+        _stat_card("Open conflicts", conflicts, "open-conflicts"),
+        spacing="4", wrap="wrap",
+    )  # fmt: skip
+
+
+def _throughput_chart() -> rx.Component:
+    return rx.card(
+        rx.text("Records synced per minute, last hour (UTC)", size="2", color_scheme="gray"),
+        rx.recharts.bar_chart(
+            rx.recharts.bar(data_key="records", fill=rx.color("accent", 9),
+                            is_animation_active=False),
+            rx.recharts.x_axis(data_key="minute", interval=9),
+            rx.recharts.y_axis(allow_decimals=False, width=40),
+            rx.recharts.graphing_tooltip(),
+            data=SummaryState.throughput, height=160, width="100%",
+        ),
+        width="100%", id="throughput",
+    )  # fmt: skip
+
+
+def _header() -> rx.Component:
+    return rx.hstack(
+        rx.text("System status:", size="3"),
+        rx.badge(SummaryState.status, id="system-status", size="2"),
+        _part_card("Database", SummaryState.database_ok, SummaryState.database_error),
+        _part_card("Redis", SummaryState.redis_ok, SummaryState.redis_error),
+        rx.button(rx.icon("refresh-cw", size=14), "Refresh", on_click=SummaryState.load,
+                  variant="soft", size="1"),
+        align="center", spacing="3", wrap="wrap",
+    )  # fmt: skip
+
+
+def _tabs() -> rx.Component:
+    return rx.tabs.root(
+        rx.tabs.list(
+            rx.tabs.trigger("Jobs", value="jobs", id="tab-jobs"),
+            rx.tabs.trigger("Webhooks", value="webhooks", id="tab-webhooks"),
+            rx.tabs.trigger("Conflicts", value="conflicts", id="tab-conflicts"),
+        ),
+        rx.tabs.content(jobs_tab(), value="jobs", padding_top="1em"),
+        rx.tabs.content(webhooks_tab(), value="webhooks", padding_top="1em"),
+        rx.tabs.content(conflicts_tab(), value="conflicts", padding_top="1em"),
+        default_value="jobs", width="100%",
+    )  # fmt: skip
 
 
 def dashboard() -> rx.Component:
     return page_frame(
         "Sync dashboard",
-        rx.hstack(
-            rx.text("System status:", size="3"),
-            rx.badge(DashboardState.status, id="system-status", size="2"),
-            rx.button(
-                rx.icon("refresh-cw", size=14),
-                "Refresh",
-                on_click=DashboardState.load,
-                variant="soft",
-                size="1",
-            ),
-            align="center",
-        ),
-        rx.hstack(
-            _part_card("Database", DashboardState.database_ok, DashboardState.database_error),
-            _part_card("Redis", DashboardState.redis_ok, DashboardState.redis_error),
-            spacing="4",
-        ),
-        rx.heading("Queues", size="4"),
-        rx.hstack(rx.foreach(DashboardState.queues, _queue_card), spacing="4", wrap="wrap"),
+        alerts_banner(),
+        _header(),
+        rx.hstack(rx.foreach(SummaryState.queues, _queue_card), spacing="4", wrap="wrap"),
+        _summary_cards(),
+        _throughput_chart(),
+        _tabs(),
     )

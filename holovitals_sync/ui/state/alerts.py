@@ -1,0 +1,122 @@
+"""Alerts in the dashboard: the banner's open alerts and the /alerts page's list.
+
+Both are re-read when the live watcher sees an alert event (raised, acknowledged, closed);
+nothing polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import reflex as rx
+
+from ...db import session_scope
+from ...models import Alert, AlertStatus, Role
+from ...services import alerts
+from ...services.auth import Principal
+from .jobs import clock
+from .session import principal_for
+
+PAGE_SIZE = 20
+BANNER_SIZE = 3
+ANY = "all"
+
+
+@dataclasses.dataclass
+class AlertRow:
+    """One alert as shown: ids, counts and thresholds only (the service keeps PHI out)."""
+
+    id: int = 0
+    kind: str = ""
+    severity: str = ""
+    subject: str = ""
+    message: str = ""
+    status: str = ""
+    raised: str = ""
+    acknowledged_by: str = ""
+    closed: str = ""
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertRow:
+        return cls(id=int(alert.id or 0), kind=alert.kind.value.replace("_", " "),
+                   severity=alert.severity.value, subject=alert.subject, message=alert.message,
+                   status=alert.status.value, raised=clock(alert.raised_at),
+                   acknowledged_by=alert.acknowledged_by or "",
+                   closed=clock(alert.closed_at) if alert.closed_at else "")  # fmt: skip
+
+
+@dataclasses.dataclass
+class Snapshot:
+    open_count: int
+    banner: list[AlertRow]
+    rows: list[AlertRow]
+    has_next: bool
+
+
+def read(status: str, offset: int) -> Snapshot:
+    """The banner's figures and one page of the list (one row more tells if there is more)."""
+    wanted = AlertStatus(status) if status in {s.value for s in AlertStatus} else None
+    with session_scope() as session:
+        banner = alerts.list_alerts(session, status=AlertStatus.OPEN, limit=BANNER_SIZE)
+        page = alerts.list_alerts(session, status=wanted, offset=offset, limit=PAGE_SIZE + 1)
+        return Snapshot(alerts.count_open(session), [AlertRow.of(a) for a in banner],
+                        [AlertRow.of(a) for a in page[:PAGE_SIZE]], len(page) > PAGE_SIZE)
+
+
+def _acknowledge(alert_id: int, principal: Principal) -> None:
+    with session_scope() as session:
+        alerts.acknowledge(session, alert_id=alert_id, actor=principal.actor)
+
+
+class AlertsState(rx.State):
+    """Open alerts for the banner, and the page of alerts the list shows."""
+
+    open_count: int = 0
+    banner: list[AlertRow] = []
+    rows: list[AlertRow] = []
+    status_filter: str = AlertStatus.OPEN.value
+    offset: int = 0
+    has_next: bool = False
+
+    def _show(self, snapshot: Snapshot) -> None:
+        self.open_count, self.banner = snapshot.open_count, snapshot.banner
+        self.rows, self.has_next = snapshot.rows, snapshot.has_next
+
+    async def _reload(self) -> None:
+        self._show(await asyncio.to_thread(read, self.status_filter, self.offset))
+
+    @rx.event
+    async def load(self) -> rx.event.EventSpec | None:
+        principal, refusal = await principal_for(self)
+        if principal is None:
+            self.rows, self.banner = [], []
+            return refusal
+        await self._reload()
+        return None
+
+    @rx.event
+    async def filter_status(self, value: str) -> rx.event.EventSpec | None:
+        self.status_filter, self.offset = value, 0
+        return await self.load()
+
+    @rx.event
+    async def page(self, step: int) -> rx.event.EventSpec | None:
+        if int(step) > 0 and not self.has_next:
+            return None
+        self.offset = max(0, self.offset + int(step) * PAGE_SIZE)
+        return await self.load()
+
+    @rx.event
+    async def acknowledge(self, alert_id: int) -> rx.event.EventSpec | None:
+        principal, refusal = await principal_for(self, Role.OPERATOR)
+        if principal is None:
+            return refusal
+        try:
+            await asyncio.to_thread(_acknowledge, int(alert_id), principal)
+        except (alerts.AlertNotFound, alerts.AlertClosed) as exc:
+            await self._reload()
+            message = str(exc) if isinstance(exc, alerts.AlertClosed) else "No such alert."
+            return rx.toast.error(message)
+        await self._reload()
+        return rx.toast.success(f"Alert {alert_id} acknowledged.")

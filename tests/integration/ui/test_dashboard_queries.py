@@ -1,0 +1,224 @@
+"""The sync dashboard's read side (cards, job pages, job detail) on SQLite and PostgreSQL,
+and the pure pieces of the Jobs tab: row patching, event coalescing, form messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from holovitals_sync import migrations
+from holovitals_sync.config import get_settings
+from holovitals_sync.db import get_engine, session_scope
+from holovitals_sync.models import JobStatus, JobType, SyncedRecord, SyncJob
+from holovitals_sync.services import audit, dashboard
+from holovitals_sync.services.dashboard import JobFilter
+from holovitals_sync.services.orchestration import JobRequest
+from holovitals_sync.ui.pages.jobs_start import field_errors
+from holovitals_sync.ui.state.jobs import JobRow
+from holovitals_sync.ui.state.live import Coalescer, decode
+from tests.factories import make_conflict, make_connection, make_job
+
+NOW = datetime(2026, 11, 26, 12, 30, 20, tzinfo=UTC)
+
+
+@pytest.fixture
+def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    migrations.upgrade(database_url)
+    monkeypatch.setenv("HOLOVITALS_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    yield database_url
+    get_engine().dispose()
+
+
+def _record(session, connection_id: int, remote_id: str, synced: datetime | None,
+            job_id: int | None = None, **flags) -> None:
+    session.add(SyncedRecord(connection_id=connection_id, resource_type="Observation",
+                             remote_id=remote_id, last_synced_at=synced, last_job_id=job_id,
+                             remote_version="3", **flags))  # fmt: skip
+    session.flush()
+
+
+def test_job_pages_filter_and_count_on_the_server(db):
+    with session_scope() as session:
+        first = make_connection(session, "First").id
+        second = make_connection(session, "Second").id
+        ids = [make_job(session, first, JobStatus.COMPLETED).id for _ in range(5)]
+        failed_job = make_job(session, second, JobStatus.FAILED)
+        failed_job.job_type = JobType.FULL  # the factory makes incremental jobs
+        session.flush()
+        failed = failed_job.id
+
+    with session_scope() as session:
+        page = dashboard.list_jobs(session, JobFilter(), offset=0, limit=4)
+        assert page.total == 6
+        assert [r["id"] for r in page.rows] == [failed, *ids[::-1][:3]]  # newest first
+        assert page.rows[0]["connection"] == "Second"
+        rest = dashboard.list_jobs(session, JobFilter(), offset=4, limit=4)
+        assert [r["id"] for r in rest.rows] == ids[:2][::-1]
+
+        only_failed = dashboard.list_jobs(session, JobFilter(status=JobStatus.FAILED))
+        assert [r["id"] for r in only_failed.rows] == [failed]
+        assert only_failed.rows[0]["last_error"] == "ServerError: HTTP 503"
+        by_connection = dashboard.list_jobs(session, JobFilter(connection_id=first))
+        assert by_connection.total == 5
+        by_type = dashboard.list_jobs(session, JobFilter(job_type=JobType.FULL))
+        assert [r["id"] for r in by_type.rows] == [failed]
+        # Out-of-range paging is clamped rather than refused.
+        assert dashboard.list_jobs(session, JobFilter(), offset=-3, limit=10_000).limit == 100
+
+
+def test_summary_counts_today_per_minute_and_conflicts(db):
+    with session_scope() as session:
+        cid = make_connection(session).id
+        for i, ago in enumerate([timedelta(seconds=5), timedelta(minutes=3),
+                                 timedelta(minutes=3, seconds=10), timedelta(minutes=70),
+                                 timedelta(hours=13)]):  # fmt: skip
+            _record(session, cid, f"obs-{i}", NOW - ago)
+        _record(session, cid, "never", None)
+        job = make_job(session, cid, JobStatus.COMPLETED, started_at=NOW - timedelta(seconds=30),
+                       finished_at=NOW - timedelta(seconds=10))
+        make_job(session, cid, JobStatus.COMPLETED, started_at=NOW - timedelta(seconds=90),
+                 finished_at=NOW - timedelta(seconds=30))
+        assert job.id
+        make_conflict(session, cid)
+
+    with session_scope() as session:
+        summary = dashboard.summary(session, None, now=NOW)
+    # 13 hours ago is yesterday (UTC) at 12:30; 70 minutes ago is today but out of the chart.
+    assert summary.records_today == 4
+    assert summary.average_duration_seconds == 40.0
+    assert summary.open_conflicts == {"high": 0, "medium": 0, "low": 1}
+    assert summary.queues == {}
+    chart = summary.throughput
+    assert len(chart) == 60 and chart[-1]["minute"] == "12:30" and chart[0]["minute"] == "11:31"
+    per_minute = {point["minute"]: point["records"] for point in chart}
+    assert per_minute["12:30"] == 1 and per_minute["12:27"] == 2
+    assert sum(per_minute.values()) == 3
+
+
+def test_summary_reads_queue_registries(db, redis_client):
+    with session_scope() as session:
+        summary = dashboard.summary(session, redis_client, now=NOW)
+    assert set(summary.queues) == {"sync", "webhooks", "conflicts", "transformations"}
+    assert summary.queues["sync"]["waiting"] == 0
+
+
+def test_job_detail_timeline_and_touched_records(db):
+    with session_scope() as session:
+        cid = make_connection(session).id
+        job = make_job(session, cid, JobStatus.FAILED, queued_at=NOW - timedelta(minutes=2),
+                       started_at=NOW - timedelta(minutes=1), finished_at=NOW)
+        other = make_job(session, cid, JobStatus.COMPLETED)
+        audit.record(session, actor=audit.Actor(audit.ActorKind.USER, "ada", None),
+                     action="sync_job.retry", target_type="sync_job", target_id=job.id,
+                     details={})  # fmt: skip
+        for i in range(25):
+            _record(session, cid, f"obs-{i}", NOW, job.id, flagged_invalid=i == 0)
+        _record(session, cid, "elsewhere", NOW, other.id)
+        job_id = job.id
+
+    with session_scope() as session:
+        job = session.get(SyncJob, job_id)
+        steps = dashboard.timeline(session, job)
+        first = dashboard.touched_records(session, job_id, offset=0, limit=10)
+        last = dashboard.touched_records(session, job_id, offset=20, limit=10)
+        errors = dashboard.error_count(session, job_id)
+    whats = [s["what"] for s in steps]
+    assert whats[0] == "created" and whats[-1] == "finished: failed"  # oldest first
+    assert {"queued", "started", "retry"} <= set(whats)
+    assert next(s for s in steps if s["what"] == "retry")["who"] == "ada"
+    assert first.total == 25 and len(first.rows) == 10 and len(last.rows) == 5
+    assert last.rows[-1]["remote_id"] == "obs-0" and last.rows[-1]["flags"] == "invalid"
+    assert set(first.rows[0]) == {"id", "resource_type", "remote_id", "version", "synced_at",
+                                  "flags"}  # ids and flags only: no bodies, no PHI
+    assert errors == 0
+
+
+def _row(**overrides) -> JobRow:
+    fields = {"id": 7, "connection": "c", "job_type": "full", "direction": "inbound",
+              "priority": "default", "status": "running", "progress": 0.1, "fetched": 10,
+              "created": 10, "updated": 0, "unchanged": 0, "invalid": 0, "conflicts": 0,
+              "attempts": 1, "max_attempts": 3, "scope": "", "requested_by": "ada",
+              "last_error": "", "created_at": NOW, "finished_at": None}
+    return JobRow.of(fields | overrides)
+
+
+def test_row_patched_by_events():
+    row = _row()
+    assert row.percent == 10 and row.can_cancel and not row.can_retry
+    moved = row.patched({"job_id": 7, "status": "running", "progress": 0.5, "fetched": 50,
+                         "created": 40, "updated": 10, "conflicts": 2})
+    assert (moved.percent, moved.fetched, moved.created, moved.conflicts) == (50, 50, 40, 2)
+    done = moved.patched({"job_id": 7, "status": "failed", "attempts": 3})
+    assert done.status == "failed" and done.can_retry and not done.can_cancel
+    assert done.fetched == 50 and done.percent == 50  # fields the event lacks are kept
+
+
+def test_coalescer_keeps_newest_per_job_and_paces_flushes():
+    pace = Coalescer(interval=0.25)
+    assert pace.take(0.0) is None  # nothing pending
+    pace.add({"job_id": 1, "event": "progress", "fetched": 5})
+    pace.add({"job_id": 1, "event": "progress", "fetched": 9})
+    pace.add({"job_id": "x"})  # ignored: not a job event
+    events, changed = pace.take(10.0)
+    assert events == {1: {"job_id": 1, "event": "progress", "fetched": 9}} and not changed
+    pace.add({"job_id": 2, "event": "state", "status": "completed"})
+    assert pace.take(10.1) is None  # too soon after the last flush
+    assert pace.wait(10.1) == pytest.approx(0.15)
+    events, changed = pace.take(10.25)
+    assert set(events) == {2} and changed
+    assert decode(b"not json") is None and decode(b"[1]") is None
+
+
+def test_summary_refresh_is_paced_but_never_dropped():
+    pace = Coalescer()
+    assert not pace.summary_due(0.0)  # nothing applied yet
+    pace.owe_summary(changed=False)
+    assert pace.summary_due(100.0)
+    pace.owe_summary(changed=False)
+    assert not pace.summary_due(101.0)  # within 3 s of the last one: stays owed
+    pace.owe_summary(changed=True)  # a status change shortens the wait to 1 s
+    assert pace.wait(101.0) == pytest.approx(0.0)
+    assert pace.summary_due(101.0)
+    assert not pace.summary_due(200.0)  # paid
+
+
+def test_start_form_messages_name_the_field():
+    with pytest.raises(ValidationError) as bad_type:
+        JobRequest.model_validate({"connection_id": 1, "job_type": "resource",
+                                   "resource_type": "not a type"})
+    assert set(field_errors(bad_type.value)) == {"resource_type"}
+    with pytest.raises(ValidationError) as missing:
+        JobRequest.model_validate({"connection_id": 1, "job_type": "patient"})
+    assert field_errors(missing.value) == {"patient_id": "a patient sync needs patient_id"}
+    with pytest.raises(ValidationError) as priority:
+        JobRequest.model_validate({"connection_id": 1, "job_type": "full", "priority": "now"})
+    assert set(field_errors(priority.value)) == {"priority"}
+
+
+def test_alerts_banner_and_list_read_one_page(db, redis_client):
+    from holovitals_sync.models import Alert, AlertKind, AlertStatus, Severity
+    from holovitals_sync.services.alerts import acknowledge
+    from holovitals_sync.ui.state.alerts import PAGE_SIZE, read
+
+    with session_scope() as session:
+        for i in range(PAGE_SIZE + 2):
+            session.add(Alert(kind=AlertKind.QUEUE_DEPTH, severity=Severity.MEDIUM,
+                              subject=f"queue:q{i}", message=f"{i} waiting", queue="sync",
+                              raised_at=NOW + timedelta(seconds=i)))
+        session.commit()
+        acknowledge(session, alert_id=1, actor=audit.Actor(audit.ActorKind.USER, "ada", None),
+                    redis=redis_client)
+    snapshot = read(AlertStatus.OPEN.value, 0)
+    assert snapshot.open_count == PAGE_SIZE + 1
+    newest = [f"{PAGE_SIZE + 1 - i} waiting" for i in range(3)]
+    assert [a.message for a in snapshot.banner] == newest
+    assert len(snapshot.rows) == PAGE_SIZE and snapshot.has_next
+    assert not read(AlertStatus.OPEN.value, PAGE_SIZE).has_next
+    acknowledged = read(AlertStatus.ACKNOWLEDGED.value, 0).rows
+    assert [(a.id, a.acknowledged_by, a.kind) for a in acknowledged] == [(1, "ada", "queue depth")]
+    assert len(read("all", 0).rows) == PAGE_SIZE
