@@ -24,6 +24,22 @@ LIVE_WITHIN = WORKER_TTL + 15
 JOB_MONITORING_INTERVAL = 3
 EXECUTION_GRACE = 10
 MAINTENANCE_INTERVAL = 10
+# Every worker of every family ticks; the first to take this lock evaluates the alerts and
+# the others skip until it expires, so alerts are evaluated about once per tick in total.
+ALERTS_LOCK = "holovitals:alerts:evaluate-lock"
+ALERTS_LOCK_SECONDS = MAINTENANCE_INTERVAL - 2
+
+
+def _record_fhir_requests() -> None:
+    """FHIR request latency and errors of this worker (and its forked work horses) go to
+    Redis, where `/api/metrics` reads them."""
+    from holovitals_sync.config import get_settings
+    from holovitals_sync.services.metrics import record_fhir_requests
+
+    try:
+        record_fhir_requests(get_settings())
+    except Exception as exc:  # metrics are optional; the worker's work is not
+        log.warning("FHIR request metrics off: %s", type(exc).__name__)
 
 
 class HoloVitalsWorker(Worker):
@@ -31,15 +47,20 @@ class HoloVitalsWorker(Worker):
 
     A forked child must not reuse the parent's pooled database connections: two processes
     on one socket corrupt each other's conversations. Sync workers also run the sync
-    maintenance (lost jobs, due schedules) with RQ's own registry maintenance.
+    maintenance (lost jobs, due schedules) with RQ's own registry maintenance; every worker
+    may evaluate the alerts (one per tick across all of them, see `ALERTS_LOCK`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("worker_ttl", WORKER_TTL)
+        kwargs["worker_ttl"] = WORKER_TTL  # the rq CLI passes 420: a tick every ~7 min
         # The rq CLI always passes its defaults, so these are set rather than defaulted.
         kwargs["job_monitoring_interval"] = JOB_MONITORING_INTERVAL
         kwargs["maintenance_interval"] = MAINTENANCE_INTERVAL
         super().__init__(*args, **kwargs)
+        self._alerts_warm = False
+        _record_fhir_requests()
+        # Imported before the worker registers, so no maintenance tick pauses to import it.
+        import holovitals_sync.services.alerts  # noqa: F401
         if self._serves_sync():
             # Imported once in the parent, so each forked work horse starts warm instead of
             # importing the adapters and FHIR client again for every job.
@@ -59,9 +80,25 @@ class HoloVitalsWorker(Worker):
         super().run_maintenance_tasks()
         if self._serves_sync():
             self._sync_maintenance()
+        if self._serves_webhooks():
+            self._webhook_maintenance()
+        self._alerts_maintenance()
 
     def _serves_sync(self) -> bool:
         return any(q.name.startswith("sync.") for q in self.queues)
+
+    def _serves_webhooks(self) -> bool:
+        return any(q.name.startswith("webhooks.") for q in self.queues)
+
+    def _webhook_maintenance(self) -> None:
+        from holovitals_sync.db import session_scope
+        from holovitals_sync.services.webhooks.delivery import recover_stalled
+
+        try:
+            with session_scope() as session:
+                recover_stalled(session)
+        except Exception as exc:  # maintenance must never stop the worker
+            log.warning("webhook maintenance failed: %s", type(exc).__name__)
 
     def _sync_maintenance(self) -> None:
         # Imported here: only sync workers need the orchestration services.
@@ -72,3 +109,21 @@ class HoloVitalsWorker(Worker):
             schedules.tick()
         except Exception as exc:  # maintenance must never stop the worker
             log.warning("sync maintenance failed: %s", type(exc).__name__)
+
+    def _alerts_maintenance(self) -> None:
+        # Not on the tick at start-up: a starting worker should take its first job at once,
+        # and the alerts can wait one tick.
+        if not self._alerts_warm:
+            self._alerts_warm = True
+            return
+        try:
+            if not self.connection.set(ALERTS_LOCK, self.name, nx=True, ex=ALERTS_LOCK_SECONDS):
+                return
+            from holovitals_sync.config import get_settings
+            from holovitals_sync.db import session_scope
+            from holovitals_sync.services.alerts import evaluate
+
+            with session_scope() as session:
+                evaluate(session, self.connection, get_settings())
+        except Exception as exc:  # maintenance must never stop the worker
+            log.warning("alert evaluation failed: %s", type(exc).__name__)

@@ -138,10 +138,49 @@ def claim(session: Session, delivery_id: int, expected_attempts: int) -> bool:
         .where(table.c.id == delivery_id, table.c.attempts == expected_attempts,
                table.c.status.notin_([DeliveryStatus.DELIVERED.value,
                                       DeliveryStatus.CANCELLED.value]))
-        .values(attempts=expected_attempts + 1, status=DeliveryStatus.DELIVERING.value)
+        .values(attempts=expected_attempts + 1, status=DeliveryStatus.DELIVERING.value,
+                updated_at=utcnow())
     )
     session.commit()
     return result.rowcount == 1
+
+
+# A claimed attempt runs at most the RQ job timeout (the subscription's timeout + 30 s, see
+# queueing.enqueue_delivery); one still "delivering" after that lost its worker.
+STALL_GRACE_SECONDS = 30 + 15
+
+
+def recover_stalled(session: Session) -> list[int]:
+    """Put back deliveries whose worker died mid-attempt; returns their ids.
+
+    The claim moved the delivery to `delivering` and counted the attempt, so its RQ job,
+    if RQ ever ran it again, would be turned away as stale. Each such delivery is logged
+    as a failed attempt ("worker lost") and queued again with the same event id, so a
+    receiver that did get the first attempt can drop the repeat.
+    """
+    now = utcnow()
+    rows = session.exec(
+        select(WebhookDelivery, WebhookSubscription)
+        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+        .where(WebhookDelivery.status == DeliveryStatus.DELIVERING,
+               WebhookDelivery.updated_at < now - timedelta(seconds=STALL_GRACE_SECONDS))
+    ).all()  # fmt: skip
+    stalled = [(d, sub) for d, sub in rows
+               if d.updated_at <= now - timedelta(seconds=sub.timeout_seconds
+                                                  + STALL_GRACE_SECONDS)]
+    for delivery, _ in stalled:
+        record(delivery, AttemptResult(None, 0, "worker lost"))
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.RETRYING, now
+        session.add(delivery)
+    session.commit()
+    for delivery, sub in stalled:
+        queueing.enqueue_delivery(delivery_id=delivery.id, subscription_id=sub.id,
+                                  expected_attempts=delivery.attempts,
+                                  timeout=sub.timeout_seconds)
+    if stalled:
+        log.warning("webhook deliveries put back after a lost worker: %s",
+                    [d.id for d, _ in stalled])
+    return [d.id for d, _ in stalled]
 
 
 def deliver(delivery_id: int, expected_attempts: int, manual: bool = False) -> str:
