@@ -123,9 +123,13 @@ class OperationOutcomeError(FhirError):
         status: int | None = None,
         url: str | None = None,
         issues: tuple[Issue, ...] = (),
+        retry_after: float | None = None,
     ):
         super().__init__(message, status=status, url=url)
         self.issues = issues
+        # Seconds the server asked to wait (429/503 `Retry-After`), so the job's own retry
+        # can wait at least that long instead of hitting the EHR again at once.
+        self.retry_after = retry_after
 
 
 class ResourceNotFound(OperationOutcomeError):
@@ -243,4 +247,8 @@ def error_from_response(
             ": the server refused the access token (renewed once first where the credentials allow)"
         )
     cls = _status_class(status, conflict_is_precondition)
-    return cls(message, status=status, url=url, issues=issues)
+    # Imported here: retry.py imports this module for the status table.
+    from holovitals_sync.fhir.retry import parse_retry_after
+
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    return cls(message, status=status, url=url, issues=issues, retry_after=retry_after)

@@ -114,6 +114,26 @@ async def clinic_day(request: Request) -> Response:
     return JSONResponse(result)
 
 
+class RawResource(BaseModel):
+    type: str
+    id: str
+    body: Any
+
+
+class SeedRequest(BaseModel):
+    resources: list[RawResource]
+
+
+async def seed_resources(request: Request) -> Response:
+    """Serve resources exactly as given (broken ones included) from the next search on."""
+    try:
+        req = SeedRequest.model_validate(await _json(request))
+        records = [_sb(request).store.put_raw(r.type, r.id, r.body) for r in req.resources]
+    except (ValueError, ValidationError, TypeError) as exc:
+        return _bad(exc)
+    return JSONResponse({"seeded": [f"{r.rtype}/{r.id}" for r in records]}, 201)
+
+
 async def stats(request: Request) -> Response:
     sb = _sb(request)
     return JSONResponse(sb.stats.snapshot(sb.auth.issued))
@@ -179,6 +199,7 @@ routes = [
     Route("/_sandbox/tokens/expire", expire_tokens, methods=["POST"]),
     Route("/_sandbox/config", patch_config, methods=["PATCH"]),
     Route("/_sandbox/clinic-day", clinic_day, methods=["POST"]),
+    Route("/_sandbox/resources", seed_resources, methods=["POST"]),
     Route("/_sandbox/stats", stats, methods=["GET"]),
     Route("/_sandbox/reset", reset, methods=["POST"]),
     Route("/_sandbox/notify", send_notify, methods=["POST"]),

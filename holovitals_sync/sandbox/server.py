@@ -206,6 +206,11 @@ class SandboxServer:
     def stats(self) -> dict:
         return self._call("GET", "/_sandbox/stats")
 
+    def seed(self, resources: list[tuple[str, str, Any]]) -> list[str]:
+        """Serve raw bodies, broken ones included, as (type, id, body); returns type/id."""
+        body = {"resources": [{"type": t, "id": i, "body": b} for t, i, b in resources]}
+        return self._call("POST", "/_sandbox/resources", json=body)["seeded"]
+
     def reset(self) -> None:
         self._call("POST", "/_sandbox/reset")
 

@@ -212,6 +212,25 @@ class Store:
                 return self._write(res, 1), True
             return self._write(res, cur.version + 1), False
 
+    def put_raw(self, rtype: str, rid: str, body: Any) -> Record:
+        """Serve `body` as it is under (rtype, rid), however broken: fault tests seed
+        resources of wrong types, unknown kinds or with no id this way. Only a JSON
+        object's `meta` gets the version and lastUpdated the search needs."""
+        with self.lock:
+            cur = self.get(rtype, rid)
+            version = cur.version + 1 if cur else 1
+            instant = fhir_instant(self._now())
+            if isinstance(body, dict):
+                meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+                body = {**body, "meta": {**meta, "versionId": str(version),
+                                         "lastUpdated": instant}}
+            patient = patient_of(body) if isinstance(body, dict) else None
+            rec = Record(rtype, rid, version, instant,
+                         patient if isinstance(patient, str) else None, frozenset(),
+                         bytes(memoryview(orjson.dumps(body))))
+            self._put(rec)
+            return rec
+
     def delete(self, rtype: str, rid: str) -> Record | None:
         with self.lock:
             cur = self.get(rtype, rid)

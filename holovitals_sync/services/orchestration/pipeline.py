@@ -1,6 +1,10 @@
-"""The per-batch processing step between fetching and storing: transformation rules, then
-validation under the connection's mode (strict drops invalid records, lenient stores and
-flags them); every validation failure becomes a RecordError of the job.
+"""The per-batch processing step between fetching and storing: a cheap screen for resources
+nothing downstream can use, transformation rules, then validation under the connection's
+mode (strict drops invalid records, lenient stores and flags them).
+
+Every screen, rule and validation failure becomes a RecordError of the job. Errors are
+written idempotently: a batch replayed after a crash (or retried after a failed commit)
+finds its errors already there and adds none.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from ...models import EHRConnection, SyncedRecord, SyncJob
+from ...models import EHRConnection, ErrorSeverity, RecordError, SyncedRecord, SyncJob
+from ..transformation.compile import TransformResult
 from ..transformation.service import DataTransformationService
 from ..validation import batch_patients, persist_errors, validate_batch
+from ..validation.issues import Layer, ValidationIssue
 from ..validation.references import PATIENT_ELEMENTS, patient_id
+from .screening import screen
 
 # Full FHIR model validation (fhir.resources) measured ~2k resources/s here, slower than
-# the rest of the pipeline together: kept off the hot path as DESIGN.md advises. Required
-# elements, patient references and custom rules still run on every batch.
+# the rest of the pipeline together: kept off the hot path as DESIGN.md advises. The screen,
+# required elements, patient references and custom rules still run on every batch.
 STRUCTURAL = False
 
 
@@ -47,24 +54,72 @@ def known_patients(session: Session, connection_id: int,
     return {row[0] for row in session.execute(query)}
 
 
+def rule_issues(results: Sequence[TransformResult]) -> list[ValidationIssue]:
+    """A warning per rule that could not apply (the record itself is still processed)."""
+    issues = []
+    for result in results:
+        res = result.resource
+        rtype, rid = str(res.get("resourceType")), res.get("id")
+        for failure in result.failures:
+            issues.append(ValidationIssue(
+                rtype, rid if isinstance(rid, str) else None,
+                f"rule {failure.rule_id} ({failure.kind.value})",
+                f"transformation failed: {failure.message}", Layer.CUSTOM,
+                ErrorSeverity.WARNING))
+    return issues
+
+
+def _key(issue: ValidationIssue) -> tuple[str, str | None, str | None, str]:
+    # The same truncation persist_errors applies, so stored rows compare equal.
+    return (issue.resource_type[:64], issue.resource_id[:200] if issue.resource_id else None,
+            issue.path[:500] if issue.path else None,
+            f"[{issue.layer.value}] {issue.message}"[:1000])
+
+
+def new_issues(session: Session, job_id: int | None,
+               issues: Sequence[ValidationIssue]) -> list[ValidationIssue]:
+    """The issues this job has not recorded yet (one query for the batch)."""
+    if not issues or job_id is None:
+        return list(issues)
+    table = RecordError.__table__
+    types = sorted({_key(i)[0] for i in issues})
+    ids = sorted({rid for i in issues if (rid := _key(i)[1])})
+    query = sa.select(table.c.resource_type, table.c.remote_id, table.c.path,
+                      table.c.message).where(
+        table.c.job_id == job_id, table.c.resource_type.in_(types),
+        sa.or_(table.c.remote_id.in_(ids), table.c.remote_id.is_(None)))
+    seen = {tuple(row) for row in session.execute(query)}
+    fresh = []
+    for issue in issues:
+        key = _key(issue)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(issue)
+    return fresh
+
+
 def process_batch(session: Session, *, job: SyncJob, connection: EHRConnection,
-                  resources: Sequence[dict[str, Any]]) -> ProcessedBatch:
-    """Transform and validate one batch.
+                  resources: Sequence[Any]) -> ProcessedBatch:
+    """Screen, transform and validate one batch.
 
     Args:
         session: The batch's transaction (record errors are written in it).
         job: The running job.
         connection: Its connection (validation mode, rules).
-        resources: The fetched resources.
+        resources: The fetched resources, as the EHR sent them.
 
     Returns:
         The batch split into stored, flagged and invalid.
     """
-    results = DataTransformationService(session).apply_batch(resources,
+    usable, rejected = screen(resources)
+    results = DataTransformationService(session).apply_batch(usable,
                                                             connection_id=connection.id)
     report = validate_batch([r.resource for r in results], mode=connection.validation_mode,
-                            known_patients=known_patients(session, connection.id, resources),
+                            known_patients=known_patients(session, connection.id, usable),
                             structural=STRUCTURAL)
-    persist_errors(session, errors=report.errors, connection_id=connection.id, job_id=job.id)
+    issues = [*rejected.issues, *rule_issues(results), *report.errors]
+    persist_errors(session, errors=new_issues(session, job.id, issues),
+                   connection_id=connection.id, job_id=job.id)
     return ProcessedBatch(store=report.valid, flagged=report.flagged,
-                          invalid=len(report.flagged) + len(report.dropped))
+                          invalid=rejected.count + len(report.flagged) + len(report.dropped))
+

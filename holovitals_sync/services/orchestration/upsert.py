@@ -3,13 +3,17 @@
 A single `INSERT .. ON CONFLICT DO UPDATE .. WHERE hash differs` per batch (SQLite and
 PostgreSQL dialect inserts): records whose remote body is unchanged write nothing, so a
 batch applied twice (a resumed job replaying its last batch) changes nothing the second time.
+The WHERE also refuses a copy older than the stored one (by `meta.lastUpdated`): two runs
+racing on one record (a webhook-triggered patient sync beside a full sync) must not let the
+one that fetched first and commits last put an old version back. PostgreSQL re-checks that
+WHERE against the committed row after waiting for the other transaction's lock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -82,20 +86,34 @@ def _row(resource: dict[str, Any], connection_id: int, job_id: int | None, now: 
     }
 
 
-def _existing_hashes(session: Session, connection_id: int,
-                     rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], str | None]:
+Known = tuple[str | None, datetime | None]  # stored content hash and remote lastUpdated
+
+
+def _existing(session: Session, connection_id: int,
+              rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], Known]:
     table = SyncedRecord.__table__
-    found: dict[tuple[str, str], str | None] = {}
+    found: dict[tuple[str, str], Known] = {}
     by_type: dict[str, list[str]] = {}
     for row in rows:
         by_type.setdefault(row["resource_type"], []).append(row["remote_id"])
     for rtype, ids in by_type.items():
         for start in range(0, len(ids), _CHUNK):
-            query = sa.select(table.c.remote_id, table.c.content_hash).where(
+            query = sa.select(table.c.remote_id, table.c.content_hash,
+                              table.c.remote_last_updated).where(
                 table.c.connection_id == connection_id, table.c.resource_type == rtype,
                 table.c.remote_id.in_(ids[start:start + _CHUNK]))
-            found.update({(rtype, rid): h for rid, h in session.execute(query)})
+            found.update({(rtype, rid): (h, _aware(at)) for rid, h, at in session.execute(query)})
     return found
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands timestamps back without their zone; they were stored as UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _older(incoming: datetime | None, stored: datetime | None) -> bool:
+    """Whether the fetched copy is older than the stored one (unknown: not older)."""
+    return incoming is not None and stored is not None and incoming < stored
 
 
 def _insert(dialect: str) -> Any:
@@ -125,10 +143,14 @@ def _statement(dialect: str) -> Any:
         "last_synced_at": new.last_synced_at,
         "updated_at": new.updated_at,
     }
+    stored_at, fetched_at = table.c.remote_last_updated, new.remote_last_updated
     return stmt.on_conflict_do_update(
         index_elements=["connection_id", "resource_type", "remote_id"],
         set_=updates,
-        where=table.c.content_hash.is_distinct_from(new.content_hash),
+        where=sa.and_(
+            table.c.content_hash.is_distinct_from(new.content_hash),
+            sa.or_(stored_at.is_(None), fetched_at.is_(None), fetched_at >= stored_at),
+        ),
     )
 
 
@@ -164,16 +186,17 @@ def upsert_batch(session: Session, *, connection_id: int, job_id: int | None,
     counts = UpsertCounts()
     if not rows:
         return counts
-    known = _existing_hashes(session, connection_id, rows)
+    known = _existing(session, connection_id, rows)
     changed = []
     for row in rows:
         key = (row["resource_type"], row["remote_id"])
         if key not in known:
             counts.created += 1
-        elif known[key] != row["content_hash"]:
+        elif known[key][0] != row["content_hash"] and not _older(row["remote_last_updated"],
+                                                                 known[key][1]):
             counts.updated += 1
         else:
-            counts.unchanged += 1
+            counts.unchanged += 1  # the same, or older than what another run stored
             continue
         changed.append(row)
     if changed:
