@@ -1,6 +1,6 @@
 """End-to-end inbound sync benchmark: sandbox EHR -> RQ worker -> SQLite / PostgreSQL.
 
-    python benchmarks/sync.py [--quick]
+    python benchmarks/sync.py [--quick] [--only inbound|speedup|large ...] [--large]
 
 Starts the sandbox in its own process (500 patients, ~20,000 resources; --quick: 50), a
 private redis-server (or HOLOVITALS_BENCH_REDIS_URL, flushed) and PostgreSQL
@@ -11,9 +11,17 @@ prints one JSON line per metric:
   job's start to its end; baseline: the naive loop (fetch a page, then add and commit each
   resource through the ORM) over the same data in the same run; ratio = value / baseline.
 - inbound_search_rps_sqlite: the same data by paged search (one resource-type job per type).
-- worker_peak_rss_mb: the largest RSS of the worker and its work horse during the runs.
-- speedup_5_workers: patient jobs with 100 ms sandbox latency per request, five workers
-  against one (connection concurrency limit 5); baseline is the one-worker rate.
+- worker_peak_rss_mb: the largest memory of the worker and its work horse during the runs,
+  as PSS (the horse shares the worker's pages copy-on-write: summed RSS counted them twice).
+- speedup_{1,2,3,5}_workers: patient jobs with 100 ms sandbox latency per request on
+  PostgreSQL, by 1, 2, 3 and 5 workers (connection concurrency limit 5); the baseline is
+  the one-worker rate of the same run. Workers are started and registered before the jobs
+  are queued, so start-up is not measured.
+- with --large (or --only large): worker_peak_rss_large_mb for one full sync of ~20k and
+  ~200k resources into PostgreSQL, and rss_growth_large (% from the first to the second).
+
+    python benchmarks/sync.py --quick --only speedup     # just the scaling curve
+    python benchmarks/sync.py --large                    # just the memory check
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ PG_ADMIN = os.environ.get("HOLOVITALS_TEST_PG_URL",
 REDIS_URL = os.environ.get("HOLOVITALS_BENCH_REDIS_URL", "")
 RQ = str(Path(sys.executable).parent / "rq")
 QUEUES = ["sync.high", "sync.default", "sync.low"]
+LATENCY_MS = 100
+SPEEDUP_LIMIT = 5  # the connection's concurrency limit: no gain is possible past it
 
 
 
@@ -57,10 +67,10 @@ SHA = commit_sha()
 
 
 class Workers:
-    """`rq worker` processes; tracks the peak RSS of each worker plus its work horse."""
+    """`rq worker` processes; tracks the peak memory (PSS) of each worker plus its horse."""
 
     def __init__(self, count: int) -> None:
-        argv = [RQ, "worker", "-c", "workers.settings", "-w",
+        argv = [RQ, "worker", "-c", "workers.settings", "--with-scheduler", "-w",
                 "workers.worker.HoloVitalsWorker", "-q", *QUEUES]
         self.procs = [subprocess.Popen(argv, env=dict(os.environ), cwd=ROOT,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -75,10 +85,25 @@ class Workers:
             for proc in self.procs:
                 try:
                     tree = psutil.Process(proc.pid)
-                    rss = sum(p.memory_info().rss for p in [tree, *tree.children(True)])
+                    # PSS: the work horse is forked from the worker and shares most of its
+                    # pages; summing RSS would count each shared page twice.
+                    rss = sum(p.memory_full_info().pss for p in [tree, *tree.children(True)])
                 except psutil.Error:
                     continue
                 self.peak_rss = max(self.peak_rss, rss)
+            time.sleep(0.2)
+
+    def wait_registered(self, timeout: float = 120.0) -> None:
+        """Block until every worker has registered in Redis (ready to take jobs)."""
+        from rq import Worker
+
+        conn = redis.Redis.from_url(REDIS_URL)
+        deadline = time.monotonic() + timeout
+        while Worker.count(connection=conn) < len(self.procs):
+            if time.monotonic() > deadline:
+                raise SystemExit("workers did not register in time")
+            if any(proc.poll() is not None for proc in self.procs):
+                raise SystemExit("a worker exited during start-up")
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -86,7 +111,15 @@ class Workers:
         for proc in self.procs:
             proc.terminate()
         for proc in self.procs:
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                # A warm shutdown still finishing a job's aftermath on a loaded machine: the
+                # measurement is over, so end the worker and its work horse.
+                for child in psutil.Process(proc.pid).children(recursive=True):
+                    child.kill()
+                proc.kill()
+                proc.wait(timeout=30)
 
 
 def configure(database_url: str, data_dir: str) -> None:
@@ -119,7 +152,20 @@ def make_connection(base_url: str, name: str, limit: int = 5) -> int:
 
 def run_jobs(connection_id: int, specs: list[dict[str, Any]], workers: int
              ) -> tuple[int, float, int]:
-    """Start the jobs, let `workers` workers drain them; (resources, seconds, peak RSS)."""
+    """Start `workers` workers, then the jobs; (resources, seconds, peak RSS).
+
+    The jobs are queued only once every worker has registered (imports and warm-up done),
+    so the measured span is sync work, not worker start-up competing with the first jobs.
+    """
+    rows, peak = run_jobs_rows(connection_id, specs, workers)
+    began = min(r.started_at for r in rows)
+    ended = max(r.finished_at for r in rows)
+    return sum(r.fetched for r in rows), (ended - began).total_seconds(), peak
+
+
+def run_jobs_rows(connection_id: int, specs: list[dict[str, Any]], workers: int
+                  ) -> tuple[list[Any], int]:
+    """The finished SyncJob rows of `specs` run by `workers` workers, and the peak RSS."""
     from sqlmodel import select
 
     from holovitals_sync.db import session_scope
@@ -127,18 +173,21 @@ def run_jobs(connection_id: int, specs: list[dict[str, Any]], workers: int
     from holovitals_sync.services import audit
     from holovitals_sync.services.orchestration import JobRequest, start_job
 
-    ids = []
-    with session_scope() as session:
-        for spec in specs:
-            job = start_job(session, request=JobRequest(connection_id=connection_id, **spec),
-                            requested_by_kind=RequesterKind.SYSTEM, requested_by="bench",
-                            actor=audit.Actor.system("bench"))
-            ids.append(job.id)
     pool = Workers(workers)
     try:
+        pool.wait_registered()
+        ids = []
+        with session_scope() as session:
+            for spec in specs:
+                job = start_job(session, request=JobRequest(connection_id=connection_id,
+                                                            **spec),
+                                requested_by_kind=RequesterKind.SYSTEM, requested_by="bench",
+                                actor=audit.Actor.system("bench"))
+                ids.append(job.id)
         while True:
             with session_scope() as session:
                 rows = list(session.exec(select(SyncJob).where(SyncJob.id.in_(ids))))
+                session.expunge_all()
             if all(r.status.finished for r in rows):
                 break
             time.sleep(0.2)
@@ -147,9 +196,7 @@ def run_jobs(connection_id: int, specs: list[dict[str, Any]], workers: int
     failed = [r.id for r in rows if r.status.value != "completed"]
     if failed:
         raise SystemExit(f"jobs failed: {failed}: {[r.last_error for r in rows]}")
-    began = min(r.started_at for r in rows)
-    ended = max(r.finished_at for r in rows)
-    return sum(r.fetched for r in rows), (ended - began).total_seconds(), pool.peak_rss
+    return rows, pool.peak_rss
 
 
 def naive_baseline(base_url: str, connection_id: int, limit: int) -> tuple[int, float]:
@@ -226,19 +273,46 @@ def search(base_url: str, url: str, tmp: str) -> int:
     return rss
 
 
-def speedup(sandbox: Any, base_url: str, url: str, tmp: str, patients: int) -> None:
-    sandbox.set_faults(latency_ms=100)
+def speedup(sandbox: Any, base_url: str, tmp: str, patients: int,
+            counts: tuple[int, ...] = (1, 2, 3, 5)) -> None:
+    """Patient jobs at 100 ms sandbox latency, on PostgreSQL, by 1, 2, 3 and 5 workers.
+
+    Each count gets a fresh database and the same patients; the one-worker rate measured
+    in the same run is the baseline of every ratio (the machine is shared: absolute
+    rates drift between runs, ratios much less).
+    """
+    sandbox.set_faults(latency_ms=LATENCY_MS)
     ids = sorted(httpx_ids(sandbox, base_url))[:patients]
-    rates = []
-    for n_workers in (1, 5):
-        configure(url, tmp)
-        conn = make_connection(base_url, f"bench-latency-{n_workers}", limit=5)
-        specs = [{"job_type": "patient", "patient_id": p} for p in ids]
-        count, seconds, _ = run_jobs(conn, specs, workers=n_workers)
-        rates.append(count / seconds)
-    sandbox.clear_faults()
-    emit("speedup_5_workers", rates[1] / rates[0], "x", count, baseline=round(rates[0], 1),
-         five_workers_rps=round(rates[1], 1), latency_ms=100, patients=len(ids))
+    specs = [{"job_type": "patient", "patient_id": p} for p in ids]
+    base_rate = 0.0
+    try:
+        for n_workers in counts:
+            url, drop = fresh_postgres()
+            try:
+                configure(url, tmp)
+                conn = make_connection(base_url, f"bench-latency-{n_workers}",
+                                       limit=SPEEDUP_LIMIT)
+                rows, _ = run_jobs_rows(conn, specs, workers=n_workers)
+            finally:
+                drop()
+            count, seconds, busy = job_span(rows)
+            rate = count / seconds
+            base_rate = base_rate or rate
+            emit(f"speedup_{n_workers}_workers", rate / base_rate, "x", count,
+                 baseline=round(base_rate, 1), rps=round(rate, 1), workers=n_workers,
+                 seconds=seconds, mean_job_s=busy / len(rows), concurrency=busy / seconds,
+                 latency_ms=LATENCY_MS, limit=SPEEDUP_LIMIT, patients=len(ids),
+                 database="postgresql", target=round(min(n_workers, SPEEDUP_LIMIT) * 0.8, 1))
+    finally:
+        sandbox.clear_faults()
+
+
+def job_span(rows: list[Any]) -> tuple[int, float, float]:
+    """(resources, seconds from first start to last end, summed job seconds)."""
+    began = min(r.started_at for r in rows)
+    ended = max(r.finished_at for r in rows)
+    busy = sum((r.finished_at - r.started_at).total_seconds() for r in rows)
+    return sum(r.fetched for r in rows), (ended - began).total_seconds(), busy
 
 
 def httpx_ids(sandbox: Any, base_url: str) -> list[str]:
@@ -260,7 +334,14 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50 patients, under a minute")
+    parser.add_argument("--large", action="store_true",
+                        help="only the memory check: worker RSS at 20k vs 200k resources")
+    parser.add_argument("--only", choices=PARTS, action="append",
+                        help="run only these parts (repeatable); default: all but large")
     args = parser.parse_args()
+    if args.large:
+        large()
+        return
     patients = 50 if args.quick else 500
     config = SandboxConfig(patients=patients, seed=42, export_polls_before_complete=0,
                            export_retry_after=0.1, max_page_size=1000)
@@ -268,7 +349,7 @@ def main() -> None:
             tempfile.TemporaryDirectory() as tmp:
         private = start_redis(Path(tmp)) if not REDIS_URL else None
         try:
-            run_all(sandbox, tmp, patients, args.quick)
+            run_all(sandbox, tmp, patients, args.quick, args.only or DEFAULT_PARTS)
         finally:
             if private is not None:
                 private.stop()
@@ -284,20 +365,72 @@ def start_redis(data_dir: Path) -> Any:
     return server
 
 
-def run_all(sandbox: Any, tmp: str, patients: int, quick: bool) -> None:
-    """Every measurement, in the order of the module docstring."""
+PARTS = ("inbound", "speedup", "large")
+DEFAULT_PARTS = ["inbound", "speedup"]
+
+
+def run_all(sandbox: Any, tmp: str, patients: int, quick: bool, parts: list[str]) -> None:
+    """The measurements asked for, in the order of the module docstring."""
     base = sandbox.base_url
-    sqlite_url = f"sqlite:///{tmp}/bench.db"
-    rss = inbound(base, "sqlite", sqlite_url, tmp, 1000 if quick else 5000)
-    pg_url, drop = fresh_postgres()
-    try:
-        rss = max(rss, inbound(base, "postgresql", pg_url, tmp,
-                               1000 if quick else 5000))
-    finally:
-        drop()
-    rss = max(rss, search(base, f"sqlite:///{tmp}/search.db", tmp))
-    emit("worker_peak_rss_mb", rss / 2**20, "MB", patients)
-    speedup(sandbox, base, f"sqlite:///{tmp}/latency.db", tmp, 15 if quick else 40)
+    if "inbound" in parts:
+        sqlite_url = f"sqlite:///{tmp}/bench.db"
+        rss = inbound(base, "sqlite", sqlite_url, tmp, 1000 if quick else 5000)
+        pg_url, drop = fresh_postgres()
+        try:
+            rss = max(rss, inbound(base, "postgresql", pg_url, tmp,
+                                   1000 if quick else 5000))
+        finally:
+            drop()
+        rss = max(rss, search(base, f"sqlite:///{tmp}/search.db", tmp))
+        emit("worker_peak_rss_mb", rss / 2**20, "MB", patients)
+    if "speedup" in parts:
+        speedup(sandbox, base, tmp, 20 if quick else 50)
+    if "large" in parts:
+        large()
+
+
+def large_run(patients: int, tmp: str) -> tuple[int, float, int]:
+    """One full sync of a fresh sandbox of `patients` into a fresh PostgreSQL database."""
+    from holovitals_sync.sandbox.config import SandboxConfig
+    from holovitals_sync.sandbox.server import SandboxServer
+
+    config = SandboxConfig(patients=patients, seed=42, export_polls_before_complete=0,
+                           export_retry_after=0.1, max_page_size=1000)
+    with SandboxServer(config, in_subprocess=True) as sandbox:
+        url, drop = fresh_postgres()
+        try:
+            configure(url, tmp)
+            conn = make_connection(sandbox.base_url, f"bench-large-{patients}")
+            return run_jobs(conn, [{"job_type": "full"}], workers=1)
+        finally:
+            drop()
+
+
+# ~40 resources per sandbox patient: 500 -> ~20k, 5,000 -> ~200k.
+LARGE_PATIENTS = (500, 5000)
+
+
+def large() -> None:
+    """Peak worker RSS of one full sync (bulk NDJSON, PostgreSQL) at ~20k and ~200k.
+
+    Each size gets its own sandbox and database; "flat" means the 200k run's peak is
+    within a few percent of the 20k run's (the loop streams batches and keeps none).
+    """
+    peaks: list[tuple[int, int]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        private = start_redis(Path(tmp)) if not REDIS_URL else None
+        try:
+            for patients in LARGE_PATIENTS:
+                count, seconds, rss = large_run(patients, tmp)
+                peaks.append((count, rss))
+                emit("worker_peak_rss_large_mb", rss / 2**20, "MB", count, seconds=seconds,
+                     rps=count / seconds, database="postgresql")
+        finally:
+            if private is not None:
+                private.stop()
+    (small_n, small), (big_n, big) = peaks
+    emit("rss_growth_large", 100 * (big - small) / small, "%", big_n,
+         baseline=round(small / 2**20, 1), baseline_n=small_n, peak_mb=round(big / 2**20, 1))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 The Redis URL comes from `HOLOVITALS_REDIS_URL` through the application settings, so workers
 on other machines are configured exactly like the backend.
+
+RQ imports this module in the worker's parent process, before it forks a work horse per
+job, so it is also where the work horses' common imports are loaded once (see
+`runner.warm_up`).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from holovitals_sync.config import ConfigError, get_settings
+from holovitals_sync.services.orchestration.runner import warm_up
 
 try:
     _settings = get_settings()
@@ -22,3 +27,4 @@ if _settings.redis_url is None:
     )
 
 REDIS_URL = _settings.redis_url
+warm_up()

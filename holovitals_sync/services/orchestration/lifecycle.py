@@ -85,20 +85,39 @@ def fence(session: Session, job: SyncJob, **values: Any) -> None:
 
 def save_cursor(session: Session, connection_id: int, cursor: dict[str, str],
                 now: datetime) -> None:
-    """Merge completed types' high-water marks into the connection's checkpoints."""
+    """Merge completed types' high-water marks into the connection's checkpoints.
+
+    One INSERT .. ON CONFLICT, not read-then-insert: jobs of one connection run on several
+    workers at once, and two of them creating the same (connection, type) row raced into
+    the unique constraint (IntegrityError, a retried job). Rows are written in type order
+    so concurrent batches lock them in the same order and cannot deadlock.
+    """
     if not cursor:
         return
-    existing = {row.resource_type: row for row in session.exec(select(SyncCheckpoint).where(
-        SyncCheckpoint.connection_id == connection_id,
-        SyncCheckpoint.resource_type.in_(list(cursor))))}
-    for rtype, instant in cursor.items():
-        row = existing.get(rtype) or SyncCheckpoint(connection_id=connection_id,
-                                                    resource_type=rtype)
-        # Never move a cursor backwards (an older full sync finishing late).
-        if row.cursor is None or instant > row.cursor:
-            row.cursor = instant
-        row.last_synced_at = now
-        session.add(row)
+    table = SyncCheckpoint.__table__
+    rows = [{"connection_id": connection_id, "resource_type": rtype, "cursor": instant,
+             "last_synced_at": now, "bulk_state": {}, "updated_at": now}
+            for rtype, instant in sorted(cursor.items())]
+    insert = _dialect_insert(session)(table).values(rows)
+    # Never move a cursor backwards (an older full sync finishing late); ISO instants of
+    # one server compare as strings.
+    keep_newer = sa.case(
+        (table.c.cursor.is_(None), insert.excluded.cursor),
+        (insert.excluded.cursor > table.c.cursor, insert.excluded.cursor),
+        else_=table.c.cursor)
+    session.execute(insert.on_conflict_do_update(
+        index_elements=["connection_id", "resource_type"],
+        set_={"cursor": keep_newer, "last_synced_at": insert.excluded.last_synced_at,
+              "updated_at": insert.excluded.updated_at}))
+
+
+def _dialect_insert(session: Session) -> Any:
+    """The INSERT with ON CONFLICT of the session's database (PostgreSQL or SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def finish(session: Session, job: SyncJob, status: JobStatus, **values: Any) -> None:
