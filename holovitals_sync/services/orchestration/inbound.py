@@ -48,7 +48,10 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch) -> None:
                                   resources=batch.resources)
         counts = upsert_batch(session, connection_id=connection.id, job_id=job.id,
                               resources=processed.store, flagged=processed.flagged)
-        lifecycle.save_cursor(session, connection.id, batch.cursor, utcnow())
+        # One patient's pages say nothing about the other patients: only full, incremental
+        # and resource-type runs may move the connection's incremental cursor.
+        if job.job_type is not JobType.PATIENT:
+            lifecycle.save_cursor(session, connection.id, batch.cursor, utcnow())
         values: dict[str, Any] = {
             "fetched": job.fetched + len(batch.resources),
             "created": job.created + counts.created,

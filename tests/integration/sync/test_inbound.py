@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from holovitals_sync.models import JobType
+from sqlmodel import select
+
+from holovitals_sync.db import session_scope
+from holovitals_sync.models import JobType, SyncCheckpoint
 
 from .conftest import local_hashes, sandbox_hashes, start, wait_status
 
@@ -26,3 +29,27 @@ def test_full_then_incremental_sync_mirror_the_sandbox(connection, ehr, workers)
     # Nothing changed since: a second incremental run writes nothing.
     job = wait_status(start(connection.id, JobType.INCREMENTAL), "completed", "failed")
     assert job.created == job.updated == 0
+
+
+def test_a_patient_sync_does_not_move_the_incremental_cursor(connection, ehr, workers):
+    """Changes to other patients made before a one-patient sync still reach the next
+    incremental sync: the patient job's pages say nothing about them."""
+    workers.start(1)
+    assert wait_status(start(connection.id), "completed", "failed").status.value == "completed"
+    after_full = _cursors(connection.id)
+    assert after_full
+    ehr.clinic_day(changes=15, seed=6)
+    patient = wait_status(start(connection.id, JobType.PATIENT, patient_id="pt-00001"),
+                          "completed", "failed")
+    assert patient.status.value == "completed", patient.last_error
+    assert _cursors(connection.id) == after_full
+    job = wait_status(start(connection.id, JobType.INCREMENTAL), "completed", "failed")
+    assert job.status.value == "completed", job.last_error
+    assert local_hashes(connection.id) == sandbox_hashes(ehr)
+
+
+def _cursors(connection_id: int) -> dict[str, str | None]:
+    with session_scope() as session:
+        rows = session.exec(select(SyncCheckpoint).where(
+            SyncCheckpoint.connection_id == connection_id))
+        return {row.resource_type: row.cursor for row in rows}
