@@ -7,6 +7,7 @@ from .conflict import Conflict
 from .conflict_policy import ConflictPolicy
 from .connection import EHRConnection, EHRConnectionBase
 from .enums import *  # noqa: F403
+from .identifier import RecordIdentifier
 from .job import SyncJob, SyncJobBase
 from .record import RecordError, SyncedRecord
 from .transformation import TransformationRule
@@ -27,6 +28,7 @@ __all__ = [
     "EHRConnectionBase",
     "InboundEvent",
     "RecordError",
+    "RecordIdentifier",
     "SyncCheckpoint",
     "SyncJob",
     "SyncJobBase",

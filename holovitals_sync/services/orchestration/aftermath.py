@@ -10,7 +10,7 @@ import logging
 
 from sqlmodel import Session, select
 
-from ...models import Conflict, ConflictStatus, Direction, SyncJob
+from ...models import Conflict, ConflictStatus, Direction, SyncedRecord, SyncJob
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,34 @@ def detect_conflicts(session: Session, job: SyncJob) -> list[int]:
                                   Conflict.status == ConflictStatus.OPEN)
     ).all())  # fmt: skip
     outcomes = detect_stored(session, connection_id=job.connection_id, job_id=job.id)
+    outcomes += _detect_duplicates(session, job)
     # Conflicts still open from an earlier run are found again; only new ones count here.
     return [o.conflict_id for o in outcomes
             if o.action is Action.CONFLICT and o.conflict_id not in already_open]
+
+
+DUPLICATE_CHUNK = 500
+
+
+def _detect_duplicates(session: Session, job: SyncJob) -> list:
+    """Duplicate identifiers among the records this run wrote, a chunk at a time."""
+    from ..conflicts.duplicates import DUPLICATE_TYPES, detect_duplicates
+
+    found, last_id = [], 0
+    while True:
+        chunk = list(session.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.connection_id == job.connection_id,
+                SyncedRecord.last_job_id == job.id,
+                SyncedRecord.resource_type.in_(sorted(DUPLICATE_TYPES)),  # type: ignore[attr-defined]
+                SyncedRecord.id > last_id,
+            ).order_by(SyncedRecord.id).limit(DUPLICATE_CHUNK)
+        ))  # fmt: skip
+        if not chunk:
+            return found
+        found += detect_duplicates(session, connection_id=job.connection_id, job_id=job.id,
+                                   records=chunk)
+        last_id = chunk[-1].id
 
 
 def emit_completed(session: Session, job: SyncJob, conflict_ids: list[int]) -> None:

@@ -108,11 +108,15 @@ def test_stale_write_conflict(world):
 
 def test_duplicate_identifier_from_two_remote_ids(world):
     ident = [{"system": "urn:mrn", "value": "42"}]
-    make_record(world, base=patient(identifier=ident), remote_id="p1")
+    first = make_record(world, base=patient(identifier=ident), remote_id="p1")
     rid = make_record(world, base=patient(id="p2", identifier=ident), remote_id="p2")
-    make_record(world, base=patient(id="p3", identifier=[{"system": "urn:mrn", "value": "7"}]),
-                remote_id="p3")
+    other = make_record(world, base=patient(id="p3",
+                        identifier=[{"system": "urn:mrn", "value": "7"}]), remote_id="p3")
     with session_scope() as session:
+        # An earlier run stored p1 and p3: their identifiers are indexed, no duplicate yet.
+        earlier = [session.get(SyncedRecord, i) for i in (first, other)]
+        assert detect_duplicates(session, connection_id=world.connection_id,
+                                 job_id=world.job_id, records=earlier) == []
         record = session.get(SyncedRecord, rid)
         outcomes = detect_duplicates(session, connection_id=world.connection_id,
                                      job_id=world.job_id, records=[record])

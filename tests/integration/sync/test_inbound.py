@@ -5,7 +5,13 @@ from __future__ import annotations
 from sqlmodel import select
 
 from holovitals_sync.db import session_scope
-from holovitals_sync.models import JobType, SyncCheckpoint
+from holovitals_sync.models import (
+    Conflict,
+    ConflictKind,
+    JobType,
+    SyncCheckpoint,
+    SyncedRecord,
+)
 
 from .conftest import local_hashes, sandbox_hashes, start, wait_status
 
@@ -53,3 +59,22 @@ def _cursors(connection_id: int) -> dict[str, str | None]:
         rows = session.exec(select(SyncCheckpoint).where(
             SyncCheckpoint.connection_id == connection_id))
         return {row.resource_type: row.cursor for row in rows}
+
+
+def test_a_second_chart_for_one_person_is_a_duplicate_conflict(connection, ehr, workers):
+    """Two remote Patients with one MRN: the run that stores them opens a duplicate."""
+    store = ehr.state.store
+    first = store.get("Patient", "pt-00001").resource()
+    twin = {k: v for k, v in first.items() if k not in ("id", "meta")}
+    created = store.create({**twin, "resourceType": "Patient"})
+    workers.start(1)
+    job = wait_status(start(connection.id), "completed", "failed")
+    assert job.status.value == "completed", job.last_error
+    with session_scope() as session:
+        conflicts = session.exec(select(Conflict).where(
+            Conflict.connection_id == connection.id,
+            Conflict.kind == ConflictKind.DUPLICATE)).all()
+        assert len(conflicts) == 1 and job.conflicts == 1
+        mine = session.get(SyncedRecord, conflicts[0].record_id)
+        assert {mine.remote_id, conflicts[0].remote_values["remote_id"]} == \
+            {"pt-00001", created.id}
