@@ -323,11 +323,15 @@ class Fetcher:
         done = {t: manifest.transaction_time for t in task.types}
         f0, skip = int(state.get("file", 0)), int(state.get("line", 0))
         saved = job.to_dict()
+        # The files' counts (optional in the manifest) are the run's total, so its progress
+        # moves; without every count there is no estimate.
+        counts = [f.count for f in files]
+        total = None if None in counts else sum(counts)  # type: ignore[arg-type]
         for f in range(f0, len(files)):
             lines = exporter.iter_file(manifest, files[f])
             for page, line in _chunks(lines, self.page_size, skip if f == f0 else 0):
-                yield page, {"job": saved, "file": f, "line": line}, {}, None
-        yield [], None, done, None
+                yield page, {"job": saved, "file": f, "line": line}, {}, total
+        yield [], None, done, total
 
 
 def _chunks(resources: Iterator[Resource], size: int, skip: int

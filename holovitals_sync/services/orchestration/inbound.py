@@ -37,7 +37,8 @@ def pages_for(adapter: EHRAdapter, job: SyncJob) -> Iterator[FetchedPage]:
 
 
 def _progress(fetched: int, estimate: int | None, current: float) -> float:
-    # Exports give no total: progress then stays where it was until the job completes.
+    # A search or export without a total (no Bundle.total, no manifest counts): progress
+    # then stays where it was until the job completes.
     return min(fetched / estimate, 0.99) if estimate else current
 
 

@@ -23,6 +23,8 @@ def test_full_then_incremental_sync_mirror_the_sandbox(connection, ehr, workers)
     expected = sandbox_hashes(ehr)
     assert local_hashes(connection.id) == expected
     assert job.created == len(expected) and job.updated == 0 and job.attempts == 1
+    # The export manifest's counts are the run's total, so its progress bar moves.
+    assert job.total_estimate == len(expected) and job.progress == 1.0
 
     day = ehr.clinic_day(changes=15, seed=5)
     job = wait_status(start(connection.id, JobType.INCREMENTAL), "completed", "failed")
