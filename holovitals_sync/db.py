@@ -41,7 +41,10 @@ def create_db_engine(url: str, **kwargs: Any) -> sa.Engine:
     if url.startswith(("postgresql://", "postgres://")):
         # The psycopg 3 driver is the one installed; plain URLs would ask for psycopg2.
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    kwargs.setdefault("connect_args", {"connect_timeout": 5})
+    # No server-side prepared statements: a long sync prepares its record look-up while the
+    # table is nearly empty, and a generic plan kept from then (a sequential scan) made a
+    # 200k-record sync ~7x slower by its end (benchmarks/sync.py --large, autovacuum off).
+    kwargs.setdefault("connect_args", {"connect_timeout": 5, "prepare_threshold": None})
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **kwargs)
 
 
