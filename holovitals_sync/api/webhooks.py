@@ -79,7 +79,7 @@ InboundAuthBody = strict_body(InboundAuthIn)
 
 @router.get("/event-types", response_model=dict[str, list[str]])
 def event_types(_viewer: Viewer) -> dict[str, list[str]]:
-    """The fifteen event types a subscription can choose, grouped."""
+    """The event types a subscription can choose (sixteen), grouped."""
     return {group: list(types) for group, types in EVENT_GROUPS.items()}
 
 

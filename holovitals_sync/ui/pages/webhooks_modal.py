@@ -70,7 +70,7 @@ def _event_group(group: str, types: tuple[str, ...]) -> rx.Component:
 
 
 def event_checkboxes() -> rx.Component:
-    """The fifteen event types, grouped by their prefix as the service groups them."""
+    """The event types, grouped as the service groups them."""
     return labelled(
         "Event types",
         rx.flex(*[_event_group(g, types) for g, types in EVENT_GROUPS.items()],
