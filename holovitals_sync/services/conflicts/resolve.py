@@ -176,8 +176,19 @@ def resolve(session: Session, *, conflict_id: int, strategy: ResolutionStrategy,
                           "write_back": outcome.status if outcome else None,
                           "new_conflict_id": outcome.conflict_id if outcome else None})
     session.flush()
+    _announce_resolved(session, conflict, record)
     log.info("conflict %s resolved with %s", conflict.id, strategy.value)
     return conflict
+
+
+def _announce_resolved(session: Session, conflict: Conflict, record: SyncedRecord) -> None:
+    """`conflict.resolved` for webhook subscribers, with the caller's transaction."""
+    from ..webhooks.emit import emit  # local: the webhooks services start sync jobs
+
+    emit(session, "conflict.resolved", {
+        "connection_id": conflict.connection_id, "conflict_id": conflict.id,
+        "record_id": record.id, "resource_type": record.resource_type,
+        "resource_id": record.remote_id})
 
 
 def _after_values(conflict: Conflict, strategy: ResolutionStrategy, chosen: dict) -> dict:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from sqlmodel import Session
+
 from ...adapters import EHRAdapter, FetchedPage
 from ...db import session_scope
 from ...models import EHRConnection, JobType, SyncJob
@@ -19,7 +21,7 @@ from .batching import Batch, batches
 from .events import JobEvents
 from .pipeline import process_batch
 from .prefetch import prefetched
-from .upsert import upsert_batch
+from .upsert import UpsertCounts, upsert_batch
 
 
 def pages_for(adapter: EHRAdapter, job: SyncJob) -> Iterator[FetchedPage]:
@@ -42,6 +44,16 @@ def _progress(fetched: int, estimate: int | None, current: float) -> float:
     return min(fetched / estimate, 0.99) if estimate else current
 
 
+def _announce(session: Session, connection_id: int, counts: UpsertCounts) -> None:
+    """The batch's data events (patient.updated, ...) for webhook subscribers."""
+    from ..webhooks.resource_events import Change, emit_changes, merged_into
+
+    changes = [Change(rtype, rid, version, created,
+                      patient.split("/", 1)[1] if patient else None, merged_into(body))
+               for rtype, rid, version, created, patient, body in counts.changed]
+    emit_changes(session, connection_id, changes)
+
+
 def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch) -> None:
     """Store one batch and commit it with the job's counters and checkpoint."""
     with session_scope() as session:
@@ -49,6 +61,7 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch) -> None:
                                   resources=batch.resources)
         counts = upsert_batch(session, connection_id=connection.id, job_id=job.id,
                               resources=processed.store, flagged=processed.flagged)
+        _announce(session, connection.id, counts)
         # One patient's pages say nothing about the other patients: only full, incremental
         # and resource-type runs may move the connection's incremental cursor.
         if job.job_type is not JobType.PATIENT:

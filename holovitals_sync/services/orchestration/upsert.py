@@ -12,7 +12,7 @@ WHERE against the committed row after waiting for the other transaction's lock.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -37,6 +37,10 @@ class UpsertCounts:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    # (resource type, id, version, created?, patient ref, body) of each created or updated
+    # record, for the data events (webhooks) the batch announces.
+    changed: list[tuple[str, str, str | None, bool, str | None, dict[str, Any]]] = \
+        field(default_factory=list)
 
 
 def patient_ref(resource: dict[str, Any]) -> str | None:
@@ -199,6 +203,8 @@ def upsert_batch(session: Session, *, connection_id: int, job_id: int | None,
             counts.unchanged += 1  # the same, or older than what another run stored
             continue
         changed.append(row)
+        counts.changed.append((*key, row["remote_version"], key not in known,
+                               row["patient_ref"], row["remote_body"]))
     if changed:
         stmt = _statement(session.get_bind().dialect.name)
         for start in range(0, len(changed), _CHUNK):

@@ -166,3 +166,23 @@ def test_bulk_resolves_low_severity_only(world):
         assert all(session.get(Conflict, c).status is ConflictStatus.RESOLVED for c in low)
     with session_scope() as session, pytest.raises(ResolutionError):
         resolve_bulk(session, conflict_ids=[medium], strategy=S.MERGE, reason="x", actor=ALICE)
+
+
+def test_a_resolution_is_announced_to_subscribers(world, monkeypatch, redis_client):
+    from holovitals_sync.config import get_settings
+    from holovitals_sync.models import WebhookDelivery
+    from holovitals_sync.services.webhooks.subscriptions import SubscriptionIn, create
+    from tests.conftest import REDIS_TEST_URL
+
+    monkeypatch.setenv("HOLOVITALS_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("HOLOVITALS_REDIS_URL", REDIS_TEST_URL)  # deliveries are queued
+    get_settings.cache_clear()
+    with session_scope() as session:
+        create(session, data=SubscriptionIn(name="conflicts", url="http://127.0.0.1:9/hook",
+                                            event_types=["conflict.resolved"]), actor=ALICE)
+    rid, cid, _ = _conflict(world)
+    _resolve(cid, S.USE_REMOTE)
+    with session_scope() as session:
+        (delivery,) = session.exec(select(WebhookDelivery)).all()
+    assert delivery.event_type == "conflict.resolved"
+    assert delivery.event_ref["conflict_id"] == cid and delivery.event_ref["record_id"] == rid
