@@ -80,4 +80,6 @@ def redis_client() -> Iterator[redis.Redis]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: they are the slowest, and cheaper failures should show first."""
-    items.sort(key=lambda item: "/e2e/" in str(item.path))
+    # test_up.py last of all: its own `up` and `reflex export` rebuild the shared .web
+    # directory, which the session's demo app (the other browser tests) is serving from.
+    items.sort(key=lambda item: ("/e2e/" in str(item.path), item.path.name == "test_up.py"))
