@@ -205,8 +205,37 @@ def upsert_batch(session: Session, *, connection_id: int, job_id: int | None,
         changed.append(row)
         counts.changed.append((*key, row["remote_version"], key not in known,
                                row["patient_ref"], row["remote_body"]))
-    if changed:
-        stmt = _statement(session.get_bind().dialect.name)
-        for start in range(0, len(changed), _CHUNK):
-            session.execute(stmt, changed[start:start + _CHUNK])
+    if not changed:
+        return counts
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return _write_counted(session, changed, len(rows), counts)
+    stmt = _statement(dialect)
+    for start in range(0, len(changed), _CHUNK):
+        session.execute(stmt, changed[start:start + _CHUNK])
     return counts
+
+
+def _write_counted(session: Session, changed: list[dict[str, Any]], seen: int,
+                   counts: UpsertCounts) -> UpsertCounts:
+    """PostgreSQL: write and count from what the statement really did.
+
+    The look-up above ran before another run of the same connection may have committed
+    the same records; counting from it would count both runs' inserts as created. The
+    statement's RETURNING says which rows it inserted (`xmax = 0`) or updated; rows it
+    left alone (the same content, or older) are unchanged, and announce nothing.
+    """
+    table = SyncedRecord.__table__
+    stmt = _statement("postgresql").returning(
+        table.c.resource_type, table.c.remote_id, sa.literal_column("xmax = 0"))
+    written: dict[tuple[str, str], bool] = {}
+    for start in range(0, len(changed), _CHUNK):
+        for rtype, rid, inserted in session.execute(stmt, changed[start:start + _CHUNK]):
+            written[(rtype, rid)] = bool(inserted)
+    created = sum(written.values())
+    result = UpsertCounts(created=created, updated=len(written) - created,
+                          unchanged=seen - len(written))
+    result.changed = [(rtype, rid, version, written[(rtype, rid)], patient, body)
+                      for rtype, rid, version, _, patient, body in counts.changed
+                      if (rtype, rid) in written]
+    return result
