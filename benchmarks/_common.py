@@ -1,9 +1,17 @@
-"""What every benchmark script shares: the commit its figures belong to."""
+"""What every benchmark script shares: the commit its figures belong to, and the product
+started the README's way for the benchmarks that need all of it."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
+
+import httpx
 
 
 def commit_sha() -> str:
@@ -14,3 +22,67 @@ def commit_sha() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return out.stdout.strip() or "unknown"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DemoProduct:
+    """`holovitals-sync up --demo` in a scratch directory on free ports, stopped with SIGTERM.
+
+    `workers` is the pool size per queue family; `env` adds settings (database, batch size).
+    Edits elsewhere in the checkout must not hot-reload the backend mid-run, so Reflex
+    watches an empty directory instead.
+    """
+
+    def __init__(self, root: Path, workers: dict[str, int], env: dict[str, str]) -> None:
+        self.front, self.back, self.ehr = free_port(), free_port(), free_port()
+        self.workers = workers
+        self.data = root / "data"
+        quiet = root / "no-reload"
+        quiet.mkdir()
+        full = {k: v for k, v in os.environ.items() if not k.startswith("HOLOVITALS_")}
+        full.update(
+            HOLOVITALS_DATA_DIR=str(self.data), HOLOVITALS_FRONTEND_PORT=str(self.front),
+            HOLOVITALS_BACKEND_PORT=str(self.back), HOLOVITALS_SANDBOX_PORT=str(self.ehr),
+            REFLEX_HOT_RELOAD_OVERRIDE_PATHS=str(quiet),
+            **{f"HOLOVITALS_WORKERS_{f.upper()}": str(n) for f, n in workers.items()}, **env,
+        )  # fmt: skip
+        self.log_path = root / "up.log"
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo"], cwd=root,
+            env=full, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.back}/api"
+
+    def wait_ready(self, timeout: float = 600) -> None:
+        """Until every worker pool reports in and the UI answers (SystemExit otherwise)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"up --demo exited; see {self.log_path}")
+            try:
+                health = httpx.get(f"{self.api}/health", timeout=5).json()
+                workers = {f: q["workers"] for f, q in health.get("queues", {}).items()}
+                page = httpx.get(f"http://127.0.0.1:{self.front}/", timeout=5).status_code
+                if workers == self.workers and page == 200:
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(1)
+        raise SystemExit(f"up --demo never became ready; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()

@@ -30,10 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,7 +44,7 @@ import orjson
 import psutil
 import redis
 import sqlalchemy as sa
-from _common import commit_sha  # noqa: E402 (benchmarks run as scripts)
+from _common import DemoProduct, commit_sha  # noqa: E402 (scripts)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,12 +66,6 @@ def emit(metric: str, value: float | int, unit: str, **extra: Any) -> None:
     print(orjson.dumps(line).decode(), flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def fresh_postgres() -> tuple[str, Any]:
     """A scratch database and the function that drops it."""
     name = f"hv_soak_{uuid.uuid4().hex[:10]}"
@@ -90,61 +81,15 @@ def fresh_postgres() -> tuple[str, Any]:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
 
 
-class Product:
-    """`holovitals-sync up --demo` in a scratch directory, stopped with SIGTERM."""
+class Product(DemoProduct):
+    """The demo product on a scratch PostgreSQL database, with what the soak samples."""
 
     def __init__(self, root: Path, database_url: str) -> None:
-        self.front, self.back, self.ehr = free_port(), free_port(), free_port()
-        self.data = root / "data"
-        quiet = root / "no-reload"
-        quiet.mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HOLOVITALS_")}
-        env.update(
-            HOLOVITALS_DATA_DIR=str(self.data), HOLOVITALS_FRONTEND_PORT=str(self.front),
-            HOLOVITALS_BACKEND_PORT=str(self.back), HOLOVITALS_SANDBOX_PORT=str(self.ehr),
-            HOLOVITALS_DATABASE_URL=database_url,
-            # Edits elsewhere in the checkout must not hot-reload the backend mid-soak.
-            REFLEX_HOT_RELOAD_OVERRIDE_PATHS=str(quiet),
-            **{f"HOLOVITALS_WORKERS_{f.upper()}": str(n) for f, n in WORKERS.items()},
-        )  # fmt: skip
-        self.log_path = root / "up.log"
-        self.log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo"], cwd=root,
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.back}/api"
+        super().__init__(root, WORKERS, {"HOLOVITALS_DATABASE_URL": database_url})
 
     @property
     def sandbox(self) -> str:
         return f"http://127.0.0.1:{self.ehr}"
-
-    def wait_ready(self, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"up --demo exited; see {self.log_path}")
-            try:
-                health = httpx.get(f"{self.api}/health", timeout=5).json()
-                workers = {f: q["workers"] for f, q in health.get("queues", {}).items()}
-                page = httpx.get(f"http://127.0.0.1:{self.front}/", timeout=5).status_code
-                if workers == WORKERS and page == 200:
-                    return
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(1)
-        raise SystemExit(f"up --demo never became ready; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
 
     def rss_groups(self) -> dict[str, int]:
         """Bytes of PSS: the worker pools (with their work horses) and the Reflex backend.

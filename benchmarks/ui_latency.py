@@ -25,10 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,7 +36,7 @@ from typing import Any
 import httpx
 import orjson
 import redis
-from _common import commit_sha  # noqa: E402 (benchmarks run as scripts)
+from _common import DemoProduct, commit_sha  # noqa: E402 (benchmarks run as scripts)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -67,61 +64,11 @@ OBSERVE_ROWS = """() => {
 SHA = commit_sha()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Product:
-    """`holovitals-sync up --demo` in a scratch directory, stopped with SIGTERM."""
+class Product(DemoProduct):
+    """The demo product with small sync batches, so a sync gives many progress updates."""
 
     def __init__(self, root: Path) -> None:
-        self.front, self.back, self.ehr = free_port(), free_port(), free_port()
-        self.data = root / "data"
-        quiet = root / "no-reload"
-        quiet.mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HOLOVITALS_")}
-        env.update(
-            HOLOVITALS_DATA_DIR=str(self.data), HOLOVITALS_FRONTEND_PORT=str(self.front),
-            HOLOVITALS_BACKEND_PORT=str(self.back), HOLOVITALS_SANDBOX_PORT=str(self.ehr),
-            HOLOVITALS_SYNC_BATCH_SIZE=str(BATCH_SIZE),
-            REFLEX_HOT_RELOAD_OVERRIDE_PATHS=str(quiet),
-            **{f"HOLOVITALS_WORKERS_{f.upper()}": str(n) for f, n in WORKERS.items()},
-        )  # fmt: skip
-        self.log = (root / "up.log").open("w")
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo"], cwd=root,
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.back}/api"
-
-    def wait_ready(self, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"up --demo exited; see {self.log.name}")
-            try:
-                health = httpx.get(f"{self.api}/health", timeout=5).json()
-                workers = {f: q["workers"] for f, q in health.get("queues", {}).items()}
-                page = httpx.get(f"http://127.0.0.1:{self.front}/", timeout=5).status_code
-                if workers == WORKERS and page == 200:
-                    return
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(1)
-        raise SystemExit(f"up --demo never became ready; see {self.log.name}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
+        super().__init__(root, WORKERS, {"HOLOVITALS_SYNC_BATCH_SIZE": str(BATCH_SIZE)})
 
 
 class EventLog:
