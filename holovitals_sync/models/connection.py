@@ -27,6 +27,8 @@ class EHRConnectionBase(SQLModel):
     validation_mode: ValidationMode = Field(
         default=ValidationMode.LENIENT, sa_type=enum_type(ValidationMode)
     )
+    # Custom validation checks (services.validation.custom), validated when saved.
+    validation_rules: list[dict[str, Any]] = json_field(list)
 
 
 class EHRConnection(EHRConnectionBase, table=True):

@@ -34,6 +34,8 @@ class WebhookSubscription(SQLModel, table=True):
     max_retries: int = Field(default=5, ge=0, le=20)
     backoff_seconds: list[int] = json_field(lambda: [10, 60, 300, 1800, 7200])
     active: bool = Field(default=True, index=True)
+    # Off by default: deliveries name resources by reference and carry no clinical content.
+    include_content: bool = Field(default=False)
     last_delivery_at: datetime | None = time_field()
     last_success_at: datetime | None = time_field()
     failure_streak: int = 0

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from ...models import EHRConnection, ErrorSeverity, RecordError, SyncedRecord, SyncJob
 from ..transformation.compile import TransformResult
 from ..transformation.service import DataTransformationService
-from ..validation import batch_patients, persist_errors, validate_batch
+from ..validation import CustomValidator, batch_patients, persist_errors, validate_batch
 from ..validation.issues import Layer, ValidationIssue
 from ..validation.references import PATIENT_ELEMENTS, patient_id
 from .screening import screen
@@ -98,6 +98,12 @@ def new_issues(session: Session, job_id: int | None,
     return fresh
 
 
+def custom_rules(connection: EHRConnection) -> CustomValidator | None:
+    """The connection's custom validation rules, compiled once for the batch."""
+    rules = connection.validation_rules or []
+    return CustomValidator(rules) if rules else None
+
+
 def process_batch(session: Session, *, job: SyncJob, connection: EHRConnection,
                   resources: Sequence[Any]) -> ProcessedBatch:
     """Screen, transform and validate one batch.
@@ -116,7 +122,7 @@ def process_batch(session: Session, *, job: SyncJob, connection: EHRConnection,
                                                             connection_id=connection.id)
     report = validate_batch([r.resource for r in results], mode=connection.validation_mode,
                             known_patients=known_patients(session, connection.id, usable),
-                            structural=STRUCTURAL)
+                            structural=STRUCTURAL, custom=custom_rules(connection))
     issues = [*rejected.issues, *rule_issues(results), *report.errors]
     persist_errors(session, errors=new_issues(session, job.id, issues),
                    connection_id=connection.id, job_id=job.id)
