@@ -18,6 +18,8 @@ from ..models import ActorKind, AuditLog
 from ..models.types import utcnow
 
 GENESIS = "0" * 64
+# PostgreSQL advisory lock key that serialises writers of the chain ("HVAUDIT" in ASCII).
+_CHAIN_LOCK = 0x4856415544495400
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,13 @@ def record(
 ) -> AuditLog:
     """Append one entry in the caller's transaction (it commits with the change it records).
 
-    The unique `seq` makes two writers racing for the same position fail rather than fork
-    the chain; the loser's transaction is retried by its caller or fails visibly.
+    On PostgreSQL a transaction-scoped advisory lock makes concurrent writers (workers
+    starting jobs for different patients, say) take their turn instead of both reading the
+    same last entry; it is released when the caller's transaction ends. On SQLite writers
+    are serialised by the database lock. Either way the unique `seq` stays the backstop: two
+    writers racing for one position fail rather than fork the chain.
     """
+    _lock_chain(session)
     last = session.exec(select(AuditLog).order_by(AuditLog.seq.desc()).limit(1)).first()
     entry = AuditLog(
         seq=(last.seq + 1) if last else 1,
@@ -84,6 +90,11 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+def _lock_chain(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
 
 
 @dataclass(frozen=True)

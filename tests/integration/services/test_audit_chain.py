@@ -70,3 +70,36 @@ def test_cli_audit_verify_exit_codes(sqlite_url, tmp_path):
         conn.execute(sa.text("UPDATE audit_log SET details = '{}' WHERE seq = 1"))
     broken = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
     assert broken.returncode == 1 and "broken at entry 1" in broken.stdout
+
+
+def test_concurrent_writers_on_postgres_take_turns(postgres_url):
+    """Two open transactions appending at once: the second waits for the first's commit
+    and chains onto it, instead of both taking the same seq and one failing."""
+    import threading
+
+    migrations.upgrade(postgres_url)
+    engine = create_db_engine(postgres_url)
+    _fill(engine, 1)
+    first = Session(engine)
+    audit.record(first, actor=ACTOR, action="job.start", target_type="sync_job", target_id="a")
+    result: dict[str, object] = {}
+
+    def second_writer() -> None:
+        try:
+            with Session(engine) as session:
+                entry = audit.record(session, actor=ACTOR, action="job.start",
+                                     target_type="sync_job", target_id="b")
+                session.commit()
+                result["seq"] = entry.seq
+        except Exception as exc:  # reported to the assertion below
+            result["error"] = exc
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    thread.join(1.0)
+    assert thread.is_alive(), "the second writer did not wait for the first transaction"
+    first.commit()
+    first.close()
+    thread.join(10)
+    assert result == {"seq": 3}
+    assert _verify(engine) == audit.ChainReport(ok=True, entries=3)
