@@ -22,7 +22,7 @@ from . import (
     users,
     webhooks,
 )
-from .errors import ERROR_RESPONSES, install_error_handlers
+from .errors import ERROR_RESPONSES, document_errors, install_error_handlers
 
 
 def create_api() -> FastAPI:
@@ -43,4 +43,5 @@ def create_api() -> FastAPI:
                    statistics, conflicts, metrics, rules, records, alerts):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     api.include_router(webhooks.connections_router, responses=ERROR_RESPONSES)
+    document_errors(api)  # last: each route gets the error statuses it can produce
     return api

@@ -12,7 +12,7 @@ from ...db import session_scope
 from ...services import dashboard, orchestration
 from ..components.jobs import counters, progress_cell, status_badge
 from ..state.jobs import COUNTERS, JobRow, clock
-from ..state.session import principal_for
+from ..state.session import principal_for, reads
 
 RECORDS_PAGE = 10
 
@@ -91,6 +91,7 @@ class JobDetailState(rx.State):
         self.records_total, self.errors = detail.records_total, detail.errors
 
     @rx.event
+    @reads()
     async def show(self, job_id: int) -> rx.event.EventSpec | None:
         principal, refusal = await principal_for(self)
         if principal is None:
@@ -109,6 +110,7 @@ class JobDetailState(rx.State):
             self.steps, self.records = [], []  # the state holds only what is on screen
 
     @rx.event
+    @reads()
     async def records_page(self, step: int) -> rx.event.EventSpec | None:
         principal, refusal = await principal_for(self)
         if principal is None:

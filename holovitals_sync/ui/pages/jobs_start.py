@@ -14,7 +14,7 @@ from ...services import orchestration
 from ...services.auth import Principal
 from ...services.orchestration.queueing import QueueUnavailable
 from ..state.jobs import JobsState
-from ..state.session import principal_for
+from ..state.session import principal_for, requires
 
 # Pydantic's wording where a person needs a hint instead of a regular expression.
 MESSAGES = {
@@ -83,6 +83,7 @@ class StartSyncState(rx.State):
         return body
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def submit(self) -> Any:
         principal, refusal = await principal_for(self, Role.OPERATOR)
         if principal is None:

@@ -16,7 +16,7 @@ from ...models import Alert, AlertStatus, Role
 from ...services import alerts
 from ...services.auth import Principal
 from .jobs import clock
-from .session import principal_for
+from .session import principal_for, reads, requires
 
 PAGE_SIZE = 20
 BANNER_SIZE = 3
@@ -87,6 +87,7 @@ class AlertsState(rx.State):
         self._show(await asyncio.to_thread(read, self.status_filter, self.offset))
 
     @rx.event
+    @reads()
     async def load(self) -> rx.event.EventSpec | None:
         principal, refusal = await principal_for(self)
         if principal is None:
@@ -96,11 +97,13 @@ class AlertsState(rx.State):
         return None
 
     @rx.event
+    @reads()
     async def filter_status(self, value: str) -> rx.event.EventSpec | None:
         self.status_filter, self.offset = value, 0
         return await self.load()
 
     @rx.event
+    @reads()
     async def page(self, step: int) -> rx.event.EventSpec | None:
         if int(step) > 0 and not self.has_next:
             return None
@@ -108,6 +111,7 @@ class AlertsState(rx.State):
         return await self.load()
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def acknowledge(self, alert_id: int) -> rx.event.EventSpec | None:
         principal, refusal = await principal_for(self, Role.OPERATOR)
         if principal is None:

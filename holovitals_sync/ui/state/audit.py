@@ -13,7 +13,7 @@ import reflex as rx
 from ...db import session_scope
 from ...models import Role
 from ...services import audit_search
-from .session import principal_for
+from .session import principal_for, reads
 
 PER_PAGE = 25
 FILTERS = ("actor", "action", "target", "since", "until", "text")
@@ -62,6 +62,7 @@ class AuditState(rx.State):
         self.rows, self.next_before = found.rows, found.next_before or 0
 
     @rx.event
+    @reads(Role.OPERATOR)
     async def load(self) -> Event:
         principal, refusal = await principal_for(self, Role.OPERATOR)
         self.allowed = principal is not None
@@ -76,6 +77,7 @@ class AuditState(rx.State):
         return None
 
     @rx.event
+    @reads(Role.OPERATOR)
     async def apply(self, form: dict[str, str]) -> Event:
         principal, refusal = await principal_for(self, Role.OPERATOR)
         if principal is None:
@@ -91,11 +93,13 @@ class AuditState(rx.State):
         return None
 
     @rx.event
+    @reads(Role.OPERATOR)
     async def clear(self) -> Event:
         self.filters, self.filter_errors = {}, {}
         return await self.load()
 
     @rx.event
+    @reads(Role.OPERATOR)
     async def older(self) -> Event:
         principal, refusal = await principal_for(self, Role.OPERATOR)
         if principal is None or not self.next_before:
@@ -105,6 +109,7 @@ class AuditState(rx.State):
         return None
 
     @rx.event
+    @reads(Role.OPERATOR)
     async def newer(self) -> Event:
         principal, refusal = await principal_for(self, Role.OPERATOR)
         if principal is None:
@@ -114,6 +119,7 @@ class AuditState(rx.State):
         return None
 
     @rx.event
+    @reads(Role.ADMIN)
     async def verify(self):  # noqa: ANN201 - an async generator of events
         principal, refusal = await principal_for(self, Role.ADMIN)
         if principal is None:

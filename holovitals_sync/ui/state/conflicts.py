@@ -21,7 +21,7 @@ from ...services.auth import Principal
 from ...services.conflicts import ConflictFilter
 from ...services.conflicts import overview as cv
 from ...services.webhooks import overview as wh
-from .session import principal_for
+from .session import principal_for, reads, requires
 
 PAGE_SIZE = 15
 ALL = "all"
@@ -105,10 +105,12 @@ class ConflictsState(rx.State):
         return None
 
     @rx.event
+    @reads()
     async def load(self) -> rx.event.EventSpec | None:
         return await self._load()
 
     @rx.event
+    @reads()
     async def set_filter(self, key: str, value: str) -> rx.event.EventSpec | None:
         if key in ("status", "severity", "connection", "resource_type"):
             setattr(self, key, value)
@@ -116,6 +118,7 @@ class ConflictsState(rx.State):
         return await self._load()
 
     @rx.event
+    @reads()
     async def page(self, forward: bool) -> rx.event.EventSpec | None:
         if forward and self.next_cursor:
             self.back, self.after = [*self.back, self.after], self.next_cursor
@@ -142,6 +145,7 @@ class ConflictModalState(rx.State):
     busy: bool = False
 
     @rx.event
+    @reads()
     async def open_conflict(self, conflict_id: str) -> rx.event.EventSpec | None:
         principal, refusal = await principal_for(self)
         if principal is None:
@@ -193,6 +197,7 @@ class ConflictModalState(rx.State):
         return None, None
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def submit(self):  # noqa: ANN201 (yields UI updates)
         principal, refusal = await principal_for(self, Role.OPERATOR)
         if principal is None:

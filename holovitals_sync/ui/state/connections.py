@@ -21,7 +21,7 @@ from ...services import connections as service
 from ...services.audit import Actor
 from ...services.connections import ConnectionPatch
 from .rules import RulesState
-from .session import principal_for
+from .session import principal_for, reads, requires
 
 PER_PAGE = 10
 # Statuses an administrator sets by hand ("error" is the engine's verdict).
@@ -166,6 +166,7 @@ class ConnectionsState(rx.State):
                                                         found.pages)  # fmt: skip
 
     @rx.event
+    @reads()
     async def load(self) -> Event:
         principal, refusal = await principal_for(self, Role.VIEWER)
         if principal is None:
@@ -180,11 +181,13 @@ class ConnectionsState(rx.State):
         return None
 
     @rx.event
+    @reads()
     async def set_search(self, value: str) -> Event:
         self.search, self.page = value[:200], 0
         return await self.load()
 
     @rx.event
+    @reads()
     async def turn_page(self, step: int) -> Event:
         self.page = max(0, self.page + step)
         return await self.load()
@@ -206,6 +209,7 @@ class ConnectionsState(rx.State):
         return RulesState.load_for(connection_id)
 
     @rx.event
+    @reads()
     async def select(self, connection_id: str) -> Event:
         principal, refusal = await principal_for(self, Role.VIEWER)
         if principal is None:
@@ -229,6 +233,7 @@ class ConnectionsState(rx.State):
         self.form_note = forms.auth_note(self.form_vendor, self._form_values)
 
     @rx.event
+    @requires(Role.ADMIN)
     async def open_add(self) -> Event:
         principal, refusal = await principal_for(self, Role.ADMIN)
         if principal is None:
@@ -241,6 +246,7 @@ class ConnectionsState(rx.State):
         return None
 
     @rx.event
+    @requires(Role.ADMIN)
     async def open_edit(self, connection_id: str) -> Event:
         principal, refusal = await principal_for(self, Role.ADMIN)
         if principal is None:
@@ -278,6 +284,7 @@ class ConnectionsState(rx.State):
             self._form_values = {}  # a typed secret does not linger in the state
 
     @rx.event
+    @requires(Role.ADMIN)
     async def save_form(self):  # noqa: ANN201 - an async generator of events
         principal, refusal = await principal_for(self, Role.ADMIN)
         if principal is None:
@@ -300,6 +307,7 @@ class ConnectionsState(rx.State):
         yield _address(f"?id={saved}")
 
     @rx.event
+    @requires(Role.ADMIN)
     async def set_status(self, status: str) -> Event:
         """Activate or pause the open connection ("error" is the engine's to set)."""
         principal, refusal = await principal_for(self, Role.ADMIN)
@@ -315,6 +323,7 @@ class ConnectionsState(rx.State):
     # -- test, keys, schedule ----------------------------------------------------------
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def run_test(self):  # noqa: ANN201 - an async generator of events
         principal, refusal = await principal_for(self, Role.OPERATOR)
         if principal is None or not self.selected_id:
@@ -337,6 +346,7 @@ class ConnectionsState(rx.State):
             self.key_alg = alg
 
     @rx.event
+    @requires(Role.ADMIN)
     async def generate_key(self) -> Event:
         principal, refusal = await principal_for(self, Role.ADMIN)
         if principal is None or not self.selected_id:
@@ -367,6 +377,7 @@ class ConnectionsState(rx.State):
                                 if k != "concurrency"}  # fmt: skip
 
     @rx.event
+    @requires(Role.ADMIN)
     async def save_schedule(self) -> Event:
         principal, refusal = await principal_for(self, Role.ADMIN)
         if principal is None or not self.selected_id:

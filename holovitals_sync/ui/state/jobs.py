@@ -21,7 +21,7 @@ from ...services.auth import Principal
 from ...services.health import HealthReport, check_health
 from ...services.orchestration import queueing
 from ...services.orchestration.queueing import QueueUnavailable
-from .session import principal_for
+from .session import principal_for, reads, requires
 
 PAGE_SIZE = 15
 ANY = "all"
@@ -167,6 +167,7 @@ class JobsState(rx.State):
         self._show(page, options)
 
     @rx.event
+    @reads()
     async def load(self) -> rx.event.EventSpec | None:
         principal, refusal = await principal_for(self)
         if principal is None:
@@ -180,27 +181,32 @@ class JobsState(rx.State):
         return await self.load()
 
     @rx.event
+    @reads()
     async def filter_status(self, value: str) -> rx.event.EventSpec | None:
         self.status_filter = value
         return await self._refilter()
 
     @rx.event
+    @reads()
     async def filter_connection(self, value: str) -> rx.event.EventSpec | None:
         self.connection_filter = value
         return await self._refilter()
 
     @rx.event
+    @reads()
     async def filter_type(self, value: str) -> rx.event.EventSpec | None:
         self.type_filter = value
         return await self._refilter()
 
     @rx.event
+    @reads()
     async def next_page(self) -> rx.event.EventSpec | None:
         if self.has_next:
             self.offset += PAGE_SIZE
         return await self.load()
 
     @rx.event
+    @reads()
     async def previous_page(self) -> rx.event.EventSpec | None:
         self.offset = max(0, self.offset - PAGE_SIZE)
         return await self.load()
@@ -220,10 +226,12 @@ class JobsState(rx.State):
         return rx.toast.success(f"Job {job_id} is {status}.")
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def cancel(self, job_id: int) -> rx.event.EventSpec | None:
         return await self._change("cancel", job_id)
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def retry(self, job_id: int) -> rx.event.EventSpec | None:
         return await self._change("retry", job_id)
 
@@ -303,6 +311,7 @@ class SummaryState(rx.State):
         self.throughput = summary.throughput
 
     @rx.event
+    @reads()
     async def load(self) -> rx.event.EventSpec | None:
         principal, refusal = await principal_for(self)
         if principal is None:

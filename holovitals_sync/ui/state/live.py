@@ -31,7 +31,7 @@ from ..pages.jobs_detail import JobDetailState
 from .alerts import AlertsState
 from .alerts import read as read_alerts
 from .jobs import JobsState, SummaryState, _page, gather_overview
-from .session import principal_for
+from .session import principal_for, reads
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +115,13 @@ class LiveState(rx.State):
     _watcher: str = ""
 
     @rx.event(background=True)
+    @reads()
     async def watch(self) -> rx.event.EventSpec | None:
         """The dashboard: job events for the rows and cards, alert events for the banner."""
         return await self._watch(jobs=True)
 
     @rx.event(background=True)
+    @reads()
     async def watch_alerts(self) -> rx.event.EventSpec | None:
         """The alerts page: alert events only."""
         return await self._watch(jobs=False)

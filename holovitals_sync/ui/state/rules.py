@@ -15,7 +15,7 @@ from ...models import Role, RuleDirection
 from ...services import rule_forms
 from ...services.audit import Actor
 from ...services.transformation import DataTransformationService, InvalidRule, RuleNotFound
-from .session import principal_for
+from .session import principal_for, reads, requires
 
 Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
 SAMPLE = '{\n  "resourceType": "Patient",\n  "id": "sample-1",\n  "gender": "F"\n}'
@@ -105,6 +105,7 @@ class RulesState(rx.State):
         self.rules = await asyncio.to_thread(_rules, self.connection_id)
 
     @rx.event
+    @reads()
     async def load_for(self, connection_id: int) -> Event:
         principal, refusal = await principal_for(self, Role.VIEWER)
         if principal is None:
@@ -119,6 +120,7 @@ class RulesState(rx.State):
     # -- editor ------------------------------------------------------------------------
 
     @rx.event
+    @requires(Role.ADMIN)
     async def open_new(self) -> Event:
         principal, refusal = await principal_for(self, Role.ADMIN)
         if principal is None:
@@ -132,6 +134,7 @@ class RulesState(rx.State):
         return None
 
     @rx.event
+    @requires(Role.ADMIN)
     async def open_edit(self, rule_id: str) -> Event:
         principal, refusal = await principal_for(self, Role.ADMIN)
         if principal is None:
@@ -161,6 +164,7 @@ class RulesState(rx.State):
         self.editor_open = is_open
 
     @rx.event
+    @requires(Role.ADMIN)
     async def save_rule(self) -> Event:
         principal, refusal = await principal_for(self, Role.ADMIN)
         if principal is None or not self.connection_id:
@@ -186,14 +190,17 @@ class RulesState(rx.State):
         return rx.toast.error(problem) if problem else None
 
     @rx.event
+    @requires(Role.ADMIN)
     async def toggle(self, rule_id: str, enabled: bool) -> Event:
         return await self._act(rule_id, "enable" if enabled else "disable")
 
     @rx.event
+    @requires(Role.ADMIN)
     async def move(self, rule_id: str, direction: str) -> Event:
         return await self._act(rule_id, "up" if direction == "up" else "down")
 
     @rx.event
+    @requires(Role.ADMIN)
     async def delete(self, rule_id: str) -> Event:
         return await self._act(rule_id, "delete")
 
@@ -209,6 +216,7 @@ class RulesState(rx.State):
             self.dry_direction = value
 
     @rx.event
+    @reads(Role.OPERATOR)
     async def dry_run(self) -> Event:
         principal, refusal = await principal_for(self, Role.OPERATOR)
         if principal is None or not self.connection_id:

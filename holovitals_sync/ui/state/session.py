@@ -7,6 +7,9 @@ protected load and every mutating event, so a revoked or expired session stops a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import reflex as rx
@@ -18,6 +21,46 @@ from ...services.auth import AuthError, PermissionDenied, Principal
 
 SESSION_COOKIE = "hvs_session"
 SIGN_IN_ROUTE = "/signin"
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+_PERMISSION = "__hvs_permission__"
+
+
+@dataclasses.dataclass(frozen=True)
+class Permission:
+    """What an event handler declares: the lowest role it serves, and whether it changes data."""
+
+    role: Role
+    changes: bool
+
+
+def _declare(permission: Permission) -> Callable[[Handler], Handler]:
+    def mark(fn: Handler) -> Handler:
+        setattr(fn, _PERMISSION, permission)
+        return fn
+
+    return mark
+
+
+def requires(role: Role) -> Callable[[Handler], Handler]:
+    """Declare a handler that changes data, or opens a form that does, as refused below `role`.
+
+    Only a declaration: the handler itself calls `principal_for(self, role)` before anything
+    else. tests/integration/ui/test_handler_permissions.py runs every handler of the app as
+    nobody and as each role, fails when what it does disagrees with what it declares, and
+    fails on a handler that declares nothing and is not listed there as UI-only.
+    """
+    return _declare(Permission(role, changes=True))
+
+
+def reads(role: Role = Role.VIEWER) -> Callable[[Handler], Handler]:
+    """Declare a handler that only reads (stored data stays as it was) and needs `role`."""
+    return _declare(Permission(role, changes=False))
+
+
+def permission_of(fn: Callable[..., Any]) -> Permission | None:
+    """The declaration on a handler's function (`EventHandler.fn`), if any."""
+    return getattr(fn, _PERMISSION, None)
 
 
 def _resolve(token: str, ip: str | None) -> Principal:
@@ -52,8 +95,12 @@ class SessionState(rx.State):
     def _client_ip(self) -> str | None:
         return self.router.session.client_ip or None
 
-    async def principal(self, needed: Role = Role.VIEWER) -> Principal:
-        """Resolve the cookie now and check the role; raises AuthError or PermissionDenied."""
+    async def _principal(self, needed: Role = Role.VIEWER) -> Principal:
+        """Resolve the cookie now and check the role; raises AuthError or PermissionDenied.
+
+        Private on purpose: Reflex registers every public method of a state as an event the
+        browser may send.
+        """
         try:
             found = await asyncio.to_thread(_resolve, self.token, self._client_ip())
         except AuthError:
@@ -63,10 +110,11 @@ class SessionState(rx.State):
         return auth.require_role(found, needed)
 
     @rx.event
+    @reads(Role.VIEWER)
     async def guard(self) -> rx.event.EventSpec | None:
         """on_load of every protected page: send a visitor without a session to sign in."""
         try:
-            await self.principal()
+            await self._principal()
         except AuthError:
             return sign_in_redirect(self)
         return None
@@ -100,7 +148,7 @@ async def principal_for(
     """
     session = await state.get_state(SessionState)
     try:
-        return await session.principal(needed), None
+        return await session._principal(needed), None
     except AuthError:
         return None, sign_in_redirect(state)
     except PermissionDenied as exc:

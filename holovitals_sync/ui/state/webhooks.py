@@ -17,7 +17,7 @@ from ...models import DeliveryStatus, Role, WebhookSubscription
 from ...services.auth import Principal
 from ...services.webhooks import actions, subscriptions
 from ...services.webhooks import overview as wh
-from ..state.session import principal_for
+from ..state.session import principal_for, reads, requires
 
 PAGE_SIZE = 10
 ALL = "all"
@@ -107,12 +107,14 @@ class WebhooksState(rx.State):
         return None
 
     @rx.event
+    @reads()
     async def load(self) -> rx.event.EventSpec | None:
         return await self._load()
 
     # -- paging and filters (reads: viewers too) -----------------------------------------
 
     @rx.event
+    @reads()
     async def subs_page(self, forward: bool) -> rx.event.EventSpec | None:
         if forward and self.sub_next:
             self.sub_back, self.sub_after = [*self.sub_back, self.sub_after], self.sub_next
@@ -121,6 +123,7 @@ class WebhooksState(rx.State):
         return await self._load()
 
     @rx.event
+    @reads()
     async def deliveries_page(self, forward: bool) -> rx.event.EventSpec | None:
         if forward and self.delivery_next:
             self.delivery_back = [*self.delivery_back, self.delivery_after]
@@ -131,6 +134,7 @@ class WebhooksState(rx.State):
         return await self._load()
 
     @rx.event
+    @reads()
     async def filter_deliveries(self, key: str, value: str) -> rx.event.EventSpec | None:
         if key == "subscription":
             self.delivery_sub = value
@@ -152,15 +156,18 @@ class WebhooksState(rx.State):
         return rx.toast.error(problem) if problem else None
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def set_active(self, sub_id: str, active: bool) -> rx.event.EventSpec | None:
         return await self._act(_set_active, int(sub_id), active)
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def redeliver(self, delivery_id: str) -> rx.event.EventSpec | None:
         result = await self._act(_redeliver, int(delivery_id))
         return result or rx.toast.success(f"delivery {delivery_id} queued again")
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def ask_delete(self, sub_id: str, name: str) -> rx.event.EventSpec | None:
         principal, refusal = await principal_for(self, Role.OPERATOR)
         if principal is None:
@@ -173,6 +180,7 @@ class WebhooksState(rx.State):
         self.confirm_delete_id, self.confirm_delete_name = "", ""
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def confirm_delete(self) -> rx.event.EventSpec | None:
         sub_id = self.confirm_delete_id
         self.confirm_delete_id, self.confirm_delete_name = "", ""
