@@ -20,6 +20,7 @@ from . import (
     rules,
     statistics,
     users,
+    validation_rules,
     webhooks,
 )
 from .errors import ERROR_RESPONSES, document_errors, install_error_handlers
@@ -40,7 +41,7 @@ def create_api() -> FastAPI:
     # First: the receiver is the busiest route, and routes are matched in order.
     api.include_router(inbound.router, responses=ERROR_RESPONSES)
     for module in (health, auth, users, connections, audit, webhooks, jobs,
-                   statistics, conflicts, metrics, rules, records, alerts):
+                   statistics, conflicts, metrics, rules, validation_rules, records, alerts):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     api.include_router(webhooks.connections_router, responses=ERROR_RESPONSES)
     document_errors(api)  # last: each route gets the error statuses it can produce

@@ -71,11 +71,15 @@ KEPT_EVENTS = "SELECT count(*) FROM inbound_event WHERE status IN ('received', '
     "'failed')"
 
 
-def counts() -> dict[str, int]:
+def counts() -> dict[str, object]:
     with get_engine().connect() as conn:
-        found = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
-                 for t in WATCHED if t != "inbound_event"}
+        found: dict[str, object] = {
+            t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in WATCHED if t != "inbound_event"}
         found["inbound_event"] = conn.execute(sa.text(KEPT_EVENTS)).scalar_one()
+        # Custom validation rules live in a JSON column, not rows of their own.
+        found["validation_rules"] = str(conn.execute(
+            sa.text("SELECT id, validation_rules FROM ehr_connection ORDER BY id")).all())
         return found
 
 
@@ -170,6 +174,8 @@ WRITE_ROUTES = [
     ("POST", "/api/sync/webhooks", 25),
     ("POST", "/api/transformations/rules", 25),
     ("POST", "/api/transformations/rules/dry-run", 25),
+    ("POST", "/api/connections/{cid}/validation-rules", 25),
+    ("POST", "/api/connections/{cid}/validation-rules/check", 25),
     ("POST", "/api/sync/conflicts/resolve-bulk", 25),
     ("POST", "/api/sync/dead-letter/replay", 25),
     ("POST", "/api/users", 25),

@@ -10,6 +10,7 @@ from ..state.connections import ConnectionsState
 from .connections_detail import keys_card, schedule_card, test_card
 from .connections_dialog import connection_dialog
 from .rules_panel import rules_card
+from .validation_rules_panel import validation_rules_card
 
 __all__ = ["ConnectionsState", "connections_page"]
 S = ConnectionsState
@@ -95,6 +96,7 @@ def _detail() -> rx.Component:
         rx.grid(test_card(), schedule_card(), columns="2", spacing="4", width="100%"),
         keys_card(),
         rules_card(),
+        validation_rules_card(),
         spacing="4",
         width="100%",
         id="connection-detail",

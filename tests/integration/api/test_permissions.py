@@ -8,6 +8,7 @@ from holovitals_sync.db import session_scope
 from holovitals_sync.models import Alert, AlertKind, JobStatus
 from holovitals_sync.services.transformation import DataTransformationService
 from holovitals_sync.services.transformation.schemas import RuleIn
+from holovitals_sync.services.validation_rules import ValidationRuleService
 from tests.factories import (
     make_conflict,
     make_connection,
@@ -33,6 +34,18 @@ ROUTES = [
     ("POST", "/api/transformations/rules/reorder", {"rule_ids": ["{rid}"]}, "admin"),
     ("DELETE", "/api/transformations/rules/{rid}", None, "admin"),
     ("GET", "/api/connections/{cid}/jwks.json", None, None),
+    ("GET", "/api/connections/{cid}/validation-rules", None, "viewer"),
+    ("POST", "/api/connections/{cid}/validation-rules",
+     {"check": "range", "name": "r{n}", "path": "valueQuantity.value", "min": 0}, "admin"),
+    ("POST", "/api/connections/{cid}/validation-rules/check",
+     {"resource": {"resourceType": "Observation"}}, "operator"),
+    ("POST", "/api/connections/{cid}/validation-rules/reorder", {"rule_ids": ["{vid}"]},
+     "admin"),
+    ("GET", "/api/connections/{cid}/validation-rules/{vid}", None, "viewer"),
+    ("PUT", "/api/connections/{cid}/validation-rules/{vid}",
+     {"check": "fhirpath", "name": "f", "expression": "status.exists()"}, "admin"),
+    ("PATCH", "/api/connections/{cid}/validation-rules/{vid}", {"enabled": False}, "admin"),
+    ("DELETE", "/api/connections/{cid}/validation-rules/{vid}", None, "admin"),
     ("GET", "/api/auth/me", None, "viewer"),
     ("GET", "/api/auth/tokens", None, "viewer"),
     ("POST", "/api/auth/tokens", {"name": "t", "role": "viewer"}, "viewer"),
@@ -98,7 +111,8 @@ def test_every_route_is_listed():
                .replace("{uid}", "{user_id}").replace("{fjid}", "{job_id}")
                .replace("{jid}", "{job_id}").replace("{sid}", "{subscription_id}")
                .replace("{did}", "{delivery_id}").replace("{xid}", "{conflict_id}")
-               .replace("{rid}", "{rule_id}").replace("{aid}", "{alert_id}").split("?")[0])
+               .replace("{rid}", "{rule_id}").replace("{aid}", "{alert_id}")
+               .replace("{vid}", "{rule_id}").split("?")[0])
               for m, p, _, _ in ROUTES}
     # Logging in and out is open by design; revoking is covered in test_auth.
     documented -= {("POST", "/api/auth/login"), ("POST", "/api/auth/logout"),
@@ -136,15 +150,18 @@ def test_permission_matrix(world, role):
             rid = DataTransformationService(session).create(
                 RuleIn(kind="redact", params={"path": "text"})
             ).id
+            vid = ValidationRuleService(session).add(
+                cid, {"check": "pattern", "name": "mrn", "path": "id", "pattern": "[a-z0-9-]+"}
+            ).id
             alert = Alert(kind=AlertKind.QUEUE_DEPTH, subject=f"queue:q{n}", message="m")
             session.add(alert)
             session.flush()
             aid = alert.id
         url = path.format(cid=cid, other=other, uid=1, n=n, jid=jid, fjid=fjid, sid=sid,
-                          did=did, xid=xid, rid=rid, aid=aid)
+                          did=did, xid=xid, rid=rid, aid=aid, vid=vid)
         payload = None
         if body is not None:
-            payload = {k: _fill(v, n=n, cid=cid, rid=rid) for k, v in body.items()}
+            payload = {k: _fill(v, n=n, cid=cid, rid=rid, vid=vid) for k, v in body.items()}
         response = world.client.request(method, url, json=payload, headers=world.headers(role))
         allowed = needed is None or RANK[role] >= RANK[needed]
         if allowed:
