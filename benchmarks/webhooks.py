@@ -13,8 +13,11 @@ an event was due, so queueing in the sender counts against the server. Bodies ar
 R4 backport notifications (id-only, one of 500 patients), signed before the clock starts.
 
 Metrics: accepted_rps (202 answers per second of the run), latency_p50_ms, latency_p99_ms,
-stored (events found in the database afterwards; must equal sent). No RQ workers run: the
-benchmark measures acknowledging, not processing.
+stored (the sent events found in the database afterwards, matched by their keys: warm-up
+events and the catch-up rows gap detection adds are not counted; must equal sent), and the
+CPU time per event of the backend (all its processes) and of the sender. The machine is
+shared, so latency moves with its load; CPU per event does much less. No RQ workers run:
+the benchmark measures acknowledging, not processing.
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ from _common import commit_sha  # noqa: E402 (benchmarks run as scripts)
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("HOLOVITALS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 CONNECTIONS = 16
+WARM_UP = 200
+
+try:  # the sender shares the cores with the backend: the leaner its loop, the better
+    from uvloop import run
+except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+    run = asyncio.run
 
 
 
@@ -94,19 +103,23 @@ def start_backend(env: dict[str, str], port: int, log: Path, workers: int) -> su
     raise RuntimeError(f"backend did not start; see {log}")
 
 
-def requests_for(n: int, path: str, port: int, secret: str) -> list[bytes]:
-    """Complete signed HTTP/1.1 requests, built before the clock starts."""
+def requests_for(n: int, path: str, port: int, secret: str, first: int = 1
+                 ) -> tuple[list[bytes], set[str]]:
+    """Complete signed HTTP/1.1 requests, built before the clock starts, and the keys their
+    events are stored under. Notifications are numbered from `first` on."""
     from holovitals_sync.sandbox import notify
+    from holovitals_sync.services.webhooks.notifications import describe
 
-    out = []
+    out, keys = [], set()
     for i in range(n):
         body, ctype = notify.build("event-notification", "id-only",
-                                   f"Patient/pt-{i % 500:05d}", None, events=i + 1)
+                                   f"Patient/pt-{i % 500:05d}", None, events=first + i)
         headers = {"Host": f"127.0.0.1:{port}", "Content-Type": ctype,
                    "Content-Length": str(len(body)), **notify.sign(body, secret)}
         head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         out.append(head.encode() + b"\r\n" + body)
-    return out
+        keys.add(describe(body).key)
+    return out, keys
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -156,20 +169,35 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def stored_count(database_url: str) -> int:
+def stored_count(database_url: str, sent_keys: set[str]) -> tuple[int, int]:
+    """How many of the measured events are stored, and how many other rows there are.
+
+    Matched by key: the table also holds the warm-up events and the `events-missed`
+    catch-ups gap detection stores when concurrent connections deliver the numbered
+    notifications out of order; neither is an event this run sent.
+    """
     import sqlalchemy as sa
 
     from holovitals_sync.db import create_db_engine
 
     engine = create_db_engine(database_url)
     with engine.connect() as conn:
-        # Only the events sent: concurrent senders deliver the numbered notifications out
-        # of order, and a jump can add an `events-missed` catch-up row of our own.
-        count = conn.execute(sa.text("SELECT count(*) FROM inbound_event WHERE status = "
-                                     "'received' AND event_type != 'events-missed'")
-                             ).scalar_one()
+        keys = [row[0] for row in conn.execute(sa.text(
+            "SELECT event_key FROM inbound_event WHERE status = 'received'"))]
     engine.dispose()
-    return int(count)
+    stored = sum(1 for key in keys if key in sent_keys)
+    return stored, len(keys) - stored
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (uvicorn --workers forks)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for each in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def main() -> None:
@@ -190,22 +218,28 @@ def main() -> None:
         backend = start_backend(env, port, Path(tmp) / "backend.log", args.workers)
         try:
             path = f"/api/webhooks/inbound/{connection_id}"
-            warm = requests_for(200, path, port, secret)
-            asyncio.run(offer(port, warm, 400.0))  # warm-up, not measured
-            requests = requests_for(n, path, port, secret)
-            latencies, statuses, elapsed = asyncio.run(offer(port, requests, args.rate))
+            warm, _ = requests_for(WARM_UP, path, port, secret)
+            run(offer(port, warm, 400.0))  # warm-up, not measured
+            requests, sent_keys = requests_for(n, path, port, secret, first=WARM_UP + 1)
+            server_cpu, client_cpu = cpu_seconds(backend.pid), time.process_time()
+            latencies, statuses, elapsed = run(offer(port, requests, args.rate))
+            server_cpu = cpu_seconds(backend.pid) - server_cpu
+            client_cpu = time.process_time() - client_cpu
         finally:
             backend.terminate()
             backend.wait(timeout=15)
         accepted = sum(1 for s in statuses if s == 202)
-        stored = stored_count(database_url) - 200
+        stored, other_rows = stored_count(database_url, sent_keys)
     # The machine's load average: other processes share these cores (see DESIGN: noisy).
     extra = {"offered_rps": args.rate, "backend_workers": args.workers, "sqlite": True,
              "signature": "hmac-sha256", "loadavg_1m": round(os.getloadavg()[0], 2)}
     emit("accepted_rps", round(accepted / elapsed, 1), "events/s", n, **extra)
     emit("latency_p50_ms", round(percentile(latencies, 0.50) * 1000, 2), "ms", n, **extra)
     emit("latency_p99_ms", round(percentile(latencies, 0.99) * 1000, 2), "ms", n, **extra)
-    emit("stored", stored, "events", n, sent=n, accepted=accepted, all_stored=stored == n)
+    emit("server_cpu_us_per_event", round(server_cpu / n * 1e6, 1), "us", n, **extra)
+    emit("client_cpu_us_per_event", round(client_cpu / n * 1e6, 1), "us", n, **extra)
+    emit("stored", stored, "events", n, sent=n, accepted=accepted, all_stored=stored == n,
+         other_rows=other_rows)
 
 
 if __name__ == "__main__":

@@ -93,10 +93,13 @@ class HoloVitalsWorker(Worker):
     def _webhook_maintenance(self) -> None:
         from holovitals_sync.db import session_scope
         from holovitals_sync.services.webhooks.delivery import recover_stalled
+        from holovitals_sync.services.webhooks.sweep import requeue_unqueued
 
         try:
             with session_scope() as session:
                 recover_stalled(session)
+            with session_scope() as session:
+                requeue_unqueued(session)  # inbound events stored but never queued
         except Exception as exc:  # maintenance must never stop the worker
             log.warning("webhook maintenance failed: %s", type(exc).__name__)
 

@@ -3,6 +3,12 @@
 One writer per app (one event loop): each request awaits a future that resolves once its
 event is committed, so the 202 still means "stored". Under light load a batch holds one
 event and this adds nothing; under heavy load one transaction stores dozens.
+
+Queueing the stored events happens after the futures are resolved, on a follow-up task of
+its own (several batches share one Redis round trip): queueing is processing, not storing,
+and the sender need not wait for it. Events whose follow-up never ran (the process died,
+Redis was down) stay `received` and unqueued, and the webhooks maintenance queues them
+(`services.webhooks.sweep`). Catch-up events (gap detection) are stored before the answer.
 """
 
 from __future__ import annotations
@@ -12,17 +18,20 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from ..db import session_scope
+from ..db import get_engine
 from ..services.webhooks.notifications import EventInfo
-from ..services.webhooks.store import store_batch
+from ..services.webhooks.store import queue_events, store_events
 
 MAX_BATCH = 500
+Event = tuple[int, EventInfo]
 Item = tuple[int, EventInfo, asyncio.Future]
 
 
-def _write(events: Sequence[tuple[int, EventInfo]]) -> list[int | None]:
-    with session_scope() as session:
-        return store_batch(session, events)
+def _write(events: Sequence[Event]) -> tuple[list[int | None], list[int]]:
+    # A Core connection, not a session: the writer needs no ORM state, and a session's
+    # set-up and teardown cost more than the insert of a small batch.
+    with get_engine().connect() as connection:
+        return store_events(connection, events)
 
 
 class Intake:
@@ -32,6 +41,9 @@ class Intake:
         self._pending: list[Item] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stored: list[int] = []
+        self._stored_wake = asyncio.Event()
+        self._follower: asyncio.Task | None = None
 
     async def submit(self, connection_id: int, info: EventInfo) -> int | None:
         """Store one event; its id, or None when its key was stored before (a replay)."""
@@ -52,10 +64,10 @@ class Intake:
             if batch:
                 await self._flush(batch)
 
-    @staticmethod
-    async def _flush(batch: list[Item]) -> None:
+    async def _flush(self, batch: list[Item]) -> None:
+        events = [(cid, info) for cid, info, _ in batch]
         try:
-            ids = await asyncio.to_thread(_write, [(cid, info) for cid, info, _ in batch])
+            ids, new = await asyncio.to_thread(_write, events)
         except Exception as exc:  # every waiter gets the failure (a 500), none hangs
             for _, _, future in batch:
                 if not future.done():
@@ -64,6 +76,22 @@ class Intake:
         for (_, _, future), event_id in zip(batch, ids, strict=True):
             if not future.done():
                 future.set_result(event_id)
+        self._follow(new)
+
+    def _follow(self, new: list[int]) -> None:
+        """Hand committed events to the follow-up task (several batches share its trip)."""
+        self._stored.extend(new)
+        self._stored_wake.set()
+        if self._follower is None or self._follower.done():
+            self._follower = asyncio.create_task(self._run_follow_ups())
+
+    async def _run_follow_ups(self) -> None:
+        while True:
+            await self._stored_wake.wait()
+            self._stored_wake.clear()
+            done, self._stored = self._stored, []
+            if done:
+                await asyncio.to_thread(queue_events, done)
 
 
 def intake_of(app: FastAPI) -> Intake:

@@ -99,7 +99,10 @@ def list_subscriptions(_viewer: Viewer, session: SessionDep) -> list[Subscriptio
 @router.post("", response_model=SubscriptionCreated, status_code=201)
 def create_subscription(body: SubscriptionBody, operator: Operator,
                         session: SessionDep) -> SubscriptionCreated:
-    """Add a subscription; the answer carries its signing secret, the only time it shows."""
+    """Add a subscription; the answer carries its signing secret, the only time it shows.
+
+    `include_content: true` opts in to clinical content (the stored resource in each body
+    about one: PHI leaves the system); it is off unless asked for, and audited."""
     _check_connection(session, body.filter_connection_id)
     try:
         row, secret = subscriptions.create(session, data=body, actor=operator.actor)
@@ -118,7 +121,8 @@ def get_subscription(subscription_id: int, _viewer: Viewer,
 @router.patch("/{subscription_id}", response_model=SubscriptionOut)
 def update_subscription(subscription_id: int, body: SubscriptionPatchBody, operator: Operator,
                         session: SessionDep) -> SubscriptionOut:
-    """Change a subscription; a new URL passes the SSRF guard again."""
+    """Change a subscription; a new URL passes the SSRF guard again, and switching
+    `include_content` is recorded in the audit log with its old and new value."""
     row = _sub(session, subscription_id)
     _check_connection(session, body.filter_connection_id)
     try:

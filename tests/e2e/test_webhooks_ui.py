@@ -89,6 +89,10 @@ def test_operator_configures_a_subscription_and_sends_a_test_event(
     _type(page, "#webhook-url", "not a url")
     page.click("#webhook-group-sync")  # sync.completed and sync.failed at once
     page.click("#webhook-event-conflict-detected")
+    expect(page.locator("#webhook-content-warning")).to_have_count(0)
+    page.click("#webhook-include-content")  # opting in to PHI says what it means
+    expect(page.locator("#webhook-content-warning")).to_contain_text(
+        "protected health information", timeout=TIMEOUT)
     page.click("#webhook-save")
     expect(page.locator("#webhook-error-url")).to_contain_text("pattern", timeout=TIMEOUT)
     expect(page.locator("#webhook-secret")).to_have_count(0)
@@ -99,6 +103,9 @@ def test_operator_configures_a_subscription_and_sends_a_test_event(
     secret_box = page.locator("#webhook-secret")
     expect(secret_box).to_contain_text("whsec_", timeout=TIMEOUT)
     secret = secret_box.inner_text().strip()
+    with closing(demo_app.api_client("viewer")) as api:
+        saved = [s for s in api.get("/sync/webhooks").json() if s["name"] == "Ward board"]
+    assert [s["include_content"] for s in saved] == [True]
 
     page.click("#webhook-send-test")
     expect(page.locator("#webhook-test-status")).to_have_text("202", timeout=TIMEOUT)
@@ -115,6 +122,7 @@ def test_operator_configures_a_subscription_and_sends_a_test_event(
     expect(modal).to_have_count(0, timeout=TIMEOUT)
     row = page.locator(".webhook-row", has_text="Ward board")
     expect(row.locator(".webhook-health")).to_have_text("active", timeout=TIMEOUT)
+    expect(row.locator(".webhook-content")).to_be_visible()
     test_delivery = page.locator(".delivery-row", has_text="webhook.test")
     expect(test_delivery.first).to_contain_text("delivered")
     expect(test_delivery.first).to_contain_text("202")
@@ -126,6 +134,7 @@ def test_operator_configures_a_subscription_and_sends_a_test_event(
     row.locator(".webhook-edit").click()  # the secret never shows again
     expect(page.locator("#webhook-url")).to_have_value(url, timeout=TIMEOUT)
     expect(page.locator("#webhook-event-sync-failed")).to_have_attribute("data-state", "checked")
+    expect(page.locator("#webhook-include-content")).to_have_attribute("data-state", "checked")
     expect(page.locator("#webhook-secret")).to_have_count(0)
     assert secret not in page.content()
     page.click("#webhook-close")

@@ -1,10 +1,11 @@
 """One delivery attempt: build the body from ids, sign it, POST it, log it, plan a retry.
 
 The body is built when the attempt runs (never stored): event id, type, time and resource
-references. Every attempt appends {status, ms, error, at} to the delivery's log. Timeouts,
-connection errors, 5xx and 429 are retried with exponential backoff and jitter; other
-answers end the delivery. A subscription failing for `webhook_disable_after_seconds` is
-switched off.
+references, and for a subscription that opted in to clinical content the stored resource
+itself (`content`), read at that moment. Every attempt appends {status, ms, error, at} to
+the delivery's log. Timeouts, connection errors, 5xx and 429 are retried with exponential
+backoff and jitter; other answers end the delivery. A subscription failing for
+`webhook_disable_after_seconds` is switched off.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import orjson
@@ -25,6 +28,7 @@ from ...db import session_scope
 from ...models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from ...models.types import utcnow
 from . import queueing, signing
+from .content import content_for
 from .events import TEST_EVENT
 from .ssrf import TargetRefused
 from .subscriptions import check_url, signing_secrets
@@ -55,14 +59,16 @@ class AttemptResult:
         return self.status in RETRYABLE
 
 
-def body_of(delivery: WebhookDelivery) -> bytes:
-    """The JSON body: ids and references only, no clinical content."""
+def body_of(delivery: WebhookDelivery, content: Mapping[str, Any] | None = None) -> bytes:
+    """The JSON body: ids and references, plus `content` (the stored resource, see
+    `content.content_for`) only for a subscription that opted in to clinical content."""
     refs = dict(delivery.event_ref)
     data: dict[str, object] = {**refs}
     if refs.get("resource_type") and refs.get("resource_id"):
         data["reference"] = f"{refs['resource_type']}/{refs['resource_id']}"
     return orjson.dumps({"id": delivery.event_id, "type": delivery.event_type,
-                         "time": delivery.created_at.isoformat(), "data": data})
+                         "time": delivery.created_at.isoformat(), "data": data,
+                         **(content or {})})
 
 
 def headers_for(sub: WebhookSubscription, delivery: WebhookDelivery, body: bytes
@@ -82,14 +88,16 @@ def _retry_after(response: httpx.Response) -> float | None:
     return min(float(value), MAX_RETRY_AFTER) if value.isdigit() else None
 
 
-def send(sub: WebhookSubscription, delivery: WebhookDelivery) -> AttemptResult:
-    """POST one signed delivery; never raises (every outcome is an AttemptResult)."""
+def send(sub: WebhookSubscription, delivery: WebhookDelivery,
+         content: Mapping[str, Any] | None = None) -> AttemptResult:
+    """POST one signed delivery (with `content` in its body, see `body_of`); never raises
+    (every outcome is an AttemptResult)."""
     started = time.monotonic()
     try:
         target = check_url(sub.url)  # again at send time: DNS may point elsewhere now
     except TargetRefused:
         return AttemptResult(None, 0, "target refused")
-    body = body_of(delivery)
+    body = body_of(delivery, content)
     headers = {**headers_for(sub, delivery, body), "Host": target.host}
     try:
         # A fresh client per attempt: jobs run in forked children (see STYLE: Jobs).
@@ -203,7 +211,9 @@ def deliver(delivery_id: int, expected_attempts: int, manual: bool = False) -> s
     with session_scope() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         sub = session.get(WebhookSubscription, delivery.subscription_id)
-        result = send(sub, delivery)
+        # Read now, never stored: the resource as HoloVitals holds it at this attempt.
+        content = content_for(session, delivery.event_ref) if sub.include_content else None
+        result = send(sub, delivery, content)
         finish(session, sub, delivery, result, manual=manual)
         return delivery.status.value
 

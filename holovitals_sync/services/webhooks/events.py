@@ -1,7 +1,9 @@
 """The outbound event types (fifteen about data and sync, plus `alert.raised`), grouped, and
 the ids an event may carry.
 
-Events carry references (ids) only; a subscriber fetches what it needs with its own access.
+Events carry references (ids) only, and so do the stored deliveries; a subscriber fetches
+what it needs with its own access, unless its subscription opted in to clinical content
+(`include_content`), whose bodies gain the stored resource at send time (see content.py).
 """
 
 from __future__ import annotations

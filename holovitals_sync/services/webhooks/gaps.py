@@ -2,59 +2,182 @@
 
 Each backport notification carries `events-since-subscription-start`: the count of events
 the EHR has sent on the subscription, this one included; a heartbeat carries the count so
-far. When a notification's number jumps past the highest one seen for the connection, or a
-heartbeat reports more than that, events were lost on the way (the EHR gave up retrying,
-the receiver was down). The answer is a catch-up: an `events-missed` event, stored and
+far. When numbers are missing below the highest one seen, or a heartbeat counts more events
+than have arrived, events may have been lost on the way (the EHR gave up retrying, the
+receiver was down). The answer is a catch-up: an `events-missed` event, stored and
 processed like any other, which becomes an incremental sync of the connection.
 
-The highest number seen lives in Redis per connection; losing it (a Redis without
-persistence restarted) only makes the next notification the new starting point.
+Concurrent senders (and several receiving processes) deliver out of order: 5 may arrive
+before 4. So a hole is only suspected when it appears; the catch-up event is stored at once
+(durable, acknowledged with the notification) but processed only after `GRACE_SECONDS`,
+and then only if the hole is still there (`hole_state`). Reordered notifications fill
+the hole meanwhile and the catch-up ends without a sync.
+
+Per connection Redis holds the `floor` (every number up to it has arrived or been caught
+up), the numbers seen above the floor, the highest hole already reported (one catch-up per
+hole) and the spans of numbers recent catch-up syncs jumped over (so that catch-ups decided
+in any order tell lost from late, see `Hole`). Losing them (a Redis without persistence
+restarted) only makes the next notification the new starting point.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
 
+from ...models.types import utcnow
 from ..orchestration.queueing import redis_connection
 from .notifications import EventInfo
 
 MISSED = "events-missed"
 SOURCE = "gap-detection"
-_KEY = "holovitals:inbound:events-seen:{connection_id}"
+KEY_PREFIX = "missed:"
+# Long enough for concurrent deliveries to overtake each other, short enough that a real
+# loss is caught up within seconds.
+GRACE_SECONDS = 10.0
+_FLOOR = "holovitals:inbound:events-floor:{connection_id}"
+_SEEN = "holovitals:inbound:events-above-floor:{connection_id}"
+_REPORTED = "holovitals:inbound:events-hole-reported:{connection_id}"
+_COVERS = "holovitals:inbound:events-covered:{connection_id}"
 
-# Sets the connection's high-water mark to max(mark, ARGV[1]) and returns the old mark
-# (false when there was none), in one step: two receivers may store events at once.
-_RAISE_MARK = """
-local old = redis.call('GET', KEYS[1])
-if not old or tonumber(ARGV[1]) > tonumber(old) then
-  redis.call('SET', KEYS[1], ARGV[1])
+# One numbered event, in one step (two receivers may store events at once). ARGV: the
+# number, "1" for a heartbeat. Returns the number the floor must reach for the hole this
+# event shows to be filled, when that hole is news (not reported before); else false.
+# A notification shows a hole when the number just below it is missing; a heartbeat, when
+# it counts beyond every number seen.
+_NOTE = """
+local n = tonumber(ARGV[1])
+local floor = tonumber(redis.call('GET', KEYS[1]))
+if not floor then
+  redis.call('SET', KEYS[1], n)
+  return false
 end
-return old
+if n <= floor then return false end
+local reported = tonumber(redis.call('GET', KEYS[3]) or '0')
+local news = false
+if ARGV[2] == '1' then
+  local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+  news = not (top[2] and tonumber(top[2]) >= n)
+else
+  if redis.call('ZADD', KEYS[2], n, n) == 0 then return false end
+  news = n - 1 > floor and not redis.call('ZSCORE', KEYS[2], n - 1)
+  while redis.call('ZSCORE', KEYS[2], floor + 1) do
+    floor = floor + 1
+    redis.call('ZREM', KEYS[2], floor)
+  end
+  redis.call('SET', KEYS[1], floor)
+end
+if not news or n <= reported then return false end
+redis.call('SET', KEYS[3], n)
+return n
 """
 
+# A catch-up's sync was asked for: everything up to max(ARGV[1], highest seen) is covered
+# by it, and the floor moves there. The numbers it jumps over (never arrived) are kept as
+# "first:last" spans (the last ARGV[2] of them), so that a catch-up decided afterwards can
+# tell whether its own hole was lost and caught up, or filled by late arrivals.
+_COVER = """
+local new = tonumber(ARGV[1])
+local seen = redis.call('ZRANGE', KEYS[2], 0, -1)
+if #seen > 0 and tonumber(seen[#seen]) > new then new = tonumber(seen[#seen]) end
+local floor = tonumber(redis.call('GET', KEYS[1]) or '0')
+if new <= floor then return floor end
+local expect = floor + 1
+for _, member in ipairs(seen) do
+  local v = tonumber(member)
+  if v > expect then redis.call('ZADD', KEYS[4], v - 1, expect .. ':' .. (v - 1)) end
+  if v >= expect then expect = v + 1 end
+end
+if expect <= new then redis.call('ZADD', KEYS[4], new, expect .. ':' .. new) end
+redis.call('SET', KEYS[1], new)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', new)
+redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[2]) - 1)
+return new
+"""
+COVERS_KEPT = 50
 
-def _missed(info: EventInfo, previous: int | None) -> bool:
-    count = info.events_since
-    if previous is None or count is None:
-        return False
-    if info.event_type == "heartbeat":
-        return count > previous
-    return count > previous + 1
+
+class Hole(StrEnum):
+    """What became of the numbers a catch-up was stored for, once its grace period ended."""
+
+    OPEN = "open"  # still missing: sync
+    CAUGHT_UP = "caught-up"  # lost, and another catch-up's sync covers them: sync (collapses)
+    FILLED = "filled"  # they arrived late (reordered): nothing to do
+
+
+def _keys(connection_id: int) -> list[str]:
+    return [k.format(connection_id=connection_id)
+            for k in (_FLOOR, _SEEN, _REPORTED, _COVERS)]
+
+
+def _catch_up(info: EventInfo, need: int) -> EventInfo:
+    return dataclasses.replace(
+        info, key=f"{KEY_PREFIX}{need}", source=SOURCE, event_type=MISSED,
+        resource_type=None, resource_id=None, patient_ref=None, events_since=None)
 
 
 def catch_ups(events: Sequence[tuple[int, EventInfo]]) -> list[tuple[int, EventInfo]]:
-    """The `events-missed` events to store for these accepted events (often none)."""
+    """The `events-missed` events to store for these accepted events (often none).
+
+    One per newly seen hole; whether it turns into a sync is decided after the grace
+    period (see `hole_state`).
+    """
     numbered = [(cid, info) for cid, info in events if info.events_since is not None]
     if not numbered:
         return []
-    script = redis_connection().register_script(_RAISE_MARK)
+    client = redis_connection()
+    script = client.register_script(_NOTE)
+    ordered = sorted(numbered, key=lambda pair: pair[1].events_since or 0)
+    # One round trip per batch, not per event (the receiver's hot path): pipelined scripts
+    # still run one at a time, in this order.
+    pipe = client.pipeline(transaction=False)
+    for cid, info in ordered:
+        heartbeat = "1" if info.event_type == "heartbeat" else "0"
+        script(keys=_keys(cid), args=[info.events_since, heartbeat], client=pipe)
     found: list[tuple[int, EventInfo]] = []
-    for cid, info in sorted(numbered, key=lambda pair: pair[1].events_since or 0):
-        old = script(keys=[_KEY.format(connection_id=cid)], args=[info.events_since])
-        previous = int(old) if old is not None else None
-        if _missed(info, previous):
-            found.append((cid, dataclasses.replace(
-                info, key=f"missed:{info.events_since}", source=SOURCE, event_type=MISSED,
-                resource_type=None, resource_id=None, patient_ref=None, events_since=None)))
+    for (cid, info), need in zip(ordered, pipe.execute(), strict=True):
+        if need is not None:
+            found.append((cid, _catch_up(info, int(need))))
     return found
+
+
+def needed(event_key: str | None) -> int | None:
+    """The number a catch-up waits for, from its key (None: not a numbered catch-up)."""
+    if not event_key or not event_key.startswith(KEY_PREFIX):
+        return None
+    number = event_key[len(KEY_PREFIX):]
+    return int(number) if number.isdigit() else None
+
+
+def grace_left(received_at: datetime, now: datetime | None = None) -> float:
+    """Seconds until a catch-up received at `received_at` may be decided (0: now)."""
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)  # stored as UTC
+    elapsed = ((now or utcnow()) - received_at).total_seconds()
+    return max(0.0, GRACE_SECONDS - elapsed)
+
+
+def hole_state(connection_id: int, need: int | None) -> Hole:
+    """Whether the hole a catch-up was stored for is still open (reading only).
+
+    Unknown state (no number, or Redis lost the floor) counts as open: an extra incremental
+    sync costs less than a lost event.
+    """
+    redis = redis_connection()
+    floor = redis.get(_FLOOR.format(connection_id=connection_id))
+    if need is None or floor is None or int(floor) < need:
+        return Hole.OPEN
+    # The hole just below `need` (or `need` itself, for a heartbeat's count) in a lost span?
+    spans = redis.zrangebyscore(_COVERS.format(connection_id=connection_id), need - 1, "+inf")
+    caught_up = any(int(span.split(b":")[0]) <= need for span in spans)
+    return Hole.CAUGHT_UP if caught_up else Hole.FILLED
+
+
+def covered(connection_id: int, need: int | None) -> None:
+    """A catch-up sync was asked for: the numbers up to the highest seen need no other."""
+    if need is None:
+        return
+    script = redis_connection().register_script(_COVER)
+    script(keys=_keys(connection_id), args=[need, COVERS_KEPT])

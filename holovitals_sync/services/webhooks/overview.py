@@ -73,6 +73,7 @@ def subscription_row(sub: WebhookSubscription, last: WebhookDelivery | None) -> 
         "algorithm": sub.algorithm.value,
         "health": health_of(sub),
         "active": "yes" if sub.active else "no",
+        "content": "yes" if sub.include_content else "no",  # sends the resource (PHI)
         "failure_streak": str(sub.failure_streak),
         "last_delivery": when(last.updated_at if last else sub.last_delivery_at),
         "last_status": last.status.value if last else "—",

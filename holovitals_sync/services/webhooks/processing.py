@@ -9,15 +9,22 @@ collapse lock busy) is retried on its own RQ job with `HOLOVITALS_RETRY_ATTEMPTS
 `HOLOVITALS_RETRY_BACKOFF`; one that can never succeed (its content does not make a valid job,
 its connection is gone) is marked failed with the reason at once. Either way the row says
 what happened, never the payload.
+
+A gap-detection catch-up (`gaps.MISSED`) waits out `gaps.GRACE_SECONDS` on its own delayed
+RQ job first, and becomes an incremental sync only if the numbered events it stands for are
+still missing then; reordered events that arrived late end it without a sync.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import re
+import time
 from datetime import timedelta
 
 from rq import Retry
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ...config import get_settings
@@ -35,7 +42,7 @@ from ...models.types import utcnow
 from .. import audit
 from ..orchestration import JobRequest, start_job
 from ..orchestration.queueing import redis_connection
-from . import queueing
+from . import gaps, queueing
 from .notifications import HOUSEKEEPING
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,12 @@ ACTOR = audit.Actor.system("webhooks")
 WAITING = (JobStatus.PENDING, JobStatus.QUEUED)
 _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 PROCESS_INBOUND = "workers.webhook_jobs.process_inbound"
+DEFERRED = "deferred"  # a catch-up waiting out the gap grace period (still `received`)
+NOTHING_MISSED = "nothing missed: the numbered events arrived late"
+# Tries at creating a job when the audit chain's next `seq` was taken by another writer,
+# and the base pause between them (seconds, grows per try, randomised).
+CHAIN_ATTEMPTS = 8
+CHAIN_PAUSE = 0.01
 
 
 class PassingFailure(RuntimeError):
@@ -84,15 +97,33 @@ def _waiting_job(session: Session, request: JobRequest) -> SyncJob | None:
 
 
 def job_for(session: Session, request: JobRequest, *, event_id: int) -> SyncJob:
-    """The waiting job for this target, or a new one (the only call into orchestration)."""
+    """The waiting job for this target, or a new one (the only call into orchestration).
+
+    The lock makes one target's look-up and creation one step, but events for different
+    targets run side by side, and each new job appends to the audit chain: two workers may
+    take the same `seq` (unique), and the later one's insert fails with an IntegrityError
+    (see `audit.record`). Nothing was committed or queued then, so it starts over: look
+    again, then create, after a short random pause so the racers spread out.
+    """
     target = request.patient_id or request.resource_type or "all"
     lock_name = f"webhooks:collapse:{request.connection_id}:{request.job_type.value}:{target}"
     with redis_connection().lock(lock_name, timeout=30, blocking_timeout=30):
-        existing = _waiting_job(session, request)
-        if existing is not None:
-            return existing
-        return start_job(session, request=request, requested_by_kind=RequesterKind.WEBHOOK,
-                         requested_by=f"inbound-event:{event_id}", actor=ACTOR)
+        for attempt in range(1, CHAIN_ATTEMPTS):
+            try:
+                return _waiting_or_new(session, request, event_id)
+            except IntegrityError:
+                session.rollback()
+                time.sleep(random.uniform(0.5, 1.5) * CHAIN_PAUSE * attempt)
+        # The last try: an error now is a passing failure, for the event's own retry.
+        return _waiting_or_new(session, request, event_id)
+
+
+def _waiting_or_new(session: Session, request: JobRequest, event_id: int) -> SyncJob:
+    existing = _waiting_job(session, request)
+    if existing is not None:
+        return existing
+    return start_job(session, request=request, requested_by_kind=RequesterKind.WEBHOOK,
+                     requested_by=f"inbound-event:{event_id}", actor=ACTOR)
 
 
 def process_event(event_id: int, *, retries_left: int | None = None) -> str:
@@ -110,6 +141,8 @@ def process_event(event_id: int, *, retries_left: int | None = None) -> str:
             event.status, event.processed_at = InboundStatus.PROCESSED, utcnow()
             return event.status.value
         try:
+            if event.event_type == gaps.MISSED and (held := _hold_catch_up(event)):
+                return held
             job = job_for(session, target_of(event), event_id=event_id)
         except Exception as exc:
             session.rollback()
@@ -125,7 +158,48 @@ def process_event(event_id: int, *, retries_left: int | None = None) -> str:
         event = session.get(InboundEvent, event_id)
         event.job_id, event.status, event.processed_at = job.id, InboundStatus.PROCESSED, utcnow()
         session.add(event)
+        if event.event_type == gaps.MISSED:
+            _covered(event)
         return event.status.value
+
+
+def _hold_catch_up(event: InboundEvent) -> str | None:
+    """A catch-up waits out the grace period, then ends without a sync when the events it
+    was stored for arrived late (reordered, not lost). None: go on and sync."""
+    wait = gaps.grace_left(event.received_at)
+    if wait > 0:
+        defer(event.id, wait)
+        return DEFERRED
+    if gaps.hole_state(event.connection_id, gaps.needed(event.event_key)) != gaps.Hole.FILLED:
+        return None  # open, or caught up by another catch-up whose waiting job it joins
+    event.status, event.processed_at = InboundStatus.PROCESSED, utcnow()
+    event.rejection_reason = NOTHING_MISSED
+    return event.status.value
+
+
+def _covered(event: InboundEvent) -> None:
+    try:
+        gaps.covered(event.connection_id, gaps.needed(event.event_key))
+    except Exception as exc:  # the sync is asked for; at worst a later hole syncs again
+        log.warning("inbound event %s: gap floor not moved: %s", event.id, type(exc).__name__)
+
+
+def _retry() -> Retry | None:
+    """RQ retries for a processing job queued for later (the settings' attempts)."""
+    settings = get_settings()
+    if settings.retry_attempts == 0:
+        return None
+    return Retry(max=settings.retry_attempts, interval=settings.retry_backoff)
+
+
+def defer(event_id: int, seconds: float) -> None:
+    """Process the event on its own RQ job in `seconds` (timed by RQ's scheduler), with the
+    usual retries should that attempt fail for a passing reason."""
+    queueing.queue(Priority.DEFAULT).enqueue_in(
+        timedelta(seconds=seconds), PROCESS_INBOUND, event_id, retry=_retry(),
+        job_timeout=600, result_ttl=queueing.RESULT_TTL, failure_ttl=queueing.FAILURE_TTL,
+        description=f"inbound event {event_id} (after the gap grace period)",
+    )
 
 
 def _reason(exc: BaseException, permanent: bool, retries_left: int | None) -> str:

@@ -1,15 +1,23 @@
 """Storing accepted inbound events, many per transaction (group commit).
 
 Under load the receiver hands over every event accepted while the previous commit was
-running; one INSERT ... ON CONFLICT DO NOTHING RETURNING stores them all, so the cost of a
-commit is shared instead of paid per event. A key already stored (a replay, or the same
-event twice in one batch) returns no id.
+running; one executemany of a single cached `INSERT ... ON CONFLICT DO NOTHING RETURNING`
+stores them all, so the cost of a commit is shared instead of paid per event. A key already
+stored (a replay, or the same event twice in one batch) returns no id.
+
+Why Core and executemany: a multi-VALUES insert built per batch is compiled afresh each
+time (its shape changes with the batch size), which cost ~1.5 ms for 10 events; the
+executemany form is compiled once and SQLAlchemy's "insertmanyvalues" still sends one
+statement per batch (~0.2 ms for 10 events on SQLite).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from functools import cache
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -18,23 +26,26 @@ from ...models.types import utcnow
 from . import gaps, queueing
 from .notifications import EventInfo
 
+log = logging.getLogger(__name__)
+Bind = Session | sa.Connection
 
-def _insert(dialect: str):  # noqa: ANN202 - a dialect-specific Insert construct
+
+@cache
+def _insert(dialect: str) -> sa.Insert:
+    """The insert for a dialect, built once (SQLAlchemy caches its compiled form)."""
     table = InboundEvent.__table__
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table)
+    return (module.insert(table)
+            .on_conflict_do_nothing(index_elements=["connection_id", "event_key"])
+            .returning(table.c.id, table.c.connection_id, table.c.event_key))
 
 
-def store_batch(session: Session, events: Sequence[tuple[int, EventInfo]]) -> list[int | None]:
-    """Insert and commit events, then queue them for processing.
+def _connection(bind: Bind) -> sa.Connection:
+    return bind.connection() if isinstance(bind, Session) else bind
 
-    Args:
-        session: A session with no other pending work (it is committed here).
-        events: (connection id, what the event is about) pairs, ids only.
 
-    Returns:
-        The new row id per event, in order; None for an event whose key was already stored.
-    """
+def insert_events(bind: Bind, events: Sequence[tuple[int, EventInfo]]) -> list[int | None]:
+    """Insert events without committing; the new row id per event, None for a replay."""
     if not events:
         return []
     now = utcnow()
@@ -45,26 +56,64 @@ def store_batch(session: Session, events: Sequence[tuple[int, EventInfo]]) -> li
          "status": InboundStatus.RECEIVED, "received_at": now}
         for cid, info in events
     ]
-    table = InboundEvent.__table__
-    statement = (_insert(session.get_bind().dialect.name).values(rows)
-                 .on_conflict_do_nothing(index_elements=["connection_id", "event_key"])
-                 .returning(table.c.id, table.c.connection_id, table.c.event_key))
-    stored = {(cid, key): int(eid) for eid, cid, key in session.execute(statement)}
-    session.commit()
-    ids: list[int | None] = []
-    for cid, info in events:
-        # The first of two identical keys in one batch gets the id; the second is a replay.
-        ids.append(stored.pop((cid, info.key), None))
-    queueing.enqueue_inbound([i for i in ids if i is not None])
+    connection = _connection(bind)
+    result = connection.execute(_insert(connection.dialect.name), rows)
+    stored = {(cid, key): int(eid) for eid, cid, key in result}
+    # The first of two identical keys in one batch gets the id; the second is a replay.
+    return [stored.pop((cid, info.key), None) for cid, info in events]
+
+
+def store_events(bind: Bind, events: Sequence[tuple[int, EventInfo]]
+                 ) -> tuple[list[int | None], list[int]]:
+    """Insert and commit events, then the catch-ups their numbers call for (see `gaps`).
+
+    Args:
+        bind: A session or connection with no other pending work (committed here).
+        events: (connection id, what the event is about) pairs, ids only.
+
+    Returns:
+        The new row id per event, in order (None for an event whose key was already
+        stored), and every new row to queue for processing (catch-ups included).
+    """
+    ids = insert_events(bind, events)
+    if not events:
+        return ids, []
+    bind.commit()
+    new = [eid for eid in ids if eid is not None]
     accepted = [event for event, eid in zip(events, ids, strict=True) if eid is not None]
-    if missed := gaps.catch_ups(accepted):
-        store_batch(session, missed)  # their own events carry no count: no recursion
+    try:
+        # Catch-ups carry no count of their own: they call for no further catch-up.
+        if missed := gaps.catch_ups(accepted):
+            new += [eid for eid in insert_events(bind, missed) if eid is not None]
+            bind.commit()
+    except Exception as exc:  # noqa: BLE001 - the events are stored: still accepted
+        bind.rollback()
+        log.warning("inbound gap detection skipped: %s", type(exc).__name__)
+    return ids, new
+
+
+def queue_events(event_ids: list[int]) -> None:
+    """Hand stored events to the webhooks queue.
+
+    Nothing here decides the answer to the sender: the events are stored already. A Redis
+    failure leaves them `received` and unqueued, and the webhooks maintenance
+    (`sweep.requeue_unqueued`) queues them later. Failing the request instead would make
+    the sender retry into a 409, and the event would never be processed.
+    """
+    try:
+        queueing.enqueue_inbound(event_ids)
+    except Exception as exc:  # noqa: BLE001 - see above: persisted means acknowledged
+        log.warning("%d inbound events stored but not queued (the sweeper will): %s",
+                    len(event_ids), type(exc).__name__)
+
+
+def store_batch(bind: Bind, events: Sequence[tuple[int, EventInfo]]) -> list[int | None]:
+    """Store events (see `store_events`) and queue them; the new row id per event."""
+    ids, new = store_events(bind, events)
+    queue_events(new)
     return ids
 
 
 def store_one(session: Session, connection_id: int, info: EventInfo) -> int | None:
     """Store a single event (see `store_batch`)."""
     return store_batch(session, [(connection_id, info)])[0]
-
-
-

@@ -50,6 +50,8 @@ class SubscriptionPatch(BaseModel):
     max_retries: int | None = Field(default=None, ge=0, le=20)
     backoff_seconds: list[int] | None = Field(default=None, min_length=1, max_length=20)
     active: bool | None = None
+    # True sends the stored FHIR resource (PHI) in each delivery about one; see content.py.
+    include_content: bool | None = None
 
     _types = field_validator("event_types")(_known_types)
 
@@ -67,6 +69,7 @@ class SubscriptionIn(SubscriptionPatch):
     backoff_seconds: list[int] = Field(default_factory=lambda: [10, 60, 300, 1800, 7200],
                                        min_length=1, max_length=20)
     active: bool = True
+    include_content: bool = False  # ids and references only unless asked for
 
 
 class SubscriptionOut(BaseModel):
@@ -83,6 +86,7 @@ class SubscriptionOut(BaseModel):
     max_retries: int
     backoff_seconds: list[int]
     active: bool
+    include_content: bool
     disabled_reason: str | None
     previous_secret_expires_at: datetime | None
     last_delivery_at: datetime | None
@@ -125,7 +129,8 @@ def create(session: Session, *, data: SubscriptionIn, actor: audit.Actor
     session.flush()
     audit.record(session, actor=actor, action="webhook_subscription.create",
                  target_type="webhook_subscription", target_id=row.id,
-                 details={"event_types": row.event_types, "host": _host(row.url)})
+                 details={"event_types": row.event_types, "host": _host(row.url),
+                          "include_content": row.include_content})
     return row, secret
 
 
@@ -137,12 +142,18 @@ def update(session: Session, *, row: WebhookSubscription, patch: SubscriptionPat
         check_url(changes["url"])
     if changes.get("active") and not row.active:
         changes["failure_streak"] = 0
+    if changes.get("include_content") is None:
+        changes.pop("include_content", None)  # null: leave it as it is
+    details: dict[str, Any] = {"fields": sorted(changes)}
+    if "include_content" in changes and changes["include_content"] != row.include_content:
+        # Whether PHI leaves the system is the change an auditor looks for: say it plainly.
+        details["include_content"] = {"from": row.include_content,
+                                      "to": changes["include_content"]}
     row.sqlmodel_update(changes)
     row.updated_at = utcnow()
     session.add(row)
     audit.record(session, actor=actor, action="webhook_subscription.update",
-                 target_type="webhook_subscription", target_id=row.id,
-                 details={"fields": sorted(changes)})
+                 target_type="webhook_subscription", target_id=row.id, details=details)
     return row
 
 

@@ -21,12 +21,12 @@ from ...services.webhooks import EVENT_TYPES, subscriptions
 from ...services.webhooks import overview as wh
 from ...services.webhooks.probe import send_test_event
 from ...services.webhooks.ssrf import TargetRefused
-from ..state.session import principal_for
+from ..state.session import principal_for, requires
 from ..state.webhooks import WebhooksState
 
 ANY = "any"
 FIELDS = ("name", "url", "event_types", "filter_connection_id", "filter_resource_types",
-          "timeout_seconds", "max_retries", "algorithm", "form")
+          "timeout_seconds", "max_retries", "algorithm", "include_content", "form")
 
 
 def blank_errors() -> dict[str, str]:
@@ -36,6 +36,9 @@ def blank_errors() -> dict[str, str]:
 def form_data(form: dict[str, Any]) -> dict[str, Any]:
     """The modal's strings as the service's fields (pydantic reports what does not fit)."""
     connection = form["connection"]
+    # Absent (an older caller): the subscription's setting stays as it is.
+    content = {"include_content": bool(form["include_content"])} \
+        if "include_content" in form else {}
     return {
         "name": form["name"].strip(),
         "url": form["url"].strip(),
@@ -46,6 +49,7 @@ def form_data(form: dict[str, Any]) -> dict[str, Any]:
                                   if t.strip()],
         "timeout_seconds": form["timeout"].strip(),
         "max_retries": form["retries"].strip(),
+        **content,
     }
 
 
@@ -93,7 +97,7 @@ def load_form(sub_id: int) -> dict[str, Any] | None:
             "connection": str(row.filter_connection_id or ANY),
             "resource_types": ", ".join(row.filter_resource_types),
             "timeout": f"{row.timeout_seconds:g}", "retries": str(row.max_retries),
-            "active": row.active,
+            "active": row.active, "include_content": row.include_content,
         }
 
 
@@ -139,6 +143,7 @@ class WebhookFormState(rx.State):
     timeout: str = "10"
     retries: str = "5"
     active: bool = True
+    include_content: bool = False  # send the stored resource (PHI) with each delivery
     errors: dict[str, str] = blank_errors()
     secret: str = ""  # a new or rotated secret, shown once, dropped when the modal closes
     test: dict[str, str] = {}
@@ -151,17 +156,19 @@ class WebhookFormState(rx.State):
         self.events = dict.fromkeys(EVENT_TYPES, False)
         self.connection, self.resource_types, self.timeout, self.retries = ANY, "", "10", "5"
         self.active, self.errors, self.secret, self.test = True, blank_errors(), "", {}
+        self.include_content = False
 
     def _form(self) -> dict[str, Any]:
         return {"name": self.name, "url": self.url, "algorithm": self.algorithm,
                 "events": self.events, "connection": self.connection,
                 "resource_types": self.resource_types, "timeout": self.timeout,
-                "retries": self.retries}
+                "retries": self.retries, "include_content": self.include_content}
 
     async def _operator(self) -> tuple[Principal | None, rx.event.EventSpec | None]:
         return await principal_for(self, Role.OPERATOR)
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def open_create(self) -> rx.event.EventSpec | None:
         principal, refusal = await self._operator()
         if principal is None:
@@ -172,6 +179,7 @@ class WebhookFormState(rx.State):
         return None
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def open_edit(self, sub_id: str) -> rx.event.EventSpec | None:
         principal, refusal = await self._operator()
         if principal is None:
@@ -202,6 +210,10 @@ class WebhookFormState(rx.State):
             self.errors = {**self.errors, _error_key(field): ""}
 
     @rx.event
+    def set_include_content(self, checked: bool) -> None:
+        self.include_content = bool(checked)
+
+    @rx.event
     def toggle_event(self, event_type: str, checked: bool) -> None:
         if event_type in EVENT_TYPES:
             self.events = {**self.events, event_type: bool(checked)}
@@ -213,6 +225,7 @@ class WebhookFormState(rx.State):
         self.errors = {**self.errors, "event_types": ""}
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def submit(self):  # noqa: ANN201 (yields UI updates)
         principal, refusal = await self._operator()
         if principal is None:
@@ -231,6 +244,7 @@ class WebhookFormState(rx.State):
         yield rx.toast.success("subscription created" if creating else "subscription saved")
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def rotate_secret(self):  # noqa: ANN201 (yields UI updates)
         principal, refusal = await self._operator()
         if principal is None or not self.sub_id:
@@ -240,6 +254,7 @@ class WebhookFormState(rx.State):
         yield rx.toast.success("new secret generated; the old one signs during the grace period")
 
     @rx.event
+    @requires(Role.OPERATOR)
     async def send_test(self):  # noqa: ANN201 (yields UI updates)
         principal, refusal = await self._operator()
         if principal is None or not self.sub_id:

@@ -116,6 +116,33 @@ def _delivery_fields() -> rx.Component:
     )
 
 
+def content_checkbox() -> rx.Component:
+    """Opt in to clinical content, with what that means said next to it."""
+    return rx.vstack(
+        rx.checkbox(
+            rx.text("Include clinical content (the resource itself)", size="2"),
+            checked=F.include_content,
+            on_change=F.set_include_content,
+            id="webhook-include-content",
+        ),
+        rx.cond(
+            F.include_content,
+            rx.callout(
+                "Deliveries will carry the stored FHIR resource: protected health "
+                "information leaves HoloVitals and is sent to this subscriber. Enable it only "
+                "for a receiver allowed to hold PHI, over HTTPS.",
+                icon="triangle-alert", color_scheme="amber", size="1", width="100%",
+                id="webhook-content-warning",
+            ),
+            rx.text("Off: deliveries carry ids and references only.", size="1",
+                    color_scheme="gray"),
+        ),
+        field_error("include_content"),
+        spacing="1",
+        width="100%",
+    )
+
+
 def secret_callout() -> rx.Component:
     return rx.cond(
         F.secret != "",
@@ -196,6 +223,7 @@ def webhook_modal() -> rx.Component:
                     spacing="3", width="100%",
                 ),
                 _delivery_fields(),
+                content_checkbox(),
                 test_answer(),
                 _footer(),
                 spacing="3",

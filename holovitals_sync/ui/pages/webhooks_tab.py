@@ -44,7 +44,10 @@ def _sub_actions(row: rx.Var) -> rx.Component:
 def _sub_row(row: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text(row["name"], weight="medium"), rx.text(row["url"], size="1",
-                      color_scheme="gray")),
+                      color_scheme="gray"),
+                      rx.cond(row["content"] == "yes",
+                              rx.badge("sends clinical content", color_scheme="amber",
+                                       size="1", class_name="webhook-content"))),
         rx.table.cell(_health(row)),
         rx.table.cell(row["last_delivery"]),
         rx.table.cell(row["last_status"], " ", rx.text.span(row["last_code"], color="gray")),

@@ -1,0 +1,64 @@
+"""Stored inbound events that nobody queued: found and handed to the webhooks queue.
+
+The receiver acknowledges an event once its row is committed and queues it just after (see
+`api.intake`). Between the two the process may die, Redis may be down, or a Redis without
+persistence may restart and forget the pending list; a drain job killed after popping ids
+loses them the same way. The row stays `received`, so the webhooks maintenance asks here,
+every tick, for events received more than `SWEEP_AFTER` ago and still `received` that are
+not on the pending list, and queues them again.
+
+Queueing one twice does no harm: processing an event is idempotent (a processed event is
+skipped), and a catch-up waiting out its grace period is held again by its own check.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from ...models import EHRConnection, InboundEvent, InboundStatus
+from ...models.types import utcnow
+from ..orchestration.queueing import redis_connection
+from . import queueing
+
+log = logging.getLogger(__name__)
+# Far beyond the receiver's follow-up (milliseconds) and a catch-up's grace period (10 s).
+SWEEP_AFTER = timedelta(seconds=60)
+LIMIT = 5000  # per connection and tick; the next tick takes the rest
+# Every webhooks worker ticks; one sweep per interval is enough.
+LOCK = "webhooks:inbound:sweep-lock"
+LOCK_SECONDS = 8
+
+
+def _stranded(session: Session, connection_id: int, cutoff: datetime) -> list[int]:
+    # (connection_id, status, received_at) is the table's index: no full scan per tick.
+    query = (select(InboundEvent.id)
+             .where(InboundEvent.connection_id == connection_id,
+                    InboundEvent.status == InboundStatus.RECEIVED,
+                    InboundEvent.received_at < cutoff)
+             .order_by(InboundEvent.id).limit(LIMIT))
+    return [int(i) for i in session.exec(query)]
+
+
+def requeue_unqueued(session: Session, *, now: datetime | None = None,
+                     older_than: timedelta = SWEEP_AFTER) -> int:
+    """Queue stored events left unqueued; returns how many (0 when another worker sweeps)."""
+    client = redis_connection()
+    if not client.set(LOCK, 1, nx=True, ex=LOCK_SECONDS):
+        return 0
+    cutoff = (now or utcnow()) - older_than
+    ids: list[int] = []
+    for connection_id in session.exec(select(EHRConnection.id)):
+        ids += _stranded(session, connection_id, cutoff)
+    if not ids:
+        return 0
+    # Read after the rows: an id a drain pops meanwhile is processed (or queued twice, which
+    # is harmless); one still waiting on the list is not pushed again.
+    waiting = {int(i) for i in client.lrange(queueing.PENDING_INBOUND, 0, -1)}
+    lost = [i for i in ids if i not in waiting]
+    if lost:
+        queueing.enqueue_inbound(lost)
+        log.warning("requeued %d stored inbound events that were never queued", len(lost))
+    return len(lost)
