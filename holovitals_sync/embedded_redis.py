@@ -2,6 +2,9 @@
 
 It listens on a unix socket in the data directory only (no TCP port), keeps an append-only
 file there so queued jobs survive a restart, and is stopped with `holovitals-sync up`.
+`up` watches it like its other children: one that dies is started again on the same socket
+(workers and the Reflex backend reconnect), and reconcile re-enqueues any job whose RQ entry
+did not survive.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # The kernel limits unix socket paths to 107 bytes.
 _MAX_SOCKET_PATH = 100
+# What Reflex's Redis state manager (`up --prod`) sets with CONFIG SET once per process: a
+# restarted server must have it from the start, or lock waiters miss their release events.
+REFLEX_KEYSPACE_EVENTS = "K$sgxe"
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -59,6 +65,8 @@ class EmbeddedRedis:
 
     data_dir: Path
     process: subprocess.Popen[bytes] | None = None
+    name: str = "embedded-redis"
+    notify_keyspace_events: str = ""
 
     @property
     def socket_path(self) -> Path:
@@ -69,6 +77,7 @@ class EmbeddedRedis:
         return f"unix://{self.socket_path}"
 
     def command(self) -> list[str]:
+        events = self.notify_keyspace_events
         return [
             find_redis_server(),
             "--port", "0",
@@ -81,6 +90,7 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "redis.log"),
+            *(["--notify-keyspace-events", events] if events else []),
         ]  # fmt: skip
 
     def start(self, timeout: float = 15.0) -> str:
@@ -101,6 +111,10 @@ class EmbeddedRedis:
             time.sleep(0.1)
         self.stop()
         raise EmbeddedRedisError(f"redis-server did not answer within {timeout:.0f} s")
+
+    def exit_code(self) -> int | None:
+        """None while it runs (or before it was started), else its exit status."""
+        return None if self.process is None else self.process.poll()
 
     def ping(self) -> bool:
         try:

@@ -2,7 +2,8 @@
 
 Starts each child in its own process group (Reflex and `rq worker-pool` start children of
 their own), restarts a child that dies a few times, reports every death, and on Ctrl-C or
-SIGTERM stops every group it started.
+SIGTERM stops every group it started. Services the children depend on (the embedded Redis)
+are watched too, and restarted before any child is checked.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger("holovitals_sync.up")
 
@@ -38,6 +40,26 @@ def new_group_dying_with_parent() -> None:
     # Not Linux: no death signal, but the group is still ours to stop.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Service(Protocol):
+    """Something the children need, started before them and kept up while they run."""
+
+    name: str
+
+    def exit_code(self) -> int | None:
+        """None while it runs, else how it ended."""
+        ...
+
+    def start(self) -> object:
+        """Start it again (on the same address); raise when it cannot."""
+        ...
+
+
+def _within_budget(restarts: deque[float], now: float) -> bool:
+    while restarts and now - restarts[0] > RESTART_WINDOW:
+        restarts.popleft()
+    return len(restarts) < RESTART_LIMIT
 
 
 @dataclass
@@ -67,16 +89,16 @@ class Child:
             os.killpg(self.process.pid, signum)
 
     def may_restart(self, now: float) -> bool:
-        while self.restarts and now - self.restarts[0] > RESTART_WINDOW:
-            self.restarts.popleft()
-        return len(self.restarts) < RESTART_LIMIT
+        return _within_budget(self.restarts, now)
 
 
 class Supervisor:
     """Runs children until a stop signal, or until one keeps dying."""
 
-    def __init__(self, children: list[Child]) -> None:
+    def __init__(self, children: list[Child], services: list[Service] | None = None) -> None:
         self.children = children
+        self.services = services or []
+        self._service_restarts: dict[str, deque[float]] = {s.name: deque() for s in self.services}
         self._stopping = False
 
     def _on_signal(self, signum: int, _frame: object) -> None:
@@ -93,12 +115,31 @@ class Supervisor:
         try:
             while not self._stopping:
                 time.sleep(0.5)
-                code = self._check_children()
+                code = self._check_services() or self._check_children()
                 if code:
                     break
         finally:
             self.stop()
         return code
+
+    def _check_services(self) -> int:
+        """Restart a dead service in place; its clients (workers, Reflex) reconnect to it."""
+        now = time.monotonic()
+        for service in self.services:
+            status = service.exit_code()
+            if status is None:
+                continue
+            restarts = self._service_restarts[service.name]
+            if not _within_budget(restarts, now):
+                log.error("%s exited with code %s again; giving up", service.name, status)
+                return 1
+            restarts.append(now)
+            log.error("%s exited with code %s; restarting it", service.name, status)
+            try:
+                service.start()
+            except Exception as exc:  # tried again on the next tick, within the budget
+                log.error("%s could not be restarted: %s", service.name, exc)
+        return 0
 
     def _check_children(self) -> int:
         now = time.monotonic()

@@ -7,7 +7,7 @@ import logging
 from . import migrations
 from .config import Settings, secret_key
 from .db import engine_for, session_scope
-from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from .embedded_redis import REFLEX_KEYSPACE_EVENTS, EmbeddedRedis, EmbeddedRedisError
 from .migrations import PROJECT_ROOT
 from .runtime import (
     child_env,
@@ -49,7 +49,8 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
     embedded: EmbeddedRedis | None = None
     redis_url = settings.redis_url
     if redis_url is None:
-        embedded = EmbeddedRedis(settings.data_dir)
+        embedded = EmbeddedRedis(settings.data_dir,
+                                 notify_keyspace_events=REFLEX_KEYSPACE_EVENTS if prod else "")
         try:
             redis_url = embedded.start()
         except EmbeddedRedisError as exc:
@@ -70,7 +71,8 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
         children.append(Child("sandbox", sandbox_command(settings), env, PROJECT_ROOT))
     children.append(Child("reflex", reflex_command(settings, prod=prod), env, PROJECT_ROOT))
     try:
-        return Supervisor(children).run()
+        # The embedded Redis is watched first: a dead one is restarted on the same socket.
+        return Supervisor(children, [embedded] if embedded is not None else []).run()
     finally:
         if embedded is not None:
             embedded.stop()

@@ -82,4 +82,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: they are the slowest, and cheaper failures should show first."""
     # test_up.py last of all: its own `up` and `reflex export` rebuild the shared .web
     # directory, which the session's demo app (the other browser tests) is serving from.
-    items.sort(key=lambda item: ("/e2e/" in str(item.path), item.path.name == "test_up.py"))
+    # Just before it, the tests that kill the demo app's Redis (they leave it running again).
+    last = {"test_up_redis_restart.py": 1, "test_up.py": 2}
+    items.sort(key=lambda item: ("/e2e/" in str(item.path), last.get(item.path.name, 0)))

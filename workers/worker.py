@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rq import worker_registration
 from rq.job import Job
 from rq.worker import Worker
 
@@ -69,6 +70,32 @@ class HoloVitalsWorker(Worker):
     def main_work_horse(self, *args: Any, **kwargs: Any) -> None:
         dispose_after_fork()
         super().main_work_horse(*args, **kwargs)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        if pipeline is None:
+            self._ensure_registered()
+        super().heartbeat(timeout, pipeline)
+
+    def maintain_heartbeats(self, job: Job, execution: Any) -> None:
+        self._ensure_registered()
+        super().maintain_heartbeats(job, execution)
+
+    def _ensure_registered(self) -> None:
+        """Register again when Redis has forgotten this worker.
+
+        A Redis that restarted without its data (no persistence, a lost append-only file)
+        keeps no worker registry; RQ's heartbeat alone would only write `last_heartbeat`, and
+        the worker would go on working unseen by /api/health and the dashboard.
+        """
+        if self.connection.hexists(self.key, "birth"):
+            return
+        log.warning("worker %s: registration lost (Redis restarted?); registering again",
+                    self.name)
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
+            worker_registration.register(self, pipe)
+            pipe.expire(self.key, self.worker_ttl + 60)
+            pipe.execute()
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         if job.timeout and job.timeout > 0:
