@@ -71,14 +71,23 @@ class Backend:
 
 
 @pytest.fixture
-def backend(wh_db: str) -> Iterator[Backend]:
-    """create_api() in uvicorn on a free loopback port, in a thread of this process."""
+def backend(wh_db: str, request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """create_api() in uvicorn on a free loopback port, in a thread of this process.
+
+    Parametrised indirectly with "route", it serves the receiver through its FastAPI route
+    instead of the `InboundFastPath` middleware that normally answers first.
+    """
+    api = create_api()
+    if getattr(request, "param", None) == "route":
+        from holovitals_sync.api.inbound import InboundFastPath
+
+        api.user_middleware = [m for m in api.user_middleware if m.cls is not InboundFastPath]
     tokens = {}
     with session_scope() as session:
         for role in Role:
             tokens[role.value] = make_token(session, make_user(session, role.value, role))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_api(), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

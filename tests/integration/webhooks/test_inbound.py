@@ -116,6 +116,8 @@ def _signed(body: bytes, secret: str, t: int | None = None) -> dict[str, str]:
     return {"Content-Type": "application/fhir+json", **notify.sign(body, secret, "holovitals", t)}
 
 
+# "route": the same answers from the FastAPI route, which serves when the middleware is absent.
+@pytest.mark.parametrize("backend", ["fast_path", "route"], indirect=True)
 def test_forgeries_replays_and_oversized_bodies_are_refused(backend, redis_client):
     cid, secret = _connection(backend, "EHR checks", "holovitals_hmac")
     url = backend.inbound(cid)
