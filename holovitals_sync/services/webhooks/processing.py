@@ -21,7 +21,6 @@ import logging
 import random
 import re
 import time
-from datetime import timedelta
 
 from rq import Retry
 from sqlalchemy.exc import IntegrityError
@@ -195,8 +194,8 @@ def _retry() -> Retry | None:
 def defer(event_id: int, seconds: float) -> None:
     """Process the event on its own RQ job in `seconds` (timed by RQ's scheduler), with the
     usual retries should that attempt fail for a passing reason."""
-    queueing.queue(Priority.DEFAULT).enqueue_in(
-        timedelta(seconds=seconds), PROCESS_INBOUND, event_id, retry=_retry(),
+    queueing.queue(Priority.DEFAULT).enqueue_at(
+        queueing.not_before(seconds), PROCESS_INBOUND, event_id, retry=_retry(),
         job_timeout=600, result_ttl=queueing.RESULT_TTL, failure_ttl=queueing.FAILURE_TTL,
         description=f"inbound event {event_id} (after the gap grace period)",
     )
@@ -221,8 +220,8 @@ def retry_later(event_id: int) -> None:
     later = backoff[1:] or backoff[-1:]
     retry = Retry(max=settings.retry_attempts - 1, interval=later) \
         if settings.retry_attempts > 1 else None
-    queueing.queue(Priority.DEFAULT).enqueue_in(
-        timedelta(seconds=backoff[0]), PROCESS_INBOUND, event_id, retry=retry,
+    queueing.queue(Priority.DEFAULT).enqueue_at(
+        queueing.not_before(backoff[0]), PROCESS_INBOUND, event_id, retry=retry,
         job_timeout=600, result_ttl=queueing.RESULT_TTL, failure_ttl=queueing.FAILURE_TTL,
         description=f"inbound event {event_id} (retry)",
     )

@@ -7,7 +7,9 @@ without occupying a worker, and a slow endpoint never delays anyone else's.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+import time
+from datetime import UTC, datetime
 
 from rq import Queue, Retry
 from rq.job import Job
@@ -24,6 +26,15 @@ DRAIN_FLAG = "webhooks:inbound:drain-queued"
 DELIVER = "workers.webhook_jobs.deliver"
 RESULT_TTL = 3600
 FAILURE_TTL = 7 * 24 * 3600
+
+
+def not_before(seconds: float) -> datetime:
+    """`seconds` from now, rounded up to a whole second.
+
+    RQ's scheduled-job registry keeps whole seconds and truncates, so `enqueue_in(1.9 s)`
+    may run after 1.0 s; a retry must never come earlier than its backoff says.
+    """
+    return datetime.fromtimestamp(math.ceil(time.time() + seconds), UTC)
 
 
 def queue(priority: Priority = Priority.DEFAULT) -> Queue:
@@ -84,6 +95,6 @@ def enqueue_delivery(*, delivery_id: int, subscription_id: int, expected_attempt
     )
     q = queue(Priority.DEFAULT)
     if delay:
-        return q.enqueue_in(timedelta(seconds=delay), DELIVER, delivery_id, expected_attempts,
+        return q.enqueue_at(not_before(delay), DELIVER, delivery_id, expected_attempts,
                             manual, **kwargs)
     return q.enqueue(DELIVER, delivery_id, expected_attempts, manual, **kwargs)
