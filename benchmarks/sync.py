@@ -16,7 +16,8 @@ prints one JSON line per metric:
 - speedup_{1,2,3,5}_workers: patient jobs with 100 ms sandbox latency per request on
   PostgreSQL, by 1, 2, 3 and 5 workers (connection concurrency limit 5); the baseline is
   the one-worker rate of the same run. Workers are started and registered before the jobs
-  are queued, so start-up is not measured.
+  are queued, so start-up is not measured. Each line also says how I/O-bound the run
+  really was (CPU used, FHIR calls per job, the CPU ceiling: see `speedup`).
 - with --large (or --only large): worker_peak_rss_large_mb for one full sync of ~20k and
   ~200k resources into PostgreSQL, and rss_growth_large (% from the first to the second).
 
@@ -76,6 +77,9 @@ class Workers:
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                       for _ in range(count)]
         self.peak_rss = 0
+        # CPU of the workers and their work horses from registration (start-up excluded,
+        # as it is from the measured span) to stop().
+        self.cpu_seconds = 0.0
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
@@ -105,9 +109,11 @@ class Workers:
             if any(proc.poll() is not None for proc in self.procs):
                 raise SystemExit("a worker exited during start-up")
             time.sleep(0.1)
+        self.cpu_seconds = -sum(_tree_cpu(proc.pid) for proc in self.procs)
 
     def stop(self) -> None:
         self._stop.set()
+        self.cpu_seconds += sum(_tree_cpu(proc.pid) for proc in self.procs)
         for proc in self.procs:
             proc.terminate()
         for proc in self.procs:
@@ -120,6 +126,20 @@ class Workers:
                     child.kill()
                 proc.kill()
                 proc.wait(timeout=30)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a worker, its finished work horses and a running one."""
+    try:
+        proc = psutil.Process(pid)
+        times = proc.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in proc.children(recursive=True):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+    except psutil.Error:
+        return 0.0
+    return total
 
 
 def configure(database_url: str, data_dir: str) -> None:
@@ -163,9 +183,12 @@ def run_jobs(connection_id: int, specs: list[dict[str, Any]], workers: int
     return sum(r.fetched for r in rows), (ended - began).total_seconds(), peak
 
 
-def run_jobs_rows(connection_id: int, specs: list[dict[str, Any]], workers: int
-                  ) -> tuple[list[Any], int]:
-    """The finished SyncJob rows of `specs` run by `workers` workers, and the peak RSS."""
+def run_jobs_rows(connection_id: int, specs: list[dict[str, Any]], workers: int,
+                  usage: dict[str, float] | None = None) -> tuple[list[Any], int]:
+    """The finished SyncJob rows of `specs` run by `workers` workers, and the peak RSS.
+
+    `usage`, when given, receives the workers' CPU seconds ("cpu_s").
+    """
     from sqlmodel import select
 
     from holovitals_sync.db import session_scope
@@ -193,6 +216,8 @@ def run_jobs_rows(connection_id: int, specs: list[dict[str, Any]], workers: int
             time.sleep(0.2)
     finally:
         pool.stop()
+        if usage is not None:
+            usage["cpu_s"] = pool.cpu_seconds
     failed = [r.id for r in rows if r.status.value != "completed"]
     if failed:
         raise SystemExit(f"jobs failed: {failed}: {[r.last_error for r in rows]}")
@@ -280,31 +305,76 @@ def speedup(sandbox: Any, base_url: str, tmp: str, patients: int,
     Each count gets a fresh database and the same patients; the one-worker rate measured
     in the same run is the baseline of every ratio (the machine is shared: absolute
     rates drift between runs, ratios much less).
+
+    The sandbox adds its latency with `asyncio.sleep` (requests wait side by side), so
+    the workers' waits overlap; what does not overlap is CPU. Each line therefore also
+    says what the run used:
+
+    - `cpu_s`: CPU seconds of the workers (with their work horses) and the sandbox;
+      `cpu_busy` = cpu_s / (seconds x cores), near 1 when the run was CPU-bound.
+    - `machine_busy`: the whole machine's CPU share over the run (PostgreSQL and other
+      tenants included); near 1 with a low `cpu_busy`, the run waited for others' CPU.
+    - `fhir_calls_per_job`: the FHIR calls the latency applies to, made one after the
+      other; `io_floor_s` is the job time that latency alone imposes.
+    - `cpu_ceiling`: the speed-up over the one-worker rate that the cores allow at the
+      measured CPU per job; no number of workers can beat it.
     """
     sandbox.set_faults(latency_ms=LATENCY_MS)
     ids = sorted(httpx_ids(sandbox, base_url))[:patients]
     specs = [{"job_type": "patient", "patient_id": p} for p in ids]
+    cores = psutil.cpu_count() or 1
+    sandbox_proc = psutil.Process(sandbox._process.pid) if sandbox._process else None
     base_rate = 0.0
     try:
         for n_workers in counts:
             url, drop = fresh_postgres()
+            usage: dict[str, float] = {}
             try:
                 configure(url, tmp)
                 conn = make_connection(base_url, f"bench-latency-{n_workers}",
                                        limit=SPEEDUP_LIMIT)
-                rows, _ = run_jobs_rows(conn, specs, workers=n_workers)
+                calls_before, sandbox_cpu = sandbox.stats()["fhir_calls"], _cpu(sandbox_proc)
+                machine = psutil.cpu_times()
+                rows, _ = run_jobs_rows(conn, specs, workers=n_workers, usage=usage)
+                busy_share = _busy_share(machine, psutil.cpu_times())
+                calls = sandbox.stats()["fhir_calls"] - calls_before
+                usage["cpu_s"] += _cpu(sandbox_proc) - sandbox_cpu
             finally:
                 drop()
             count, seconds, busy = job_span(rows)
             rate = count / seconds
             base_rate = base_rate or rate
+            per_job = calls / len(rows)
+            jobs_per_cpu_s = len(rows) / usage["cpu_s"]
             emit(f"speedup_{n_workers}_workers", rate / base_rate, "x", count,
                  baseline=round(base_rate, 1), rps=round(rate, 1), workers=n_workers,
                  seconds=seconds, mean_job_s=busy / len(rows), concurrency=busy / seconds,
                  latency_ms=LATENCY_MS, limit=SPEEDUP_LIMIT, patients=len(ids),
-                 database="postgresql", target=round(min(n_workers, SPEEDUP_LIMIT) * 0.8, 1))
+                 database="postgresql", target=round(min(n_workers, SPEEDUP_LIMIT) * 0.8, 1),
+                 cpu_s=usage["cpu_s"], cpu_busy=usage["cpu_s"] / (seconds * cores),
+                 cores=cores, machine_busy=busy_share, fhir_calls_per_job=per_job,
+                 io_floor_s=per_job * LATENCY_MS / 1000,
+                 cpu_ceiling=cores * jobs_per_cpu_s * (count / len(rows)) / base_rate)
     finally:
         sandbox.clear_faults()
+
+
+def _busy_share(before: Any, after: Any) -> float:
+    """The machine's non-idle CPU share between two `psutil.cpu_times()` samples."""
+    total = sum(after) - sum(before)
+    idle = (after.idle + getattr(after, "iowait", 0.0)) - \
+        (before.idle + getattr(before, "iowait", 0.0))
+    return 1 - idle / total if total > 0 else 0.0
+
+
+def _cpu(proc: Any) -> float:
+    if proc is None:
+        return 0.0
+    try:
+        times = proc.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
 
 
 def job_span(rows: list[Any]) -> tuple[int, float, float]:

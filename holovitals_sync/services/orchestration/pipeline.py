@@ -18,10 +18,10 @@ from sqlmodel import Session
 
 from ...models import EHRConnection, ErrorSeverity, RecordError, SyncedRecord, SyncJob
 from ..transformation.compile import TransformResult
-from ..transformation.service import DataTransformationService
 from ..validation import CustomValidator, batch_patients, persist_errors, validate_batch
 from ..validation.issues import Layer, ValidationIssue
 from ..validation.references import PATIENT_ELEMENTS, patient_id
+from . import runcache
 from .screening import screen
 
 # Full FHIR model validation (fhir.resources) measured ~2k resources/s here, slower than
@@ -45,13 +45,19 @@ def known_patients(session: Session, connection_id: int,
     wanted = {pid for res in resources for name in PATIENT_ELEMENTS
               if isinstance(res.get(name), dict) and (pid := patient_id(res[name]))}
     wanted -= batch_patients(resources)
+    cache = runcache.current(connection_id)
+    known = wanted & cache.patients if cache is not None else set()
+    wanted -= known  # a run asks once for each patient found stored
     if not wanted:
-        return set()
+        return known
     table = SyncedRecord.__table__
     query = sa.select(table.c.remote_id).where(
         table.c.connection_id == connection_id, table.c.resource_type == "Patient",
         table.c.remote_id.in_(sorted(wanted)))
-    return {row[0] for row in session.execute(query)}
+    found = {row[0] for row in session.execute(query)}
+    if cache is not None:
+        cache.patients |= found
+    return known | found
 
 
 def rule_issues(results: Sequence[TransformResult]) -> list[ValidationIssue]:
@@ -118,8 +124,7 @@ def process_batch(session: Session, *, job: SyncJob, connection: EHRConnection,
         The batch split into stored, flagged and invalid.
     """
     usable, rejected = screen(resources)
-    results = DataTransformationService(session).apply_batch(usable,
-                                                            connection_id=connection.id)
+    results = runcache.transform(session, connection.id, usable)
     report = validate_batch([r.resource for r in results], mode=connection.validation_mode,
                             known_patients=known_patients(session, connection.id, usable),
                             structural=STRUCTURAL, custom=custom_rules(connection))

@@ -1,4 +1,5 @@
-"""Read the adapter's pages in a background thread while the previous batch is written.
+"""Read the adapter's pages (as batches) in a background thread while the previous batch is
+written.
 
 Fetching (HTTP, NDJSON parsing) and storing (database round trips) mostly wait on I/O, so
 overlapping them shortens a run; a small bounded queue keeps memory flat.

@@ -6,6 +6,7 @@ callback (`record_attempt_failure`) keeps the row in step with RQ's decision.
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from ...adapters import adapter_for
@@ -87,6 +88,17 @@ def run_job(job_id: int, *, rq_job_id: str | None = None) -> None:
         log.info("sync job %s: nothing to run (finished, cancelled or superseded)", job_id)
         return
     job, connection = started
+    # Everything alive now (imports, the warmed FHIR models) outlives the job: out of the
+    # collector's sight for the run, the cyclic GC stops re-scanning it while the loop
+    # parses and discards resources (~20% less CPU per resource, benchmarks/sync_profile.py).
+    gc.freeze()
+    try:
+        _run(job, connection)
+    finally:
+        gc.unfreeze()  # a process that runs jobs in-line (no fork) collects them again
+
+
+def _run(job: SyncJob, connection: EHRConnection) -> None:
     events = JobEvents(redis_connection())
     events.state(job)
     batch_size = get_settings().sync_batch_size
@@ -95,14 +107,14 @@ def run_job(job_id: int, *, rq_job_id: str | None = None) -> None:
             if job.direction in (Direction.OUTBOUND, Direction.BIDIRECTIONAL):
                 run_outbound(job, connection, adapter, batch_size=batch_size, events=events)
             if job.direction in (Direction.INBOUND, Direction.BIDIRECTIONAL):
-                run_inbound(job, connection, adapter, batch_size=batch_size, events=events)
+                run_inbound(job, connection, adapter, events=events)
         _complete(job, connection)
     except lifecycle.RunStopped:
-        log.info("sync job %s: stopped (cancelled or taken over)", job_id)
+        log.info("sync job %s: stopped (cancelled or taken over)", job.id)
         return
     events.progress(job, force=True)
     events.state(job)
-    log.info("sync job %s completed: %s fetched", job_id, job.fetched)
+    log.info("sync job %s completed: %s fetched", job.id, job.fetched)
 
 
 def record_attempt_failure(job_id: int, exc: BaseException, *, will_retry: bool) -> None:

@@ -7,6 +7,11 @@ The WHERE also refuses a copy older than the stored one (by `meta.lastUpdated`):
 racing on one record (a webhook-triggered patient sync beside a full sync) must not let the
 one that fetched first and commits last put an old version back. PostgreSQL re-checks that
 WHERE against the committed row after waiting for the other transaction's lock.
+
+Round trips per batch: one SELECT of the stored hashes, one INSERT. On PostgreSQL the batch
+travels as one JSON parameter (`jsonb_to_recordset`): the SQL text stays the same whatever
+the batch size, each body is serialised once (not once per body column) and psycopg does
+not re-parse a statement with thousands of placeholders (~10 ms a batch of 100, measured).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
@@ -95,19 +101,36 @@ Known = tuple[str | None, datetime | None]  # stored content hash and remote las
 
 def _existing(session: Session, connection_id: int,
               rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], Known]:
+    """Stored hash and lastUpdated of the batch's records: one SELECT per batch.
+
+    Types and ids are matched separately (a superset of the wanted keys, filtered here):
+    on PostgreSQL both are array parameters, so the statement text is the same for every
+    batch; SQLite gets expanding IN lists, chunked under its bound-parameter limit.
+    """
     table = SyncedRecord.__table__
+    wanted = {(row["resource_type"], row["remote_id"]) for row in rows}
+    types = sorted({rtype for rtype, _ in wanted})
+    ids = sorted({rid for _, rid in wanted})
+    postgres = session.get_bind().dialect.name == "postgresql"
     found: dict[tuple[str, str], Known] = {}
-    by_type: dict[str, list[str]] = {}
-    for row in rows:
-        by_type.setdefault(row["resource_type"], []).append(row["remote_id"])
-    for rtype, ids in by_type.items():
-        for start in range(0, len(ids), _CHUNK):
-            query = sa.select(table.c.remote_id, table.c.content_hash,
-                              table.c.remote_last_updated).where(
-                table.c.connection_id == connection_id, table.c.resource_type == rtype,
-                table.c.remote_id.in_(ids[start:start + _CHUNK]))
-            found.update({(rtype, rid): (h, _aware(at)) for rid, h, at in session.execute(query)})
+    chunk = (len(ids) or 1) if postgres else _CHUNK
+    for start in range(0, len(ids), chunk):
+        part = ids[start:start + chunk]
+        query = sa.select(table.c.resource_type, table.c.remote_id, table.c.content_hash,
+                          table.c.remote_last_updated).where(
+            table.c.connection_id == connection_id,
+            *_any(table.c.resource_type, types, postgres), *_any(table.c.remote_id, part, postgres))
+        for rtype, rid, stored_hash, at in session.execute(query):
+            if (rtype, rid) in wanted:
+                found[(rtype, rid)] = (stored_hash, _aware(at))
     return found
+
+
+def _any(column: Any, values: list[str], postgres: bool) -> list[Any]:
+    if postgres:
+        array = sa.bindparam(f"{column.name}_any", values, type_=postgresql.ARRAY(sa.Text))
+        return [column == sa.any_(array)]
+    return [column.in_(values)]
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -127,8 +150,12 @@ def _insert(dialect: str) -> Any:
 
 @lru_cache(maxsize=4)
 def _statement(dialect: str) -> Any:
+    """The multi-row upsert of one dialect (SQLite runs its SQL as one executemany)."""
+    return _on_conflict(_insert(dialect))
+
+
+def _on_conflict(stmt: Any) -> Any:
     table = SyncedRecord.__table__
-    stmt = _insert(dialect)
     new = stmt.excluded
     # A record changed locally and not yet written keeps its local and base bodies: the
     # three-way comparison needs them; only the remote side moves on.
@@ -207,13 +234,48 @@ def upsert_batch(session: Session, *, connection_id: int, job_id: int | None,
                                row["patient_ref"], row["remote_body"]))
     if not changed:
         return counts
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
         return _write_counted(session, changed, len(rows), counts)
-    stmt = _statement(dialect)
-    for start in range(0, len(changed), _CHUNK):
-        session.execute(stmt, changed[start:start + _CHUNK])
+    _write_sqlite(session, dialect, changed)
     return counts
+
+
+def _write_sqlite(session: Session, dialect: sa.Dialect, changed: list[dict[str, Any]]
+                  ) -> None:
+    """SQLite: one executemany of ready-made rows (the statement's SQL, compiled once).
+
+    Each body is serialised once for its three columns, and no per-value type processing
+    runs: the values are already what SQLAlchemy would bind (JSON text, its timestamp
+    text, booleans), which made ~40% of the upsert's CPU.
+    """
+    sql, names = _sqlite_sql(dialect)
+    stamp = _stamp(dialect)
+    now = stamp(changed[0]["last_synced_at"])
+    rows = []
+    for row in changed:
+        body = orjson.dumps(row["remote_body"]).decode()
+        ready = {**row, "base_body": body, "local_body": body, "remote_body": body,
+                 "remote_last_updated": stamp(row["remote_last_updated"]),
+                 "last_synced_at": now, "created_at": now, "updated_at": now}
+        rows.append(tuple(ready[name] for name in names))
+    session.connection().exec_driver_sql(sql, rows)
+
+
+@lru_cache(maxsize=2)
+def _sqlite_sql(dialect: sa.Dialect) -> tuple[str, tuple[str, ...]]:
+    # The columns a row of `_row` carries (not `id`: the database chooses it).
+    columns = [c.key for c in SyncedRecord.__table__.c if c.key != "id"]
+    compiled = _statement("sqlite").compile(dialect=dialect, column_keys=columns)
+    return compiled.string, tuple(compiled.positiontup or ())
+
+
+@lru_cache(maxsize=2)
+def _stamp(dialect: sa.Dialect) -> Any:
+    """The bind processing of a `UTCDateTime` column on this dialect (None stays None)."""
+    column_type = SyncedRecord.__table__.c.last_synced_at.type
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    return process or (lambda value: value)
 
 
 def _write_counted(session: Session, changed: list[dict[str, Any]], seen: int,
@@ -225,13 +287,12 @@ def _write_counted(session: Session, changed: list[dict[str, Any]], seen: int,
     statement's RETURNING says which rows it inserted (`xmax = 0`) or updated; rows it
     left alone (the same content, or older) are unchanged, and announce nothing.
     """
-    table = SyncedRecord.__table__
-    stmt = _statement("postgresql").returning(
-        table.c.resource_type, table.c.remote_id, sa.literal_column("xmax = 0"))
-    written: dict[tuple[str, str], bool] = {}
-    for start in range(0, len(changed), _CHUNK):
-        for rtype, rid, inserted in session.execute(stmt, changed[start:start + _CHUNK]):
-            written[(rtype, rid)] = bool(inserted)
+    first = changed[0]
+    params = {"connection_id": first["connection_id"], "job_id": first["last_job_id"],
+              "now": first["last_synced_at"], "rows": _recordset(changed)}
+    written: dict[tuple[str, str], bool] = {
+        (rtype, rid): bool(inserted)
+        for rtype, rid, inserted in session.execute(_pg_statement(), params)}
     created = sum(written.values())
     result = UpsertCounts(created=created, updated=len(written) - created,
                           unchanged=seen - len(written))
@@ -239,3 +300,53 @@ def _write_counted(session: Session, changed: list[dict[str, Any]], seen: int,
                       for rtype, rid, version, _, patient, body in counts.changed
                       if (rtype, rid) in written]
     return result
+
+
+# The per-record fields of the PostgreSQL recordset; the rest is the same for the batch.
+_RECORD = (("t", "resource_type", sa.Text), ("i", "remote_id", sa.Text),
+           ("p", "patient_ref", sa.Text), ("b", "remote_body", postgresql.JSONB),
+           ("v", "remote_version", sa.Text),
+           ("u", "remote_last_updated", sa.DateTime(timezone=True)),
+           ("h", "content_hash", sa.Text), ("f", "flagged_invalid", sa.Boolean))
+
+
+def _recordset(rows: Sequence[dict[str, Any]]) -> str:
+    """The batch as one JSON array (each body serialised once, by orjson)."""
+    return orjson.dumps([
+        {"t": row["resource_type"], "i": row["remote_id"], "p": row["patient_ref"],
+         "b": row["remote_body"], "v": row["remote_version"],
+         "u": row["remote_last_updated"], "h": row["content_hash"],
+         "f": row["flagged_invalid"]}
+        for row in rows]).decode()
+
+
+@lru_cache(maxsize=1)
+def _pg_statement() -> Any:
+    """INSERT .. SELECT FROM jsonb_to_recordset(:rows) with the shared ON CONFLICT clause.
+
+    One body value feeds the three body columns, so PostgreSQL parses it once as well.
+    """
+    table = SyncedRecord.__table__
+    rows = sa.func.jsonb_to_recordset(
+        sa.cast(sa.bindparam("rows", type_=sa.Text), postgresql.JSONB)
+    ).table_valued(*(sa.column(key, kind) for key, _, kind in _RECORD)).render_derived(
+        name="r", with_types=True)
+    r = {column: rows.c[key] for key, column, _ in _RECORD}
+    now = sa.bindparam("now", type_=table.c.last_synced_at.type)
+    values = {
+        "connection_id": sa.bindparam("connection_id", type_=sa.Integer),
+        "resource_type": r["resource_type"], "remote_id": r["remote_id"],
+        "patient_ref": r["patient_ref"], "base_body": r["remote_body"],
+        "local_body": r["remote_body"], "remote_body": r["remote_body"],
+        "remote_version": r["remote_version"],
+        "remote_last_updated": r["remote_last_updated"], "content_hash": r["content_hash"],
+        "dirty": sa.false(), "conflict_pending": sa.false(),
+        "flagged_invalid": r["flagged_invalid"], "deleted": sa.false(),
+        "last_job_id": sa.bindparam("job_id", type_=sa.Integer),
+        "last_synced_at": now, "created_at": now, "updated_at": now,
+    }
+    # psycopg's dialect renders a typed bind as `%(name)s::TYPE`, which a SELECT list needs.
+    insert = postgresql.insert(table).from_select(list(values), sa.select(*values.values()))
+    return _on_conflict(insert).returning(
+        table.c.resource_type, table.c.remote_id, sa.literal_column("xmax = 0"))
+
