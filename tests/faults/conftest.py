@@ -33,17 +33,16 @@ import redis
 import sqlalchemy as sa
 from sqlmodel import func, select
 
-from holovitals_sync import migrations
 from holovitals_sync.adapters import content_hash
 from holovitals_sync.adapters.generic import PROFILE
 from holovitals_sync.config import get_settings
-from holovitals_sync.db import create_db_engine, get_engine, session_scope
+from holovitals_sync.db import create_db_engine, session_scope
 from holovitals_sync.models import EHRConnection, RecordError, SyncedRecord
 from holovitals_sync.runtime import worker_command
 from holovitals_sync.sandbox.config import SandboxConfig
 from holovitals_sync.sandbox.server import SandboxServer
-from holovitals_sync.services.orchestration import queueing
 from tests.factories import make_connection
+from tests.process_env import holovitals_env
 from tests.waiting import wait_for
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
@@ -207,25 +206,14 @@ def fault_env(private_pg: PrivatePostgres, private_redis: PrivateRedis,
     """A fresh database on the private cluster; returns its URL."""
     if not private_redis.ping():
         private_redis.start()  # a previous test left it down
-    url = private_pg.new_database()
-    migrations.upgrade(url)
     with redis.Redis.from_url(private_redis.url) as client:
         client.flushall()
-    monkeypatch.setenv("HOLOVITALS_DATABASE_URL", url)
-    monkeypatch.setenv("HOLOVITALS_REDIS_URL", private_redis.url)
-    monkeypatch.setenv("HOLOVITALS_SYNC_BATCH_SIZE", "40")
-    monkeypatch.setenv("HOLOVITALS_WORKERS_SYNC", "1")
-    monkeypatch.setenv("HOLOVITALS_WORKERS_WEBHOOKS", "1")
     # Retries re-enqueue at once unless a test says otherwise (a scheduled retry waits for
     # the pool's scheduler, whose lock a SIGKILLed pool keeps for a while).
-    monkeypatch.setenv("HOLOVITALS_RETRY_BACKOFF", "0")
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
-    yield url
-    get_engine().dispose()
-    get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
+    with holovitals_env(monkeypatch, private_pg.new_database(), private_redis.url,
+                        sync_batch_size=40, workers_sync=1, workers_webhooks=1,
+                        retry_backoff=0) as url:
+        yield url
 
 
 # ---- the sandbox EHR -------------------------------------------------------------------

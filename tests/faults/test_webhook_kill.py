@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import orjson
 import pytest
@@ -19,6 +19,7 @@ from holovitals_sync.models import DeliveryStatus, WebhookDelivery
 from holovitals_sync.services import audit
 from holovitals_sync.services.webhooks import emit
 from holovitals_sync.services.webhooks.subscriptions import SubscriptionIn, create
+from tests.loopback import serve
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(240)
@@ -56,13 +57,8 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serve(Handler) as state.url:
+        yield state
 
 
 def deliveries() -> list[WebhookDelivery]:

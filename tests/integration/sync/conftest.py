@@ -14,18 +14,17 @@ import psutil
 import pytest
 from sqlmodel import select
 
-from holovitals_sync import migrations
 from holovitals_sync.adapters import content_hash
 from holovitals_sync.adapters.generic import PROFILE
-from holovitals_sync.config import get_settings
-from holovitals_sync.db import get_engine, session_scope
+from holovitals_sync.db import session_scope
 from holovitals_sync.models import EHRConnection, JobType, RequesterKind, SyncedRecord, SyncJob
 from holovitals_sync.sandbox.config import SandboxConfig
 from holovitals_sync.sandbox.server import SandboxServer
 from holovitals_sync.services import audit
-from holovitals_sync.services.orchestration import JobRequest, queueing, start_job
+from holovitals_sync.services.orchestration import JobRequest, start_job
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_connection
+from tests.process_env import holovitals_env
 from tests.waiting import wait_for
 
 RQ = str(Path(sys.executable).parent / "rq")
@@ -50,21 +49,13 @@ def ehr(small_ehr: SandboxServer) -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
-def sync_db(database_url: str, redis_client, monkeypatch: pytest.MonkeyPatch) -> str:
+def sync_db(database_url: str, redis_client, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Settings for this process and the workers it starts: DB, Redis, small batches."""
-    migrations.upgrade(database_url)
-    monkeypatch.setenv("HOLOVITALS_DATABASE_URL", database_url)
-    monkeypatch.setenv("HOLOVITALS_REDIS_URL", REDIS_TEST_URL)
-    monkeypatch.setenv("HOLOVITALS_SYNC_BATCH_SIZE", "40")
     # Retries re-enqueue at once: a scheduled retry waits for a live RQ scheduler, and the
     # one of a SIGKILLed worker holds its lock for another minute.
-    monkeypatch.setenv("HOLOVITALS_RETRY_BACKOFF", "0")
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
-    yield database_url
-    get_engine().dispose()
-    queueing.redis_connection.cache_clear()
+    with holovitals_env(monkeypatch, database_url, REDIS_TEST_URL, sync_batch_size=40,
+                        retry_backoff=0) as url:
+        yield url
 
 
 @pytest.fixture

@@ -13,20 +13,19 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import uvicorn
 
-from holovitals_sync import migrations
 from holovitals_sync.api import create_api
-from holovitals_sync.config import get_settings
-from holovitals_sync.db import get_engine, session_scope
+from holovitals_sync.db import session_scope
 from holovitals_sync.models import Role
-from holovitals_sync.services.orchestration import queueing
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_token, make_user
+from tests.loopback import serve
+from tests.process_env import holovitals_env
 from tests.waiting import wait_for
 
 RQ = str(Path(sys.executable).parent / "rq")
@@ -38,18 +37,10 @@ MAX_BODY = 4096
 @pytest.fixture
 def wh_db(database_url: str, redis_client, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Settings for this process and the workers it starts."""
-    migrations.upgrade(database_url)
-    monkeypatch.setenv("HOLOVITALS_DATABASE_URL", database_url)
-    monkeypatch.setenv("HOLOVITALS_REDIS_URL", REDIS_TEST_URL)
-    monkeypatch.setenv("HOLOVITALS_WEBHOOK_MAX_BODY_BYTES", str(MAX_BODY))
-    monkeypatch.setenv("HOLOVITALS_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
-    monkeypatch.setenv("HOLOVITALS_RETRY_BACKOFF", "1")
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
-    yield database_url
-    get_engine().dispose()
-    queueing.redis_connection.cache_clear()
+    with holovitals_env(monkeypatch, database_url, REDIS_TEST_URL,
+                        webhook_max_body_bytes=MAX_BODY, webhook_allow_hosts="127.0.0.1",
+                        retry_backoff=1) as url:
+        yield url
 
 
 def free_port() -> int:
@@ -182,12 +173,7 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serve(Handler) as state.url:
+        yield state
 
 
