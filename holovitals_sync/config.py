@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     secret_key: str | None = None
 
     sync_batch_size: int = Field(100, ge=1, le=10_000)
+    # Bulk Data NDJSON lines are already on hand: larger batches amortise each commit.
+    sync_bulk_batch_size: int = Field(1000, ge=1, le=10_000)
     retry_attempts: int = Field(3, ge=0, le=20)
     retry_backoff: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [2, 4, 8])
 

@@ -211,8 +211,8 @@ def fault_env(private_pg: PrivatePostgres, private_redis: PrivateRedis,
     # Retries re-enqueue at once unless a test says otherwise (a scheduled retry waits for
     # the pool's scheduler, whose lock a SIGKILLed pool keeps for a while).
     with holovitals_env(monkeypatch, private_pg.new_database(), private_redis.url,
-                        sync_batch_size=40, workers_sync=1, workers_webhooks=1,
-                        retry_backoff=0) as url:
+                        sync_batch_size=40, sync_bulk_batch_size=40, workers_sync=1,
+                        workers_webhooks=1, retry_backoff=0) as url:
         yield url
 
 

@@ -24,9 +24,6 @@ from .pipeline import process_batch
 from .prefetch import prefetched
 from .upsert import UpsertCounts, upsert_batch
 
-# Resources per batch of a Bulk Data export when no batch size is configured.
-BULK_BATCH_SIZE = 1000
-
 
 def pages_for(adapter: EHRAdapter, job: SyncJob) -> Iterator[FetchedPage]:
     """The adapter fetch this job asks for, resumed from its committed checkpoint."""
@@ -100,19 +97,16 @@ def bulk_export(adapter: EHRAdapter, job: SyncJob) -> bool:
 
 
 def batch_size_for(adapter: EHRAdapter, job: SyncJob) -> int:
-    """The configured batch size; NDJSON in batches of `BULK_BATCH_SIZE` unless one is set.
+    """`sync_bulk_batch_size` for Bulk Data NDJSON, `sync_batch_size` for everything else.
 
     A search batch is a page or so of the EHR's answer, and its checkpoint is that page's
     next link. Export lines are already on hand, and each batch pays fixed round trips and
     a commit: the PostgreSQL upsert alone went from ~16k rows/s at 100 a batch to ~21k at
-    1,000 (measured here), and the per-batch SELECTs and commit shrink tenfold. An
-    explicitly configured HOLOVITALS_SYNC_BATCH_SIZE applies to every fetch, so an
-    administrator (or a test) still decides.
+    1,000 (measured here), and the per-batch SELECTs and commit shrink tenfold.
     """
     settings = get_settings()
-    if "sync_batch_size" in settings.model_fields_set or not bulk_export(adapter, job):
-        return settings.sync_batch_size
-    return max(settings.sync_batch_size, BULK_BATCH_SIZE)
+    return settings.sync_bulk_batch_size if bulk_export(adapter, job) \
+        else settings.sync_batch_size
 
 
 def run_inbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,

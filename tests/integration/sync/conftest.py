@@ -54,7 +54,7 @@ def sync_db(database_url: str, redis_client, monkeypatch: pytest.MonkeyPatch) ->
     # Retries re-enqueue at once: a scheduled retry waits for a live RQ scheduler, and the
     # one of a SIGKILLed worker holds its lock for another minute.
     with holovitals_env(monkeypatch, database_url, REDIS_TEST_URL, sync_batch_size=40,
-                        retry_backoff=0) as url:
+                        sync_bulk_batch_size=40, retry_backoff=0) as url:
         yield url
 
 
