@@ -24,7 +24,7 @@ from holovitals_sync.fhir.credentials import Credentials
 from holovitals_sync.fhir.errors import MalformedResponse
 from holovitals_sync.fhir.ids import check_id, check_type, fhir_instant
 from holovitals_sync.fhir.origin import require_same_origin
-from holovitals_sync.fhir.transport import HttpCore
+from holovitals_sync.fhir.transport import HttpCore, shared_ssl_context
 from holovitals_sync.fhir.writes import FhirWriteMixin
 
 Params = Mapping[str, str | Sequence[str]] | Sequence[tuple[str, str]]
@@ -116,7 +116,8 @@ def _default_transport(config: ClientConfig) -> httpx.BaseTransport:
     """What `httpx.Client` would build from the same settings (pool size, TLS, HTTP/2)."""
     limits = httpx.Limits(max_connections=config.max_connections,
                           max_keepalive_connections=config.max_keepalive)
-    return httpx.HTTPTransport(verify=config.verify, http2=config.http2, limits=limits)
+    verify = shared_ssl_context(config.verify, http2=config.http2)
+    return httpx.HTTPTransport(verify=verify, http2=config.http2, limits=limits)
 
 
 class FhirClient(FhirWriteMixin):

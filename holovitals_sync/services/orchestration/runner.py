@@ -36,6 +36,7 @@ def warm_up() -> list[str]:
     fork, the models are shared copy-on-write. Returns the resource types warmed.
     """
     from ...adapters.registry import PROFILES
+    from ...fhir.transport import shared_ssl_context
 
     # What the job's aftermath imports lazily (conflict detection, events).
     from ..conflicts import detect, policy  # noqa: F401
@@ -45,6 +46,9 @@ def warm_up() -> list[str]:
     types = sorted({t for p in PROFILES.values() for t in p.resource_types} | set(_ALSO_SEEN))
     for name in types:
         known_type(name)
+    # The TLS context every FhirClient shares (~20 ms of CPU to load the CA bundle): built
+    # here it is inherited by each horse, built lazily it would be rebuilt in every job.
+    shared_ssl_context(True, http2=False)  # ClientConfig's defaults, which connections use
     return types
 
 
