@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--no-profile", action="store_true", help="time only")
+    parser.add_argument("--stages", action="store_true",
+                        help="no cProfile: CPU and wall time per stage of the batch loop")
     parser.add_argument("--dump", help="also write the cProfile stats to this file")
     args = parser.parse_args()
 
@@ -110,15 +112,21 @@ def main() -> None:
                 sandbox.set_faults(latency_ms=args.latency_ms)
             counts = _count_statements(get_engine())
             profile = cProfile.Profile()
+            stages = _time_stages() if args.stages else None
             began, cpu = time.perf_counter(), time.process_time()
-            if not args.no_profile:
+            main_cpu = time.thread_time()
+            if not (args.no_profile or args.stages):
                 profile.enable()
             for job_id in ids:
                 runner.run_job(job_id)
             profile.disable()
             seconds = time.perf_counter() - began
-            print(f"CPU of this process (all threads): {time.process_time() - cpu:.2f}s")
+            total_cpu = time.process_time() - cpu
+            print(f"CPU of this process (all threads): {total_cpu:.2f}s, of which the "
+                  f"job's thread {time.thread_time() - main_cpu:.2f}s")
             _report(ids, seconds, counts, profile, args)
+            if stages is not None:
+                _print_stages(stages, seconds)
         finally:
             if drop is not None:
                 drop()
@@ -143,7 +151,7 @@ def _report(ids: list[int], seconds: float, counts: collections.Counter[str],
     print(f"statements: {sum(counts.values())} total")
     for kind, n in counts.most_common():
         print(f"  {n:7d}  {n / batches:6.2f}/batch  {kind}")
-    if args.no_profile:
+    if args.no_profile or args.stages:
         return
     if args.dump:
         profile.dump_stats(args.dump)
@@ -151,6 +159,55 @@ def _report(ids: list[int], seconds: float, counts: collections.Counter[str],
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats(key).print_stats(args.top)
         print(out.getvalue())
+
+
+# (module, attribute) of the batch loop's stages, wrapped where their callers look them up.
+_STAGES = (
+    ("holovitals_sync.services.orchestration.inbound", "apply_batch"),
+    ("holovitals_sync.services.orchestration.inbound", "process_batch"),
+    ("holovitals_sync.services.orchestration.pipeline", "screen"),
+    ("holovitals_sync.services.orchestration.pipeline", "validate_batch"),
+    ("holovitals_sync.services.orchestration.pipeline", "known_patients"),
+    ("holovitals_sync.services.orchestration.pipeline", "new_issues"),
+    ("holovitals_sync.services.orchestration.pipeline", "persist_errors"),
+    ("holovitals_sync.services.orchestration.inbound", "upsert_batch"),
+    ("holovitals_sync.services.orchestration.upsert", "_existing"),
+    ("holovitals_sync.services.orchestration.upsert", "_write_sqlite"),
+    ("holovitals_sync.services.orchestration.upsert", "_write_counted"),
+    ("holovitals_sync.services.orchestration.inbound", "_announce"),
+    ("holovitals_sync.services.orchestration.lifecycle", "fence"),
+    ("holovitals_sync.services.orchestration.runner", "_complete"),
+)
+
+
+def _time_stages() -> dict[str, list[float]]:
+    """Wrap each stage to sum its calls, wall seconds and its thread's CPU seconds."""
+    import functools
+    import importlib
+
+    totals: dict[str, list[float]] = {}
+    for module_name, name in _STAGES:
+        module = importlib.import_module(module_name)
+        original = getattr(module, name)
+        entry = totals.setdefault(f"{module_name.rsplit('.', 1)[1]}.{name}", [0, 0.0, 0.0])
+
+        def timed(*args: Any, _f: Any = original, _e: list[float] = entry, **kw: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return _f(*args, **kw)
+            finally:
+                _e[0] += 1
+                _e[1] += time.perf_counter() - wall
+                _e[2] += time.thread_time() - cpu
+
+        setattr(module, name, functools.wraps(original)(timed))
+    return totals
+
+
+def _print_stages(totals: dict[str, list[float]], seconds: float) -> None:
+    print(f"{'stage':42s} {'calls':>6s} {'wall s':>7s} {'cpu s':>7s}  (run: {seconds:.2f}s)")
+    for name, (calls, wall, cpu) in totals.items():
+        print(f"{name:42s} {int(calls):6d} {wall:7.3f} {cpu:7.3f}")
 
 
 if __name__ == "__main__":
