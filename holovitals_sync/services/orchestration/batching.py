@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...adapters import FetchedPage
+from .screening import Rejected
 
 
 @dataclass(slots=True)
@@ -21,6 +22,8 @@ class Batch:
     checkpoint: dict[str, Any] | None
     cursor: dict[str, str] = field(default_factory=dict)
     total_estimate: int | None = None
+    # `screening.screen(resources)`, when done ahead (in the prefetch thread).
+    screened: tuple[list[dict[str, Any]], Rejected] | None = None
 
 
 class Batcher:

@@ -22,7 +22,7 @@ from ..validation import CustomValidator, batch_patients, persist_errors, valida
 from ..validation.issues import Layer, ValidationIssue
 from ..validation.references import PATIENT_ELEMENTS, patient_id
 from . import runcache
-from .screening import screen
+from .screening import Rejected, screen
 
 # Full FHIR model validation (fhir.resources) measured ~2k resources/s here, slower than
 # the rest of the pipeline together: kept off the hot path as DESIGN.md advises. The screen,
@@ -111,7 +111,9 @@ def custom_rules(connection: EHRConnection) -> CustomValidator | None:
 
 
 def process_batch(session: Session, *, job: SyncJob, connection: EHRConnection,
-                  resources: Sequence[Any]) -> ProcessedBatch:
+                  resources: Sequence[Any],
+                  screened: tuple[list[dict[str, Any]], Rejected] | None = None
+                  ) -> ProcessedBatch:
     """Screen, transform and validate one batch.
 
     Args:
@@ -119,11 +121,13 @@ def process_batch(session: Session, *, job: SyncJob, connection: EHRConnection,
         job: The running job.
         connection: Its connection (validation mode, rules).
         resources: The fetched resources, as the EHR sent them.
+        screened: `screen(resources)` when already done (the sync loop screens in its
+            prefetch thread); its errors are recorded here all the same.
 
     Returns:
         The batch split into stored, flagged and invalid.
     """
-    usable, rejected = screen(resources)
+    usable, rejected = screened if screened is not None else screen(resources)
     results = runcache.transform(session, connection.id, usable)
     report = validate_batch([r.resource for r in results], mode=connection.validation_mode,
                             known_patients=known_patients(session, connection.id, usable),

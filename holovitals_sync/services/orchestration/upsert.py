@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -252,13 +253,13 @@ def _write_sqlite(session: Session, dialect: sa.Dialect, changed: list[dict[str,
     sql, names = _sqlite_sql(dialect)
     stamp = _stamp(dialect)
     now = stamp(changed[0]["last_synced_at"])
+    values = itemgetter(*names)  # the row's values in the statement's order, in C
     rows = []
     for row in changed:
         body = orjson.dumps(row["remote_body"]).decode()
-        ready = {**row, "base_body": body, "local_body": body, "remote_body": body,
-                 "remote_last_updated": stamp(row["remote_last_updated"]),
-                 "last_synced_at": now, "created_at": now, "updated_at": now}
-        rows.append(tuple(ready[name] for name in names))
+        rows.append(values({**row, "base_body": body, "local_body": body, "remote_body": body,
+                            "remote_last_updated": stamp(row["remote_last_updated"]),
+                            "last_synced_at": now, "created_at": now, "updated_at": now}))
     session.connection().exec_driver_sql(sql, rows)
 
 

@@ -44,10 +44,10 @@ def check_references(
     resource: Any, *, known: KnownPatients | None, in_batch: Collection[str]
 ) -> list[ValidationIssue]:
     """Issues for subject/patient references that do not resolve to a known patient."""
-    rtype, rid = identity(resource)
-    if not isinstance(resource, dict) or rtype == "Patient":
+    if not isinstance(resource, dict) or resource.get("resourceType") == "Patient":
         return []
     issues = []
+    rtype, rid = identity(resource)
     for element in PATIENT_ELEMENTS:
         value = resource.get(element)
         if value is None:

@@ -38,6 +38,13 @@ def _filled(value: Any) -> bool:
 
 def check_required(resource: Any) -> list[ValidationIssue]:
     """An issue for each required element the resource lacks."""
+    if type(resource) is dict and type(rtype := resource.get("resourceType")) is str:
+        # The common case, every element there: no identity or issue list built.
+        for element in REQUIRED.get(rtype, ()):
+            if not _present(resource, element):
+                break
+        else:
+            return []
     rtype, rid = identity(resource)
     needed = REQUIRED.get(rtype, ())
     if not isinstance(resource, dict):
