@@ -25,12 +25,13 @@ from sqlmodel import Session, select
 
 from ...config import get_settings
 from ...db import session_scope
+from ...fhir.transport import shared_ssl_context
 from ...models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from ...models.types import utcnow
 from . import queueing, signing
 from .content import content_for
 from .events import TEST_EVENT
-from .ssrf import TargetRefused
+from .ssrf import PinnedTarget, TargetRefused
 from .subscriptions import check_url, signing_secrets
 
 log = logging.getLogger(__name__)
@@ -98,20 +99,29 @@ def send(sub: WebhookSubscription, delivery: WebhookDelivery,
     except TargetRefused:
         return AttemptResult(None, 0, "target refused")
     body = body_of(delivery, content)
-    headers = {**headers_for(sub, delivery, body), "Host": target.host}
     try:
-        # A fresh client per attempt: jobs run in forked children (see STYLE: Jobs).
-        # The request goes to the address just vetted; SNI and the certificate check
-        # still use the subscription's host name.
-        with httpx.Client(timeout=sub.timeout_seconds, follow_redirects=False) as client:
-            response = client.post(target.url, content=body, headers=headers,
-                                   extensions={"sni_hostname": target.host.split(":")[0]})
+        response = post_to(target, body, headers_for(sub, delivery, body),
+                           timeout=sub.timeout_seconds)
     except httpx.TimeoutException:
         return AttemptResult(None, _ms(started), "timeout")
     except httpx.HTTPError as exc:
         return AttemptResult(None, _ms(started), type(exc).__name__)
     error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
     return AttemptResult(response.status_code, _ms(started), error, _retry_after(response))
+
+
+def post_to(target: PinnedTarget, body: bytes, headers: Mapping[str, str], *,
+            timeout: float) -> httpx.Response:
+    """POST to the address just vetted (no redirects); SNI and the certificate check still
+    use the subscription's host name.
+
+    A fresh client per attempt, as jobs run in forked children (see STYLE: Jobs), but on the
+    process's one TLS context: building a context per client cost ~20 ms of CPU.
+    """
+    with httpx.Client(timeout=timeout, follow_redirects=False,
+                      verify=shared_ssl_context(True)) as client:
+        return client.post(target.url, content=body, headers={**headers, "Host": target.host},
+                           extensions={"sni_hostname": target.host.split(":")[0]})
 
 
 def _ms(started: float) -> int:
