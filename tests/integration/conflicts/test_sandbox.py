@@ -40,8 +40,11 @@ STRATEGIES = [S.USE_LOCAL, S.USE_REMOTE, S.MERGE, S.MANUAL, S.IGNORE]
 class Dates:
     """Fresh values per test: the session's sandbox keeps what earlier tests wrote to it."""
 
+    used: set[int] = set()  # years of earlier tests: a repeat could make an edit a no-op
+
     def __init__(self) -> None:
-        years = random.sample(range(1900, 2000), 3)
+        years = random.sample(sorted(set(range(1900, 2000)) - Dates.used), 3)
+        Dates.used.update(years)
         self.local, self.remote, self.manual = (f"{y}-0{n}-1{n}" for n, y in enumerate(years, 1))
 
     def cases(self) -> list[tuple[ResolutionStrategy, dict, str]]:
