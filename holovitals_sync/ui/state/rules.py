@@ -15,6 +15,7 @@ from ...models import Role, RuleDirection
 from ...services import rule_forms
 from ...services.audit import Actor
 from ...services.transformation import DataTransformationService, InvalidRule, RuleNotFound
+from .rule_list import RuleListActions
 from .session import principal_for, reads, requires
 
 Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
@@ -82,11 +83,9 @@ def _dry_run(connection_id: int, sample: dict[str, Any], direction: str) -> dict
         return rule_forms.dry_run_view(result)
 
 
-class RulesState(rx.State):
+class RulesState(RuleListActions, rx.State):
     """The open connection's rules (its own and the global ones, in run order)."""
 
-    connection_id: int = 0
-    rules: list[dict[str, str]] = []
     kinds: list[str] = rule_forms.kind_options()
     directions: list[str] = [d.value for d in RuleDirection]
     editor_open: bool = False
@@ -180,29 +179,8 @@ class RulesState(rx.State):
 
     # -- list actions --------------------------------------------------------------------
 
-    async def _act(self, rule_id: str, action: str) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None:
-            return refusal
-        problem = await asyncio.to_thread(_change, self.connection_id, int(rule_id), action,
-                                          principal.actor)  # fmt: skip
-        await self._reload()
-        return rx.toast.error(problem) if problem else None
-
-    @rx.event
-    @requires(Role.ADMIN)
-    async def toggle(self, rule_id: str, enabled: bool) -> Event:
-        return await self._act(rule_id, "enable" if enabled else "disable")
-
-    @rx.event
-    @requires(Role.ADMIN)
-    async def move(self, rule_id: str, direction: str) -> Event:
-        return await self._act(rule_id, "up" if direction == "up" else "down")
-
-    @rx.event
-    @requires(Role.ADMIN)
-    async def delete(self, rule_id: str) -> Event:
-        return await self._act(rule_id, "delete")
+    def _apply_change(self, rule_id: str, action: str, actor: Actor) -> str:
+        return _change(self.connection_id, int(rule_id), action, actor)
 
     # -- dry run -------------------------------------------------------------------------
 

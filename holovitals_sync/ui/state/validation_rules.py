@@ -16,6 +16,7 @@ from ...models import ErrorSeverity, Role
 from ...services import validation_rules as vr
 from ...services.audit import Actor
 from ...services.rule_forms import parse_sample
+from .rule_list import RuleListActions
 from .session import principal_for, reads, requires
 
 Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
@@ -79,11 +80,9 @@ def _check(connection_id: int, sample: dict[str, Any]) -> list[dict[str, str]]:
             for i in issues]
 
 
-class ValidationRulesState(rx.State):
+class ValidationRulesState(RuleListActions, rx.State):
     """The open connection's custom rules, in the order they run."""
 
-    connection_id: int = 0
-    rules: list[dict[str, str]] = []
     checks: list[str] = vr.CHECKS
     severities: list[str] = [s.value for s in ErrorSeverity]
     form_open: bool = False
@@ -155,29 +154,8 @@ class ValidationRulesState(rx.State):
 
     # -- list actions --------------------------------------------------------------------
 
-    async def _act(self, rule_id: str, action: str) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None:
-            return refusal
-        problem = await asyncio.to_thread(_change, self.connection_id, rule_id, action,
-                                          principal.actor)  # fmt: skip
-        await self._reload()
-        return rx.toast.error(problem) if problem else None
-
-    @rx.event
-    @requires(Role.ADMIN)
-    async def toggle(self, rule_id: str, enabled: bool) -> Event:
-        return await self._act(rule_id, "enable" if enabled else "disable")
-
-    @rx.event
-    @requires(Role.ADMIN)
-    async def move(self, rule_id: str, direction: str) -> Event:
-        return await self._act(rule_id, "up" if direction == "up" else "down")
-
-    @rx.event
-    @requires(Role.ADMIN)
-    async def delete(self, rule_id: str) -> Event:
-        return await self._act(rule_id, "delete")
+    def _apply_change(self, rule_id: str, action: str, actor: Actor) -> str:
+        return _change(self.connection_id, rule_id, action, actor)
 
     # -- check on a sample ---------------------------------------------------------------
 
