@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from ...models import Conflict, ConflictStatus, Direction, SyncedRecord, SyncJob
@@ -45,8 +46,11 @@ def _detect_duplicates(session: Session, job: SyncJob) -> list:
 
     found, last_id = [], 0
     while True:
+        # Duplicates look at identifiers in the remote copy only: the base and local bodies
+        # are not read (two JSON documents per record parsed for nothing otherwise).
         chunk = list(session.exec(
-            select(SyncedRecord).where(
+            select(SyncedRecord).options(defer(SyncedRecord.base_body),
+                                         defer(SyncedRecord.local_body)).where(
                 SyncedRecord.connection_id == job.connection_id,
                 SyncedRecord.last_job_id == job.id,
                 SyncedRecord.resource_type.in_(sorted(DUPLICATE_TYPES)),  # type: ignore[attr-defined]
