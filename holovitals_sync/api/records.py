@@ -62,7 +62,7 @@ def patient_records(
         RecordOut(
             **row.model_dump(include=set(RecordOut.model_fields) - {"open_conflicts", "body"}),
             open_conflicts=open_counts.get(row.id, 0),
-            body=row.local_body or row.remote_body,
+            body=row.local_copy,
         )
         for row in rows
     ]

@@ -28,7 +28,10 @@ class SyncedRecord(SQLModel, table=True):
     resource_type: str = Field(max_length=64)
     remote_id: str = Field(max_length=200)
     patient_ref: str | None = Field(default=None, max_length=200)  # "Patient/<id>"
-    # Last version both sides agreed on; HoloVitals' copy; the EHR's latest copy.
+    # Last version both sides agreed on; HoloVitals' copy; the EHR's latest copy. A NULL
+    # base or local body means "the same as the remote body": the bulk upsert stores a
+    # record both sides agree on once, not three times (a third of the write of a sync).
+    # Read them through `base_copy` and `local_copy`.
     base_body: dict[str, Any] | None = json_field(nullable=True)
     local_body: dict[str, Any] | None = json_field(nullable=True)
     remote_body: dict[str, Any] | None = json_field(nullable=True)
@@ -44,6 +47,16 @@ class SyncedRecord(SQLModel, table=True):
     last_synced_at: datetime | None = time_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
+
+    @property
+    def base_copy(self) -> dict[str, Any] | None:
+        """The last version both sides agreed on."""
+        return self.remote_body if self.base_body is None else self.base_body
+
+    @property
+    def local_copy(self) -> dict[str, Any] | None:
+        """HoloVitals' copy of the record (edit it by assigning `local_body`)."""
+        return self.remote_body if self.local_body is None else self.local_body
 
 
 class RecordError(SQLModel, table=True):

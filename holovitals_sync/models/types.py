@@ -39,8 +39,10 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite.
-JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+# JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite. Python None is SQL
+# NULL, not the JSON text `null`: a NULL record body means "the same as the remote body",
+# which SQL (COALESCE in the upsert) must be able to see.
+JSONType = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def enum_type(enum_cls: type[enum.Enum]) -> sa.Enum:

@@ -52,7 +52,7 @@ def _edit_locally(demo_app, connection_id: int, birth_date: str) -> str:
                 SyncedRecord.connection_id == connection_id,
                 SyncedRecord.resource_type == "Patient", ~SyncedRecord.conflict_pending,
             ).order_by(SyncedRecord.remote_id)).first()
-            record.local_body = {**record.local_body, "birthDate": birth_date}
+            record.local_body = {**record.local_copy, "birthDate": birth_date}
             record.dirty = True
             session.add(record)
             session.commit()

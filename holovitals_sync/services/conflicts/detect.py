@@ -103,7 +103,7 @@ def detect_stored(session: Session, *, connection_id: int, job_id: int | None = 
         query = query.where(SyncedRecord.id.in_(list(record_ids)))
     rows = [r for r in session.exec(query.order_by(SyncedRecord.id))
             if r.remote_body is not None
-            and _without_meta(r.remote_body) != _without_meta(r.base_body or {})]
+            and _without_meta(r.remote_body) != _without_meta(r.base_copy or {})]
     known = _known_conflicts(session, [r.id for r in rows])
     return [_detect(session, Incoming(r, r.remote_body, r.remote_version), job_id,
                     ConflictKind.STALE_WRITE if r.conflict_pending else ConflictKind.FIELD,
@@ -125,11 +125,11 @@ def _detect(session: Session, incoming: Incoming, job_id: int | None, kind: Conf
         return Outcome(record.id, Action.IGNORED, existing.id, existing.severity)
     if existing is not None and existing.status is ConflictStatus.OPEN:
         return Outcome(record.id, Action.CONFLICT, existing.id, existing.severity)
-    local = record.local_body
-    if local is None or (not record.dirty and local == record.base_body):
+    local = record.local_copy
+    if local is None or (not record.dirty and local == record.base_copy):
         # Nothing changed locally (the common case): the remote copy is taken as it is.
         return _apply(session, incoming, MergeResult(dict(incoming.body)))
-    result = three_way(record.base_body, local, incoming.body)
+    result = three_way(record.base_copy, local, incoming.body)
     if result.clean:
         return _apply(session, incoming, result)
     conflict = _open(session, incoming, job_id, kind, result.conflicts, known)
@@ -157,7 +157,7 @@ def _existing(known: dict[_Key, Conflict], record_id: int, version: str | None,
 def _apply(session: Session, incoming: Incoming, result: MergeResult) -> Outcome:
     """Store a clean merge: the remote version becomes the base the local copy builds on."""
     record, remote = incoming.record, incoming.body
-    before = record.local_body
+    before = record.local_copy
     record.remote_body = record.base_body = remote
     record.local_body = result.merged
     record.remote_version = incoming.version or record.remote_version

@@ -103,7 +103,7 @@ def _element_rows(row: Conflict) -> list[Row]:
 
 def _record_rows(record: SyncedRecord) -> list[Row]:
     """The record's top-level elements side by side; `differs` marks local != remote."""
-    base, local, remote = record.base_body or {}, record.local_body or {}, record.remote_body or {}
+    base, local, remote = record.base_copy or {}, record.local_copy or {}, record.remote_body or {}
     keys = [k for k in dict.fromkeys([*local, *remote]) if k not in IGNORED_KEYS]
     out = []
     for key in keys:
@@ -153,5 +153,5 @@ def check_resolution(session: Session, *, conflict_id: int, strategy: Resolution
     record = session.get(SyncedRecord, row.record_id) if row else None
     if row is None or record is None:
         raise ResolutionError("no such conflict")
-    resolved_body(strategy, record.base_body, record.local_body or {}, record.remote_body or {},
+    resolved_body(strategy, record.base_copy, record.local_copy or {}, record.remote_body or {},
                   choices=choices, values=values)

@@ -158,8 +158,8 @@ def resolve(session: Session, *, conflict_id: int, strategy: ResolutionStrategy,
     record = session.get(SyncedRecord, conflict.record_id)
     if conflict.kind is ConflictKind.DUPLICATE and strategy is not S.IGNORE:
         raise ResolutionError("a duplicate is resolved in the EHR; here it can only be ignored")
-    local, remote = record.local_body or {}, record.remote_body or {}
-    body, chosen = resolved_body(strategy, record.base_body, local, remote,
+    local, remote = record.local_copy or {}, record.remote_body or {}
+    body, chosen = resolved_body(strategy, record.base_copy, local, remote,
                                  choices=choices, values=values)
     after = _after_values(conflict, strategy, chosen)
     _settle(conflict, strategy=strategy, reason=reason.strip(), actor=actor,

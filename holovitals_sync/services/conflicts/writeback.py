@@ -87,7 +87,7 @@ def push(session: Session, *, record: SyncedRecord, adapter: EHRAdapter,
     Returns:
         The outcome; the record is updated accordingly (not committed).
     """
-    body = {k: v for k, v in (record.local_body or {}).items() if k != "meta"}
+    body = {k: v for k, v in (record.local_copy or {}).items() if k != "meta"}
     body["id"] = record.remote_id
     try:
         outcome = adapter.write(body, remote_version=record.remote_version)

@@ -33,7 +33,8 @@ def _dirty(session: Session, job: SyncJob, after_id: int, limit: int) -> list[Sy
 
 
 def _accepted(row: SyncedRecord, body: dict, version: str | None) -> None:
-    row.base_body = row.local_body = row.remote_body = body
+    row.remote_body = body
+    row.base_body = row.local_body = None  # the same as the remote body again
     row.remote_version = version or row.remote_version
     row.content_hash = content_hash(body)
     row.dirty = False
@@ -42,7 +43,7 @@ def _accepted(row: SyncedRecord, body: dict, version: str | None) -> None:
 
 def write_one(session: Session, job: SyncJob, adapter: EHRAdapter, row: SyncedRecord) -> str:
     """Write one record; returns "written", "conflict" or "refused"."""
-    body = dict(row.local_body or {})
+    body = dict(row.local_copy or {})
     try:
         outcome = adapter.write(body, remote_version=row.remote_version)
     except RemoteChanged:

@@ -80,8 +80,8 @@ def _row(resource: dict[str, Any], connection_id: int, job_id: int | None, now: 
         "resource_type": str(resource["resourceType"]),
         "remote_id": str(resource["id"]),
         "patient_ref": patient_ref(resource),
-        "base_body": resource,
-        "local_body": resource,
+        "base_body": None,  # both sides agree: the same as the remote body
+        "local_body": None,
         "remote_body": resource,
         "remote_version": str(version) if version is not None else None,
         "remote_last_updated": _last_updated(resource),
@@ -159,12 +159,18 @@ def _on_conflict(stmt: Any) -> Any:
     table = SyncedRecord.__table__
     new = stmt.excluded
     # A record changed locally and not yet written keeps its local and base bodies: the
-    # three-way comparison needs them; only the remote side moves on.
+    # three-way comparison needs them; only the remote side moves on. A NULL one meant
+    # "the same as the remote body", so it is written out from the remote body it is
+    # about to lose (SET reads the row as it was before the update).
     keep_local = table.c.dirty
     updates = {
         "remote_body": new.remote_body,
-        "local_body": sa.case((keep_local, table.c.local_body), else_=new.local_body),
-        "base_body": sa.case((keep_local, table.c.base_body), else_=new.base_body),
+        "local_body": sa.case((keep_local, sa.func.coalesce(table.c.local_body,
+                                                            table.c.remote_body)),
+                              else_=new.local_body),
+        "base_body": sa.case((keep_local, sa.func.coalesce(table.c.base_body,
+                                                           table.c.remote_body)),
+                             else_=new.base_body),
         "remote_version": new.remote_version,
         "remote_last_updated": new.remote_last_updated,
         "content_hash": new.content_hash,
@@ -246,7 +252,7 @@ def _write_sqlite(session: Session, dialect: sa.Dialect, changed: list[dict[str,
                   ) -> None:
     """SQLite: one executemany of ready-made rows (the statement's SQL, compiled once).
 
-    Each body is serialised once for its three columns, and no per-value type processing
+    Each body is serialised once, and no per-value type processing
     runs: the values are already what SQLAlchemy would bind (JSON text, its timestamp
     text, booleans), which made ~40% of the upsert's CPU.
     """
@@ -257,7 +263,7 @@ def _write_sqlite(session: Session, dialect: sa.Dialect, changed: list[dict[str,
     rows = []
     for row in changed:
         body = orjson.dumps(row["remote_body"]).decode()
-        rows.append(values({**row, "base_body": body, "local_body": body, "remote_body": body,
+        rows.append(values({**row, "remote_body": body,
                             "remote_last_updated": stamp(row["remote_last_updated"]),
                             "last_synced_at": now, "created_at": now, "updated_at": now}))
     session.connection().exec_driver_sql(sql, rows)
@@ -325,7 +331,8 @@ def _recordset(rows: Sequence[dict[str, Any]]) -> str:
 def _pg_statement() -> Any:
     """INSERT .. SELECT FROM jsonb_to_recordset(:rows) with the shared ON CONFLICT clause.
 
-    One body value feeds the three body columns, so PostgreSQL parses it once as well.
+    Base and local bodies stay NULL ("the same as the remote body"), so each body is
+    parsed and stored once.
     """
     table = SyncedRecord.__table__
     rows = sa.func.jsonb_to_recordset(
@@ -337,8 +344,8 @@ def _pg_statement() -> Any:
     values = {
         "connection_id": sa.bindparam("connection_id", type_=sa.Integer),
         "resource_type": r["resource_type"], "remote_id": r["remote_id"],
-        "patient_ref": r["patient_ref"], "base_body": r["remote_body"],
-        "local_body": r["remote_body"], "remote_body": r["remote_body"],
+        "patient_ref": r["patient_ref"], "base_body": sa.null(), "local_body": sa.null(),
+        "remote_body": r["remote_body"],
         "remote_version": r["remote_version"],
         "remote_last_updated": r["remote_last_updated"], "content_hash": r["content_hash"],
         "dirty": sa.false(), "conflict_pending": sa.false(),

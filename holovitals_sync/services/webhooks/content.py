@@ -42,4 +42,4 @@ def content_for(session: Session, event_ref: dict[str, Any]) -> dict[str, Any]:
         return {}
     if record is None or record.deleted:
         return {RESOURCE_KEY: None}
-    return {RESOURCE_KEY: record.local_body or record.remote_body}
+    return {RESOURCE_KEY: record.local_copy}

@@ -63,7 +63,7 @@ def _edit_both_sides(ehr, connection_id: int, dates: Dates) -> list[str]:
             SyncedRecord.connection_id == connection_id, SyncedRecord.resource_type == "Patient")
             .order_by(SyncedRecord.remote_id)))[: len(STRATEGIES)]
         for row in rows:
-            row.local_body = {**row.local_body, "birthDate": dates.local, "active": False}
+            row.local_body = {**row.local_copy, "birthDate": dates.local, "active": False}
             row.dirty = True
             session.add(row)
             remote = copy.deepcopy(ehr.state.store.get("Patient", row.remote_id).resource())

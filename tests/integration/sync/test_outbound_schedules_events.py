@@ -33,10 +33,10 @@ def test_outbound_writes_conflicts_and_refusals(connection, ehr, workers):
     assert wait_status(start(connection.id), "completed").created > 0
     with session_scope() as session:
         patient = _record(session, connection.id, "Patient")
-        patient.local_body = {**patient.local_body, "gender": "unknown"}
+        patient.local_body = {**patient.local_copy, "gender": "unknown"}
         patient.dirty = True
         stale = _record(session, connection.id, "Condition")
-        stale.local_body = {**stale.local_body, "note": [{"text": "edited locally"}]}
+        stale.local_body = {**stale.local_copy, "note": [{"text": "edited locally"}]}
         stale.dirty, stale.remote_version = True, "0"  # the EHR is at a newer version
         session.add_all([patient, stale, SyncedRecord(
             connection_id=connection.id, resource_type="Basic", remote_id="b1", dirty=True,
