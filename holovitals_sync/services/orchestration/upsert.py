@@ -33,8 +33,6 @@ from ...models import SyncedRecord
 from ...models.types import utcnow
 
 _PATIENT_FIELDS = ("subject", "patient", "beneficiary")
-# SQLite allows 32766 bound parameters per statement; each row binds ~15.
-_CHUNK = 1000
 
 
 @dataclass(slots=True)
@@ -104,34 +102,49 @@ def _existing(session: Session, connection_id: int,
               rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], Known]:
     """Stored hash and lastUpdated of the batch's records: one SELECT per batch.
 
-    Types and ids are matched separately (a superset of the wanted keys, filtered here):
-    on PostgreSQL both are array parameters, so the statement text is the same for every
-    batch; SQLite gets expanding IN lists, chunked under its bound-parameter limit.
+    The statement text is the same for every batch (compiled once, no expanding IN list):
+    on PostgreSQL types and ids are two array parameters (a superset of the wanted keys,
+    filtered here); on SQLite the keys travel as one JSON parameter read by `json_each`.
     """
-    table = SyncedRecord.__table__
     wanted = {(row["resource_type"], row["remote_id"]) for row in rows}
-    types = sorted({rtype for rtype, _ in wanted})
-    ids = sorted({rid for _, rid in wanted})
-    postgres = session.get_bind().dialect.name == "postgresql"
+    if session.get_bind().dialect.name == "postgresql":
+        params: dict[str, Any] = {"connection_id": connection_id,
+                                  "types": sorted({rtype for rtype, _ in wanted}),
+                                  "ids": sorted({rid for _, rid in wanted})}
+        query = _pg_existing()
+    else:
+        params = {"connection_id": connection_id, "keys": orjson.dumps(list(wanted)).decode()}
+        query = _sqlite_existing()
     found: dict[tuple[str, str], Known] = {}
-    chunk = (len(ids) or 1) if postgres else _CHUNK
-    for start in range(0, len(ids), chunk):
-        part = ids[start:start + chunk]
-        query = sa.select(table.c.resource_type, table.c.remote_id, table.c.content_hash,
-                          table.c.remote_last_updated).where(
-            table.c.connection_id == connection_id,
-            *_any(table.c.resource_type, types, postgres), *_any(table.c.remote_id, part, postgres))
-        for rtype, rid, stored_hash, at in session.execute(query):
-            if (rtype, rid) in wanted:
-                found[(rtype, rid)] = (stored_hash, _aware(at))
+    for rtype, rid, stored_hash, at in session.execute(query, params):
+        if (rtype, rid) in wanted:
+            found[(rtype, rid)] = (stored_hash, _aware(at))
     return found
 
 
-def _any(column: Any, values: list[str], postgres: bool) -> list[Any]:
-    if postgres:
-        array = sa.bindparam(f"{column.name}_any", values, type_=postgresql.ARRAY(sa.Text))
-        return [column == sa.any_(array)]
-    return [column.in_(values)]
+def _known_columns() -> Any:
+    table = SyncedRecord.__table__
+    return sa.select(table.c.resource_type, table.c.remote_id, table.c.content_hash,
+                     table.c.remote_last_updated).where(
+        table.c.connection_id == sa.bindparam("connection_id"))
+
+
+@lru_cache(maxsize=1)
+def _pg_existing() -> Any:
+    table = SyncedRecord.__table__
+    return _known_columns().where(
+        table.c.resource_type == sa.any_(sa.bindparam("types", type_=postgresql.ARRAY(sa.Text))),
+        table.c.remote_id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text))))
+
+
+@lru_cache(maxsize=1)
+def _sqlite_existing() -> Any:
+    # (type, id) IN (SELECT .. FROM json_each(:keys)): a lookup on the unique index per key.
+    table = SyncedRecord.__table__
+    keys = sa.func.json_each(sa.bindparam("keys", type_=sa.Text)).table_valued("value")
+    pairs = sa.select(keys.c.value.op("->>")(0), keys.c.value.op("->>")(1))
+    return _known_columns().where(
+        sa.tuple_(table.c.resource_type, table.c.remote_id).in_(pairs))
 
 
 def _aware(value: datetime | None) -> datetime | None:
