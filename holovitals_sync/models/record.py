@@ -20,7 +20,10 @@ class SyncedRecord(SQLModel, table=True):
             "connection_id", "resource_type", "remote_id", name="uq_record_conn_type_remote"
         ),
         sa.Index("ix_record_connection_patient", "connection_id", "patient_ref"),
-        sa.Index("ix_record_connection_dirty", "connection_id", "dirty"),
+        # Only records with local changes (few): outbound writes and conflict detection
+        # read them by connection in id order; imported records pay no insert into it.
+        sa.Index("ix_record_dirty", "connection_id", "id",
+                 sqlite_where=sa.text("dirty = 1"), postgresql_where=sa.text("dirty")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
