@@ -50,9 +50,11 @@ def _announce(session: Session, connection_id: int, counts: UpsertCounts) -> Non
     """The batch's data events (patient.updated, ...) for webhook subscribers."""
     from ..webhooks.resource_events import Change, emit_changes, merged_into
 
-    changes = [Change(rtype, rid, version, created,
+    if not counts.changed:
+        return
+    changes = (Change(rtype, rid, version, created,
                       patient.split("/", 1)[1] if patient else None, merged_into(body))
-               for rtype, rid, version, created, patient, body in counts.changed]
+               for rtype, rid, version, created, patient, body in counts.changed)
     emit_changes(session, connection_id, changes)
 
 

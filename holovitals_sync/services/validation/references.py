@@ -28,6 +28,8 @@ def patient_id(reference: Any) -> str | None:
     ref = reference.get("reference")
     if not isinstance(ref, str):
         return None
+    if ref.startswith("Patient/") and ref.count("/") == 1:
+        return ref[8:] or None  # the common relative form, without the general parse
     parts = ref.split("/_history/")[0].rstrip("/").split("/")
     if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
         return parts[-1]
@@ -47,7 +49,6 @@ def check_references(
     if not isinstance(resource, dict) or resource.get("resourceType") == "Patient":
         return []
     issues = []
-    rtype, rid = identity(resource)
     for element in PATIENT_ELEMENTS:
         value = resource.get(element)
         if value is None:
@@ -62,6 +63,7 @@ def check_references(
             continue
         else:
             message = "referenced patient is unknown to this connection and not in the batch"
+        rtype, rid = identity(resource)  # only for an issue: most resources have none
         issues.append(ValidationIssue(rtype, rid, f"{element}.reference", message,
                                       Layer.REFERENCE))
     return issues

@@ -8,7 +8,7 @@ the active subscriptions per batch, and nothing at all when nobody wants data ev
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlmodel import Session, select
@@ -71,10 +71,12 @@ def _refs(connection_id: int, change: Change) -> dict[str, str | int | None]:
     return {k: v for k, v in refs.items() if v is not None}
 
 
-def emit_changes(session: Session, connection_id: int, changes: Sequence[Change]) -> int:
-    """Deliveries for a batch's changes; returns how many were created."""
-    if not changes:
-        return 0
+def emit_changes(session: Session, connection_id: int, changes: Iterable[Change]) -> int:
+    """Deliveries for a batch's changes; returns how many were created.
+
+    `changes` is only iterated when a subscription wants data events (a lazy iterable
+    spares a sync without subscribers building them).
+    """
     subs = [s for s in session.exec(select(WebhookSubscription)
                                     .where(WebhookSubscription.active)).all()
             if DATA_EVENTS.intersection(s.event_types)]
