@@ -139,11 +139,18 @@ def sandbox_hashes(ehr: SandboxServer) -> dict[tuple[str, str], str]:
 
 
 def local_hashes(connection_id: int) -> dict[tuple[str, str], str]:
+    """(type, id) -> content hash of each stored body, recomputed from the body itself
+    (so a body mangled on the way into the database shows), and checked against the
+    hash column the upsert compares."""
     with session_scope() as session:
         rows = session.exec(select(SyncedRecord.resource_type, SyncedRecord.remote_id,
-                                   SyncedRecord.content_hash)
+                                   SyncedRecord.content_hash, SyncedRecord.remote_body)
                             .where(SyncedRecord.connection_id == connection_id))
-        return {(t, i): h for t, i, h in rows}
+        out = {}
+        for rtype, rid, stored, body in rows:
+            out[(rtype, rid)] = content_hash(body)
+            assert stored == out[(rtype, rid)], (rtype, rid)
+        return out
 
 
 def start(connection_id: int, job_type: JobType = JobType.FULL, **kw) -> int:

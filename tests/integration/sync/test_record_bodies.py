@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import select
 
+from holovitals_sync.adapters import content_hash
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import SyncedRecord
 from holovitals_sync.services.conflicts.detect import Action, detect_stored
@@ -117,3 +118,25 @@ def test_an_accepted_write_stores_the_body_once_again(connection):
     assert _stored_nulls(connection.id) == (True, True, False)
     record = _record(connection.id)
     assert not record.dirty and record.local_copy["gender"] == "female"
+
+
+def test_a_body_reads_back_exactly_as_it_was_sent(connection):
+    # The batch travels to the database as one JSON document: text, numbers and nesting
+    # must come back unchanged (the content hash is computed over them).
+    tricky = {**PATIENT, "id": "bodies-2",
+              "name": [{"family": "Ŝmith \"the\" \\ \n 患者 🩺", "given": ["Zoë", ""]}],
+              "extension": [{"url": "http://example.org/n", "valueDecimal": 1.0},
+                            {"url": "http://example.org/s", "valueDecimal": 1e-07},
+                            {"url": "http://example.org/i", "valueInteger": 9007199254740993},
+                            {"url": "http://example.org/o", "valueCodeableConcept": {}}]}
+    with session_scope() as session:
+        counts = upsert_batch(session, connection_id=connection.id, job_id=None,
+                              resources=[tricky])
+    assert counts.created == 1
+    with session_scope() as session:
+        stored = session.exec(select(SyncedRecord).where(
+            SyncedRecord.connection_id == connection.id,
+            SyncedRecord.remote_id == "bodies-2")).one()
+    assert stored.remote_body == tricky
+    assert type(stored.remote_body["extension"][0]["valueDecimal"]) is float
+    assert stored.content_hash == content_hash(tricky)
