@@ -254,7 +254,8 @@ def naive_baseline(base_url: str, connection_id: int, limit: int) -> tuple[int, 
                 row = found or SyncedRecord(connection_id=connection_id,
                                             resource_type=res["resourceType"],
                                             remote_id=res["id"])
-                row.remote_body = row.local_body = row.base_body = res
+                # What the engine stores too: the body once (base and local NULL).
+                row.remote_body = res
                 row.content_hash = content_hash(res)
                 session.add(row)
                 session.commit()
