@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ...adapters import EHRAdapter, FetchedPage
+from ...adapters import EHRAdapter, FetchedPage, content_hash
 from ...config import get_settings
 from ...db import session_scope
 from ...models import EHRConnection, JobType, SyncJob
@@ -68,7 +68,8 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch
         processed = process_batch(session, job=job, connection=connection,
                                   resources=batch.resources, screened=batch.screened)
         counts = upsert_batch(session, connection_id=connection.id, job_id=job.id,
-                              resources=processed.store, flagged=processed.flagged)
+                              resources=processed.store, flagged=processed.flagged,
+                              hashes=batch.hashes)
         _announce(session, connection.id, counts)
         # One patient's pages say nothing about the other patients: only full, incremental
         # and resource-type runs may move the connection's incremental cursor.
@@ -113,14 +114,16 @@ def batch_size_for(adapter: EHRAdapter, job: SyncJob) -> int:
 
 
 def screened_ahead(items: Iterable[Batch]) -> Iterator[Batch]:
-    """Each batch with its screen done, in the thread that iterates (the prefetch thread).
+    """Each batch with its screen and content hashes done, in the thread that iterates
+    (the prefetch thread).
 
-    The screen is pure per-resource CPU (~7 us a resource): done there, it overlaps the
-    writer's database calls, which release the GIL; its errors are still recorded, and
-    replayed batches screen the same, in the batch's transaction.
+    Both are pure per-resource CPU (~5 and ~2.5 us a resource): done there, they overlap
+    the writer's database calls, which release the GIL; the screen's errors are still
+    recorded, and replayed batches screen the same, in the batch's transaction.
     """
     for batch in items:
         batch.screened = screen(batch.resources)
+        batch.hashes = {id(r): content_hash(r) for r in batch.screened[0]}
         yield batch
 
 

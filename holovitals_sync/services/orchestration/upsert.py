@@ -17,7 +17,7 @@ measured), and SQLite unpacks the rows with the GIL released.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -70,7 +70,7 @@ def _last_updated(resource: dict[str, Any]) -> datetime | None:
 
 
 def _row(resource: dict[str, Any], connection_id: int, job_id: int | None, now: datetime,
-         flagged: bool) -> dict[str, Any]:
+         flagged: bool, known_hash: str | None = None) -> dict[str, Any]:
     meta = resource.get("meta") or {}
     version = meta.get("versionId")
     return {
@@ -83,7 +83,7 @@ def _row(resource: dict[str, Any], connection_id: int, job_id: int | None, now: 
         "remote_body": resource,
         "remote_version": str(version) if version is not None else None,
         "remote_last_updated": _last_updated(resource),
-        "content_hash": content_hash(resource),
+        "content_hash": known_hash or content_hash(resource),
         "dirty": False,
         "conflict_pending": False,
         "flagged_invalid": flagged,
@@ -205,7 +205,8 @@ def dedupe(resources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def upsert_batch(session: Session, *, connection_id: int, job_id: int | None,
                  resources: Sequence[dict[str, Any]],
-                 flagged: Sequence[dict[str, Any]] = ()) -> UpsertCounts:
+                 flagged: Sequence[dict[str, Any]] = (),
+                 hashes: Mapping[int, str] | None = None) -> UpsertCounts:
     """Insert new records, update changed ones, leave unchanged ones untouched.
 
     Args:
@@ -214,6 +215,7 @@ def upsert_batch(session: Session, *, connection_id: int, job_id: int | None,
         job_id: The job writing them (kept on the row for tracing).
         resources: Resources to store as they are.
         flagged: Resources stored but flagged invalid (lenient validation).
+        hashes: Content hashes already computed, by `id()` of these very objects.
 
     Returns:
         How many were created, updated and unchanged.
@@ -221,8 +223,9 @@ def upsert_batch(session: Session, *, connection_id: int, job_id: int | None,
     now = utcnow()
     flagged_keys = {(r.get("resourceType"), r.get("id")) for r in flagged}
     unique = dedupe([*resources, *flagged])
-    rows = [_row(r, connection_id, job_id, now, (r["resourceType"], r["id"]) in flagged_keys)
-            for r in unique]
+    hashes = hashes or {}
+    rows = [_row(r, connection_id, job_id, now, (r["resourceType"], r["id"]) in flagged_keys,
+                 hashes.get(id(r))) for r in unique]
     counts = UpsertCounts()
     if not rows:
         return counts

@@ -14,10 +14,13 @@ from sqlmodel import select
 
 from holovitals_sync.adapters import content_hash
 from holovitals_sync.db import session_scope
-from holovitals_sync.models import SyncedRecord
+from holovitals_sync.models import SyncedRecord, TransformKind
 from holovitals_sync.services.conflicts.detect import Action, detect_stored
 from holovitals_sync.services.orchestration.outbound import _accepted
 from holovitals_sync.services.orchestration.upsert import upsert_batch
+from holovitals_sync.services.transformation import DataTransformationService, RuleIn
+
+from .conftest import TESTER, local_hashes, sandbox_hashes, start, wait_status
 
 PATIENT = {"resourceType": "Patient", "id": "bodies-1", "gender": "male",
            "birthDate": "1970-01-01", "meta": {"versionId": "1",
@@ -140,3 +143,19 @@ def test_a_body_reads_back_exactly_as_it_was_sent(connection):
     assert stored.remote_body == tricky
     assert type(stored.remote_body["extension"][0]["valueDecimal"]) is float
     assert stored.content_hash == content_hash(tricky)
+
+
+def test_a_transformed_resource_is_hashed_as_stored(connection, ehr, workers):
+    # The prefetch thread hashes resources as fetched; a rule changes a copy, which must be
+    # hashed again (a stale hash would make the next sync see no change, or a false one).
+    with session_scope() as session:
+        DataTransformationService(session, actor=TESTER).create(RuleIn(
+            kind=TransformKind.DATETIME_NORMALISE, connection_id=connection.id,
+            resource_type="Observation", params={"paths": ["effectiveDateTime"]}))
+    workers.start(1)
+    wait_status(start(connection.id), "completed")
+    stored = local_hashes(connection.id)  # also checks each hash column against its body
+    fetched = sandbox_hashes(ehr)
+    assert stored.keys() == fetched.keys()
+    changed = {key for key in stored if stored[key] != fetched[key]}
+    assert changed and {rtype for rtype, _ in changed} == {"Observation"}
