@@ -13,6 +13,7 @@ from holovitals_sync import migrations
 from holovitals_sync.config import get_settings
 from holovitals_sync.db import get_engine, session_scope
 from holovitals_sync.models import JobStatus, JobType, SyncedRecord, SyncJob
+from holovitals_sync.models.types import utcnow
 from holovitals_sync.services import audit, dashboard
 from holovitals_sync.services.dashboard import JobFilter
 from holovitals_sync.services.orchestration import JobRequest
@@ -108,10 +109,13 @@ def test_summary_reads_queue_registries(db, redis_client):
 
 
 def test_job_detail_timeline_and_touched_records(db):
+    # Relative to the wall clock: the job row's creation and the audited retry are stamped
+    # with it (a fixed instant made this test fail once the day of writing moved past it).
+    end = utcnow() + timedelta(minutes=10)
     with session_scope() as session:
         cid = make_connection(session).id
-        job = make_job(session, cid, JobStatus.FAILED, queued_at=NOW - timedelta(minutes=2),
-                       started_at=NOW - timedelta(minutes=1), finished_at=NOW)
+        job = make_job(session, cid, JobStatus.FAILED, queued_at=end - timedelta(minutes=2),
+                       started_at=end - timedelta(minutes=1), finished_at=end)
         other = make_job(session, cid, JobStatus.COMPLETED)
         audit.record(session, actor=audit.Actor(audit.ActorKind.USER, "ada", None),
                      action="sync_job.retry", target_type="sync_job", target_id=job.id,
