@@ -141,8 +141,12 @@ def test_up_serves_dashboard_health_and_stops_cleanly(product, page):
     while "workers-sync exited with code -9; restarting it" not in product["log"].read_text():
         assert time.monotonic() < deadline, "the dead worker pool was not reported"
         time.sleep(0.5)
-    restarted = [p for p in _children(product["proc"].pid) if "sync.high" in _cmdline(p)]
-    assert restarted and restarted != pools
+    # The line is logged just before the new pool is spawned (and exec'd): wait for it.
+    while not (restarted := [p for p in _children(product["proc"].pid)
+                             if "sync.high" in _cmdline(p)]):
+        assert time.monotonic() < deadline, "the dead worker pool was not started again"
+        time.sleep(0.2)
+    assert restarted != pools
     # The killed pool's workers stop counting once their heartbeat is stale.
     _wait_health(health_url, 120, WORKERS)
 
