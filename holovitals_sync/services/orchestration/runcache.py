@@ -32,6 +32,10 @@ class RunCache:
     connection_id: int
     rules: RuleBook | None = None
     patients: set[str] = field(default_factory=set)
+    # Share of the last batch's records that were already stored unchanged (the upsert
+    # decides from it whether looking records up first pays; see upsert.upsert_batch).
+    # Until a batch has been written, assume a re-sync.
+    unchanged_share: float = 1.0
 
     def remember_patients(self, resources: Iterable[dict[str, Any]]) -> None:
         """Patients a committed batch stored: known to every later batch of the run."""
