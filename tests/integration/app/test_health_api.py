@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,10 +46,17 @@ def sync_worker(redis_client, tmp_path) -> Iterator[subprocess.Popen]:
          "-n", "1", "-w", "workers.worker.HoloVitalsWorker",
          "sync.high", "sync.default", "sync.low"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )  # fmt: skip
     yield proc
     proc.terminate()
-    proc.wait(30)
+    with contextlib.suppress(subprocess.TimeoutExpired):  # then killed below, workers too
+        proc.wait(30)
+    # The pool's own group, workers included: none may outlive the test. A pool that once
+    # missed the 30 s left its workers taking every later test's sync jobs in a CI run.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def test_healthy_reports_live_workers(monkeypatch, database_url, redis_client, sync_worker):
