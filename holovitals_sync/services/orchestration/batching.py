@@ -12,6 +12,7 @@ from typing import Any
 
 from ...adapters import FetchedPage
 from .screening import Rejected
+from .upsert import Prepared
 
 
 @dataclass(slots=True)
@@ -24,10 +25,11 @@ class Batch:
     total_estimate: int | None = None
     # `screening.screen(resources)`, when done ahead (in the prefetch thread).
     screened: tuple[list[dict[str, Any]], Rejected] | None = None
-    # Content hash of each usable resource by `id()`, when done ahead: valid while the
-    # batch holds those very objects (a transformation rule works on a copy, whose id
-    # is not in here, so a changed resource is hashed again).
-    hashes: dict[int, str] | None = None
+    # `upsert.prepare` (content hash, serialised body) of each usable resource by `id()`,
+    # when done ahead: valid while the batch holds those very objects (a transformation
+    # rule works on a copy, whose id is not in here, so a changed resource is prepared
+    # again).
+    prepared: dict[int, Prepared] | None = None
 
 
 class Batcher:

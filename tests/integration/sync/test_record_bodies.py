@@ -124,25 +124,30 @@ def test_an_accepted_write_stores_the_body_once_again(connection):
 
 
 def test_a_body_reads_back_exactly_as_it_was_sent(connection):
-    # The batch travels to the database as one JSON document: text, numbers and nesting
-    # must come back unchanged (the content hash is computed over them).
+    # The batch travels to the database as serialised text (on PostgreSQL one line a
+    # body, beside the other fields): text, numbers and nesting must come back unchanged
+    # (the content hash is computed over them), and a newline inside a value must not
+    # split a body and pair the rest of the batch with the wrong fields.
     tricky = {**PATIENT, "id": "bodies-2",
-              "name": [{"family": "Ŝmith \"the\" \\ \n 患者 🩺", "given": ["Zoë", ""]}],
+              "name": [{"family": "Ŝmith \"the\" \\ \n 患者 🩺\r\u2028", "given": ["Zoë", ""]}],
+              "text": {"status": "generated", "div": "<div>a\nb</div>"},
               "extension": [{"url": "http://example.org/n", "valueDecimal": 1.0},
                             {"url": "http://example.org/s", "valueDecimal": 1e-07},
                             {"url": "http://example.org/i", "valueInteger": 9007199254740993},
                             {"url": "http://example.org/o", "valueCodeableConcept": {}}]}
+    after = {**PATIENT, "id": "bodies-3", "gender": "other"}
     with session_scope() as session:
         counts = upsert_batch(session, connection_id=connection.id, job_id=None,
-                              resources=[tricky])
-    assert counts.created == 1
+                              resources=[tricky, after])
+    assert counts.created == 2
     with session_scope() as session:
-        stored = session.exec(select(SyncedRecord).where(
+        stored = {row.remote_id: row for row in session.exec(select(SyncedRecord).where(
             SyncedRecord.connection_id == connection.id,
-            SyncedRecord.remote_id == "bodies-2")).one()
-    assert stored.remote_body == tricky
-    assert type(stored.remote_body["extension"][0]["valueDecimal"]) is float
-    assert stored.content_hash == content_hash(tricky)
+            SyncedRecord.remote_id.in_(["bodies-2", "bodies-3"])))}
+    for sent in (tricky, after):
+        row = stored[sent["id"]]
+        assert (row.remote_body, row.content_hash) == (sent, content_hash(sent))
+    assert type(stored["bodies-2"].remote_body["extension"][0]["valueDecimal"]) is float
 
 
 def test_a_transformed_resource_is_hashed_as_stored(connection, ehr, workers):
