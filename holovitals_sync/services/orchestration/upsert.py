@@ -10,12 +10,12 @@ WHERE against the committed row after waiting for the other transaction's lock.
 
 Round trips per batch: one SELECT of the stored hashes, one INSERT (on PostgreSQL the
 SELECT only while a run's batches are mostly unchanged: see `_upsert_postgres`). The batch
-travels in one or two text parameters, so the SQL text stays the same whatever the batch
-size and psycopg does not re-parse a statement with thousands of placeholders (~10 ms a
-batch of 100, measured): on SQLite one JSON array read by `json_each` (SQLite unpacks it
-with the GIL released); on PostgreSQL the bodies as NDJSON beside a small JSON array of
-the other fields (see `_pg_statement`). Each body is serialised once, by orjson, usually
-ahead of time in the prefetch thread (`prepare`).
+travels in two parameters, so the SQL text stays the same whatever the batch size and
+the driver does not re-parse a statement with thousands of placeholders (~10 ms a batch of
+100 on psycopg, measured): a small JSON array of the per-record fields, and the bodies
+(on PostgreSQL as NDJSON, see `_pg_statement`; on SQLite back to back in one BLOB, see
+`_sqlite_statement`). The database unpacks the rows with the GIL released. Each body is
+serialised once, by orjson, usually ahead of time in the prefetch thread (`prepare`).
 """
 
 from __future__ import annotations
@@ -293,14 +293,21 @@ def _upsert_postgres(session: Session, shared: dict[str, Any], rows: list[dict[s
 
 def _write_sqlite(session: Session, shared: dict[str, Any], changed: list[dict[str, Any]]
                   ) -> None:
-    """SQLite: the batch as one JSON array, read by `json_each` in one statement.
+    """SQLite: one statement reading the batch from two parameters, as `_sqlite_statement`.
 
     Per-row binding in `executemany` held the GIL for ~6 us a row (tuples, per-value
     conversion); here SQLite unpacks the rows while the GIL is released, so the prefetch
     thread's parsing runs alongside.
     """
     stamp = _stamp(session.get_bind().dialect)
-    session.execute(_sqlite_statement(), {**shared, "rows": _sqlite_recordset(changed, stamp)})
+    fields, start = [], 1
+    for row in changed:
+        size = len(row["body_text"])
+        fields.append({**_fields(row, stamp), "o": start, "n": size})
+        start += size
+    session.execute(_sqlite_statement(),
+                    {**shared, "bodies": b"".join(row["body_text"] for row in changed),
+                     "fields": orjson.dumps(fields).decode()})
 
 
 def _fields(row: dict[str, Any], stamp: Any = None) -> dict[str, Any]:
@@ -315,18 +322,20 @@ def _fields(row: dict[str, Any], stamp: Any = None) -> dict[str, Any]:
             "h": row["content_hash"], "f": row["flagged_invalid"]}
 
 
-def _sqlite_recordset(rows: Sequence[dict[str, Any]], stamp: Any) -> str:
-    """[{"t": .., .., "b": body}, ..]: each body spliced in as it was serialised."""
-    return (b"[" + b",".join(orjson.dumps(_fields(row, stamp))[:-1] + b',"b":'
-                             + row["body_text"] + b"}" for row in rows) + b"]").decode()
-
-
 @lru_cache(maxsize=1)
 def _sqlite_statement() -> Any:
-    """INSERT .. SELECT FROM json_each(:rows) with the shared ON CONFLICT clause."""
-    rows = sa.func.json_each(sa.bindparam("rows", type_=sa.Text)).table_valued("value")
+    """INSERT .. SELECT FROM json_each(:fields) with the shared ON CONFLICT clause.
+
+    The bodies arrive as one BLOB of serialised bodies back to back, each row cut out by
+    byte offset and length (`substr` on a BLOB counts bytes, and seeks without scanning)
+    and stored as the text it is: SQLite neither parses nor re-renders a body (read from
+    one JSON array, each was parsed twice and rendered twice on the way in).
+    """
+    rows = sa.func.json_each(sa.bindparam("fields", type_=sa.Text)).table_valued("value")
     r = {column: rows.c.value.op("->>")(f"$.{key}") for key, column, _ in _FIELDS}
-    r["remote_body"] = rows.c.value.op("->")("$.b")
+    piece = sa.func.substr(sa.bindparam("bodies", type_=sa.LargeBinary),
+                           rows.c.value.op("->>")("$.o"), rows.c.value.op("->>")("$.n"))
+    r["remote_body"] = sa.cast(piece, sa.Text)
     # `WHERE true`: without a WHERE, SQLite reads the ON of ON CONFLICT as a join's ON.
     return _on_conflict(sqlite.insert(SyncedRecord.__table__).from_select(
         list(_BATCH_COLUMNS), sa.select(*_batch_values(r)).where(sa.true())))
