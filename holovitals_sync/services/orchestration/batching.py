@@ -25,10 +25,10 @@ class Batch:
     total_estimate: int | None = None
     # `screening.screen(resources)`, when done ahead (in the prefetch thread).
     screened: tuple[list[dict[str, Any]], Rejected] | None = None
-    # `upsert.prepare` (content hash, serialised body) of each usable resource by `id()`,
-    # when done ahead: valid while the batch holds those very objects (a transformation
-    # rule works on a copy, whose id is not in here, so a changed resource is prepared
-    # again).
+    # `upsert.prepare` (the row: content hash, serialised body, ..) of each usable
+    # resource by `id()`, when done ahead: valid while the batch holds those very objects
+    # (a transformation rule works on a copy, whose id is not in here, so a changed
+    # resource is prepared again).
     prepared: dict[int, Prepared] | None = None
 
 
