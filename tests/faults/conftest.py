@@ -43,6 +43,7 @@ from holovitals_sync.sandbox.config import SandboxConfig
 from holovitals_sync.sandbox.server import SandboxServer
 from tests.factories import make_connection
 from tests.process_env import holovitals_env
+from tests.stored import local_hashes  # noqa: F401 (the suite imports it from here)
 from tests.waiting import wait_for
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
@@ -264,14 +265,6 @@ def remote_hashes(ehr: SandboxServer) -> dict[tuple[str, str], str]:
     """(type, id) -> content hash of what the sandbox serves now."""
     return {(r["resourceType"], r["id"]): content_hash(r)
             for r in remote_resources(ehr) if isinstance(r, dict)}
-
-
-def local_hashes(connection_id: int) -> dict[tuple[str, str], str]:
-    with session_scope() as session:
-        rows = session.exec(select(SyncedRecord.resource_type, SyncedRecord.remote_id,
-                                   SyncedRecord.content_hash)
-                            .where(SyncedRecord.connection_id == connection_id))
-        return {(t, i): h for t, i, h in rows}
 
 
 def record_count(connection_id: int) -> int:

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sqlmodel import select
 
 from holovitals_sync.adapters import content_hash
 from holovitals_sync.adapters.generic import PROFILE
 from holovitals_sync.db import session_scope
-from holovitals_sync.models import EHRConnection, JobType, RequesterKind, SyncedRecord, SyncJob
+from holovitals_sync.models import EHRConnection, JobType, RequesterKind, SyncJob
 from holovitals_sync.sandbox.config import SandboxConfig
 from holovitals_sync.sandbox.server import SandboxServer
 from holovitals_sync.services import audit
@@ -25,6 +24,7 @@ from holovitals_sync.services.orchestration import JobRequest, start_job
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_connection
 from tests.process_env import holovitals_env
+from tests.stored import local_hashes  # noqa: F401 (the suite imports it from here)
 from tests.waiting import wait_for
 
 RQ = str(Path(sys.executable).parent / "rq")
@@ -136,21 +136,6 @@ def sandbox_hashes(ehr: SandboxServer) -> dict[tuple[str, str], str]:
             for rec in store.candidates(rtype):
                 out[(rtype, rec.id)] = content_hash(rec.resource())
     return out
-
-
-def local_hashes(connection_id: int) -> dict[tuple[str, str], str]:
-    """(type, id) -> content hash of each stored body, recomputed from the body itself
-    (so a body mangled on the way into the database shows), and checked against the
-    hash column the upsert compares."""
-    with session_scope() as session:
-        rows = session.exec(select(SyncedRecord.resource_type, SyncedRecord.remote_id,
-                                   SyncedRecord.content_hash, SyncedRecord.remote_body)
-                            .where(SyncedRecord.connection_id == connection_id))
-        out = {}
-        for rtype, rid, stored, body in rows:
-            out[(rtype, rid)] = content_hash(body)
-            assert stored == out[(rtype, rid)], (rtype, rid)
-        return out
 
 
 def start(connection_id: int, job_type: JobType = JobType.FULL, **kw) -> int:
