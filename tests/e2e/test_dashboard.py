@@ -15,17 +15,20 @@ from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 LIVE = "#live:has-text('live')"
-# Records every status and fetched value the first job row shows, as the DOM changes.
-WATCH_FIRST_ROW = """() => {
-  window.__seen = {status: [], fetched: [], percent: []};
+# Records every status and fetched value each job row shows, by row id, as the DOM changes.
+# Keyed by row: a scheduled job (another test gave a connection a cron) may start meanwhile
+# and take the top row.
+WATCH_ROWS = """() => {
+  window.__seen = {};
   window.__notReloaded = true;
+  const push = (list, value) => { if (list[list.length - 1] !== value) list.push(value); };
   const note = () => {
-    const row = document.querySelector('.job-row');
-    if (!row) return;
-    const push = (list, value) => { if (list[list.length - 1] !== value) list.push(value); };
-    push(window.__seen.status, row.querySelector('.job-status').innerText);
-    push(window.__seen.fetched, row.querySelector('.counter-fetched').innerText);
-    push(window.__seen.percent, row.querySelector('.job-progress').dataset.percent);
+    for (const row of document.querySelectorAll('.job-row')) {
+      const seen = window.__seen[row.id] ??= {status: [], fetched: [], percent: []};
+      push(seen.status, row.querySelector('.job-status').innerText);
+      push(seen.fetched, row.querySelector('.counter-fetched').innerText);
+      push(seen.percent, row.querySelector('.job-progress').dataset.percent);
+    }
   };
   new MutationObserver(note).observe(document.body,
     {subtree: true, childList: true, characterData: true, attributes: true});
@@ -38,10 +41,10 @@ def _dialog_shot(dialog, name: str) -> None:
     dialog.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
-def _first_row(page, status: str, timeout: float = 120_000) -> None:
+def _row_status(page, row_id: str, status: str, timeout: float = 120_000) -> None:
     page.wait_for_function(
-        "s => { const b = document.querySelector('.job-row .job-status');"
-        " return b && b.innerText === s; }", arg=status, timeout=timeout)  # fmt: skip
+        "([id, s]) => { const b = document.querySelector(`#${id} .job-status`);"
+        " return b && b.innerText === s; }", arg=[row_id, status], timeout=timeout)  # fmt: skip
 
 
 @pytest.fixture
@@ -86,12 +89,24 @@ def _job_that_wrote(api: httpx.Client, at_least: int) -> dict:
     return _wait_job(api, job["id"], {"completed"})
 
 
-def test_start_full_sync_and_watch_it_finish_without_reload(demo_app: DemoApp, page):
+def _started_full_job(api: httpx.Client, before: set[int]) -> int:
+    """The id of the full sync the dialog just started (not in `before`)."""
+    def started() -> int | None:
+        jobs = api.get("/sync/jobs", params={"limit": 200}).json()["items"]
+        new = [j["id"] for j in jobs if j["id"] not in before and j["job_type"] == "full"]
+        return max(new, default=None)
+
+    return wait_for(started, timeout=30, interval=0.3)
+
+
+def test_start_full_sync_and_watch_it_finish_without_reload(demo_app: DemoApp, page,
+                                                            api: httpx.Client):
     demo_app.sign_in(page, "admin", "/")
     page.wait_for_selector(LIVE, timeout=120_000)
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url))
-    page.evaluate(WATCH_FIRST_ROW)
+    before = {j["id"] for j in api.get("/sync/jobs", params={"limit": 200}).json()["items"]}
+    page.evaluate(WATCH_ROWS)
 
     page.click("#start-sync")
     page.click("#start-submit")  # nothing chosen yet: the field says what is missing
@@ -110,10 +125,11 @@ def test_start_full_sync_and_watch_it_finish_without_reload(demo_app: DemoApp, p
     page.get_by_role("option", name="full").click()
     page.click("#start-submit")
     page.locator("#start-sync-dialog").wait_for(state="detached")
-    _first_row(page, "completed", timeout=180_000)
-    page.wait_for_selector(".job-row .job-progress[data-percent='100']")
+    row = f"job-row-{_started_full_job(api, before)}"
+    _row_status(page, row, "completed", timeout=180_000)
+    page.wait_for_selector(f"#{row} .job-progress[data-percent='100']")
 
-    seen = page.evaluate("window.__seen")
+    seen = page.evaluate("window.__seen")[row]
     assert page.evaluate("window.__notReloaded") is True and navigations == []
     assert "running" in seen["status"] and seen["status"][-1] == "completed"
     assert int(seen["fetched"][-1]) > 0 and len(seen["fetched"]) >= 2
