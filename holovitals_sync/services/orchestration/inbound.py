@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from ...adapters import EHRAdapter, FetchedPage
 from ...config import get_settings
-from ...db import session_scope
+from ...db import held_connection, session_scope
 from ...models import EHRConnection, JobType, SyncJob
 from ...models.types import utcnow
 from . import lifecycle, runcache
@@ -58,13 +59,14 @@ def _announce(session: Session, connection_id: int, counts: UpsertCounts) -> Non
     emit_changes(session, connection_id, changes)
 
 
-def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch
-                ) -> list[dict[str, Any]]:
+def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
+                bind: sa.Connection | None = None) -> list[dict[str, Any]]:
     """Store one batch and commit it with the job's counters and checkpoint.
 
+    `bind` is the run's held connection (a pooled one is checked out when not given).
     Returns the resources stored (once committed, the run treats them as known).
     """
-    with session_scope() as session:
+    with session_scope(bind) as session:
         processed = process_batch(session, job=job, connection=connection,
                                   resources=batch.resources, screened=batch.screened)
         counts = upsert_batch(session, connection_id=connection.id, job_id=job.id,
@@ -135,10 +137,10 @@ def run_inbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
     while this one is written; the run's rules and known patients are looked up once (`runcache`).
     """
     size = batch_size or batch_size_for(adapter, job)
-    with runcache.run_cache(connection.id) as cache:
+    with runcache.run_cache(connection.id) as cache, held_connection() as bind:
         # Whole batches are prefetched, not pages: two pages ahead were 200 NDJSON lines,
         # a fifth of a bulk batch, so fetching stalled while a batch was written.
         for batch in prefetched(screened_ahead(batches(pages_for(adapter, job), size))):
-            stored = apply_batch(job, connection, batch)
+            stored = apply_batch(job, connection, batch, bind)
             cache.remember_patients(stored)
             events.progress(job)
