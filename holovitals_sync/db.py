@@ -90,8 +90,8 @@ def dispose_after_fork() -> None:
 def session_scope(engine: sa.Engine | sa.Connection | None = None) -> Iterator[Session]:
     """A session that commits on success and rolls back on error.
 
-    Given a connection (one held for a run of transactions, see `held_connection`), the
-    session begins and commits its transaction on it.
+    Given a connection (one held for a run of transactions, as a sync run's batches do),
+    the session begins and commits its transaction on it.
     """
     with Session(engine or get_engine(), expire_on_commit=False) as session:
         try:
@@ -100,19 +100,6 @@ def session_scope(engine: sa.Engine | sa.Connection | None = None) -> Iterator[S
         except BaseException:
             session.rollback()
             raise
-
-
-@contextmanager
-def held_connection(engine: sa.Engine | None = None) -> Iterator[sa.Connection]:
-    """One pooled connection kept for a run of short transactions (a sync's batches).
-
-    A checkout pings the server first (`pool_pre_ping`): a round trip per transaction
-    that, in a batch loop sharing the GIL with a busy prefetch thread, cost several
-    milliseconds a batch. Held, it is pinged once; a server lost meanwhile fails the
-    next transaction, which rolls back like any other failure (the job retries).
-    """
-    with (engine or get_engine()).connect() as connection:
-        yield connection
 
 
 def ping(engine: sa.Engine | None = None) -> None:

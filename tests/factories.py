@@ -53,10 +53,11 @@ def make_connection(session: Session, name: str = "General Hospital", **override
 def make_job(session: Session, connection_id: int, status: JobStatus = JobStatus.QUEUED,
              **overrides) -> SyncJob:
     """A job row in a given state, without queueing anything."""
-    job = SyncJob(connection_id=connection_id, job_type=JobType.INCREMENTAL, status=status,
-                  requested_by_kind=RequesterKind.SYSTEM, requested_by="tests",
-                  last_error="ServerError: HTTP 503" if status is JobStatus.FAILED else None,
-                  **overrides)
+    fields = {"job_type": JobType.INCREMENTAL, "requested_by_kind": RequesterKind.SYSTEM,
+              "requested_by": "tests",
+              "last_error": "ServerError: HTTP 503" if status is JobStatus.FAILED else None,
+              **overrides}
+    job = SyncJob(connection_id=connection_id, status=status, **fields)
     session.add(job)
     session.flush()
     return job

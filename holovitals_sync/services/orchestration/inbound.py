@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from ...adapters import EHRAdapter, FetchedPage
 from ...config import get_settings
-from ...db import held_connection, session_scope
+from ...db import get_engine, session_scope
 from ...models import EHRConnection, JobType, SyncJob
 from ...models.types import utcnow
 from . import lifecycle, runcache
@@ -137,7 +137,11 @@ def run_inbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
     while this one is written; the run's rules and known patients are looked up once (`runcache`).
     """
     size = batch_size or batch_size_for(adapter, job)
-    with runcache.run_cache(connection.id) as cache, held_connection() as bind:
+    # One connection held for the run: a checkout per batch pinged the server first
+    # (`pool_pre_ping`), a round trip waiting on the busy prefetch thread's GIL, several ms a
+    # batch. A server lost between batches fails the next one, which rolls back (the job
+    # retries from its checkpoint).
+    with runcache.run_cache(connection.id) as cache, get_engine().connect() as bind:
         # Whole batches are prefetched, not pages: two pages ahead were 200 NDJSON lines,
         # a fifth of a bulk batch, so fetching stalled while a batch was written.
         for batch in prefetched(screened_ahead(batches(pages_for(adapter, job), size))):

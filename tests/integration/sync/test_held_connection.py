@@ -8,18 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from holovitals_sync.db import get_engine, session_scope
-from holovitals_sync.models import JobType, RequesterKind, SyncedRecord, SyncJob
+from holovitals_sync.models import JobType, SyncedRecord
 from holovitals_sync.services.orchestration import runner
+from tests.factories import make_job
 from tests.integration.sync.conftest import job_row
-
-
-def _new_full_job(connection_id: int) -> int:
-    with session_scope() as session:
-        job = SyncJob(connection_id=connection_id, job_type=JobType.FULL,
-                      requested_by_kind=RequesterKind.SYSTEM, requested_by="test")
-        session.add(job)
-        session.flush()
-        return int(job.id)
 
 
 def test_a_run_checks_out_one_connection_for_all_its_batches(connection, ehr):
@@ -36,7 +28,8 @@ def test_a_run_checks_out_one_connection_for_all_its_batches(connection, ehr):
     sa.event.listen(engine, "checkout", on_checkout)
     sa.event.listen(engine, "commit", on_commit)
     try:
-        job_id = _new_full_job(connection.id)
+        with session_scope() as session:
+            job_id = make_job(session, connection.id, job_type=JobType.FULL).id
         runner.run_job(job_id)
     finally:
         sa.event.remove(engine, "checkout", on_checkout)
