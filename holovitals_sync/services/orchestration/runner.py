@@ -9,6 +9,8 @@ from __future__ import annotations
 import gc
 import logging
 
+import httpx
+
 from ...adapters import adapter_for
 from ...config import get_settings
 from ...db import session_scope
@@ -40,7 +42,7 @@ def warm_up() -> list[str]:
 
     # What the job's aftermath imports lazily (conflict detection, events).
     from ..conflicts import detect, policy  # noqa: F401
-    from ..webhooks import emit  # noqa: F401
+    from ..webhooks import emit, resource_events  # noqa: F401
     from .screening import known_type
 
     types = sorted({t for p in PROFILES.values() for t in p.resource_types} | set(_ALSO_SEEN))
@@ -48,7 +50,11 @@ def warm_up() -> list[str]:
         known_type(name)
     # The TLS context every FhirClient shares (~20 ms of CPU to load the CA bundle): built
     # here it is inherited by each horse, built lazily it would be rebuilt in every job.
-    shared_ssl_context(True, http2=False)  # ClientConfig's defaults, which connections use
+    context = shared_ssl_context(True, http2=False)  # ClientConfig's defaults
+    # httpx imports its HTTP engine (httpcore, h11, anyio; ~30 ms of CPU) and the IDNA codec
+    # only when a first client is built and connects: here, not in every job.
+    httpx.Client(verify=context).close()
+    "localhost".encode("idna")
     return types
 
 
