@@ -164,10 +164,11 @@ def _report(ids: list[int], seconds: float, counts: collections.Counter[str],
 # (module, attribute) of the batch loop's stages, wrapped where their callers look them up.
 _STAGES = (
     ("holovitals_sync.services.orchestration.inbound", "apply_batch"),
-    ("holovitals_sync.services.orchestration.inbound", "process_batch"),
-    ("holovitals_sync.services.orchestration.pipeline", "screen"),
+    # Processing runs in the prefetch thread (its wall time overlaps the writer's).
+    ("holovitals_sync.services.orchestration.inbound", "screen"),
     ("holovitals_sync.services.orchestration.pipeline", "validate_batch"),
-    ("holovitals_sync.services.orchestration.pipeline", "known_patients"),
+    ("holovitals_sync.services.orchestration.inbound", "prepare"),
+    ("holovitals_sync.services.orchestration.inbound", "record_issues"),
     ("holovitals_sync.services.orchestration.pipeline", "new_issues"),
     ("holovitals_sync.services.orchestration.pipeline", "persist_errors"),
     ("holovitals_sync.services.orchestration.inbound", "upsert_batch"),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...adapters import FetchedPage
-from .screening import Rejected
+from .pipeline import ProcessedBatch
 from .upsert import Prepared
 
 
@@ -23,12 +23,10 @@ class Batch:
     checkpoint: dict[str, Any] | None
     cursor: dict[str, str] = field(default_factory=dict)
     total_estimate: int | None = None
-    # `screening.screen(resources)`, when done ahead (in the prefetch thread).
-    screened: tuple[list[dict[str, Any]], Rejected] | None = None
-    # `upsert.prepare` (the row: content hash, serialised body, ..) of each usable
-    # resource by `id()`, when done ahead: valid while the batch holds those very objects
-    # (a transformation rule works on a copy, whose id is not in here, so a changed
-    # resource is prepared again).
+    # Screened, transformed and validated, when done ahead (in the prefetch thread).
+    processed: ProcessedBatch | None = None
+    # `upsert.prepare` (the row: content hash, serialised body, ..) of each resource to
+    # store by `id()`, when done ahead: valid while `processed` holds those very objects.
     prepared: dict[int, Prepared] | None = None
 
 

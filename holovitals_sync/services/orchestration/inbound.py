@@ -21,7 +21,7 @@ from ...models.types import utcnow
 from . import lifecycle, runcache
 from .batching import Batch, batches
 from .events import JobEvents
-from .pipeline import process_batch
+from .pipeline import BatchProcessor, record_issues, stored_patients
 from .prefetch import prefetched
 from .screening import screen
 from .upsert import UpsertCounts, prepare, upsert_batch
@@ -60,15 +60,17 @@ def _announce(session: Session, connection_id: int, counts: UpsertCounts) -> Non
 
 
 def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
-                bind: sa.Connection | None = None) -> list[dict[str, Any]]:
+                bind: sa.Connection | None = None) -> None:
     """Store one batch and commit it with the job's counters and checkpoint.
 
     `bind` is the run's held connection (a pooled one is checked out when not given).
-    Returns the resources stored (once committed, the run treats them as known).
+    A batch not processed ahead (`processed_ahead`) is processed here, on its own.
     """
     with session_scope(bind) as session:
-        processed = process_batch(session, job=job, connection=connection,
-                                  resources=batch.resources, screened=batch.screened)
+        processed = batch.processed or BatchProcessor.load(session, connection).process(
+            batch.resources)
+        record_issues(session, job_id=job.id, connection_id=connection.id,
+                      issues=processed.issues)
         counts = upsert_batch(session, connection_id=connection.id, job_id=job.id,
                               resources=processed.store, flagged=processed.flagged,
                               prepared=batch.prepared)
@@ -92,7 +94,6 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
         # Fenced in the same transaction: a cancelled or superseded run raises here and
         # the batch's writes roll back with it.
         lifecycle.fence(session, job, **values)
-    return [*processed.store, *processed.flagged]
 
 
 def bulk_export(adapter: EHRAdapter, job: SyncJob) -> bool:
@@ -115,17 +116,19 @@ def batch_size_for(adapter: EHRAdapter, job: SyncJob) -> int:
         else settings.sync_batch_size
 
 
-def screened_ahead(items: Iterable[Batch]) -> Iterator[Batch]:
-    """Each batch screened and its rows prepared for the upsert (content hashes,
-    serialised bodies, ..), in the thread that iterates (the prefetch thread).
+def processed_ahead(items: Iterable[Batch], processor: BatchProcessor) -> Iterator[Batch]:
+    """Each batch screened, transformed, validated and its rows prepared for the upsert
+    (content hashes, serialised bodies, ..), in the thread that iterates (the prefetch
+    thread).
 
-    All of it is pure per-resource CPU (~1.5 and ~6 us a resource): done there, it
-    overlaps the writer's database calls, which release the GIL; the screen's errors are
-    still recorded, and replayed batches screen the same, in the batch's transaction.
+    All of it is CPU but for a rare look-up of stored patients: done there, it overlaps
+    the writer's database calls, which release the GIL. The issues are still recorded in
+    the batch's own transaction (`apply_batch`).
     """
     for batch in items:
-        batch.screened = screen(batch.resources)
-        batch.prepared = {id(r): prepare(r) for r in batch.screened[0]}
+        batch.processed = processed = processor.process(batch.resources,
+                                                        screen(batch.resources))
+        batch.prepared = {id(r): prepare(r) for r in (*processed.store, *processed.flagged)}
         yield batch
 
 
@@ -133,18 +136,22 @@ def run_inbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
                 events: JobEvents, batch_size: int | None = None) -> None:
     """Fetch and store everything the job asks for, batch by batch.
 
-    The next batch is fetched (HTTP, JSON parsing) and screened in a background thread
-    while this one is written; the run's rules and known patients are looked up once (`runcache`).
+    The next batch is fetched (HTTP, JSON parsing) and processed in a background thread
+    while this one is written; the run's rules are compiled once, at its start.
     """
     size = batch_size or batch_size_for(adapter, job)
     # One connection held for the run: a checkout per batch pinged the server first
     # (`pool_pre_ping`), a round trip waiting on the busy prefetch thread's GIL, several ms a
     # batch. A server lost between batches fails the next one, which rolls back (the job
     # retries from its checkpoint).
-    with runcache.run_cache(connection.id) as cache, get_engine().connect() as bind:
+    with runcache.run_cache(connection.id), get_engine().connect() as bind:
+        with session_scope(bind) as session:
+            # The prefetch thread looks patients up on a connection of its own.
+            processor = BatchProcessor.load(session, connection,
+                                            stored_patients(connection.id))
+        stream = batches(pages_for(adapter, job), size)
         # Whole batches are prefetched, not pages: two pages ahead were 200 NDJSON lines,
         # a fifth of a bulk batch, so fetching stalled while a batch was written.
-        for batch in prefetched(screened_ahead(batches(pages_for(adapter, job), size))):
-            stored = apply_batch(job, connection, batch, bind)
-            cache.remember_patients(stored)
+        for batch in prefetched(processed_ahead(stream, processor)):
+            apply_batch(job, connection, batch, bind)
             events.progress(job)
