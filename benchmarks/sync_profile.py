@@ -165,7 +165,7 @@ def _report(ids: list[int], seconds: float, counts: collections.Counter[str],
 _STAGES = (
     ("holovitals_sync.services.orchestration.inbound", "apply_batch"),
     # Processing runs in the prefetch thread (its wall time overlaps the writer's).
-    ("holovitals_sync.services.orchestration.inbound", "screen"),
+    ("holovitals_sync.services.orchestration.pipeline", "screen"),
     ("holovitals_sync.services.orchestration.pipeline", "validate_batch"),
     ("holovitals_sync.services.orchestration.inbound", "prepare"),
     ("holovitals_sync.services.orchestration.inbound", "record_issues"),

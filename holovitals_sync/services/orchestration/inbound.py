@@ -23,7 +23,6 @@ from .batching import Batch, batches
 from .events import JobEvents
 from .pipeline import BatchProcessor, record_issues, stored_patients
 from .prefetch import prefetched
-from .screening import screen
 from .upsert import UpsertCounts, prepare, upsert_batch
 
 
@@ -126,8 +125,7 @@ def processed_ahead(items: Iterable[Batch], processor: BatchProcessor) -> Iterat
     the batch's own transaction (`apply_batch`).
     """
     for batch in items:
-        batch.processed = processed = processor.process(batch.resources,
-                                                        screen(batch.resources))
+        batch.processed = processed = processor.process(batch.resources)
         batch.prepared = {id(r): prepare(r) for r in (*processed.store, *processed.flagged)}
         yield batch
 

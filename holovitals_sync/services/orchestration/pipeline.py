@@ -27,7 +27,7 @@ from ..transformation.service import DataTransformationService
 from ..validation import CustomValidator, batch_patients, persist_errors, validate_batch
 from ..validation.issues import Layer, ValidationIssue
 from ..validation.references import PATIENT_ELEMENTS, patient_id
-from .screening import Rejected, screen
+from .screening import screen
 
 # Full FHIR model validation (fhir.resources) measured ~2k resources/s here, slower than
 # the rest of the pipeline together: kept off the hot path as DESIGN.md advises. The screen,
@@ -118,14 +118,9 @@ class BatchProcessor:
         rules = DataTransformationService(session).compile_for(connection.id)
         return cls(connection, rules, lookup or stored_patients(connection.id, session))
 
-    def process(self, resources: Sequence[Any],
-                screened: tuple[list[dict[str, Any]], Rejected] | None = None
-                ) -> ProcessedBatch:
-        """The batch split into stored, flagged and invalid, with its issues.
-
-        `screened` is `screen(resources)` when already done.
-        """
-        usable, rejected = screened if screened is not None else screen(resources)
+    def process(self, resources: Sequence[Any]) -> ProcessedBatch:
+        """The batch split into stored, flagged and invalid, with its issues."""
+        usable, rejected = screen(resources)
         results = self._transform(usable)
         report = validate_batch([r.resource for r in results], mode=self.mode,
                                 known_patients=self._known(usable), structural=STRUCTURAL,
