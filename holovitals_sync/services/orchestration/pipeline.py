@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from ...db import session_scope
 from ...models import EHRConnection, ErrorSeverity, RecordError, SyncedRecord
 from ..transformation.compile import RuleBook, TransformResult
 from ..transformation.service import DataTransformationService
@@ -59,7 +60,6 @@ def _patients_query(connection_id: int, wanted: set[str]) -> Any:
 def stored_patients(connection_id: int, session: Session | None = None) -> PatientLookup:
     """A look-up of stored patients: in `session`, or on a pooled connection of its own
     (the prefetch thread must not share the writer's)."""
-    from ...db import session_scope
 
     def lookup(wanted: set[str]) -> set[str]:
         if session is not None:
