@@ -9,8 +9,6 @@ from __future__ import annotations
 import gc
 import logging
 
-import httpx
-
 from ...adapters import adapter_for
 from ...config import get_settings
 from ...db import session_scope
@@ -38,7 +36,7 @@ def warm_up() -> list[str]:
     fork, the models are shared copy-on-write. Returns the resource types warmed.
     """
     from ...adapters.registry import PROFILES
-    from ...fhir.transport import shared_ssl_context
+    from ...fhir import transport
 
     # What the job's aftermath imports lazily (conflict detection, events).
     from ..conflicts import detect, policy  # noqa: F401
@@ -48,13 +46,7 @@ def warm_up() -> list[str]:
     types = sorted({t for p in PROFILES.values() for t in p.resource_types} | set(_ALSO_SEEN))
     for name in types:
         known_type(name)
-    # The TLS context every FhirClient shares (~20 ms of CPU to load the CA bundle): built
-    # here it is inherited by each horse, built lazily it would be rebuilt in every job.
-    context = shared_ssl_context(True, http2=False)  # ClientConfig's defaults
-    # httpx imports its HTTP engine (httpcore, h11, anyio; ~30 ms of CPU) and the IDNA codec
-    # only when a first client is built and connects: here, not in every job.
-    httpx.Client(verify=context).close()
-    "localhost".encode("idna")
+    transport.preload()  # the TLS context and HTTP engine every FHIR request uses
     return types
 
 
