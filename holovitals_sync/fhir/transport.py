@@ -61,7 +61,6 @@ def shared_ssl_context(verify: bool | str, *, http2: bool = False) -> ssl.SSLCon
     return context
 
 
-
 def preload() -> None:
     """Load, before a worker forks, what each work horse's first request would load.
 

@@ -50,22 +50,19 @@ class ProcessedBatch:
     issues: list[ValidationIssue] = field(default_factory=list)
 
 
-def _patients_query(connection_id: int, wanted: set[str]) -> Any:
-    table = SyncedRecord.__table__
-    return sa.select(table.c.remote_id).where(
-        table.c.connection_id == connection_id, table.c.resource_type == "Patient",
-        table.c.remote_id.in_(sorted(wanted)))
-
-
 def stored_patients(connection_id: int, session: Session | None = None) -> PatientLookup:
     """A look-up of stored patients: in `session`, or on a pooled connection of its own
     (the prefetch thread must not share the writer's)."""
+    table = SyncedRecord.__table__
 
     def lookup(wanted: set[str]) -> set[str]:
+        query = sa.select(table.c.remote_id).where(
+            table.c.connection_id == connection_id, table.c.resource_type == "Patient",
+            table.c.remote_id.in_(sorted(wanted)))
         if session is not None:
-            return {row[0] for row in session.execute(_patients_query(connection_id, wanted))}
+            return set(session.scalars(query))
         with session_scope() as own:
-            return {row[0] for row in own.execute(_patients_query(connection_id, wanted))}
+            return set(own.scalars(query))
 
     return lookup
 
