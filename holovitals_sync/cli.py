@@ -18,6 +18,8 @@ def _setup_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Alembic names each of its plugins at INFO on every start: noise for a user.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:

@@ -10,7 +10,9 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from .config import QUEUE_FAMILIES, Settings
@@ -18,6 +20,9 @@ from .migrations import PROJECT_ROOT
 
 TOOLS_BIN = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
 REFLEX_LOCK_DIR = PROJECT_ROOT / "reflex.lock"
+# What the Reflex backend imports: an edit here restarts the dev backend, nothing else does.
+APP_CODE = (PROJECT_ROOT / "holovitals_sync", PROJECT_ROOT / "rxconfig.py")
+DEFAULT_NPM_REGISTRY = "https://registry.npmjs.org"
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,63 @@ def heal_reflex_lock(lock_dir: Path = REFLEX_LOCK_DIR) -> bool:
     return not healthy
 
 
+def _hidden(path: Path) -> bool:
+    return path.name.startswith((".", "__"))
+
+
+def watched_paths(roots: tuple[Path, ...], written: list[Path]) -> list[Path]:
+    """`roots` without the folders in `written` (or anything inside them).
+
+    A root that holds a written folder is replaced by its children, recursively, so the
+    data directory is left out wherever it is, even inside the package.
+    """
+    written = [path.resolve() for path in written]
+    kept: list[Path] = []
+    for root in roots:
+        path = root.resolve()
+        if any(path == w or w in path.parents for w in written):
+            continue
+        if path.is_dir() and any(path in w.parents for w in written):
+            children = tuple(sorted(c for c in path.iterdir() if not _hidden(c)))
+            kept += watched_paths(children, written)
+        else:
+            kept.append(path)
+    return kept
+
+
+def hot_reload_paths(settings: Settings) -> str:
+    """REFLEX_HOT_RELOAD_OVERRIDE_PATHS for the dev server: the app's code only.
+
+    Reflex watches the whole checkout by default, and the product writes there all the
+    time (the private Redis's append-only file under `./data`, SQLite's journal, logs): each
+    write restarted the backend, which never stayed up long enough to answer.
+    """
+    paths = watched_paths(APP_CODE, [settings.data_dir])
+    if not paths:  # the code lies inside the data directory: watch an empty folder instead
+        paths = [settings.data_dir / "no-hot-reload"]
+        paths[0].mkdir(parents=True, exist_ok=True)
+    return ":".join(str(path) for path in paths)
+
+
+def npm_registry() -> str:
+    """The npm registry this machine is configured for (a hospital's mirror, say).
+
+    Given to Reflex so it does not time its own list of public registries at start-up,
+    which fails behind a firewall and prints errors about a registry nobody asked for.
+    """
+    npm = shutil.which("npm")
+    if npm is None:
+        return DEFAULT_NPM_REGISTRY
+    try:
+        result = subprocess.run([npm, "config", "get", "registry"], capture_output=True,
+                                text=True, timeout=30, check=False)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return DEFAULT_NPM_REGISTRY
+    registry = result.stdout.strip()
+    return registry if result.returncode == 0 and registry.startswith("http") else (
+        DEFAULT_NPM_REGISTRY)
+
+
 def child_env(settings: Settings, redis_url: str) -> dict[str, str]:
     """The environment every child gets: resolved settings and Reflex's offline toolchain."""
     env = dict(os.environ)
@@ -55,6 +117,8 @@ def child_env(settings: Settings, redis_url: str) -> dict[str, str]:
     env["PATH"] = os.pathsep.join([str(TOOLS_BIN), str(Path(sys.executable).parent), env["PATH"]])
     env["REFLEX_USE_SYSTEM_BUN"] = "1"
     env["REFLEX_TELEMETRY_ENABLED"] = "false"
+    env.setdefault("REFLEX_HOT_RELOAD_OVERRIDE_PATHS", hot_reload_paths(settings))
+    env.setdefault("NPM_CONFIG_REGISTRY", npm_registry())
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -97,6 +161,24 @@ def reflex_command(settings: Settings, *, prod: bool = False) -> list[str]:
     if prod:
         argv += ["--env", "prod"]
     return argv
+
+
+def frontend_initialised(root: Path = PROJECT_ROOT) -> bool:
+    """Whether Reflex's `.web` folder exists for the installed Reflex version."""
+    try:
+        built = json.loads((root / ".web" / "reflex.json").read_text()).get("version")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return built == metadata.version("reflex")
+
+
+def reflex_init_command() -> list[str]:
+    """Prepares `.web` the way `reflex run` would on its first start, but run by `up`.
+
+    `reflex run` does it itself when `.web` is missing, and then tells the user to
+    "Run `uv run reflex run`", which is wrong for this product: `up` runs it quietly first.
+    """
+    return [bin_path("reflex"), "init", "--no-agents"]
 
 
 def sandbox_command(settings: Settings) -> list[str]:

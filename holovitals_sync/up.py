@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+from pathlib import Path
 
 from . import migrations
 from .config import Settings, secret_key
@@ -11,8 +13,10 @@ from .embedded_redis import REFLEX_KEYSPACE_EVENTS, EmbeddedRedis, EmbeddedRedis
 from .migrations import PROJECT_ROOT
 from .runtime import (
     child_env,
+    frontend_initialised,
     heal_reflex_lock,
     reflex_command,
+    reflex_init_command,
     sandbox_command,
     worker_command,
     worker_families,
@@ -32,6 +36,23 @@ def _announce_demo_users(settings: Settings, created: dict[str, str]) -> None:
             print(f"  {name:<9} {password}")  # noqa: T201
     else:
         log.info("demo users admin, operator and viewer: passwords in %s", where)
+
+
+def prepare_frontend(env: dict[str, str], data_dir: Path) -> bool:
+    """Initialise Reflex's `.web` on a first start; False (and the log's tail) on failure."""
+    if frontend_initialised():
+        return True
+    log_path = data_dir / "reflex-init.log"
+    print("Preparing the dashboard's web frontend (first start only, a few seconds)…")  # noqa: T201
+    with log_path.open("w") as out:
+        result = subprocess.run(reflex_init_command(), env=env, cwd=PROJECT_ROOT,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                check=False)  # fmt: skip
+    if result.returncode != 0 or not frontend_initialised():
+        tail = log_path.read_text(errors="replace").splitlines()[-15:]
+        log.error("preparing the web frontend failed (%s):\n%s", log_path, "\n".join(tail))
+        return False
+    return True
 
 
 def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
@@ -60,6 +81,10 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
 
     heal_reflex_lock()
     env = child_env(settings, redis_url)
+    if not prepare_frontend(env, settings.data_dir):
+        if embedded is not None:
+            embedded.stop()
+        return 1
     if prod:
         # Several backend workers share UI state only through Reflex's Redis state manager.
         env.setdefault("REFLEX_REDIS_URL", redis_url)

@@ -23,9 +23,13 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 
+# Plain if-blocks: under `set -e` a `test && …` line whose test is false ends the script.
 extras=""
-[ "$want_test" = 1 ] && extras="[dev]"
-stamp=".venv/.installed$( [ "$want_test" = 1 ] && echo -dev )"
+stamp=".venv/.installed"
+if [ "$want_test" = 1 ]; then
+  extras="[dev]"
+  stamp=".venv/.installed-dev"
+fi
 digest=$(sha256sum pyproject.toml | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "setup: installing Python packages${extras}"

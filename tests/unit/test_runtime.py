@@ -59,3 +59,35 @@ def test_half_written_reflex_lock_is_dropped(tmp_path):
     assert heal_reflex_lock(lock) is False and lock.exists()
     (lock / "package.json").write_text("")  # what a killed Reflex leaves behind
     assert heal_reflex_lock(lock) is True and not lock.exists()
+
+
+def test_hot_reload_watches_the_code_but_not_the_data_directory(tmp_path):
+    from holovitals_sync.runtime import watched_paths
+
+    package = tmp_path / "pkg"
+    (package / "ui").mkdir(parents=True)
+    (package / "api.py").write_text("")
+    (package / "__pycache__").mkdir()
+    config = tmp_path / "rxconfig.py"
+    config.write_text("")
+    outside = tmp_path / "data"
+    assert watched_paths((package, config), [outside]) == [package, config]
+    # A data directory inside the package: the package is watched around it.
+    inside = package / "ui" / "data"
+    inside.mkdir()
+    (package / "ui" / "state.py").write_text("")
+    assert watched_paths((package, config), [inside]) == [
+        package / "api.py", package / "ui" / "state.py", config]
+    # The whole checkout as the data directory: nothing of it is watched.
+    assert watched_paths((package, config), [tmp_path]) == []
+
+
+def test_up_gives_reflex_only_the_code_to_watch(tmp_path, monkeypatch):
+    from holovitals_sync.runtime import APP_CODE, PROJECT_ROOT
+
+    monkeypatch.delenv("REFLEX_HOT_RELOAD_OVERRIDE_PATHS", raising=False)
+    monkeypatch.setenv("HOLOVITALS_DATA_DIR", str(PROJECT_ROOT / "data"))
+    env = child_env(load_settings(), "unix:///tmp/x.sock")
+    watched = [Path(p) for p in env["REFLEX_HOT_RELOAD_OVERRIDE_PATHS"].split(":")]
+    assert watched == list(APP_CODE)
+    assert env["NPM_CONFIG_REGISTRY"].startswith("http")
