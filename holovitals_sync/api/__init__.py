@@ -23,6 +23,7 @@ from . import (
     validation_rules,
     webhooks,
 )
+from .docs import install_docs
 from .errors import ERROR_RESPONSES, document_errors, install_error_handlers
 
 
@@ -31,11 +32,12 @@ def create_api() -> FastAPI:
     api = FastAPI(
         title="HoloVitals Sync API",
         version="0.1.0",
-        docs_url="/api/docs",
+        docs_url=None,  # served by .docs from local files, not a CDN
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
     install_error_handlers(api)
+    install_docs(api)
     # Requests this process makes (test connection, conflict write-back) count in /metrics.
     record_fhir_requests(get_settings())
     # First: the receiver is the busiest route, and routes are matched in order. The route

@@ -31,7 +31,9 @@ class Me(BaseModel):
 
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    role: Role = Role.VIEWER
+    role: Role = Field(default=Role.VIEWER, description=(
+        "What the token may do, at most the caller's own role. Defaults to viewer "
+        "(read-only): scripts that start syncs or resolve conflicts need operator."))
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,7 +48,10 @@ def page(browser) -> Iterator[object]:
     context.close()
 
 
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+# Screenshots go to a temporary folder, so a test run never rewrites tracked files;
+# `scripts/screenshots.sh` points this at docs/screenshots to refresh the README's pictures.
+SCREENSHOTS = Path(os.environ.get("HOLOVITALS_SCREENSHOTS_DIR")
+                   or Path(tempfile.gettempdir()) / f"holovitals-screenshots-{os.getpid()}")
 WORKERS = {"sync": 2, "webhooks": 2, "conflicts": 1, "transformations": 2}
 
 
@@ -155,7 +159,7 @@ def demo_app(tmp_path_factory) -> Iterator[DemoApp]:
 
 
 def screenshot(page, name: str) -> Path:
-    """Save what the browser shows as docs/screenshots/<name>.png (the README uses the best)."""
+    """Save what the browser shows as <SCREENSHOTS>/<name>.png (the README uses the best)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
