@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
@@ -99,6 +100,9 @@ def start_job(body: JobBody, operator: Operator, session: SessionDep) -> JobOut:
     try:
         row = service.start_job(session, request=body, requested_by_kind=kind,
                                 requested_by=name, actor=operator.actor)
+    except service.InvalidJob as exc:
+        raise RequestValidationError([{"loc": ("body", exc.field), "msg": str(exc),
+                                       "type": "value_error"}]) from None
     except (service.ConnectionNotFound, QueueUnavailable) as exc:
         raise _fail(exc) from None
     return JobOut.of(row)

@@ -3,6 +3,7 @@
 `SyncOrchestrationService` is this package's function set (keyword-only):
 
     start_job(session, request=JobRequest(...), requested_by_kind=..., requested_by=..., actor=...)
+                                                    # InvalidJob: a type the EHR does not serve
     cancel_job(session, job_id=..., actor=...)      # StateConflict when already finished
     retry_job(session, job_id=..., actor=...)       # FAILED/CANCELLED -> resumes from checkpoint
     replay_failed(session, job_ids=[...] | None, actor=...)
@@ -18,6 +19,7 @@ from .events import CHANNEL, channel_for
 from .reconcile import reconcile
 from .service import (
     ConnectionNotFound,
+    InvalidJob,
     JobNotFound,
     JobRequest,
     StateConflict,
@@ -32,6 +34,7 @@ __all__ = [
     "CHANNEL",
     "channel_for",
     "ConnectionNotFound",
+    "InvalidJob",
     "JobNotFound",
     "JobRequest",
     "StateConflict",

@@ -45,6 +45,36 @@ class StateConflict(RuntimeError):
     """The job's status does not allow this (cancel a finished job, retry a running one)."""
 
 
+class InvalidJob(ValueError):
+    """A job the connection cannot run (a type it does not serve); `field` names the input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def served_types(connection: EHRConnection) -> tuple[str, ...]:
+    """The resource types the connection's vendor serves over FHIR, as its profile lists them.
+
+    A generic server narrows this list to its CapabilityStatement when a job runs; a type it
+    does not declare then fails that job at once as a configuration error.
+    """
+    from ...adapters.registry import PROFILES
+
+    profile = PROFILES.get(connection.vendor.value)
+    return profile.resource_types if profile is not None else ()
+
+
+def check_scope(request: JobRequest, connection: EHRConnection) -> None:
+    """Refuse, before anything is queued, a job that could only fail (never retried)."""
+    if request.resource_type is None:
+        return
+    served = served_types(connection)
+    if request.resource_type not in served:
+        raise InvalidJob("resource_type", f"{connection.name} does not serve "
+                         f"{request.resource_type!r}; it serves {', '.join(sorted(served))}")
+
+
 class JobRequest(BaseModel):
     """What a caller asks for: a job type on a connection, with its scope and priority."""
 
@@ -90,8 +120,10 @@ def dispatch(session: Session, job: SyncJob) -> SyncJob:
 def start_job(session: Session, *, request: JobRequest, requested_by_kind: RequesterKind,
               requested_by: str | None, actor: audit.Actor) -> SyncJob:
     """Create a job (PENDING), audit it, and queue it on `sync.<priority>`."""
-    if session.get(EHRConnection, request.connection_id) is None:
+    connection = session.get(EHRConnection, request.connection_id)
+    if connection is None:
         raise ConnectionNotFound(f"no connection {request.connection_id}")
+    check_scope(request, connection)
     job = SyncJob(**request.model_dump(), requested_by_kind=requested_by_kind,
                   requested_by=requested_by, max_attempts=get_settings().retry_attempts + 1)
     session.add(job)

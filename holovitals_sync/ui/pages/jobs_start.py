@@ -99,6 +99,9 @@ class StartSyncState(rx.State):
         except orchestration.ConnectionNotFound:
             self.errors = {"connection_id": "That connection no longer exists."}
             return None
+        except orchestration.InvalidJob as exc:
+            self.errors = {exc.field: str(exc)}
+            return None
         except QueueUnavailable:
             return rx.toast.error("The job queue is not reachable; try again shortly.")
         self.open, self.errors, self.patient_id, self.resource_type = False, {}, "", ""

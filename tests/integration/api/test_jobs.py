@@ -107,3 +107,15 @@ def test_statistics(world):
     assert stats["jobs"]["failed"] == 1 and stats["records_synced"] == 0
     assert stats["connections"][0] == {"connection_id": cid, "name": "General Hospital",
                                        "last_success": None, "lag_seconds": None}
+
+
+def test_a_type_the_connection_does_not_serve_is_a_422_naming_the_field(world):
+    cid = _connection()
+    refused = world.client.post("/api/sync/jobs", headers=world.headers("operator"), json={
+        "connection_id": cid, "job_type": "resource", "resource_type": "Patientz"})
+    assert refused.status_code == 422, refused.text
+    [field] = refused.json()["error"]["fields"]
+    assert field["field"] == "body.resource_type"
+    assert "'Patientz'" in field["message"] and "Condition" in field["message"]
+    listed = world.client.get("/api/sync/jobs", headers=world.headers("viewer")).json()
+    assert listed["items"] == []  # nothing stored, nothing queued
