@@ -9,6 +9,8 @@ _settings = get_settings()
 config = rx.Config(
     app_name="holovitals_sync",
     telemetry_enabled=False,
+    # Production builds otherwise pin a "Built with Reflex" badge over the jobs table.
+    show_built_with_reflex=False,
     frontend_port=_settings.frontend_port,
     backend_port=_settings.backend_port,
     plugins=[

@@ -31,6 +31,10 @@ from .orchestration import statistics
 
 THROUGHPUT_MINUTES = 60
 MAX_PAGE = 100
+# The chart's y axis: at most this many intervals, each a "nice" step (1, 2, 2.5 or 5 times a
+# power of ten), and never lower than this top, so an empty hour still has a readable axis.
+MAX_INTERVALS = 5
+MIN_TOP = 5
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,22 @@ def throughput(session: Session, now: datetime, minutes: int = THROUGHPUT_MINUTE
         out.append({"minute": minute.strftime("%H:%M"),
                     "records": int(counts.get(minute.strftime("%Y-%m-%dT%H:%M"), 0))})
     return out
+
+
+def nice_ticks(peak: int) -> list[int]:
+    """Evenly spaced y-axis ticks from 0 to the first nice value at or above `peak`.
+
+    A linear axis with round steps: 2,200 records gives 0, 500, ..., 2,500 (not 0, 550,
+    1,100, 2,200 with a gap where a label did not fit).
+    """
+    peak = max(int(peak), MIN_TOP)
+    magnitude = 10 ** max(0, len(str(peak // MAX_INTERVALS)) - 1)
+    for factor in (1, 2, 2.5, 5, 10, 20):
+        step = int(factor * magnitude)
+        if step >= 1 and factor * magnitude == step and -(-peak // step) <= MAX_INTERVALS:
+            break
+    top = -(-peak // step) * step
+    return list(range(0, top + 1, step))
 
 
 def records_synced_today(session: Session, now: datetime) -> int:

@@ -16,15 +16,16 @@ STATUS_COLOURS = {
 }
 
 
-def status_badge(status: rx.Var[str]) -> rx.Component:
+def status_badge(status: rx.Var[str], size: str = "2") -> rx.Component:
     colour = rx.match(status, *STATUS_COLOURS.items(), "gray")
-    return rx.badge(status, color_scheme=colour, variant="soft", size="2", class_name="job-status")
+    return rx.badge(status, color_scheme=colour, variant="soft", size=size,
+                    class_name="job-status")
 
 
 def progress_cell(job: rx.Var, id_prefix: str = "job-progress") -> rx.Component:
     """The progress bar with its percentage; `data-percent` lets tests read the value."""
     return rx.hstack(
-        rx.progress(value=job.percent, max=100, width="8em",
+        rx.progress(value=job.percent, max=100, width="5em",
                     color_scheme=rx.cond(job.status == "failed", "red", "teal")),
         rx.text(job.percent, "%", size="1", class_name="job-percent"),
         align="center", spacing="2", class_name="job-progress",

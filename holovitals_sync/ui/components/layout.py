@@ -87,7 +87,12 @@ def admin_only(component: rx.Component) -> rx.Component:
 
 
 def page_frame(title: str, *children: rx.Component) -> rx.Component:
-    """A page with the shared navigation and a heading."""
+    """A page with the shared navigation and a heading.
+
+    The content column may shrink below its widest child (`min_width` 0, a flex item would
+    otherwise grow to it): a wide table then scrolls inside its own box and the page itself
+    never scrolls sideways.
+    """
     return rx.hstack(
         sidebar(),
         rx.vstack(
@@ -95,12 +100,39 @@ def page_frame(title: str, *children: rx.Component) -> rx.Component:
             *children,
             padding="1.5em 2em",
             width="100%",
+            min_width="0",
+            flex="1 1 0",
             spacing="4",
+            id="page-content",
         ),
         spacing="0",
         align="start",
         width="100%",
     )
+
+
+# Radix centres a dialog in a scrolling overlay with 40 px above and max(40 px, 6vh) below:
+# a dialog capped at the rest of the window never makes that overlay scroll.
+DIALOG_MAX_HEIGHT = "calc(100dvh - 40px - max(40px, 6vh) - 8px)"
+
+
+def dialog_content(title: rx.Component | str, *body: rx.Component, footer: rx.Component,
+                   description: rx.Component | None = None, **props: object) -> rx.Component:
+    """A dialog's box whose middle scrolls while its title and buttons stay in view.
+
+    Radix scrolls a dialog taller than the window as a whole, taking Save and Close out of
+    sight; here only the body scrolls, so the buttons are reachable at any window height.
+    """
+    return rx.dialog.content(
+        rx.dialog.title(title),
+        *([description] if description is not None else []),
+        rx.box(*body, class_name="dialog-body", overflow_y="auto", flex="1 1 auto",
+               min_height="0", width="100%", padding_right="0.5em"),
+        rx.box(footer, class_name="dialog-footer", flex_shrink="0", width="100%",
+               padding_top="1em"),
+        display="flex", flex_direction="column", max_height=DIALOG_MAX_HEIGHT,
+        overflow="hidden", **props,
+    )  # fmt: skip
 
 
 def empty_state(message: str) -> rx.Component:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..components.layout import operator_only
+from ..components.layout import dialog_content, operator_only
 from ..state.conflicts import STRATEGIES, ConflictModalState
 
 M = ConflictModalState
@@ -130,25 +130,25 @@ def _header() -> rx.Component:
 
 def conflict_modal() -> rx.Component:
     return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("Resolve conflict"),
+        dialog_content(
+            "Resolve conflict",
             rx.vstack(
                 _header(),
                 elements_table(),
                 record_table(),
                 rx.cond(M.summary["status"] == "open", operator_only(decision())),
-                rx.hstack(
-                    rx.spacer(),
-                    rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
-                    rx.cond(M.summary["status"] == "open", operator_only(rx.button(
-                        "Resolve", on_click=M.submit, loading=M.busy, id="conflict-resolve"))),
-                    width="100%",
-                ),
                 spacing="3", width="100%",
+            ),
+            footer=rx.hstack(
+                rx.spacer(),
+                rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
+                rx.cond(M.summary["status"] == "open", operator_only(rx.button(
+                    "Resolve", on_click=M.submit, loading=M.busy, id="conflict-resolve"))),
+                width="100%",
             ),
             max_width="64em",
             id="conflict-modal",
         ),
         open=M.open,
         on_open_change=M.set_open,
-    )
+    )  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import reflex as rx
 
 from ...services.connection_forms import OPTION_LABELS
+from ..components.layout import dialog_content
 from ..state.connections import ConnectionsState as S
 
 
@@ -77,11 +78,8 @@ def _field(field: rx.Var) -> rx.Component:
 
 def connection_dialog() -> rx.Component:
     return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(rx.cond(S.form_id == 0, "Add connection", "Edit connection")),
-            rx.dialog.description(
-                "The fields below are the ones this vendor needs.", size="2", color_scheme="gray"
-            ),
+        dialog_content(
+            rx.cond(S.form_id == 0, "Add connection", "Edit connection"),
             rx.vstack(
                 _vendor_picker(),
                 rx.foreach(S.form_fields, _field),
@@ -90,11 +88,14 @@ def connection_dialog() -> rx.Component:
                 width="100%",
                 padding_y="1em",
             ),
-            rx.hstack(
+            footer=rx.hstack(
                 rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray")),
                 rx.button("Save", on_click=S.save_form, loading=S.form_busy, id="connection-save"),
                 justify="end",
                 spacing="3",
+            ),
+            description=rx.dialog.description(
+                "The fields below are the ones this vendor needs.", size="2", color_scheme="gray"
             ),
             id="connection-dialog",
             max_width="34em",

@@ -83,16 +83,27 @@ def _summary_cards() -> rx.Component:
     )  # fmt: skip
 
 
+# Recharts calls this per bar: a minute with records gets at least a few pixels, so 50
+# records stay visible next to 2,200; an empty minute stays empty.
+MIN_BAR_HEIGHT = rx.Var("((value) => (value > 0 ? 4 : 0))")
+
+
 def _throughput_chart() -> rx.Component:
     return rx.card(
         rx.text("Records synced per minute, last hour (UTC)", size="2", color_scheme="gray"),
         rx.recharts.bar_chart(
-            rx.recharts.bar(data_key="records", fill=rx.color("accent", 9),
-                            is_animation_active=False),
-            rx.recharts.x_axis(data_key="minute", interval=9),
-            rx.recharts.y_axis(allow_decimals=False, width=40),
+            rx.recharts.bar(data_key="records", name="records", fill=rx.color("accent", 9),
+                            is_animation_active=False, min_point_size=MIN_BAR_HEIGHT),
+            rx.recharts.x_axis(data_key="minute", interval=9, tick={"fontSize": 12}),
+            # Explicit ticks on a fixed domain: a linear axis with every label drawn, in a
+            # column wide enough for the longest one.
+            rx.recharts.y_axis(allow_decimals=False, width=SummaryState.chart_axis_width,
+                               ticks=SummaryState.chart_ticks, domain=SummaryState.chart_domain,
+                               interval=0, tick={"fontSize": 12}),
             rx.recharts.graphing_tooltip(),
-            data=SummaryState.throughput, height=160, width="100%",
+            data=SummaryState.throughput, height=180, width="100%",
+            # Room above the top label, which is centred on the plot's top edge.
+            margin={"top": 12, "right": 12, "bottom": 0, "left": 0},
         ),
         width="100%", id="throughput",
     )  # fmt: skip

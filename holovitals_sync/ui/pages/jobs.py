@@ -68,33 +68,39 @@ def _actions(job: JobRow) -> rx.Component:
                 "Retry", size="1", variant="soft", on_click=JobsState.retry(job.id),
                 class_name="job-retry")),
         )),
-        spacing="2",
+        spacing="2", wrap="nowrap",
     )  # fmt: skip
 
 
 def _row(job: JobRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.text("#", job.id, weight="medium")),
-        rx.table.cell(rx.vstack(rx.text(job.connection, size="2"),
+        rx.table.cell(rx.text("#", job.id, weight="medium", white_space="nowrap")),
+        # Long connection names wrap inside the cell instead of widening the table.
+        rx.table.cell(rx.vstack(rx.text(job.connection, size="2", overflow_wrap="anywhere"),
                                 rx.text(job.job_type, " · ", job.direction,
                                         rx.cond(job.scope != "", " · " + job.scope, ""),
-                                        size="1", color_scheme="gray"), spacing="0")),
-        rx.table.cell(status_badge(job.status)),
+                                        size="1", color_scheme="gray",
+                                        overflow_wrap="anywhere"),
+                                spacing="0"),
+                      max_width="14em"),
+        rx.table.cell(status_badge(job.status, size="1")),
         rx.table.cell(progress_cell(job)),
         *[rx.table.cell(rx.text(getattr(job, name), class_name=f"counter-{name}"))
           for name in COUNTERS],
-        rx.table.cell(rx.text(job.queued_text, size="1")),
+        rx.table.cell(rx.text(job.queued_text, size="1", white_space="nowrap")),
         rx.table.cell(_actions(job)),
         id=f"job-row-{job.id}", class_name="job-row",
     )  # fmt: skip
 
 
 def _table() -> rx.Component:
-    headers = ["Job", "Connection", "Status", "Progress", *COUNTERS, "Requested", ""]
+    headers = ["Job", "Connection", "Status", "Progress", *COUNTERS, "Requested (UTC)", ""]
     return rx.cond(
         JobsState.rows.length() > 0,
         rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+            # Small headers: thirteen columns fit the page at 1280 px without scrolling.
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(rx.text(h, size="1"))
+                                           for h in headers])),
             rx.table.body(rx.foreach(JobsState.rows, _row)),
             width="100%", variant="surface", size="1", id="jobs-table",
         ),

@@ -11,6 +11,7 @@ import reflex as rx
 from ...db import session_scope
 from ...services import dashboard, orchestration
 from ..components.jobs import counters, progress_cell, status_badge
+from ..components.layout import dialog_content
 from ..state.jobs import COUNTERS, JobRow, clock
 from ..state.session import principal_for, reads
 
@@ -160,11 +161,8 @@ def _records() -> rx.Component:
 def job_detail_dialog() -> rx.Component:
     job = JobDetailState.job
     return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(rx.hstack(rx.text("Sync job #", job.id), status_badge(job.status),
-                                      align="center")),
-            rx.dialog.description(job.connection, " · ", job.job_type, " · ", job.direction,
-                                  " · priority ", job.priority, size="2", color_scheme="gray"),
+        dialog_content(
+            rx.hstack(rx.text("Sync job #", job.id), status_badge(job.status), align="center"),
             rx.vstack(
                 progress_cell(job, id_prefix="detail-progress"),
                 counters(job, COUNTERS, id_prefix="detail"),
@@ -180,8 +178,11 @@ def job_detail_dialog() -> rx.Component:
                 _records(),
                 spacing="3", padding_top="0.75em",
             ),
-            rx.flex(rx.dialog.close(rx.button("Close", variant="soft", id="detail-close")),
-                    justify="end", padding_top="1em"),
+            footer=rx.flex(rx.dialog.close(rx.button("Close", variant="soft", id="detail-close")),
+                           justify="end"),
+            description=rx.dialog.description(
+                job.connection, " · ", job.job_type, " · ", job.direction, " · priority ",
+                job.priority, size="2", color_scheme="gray"),
             max_width="56em", id="job-detail",
         ),
         open=JobDetailState.open,

@@ -13,6 +13,7 @@ from ...models import Direction, JobType, Priority, RequesterKind, Role
 from ...services import orchestration
 from ...services.auth import Principal
 from ...services.orchestration.queueing import QueueUnavailable
+from ..components.layout import dialog_content
 from ..state.jobs import JobsState
 from ..state.session import principal_for, requires
 
@@ -143,8 +144,8 @@ def _text(name: str, value: rx.Var[str], placeholder: str) -> rx.Component:
 def start_sync_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.trigger(rx.button(rx.icon("play", size=14), "Start sync", id="start-sync")),
-        rx.dialog.content(
-            rx.dialog.title("Start a sync"),
+        dialog_content(
+            "Start a sync",
             rx.vstack(
                 _field("Connection", _connection_select(), "connection_id"),
                 _field("Type", _choice("job_type", [t.value for t in JobType],
@@ -162,10 +163,10 @@ def start_sync_dialog() -> rx.Component:
                                            StartSyncState.priority), "priority"),
                 spacing="3",
             ),
-            rx.flex(
+            footer=rx.flex(
                 rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray")),
                 rx.button("Start", on_click=StartSyncState.submit, id="start-submit"),
-                justify="end", spacing="2", padding_top="1em",
+                justify="end", spacing="2",
             ),
             max_width="28em", id="start-sync-dialog",
         ),

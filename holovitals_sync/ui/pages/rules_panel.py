@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..components.layout import admin_only, operator_only
+from ..components.layout import admin_only, dialog_content, operator_only
 from ..state.rules import RulesState as R
 
 
@@ -80,8 +80,8 @@ def _set(name: str):  # noqa: ANN202 - a lambda for on_change
 def rule_dialog() -> rx.Component:
     values = R.editor_values
     return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(rx.cond(R.editor_id == 0, "Add rule", "Edit rule")),
+        dialog_content(
+            rx.cond(R.editor_id == 0, "Add rule", "Edit rule"),
             rx.vstack(
                 rx.hstack(
                     _labelled("Kind", rx.select(R.kinds, value=values["kind"], id="rule-kind",
@@ -101,13 +101,14 @@ def rule_dialog() -> rx.Component:
                 spacing="3",
                 padding_y="1em",
             ),
-            rx.hstack(
+            footer=rx.hstack(
                 rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray")),
                 rx.button("Save rule", on_click=R.save_rule, id="rule-save"),
                 justify="end",
                 spacing="3",
             ),
             max_width="40em",
+            id="rule-dialog",
         ),
         open=R.editor_open,
         on_open_change=R.set_editor_open,

@@ -6,6 +6,7 @@ import reflex as rx
 
 from ...models import SignatureAlgorithm
 from ...services.webhooks import EVENT_GROUPS
+from ..components.layout import dialog_content
 from .webhooks_form import ANY, WebhookFormState
 
 F = WebhookFormState
@@ -199,16 +200,14 @@ def _footer() -> rx.Component:
         rx.button(rx.cond(editing, "Save", "Create"), on_click=F.submit, id="webhook-save",
                   loading=F.busy),
         width="100%",
-        padding_top="0.5em",
     )
 
 
 def webhook_modal() -> rx.Component:
     """Create or edit a subscription (rendered for operators only)."""
     return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(rx.cond(F.sub_id != 0, "Edit webhook subscription",
-                                    "New webhook subscription")),
+        dialog_content(
+            rx.cond(F.sub_id != 0, "Edit webhook subscription", "New webhook subscription"),
             rx.vstack(
                 rx.cond(F.errors["form"] != "",
                         rx.callout(F.errors["form"], color_scheme="red", width="100%")),
@@ -225,13 +224,13 @@ def webhook_modal() -> rx.Component:
                 _delivery_fields(),
                 content_checkbox(),
                 test_answer(),
-                _footer(),
                 spacing="3",
                 width="100%",
             ),
+            footer=_footer(),
             max_width="52em",
             id="webhook-modal",
         ),
         open=F.open,
         on_open_change=F.set_open,
-    )
+    )  # fmt: skip

@@ -16,6 +16,7 @@ import reflex as rx
 from ...config import get_settings
 from ...db import session_scope
 from ...models import JobStatus, JobType, Role
+from ...models.types import utcnow
 from ...services import dashboard, orchestration
 from ...services.auth import Principal
 from ...services.health import HealthReport, check_health
@@ -28,11 +29,17 @@ ANY = "all"
 COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts")
 CANCELLABLE = {s.value for s in JobStatus if not s.finished}
 RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
+# The chart's tick labels are 12 px digits (about 8 px wide) after a 6 px tick and a gap.
+AXIS_DIGIT = 8
+AXIS_PADDING = 16
 
 
-def clock(value: datetime | None) -> str:
+def clock(value: datetime | None, now: datetime | None = None) -> str:
     """A time as the tables show it (UTC; the date only when it is not today)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+    if value is None:
+        return "—"
+    today = (now or utcnow()).date()
+    return value.strftime("%H:%M:%S" if value.date() == today else "%Y-%m-%d %H:%M")
 
 
 @dataclasses.dataclass
@@ -291,6 +298,10 @@ class SummaryState(rx.State):
     conflicts_medium: int = 0
     conflicts_low: int = 0
     throughput: list[dict[str, Any]] = []
+    # The chart's linear y axis: its ticks and the label column's width (px) for the longest.
+    chart_ticks: list[int] = dashboard.nice_ticks(0)
+    chart_domain: list[int] = [0, dashboard.nice_ticks(0)[-1]]
+    chart_axis_width: int = 40
 
     def _show(self, overview: Overview) -> None:
         report, summary = overview.health, overview.summary
@@ -309,6 +320,10 @@ class SummaryState(rx.State):
         self.conflicts_high, self.conflicts_medium, self.conflicts_low = (
             conflicts["high"], conflicts["medium"], conflicts["low"])
         self.throughput = summary.throughput
+        self.chart_ticks = dashboard.nice_ticks(max((m["records"] for m in summary.throughput),
+                                                    default=0))
+        self.chart_domain = [0, self.chart_ticks[-1]]
+        self.chart_axis_width = AXIS_PADDING + AXIS_DIGIT * len(str(self.chart_ticks[-1]))
 
     @rx.event
     @reads()
