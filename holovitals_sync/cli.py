@@ -63,6 +63,20 @@ def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Give the demo's screens something real to show: syncs, a conflict, a failure, an alert."""
+    from .services.demo_story import Story, StoryError, tell
+
+    base = args.fhir_base or f"http://127.0.0.1:{settings.sandbox_port}/fhir"
+    try:
+        if tell(Story(settings, base)) is None:
+            log.info("demo story: already told for this data directory")
+    except StoryError as exc:
+        log.error("demo story stopped: %s", exc)
+        return 1
+    return 0
+
+
 def cmd_keys(_settings: Settings, args: argparse.Namespace) -> int:
     """Generate a signing key pair for SMART Backend Services and print its public JWKS."""
     import json
@@ -161,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help=cmd_migrate.__doc__).set_defaults(func=cmd_migrate)
     sub.add_parser("health", help=cmd_health.__doc__).set_defaults(func=cmd_health)
+
+    demo = sub.add_parser("demo", help=cmd_demo.__doc__)
+    demo.add_argument("--fhir-base", help="the sandbox's FHIR base URL (default: "
+                      "http://127.0.0.1:<HOLOVITALS_SANDBOX_PORT>/fhir)")
+    demo.set_defaults(func=cmd_demo)
 
     sandbox = sub.add_parser("sandbox", help=cmd_sandbox.__doc__)
     sandbox.add_argument("--vendor", default="generic")

@@ -163,6 +163,18 @@ def reflex_command(settings: Settings, *, prod: bool = False) -> list[str]:
     return argv
 
 
+def demo_command() -> list[str]:
+    """The demo's story (syncs, a conflict, a failure, an alert), run once by `up --demo`."""
+    return [bin_path("holovitals-sync"), "demo"]
+
+
+def demo_env(env: dict[str, str]) -> dict[str, str]:
+    """`up --demo`: webhooks may also reach `localhost`, where the sandbox's inbox (the
+    demo's subscriber) listens. Never in production: the SSRF guard refuses loopback."""
+    allowed = [h for h in env.get("HOLOVITALS_WEBHOOK_ALLOW_HOSTS", "").split(",") if h.strip()]
+    return {**env, "HOLOVITALS_WEBHOOK_ALLOW_HOSTS": ",".join([*allowed, "localhost"])}
+
+
 def frontend_initialised(root: Path = PROJECT_ROOT) -> bool:
     """Whether Reflex's `.web` folder exists for the installed Reflex version."""
     try:

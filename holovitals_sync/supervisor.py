@@ -72,6 +72,10 @@ class Child:
     cwd: Path
     process: subprocess.Popen[bytes] | None = None
     restarts: deque[float] = field(default_factory=deque)
+    # A task that runs once (the demo's story): its end is reported, never restarted, and
+    # never stops `up`.
+    oneshot: bool = False
+    ended: bool = False
 
     def start(self) -> None:
         log.info("starting %s: %s", self.name, " ".join(self.argv))
@@ -145,7 +149,12 @@ class Supervisor:
         now = time.monotonic()
         for child in self.children:
             status = child.exited()
-            if status is None:
+            if status is None or child.ended:
+                continue
+            if child.oneshot:
+                child.ended = True
+                report = log.info if status == 0 else log.error
+                report("%s finished%s", child.name, "" if status == 0 else f" with code {status}")
                 continue
             if not child.may_restart(now):
                 log.error("%s exited with code %s again; giving up", child.name, status)

@@ -13,6 +13,8 @@ from .embedded_redis import REFLEX_KEYSPACE_EVENTS, EmbeddedRedis, EmbeddedRedis
 from .migrations import PROJECT_ROOT
 from .runtime import (
     child_env,
+    demo_command,
+    demo_env,
     frontend_initialised,
     heal_reflex_lock,
     reflex_command,
@@ -81,6 +83,8 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
 
     heal_reflex_lock()
     env = child_env(settings, redis_url)
+    if demo:
+        env = demo_env(env)
     if not prepare_frontend(env, settings.data_dir):
         if embedded is not None:
             embedded.stop()
@@ -94,6 +98,7 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
     ]
     if demo:
         children.append(Child("sandbox", sandbox_command(settings), env, PROJECT_ROOT))
+        children.append(Child("demo-story", demo_command(), env, PROJECT_ROOT, oneshot=True))
     children.append(Child("reflex", reflex_command(settings, prod=prod), env, PROJECT_ROOT))
     try:
         # The embedded Redis is watched first: a dead one is restarted on the same socket.

@@ -140,11 +140,13 @@ async def stats(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
-    """Faults off, counters zeroed, export jobs gone; data and tokens stay."""
+    """Faults off, counters and the inbox emptied, export jobs gone; data and tokens stay."""
     sb = _sb(request)
     sb.faults.clear()
     sb.stats.reset()
     sb.exports.clear()
+    sb.inbox.clear()
+    sb.inbox_total = 0
     return Response(status_code=204)
 
 
@@ -191,7 +193,30 @@ async def send_notify(request: Request) -> Response:
     return JSONResponse({"status": status, "events_since_start": events})
 
 
+async def inbox_receive(request: Request) -> Response:
+    """A webhook subscriber stand-in: keeps each delivery's event type and signature headers
+    (the demo subscribes it, so the delivery log has something real to show)."""
+    sb = _sb(request)
+    try:
+        event = orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError:
+        return JSONResponse({"error": "body is not JSON"}, 400)
+    kept = {name: request.headers[name] for name in request.headers
+            if name.lower().startswith(("x-holovitals-", "webhook-"))}
+    sb.inbox.append({"type": event.get("type") if isinstance(event, dict) else None,
+                     "headers": kept})
+    sb.inbox_total += 1
+    return JSONResponse({"received": True}, 202)
+
+
+async def inbox_list(request: Request) -> Response:
+    sb = _sb(request)
+    return JSONResponse({"total": sb.inbox_total, "deliveries": list(sb.inbox)})
+
+
 routes = [
+    Route("/_sandbox/inbox", inbox_receive, methods=["POST"]),
+    Route("/_sandbox/inbox", inbox_list, methods=["GET"]),
     Route("/_sandbox/faults", put_faults, methods=["PUT", "POST"]),
     Route("/_sandbox/faults", get_faults, methods=["GET"]),
     Route("/_sandbox/faults", delete_faults, methods=["DELETE"]),

@@ -85,6 +85,9 @@ class Snapshots:
             return snap
 
 
+INBOX_KEEP = 200
+
+
 class Sandbox:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
@@ -100,6 +103,10 @@ class Sandbox:
         self.exports: dict[str, Any] = {}  # job id -> export.ExportJob
         self.clinic_days = 0
         self.notify_events: dict[str, int] = {}  # receiver URL -> events sent so far
+        # Webhook deliveries received at /_sandbox/inbox (the demo's subscriber): the
+        # newest INBOX_KEEP, headers and event type only, and how many arrived in all.
+        self.inbox: deque[dict[str, Any]] = deque(maxlen=INBOX_KEEP)
+        self.inbox_total = 0
 
     @property
     def max_page_size(self) -> int:

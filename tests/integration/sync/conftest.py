@@ -73,11 +73,11 @@ class Workers:
         self.procs: list[subprocess.Popen] = []
         self.log_dir = log_dir
 
-    def start(self, count: int = 1) -> list[subprocess.Popen]:
+    def start(self, count: int = 1, queues: list[str] = QUEUES) -> list[subprocess.Popen]:
         started = []
         for _ in range(count):
             argv = [RQ, "worker", "-c", "workers.settings", "-w",
-                    "workers.worker.HoloVitalsWorker", "--with-scheduler", *QUEUES]
+                    "workers.worker.HoloVitalsWorker", "--with-scheduler", *queues]
             log = open(self.log_dir / f"worker-{len(self.procs) + len(started)}.log", "wb")  # noqa: SIM115
             proc = subprocess.Popen(argv, env=dict(os.environ), start_new_session=True,
                                     stdout=log, stderr=subprocess.STDOUT)
