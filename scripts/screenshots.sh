@@ -7,4 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export HOLOVITALS_SCREENSHOTS_DIR="$PWD/docs/screenshots"
 exec scripts/test.sh tests/e2e --deselect tests/e2e/test_up.py \
-  --deselect tests/e2e/test_up_redis_restart.py "$@"
+  --deselect tests/e2e/test_up_redis_restart.py \
+  --deselect tests/e2e/test_readme_first_command.py "$@"
