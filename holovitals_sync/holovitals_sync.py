@@ -19,13 +19,15 @@ PAGES = [
         "Connections",
         connections.ConnectionsState.load,
     ),
-    ("/webhooks", webhooks_tab.webhooks_page, "Webhooks", webhooks_tab.WebhooksState.load),
-    ("/conflicts", conflicts_tab.conflicts_page, "Conflicts", conflicts_tab.ConflictsState.load),
+    ("/webhooks", webhooks_tab.webhooks_page, "Webhooks", webhooks_tab.ON_LOAD),
+    ("/conflicts", conflicts_tab.conflicts_page, "Conflicts", conflicts_tab.ON_LOAD),
     ("/audit", audit.audit_page, "Audit", audit.AuditState.load),
     ("/alerts", alerts.alerts_page, "Alerts", alerts.ON_LOAD),
 ]
 
-app = rx.App(api_transformer=create_api())
+# Toasts at the top centre, over the page heading: at the bottom right they covered the
+# jobs toolbar (Start sync, the live badge) just when a sync was started from it.
+app = rx.App(api_transformer=create_api(), toaster=rx.toast.provider(position="top-center"))
 app.add_page(sign_in, route=SIGN_IN_ROUTE, title="Sign in · HoloVitals Sync")
 for route, page, title, on_load in PAGES:
     # The guard runs first: a visitor without a session is sent to sign in.

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from ...models import Conflict
+from .. import changes
 from .bulk import BulkResult, resolve_bulk
 from .detect import Action, Incoming, Outcome, detect_batch, detect_record, detect_stored
 from .diff import MISSING, FieldConflict, MergeResult, Side, three_way
@@ -28,6 +30,9 @@ from .policy import (
 from .queries import ConflictFilter, list_conflicts, matching_ids
 from .resolve import ConflictNotFound, NotOpen, ResolutionError, resolve, resolved_body
 from .severity import RULES, Rule, severity_of
+
+# Open dashboards follow conflict rows (the Conflicts tab, the open-conflicts card).
+changes.follow(Conflict, changes.CONFLICTS)
 
 
 class ConflictResolutionService:

@@ -14,7 +14,13 @@ Outbound (HoloVitals -> subscribers):
     EVENT_TYPES: the sixteen event types (fifteen about data and sync, and alert.raised)
 """
 
+from ...models import InboundEvent, WebhookDelivery, WebhookSubscription
+from .. import changes
 from .emit import emit
 from .events import EVENT_GROUPS, EVENT_TYPES, TEST_EVENT, InvalidEvent
+
+# Open dashboards follow these rows: subscriptions' health, the delivery log, inbound counts.
+for _model in (WebhookSubscription, WebhookDelivery, InboundEvent):
+    changes.follow(_model, changes.WEBHOOKS)
 
 __all__ = ["EVENT_GROUPS", "EVENT_TYPES", "TEST_EVENT", "InvalidEvent", "emit"]

@@ -10,11 +10,14 @@ import reflex as rx
 
 from ..components.layout import empty_state, page_frame
 from ..state.conflicts import SEVERITIES, STATUSES, ConflictModalState, ConflictsState
+from ..state.live import LiveState
 from .conflicts_modal import conflict_modal
 
 C = ConflictsState
+# /conflicts follows conflict changes live, as the dashboard's tab does.
+ON_LOAD = [ConflictsState.load, LiveState.watch_conflicts]
 
-__all__ = ["ConflictsState", "conflicts_page", "conflicts_tab"]
+__all__ = ["ON_LOAD", "ConflictsState", "conflicts_page", "conflicts_tab"]
 
 
 def _row(row: rx.Var) -> rx.Component:

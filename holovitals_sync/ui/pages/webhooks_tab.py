@@ -9,13 +9,16 @@ from __future__ import annotations
 import reflex as rx
 
 from ..components.layout import data_table, empty_state, operator_only, page_frame
+from ..state.live import LiveState
 from ..state.webhooks import DELIVERY_STATUSES, WebhooksState
 from .webhooks_form import WebhookFormState
 from .webhooks_modal import webhook_modal
 
 W = WebhooksState
+# /webhooks follows subscription, delivery and inbound changes live, as the dashboard's tab.
+ON_LOAD = [WebhooksState.load, LiveState.watch_webhooks]
 
-__all__ = ["WebhooksState", "webhooks_page", "webhooks_tab"]
+__all__ = ["ON_LOAD", "WebhooksState", "webhooks_page", "webhooks_tab"]
 
 
 def _health(row: rx.Var) -> rx.Component:

@@ -93,15 +93,22 @@ class ConflictsState(rx.State):
     connections: list[dict[str, str]] = []
     resource_types: list[str] = [ALL]
 
+    def _query(self) -> tuple[ConflictFilter, int]:
+        """The filters and cursor of the page on screen (the live watcher re-reads it)."""
+        return _filters(self.status, self.severity, self.connection, self.resource_type), \
+            self.after
+
+    def _show(self, found: tuple[cv.Page, list[dict[str, str]], list[str]]) -> None:
+        page, self.connections, types = found
+        self.rows, self.next_cursor = page.rows, page.next_cursor or 0
+        self.resource_types = [ALL, *types]
+
     async def _load(self) -> rx.event.EventSpec | None:
         principal, refusal = await principal_for(self)
         if principal is None:
             self.rows = []
             return refusal
-        filters = _filters(self.status, self.severity, self.connection, self.resource_type)
-        page, self.connections, types = await asyncio.to_thread(_page, filters, self.after)
-        self.rows, self.next_cursor = page.rows, page.next_cursor or 0
-        self.resource_types = [ALL, *types]
+        self._show(await asyncio.to_thread(_page, *self._query()))
         return None
 
     @rx.event

@@ -1,10 +1,14 @@
-"""Live job and alert updates: a background task per open dashboard tab, fed by Redis pub/sub.
+"""Live updates: a background task per open tab, fed by Redis pub/sub.
 
-Workers publish job events on `holovitals:jobs:db<N>`. The task started by the dashboard's
-on_load subscribes to that channel, keeps only the newest event per job, and applies them
-to the rows on screen at most `FLUSH_INTERVAL` apart: each `async with self` is one websocket
-frame, and more than ~4 a second would only cost bandwidth. Nothing here polls the database
-for progress; the summary cards are re-read on events, at most every `SUMMARY_INTERVAL`.
+Workers publish job events on `holovitals:jobs:db<N>`, alert changes on
+`holovitals:alerts:db<N>`, and every commit that touches conflicts or webhook rows a change
+notice on `holovitals:changes:db<N>` (services/changes.py). The task started by a page's
+on_load subscribes to what that page shows, keeps only the newest event per job, and applies
+them to the rows on screen at most `FLUSH_INTERVAL` apart: each `async with self` is one
+websocket frame, and more than ~4 a second would only cost bandwidth. Change notices re-read
+the Conflicts and Webhooks lists on screen, at most every `LIST_INTERVAL` (the last notice
+of a burst always gets its re-read). Nothing here polls the database; the summary cards are
+re-read on events, at most every `SUMMARY_INTERVAL`.
 
 Reflex cancels the task with its page-load chain when the tab closes, navigates away or
 reconnects; a reconnect (also after a backend restart) runs on_load again, which starts a
@@ -14,6 +18,7 @@ fresh task. A newer task for the same tab also retires an older one (`watcher` i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import uuid
@@ -25,9 +30,11 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ...config import get_settings
-from ...services import alerts
+from ...services import alerts, changes
 from ...services.orchestration.events import channel_for
 from ..pages.jobs_detail import JobDetailState
+from . import conflicts as conflict_lists
+from . import webhooks as webhook_lists
 from .alerts import AlertsState
 from .alerts import read as read_alerts
 from .jobs import JobsState, SummaryState, _page, gather_overview
@@ -38,6 +45,7 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL = 0.25
 SUMMARY_INTERVAL = 3.0
 STATE_SUMMARY_INTERVAL = 1.0
+LIST_INTERVAL = 1.0
 IDLE_CHECK = 2.0
 SESSION_RECHECK = 30.0
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
@@ -54,6 +62,8 @@ class Coalescer:
         self._last_summary = -math.inf
         self._summary_owed = False
         self._summary_interval = SUMMARY_INTERVAL
+        self.topics: set[str] = set()
+        self._last_lists = -math.inf
 
     def add(self, event: dict[str, Any]) -> None:
         job_id = event.get("job_id")
@@ -70,7 +80,24 @@ class Coalescer:
             waits.append(self._last_flush + self.interval - now)
         if self._summary_owed:
             waits.append(self._last_summary + self._summary_interval - now)
+        if self.topics:
+            waits.append(self._last_lists + LIST_INTERVAL - now)
         return max(0.0, min(waits))
+
+    def add_topics(self, topics: set[str]) -> None:
+        """A change notice: these lists are stale."""
+        self.topics |= topics
+
+    def take_topics(self, now: float) -> set[str]:
+        """The lists to re-read now: none when nothing changed or one was re-read too lately.
+
+        The first notice after a quiet spell is re-read at once; the rest of a burst waits
+        for the interval and is re-read once.
+        """
+        if not self.topics or now - self._last_lists < LIST_INTERVAL:
+            return set()
+        topics, self.topics, self._last_lists = self.topics, set(), now
+        return topics
 
     def take(self, now: float) -> tuple[dict[int, dict[str, Any]], bool] | None:
         """The events to apply now, or None when nothing is pending or it is too soon."""
@@ -100,6 +127,20 @@ class Coalescer:
         return True
 
 
+@dataclasses.dataclass(frozen=True)
+class Channels:
+    """The three channels of this installation's Redis database."""
+
+    alerts: str
+    jobs: str
+    changes: str
+
+    def wanted(self, follow: Follow) -> list[str]:
+        wanted = [(follow.alerts, self.alerts), (follow.jobs, self.jobs),
+                  (bool(follow.lists), self.changes)]
+        return [channel for on, channel in wanted if on]
+
+
 def decode(data: bytes | str) -> dict[str, Any] | None:
     try:
         event = orjson.loads(data)
@@ -108,8 +149,23 @@ def decode(data: bytes | str) -> dict[str, Any] | None:
     return event if isinstance(event, dict) else None
 
 
+@dataclasses.dataclass(frozen=True)
+class Follow:
+    """What one page shows live."""
+
+    jobs: bool = False  # job rows, the job detail dialog and the cards
+    alerts: bool = False  # the banner and the alerts list
+    lists: frozenset[str] = frozenset()  # change topics of the lists on screen
+
+
+DASHBOARD = Follow(jobs=True, alerts=True, lists=frozenset({changes.CONFLICTS, changes.WEBHOOKS}))
+ALERTS_PAGE = Follow(alerts=True)
+CONFLICTS_PAGE = Follow(lists=frozenset({changes.CONFLICTS}))
+WEBHOOKS_PAGE = Follow(lists=frozenset({changes.WEBHOOKS}))
+
+
 class LiveState(rx.State):
-    """Whether this tab is following job events, and which task does it."""
+    """Whether this tab is following live events, and which task does it."""
 
     live: bool = False
     _watcher: str = ""
@@ -117,16 +173,28 @@ class LiveState(rx.State):
     @rx.event(background=True)
     @reads()
     async def watch(self) -> rx.event.EventSpec | None:
-        """The dashboard: job events for the rows and cards, alert events for the banner."""
-        return await self._watch(jobs=True)
+        """The dashboard: jobs for the rows and cards, alerts for the banner, the tabs' lists."""
+        return await self._watch(DASHBOARD)
 
     @rx.event(background=True)
     @reads()
     async def watch_alerts(self) -> rx.event.EventSpec | None:
         """The alerts page: alert events only."""
-        return await self._watch(jobs=False)
+        return await self._watch(ALERTS_PAGE)
 
-    async def _watch(self, *, jobs: bool) -> rx.event.EventSpec | None:
+    @rx.event(background=True)
+    @reads()
+    async def watch_conflicts(self) -> rx.event.EventSpec | None:
+        """The conflicts page: conflict change notices."""
+        return await self._watch(CONFLICTS_PAGE)
+
+    @rx.event(background=True)
+    @reads()
+    async def watch_webhooks(self) -> rx.event.EventSpec | None:
+        """The webhooks page: subscription, delivery and inbound change notices."""
+        return await self._watch(WEBHOOKS_PAGE)
+
+    async def _watch(self, follow: Follow) -> rx.event.EventSpec | None:
         async with self:
             principal, refusal = await principal_for(self)
             if principal is None:
@@ -138,7 +206,7 @@ class LiveState(rx.State):
         failures = 0
         while True:
             try:
-                await self._follow(url, me, jobs)
+                await self._follow(url, me, follow)
                 return None  # superseded by a newer task of this tab
             except (RedisError, OSError) as exc:
                 log.info("job events: subscription lost (%s); resubscribing", type(exc).__name__)
@@ -149,27 +217,30 @@ class LiveState(rx.State):
                 await asyncio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
                 failures += 1
 
-    async def _follow(self, url: str, me: str, jobs: bool) -> None:
+    async def _follow(self, url: str, me: str, follow: Follow) -> None:
         """Subscribe and apply events until a newer task takes over this tab."""
         client = aioredis.from_url(url)
         pubsub = client.pubsub()
-        alert_channel = alerts.channel_for(client)
+        channels = Channels(alerts.channel_for(client), channel_for(client),
+                            changes.channel_for(client))
         try:
-            await pubsub.subscribe(alert_channel, *([channel_for(client)] if jobs else []))
+            await pubsub.subscribe(*channels.wanted(follow))
             async with self:
                 if self._watcher != me:
                     return
                 self.live = True
             # Events published while this tab was not subscribed are gone: re-read once.
-            if jobs:
+            if follow.jobs:
                 await self._refresh_rows(me)
-            await self._refresh_alerts(me)
-            await self._pump(pubsub, me, alert_channel.encode())
+            if follow.alerts:
+                await self._refresh_alerts(me)
+            await self._refresh_lists(me, set(follow.lists))
+            await self._pump(pubsub, me, channels, follow)
         finally:
             await pubsub.aclose()
             await client.aclose()
 
-    async def _pump(self, pubsub: Any, me: str, alert_channel: bytes) -> None:
+    async def _pump(self, pubsub: Any, me: str, channels: Channels, follow: Follow) -> None:
         coalescer = Coalescer()
         loop = asyncio.get_running_loop()
         checked = loop.time()
@@ -181,9 +252,15 @@ class LiveState(rx.State):
                 checked = loop.time()
             message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                timeout=coalescer.wait(loop.time()))
-            if message is not None and message["channel"] == alert_channel:
+            channel = message["channel"].decode() if message is not None else ""
+            if channel == channels.alerts:
                 # Alerts change rarely: re-read the banner and list at once.
                 await self._refresh_alerts(me)
+            elif channel == channels.changes:
+                topics = changes.topics_of(message["data"])
+                coalescer.add_topics(topics & follow.lists)
+                if follow.jobs and changes.CONFLICTS in topics:
+                    coalescer.owe_summary(True)  # the open-conflicts card counts them
             elif message is not None and (event := decode(message["data"])) is not None:
                 coalescer.add(event)
             batch = coalescer.take(loop.time())
@@ -191,7 +268,9 @@ class LiveState(rx.State):
                 if not await self._apply(me, *batch):
                     return
                 coalescer.owe_summary(batch[1])
-            if coalescer.summary_due(loop.time()):
+            if topics := coalescer.take_topics(loop.time()):
+                await self._refresh_lists(me, topics)
+            if follow.jobs and coalescer.summary_due(loop.time()):
                 await self._refresh_summary(me)
             elif message is None and not coalescer.pending and not await self._still_mine(me):
                 return
@@ -243,6 +322,25 @@ class LiveState(rx.State):
         async with self:
             if self._watcher == me:
                 (await self.get_state(AlertsState))._show(snapshot)
+
+    async def _refresh_lists(self, me: str, topics: set[str]) -> None:
+        """Re-read the Conflicts and Webhooks pages on screen (filters and cursors kept)."""
+        if changes.CONFLICTS in topics:
+            async with self:
+                query = (await self.get_state(conflict_lists.ConflictsState))._query()
+            found = await asyncio.to_thread(conflict_lists._page, *query)
+            async with self:
+                state = await self.get_state(conflict_lists.ConflictsState)
+                if self._watcher == me and state._query() == query:
+                    state._show(found)
+        if changes.WEBHOOKS in topics:
+            async with self:
+                cursors = (await self.get_state(webhook_lists.WebhooksState))._cursors()
+            snapshot = await asyncio.to_thread(webhook_lists.read, cursors)
+            async with self:
+                state = await self.get_state(webhook_lists.WebhooksState)
+                if self._watcher == me and state._cursors() == cursors:
+                    state._show(snapshot)
 
     async def _refresh_summary(self, me: str) -> None:
         """Re-read the cards while events arrive (never on a timer)."""

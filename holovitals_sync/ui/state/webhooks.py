@@ -8,6 +8,7 @@ event loop keeps serving other browsers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 
 import reflex as rx
@@ -40,6 +41,25 @@ def _page_deliveries(sub: str, status: str, after: int) -> wh.Page:
 def _lookups() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     with session_scope() as session:
         return wh.inbound_rows(session), wh.subscription_names(session)
+
+
+Cursors = tuple[int, str, str, int]  # subscriptions page, delivery filters, deliveries page
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """Everything the tab shows, read in one go off the event loop."""
+
+    subs: wh.Page
+    log: wh.Page
+    inbound: list[dict[str, str]]
+    names: list[dict[str, str]]
+
+
+def read(cursors: Cursors) -> Snapshot:
+    sub_after, delivery_sub, delivery_status, delivery_after = cursors
+    return Snapshot(_page_subs(sub_after),
+                    _page_deliveries(delivery_sub, delivery_status, delivery_after), *_lookups())
 
 
 def _set_active(principal: Principal, sub_id: int, active: bool) -> str | None:
@@ -90,13 +110,17 @@ class WebhooksState(rx.State):
     confirm_delete_id: str = ""
     confirm_delete_name: str = ""
 
+    def _cursors(self) -> Cursors:
+        """Which pages are on screen (the live watcher re-reads them)."""
+        return self.sub_after, self.delivery_sub, self.delivery_status, self.delivery_after
+
+    def _show(self, snapshot: Snapshot) -> None:
+        self.rows, self.sub_next = snapshot.subs.rows, snapshot.subs.next_cursor or 0
+        self.deliveries, self.delivery_next = snapshot.log.rows, snapshot.log.next_cursor or 0
+        self.inbound, self.sub_names = snapshot.inbound, snapshot.names
+
     async def _refresh(self) -> None:
-        subs = await asyncio.to_thread(_page_subs, self.sub_after)
-        log = await asyncio.to_thread(_page_deliveries, self.delivery_sub, self.delivery_status,
-                                      self.delivery_after)
-        self.rows, self.sub_next = subs.rows, subs.next_cursor or 0
-        self.deliveries, self.delivery_next = log.rows, log.next_cursor or 0
-        self.inbound, self.sub_names = await asyncio.to_thread(_lookups)
+        self._show(await asyncio.to_thread(read, self._cursors()))
 
     async def _load(self) -> rx.event.EventSpec | None:
         principal, refusal = await principal_for(self)

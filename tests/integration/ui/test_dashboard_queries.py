@@ -191,6 +191,31 @@ def test_summary_refresh_is_paced_but_never_dropped():
     assert not pace.summary_due(200.0)  # paid
 
 
+def test_list_refreshes_are_paced_and_the_last_notice_is_kept():
+    pace = Coalescer()
+    assert pace.take_topics(0.0) == set()  # nothing changed
+    pace.add_topics({"conflicts"})
+    assert pace.take_topics(0.0) == {"conflicts"}  # the first after a quiet spell: at once
+    pace.add_topics({"webhooks"})
+    pace.add_topics({"conflicts"})
+    assert pace.take_topics(0.5) == set()  # a burst waits for the interval...
+    assert pace.wait(0.5) == pytest.approx(0.5)
+    assert pace.take_topics(1.0) == {"conflicts", "webhooks"}  # ...and is re-read once
+    assert pace.wait(1.0) == pytest.approx(2.0)  # nothing owed: only the idle check
+
+
+def test_chart_ticks_are_linear_round_steps_covering_the_peak():
+    assert dashboard.nice_ticks(0) == [0, 1, 2, 3, 4, 5]
+    assert dashboard.nice_ticks(2200) == [0, 500, 1000, 1500, 2000, 2500]
+    assert dashboard.nice_ticks(50) == [0, 10, 20, 30, 40, 50]
+    for peak in (7, 99, 101, 550, 2501, 123_456):
+        ticks = dashboard.nice_ticks(peak)
+        steps = {b - a for a, b in zip(ticks, ticks[1:], strict=False)}
+        assert len(steps) == 1 and ticks[0] == 0 and ticks[-1] >= peak
+        assert len(ticks) <= dashboard.MAX_INTERVALS + 1
+        assert str(steps.pop()).rstrip("0") in ("1", "2", "25", "5")
+
+
 def test_start_form_messages_name_the_field():
     with pytest.raises(ValidationError) as bad_type:
         JobRequest.model_validate({"connection_id": 1, "job_type": "resource",

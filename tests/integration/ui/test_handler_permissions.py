@@ -189,6 +189,8 @@ CALLS: dict[str, Call] = {
                                                job_type="incremental"), changes=True),
     "LiveState.watch": Call(),
     "LiveState.watch_alerts": Call(),
+    "LiveState.watch_conflicts": Call(),
+    "LiveState.watch_webhooks": Call(),
     "RulesState.load_for": Call(lambda w: (w.cid,)),
     "RulesState.open_new": Call(),
     "RulesState.open_edit": Call(lambda w: (str(w.rid),)),
