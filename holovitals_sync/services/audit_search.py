@@ -14,8 +14,8 @@ import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from ..models import AuditLog
-from . import audit
+from ..models import AuditLog, EHRConnection, User, WebhookSubscription
+from . import audit, labels
 
 MAX_LIMIT = 200
 # Verifying walks the whole chain; on page load only when the log is at most this long.
@@ -74,16 +74,42 @@ def _conditions(query: AuditQuery) -> list[sa.ColumnElement[bool]]:
     return found
 
 
-def to_row(entry: AuditLog) -> dict[str, str]:
+# Targets shown by name: the audit row keeps the id, the page says which one it is.
+NAMED_TARGETS = {"connection": (EHRConnection.id, EHRConnection.name),
+                 "ehr_connection": (EHRConnection.id, EHRConnection.name),
+                 "webhook_subscription": (WebhookSubscription.id, WebhookSubscription.name),
+                 "user": (User.id, User.username)}
+Names = dict[tuple[str, str], str]
+
+
+def target_names(session: Session, entries: list[AuditLog]) -> Names:
+    """(target type, id) -> name for the named targets of a page (one query per type)."""
+    wanted: dict[str, set[int]] = {}
+    for entry in entries:
+        if entry.target_type in NAMED_TARGETS and str(entry.target_id or "").isdigit():
+            wanted.setdefault(entry.target_type, set()).add(int(entry.target_id))
+    names: Names = {}
+    for kind, ids in wanted.items():
+        key, name = NAMED_TARGETS[kind]
+        for ident, found in session.exec(select(key, name).where(key.in_(sorted(ids)))):
+            names[(kind, str(ident))] = found
+    return names
+
+
+def to_row(entry: AuditLog, names: Names | None = None) -> dict[str, str]:
+    """One entry as the page shows it; `target_code` and `details_json` for the tooltips."""
+    target_code = f"{entry.target_type or ''} {entry.target_id or ''}".strip() or "—"
     return {
         "seq": str(entry.seq),
-        "at": entry.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "at": entry.at.strftime("%Y-%m-%d %H:%M:%S"),  # the column says "(UTC)"
         "actor": entry.actor,
         "actor_kind": entry.actor_kind.value,
         "action": entry.action,
-        "target": f"{entry.target_type or ''} {entry.target_id or ''}".strip() or "—",
+        "target": labels.target_label(entry.target_type, entry.target_id, names or {}),
+        "target_code": target_code,
         "outcome": entry.outcome,
-        "details": orjson.dumps(entry.details or {}, option=orjson.OPT_SORT_KEYS).decode(),
+        "details": labels.details_text(entry.details),
+        "details_json": orjson.dumps(entry.details or {}, option=orjson.OPT_SORT_KEYS).decode(),
     }
 
 
@@ -95,7 +121,8 @@ def search(session: Session, query: AuditQuery) -> AuditPage:
     entries = list(session.exec(statement))
     more = len(entries) > limit
     entries = entries[:limit]
-    return AuditPage([to_row(e) for e in entries], entries[-1].seq if more else None)
+    names = target_names(session, entries)
+    return AuditPage([to_row(e, names) for e in entries], entries[-1].seq if more else None)
 
 
 @dataclass(frozen=True)

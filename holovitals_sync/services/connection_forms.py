@@ -20,6 +20,7 @@ from ..adapters import ConfigurationError
 from ..adapters.connect import default_scopes, render
 from ..adapters.registry import ADAPTERS
 from ..models import AuthMethod, EHRConnection, Vendor
+from . import labels
 from .connections import ConnectionIn, ConnectionPatch
 
 SECRET_METHODS = (AuthMethod.CLIENT_SECRET_BASIC, AuthMethod.CLIENT_SECRET_POST,
@@ -44,6 +45,7 @@ AUTH_LABELS = {
     AuthMethod.NONE: "No authentication",
 }
 OPTION_LABELS = {method.value: label for method, label in AUTH_LABELS.items()}
+EXAMPLE_BASE_URL = "https://fhir.hospital.example/r4"
 Field = dict[str, str]  # what the UI renders: every value a string
 
 
@@ -93,8 +95,9 @@ def field_specs(vendor: str) -> list[FieldSpec]:
     template = profile.base_url_template
     if _base_url_shown(vendor):
         fixed = not _template_params(template) and template != "{base_url}"
-        specs.append(FieldSpec("base_url", "url", True, "The EHR's FHIR R4 endpoint",
-                               "" if fixed else template))
+        # A bare "{base_url}" template (any FHIR server) is no hint: show an example instead.
+        hint = "" if fixed else EXAMPLE_BASE_URL if template == "{base_url}" else template
+        specs.append(FieldSpec("base_url", "url", True, "The EHR's FHIR R4 endpoint", hint))
     specs.append(FieldSpec("auth_method", "select", True, "", options=methods))
     wanted = [f.strip() for item in profile.admin_fields for f in item.split(" or ")]
     in_url = [] if _base_url_shown(vendor) else _template_params(template)
@@ -168,21 +171,13 @@ def auth_note(vendor: str, values: dict[str, str]) -> str:
     return (f"After saving, generate a key pair ({', '.join(profile.signing_algs)}) and {where}.")
 
 
-_MESSAGES = {
-    "string_pattern_mismatch": "must start with http:// or https://",
-    "string_too_short": "is too short",
-    "string_too_long": "is too long",
-}
-
-
 def _field_errors(exc: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for error in exc.errors():
         loc = error["loc"]
         name = str(loc[1]) if loc and loc[0] == "vendor_params" and len(loc) > 1 else (
             str(loc[0]) if loc else "name")
-        message = _MESSAGES.get(error["type"], error["msg"].removeprefix("Value error, "))
-        errors.setdefault(name, message)
+        errors.setdefault(name, labels.field_message(error))
     return errors
 
 
@@ -199,9 +194,9 @@ def _collect(vendor: str, values: dict[str, str], *, has_secret: bool
         if spec.kind == "secret" and not value and has_secret:
             continue  # blank keeps the stored secret
         if spec.required and not value:
-            errors[spec.name] = "required"
+            errors[spec.name] = "Required"
         if spec.options and value and value not in spec.options:
-            errors[spec.name] = f"one of {', '.join(spec.options)}"
+            errors[spec.name] = f"Choose one of {', '.join(spec.options)}"
         if spec.name in LABELS or spec.name == "base_url":
             if value or spec.kind != "secret":
                 data[spec.name] = value
@@ -220,14 +215,14 @@ def _base_url(vendor: str, data: dict[str, Any], errors: dict[str, str]) -> None
     except ConfigurationError:
         for name in _template_params(template):
             if not data["vendor_params"].get(name):
-                errors[name] = "required (part of the base URL)"
+                errors[name] = "Required (part of the base URL)"
 
 
 def parse_form(vendor: str, values: dict[str, str], *, row: EHRConnection | None = None
                ) -> tuple[ConnectionIn | ConnectionPatch | None, dict[str, str]]:
     """The form's strings as a create (row None) or a patch; or messages per field."""
     if vendor not in ADAPTERS:
-        return None, {"vendor": "choose a vendor"}
+        return None, {"vendor": "Choose a vendor"}
     has_secret = row is not None and row.credentials_encrypted is not None
     data, errors = _collect(vendor, values, has_secret=has_secret)
     _base_url(vendor, data, errors)

@@ -41,7 +41,7 @@ def to_row(row: EHRConnection) -> Row:
         "vendor_label": cls.PROFILE.display_name if cls else row.vendor.value,
         "status": row.status.value,
         "last_synced": when(row.last_synced_at),
-        "schedule": row.sync_schedule or "—",
+        "schedule": row.sync_schedule or "",  # "": none (the page says so in words)
         "concurrency": str(row.concurrency_limit),
         "test": _test_verdict(row),
         "auth_method": row.auth_method.value,

@@ -27,6 +27,7 @@ from ..models import (
     SyncJob,
 )
 from ..models.types import utcnow
+from . import labels
 from .orchestration import statistics
 
 THROUGHPUT_MINUTES = 60
@@ -196,17 +197,25 @@ def list_jobs(session: Session, where: JobFilter, *, offset: int = 0, limit: int
 
 
 def timeline(session: Session, job: SyncJob) -> list[dict[str, Any]]:
-    """What happened to a job, oldest first: its own timestamps and the audited actions."""
-    steps = [("created", job.created_at, job.requested_by or job.requested_by_kind.value),
-             ("queued", job.queued_at, ""), ("started", job.started_at, ""),
-             ("last heartbeat", job.heartbeat_at, ""),
-             (f"finished: {job.status.value}" if job.status.finished else "", job.finished_at, "")]
+    """What happened to a job, oldest first: its own timestamps and the audited actions.
+
+    One wording per step, read as a sentence with its "by": "Requested by admin", "Queued",
+    "Started", "Finished: completed", "Cancelled by operator". The audit's `sync_job.start`
+    is the request itself, already the first step, so it is not listed twice.
+    """
+    steps = [("Requested", job.created_at, job.requested_by or job.requested_by_kind.value),
+             ("Queued", job.queued_at, ""), ("Started", job.started_at, ""),
+             ("Last heartbeat", job.heartbeat_at, ""),
+             (f"Finished: {job.status.value}" if job.status.finished else "", job.finished_at, "")]
     events = [{"what": what, "at": at, "who": who} for what, at, who in steps if what and at]
     audited = session.exec(select(AuditLog).where(AuditLog.target_type == "sync_job",
                                                   AuditLog.target_id == str(job.id))
                            .order_by(AuditLog.seq))  # fmt: skip
-    events += [{"what": entry.action.removeprefix("sync_job."), "at": entry.at,
-                "who": entry.actor} for entry in audited]
+    for entry in audited:
+        action = entry.action.removeprefix("sync_job.")
+        what = labels.JOB_ACTIONS.get(action, action.replace("_", " ").capitalize())
+        if what:
+            events.append({"what": what, "at": entry.at, "who": entry.actor})
     return sorted(events, key=lambda e: e["at"])
 
 

@@ -14,6 +14,7 @@ import orjson
 from pydantic import ValidationError
 
 from ..models import RuleDirection, TransformationRule, TransformKind
+from . import labels
 from .transformation import DryRun, RuleIn, RulePatch
 from .transformation.rules import RuleParams
 
@@ -74,7 +75,7 @@ def parse_rule(values: dict[str, str], *, connection_id: int | None,
     except ValidationError as exc:
         for error in exc.errors():
             errors.setdefault(str(error["loc"][0]) if error["loc"] else "params",
-                              error["msg"].removeprefix("Value error, "))
+                              labels.field_message(error))
         return None, errors
 
 

@@ -16,6 +16,7 @@ import orjson
 from sqlmodel import Session, select
 
 from ...models import Conflict, EHRConnection, ResolutionStrategy, SyncedRecord
+from .. import labels
 from .queries import ConflictFilter, list_conflicts
 from .resolve import ResolutionError, resolved_body
 
@@ -31,7 +32,8 @@ class Page:
 
 
 def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+    """A time in a column headed "(UTC)": the zone is not repeated in every cell."""
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
 
 
 def as_json(value: Any, *, missing: bool = False) -> str:
@@ -63,12 +65,15 @@ def conflict_row(row: Conflict, record: SyncedRecord | None, connection: str) ->
         "resource": f"{row.resource_type}/{record.remote_id}" if record else row.resource_type,
         "connection": connection,
         "kind": row.kind.value,
+        "kind_label": labels.CONFLICT_KINDS.get(row.kind.value, row.kind.value),
         "severity": row.severity.value,
         "status": row.status.value,
         "fields": ", ".join(row.fields),
         "created": when(row.created_at),
         "resolved_by": row.resolved_by or "",
         "strategy": row.strategy.value if row.strategy else "",
+        "strategy_label": labels.STRATEGIES.get(row.strategy.value, row.strategy.value)
+        if row.strategy else "",
     }
 
 

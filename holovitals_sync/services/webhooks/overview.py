@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from ...models import DeliveryStatus, EHRConnection, WebhookDelivery, WebhookSubscription
+from .. import labels
 from .events import TEST_EVENT
 from .stats import inbound_stats
 
@@ -32,7 +33,8 @@ class Page:
 
 
 def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+    """A time in a column headed "(UTC)": the zone is not repeated in every cell."""
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
 
 
 def health_of(sub: WebhookSubscription) -> str:
@@ -164,10 +166,9 @@ def subscription_names(session: Session) -> list[Row]:
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:
-    """A pydantic error as field -> first message, for showing next to each form field."""
+    """A pydantic error as field -> first message in words, shown next to each form field."""
     out: dict[str, str] = {}
     for error in exc.errors():
         field = str(error["loc"][0]) if error["loc"] else "form"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        out.setdefault(field, message)
+        out.setdefault(field, labels.field_message(error))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex_components_core.core.banner import has_connection_errors
 
 from ..state.session import SessionState
 
@@ -74,6 +75,20 @@ def _who_am_i() -> rx.Component:
     )
 
 
+def connection_lost() -> rx.Component:
+    """Said plainly while the browser cannot reach the server (a restart, a network cut).
+
+    Everything on the page is then as it was at the last answer: no part of it (database,
+    Redis) is blamed for what is the browser's own lost connection.
+    """
+    return rx.cond(
+        has_connection_errors,
+        rx.callout("The HoloVitals server cannot be reached. Reconnecting… The page catches "
+                   "up by itself once it answers.", icon="wifi-off", color_scheme="amber",
+                   width="100%", id="connection-lost"),
+    )
+
+
 def operator_only(component: rx.Component) -> rx.Component:
     """Render a control that changes something only for operators and admins.
 
@@ -97,6 +112,7 @@ def page_frame(title: str, *children: rx.Component) -> rx.Component:
         sidebar(),
         rx.vstack(
             rx.heading(title, size="6", id="page-title"),
+            connection_lost(),
             *children,
             padding="1.5em 2em",
             width="100%",

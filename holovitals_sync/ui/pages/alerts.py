@@ -17,6 +17,13 @@ def severity_badge(severity: rx.Var[str]) -> rx.Component:
     return rx.badge(severity, color_scheme=rx.match(severity, *SEVERITY_COLOURS.items(), "gray"))
 
 
+def _banner_line(alert: AlertRow) -> rx.Component:
+    # Long names and messages wrap inside the banner instead of widening the page.
+    return rx.text(severity_badge(alert.severity), " ", rx.text.strong(alert.title), " — ",
+                   alert.message, size="2", overflow_wrap="anywhere", title=alert.subject,
+                   class_name="alerts-banner-line")
+
+
 def alerts_banner() -> rx.Component:
     """Open alerts above the dashboard's cards; nothing at all when there are none."""
     return rx.cond(
@@ -25,13 +32,12 @@ def alerts_banner() -> rx.Component:
             rx.callout.icon(rx.icon("bell-ring")),
             rx.vstack(
                 rx.hstack(
-                    rx.text(AlertsState.open_count, " open alert(s)", weight="bold"),
+                    rx.text(AlertsState.open_text, weight="bold"),
                     rx.link("View alerts", href="/alerts", id="alerts-banner-link"),
                     spacing="3",
                 ),
-                rx.foreach(AlertsState.banner, lambda a: rx.text(
-                    severity_badge(a.severity), " ", a.message, size="2")),
-                spacing="1",
+                rx.foreach(AlertsState.banner, _banner_line),
+                spacing="1", min_width="0",
             ),
             color_scheme="red", width="100%", id="alerts-banner",
         ),
@@ -41,9 +47,12 @@ def alerts_banner() -> rx.Component:
 def _row(alert: AlertRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(severity_badge(alert.severity)),
-        rx.table.cell(alert.kind),
-        rx.table.cell(rx.text(alert.message, size="2")),
-        rx.table.cell(alert.subject),
+        rx.table.cell(rx.text(alert.kind_label, title=alert.kind, size="2")),
+        rx.table.cell(rx.vstack(
+            rx.text(alert.title, weight="medium", size="2", title=alert.subject,
+                    class_name="alert-title"),
+            rx.text(alert.message, size="1", color_scheme="gray"),
+            spacing="0")),
         rx.table.cell(alert.raised),
         rx.table.cell(rx.vstack(
             rx.badge(alert.status, variant="soft"),
@@ -59,7 +68,7 @@ def _row(alert: AlertRow) -> rx.Component:
 
 
 def _table() -> rx.Component:
-    headers = ["Severity", "Kind", "What", "Subject", "Raised", "Status", ""]
+    headers = ["Severity", "Kind", "What", "Raised (UTC)", "Status", ""]
     return rx.cond(
         AlertsState.rows.length() > 0,
         rx.table.root(

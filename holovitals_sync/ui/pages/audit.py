@@ -12,11 +12,13 @@ A = AuditState
 COLUMNS = ["#", "When (UTC)", "Who", "Action", "Target", "Outcome", "Details"]
 
 
-def _filter(name: str, label: str, placeholder: str, kind: str = "text") -> rx.Component:
+def _filter(name: str, label: str, placeholder: str, kind: str = "text",
+            width: str = "11em") -> rx.Component:
     return rx.vstack(
         rx.text(label, size="1", weight="medium"),
         rx.input(name=name, placeholder=placeholder, type=kind, id=f"audit-{name}",
-                 default_value=A.filters.get(name, ""), size="2"),
+                 default_value=A.filters.get(name, ""), size="2", width=width,
+                 title=placeholder),
         rx.cond(A.filter_errors.contains(name),
                 rx.text(A.filter_errors[name], size="1", color_scheme="red")),
         spacing="1",
@@ -26,7 +28,8 @@ def _filter(name: str, label: str, placeholder: str, kind: str = "text") -> rx.C
 def _filters() -> rx.Component:
     return rx.form(
         rx.hstack(
-            _filter("text", "Search", "any word: action, id, setting..."),
+            # Wide enough for its whole hint (a cut-off placeholder reads as a broken one).
+            _filter("text", "Search", "Any word: action, id or setting", width="17em"),
             _filter("actor", "Who", "username"),
             _filter("action", "Action", "connection.create"),
             _filter("target", "Target", "connection 3"),
@@ -54,11 +57,11 @@ def _row(row: rx.Var) -> rx.Component:
         rx.table.cell(row["at"], white_space="nowrap"),
         rx.table.cell(row["actor"]),
         rx.table.cell(rx.code(row["action"], size="1")),
-        rx.table.cell(row["target"]),
+        rx.table.cell(rx.text(row["target"], title=row["target_code"], size="2")),
         rx.table.cell(_outcome(row["outcome"])),
         rx.table.cell(rx.text(row["details"], size="1", color_scheme="gray", max_width="28em",
                               overflow="hidden", text_overflow="ellipsis",
-                              white_space="nowrap", title=row["details"])),
+                              white_space="nowrap", title=row["details_json"])),
         class_name="audit-row",
     )  # fmt: skip
 

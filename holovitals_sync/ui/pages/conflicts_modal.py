@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ...services import labels
 from ..components.layout import dialog_content, operator_only
 from ..state.conflicts import STRATEGIES, ConflictModalState
 
 M = ConflictModalState
 LOCAL_BG = rx.color("amber", 3)
 REMOTE_BG = rx.color("blue", 3)
-STRATEGY_HELP = {
-    "use_local": "keep the HoloVitals copy (and write it to the EHR)",
-    "use_remote": "take the EHR's copy",
-    "merge": "pick local or remote per element",
-    "manual": "type the value to keep for each element",
-    "ignore": "keep local, stop flagging this EHR version",
-}
 
 
 def _value(text: rx.Var, background: rx.Var | str | None = None,
@@ -44,8 +38,8 @@ def _element_row(row: rx.Var) -> rx.Component:
 def elements_table() -> rx.Component:
     return rx.table.root(
         rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                       ("Element", "Base", "Local (HoloVitals)",
-                                        "Remote (EHR)")])),
+                                       ("Element", "Agreed before", "HoloVitals",
+                                        "EHR")])),
         rx.table.body(rx.foreach(M.elements, _element_row)),
         width="100%", variant="surface", id="conflict-elements", table_layout="fixed",
     )
@@ -69,7 +63,8 @@ def record_table() -> rx.Component:
             header=rx.text("Whole record side by side", id="conflict-record-toggle"),
             content=rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                               ("Element", "Base", "Local", "Remote")])),
+                                               ("Element", "Agreed before", "HoloVitals",
+                                                "EHR")])),
                 rx.table.body(rx.foreach(M.record, _record_row)),
                 width="100%", size="1", table_layout="fixed",
             ),
@@ -79,10 +74,20 @@ def record_table() -> rx.Component:
     )
 
 
+def _choices(values: list[str], words: dict[str, str], **props: object) -> rx.Component:
+    """Radio buttons labelled in words; the machine value is the item's value and tooltip."""
+    return rx.radio_group.root(
+        rx.flex(*[rx.text(rx.flex(rx.radio_group.item(value=v), words[v], spacing="2"),
+                          as_="label", size="2", title=v)
+                  for v in values], spacing="4", wrap="wrap"),
+        **props,
+    )  # fmt: skip
+
+
 def _merge_choice(row: rx.Var) -> rx.Component:
     return rx.hstack(
         rx.code(row["path"]),
-        rx.radio(["local", "remote"], value=M.choices[row["path"]], direction="row",
+        _choices(["local", "remote"], labels.SIDES, value=M.choices[row["path"]],
                  on_change=lambda v: M.set_choice(row["path"], v)),
         spacing="3", align="center",
     )
@@ -91,9 +96,10 @@ def _merge_choice(row: rx.Var) -> rx.Component:
 def decision() -> rx.Component:
     return rx.vstack(
         rx.text("Strategy", size="2", weight="medium"),
-        rx.radio(STRATEGIES, value=M.strategy, on_change=M.set_strategy, direction="row",
+        _choices(STRATEGIES, labels.STRATEGIES, value=M.strategy, on_change=M.set_strategy,
                  id="conflict-strategy"),
-        rx.text(rx.match(M.strategy, *STRATEGY_HELP.items(), ""), size="1", color_scheme="gray"),
+        rx.text(rx.match(M.strategy, *labels.STRATEGY_HELP.items(), ""), size="1",
+                color_scheme="gray"),
         rx.cond(M.strategy == "merge",
                 rx.vstack(rx.foreach(M.elements, _merge_choice), spacing="1")),
         rx.cond(M.strategy == "manual", rx.vstack(
@@ -122,7 +128,7 @@ def _header() -> rx.Component:
             s["severity"], ("high", "red"), ("medium", "amber"), "gray")),
         rx.text(s["resource"], weight="bold"),
         rx.text(s["connection"], color_scheme="gray", size="2"),
-        rx.badge(s["kind"], variant="outline"),
+        rx.badge(s["kind_label"], variant="outline", title=s["kind"]),
         rx.badge(s["status"], variant="soft"),
         align="center", spacing="3",
     )

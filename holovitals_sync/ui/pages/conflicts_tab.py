@@ -27,7 +27,7 @@ def _row(row: rx.Var) -> rx.Component:
         rx.table.cell(row["resource"]),
         rx.table.cell(row["connection"]),
         rx.table.cell(rx.code(row["fields"])),
-        rx.table.cell(row["kind"]),
+        rx.table.cell(rx.text(row["kind_label"], title=row["kind"], size="2")),
         rx.table.cell(row["status"]),
         rx.table.cell(row["created"]),
         rx.table.cell(rx.button("Open", on_click=ConflictModalState.open_conflict(row["id"]),
@@ -76,7 +76,8 @@ def _pager() -> rx.Component:
 
 
 def conflicts_tab() -> rx.Component:
-    headers = ["Severity", "Resource", "Connection", "Elements", "Kind", "Status", "Found", ""]
+    headers = ["Severity", "Resource", "Connection", "Elements", "What happened", "Status",
+               "Found (UTC)", ""]
     return rx.vstack(
         _filters(),
         rx.cond(

@@ -24,11 +24,13 @@ def _status(value: rx.Var) -> rx.Component:
 
 def _row(row: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.link(row["name"], on_click=S.select(row["id"]), cursor="pointer")),
+        rx.table.cell(rx.link(row["name"], on_click=S.select(row["id"]), cursor="pointer",
+                              overflow_wrap="anywhere"), max_width="20em"),
         rx.table.cell(row["vendor_label"]),
         rx.table.cell(_status(row["status"])),
         rx.table.cell(row["last_synced"]),
-        rx.table.cell(rx.code(row["schedule"], size="1")),
+        rx.table.cell(rx.cond(row["schedule"] != "", rx.code(row["schedule"], size="1"),
+                              rx.text("no schedule", size="2", color_scheme="gray"))),
         rx.table.cell(row["test"]),
         rx.table.cell(rx.hstack(
             rx.button("Open", size="1", variant="soft", on_click=S.select(row["id"])),
@@ -69,7 +71,8 @@ def _pager() -> rx.Component:
     return rx.hstack(
         rx.button("Previous", size="1", variant="soft", disabled=S.page == 0,
                   on_click=S.turn_page(-1)),
-        rx.text("Page ", S.page + 1, " of ", S.pages, " · ", S.total, " connections", size="2"),
+        rx.text("Page ", S.page + 1, " of ", S.pages, " · ", S.total_text, size="2",
+                id="connections-count"),
         rx.button("Next", size="1", variant="soft", disabled=S.page + 1 >= S.pages,
                   on_click=S.turn_page(1)),
         align="center",
@@ -80,7 +83,8 @@ def _pager() -> rx.Component:
 def _detail() -> rx.Component:
     return rx.cond(S.selected_id != 0, rx.vstack(
         rx.hstack(
-            rx.heading(S.selected["name"], size="5", id="detail-name"),
+            rx.heading(S.selected["name"], size="5", id="detail-name",
+                       overflow_wrap="anywhere"),
             rx.badge(S.selected["vendor_label"]),
             _status(S.selected["status"]),
             rx.spacer(),

@@ -6,6 +6,7 @@ import reflex as rx
 
 from ..components.layout import admin_only, operator_only
 from ..state.connections import ConnectionsState as S
+from ..state.session import SessionState
 
 STEP_LABELS = {
     "discovery": "SMART discovery",
@@ -89,30 +90,55 @@ def _error(name: str) -> rx.Component:
     )
 
 
+def _schedule_inputs() -> rx.Component:
+    """What an administrator edits."""
+    return rx.hstack(
+        rx.vstack(
+            rx.text("Incremental sync (cron, UTC; blank: none)", size="2"),
+            rx.input(value=S.schedule_expr, on_change=S.set_schedule_expr,
+                     placeholder="*/15 * * * *", id="schedule-cron"),  # fmt: skip
+            _error("schedule"),
+            spacing="1",
+        ),
+        rx.vstack(
+            rx.text("Jobs at once", size="2"),
+            rx.input(value=S.concurrency, on_change=S.set_concurrency, type="number",
+                     min=1, max=50, id="schedule-concurrency", width="6em"),  # fmt: skip
+            _error("concurrency"),
+            spacing="1",
+        ),
+        rx.button("Save schedule", on_click=S.save_schedule, id="schedule-save",
+                  margin_top="1.5em"),  # fmt: skip
+        spacing="4",
+        align="start",
+    )
+
+
+def _schedule_values() -> rx.Component:
+    """What everyone else sees: the values, with nothing that invites a change."""
+    return rx.hstack(
+        rx.vstack(
+            rx.text("Incremental sync (cron, UTC)", size="2", color_scheme="gray"),
+            rx.cond(S.schedule_expr != "",
+                    rx.code(S.schedule_expr, size="2", id="schedule-cron"),
+                    rx.text("no schedule", size="2", id="schedule-cron")),
+            spacing="1",
+        ),
+        rx.vstack(
+            rx.text("Jobs at once", size="2", color_scheme="gray"),
+            rx.text(S.concurrency, size="2", weight="medium", id="schedule-concurrency"),
+            spacing="1",
+        ),
+        spacing="6",
+        align="start",
+    )
+
+
 def schedule_card() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading("Schedule and concurrency", size="3"),
-            rx.hstack(
-                rx.vstack(
-                    rx.text("Incremental sync (cron, UTC; blank: none)", size="2"),
-                    rx.input(value=S.schedule_expr, on_change=S.set_schedule_expr,
-                             placeholder="*/15 * * * *", id="schedule-cron"),  # fmt: skip
-                    _error("schedule"),
-                    spacing="1",
-                ),
-                rx.vstack(
-                    rx.text("Jobs at once", size="2"),
-                    rx.input(value=S.concurrency, on_change=S.set_concurrency, type="number",
-                             min=1, max=50, id="schedule-concurrency", width="6em"),  # fmt: skip
-                    _error("concurrency"),
-                    spacing="1",
-                ),
-                admin_only(rx.button("Save schedule", on_click=S.save_schedule,
-                                     id="schedule-save", margin_top="1.5em")),  # fmt: skip
-                spacing="4",
-                align="start",
-            ),
+            rx.cond(SessionState.is_admin, _schedule_inputs(), _schedule_values()),
             rx.cond(
                 S.next_runs.length() > 0,
                 rx.vstack(

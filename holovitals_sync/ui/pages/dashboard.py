@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex_components_core.core.banner import has_connection_errors
 
 from ..components.layout import page_frame
 from ..state.alerts import AlertsState
@@ -25,12 +26,23 @@ ON_LOAD = [
 ]
 
 
+# What the page knows right now: nothing yet ("checking…"), nothing at all while the
+# browser cannot reach the server ("unknown": the last answer may be stale), or a report.
+KNOWN = SummaryState.checked & ~has_connection_errors
+
+
+def _unknown_word() -> rx.Var:
+    return rx.cond(has_connection_errors, "unknown", "checking…")
+
+
 def _part_card(name: str, ok: rx.Var[bool], error: rx.Var[str]) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(name, size="2", color_scheme="gray"),
-            rx.badge(rx.cond(ok, "up", "down"), color_scheme=rx.cond(ok, "green", "red"), size="2"),
-            rx.cond(error != "", rx.text(error, size="1", color_scheme="red")),
+            rx.badge(rx.cond(KNOWN, rx.cond(ok, "up", "down"), _unknown_word()),
+                     color_scheme=rx.cond(KNOWN, rx.cond(ok, "green", "red"), "gray"),
+                     size="2", class_name="health-state"),
+            rx.cond(KNOWN & (error != ""), rx.text(error, size="1", color_scheme="red")),
             spacing="2",
         ),
         id=f"health-{name.lower()}",
@@ -112,7 +124,8 @@ def _throughput_chart() -> rx.Component:
 def _header() -> rx.Component:
     return rx.hstack(
         rx.text("System status:", size="3"),
-        rx.badge(SummaryState.status, id="system-status", size="2"),
+        rx.badge(rx.cond(KNOWN, SummaryState.status, _unknown_word()), id="system-status",
+                 size="2"),
         _part_card("Database", SummaryState.database_ok, SummaryState.database_error),
         _part_card("Redis", SummaryState.redis_ok, SummaryState.redis_error),
         rx.button(rx.icon("refresh-cw", size=14), "Refresh", on_click=SummaryState.load,

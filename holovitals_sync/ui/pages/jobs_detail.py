@@ -9,13 +9,15 @@ from typing import Any
 import reflex as rx
 
 from ...db import session_scope
-from ...services import dashboard, orchestration
+from ...models import JobStatus
+from ...services import dashboard, labels, orchestration
 from ..components.jobs import counters, progress_cell, status_badge
 from ..components.layout import dialog_content
 from ..state.jobs import COUNTERS, JobRow, clock
 from ..state.session import principal_for, reads
 
 RECORDS_PAGE = 10
+FINISHED = {s.value for s in JobStatus if s.finished}
 
 
 @dataclasses.dataclass
@@ -71,7 +73,9 @@ class JobDetailState(rx.State):
     @rx.var
     def records_text(self) -> str:
         if self.records_total == 0:
-            return "no records yet"
+            status = self.job.status
+            return labels.records_summary(finished=status in FINISHED,
+                                          failed=status in ("failed", "cancelled"))
         last = min(self.records_offset + RECORDS_PAGE, self.records_total)
         return f"{self.records_offset + 1}–{last} of {self.records_total}"
 
@@ -100,7 +104,7 @@ class JobDetailState(rx.State):
         self.job, self.records_offset = JobRow(id=int(job_id)), 0
         await self._reload()
         if self.job.status == "":
-            return rx.toast.error(f"No sync job {job_id}.")
+            return rx.toast.error(f"There is no sync job {job_id}.")
         self.open = True
         return None
 
@@ -135,26 +139,34 @@ def _timeline() -> rx.Component:
 
 
 def _records() -> rx.Component:
-    columns = ("Resource", "Remote id", "Version", "Synced", "Flags")
-    return rx.vstack(
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(c) for c in columns])),
-            rx.table.body(rx.foreach(JobDetailState.records, lambda r: rx.table.row(
-                rx.table.cell(r.resource_type), rx.table.cell(r.remote_id),
-                rx.table.cell(r.version), rx.table.cell(r.synced_at), rx.table.cell(r.flags)))),
-            size="1", width="100%", id="job-records",
+    columns = ("Resource", "Remote id", "Version", "Synced (UTC)", "Flags")
+    return rx.cond(
+        JobDetailState.records_total > 0,
+        rx.vstack(
+            rx.table.root(
+                rx.table.header(rx.table.row(*[rx.table.column_header_cell(c)
+                                               for c in columns])),
+                rx.table.body(rx.foreach(JobDetailState.records, lambda r: rx.table.row(
+                    rx.table.cell(r.resource_type), rx.table.cell(r.remote_id),
+                    rx.table.cell(r.version), rx.table.cell(r.synced_at),
+                    rx.table.cell(r.flags)))),
+                size="1", width="100%", id="job-records",
+            ),
+            rx.hstack(
+                rx.text(JobDetailState.records_text, size="1", color_scheme="gray"),
+                rx.button("Previous", size="1", variant="soft",
+                          on_click=JobDetailState.records_page(-1),
+                          disabled=JobDetailState.records_offset == 0),
+                rx.button("Next", size="1", variant="soft",
+                          on_click=JobDetailState.records_page(1),
+                          disabled=JobDetailState.records_offset + RECORDS_PAGE
+                          >= JobDetailState.records_total),
+                align="center", spacing="2",
+            ),
+            width="100%",
         ),
-        rx.hstack(
-            rx.text(JobDetailState.records_text, size="1", color_scheme="gray"),
-            rx.button("Previous", size="1", variant="soft",
-                      on_click=JobDetailState.records_page(-1),
-                      disabled=JobDetailState.records_offset == 0),
-            rx.button("Next", size="1", variant="soft", on_click=JobDetailState.records_page(1),
-                      disabled=JobDetailState.records_offset + RECORDS_PAGE
-                      >= JobDetailState.records_total),
-            align="center", spacing="2",
-        ),
-        width="100%",
+        # No table of nothing: what happened, in words.
+        rx.text(JobDetailState.records_text, size="2", color_scheme="gray", id="job-records-none"),
     )  # fmt: skip
 
 

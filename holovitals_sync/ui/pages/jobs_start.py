@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ...db import session_scope
 from ...models import Direction, JobType, Priority, RequesterKind, Role
-from ...services import orchestration
+from ...services import labels, orchestration
 from ...services.auth import Principal
 from ...services.orchestration.queueing import QueueUnavailable
 from ..components.layout import dialog_content
@@ -22,6 +22,9 @@ MESSAGES = {
     ("resource_type", "string_pattern_mismatch"):
         "Use a FHIR resource type name, such as Observation or MedicationRequest.",
     ("patient_id", "string_too_long"): "A patient id has at most 200 characters.",
+    # The request's own checks name the API field; the form has a labelled box for it.
+    ("patient_id", "value_error"): "Enter the patient's id at the EHR.",
+    ("resource_type", "value_error"): "Enter a FHIR resource type, such as Observation.",
 }
 FIELDS = ("connection_id", "job_type", "direction", "priority", "patient_id", "resource_type")
 
@@ -32,8 +35,7 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
         name = loc[0] if loc and loc[0] in FIELDS else _scope_field(error["msg"])
-        out.setdefault(name, MESSAGES.get((name, error["type"]),
-                                          error["msg"].removeprefix("Value error, ")))
+        out.setdefault(name, MESSAGES.get((name, error["type"]), labels.field_message(error)))
     return out
 
 

@@ -171,7 +171,7 @@ def rules_card() -> rx.Component:
                 width="100%",
             ),
             rules_table(),
-            rx.divider(),
+            operator_only(rx.divider()),  # above the dry run, which viewers are not given
             dry_run_card(),
             rule_dialog(),
             spacing="3",

@@ -177,7 +177,7 @@ def validation_rules_card() -> rx.Component:
                     size="2", color_scheme="gray"),
             add_form(),
             rules_table(),
-            rx.divider(),
+            operator_only(rx.divider()),  # above the check, which viewers are not given
             check_card(),
             spacing="3",
             width="100%",

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from ...db import session_scope
 from ...models import EHRConnection, Role, SignatureAlgorithm, WebhookSubscription
+from ...services import labels
 from ...services.auth import Principal
 from ...services.webhooks import EVENT_TYPES, subscriptions
 from ...services.webhooks import overview as wh
@@ -55,7 +56,7 @@ def form_data(form: dict[str, Any]) -> dict[str, Any]:
 
 def _check_connection(session: Session, connection_id: int | None) -> None:
     if connection_id is not None and session.get(EHRConnection, connection_id) is None:
-        raise ValueError("no such connection")
+        raise ValueError("No such connection")
 
 
 def save(principal: Principal, sub_id: int | None,
@@ -78,11 +79,11 @@ def save(principal: Principal, sub_id: int | None,
                 return row.id, secret, {}
             row = session.get(WebhookSubscription, sub_id)
             if row is None:
-                return sub_id, "", {"form": "that subscription no longer exists"}
+                return sub_id, "", {"form": "That subscription no longer exists."}
             subscriptions.update(session, row=row, patch=model, actor=principal.actor)
         except TargetRefused as exc:
             session.rollback()
-            return sub_id, "", {"url": f"refused: {exc}"}
+            return sub_id, "", {"url": labels.sentence(f"refused: {exc}", end="")}
     return sub_id, "", {}
 
 
@@ -186,7 +187,7 @@ class WebhookFormState(rx.State):
             return refusal
         form = await asyncio.to_thread(load_form, int(sub_id))
         if form is None:
-            return rx.toast.error("that subscription no longer exists")
+            return rx.toast.error("That subscription no longer exists.")
         self._reset_form()
         self.sub_id = int(sub_id)
         for key, value in form.items():
@@ -241,7 +242,7 @@ class WebhookFormState(rx.State):
             return
         self.sub_id, self.secret = sub_id or 0, secret
         yield WebhooksState.load
-        yield rx.toast.success("subscription created" if creating else "subscription saved")
+        yield rx.toast.success("Subscription created." if creating else "Subscription saved.")
 
     @rx.event
     @requires(Role.OPERATOR)
@@ -251,7 +252,8 @@ class WebhookFormState(rx.State):
             yield refusal
             return
         self.secret = await asyncio.to_thread(rotate, principal, self.sub_id)
-        yield rx.toast.success("new secret generated; the old one signs during the grace period")
+        yield rx.toast.success("New secret generated; the old one still signs during the grace "
+                               "period.")
 
     @rx.event
     @requires(Role.OPERATOR)
@@ -265,7 +267,7 @@ class WebhookFormState(rx.State):
         result = await asyncio.to_thread(probe, principal, self.sub_id)
         self.busy = False
         if result is None:
-            yield rx.toast.error("that subscription no longer exists")
+            yield rx.toast.error("That subscription no longer exists.")
             return
         self.test = result
         yield WebhooksState.load

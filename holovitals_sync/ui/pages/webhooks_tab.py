@@ -46,11 +46,14 @@ def _sub_actions(row: rx.Var) -> rx.Component:
 
 def _sub_row(row: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.text(row["name"], weight="medium"), rx.text(row["url"], size="1",
-                      color_scheme="gray"),
+        # Long names and URLs wrap in their cell instead of widening the table.
+        rx.table.cell(rx.text(row["name"], weight="medium", overflow_wrap="anywhere"),
+                      rx.text(row["url"], size="1", color_scheme="gray",
+                              overflow_wrap="anywhere"),
                       rx.cond(row["content"] == "yes",
                               rx.badge("sends clinical content", color_scheme="amber",
-                                       size="1", class_name="webhook-content"))),
+                                       size="1", class_name="webhook-content")),
+                      max_width="22em"),
         rx.table.cell(_health(row)),
         rx.table.cell(row["last_delivery"]),
         rx.table.cell(row["last_status"], " ", rx.text.span(row["last_code"], color="gray")),
@@ -75,8 +78,8 @@ def _pager(prev_ok: rx.Var, next_ok: rx.Var, handler: rx.event.EventHandler,
 
 
 def subscriptions_table() -> rx.Component:
-    headers = ["Subscription", "Health", "Last delivery", "Last status", "Failures in a row",
-               "Events", ""]
+    headers = ["Subscription", "Health", "Last delivery (UTC)", "Last status",
+               "Failures in a row", "Events", ""]
     return rx.vstack(
         rx.hstack(
             rx.heading("Subscriptions", size="4"),
@@ -104,7 +107,7 @@ def subscriptions_table() -> rx.Component:
 def _delivery_row(row: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(row["created"]),
-        rx.table.cell(row["subscription"]),
+        rx.table.cell(rx.text(row["subscription"], overflow_wrap="anywhere"), max_width="14em"),
         rx.table.cell(row["event_type"]),
         rx.table.cell(rx.badge(row["status"], color_scheme=rx.match(
             row["status"], ("delivered", "green"), ("failed", "red"), ("retrying", "amber"),
@@ -138,7 +141,8 @@ def _delivery_filters() -> rx.Component:
 
 
 def delivery_log() -> rx.Component:
-    headers = ["Created", "Subscription", "Event", "Status", "Attempts", "Answer", "Error", ""]
+    headers = ["Created (UTC)", "Subscription", "Event", "Status", "Attempts", "Answer", "Error",
+               ""]
     return rx.vstack(
         rx.hstack(rx.heading("Delivery log", size="4"), rx.spacer(), _delivery_filters(),
                   width="100%"),
@@ -166,7 +170,7 @@ def inbound_table() -> rx.Component:
             [("Connection", "connection"), ("Auth", "auth"), ("Received", "received"),
              ("Processed", "processed"), ("Duplicates", "duplicates"),
              ("Rejected", "rejected"), ("Failed", "failed"), ("Rejections", "rejections"),
-             ("Last received", "last")],
+             ("Last received (UTC)", "last")],
             "No connections yet.",
         ),
         width="100%",

@@ -10,10 +10,11 @@ import asyncio
 import dataclasses
 
 import reflex as rx
+from sqlmodel import Session, select
 
 from ...db import session_scope
-from ...models import Alert, AlertStatus, Role
-from ...services import alerts
+from ...models import Alert, AlertStatus, Role, WebhookSubscription
+from ...services import alerts, dashboard, labels
 from ...services.auth import Principal
 from .jobs import clock
 from .session import principal_for, reads, requires
@@ -24,13 +25,31 @@ ANY = "all"
 
 
 @dataclasses.dataclass
+class Names:
+    """Connection and subscription names, so alerts speak of them as people know them."""
+
+    connections: dict[int, str]
+    subscriptions: dict[int, str]
+
+    @classmethod
+    def read(cls, session: Session) -> Names:
+        subs = session.exec(select(WebhookSubscription.id, WebhookSubscription.name)).all()
+        return cls(dashboard.connection_names(session), dict(subs))
+
+
+@dataclasses.dataclass
 class AlertRow:
-    """One alert as shown: ids, counts and thresholds only (the service keeps PHI out)."""
+    """One alert as shown: names, counts and thresholds (the service keeps PHI out).
+
+    `subject` and `kind` are the machine values, kept for the tooltips support reads.
+    """
 
     id: int = 0
     kind: str = ""
+    kind_label: str = ""
     severity: str = ""
     subject: str = ""
+    title: str = ""
     message: str = ""
     status: str = ""
     raised: str = ""
@@ -38,9 +57,14 @@ class AlertRow:
     closed: str = ""
 
     @classmethod
-    def of(cls, alert: Alert) -> AlertRow:
-        return cls(id=int(alert.id or 0), kind=alert.kind.value.replace("_", " "),
-                   severity=alert.severity.value, subject=alert.subject, message=alert.message,
+    def of(cls, alert: Alert, names: Names) -> AlertRow:
+        return cls(id=int(alert.id or 0), kind=alert.kind.value,
+                   kind_label=labels.ALERT_KINDS.get(alert.kind.value, alert.kind.value),
+                   severity=alert.severity.value, subject=alert.subject,
+                   title=labels.alert_title(alert.subject, names.connections,
+                                            names.subscriptions),
+                   message=labels.sentence(labels.with_names(
+                       alert.message, names.connections, names.subscriptions)),
                    status=alert.status.value, raised=clock(alert.raised_at),
                    acknowledged_by=alert.acknowledged_by or "",
                    closed=clock(alert.closed_at) if alert.closed_at else "")  # fmt: skip
@@ -60,8 +84,10 @@ def read(status: str, offset: int) -> Snapshot:
     with session_scope() as session:
         banner = alerts.list_alerts(session, status=AlertStatus.OPEN, limit=BANNER_SIZE)
         page = alerts.list_alerts(session, status=wanted, offset=offset, limit=PAGE_SIZE + 1)
-        return Snapshot(alerts.count_open(session), [AlertRow.of(a) for a in banner],
-                        [AlertRow.of(a) for a in page[:PAGE_SIZE]], len(page) > PAGE_SIZE)
+        names = Names.read(session)
+        return Snapshot(alerts.count_open(session), [AlertRow.of(a, names) for a in banner],
+                        [AlertRow.of(a, names) for a in page[:PAGE_SIZE]],
+                        len(page) > PAGE_SIZE)
 
 
 def _acknowledge(alert_id: int, principal: Principal) -> None:
@@ -73,6 +99,7 @@ class AlertsState(rx.State):
     """Open alerts for the banner, and the page of alerts the list shows."""
 
     open_count: int = 0
+    open_text: str = ""  # "1 open alert", "3 open alerts"
     banner: list[AlertRow] = []
     rows: list[AlertRow] = []
     status_filter: str = AlertStatus.OPEN.value
@@ -81,6 +108,7 @@ class AlertsState(rx.State):
 
     def _show(self, snapshot: Snapshot) -> None:
         self.open_count, self.banner = snapshot.open_count, snapshot.banner
+        self.open_text = labels.plural(snapshot.open_count, "open alert")
         self.rows, self.has_next = snapshot.rows, snapshot.has_next
 
     async def _reload(self) -> None:
@@ -120,7 +148,7 @@ class AlertsState(rx.State):
             await asyncio.to_thread(_acknowledge, int(alert_id), principal)
         except (alerts.AlertNotFound, alerts.AlertClosed) as exc:
             await self._reload()
-            message = str(exc) if isinstance(exc, alerts.AlertClosed) else "No such alert."
-            return rx.toast.error(message)
+            message = str(exc) if isinstance(exc, alerts.AlertClosed) else "No such alert"
+            return rx.toast.error(labels.sentence(message))
         await self._reload()
         return rx.toast.success(f"Alert {alert_id} acknowledged.")

@@ -17,6 +17,7 @@ from ...db import session_scope
 from ...fhir.errors import FhirError
 from ...models import ConflictStatus, ResolutionStrategy, Role, Severity
 from ...services import conflicts as service
+from ...services import labels
 from ...services.auth import Principal
 from ...services.conflicts import ConflictFilter
 from ...services.conflicts import overview as cv
@@ -159,7 +160,7 @@ class ConflictModalState(rx.State):
             return refusal
         view = await asyncio.to_thread(_view, int(conflict_id))
         if view is None:
-            return rx.toast.error("that conflict no longer exists")
+            return rx.toast.error("That conflict no longer exists.")
         self.conflict_id, self.summary = int(conflict_id), view["summary"]
         self.elements, self.record = view["elements"], view["record"]
         self.choices = {e["path"]: "local" for e in self.elements}
@@ -229,8 +230,9 @@ class ConflictModalState(rx.State):
                                           self.reason.strip(), choices, values)
         self.busy = False
         if problem:
-            self.form_error = problem
+            self.form_error = labels.sentence(problem)
             return
         self.open = False
         yield ConflictsState.load
-        yield rx.toast.success(f"conflict {self.conflict_id} resolved ({strategy.value})")
+        yield rx.toast.success(f"Conflict {self.conflict_id} resolved: "
+                               f"{labels.STRATEGIES[strategy.value]}.")

@@ -18,6 +18,7 @@ from ...models import ConnectionStatus, EHRConnection, Role, Vendor
 from ...services import connection_forms as forms
 from ...services import connection_views as views
 from ...services import connections as service
+from ...services import labels
 from ...services.audit import Actor
 from ...services.connections import ConnectionPatch
 from .rules import RulesState
@@ -128,6 +129,7 @@ class ConnectionsState(rx.State):
     page: int = 0
     pages: int = 1
     total: int = 0
+    total_text: str = ""  # "1 connection", "12 connections"
     search: str = ""
     # The connection opened below the list (0: none).
     selected_id: int = 0
@@ -164,6 +166,7 @@ class ConnectionsState(rx.State):
         found = await asyncio.to_thread(_page, self.page, self.search)
         self.rows, self.total, self.page, self.pages = (found.rows, found.total, found.page,
                                                         found.pages)  # fmt: skip
+        self.total_text = labels.plural(found.total, "connection")
 
     @rx.event
     @reads()
@@ -198,7 +201,7 @@ class ConnectionsState(rx.State):
         detail = await asyncio.to_thread(_detail, connection_id)
         if detail is None:
             self.selected_id, self.selected = 0, {}
-            return rx.toast.error("no such connection")
+            return rx.toast.error("No such connection.")
         self.selected_id, self.selected = connection_id, detail["row"]
         self.jwks_json = orjson.dumps(detail["jwks"], option=orjson.OPT_INDENT_2).decode() \
             if detail["jwks"] else ""
@@ -253,7 +256,7 @@ class ConnectionsState(rx.State):
             return refusal
         detail = await asyncio.to_thread(_detail, int(connection_id))
         if detail is None:
-            return rx.toast.error("no such connection")
+            return rx.toast.error("No such connection.")
         self.form_id, self.form_vendor = int(connection_id), detail["vendor"]
         self._form_values, self.form_errors = detail["values"], {}
         self.form_has_secret = detail["has_secret"]
@@ -302,7 +305,7 @@ class ConnectionsState(rx.State):
         verb = "updated" if self.form_id else "added"
         self.form_open, self._form_values, self.form_errors = False, {}, {}
         await self._refresh()
-        yield rx.toast.success(f"Connection {verb}")
+        yield rx.toast.success(f"Connection {verb}.")
         yield await self._open(saved)
         yield _address(f"?id={saved}")
 
@@ -314,9 +317,9 @@ class ConnectionsState(rx.State):
         if principal is None or not self.selected_id:
             return refusal
         if status not in MANUAL_STATUSES:
-            return rx.toast.error(f"status must be one of {', '.join(MANUAL_STATUSES)}")
+            return rx.toast.error(f"The status must be one of {', '.join(MANUAL_STATUSES)}.")
         if not await asyncio.to_thread(_set_status, self.selected_id, status, principal.actor):
-            return rx.toast.error("no such connection")
+            return rx.toast.error("No such connection.")
         await self._refresh()
         return await self._open(self.selected_id)
 
@@ -354,10 +357,10 @@ class ConnectionsState(rx.State):
         jwks = await asyncio.to_thread(_generate, self.selected_id, self.key_alg,
                                        principal.actor)  # fmt: skip
         if jwks is None:
-            return rx.toast.error("no such connection")
+            return rx.toast.error("No such connection.")
         self.jwks_json = orjson.dumps(jwks, option=orjson.OPT_INDENT_2).decode()
         self.jwks_link = jwks_url(self.selected_id)
-        return rx.toast.success("Key pair generated: register the JWKS with the EHR")
+        return rx.toast.success("Key pair generated: register the JWKS with the EHR.")
 
     def _preview(self) -> None:
         preview = views.schedule_preview(self.schedule_expr)
@@ -388,4 +391,4 @@ class ConnectionsState(rx.State):
         if errors:
             return None
         await self._refresh()
-        return [rx.toast.success("Schedule saved"), await self._open(self.selected_id)]
+        return [rx.toast.success("Schedule saved."), await self._open(self.selected_id)]

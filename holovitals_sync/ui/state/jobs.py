@@ -17,7 +17,7 @@ from ...config import get_settings
 from ...db import session_scope
 from ...models import JobStatus, JobType, Role
 from ...models.types import utcnow
-from ...services import dashboard, orchestration
+from ...services import dashboard, labels, orchestration
 from ...services.auth import Principal
 from ...services.health import HealthReport, check_health
 from ...services.orchestration import queueing
@@ -226,7 +226,7 @@ class JobsState(rx.State):
             status = await asyncio.to_thread(_act, action, int(job_id), principal)
         except (orchestration.JobNotFound, orchestration.StateConflict) as exc:
             await self._reload()
-            return rx.toast.error(str(exc))
+            return rx.toast.error(labels.sentence(str(exc)))
         except QueueUnavailable:
             return rx.toast.error("The job queue is not reachable; try again shortly.")
         await self._reload()
@@ -286,6 +286,9 @@ def _duration(seconds: float | None) -> str:
 class SummaryState(rx.State):
     """System health and the cards above the tabs; refreshed on load and, slowly, on events."""
 
+    # False until the first health report arrives (a fresh or restarted backend's state):
+    # the cards say "checking…" meanwhile, never a "down" nobody measured.
+    checked: bool = False
     status: str = "unknown"
     database_ok: bool = False
     database_error: str = ""
@@ -305,7 +308,7 @@ class SummaryState(rx.State):
 
     def _show(self, overview: Overview) -> None:
         report, summary = overview.health, overview.summary
-        self.status = report.status
+        self.checked, self.status = True, report.status
         self.database_ok, self.database_error = report.database.ok, report.database.error or ""
         self.redis_ok, self.redis_error = report.redis.ok, report.redis.error or ""
         self.queues = [

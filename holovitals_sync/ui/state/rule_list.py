@@ -12,6 +12,7 @@ import asyncio
 import reflex as rx
 
 from ...models import Role
+from ...services import labels
 from ...services.audit import Actor
 from .session import principal_for, requires
 
@@ -38,7 +39,7 @@ class RuleListActions(rx.State, mixin=True):
         problem = await asyncio.to_thread(self._apply_change, rule_id, action,
                                           principal.actor)  # fmt: skip
         await self._reload()
-        return rx.toast.error(problem) if problem else None
+        return rx.toast.error(labels.sentence(problem)) if problem else None
 
     @rx.event
     @requires(Role.ADMIN)

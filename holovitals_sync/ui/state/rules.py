@@ -140,7 +140,7 @@ class RulesState(RuleListActions, rx.State):
             return refusal
         found = next((r for r in self.rules if r["id"] == rule_id), None)
         if found is None or found["scope"] != "connection":
-            return rx.toast.error("only this connection's own rules are edited here")
+            return rx.toast.error("Only this connection's own rules are edited here.")
         self.editor_id, self.editor_errors = int(rule_id), {}
         self.editor_values = {k: found[k] for k in ("kind", "params", "resource_type",
                                                      "direction", "description")}  # fmt: skip
@@ -175,7 +175,7 @@ class RulesState(RuleListActions, rx.State):
             return None
         self.editor_open = False
         await self._reload()
-        return rx.toast.success("Rule saved")
+        return rx.toast.success("Rule saved.")
 
     # -- list actions --------------------------------------------------------------------
 

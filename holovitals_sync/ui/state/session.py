@@ -16,7 +16,7 @@ import reflex as rx
 
 from ...db import session_scope
 from ...models import Role
-from ...services import auth
+from ...services import auth, labels
 from ...services.auth import AuthError, PermissionDenied, Principal
 
 SESSION_COOKIE = "hvs_session"
@@ -152,4 +152,4 @@ async def principal_for(
     except AuthError:
         return None, sign_in_redirect(state)
     except PermissionDenied as exc:
-        return None, rx.toast.error(str(exc))
+        return None, rx.toast.error(labels.sentence(str(exc)))

@@ -150,7 +150,7 @@ class ValidationRulesState(RuleListActions, rx.State):
             return None
         self.form_open = False
         await self._reload()
-        return rx.toast.success("Validation rule saved")
+        return rx.toast.success("Validation rule saved.")
 
     # -- list actions --------------------------------------------------------------------
 
@@ -176,6 +176,6 @@ class ValidationRulesState(RuleListActions, rx.State):
         try:
             self.check_lines = await asyncio.to_thread(_check, self.connection_id, sample)
         except LookupError:
-            return rx.toast.error("this connection no longer exists")
+            return rx.toast.error("This connection no longer exists.")
         self.check_done, self.sample_error = True, ""
         return None

@@ -15,6 +15,7 @@ import reflex as rx
 
 from ...db import session_scope
 from ...models import DeliveryStatus, Role, WebhookSubscription
+from ...services import labels
 from ...services.auth import Principal
 from ...services.webhooks import actions, subscriptions
 from ...services.webhooks import overview as wh
@@ -177,7 +178,7 @@ class WebhooksState(rx.State):
             return refusal
         problem = await asyncio.to_thread(work, principal, *args)
         await self._refresh()
-        return rx.toast.error(problem) if problem else None
+        return rx.toast.error(labels.sentence(problem)) if problem else None
 
     @rx.event
     @requires(Role.OPERATOR)
@@ -188,7 +189,7 @@ class WebhooksState(rx.State):
     @requires(Role.OPERATOR)
     async def redeliver(self, delivery_id: str) -> rx.event.EventSpec | None:
         result = await self._act(_redeliver, int(delivery_id))
-        return result or rx.toast.success(f"delivery {delivery_id} queued again")
+        return result or rx.toast.success(f"Delivery {delivery_id} queued again.")
 
     @rx.event
     @requires(Role.OPERATOR)

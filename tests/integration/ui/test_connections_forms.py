@@ -59,6 +59,12 @@ def test_each_vendor_asks_for_its_profile_fields():
     assert "base_url" in _names("epic") and "client_secret" not in _names("epic")
 
 
+def test_a_free_base_url_shows_an_example_not_the_template():
+    (base,) = [f for f in forms.form_fields("generic", forms.initial_values("generic"), {})
+               if f["name"] == "base_url"]
+    assert base["placeholder"] == forms.EXAMPLE_BASE_URL and "{" not in base["placeholder"]
+
+
 def test_secret_field_follows_the_auth_method():
     assert "client_secret" in _names("oracle_health", auth_method="client_secret_basic")
     assert "client_secret" not in _names("oracle_health", auth_method="smart_backend")
@@ -69,12 +75,16 @@ def test_messages_are_given_per_field_and_nothing_is_saved(db):
     values = {**forms.initial_values("oracle_health"), "name": "Mercy", "client_id": "c"}
     saved, errors = _save("oracle_health", values, 0, SYSTEM)
     assert saved is None
-    assert errors == {"tenant_id": "required (part of the base URL)", "client_secret": "required"}
+    assert errors == {"tenant_id": "Required (part of the base URL)", "client_secret": "Required"}
     values = {**forms.initial_values("generic"), "name": "X", "client_id": "c",
               "base_url": "fhir.example.org/r4", "auth_method": "client_secret_basic",
               "client_secret": "s3cret"}  # fmt: skip
     saved, errors = _save("generic", values, 0, SYSTEM)
-    assert (saved, errors) == (None, {"base_url": "must start with http:// or https://"})
+    assert (saved, errors) == (None, {"base_url": "Enter a URL starting with http:// or https://"})
+    # An overlong name is told its limit, not only that it "is too long".
+    saved, errors = _save("generic", {**values, "base_url": "https://fhir.example.org/r4",
+                                      "name": "N" * 10_000}, 0, SYSTEM)
+    assert (saved, errors) == (None, {"name": "At most 200 characters"})
     with session_scope() as session:
         assert session.exec(select(EHRConnection)).all() == []
 

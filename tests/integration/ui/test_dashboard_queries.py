@@ -117,9 +117,10 @@ def test_job_detail_timeline_and_touched_records(db):
         job = make_job(session, cid, JobStatus.FAILED, queued_at=end - timedelta(minutes=2),
                        started_at=end - timedelta(minutes=1), finished_at=end)
         other = make_job(session, cid, JobStatus.COMPLETED)
-        audit.record(session, actor=audit.Actor(audit.ActorKind.USER, "ada", None),
-                     action="sync_job.retry", target_type="sync_job", target_id=job.id,
-                     details={})  # fmt: skip
+        for action in ("sync_job.start", "sync_job.retry"):
+            audit.record(session, actor=audit.Actor(audit.ActorKind.USER, "ada", None),
+                         action=action, target_type="sync_job", target_id=job.id,
+                         details={})  # fmt: skip
         for i in range(25):
             _record(session, cid, f"obs-{i}", NOW, job.id, flagged_invalid=i == 0)
         _record(session, cid, "elsewhere", NOW, other.id)
@@ -132,9 +133,10 @@ def test_job_detail_timeline_and_touched_records(db):
         last = dashboard.touched_records(session, job_id, offset=20, limit=10)
         errors = dashboard.error_count(session, job_id)
     whats = [s["what"] for s in steps]
-    assert whats[0] == "created" and whats[-1] == "finished: failed"  # oldest first
-    assert {"queued", "started", "retry"} <= set(whats)
-    assert next(s for s in steps if s["what"] == "retry")["who"] == "ada"
+    assert whats[0] == "Requested" and whats[-1] == "Finished: failed"  # oldest first
+    assert steps[0]["who"] == "tests"  # who asked for it, said once: no audited "start"
+    assert {"Queued", "Started", "Retried"} <= set(whats) and len(whats) == 5
+    assert next(s for s in steps if s["what"] == "Retried")["who"] == "ada"
     assert first.total == 25 and len(first.rows) == 10 and len(last.rows) == 5
     assert last.rows[-1]["remote_id"] == "obs-0" and last.rows[-1]["flags"] == "invalid"
     assert set(first.rows[0]) == {"id", "resource_type", "remote_id", "version", "synced_at",
@@ -223,7 +225,7 @@ def test_start_form_messages_name_the_field():
     assert set(field_errors(bad_type.value)) == {"resource_type"}
     with pytest.raises(ValidationError) as missing:
         JobRequest.model_validate({"connection_id": 1, "job_type": "patient"})
-    assert field_errors(missing.value) == {"patient_id": "a patient sync needs patient_id"}
+    assert field_errors(missing.value) == {"patient_id": "Enter the patient's id at the EHR."}
     with pytest.raises(ValidationError) as priority:
         JobRequest.model_validate({"connection_id": 1, "job_type": "full", "priority": "now"})
     assert set(field_errors(priority.value)) == {"priority"}
@@ -244,10 +246,11 @@ def test_alerts_banner_and_list_read_one_page(db, redis_client):
                     redis=redis_client)
     snapshot = read(AlertStatus.OPEN.value, 0)
     assert snapshot.open_count == PAGE_SIZE + 1
-    newest = [f"{PAGE_SIZE + 1 - i} waiting" for i in range(3)]
+    newest = [f"{PAGE_SIZE + 1 - i} waiting." for i in range(3)]
     assert [a.message for a in snapshot.banner] == newest
     assert len(snapshot.rows) == PAGE_SIZE and snapshot.has_next
     assert not read(AlertStatus.OPEN.value, PAGE_SIZE).has_next
     acknowledged = read(AlertStatus.ACKNOWLEDGED.value, 0).rows
-    assert [(a.id, a.acknowledged_by, a.kind) for a in acknowledged] == [(1, "ada", "queue depth")]
+    assert [(a.id, a.acknowledged_by, a.kind, a.kind_label, a.title) for a in acknowledged] == \
+        [(1, "ada", "queue_depth", "Jobs piling up", "Q0 queue: jobs piling up")]
     assert len(read("all", 0).rows) == PAGE_SIZE

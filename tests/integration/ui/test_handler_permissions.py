@@ -464,7 +464,7 @@ def _refusal(events: list[Any], needed: Role) -> str | None:
     for shown in map(_shown, events):
         if shown.startswith("redirect:/signin"):
             return "sign-in"
-        if "__toast" in shown and f"this needs the {needed.value} role" in shown:
+        if "__toast" in shown and f"this needs the {needed.value} role" in shown.lower():
             return "role"
     return None
 

@@ -47,11 +47,11 @@ def test_invalid_fields_come_back_at_the_field_and_nothing_is_stored(operator) -
         url="not a url", events={}, timeout="0", retries="lots"))
     assert (sub_id, secret) == (None, "")
     assert set(errors) == {"url", "event_types", "timeout_seconds", "max_retries"}
-    assert errors["event_types"] == "choose at least one event type"
+    assert errors["event_types"] == "Choose at least one event type"
     refused = form.save(operator, None, _form(url="http://127.0.0.1:9/hook"))[2]
-    assert refused["url"].startswith("refused: host 127.0.0.1 resolves to an internal address")
+    assert refused["url"].startswith("Refused: host 127.0.0.1 resolves to an internal address")
     assert form.save(operator, None, _form(connection="999"))[2] == {
-        "filter_connection_id": "no such connection"}
+        "filter_connection_id": "No such connection"}
     assert _count() == 0
 
 
