@@ -1,8 +1,9 @@
 """`VendorProfile`: everything that differs between EHR vendors, as data.
 
-Each field mirrors a row of `shared/ehr-vendors.md`; `sources` maps a field name to the
-source code(s) it comes from ("E1", "C5", ...). A field left at its default takes the safe
-standard behaviour and its source is "default" (the support matrix says so).
+Each field mirrors a vendor fact; `sources` maps a field name to the source code(s) it
+comes from ("E1", "C5", ..., listed in `docs/vendor-sources.md`). A field left at its
+default takes the safe standard behaviour and its source is "default" (the support matrix
+says so).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class VendorProfile:
         token_requests_per_minute: Limit of the token endpoint alone.
         dedupe_ids: Pages may repeat an id: de-duplicate within a run.
         paging: Bundle `next` links, or a `cursor` parameter (athenahealth).
-        sources: Field name -> source codes from ehr-vendors.md.
+        sources: Field name -> source codes from `docs/vendor-sources.md`.
     """
 
     name: str
