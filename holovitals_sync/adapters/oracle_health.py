@@ -21,7 +21,9 @@ PROFILE = VendorProfile(
     writes={**both("AllergyIntolerance", "Condition", "Immunization", "DocumentReference",
                    "FamilyMemberHistory", "Observation"),
             **create_only("Patient", "Encounter", "MedicationRequest")},
-    required_search_params={"Patient": ("_id", "identifier"),
+    # Patient takes no `patient`/`subject`: one of its own listed parameters is required.
+    required_search_params={"Patient": ("_id", "identifier", "name", "family", "given",
+                                        "birthdate", "phone", "email", "address-postalcode"),
                             **{t: ("_id", "patient", "subject")
                                for t in CLINICAL_TYPES if t != "Patient"}},
     max_page_size=200,
@@ -33,7 +35,7 @@ PROFILE = VendorProfile(
     dedupe_ids=True,
     sources={"base_url_template": "C1", "admin_fields": "C1,C3", "auth_methods": "C2",
              "signing_algs": "C2", "scope_styles": "C2", "writes": "C5",
-             "required_search_params": "C1", "max_page_size": "C1", "export_levels": "C3",
+             "required_search_params": "C1,C5", "max_page_size": "C1", "export_levels": "C3",
              "last_updated_types": "C5", "versioning": "C1,C5", "notification": "C1",
              "dedupe_ids": "C1"},
 )
