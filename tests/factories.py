@@ -86,6 +86,19 @@ def make_delivery(session: Session, subscription_id: int, **overrides) -> Webhoo
     return delivery
 
 
+def make_record(session: Session, connection_id: int, remote_id: str = "p1",
+                resource_type: str = "Patient") -> int:
+    """A synced record both sides agree on (no local change); its id."""
+    from holovitals_sync.models import SyncedRecord
+
+    record = SyncedRecord(connection_id=connection_id, resource_type=resource_type,
+                          remote_id=remote_id, remote_version="1",
+                          remote_body={"resourceType": resource_type, "id": remote_id})
+    session.add(record)
+    session.flush()
+    return int(record.id)
+
+
 def make_conflict(session: Session, connection_id: int, remote_id: str = "pt-1",
                   resource_type: str = "Basic") -> int:
     """An open field conflict (low severity on `Basic`) found by real detection; its id."""

@@ -197,18 +197,42 @@ class EHRAdapter:
         """
         return self._run(search_tasks(self.profile, self._types([resource_type])), resume)
 
+    def fetch_ids(self, resource_types: Sequence[str], *,
+                  resume: dict[str, Any] | None = None) -> Iterator[FetchedPage]:
+        """The ids of every resource of these types, by paged search (`_elements=id`).
+
+        For the id sweep: a page of ids costs the EHR far less than a page of resources,
+        and comparing them with what is stored finds the deletes no EHR announced. Servers
+        that ignore `_elements` send whole resources, of which only the ids are used.
+
+        Args:
+            resource_types: Types to list.
+            resume: A page's `checkpoint` from an earlier call.
+
+        Yields:
+            Pages whose resources carry at least `resourceType` and `id`.
+        """
+        tasks = search_tasks(self.profile, self._types(resource_types))
+        return self._run(tasks, resume, extra=[("_elements", "id")])
+
     def _types(self, resource_types: Sequence[str]) -> list[str]:
+        """The types to read, Patient first (the rest in the order given).
+
+        Validity no longer depends on it (references are settled when the run ends), but a
+        run stopped half-way then holds the patients its other records point to.
+        """
         unknown = [t for t in resource_types if t not in self.profile.resource_types]
         if unknown:
             raise ConfigurationError(f"{self.profile.display_name} does not expose "
                                      f"{', '.join(unknown)} over FHIR")
-        return list(resource_types)
+        return sorted(resource_types, key=lambda rtype: rtype != "Patient")
 
-    def _run(self, tasks: list[Task], resume: dict[str, Any] | None) -> Iterator[FetchedPage]:
+    def _run(self, tasks: list[Task], resume: dict[str, Any] | None,
+             extra: list[tuple[str, str]] | None = None) -> Iterator[FetchedPage]:
         fetcher = Fetcher(self.client, self.profile,
                           page_size=connect.page_size(self.spec, self.profile),
-                          extra_params=self._search_extra(), patient_ids=self.patient_ids,
-                          export_target=self.export_target)
+                          extra_params=[*self._search_extra(), *(extra or [])],
+                          patient_ids=self.patient_ids, export_target=self.export_target)
         return fetcher.run(tasks, resume)
 
     # ---- hooks vendors may override -----------------------------------------------------

@@ -41,6 +41,8 @@ MIN_WINDOW = timedelta(seconds=1)
 
 # (resources, state to resume after this page or None when the task is done, cursor, total)
 Step = tuple[list[Resource], dict[str, Any] | None, dict[str, str], int | None]
+# Markers a history task yields in place of resources: (type, id) deleted at the EHR.
+Deleted = tuple[str, str]
 
 
 def now_instant() -> str:
@@ -52,13 +54,6 @@ def lookback(instant: str) -> str:
     """`gt` bound for `_lastUpdated`: the cursor minus the look-back window."""
     moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
     return "gt" + fhir_instant(moment - LOOKBACK)
-
-
-def _next_url(bundle: Resource) -> str | None:
-    for link in bundle.get("link") or []:
-        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
-            return str(link["url"])
-    return None
 
 
 def _instant(value: str) -> datetime:
@@ -105,9 +100,13 @@ class Fetcher:
         seen: set[str] = set(resume.get("recent") or [])
         for k in range(int(resume.get("task", 0)), len(tasks)):
             for resources, after, cursor, total in self._steps(tasks[k], state):
-                kept = self._dedupe(resources, seen)
                 checkpoint: dict[str, Any] = ({"task": k, "state": after} if after is not None
                                               else {"task": k + 1, "state": {}})
+                if tasks[k].kind == "history":  # deletes, not resources
+                    yield FetchedPage([], checkpoint, cursor, total,
+                                      deleted=[tuple(r) for r in resources])
+                    continue
+                kept = self._dedupe(resources, seen)
                 if self.profile.dedupe_ids:
                     checkpoint["recent"] = [_key(r) for r in resources]
                 yield FetchedPage(kept, checkpoint, cursor, total)
@@ -133,8 +132,38 @@ class Fetcher:
                                        state, task.types, rtype)
         elif task.kind == "patients":
             yield from self.patient_steps(task, state)
+        elif task.kind == "history":
+            yield from self.history_steps(task, state)
         else:
             yield from self.export_steps(task, state)
+
+    # ---- deletes from a type's history -------------------------------------------------
+    def history_steps(self, task: Task, state: dict[str, Any]) -> Iterator[Step]:
+        """The type's `_history` since the cursor, as (type, id) of what it deleted.
+
+        History runs newest first, so an id's first entry is its latest: a resource deleted
+        and then created again is not a delete. The ids already decided travel in the
+        state, so a resumed run decides them the same way.
+        """
+        rtype = task.types[0]
+        since = task.since_of(rtype)
+        params = [("_since", lookback(since)[2:]), ("_count", str(self.page_size))] \
+            if since else [("_count", str(self.page_size))]
+        decided: set[str] = set(state.get("decided") or [])
+        for bundle, following in self._bundles(self.client.url(rtype, "_history"), params,
+                                               state.get("next")):
+            deleted: list[Any] = []
+            for entry in bundle.get("entry") or []:
+                rid = _history_id(entry, rtype)
+                if rid is None or rid in decided:
+                    continue
+                decided.add(rid)
+                if _is_delete(entry):
+                    deleted.append([rtype, rid])
+            if following:
+                yield deleted, {"next": following, "decided": sorted(decided)}, {}, None
+            else:
+                yield deleted, None, {}, None
 
     # ---- search ----------------------------------------------------------------------
     def _params(self, task: Task, rtype: str, patient: str | None = None
@@ -152,11 +181,10 @@ class Fetcher:
                      types: tuple[str, ...]) -> Iterator[Step]:
         """Pages of one search (or resume at its saved next link); cursor when done."""
         started = state.get("started")
-        for bundle in self._bundles(url, params, state.get("next")):
+        for bundle, following in self._bundles(url, params, state.get("next")):
             # The server's clock at the first page is the safe high-water mark.
             started = started or (bundle.get("meta") or {}).get("lastUpdated") or now_instant()
             resources = [r for r in matches(bundle) if r.get("resourceType") in types]
-            following = _next_url(bundle)
             total = bundle.get("total") if isinstance(bundle.get("total"), int) else None
             if following:
                 yield resources, {"next": following, "started": started}, {}, total
@@ -242,18 +270,19 @@ class Fetcher:
             inner = {}
 
     def _bundles(self, url: str, params: list[tuple[str, str]], resume_at: str | None
-                 ) -> Iterator[Resource]:
+                 ) -> Iterator[tuple[Resource, str | None]]:
+        """Pages with their next link, resolved by the client (the one parser of them)."""
         if resume_at is None:
-            yield from self.client.pages(url, params)
+            yield from self.client.paged(url, params)
             return
-        pages = self.client.pages(resume_at)
+        pages = self.client.paged(resume_at)
         try:
             first = next(pages)
         except ResourceNotFound:
             # The server dropped the paging snapshot (410): start the search again; records
             # already stored hash the same, so the caller writes nothing twice.
             log.info("saved next link expired; restarting the search")
-            yield from self.client.pages(url, params)
+            yield from self.client.paged(url, params)
             return
         yield first
         yield from pages
@@ -352,3 +381,27 @@ def _chunks(resources: Iterator[Resource], size: int, skip: int
 
 def _key(resource: Resource) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id')}"
+
+
+def _history_id(entry: Any, rtype: str) -> str | None:
+    """The id a history entry is about: from its resource, else its request or fullUrl."""
+    if not isinstance(entry, dict):
+        return None
+    resource = entry.get("resource")
+    if isinstance(resource, dict) and isinstance(resource.get("id"), str):
+        return resource["id"]
+    for text in ((entry.get("request") or {}).get("url"), entry.get("fullUrl")):
+        if isinstance(text, str):
+            parts = text.split("/_history/")[0].rstrip("/").split("/")
+            if len(parts) >= 2 and parts[-2] == rtype and parts[-1]:
+                return parts[-1]
+    return None
+
+
+def _is_delete(entry: dict[str, Any]) -> bool:
+    """A DELETE entry: its request says so, or it has no resource and a 204/410 response."""
+    method = str((entry.get("request") or {}).get("method") or "").upper()
+    if method:
+        return method == "DELETE"
+    status = str((entry.get("response") or {}).get("status") or "")
+    return entry.get("resource") is None and status.startswith(("204", "410"))

@@ -90,6 +90,8 @@ def profile_from_server(capabilities: dict[str, Any], smart: dict[str, Any] | No
         resource_types=tuple(t for t in searchable if t != "Group") or PROFILE.resource_types,
         writes=_writes(resources),
         last_updated_types=_last_updated(resources),
+        history_types=frozenset(str(r["type"]) for r in resources if any(
+            i.get("code") == "history-type" for i in r.get("interaction") or [])),
         export_levels=_export_levels(rest),
         patient_everything=any(o.get("name") == "everything"
                                for o in patient.get("operation") or []),

@@ -12,7 +12,7 @@ from typing import Literal
 
 from holovitals_sync.adapters.profile import VendorProfile
 
-TaskKind = Literal["search", "patients", "export"]
+TaskKind = Literal["search", "patients", "export", "history"]
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,8 @@ class Task:
     """One unit of a fetch.
 
     Attributes:
-        kind: "search" (one type, paged), "patients" (each patient x types), "export".
+        kind: "search" (one type, paged), "patients" (each patient x types), "export",
+            "history" (one type's `_history` since the cursor: its deletes).
         types: Resource types covered.
         since: Type -> lower bound (`_lastUpdated` for searches, `_since` for export).
         patient_ids: Fixed patients (None: enumerate them).
@@ -76,6 +77,9 @@ def incremental_tasks(profile: VendorProfile, types: list[str],
     rest = [t for t in known if not profile.supports_last_updated(t)]
     tasks = full_tasks(profile, fresh)
     tasks += search_tasks(profile, by_date, {t: cursor[t] for t in by_date})
+    # Deletes never show in a search: where the type's history lists them, read it too.
+    tasks += [Task("history", (t,), ((t, cursor[t]),)) for t in known
+              if t in profile.history_types]
     if rest and profile.incremental_fallback == "bulk_since" and profile.export_levels:
         oldest = min(cursor[t] for t in rest)
         tasks.append(Task("export", tuple(rest), tuple((t, oldest) for t in rest)))

@@ -62,6 +62,8 @@ class VendorProfile:
         export_for_full_sync: Use `$export` for full syncs (False where the vendor says not to).
         patient_everything: `Patient/$everything` offered.
         last_updated_types: Types searchable by `_lastUpdated` (None: every type).
+        history_types: Types whose type-level `_history?_since` lists deletes: an
+            incremental sync reads them there (elsewhere the id sweep finds deletes).
         incremental_fallback: What replaces `_lastUpdated` where it is missing.
         versioning: If-Match with 412, If-Match with 409 (Oracle Health), or none.
         notification: How the vendor announces changes.
@@ -96,6 +98,7 @@ class VendorProfile:
     export_for_full_sync: bool = True
     patient_everything: bool = False
     last_updated_types: frozenset[str] | None = None
+    history_types: frozenset[str] = frozenset()
     incremental_fallback: Fallback = "patient_requery"
     versioning: Versioning = "if-match-412"
     notification: Notification = "unknown"
@@ -112,6 +115,16 @@ class VendorProfile:
     def supports_last_updated(self, resource_type: str) -> bool:
         """True when `_lastUpdated` searches work on this type."""
         return self.last_updated_types is None or resource_type in self.last_updated_types
+
+    def delete_detection(self, resource_type: str) -> str:
+        """How deletes of a type are found: "history" (type-level `_history` in every
+        incremental sync), "notification" (the EHR's Subscriptions), or "sweep" (the nightly
+        id sweep); a complete full sync finds them always."""
+        if resource_type in self.history_types:
+            return "history"
+        if self.notification == "subscriptions":
+            return "notification + sweep"
+        return "sweep"
 
     def write_ops(self, resource_type: str) -> frozenset[WriteOp]:
         """Write operations the vendor takes on a type (empty: read-only)."""

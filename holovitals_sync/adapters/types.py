@@ -68,12 +68,14 @@ class FetchedPage:
         cursor: High-water marks of resource types completed with this page
             (type -> FHIR instant); merge into the connection's cursor when committed.
         total_estimate: The server's total for the current search, when it gave one.
+        deleted: (type, id) of resources the EHR says it deleted (a `_history` DELETE entry).
     """
 
     resources: list[Resource]
     checkpoint: dict[str, Any]
     cursor: dict[str, str] = field(default_factory=dict)
     total_estimate: int | None = None
+    deleted: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -82,11 +82,13 @@ DECLARED_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/sync/jobs/{job_id}/retry"): (409, 503),
     ("POST", "/api/sync/dead-letter/replay"): (404, 409, 503),
     ("GET", "/api/records"): (404,),
-    # A local change: a body that is not JSON or too large, a stale or missing If-Match, a
-    # patch of another type (the body is read raw: its media type picks the patch format).
-    ("PUT", "/api/records/{connection_id}/{resource_type}/{remote_id}"): (400, 412, 413, 428),
+    # A local change: a body that is not JSON or too large, a record an open conflict holds,
+    # a stale or missing If-Match, a patch of another type (the body is read raw: its media
+    # type picks the patch format).
+    ("PUT", "/api/records/{connection_id}/{resource_type}/{remote_id}"): (
+        400, 409, 412, 413, 428),
     ("PATCH", "/api/records/{connection_id}/{resource_type}/{remote_id}"): (
-        400, 412, 413, 415, 428),
+        400, 409, 412, 413, 415, 428),
     ("POST", "/api/transformations/rules"): (404,),
     ("POST", "/api/transformations/rules/reorder"): (404,),
     ("GET", "/api/sync/statistics"): (503,),

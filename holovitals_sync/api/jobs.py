@@ -47,6 +47,7 @@ class JobOut(BaseModel):
     invalid: int
     conflicts: int
     written: int
+    deleted: int = Field(description="records tombstoned: the EHR no longer has them")
     total_estimate: int | None
     progress: float
     attempts: int

@@ -161,6 +161,8 @@ def _store(session: SessionDep, row: SyncedRecord, body: Any, if_match: str | No
         service.replace_local(session, row, body, if_match=if_match, actor=operator.actor)
     except service.StaleLocalWrite as exc:
         raise HTTPException(412, str(exc)) from None
+    except service.RecordHeld as exc:
+        raise HTTPException(409, str(exc)) from None
     except service.InvalidEdit as exc:
         fields = exc.problems or [(None, str(exc))]
         raise RequestValidationError([

@@ -200,16 +200,28 @@ class FhirClient(FhirWriteMixin):
             ForeignOriginError: A next link points to another origin.
             MalformedResponse: A page is not a valid Bundle (names the page URL).
         """
+        for bundle, _following in self.paged(url, params):
+            yield bundle
+
+    def paged(self, url: str, params: Params | None = None
+              ) -> Iterator[tuple[Resource, str | None]]:
+        """`pages`, each with its next link as the client follows it: absolute (a relative
+        link resolved against the page it came in), or None on the last page.
+
+        A caller that saves the link to resume later saves this one, so a resumed run asks
+        for exactly the page the interrupted one would have (`fetch.Fetcher` does).
+        """
         seen: set[str] = set()
         response = self._get(url, params)
         while True:
             page_url = str(response.request.url)
             bundle = parse_bundle(response.content, url=page_url)
             seen.add(page_url)
-            yield bundle
             following = next_link(bundle, page_url=page_url)
+            yield bundle, following
             if following is None:
                 return
+            # Checked only when followed: the page itself came from our own server.
             require_same_origin(following, self.config.base, what="a next link")
             if following in seen:
                 raise MalformedResponse(f"next link of {page_url} loops back", url=page_url)

@@ -10,6 +10,9 @@ from sqlmodel import Field, SQLModel
 from .enums import AuthMethod, ConnectionStatus, ValidationMode, Vendor
 from .types import created_at_field, enum_type, json_field, time_field, updated_at_field
 
+# Nightly: cheap (ids only), and the only way to notice deletes some EHRs never announce.
+DEFAULT_SWEEP = "30 2 * * *"
+
 
 class EHRConnectionBase(SQLModel):
     name: str = Field(max_length=200, index=True, unique=True)
@@ -23,6 +26,8 @@ class EHRConnectionBase(SQLModel):
     # Vendor-specific fields the administrator fills in (tenant id, practice id, ...).
     vendor_params: dict[str, Any] = json_field()
     sync_schedule: str | None = Field(default=None, max_length=100)  # cron expression
+    # When the id sweep looks for records the EHR deleted without saying so (cron; None: off).
+    sweep_schedule: str | None = Field(default=DEFAULT_SWEEP, max_length=100)
     concurrency_limit: int = Field(default=2, ge=1, le=50)
     validation_mode: ValidationMode = Field(
         default=ValidationMode.LENIENT, sa_type=enum_type(ValidationMode)

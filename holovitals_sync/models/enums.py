@@ -41,6 +41,7 @@ class JobType(StrEnum):
     INCREMENTAL = "incremental"
     FULL = "full"
     RESOURCE = "resource"
+    SWEEP = "sweep"  # ids only: finds records the EHR deleted without saying so
 
 
 class Direction(StrEnum):
@@ -94,6 +95,7 @@ class ConflictKind(StrEnum):
     FIELD = "field"  # same element changed differently on both sides
     STALE_WRITE = "stale_write"  # outbound write answered 412 (or Cerner's 409)
     DUPLICATE = "duplicate"  # same identifier from two remote ids
+    REMOTE_DELETED = "remote_deleted"  # the EHR deleted a record with local changes pending
 
 
 class Severity(StrEnum):

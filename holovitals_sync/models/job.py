@@ -43,6 +43,7 @@ class SyncJob(SyncJobBase, table=True):
     invalid: int = 0
     conflicts: int = 0
     written: int = 0  # outbound: records the EHR accepted
+    deleted: int = 0  # records tombstoned: the EHR no longer has them
     total_estimate: int | None = None
     progress: float = Field(default=0.0, ge=0.0, le=1.0)
 

@@ -30,6 +30,9 @@ class SyncedRecord(SQLModel, table=True):
         # read them by connection in id order; imported records pay no insert into it.
         sa.Index("ix_record_dirty", "connection_id", "id",
                  sqlite_where=sa.text("dirty = 1"), postgresql_where=sa.text("dirty")),
+        sa.Index("ix_record_reference_missing", "connection_id", "id",
+                 sqlite_where=sa.text("reference_missing = 1"),
+                 postgresql_where=sa.text("reference_missing")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -50,8 +53,21 @@ class SyncedRecord(SQLModel, table=True):
     dirty: bool = Field(default=False)  # local changes not yet written to the EHR
     # An outbound write found the EHR moved on (412/409): conflict detection takes it up.
     conflict_pending: bool = Field(default=False)
-    flagged_invalid: bool = Field(default=False)  # stored under lenient validation
+    # Invalid by its own content under the connection's rules (required elements, custom
+    # rules), stored under lenient validation. Recomputed when the content or the rules
+    # change, and on every resync.
+    flagged_invalid: bool = Field(default=False)
+    # Its patient is not held for this connection. Decided when a run ends, never by the
+    # order a run fetched types in (a reference the run has not seen yet is only pending),
+    # and checked again by every later run until the patient arrives.
+    reference_missing: bool = Field(default=False)
+    # Tombstone: the EHR no longer has it (kept, never physically removed).
     deleted: bool = Field(default=False)
+    deleted_at: datetime | None = time_field()
+    delete_reason: str | None = Field(default=None, max_length=200)
+    # The full sync or id sweep that last saw it at the EHR: a complete one tombstones what
+    # it did not see (kept in the database, so a resumed run still knows).
+    seen_job_id: int | None = Field(default=None)
     # The run that last wrote the record: a trace for the job's detail view, not a
     # relation kept by the database. A foreign key cost every imported record a look-up
     # and lock of the job row (~3.5 us of the server's ~20 on PostgreSQL, measured);
@@ -60,6 +76,11 @@ class SyncedRecord(SQLModel, table=True):
     last_synced_at: datetime | None = time_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
+
+    @property
+    def invalid(self) -> bool:
+        """Whether the record is invalid for any reason (its content, or its patient)."""
+        return self.flagged_invalid or self.reference_missing
 
     @property
     def base_copy(self) -> dict[str, Any] | None:

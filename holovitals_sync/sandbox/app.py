@@ -38,6 +38,7 @@ _ROUTES = [
     Route("/fhir/_export/{job}/{file}", export.download, methods=["GET"]),
     Route("/fhir/Patient/{id}/$everything", fr.everything, methods=["GET"]),
     Route("/fhir/{type}/_search", fr.search, methods=["POST"]),
+    Route("/fhir/{type}/_history", fr.type_history, methods=["GET"]),
     Route("/fhir/{type}/{id}/_history/{vid}", fr.vread, methods=["GET"]),
     Route("/fhir/{type}/{id}/_history", fr.history, methods=["GET"]),
     Route("/fhir/{type}", fr.search, methods=["GET"]),

@@ -31,6 +31,8 @@ def _resource(sb, rtype: str) -> dict:
     writes = {"create", "update", "delete"}
     codes = [c for c in _INTERACTIONS
              if c not in writes or sb.profile.allows_write(rtype, c)]
+    if sb.profile.type_history:
+        codes.append("history-type")
     out = {"type": rtype, "versioning": "versioned-update" if sb.profile.supports_versioning
            else "no-version", "readHistory": True, "conditionalCreate": True,
            "interaction": [{"code": c} for c in codes], "searchParam": params}
@@ -39,6 +41,10 @@ def _resource(sb, rtype: str) -> dict:
                              "definition": "http://hl7.org/fhir/OperationDefinition/"
                                            "Patient-everything"}]
     return out
+
+
+def _listed(sb) -> list[str]:
+    return sorted(SUPPORTED_TYPES) if sb.profile.alphabetical_types else list(SUPPORTED_TYPES)
 
 
 async def metadata(request: Request) -> Response:
@@ -60,7 +66,7 @@ async def metadata(request: Request) -> Response:
                 "extension": [{
                     "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
                     "extension": [{"url": "token", "valueUri": token_url}]}]},
-            "resource": [_resource(sb, t) for t in SUPPORTED_TYPES],
+            "resource": [_resource(sb, t) for t in _listed(sb)],
             "interaction": [{"code": "batch"}, {"code": "transaction"}],
             "operation": [{"name": name, "definition": export_def + name}
                           for level, name in _EXPORT_OPS

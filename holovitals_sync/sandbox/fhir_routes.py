@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -198,6 +199,43 @@ def _history_entry(base: str, rec: Record) -> dict:
     if not rec.deleted:
         entry["resource"] = rec.resource()
     return entry
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise FhirError(400, "_since must be an instant") from None
+    if moment.tzinfo is None:
+        raise FhirError(400, "_since must carry a time zone")
+    return moment
+
+
+async def type_history(request: Request) -> Response:
+    """Every version of a type's records since `_since`, newest first, offset-paged."""
+    rtype = request.path_params["type"]
+    sb, _ = authorize(request, rtype, "r")
+    if not sb.profile.type_history:
+        raise FhirError(400, f"{sb.profile.display_name} has no type-level _history",
+                        "not-supported")
+    params = request.query_params
+    since, count, offset = params.get("_since"), params.get("_count", ""), params.get(
+        "_offset", "0")
+    size = min(int(count), sb.max_page_size) if count.isdigit() and int(count) > 0 \
+        else sb.default_page_size
+    start = int(offset) if offset.isdigit() else 0
+    versions = sb.store.type_history(rtype, _since(since))
+    base = base_url(request)
+    links = [{"relation": "self", "url": str(request.url)}]
+    if start + size < len(versions):
+        query = urlencode([*([("_since", since)] if since else []), ("_count", size),
+                           ("_offset", start + size)])
+        links.append({"relation": "next", "url": f"{base}/{rtype}/_history?{query}"})
+    return fhir_json({"resourceType": "Bundle", "type": "history", "total": len(versions),
+                      "link": links, "entry": [_history_entry(base, v)
+                                               for v in versions[start:start + size]]})
 
 
 async def history(request: Request) -> Response:

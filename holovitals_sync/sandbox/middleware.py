@@ -93,7 +93,8 @@ class SandboxMiddleware:
                 return
             await self.app(scope, receive, send_status)
         finally:
-            sb.stats.record(method, path, status[0], fhir)
+            sb.stats.record(method, path, status[0], fhir,
+                            scope.get("query_string", b"").decode("latin-1"))
 
     async def _fault(self, scope: dict, send: Any, raw_send: Any) -> bool:
         """Apply faults; False when the request was answered (or dropped) here."""

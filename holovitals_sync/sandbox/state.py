@@ -33,13 +33,13 @@ class Stats:
             # method, path (no query string), status, time: enough to check pacing
             self.recent: deque[dict[str, Any]] = deque(maxlen=2000)
 
-    def record(self, method: str, path: str, status: int, fhir: bool) -> None:
+    def record(self, method: str, path: str, status: int, fhir: bool, query: str = "") -> None:
         with self._lock:
             self.requests += 1
             self.fhir_calls += fhir
             self.by_status[status] += 1
             self.recent.append({"t": time.time(), "method": method, "path": path,
-                                "status": status})
+                                "query": query, "status": status})
 
     def fault(self, kind: str) -> None:
         with self._lock:

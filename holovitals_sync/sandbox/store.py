@@ -134,6 +134,16 @@ class Store:
                 return []
             return [cur, *reversed(self._older.get((rtype, rid), []))]
 
+    def type_history(self, rtype: str, since: datetime | None) -> list[Record]:
+        """Every version of every record of a type written at or after `since`, newest
+        first (deletes included: a deleted record's newest version is its delete)."""
+        with self.lock:
+            versions = [v for rid, cur in self._current.get(rtype, {}).items()
+                        for v in (cur, *self._older.get((rtype, rid), []))]
+        if since is not None:
+            versions = [v for v in versions if _instant(v.last_updated) >= since]
+        return sorted(versions, key=lambda v: (v.last_updated, v.version), reverse=True)
+
     def vread(self, rtype: str, rid: str, vid: int) -> Record | None:
         return next((r for r in self.history(rtype, rid) if r.version == vid), None)
 
@@ -263,3 +273,7 @@ class Store:
                 older.pop()
                 if not older:
                     del self._older[(rtype, rid)]
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from ..fhir.keys import generate_key_pair, key_pair_from_pem
 from ..models import AuthMethod, ConnectionStatus, EHRConnection, ValidationMode, Vendor
+from ..models.connection import DEFAULT_SWEEP
 from ..models.types import utcnow
 from . import audit
 from .crypto import decrypt, encrypt
@@ -30,10 +31,12 @@ class ConnectionIn(BaseModel):
     scopes: str = Field(default="system/*.read", max_length=2000)
     vendor_params: dict[str, str] = Field(default_factory=dict)
     sync_schedule: str | None = Field(default=None, max_length=100)
+    # The id sweep that finds records the EHR deleted without saying so; None turns it off.
+    sweep_schedule: str | None = Field(default=DEFAULT_SWEEP, max_length=100)
     concurrency_limit: int = Field(default=2, ge=1, le=50)
     validation_mode: ValidationMode = ValidationMode.LENIENT
 
-    @field_validator("sync_schedule")
+    @field_validator("sync_schedule", "sweep_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         if value:
@@ -55,11 +58,13 @@ class ConnectionPatch(BaseModel):
     scopes: str | None = Field(default=None, max_length=2000)
     vendor_params: dict[str, str] | None = None
     sync_schedule: str | None = Field(default=None, max_length=100)
+    sweep_schedule: str | None = Field(default=None, max_length=100)
     concurrency_limit: int | None = Field(default=None, ge=1, le=50)
     validation_mode: ValidationMode | None = None
     status: ConnectionStatus | None = None
 
-    _cron = field_validator("sync_schedule")(ConnectionIn._cron.__func__)  # type: ignore[attr-defined]
+    _cron = field_validator("sync_schedule", "sweep_schedule")(
+        ConnectionIn._cron.__func__)  # type: ignore[attr-defined]
 
 
 class ConnectionOut(BaseModel):
@@ -74,6 +79,7 @@ class ConnectionOut(BaseModel):
     scopes: str
     vendor_params: dict[str, Any]
     sync_schedule: str | None
+    sweep_schedule: str | None
     concurrency_limit: int
     validation_mode: ValidationMode
     status: ConnectionStatus

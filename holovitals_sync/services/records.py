@@ -31,6 +31,10 @@ class StaleLocalWrite(RuntimeError):
     """`If-Match` names a local version that is no longer the current one (HTTP 412)."""
 
 
+class RecordHeld(RuntimeError):
+    """An open conflict holds the record: its resolution decides the copy (HTTP 409)."""
+
+
 class InvalidEdit(ValueError):
     """The change cannot be applied, or its result is not a resource we can store.
 
@@ -104,10 +108,13 @@ def replace_local(session: Session, record: SyncedRecord, body: Any, *, if_match
 
     Raises:
         StaleLocalWrite: `if_match` is not the current local version.
+        RecordHeld: an open conflict holds the record.
         InvalidEdit: the body is not this record, or not a resource we can store.
     """
     if if_match != local_etag(record):
         raise StaleLocalWrite("the record changed since it was read; read it again")
+    if record.conflict_pending:
+        raise RecordHeld("an open conflict holds this record; resolve it first")
     new = _checked(record, body)
     if new == record.local_copy:
         return record  # nothing changed: not dirty, nothing to write back

@@ -10,7 +10,7 @@ stored list as it was. Rules are addressed by their `id`, given when they are ad
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -29,6 +29,7 @@ from .validation.custom import (
     rule_errors,
 )
 from .validation.issues import ValidationIssue
+from .validation.revalidate import enqueue_after_commit
 
 TARGET = "validation_rule"
 MAX_RULES = 200  # per connection: each one runs on every synced resource
@@ -121,7 +122,7 @@ class ValidationRuleService:
         self._unique_name(rules, rule)
         index = len(rules) if position is None else max(0, min(position, len(rules)))
         rules.insert(index, rule)
-        self._save(row, rules)
+        self._save(row, rules, revalidate=[rule.resource_type])
         self._audit("create", row, rule, {"position": index})
         return rule
 
@@ -164,7 +165,7 @@ class ValidationRuleService:
         row = self._connection(connection_id, lock=True)
         rules = self._rules(row)
         rule = rules.pop(self._index(rules, rule_id))
-        self._save(row, rules)
+        self._save(row, rules, revalidate=[rule.resource_type])
         self._audit("delete", row, rule, {})
 
     def reorder(self, connection_id: int, rule_ids: Sequence[str]) -> list[CustomRule]:
@@ -224,17 +225,24 @@ class ValidationRuleService:
         rules = self._rules(row)
         index = self._index(rules, rule_id)
         self._unique_name(rules, rule)
+        before = rules[index]
         rules[index] = rule
-        self._save(row, rules)
+        self._save(row, rules, revalidate=[before.resource_type, rule.resource_type])
         self._audit(verb, row, rule, {"fields": fields})
         return rule
 
-    def _save(self, row: EHRConnection, rules: list[CustomRule]) -> None:
+    def _save(self, row: EHRConnection, rules: list[CustomRule],
+              revalidate: Iterable[str] = ()) -> None:
+        """Store the list; `revalidate` names the resource types whose stored records the
+        change may flag or clear (they are validated again once this commits)."""
         # A new list object: the JSON column does not track changes made in place.
         row.validation_rules = [dump_rule(r) for r in rules]
         row.updated_at = utcnow()
         self.session.add(row)
         self.session.flush()
+        types = list(revalidate)
+        if types:
+            enqueue_after_commit(self.session, int(row.id), types)
 
     def _audit(self, verb: str, row: EHRConnection, rule: CustomRule,
                details: dict[str, Any]) -> None:

@@ -6,11 +6,15 @@ element changed differently on both sides is a conflict at its element path. Roo
 (versionId, lastUpdated) never takes part in the comparison.
 
 Element paths read like FHIRPath: `name[0].given[1]`, `dosageInstruction[0].timing`.
-Arrays whose elements carry an identity (`coding` by system+code, `identifier` and
-`telecom` by system+value) are matched by it, so a reordered array is no change; such an
-element is named by its index in the base, or, when both sides added it, `[+k]` with k its
-rank among the added identities (symmetric, and no identifier value appears in a path).
-Other arrays are matched by position.
+Arrays whose elements fill a slot are matched by that slot, not by their value (`IDENTITY`:
+`telecom` by system+use, `identifier` by system, `name` and `address` by use, `coding` by
+system). So a reordered array is no change, and the same slot changed differently on both
+sides is a conflict at that element: both sides replacing a patient's home phone with
+different numbers conflict, instead of merging into two numbers. Only slots added on one
+side, or added on both sides with the same value, merge. Such an element is named by its
+index in the base, or, when both sides added it, `[+k]` with k its rank among the added
+slots (symmetric, and no value appears in a path). Elements without a slot (no `use`, say),
+or two elements in one slot, make the array match by position.
 
 Values are compared with Python `==` (so JSON `1` and `true` compare equal); FHIR never
 puts both in one element, and the equality short-circuit is what keeps this fast.
@@ -36,11 +40,14 @@ class _Missing:
 MISSING: Any = _Missing()
 
 IGNORED_ROOT_KEYS = frozenset({"meta"})
-# Array element name -> the fields that identify one of its elements.
-IDENTITY: dict[str, tuple[str, str]] = {
-    "coding": ("system", "code"),
-    "identifier": ("system", "value"),
-    "telecom": ("system", "value"),
+# Array element name -> the fields naming the slot one of its elements fills (FHIR R4:
+# ContactPoint.system/use, Identifier.system, HumanName.use, Address.use, Coding.system).
+IDENTITY: dict[str, tuple[str, ...]] = {
+    "coding": ("system",),
+    "identifier": ("system",),
+    "telecom": ("system", "use"),
+    "name": ("use",),
+    "address": ("use",),
 }
 
 
@@ -175,16 +182,16 @@ def _merge_list(b: Any, l: list, r: list, path: str, name: str, ctx: _Ctx) -> An
 _SCALARS = (str, int, type(None))
 
 
-def _identity_index(items: list, fields: tuple[str, str]) -> dict[tuple, int] | None:
-    """identity -> position, or None when an element has no identity or shares one."""
+def _identity_index(items: list, fields: tuple[str, ...]) -> dict[tuple, int] | None:
+    """slot -> position, or None when an element names no slot or shares one."""
     index: dict[tuple, int] = {}
     for position, item in enumerate(items):
         if type(item) is not dict:
             return None
-        key = (item.get(fields[0]), item.get(fields[1]))
-        if type(key[0]) not in _SCALARS or type(key[1]) not in _SCALARS:
-            return None  # an identity is made of strings (a malformed element is not one)
-        if key == (None, None) or key in index:
+        key = tuple(item.get(name) for name in fields)
+        if any(type(part) not in _SCALARS for part in key):
+            return None  # a slot is named by strings (a malformed element is not one)
+        if all(part is None for part in key) or key in index:
             return None
         index[key] = position
     return index
@@ -193,7 +200,7 @@ def _identity_index(items: list, fields: tuple[str, str]) -> dict[tuple, int] | 
 def _merge_keyed(base: list, l: list, r: list, indexes: list[dict[tuple, int]],  # noqa: E741
                  path: str, name: str, ctx: _Ctx) -> list:
     bi, li, ri = indexes
-    # Identities both sides added: named by rank, so swapping the sides names them alike.
+    # Slots both sides added: named by rank, so swapping the sides names them alike.
     added = sorted((k for k in li if k in ri and k not in bi), key=_sort_key)
     rank = {k: n for n, k in enumerate(added)}
     out = []
@@ -207,8 +214,8 @@ def _merge_keyed(base: list, l: list, r: list, indexes: list[dict[tuple, int]], 
     return out
 
 
-def _sort_key(key: tuple) -> tuple[str, str]:
-    return tuple("" if part is None else str(part) for part in key)  # type: ignore[return-value]
+def _sort_key(key: tuple) -> tuple[str, ...]:
+    return tuple("" if part is None else str(part) for part in key)
 
 
 def _merge_positional(b: Any, base: list, l: list, r: list, path: str,  # noqa: E741

@@ -159,13 +159,20 @@ def resolve(session: Session, *, conflict_id: int, strategy: ResolutionStrategy,
     if conflict.kind is ConflictKind.DUPLICATE and strategy is not S.IGNORE:
         raise ResolutionError("a duplicate is resolved in the EHR; here it can only be ignored")
     local, remote = record.local_copy or {}, record.remote_body or {}
-    body, chosen = resolved_body(strategy, record.base_copy, local, remote,
-                                 choices=choices, values=values)
-    after = _after_values(conflict, strategy, chosen)
-    _settle(conflict, strategy=strategy, reason=reason.strip(), actor=actor,
-            resolution={"before": local, "after": body, "values": after})
-    outcome = _apply(session, conflict=conflict, record=record, strategy=strategy, body=body,
-                     write_back=write_back, adapters=adapters)
+    outcome: WriteBack | None = None
+    if conflict.kind is ConflictKind.REMOTE_DELETED:
+        _settle(conflict, strategy=strategy, reason=reason.strip(), actor=actor,
+                resolution={"before": local, "after": _after_delete(strategy, local),
+                            "values": dict(_after_values(conflict, strategy, {}))})
+        _apply_delete(record, strategy, actor)
+    else:
+        body, chosen = resolved_body(strategy, record.base_copy, local, remote,
+                                     choices=choices, values=values)
+        after = _after_values(conflict, strategy, chosen)
+        _settle(conflict, strategy=strategy, reason=reason.strip(), actor=actor,
+                resolution={"before": local, "after": body, "values": after})
+        outcome = _apply(session, conflict=conflict, record=record, strategy=strategy,
+                         body=body, write_back=write_back, adapters=adapters)
     if outcome is not None:
         conflict.resolution = {**conflict.resolution, "write_back": outcome.as_dict()}
     session.add(conflict)
@@ -189,6 +196,29 @@ def _announce_resolved(session: Session, conflict: Conflict, record: SyncedRecor
         "connection_id": conflict.connection_id, "conflict_id": conflict.id,
         "record_id": record.id, "resource_type": record.resource_type,
         "resource_id": record.remote_id})
+
+
+def _after_delete(strategy: ResolutionStrategy, local: dict[str, Any]) -> dict | None:
+    """What a record deleted at the EHR becomes: gone (remote), or kept as ours."""
+    if strategy in (S.MERGE, S.MANUAL):
+        raise ResolutionError("a record deleted at the EHR is let go (use remote) or kept "
+                              "(use local); merge and manual do not apply")
+    return None if strategy is S.USE_REMOTE else local
+
+
+def _apply_delete(record: SyncedRecord, strategy: ResolutionStrategy,
+                  actor: audit.Actor) -> None:
+    """Use remote: tombstone it here too. Use local: keep ours, and let the next outbound
+    run write it to the EHR as new (no version to match any more). Ignore: leave it held."""
+    if strategy is S.IGNORE:
+        return
+    record.conflict_pending = False
+    if strategy is S.USE_REMOTE:
+        record.deleted, record.dirty = True, False
+        record.deleted_at = utcnow()
+        record.delete_reason = f"deleted at the EHR; confirmed by {actor.name}"[:200]
+    else:
+        record.remote_version = None
 
 
 def _after_values(conflict: Conflict, strategy: ResolutionStrategy, chosen: dict) -> dict:

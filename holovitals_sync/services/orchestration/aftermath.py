@@ -11,9 +11,50 @@ import logging
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
-from ...models import Conflict, ConflictStatus, Direction, SyncedRecord, SyncJob
+from ...models import Conflict, ConflictStatus, Direction, JobType, SyncedRecord, SyncJob
+from . import deletes
+from .deletes import Tombstoned
 
 log = logging.getLogger(__name__)
+
+
+def tombstone_unseen(session: Session, job: SyncJob, types: list[str]) -> Tombstoned:
+    """After a complete full sync or id sweep: tombstone what the EHR no longer returned."""
+    if not types:
+        return Tombstoned()
+    what = "id sweep" if job.job_type is JobType.SWEEP else "full sync"
+    gone = deletes.tombstone_unseen(session, job, types,
+                                    reason=f"not returned by the complete {what} {job.id}")
+    if gone.deleted or gone.conflicts:
+        log.info("sync job %s: %s records deleted at the EHR, %s of them changed here",
+                 job.id, len(gone.deleted), len(gone.conflicts))
+    return gone
+
+
+def announce_deletes(session: Session, connection_id: int,
+                     deleted: list[tuple[str, str, str | None]]) -> None:
+    """`patient.deleted`, `observation.deleted`, ... for webhook subscribers (ids only)."""
+    if not deleted:
+        return
+    from ..webhooks.resource_events import Change, emit_changes
+
+    emit_changes(session, connection_id, (
+        Change(rtype, rid, None, False, patient.split("/", 1)[1] if patient else None,
+               deleted=True) for rtype, rid, patient in deleted))
+
+
+def settle_references(session: Session, job: SyncJob) -> int:
+    """Decide the run's pending patient references; returns how many are missing anew."""
+    if job.direction is Direction.OUTBOUND:
+        return 0
+    from ..validation.pending import settle_references as settle
+
+    settled = settle(session, connection_id=job.connection_id, job_id=job.id,
+                     whole=job.job_type is JobType.FULL)
+    if settled.missing or settled.resolved:
+        log.info("sync job %s: %s records miss their patient, %s found theirs", job.id,
+                 settled.missing, settled.resolved)
+    return settled.missing
 
 
 def detect_conflicts(session: Session, job: SyncJob) -> list[int]:
@@ -64,13 +105,20 @@ def _detect_duplicates(session: Session, job: SyncJob) -> list:
         last_id = chunk[-1].id
 
 
-def emit_completed(session: Session, job: SyncJob, conflict_ids: list[int]) -> None:
-    """`sync.completed` and one `conflict.detected` per new conflict, ids only."""
+def announce_conflicts(session: Session, job: SyncJob, conflict_ids: list[int]) -> None:
+    """One `conflict.detected` per new conflict, ids only."""
     from ..webhooks.emit import emit
 
     for conflict_id in conflict_ids:
         emit(session, "conflict.detected", {"connection_id": job.connection_id,
                                             "conflict_id": conflict_id, "job_id": job.id})
+
+
+def emit_completed(session: Session, job: SyncJob, conflict_ids: list[int]) -> None:
+    """`sync.completed` and one `conflict.detected` per new conflict, ids only."""
+    from ..webhooks.emit import emit
+
+    announce_conflicts(session, job, conflict_ids)
     emit(session, "sync.completed", {"connection_id": job.connection_id, "job_id": job.id})
 
 

@@ -23,6 +23,8 @@ class Batch:
     checkpoint: dict[str, Any] | None
     cursor: dict[str, str] = field(default_factory=dict)
     total_estimate: int | None = None
+    # (type, id) the EHR says it deleted, from the pages this batch commits.
+    deleted: list[tuple[str, str]] = field(default_factory=list)
     # Screened, transformed and validated, when done ahead (in the prefetch thread).
     processed: ProcessedBatch | None = None
     # `upsert.prepare` (the row: content hash, serialised body, ..) of each resource to
@@ -37,14 +39,14 @@ class Batcher:
         self.size = size
         self._buffer: list[dict[str, Any]] = []
         self._flushed = 0
-        # (absolute index after the page's last resource, checkpoint, cursor, estimate)
-        self._marks: list[tuple[int, dict[str, Any], dict[str, str], int | None]] = []
+        # (absolute index after the page's last resource, the page)
+        self._marks: list[tuple[int, FetchedPage]] = []
 
     def add(self, page: FetchedPage) -> Iterator[Batch]:
         """Take one page; yield every full batch it completes."""
         self._buffer.extend(page.resources)
         end = self._flushed + len(self._buffer)
-        self._marks.append((end, page.checkpoint, page.cursor, page.total_estimate))
+        self._marks.append((end, page))
         while len(self._buffer) >= self.size:
             yield self._take(self.size)
 
@@ -57,13 +59,13 @@ class Batcher:
         resources = self._buffer[:count]
         del self._buffer[:count]
         self._flushed += count
-        checkpoint: dict[str, Any] | None = None
-        cursor: dict[str, str] = {}
-        estimate = None
+        batch = Batch(resources, None)
         while self._marks and self._marks[0][0] <= self._flushed:
-            _, checkpoint, page_cursor, estimate = self._marks.pop(0)
-            cursor.update(page_cursor)
-        return Batch(resources, checkpoint, cursor, estimate)
+            _, page = self._marks.pop(0)
+            batch.checkpoint, batch.total_estimate = page.checkpoint, page.total_estimate
+            batch.cursor.update(page.cursor)
+            batch.deleted += page.deleted
+        return batch
 
 
 def batches(pages: Iterable[FetchedPage], size: int) -> Iterator[Batch]:

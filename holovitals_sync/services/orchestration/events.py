@@ -31,7 +31,8 @@ def channel_for(conn: Any) -> str:
 # sends one websocket frame per state change, so more would only cost bandwidth.
 PROGRESS_INTERVAL = 0.25
 
-COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts", "written")
+COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts", "written",
+            "deleted")
 
 
 def job_payload(job: SyncJob, kind: str) -> dict[str, Any]:

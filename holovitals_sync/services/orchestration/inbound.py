@@ -18,10 +18,10 @@ from ...config import get_settings
 from ...db import get_engine, session_scope
 from ...models import EHRConnection, JobType, SyncJob
 from ...models.types import utcnow
-from . import lifecycle, runcache
+from . import deletes, lifecycle, runcache
 from .batching import Batch, batches
 from .events import JobEvents
-from .pipeline import BatchProcessor, record_issues, stored_patients
+from .pipeline import BatchProcessor, record_issues
 from .prefetch import prefetched
 from .upsert import UpsertCounts, prepare, upsert_batch
 
@@ -38,6 +38,26 @@ def pages_for(adapter: EHRAdapter, job: SyncJob) -> Iterator[FetchedPage]:
     if job.job_type is JobType.PATIENT:
         return adapter.fetch_patient(str(job.patient_id), resume=resume)
     return adapter.fetch_resource_type(str(job.resource_type), resume=resume)
+
+
+def _tombstone(session: Session, job: SyncJob, batch: Batch) -> deletes.Tombstoned:
+    """The deletes the EHR reported with this batch's pages, in its transaction."""
+    if not batch.deleted:
+        return deletes.Tombstoned()
+    gone = deletes.tombstone(session, job.connection_id, job.id, batch.deleted,
+                             reason=f"deleted at the EHR (its history), seen by sync {job.id}")
+    from .aftermath import announce_conflicts, announce_deletes
+
+    announce_deletes(session, job.connection_id, gone.deleted)
+    announce_conflicts(session, job, gone.conflicts)
+    return gone
+
+
+def seen_keys(resources: Iterable[Any]) -> set[tuple[str, str]]:
+    """(type, id) of each resource the EHR served, whether or not it was stored."""
+    return {(str(r["resourceType"]), str(r["id"])) for r in resources
+            if isinstance(r, dict) and isinstance(r.get("resourceType"), str)
+            and isinstance(r.get("id"), str)}
 
 
 def _progress(fetched: int, estimate: int | None, current: float) -> float:
@@ -74,6 +94,12 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
                               resources=processed.store, flagged=processed.flagged,
                               prepared=batch.prepared)
         _announce(session, connection.id, counts)
+        gone = _tombstone(session, job, batch)
+        if job.job_type is JobType.FULL:
+            # What the EHR still has: the run's end tombstones the rest (deletes.py).
+            written = {(rtype, rid) for rtype, rid, *_ in counts.changed}
+            deletes.mark_seen(session, connection.id, int(job.id),
+                              sorted(seen_keys(batch.resources) - written))
         # One patient's pages say nothing about the other patients: only full, incremental
         # and resource-type runs may move the connection's incremental cursor.
         if job.job_type is not JobType.PATIENT:
@@ -84,6 +110,8 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
             "updated": job.updated + counts.updated,
             "unchanged": job.unchanged + counts.unchanged,
             "invalid": job.invalid + processed.invalid,
+            "deleted": job.deleted + len(gone.deleted),
+            "conflicts": job.conflicts + len(gone.conflicts),
             "total_estimate": batch.total_estimate or job.total_estimate,
         }
         values["progress"] = _progress(values["fetched"], values["total_estimate"],
@@ -144,9 +172,7 @@ def run_inbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
     # retries from its checkpoint).
     with runcache.run_cache(connection.id), get_engine().connect() as bind:
         with session_scope(bind) as session:
-            # The prefetch thread looks patients up on a connection of its own.
-            processor = BatchProcessor.load(session, connection,
-                                            stored_patients(connection.id))
+            processor = BatchProcessor.load(session, connection)
         stream = batches(pages_for(adapter, job), size)
         # Whole batches are prefetched, not pages: two pages ahead were 200 NDJSON lines,
         # a fifth of a bulk batch, so fetching stalled while a batch was written.

@@ -27,7 +27,8 @@ from ...models.types import utcnow
 from ..crypto import SecretDecryptError
 
 ACTIVE = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RUNNING)
-COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts", "written")
+COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts", "written",
+            "deleted")
 
 
 class RunStopped(Exception):

@@ -3,8 +3,12 @@ nothing downstream can use, transformation rules, then validation under the conn
 mode (strict drops invalid records, lenient stores and flags them).
 
 A run's batches are processed in order by one `BatchProcessor`, in the sync's prefetch
-thread, while the previous batch is written: the processing is pure CPU except for an
-occasional look-up of stored patients, so it overlaps the writer's database round trips.
+thread, while the previous batch is written: the processing is pure CPU, so it overlaps the
+writer's database round trips.
+
+Whether a referenced patient is held is not decided here: a run may fetch Observations
+before Patients (real servers list types alphabetically), so a reference is only checked
+for its form, and the run's end decides the rest (`validation.pending`).
 
 Every screen, rule and validation failure becomes a RecordError of the job, written in the
 batch's transaction (`record_issues`). Errors are written idempotently: a batch replayed
@@ -14,30 +18,25 @@ none.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from ...db import session_scope
-from ...models import EHRConnection, ErrorSeverity, RecordError, SyncedRecord
+from ...models import EHRConnection, ErrorSeverity, RecordError
 from ..transformation.compile import RuleBook, TransformResult
 from ..transformation.service import DataTransformationService
-from ..validation import CustomValidator, batch_patients, persist_errors, validate_batch
+from ..validation import CustomValidator, persist_errors, validate_batch
 from ..validation.issues import Layer, ValidationIssue
-from ..validation.references import PATIENT_ELEMENTS, patient_id
+from ..validation.references import deferred
 from .screening import screen
 
 # Full FHIR model validation (fhir.resources) measured ~2k resources/s here, slower than
 # the rest of the pipeline together: kept off the hot path as DESIGN.md advises. The screen,
 # required elements, patient references and custom rules still run on every batch.
 STRUCTURAL = False
-
-# Which of these patient ids the connection stores (committed rows).
-PatientLookup = Callable[[set[str]], set[str]]
-
 
 @dataclass(slots=True)
 class ProcessedBatch:
@@ -48,23 +47,6 @@ class ProcessedBatch:
     flagged: list[dict[str, Any]] = field(default_factory=list)
     invalid: int = 0
     issues: list[ValidationIssue] = field(default_factory=list)
-
-
-def stored_patients(connection_id: int, session: Session | None = None) -> PatientLookup:
-    """A look-up of stored patients: in `session`, or on a pooled connection of its own
-    (the prefetch thread must not share the writer's)."""
-    table = SyncedRecord.__table__
-
-    def lookup(wanted: set[str]) -> set[str]:
-        query = sa.select(table.c.remote_id).where(
-            table.c.connection_id == connection_id, table.c.resource_type == "Patient",
-            table.c.remote_id.in_(sorted(wanted)))
-        if session is not None:
-            return set(session.scalars(query))
-        with session_scope() as own:
-            return set(own.scalars(query))
-
-    return lookup
 
 
 def rule_issues(results: Sequence[TransformResult]) -> list[ValidationIssue]:
@@ -89,40 +71,25 @@ def custom_rules(connection: EHRConnection) -> CustomValidator | None:
 
 
 class BatchProcessor:
-    """Screens, transforms and validates one run's batches, in order.
+    """Screens, transforms and validates one run's batches, its rules compiled once (`load`)."""
 
-    Rules are compiled once (`load`). A reference to a patient is resolved by the batch
-    itself, by an earlier batch of the run that stores that patient, or by a look-up of
-    the stored patients. An earlier batch may still be committing when a later one is
-    processed; that is safe because batches commit in order and a failed one ends the run
-    before any later batch commits (a retried run starts over with a new processor).
-    """
-
-    def __init__(self, connection: EHRConnection, rules: RuleBook,
-                 lookup: PatientLookup) -> None:
+    def __init__(self, connection: EHRConnection, rules: RuleBook) -> None:
         self.mode = connection.validation_mode
         self.rules = rules
         self.custom = custom_rules(connection)
-        self.lookup = lookup
-        # Only positive facts: a patient found stored, or stored by this run, stays known;
-        # one not found is asked again next batch (another run may store it meanwhile).
-        self.known: set[str] = set()
 
     @classmethod
-    def load(cls, session: Session, connection: EHRConnection,
-             lookup: PatientLookup | None = None) -> BatchProcessor:
+    def load(cls, session: Session, connection: EHRConnection) -> BatchProcessor:
         """The connection's processor, its inbound rules read and compiled in `session`."""
-        rules = DataTransformationService(session).compile_for(connection.id)
-        return cls(connection, rules, lookup or stored_patients(connection.id, session))
+        return cls(connection, DataTransformationService(session).compile_for(connection.id))
 
     def process(self, resources: Sequence[Any]) -> ProcessedBatch:
         """The batch split into stored, flagged and invalid, with its issues."""
         usable, rejected = screen(resources)
         results = self._transform(usable)
         report = validate_batch([r.resource for r in results], mode=self.mode,
-                                known_patients=self._known(usable), structural=STRUCTURAL,
+                                known_patients=deferred, structural=STRUCTURAL,
                                 custom=self.custom)
-        self.known |= batch_patients(report.valid) | batch_patients(report.flagged)
         return ProcessedBatch(
             store=report.valid, flagged=report.flagged,
             invalid=rejected.count + len(report.flagged) + len(report.dropped),
@@ -134,16 +101,6 @@ class BatchProcessor:
         if not self.rules.rules:
             return [TransformResult(resource) for resource in resources]
         return self.rules.apply_batch(resources)
-
-    def _known(self, resources: Sequence[dict[str, Any]]) -> set[str]:
-        """Patients the batch references that are stored (or will be, by earlier batches)."""
-        wanted = {pid for res in resources for name in PATIENT_ELEMENTS
-                  if isinstance(res.get(name), dict) and (pid := patient_id(res[name]))}
-        wanted -= batch_patients(resources)
-        wanted -= self.known
-        if wanted:
-            self.known |= self.lookup(wanted)
-        return self.known
 
 
 def _key(issue: ValidationIssue) -> tuple[str, str | None, str | None, str]:

@@ -22,6 +22,9 @@ class RunCache:
     # decides from it whether looking records up first pays; see upsert.upsert_batch).
     # Until a batch has been written, assume a re-sync.
     unchanged_share: float = 1.0
+    # Whether the connection holds records flagged invalid (asked once per run): only then
+    # may an unchanged record's flag be stale, and worth a statement per batch to correct.
+    flags_stored: bool | None = None
 
 
 _current: ContextVar[RunCache | None] = ContextVar("sync_run_cache", default=None)

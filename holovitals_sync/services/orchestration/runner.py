@@ -9,10 +9,10 @@ from __future__ import annotations
 import gc
 import logging
 
-from ...adapters import adapter_for
+from ...adapters import EHRAdapter, adapter_for
 from ...config import get_settings
 from ...db import session_scope
-from ...models import Direction, EHRConnection, JobStatus, SyncJob
+from ...models import Direction, EHRConnection, JobStatus, JobType, SyncJob
 from ...models.types import utcnow
 from . import aftermath, lifecycle
 from .events import JobEvents
@@ -20,6 +20,7 @@ from .inbound import run_inbound
 from .outbound import run_outbound
 from .queueing import redis_connection
 from .spec import connection_spec
+from .sweep import run_sweep
 
 log = logging.getLogger(__name__)
 # Types seen in patient compartments beyond what the vendor profiles list by name.
@@ -62,13 +63,25 @@ def _start(job_id: int, rq_job_id: str | None) -> tuple[SyncJob, EHRConnection] 
     return job, connection
 
 
-def _complete(job: SyncJob, connection: EHRConnection) -> None:
+def _swept_types(adapter: EHRAdapter, job: SyncJob) -> list[str]:
+    """The types a complete run of this job has seen in full (a full sync, an id sweep)."""
+    full = job.job_type in (JobType.FULL, JobType.SWEEP) and job.direction is not \
+        Direction.OUTBOUND
+    return list(adapter.profile.resource_types) if full else []
+
+
+def _complete(job: SyncJob, connection: EHRConnection, swept: list[str]) -> None:
     with session_scope() as session:
-        conflict_ids = aftermath.detect_conflicts(session, job)
+        gone = aftermath.tombstone_unseen(session, job, swept)
+        missing = aftermath.settle_references(session, job)
+        conflict_ids = aftermath.detect_conflicts(session, job) + gone.conflicts
         # The outbound step already counted its refused writes, which detection has just
         # turned into conflict rows: count each conflict once.
         lifecycle.finish(session, job, JobStatus.COMPLETED, progress=1.0,
-                         conflicts=max(job.conflicts, len(conflict_ids)))
+                         conflicts=max(job.conflicts, len(conflict_ids)),
+                         invalid=job.invalid + missing,
+                         deleted=job.deleted + len(gone.deleted))
+        aftermath.announce_deletes(session, job.connection_id, gone.deleted)
         row = session.get(EHRConnection, connection.id)
         if row is not None:
             row.last_synced_at = utcnow()
@@ -106,17 +119,26 @@ def _run(job: SyncJob, connection: EHRConnection) -> None:
     batch_size = get_settings().sync_batch_size
     try:
         with adapter_for(connection_spec(connection)) as adapter:
-            if job.direction in (Direction.OUTBOUND, Direction.BIDIRECTIONAL):
-                run_outbound(job, connection, adapter, batch_size=batch_size, events=events)
-            if job.direction in (Direction.INBOUND, Direction.BIDIRECTIONAL):
-                run_inbound(job, connection, adapter, events=events)
-        _complete(job, connection)
+            if job.job_type is JobType.SWEEP:
+                run_sweep(job, connection, adapter, events=events)
+            else:
+                _sync(job, connection, adapter, batch_size, events)
+            swept = _swept_types(adapter, job)
+        _complete(job, connection, swept)
     except lifecycle.RunStopped:
         log.info("sync job %s: stopped (cancelled or taken over)", job.id)
         return
     events.progress(job, force=True)
     events.state(job)
     log.info("sync job %s completed: %s fetched", job.id, job.fetched)
+
+
+def _sync(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, batch_size: int,
+          events: JobEvents) -> None:
+    if job.direction in (Direction.OUTBOUND, Direction.BIDIRECTIONAL):
+        run_outbound(job, connection, adapter, batch_size=batch_size, events=events)
+    if job.direction in (Direction.INBOUND, Direction.BIDIRECTIONAL):
+        run_inbound(job, connection, adapter, events=events)
 
 
 def record_attempt_failure(job_id: int, exc: BaseException, *, will_retry: bool) -> None:

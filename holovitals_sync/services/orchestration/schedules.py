@@ -1,4 +1,8 @@
-"""Per-connection schedules: an incremental sync on the connection's cron expression.
+"""Per-connection schedules: an incremental sync and an id sweep, each on its own cron.
+
+The sweep (`sweep_schedule`, nightly by default) runs only for active connections that have
+synced before: it looks for records the EHR deleted, and a connection with nothing stored
+has nothing to lose.
 
 `tick()` runs every few seconds in every sync worker's maintenance (and may run anywhere
 else too): for each connection whose latest cron time has passed, it claims that time slot
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from croniter import croniter
 from sqlmodel import Session, select
 
@@ -18,6 +23,7 @@ from ...models import (
     ConnectionStatus,
     EHRConnection,
     JobType,
+    Priority,
     RequesterKind,
     SyncJob,
 )
@@ -30,7 +36,7 @@ log = logging.getLogger(__name__)
 
 # A slot missed by longer than this (no scheduler was running) is skipped, not back-filled.
 MISFIRE_GRACE = timedelta(minutes=5)
-SLOT_KEY = "holovitals:schedule:{connection_id}:{slot}"
+SLOT_KEY = "holovitals:schedule:{connection_id}:{kind}:{slot}"
 SCHEDULER = audit.Actor.system("scheduler")
 
 
@@ -44,39 +50,56 @@ def next_due(expression: str, now: datetime) -> datetime:
     return croniter(expression, now).get_next(datetime)
 
 
-def _busy(session: Session, connection_id: int) -> bool:
-    """An incremental job of this connection is still waiting or running."""
+def _busy(session: Session, connection_id: int, job_type: JobType) -> bool:
+    """A job of this type and connection is still waiting or running."""
     query = select(SyncJob.id).where(SyncJob.connection_id == connection_id,
-                                     SyncJob.job_type == JobType.INCREMENTAL,
+                                     SyncJob.job_type == job_type,
                                      SyncJob.status.in_(ACTIVE))
     return session.exec(query).first() is not None
 
 
-def _claim(connection_id: int, slot: datetime) -> bool:
-    key = SLOT_KEY.format(connection_id=connection_id, slot=int(slot.timestamp()))
+def _claim(connection_id: int, job_type: JobType, slot: datetime) -> bool:
+    key = SLOT_KEY.format(connection_id=connection_id, kind=job_type.value,
+                          slot=int(slot.timestamp()))
     return bool(queueing.redis_connection().set(key, "1", nx=True, ex=86_400))
 
 
+def _due(connection: EHRConnection, job_type: JobType) -> str | None:
+    """The connection's cron expression for this kind of job, if it runs now at all."""
+    if job_type is JobType.SWEEP:
+        live = connection.status is ConnectionStatus.ACTIVE and connection.last_synced_at
+        return connection.sweep_schedule if live else None
+    return connection.sync_schedule
+
+
 def tick(now: datetime | None = None) -> int:
-    """Start the incremental syncs that are due; returns how many were started."""
+    """Start the incremental syncs and id sweeps that are due; returns how many started."""
     from .service import JobRequest, start_job
 
     now = now or utcnow()
     started = 0
     with session_scope() as session:
         rows = session.exec(select(EHRConnection).where(
-            EHRConnection.sync_schedule.is_not(None),
+            sa.or_(EHRConnection.sync_schedule.is_not(None),
+                   EHRConnection.sweep_schedule.is_not(None)),
             EHRConnection.status != ConnectionStatus.PAUSED))
         for connection in list(rows):
-            slot = last_due(str(connection.sync_schedule), now)
-            if now - slot > MISFIRE_GRACE or slot < connection.created_at:
-                continue
-            if _busy(session, connection.id) or not _claim(connection.id, slot):
-                continue
-            request = JobRequest(connection_id=connection.id, job_type=JobType.INCREMENTAL)
-            start_job(session, request=request, requested_by_kind=RequesterKind.SCHEDULE,
-                      requested_by=f"cron {connection.sync_schedule}", actor=SCHEDULER)
-            started += 1
+            for job_type, priority in ((JobType.INCREMENTAL, Priority.DEFAULT),
+                                       (JobType.SWEEP, Priority.LOW)):
+                expression = _due(connection, job_type)
+                if expression is None:
+                    continue
+                slot = last_due(expression, now)
+                if now - slot > MISFIRE_GRACE or slot < connection.created_at:
+                    continue
+                if _busy(session, connection.id, job_type) or not _claim(
+                        connection.id, job_type, slot):
+                    continue
+                request = JobRequest(connection_id=connection.id, job_type=job_type,
+                                     priority=priority)
+                start_job(session, request=request, requested_by_kind=RequesterKind.SCHEDULE,
+                          requested_by=f"cron {expression}", actor=SCHEDULER)
+                started += 1
     if started:
-        log.info("schedules: %d incremental sync(s) started", started)
+        log.info("schedules: %d scheduled job(s) started", started)
     return started

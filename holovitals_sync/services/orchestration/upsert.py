@@ -103,7 +103,8 @@ def _row(resource: dict[str, Any], flagged: bool, prepared: Prepared | None) -> 
     return {**row, "flagged_invalid": True} if flagged else row
 
 
-Known = tuple[str | None, datetime | None]  # stored content hash and remote lastUpdated
+# Stored content hash, remote lastUpdated, and whether it is a tombstone.
+Known = tuple[str | None, datetime | None, bool]
 
 
 def _existing(session: Session, connection_id: int,
@@ -124,16 +125,16 @@ def _existing(session: Session, connection_id: int,
         params = {"connection_id": connection_id, "keys": orjson.dumps(list(wanted)).decode()}
         query = _sqlite_existing()
     found: dict[tuple[str, str], Known] = {}
-    for rtype, rid, stored_hash, at in session.execute(query, params):
+    for rtype, rid, stored_hash, at, deleted in session.execute(query, params):
         if (rtype, rid) in wanted:
-            found[(rtype, rid)] = (stored_hash, _aware(at))
+            found[(rtype, rid)] = (stored_hash, _aware(at), bool(deleted))
     return found
 
 
 def _known_columns() -> Any:
     table = SyncedRecord.__table__
     return sa.select(table.c.resource_type, table.c.remote_id, table.c.content_hash,
-                     table.c.remote_last_updated).where(
+                     table.c.remote_last_updated, table.c.deleted).where(
         table.c.connection_id == sa.bindparam("connection_id"))
 
 
@@ -186,8 +187,12 @@ def _on_conflict(stmt: Any) -> Any:
         "content_hash": new.content_hash,
         "patient_ref": new.patient_ref,
         "flagged_invalid": new.flagged_invalid,
+        # A tombstone the EHR serves again comes back to life.
         "deleted": new.deleted,
+        "deleted_at": sa.null(),
+        "delete_reason": sa.null(),
         "last_job_id": new.last_job_id,
+        "seen_job_id": new.seen_job_id,
         "last_synced_at": new.last_synced_at,
         "updated_at": new.updated_at,
     }
@@ -196,7 +201,8 @@ def _on_conflict(stmt: Any) -> Any:
         index_elements=["connection_id", "resource_type", "remote_id"],
         set_=updates,
         where=sa.and_(
-            table.c.content_hash.is_distinct_from(new.content_hash),
+            sa.or_(table.c.content_hash.is_distinct_from(new.content_hash),
+                   table.c.deleted == sa.true()),
             sa.or_(stored_at.is_(None), fetched_at.is_(None), fetched_at >= stored_at),
         ),
     )
@@ -238,11 +244,54 @@ def upsert_batch(session: Session, *, connection_id: int, job_id: int | None,
         return UpsertCounts()
     shared = {"connection_id": connection_id, "job_id": job_id, "now": utcnow()}
     if session.get_bind().dialect.name == "postgresql":
-        return _upsert_postgres(session, shared, rows)
-    changed, counts = _counted_from(_existing(session, connection_id, rows), rows)
-    if changed:
-        _write_sqlite(session, shared, changed)
+        counts = _upsert_postgres(session, shared, rows)
+    else:
+        changed, counts = _counted_from(_existing(session, connection_id, rows), rows)
+        if changed:
+            _write_sqlite(session, shared, changed)
+    if _flags_may_differ(session, connection_id, rows):
+        correct_flags(session, connection_id, rows)
     return counts
+
+
+def _flags_may_differ(session: Session, connection_id: int, rows: Sequence[Prepared]) -> bool:
+    """Whether an unchanged record of the batch may carry a flag that no longer holds.
+
+    Only where the batch flags something or the connection already holds flagged records:
+    a clean import (the common case) pays nothing for it.
+    """
+    cache = runcache.current(connection_id)
+    if any(row["flagged_invalid"] for row in rows):
+        if cache is not None:
+            cache.flags_stored = True  # they are now
+        return True
+    if cache is not None and cache.flags_stored is not None:
+        return cache.flags_stored
+    table = SyncedRecord.__table__
+    stored = session.execute(sa.select(sa.literal(1)).where(
+        table.c.connection_id == connection_id,
+        table.c.flagged_invalid == sa.true()).limit(1)).first() is not None
+    if cache is not None:
+        cache.flags_stored = stored
+    return stored
+
+
+def correct_flags(session: Session, connection_id: int, rows: Sequence[Prepared]) -> None:
+    """Set `flagged_invalid` of the batch's stored records to what this validation found.
+
+    The upsert leaves a record whose content is unchanged alone, flag included: a record
+    flagged under rules since changed (or by older code) kept its flag through every
+    resync. This clears or sets it without touching anything else.
+    """
+    table = SyncedRecord.__table__
+    for value in (True, False):
+        keys = [(row["resource_type"], row["remote_id"]) for row in rows
+                if row["flagged_invalid"] is value]
+        if keys:
+            session.execute(sa.update(table).where(
+                table.c.connection_id == connection_id,
+                sa.tuple_(table.c.resource_type, table.c.remote_id).in_(keys),
+                table.c.flagged_invalid != value).values(flagged_invalid=value))
 
 
 def _counted_from(known: dict[tuple[str, str], Known], rows: Sequence[dict[str, Any]]
@@ -254,9 +303,9 @@ def _counted_from(known: dict[tuple[str, str], Known], rows: Sequence[dict[str, 
         key = (row["resource_type"], row["remote_id"])
         if key not in known:
             counts.created += 1
-        elif known[key][0] != row["content_hash"] and not _older(row["remote_last_updated"],
-                                                                 known[key][1]):
-            counts.updated += 1
+        elif (known[key][0] != row["content_hash"] or known[key][2]) and not _older(
+                row["remote_last_updated"], known[key][1]):
+            counts.updated += 1  # changed, or a tombstone the EHR serves again
         else:
             counts.unchanged += 1  # the same, or older than what another run stored
             continue
@@ -383,7 +432,7 @@ _FIELDS = (("t", "resource_type", "text"), ("i", "remote_id", "text"),
 _BATCH_COLUMNS = ("connection_id", "resource_type", "remote_id", "patient_ref", "base_body",
                   "local_body", "remote_body", "remote_version", "remote_last_updated",
                   "content_hash", "dirty", "conflict_pending", "flagged_invalid", "deleted",
-                  "last_job_id", "last_synced_at", "created_at", "updated_at")
+                  "last_job_id", "seen_job_id", "last_synced_at", "created_at", "updated_at")
 
 
 def _batch_values(r: dict[str, Any]) -> list[Any]:
@@ -397,6 +446,7 @@ def _batch_values(r: dict[str, Any]) -> list[Any]:
         "base_body": sa.null(), "local_body": sa.null(),
         "dirty": sa.false(), "conflict_pending": sa.false(), "deleted": sa.false(),
         "last_job_id": sa.bindparam("job_id", type_=sa.Integer),
+        "seen_job_id": sa.bindparam("job_id", type_=sa.Integer),
         "last_synced_at": now, "created_at": now, "updated_at": now, **r,
     }
     return [values[column] for column in _BATCH_COLUMNS]

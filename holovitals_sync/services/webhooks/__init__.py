@@ -11,7 +11,7 @@ Outbound (HoloVitals -> subscribers):
     subscriptions.create / update / delete / rotate_secret
     actions.redeliver / send_test
     delivery.deliver(delivery_id, expected_attempts)     # the RQ job
-    EVENT_TYPES: the sixteen event types (fifteen about data and sync, and alert.raised)
+    EVENT_TYPES: the event types (data, deletes, sync and conflicts, and alert.raised)
 """
 
 from ...models import InboundEvent, WebhookDelivery, WebhookSubscription

@@ -1,4 +1,4 @@
-"""The outbound event types (fifteen about data and sync, plus `alert.raised`), grouped, and
+"""The outbound event types (about data, deletes and sync, plus `alert.raised`), grouped, and
 the ids an event may carry.
 
 Events carry references (ids) only, and so do the stored deliveries; a subscriber fetches
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 # Grouped as the docs list them: patients, clinical records, sync runs, conflicts.
 EVENT_GROUPS: dict[str, tuple[str, ...]] = {
-    "patient": ("patient.created", "patient.updated", "patient.merged"),
+    "patient": ("patient.created", "patient.updated", "patient.merged", "patient.deleted"),
     "clinical": (
         "encounter.created",
         "encounter.updated",
@@ -20,6 +20,13 @@ EVENT_GROUPS: dict[str, tuple[str, ...]] = {
         "medication.updated",
         "allergy.updated",
         "immunization.updated",
+        # Deleted at the EHR (the record is kept here as a tombstone).
+        "encounter.deleted",
+        "observation.deleted",
+        "condition.deleted",
+        "medication.deleted",
+        "allergy.deleted",
+        "immunization.deleted",
     ),
     "sync": ("sync.completed", "sync.failed"),
     "conflict": ("conflict.detected", "conflict.resolved"),

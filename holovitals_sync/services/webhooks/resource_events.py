@@ -28,7 +28,17 @@ TYPE_EVENTS: dict[str, tuple[str, str]] = {
        for t in ("MedicationRequest", "MedicationStatement", "MedicationAdministration",
                  "MedicationDispense", "Medication")},
 }
-DATA_EVENTS = frozenset(e for pair in TYPE_EVENTS.values() for e in pair) | {"patient.merged"}
+# FHIR type -> its event when the EHR deleted it.
+DELETE_EVENTS: dict[str, str] = {
+    "Patient": "patient.deleted", "Encounter": "encounter.deleted",
+    "Observation": "observation.deleted", "Condition": "condition.deleted",
+    "AllergyIntolerance": "allergy.deleted", "Immunization": "immunization.deleted",
+    **{t: "medication.deleted" for t in ("MedicationRequest", "MedicationStatement",
+                                         "MedicationAdministration", "MedicationDispense",
+                                         "Medication")},
+}
+DATA_EVENTS = (frozenset(e for pair in TYPE_EVENTS.values() for e in pair)
+               | frozenset(DELETE_EVENTS.values()) | {"patient.merged"})
 
 
 @dataclass(frozen=True)
@@ -41,9 +51,12 @@ class Change:
     created: bool
     patient_id: str | None = None
     merged_into: str | None = None  # a Patient whose `link` says it was replaced
+    deleted: bool = False  # the EHR deleted it (tombstoned here)
 
 
 def event_of(change: Change) -> str | None:
+    if change.deleted:
+        return DELETE_EVENTS.get(change.resource_type)
     if change.merged_into is not None:
         return "patient.merged"
     pair = TYPE_EVENTS.get(change.resource_type)

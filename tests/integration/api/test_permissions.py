@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from holovitals_sync.db import session_scope
-from holovitals_sync.models import Alert, AlertKind, JobStatus
+from holovitals_sync.models import Alert, AlertKind, JobStatus, SyncedRecord
+from holovitals_sync.services.records import local_etag
 from holovitals_sync.services.transformation import DataTransformationService
 from holovitals_sync.services.transformation.schemas import RuleIn
 from holovitals_sync.services.validation_rules import ValidationRuleService
@@ -14,6 +15,7 @@ from tests.factories import (
     make_connection,
     make_delivery,
     make_job,
+    make_record,
     make_subscription,
 )
 
@@ -24,6 +26,10 @@ ROUTES = [
     ("GET", "/api/health", None, None),
     ("GET", "/api/metrics", None, "viewer"),
     ("GET", "/api/records?connection_id={cid}&patient=p1", None, "viewer"),
+    ("GET", "/api/records/{cid}/{rtype}/{pid}", None, "viewer"),
+    ("PUT", "/api/records/{cid}/{rtype}/{pid}", {"resourceType": "Patient", "id": "p1",
+                                                "gender": "other"}, "operator"),
+    ("PATCH", "/api/records/{cid}/{rtype}/{pid}", {"gender": "female"}, "operator"),
     ("GET", "/api/transformations/rules", None, "viewer"),
     ("POST", "/api/transformations/rules", {"kind": "redact", "params": {"path": "text"}},
      "admin"),
@@ -112,7 +118,9 @@ def test_every_route_is_listed():
                .replace("{jid}", "{job_id}").replace("{sid}", "{subscription_id}")
                .replace("{did}", "{delivery_id}").replace("{xid}", "{conflict_id}")
                .replace("{rid}", "{rule_id}").replace("{aid}", "{alert_id}")
-               .replace("{vid}", "{rule_id}").split("?")[0])
+               .replace("{vid}", "{rule_id}").replace("{rtype}", "{resource_type}")
+               .replace("{pid}", "{remote_id}")
+               .split("?")[0])
               for m, p, _, _ in ROUTES}
     # Logging in and out is open by design; revoking is covered in test_auth.
     documented -= {("POST", "/api/auth/login"), ("POST", "/api/auth/logout"),
@@ -157,12 +165,16 @@ def test_permission_matrix(world, role):
             session.add(alert)
             session.flush()
             aid = alert.id
+            etag = local_etag(session.get(SyncedRecord, make_record(session, cid)))
         url = path.format(cid=cid, other=other, uid=1, n=n, jid=jid, fjid=fjid, sid=sid,
-                          did=did, xid=xid, rid=rid, aid=aid, vid=vid)
+                          did=did, xid=xid, rid=rid, aid=aid, vid=vid, rtype="Patient",
+                          pid="p1")
         payload = None
         if body is not None:
             payload = {k: _fill(v, n=n, cid=cid, rid=rid, vid=vid) for k, v in body.items()}
-        response = world.client.request(method, url, json=payload, headers=world.headers(role))
+        # A local change names the version it read (If-Match), as any client must.
+        headers = {**world.headers(role), "If-Match": etag}
+        response = world.client.request(method, url, json=payload, headers=headers)
         allowed = needed is None or RANK[role] >= RANK[needed]
         if allowed:
             assert response.status_code < 400, (method, path, role, response.text)

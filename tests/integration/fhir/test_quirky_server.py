@@ -232,3 +232,30 @@ def test_export_file_elsewhere_fetched_without_token(quirky) -> None:
     auth_by_path = {path.split("?")[0]: auth for _, path, auth in script.log}
     assert auth_by_path["/fhir/$export"] == "Bearer static-token-value"
     assert auth_by_path["/files/p.ndjson"] is None
+
+
+def test_a_relative_next_link_saved_in_a_checkpoint_resumes_on_the_same_server(quirky) -> None:
+    """A next link given relative to the page ("Patient?page=2") is saved resolved, so a
+    resumed run asks the connection's own server for it (it once raised ForeignOriginError).
+    """
+    from holovitals_sync.adapters.fetch import Fetcher
+    from holovitals_sync.adapters.generic import PROFILE
+    from holovitals_sync.adapters.plan import Task
+
+    script, port = quirky
+    page = {"resourceType": "Bundle", "type": "searchset"}
+    script.on("GET", "/fhir/Patient", Reply(200, {
+        **page, "link": [{"relation": "next", "url": "Patient?page=2"}],
+        "entry": [{"resource": patient("p1")}]}), Reply(200, {
+        **page, "entry": [{"resource": patient("p2")}]}))
+    with make(port) as client:
+        fetcher = Fetcher(client, PROFILE, page_size=1, extra_params=[],
+                          patient_ids=list, export_target=lambda: ("system", None))
+        first = next(fetcher.run([Task("search", ("Patient",))], None))
+        assert [r["id"] for r in first.resources] == ["p1"]
+        saved = first.checkpoint["state"]["next"]
+        assert saved == f"http://127.0.0.1:{port}/fhir/Patient?page=2"
+        # A new run (a retried job) resumes from the saved checkpoint alone.
+        resumed = list(fetcher.run([Task("search", ("Patient",))], first.checkpoint))
+    assert [r["id"] for p in resumed for r in p.resources] == ["p2"]
+    assert script.log[-1][1] == "/fhir/Patient?page=2"

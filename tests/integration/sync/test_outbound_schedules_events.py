@@ -46,12 +46,18 @@ def test_outbound_writes_conflicts_and_refusals(connection, ehr, workers):
     job = wait_status(start(connection.id, JobType.FULL, direction=Direction.OUTBOUND),
                       "completed", "failed")
     assert job.status.value == "completed", job.last_error
-    assert (job.written, job.conflicts, job.invalid) == (1, 1, 1)
+    # The stale write's 412 read the EHR's copy at once: its content had not changed, so the
+    # local note merges onto the current version (no conflict) and waits for the next run.
+    assert (job.written, job.conflicts, job.invalid) == (1, 0, 1)
     assert ehr.state.store.get("Patient", patient_id).resource()["gender"] == "unknown"
     with session_scope() as session:
         patient = _record(session, connection.id, "Patient")
         assert not patient.dirty and patient.remote_version != "1"
-        assert _record(session, connection.id, "Condition").conflict_pending
+        condition = _record(session, connection.id, "Condition")
+        assert not condition.conflict_pending and condition.dirty
+        assert condition.remote_version == str(
+            ehr.state.store.get("Condition", condition.remote_id).version)
+        assert condition.local_body["note"] == [{"text": "edited locally"}]
         errors = list(session.exec(select(RecordError).where(RecordError.job_id == job.id)))
     assert [(e.resource_type, e.remote_id) for e in errors] == [("Basic", "b1")]
 

@@ -116,7 +116,7 @@ def test_an_accepted_write_stores_the_body_once_again(connection):
     with session_scope() as session:
         row = session.exec(select(SyncedRecord).where(
             SyncedRecord.connection_id == connection.id)).one()
-        _accepted(row, _newer(gender="female"), "2")
+        _accepted(row, dict(row.local_copy), _newer(gender="female"), "2")
         session.add(row)
     assert _stored_nulls(connection.id) == (True, True, False)
     record = _record(connection.id)

@@ -72,7 +72,7 @@ def test_events_carry_ids_only():
     assert check_event("patient.updated", {"resource_id": "pt-1", "job_id": None}) == \
         {"resource_id": "pt-1"}
     with pytest.raises(InvalidEvent):
-        check_event("patient.deleted", {})
+        check_event("patient.exploded", {})
     with pytest.raises(InvalidEvent):
         check_event("patient.updated", {"name": "Jane Doe"})
     with pytest.raises(InvalidEvent):
