@@ -3,7 +3,8 @@
 # from outside the package registries:
 #   .venv/   Python 3.11 virtualenv with the package (editable) and its pinned dependencies
 #   .tools/  bun and Node 22 from the npm registry, for Reflex's frontend build
-# With --test it also installs the test dependencies and Debian's chromium for browser tests.
+# With --test it also installs the test dependencies, a real FHIR server (SEKMET, from PyPI,
+# into .tools/fhir-server) and Debian's chromium for browser tests.
 # Safe to run again: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,19 @@ fi
 if [ ! -x .tools/node_modules/.bin/bun ] || [ ! -x .tools/node_modules/.bin/node ]; then
   echo "setup: installing bun and node 22 into .tools"
   npm install --prefix .tools --no-audit --no-fund --loglevel=error bun@1.4.5 node@22 >/dev/null
+fi
+
+# A real FHIR server none of us wrote, for the integration suite (its own virtualenv: its
+# pins are not the product's).
+if [ "$want_test" = 1 ]; then
+  fhir_stamp=".tools/fhir-server/.installed"
+  fhir_digest=$(sha256sum tests/fhir_server/requirements.txt | cut -c1-16)
+  if [ "$(cat "$fhir_stamp" 2>/dev/null)" != "$fhir_digest" ]; then
+    echo "setup: installing the SEKMET FHIR server for the integration tests"
+    "$python_bin" -m venv .tools/fhir-server
+    .tools/fhir-server/bin/python -m pip install -q -r tests/fhir_server/requirements.txt
+    echo "$fhir_digest" > "$fhir_stamp"
+  fi
 fi
 
 if [ "$want_test" = 1 ] && ! command -v chromium >/dev/null 2>&1; then

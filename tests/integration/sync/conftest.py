@@ -24,6 +24,7 @@ from holovitals_sync.services.orchestration import JobRequest, start_job
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_connection
 from tests.process_env import holovitals_env
+from tests.realserver import real_server  # noqa: F401 (a real FHIR server, as a fixture)
 from tests.stored import local_hashes  # noqa: F401 (the suite imports it from here)
 from tests.waiting import wait_for
 
