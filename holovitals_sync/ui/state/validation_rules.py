@@ -13,6 +13,7 @@ import reflex as rx
 
 from ...db import session_scope
 from ...models import ErrorSeverity, Role
+from ...services import labels
 from ...services import validation_rules as vr
 from ...services.audit import Actor
 from ...services.rule_forms import parse_sample
@@ -145,7 +146,7 @@ class ValidationRulesState(RuleListActions, rx.State):
             return refusal
         errors = await asyncio.to_thread(_add, self.connection_id, dict(self.form_values),
                                          principal.actor)  # fmt: skip
-        self.form_errors = errors
+        self.form_errors = {k: labels.sentence(v, end="") for k, v in errors.items()}
         if errors:
             return None
         self.form_open = False
