@@ -101,6 +101,9 @@ def test_operator_resolves_a_sandbox_conflict_in_the_modal(demo_app, page, confl
     row = page.locator(f"#conflict-row-{conflict['id']}")
     expect(row).to_contain_text(f"Patient/{conflict['patient']}", timeout=TIMEOUT)
     expect(row).to_contain_text("birthDate")
+    # What happened, in words; the machine kind stays in the tooltip.
+    kind = row.get_by_text("The EHR changed the record after we read it")
+    expect(kind).to_have_attribute("title", "stale_write")
     screenshot(page, "conflicts-tab")
     row.locator(".conflict-open").click()
 
@@ -121,7 +124,8 @@ def test_operator_resolves_a_sandbox_conflict_in_the_modal(demo_app, page, confl
     screenshot(page, "conflict-modal")
     page.set_viewport_size({"width": 1280, "height": 800})
 
-    modal.get_by_role("radio", name="manual").click()
+    # Strategies in words; the machine value stays the radio's value.
+    modal.get_by_role("radio", name="Type the values to keep").click()
     page.fill("#conflict-manual", '{"birthDate": 1970')
     page.press("#conflict-manual", "Tab")
     page.click("#conflict-resolve")
@@ -129,7 +133,7 @@ def test_operator_resolves_a_sandbox_conflict_in_the_modal(demo_app, page, confl
                                                                    timeout=TIMEOUT)
     expect(page.locator("#conflict-reason-error")).to_contain_text("a reason is required")
 
-    modal.get_by_role("radio", name="use_remote").click()
+    modal.get_by_role("radio", name="Take the EHR's version").click()
     page.fill("#conflict-reason", "EHR registration desk verified the date")
     page.press("#conflict-reason", "Tab")
     page.click("#conflict-resolve")

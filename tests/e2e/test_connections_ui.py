@@ -159,7 +159,10 @@ def test_viewer_sees_no_mutating_control(demo_app, page: Page):
     page.locator(".connection-row").first.get_by_role("button", name="Open").click()
     expect(page.locator("#connection-detail")).to_be_visible(timeout=WAIT)
     expect(page.get_by_text("Transformation rules")).to_be_visible(timeout=WAIT)
+    # Values, not inputs: nothing on the page invites a change a viewer cannot make.
     expect(page.locator("#schedule-cron")).to_be_visible()
+    expect(page.locator("#schedule-concurrency")).to_be_visible()
+    assert page.locator("input#schedule-cron, input#schedule-concurrency").count() == 0
     for control in ("#connection-add", ".edit-button", "#connection-test", "#generate-key",
                     "#schedule-save", "#rule-add", "#dry-run", "#connection-status"):
         assert page.locator(control).count() == 0, control

@@ -4,6 +4,7 @@ and what a viewer is not given."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -39,6 +40,13 @@ def _dialog_shot(dialog, name: str) -> None:
     """A dialog on its own: a full-page shot would cut it at the viewport's fold."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     dialog.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def _overlap(a: dict | None, b: dict | None) -> bool:
+    """Whether two bounding boxes share any pixel."""
+    assert a is not None and b is not None
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
 
 
 def _row_status(page, row_id: str, status: str, timeout: float = 120_000) -> None:
@@ -125,6 +133,11 @@ def test_start_full_sync_and_watch_it_finish_without_reload(demo_app: DemoApp, p
     page.get_by_role("option", name="full").click()
     page.click("#start-submit")
     page.locator("#start-sync-dialog").wait_for(state="detached")
+    # The confirmation stays clear of what one looks at next: the button and the live badge.
+    toast = page.locator("[data-sonner-toast]", has_text="queued")
+    toast.wait_for()
+    for control in ("#start-sync", "#live"):
+        assert not _overlap(toast.bounding_box(), page.locator(control).bounding_box()), control
     row = f"job-row-{_started_full_job(api, before)}"
     _row_status(page, row, "completed", timeout=180_000)
     page.wait_for_selector(f"#{row} .job-progress[data-percent='100']")
@@ -176,7 +189,9 @@ def test_job_detail_shows_timeline_counters_and_records(demo_app: DemoApp, page,
     dialog.wait_for()
     assert f"#{job['id']}" in dialog.inner_text()
     timeline = page.locator("#job-timeline").inner_text()
-    assert "created" in timeline and "finished: completed" in timeline and "start" in timeline
+    # One wording, read as sentences: who asked for it once, then what happened.
+    assert "Requested" in timeline and "Started" in timeline and "Finished: completed" in timeline
+    assert timeline.count("Requested") == 1 and "start by" not in timeline
     records = page.locator("#job-records tbody tr")
     assert records.count() == 10  # one page of what it touched
     first_type = records.first.inner_text().split("\t")[0]
@@ -202,7 +217,7 @@ def test_viewer_gets_no_control_that_changes_anything(demo_app: DemoApp, page,
     assert re.search(r"/$", page.url)
 
 
-def _disabled_subscription(demo_app: DemoApp) -> int:
+def _disabled_subscription(demo_app: DemoApp, name: str = "e2e failing receiver") -> int:
     """A webhook subscription switched off after failed deliveries, written into the
     product's database: the workers' alert evaluation finds it and raises a real alert."""
     from sqlmodel import Session
@@ -213,7 +228,7 @@ def _disabled_subscription(demo_app: DemoApp) -> int:
     engine = create_db_engine(f"sqlite:///{demo_app.data / 'holovitals.db'}")
     try:
         with Session(engine) as session:
-            sub = WebhookSubscription(name="e2e failing receiver", url="https://192.0.2.1/hook",
+            sub = WebhookSubscription(name=name, url="https://192.0.2.1/hook",
                                       secret_encrypted="unused: never delivered",
                                       event_types=["sync.completed"], active=False,
                                       failure_streak=6)  # fmt: skip
@@ -228,8 +243,9 @@ def test_alert_banner_appears_live_and_operator_acknowledges(demo_app: DemoApp, 
     demo_app.sign_in(page, "operator", "/")
     page.wait_for_selector(LIVE, timeout=120_000)
     page.evaluate("window.__notReloaded = true")
-    sub_id = _disabled_subscription(demo_app)
-    what = f"webhook subscription {sub_id} was disabled"
+    name = f"Failing receiver {uuid.uuid4().hex[:6]}"  # no other test's name in it
+    _disabled_subscription(demo_app, name)
+    what = f"Webhook subscription “{name}” switched off"  # its name, not its number
     banner = page.locator("#alerts-banner", has_text=what)
     banner.wait_for(timeout=90_000)  # raised by the workers, pushed over the websocket
     assert page.evaluate("window.__notReloaded")
@@ -244,11 +260,35 @@ def test_alert_banner_appears_live_and_operator_acknowledges(demo_app: DemoApp, 
     assert "by operator" in row.inner_text()
 
     viewer = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    other = f"webhook subscription {_disabled_subscription(demo_app)} was disabled"
+    other_name = f"Pharmacy feed {uuid.uuid4().hex[:6]}"
+    _disabled_subscription(demo_app, other_name)
+    other = f"Webhook subscription “{other_name}” switched off"
     demo_app.sign_in(viewer, "viewer", "/alerts")
     viewer.locator(".alert-row", has_text=other).wait_for(timeout=90_000)
     assert viewer.locator(".alert-ack").count() == 0
     viewer.context.close()
+
+
+# Every state the health cards show, and the connection banner, in sessionStorage: it
+# outlives a reload of the page by Reflex's dev client after the backend came back.
+WATCH_HEALTH = """(() => {
+  const push = value => {
+    const seen = JSON.parse(sessionStorage.getItem('__health') || '[]');
+    if (seen[seen.length - 1] !== value) {
+      seen.push(value);
+      sessionStorage.setItem('__health', JSON.stringify(seen));
+    }
+  };
+  const note = () => {
+    for (const part of ['database', 'redis']) {
+      const badge = document.querySelector(`#health-${part} .rt-Badge`);
+      if (badge) push(`${part}:${badge.innerText.trim()}`);
+    }
+    if (document.querySelector('#connection-lost')) push('lost');
+  };
+  new MutationObserver(note).observe(document,
+    {subtree: true, childList: true, characterData: true});
+})()"""
 
 
 def _reflex_pid(demo_app: DemoApp) -> int:
@@ -268,13 +308,21 @@ def test_dashboard_comes_back_live_after_the_backend_dies(demo_app: DemoApp, pag
     import os
     import signal
 
+    page.add_init_script(WATCH_HEALTH)  # in this document and any the page reloads into
     demo_app.sign_in(page, "viewer", "/")
     page.wait_for_selector(LIVE, timeout=120_000)
     os.killpg(_reflex_pid(demo_app), signal.SIGKILL)  # `up` starts it again
     page.wait_for_selector("#live:has-text('reconnecting')", timeout=60_000)
+    # Said plainly: the server is away; nothing blames the database or Redis meanwhile.
+    page.wait_for_selector("#connection-lost", timeout=60_000)
     # No reload by the test: the page reconnects (the dev server's client may reload it
     # itself), on_load runs again and a fresh watcher subscribes.
     page.wait_for_selector(LIVE, timeout=300_000)
+    page.wait_for_function("document.querySelector('#health-database').innerText.includes('up')")
+    seen = page.evaluate("JSON.parse(sessionStorage.getItem('__health') || '[]')")
+    assert not [s for s in seen if s.endswith(":down")], seen  # both were up all along
+    assert "lost" in seen and any(s.endswith(":unknown") or s.endswith(":checking…")
+                                  for s in seen), seen
     job = api.post("/sync/jobs", json={"connection_id": _demo_connection(api),
                                        "job_type": "resource",
                                        "resource_type": "Condition"}).json()
