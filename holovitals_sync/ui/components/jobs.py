@@ -25,7 +25,7 @@ def status_badge(status: rx.Var[str], size: str = "2") -> rx.Component:
 def progress_cell(job: rx.Var, id_prefix: str = "job-progress") -> rx.Component:
     """The progress bar with its percentage; `data-percent` lets tests read the value."""
     return rx.hstack(
-        rx.progress(value=job.percent, max=100, width="5em",
+        rx.progress(value=job.percent, max=100, width="4em",
                     color_scheme=rx.cond(job.status == "failed", "red", "teal")),
         rx.text(job.percent, "%", size="1", class_name="job-percent"),
         align="center", spacing="2", class_name="job-progress",

@@ -13,6 +13,10 @@ from ..state.live import LiveState
 from .jobs_detail import JobDetailState, job_detail_dialog
 from .jobs_start import start_sync_dialog
 
+CLAMP_TWO_LINES = {"display": "-webkit-box", "-webkit-line-clamp": "2",
+                   "-webkit-box-orient": "vertical", "overflow": "hidden",
+                   "overflow-wrap": "anywhere"}
+
 
 def _filter(name: str, values: list[str], value: rx.Var[str], handler) -> rx.Component:
     return rx.select([ANY, *values], value=value, on_change=handler, size="2",
@@ -75,14 +79,16 @@ def _actions(job: JobRow) -> rx.Component:
 def _row(job: JobRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text("#", job.id, weight="medium", white_space="nowrap")),
-        # Long connection names wrap inside the cell instead of widening the table.
-        rx.table.cell(rx.vstack(rx.text(job.connection, size="2", overflow_wrap="anywhere"),
+        # A long connection name takes two lines at most (the whole name in its tooltip)
+        # instead of widening the table or making the row a column of letters.
+        rx.table.cell(rx.vstack(rx.text(job.connection, size="2", title=job.connection,
+                                        style=CLAMP_TWO_LINES),
                                 rx.text(job.job_type, " · ", job.direction,
                                         rx.cond(job.scope != "", " · " + job.scope, ""),
                                         size="1", color_scheme="gray",
                                         overflow_wrap="anywhere"),
                                 spacing="0"),
-                      max_width="14em"),
+                      min_width="8em", max_width="14em"),
         rx.table.cell(status_badge(job.status, size="1")),
         rx.table.cell(progress_cell(job)),
         *[rx.table.cell(rx.text(getattr(job, name), class_name=f"counter-{name}"))
