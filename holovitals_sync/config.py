@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "HOLOVITALS_"
 SECRET_KEY_FILE = "secret.key"
+AUDIT_KEY_FILE = "audit.key"
 
 # The four queue families and the priorities each one has. A family's workers listen on
 # its queues in this order, so a high-priority job is always taken first.
@@ -49,6 +50,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     secret_key: str | None = None
+    # Keys the audit chain (HMAC); never stored in the database. Unset: <data dir>/audit.key.
+    audit_key: str | None = None
 
     sync_batch_size: int = Field(100, ge=1, le=10_000)
     # Bulk Data NDJSON lines are already on hand: larger batches amortise each commit.
@@ -80,6 +83,9 @@ class Settings(BaseSettings):
 
     http_connect_timeout: float = Field(10.0, gt=0, le=300)
     http_read_timeout: float = Field(60.0, gt=0, le=3600)
+    # One whole exchange with an EHR, and the largest answer read (a bigger one is refused).
+    http_total_timeout: float = Field(300.0, ge=1, le=6 * 3600)
+    http_max_response_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=4 * 1024**3)
     http_pool_size: int = Field(10, ge=1, le=200)
 
     frontend_port: int = Field(3000, ge=1, le=65535)
@@ -202,15 +208,9 @@ def ensure_data_dir(settings: Settings) -> Path:
     return settings.data_dir
 
 
-def secret_key(settings: Settings) -> bytes:
-    """The Fernet key for encryption at rest.
-
-    Taken from `HOLOVITALS_SECRET_KEY` when set; otherwise generated once into
-    `<data_dir>/secret.key` with mode 0600 and reused on every later start.
-    """
-    if settings.secret_key:
-        return settings.secret_key.encode()
-    path = ensure_data_dir(settings) / SECRET_KEY_FILE
+def _key_file(settings: Settings, name: str) -> bytes:
+    """A random key generated once into `<data_dir>/<name>` (mode 0600) and reused."""
+    path = ensure_data_dir(settings) / name
     if path.exists():
         return path.read_bytes().strip()
     key = urlsafe_b64encode(secrets.token_bytes(32))
@@ -219,6 +219,28 @@ def secret_key(settings: Settings) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key + b"\n")
+    with os.fdopen(fd, "wb") as out:
+        out.write(key + b"\n")
     return key
+
+
+def audit_key(settings: Settings) -> bytes:
+    """The key of the audit chain's HMAC: `HOLOVITALS_AUDIT_KEY`, else `<data_dir>/audit.key`.
+
+    Apart from the secret key on purpose: rotating that one must not break the chain. Every
+    process writing the audit log (backend, workers, on every machine) needs the same one.
+    """
+    if settings.audit_key:
+        return settings.audit_key.encode()
+    return _key_file(settings, AUDIT_KEY_FILE)
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The Fernet key for encryption at rest.
+
+    Taken from `HOLOVITALS_SECRET_KEY` when set; otherwise generated once into
+    `<data_dir>/secret.key` with mode 0600 and reused on every later start.
+    """
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    return _key_file(settings, SECRET_KEY_FILE)

@@ -106,3 +106,31 @@ def ping(engine: sa.Engine | None = None) -> None:
     """Raise if the database cannot answer a trivial query."""
     with (engine or get_engine()).connect() as connection:
         connection.execute(sa.text("SELECT 1"))
+
+
+WRITE_PROBE_SECONDS = 2.0
+
+
+def probe_write(engine: sa.Engine | None = None) -> None:
+    """Raise if a write could not get through within `WRITE_PROBE_SECONDS`.
+
+    A database can answer SELECT 1 while no write gets through: on SQLite a transaction
+    holding the write lock (a request stuck on a slow EHR once did, for 17 minutes) leaves
+    every writer waiting; PostgreSQL may be a read-only replica, or out of disk. Nothing is
+    written: SQLite takes and releases the write lock, PostgreSQL assigns a transaction id.
+    """
+    engine = engine or get_engine()
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            timeout = int(WRITE_PROBE_SECONDS * 1000)
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={timeout}")
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                connection.exec_driver_sql("ROLLBACK")
+            finally:
+                connection.exec_driver_sql("PRAGMA busy_timeout=30000")
+            return
+        timeout = int(WRITE_PROBE_SECONDS * 1000)
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout}")
+        connection.exec_driver_sql("SELECT txid_current()")
+        connection.rollback()

@@ -121,8 +121,10 @@ def build_client(spec: ConnectionSpec, profile: VendorProfile) -> FhirClient:
     """
     config = ClientConfig(
         base_url=base_url_of(spec, profile),
-        timeouts=Timeouts(connect=spec.connect_timeout, read=spec.timeout),
+        timeouts=Timeouts(connect=spec.connect_timeout, read=spec.timeout,
+                          total=spec.total_timeout),
         max_connections=spec.max_connections,
+        max_response_bytes=spec.max_response_bytes,
         page_size=page_size(spec, profile),
         requests_per_minute=profile.requests_per_minute,
         conflict_is_precondition=profile.versioning == "if-match-409",

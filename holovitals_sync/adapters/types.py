@@ -31,6 +31,8 @@ class ConnectionSpec:
         timeout: Read timeout in seconds.
         connect_timeout: Connect timeout in seconds.
         max_connections: Pool size.
+        total_timeout: Seconds for one whole exchange, first byte sent to last read.
+        max_response_bytes: Larger answers are refused.
     """
 
     vendor: str
@@ -47,6 +49,8 @@ class ConnectionSpec:
     timeout: float = 60.0
     connect_timeout: float = 10.0
     max_connections: int = 10
+    total_timeout: float = 300.0
+    max_response_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)

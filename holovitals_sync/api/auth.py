@@ -11,7 +11,7 @@ from sqlmodel import select
 from ..config import get_settings
 from ..models import ApiToken, Role
 from ..models.types import utcnow
-from ..services import auth
+from ..services import auth, login_guard
 from .deps import SESSION_COOKIE, SessionDep, Viewer, client_ip
 from .strict import strict_body
 
@@ -66,6 +66,9 @@ def login(body: LoginBody, request: Request, response: Response, session: Sessio
         )
     except auth.AuthError as exc:
         raise HTTPException(401, str(exc)) from None
+    except login_guard.TooManyAttempts as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}
+                            ) from None
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="strict",
         secure=get_settings().environment == "production",

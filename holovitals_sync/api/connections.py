@@ -91,6 +91,13 @@ def jwks(connection_id: int, session: SessionDep) -> dict:
 
 @router.post("/{connection_id}/test", response_model=list[StepOut])
 def test_connection(connection_id: int, operator: Operator, session: SessionDep) -> list[StepOut]:
-    """Try the connection: discovery, token, CapabilityStatement, one Patient search."""
-    row = _get(session, connection_id)
-    return service.test_connection(session, row=row, actor=operator.actor)
+    """Try the connection: discovery, token, CapabilityStatement, one Patient search.
+
+    At most 30 s whatever the EHR does; no database transaction waits on it.
+    """
+    _get(session, connection_id)
+    session.commit()  # end this request's transaction before the EHR is asked anything
+    try:
+        return service.test_connection(connection_id, actor=operator.actor)
+    except service.ConnectionMissing as exc:
+        raise HTTPException(404, str(exc)) from None

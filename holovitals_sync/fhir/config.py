@@ -21,6 +21,10 @@ class Timeouts:
     read: float = 60.0
     write: float = 30.0
     pool: float = 30.0
+    # The whole exchange, first byte sent to last byte read: a server that trickles a byte
+    # every few seconds never trips `read`, and once held a job (and a database lock) for
+    # minutes.
+    total: float = 300.0
 
     def to_httpx(self) -> httpx.Timeout:
         """Return the equivalent `httpx.Timeout`."""
@@ -43,6 +47,7 @@ class ClientConfig:
         user_agent: Sent on every request.
         http2: Offer HTTP/2 (needs the `h2` package).
         verify: TLS verification (True, False or a CA bundle path).
+        max_response_bytes: A larger answer is refused (`ResponseTooLarge`), read no further.
     """
 
     base_url: str
@@ -56,6 +61,7 @@ class ClientConfig:
     user_agent: str = "HoloVitals-Sync/0.1 (FHIR R4 client)"
     http2: bool = False
     verify: bool | str = True
+    max_response_bytes: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
         url = httpx.URL(self.base_url)

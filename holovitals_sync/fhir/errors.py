@@ -160,6 +160,10 @@ class TransportError(FhirError):
     """Connection error or timeout after every retry was used."""
 
 
+class ResponseTooLarge(FhirError):
+    """The EHR's answer is larger than the connection allows (`max_response_bytes`)."""
+
+
 class MalformedResponse(FhirError):
     """A body that is not valid JSON, or a Bundle that is not a Bundle. `url` names the page."""
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from holovitals_sync.fhir.config import ClientConfig
-from holovitals_sync.fhir.errors import TransportError, error_from_response
+from holovitals_sync.fhir.errors import ResponseTooLarge, TransportError, error_from_response
 from holovitals_sync.fhir.origin import require_same_origin
 from holovitals_sync.fhir.ratelimit import limiter_for
 from holovitals_sync.fhir.retry import (
@@ -153,7 +153,9 @@ class HttpCore:
             if self._limiter is not None:
                 self._limiter.acquire()
             try:
-                response = self.client.send(request, auth=auth, stream=stream)
+                response = self.client.send(request, auth=auth, stream=True)
+                if not stream:
+                    self._read_bounded(request, response, time.monotonic())
             except httpx.TransportError as exc:
                 if last or not should_retry_error(exc, request.method):
                     raise TransportError(
@@ -168,6 +170,40 @@ class HttpCore:
             response.close()
             self._wait(request, attempt, response, str(response.status_code))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_bounded(self, request: httpx.Request, response: httpx.Response,
+                      started: float) -> None:
+        """Read the body, within the total deadline and the byte cap (then it is closed).
+
+        `read` bounds each wait for a byte, not the download: a server trickling a byte
+        every few seconds held a worker (and, before, a database lock) for minutes. A body
+        larger than the cap is refused before it is in memory: a 500 MB page once took a
+        worker to 1.7 GB.
+        """
+        limit, deadline = self.config.max_response_bytes, started + self.config.timeouts.total
+        declared = response.headers.get("content-length", "")
+        chunks, size = [], 0
+        try:
+            if declared.isdigit() and int(declared) > limit:
+                raise self._too_large(request, limit)
+            for chunk in response.iter_bytes():  # decoded: a gzip bomb counts as it grows
+                size += len(chunk)
+                if size > limit:
+                    raise self._too_large(request, limit)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"no complete answer within "
+                                            f"{self.config.timeouts.total:g} s", request=request)
+                chunks.append(chunk)
+        finally:
+            response.close()
+        # What `Response.read` stores, from the bytes read under the limits above.
+        response._content = b"".join(chunks)
+
+    @staticmethod
+    def _too_large(request: httpx.Request, limit: int) -> ResponseTooLarge:
+        return ResponseTooLarge(f"{request.method} {request.url} answered more than "
+                                f"{limit} bytes; refused (HOLOVITALS_HTTP_MAX_RESPONSE_BYTES)",
+                                url=str(request.url))
 
     def _wait(
         self, request: httpx.Request, attempt: int, response: httpx.Response | None, why: str

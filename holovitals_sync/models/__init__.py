@@ -1,7 +1,7 @@
 """SQLModel tables, one module per aggregate. Importing this package registers them all."""
 
 from .alerts import Alert, AlertKind, AlertStatus, AlertThreshold
-from .audit import AuditLog
+from .audit import AuditAnchor, AuditLog
 from .checkpoint import SyncCheckpoint
 from .conflict import Conflict
 from .conflict_policy import ConflictPolicy
@@ -20,6 +20,7 @@ __all__ = [
     "AlertStatus",
     "AlertThreshold",
     "ApiToken",
+    "AuditAnchor",
     "AuditLog",
     "AuthSession",
     "Conflict",

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from .enums import ActorKind
-from .types import created_at_field, enum_type, json_field
+from .types import created_at_field, enum_type, json_field, time_field
 
 
 class AuditLog(SQLModel, table=True):
@@ -35,3 +35,20 @@ class AuditLog(SQLModel, table=True):
     outcome: str = Field(default="success", max_length=32)  # success, denied, failed
     prev_hash: str = Field(max_length=64)
     entry_hash: str = Field(max_length=64, unique=True)
+
+
+class AuditAnchor(SQLModel, table=True):
+    """The chain's latest position, outside the log: removing its last entries (or all of
+    them) leaves the anchor pointing past the end. `mac` is keyed with the audit key, which
+    the database does not hold, so the anchor cannot be moved back to match a truncated log.
+    One row (id 1); writers take its row lock (the write lock on SQLite) before appending,
+    which also serialises them."""
+
+    __tablename__ = "audit_anchor"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int
+    entry_hash: str = Field(max_length=64)
+    keyed_from: int  # entries from here on are keyed (HMAC); older ones plain SHA-256
+    mac: str | None = Field(default=None, max_length=64)
+    updated_at: datetime | None = time_field()

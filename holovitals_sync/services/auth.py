@@ -11,13 +11,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
 from ..models import ActorKind, ApiToken, AuthSession, Role, User
 from ..models.types import utcnow
-from . import audit
+from . import audit, login_guard
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -98,32 +99,82 @@ def _password_matches(user: User | None, password: str) -> bool:
         return False
 
 
+# Locked, unknown and wrong-password sign-ins answer alike: the same words, the same work.
+REFUSED = "wrong username or password (after 5 failures an account is locked for 15 minutes)"
+
+
+def _guard_redis() -> object | None:
+    from .orchestration.queueing import QueueUnavailable, redis_connection
+
+    try:
+        return redis_connection()
+    except QueueUnavailable:
+        return None
+
+
 def sign_in(session: Session, *, username: str, password: str, ip: str | None) -> tuple[str, User]:
-    """Check a password and open a session; returns the session token (shown once)."""
+    """Check a password and open a session; returns the session token (shown once).
+
+    Raises:
+        login_guard.TooManyAttempts: past the attempt limits, or no hashing slot (429).
+        AuthError: refused (wrong password, unknown name, locked or disabled account).
+    """
+    redis = _guard_redis()
+    login_guard.admit(redis, username, ip)
     user = session.exec(select(User).where(User.username == username)).first()
+    # Hand the connection back while waiting for a hashing slot: parallel sign-ins holding
+    # pooled connections they were not using emptied the pool (500s for everyone).
+    session.commit()
     now = utcnow()
-    actor = audit.Actor(ActorKind.USER, username[:150], ip)
-    if user and user.locked_until and user.locked_until > now:
-        audit.record(session, actor=actor, action="auth.sign_in", outcome="locked")
-        session.commit()  # the refusal is recorded even though the caller sees an error
-        raise AuthError("account locked after repeated failures; try again later")
-    if not _password_matches(user, password) or not (user and user.active):
-        if user:
-            user.failed_logins += 1
-            if user.failed_logins >= MAX_FAILED_LOGINS:
-                user.locked_until, user.failed_logins = now + LOCKOUT, 0
-            session.add(user)
-        audit.record(session, actor=actor, action="auth.sign_in", outcome="denied")
-        session.commit()  # the failure counts towards the lock-out even though we raise
-        raise AuthError("wrong username or password")
-    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    with login_guard.hashing_slot():
+        matches = _password_matches(user, password)  # also for locked and unknown: same time
+    locked = bool(user and user.locked_until and user.locked_until > now)
+    if not (matches and user and user.active and not locked) or not _clear_failures(
+            session, user, now):
+        _record_failure(user, username, ip, now, "locked" if locked else "denied")
+        raise AuthError(REFUSED)
+    login_guard.forget(redis, username)
     token = secrets.token_urlsafe(32)
-    session.add(user)
     session.add(AuthSession(token_hash=_hash_token(token), user_id=user.id,
                             expires_at=now + SESSION_LIFETIME, ip=ip))  # fmt: skip
-    audit.record(session, actor=actor, action="auth.sign_in", target_type="user",
-                 target_id=user.id)  # fmt: skip
+    audit.record(session, actor=audit.Actor(ActorKind.USER, username[:150], ip),
+                 action="auth.sign_in", target_type="user", target_id=user.id)  # fmt: skip
     return token, user
+
+
+def _clear_failures(session: Session, user: User, now: datetime) -> bool:
+    """The success: one UPDATE that also re-checks the lock, which a parallel failure may
+    have set while this password was being hashed. False: locked meanwhile."""
+    table = User.__table__
+    done = session.execute(sa.update(table).where(
+        table.c.id == user.id, table.c.active == sa.true(),
+        sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
+    ).values(failed_logins=0, locked_until=None, last_login_at=now))
+    return done.rowcount == 1
+
+
+def _record_failure(user: User | None, username: str, ip: str | None, now: datetime,
+                    outcome: str) -> None:
+    """Count the failure and lock at the limit, in one statement of its own transaction.
+
+    Read, add one and write back lost counts under parallel guesses (40 at once left
+    `failed_logins=3` and no lock); the database adds here, and a locked account's count
+    stays as it is until the lock ends.
+    """
+    from ..db import session_scope
+
+    with session_scope() as own:
+        if user is not None:
+            table = User.__table__
+            reached = table.c.failed_logins + 1 >= MAX_FAILED_LOGINS
+            locked = sa.and_(table.c.locked_until.is_not(None), table.c.locked_until > now)
+            own.execute(sa.update(table).where(table.c.id == user.id).values(
+                failed_logins=sa.case((locked, table.c.failed_logins), (reached, 0),
+                                      else_=table.c.failed_logins + 1),
+                locked_until=sa.case((locked, table.c.locked_until), (reached, now + LOCKOUT),
+                                     else_=table.c.locked_until)))
+        audit.record(own, actor=audit.Actor(ActorKind.USER, username[:150], ip),
+                     action="auth.sign_in", outcome=outcome)
 
 
 def sign_out(session: Session, token: str) -> None:
@@ -150,9 +201,31 @@ def principal_from_session(session: Session, token: str, ip: str | None = None) 
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise AuthError("session expired; sign in again")
     user = _active_user(session, row.user_id)
-    row.last_seen_at = now
-    session.add(row)
+    _touch(AuthSession, int(row.id), "last_seen_at", row.last_seen_at, now)
     return Principal(user.id, user.username, user.role, ActorKind.USER, ip=ip)
+
+
+# "Last seen" needs no second's precision: refreshed at most this often per session/token.
+TOUCH_EVERY = timedelta(minutes=5)
+
+
+def _touch(model: type[AuthSession] | type[ApiToken], row_id: int, column: str,
+           seen: datetime | None, now: datetime) -> None:
+    """Note when a session or token was last used, in a transaction of its own.
+
+    Written in the request's transaction, this made every signed-in request a writer from
+    its first line to its last: on SQLite the write lock was held across whatever the
+    request did, a connection test waiting on a slow EHR included, and everyone else waited.
+    """
+    if seen is not None and now - seen < TOUCH_EVERY:
+        return
+    from ..db import session_scope
+
+    try:
+        with session_scope() as own:
+            own.execute(sa.update(model).where(model.id == row_id).values({column: now}))
+    except sa.exc.OperationalError:  # busy: the next request notes it
+        return
 
 
 def create_api_token(
@@ -187,8 +260,7 @@ def principal_from_api_token(session: Session, token: str, ip: str | None = None
     user = _active_user(session, row.user_id) if row.user_id else None
     if user is None:
         raise AuthError("invalid or revoked token")
-    row.last_used_at = now
-    session.add(row)
+    _touch(ApiToken, int(row.id), "last_used_at", row.last_used_at, now)
     # A token never has more power than its user has now (the user may have been demoted).
     role = row.role if ROLE_RANK[row.role] <= ROLE_RANK[user.role] else user.role
     return Principal(user.id, user.username, role, ActorKind.TOKEN, token_id=row.id, ip=ip)

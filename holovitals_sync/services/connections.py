@@ -6,6 +6,7 @@ never returned: the public view says only whether one is set.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -171,19 +172,72 @@ class StepOut(BaseModel):
     detail: str
 
 
-def test_connection(session: Session, *, row: EHRConnection, actor: audit.Actor) -> list[StepOut]:
-    """Discovery, token, CapabilityStatement and one Patient search against the EHR.
+# A person waits for the answer: the whole test gets this long at most, whatever the EHR.
+TEST_DEADLINE = 30.0
 
-    Each step's verdict carries the vendor's own error text (no PHI, secrets masked).
+
+class ConnectionMissing(LookupError):
+    """No connection with that id (it was deleted meanwhile)."""
+
+
+def _within_deadline(spec: Any) -> list[StepOut]:
+    """The adapter's steps, or what came back before `TEST_DEADLINE` and a failed step.
+
+    Each request has its own limits (and retries); the person waiting needs one for the
+    whole test, so it runs in a thread of its own, and the pool is closed on it when late.
     """
     from ..adapters import adapter_for
+
+    adapter = adapter_for(spec)
+    found: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            found["steps"] = adapter.test_connection()
+        except Exception as exc:  # reported as a step; the thread must not die silently
+            found["error"] = exc
+
+    worker = threading.Thread(target=run, name="connection-test", daemon=True)
+    worker.start()
+    worker.join(TEST_DEADLINE)
+    adapter.close()
+    if "steps" in found:
+        return [StepOut(name=s.name, ok=s.ok, detail=s.detail) for s in found["steps"]]
+    if "error" in found:
+        raise found["error"]
+    return [StepOut(name="deadline", ok=False,
+                    detail=f"the EHR did not finish answering within {TEST_DEADLINE:g} s")]
+
+
+def test_connection(connection_id: int, *, actor: audit.Actor) -> list[StepOut]:
+    """Discovery, token, CapabilityStatement and one Patient search against the EHR.
+
+    No database transaction is open while the EHR answers: a slow or trickling EHR once
+    held SQLite's write lock for as long as it hung, and every other request, sync job and
+    cancel waited behind it. The row is read, the EHR is asked (within `TEST_DEADLINE`),
+    then the verdict and its audit entry are written in a short transaction of their own.
+    Each step's verdict carries the vendor's own error text (no PHI, secrets masked).
+    """
+    from dataclasses import replace
+
+    from ..db import session_scope
     from .orchestration.spec import connection_spec
 
-    with adapter_for(connection_spec(row)) as adapter:
-        steps = [StepOut(name=s.name, ok=s.ok, detail=s.detail) for s in adapter.test_connection()]
-    row.last_tested_at = utcnow()
-    row.last_test_ok = all(step.ok for step in steps)
-    session.add(row)
-    audit.record(session, actor=actor, action="connection.test", target_type="connection",
-                 target_id=row.id, outcome="success" if row.last_test_ok else "failed")  # fmt: skip
+    with session_scope() as session:
+        row = session.get(EHRConnection, connection_id)
+        if row is None:
+            raise ConnectionMissing(f"no connection {connection_id}")
+        spec = connection_spec(row)
+    spec = replace(spec, total_timeout=min(spec.total_timeout, TEST_DEADLINE),
+                   timeout=min(spec.timeout, TEST_DEADLINE))
+    steps = _within_deadline(spec)
+    ok = all(step.ok for step in steps)
+    with session_scope() as session:
+        row = session.get(EHRConnection, connection_id)
+        if row is None:
+            raise ConnectionMissing(f"no connection {connection_id}")
+        row.last_tested_at, row.last_test_ok = utcnow(), ok
+        session.add(row)
+        audit.record(session, actor=actor, action="connection.test", target_type="connection",
+                     target_id=row.id, outcome="success" if ok else "failed")  # fmt: skip
     return steps

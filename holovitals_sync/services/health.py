@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from rq import Queue, Worker
 
 from ..config import QUEUE_FAMILIES, Settings
-from ..db import get_engine, ping
+from ..db import get_engine, ping, probe_write
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,16 @@ def redis_connection(url: str, *, timeout: float = 2.0) -> redis.Redis:
 def _check_database(engine: sa.Engine) -> PartHealth:
     try:
         ping(engine)
-        return PartHealth(ok=True)
     except Exception as exc:  # any driver error means "unreachable" here
         log.warning("health: database check failed: %s", type(exc).__name__)
         return PartHealth(ok=False, error=f"database unreachable ({type(exc).__name__})")
+    try:
+        probe_write(engine)
+    except Exception as exc:  # reads work, writes do not: as good as down for this product
+        log.warning("health: database write check failed: %s", type(exc).__name__)
+        return PartHealth(ok=False, error="database takes no writes (locked or read-only; "
+                                          f"{type(exc).__name__})")
+    return PartHealth(ok=True)
 
 
 # Matches workers.worker.LIVE_WITHIN (services must not import the workers package).

@@ -21,6 +21,7 @@ from ...fhir.errors import (
     ForeignOriginError,
     OperationOutcomeError,
     ResourceNotFound,
+    ResponseTooLarge,
 )
 from ...models import JobStatus, JobType, SyncCheckpoint, SyncJob
 from ...models.types import utcnow
@@ -52,6 +53,8 @@ def permanent_reason(exc: BaseException) -> str | None:
         return "a configuration error"
     if isinstance(exc, ForeignOriginError):
         return "the EHR sent a link to another host"
+    if isinstance(exc, ResponseTooLarge):
+        return "the EHR's answer is larger than HOLOVITALS_HTTP_MAX_RESPONSE_BYTES"
     if isinstance(exc, OperationOutcomeError | ResourceNotFound) and exc.status is not None:
         return PERMANENT_STATUSES.get(exc.status)
     return None

@@ -25,4 +25,6 @@ def connection_spec(row: EHRConnection) -> ConnectionSpec:
         timeout=settings.http_read_timeout,
         connect_timeout=settings.http_connect_timeout,
         max_connections=settings.http_pool_size,
+        total_timeout=settings.http_total_timeout,
+        max_response_bytes=settings.http_max_response_bytes,
     )

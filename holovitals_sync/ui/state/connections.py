@@ -70,15 +70,13 @@ def _save(vendor: str, values: dict[str, str], connection_id: int, actor: Actor
 
 
 def _test(connection_id: int, actor: Actor) -> list[dict[str, str]]:
-    with session_scope() as db:
-        row = db.get(EHRConnection, connection_id)
-        if row is None:
-            return []
-        try:
-            steps = service.test_connection(db, row=row, actor=actor)
-        except ValueError as exc:  # a setting the vendor needs is missing (names it, no value)
-            return [{"name": "configuration", "ok": "", "detail": str(exc)[:300]}]
-        return [{"name": s.name, "ok": "yes" if s.ok else "", "detail": s.detail} for s in steps]
+    try:
+        steps = service.test_connection(connection_id, actor=actor)
+    except service.ConnectionMissing:
+        return []
+    except ValueError as exc:  # a setting the vendor needs is missing (names it, no value)
+        return [{"name": "configuration", "ok": "", "detail": str(exc)[:300]}]
+    return [{"name": s.name, "ok": "yes" if s.ok else "", "detail": s.detail} for s in steps]
 
 
 def _generate(connection_id: int, alg: str, actor: Actor) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ import reflex as rx
 from ...db import session_scope
 from ...services import auth
 from ...services.auth import AuthError
+from ...services.login_guard import TooManyAttempts
 from .session import SessionState
 
 
@@ -34,7 +35,7 @@ class SignInState(rx.State):
             token, name, role = await asyncio.to_thread(
                 _sign_in, username, password, self.router.session.client_ip or None
             )
-        except AuthError as exc:
+        except (AuthError, TooManyAttempts) as exc:
             self.busy, self.error = False, str(exc)
             return
         session = await self.get_state(SessionState)

@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from holovitals_sync import migrations
+from holovitals_sync.config import get_settings
 from holovitals_sync.db import create_db_engine
+from holovitals_sync.models import AuditAnchor, AuditLog
 from holovitals_sync.services import audit
 
 ACTOR = audit.Actor.system("tests")
@@ -61,8 +63,9 @@ def test_cli_audit_verify_exit_codes(sqlite_url, tmp_path):
     migrations.upgrade(sqlite_url)
     engine = create_db_engine(sqlite_url)
     _fill(engine, 3)
+    # The same data directory, so the same audit key (<data dir>/audit.key).
     env = {**os.environ, "HOLOVITALS_DATABASE_URL": sqlite_url,
-           "HOLOVITALS_DATA_DIR": str(tmp_path)}  # fmt: skip
+           "HOLOVITALS_DATA_DIR": str(get_settings().data_dir)}  # fmt: skip
     run = [sys.executable, "-m", "holovitals_sync.cli", "audit", "verify"]
     ok = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "intact: 3 entries" in ok.stdout
@@ -103,3 +106,68 @@ def test_concurrent_writers_on_postgres_take_turns(postgres_url):
     thread.join(10)
     assert result == {"seq": 3}
     assert _verify(engine) == audit.ChainReport(ok=True, entries=3)
+
+
+def _rows(engine: sa.Engine, sql: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text(sql))
+
+
+def test_truncation_is_caught_by_the_anchor(database_url):
+    """Deleting the last entry, the last twenty or all of them once still verified."""
+    migrations.upgrade(database_url)
+    engine = create_db_engine(database_url)
+    _fill(engine, 25)
+    for cut, first_bad in (("seq > 24", 25), ("seq > 4", 5), ("1 = 1", 1)):
+        _rows(engine, f"DELETE FROM audit_log WHERE {cut}")
+        report = _verify(engine)
+        assert (report.ok, report.first_bad_seq) == (False, first_bad), cut
+        assert "were removed" in report.problem
+
+
+def test_a_rewritten_chain_without_the_key_is_caught(database_url):
+    """Editing an entry and recomputing every hash after it (plain SHA-256, as the chain
+    once was) verified "intact"; without the audit key the new hashes do not match."""
+    migrations.upgrade(database_url)
+    engine = create_db_engine(database_url)
+    _fill(engine, 4)
+    with Session(engine) as session:
+        rows = session.exec(sa.select(AuditLog).order_by(AuditLog.seq)).scalars().all()
+        rows[1].details = {"n": 99}
+        prev = rows[0].entry_hash
+        for row in rows[1:]:
+            row.prev_hash = prev
+            row.entry_hash = audit._digest(row, None)
+            prev = row.entry_hash
+        anchor = session.get(AuditAnchor, 1)
+        anchor.entry_hash = prev  # and the anchor moved along, as far as one can
+        session.commit()
+    report = _verify(engine)
+    assert (report.ok, report.first_bad_seq) == (False, 2)
+
+
+def test_concurrent_audited_writes_on_sqlite_never_fail(sqlite_url):
+    """Bursts of audited actions once failed with UNIQUE constraint failed: audit_log.seq
+    and "database is locked"; each now takes its turn and the chain stays whole."""
+    import threading
+
+    migrations.upgrade(sqlite_url)
+    engine = create_db_engine(sqlite_url)
+    errors: list[str] = []
+
+    def writer(n: int) -> None:
+        try:
+            with Session(engine) as session:
+                session.exec(sa.select(AuditLog).limit(1))  # a read first, as requests do
+                audit.record(session, actor=ACTOR, action="job.start", target_id=n)
+                session.commit()
+        except Exception as exc:  # noqa: BLE001 (any failure is the finding)
+            errors.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert _verify(engine) == audit.ChainReport(ok=True, entries=40)
