@@ -13,6 +13,9 @@ config = rx.Config(
     show_built_with_reflex=False,
     frontend_port=_settings.frontend_port,
     backend_port=_settings.backend_port,
+    # Only the dashboard's own origins may call the backend with the user's cookie (Reflex
+    # answers any origin, credentials included, by default).
+    cors_allowed_origins=_settings.allowed_origins,
     plugins=[
         rx.plugins.RadixThemesPlugin(
             theme=rx.theme(appearance="light", accent_color="teal", radius="medium")

@@ -9,6 +9,7 @@ A bad value stops start-up with one line naming the variable and what it accepts
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from base64 import urlsafe_b64encode
 from functools import lru_cache
@@ -90,6 +91,10 @@ class Settings(BaseSettings):
 
     frontend_port: int = Field(3000, ge=1, le=65535)
     backend_port: int = Field(8000, ge=1, le=65535)
+    # Where the dashboard is served from, as browsers name it (scheme://host[:port]): the
+    # only origins allowed to call the API with the user's cookie. Unset: this machine's
+    # dashboard port (localhost and 127.0.0.1).
+    dashboard_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     sandbox_port: int = Field(9100, ge=1, le=65535)
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
@@ -112,6 +117,23 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_hosts(cls, value: Any) -> Any:
         return _int_list(value)
+
+    @field_validator("dashboard_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
+        for origin in value or []:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+                raise ValueError(origin)
+        return value
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """The dashboard's origins: configured, or this machine's dashboard port."""
+        if self.dashboard_origins:
+            return list(self.dashboard_origins)
+        return [f"http://{host}:{self.frontend_port}" for host in ("localhost", "127.0.0.1")]
 
     @field_validator("data_dir")
     @classmethod
@@ -158,6 +180,7 @@ _ACCEPTS = {
     "redis_url": "a redis://, rediss:// or unix:// URL, or nothing for an embedded Redis",
     "log_level": "one of DEBUG, INFO, WARNING, ERROR",
     "webhook_allow_hosts": "comma-separated host names, IPs or CIDR networks",
+    "dashboard_origins": "comma-separated origins, e.g. https://sync.example-hospital.org",
     "alert_slow_factor": "a number above 1 and at most 100, e.g. 3",
 }
 

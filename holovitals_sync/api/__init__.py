@@ -25,6 +25,7 @@ from . import (
 )
 from .docs import install_docs
 from .errors import ERROR_RESPONSES, document_errors, install_error_handlers
+from .origin_check import OriginCheck
 
 
 def create_api() -> FastAPI:
@@ -43,6 +44,7 @@ def create_api() -> FastAPI:
     # First: the receiver is the busiest route, and routes are matched in order. The route
     # documents it; the middleware serves it without FastAPI's per-request routing cost.
     api.include_router(inbound.router, responses=ERROR_RESPONSES)
+    api.add_middleware(OriginCheck)
     api.add_middleware(inbound.InboundFastPath)
     for module in (health, auth, users, connections, audit, webhooks, jobs,
                    statistics, conflicts, metrics, rules, validation_rules, records, alerts):

@@ -22,7 +22,7 @@ from holovitals_sync.fhir.bundle import Resource, matches, next_link, parse_bund
 from holovitals_sync.fhir.config import ClientConfig
 from holovitals_sync.fhir.credentials import Credentials
 from holovitals_sync.fhir.errors import MalformedResponse
-from holovitals_sync.fhir.ids import check_id, check_type, fhir_instant
+from holovitals_sync.fhir.ids import check_id, check_segment, check_type, fhir_instant
 from holovitals_sync.fhir.origin import require_same_origin
 from holovitals_sync.fhir.transport import HttpCore, shared_ssl_context
 from holovitals_sync.fhir.writes import FhirWriteMixin
@@ -158,8 +158,12 @@ class FhirClient(FhirWriteMixin):
         self.core.close()
 
     def url(self, *parts: str) -> str:
-        """Join path parts to the base URL."""
-        return "/".join([self.config.base, *parts])
+        """Join path parts to the base URL; each part is checked to be one plain segment.
+
+        An id from a job request, an inbound event or a remote body once went into a path
+        as `../../outside-base` and the connection's token went with it to another path.
+        """
+        return "/".join([self.config.base, *(check_segment(p) for p in parts)])
 
     def _get(self, url: str, params: Params | None = None) -> httpx.Response:
         response = self.core.send(self.core.build("GET", url, params=params))

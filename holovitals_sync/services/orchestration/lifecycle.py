@@ -23,6 +23,7 @@ from ...fhir.errors import (
     ResourceNotFound,
     ResponseTooLarge,
 )
+from ...fhir.ids import InvalidId
 from ...models import JobStatus, JobType, SyncCheckpoint, SyncJob
 from ...models.types import utcnow
 from ..crypto import SecretDecryptError
@@ -53,6 +54,8 @@ def permanent_reason(exc: BaseException) -> str | None:
         return "a configuration error"
     if isinstance(exc, ForeignOriginError):
         return "the EHR sent a link to another host"
+    if isinstance(exc, InvalidId):
+        return "an id that is not a FHIR id"
     if isinstance(exc, ResponseTooLarge):
         return "the EHR's answer is larger than HOLOVITALS_HTTP_MAX_RESPONSE_BYTES"
     if isinstance(exc, OperationOutcomeError | ResourceNotFound) and exc.status is not None:

@@ -10,12 +10,13 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from rq.command import send_stop_job_command
 from rq.job import JobStatus as RQStatus
 from sqlmodel import Session
 
 from ...config import get_settings
+from ...fhir.ids import FHIR_ID_PATTERN
 from ...models import (
     Direction,
     EHRConnection,
@@ -82,8 +83,17 @@ class JobRequest(BaseModel):
     job_type: JobType
     direction: Direction = Direction.INBOUND
     priority: Priority = Priority.DEFAULT
-    patient_id: str | None = Field(default=None, min_length=1, max_length=200)
+    # A FHIR id: it goes into the EHR's URL (`Patient/<id>/$everything`).
+    patient_id: str | None = Field(default=None, pattern=FHIR_ID_PATTERN)
     resource_type: str | None = Field(default=None, pattern=r"^[A-Z][A-Za-z]{1,63}$")
+
+    @field_validator("patient_id")
+    @classmethod
+    def _not_a_dot_segment(cls, value: str | None) -> str | None:
+        # "." and ".." are FHIR ids by the letter, and path steps in a URL.
+        if value is not None and set(value) == {"."}:
+            raise ValueError("not a usable patient id")
+        return value
 
     @model_validator(mode="after")
     def _scope(self) -> JobRequest:
