@@ -40,7 +40,7 @@ class TooLarge(Exception):
 
 def _declared_too_large(declared: str | None, limit: int) -> bool:
     """A declared length over the limit (or not a number) is refused before reading."""
-    return declared is not None and (not declared.isdigit() or int(declared) > limit)
+    return declared is not None and (not declared.isdecimal() or int(declared) > limit)
 
 
 async def read_capped(request: Request, limit: int) -> bytes:

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from ..models import Role, User
 from ..services import audit, auth
+from ..services.patches import Patch
 from .deps import Admin, SessionDep
 from .strict import strict_body
 
@@ -22,7 +23,9 @@ class UserIn(BaseModel):
     role: Role = Role.VIEWER
 
 
-class UserPatch(BaseModel):
+class UserPatch(Patch):
+    """Role, active or password; each left out stays as it is (none may be null)."""
+
     role: Role | None = None
     active: bool | None = None
     password: str | None = Field(default=None, min_length=12, max_length=1000)

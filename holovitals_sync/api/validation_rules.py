@@ -9,7 +9,7 @@ dry run), changes to admins. A refused rule is a 422 whose `fields` name what wa
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..models import ErrorSeverity
+from ..services.patches import Patch
 from ..services.validation.custom import RULE_ID, FhirPathAssertion, PatternCheck, RangeCheck
 from ..services.validation_rules import (
     MAX_RULES,
@@ -77,8 +78,11 @@ class ValidationRuleOut(BaseModel):
     expression: str | None = None
 
 
-class ValidationRulePatch(BaseModel):
-    """Fields to change; the rule that results is validated as a whole."""
+class ValidationRulePatch(Patch):
+    """Fields to change; the rule that results is validated as a whole (`null` clears only
+    a range's `min` or `max`)."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"min", "max"})
 
     model_config = ConfigDict(extra="forbid")
 

@@ -184,7 +184,7 @@ class HttpCore:
         declared = response.headers.get("content-length", "")
         chunks, size = [], 0
         try:
-            if declared.isdigit() and int(declared) > limit:
+            if declared.isdecimal() and int(declared) > limit:
                 raise self._too_large(request, limit)
             for chunk in response.iter_bytes():  # decoded: a gzip bomb counts as it grows
                 size += len(chunk)

@@ -104,7 +104,7 @@ async def patch_config(request: Request) -> Response:
 async def clinic_day(request: Request) -> Response:
     sb = _sb(request)
     changes = request.query_params.get("changes", "20")
-    if not changes.isdigit():
+    if not changes.isdecimal():
         return _bad(ValueError("changes must be a non-negative integer"))
     sb.clinic_days += 1
     # Deterministic per (seed, day number) unless the caller picks a seed.

@@ -98,7 +98,7 @@ def parse_query(pairs: list[tuple[str, str]], default_count: int, max_count: int
         if name in IGNORED_PARAMS:
             continue
         if name == "_count":
-            if not value.isdigit():
+            if not value.isdecimal():
                 raise FhirError(400, "_count must be a non-negative integer")
             q.count = min(int(value), max_count)
             q.summary_count = q.summary_count or q.count == 0  # _count=0: total only

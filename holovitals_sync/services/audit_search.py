@@ -86,7 +86,7 @@ def target_names(session: Session, entries: list[AuditLog]) -> Names:
     """(target type, id) -> name for the named targets of a page (one query per type)."""
     wanted: dict[str, set[int]] = {}
     for entry in entries:
-        if entry.target_type in NAMED_TARGETS and str(entry.target_id or "").isdigit():
+        if entry.target_type in NAMED_TARGETS and str(entry.target_id or "").isdecimal():
             wanted.setdefault(entry.target_type, set()).add(int(entry.target_id))
     names: Names = {}
     for kind, ids in wanted.items():

@@ -7,7 +7,8 @@ never returned: the public view says only whether one is set.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session, select
@@ -18,6 +19,23 @@ from ..models.connection import DEFAULT_SWEEP
 from ..models.types import utcnow
 from . import audit
 from .crypto import decrypt, encrypt
+from .patches import Patch
+
+
+def check_base_url(value: str) -> str:
+    """An absolute http(s) URL with a host, no spaces or control characters (a NUL byte
+    was stored once, and the connection's test answered 500)."""
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("a URL holds no spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        raise ValueError("not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError("enter a URL starting with http:// or https:// and a host")
+    return value
 
 
 class ConnectionIn(BaseModel):
@@ -37,6 +55,11 @@ class ConnectionIn(BaseModel):
     concurrency_limit: int = Field(default=2, ge=1, le=50)
     validation_mode: ValidationMode = ValidationMode.LENIENT
 
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_base_url(value)
+
     @field_validator("sync_schedule", "sweep_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
@@ -48,8 +71,12 @@ class ConnectionIn(BaseModel):
         return value or None
 
 
-class ConnectionPatch(BaseModel):
-    """Fields an administrator may change; unset fields stay as they are."""
+class ConnectionPatch(Patch):
+    """Fields an administrator may change; unset fields stay as they are (`null` clears a
+    schedule and is ignored for the secret)."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"sync_schedule", "sweep_schedule",
+                                                    "client_secret"})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     base_url: str | None = Field(default=None, min_length=8, max_length=500, pattern=r"^https?://")
@@ -66,6 +93,7 @@ class ConnectionPatch(BaseModel):
 
     _cron = field_validator("sync_schedule", "sweep_schedule")(
         ConnectionIn._cron.__func__)  # type: ignore[attr-defined]
+    _base_url = field_validator("base_url")(ConnectionIn._url.__func__)  # type: ignore[attr-defined]
 
 
 class ConnectionOut(BaseModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...models import RuleDirection, TransformKind
+from ..patches import Patch
 from .compile import RuleChange, RuleFailure
 
 # "*" or a FHIR resource type name.
@@ -28,8 +29,11 @@ class RuleIn(BaseModel):
     description: str | None = Field(default=None, max_length=500)
 
 
-class RulePatch(BaseModel):
-    """Fields to change; unset ones stay. A new `kind` needs its `params` too."""
+class RulePatch(Patch):
+    """Fields to change; unset ones stay. A new `kind` needs its `params` too; `null`
+    clears only the description."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"description"})
 
     model_config = ConfigDict(extra="forbid")
 

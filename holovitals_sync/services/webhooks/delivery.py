@@ -86,7 +86,7 @@ def headers_for(sub: WebhookSubscription, delivery: WebhookDelivery, body: bytes
 
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After", "")
-    return min(float(value), MAX_RETRY_AFTER) if value.isdigit() else None
+    return min(float(value), MAX_RETRY_AFTER) if value.isdecimal() else None
 
 
 def send(sub: WebhookSubscription, delivery: WebhookDelivery,

@@ -148,7 +148,7 @@ def needed(event_key: str | None) -> int | None:
     if not event_key or not event_key.startswith(KEY_PREFIX):
         return None
     number = event_key[len(KEY_PREFIX):]
-    return int(number) if number.isdigit() else None
+    return int(number) if number.isdecimal() else None
 
 
 def grace_left(received_at: datetime, now: datetime | None = None) -> float:

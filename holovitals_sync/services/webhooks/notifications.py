@@ -96,7 +96,11 @@ def _focus(params: dict[str, Any]) -> str | None:
 
 def _from_bundle(bundle: dict[str, Any], digest: str) -> EventInfo:
     entries = bundle.get("entry") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise MalformedEvent("Bundle.entry is not a list of entries")
     status = (entries[0].get("resource") if entries else None) or {}
+    if not isinstance(status, dict):
+        raise MalformedEvent("the first entry's resource is not a resource")
     if status.get("resourceType") not in ("Parameters", "SubscriptionStatus"):
         raise MalformedEvent("notification bundle without a subscription status")
     params = _status_params(status)
@@ -151,5 +155,5 @@ def describe(body: bytes) -> EventInfo:
         if data.get("resourceType") == "Bundle":
             return _from_bundle(data, digest)
         return _from_vendor(data, digest)
-    except (AttributeError, TypeError, IndexError):
+    except (AttributeError, TypeError, IndexError, KeyError, ValueError):
         raise MalformedEvent("unexpected structure") from None

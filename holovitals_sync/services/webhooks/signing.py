@@ -58,7 +58,7 @@ def parse_header(header: str) -> tuple[int, list[str]]:
         key, sep, value = part.strip().partition("=")
         if not sep:
             continue
-        if key == "t" and value.isdigit():
+        if key == "t" and value.isdecimal():
             timestamp = int(value)
         elif key == "v1":
             digests.append(value.strip().lower())

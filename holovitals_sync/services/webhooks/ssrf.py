@@ -72,10 +72,16 @@ def check_target(url: str, allow: Sequence[str]) -> PinnedTarget:
         TargetRefused: with a reason naming the host, never the full URL (it may carry a
             token in its query).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host_name = parts.hostname
+    except ValueError:  # "http://[::1/x": an unclosed IPv6 bracket, say
+        raise TargetRefused("the URL is malformed") from None
+    if parts.scheme not in ("http", "https") or not host_name:
         raise TargetRefused("the URL must be http:// or https:// with a host")
-    host = parts.hostname.lower()
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise TargetRefused("the URL holds spaces or control characters")
+    host = host_name.lower()
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
@@ -20,6 +20,7 @@ from ...models import SignatureAlgorithm, WebhookSubscription
 from ...models.types import utcnow
 from .. import audit
 from ..crypto import decrypt, encrypt
+from ..patches import Patch
 from .events import EVENT_TYPES
 from .ssrf import PinnedTarget, TargetRefused, check_target
 
@@ -37,8 +38,12 @@ def _known_types(value: list[str] | None) -> list[str] | None:
     return sorted(set(value), key=EVENT_TYPES.index)
 
 
-class SubscriptionPatch(BaseModel):
-    """Fields an operator may change; unset fields stay as they are."""
+class SubscriptionPatch(Patch):
+    """Fields an operator may change; unset fields stay as they are (`null` drops a filter;
+    for `include_content` it keeps the current choice)."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({
+        "filter_connection_id", "filter_resource_types", "include_content"})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     url: str | None = Field(default=None, min_length=8, max_length=1000, pattern=r"^https?://")
@@ -46,7 +51,8 @@ class SubscriptionPatch(BaseModel):
     event_types: list[str] | None = None
     filter_connection_id: int | None = None
     filter_resource_types: list[str] | None = None
-    timeout_seconds: float | None = Field(default=None, gt=0, le=60)
+    # At least a second: 5e-324 was accepted, and no receiver answers in a femtosecond.
+    timeout_seconds: float | None = Field(default=None, ge=1, le=60)
     max_retries: int | None = Field(default=None, ge=0, le=20)
     backoff_seconds: list[int] | None = Field(default=None, min_length=1, max_length=20)
     active: bool | None = None
@@ -59,12 +65,16 @@ class SubscriptionPatch(BaseModel):
 class SubscriptionIn(SubscriptionPatch):
     """A new subscription: name, URL and event types are required."""
 
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({
+        "filter_connection_id", "filter_resource_types", "include_content", "algorithm",
+        "timeout_seconds", "max_retries", "backoff_seconds", "active"})
+
     name: str = Field(min_length=1, max_length=200)
     url: str = Field(min_length=8, max_length=1000, pattern=r"^https?://")
     algorithm: SignatureAlgorithm = SignatureAlgorithm.HMAC_SHA256
     event_types: list[str]
     filter_resource_types: list[str] = Field(default_factory=list)
-    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    timeout_seconds: float = Field(default=10.0, ge=1, le=60)
     max_retries: int = Field(default=5, ge=0, le=20)
     backoff_seconds: list[int] = Field(default_factory=lambda: [10, 60, 300, 1800, 7200],
                                        min_length=1, max_length=20)
@@ -191,7 +201,10 @@ def signing_secrets(row: WebhookSubscription, now: datetime | None = None) -> li
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).hostname or ""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # refused by check_url before it gets here; never an error of its own
+        return ""
 
 
 __all__ = ["SubscriptionCreated", "SubscriptionIn", "SubscriptionOut", "SubscriptionPatch",

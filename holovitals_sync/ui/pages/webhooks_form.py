@@ -45,7 +45,7 @@ def form_data(form: dict[str, Any]) -> dict[str, Any]:
         "url": form["url"].strip(),
         "algorithm": form["algorithm"],
         "event_types": [t for t in EVENT_TYPES if form["events"].get(t)],
-        "filter_connection_id": int(connection) if connection.isdigit() else None,
+        "filter_connection_id": int(connection) if connection.isdecimal() else None,
         "filter_resource_types": [t.strip() for t in form["resource_types"].split(",")
                                   if t.strip()],
         "timeout_seconds": form["timeout"].strip(),

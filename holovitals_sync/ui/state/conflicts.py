@@ -35,7 +35,7 @@ def _filters(status: str, severity: str, connection: str, resource_type: str) ->
     return ConflictFilter(
         status=ConflictStatus(status) if status in STATUSES[:-1] else None,
         severity=Severity(severity) if severity in SEVERITIES[1:] else None,
-        connection_id=int(connection) if connection.isdigit() else None,
+        connection_id=int(connection) if connection.isdecimal() else None,
         resource_type=resource_type if resource_type != ALL else None,
     )
 

@@ -177,8 +177,8 @@ class ConnectionsState(rx.State):
         # `?id=N` (kept in the address bar by `select`) reopens the same connection after a
         # reload or a backend restart, and makes a connection linkable.
         wanted = self.router.url.query_parameters.get("id", "")
-        if wanted.isdigit() or self.selected_id:
-            return await self._open(int(wanted) if wanted.isdigit() else self.selected_id)
+        if wanted.isdecimal() or self.selected_id:
+            return await self._open(int(wanted) if wanted.isdecimal() else self.selected_id)
         return None
 
     @rx.event

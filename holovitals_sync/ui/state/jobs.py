@@ -104,7 +104,7 @@ class Option:
 def _filter(status: str, connection: str, job_type: str) -> dashboard.JobFilter:
     return dashboard.JobFilter(
         status=JobStatus(status) if status in {s.value for s in JobStatus} else None,
-        connection_id=int(connection) if connection.isdigit() else None,
+        connection_id=int(connection) if connection.isdecimal() else None,
         job_type=JobType(job_type) if job_type in {t.value for t in JobType} else None,
     )
 

@@ -34,7 +34,7 @@ def _page_subs(after: int) -> wh.Page:
 def _page_deliveries(sub: str, status: str, after: int) -> wh.Page:
     with session_scope() as session:
         return wh.deliveries_page(
-            session, subscription_id=int(sub) if sub.isdigit() else None,
+            session, subscription_id=int(sub) if sub.isdecimal() else None,
             status=DeliveryStatus(status) if status != ALL else None,
             after_id=after or None, limit=PAGE_SIZE)
 
@@ -209,7 +209,7 @@ class WebhooksState(rx.State):
     async def confirm_delete(self) -> rx.event.EventSpec | None:
         sub_id = self.confirm_delete_id
         self.confirm_delete_id, self.confirm_delete_name = "", ""
-        if not sub_id.isdigit():
+        if not sub_id.isdecimal():
             return None
         if self.sub_after and len(self.rows) == 1:  # the page would be empty: go back one
             self.sub_after, self.sub_back = (self.sub_back[-1], self.sub_back[:-1]) \

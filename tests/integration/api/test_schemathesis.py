@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from http.server import BaseHTTPRequestHandler
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -12,16 +14,41 @@ from schemathesis.checks import positive_data_acceptance
 from holovitals_sync.api import create_api
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import Role
-from tests.factories import make_token, make_user
+from tests.factories import make_connection, make_subscription, make_token, make_user
+from tests.loopback import serve
 
-# Routes that would send requests to the URLs the fuzzer itself stored (a connection's
-# base URL, a subscription's endpoint): arbitrary public hosts, which tests must never
-# contact. Their bodies and ids are fuzzed in tests/faults/test_bad_input.py instead, on
-# rows whose URLs point at loopback. The inbound receiver is fuzzed here and there.
-_EXCLUDED = [
-    ("POST", "/api/connections/{connection_id}/test"),
-    ("POST", "/api/sync/webhooks/{subscription_id}/test"),
-]
+# Routes that send requests to the URL a stored row names (a connection's base URL, a
+# subscription's endpoint). The fuzzer stores arbitrary public hosts, which tests must never
+# contact: these two are fuzzed too, but every id they get names one of our own rows,
+# whose URLs stay on loopback (a connection to a server answering 404 at once, a
+# subscription the SSRF guard refuses).
+_OWN_ROWS = {
+    ("POST", "/api/connections/{connection_id}/test"): "connection_id",
+    ("POST", "/api/sync/webhooks/{subscription_id}/test"): "subscription_id",
+}
+_EXCLUDED: list[tuple[str, str]] = []
+
+
+class _NotFound(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_GET  # noqa: N815
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def own_rows(api_db: str):
+    """A connection and a subscription whose URLs never leave this machine."""
+    with serve(_NotFound, "/fhir") as ehr, session_scope() as session:
+        connection = make_connection(session, "Loopback only", base_url=ehr).id
+        subscription = make_subscription(session, url="http://127.0.0.1:9/hook").id
+        session.commit()
+        yield {"connection_id": connection, "subscription_id": subscription}
 
 
 def _fresh_admin_headers(n: int) -> dict[str, str]:
@@ -46,13 +73,19 @@ def api_schema(api_db: str):
     return schema
 
 
-def _fuzz(operation, mode: GenerationMode, headers: dict[str, str]) -> None:
+def _fuzz(operation, mode: GenerationMode, headers: dict[str, str],
+          own: dict[str, int]) -> None:
+    pinned = _OWN_ROWS.get((operation.method.upper(), operation.path))
+
     @given(case=operation.as_strategy(generation_mode=mode))
     # derandomize: the same examples on every run, so CI is repeatable; a wider random
     # search is run by hand (HYPOTHESIS_PROFILE is not used here on purpose).
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))  # fmt: skip
     def run(case) -> None:
+        value = (case.path_parameters or {}).get(pinned) if pinned else None
+        if pinned and isinstance(value, int) and not isinstance(value, bool):
+            case.path_parameters = {**case.path_parameters, pinned: own[pinned]}
         case.call_and_validate(headers=headers, excluded_checks=_EXCLUDED_CHECKS)
 
     run()
@@ -61,7 +94,7 @@ def _fuzz(operation, mode: GenerationMode, headers: dict[str, str]) -> None:
 EXAMPLES = 10
 
 
-def test_api_matches_its_schema(api_schema) -> None:
+def test_api_matches_its_schema(api_schema, own_rows) -> None:
     """Positive and negative inputs for every operation; collect all failures, then report."""
     failures = []
     for n, result in enumerate(api_schema.get_all_operations()):
@@ -69,7 +102,8 @@ def test_api_matches_its_schema(api_schema) -> None:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
                 _fuzz(
-                    operation, mode, _fresh_admin_headers(n * 2 + (mode is GenerationMode.NEGATIVE))
+                    operation, mode,
+                    _fresh_admin_headers(n * 2 + (mode is GenerationMode.NEGATIVE)), own_rows,
                 )
             except Unsatisfiable:
                 continue  # negative mode on an operation with no inputs: nothing to break
