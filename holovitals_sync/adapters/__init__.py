@@ -13,7 +13,7 @@ from holovitals_sync.adapters.errors import (
 from holovitals_sync.adapters.hashing import content_hash
 from holovitals_sync.adapters.jwks import connection_jwks
 from holovitals_sync.adapters.profile import VendorProfile
-from holovitals_sync.adapters.registry import ADAPTERS, PROFILES, adapter_for
+from holovitals_sync.adapters.registry import ADAPTERS, PROFILES, adapter_for, known_profile
 from holovitals_sync.adapters.signatures import hub_signature, verify_hub_signature
 from holovitals_sync.adapters.types import (
     Capabilities,
@@ -41,5 +41,6 @@ __all__ = [
     "connection_jwks",
     "content_hash",
     "hub_signature",
+    "known_profile",
     "verify_hub_signature",
 ]

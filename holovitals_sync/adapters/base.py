@@ -11,6 +11,9 @@ Interface for the sync engine (keep it stable)::
     EHRAdapter.fetch_resource_type(resource_type, *, resume=None) -> Iterator[FetchedPage]
     EHRAdapter.check_write(resource) -> "create" | "update"   (raises WriteNotSupported)
     EHRAdapter.write(resource, *, remote_version=None) -> WriteOutcome
+    EHRAdapter.check_delete(resource_type)                   (raises WriteNotSupported)
+    EHRAdapter.delete(resource_type, resource_id, *, remote_version=None) -> None
+    EHRAdapter.known_profile(vendor_params) -> VendorProfile | None   (no request sent)
     EHRAdapter.close() / context manager
 
 Example::
@@ -32,9 +35,10 @@ Example::
   type completes, its new `cursor` entry; commit both only with the page's records.
 - Incremental fetches on vendors without `_lastUpdated` re-query (or Bulk `_since`) and may
   return unchanged records: compare `content_hash` with the stored one and write nothing.
-- `write` raises `WriteNotSupported` before any request when the vendor takes no such write,
-  and `RemoteChanged` (a `PreconditionFailed`) when the EHR answered 412, or 409 where the
-  vendor uses it (Oracle Health). Other failures are the FHIR client's typed errors.
+- `write` and `delete` raise `WriteNotSupported` before any request when the vendor takes no
+  such write, and `RemoteChanged` (a `PreconditionFailed`) when the EHR answered 412, or 409
+  where the vendor uses it (Oracle Health). A delete of what the EHR no longer has raises
+  `ResourceNotFound` (404/410). Other failures are the FHIR client's typed errors.
 - The adapter never touches the database; secrets arrive decrypted in the spec.
 """
 
@@ -54,7 +58,7 @@ from holovitals_sync.adapters.plan import (
     incremental_tasks,
     search_tasks,
 )
-from holovitals_sync.adapters.profile import VendorProfile
+from holovitals_sync.adapters.profile import VendorProfile, WriteOp
 from holovitals_sync.adapters.types import (
     Capabilities,
     ConnectionSpec,
@@ -100,6 +104,16 @@ class EHRAdapter:
     def profile(self) -> VendorProfile:
         """The vendor profile in force for this connection."""
         return self.PROFILE
+
+    @classmethod
+    def known_profile(cls, vendor_params: dict[str, Any]) -> VendorProfile | None:
+        """The profile as far as it is known without asking the EHR (None: the server
+        declares it, as generic servers do in their CapabilityStatement).
+
+        Lets the API refuse a change the vendor can never take before anything is stored.
+        """
+        del vendor_params
+        return cls.PROFILE
 
     @property
     def client(self) -> FhirClient:
@@ -277,15 +291,44 @@ class EHRAdapter:
         if not isinstance(resource, dict) or not resource.get("resourceType"):
             raise ValueError("resource must be a dict with a resourceType")
         rtype = str(resource["resourceType"])
-        op = "update" if resource.get("id") else "create"
-        allowed = self.profile.write_ops(rtype)
-        if op not in allowed:
-            name = self.profile.display_name
-            reason = (f"{name} takes no FHIR writes of {rtype}" if not allowed else
-                      f"{name} takes only {'/'.join(sorted(allowed))} of {rtype}, not {op}")
-            raise WriteNotSupported(f"{reason} [{self.profile.source('writes')}]",
-                                    resource_type=rtype, operation=op)
+        op: WriteOp = "update" if resource.get("id") else "create"
+        refusal = self.profile.write_refusal(rtype, op)
+        if refusal is not None:
+            raise WriteNotSupported(refusal, resource_type=rtype, operation=op)
         return op
+
+    def check_delete(self, resource_type: str) -> None:
+        """Raise why not when the vendor takes no FHIR delete of the type.
+
+        Raises:
+            WriteNotSupported: The vendor takes no delete of this type (no request sent).
+        """
+        refusal = self.profile.write_refusal(resource_type, "delete")
+        if refusal is not None:
+            raise WriteNotSupported(refusal, resource_type=resource_type, operation="delete")
+
+    def delete(self, resource_type: str, resource_id: str, *,
+               remote_version: str | None = None) -> None:
+        """Delete one resource on the EHR.
+
+        Args:
+            resource_type: e.g. "Observation".
+            resource_id: The EHR's id.
+            remote_version: The EHR version the delete was decided on; sent as `If-Match`
+                only where the vendor versions writes.
+
+        Raises:
+            WriteNotSupported: Before any request, when the vendor takes no such delete.
+            RemoteChanged: The EHR moved on (412, or 409 on Oracle Health).
+            ResourceNotFound: The EHR has no such resource (404, or 410 Gone).
+        """
+        self.check_delete(resource_type)
+        version = remote_version if self.profile.versioning != "none" else None
+        try:
+            self.client.delete(resource_type, resource_id, if_match_version=version)
+        except PreconditionFailed as exc:
+            raise RemoteChanged(str(exc), status=exc.status, url=exc.url,
+                                issues=exc.issues) from exc
 
     def write(self, resource: Resource, *, remote_version: str | None = None) -> WriteOutcome:
         """Create (no id) or update (with id) one resource on the EHR.

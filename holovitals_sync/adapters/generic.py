@@ -46,7 +46,7 @@ def _writes(resources: list[dict[str, Any]]) -> dict[str, frozenset[WriteOp]]:
     out: dict[str, frozenset[WriteOp]] = {}
     for res in resources:
         codes = {i.get("code") for i in res.get("interaction") or []}
-        ops = frozenset(op for op in ("create", "update") if op in codes)
+        ops = frozenset(op for op in ("create", "update", "delete") if op in codes)
         if ops:
             out[str(res.get("type"))] = ops  # type: ignore[assignment]
     return out
@@ -121,6 +121,12 @@ class GenericAdapter(EHRAdapter):
             spec = self.spec if self.spec.scopes else replace(self.spec, scopes=WILDCARD)
             self._client = connect.build_client(spec, PROFILE)
         return self._client
+
+    @classmethod
+    def known_profile(cls, vendor_params: dict[str, Any]) -> VendorProfile | None:
+        """None: what a generic server takes is in its CapabilityStatement, read on use."""
+        del vendor_params
+        return None
 
     @property
     def profile(self) -> VendorProfile:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from holovitals_sync.adapters.base import EHRAdapter
 from holovitals_sync.adapters.errors import ConfigurationError
@@ -48,7 +49,12 @@ class NextGenAdapter(EHRAdapter):
     @property
     def profile(self) -> VendorProfile:
         """The product's profile."""
-        product = self.spec.vendor_params.get("product", "enterprise")
+        return self.known_profile(self.spec.vendor_params)
+
+    @classmethod
+    def known_profile(cls, vendor_params: dict[str, Any]) -> VendorProfile:
+        """The profile of the product `vendor_params["product"]` names."""
+        product = vendor_params.get("product", "enterprise")
         try:
             return PRODUCTS[product]
         except KeyError:

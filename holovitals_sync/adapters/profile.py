@@ -16,7 +16,7 @@ from holovitals_sync.models.enums import AuthMethod
 
 ScopeStyle = Literal["v1", "v2"]
 ExportLevel = Literal["system", "patient", "group"]
-WriteOp = Literal["create", "update"]
+WriteOp = Literal["create", "update", "delete"]
 Versioning = Literal["if-match-412", "if-match-409", "none"]
 Notification = Literal["subscriptions", "hl7v2", "none", "unknown"]
 Paging = Literal["links", "cursor"]
@@ -47,7 +47,8 @@ class VendorProfile:
         token_params: Extra form fields of the token request (templated with vendor_params).
         search_params: Extra query parameters on every search (templated with vendor_params).
         resource_types: Types readable and searchable over FHIR.
-        writes: Resource type -> write operations the vendor takes over FHIR.
+        writes: Resource type -> write operations the vendor takes over FHIR (create,
+            update, delete).
         required_search_params: Type -> one of these must be present on a search.
         max_page_size: Highest `_count` honoured (None: unknown, we ask `default_page_size`).
         default_page_size: `_count` we send.
@@ -129,6 +130,16 @@ class VendorProfile:
     def write_ops(self, resource_type: str) -> frozenset[WriteOp]:
         """Write operations the vendor takes on a type (empty: read-only)."""
         return self.writes.get(resource_type, frozenset())
+
+    def write_refusal(self, resource_type: str, op: WriteOp) -> str | None:
+        """Why the vendor takes no `op` of the type over FHIR (with its sources), or None."""
+        allowed = self.write_ops(resource_type)
+        if op in allowed:
+            return None
+        reason = (f"{self.display_name} takes no FHIR writes of {resource_type}"
+                  if not allowed else f"{self.display_name} takes only "
+                  f"{'/'.join(sorted(allowed))} of {resource_type}, not {op}")
+        return f"{reason} [{self.source('writes')}]"
 
     @property
     def scope_style(self) -> ScopeStyle:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from holovitals_sync.adapters.athenahealth import AthenahealthAdapter
 from holovitals_sync.adapters.base import EHRAdapter
 from holovitals_sync.adapters.eclinicalworks import EClinicalWorksAdapter
@@ -50,3 +52,16 @@ def adapter_for(spec: ConnectionSpec) -> EHRAdapter:
     except KeyError:
         raise ConfigurationError(f"no adapter for vendor {spec.vendor!r}") from None
     return cls(spec)
+
+
+def known_profile(vendor: str, vendor_params: dict[str, Any]) -> VendorProfile | None:
+    """The vendor's profile as known without a request (None: the server declares it).
+
+    Raises:
+        ConfigurationError: Unknown vendor, or settings that pick no profile.
+    """
+    try:
+        cls = ADAPTERS[str(vendor)]
+    except KeyError:
+        raise ConfigurationError(f"no adapter for vendor {vendor!r}") from None
+    return cls.known_profile(vendor_params)

@@ -277,5 +277,5 @@ async def update(request: Request) -> Response:
 async def delete(request: Request) -> Response:
     rtype, rid = request.path_params["type"], request.path_params["id"]
     sb, _ = authorize(request, rtype, "d")
-    ops.delete(sb, rtype, rid)
+    ops.delete(sb, rtype, rid, parse_etag(request.headers.get("if-match")))
     return Response(status_code=204)

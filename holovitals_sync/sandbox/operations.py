@@ -107,8 +107,17 @@ def update(sb: Sandbox, rtype: str, rid: str, res: Any, if_match: int | None
                         "conflict") from None
 
 
-def delete(sb: Sandbox, rtype: str, rid: str) -> None:
-    """Deleting a deleted resource succeeds again (FHIR delete is idempotent); unknown: 404."""
+def delete(sb: Sandbox, rtype: str, rid: str, if_match: int | None = None) -> None:
+    """Deleting a deleted resource succeeds again (FHIR delete is idempotent); unknown: 404;
+    an `If-Match` on an older version than the live one: the vendor's stale status."""
     check_write(sb, rtype, "delete")
-    if sb.store.delete(rtype, rid) is None and sb.store.get(rtype, rid) is None:
+    if not sb.profile.supports_versioning:
+        if_match = None
+    try:
+        done = sb.store.delete(rtype, rid, if_match)
+    except VersionConflict as exc:
+        raise FhirError(sb.profile.stale_version_status,
+                        f"{rtype}/{rid[:64]} is at version {exc.current}, not {if_match}",
+                        "conflict") from None
+    if done is None and sb.store.get(rtype, rid) is None:
         raise FhirError(404, f"{rtype}/{rid[:64]} not found")

@@ -241,11 +241,15 @@ class Store:
             self._put(rec)
             return rec
 
-    def delete(self, rtype: str, rid: str) -> Record | None:
+    def delete(self, rtype: str, rid: str, if_match: int | None = None) -> Record | None:
+        """The delete's version, or None when there is nothing (left) to delete. Raises
+        VersionConflict when `if_match` names another version than the live one."""
         with self.lock:
             cur = self.get(rtype, rid)
             if cur is None or cur.deleted:
                 return None
+            if if_match is not None and cur.version != if_match:
+                raise VersionConflict(cur.version)
             return self._write(cur.resource(), cur.version + 1, deleted=True)
 
     @contextmanager

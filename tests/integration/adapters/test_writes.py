@@ -11,6 +11,7 @@ import pytest
 from holovitals_sync.adapters import RemoteChanged, WriteNotSupported, adapter_for
 from holovitals_sync.adapters.generic import GenericAdapter
 from holovitals_sync.adapters.profile import both
+from holovitals_sync.fhir import ResourceNotFound
 from tests.integration.adapters.conftest import VendorEnv
 
 NEW = {
@@ -80,3 +81,27 @@ def test_no_if_match_for_vendors_without_versioning(env_of: Any) -> None:
     assert outcome.status == 200
     with adapter_for(env.spec) as adapter, pytest.raises(RemoteChanged):
         adapter.write(obs, remote_version=stale)
+
+
+def test_delete_where_the_server_takes_it_refused_before_any_request_elsewhere(
+        env: VendorEnv) -> None:
+    obs = _current(env, "Observation")
+    with adapter_for(env.spec) as adapter:
+        takes = "delete" in adapter.capabilities.writable.get("Observation", [])
+        assert takes == (env.mode == "generic")  # no named vendor takes FHIR deletes
+        if not takes:
+            env.server.reset()
+            with pytest.raises(WriteNotSupported) as caught:
+                adapter.delete("Observation", obs["id"], remote_version="1")
+            assert (caught.value.resource_type, caught.value.operation) == (
+                "Observation", "delete")
+            assert "Observation" in caught.value.reason and env.fhir_requests() == []
+            return
+        version = obs["meta"]["versionId"]
+        with pytest.raises(RemoteChanged):  # If-Match on a version the EHR moved on from
+            adapter.delete("Observation", obs["id"], remote_version=str(int(version) - 1))
+        assert not env.server.state.store.get("Observation", obs["id"]).deleted
+        adapter.delete("Observation", obs["id"], remote_version=version)
+        assert env.server.state.store.get("Observation", obs["id"]).deleted
+        with pytest.raises(ResourceNotFound):
+            adapter.delete("Observation", "never-existed", remote_version="1")

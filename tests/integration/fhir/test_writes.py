@@ -62,6 +62,19 @@ def test_delete(client: FhirClient) -> None:
     assert info.value.status == 410
 
 
+def test_delete_if_match(client: FhirClient) -> None:
+    created = client.create(new_patient())
+    client.update({**client.read("Patient", created.resource_id), "gender": "male"})
+    with pytest.raises(PreconditionFailed) as info:  # the server moved on from version 1
+        client.delete("Patient", created.resource_id, if_match_version=created.version_id)
+    assert info.value.status == 412
+    assert client.read("Patient", created.resource_id)["gender"] == "male"  # still there
+    current = client.read("Patient", created.resource_id)["meta"]["versionId"]
+    client.delete("Patient", created.resource_id, if_match_version=current)
+    with pytest.raises(ResourceNotFound):
+        client.read("Patient", created.resource_id)
+
+
 def test_transaction(client: FhirClient) -> None:
     value = uuid.uuid4().hex
     bundle = {

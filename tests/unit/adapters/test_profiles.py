@@ -6,8 +6,9 @@ import pytest
 
 from holovitals_sync.adapters import PROFILES, ConfigurationError, ConnectionSpec, adapter_for
 from holovitals_sync.adapters.connect import credentials_for, default_scopes, render
+from holovitals_sync.adapters.generic import profile_from_server
 from holovitals_sync.adapters.plan import full_tasks, incremental_method, incremental_tasks
-from holovitals_sync.adapters.registry import ADAPTERS
+from holovitals_sync.adapters.registry import ADAPTERS, known_profile
 from holovitals_sync.fhir.keys import generate_key_pair
 from holovitals_sync.models.enums import AuthMethod, Vendor
 
@@ -117,3 +118,29 @@ def test_connection_test_reports_configuration_without_secrets() -> None:
                               client_secret="s", auth_method=AuthMethod.CLIENT_SECRET_BASIC)
     steps = adapter_for(no_group).test_connection()
     assert not steps[0].ok and "practice_id" in steps[0].detail
+
+
+def test_deletes_are_what_the_vendor_takes_and_known_without_a_request() -> None:
+    # No named vendor takes a FHIR delete (shared/ehr-vendors.md); the refusal names the
+    # vendor, the type and the source.
+    for name in (n for n in PROFILES if n != "generic"):
+        refusal = PROFILES[name].write_refusal("Observation", "delete")
+        assert refusal and PROFILES[name].display_name in refusal and "Observation" in refusal
+    assert PROFILES["epic"].write_refusal("Observation", "delete") == (
+        "Epic takes only create/update of Observation, not delete [E1]")
+    assert known_profile("epic", {}) is PROFILES["epic"]
+    assert known_profile("nextgen", {"product": "office"}) is PROFILES["nextgen_office"]
+    assert known_profile("generic", {}) is None  # the server's statement says, on use
+    with pytest.raises(ConfigurationError):
+        known_profile("nextgen", {"product": "neither"})
+    # A generic server declares deletes per type in its CapabilityStatement.
+    statement = {"rest": [{"resource": [
+        {"type": "Observation", "interaction": [{"code": c} for c in (
+            "read", "search-type", "create", "update", "delete")]},
+        {"type": "Patient", "interaction": [{"code": c} for c in (
+            "read", "search-type", "update")]}]}]}
+    server = profile_from_server(statement, None)
+    assert server.write_ops("Observation") == {"create", "update", "delete"}
+    assert server.write_refusal("Observation", "delete") is None
+    assert server.write_refusal("Patient", "delete") == (
+        "Generic FHIR R4 takes only update of Patient, not delete [CapabilityStatement]")
