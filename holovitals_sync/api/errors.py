@@ -82,6 +82,8 @@ DECLARED_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/sync/jobs/{job_id}/retry"): (409, 503),
     ("POST", "/api/sync/dead-letter/replay"): (404, 409, 503),
     ("GET", "/api/records"): (404,),
+    ("GET", "/api/records/errors"): (404,),
+    ("GET", "/api/records/errors.csv"): (404,),
     # A local change: a body that is not JSON or too large, a record an open conflict holds,
     # a stale or missing If-Match, a patch of another type (the body is read raw: its media
     # type picks the patch format).
@@ -177,9 +179,15 @@ def route_error_statuses(route: RouteContext) -> set[int]:
 
 
 def _is_catalogue_entry(response: dict[str, Any], status: str) -> bool:
-    """Whether an OpenAPI response is the catalogue's copy (not one a route declared itself)."""
-    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-    return (schema.get("$ref", "").endswith("/ErrorBody")
+    """Whether an OpenAPI response is the catalogue's copy (not one a route declared itself).
+
+    FastAPI files it under the route's own media type (a CSV route's errors under
+    text/csv); `narrow_error_responses` puts it back under application/json, as sent.
+    """
+    content = response.get("content", {})
+    return (len(content) == 1
+            and next(iter(content.values())).get("schema", {}).get("$ref", "").endswith(
+                "/ErrorBody")
             and response.get("description") == _response(int(status))["description"])
 
 
@@ -195,8 +203,13 @@ def narrow_error_responses(schema: dict[str, Any], routes: list[RouteContext]) -
                 continue
             responses = operation.setdefault("responses", {})
             for status in [s for s in responses if s.isdigit() and int(s) in _CODES]:
-                if int(status) not in statuses and _is_catalogue_entry(responses[status], status):
+                if not _is_catalogue_entry(responses[status], status):
+                    continue
+                if int(status) not in statuses:
                     del responses[status]
+                else:  # errors are JSON whatever the route answers when it succeeds
+                    responses[status]["content"] = {"application/json": {
+                        "schema": dict(error_ref)}}
             for status in sorted(statuses):
                 responses.setdefault(str(status), {
                     "description": _response(status)["description"],

@@ -1,4 +1,5 @@
-"""What HoloVitals holds: a patient's records, one record's three bodies, and local changes."""
+"""What HoloVitals holds: a connection's records and their errors, one record's three bodies,
+and local changes and deletes."""
 
 from __future__ import annotations
 
@@ -7,68 +8,153 @@ from typing import Annotated, Any
 
 import orjson
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from ..models import Conflict, ConflictStatus, EHRConnection, RecordError, SyncedRecord
+from ..models import (
+    Conflict,
+    ConflictStatus,
+    EHRConnection,
+    ErrorSeverity,
+    RecordError,
+    SyncedRecord,
+)
+from ..services import record_lists as lists
 from ..services import records as service
 from .deps import Operator, SessionDep, Viewer
 
 router = APIRouter(prefix="/api/records", tags=["records"])
 
 
-class RecordOut(BaseModel):
+class RecordItem(BaseModel):
+    """One record in a list: its ids, versions, state and HoloVitals' copy."""
+
     id: int
+    connection_id: int
     resource_type: str
     remote_id: str
-    remote_version: str | None
-    dirty: bool
+    patient_ref: str | None
+    remote_version: str | None = Field(description="the EHR's version of the record")
+    local_version: str = Field(description="the version of HoloVitals' copy (its ETag)")
+    dirty: bool = Field(description="local changes (or a delete) not yet written to the EHR")
+    conflict_pending: bool
     flagged_invalid: bool
-    deleted: bool
+    reference_missing: bool
+    deleted: bool = Field(description="a tombstone: the EHR no longer has it")
+    deleted_at: datetime | None
+    delete_reason: str | None
+    local_deleted: bool = Field(description="deleted in HoloVitals, not yet at the EHR")
     last_synced_at: datetime | None
+    updated_at: datetime
     open_conflicts: int
-    body: dict[str, Any] | None  # the HoloVitals copy
+    body: dict[str, Any] | None = Field(description="the HoloVitals copy")
 
 
-@router.get("", response_model=list[RecordOut])
-def patient_records(
+class RecordPage(BaseModel):
+    items: list[RecordItem]
+    next_cursor: int | None = Field(description="pass as `cursor` for the next page")
+
+
+@router.get("", response_model=RecordPage)
+def list_records(
     _viewer: Viewer,
     session: SessionDep,
     connection_id: int = Query(),
-    patient: str = Query(min_length=1, max_length=200, description="Patient/<id> or <id>"),
+    patient: str | None = Query(default=None, min_length=1, max_length=200,
+                                description="Patient/<id> or <id>: its records and itself"),
     resource_type: str | None = Query(default=None, max_length=64),
-) -> list[RecordOut]:
-    """Every record of one patient on one connection (the Patient itself included)."""
+    invalid: bool | None = Query(default=None, description=(
+        "invalid by content (flagged_invalid) or by a missing patient (reference_missing)")),
+    dirty: bool | None = Query(default=None),
+    deleted: bool | None = Query(default=None),
+    changed_since: Annotated[datetime | None, Query(description=(
+        "records changed (updated_at) at or after this ISO instant; no offset means UTC"))
+    ] = None,
+    cursor: int | None = Query(default=None, ge=0, description="the `next_cursor` of a page"),
+    limit: int = Query(default=100, ge=1, le=500),
+) -> RecordPage:
+    """A connection's records (every type, those without a patient too), in id order."""
     if session.get(EHRConnection, connection_id) is None:
         raise HTTPException(404, "no such connection")
-    ref = patient if patient.startswith("Patient/") else f"Patient/{patient}"
-    patient_id = ref.split("/", 1)[1]
-    mine = sa.or_(
-        SyncedRecord.patient_ref == ref,
-        sa.and_(SyncedRecord.resource_type == "Patient", SyncedRecord.remote_id == patient_id),
-    )
-    query = select(SyncedRecord).where(SyncedRecord.connection_id == connection_id, mine)
-    if resource_type:
-        query = query.where(SyncedRecord.resource_type == resource_type)
-    rows = session.exec(query.order_by(SyncedRecord.resource_type, SyncedRecord.remote_id)).all()
-    open_counts = dict(
-        session.exec(
-            select(Conflict.record_id, sa.func.count())
-            .where(Conflict.record_id.in_([r.id for r in rows]),
-                   Conflict.status == ConflictStatus.OPEN)
-            .group_by(Conflict.record_id)
-        ).all()
-    )  # fmt: skip
-    return [
-        RecordOut(
-            **row.model_dump(include=set(RecordOut.model_fields) - {"open_conflicts", "body"}),
-            open_conflicts=open_counts.get(row.id, 0),
-            body=row.local_copy,
-        )
-        for row in rows
-    ]
+    flt = lists.RecordFilter(connection_id=connection_id, patient=patient,
+                             resource_type=resource_type, invalid=invalid, dirty=dirty,
+                             deleted=deleted, changed_since=changed_since)
+    page = lists.list_records(session, flt, cursor=cursor, limit=limit)
+    counts = lists.open_conflicts(session, [int(r.id) for r in page.rows])
+    return RecordPage(items=[RecordItem(
+        **row.model_dump(include=set(RecordItem.model_fields)),
+        local_version=service.local_etag(row), open_conflicts=counts.get(row.id, 0),
+        body=row.local_copy) for row in page.rows], next_cursor=page.next_cursor)
+
+
+class ErrorItem(BaseModel):
+    """A validation or processing error of one resource (messages carry no values)."""
+
+    id: int
+    job_id: int | None
+    resource_type: str
+    remote_id: str | None
+    path: str | None
+    severity: ErrorSeverity
+    message: str
+    created_at: datetime
+
+
+class ErrorPage(BaseModel):
+    items: list[ErrorItem]
+    next_cursor: int | None = Field(description="pass as `cursor` for the next (older) page")
+
+
+def _error_filter(
+    session: SessionDep,
+    connection_id: int = Query(),
+    job_id: int | None = Query(default=None, ge=0),
+    resource_type: str | None = Query(default=None, max_length=64),
+    remote_id: str | None = Query(default=None, max_length=200),
+    severity: Annotated[ErrorSeverity | None, Query()] = None,
+    layer: str | None = Query(default=None, pattern=r"^[a-z]{1,32}$", description=(
+        "the check that found it, as its message's tag: required, reference, custom, "
+        "structure, screen, delete, write, ...")),
+    rule: str | None = Query(default=None, min_length=1, max_length=100,
+                             description="a custom validation rule's name"),
+) -> lists.ErrorFilter:
+    if session.get(EHRConnection, connection_id) is None:
+        raise HTTPException(404, "no such connection")
+    return lists.ErrorFilter(connection_id=connection_id, job_id=job_id,
+                             resource_type=resource_type, remote_id=remote_id,
+                             severity=severity, layer=layer, rule=rule)
+
+
+ErrorFilterDep = Annotated[lists.ErrorFilter, Depends(_error_filter)]
+
+
+@router.get("/errors", response_model=ErrorPage)
+def list_errors(_viewer: Viewer, session: SessionDep, flt: ErrorFilterDep,
+                cursor: int | None = Query(default=None, ge=0,
+                                           description="the `next_cursor` of a page"),
+                limit: int = Query(default=100, ge=1, le=500)) -> ErrorPage:
+    """Record errors of a connection (per job, type, record, check or rule), newest first."""
+    page = lists.list_errors(session, flt, cursor=cursor, limit=limit)
+    return ErrorPage(items=[ErrorItem(**e.model_dump(include=set(ErrorItem.model_fields)))
+                            for e in page.rows], next_cursor=page.next_cursor)
+
+
+class CsvResponse(StreamingResponse):
+    media_type = "text/csv"
+
+
+@router.get("/errors.csv", response_class=CsvResponse, responses={200: {
+    "description": "the errors as CSV (UTF-8 with a byte order mark), a header row first",
+    "content": {"text/csv": {"schema": {"type": "string"}}}}})
+def export_errors(_viewer: Viewer, flt: ErrorFilterDep) -> CsvResponse:
+    """The same errors as a CSV file for a spreadsheet: when (UTC), job_id, resource_type,
+    remote_id, path, severity, message; newest first, streamed."""
+    name = f"record-errors-connection-{flt.connection_id}.csv"
+    return CsvResponse(lists.errors_csv(flt), media_type="text/csv; charset=utf-8",
+                       headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # A FHIR resource type and id as they may appear in a URL (FHIR's id rule).
@@ -108,7 +194,11 @@ class RecordDetail(BaseModel):
     dirty: bool
     conflict_pending: bool
     flagged_invalid: bool
+    reference_missing: bool
     deleted: bool
+    deleted_at: datetime | None
+    delete_reason: str | None
+    local_deleted: bool
     last_job_id: int | None
     last_synced_at: datetime | None
     open_conflicts: int

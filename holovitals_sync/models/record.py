@@ -33,6 +33,11 @@ class SyncedRecord(SQLModel, table=True):
         sa.Index("ix_record_reference_missing", "connection_id", "id",
                  sqlite_where=sa.text("reference_missing = 1"),
                  postgresql_where=sa.text("reference_missing")),
+        # Deletes asked for in HoloVitals (fewer still): outbound runs read them with the
+        # dirty ones.
+        sa.Index("ix_record_local_deleted", "connection_id", "id",
+                 sqlite_where=sa.text("local_deleted = 1"),
+                 postgresql_where=sa.text("local_deleted")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -65,6 +70,13 @@ class SyncedRecord(SQLModel, table=True):
     deleted: bool = Field(default=False)
     deleted_at: datetime | None = time_field()
     delete_reason: str | None = Field(default=None, max_length=200)
+    # HoloVitals deleted its copy (the records API): the next outbound or bidirectional job
+    # sends the delete to the EHR, with If-Match on the EHR's version; until then the
+    # record is dirty. When and who, for the conflict a changed EHR copy opens and for the
+    # tombstone's reason. Cleared when the delete is done or withdrawn.
+    local_deleted: bool = Field(default=False)
+    local_deleted_at: datetime | None = time_field()
+    local_deleted_by: str | None = Field(default=None, max_length=200)
     # The full sync or id sweep that last saw it at the EHR: a complete one tombstones what
     # it did not see (kept in the database, so a resumed run still knows).
     seen_job_id: int | None = Field(default=None)

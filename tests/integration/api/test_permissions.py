@@ -26,6 +26,8 @@ ROUTES = [
     ("GET", "/api/health", None, None),
     ("GET", "/api/metrics", None, "viewer"),
     ("GET", "/api/records?connection_id={cid}&patient=p1", None, "viewer"),
+    ("GET", "/api/records/errors?connection_id={cid}&layer=required", None, "viewer"),
+    ("GET", "/api/records/errors.csv?connection_id={cid}", None, "viewer"),
     ("GET", "/api/records/{cid}/{rtype}/{pid}", None, "viewer"),
     ("PUT", "/api/records/{cid}/{rtype}/{pid}", {"resourceType": "Patient", "id": "p1",
                                                 "gender": "other"}, "operator"),

@@ -79,10 +79,13 @@ def test_patient_records_with_sync_state(world):
                                  patient_ref="Patient/p1", dirty=True))
         session.add(SyncedRecord(connection_id=cid, resource_type="Observation", remote_id="o2",
                                  patient_ref="Patient/p2"))  # fmt: skip
-    rows = world.client.get("/api/records", params={"connection_id": cid, "patient": "p1"},
+    page = world.client.get("/api/records", params={"connection_id": cid, "patient": "p1"},
                             headers=world.headers("viewer")).json()  # fmt: skip
-    assert [(r["resource_type"], r["remote_id"], r["dirty"]) for r in rows] == [
-        ("Observation", "o1", True), ("Patient", "p1", False)]
+    # Its records and the Patient itself, in id order, with their state and our copy.
+    assert [(r["resource_type"], r["remote_id"], r["dirty"]) for r in page["items"]] == [
+        ("Patient", "p1", False), ("Observation", "o1", True)]
+    assert page["items"][0]["body"] == {"resourceType": "Patient", "id": "p1"}
+    assert page["next_cursor"] is None
     missing = world.client.get("/api/records", params={"connection_id": 999, "patient": "p1"},
                                headers=world.headers("viewer"))  # fmt: skip
     assert missing.status_code == 404
