@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     webhook_slots_per_subscription: int = Field(2, ge=1, le=64)
     webhook_disable_after_seconds: int = Field(86_400, ge=1)
     webhook_rotation_grace_seconds: int = Field(86_400, ge=0, le=30 * 86_400)
+    # Refused inbound requests are counted; the newest few per connection are kept as a
+    # sample (time and reason only), for this many days.
+    inbound_rejection_sample: int = Field(100, ge=1, le=10_000)
+    inbound_rejection_retention_days: int = Field(7, ge=1, le=365)
 
     # Alert thresholds (services.alerts); `alert_threshold` rows override them per connection
     # or per queue family.
@@ -226,8 +230,11 @@ def get_settings() -> Settings:
 
 
 def ensure_data_dir(settings: Settings) -> Path:
-    """Create the data directory (mode 0700: it holds the database and the key)."""
+    """Create the data directory, mode 0700: it holds the database, the keys and the
+    private Redis's files. A directory that others may read is closed to them."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if settings.data_dir.stat().st_mode & 0o077:
+        settings.data_dir.chmod(0o700)
     return settings.data_dir
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -71,8 +73,21 @@ def create_db_engine(url: str, **kwargs: Any) -> sa.Engine:
 def engine_for(settings: Settings) -> sa.Engine:
     """An engine for the configured database, creating the data directory for SQLite."""
     if settings.database_url is None:
-        ensure_data_dir(settings)
+        private_file(ensure_data_dir(settings) / "holovitals.db")
     return create_db_engine(settings.effective_database_url)
+
+
+def private_file(path: Path) -> Path:
+    """Create the file mode 0600 if it is not there, and close it to others if it is.
+
+    SQLite creates a database file with the process's umask (0644 here: readable by every
+    user of the machine) and gives its WAL and shared-memory files the database's mode.
+    """
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    elif path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return path
 
 
 @lru_cache(maxsize=1)

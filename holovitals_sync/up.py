@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def prepare_frontend(env: dict[str, str], data_dir: Path) -> bool:
 
 def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
     """Migrate, start Redis if none is configured, then supervise workers and the app."""
+    # Files `up` and its children create (database journals, the private Redis's append-only
+    # file, logs) are the user's alone: the data holds PHI.
+    os.umask(0o077)
     engine_for(settings).dispose()
     migrations.upgrade(settings.effective_database_url)
     secret_key(settings)  # generated now, so no two children race to create it

@@ -12,7 +12,7 @@ from .job import SyncJob, SyncJobBase
 from .record import RecordError, SyncedRecord
 from .transformation import TransformationRule
 from .user import ApiToken, AuthSession, User
-from .webhook import InboundEvent, WebhookDelivery, WebhookSubscription
+from .webhook import InboundEvent, InboundRejection, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "Alert",
@@ -28,6 +28,7 @@ __all__ = [
     "EHRConnection",
     "EHRConnectionBase",
     "InboundEvent",
+    "InboundRejection",
     "RecordError",
     "RecordIdentifier",
     "SyncCheckpoint",

@@ -99,3 +99,22 @@ class InboundEvent(SQLModel, table=True):
     job_id: int | None = Field(default=None, foreign_key="sync_job.id", ondelete="SET NULL")
     received_at: datetime = created_at_field()
     processed_at: datetime | None = time_field()
+
+
+class InboundRejection(SQLModel, table=True):
+    """Refused inbound requests, counted by connection, kind and reason: one row each,
+    however many arrive (rows per refusal once let an attacker fill the disk). The newest
+    few, with their time, are kept as a sample in Redis (`services.webhooks.rejections`)."""
+
+    __tablename__ = "inbound_rejection"
+    __table_args__ = (sa.UniqueConstraint("connection_id", "status", "reason",
+                                          name="uq_inbound_rejection"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # 0: a connection id that names no connection (no foreign key: counts outlive rows).
+    connection_id: int = Field(default=0)
+    status: str = Field(max_length=16)  # "rejected" or "duplicate"
+    reason: str = Field(max_length=200)  # a fixed phrase, never payload
+    count: int = Field(default=0)
+    first_at: datetime = created_at_field()
+    last_at: datetime = created_at_field()

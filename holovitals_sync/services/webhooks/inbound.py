@@ -2,8 +2,8 @@
 
 Order matters: the event row is committed before the sender gets its 202, so an accepted
 event is never lost; the processing job is queued after the commit, so a worker always finds
-the row. Rejections are stored as rows too (status rejected, a short reason, no payload) so
-they are counted per connection and visible.
+the row. Rejections are counted per connection and reason (`rejections`), never stored one row
+each, so they are visible without an attacker being able to fill the disk with them.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from sqlmodel import Session
 
 from ...adapters.signatures import verify_hub_signature
 from ...config import Settings
-from ...models import EHRConnection, InboundAuth, InboundEvent, InboundStatus, SignatureAlgorithm
+from ...models import EHRConnection, InboundAuth, InboundStatus, SignatureAlgorithm
 from ..crypto import SecretDecryptError, decrypt
-from . import signing
+from . import rejections, signing
 from .notifications import EventInfo, MalformedEvent, describe
 from .store import store_one
 
@@ -38,13 +38,9 @@ class Outcome:
 
 def record_rejection(session: Session, *, connection_id: int | None, reason: str,
                      status: InboundStatus = InboundStatus.REJECTED) -> None:
-    """Store one rejection (committed now: the request fails right after)."""
-    if connection_id is not None and session.get(EHRConnection, connection_id) is None:
-        connection_id = None  # unknown connection: counted without one
-    session.add(InboundEvent(connection_id=connection_id, status=status,
-                             rejection_reason=reason[:200], source="rejected"))
-    session.commit()
-    log.info("inbound webhook rejected: connection=%s reason=%s", connection_id, reason)
+    """Count one rejection (committed now: the request fails right after); nothing of the
+    request is stored, and the count takes one row however many arrive."""
+    rejections.count(session, connection_id=connection_id, reason=reason, status=status)
 
 
 @dataclass(frozen=True)

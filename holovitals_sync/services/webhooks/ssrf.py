@@ -21,11 +21,33 @@ class TargetRefused(ValueError):
     """The URL is malformed or resolves to an address webhooks may not reach."""
 
 
+# NAT64 (RFC 6052): the last 32 bits are an IPv4 address the gateway reaches.
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries: mapped, 6to4, Teredo client, or NAT64."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in net for net in NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _internal(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return (address == METADATA or address.is_loopback or address.is_private
-            or address.is_link_local or address.is_multicast or address.is_reserved
+    """Anything but a public unicast address: private, loopback, link-local, carrier-grade
+    NAT (100.64.0.0/10, where some clouds keep their metadata at 100.100.100.200), reserved,
+    documentation, and IPv6 forms that carry such an IPv4 address (6to4 `2002::/16`, Teredo,
+    NAT64)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return _internal(embedded)
+    return (address == METADATA or not address.is_global or address.is_multicast
             or address.is_unspecified)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
 from ...models import EHRConnection, InboundEvent, InboundStatus
+from . import rejections
 from .notifications import HOUSEKEEPING
 
 
@@ -21,6 +23,8 @@ class InboundStats(BaseModel):
     by_status: dict[str, int] = Field(default_factory=dict)
     housekeeping: int = 0  # handshakes and heartbeats acknowledged
     rejections: dict[str, int] = Field(default_factory=dict)  # reason -> count
+    # The newest refusals (time, kind, reason), a bounded sample kept for a few days.
+    recent_rejections: list[dict[str, Any]] = Field(default_factory=list)
     last_received_at: datetime | None = None
 
 
@@ -41,11 +45,16 @@ def inbound_stats(session: Session) -> list[InboundStats]:
         stats.by_status[InboundStatus(state).value] = n
         if at is not None and (stats.last_received_at is None or at > stats.last_received_at):
             stats.last_received_at = at
-    reasons = select(cid, InboundEvent.rejection_reason, count).where(
-        status.in_([InboundStatus.REJECTED, InboundStatus.DUPLICATE])  # type: ignore[attr-defined]
-    ).group_by(cid, InboundEvent.rejection_reason)
-    for connection_id, reason, n in session.exec(reasons):
-        out[connection_id].rejections[reason or "unknown"] = n
+    for row in rejections.counts(session):
+        connection_id = row.connection_id or None
+        stats = out.setdefault(connection_id, InboundStats(
+            connection_id=connection_id, connection_name=None, inbound_auth=None))
+        stats.by_status[row.status] = stats.by_status.get(row.status, 0) + row.count
+        stats.rejections[row.reason] = stats.rejections.get(row.reason, 0) + row.count
+        if stats.last_received_at is None or row.last_at > stats.last_received_at:
+            stats.last_received_at = row.last_at
+    for stats in out.values():
+        stats.recent_rejections = rejections.recent(stats.connection_id)
     kinds = select(cid, count).where(
         InboundEvent.event_type.in_(sorted(HOUSEKEEPING))  # type: ignore[union-attr]
     ).group_by(cid)

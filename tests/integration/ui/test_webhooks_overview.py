@@ -21,6 +21,7 @@ from holovitals_sync.models import (
 )
 from holovitals_sync.services.audit import Actor
 from holovitals_sync.services.webhooks import overview as wh
+from holovitals_sync.services.webhooks import rejections
 from holovitals_sync.services.webhooks.probe import excerpt, send_test_event
 from holovitals_sync.services.webhooks.subscriptions import SubscriptionIn
 from tests.factories import make_connection, make_delivery, make_subscription
@@ -132,11 +133,13 @@ def test_inbound_rows_count_per_connection_with_rejection_reasons(db: str) -> No
     with session_scope() as session:
         quiet = make_connection(session, "Quiet Clinic").id
         busy = make_connection(session, "Busy Hospital").id
-        for n, (status, reason) in enumerate([(InboundStatus.PROCESSED, None)] * 3 + [
-                (InboundStatus.REJECTED, "bad signature")] * 2 + [
-                (InboundStatus.DUPLICATE, "replay")]):
-            session.add(InboundEvent(connection_id=busy, event_key=f"k{n}", status=status,
-                                     rejection_reason=reason))
+        for n in range(3):
+            session.add(InboundEvent(connection_id=busy, event_key=f"k{n}",
+                                     status=InboundStatus.PROCESSED))
+    with session_scope() as session:  # refusals are counted, not stored one row each
+        for status, reason in [(InboundStatus.REJECTED, "bad signature")] * 2 + [
+                (InboundStatus.DUPLICATE, "replay")]:
+            rejections.count(session, connection_id=busy, reason=reason, status=status)
     with session_scope() as session:
         rows = {r["connection"]: r for r in wh.inbound_rows(session)}
     assert quiet and rows["Quiet Clinic"]["received"] == "0"

@@ -20,6 +20,7 @@ from holovitals_sync.models import (
     SyncJob,
 )
 from holovitals_sync.sandbox import notify
+from holovitals_sync.services.webhooks import rejections
 from tests.factories import make_connection
 
 from .conftest import MAX_BODY, wait_for
@@ -148,13 +149,16 @@ def test_forgeries_replays_and_oversized_bodies_are_refused(backend, redis_clien
     assert replay.status_code == 409
 
     rows = _events()
-    accepted = [r for r in rows if r.status is InboundStatus.RECEIVED]
-    assert [r.id for r in accepted] == [first.json()["event_id"]]
-    refused = [r for r in rows if r.status is not InboundStatus.RECEIVED]
-    assert len(refused) == 9
-    # Nothing about the content is kept for a refused request: a reason and a time.
-    assert all(r.event_key is None and r.patient_ref is None and r.resource_id is None
-               for r in refused)
+    # Only the accepted event is a row: refusals are counted (one row per reason, however
+    # many arrive) and sampled by time and reason, nothing of the request kept.
+    assert [r.id for r in rows] == [first.json()["event_id"]]
+    assert rows[0].status is InboundStatus.RECEIVED
+    with session_scope() as session:
+        counted = {(c.connection_id, c.status, c.reason): c.count
+                   for c in rejections.counts(session)}
+    assert sum(counted.values()) == 9 and counted[(cid, "rejected", "bad signature")] == 2
+    sample = rejections.recent(cid)
+    assert len(sample) == 8 and set(sample[0]) == {"at", "status", "reason"}
     stats = httpx.get(f"{backend.url}/api/sync/webhooks/inbound/stats",
                       headers=backend.headers("viewer")).json()
     mine = next(s for s in stats if s["connection_id"] == cid)
@@ -194,3 +198,26 @@ def test_bearer_and_sha512(backend, redis_client):
     sha256 = notify.sign(event + b" ", answer["secret"], "holovitals")
     assert httpx.post(backend.inbound(cid2), content=event + b" ", headers=sha256
                       ).status_code == 401
+
+
+def test_a_flood_of_refusals_fills_nothing(wh_db, monkeypatch):
+    """Each refused request was a row, never cleaned up: an attacker could fill the disk."""
+    from holovitals_sync.config import get_settings
+    from holovitals_sync.models import InboundRejection
+    from holovitals_sync.services.webhooks import inbound
+
+    monkeypatch.setenv("HOLOVITALS_INBOUND_REJECTION_SAMPLE", "20")
+    get_settings.cache_clear()
+    with session_scope() as session:
+        cid = make_connection(session, "Flooded").id
+    for n in range(300):
+        with session_scope() as session:
+            inbound.reject(session, cid if n % 3 else 999_999,
+                           inbound.Outcome(401 if n % 3 else 404,
+                                           "bad signature" if n % 3 else "unknown connection"))
+    with session_scope() as session:
+        rows = session.exec(select(InboundRejection)).all()
+        assert session.exec(select(InboundEvent)).all() == []
+    assert sorted((r.connection_id, r.reason, r.count) for r in rows) == [
+        (0, "unknown connection", 100), (cid, "bad signature", 200)]
+    assert len(rejections.recent(cid)) == 20 and len(rejections.recent(None)) == 20

@@ -60,6 +60,22 @@ def test_ssrf_refuses(url):
         check_target(url, [])
 
 
+@pytest.mark.parametrize("url", [
+    "http://100.64.0.1/x", "http://100.100.100.200/latest/meta-data",  # carrier-grade NAT
+    "http://192.0.2.1/x", "http://198.18.0.1/x",  # documentation, benchmarking
+    "http://[2002:a00:1::]/x", "http://[2002:7f00:1::1]/x",  # 6to4 of 10.0.0.1, 127.0.0.1
+    "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/x",  # Teredo, client 10.0.0.1
+    "http://[64:ff9b::a00:1]/x", "http://[64:ff9b::a9fe:a9fe]/x",  # NAT64 of 10/8, metadata
+])
+def test_ssrf_refuses_addresses_that_reach_inside_in_disguise(url):
+    with pytest.raises(TargetRefused):
+        check_target(url, [])
+
+
+def test_ssrf_lets_a_public_address_through_a_nat64_gateway():
+    check_target("http://[64:ff9b::5db8:d70e]/hook", [])  # 93.184.215.14
+
+
 def test_ssrf_allow_list_by_ip_network_and_public_ip():
     check_target("http://93.184.215.14/hook", [])
     check_target("http://127.0.0.1:8080/hook", ["127.0.0.1"])
