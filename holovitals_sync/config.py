@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     # One whole exchange with an EHR, and the largest answer read (a bigger one is refused).
     http_total_timeout: float = Field(300.0, ge=1, le=6 * 3600)
     http_max_response_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=4 * 1024**3)
+    # An EHR whose paging never ends, or whose pages bring nothing, cannot hold a worker.
+    sync_max_pages: int = Field(50_000, ge=10, le=10_000_000)  # pages of one search
+    sync_stall_seconds: float = Field(900.0, ge=10, le=86_400)  # pages bringing nothing
     http_pool_size: int = Field(10, ge=1, le=200)
 
     frontend_port: int = Field(3000, ge=1, le=65535)

@@ -247,6 +247,7 @@ class EHRAdapter:
                           page_size=connect.page_size(self.spec, self.profile),
                           extra_params=[*self._search_extra(), *(extra or [])],
                           patient_ids=self.patient_ids, export_target=self.export_target)
+        fetcher.stall_seconds = self.spec.stall_seconds
         return fetcher.run(tasks, resume)
 
     # ---- hooks vendors may override -----------------------------------------------------

@@ -125,6 +125,7 @@ def build_client(spec: ConnectionSpec, profile: VendorProfile) -> FhirClient:
                           total=spec.total_timeout),
         max_connections=spec.max_connections,
         max_response_bytes=spec.max_response_bytes,
+        max_pages=spec.max_pages,
         page_size=page_size(spec, profile),
         requests_per_minute=profile.requests_per_minute,
         conflict_is_precondition=profile.versioning == "if-match-409",

@@ -14,6 +14,7 @@ search's state then also holds `split` (the windows still to read, current first
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from holovitals_sync.adapters.types import FetchedPage, Resource
 from holovitals_sync.fhir.bulk import BulkExporter, BulkJob
 from holovitals_sync.fhir.bundle import matches
 from holovitals_sync.fhir.client import FhirClient
-from holovitals_sync.fhir.errors import OperationOutcomeError, ResourceNotFound
+from holovitals_sync.fhir.errors import EndlessPaging, OperationOutcomeError, ResourceNotFound
 from holovitals_sync.fhir.ids import fhir_instant
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,30 @@ def _halves(lo: str, hi: str) -> list[list[str]] | None:
     return [[lo, mid], [mid, hi]] if lo < mid < hi else None
 
 
+class StallWatch:
+    """Fails a fetch whose pages have brought nothing for `seconds`.
+
+    Each request has its own deadline, but a server can answer every one in time with an
+    empty page and another next link: that is no progress, however long it goes on.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.last = time.monotonic()
+
+    def page(self, progressed: bool) -> None:
+        now = time.monotonic()
+        if progressed:
+            self.last = now
+        elif now - self.last > self.seconds:
+            raise EndlessPaging(f"no resources from the EHR for {self.seconds:g} s while its "
+                                "pages kept coming (HOLOVITALS_SYNC_STALL_SECONDS)")
+
+
 class Fetcher:
     """Runs tasks on one client; the adapter supplies the vendor knowledge."""
+
+    stall_seconds: float = 900.0
 
     def __init__(self, client: FhirClient, profile: VendorProfile, *, page_size: int,
                  extra_params: list[tuple[str, str]], patient_ids: Callable[[], list[str]],
@@ -98,8 +121,10 @@ class Fetcher:
         resume = resume or {}
         state: dict[str, Any] = resume.get("state") or {}
         seen: set[str] = set(resume.get("recent") or [])
+        stall = StallWatch(self.stall_seconds)
         for k in range(int(resume.get("task", 0)), len(tasks)):
             for resources, after, cursor, total in self._steps(tasks[k], state):
+                stall.page(bool(resources) or after is None)
                 checkpoint: dict[str, Any] = ({"task": k, "state": after} if after is not None
                                               else {"task": k + 1, "state": {}})
                 if tasks[k].kind == "history":  # deletes, not resources

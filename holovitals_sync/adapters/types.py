@@ -33,6 +33,8 @@ class ConnectionSpec:
         max_connections: Pool size.
         total_timeout: Seconds for one whole exchange, first byte sent to last read.
         max_response_bytes: Larger answers are refused.
+        max_pages: Pages one paged search may take.
+        stall_seconds: A fetch whose pages bring nothing for this long fails.
     """
 
     vendor: str
@@ -51,6 +53,8 @@ class ConnectionSpec:
     max_connections: int = 10
     total_timeout: float = 300.0
     max_response_bytes: int = 64 * 1024 * 1024
+    max_pages: int = 50_000
+    stall_seconds: float = 900.0
 
 
 @dataclass(frozen=True)

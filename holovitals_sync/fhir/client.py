@@ -21,7 +21,7 @@ from holovitals_sync.fhir.auth import build_auth
 from holovitals_sync.fhir.bundle import Resource, matches, next_link, parse_bundle, parse_resource
 from holovitals_sync.fhir.config import ClientConfig
 from holovitals_sync.fhir.credentials import Credentials
-from holovitals_sync.fhir.errors import MalformedResponse
+from holovitals_sync.fhir.errors import EndlessPaging, MalformedResponse
 from holovitals_sync.fhir.ids import check_id, check_segment, check_type, fhir_instant
 from holovitals_sync.fhir.origin import require_same_origin
 from holovitals_sync.fhir.transport import HttpCore, shared_ssl_context
@@ -225,6 +225,9 @@ class FhirClient(FhirWriteMixin):
             yield bundle, following
             if following is None:
                 return
+            if len(seen) >= self.config.max_pages:
+                raise EndlessPaging(f"the search starting at {url} did not end after "
+                                    f"{len(seen)} pages (HOLOVITALS_SYNC_MAX_PAGES)", url=url)
             # Checked only when followed: the page itself came from our own server.
             require_same_origin(following, self.config.base, what="a next link")
             if following in seen:

@@ -48,6 +48,8 @@ class ClientConfig:
         http2: Offer HTTP/2 (needs the `h2` package).
         verify: TLS verification (True, False or a CA bundle path).
         max_response_bytes: A larger answer is refused (`ResponseTooLarge`), read no further.
+        max_pages: Pages one paged search may take; past it the server's paging is taken
+            for endless (`next` links that never repeat exactly once ran 9,795 pages).
     """
 
     base_url: str
@@ -62,6 +64,7 @@ class ClientConfig:
     http2: bool = False
     verify: bool | str = True
     max_response_bytes: int = 64 * 1024 * 1024
+    max_pages: int = 50_000
 
     def __post_init__(self) -> None:
         url = httpx.URL(self.base_url)

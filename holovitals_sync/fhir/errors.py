@@ -160,6 +160,11 @@ class TransportError(FhirError):
     """Connection error or timeout after every retry was used."""
 
 
+class EndlessPaging(FhirError):
+    """A paged search went past `max_pages` (or made no progress for too long): the server's
+    paging does not end, and the job fails instead of holding a worker for ever."""
+
+
 class ResponseTooLarge(FhirError):
     """The EHR's answer is larger than the connection allows (`max_response_bytes`)."""
 

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from ...adapters import ConfigurationError
 from ...adapters.errors import WriteNotSupported
 from ...fhir.errors import (
+    EndlessPaging,
     FhirError,
     ForeignOriginError,
     OperationOutcomeError,
@@ -56,6 +57,8 @@ def permanent_reason(exc: BaseException) -> str | None:
         return "the EHR sent a link to another host"
     if isinstance(exc, InvalidId):
         return "an id that is not a FHIR id"
+    if isinstance(exc, EndlessPaging):
+        return "the EHR's paging does not end"
     if isinstance(exc, ResponseTooLarge):
         return "the EHR's answer is larger than HOLOVITALS_HTTP_MAX_RESPONSE_BYTES"
     if isinstance(exc, OperationOutcomeError | ResourceNotFound) and exc.status is not None:

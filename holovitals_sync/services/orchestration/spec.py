@@ -27,4 +27,6 @@ def connection_spec(row: EHRConnection) -> ConnectionSpec:
         max_connections=settings.http_pool_size,
         total_timeout=settings.http_total_timeout,
         max_response_bytes=settings.http_max_response_bytes,
+        max_pages=settings.sync_max_pages,
+        stall_seconds=settings.sync_stall_seconds,
     )

@@ -259,3 +259,44 @@ def test_a_relative_next_link_saved_in_a_checkpoint_resumes_on_the_same_server(q
         resumed = list(fetcher.run([Task("search", ("Patient",))], first.checkpoint))
     assert [r["id"] for p in resumed for r in p.resources] == ["p2"]
     assert script.log[-1][1] == "/fhir/Patient?page=2"
+
+
+class _Endless(BaseHTTPRequestHandler):
+    """Every page links to a new one that was never asked for before, and is empty."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        n = int(self.path.rsplit("page=", 1)[-1]) if "page=" in self.path else 0
+        body = orjson.dumps({"resourceType": "Bundle", "type": "searchset", "link": [
+            {"relation": "next", "url": f"Observation?page={n + 1}"}], "entry": []})
+        time.sleep(0.05)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_paging_that_never_ends_fails_instead_of_holding_a_worker() -> None:
+    """Next links that never repeat exactly once ran 9,795 pages in 7 minutes."""
+    from holovitals_sync.adapters.fetch import Fetcher
+    from holovitals_sync.adapters.generic import PROFILE
+    from holovitals_sync.adapters.plan import Task
+    from holovitals_sync.fhir.errors import EndlessPaging
+    from tests.loopback import serve
+
+    with serve(_Endless, "/fhir") as base:
+        retry = RetryPolicy(max_attempts=1)
+        with FhirClient(ClientConfig(base_url=base, retry=retry, max_pages=25),
+                        StaticToken("t")) as client:
+            with pytest.raises(EndlessPaging) as endless:
+                list(client.pages(client.url("Observation")))
+            assert "after 25 pages" in str(endless.value)
+        with FhirClient(ClientConfig(base_url=base, retry=retry), StaticToken("t")) as client:
+            fetcher = Fetcher(client, PROFILE, page_size=10, extra_params=[],
+                              patient_ids=list, export_target=lambda: ("system", None))
+            fetcher.stall_seconds = 0.5  # empty pages, on time each, for longer than this
+            with pytest.raises(EndlessPaging) as stalled:
+                list(fetcher.run([Task("search", ("Observation",))], None))
+            assert "no resources from the EHR" in str(stalled.value)
