@@ -60,10 +60,19 @@ class Settings(BaseSettings):
     retry_attempts: int = Field(3, ge=0, le=20)
     retry_backoff: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [2, 4, 8])
 
-    workers_sync: int = Field(5, ge=0, le=64)
-    workers_webhooks: int = Field(10, ge=0, le=64)
-    workers_conflicts: int = Field(3, ge=0, le=64)
-    workers_transformations: int = Field(10, ge=0, le=64)
+    # Sized to the machine: 28 processes on two cores once starved the webhook receiver.
+    # Syncs and deliveries mostly wait on the network (two per core); conflicts and
+    # revalidations are rare and short (one).
+    workers_sync: int = Field(default_factory=lambda: 2 * cores(), ge=0, le=64)
+    workers_webhooks: int = Field(default_factory=lambda: 2 * cores(), ge=0, le=64)
+    workers_conflicts: int = Field(1, ge=0, le=64)
+    workers_transformations: int = Field(1, ge=0, le=64)
+    # Workers run at a lower CPU priority than the backend (nice), so a backlog being
+    # worked never slows intake or the dashboard; 0 turns it off.
+    worker_nice: int = Field(10, ge=0, le=19)
+    # Backend processes of `up --prod` (Reflex serves UI, API and websocket from them):
+    # fewer beat more on a small machine (two outran five on two cores, measured).
+    backend_workers: int = Field(default_factory=lambda: cores(), ge=1, le=64)
 
     webhook_signature_tolerance: int = Field(300, ge=1, le=86_400)
     webhook_max_body_bytes: int = Field(1_048_576, ge=1024)
@@ -224,6 +233,14 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(
             f"{ENV_PREFIX}{field.upper()}: expected {_describe(field)}{got}"
         ) from None
+
+
+def cores() -> int:
+    """CPUs this process may run on (a container's limit, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 @lru_cache(maxsize=1)

@@ -96,6 +96,7 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
     if prod:
         # Several backend workers share UI state only through Reflex's Redis state manager.
         env.setdefault("REFLEX_REDIS_URL", redis_url)
+        env.setdefault("GRANIAN_WORKERS", str(settings.backend_workers))
     children = [
         Child(f"workers-{family}", worker_command(settings, family), env, PROJECT_ROOT)
         for family in worker_families(settings)

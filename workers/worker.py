@@ -43,6 +43,19 @@ def _record_fhir_requests() -> None:
         log.warning("FHIR request metrics off: %s", type(exc).__name__)
 
 
+def _lower_priority() -> None:
+    """Run below the backend (its forked work horses inherit it): a backlog being worked
+    must not slow the webhook receiver or the dashboard (HOLOVITALS_WORKER_NICE)."""
+    import os
+
+    from holovitals_sync.config import get_settings
+
+    wanted = get_settings().worker_nice
+    current = os.nice(0)
+    if wanted > current:
+        os.nice(wanted - current)
+
+
 class HoloVitalsWorker(Worker):
     """RQ's forking worker, with a short heartbeat and the database pool dropped per job.
 
@@ -58,6 +71,7 @@ class HoloVitalsWorker(Worker):
         kwargs["job_monitoring_interval"] = JOB_MONITORING_INTERVAL
         kwargs["maintenance_interval"] = MAINTENANCE_INTERVAL
         super().__init__(*args, **kwargs)
+        _lower_priority()
         self._alerts_warm = False
         _record_fhir_requests()
         # Imported before the worker registers, so no maintenance tick pauses to import it.
