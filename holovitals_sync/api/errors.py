@@ -91,6 +91,9 @@ DECLARED_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
         400, 409, 412, 413, 428),
     ("PATCH", "/api/records/{connection_id}/{resource_type}/{remote_id}"): (
         400, 409, 412, 413, 415, 428),
+    # A delete: held by a conflict, a tombstone already, or a type the vendor takes no FHIR
+    # delete of (409); a stale or missing If-Match.
+    ("DELETE", "/api/records/{connection_id}/{resource_type}/{remote_id}"): (409, 412, 428),
     ("POST", "/api/transformations/rules"): (404,),
     ("POST", "/api/transformations/rules/reorder"): (404,),
     ("GET", "/api/sync/statistics"): (503,),

@@ -305,3 +305,27 @@ async def patch_record(connection_id: int, resource_type: TypePath, remote_id: I
         raise RequestValidationError([{"loc": ("body",), "msg": str(exc),
                                        "type": "value_error"}]) from None
     return _store(session, row, body, if_match, operator, response)
+
+
+@router.delete("/{connection_id}/{resource_type}/{remote_id}", response_model=RecordDetail,
+               status_code=202)
+def delete_record(connection_id: int, resource_type: TypePath, remote_id: IdPath,
+                  operator: Operator, session: SessionDep, response: Response,
+                  if_match: IfMatch = None) -> RecordDetail:
+    """Delete HoloVitals' copy: the next outbound or bidirectional job deletes the record at
+    the EHR (`If-Match` on the EHR's version) and keeps it as a tombstone; if the EHR changed
+    it meanwhile, a conflict asks a person. 409 where the vendor takes no FHIR delete of the
+    type (nothing is stored)."""
+    row = _find(session, connection_id, resource_type, remote_id)
+    refusal = service.delete_refusal(session.get(EHRConnection, connection_id), resource_type)
+    if refusal is not None:
+        raise HTTPException(409, refusal)
+    if not if_match:
+        raise HTTPException(428, "send If-Match with the ETag of the copy you read (GET it)")
+    try:
+        service.delete_local(session, row, if_match=if_match, actor=operator.actor)
+    except service.StaleLocalWrite as exc:
+        raise HTTPException(412, str(exc)) from None
+    except (service.RecordHeld, service.DeleteNotSupported) as exc:
+        raise HTTPException(409, str(exc)) from None
+    return _detail(session, row, response)

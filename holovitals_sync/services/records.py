@@ -6,6 +6,11 @@ the EHR with `If-Match` on the EHR's version, where a change the EHR made meanwh
 conflict. Changes of our own copy are guarded the same way: each read gives the local copy's
 version (`local_etag`), and a write that names an older one is refused (`StaleLocalWrite`),
 so two platform writers never overwrite each other unseen.
+
+A delete is asked for the same way (`delete_local`): the record is marked, the next outbound
+or bidirectional job sends the delete (`orchestration.outbound`), and the record becomes a
+tombstone once the EHR took it. Where the vendor takes no FHIR delete of the type, the
+request is refused before anything is stored (`DeleteNotSupported`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import jsonpatch
 import orjson
 from sqlmodel import Session, select
 
+from ..adapters import ConfigurationError, known_profile
 from ..models import EHRConnection, SyncedRecord
 from ..models.types import utcnow
 from . import audit
@@ -32,7 +38,11 @@ class StaleLocalWrite(RuntimeError):
 
 
 class RecordHeld(RuntimeError):
-    """An open conflict holds the record: its resolution decides the copy (HTTP 409)."""
+    """An open conflict holds the record, or it is deleted or marked for deletion (HTTP 409)."""
+
+
+class DeleteNotSupported(RuntimeError):
+    """The connection's vendor takes no FHIR delete of the type (HTTP 409); nothing stored."""
 
 
 class InvalidEdit(ValueError):
@@ -47,8 +57,11 @@ class InvalidEdit(ValueError):
 
 
 def local_etag(record: SyncedRecord) -> str:
-    """The version of HoloVitals' copy, as a weak ETag: it changes with every local change."""
+    """The version of HoloVitals' copy, as a weak ETag: it changes with every local change
+    (a delete asked for included)."""
     body = orjson.dumps(record.local_copy, option=orjson.OPT_SORT_KEYS)
+    if record.local_deleted:
+        body += b"\x00deleted"
     return f'W/"{hashlib.sha256(body).hexdigest()[:20]}"'
 
 
@@ -108,13 +121,10 @@ def replace_local(session: Session, record: SyncedRecord, body: Any, *, if_match
 
     Raises:
         StaleLocalWrite: `if_match` is not the current local version.
-        RecordHeld: an open conflict holds the record.
+        RecordHeld: an open conflict holds the record, or it is (marked) deleted.
         InvalidEdit: the body is not this record, or not a resource we can store.
     """
-    if if_match != local_etag(record):
-        raise StaleLocalWrite("the record changed since it was read; read it again")
-    if record.conflict_pending:
-        raise RecordHeld("an open conflict holds this record; resolve it first")
+    _check_changeable(record, if_match)
     new = _checked(record, body)
     if new == record.local_copy:
         return record  # nothing changed: not dirty, nothing to write back
@@ -123,6 +133,63 @@ def replace_local(session: Session, record: SyncedRecord, body: Any, *, if_match
     record.updated_at = utcnow()
     session.add(record)
     audit.record(session, actor=actor, action="record.update_local", target_type="record",
+                 target_id=record.id, details={"connection_id": record.connection_id,
+                                               "resource_type": record.resource_type})
+    session.flush()
+    return record
+
+
+def _check_changeable(record: SyncedRecord, if_match: str) -> None:
+    if if_match != local_etag(record):
+        raise StaleLocalWrite("the record changed since it was read; read it again")
+    if record.conflict_pending:
+        raise RecordHeld("an open conflict holds this record; resolve it first")
+    if record.deleted:
+        raise RecordHeld("the record is deleted at the EHR (a tombstone); it cannot change")
+    if record.local_deleted:
+        raise RecordHeld("the record is marked for deletion; the next outbound or "
+                         "bidirectional job deletes it at the EHR")
+
+
+def delete_refusal(connection: EHRConnection, resource_type: str) -> str | None:
+    """Why the connection's vendor can never take a FHIR delete of the type, or None.
+
+    None also where the server declares what it takes (generic servers): the outbound job
+    reads its CapabilityStatement and records a refusal per record there.
+    """
+    try:
+        profile = known_profile(connection.vendor.value, {
+            k: str(v) for k, v in (connection.vendor_params or {}).items()})
+    except ConfigurationError as exc:
+        return str(exc)
+    return None if profile is None else profile.write_refusal(resource_type, "delete")
+
+
+def delete_local(session: Session, record: SyncedRecord, *, if_match: str,
+                 actor: audit.Actor) -> SyncedRecord:
+    """Delete HoloVitals' copy: mark the record for a delete at the EHR.
+
+    The next outbound or bidirectional job sends `DELETE` with `If-Match` on the EHR's
+    version; the record becomes a tombstone when the EHR took it (or had it no more), and a
+    conflict when the EHR changed it meanwhile. Asking again changes nothing.
+
+    Raises:
+        StaleLocalWrite: `if_match` is not the current local version.
+        RecordHeld: an open conflict holds the record, or it is a tombstone already.
+        DeleteNotSupported: the vendor takes no FHIR delete of the type (nothing stored).
+    """
+    if record.local_deleted and if_match == local_etag(record) and not record.conflict_pending:
+        return record  # asked already: the same answer, nothing stored twice
+    _check_changeable(record, if_match)
+    connection = session.get(EHRConnection, record.connection_id)
+    refusal = delete_refusal(connection, record.resource_type)
+    if refusal is not None:
+        raise DeleteNotSupported(refusal)
+    record.local_deleted, record.dirty = True, True
+    record.local_deleted_at = record.updated_at = utcnow()
+    record.local_deleted_by = actor.name[:200]
+    session.add(record)
+    audit.record(session, actor=actor, action="record.delete_local", target_type="record",
                  target_id=record.id, details={"connection_id": record.connection_id,
                                                "resource_type": record.resource_type})
     session.flush()

@@ -10,7 +10,8 @@ Three ways a delete is found:
   or a read answering 404/410 (`tombstone`).
 
 A record with local changes still to write back is not tombstoned silently: the EHR's
-delete and our change are a conflict (remote deleted vs local changed).
+delete and our change are a conflict (remote deleted vs local changed). A record HoloVitals
+itself deleted (`local_deleted`) agrees with the EHR: it is tombstoned like the rest.
 
 A run that saw nothing of a type it holds records of, or far fewer than it holds, looks like
 a broken answer rather than deletes (servers silently match nothing on an unknown search
@@ -141,9 +142,12 @@ def tombstone(session: Session, connection_id: int, job_id: int | None, keys: Se
     wanted = [table.c.connection_id == connection_id, table.c.deleted == sa.false(),
               sa.tuple_(table.c.resource_type, table.c.remote_id).in_(
                   _keys_table(session, keys))]
-    rows = session.execute(sa.update(table).where(*wanted, table.c.dirty == sa.false())
+    agreed = sa.or_(table.c.dirty == sa.false(), table.c.local_deleted == sa.true())
+    rows = session.execute(sa.update(table).where(*wanted, agreed)
                            .values(deleted=True, deleted_at=now, delete_reason=reason[:200],
-                                   updated_at=now, last_job_id=job_id)
+                                   updated_at=now, last_job_id=job_id, dirty=False,
+                                   local_deleted=False, local_deleted_at=None,
+                                   local_deleted_by=None)
                            .returning(table.c.resource_type, table.c.remote_id,
                                       table.c.patient_ref)).all()
     result.deleted = [(r[0], r[1], r[2]) for r in rows]

@@ -13,6 +13,9 @@ Each batch is three steps, so no database transaction is held open while the EHR
 
 A record changed locally again while its write was on the way keeps the newer change (and
 stays dirty for the next run): only what was sent is taken as agreed.
+
+Records deleted in HoloVitals (`local_deleted`) take the same three steps with a `DELETE`
+instead of a write (`outbound_deletes`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ...fhir.errors import ResourceNotFound
 from ...models import ConflictKind, EHRConnection, RecordError, SyncedRecord, SyncJob
 from ...models.types import utcnow
 from . import deletes, lifecycle
+from . import outbound_deletes as removal
 from .events import JobEvents
 
 
@@ -41,6 +45,7 @@ class Pending:
     remote_id: str
     body: dict[str, Any]
     remote_version: str | None
+    delete: str | None = None  # a delete asked for in HoloVitals: what to do (removal.plan)
 
 
 @dataclass(slots=True)
@@ -48,7 +53,7 @@ class Attempt:
     """What the EHR said to one write."""
 
     pending: Pending
-    outcome: str  # "written", "stale", "gone", "refused"
+    outcome: str  # "written", "stale", "gone", "refused"; deletes: also "deleted", "planned"
     body: dict[str, Any] | None = None  # written: the EHR's copy; stale: its current copy
     version: str | None = None
     message: str = ""
@@ -57,7 +62,9 @@ class Attempt:
 def _dirty(session: Session, job: SyncJob, after_id: int, limit: int) -> list[Pending]:
     query = select(SyncedRecord).where(
         SyncedRecord.connection_id == job.connection_id,
-        SyncedRecord.dirty == sa.true(),
+        # A marked delete may be clean again (decided by a conflict, or the EHR's change
+        # taken in by an inbound run): removal.plan says what it still needs.
+        sa.or_(SyncedRecord.dirty == sa.true(), SyncedRecord.local_deleted == sa.true()),
         SyncedRecord.conflict_pending == sa.false(),
         SyncedRecord.deleted == sa.false(),
         SyncedRecord.id > after_id,
@@ -67,16 +74,22 @@ def _dirty(session: Session, job: SyncJob, after_id: int, limit: int) -> list[Pe
     if job.patient_id:
         query = query.where(SyncedRecord.patient_ref == f"Patient/{job.patient_id}")
     return [Pending(int(r.id), r.resource_type, r.remote_id, dict(r.local_copy or {}),
-                    r.remote_version)
+                    r.remote_version, removal.plan(session, r) if r.local_deleted else None)
             for r in session.exec(query.order_by(SyncedRecord.id).limit(limit))]
 
 
 def attempt(adapter: EHRAdapter, pending: Pending) -> Attempt:
     """Write one record; after a refusal for staleness, read what the EHR holds now."""
+    if pending.delete is not None:
+        if pending.delete != removal.SEND:
+            return Attempt(pending, "planned")  # decided without asking the EHR
+        outcome, current, version, message = removal.send(
+            adapter, pending.resource_type, pending.remote_id, pending.remote_version)
+        return Attempt(pending, outcome, current, version, message)
     try:
         done = adapter.write(pending.body, remote_version=pending.remote_version)
     except WriteNotSupported as exc:
-        return Attempt(pending, "refused", message=str(exc)[:1000])
+        return Attempt(pending, "refused", message=f"[write] {exc}"[:1000])
     except RemoteChanged:
         try:
             current = adapter.client.read(pending.resource_type, pending.remote_id)
@@ -105,6 +118,8 @@ def record_attempt(session: Session, job: SyncJob, tried: Attempt) -> list[int]:
     row = session.get(SyncedRecord, tried.pending.id)
     if row is None or row.conflict_pending or row.deleted:
         return []  # decided elsewhere meanwhile (a conflict, a delete)
+    if tried.pending.delete is not None:
+        return _record_delete(session, job, row, tried)
     key = (row.resource_type, row.remote_id)
     if tried.outcome == "written":
         _accepted(row, tried.pending.body, tried.body or {}, tried.version)
@@ -127,6 +142,33 @@ def record_attempt(session: Session, job: SyncJob, tried: Attempt) -> list[int]:
         else []
 
 
+def _record_delete(session: Session, job: SyncJob, row: SyncedRecord,
+                   tried: Attempt) -> list[int]:
+    """Store what came of a delete asked for in HoloVitals; returns the conflict it opened."""
+    if not row.local_deleted:
+        return []  # withdrawn meanwhile
+    plan, outcome = tried.pending.delete, tried.outcome
+    if outcome in ("deleted", "gone"):
+        removal.tombstone(row, job, gone_already=outcome == "gone")
+        session.add(row)
+        from .aftermath import announce_deletes
+
+        announce_deletes(session, job.connection_id,
+                         [(row.resource_type, row.remote_id, row.patient_ref)])
+        return []
+    if outcome == "refused":
+        removal.refused(session, row, job, tried.message)
+        return []
+    if outcome == "stale" or plan == removal.CHANGED:
+        return [removal.hold(session, row, job, tried.body, tried.version)]
+    if plan == removal.WITHDRAW:
+        removal.withdraw(row)
+    else:  # WAIT: its conflict is open still
+        row.conflict_pending = True
+    session.add(row)
+    return []
+
+
 def run_outbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
                  batch_size: int, events: JobEvents) -> None:
     """Write every dirty record of the job's scope, one batch at a time."""
@@ -147,6 +189,9 @@ def run_outbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *
             announce_conflicts(session, job, opened)
             lifecycle.fence(session, job,
                             written=job.written + sum(t.outcome == "written" for t in tried),
+                            deleted=job.deleted + sum(
+                                t.pending.delete is not None and t.outcome in ("deleted", "gone")
+                                for t in tried),
                             conflicts=job.conflicts + len(opened),
                             invalid=job.invalid + sum(t.outcome == "refused" for t in tried))
         events.progress(job)

@@ -34,6 +34,7 @@ STATE_CONFLICTS = {
     ("POST", "/api/sync/dead-letter/replay"),
     ("POST", "/api/sync/conflicts/{conflict_id}/resolve"),
     ("POST", "/api/alerts/{alert_id}/acknowledge"),
+    ("DELETE", "/api/records/{connection_id}/{resource_type}/{remote_id}"),
 }
 
 

@@ -32,6 +32,7 @@ ROUTES = [
     ("PUT", "/api/records/{cid}/{rtype}/{pid}", {"resourceType": "Patient", "id": "p1",
                                                 "gender": "other"}, "operator"),
     ("PATCH", "/api/records/{cid}/{rtype}/{pid}", {"gender": "female"}, "operator"),
+    ("DELETE", "/api/records/{cid}/{rtype}/{pid}", None, "operator"),
     ("GET", "/api/transformations/rules", None, "viewer"),
     ("POST", "/api/transformations/rules", {"kind": "redact", "params": {"path": "text"}},
      "admin"),
