@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..models import Role
@@ -68,7 +69,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 DECLARED_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     # The receiver authenticates by signature, not by session: every refusal is its own.
     ("POST", "/api/webhooks/inbound/{connection_id}"): (400, 401, 403, 409, 413),
-    ("POST", "/api/auth/login"): (401,),
+    ("POST", "/api/auth/login"): (401, 429),  # 429: attempt limits, busy hashing
     ("POST", "/api/auth/tokens"): (403,),  # a token above the caller's own role
     ("PUT", "/api/alerts/thresholds"): (404,),
     ("POST", "/api/alerts/{alert_id}/acknowledge"): (409,),
@@ -101,6 +102,12 @@ DECLARED_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
 }
 
 
+def _busy() -> JSONResponse:
+    """A request that found the database too busy: it changed nothing; try again shortly."""
+    return JSONResponse(error_body(503, "the database is busy; nothing was changed, try again"),
+                        status_code=503, headers={"Retry-After": "2"})
+
+
 def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": _CODES.get(status, "error"), "message": message, **extra}}
 
@@ -111,7 +118,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
-        return JSONResponse(error_body(exc.status_code, detail), status_code=exc.status_code)
+        # Headers such as Retry-After (429) and WWW-Authenticate (401) go out with it.
+        return JSONResponse(error_body(exc.status_code, detail), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -125,6 +134,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _overflow(_request: Request, _exc: OverflowError) -> JSONResponse:
         # An id or number beyond what the database stores (SQLite: 64-bit): the client's error.
         return JSONResponse(error_body(422, "number out of range"), status_code=422)
+
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _pool_busy(_request: Request, _exc: Exception) -> JSONResponse:
+        # Every pooled database connection stayed busy: the request did nothing, try again.
+        return _busy()
+
+    @app.exception_handler(sa_exc.OperationalError)
+    async def _locked(_request: Request, exc: sa_exc.OperationalError) -> JSONResponse:
+        if "locked" in str(exc.orig).lower():  # SQLite's write lock outwaited busy_timeout
+            return _busy()
+        log.error("database error in API: %s: %s", type(exc.orig).__name__,
+                  str(exc.orig)[:120])  # the driver's message: no statement, no values
+        return JSONResponse(error_body(503, "the database is not answering"), status_code=503)
 
     @app.exception_handler(Exception)
     async def _crash(_request: Request, exc: Exception) -> JSONResponse:

@@ -112,7 +112,7 @@ def _cursor_page(request: Request, sb: Sandbox, rtype: str, cursor: str,
                  carry: list[tuple[str, str]], count: int, self_url: str) -> Response:
     key, _, offset = cursor.partition(".")
     snap = sb.snapshots.get(key)
-    if snap is None or snap.rtype != rtype or not offset.isdigit():
+    if snap is None or snap.rtype != rtype or not offset.isdecimal():
         raise FhirError(410, "cursor expired or unknown; run the search again")
     return _page(request, sb, snap.records, int(offset), count, key, self_url, (rtype, carry))
 
@@ -153,7 +153,7 @@ async def base_get(request: Request) -> Response:
         raise FhirError(410, "search page set expired or unknown; run the search again")
     authorize(request, snap.rtype, "s")
     offset, count = params.get("_getpagesoffset", "0"), params.get("_count", "50")
-    if not (offset.isdigit() and count.isdigit() and int(count) > 0):
+    if not (offset.isdecimal() and count.isdecimal() and int(count) > 0):
         raise FhirError(400, "_getpagesoffset and _count must be positive integers")
     count_i = min(int(count), sb.max_page_size)
     return _page(request, sb, snap.records, int(offset), count_i, params["_getpages"],
@@ -223,9 +223,9 @@ async def type_history(request: Request) -> Response:
     params = request.query_params
     since, count, offset = params.get("_since"), params.get("_count", ""), params.get(
         "_offset", "0")
-    size = min(int(count), sb.max_page_size) if count.isdigit() and int(count) > 0 \
+    size = min(int(count), sb.max_page_size) if count.isdecimal() and int(count) > 0 \
         else sb.default_page_size
-    start = int(offset) if offset.isdigit() else 0
+    start = int(offset) if offset.isdecimal() else 0
     versions = sb.store.type_history(rtype, _since(since))
     base = base_url(request)
     links = [{"relation": "self", "url": str(request.url)}]

@@ -60,7 +60,7 @@ def read(sb: Sandbox, rtype: str, rid: str) -> Record:
 
 
 def vread(sb: Sandbox, rtype: str, rid: str, vid: str) -> Record:
-    rec = sb.store.vread(rtype, rid, int(vid)) if vid.isdigit() else None
+    rec = sb.store.vread(rtype, rid, int(vid)) if vid.isdecimal() else None
     if rec is None:
         raise FhirError(404, f"{rtype}/{rid[:64]} version {vid[:16]} not found")
     if rec.deleted:
