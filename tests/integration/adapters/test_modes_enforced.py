@@ -41,7 +41,7 @@ def test_wrongly_built_requests_are_refused(env: VendorEnv) -> None:
             if method in ("POST", "PUT"):
                 kwargs["json"] = {"resourceType": path.split("/")[0], "id": "pt-00001"}
             with pytest.raises(OperationOutcomeError) as caught:
-                client.request_json(method, client.url(path) if path else client.url(),
+                client.request_json(method, client.url(*path.split("/")) if path else client.url(),
                                     **kwargs)
             assert caught.value.status in (400, 405), (method, path)
             assert caught.value.issues and caught.value.issues[0].diagnostics
