@@ -183,6 +183,8 @@ def _open(session: Session, incoming: Incoming, job_id: int | None, kind: Confli
     """Write the conflict row (replacing older open ones) and park the record."""
     record = incoming.record
     _supersede(session, record.id, kind, known)
+    # A base kept implicitly (base_body None: the remote copy) must stay the old remote copy.
+    record.base_body = record.base_copy
     record.remote_body = incoming.body
     record.remote_version = incoming.version or record.remote_version
     record.content_hash = content_hash(incoming.body)
