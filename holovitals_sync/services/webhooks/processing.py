@@ -7,8 +7,10 @@ it. A Redis lock per target makes the look-up and the creation one step across w
 An event whose processing fails for a passing reason (database or Redis unreachable, the
 collapse lock busy) is retried on its own RQ job with `HOLOVITALS_RETRY_ATTEMPTS` and
 `HOLOVITALS_RETRY_BACKOFF`; one that can never succeed (its content does not make a valid job,
-its connection is gone) is marked failed with the reason at once. Either way the row says
-what happened, never the payload.
+its connection is gone) is marked failed with the reason at once. A failure of the
+infrastructure itself never marks an event failed: it stays `received`, and the sweeper
+queues it again once things are back. Either way the row says what happened, never the
+payload.
 
 A gap-detection catch-up (`gaps.MISSED`) waits out `gaps.GRACE_SECONDS` on its own delayed
 RQ job first, and becomes an incremental sync only if the numbered events it stands for are
@@ -22,8 +24,9 @@ import random
 import re
 import time
 
+from redis.exceptions import RedisError
 from rq import Retry
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, select
 
 from ...config import get_settings
@@ -59,6 +62,22 @@ CHAIN_PAUSE = 0.01
 
 class PassingFailure(RuntimeError):
     """Processing failed for a reason that may pass (named by the original's class)."""
+
+
+# Failures of the infrastructure, not of the event: the row stays `received` (the sweeper
+# queues it again once Redis and the database are back), however many tries that takes. An
+# acknowledged event must never end `failed` because a worker lost Redis while stopping.
+INFRASTRUCTURE = ("ConnectionError", "TimeoutError", "OperationalError", "RedisError",
+                  "BusyLoadingError", "ReadOnlyError", "InterfaceError", "DisconnectionError",
+                  "PoolTimeout", "QueueUnavailable", "OSError")
+
+
+def is_infrastructure(exc: BaseException | str) -> bool:
+    """Whether a failure (an exception, or the name a row recorded) is the infrastructure's."""
+    name = exc if isinstance(exc, str) else type(exc).__name__
+    if not isinstance(exc, str) and isinstance(exc, RedisError | OSError | DBAPIError):
+        return True
+    return name.split(";", 1)[0].strip() in INFRASTRUCTURE
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -146,7 +165,8 @@ def process_event(event_id: int, *, retries_left: int | None = None) -> str:
         except Exception as exc:
             session.rollback()
             permanent = is_permanent(exc)
-            _mark_failed(event_id, _reason(exc, permanent, retries_left))
+            _mark_failed(event_id, _reason(exc, permanent, retries_left),
+                         final=permanent or not is_infrastructure(exc))
             if permanent:
                 log.warning("inbound event %s cannot be processed: %s", event_id,
                             type(exc).__name__)
@@ -206,6 +226,8 @@ def _reason(exc: BaseException, permanent: bool, retries_left: int | None) -> st
     if permanent:
         return f"{name}; not retried"
     if retries_left == 0 or (retries_left is None and get_settings().retry_attempts == 0):
+        if is_infrastructure(exc):  # the event is fine: it waits for the sweeper
+            return f"{name}; retries used up, queued again by the sweeper"
         return f"{name}; retries used up"
     return f"{name}; retrying"
 
@@ -230,17 +252,26 @@ def retry_later(event_id: int) -> None:
 def _retry_or_record(event_id: int, failure: str) -> None:
     try:
         retry_later(event_id)
-    except Exception as exc:  # Redis gone too: the row must not promise a retry
+    except Exception as exc:  # Redis gone too: the sweeper queues it once Redis is back
         log.warning("inbound event %s: retry not queued: %s", event_id, type(exc).__name__)
-        _mark_failed(event_id, f"{failure}; retry not queued")
+        _mark_failed(event_id, f"{failure}; retry not queued",
+                     final=not (is_infrastructure(exc) or is_infrastructure(failure)))
 
 
-def _mark_failed(event_id: int, reason: str) -> None:
-    with session_scope() as session:
-        event = session.get(InboundEvent, event_id)
-        if event is not None:
-            event.status, event.rejection_reason = InboundStatus.FAILED, reason[:200]
-            session.add(event)
+def _mark_failed(event_id: int, reason: str, *, final: bool = True) -> None:
+    """Record why processing failed; `final` False keeps the event `received`, for the
+    sweeper to queue again (an infrastructure failure: the event itself is fine)."""
+    try:
+        with session_scope() as session:
+            event = session.get(InboundEvent, event_id)
+            if event is not None:
+                if final:
+                    event.status = InboundStatus.FAILED
+                event.rejection_reason = reason[:200]
+                session.add(event)
+    except DBAPIError as exc:  # the database is the infrastructure that failed: it stays
+        log.warning("inbound event %s: failure not recorded: %s", event_id,
+                    type(exc).__name__)
 
 
 def drain(batch: int = 200) -> int:

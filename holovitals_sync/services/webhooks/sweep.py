@@ -5,7 +5,9 @@ The receiver acknowledges an event once its row is committed and queues it just 
 persistence may restart and forget the pending list; a drain job killed after popping ids
 loses them the same way. The row stays `received`, so the webhooks maintenance asks here,
 every tick, for events received more than `SWEEP_AFTER` ago and still `received` that are
-not on the pending list, and queues them again.
+not on the pending list, and queues them again. An event whose processing failed because
+Redis or the database was away stays `received` too (see `processing.INFRASTRUCTURE`), so
+it is taken up here once they are back, however long that takes.
 
 Queueing one twice does no harm: processing an event is idempotent (a processed event is
 skipped), and a catch-up waiting out its grace period is held again by its own check.

@@ -5,6 +5,8 @@ injected), SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import redis
 from rq import Queue, SimpleWorker
@@ -13,7 +15,9 @@ from sqlmodel import select
 
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import InboundEvent, InboundStatus, SyncJob
+from holovitals_sync.models.types import utcnow
 from holovitals_sync.services.webhooks import processing, queueing
+from holovitals_sync.services.webhooks.sweep import LOCK, requeue_unqueued
 from tests.factories import make_connection
 
 from .conftest import wait_for
@@ -24,13 +28,13 @@ WEBHOOK_QUEUES = ("webhooks.high", "webhooks.default", "webhooks.low")
 @pytest.fixture
 def flaky(wh_db, monkeypatch):
     """`start_job` failing with a Redis connection error the first `failures` times."""
-    state = {"failures": 2, "calls": 0}
+    state = {"failures": 2, "calls": 0, "error": redis.ConnectionError}
     real = processing.start_job
 
     def start_job(*args, **kwargs):
         state["calls"] += 1
         if state["calls"] <= state["failures"]:
-            raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+            raise state["error"]("Error 111 connecting to 127.0.0.1:6379")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(processing, "start_job", start_job)
@@ -73,9 +77,10 @@ def _registries() -> tuple[int, int]:
 
 def test_passing_failure_is_retried_until_it_works(flaky):
     event_id = _event()
-    _work_until(lambda: _row(event_id).status != InboundStatus.RECEIVED)
+    _work_until(lambda: _row(event_id).rejection_reason is not None)
     first = _row(event_id)
-    assert (first.status, first.rejection_reason) == (InboundStatus.FAILED,
+    # Redis away is the infrastructure's failure, not the event's: it is never `failed`.
+    assert (first.status, first.rejection_reason) == (InboundStatus.RECEIVED,
                                                       "ConnectionError; retrying")
     assert _registries()[0] == 1  # the retry waits for its backoff
     _work_until(lambda: _row(event_id).status == InboundStatus.PROCESSED)
@@ -97,9 +102,31 @@ def test_retries_run_out_and_say_so(flaky, monkeypatch):
     _work_until(lambda: _registries()[1] == 1)  # RQ gave up: the job is in the failed set
     row = _row(event_id)
     assert flaky["calls"] == 1 + 2
-    assert (row.status, row.rejection_reason) == (InboundStatus.FAILED,
-                                                  "ConnectionError; retries used up")
+    assert (row.status, row.rejection_reason) == (
+        InboundStatus.RECEIVED, "ConnectionError; retries used up, queued again by the sweeper")
     assert "pt-1" not in (row.rejection_reason or "")
+    # Once Redis is back, the sweeper's next pass takes it up: nothing acknowledged is lost.
+    flaky["failures"] = 0
+    queueing.redis_connection().delete(LOCK)  # another test's sweep may hold it
+    with session_scope() as session:
+        assert requeue_unqueued(session, now=utcnow() + timedelta(minutes=5)) == 1
+    _work_until(lambda: _row(event_id).status == InboundStatus.PROCESSED)
+    assert flaky["calls"] == 1 + 2 + 1
+
+
+def test_a_failure_of_the_event_itself_ends_failed_when_retries_run_out(flaky, monkeypatch):
+    flaky["failures"], flaky["error"] = 99, RuntimeError
+    monkeypatch.setenv("HOLOVITALS_RETRY_ATTEMPTS", "1")
+    from holovitals_sync.config import get_settings
+
+    get_settings.cache_clear()
+    event_id = _event()
+    _work_until(lambda: _registries()[1] == 1)
+    row = _row(event_id)
+    assert (row.status, row.rejection_reason) == (InboundStatus.FAILED,
+                                                  "RuntimeError; retries used up")
+    with session_scope() as session:  # a failed event is not the sweeper's
+        assert requeue_unqueued(session, now=utcnow() + timedelta(minutes=5)) == 0
 
 
 def test_permanent_failure_is_recorded_not_retried(flaky):
