@@ -12,9 +12,10 @@ import logging
 from ...adapters import EHRAdapter, adapter_for
 from ...config import get_settings
 from ...db import session_scope
+from ...fhir.errors import ResourceNotFound
 from ...models import Direction, EHRConnection, JobStatus, JobType, SyncJob
 from ...models.types import utcnow
-from . import aftermath, lifecycle
+from . import aftermath, deletes, lifecycle
 from .events import JobEvents
 from .inbound import run_inbound
 from .outbound import run_outbound
@@ -138,7 +139,32 @@ def _sync(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, batch_si
     if job.direction in (Direction.OUTBOUND, Direction.BIDIRECTIONAL):
         run_outbound(job, connection, adapter, batch_size=batch_size, events=events)
     if job.direction in (Direction.INBOUND, Direction.BIDIRECTIONAL):
-        run_inbound(job, connection, adapter, events=events)
+        try:
+            run_inbound(job, connection, adapter, events=events)
+        except ResourceNotFound:
+            if job.patient_id:
+                _mark_patient_gone(job, adapter)
+            raise  # the job fails at once (lifecycle.permanent_reason)
+
+
+def _mark_patient_gone(job: SyncJob, adapter: EHRAdapter) -> None:
+    """A patient sync met 404/410: if the EHR no longer has the patient (a read of the
+    Patient says so too; a 404 from `$everything` alone may mean the operation is not
+    served), the Patient record held here is tombstoned, as a delete found by a sync is."""
+    pid = str(job.patient_id)
+    try:
+        adapter.client.read("Patient", pid)
+        return  # the patient is there: the 404 was about something else
+    except ResourceNotFound:
+        pass
+    except Exception as exc:  # noqa: BLE001 - cannot tell: leave the record as it is
+        log.info("sync job %s: patient read failed (%s)", job.id, type(exc).__name__)
+        return
+    with session_scope() as session:
+        gone = deletes.tombstone(session, job.connection_id, job.id, [("Patient", pid)],
+                                 reason=f"not found at the EHR by patient sync {job.id}")
+        aftermath.announce_deletes(session, job.connection_id, gone.deleted)
+        aftermath.announce_conflicts(session, job, gone.conflicts)
 
 
 def record_attempt_failure(job_id: int, exc: BaseException, *, will_retry: bool) -> None:
