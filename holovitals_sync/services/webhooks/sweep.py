@@ -5,7 +5,8 @@ The receiver acknowledges an event once its row is committed and queues it just 
 persistence may restart and forget the pending list; a drain job killed after popping ids
 loses them the same way. The row stays `received`, so the webhooks maintenance asks here,
 every tick, for events received more than `SWEEP_AFTER` ago and still `received` that are
-not on the pending list, and queues them again. An event whose processing failed because
+not on the pending list, and queues them again; an event marked failed only because Redis or
+the database was away is taken back first. An event whose processing failed because
 Redis or the database was away stays `received` too (see `processing.INFRASTRUCTURE`), so
 it is taken up here once they are back, however long that takes.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ...models import EHRConnection, InboundEvent, InboundStatus
@@ -44,6 +46,26 @@ def _stranded(session: Session, connection_id: int, cutoff: datetime) -> list[in
     return [int(i) for i in session.exec(query)]
 
 
+def _revive_infrastructure_failures(session: Session, connection_id: int) -> int:
+    """Events marked failed only because Redis or the database was away (as releases before
+    this one did when a worker outlived its Redis) go back to `received`: their content was
+    fine, and the sweep below takes them up like any stranded event."""
+    from .processing import INFRASTRUCTURE
+
+    reason = InboundEvent.rejection_reason
+    ids = list(session.exec(
+        select(InboundEvent.id)
+        .where(InboundEvent.connection_id == connection_id,
+               InboundEvent.status == InboundStatus.FAILED,
+               sa.or_(*(reason.like(f"{name};%") for name in INFRASTRUCTURE)),
+               sa.not_(reason.like("%not retried%")))
+        .order_by(InboundEvent.id).limit(LIMIT)))
+    if ids:
+        session.execute(sa.update(InboundEvent).where(InboundEvent.id.in_(ids))
+                        .values(status=InboundStatus.RECEIVED))
+    return len(ids)
+
+
 def requeue_unqueued(session: Session, *, now: datetime | None = None,
                      older_than: timedelta = SWEEP_AFTER) -> int:
     """Queue stored events left unqueued; returns how many (0 when another worker sweeps)."""
@@ -52,7 +74,9 @@ def requeue_unqueued(session: Session, *, now: datetime | None = None,
         return 0
     cutoff = (now or utcnow()) - older_than
     ids: list[int] = []
-    for connection_id in session.exec(select(EHRConnection.id)):
+    for connection_id in list(session.exec(select(EHRConnection.id))):
+        if _revive_infrastructure_failures(session, connection_id):
+            session.commit()  # `received` before any worker is told
         ids += _stranded(session, connection_id, cutoff)
     if not ids:
         return 0

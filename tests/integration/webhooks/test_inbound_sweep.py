@@ -92,3 +92,27 @@ def test_stored_while_redis_is_down_then_swept_and_processed(backend, workers, r
              timeout=60)
     assert all(r.job_id for r in _rows(cid)[:2])
     assert _rows(cid)[2].status is InboundStatus.RECEIVED  # not old enough yet
+
+
+def test_events_failed_only_for_lack_of_redis_are_taken_up_again(backend, workers,
+                                                                 redis_client):
+    """Releases before this one marked an event failed when its worker outlived Redis; the
+    event was fine, so the sweep takes it back. One that failed for its own sake stays."""
+    cid, secret = _connection(backend, "EHR revive", "holovitals_hmac")
+    answers = [_post(backend.inbound(cid), secret, f"pt-{n:05d}") for n in range(4)]
+    ids = [a.json()["event_id"] for a in answers]
+    redis_client.delete(queueing.PENDING_INBOUND)  # as if Redis had gone away with them
+    reasons = ["ConnectionError; retrying", "OperationalError; retry not queued",
+               "ValidationError; not retried", "RuntimeError; retries used up"]
+    with session_scope() as session:
+        for event_id, reason in zip(ids, reasons, strict=True):
+            session.execute(sa.update(InboundEvent).where(InboundEvent.id == event_id).values(
+                status=InboundStatus.FAILED, rejection_reason=reason,
+                received_at=utcnow() - timedelta(seconds=120)))
+    assert _sweep(redis_client) == 2
+    assert sorted(_pending(redis_client)) == ids[:2]
+    workers.start(1)
+    wait_for(lambda: [r.status for r in _rows(cid)][:2] == [InboundStatus.PROCESSED] * 2,
+             timeout=60)
+    assert [r.status for r in _rows(cid)][2:] == [InboundStatus.FAILED] * 2
+    assert _sweep(redis_client) == 0
