@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import reflex as rx
+from reflex_base.constants import Dirs
+from reflex_base.utils.imports import ImportVar
+from reflex_base.vars import VarData
 from reflex_components_core.core.banner import has_connection_errors
+from reflex_components_core.el.elements.base import BaseHTML
 
 from ..state.session import SessionState
 
@@ -55,6 +61,35 @@ def sidebar() -> rx.Component:
     )
 
 
+def backend_url(path: str) -> rx.Var[str]:
+    """`path` on the backend as this page reaches it: the way Reflex's frontend finds its own
+    backend (`getBackendURL`: rx config `api_url`, with the page's host for localhost; in
+    development another port than the page's, in production the page's own)."""
+    return rx.Var(
+        _js_expr=f"new URL({json.dumps(path)}, getBackendURL(env.PING)).href", _var_type=str,
+        _var_data=VarData(imports={f"$/{Dirs.STATE_PATH}": [ImportVar(tag="getBackendURL")],
+                                   "$/env.json": [ImportVar(tag="env", is_default=True)]}),
+    )  # fmt: skip
+
+
+class PostForm(BaseHTML):
+    """A form the browser itself posts, as a navigation (`rx.form` makes a submit a Reflex
+    event instead): only an HTTP answer can set or delete the HttpOnly session cookie."""
+
+    tag = "form"
+    action: rx.Var[str]
+    method: rx.Var[str]
+
+
+def api_form(path: str, *children: rx.Component, **props: object) -> rx.Component:
+    """A form posted to the API's `path` (urlencoded), whose answer the browser follows.
+
+    Put it under an `rx.cond` on the page's state, so the browser renders it after loading:
+    `action` is computed there, and React keeps a prerendered page's attributes as built.
+    """
+    return PostForm.create(*children, action=backend_url(path), method="post", **props)
+
+
 def _who_am_i() -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -64,10 +99,11 @@ def _who_am_i() -> rx.Component:
             align="center",
             spacing="2",
         ),
-        rx.button(
-            rx.icon("log-out", size=14), "Sign out", on_click=SessionState.sign_out,
-            id="sign-out", variant="ghost", size="1",
-        ),  # fmt: skip
+        rx.cond(SessionState.signed_in, api_form(
+            "/api/auth/logout",
+            rx.button(rx.icon("log-out", size=14), "Sign out", type="submit", id="sign-out",
+                      variant="ghost", size="1"),
+        )),  # fmt: skip
         spacing="2",
         padding_top="1em",
         border_top=f"1px solid {rx.color('gray', 5)}",

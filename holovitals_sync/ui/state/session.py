@@ -1,7 +1,12 @@
-"""Who is using the dashboard: sign-in, sign-out and the role check every page and handler uses.
+"""Who is using the dashboard: the role check every page and handler uses.
 
-The session token lives in a same-site cookie; the server resolves it again on every
-protected load and every mutating event, so a revoked or expired session stops at once.
+The session is the API's one cookie (`api.deps.SESSION_COOKIE`), HttpOnly and SameSite=Strict:
+the sign-in page and the sign-out button post HTML forms to `/api/auth/login` and `/logout`,
+whose answers set and delete it, so no script of the page ever holds it. The browser sends
+it with the websocket's handshake; Reflex keeps that request's headers on the state
+(`router.headers.cookie`, backend only: it never serializes the cookie header to the
+browser). No state var holds the token. The server resolves it again on every protected
+load and every mutating event, so a revoked or expired session stops at once.
 """
 
 from __future__ import annotations
@@ -13,14 +18,16 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import reflex as rx
+from starlette.requests import cookie_parser
 
+from ...api.auth import SIGN_IN_PAGE
+from ...api.deps import SESSION_COOKIE
 from ...db import session_scope
 from ...models import Role
 from ...services import auth, labels
 from ...services.auth import AuthError, PermissionDenied, Principal
 
-SESSION_COOKIE = "hvs_session"
-SIGN_IN_ROUTE = "/signin"
+SIGN_IN_ROUTE = SIGN_IN_PAGE
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 _PERMISSION = "__hvs_permission__"
@@ -70,12 +77,14 @@ def _resolve(token: str, ip: str | None) -> Principal:
         return auth.principal_from_session(db, token, ip)
 
 
-class SessionState(rx.State):
-    """The signed-in user as the pages see it (name and role only; never the token's hash)."""
+def session_token(cookie_header: str) -> str:
+    """The session cookie's value in a Cookie header ("" without one), parsed as the API does."""
+    return cookie_parser(cookie_header).get(SESSION_COOKIE, "")
 
-    token: str = rx.Cookie(
-        "", name=SESSION_COOKIE, path="/", max_age=8 * 3600, same_site="strict"
-    )
+
+class SessionState(rx.State):
+    """The signed-in user as the pages see it (name and role only; never the token)."""
+
     username: str = ""
     role: str = ""
 
@@ -102,7 +111,8 @@ class SessionState(rx.State):
         browser may send.
         """
         try:
-            found = await asyncio.to_thread(_resolve, self.token, self._client_ip())
+            token = session_token(self.router.headers.cookie)
+            found = await asyncio.to_thread(_resolve, token, self._client_ip())
         except AuthError:
             self.username, self.role = "", ""
             raise
@@ -119,23 +129,10 @@ class SessionState(rx.State):
             return sign_in_redirect(self)
         return None
 
-    @rx.event
-    async def sign_out(self) -> rx.event.EventSpec:
-        token = self.token
-        if token:
-            await asyncio.to_thread(_sign_out, token)
-        self.token, self.username, self.role = "", "", ""
-        return rx.redirect(SIGN_IN_ROUTE)
-
 
 def sign_in_redirect(state: rx.State) -> rx.event.EventSpec:
     """To the sign-in page, coming back to this page afterwards."""
     return rx.redirect(f"{SIGN_IN_ROUTE}?next={quote(state.router.url.path)}")
-
-
-def _sign_out(token: str) -> None:
-    with session_scope() as db:
-        auth.sign_out(db, token)
 
 
 async def principal_for(

@@ -1,50 +1,37 @@
-"""The sign-in form's state: checks the password through the auth service, sets the cookie."""
+"""The sign-in page's state: what its URL says (where to go next, why the last try failed).
+
+The page itself posts an HTML form to `POST /api/auth/login`, whose answer sets the HttpOnly
+session cookie and sends the browser on (api/auth.py); no event of this state sees a password.
+"""
 
 from __future__ import annotations
 
-import asyncio
-
 import reflex as rx
 
-from ...db import session_scope
-from ...services import auth
-from ...services.auth import AuthError
-from ...services.login_guard import TooManyAttempts
-from .session import SessionState
+from ...services import labels
+from ...services.auth import REFUSED
 
-
-def _sign_in(username: str, password: str, ip: str | None) -> tuple[str, str, str]:
-    with session_scope() as db:
-        token, user = auth.sign_in(db, username=username, password=password, ip=ip)
-        return token, user.username, user.role.value
+# The error codes `POST /api/auth/login` sends a refused form back with.
+MESSAGES = {
+    "refused": labels.sentence(REFUSED),
+    "missing": "Enter your username and password.",
+    "busy": "Sign-in is busy; try again in a moment.",
+}
 
 
 class SignInState(rx.State):
-    error: str = ""
-    busy: bool = False
+    @rx.var
+    def error(self) -> str:
+        """The refusal to show, from `?error=` ("" when there is none)."""
+        query = self.router.url.query_parameters
+        code = str(query.get("error", ""))
+        if code == "too_many":
+            retry = str(query.get("retry", ""))
+            wait = f"in {retry} s" if retry.isdigit() and len(retry) <= 5 else "later"
+            return f"Too many sign-in attempts; try again {wait}."
+        return MESSAGES.get(code, "Sign-in failed; try again." if code else "")
 
-    @rx.event
-    async def submit(self, form: dict[str, str]):  # noqa: ANN201 (yields UI updates)
-        self.busy, self.error = True, ""
-        yield
-        username = str(form.get("username", "")).strip()
-        password = str(form.get("password", ""))
-        try:
-            if not username or not password:
-                raise AuthError("enter your username and password")
-            token, name, role = await asyncio.to_thread(
-                _sign_in, username, password, self.router.session.client_ip or None
-            )
-        except (AuthError, TooManyAttempts) as exc:
-            self.busy, self.error = False, str(exc)
-            return
-        session = await self.get_state(SessionState)
-        session.token, session.username, session.role = token, name, role
-        self.busy = False
-        target = self.router.url.query_parameters.get("next", "/")
-        yield rx.redirect(_local_path(str(target)))
-
-
-def _local_path(target: str) -> str:
-    """Only a path on this site: `//host` or `https://...` would send the user elsewhere."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    @rx.var
+    def next_path(self) -> str:
+        """The page to open once signed in (the API takes only a path on the dashboard)."""
+        return str(self.router.url.query_parameters.get("next", "/"))

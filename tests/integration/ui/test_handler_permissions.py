@@ -4,12 +4,15 @@ Which handlers: every State class of the app (the app module is imported, then t
 under `reflex.state.State` is walked), every entry of its `event_handlers`. Each one either
 declares itself in code, `@requires(Role.X)` (it changes data, or opens a form that does) or
 `@reads(Role.X)` (it only reads), see `ui/state/session.py`, or is listed below as UI-only
-(it touches nothing but the tab's own state) or public (sign-in, sign-out). A handler that is
-none of these fails `test_every_handler_is_declared`, so a new one cannot slip past the matrix.
+(it touches nothing but the tab's own state). A handler that is none of these fails
+`test_every_handler_is_declared`, so a new one cannot slip past the matrix. (Signing in and
+out are no handlers: HTML forms posted to the API, tests/integration/api/test_auth.py.)
 
 How a handler runs here, without a browser or websocket: a fresh root state
-(`State(_reflex_internal_init=True)`) builds the whole state tree of one tab; its SessionState
-gets the `hvs_session` cookie of a real session (`auth.sign_in`), or none; the handler's own
+(`State(_reflex_internal_init=True)`) builds the whole state tree of one tab; its router gets
+the headers of a websocket handshake whose Cookie header carries the `hv_session` cookie of a
+real session (`auth.sign_in`), or no session cookie, as the event processor gives them to the
+state; the handler's own
 function (`EventHandler.fn`) is called on the substate with the arguments the page sends, and
 whatever it returns or yields is collected. `get_state` finds the sibling SessionState in the
 same tree, so `principal_for` runs exactly as in the app, against a real SQLite database (a
@@ -44,6 +47,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from reflex.state import BaseState, State
+from reflex_base.constants import RouteVar
 from reflex_base.event import EventHandler, EventSpec
 
 import holovitals_sync.holovitals_sync  # noqa: F401 - registers every page and State of the app
@@ -56,7 +60,7 @@ from holovitals_sync.services.orchestration import queueing
 from holovitals_sync.services.transformation import DataTransformationService
 from holovitals_sync.services.transformation.schemas import RuleIn
 from holovitals_sync.ui.state import validation_rules as validation_ui
-from holovitals_sync.ui.state.session import SessionState, permission_of
+from holovitals_sync.ui.state.session import permission_of
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import (
     PASSWORD,
@@ -261,12 +265,6 @@ UI_ONLY: dict[str, Call] = {
     "ValidationRulesState.set_sample": Call(lambda w: ("{}",)),
 }
 
-# Open to anyone by design, with tests of their own (tests/e2e sign in and out on every run).
-PUBLIC = {
-    "SignInState.submit": "checks a password; a wrong one is refused and counted",
-    "SessionState.sign_out": "ends the caller's own session, if there is one",
-}
-
 
 # -- the database: one migrated template with the world in it, copied for each test --------
 
@@ -396,8 +394,10 @@ class _Unlocked:
 def _tab(world: World, caller: Role | None, key: str) -> BaseState:
     """A fresh state tree as one browser tab of `caller` has it; the handler's own substate."""
     root = State(_reflex_internal_init=True)
-    session = root.get_substate(SessionState.get_full_name().split("."))
-    session.token = world.tokens[caller] if caller else ""
+    cookie = "theme=dark" + (f"; hv_session={world.tokens[caller]}" if caller else "")
+    handshake = {RouteVar.HEADERS: {"host": "localhost:8000", "cookie": cookie},
+                 RouteVar.CLIENT_IP: "127.0.0.1"}
+    root.router_data = root._update_router_vars(handshake, {})
     state = root.get_substate(HANDLERS[key].state.get_full_name().split("."))
     return state
 
@@ -474,14 +474,14 @@ def _refusal(events: list[Any], needed: Role) -> str | None:
 
 def test_every_handler_is_declared() -> None:
     """Declared in code, or listed here: a new handler fails until someone decides which."""
-    listed = set(UI_ONLY) | set(PUBLIC)
+    listed = set(UI_ONLY)
     undeclared = sorted(k for k, h in HANDLERS.items() if permission_of(h.fn) is None
                         and k not in listed and not k.endswith(".setvar"))  # fmt: skip
     assert not undeclared, f"declare @requires/@reads (or list as UI-only): {undeclared}"
     stale = sorted(k for k in listed | set(CALLS) if k not in HANDLERS)
     assert not stale, f"listed here but no such handler: {stale}"
     both = sorted(k for k in DECLARED if k in listed)
-    assert not both, f"declared in code and listed as UI-only/public: {both}"
+    assert not both, f"declared in code and listed as UI-only: {both}"
     missing = sorted(k for k in DECLARED if k not in CALLS)
     assert not missing, f"say how the page calls these (CALLS): {missing}"
 
