@@ -66,6 +66,16 @@ class DemoApp:
     log: Path
     proc: subprocess.Popen
     passwords: dict[str, str] = field(default_factory=dict)
+    sessions: dict[str, str] = field(default_factory=dict)  # role -> API session cookie
+    env: dict[str, str] = field(default_factory=dict)  # what `up` was started with
+
+    def start(self) -> None:
+        """Start `up --demo` (again: the same data directory, ports and settings)."""
+        with self.log.open("a") as log:
+            self.proc = subprocess.Popen(
+                [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo"],
+                cwd=self.data.parent, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
 
     @property
     def url(self) -> str:
@@ -84,12 +94,19 @@ class DemoApp:
         return f"unix://{self.data / 'redis.sock'}"
 
     def api_client(self, role: str = "admin") -> httpx.Client:
-        """An HTTP client for the REST API, signed in (session cookie) as that demo user."""
-        client = httpx.Client(base_url=self.api, timeout=30)
-        credentials = {"username": role, "password": self.passwords[role]}
-        response = client.post("/auth/login", json=credentials)
-        response.raise_for_status()
-        return client
+        """An HTTP client for the REST API, signed in (session cookie) as that demo user.
+
+        One session per role for the whole run: every sign-in, the browser's included, counts
+        toward the attempt limit per address (login_guard: 30 in 5 minutes, all from loopback
+        here), which a new sign-in per client would reach halfway through the run.
+        """
+        if role not in self.sessions:
+            credentials = {"username": role, "password": self.passwords[role]}
+            response = httpx.post(f"{self.api}/auth/login", json=credentials, timeout=30)
+            response.raise_for_status()
+            self.sessions[role] = response.cookies["hv_session"]
+        return httpx.Client(base_url=self.api, timeout=30,
+                            cookies={"hv_session": self.sessions[role]})
 
     def sign_in(self, page, role: str = "admin", path: str = "/") -> None:
         """Sign in through the sign-in page as the demo user of that role, then open path."""
@@ -101,7 +118,7 @@ class DemoApp:
         page.wait_for_url(f"{self.url}{path}", timeout=60_000)
 
 
-def _wait_ready(app: DemoApp, timeout: float) -> None:
+def wait_ready(app: DemoApp, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if app.proc.poll() is not None:
@@ -138,22 +155,18 @@ def demo_app(tmp_path_factory) -> Iterator[DemoApp]:
     # test run must not lose its page state to an edit made elsewhere meanwhile.
     (root / "no-reload").mkdir()
     env["REFLEX_HOT_RELOAD_OVERRIDE_PATHS"] = str(root / "no-reload")
-    log_path = root / "up.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo"],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    app = DemoApp(front, back, ehr, root / "data", log_path, proc)
+    app = DemoApp(front, back, ehr, root / "data", root / "up.log", None, env=env)  # type: ignore[arg-type]
+    app.start()
     try:
-        _wait_ready(app, 420)
+        wait_ready(app, 420)
         app.passwords = read_demo_users(app.data)
         yield app
     finally:
+        proc = app.proc  # a test may have stopped and started it again
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(60)
+                proc.wait(90)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
 
