@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import threading
 from typing import Any
 
 from rq import worker_registration
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.worker import Worker
 
 from holovitals_sync.db import dispose_after_fork
+from holovitals_sync.services.orchestration import shutdown
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +52,6 @@ def _record_fhir_requests() -> None:
 def _lower_priority() -> None:
     """Run below the backend (its forked work horses inherit it): a backlog being worked
     must not slow the webhook receiver or the dashboard (HOLOVITALS_WORKER_NICE)."""
-    import os
-
     from holovitals_sync.config import get_settings
 
     wanted = get_settings().worker_nice
@@ -72,6 +76,11 @@ class HoloVitalsWorker(Worker):
         kwargs["maintenance_interval"] = MAINTENANCE_INTERVAL
         super().__init__(*args, **kwargs)
         _lower_priority()
+        # The worker's stop request reaches its work horse as SIGUSR1 (`request_stop`): a
+        # sync job stops at its next checkpoint and waits queued, instead of holding the stop
+        # for the whole run. Set here, so a horse has it from its first instant (fork).
+        if threading.current_thread() is threading.main_thread():  # signals: main only
+            signal.signal(signal.SIGUSR1, shutdown.request)
         self._alerts_warm = False
         _record_fhir_requests()
         # Imported before the worker registers, so no maintenance tick pauses to import it.
@@ -84,6 +93,15 @@ class HoloVitalsWorker(Worker):
     def main_work_horse(self, *args: Any, **kwargs: Any) -> None:
         dispose_after_fork()
         super().main_work_horse(*args, **kwargs)
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        """Warm shutdown, as RQ does it, and the running job told to stop at a checkpoint
+        (jobs of other families are short and simply finish)."""
+        horse = self.horse_pid
+        if horse:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(horse, signal.SIGUSR1)
+        super().request_stop(signum, frame)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         if pipeline is None:
@@ -141,6 +159,8 @@ class HoloVitalsWorker(Worker):
                 recover_stalled(session)
             with session_scope() as session:
                 requeue_unqueued(session)  # inbound events stored but never queued
+        except StopRequested:  # a stop signal met it: the worker's loop must see it
+            raise
         except Exception as exc:  # maintenance must never stop the worker
             log.warning("webhook maintenance failed: %s", type(exc).__name__)
 
@@ -151,6 +171,8 @@ class HoloVitalsWorker(Worker):
         try:
             reconcile()
             schedules.tick()
+        except StopRequested:  # a stop signal met it: the worker's loop must see it
+            raise
         except Exception as exc:  # maintenance must never stop the worker
             log.warning("sync maintenance failed: %s", type(exc).__name__)
 
@@ -169,5 +191,7 @@ class HoloVitalsWorker(Worker):
 
             with session_scope() as session:
                 evaluate(session, self.connection, get_settings())
+        except StopRequested:  # a stop signal met it: the worker's loop must see it
+            raise
         except Exception as exc:  # maintenance must never stop the worker
             log.warning("alert evaluation failed: %s", type(exc).__name__)

@@ -18,7 +18,7 @@ from ...config import get_settings
 from ...db import get_engine, session_scope
 from ...models import EHRConnection, JobType, SyncJob
 from ...models.types import utcnow
-from . import deletes, lifecycle, runcache
+from . import deletes, lifecycle, runcache, shutdown
 from .batching import Batch, batches
 from .events import JobEvents
 from .pipeline import BatchProcessor, record_issues
@@ -179,3 +179,4 @@ def run_inbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
         for batch in prefetched(processed_ahead(stream, processor)):
             apply_batch(job, connection, batch, bind)
             events.progress(job)
+            shutdown.at_checkpoint(job)

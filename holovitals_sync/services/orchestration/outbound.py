@@ -31,7 +31,7 @@ from ...db import session_scope
 from ...fhir.errors import ResourceNotFound
 from ...models import ConflictKind, EHRConnection, RecordError, SyncedRecord, SyncJob
 from ...models.types import utcnow
-from . import deletes, lifecycle
+from . import deletes, lifecycle, shutdown
 from . import outbound_deletes as removal
 from .events import JobEvents
 
@@ -195,3 +195,4 @@ def run_outbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *
                             conflicts=job.conflicts + len(opened),
                             invalid=job.invalid + sum(t.outcome == "refused" for t in tried))
         events.progress(job)
+        shutdown.at_checkpoint(job)

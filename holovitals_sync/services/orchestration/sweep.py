@@ -11,7 +11,7 @@ from __future__ import annotations
 from ...adapters import EHRAdapter
 from ...db import session_scope
 from ...models import EHRConnection, SyncJob
-from . import deletes, lifecycle
+from . import deletes, lifecycle, shutdown
 from .events import JobEvents
 from .inbound import seen_keys
 
@@ -30,3 +30,4 @@ def run_sweep(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
                 values["total_estimate"] = page.total_estimate
             lifecycle.fence(session, job, **values)
         events.progress(job)
+        shutdown.at_checkpoint(job)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -101,3 +102,30 @@ def test_a_429_storm_stretches_the_job_without_failing_it(connection, ehr, worke
     assert time.monotonic() - began >= 8 * 0.3
     assert ehr.stats()["by_status"].get("429") == 8
     assert local_hashes(connection.id) == sandbox_hashes(ehr)
+
+
+def test_a_stopped_worker_hands_its_job_back_at_a_checkpoint(connection, ehr, workers):
+    """SIGTERM (what `up` and process managers send): the run stops after the batch it is
+    writing, the job waits queued (its attempt given back), and the next worker resumes it
+    from the checkpoint: nothing lost, nothing stored twice, and no hour-long wait."""
+    slow_export(ehr)
+    (first,) = workers.start(1)
+    job_id = start(connection.id)
+    wait_running(job_id, min_fetched=60)
+    began = time.monotonic()
+    first.send_signal(signal.SIGTERM)  # the worker only, as rq worker-pool does
+    first.wait(timeout=20)
+    assert time.monotonic() - began < 10  # a batch, not the rest of the export
+    stopped = job_row(job_id)
+    assert stopped.status.value == "queued" and stopped.attempts == 0, stopped.last_error
+    assert stopped.checkpoint.get("resume")
+    kept = record_count(connection.id)
+    assert 0 < kept < len(sandbox_hashes(ehr))
+
+    workers.start(1)
+    job = wait_status(job_id, "completed", "failed", timeout=90)
+    assert job.status.value == "completed", job.last_error
+    assert job.attempts == 1  # the stop was not a failed attempt
+    expected = sandbox_hashes(ehr)
+    assert local_hashes(connection.id) == expected
+    assert job.created == len(expected) and job.updated == 0
