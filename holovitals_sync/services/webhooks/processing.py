@@ -42,7 +42,7 @@ from ...models import (
 )
 from ...models.types import utcnow
 from .. import audit
-from ..orchestration import JobRequest, start_job
+from ..orchestration import JobRequest, shutdown, start_job
 from ..orchestration.queueing import redis_connection
 from . import gaps, queueing
 from .notifications import HOUSEKEEPING
@@ -283,7 +283,12 @@ def drain(batch: int = 200) -> int:
     queueing.claim_drain()
     done = 0
     while ids := queueing.pop_inbound(batch):
-        for event_id in ids:
+        for n, event_id in enumerate(ids):
+            if shutdown.requested():  # the worker is stopping: the rest waits for the next
+                queueing.enqueue_inbound(ids[n:], front=True)
+                log.info("drain stopped with its worker; %d event(s) queued again",
+                         len(ids) - n)
+                return done
             try:
                 process_event(event_id)
             except Exception as exc:  # already marked failed; retried later, keep draining

@@ -42,18 +42,22 @@ def queue(priority: Priority = Priority.DEFAULT) -> Queue:
     return Queue(f"{FAMILY}.{priority.value}", connection=redis_connection())
 
 
-def enqueue_inbound(event_ids: list[int]) -> Job | None:
+def enqueue_inbound(event_ids: list[int], *, front: bool = False) -> Job | None:
     """Hand stored inbound events to the webhooks queue.
 
     The id goes on a Redis list and one drain job empties it, instead of one RQ job per
     event: the receiver then pays one Redis round trip per event (push + "drain queued?"
     flag, pipelined), which is what lets it acknowledge thousands of events a second.
-    Returns the drain job when this call had to queue one.
+    Returns the drain job when this call had to queue one. `front`: ids a stopping drain
+    gives back go first again, in their order.
     """
     if not event_ids:
         return None
     pipe = redis_connection().pipeline(transaction=False)
-    pipe.rpush(PENDING_INBOUND, *event_ids)
+    if front:
+        pipe.lpush(PENDING_INBOUND, *reversed(event_ids))
+    else:
+        pipe.rpush(PENDING_INBOUND, *event_ids)
     # The flag expires so that a lost drain job (Redis restarted) is replaced soon.
     pipe.set(DRAIN_FLAG, 1, nx=True, ex=30)
     _, first = pipe.execute()
