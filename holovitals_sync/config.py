@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # Backend processes of `up --prod` (Reflex serves UI, API and websocket from them):
     # fewer beat more on a small machine (two outran five on two cores, measured).
     backend_workers: int = Field(default_factory=lambda: cores(), ge=1, le=64)
+    # How long `up` gives its workers, once asked to stop, to bring running jobs to a
+    # checkpoint (sync jobs stop after the batch they write) before it kills them.
+    stop_grace: float = Field(30.0, ge=1, le=3600)
 
     webhook_signature_tolerance: int = Field(300, ge=1, le=86_400)
     webhook_max_body_bytes: int = Field(1_048_576, ge=1024)

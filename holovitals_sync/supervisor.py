@@ -2,8 +2,16 @@
 
 Starts each child in its own process group (Reflex and `rq worker-pool` start children of
 their own), restarts a child that dies a few times, reports every death, and on Ctrl-C or
-SIGTERM stops every group it started. Services the children depend on (the embedded Redis)
-are watched too, and restarted before any child is checked.
+SIGTERM stops everything it started, in order: first what produces work (the web app, with
+the webhook receiver and the scheduler's triggers), then the workers (each given
+`stop_grace` to bring its running job to a checkpoint), then the rest; the services the
+children depend on (the embedded Redis) go last, after `run` returns. Services are watched
+too, and restarted before any child is checked.
+
+`up` is made a child subreaper: a process orphaned by its parent's death (an RQ work horse,
+which runs in a process group of its own, or a node process of Reflex) is re-parented to
+`up` rather than to init, so stopping finds and ends it instead of leaving it running
+against a Redis that is gone.
 """
 
 from __future__ import annotations
@@ -28,6 +36,49 @@ STOP_GRACE = 15.0
 
 
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+# Stop phases: what produces work first, then the workers, then everything else.
+PRODUCER, WORKER, OTHER = 0, 1, 2
+
+
+def become_subreaper() -> None:
+    """Orphaned descendants become `up`'s children, so `stop` can find and end them."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process (from /proc; empty where there is none)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdecimal():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The command name may hold spaces and parentheses: read after the last ')'.
+            stat = (entry / "stat").read_text()
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def descendants(pid: int, parents: dict[int, int] | None = None) -> list[int]:
+    """Every process below `pid`, whatever process group or session it moved to."""
+    parents = _parents() if parents is None else parents
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def new_group_dying_with_parent() -> None:
@@ -76,6 +127,8 @@ class Child:
     # never stops `up`.
     oneshot: bool = False
     ended: bool = False
+    stop_phase: int = OTHER
+    stop_grace: float = STOP_GRACE  # from SIGTERM to SIGKILL of all that is left of it
 
     def start(self) -> None:
         log.info("starting %s: %s", self.name, " ".join(self.argv))
@@ -95,6 +148,14 @@ class Child:
     def may_restart(self, now: float) -> bool:
         return _within_budget(self.restarts, now)
 
+    def kill_all(self) -> None:
+        """SIGKILL the child's group and every process below it (work horses included)."""
+        if self.process is None:
+            return
+        below = descendants(self.process.pid) if self.process.poll() is None else []
+        self.signal_group(signal.SIGKILL)
+        _kill(below)
+
 
 class Supervisor:
     """Runs children until a stop signal, or until one keeps dying."""
@@ -113,6 +174,7 @@ class Supervisor:
         """Start everything and watch it; returns the exit code for `up`."""
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
+        become_subreaper()
         for child in self.children:
             child.start()
         code = 0
@@ -166,20 +228,41 @@ class Supervisor:
         return 0
 
     def stop(self) -> None:
-        """SIGTERM each child, then SIGKILL whatever is left of its group after a grace.
+        """Stop the children phase by phase (producers, workers, the rest): SIGTERM, wait
+        the phase's grace, then SIGKILL whatever is left, descendants included.
 
-        Only the group leader gets SIGTERM: `rq worker-pool` and `reflex run` stop their own
+        Only a group leader gets SIGTERM: `rq worker-pool` and `reflex run` stop their own
         children in order, and a second signal straight to an RQ worker means cold shutdown.
         """
-        for child in reversed(self.children):
+        for phase in sorted({child.stop_phase for child in self.children}):
+            self._stop_phase([c for c in self.children if c.stop_phase == phase])
+        self._end_orphans()
+
+    def _stop_phase(self, children: list[Child]) -> None:
+        for child in children:
             if child.process is not None and child.process.poll() is None:
                 child.process.terminate()
-        deadline = time.monotonic() + STOP_GRACE
-        for child in self.children:
+        deadline = time.monotonic() + max((c.stop_grace for c in children), default=0.0)
+        for child in children:
             if child.process is None:
                 continue
             try:
                 child.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop in time; killing it", child.name)
-            child.signal_group(signal.SIGKILL)
+            child.kill_all()
+
+    def _end_orphans(self) -> None:
+        """Processes re-parented to `up` (their parent died first) are ended and reaped."""
+        ours = {c.process.pid for c in self.children if c.process is not None}
+        ours |= {p.pid for s in self.services if (p := getattr(s, "process", None)) is not None}
+        parents = _parents()
+        orphans = [pid for pid, parent in parents.items()
+                   if parent == os.getpid() and pid not in ours]
+        for orphan in orphans:
+            below = descendants(orphan, parents)
+            _kill([orphan, *below])
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(orphan, 0)
+        if orphans:
+            log.warning("ended %d process(es) left behind by stopped children", len(orphans))

@@ -25,7 +25,7 @@ from .runtime import (
     worker_families,
 )
 from .services.demo import DEMO_USERS_FILE, ensure_demo_connection, ensure_demo_users
-from .supervisor import Child, Supervisor
+from .supervisor import PRODUCER, WORKER, Child, Supervisor
 
 log = logging.getLogger("holovitals_sync.up")
 
@@ -97,14 +97,19 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
         # Several backend workers share UI state only through Reflex's Redis state manager.
         env.setdefault("REFLEX_REDIS_URL", redis_url)
         env.setdefault("GRANIAN_WORKERS", str(settings.backend_workers))
+    # Stopped in phases: the web app and the demo's story (they make work), then the
+    # workers (given stop_grace to reach a checkpoint), then the sandbox EHR; Redis last.
     children = [
-        Child(f"workers-{family}", worker_command(settings, family), env, PROJECT_ROOT)
+        Child(f"workers-{family}", worker_command(settings, family), env, PROJECT_ROOT,
+              stop_phase=WORKER, stop_grace=settings.stop_grace)
         for family in worker_families(settings)
     ]
     if demo:
         children.append(Child("sandbox", sandbox_command(settings), env, PROJECT_ROOT))
-        children.append(Child("demo-story", demo_command(), env, PROJECT_ROOT, oneshot=True))
-    children.append(Child("reflex", reflex_command(settings, prod=prod), env, PROJECT_ROOT))
+        children.append(Child("demo-story", demo_command(), env, PROJECT_ROOT, oneshot=True,
+                              stop_phase=PRODUCER))
+    children.append(Child("reflex", reflex_command(settings, prod=prod), env, PROJECT_ROOT,
+                          stop_phase=PRODUCER))
     try:
         # The embedded Redis is watched first: a dead one is restarted on the same socket.
         return Supervisor(children, [embedded] if embedded is not None else []).run()

@@ -107,3 +107,81 @@ def test_children_die_with_a_killed_supervisor(tmp_path):
         for pid in _pids(tmp_path / "alpha") + _pids(tmp_path / "beta"):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+
+
+# Each child notes when SIGTERM came and when it left; the worker first starts a 'horse' in
+# a process group of its own that ignores SIGTERM (as RQ's does), and leaves after a second
+# without it, so the horse is orphaned.
+CHILD = """
+import os, signal, sys, time
+name, out, linger = sys.argv[1], sys.argv[2], float(sys.argv[3])
+def note(what):
+    with open(out, "a") as f:
+        f.write(f"{name} {what} {time.time()}\\n")
+if name == "worker" and os.fork() == 0:
+    os.setpgrp()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    name = "horse"
+    note(str(os.getpid()))
+    time.sleep(600)
+    os._exit(0)
+def leave(*_):
+    note("term")
+    time.sleep(linger)
+    note("exit")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, leave)
+note("up")
+time.sleep(600)
+"""
+
+ORDERED = textwrap.dedent(
+    """
+    import logging, sys
+    from pathlib import Path
+    from holovitals_sync.supervisor import OTHER, PRODUCER, WORKER, Child, Supervisor
+    logging.basicConfig(level=logging.INFO)
+    out, code = Path(sys.argv[1]), sys.argv[2]
+    log = str(out / "log")
+    children = [
+        Child("worker", [sys.executable, "-c", code, "worker", log, "1"], {}, out,
+              stop_phase=WORKER, stop_grace=5),
+        Child("ehr", [sys.executable, "-c", code, "ehr", log, "0"], {}, out, stop_phase=OTHER),
+        Child("web", [sys.executable, "-c", code, "web", log, "0.5"], {}, out,
+              stop_phase=PRODUCER),
+    ]
+    sys.exit(Supervisor(children).run())
+    """
+)
+
+
+def _notes(path: Path) -> dict[tuple[str, str], float]:
+    notes = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        name, what, value = line.split()
+        notes[(name, what)] = float(value)
+    return notes
+
+
+def test_stop_goes_producers_workers_rest_and_ends_orphaned_horses(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", ORDERED, str(tmp_path), CHILD],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _wait_for(lambda: {("web", "up"), ("worker", "up"), ("ehr", "up")}
+                  <= set(_notes(tmp_path / "log")))
+        horse = int(next(k[1] for k in _notes(tmp_path / "log") if k[0] == "horse"))
+        assert _alive(horse)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        notes = _notes(tmp_path / "log")
+        # Producers are gone before a worker is asked to stop; workers before the rest.
+        assert notes[("web", "exit")] <= notes[("worker", "term")]
+        assert notes[("worker", "exit")] <= notes[("ehr", "term")]
+        _wait_for(lambda: not _alive(horse), 5)  # re-parented to `up`, then ended
+        assert "ended 1 process(es) left behind" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in [int(k[1]) for k in _notes(tmp_path / "log") if k[0] == "horse"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
