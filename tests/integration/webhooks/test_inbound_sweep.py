@@ -101,7 +101,10 @@ def test_events_failed_only_for_lack_of_redis_are_taken_up_again(backend, worker
     cid, secret = _connection(backend, "EHR revive", "holovitals_hmac")
     answers = [_post(backend.inbound(cid), secret, f"pt-{n:05d}") for n in range(4)]
     ids = [a.json()["event_id"] for a in answers]
-    redis_client.delete(queueing.PENDING_INBOUND)  # as if Redis had gone away with them
+    # The receiver queues each just after answering: wait for that, then lose them all, as
+    # if Redis had gone away with them.
+    wait_for(lambda: len(_pending(redis_client)) == 4, timeout=10, interval=0.02)
+    redis_client.delete(queueing.PENDING_INBOUND)
     reasons = ["ConnectionError; retrying", "OperationalError; retry not queued",
                "ValidationError; not retried", "RuntimeError; retries used up"]
     with session_scope() as session:
