@@ -7,11 +7,13 @@ import logging
 import os
 import signal
 import threading
+import traceback
 from typing import Any
 
 from rq import worker_registration
 from rq.exceptions import StopRequested
 from rq.job import Job
+from rq.job_lifecycle import call_exception_handlers
 from rq.worker import Worker
 
 from holovitals_sync.db import dispose_after_fork
@@ -60,6 +62,25 @@ def _lower_priority() -> None:
         os.nice(wanted - current)
 
 
+def _expected(exc: BaseException | None) -> bool:
+    """Failures that are the world's, not a bug: a stack would tell nothing more."""
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import DBAPIError
+
+    from holovitals_sync.adapters import ConfigurationError
+    from holovitals_sync.fhir.errors import FhirError
+    from holovitals_sync.fhir.ids import InvalidId
+
+    return isinstance(exc, FhirError | ConfigurationError | InvalidId | RedisError | DBAPIError
+                      | TimeoutError | ConnectionError)
+
+
+def _safe(exc: BaseException | None) -> str:
+    from holovitals_sync.services.orchestration.lifecycle import safe_error
+
+    return safe_error(exc) if exc is not None else "error"
+
+
 class HoloVitalsWorker(Worker):
     """RQ's forking worker, with a short heartbeat and the database pool dropped per job.
 
@@ -89,6 +110,23 @@ class HoloVitalsWorker(Worker):
             # Imported once in the parent, so each forked work horse starts warm instead of
             # importing the adapters and FHIR client again for every job.
             import workers.jobs  # noqa: F401
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """Log a failed job without the exception's message, which may carry an EHR's URL
+        or a patient id (no PHI in logs): an expected failure (the EHR's answer, a setting,
+        Redis or the database away) in one line, anything else with its stack."""
+        exc_type, exc, tb = exc_info
+        try:
+            func = job.func_name
+        except Exception:  # noqa: BLE001 - a job that cannot be read is still logged
+            func = "?"
+        if _expected(exc):
+            self.log.warning("job %s (%s) failed: %s", job.id, func, _safe(exc))
+        else:
+            stack = "".join(traceback.format_tb(tb)).rstrip()
+            self.log.error("job %s (%s) failed: %s, at\n%s", job.id, func,
+                           getattr(exc_type, "__name__", "error"), stack)
+        call_exception_handlers(self._exc_handlers, job, *exc_info)
 
     def main_work_horse(self, *args: Any, **kwargs: Any) -> None:
         dispose_after_fork()

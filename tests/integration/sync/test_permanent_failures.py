@@ -25,6 +25,10 @@ def test_a_patient_the_ehr_does_not_have_fails_at_once(connection, ehr, workers)
     assert job.attempts == 1, job.last_error
     assert job.max_attempts > 1  # retries were allowed: the 404 itself stopped them
     assert job.last_error.endswith("(not retried: the EHR does not have it)")
+    # The worker says so in one line: no stack, and nothing that names the patient.
+    log = (workers.log_dir / "worker-0.log").read_text()
+    assert "failed: ResourceNotFound: HTTP 404 (not retried" in log
+    assert "Traceback" not in log and "no-such-patient" not in log
 
 
 def test_a_patient_the_ehr_deleted_is_marked_gone(connection, ehr, workers):
