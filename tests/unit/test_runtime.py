@@ -20,7 +20,7 @@ def test_worker_command_listens_high_priority_first(monkeypatch, tmp_path):
 
 def test_readme_documents_the_worker_command():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert "rq worker-pool -c workers.settings -n 5 -w workers.worker.HoloVitalsWorker" in readme
+    assert "rq worker-pool -c workers.settings -n 4 -w workers.worker.HoloVitalsWorker" in readme
     assert "sync.high sync.default sync.low" in readme
 
 
