@@ -141,6 +141,8 @@ def build_client(spec: ConnectionSpec, profile: VendorProfile) -> FhirClient:
 
 
 def page_size(spec: ConnectionSpec, profile: VendorProfile) -> int:
-    """`_count` to send: the spec's wish or ours, never above the vendor's limit."""
+    """`_count` to send: the connection's wish or the vendor's default, never above the
+    vendor's documented limit nor above what this server was seen to honour."""
     wanted = spec.page_size or profile.default_page_size
-    return min(wanted, profile.max_page_size) if profile.max_page_size else wanted
+    caps = [c for c in (profile.max_page_size, spec.page_size_learned) if c]
+    return min([wanted, *caps])

@@ -31,6 +31,7 @@ PROFILE = VendorProfile(
     required_search_params={"Patient": ("_id", "identifier"),
                             **{t: ("patient",) for t in CLINICAL_TYPES if t != "Patient"}},
     max_search_matches=100,
+    default_page_size=100,  # no search may match more: larger pages ask for nothing more
     # Past 100 matches: re-run the search in date windows (clinical dates searchable).
     too_many_error="4127",
     split_by_date={"Observation": "date", "Encounter": "date", "DiagnosticReport": "date"},

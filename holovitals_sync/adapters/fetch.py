@@ -90,6 +90,60 @@ class StallWatch:
                                 "pages kept coming (HOLOVITALS_SYNC_STALL_SECONDS)")
 
 
+# A `_count` the server refuses is halved down to this before the refusal is believed to
+# be about something else.
+PAGE_FLOOR = 100
+
+
+def _asks_too_much(exc: OperationOutcomeError) -> bool:
+    """A refusal that names the page size (413 always): halving `_count` may cure it."""
+    if exc.status == 413:
+        return True
+    if exc.status not in (400, 422):
+        return False
+    words = " ".join(f"{i.diagnostics or ''} {i.code or ''}" for i in exc.issues).lower()
+    return "_count" in words or "count" in words or "page size" in words
+
+
+def _with_count(params: list[tuple[str, str]], count: int) -> list[tuple[str, str]]:
+    return [(k, str(count) if k == "_count" else v) for k, v in params]
+
+
+def _count_of(params: list[tuple[str, str]]) -> int | None:
+    for key, value in params:
+        if key == "_count" and value.isdecimal():
+            return int(value)
+    return None
+
+
+class PageSizer:
+    """The page size of one run: what was asked, lowered to what the server honours.
+
+    Many servers cost per page (each re-runs the query), so a run asks for large pages; a
+    server that quietly serves fewer than asked while more follow (it caps `_count`), or
+    refuses the size outright, is taken at its word for the rest of the run, and the size
+    it honours is handed to the caller (`learned`) to remember for the connection.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.learned: int | None = None
+
+    def lower(self, size: int) -> None:
+        if 0 < size < self.size:
+            self.size = self.learned = size
+            log.info("the EHR honours pages of %d; asking for that from now on", size)
+
+    def first_page(self, asked: int | None, bundle: Resource, following: str | None) -> None:
+        """Notice a silent cap: fewer entries than asked on a page that is not the last."""
+        if asked is None or following is None:
+            return
+        served = sum(1 for e in bundle.get("entry") or [] if isinstance(e, dict)
+                     and (e.get("search") or {}).get("mode", "match") == "match")
+        if 0 < served < asked:
+            self.lower(served)
+
+
 class Fetcher:
     """Runs tasks on one client; the adapter supplies the vendor knowledge."""
 
@@ -110,10 +164,15 @@ class Fetcher:
         """
         self.client = client
         self.profile = profile
-        self.page_size = page_size
+        self.sizer = PageSizer(page_size)
         self.extra_params = extra_params
         self.patient_ids = patient_ids
         self.export_target = export_target
+
+    @property
+    def page_size(self) -> int:
+        """`_count` to ask for now (lowered once the server is seen to honour less)."""
+        return self.sizer.size
 
     # ---- the runner ------------------------------------------------------------------
     def run(self, tasks: list[Task], resume: dict[str, Any] | None) -> Iterator[FetchedPage]:
@@ -134,7 +193,8 @@ class Fetcher:
                 kept = self._dedupe(resources, seen)
                 if self.profile.dedupe_ids:
                     checkpoint["recent"] = [_key(r) for r in resources]
-                yield FetchedPage(kept, checkpoint, cursor, total)
+                yield FetchedPage(kept, checkpoint, cursor, total,
+                                  page_size_learned=self.sizer.learned)
             state = {}
 
     def _dedupe(self, resources: list[Resource], seen: set[str]) -> list[Resource]:
@@ -298,7 +358,7 @@ class Fetcher:
                  ) -> Iterator[tuple[Resource, str | None]]:
         """Pages with their next link, resolved by the client (the one parser of them)."""
         if resume_at is None:
-            yield from self.client.paged(url, params)
+            yield from self._fresh(url, params)
             return
         pages = self.client.paged(resume_at)
         try:
@@ -307,10 +367,34 @@ class Fetcher:
             # The server dropped the paging snapshot (410): start the search again; records
             # already stored hash the same, so the caller writes nothing twice.
             log.info("saved next link expired; restarting the search")
-            yield from self.client.paged(url, params)
+            yield from self._fresh(url, params)
             return
         yield first
         yield from pages
+
+    def _fresh(self, url: str, params: list[tuple[str, str]]
+               ) -> Iterator[tuple[Resource, str | None]]:
+        """A search from its first page, at the run's page size; a refusal of that size
+        halves it (down to PAGE_FLOOR), and a quietly capped first page lowers it."""
+        while True:
+            asked = _count_of(params)
+            if asked is not None and asked > self.page_size:
+                params, asked = _with_count(params, self.page_size), self.page_size
+            pages = self.client.paged(url, params)
+            try:
+                bundle, following = next(pages)
+            except StopIteration:
+                return
+            except OperationOutcomeError as exc:
+                if asked is None or asked <= PAGE_FLOOR or self.too_many(exc) \
+                        or not _asks_too_much(exc):
+                    raise
+                self.sizer.lower(max(PAGE_FLOOR, asked // 2))
+                continue
+            self.sizer.first_page(asked, bundle, following)
+            yield bundle, following
+            yield from pages
+            return
 
     def _patient_units(self, task: Task, pid: str
                        ) -> list[tuple[str, list[tuple[str, str]], str | None]]:

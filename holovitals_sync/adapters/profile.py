@@ -51,7 +51,9 @@ class VendorProfile:
             update, delete).
         required_search_params: Type -> one of these must be present on a search.
         max_page_size: Highest `_count` honoured (None: unknown, we ask `default_page_size`).
-        default_page_size: `_count` we send.
+        default_page_size: `_count` we send. Large pages pay off on servers whose cost is
+            per page (many re-run the query for each); a server that caps or refuses it
+            silently is detected and remembered per connection (`fetch.PageSizer`).
         max_search_matches: A search matching more fails (Epic: 100).
         too_many_error: Marker of that failure in the OperationOutcome (Epic: "4127"; the
             issue code "too-costly" counts too).
@@ -89,7 +91,7 @@ class VendorProfile:
     writes: Mapping[str, frozenset[WriteOp]] = field(default_factory=dict)
     required_search_params: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     max_page_size: int | None = None
-    default_page_size: int = 100
+    default_page_size: int = 1000
     max_search_matches: int | None = None
     too_many_error: str | None = None
     split_by_date: Mapping[str, str] = field(default_factory=dict)

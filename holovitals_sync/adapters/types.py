@@ -28,6 +28,8 @@ class ConnectionSpec:
         token_url: Token endpoint (None: discovered).
         kid: Key id (None: the key's thumbprint).
         page_size: `_count` override (capped by the vendor's limit).
+        page_size_learned: The largest page this server was seen to honour (None: not yet).
+        streams: Searches one fetch runs at once (parallel streams of one job).
         timeout: Read timeout in seconds.
         connect_timeout: Connect timeout in seconds.
         max_connections: Pool size.
@@ -48,6 +50,8 @@ class ConnectionSpec:
     token_url: str | None = None
     kid: str | None = None
     page_size: int | None = None
+    page_size_learned: int | None = None
+    streams: int = 1
     timeout: float = 60.0
     connect_timeout: float = 10.0
     max_connections: int = 10
@@ -77,6 +81,8 @@ class FetchedPage:
             (type -> FHIR instant); merge into the connection's cursor when committed.
         total_estimate: The server's total for the current search, when it gave one.
         deleted: (type, id) of resources the EHR says it deleted (a `_history` DELETE entry).
+        page_size_learned: Set when the server turned out to honour smaller pages than asked
+            (it capped `_count` silently, or refused it): store it for the next runs.
     """
 
     resources: list[Resource]
@@ -84,6 +90,7 @@ class FetchedPage:
     cursor: dict[str, str] = field(default_factory=dict)
     total_estimate: int | None = None
     deleted: list[tuple[str, str]] = field(default_factory=list)
+    page_size_learned: int | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,11 @@ class EHRConnectionBase(SQLModel):
     # When the id sweep looks for records the EHR deleted without saying so (cron; None: off).
     sweep_schedule: str | None = Field(default=DEFAULT_SWEEP, max_length=100)
     concurrency_limit: int = Field(default=2, ge=1, le=50)
+    # `_count` to ask for (None: the vendor profile's default, 1,000 for a generic server);
+    # the engine lowers it to what the server turns out to honour (`page_size_learned`).
+    page_size: int | None = Field(default=None, ge=10, le=10_000)
+    # Resource types one sync job pages at once (each counts against concurrency_limit).
+    stream_limit: int = Field(default=4, ge=1, le=16)
     validation_mode: ValidationMode = Field(
         default=ValidationMode.LENIENT, sa_type=enum_type(ValidationMode)
     )
@@ -53,6 +58,9 @@ class EHRConnection(EHRConnectionBase, table=True):
     last_tested_at: datetime | None = time_field()
     last_test_ok: bool | None = Field(default=None)
     last_synced_at: datetime | None = time_field()
+    # The largest page this server was seen to honour (it capped `_count` silently or
+    # refused a larger one); later jobs ask for no more.
+    page_size_learned: int | None = Field(default=None)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

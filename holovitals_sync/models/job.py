@@ -52,6 +52,11 @@ class SyncJob(SyncJobBase, table=True):
     last_error: str | None = Field(default=None, max_length=2000)  # never PHI
     # Where a resumed run picks up: resource type, page link or export state.
     checkpoint: dict[str, Any] = json_field()
+    # A full sync split across workers: its children point to it, each with its part
+    # (resource types, a block of patients, export files); the parent adds up their counts.
+    parent_id: int | None = Field(default=None, foreign_key="sync_job.id", ondelete="CASCADE",
+                                  index=True)
+    part: dict[str, Any] | None = json_field(nullable=True)
 
     created_at: datetime = created_at_field()
     queued_at: datetime | None = time_field()

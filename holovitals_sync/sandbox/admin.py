@@ -25,6 +25,7 @@ from holovitals_sync.sandbox.vendors import VendorProfile
 log = logging.getLogger(__name__)
 # Settings a running sandbox may change (PATCH /_sandbox/config).
 RUNTIME_SETTINGS = {"token_lifetime_seconds", "default_page_size", "max_page_size",
+                    "refuse_count_over_max", "page_cost",
                     "export_polls_before_complete", "export_retry_after",
                     "export_file_max_lines", "export_one_at_a_time"}
 
@@ -98,7 +99,8 @@ async def patch_config(request: Request) -> Response:
     except (ValueError, ValidationError) as exc:
         return _bad(exc)
     sb.auth.lifetime = sb.config.token_lifetime_seconds
-    return JSONResponse({k: getattr(sb.config, k) for k in sorted(RUNTIME_SETTINGS)})
+    current = sb.config.model_dump(mode="json")
+    return JSONResponse({k: current[k] for k in sorted(RUNTIME_SETTINGS)})
 
 
 async def clinic_day(request: Request) -> Response:

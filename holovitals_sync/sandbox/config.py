@@ -31,6 +31,27 @@ def _demo_clients() -> list[ClientRegistration]:
     return [ClientRegistration(client_id=DEMO_CLIENT_ID, secret=DEMO_CLIENT_SECRET)]
 
 
+class PageCost(BaseModel):
+    """What a search page costs on a real server, as added time (all 0: free, the default).
+
+    Offset paging re-runs the query for every page and skips what came before: the time of a
+    page grows with its offset and with the number of matches, and a fixed part (parsing,
+    planning, serialising) is paid per page; `per_entry_ms` is the serialising per resource.
+    With `FaultConfig.latency_ms` on top (the network), benchmarks and tests see why small
+    pages are slow and parallel streams help.
+    """
+
+    per_page_ms: float = Field(0.0, ge=0, le=10_000)
+    per_1000_offset_ms: float = Field(0.0, ge=0, le=10_000)
+    per_1000_matches_ms: float = Field(0.0, ge=0, le=10_000)
+    per_entry_ms: float = Field(0.0, ge=0, le=100)
+
+    def seconds(self, offset: int, matches: int, entries: int) -> float:
+        return (self.per_page_ms + offset / 1000 * self.per_1000_offset_ms
+                + matches / 1000 * self.per_1000_matches_ms
+                + entries * self.per_entry_ms) / 1000
+
+
 class SandboxConfig(BaseModel):
     """Everything a sandbox run can be told. Defaults give the demo set-up."""
 
@@ -50,6 +71,10 @@ class SandboxConfig(BaseModel):
         return value
     max_page_size: int = 1000
     default_page_size: int = 50
+    # False: a larger `_count` is served capped at max_page_size, as most servers do;
+    # True: it is refused with 400 (as some servers do).
+    refuse_count_over_max: bool = False
+    page_cost: PageCost = Field(default_factory=PageCost)
     token_lifetime_seconds: float = 300.0
     clients: list[ClientRegistration] = Field(default_factory=_demo_clients)
     faults: FaultConfig = Field(default_factory=FaultConfig)

@@ -77,6 +77,8 @@ def _page(request: Request, sb: Sandbox, recs: list[Record], offset: int, count:
     if key is not None:
         links |= _next_links(base, key, offset, count, len(recs), paging)
     page = recs[offset:offset + count]
+    # What the page would cost a real server (waited out by the middleware before it answers).
+    request.state.page_cost = sb.config.page_cost.seconds(offset, len(recs), len(page))
     if sb.profile.repeat_ids_across_pages and offset > 0 and page:
         page = [recs[offset - 1], *page]  # as Cerner does: the last entry shows up again
     return fhir_json(bundle_page(base, page, len(recs), links))
@@ -124,7 +126,8 @@ def run_search(request: Request, sb: Sandbox, rtype: str, pairs: list[tuple[str,
     cursor = next((v for n, v in pairs if n == "cursor"), None) if sb.profile.cursor_paging \
         else None
     pairs = [(n, v) for n, v in pairs if n not in sb.profile.always_params and n != "cursor"]
-    q = parse_query(pairs, sb.default_page_size, sb.max_page_size, lenient)
+    q = parse_query(pairs, sb.default_page_size, sb.max_page_size, lenient,
+                    sb.config.refuse_count_over_max)
     paging = (rtype, carry) if sb.profile.cursor_paging else None
     if cursor is not None:
         return _cursor_page(request, sb, rtype, cursor, carry, q.count, self_url)

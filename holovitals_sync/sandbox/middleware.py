@@ -86,6 +86,9 @@ class SandboxMiddleware:
         async def send_status(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                cost = (scope.get("state") or {}).get("page_cost")
+                if cost:  # a search page's modelled cost (config.PageCost)
+                    await asyncio.sleep(cost)
             await send(message)
 
         try:

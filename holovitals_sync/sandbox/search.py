@@ -91,8 +91,9 @@ def _patient_value(value: str) -> str:
 
 
 def parse_query(pairs: list[tuple[str, str]], default_count: int, max_count: int,
-                lenient: bool = False) -> Query:
-    """Unknown parameters are a 400 unless the client sent Prefer: handling=lenient."""
+                lenient: bool = False, refuse_over_max: bool = False) -> Query:
+    """Unknown parameters are a 400 unless the client sent Prefer: handling=lenient; a
+    `_count` over the maximum is capped, or refused when `refuse_over_max`."""
     q = Query(count=default_count)
     for name, value in pairs:
         if name in IGNORED_PARAMS:
@@ -100,6 +101,8 @@ def parse_query(pairs: list[tuple[str, str]], default_count: int, max_count: int
         if name == "_count":
             if not value.isdecimal():
                 raise FhirError(400, "_count must be a non-negative integer")
+            if refuse_over_max and int(value) > max_count:
+                raise FhirError(400, f"_count must not exceed {max_count}", "too-costly")
             q.count = min(int(value), max_count)
             q.summary_count = q.summary_count or q.count == 0  # _count=0: total only
         elif name == "_id":

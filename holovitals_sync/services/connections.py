@@ -53,6 +53,9 @@ class ConnectionIn(BaseModel):
     # The id sweep that finds records the EHR deleted without saying so; None turns it off.
     sweep_schedule: str | None = Field(default=DEFAULT_SWEEP, max_length=100)
     concurrency_limit: int = Field(default=2, ge=1, le=50)
+    # `_count` to ask for; None: the vendor's default (1,000 for a generic server).
+    page_size: int | None = Field(default=None, ge=10, le=10_000)
+    stream_limit: int = Field(default=4, ge=1, le=16)
     validation_mode: ValidationMode = ValidationMode.LENIENT
 
     @field_validator("base_url")
@@ -76,7 +79,7 @@ class ConnectionPatch(Patch):
     schedule and is ignored for the secret)."""
 
     NULLABLE: ClassVar[frozenset[str]] = frozenset({"sync_schedule", "sweep_schedule",
-                                                    "client_secret"})
+                                                    "client_secret", "page_size"})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     base_url: str | None = Field(default=None, min_length=8, max_length=500, pattern=r"^https?://")
@@ -88,6 +91,8 @@ class ConnectionPatch(Patch):
     sync_schedule: str | None = Field(default=None, max_length=100)
     sweep_schedule: str | None = Field(default=None, max_length=100)
     concurrency_limit: int | None = Field(default=None, ge=1, le=50)
+    page_size: int | None = Field(default=None, ge=10, le=10_000)
+    stream_limit: int | None = Field(default=None, ge=1, le=16)
     validation_mode: ValidationMode | None = None
     status: ConnectionStatus | None = None
 
@@ -110,6 +115,9 @@ class ConnectionOut(BaseModel):
     sync_schedule: str | None
     sweep_schedule: str | None
     concurrency_limit: int
+    page_size: int | None
+    page_size_learned: int | None
+    stream_limit: int
     validation_mode: ValidationMode
     status: ConnectionStatus
     has_client_secret: bool
@@ -158,6 +166,8 @@ def update_connection(
         _check_name(session, changes["name"], exclude_id=row.id)
     secret = changes.pop("client_secret", None)
     row.sqlmodel_update(changes)
+    if {"page_size", "base_url"} & changes.keys():
+        row.page_size_learned = None  # asked anew of this server
     if secret:
         row.credentials_encrypted = encrypt(secret)
     session.add(row)

@@ -30,6 +30,8 @@ class Batch:
     # `upsert.prepare` (the row: content hash, serialised body, ..) of each resource to
     # store by `id()`, when done ahead: valid while `processed` holds those very objects.
     prepared: dict[int, Prepared] | None = None
+    # The page size the server turned out to honour, learned by these pages' fetch.
+    page_size_learned: int | None = None
 
 
 class Batcher:
@@ -65,6 +67,7 @@ class Batcher:
             batch.checkpoint, batch.total_estimate = page.checkpoint, page.total_estimate
             batch.cursor.update(page.cursor)
             batch.deleted += page.deleted
+            batch.page_size_learned = page.page_size_learned or batch.page_size_learned
         return batch
 
 

@@ -53,6 +53,15 @@ def _tombstone(session: Session, job: SyncJob, batch: Batch) -> deletes.Tombston
     return gone
 
 
+def _remember_page_size(session: Session, connection_id: int, size: int) -> None:
+    """The next runs ask for no larger pages than this server honours."""
+    table = EHRConnection.__table__
+    session.execute(sa.update(table).where(
+        table.c.id == connection_id,
+        sa.or_(table.c.page_size_learned.is_(None), table.c.page_size_learned > size))
+        .values(page_size_learned=size))
+
+
 def seen_keys(resources: Iterable[Any]) -> set[tuple[str, str]]:
     """(type, id) of each resource the EHR served, whether or not it was stored."""
     return {(str(r["resourceType"]), str(r["id"])) for r in resources
@@ -95,6 +104,8 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
                               prepared=batch.prepared)
         _announce(session, connection.id, counts)
         gone = _tombstone(session, job, batch)
+        if batch.page_size_learned:
+            _remember_page_size(session, connection.id, batch.page_size_learned)
         if job.job_type is JobType.FULL:
             # What the EHR still has: the run's end tombstones the rest (deletes.py).
             written = {(rtype, rid) for rtype, rid, *_ in counts.changed}

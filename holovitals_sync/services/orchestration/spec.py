@@ -22,6 +22,10 @@ def connection_spec(row: EHRConnection) -> ConnectionSpec:
         scopes=row.scopes.split() or None,
         vendor_params=params,
         kid=row.key_id,
+        page_size=row.page_size,
+        page_size_learned=row.page_size_learned,
+        # Streams of one job count against the connection's limit of requests at once.
+        streams=max(1, min(row.stream_limit, row.concurrency_limit)),
         timeout=settings.http_read_timeout,
         connect_timeout=settings.http_connect_timeout,
         max_connections=settings.http_pool_size,
