@@ -165,6 +165,7 @@ def job_row(job: SyncJob, names: dict[int, str] | None = None) -> dict[str, Any]
         "unchanged": job.unchanged,
         "invalid": job.invalid,
         "conflicts": job.conflicts,
+        "deleted": job.deleted,
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,
         "last_error": job.last_error or "",

@@ -34,7 +34,7 @@ def progress_cell(job: rx.Var, id_prefix: str = "job-progress") -> rx.Component:
 
 
 def counters(job: rx.Var, names: Sequence[str], id_prefix: str = "job") -> rx.Component:
-    """fetched / created / updated / unchanged / invalid / conflicts as small labelled numbers."""
+    """The job counters (fetched … conflicts, deleted) as small labelled numbers."""
     return rx.hstack(
         *[rx.vstack(rx.text(name, size="1", color_scheme="gray"),
                     rx.text(getattr(job, name), size="2", weight="medium",

@@ -26,7 +26,7 @@ from .session import principal_for, reads, requires
 
 PAGE_SIZE = 15
 ANY = "all"
-COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts")
+COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts", "deleted")
 CANCELLABLE = {s.value for s in JobStatus if not s.finished}
 RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
 # The chart's tick labels are 12 px digits (about 8 px wide) after a 6 px tick and a gap.
@@ -47,6 +47,7 @@ class JobRow:
     """One job on screen; counters and status move with the job's events."""
 
     id: int = 0
+    connection_id: int = 0
     connection: str = ""
     job_type: str = ""
     direction: str = ""
@@ -59,6 +60,7 @@ class JobRow:
     unchanged: int = 0
     invalid: int = 0
     conflicts: int = 0
+    deleted: int = 0  # records tombstoned: the EHR no longer has them
     attempts: int = 0
     max_attempts: int = 0
     scope: str = ""
@@ -72,7 +74,8 @@ class JobRow:
     @classmethod
     def of(cls, row: dict[str, Any]) -> JobRow:
         return cls(
-            id=row["id"], connection=row["connection"], job_type=row["job_type"],
+            id=row["id"], connection_id=row["connection_id"], connection=row["connection"],
+            job_type=row["job_type"],
             direction=row["direction"], priority=row["priority"], status=row["status"],
             percent=int(round(row["progress"] * 100)),
             **{name: row[name] for name in COUNTERS},

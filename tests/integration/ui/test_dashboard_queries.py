@@ -50,6 +50,7 @@ def test_job_pages_filter_and_count_on_the_server(db):
         ids = [make_job(session, first, JobStatus.COMPLETED).id for _ in range(5)]
         failed_job = make_job(session, second, JobStatus.FAILED)
         failed_job.job_type = JobType.FULL  # the factory makes incremental jobs
+        failed_job.deleted = 4  # records it tombstoned
         session.flush()
         failed = failed_job.id
 
@@ -58,6 +59,7 @@ def test_job_pages_filter_and_count_on_the_server(db):
         assert page.total == 6
         assert [r["id"] for r in page.rows] == [failed, *ids[::-1][:3]]  # newest first
         assert page.rows[0]["connection"] == "Second"
+        assert (page.rows[0]["deleted"], JobRow.of(page.rows[0]).deleted) == (4, 4)
         rest = dashboard.list_jobs(session, JobFilter(), offset=4, limit=4)
         assert [r["id"] for r in rest.rows] == ids[:2][::-1]
 
@@ -145,11 +147,12 @@ def test_job_detail_timeline_and_touched_records(db):
 
 
 def _row(**overrides) -> JobRow:
-    fields = {"id": 7, "connection": "c", "job_type": "full", "direction": "inbound",
-              "priority": "default", "status": "running", "progress": 0.1, "fetched": 10,
-              "created": 10, "updated": 0, "unchanged": 0, "invalid": 0, "conflicts": 0,
-              "attempts": 1, "max_attempts": 3, "scope": "", "requested_by": "ada",
-              "last_error": "", "created_at": NOW, "finished_at": None}
+    fields = {"id": 7, "connection_id": 1, "connection": "c", "job_type": "full",
+              "direction": "inbound", "priority": "default", "status": "running",
+              "progress": 0.1, "fetched": 10, "created": 10, "updated": 0, "unchanged": 0,
+              "invalid": 0, "conflicts": 0, "deleted": 0, "attempts": 1, "max_attempts": 3,
+              "scope": "", "requested_by": "ada", "last_error": "", "created_at": NOW,
+              "finished_at": None}
     return JobRow.of(fields | overrides)
 
 
@@ -157,8 +160,9 @@ def test_row_patched_by_events():
     row = _row()
     assert row.percent == 10 and row.can_cancel and not row.can_retry
     moved = row.patched({"job_id": 7, "status": "running", "progress": 0.5, "fetched": 50,
-                         "created": 40, "updated": 10, "conflicts": 2})
+                         "created": 40, "updated": 10, "conflicts": 2, "deleted": 3})
     assert (moved.percent, moved.fetched, moved.created, moved.conflicts) == (50, 50, 40, 2)
+    assert moved.deleted == 3  # the tombstones a sweep or full sync made move live too
     done = moved.patched({"job_id": 7, "status": "failed", "attempts": 3})
     assert done.status == "failed" and done.can_retry and not done.can_cancel
     assert done.fetched == 50 and done.percent == 50  # fields the event lacks are kept
