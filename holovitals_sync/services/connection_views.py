@@ -42,6 +42,7 @@ def to_row(row: EHRConnection) -> Row:
         "status": row.status.value,
         "last_synced": when(row.last_synced_at),
         "schedule": row.sync_schedule or "",  # "": none (the page says so in words)
+        "sweep": row.sweep_schedule or "",  # "": the id sweep is off
         "concurrency": str(row.concurrency_limit),
         "test": _test_verdict(row),
         "auth_method": row.auth_method.value,
@@ -100,13 +101,16 @@ def schedule_preview(expression: str, *, count: int = 5,
     return SchedulePreview("", runs)
 
 
-def schedule_patch(expression: str, concurrency: str) -> tuple[ConnectionPatch | None,
-                                                                 dict[str, str]]:
-    """The schedule form as a patch, or messages per field ("schedule", "concurrency")."""
+def schedule_patch(expression: str, concurrency: str, sweep: str | None = None
+                   ) -> tuple[ConnectionPatch | None, dict[str, str]]:
+    """The schedule form as a patch, or messages per field ("schedule", "concurrency",
+    "sweep"). `sweep` is the id sweep's cron (blank: off; None: left as it is)."""
     errors: dict[str, str] = {}
     preview = schedule_preview(expression, count=1)
     if preview.error:
         errors["schedule"] = preview.error
+    if sweep is not None and (sweep_error := schedule_preview(sweep, count=1).error):
+        errors["sweep"] = sweep_error
     try:
         limit = int(concurrency.strip())
         if not 1 <= limit <= 50:
@@ -116,4 +120,8 @@ def schedule_patch(expression: str, concurrency: str) -> tuple[ConnectionPatch |
         limit = 0
     if errors:
         return None, errors
-    return ConnectionPatch(sync_schedule=expression.strip() or None, concurrency_limit=limit), {}
+    fields: dict[str, object] = {"sync_schedule": expression.strip() or None,
+                                 "concurrency_limit": limit}
+    if sweep is not None:
+        fields["sweep_schedule"] = sweep.strip() or None
+    return ConnectionPatch(**fields), {}

@@ -1,4 +1,4 @@
-"""One connection below the list: test checklist, signing keys and JWKS, schedule."""
+"""One connection below the list: test checklist, signing keys and JWKS, schedules."""
 
 from __future__ import annotations
 
@@ -90,26 +90,41 @@ def _error(name: str) -> rx.Component:
     )
 
 
+SWEEP_HELP = ("Lists the EHR's ids to find records it deleted without saying so; runs "
+              "for active connections that have synced.")
+
+
 def _schedule_inputs() -> rx.Component:
     """What an administrator edits."""
-    return rx.hstack(
-        rx.vstack(
-            rx.text("Incremental sync (cron, UTC; blank: none)", size="2"),
-            rx.input(value=S.schedule_expr, on_change=S.set_schedule_expr,
-                     placeholder="*/15 * * * *", id="schedule-cron"),  # fmt: skip
-            _error("schedule"),
-            spacing="1",
+    return rx.vstack(
+        rx.hstack(
+            rx.vstack(
+                rx.text("Incremental sync (cron, UTC; blank: none)", size="2"),
+                rx.input(value=S.schedule_expr, on_change=S.set_schedule_expr,
+                         placeholder="*/15 * * * *", id="schedule-cron"),  # fmt: skip
+                _error("schedule"),
+                spacing="1",
+            ),
+            rx.vstack(
+                rx.text("Jobs at once", size="2"),
+                rx.input(value=S.concurrency, on_change=S.set_concurrency, type="number",
+                         min=1, max=50, id="schedule-concurrency", width="6em"),  # fmt: skip
+                _error("concurrency"),
+                spacing="1",
+            ),
+            spacing="4",
+            align="start",
+            wrap="wrap",
         ),
         rx.vstack(
-            rx.text("Jobs at once", size="2"),
-            rx.input(value=S.concurrency, on_change=S.set_concurrency, type="number",
-                     min=1, max=50, id="schedule-concurrency", width="6em"),  # fmt: skip
-            _error("concurrency"),
+            rx.text("Id sweep (cron, UTC; blank: off)", size="2"),
+            rx.input(value=S.sweep_expr, on_change=S.set_sweep_expr, placeholder="30 2 * * *",
+                     id="schedule-sweep", title=SWEEP_HELP),  # fmt: skip
+            _error("sweep"),
             spacing="1",
         ),
-        rx.button("Save schedule", on_click=S.save_schedule, id="schedule-save",
-                  margin_top="1.5em"),  # fmt: skip
-        spacing="4",
+        rx.button("Save schedule", on_click=S.save_schedule, id="schedule-save"),
+        spacing="3",
         align="start",
     )
 
@@ -129,8 +144,16 @@ def _schedule_values() -> rx.Component:
             rx.text(S.concurrency, size="2", weight="medium", id="schedule-concurrency"),
             spacing="1",
         ),
+        rx.vstack(
+            rx.text("Id sweep (cron, UTC)", size="2", color_scheme="gray", title=SWEEP_HELP),
+            rx.cond(S.sweep_expr != "",
+                    rx.code(S.sweep_expr, size="2", id="schedule-sweep"),
+                    rx.text("off", size="2", id="schedule-sweep")),
+            spacing="1",
+        ),
         spacing="6",
         align="start",
+        wrap="wrap",
     )
 
 
@@ -149,6 +172,8 @@ def schedule_card() -> rx.Component:
                     id="next-runs",
                 ),
             ),
+            rx.cond(S.next_sweep != "",
+                    rx.text("Next sweep: ", S.next_sweep, size="1", id="next-sweep")),
             spacing="3",
         ),
         width="100%",

@@ -152,6 +152,10 @@ def start_sync_dialog() -> rx.Component:
                 _field("Connection", _connection_select(), "connection_id"),
                 _field("Type", _choice("job_type", [t.value for t in JobType],
                                        StartSyncState.job_type), "job_type"),
+                rx.cond(StartSyncState.job_type == JobType.SWEEP.value,
+                        rx.text("Ids only: finds the records the EHR deleted without saying so "
+                                "and keeps them as tombstones.", size="1", color_scheme="gray",
+                                id="start-sweep-help")),
                 rx.cond(StartSyncState.job_type == JobType.PATIENT.value,
                         _field("Patient id (the EHR's)", _text("patient_id",
                                StartSyncState.patient_id, "e.g. 12724066"), "patient_id")),

@@ -44,6 +44,7 @@ def _detail(connection_id: int) -> dict[str, Any] | None:
         jwks = service.public_jwks(row)
         return {"row": views.to_row(row), "jwks": jwks if jwks["keys"] else None,
                 "schedule": row.sync_schedule or "", "concurrency": str(row.concurrency_limit),
+                "sweep": row.sweep_schedule or "",
                 "vendor": row.vendor.value, "values": forms.initial_values(row.vendor.value, row),
                 "has_secret": row.credentials_encrypted is not None}  # fmt: skip
 
@@ -87,9 +88,10 @@ def _generate(connection_id: int, alg: str, actor: Actor) -> dict[str, Any] | No
         return service.generate_signing_key(db, row=row, alg=alg, actor=actor)
 
 
-def _save_schedule(connection_id: int, expression: str, concurrency: str, actor: Actor
-                   ) -> dict[str, str]:
-    patch, errors = views.schedule_patch(expression, concurrency)
+def _save_schedule(connection_id: int, expression: str, concurrency: str, actor: Actor, *,
+                   sweep: str | None = None) -> dict[str, str]:
+    """Save the schedule card: `sweep` is the id sweep's cron (blank: off; None: as is)."""
+    patch, errors = views.schedule_patch(expression, concurrency, sweep)
     if patch is None:
         return errors
     with session_scope() as db:
@@ -157,6 +159,9 @@ class ConnectionsState(rx.State):
     concurrency: str = "2"
     schedule_errors: dict[str, str] = {}
     next_runs: list[str] = []
+    # The id sweep that finds records the EHR deleted without saying so ("": off).
+    sweep_expr: str = ""
+    next_sweep: str = ""
 
     # -- the list ----------------------------------------------------------------------
 
@@ -205,8 +210,9 @@ class ConnectionsState(rx.State):
             if detail["jwks"] else ""
         self.jwks_link = jwks_url(connection_id)
         self.schedule_expr, self.concurrency = detail["schedule"], detail["concurrency"]
-        self.schedule_errors = {}
+        self.sweep_expr, self.schedule_errors = detail["sweep"], {}
         self._preview()
+        self._preview_sweep()
         return RulesState.load_for(connection_id)
 
     @rx.event
@@ -371,6 +377,17 @@ class ConnectionsState(rx.State):
         self.schedule_expr = value[:100]
         self._preview()
 
+    def _preview_sweep(self) -> None:
+        preview = views.schedule_preview(self.sweep_expr, count=1)
+        self.next_sweep = views.when(preview.next_runs[0]) if preview.next_runs else ""
+        errors = {k: v for k, v in self.schedule_errors.items() if k != "sweep"}
+        self.schedule_errors = {**errors, "sweep": preview.error} if preview.error else errors
+
+    @rx.event
+    def set_sweep_expr(self, value: str) -> None:
+        self.sweep_expr = value[:100]
+        self._preview_sweep()
+
     @rx.event
     def set_concurrency(self, value: str) -> None:
         self.concurrency = value[:3]
@@ -384,7 +401,8 @@ class ConnectionsState(rx.State):
         if principal is None or not self.selected_id:
             return refusal
         errors = await asyncio.to_thread(_save_schedule, self.selected_id, self.schedule_expr,
-                                         self.concurrency, principal.actor)  # fmt: skip
+                                         self.concurrency, principal.actor,
+                                         sweep=self.sweep_expr)  # fmt: skip
         self.schedule_errors = errors
         if errors:
             return None

@@ -178,6 +178,31 @@ def test_schedule_preview_and_save(db):
         ConnectionPatch(sync_schedule=None, concurrency_limit=2), {})
 
 
+def test_sweep_schedule_is_saved_turned_off_and_checked(db):
+    with session_scope() as session:
+        row = make_connection(session)
+        row_id, default = row.id, row.sweep_schedule
+        assert views.to_row(row)["sweep"] == default == "30 2 * * *"
+    # A bad sweep cron is named at its own field, and nothing is stored.
+    assert _save_schedule(row_id, "0 * * * *", "2", SYSTEM, sweep="at night") == {
+        "sweep": "not a valid cron expression (minute hour day month weekday)"}
+    with session_scope() as session:
+        assert session.get(EHRConnection, row_id).sync_schedule is None
+    assert _save_schedule(row_id, "", "2", SYSTEM, sweep=" 15 3 * * 0 ") == {}
+    with session_scope() as session:
+        assert session.get(EHRConnection, row_id).sweep_schedule == "15 3 * * 0"
+        last = session.exec(select(AuditLog).order_by(AuditLog.seq.desc())).first()
+        assert last.details == {"fields": ["concurrency_limit", "sweep_schedule",
+                                           "sync_schedule"]}
+    assert _save_schedule(row_id, "", "2", SYSTEM, sweep="") == {}  # blank: the sweep is off
+    with session_scope() as session:
+        assert session.get(EHRConnection, row_id).sweep_schedule is None
+    # A caller that leaves the sweep out leaves it as it is.
+    assert _save_schedule(row_id, "5 * * * *", "2", SYSTEM) == {}
+    with session_scope() as session:
+        assert session.get(EHRConnection, row_id).sweep_schedule is None
+
+
 # -- rules -----------------------------------------------------------------------------
 
 
