@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from .api import create_api
-from .ui.pages import alerts, audit, conflicts_tab, connections, webhooks_tab
+from .ui.pages import alerts, audit, conflicts_tab, connections, records, webhooks_tab
 from .ui.pages import dashboard as dashboard_page
 from .ui.pages.sign_in import sign_in
 from .ui.state.session import SIGN_IN_ROUTE, SessionState
@@ -21,6 +21,7 @@ PAGES = [
     ),
     ("/webhooks", webhooks_tab.webhooks_page, "Webhooks", webhooks_tab.ON_LOAD),
     ("/conflicts", conflicts_tab.conflicts_page, "Conflicts", conflicts_tab.ON_LOAD),
+    ("/records", records.records_page, "Records", records.ON_LOAD),
     ("/audit", audit.audit_page, "Audit", audit.AuditState.load),
     ("/alerts", alerts.alerts_page, "Alerts", alerts.ON_LOAD),
 ]

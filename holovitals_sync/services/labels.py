@@ -117,6 +117,21 @@ def records_summary(finished: bool, failed: bool) -> str:
     return "0 records written: nothing changed at the EHR"
 
 
+# -- records -------------------------------------------------------------------------------
+
+# A record's sync and delete state on the Records page; the machine name stays its tooltip.
+RECORD_STATES = {
+    "invalid": "Flagged invalid",
+    "reference_missing": "Patient not held",
+    "dirty": "Local change to send",
+    "local_deleted": "Delete pending",
+    "deleted": "Deleted at the EHR",
+    "conflicts": "Open conflicts",
+}
+# The Records page's tri-state filters, headed by what they filter.
+RECORD_FILTERS = {"invalid": "Validity", "dirty": "Local changes", "deleted": "Deleted"}
+
+
 # -- audit ---------------------------------------------------------------------------------
 
 TARGET_TYPES = {

@@ -18,6 +18,7 @@ NAV_ITEMS = [
     ("Connections", "/connections", "plug"),
     ("Webhooks", "/webhooks", "webhook"),
     ("Conflicts", "/conflicts", "git-compare"),
+    ("Records", "/records", "database"),
     ("Audit", "/audit", "scroll-text"),
     ("Alerts", "/alerts", "bell"),
 ]
@@ -61,15 +62,20 @@ def sidebar() -> rx.Component:
     )
 
 
-def backend_url(path: str) -> rx.Var[str]:
+def backend_url(path: str | rx.Var[str]) -> rx.Var[str]:
     """`path` on the backend as this page reaches it: the way Reflex's frontend finds its own
     backend (`getBackendURL`: rx config `api_url`, with the page's host for localhost; in
-    development another port than the page's, in production the page's own)."""
-    return rx.Var(
-        _js_expr=f"new URL({json.dumps(path)}, getBackendURL(env.PING)).href", _var_type=str,
-        _var_data=VarData(imports={f"$/{Dirs.STATE_PATH}": [ImportVar(tag="getBackendURL")],
-                                   "$/env.json": [ImportVar(tag="env", is_default=True)]}),
-    )  # fmt: skip
+    development another port than the page's, in production the page's own).
+
+    `path` may be a state var (a link whose query follows the page's filters)."""
+    imports = VarData(imports={f"$/{Dirs.STATE_PATH}": [ImportVar(tag="getBackendURL")],
+                               "$/env.json": [ImportVar(tag="env", is_default=True)]})
+    if isinstance(path, rx.Var):
+        expr, data = f"({path._js_expr})", VarData.merge(path._get_all_var_data(), imports)
+    else:
+        expr, data = json.dumps(path), imports
+    return rx.Var(_js_expr=f"new URL({expr}, getBackendURL(env.PING)).href", _var_type=str,
+                  _var_data=data)
 
 
 class PostForm(BaseHTML):

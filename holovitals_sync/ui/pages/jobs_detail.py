@@ -170,6 +170,16 @@ def _records() -> rx.Component:
     )  # fmt: skip
 
 
+def _errors_link(job: rx.Var) -> rx.Component:
+    """To the Records page's errors of this job: what it flagged, each record a click away."""
+    return rx.link(
+        rx.icon("list-filter", size=14), "Show them on the Records page",
+        href=f"/records?connection={job.connection_id}&view=errors&job={job.id}",
+        on_click=JobDetailState.open_change(False), size="2", id="detail-errors-link",
+        display="inline-flex", align_items="center", gap="0.25em",
+    )  # fmt: skip
+
+
 def job_detail_dialog() -> rx.Component:
     job = JobDetailState.job
     return rx.dialog.root(
@@ -178,8 +188,12 @@ def job_detail_dialog() -> rx.Component:
             rx.vstack(
                 progress_cell(job, id_prefix="detail-progress"),
                 counters(job, COUNTERS, id_prefix="detail"),
-                rx.text("Attempts ", job.attempts, " of ", job.max_attempts,
-                        " · records with errors ", JobDetailState.errors, size="2"),
+                rx.hstack(
+                    rx.text("Attempts ", job.attempts, " of ", job.max_attempts,
+                            " · records with errors ", JobDetailState.errors, size="2"),
+                    rx.cond((JobDetailState.errors > 0) | (job.invalid > 0), _errors_link(job)),
+                    align="center", spacing="3", wrap="wrap",
+                ),
                 rx.cond(job.error != "", rx.callout(job.error, icon="triangle-alert",
                                                     color_scheme="red", id="detail-error")),
                 rx.heading("Timeline", size="3"),

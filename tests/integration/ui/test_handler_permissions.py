@@ -54,9 +54,17 @@ import holovitals_sync.holovitals_sync  # noqa: F401 - registers every page and 
 from holovitals_sync import migrations
 from holovitals_sync.config import get_settings
 from holovitals_sync.db import get_engine, session_scope
-from holovitals_sync.models import Alert, AlertKind, DeliveryStatus, JobStatus, Role
+from holovitals_sync.models import (
+    Alert,
+    AlertKind,
+    DeliveryStatus,
+    JobStatus,
+    Role,
+    SyncedRecord,
+)
 from holovitals_sync.services import auth
 from holovitals_sync.services.orchestration import queueing
+from holovitals_sync.services.records import local_etag
 from holovitals_sync.services.transformation import DataTransformationService
 from holovitals_sync.services.transformation.schemas import RuleIn
 from holovitals_sync.ui.state import validation_rules as validation_ui
@@ -69,6 +77,7 @@ from tests.factories import (
     make_connection,
     make_delivery,
     make_job,
+    make_record,
     make_subscription,
     make_user,
 )
@@ -109,6 +118,8 @@ class World:
     aid: int = 0  # an open alert
     rid: int = 0  # a transformation rule of the connection
     vid: str = ""  # a custom validation rule of the connection
+    rec: str = "p1"  # a Patient record of the connection (its remote id)
+    etag: str = ""  # the version of HoloVitals' copy of it
     tokens: dict[Role, str] = dataclasses.field(default_factory=dict)  # session cookies
 
 
@@ -179,6 +190,18 @@ CALLS: dict[str, Call] = {
                                                         schedule_expr="0 * * * *",
                                                         concurrency="3",
                                                         sweep_expr="15 3 * * *"), changes=True),
+    "RecordsState.load": Call(),
+    "RecordsState.set_connection": Call(lambda w: (str(w.cid),)),
+    "RecordsState.set_view": Call(lambda w: ("errors",)),
+    "RecordsState.set_filter": Call(lambda w: ("invalid", "flagged")),
+    "RecordsState.apply": Call(lambda w: ({"patient": w.rec},)),
+    "RecordsState.clear": Call(),
+    "RecordsState.page": Call(lambda w: (True,)),
+    "RecordsState.errors_page": Call(lambda w: (True,)),
+    "RecordState.open_record": Call(lambda w: (str(w.cid), "Patient", w.rec)),
+    "RecordState.delete_local": Call(prepare=_set(
+        summary=lambda w: {"connection_id": str(w.cid), "type": "Patient", "remote_id": w.rec},
+        _etag=lambda w: w.etag), changes=True),
     "JobsState.load": Call(),
     "JobsState.filter_status": Call(lambda w: ("all",)),
     "JobsState.filter_connection": Call(lambda w: ("all",)),
@@ -244,6 +267,7 @@ UI_ONLY: dict[str, Call] = {
     "ConnectionsState.set_schedule_expr": Call(lambda w: ("0 * * * *",)),
     "ConnectionsState.set_concurrency": Call(lambda w: ("3",)),
     "ConnectionsState.set_sweep_expr": Call(lambda w: ("15 3 * * *",)),
+    "RecordState.set_open": Call(lambda w: (False,)),
     "RulesState.set_editor_value": Call(lambda w: ("description", "d")),
     "RulesState.set_editor_open": Call(lambda w: (False,)),
     "RulesState.set_sample": Call(lambda w: ("{}",)),
@@ -294,6 +318,8 @@ def _build_world() -> World:
         session.flush()
         world.did = delivery.id
         world.xid = make_conflict(session, world.cid)
+        record = session.get(SyncedRecord, make_record(session, world.cid, world.rec))
+        world.etag = local_etag(record)
         alert = Alert(kind=AlertKind.QUEUE_DEPTH, subject="queue:sync", message="deep queue")
         session.add(alert)
         session.flush()
