@@ -63,6 +63,17 @@ def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mllp(settings: Settings, args: argparse.Namespace) -> int:
+    """Listen for HL7 v2 ADT feeds over MLLP (acknowledged once stored; see the README)."""
+    from .mllp.server import run
+
+    if args.port is not None:
+        settings = settings.model_copy(update={"mllp_port": args.port})
+    if args.host is not None:
+        settings = settings.model_copy(update={"mllp_host": args.host})
+    return run(settings)
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Give the demo's screens something real to show: syncs, a conflict, a failure, an alert."""
     from .services.demo_story import Story, StoryError, tell
@@ -175,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help=cmd_migrate.__doc__).set_defaults(func=cmd_migrate)
     sub.add_parser("health", help=cmd_health.__doc__).set_defaults(func=cmd_health)
+
+    mllp = sub.add_parser("mllp", help=cmd_mllp.__doc__)
+    mllp.add_argument("--host", help="default: HOLOVITALS_MLLP_HOST")
+    mllp.add_argument("--port", type=int, help="default: HOLOVITALS_MLLP_PORT")
+    mllp.set_defaults(func=cmd_mllp)
 
     demo = sub.add_parser("demo", help=cmd_demo.__doc__)
     demo.add_argument("--fhir-base", help="the sandbox's FHIR base URL (default: "

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     alert_slow_factor: float = Field(3.0, gt=1, le=100)  # x the median of recent runs
     alert_slow_floor_seconds: int = Field(300, ge=1, le=7 * 86_400)  # never slow below this
     alert_conflict_backlog: int = Field(50, ge=1, le=1_000_000)  # open high-severity conflicts
+    # An HL7 v2 feed that talked in the last week and has been silent this long, within the
+    # day hours (HH-HH in the time zone below), raises an alert.
+    alert_feed_silence_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
+    alert_feed_day_hours: str = Field("07-19", pattern=r"^([01]?[0-9]|2[0-4])-([01]?[0-9]|2[0-4])$")
+    alert_feed_timezone: str = "UTC"
 
     http_connect_timeout: float = Field(10.0, gt=0, le=300)
     http_read_timeout: float = Field(60.0, gt=0, le=3600)
@@ -115,6 +120,21 @@ class Settings(BaseSettings):
     # dashboard port (localhost and 127.0.0.1).
     dashboard_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     sandbox_port: int = Field(9100, ge=1, le=65535)
+    # The MLLP listener for HL7 v2 ADT feeds (`holovitals-sync mllp`, started by `up`; port 0:
+    # `up` starts none). 2575 is HL7's registered port.
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = Field(2575, ge=0, le=65535)
+    mllp_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    mllp_tls_cert: Path | None = None
+    mllp_tls_key: Path | None = None
+    mllp_tls_client_ca: Path | None = None  # set: senders must present a certificate it signed
+    mllp_max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    mllp_idle_seconds: float = Field(600.0, ge=1, le=86_400)
+    mllp_max_connections: int = Field(500, ge=1, le=100_000)
+    # Messages about one patient arriving this close together make one sync.
+    mllp_coalesce_seconds: float = Field(0.5, ge=0, le=60)
+    mllp_identifier_cache_seconds: int = Field(3600, ge=0, le=7 * 86_400)
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
     @field_validator("retry_backoff", mode="before")
@@ -136,6 +156,27 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_hosts(cls, value: Any) -> Any:
         return _int_list(value)
+
+    @field_validator("mllp_allow", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        import ipaddress
+
+        value = _int_list(value)
+        for network in value or []:
+            ipaddress.ip_network(network, strict=False)  # ValueError names it
+        return value
+
+    @field_validator("alert_feed_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(value) from None
+        return value
 
     @field_validator("dashboard_origins", mode="before")
     @classmethod
@@ -201,6 +242,9 @@ _ACCEPTS = {
     "webhook_allow_hosts": "comma-separated host names, IPs or CIDR networks",
     "dashboard_origins": "comma-separated origins, e.g. https://sync.example-hospital.org",
     "alert_slow_factor": "a number above 1 and at most 100, e.g. 3",
+    "mllp_allow": "comma-separated IP addresses or CIDR networks, e.g. 10.20.0.0/16",
+    "alert_feed_day_hours": "hours from-to, e.g. 07-19",
+    "alert_feed_timezone": "an IANA time zone, e.g. America/New_York",
 }
 
 

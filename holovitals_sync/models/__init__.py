@@ -7,6 +7,7 @@ from .conflict import Conflict
 from .conflict_policy import ConflictPolicy
 from .connection import EHRConnection, EHRConnectionBase
 from .enums import *  # noqa: F403
+from .hl7 import HL7Feed, HL7FeedBase, HL7Message, PatientMerge
 from .identifier import RecordIdentifier
 from .job import SyncJob, SyncJobBase
 from .record import RecordError, SyncedRecord
@@ -27,8 +28,12 @@ __all__ = [
     "ConflictPolicy",
     "EHRConnection",
     "EHRConnectionBase",
+    "HL7Feed",
+    "HL7FeedBase",
+    "HL7Message",
     "InboundEvent",
     "InboundRejection",
+    "PatientMerge",
     "RecordError",
     "RecordIdentifier",
     "SyncCheckpoint",

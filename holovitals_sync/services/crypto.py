@@ -24,6 +24,11 @@ def _fernet(settings: Settings | None = None) -> MultiFernet:
     return MultiFernet([Fernet(key) for key in all_keys(settings or get_settings())])
 
 
+def cipher(settings: Settings | None = None) -> MultiFernet:
+    """The cipher itself, for callers that encrypt bytes (HL7 messages) or many at once."""
+    return _fernet(settings)
+
+
 def encrypt(plaintext: str, *, settings: Settings | None = None) -> str:
     """Encrypt a secret for storage; the result is an ASCII Fernet token."""
     return _fernet(settings).encrypt(plaintext.encode()).decode("ascii")
