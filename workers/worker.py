@@ -189,6 +189,7 @@ class HoloVitalsWorker(Worker):
 
     def _webhook_maintenance(self) -> None:
         from holovitals_sync.db import session_scope
+        from holovitals_sync.services.hl7.sweep import requeue_stranded
         from holovitals_sync.services.webhooks.delivery import recover_stalled
         from holovitals_sync.services.webhooks.sweep import requeue_unqueued
 
@@ -197,6 +198,8 @@ class HoloVitalsWorker(Worker):
                 recover_stalled(session)
             with session_scope() as session:
                 requeue_unqueued(session)  # inbound events stored but never queued
+            with session_scope() as session:
+                requeue_stranded(session)  # HL7 messages stored but never queued
         except StopRequested:  # a stop signal met it: the worker's loop must see it
             raise
         except Exception as exc:  # maintenance must never stop the worker

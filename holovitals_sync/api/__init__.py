@@ -13,6 +13,7 @@ from . import (
     conflicts,
     connections,
     health,
+    hl7,
     inbound,
     jobs,
     metrics,
@@ -47,7 +48,7 @@ def create_api() -> FastAPI:
     api.add_middleware(OriginCheck)
     api.add_middleware(inbound.InboundFastPath)
     for module in (health, auth, users, connections, audit, webhooks, jobs,
-                   statistics, conflicts, metrics, rules, validation_rules, records, alerts):
+                   statistics, conflicts, metrics, rules, validation_rules, records, alerts, hl7):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     api.include_router(webhooks.connections_router, responses=ERROR_RESPONSES)
     document_errors(api)  # last: each route gets the error statuses it can produce

@@ -114,7 +114,8 @@ def _waiting_job(session: Session, request: JobRequest) -> SyncJob | None:
     return session.exec(query.order_by(SyncJob.id).limit(1)).first()
 
 
-def job_for(session: Session, request: JobRequest, *, event_id: int) -> SyncJob:
+def job_for(session: Session, request: JobRequest, *, event_id: int,
+            requested_by: str | None = None) -> SyncJob:
     """The waiting job for this target, or a new one (the only call into orchestration).
 
     The lock makes one target's look-up and creation one step, but events for different
@@ -122,26 +123,28 @@ def job_for(session: Session, request: JobRequest, *, event_id: int) -> SyncJob:
     take the same `seq` (unique), and the later one's insert fails with an IntegrityError
     (see `audit.record`). Nothing was committed or queued then, so it starts over: look
     again, then create, after a short random pause so the racers spread out.
+    `requested_by` names the source of a new job (default: the inbound event).
     """
     target = request.patient_id or request.resource_type or "all"
     lock_name = f"webhooks:collapse:{request.connection_id}:{request.job_type.value}:{target}"
     with redis_connection().lock(lock_name, timeout=30, blocking_timeout=30):
         for attempt in range(1, CHAIN_ATTEMPTS):
             try:
-                return _waiting_or_new(session, request, event_id)
+                return _waiting_or_new(session, request, event_id, requested_by)
             except IntegrityError:
                 session.rollback()
                 time.sleep(random.uniform(0.5, 1.5) * CHAIN_PAUSE * attempt)
         # The last try: an error now is a passing failure, for the event's own retry.
-        return _waiting_or_new(session, request, event_id)
+        return _waiting_or_new(session, request, event_id, requested_by)
 
 
-def _waiting_or_new(session: Session, request: JobRequest, event_id: int) -> SyncJob:
+def _waiting_or_new(session: Session, request: JobRequest, event_id: int,
+                    requested_by: str | None = None) -> SyncJob:
     existing = _waiting_job(session, request)
     if existing is not None:
         return existing
     return start_job(session, request=request, requested_by_kind=RequesterKind.WEBHOOK,
-                     requested_by=f"inbound-event:{event_id}", actor=ACTOR)
+                     requested_by=requested_by or f"inbound-event:{event_id}", actor=ACTOR)
 
 
 def process_event(event_id: int, *, retries_left: int | None = None) -> str:

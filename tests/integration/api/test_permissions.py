@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from holovitals_sync.db import session_scope
-from holovitals_sync.models import Alert, AlertKind, JobStatus, SyncedRecord
+from holovitals_sync.models import Alert, AlertKind, HL7Feed, JobStatus, SyncedRecord
 from holovitals_sync.services.records import local_etag
 from holovitals_sync.services.transformation import DataTransformationService
 from holovitals_sync.services.transformation.schemas import RuleIn
@@ -106,6 +106,10 @@ ROUTES = [
     ("GET", "/api/alerts/thresholds", None, "viewer"),
     ("PUT", "/api/alerts/thresholds", {"kind": "queue_depth", "queue": "sync", "value": 10},
      "admin"),
+    ("GET", "/api/connections/{cid}/hl7/feeds", None, "viewer"),
+    ("POST", "/api/connections/{cid}/hl7/feeds", {"sending_application": "APP{n}"}, "admin"),
+    ("DELETE", "/api/connections/{cid}/hl7/feeds/{fid}", None, "admin"),
+    ("GET", "/api/connections/{cid}/hl7/activity", None, "viewer"),
 ]
 
 
@@ -122,7 +126,7 @@ def test_every_route_is_listed():
                .replace("{did}", "{delivery_id}").replace("{xid}", "{conflict_id}")
                .replace("{rid}", "{rule_id}").replace("{aid}", "{alert_id}")
                .replace("{vid}", "{rule_id}").replace("{rtype}", "{resource_type}")
-               .replace("{pid}", "{remote_id}")
+               .replace("{pid}", "{remote_id}").replace("{fid}", "{feed_id}")
                .split("?")[0])
               for m, p, _, _ in ROUTES}
     # Logging in and out is open by design; revoking is covered in test_auth.
@@ -168,9 +172,13 @@ def test_permission_matrix(world, role):
             session.add(alert)
             session.flush()
             aid = alert.id
+            feed = HL7Feed(connection_id=cid, sending_application=f"FEED{n}")
+            session.add(feed)
+            session.flush()
+            fid = feed.id
             etag = local_etag(session.get(SyncedRecord, make_record(session, cid)))
         url = path.format(cid=cid, other=other, uid=1, n=n, jid=jid, fjid=fjid, sid=sid,
-                          did=did, xid=xid, rid=rid, aid=aid, vid=vid, rtype="Patient",
+                          did=did, xid=xid, rid=rid, aid=aid, vid=vid, fid=fid, rtype="Patient",
                           pid="p1")
         payload = None
         if body is not None:

@@ -178,3 +178,9 @@ def parse_ack(raw: str | bytes) -> Ack:
 def send(listener: ListenerProcess, message: str | bytes) -> Ack:
     with listener.client() as client:
         return parse_ack(client.send_message(message))
+
+
+@pytest.fixture
+def wh_db(hl7_db: str) -> str:
+    """The webhooks suite's `backend` fixture, served on this suite's settings."""
+    return hl7_db
