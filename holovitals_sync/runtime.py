@@ -163,6 +163,11 @@ def reflex_command(settings: Settings, *, prod: bool = False) -> list[str]:
     return argv
 
 
+def mllp_command() -> list[str]:
+    """The MLLP listener for HL7 v2 ADT feeds (host, port and limits from the settings)."""
+    return [bin_path("holovitals-sync"), "mllp"]
+
+
 def demo_command() -> list[str]:
     """The demo's story (syncs, a conflict, a failure, an alert), run once by `up --demo`."""
     return [bin_path("holovitals-sync"), "demo"]

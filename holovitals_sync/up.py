@@ -18,6 +18,7 @@ from .runtime import (
     demo_env,
     frontend_initialised,
     heal_reflex_lock,
+    mllp_command,
     reflex_command,
     reflex_init_command,
     sandbox_command,
@@ -110,6 +111,8 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
                               stop_phase=PRODUCER))
     children.append(Child("reflex", reflex_command(settings, prod=prod), env, PROJECT_ROOT,
                           stop_phase=PRODUCER))
+    if settings.mllp_port:  # a producer too: it stores ADT messages that become syncs
+        children.append(Child("mllp", mllp_command(), env, PROJECT_ROOT, stop_phase=PRODUCER))
     try:
         # The embedded Redis is watched first: a dead one is restarted on the same socket.
         return Supervisor(children, [embedded] if embedded is not None else []).run()

@@ -148,6 +148,7 @@ def demo_app(tmp_path_factory) -> Iterator[DemoApp]:
         HOLOVITALS_FRONTEND_PORT=str(front),
         HOLOVITALS_BACKEND_PORT=str(back),
         HOLOVITALS_SANDBOX_PORT=str(ehr),
+        HOLOVITALS_MLLP_PORT=str(free_port()),
         HOLOVITALS_WEBHOOK_ALLOW_HOSTS="127.0.0.1",  # the webhook tests' loopback receiver
         **{f"HOLOVITALS_WORKERS_{family.upper()}": str(n) for family, n in WORKERS.items()},
     )

@@ -73,6 +73,7 @@ def product(tmp_path):
         HOLOVITALS_FRONTEND_PORT=str(front),
         HOLOVITALS_BACKEND_PORT=str(back),
         HOLOVITALS_SANDBOX_PORT=str(ehr),
+        HOLOVITALS_MLLP_PORT=str(free_port()),
         **{f"HOLOVITALS_WORKERS_{family.upper()}": str(n) for family, n in WORKERS.items()},
     )
     log = (tmp_path / "up.log").open("w")
