@@ -22,6 +22,7 @@ class AlertKind(StrEnum):
     JOB_SLOW = "job_slow"  # a running job far beyond its usual duration
     SUBSCRIPTION_DISABLED = "subscription_disabled"  # outbound webhook switched off
     CONFLICT_BACKLOG = "conflict_backlog"  # open high-severity conflicts of a connection
+    FEED_SILENT = "feed_silent"  # an HL7 v2 feed that normally talks fell silent by day
 
 
 class AlertStatus(StrEnum):
@@ -85,5 +86,6 @@ class AlertThreshold(SQLModel, table=True):
         default=None, foreign_key="ehr_connection.id", ondelete="CASCADE", nullable=True
     )
     queue: str | None = Field(default=None, max_length=64)
-    # Queue depth, failure streak, slow factor or conflict count, depending on `kind`.
+    # Queue depth, failure streak, slow factor, conflict count or minutes of silence,
+    # depending on `kind`.
     value: float = Field(gt=0)

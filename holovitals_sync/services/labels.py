@@ -45,10 +45,12 @@ ALERT_KINDS = {
     "job_slow": "Job running long",
     "subscription_disabled": "Webhook switched off",
     "conflict_backlog": "Conflict backlog",
+    "feed_silent": "HL7 feed silent",
 }
 _QUEUE = re.compile(r"queue:(?P<family>[\w-]+)")
 _FAILURES = re.compile(r"connection:(?P<id>\d+):(?P<job_type>\w+):failures")
 _BACKLOG = re.compile(r"connection:(?P<id>\d+):conflicts")
+_FEED = re.compile(r"connection:(?P<id>\d+):feed")
 _JOB = re.compile(r"job:(?P<id>\d+)")
 _SUBSCRIPTION = re.compile(r"subscription:(?P<id>\d+)")
 # In stored alert messages: "connection 3", "webhook subscription 7".
@@ -71,6 +73,8 @@ def alert_title(subject: str, connections: Mapping[int, str],
         return f"{name}: repeated failures of {m['job_type']} syncs"
     if m := _BACKLOG.fullmatch(subject):
         return f"{connection_name(m['id'], connections)}: high-severity conflicts waiting"
+    if m := _FEED.fullmatch(subject):
+        return f"{connection_name(m['id'], connections)}: HL7 ADT feed silent"
     if m := _QUEUE.fullmatch(subject):
         return f"{m['family'].capitalize()} queue: jobs piling up"
     if m := _JOB.fullmatch(subject):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from rq import Queue
@@ -22,12 +23,14 @@ from ...models import (
     AlertKind,
     Conflict,
     ConflictStatus,
+    HL7Feed,
     JobStatus,
     Severity,
     SyncJob,
     WebhookSubscription,
 )
 from ...models.types import utcnow
+from ..hl7 import stats as hl7_stats
 from .thresholds import MAX_STREAK, Thresholds
 
 # Failure streaks and usual durations look at jobs created this recently, so the query stays
@@ -208,10 +211,46 @@ def conflict_backlog(ctx: Context) -> list[Finding]:
     return found
 
 
+# A feed "normally talks" when it carried messages within this many days.
+FEED_HISTORY_DAYS = 7
+
+
+def within_day(now: datetime, hours: str, zone: str) -> bool:
+    """Whether `now` falls in the day window ("07-19": from 07:00 to 19:00, local time)."""
+    start, end = (int(h) for h in hours.split("-"))
+    hour = now.astimezone(ZoneInfo(zone)).hour
+    return start <= hour < end if start <= end else (hour >= start or hour < end)
+
+
+def feed_silent(ctx: Context) -> list[Finding]:
+    """An HL7 v2 feed that talked in the last week and has said nothing for longer than
+    its threshold (minutes), during the day: the alert integration teams rely on most."""
+    if not within_day(ctx.now, ctx.settings.alert_feed_day_hours,
+                      ctx.settings.alert_feed_timezone):
+        return []
+    found = []
+    for connection_id in sorted(set(ctx.session.exec(select(HL7Feed.connection_id)))):
+        last = hl7_stats.last_message_at(ctx.redis, connection_id)
+        if last is None or not hl7_stats.messages_since(ctx.redis, connection_id,
+                                                        FEED_HISTORY_DAYS):
+            continue  # never talked (or not this week): nothing "normal" to miss
+        silent = (ctx.now.timestamp() - last) / 60
+        limit = ctx.thresholds.for_connection(AlertKind.FEED_SILENT, connection_id)
+        if silent > limit:
+            found.append(Finding(
+                AlertKind.FEED_SILENT, f"connection:{connection_id}:feed", Severity.HIGH,
+                f"the HL7 feed of connection {connection_id} has been silent for "
+                f"{silent:.0f} minutes (threshold {limit:g})",
+                connection_id=connection_id, refs={"connection_id": connection_id},
+            ))
+    return found
+
+
 CHECKS: dict[AlertKind, Callable[[Context], list[Finding]]] = {
     AlertKind.QUEUE_DEPTH: queue_depth,
     AlertKind.JOB_FAILURES: job_failures,
     AlertKind.JOB_SLOW: job_slow,
     AlertKind.SUBSCRIPTION_DISABLED: subscriptions_disabled,
     AlertKind.CONFLICT_BACKLOG: conflict_backlog,
+    AlertKind.FEED_SILENT: feed_silent,
 }

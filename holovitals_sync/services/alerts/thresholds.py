@@ -21,6 +21,7 @@ SETTING_FOR: dict[AlertKind, str] = {
     AlertKind.JOB_FAILURES: "alert_failure_streak",
     AlertKind.JOB_SLOW: "alert_slow_factor",
     AlertKind.CONFLICT_BACKLOG: "alert_conflict_backlog",
+    AlertKind.FEED_SILENT: "alert_feed_silence_minutes",
 }
 # A failure streak is counted over at most this many recent runs (the setting's maximum).
 MAX_STREAK = 100
@@ -68,7 +69,8 @@ def _check(kind: AlertKind, value: float, connection_id: int | None, queue: str 
         raise InvalidThreshold("queue thresholds are queue depths of a known queue family")
     if queue is None and kind == AlertKind.QUEUE_DEPTH:
         raise InvalidThreshold("queue depth thresholds are per queue family")
-    low = 1.0 if kind != AlertKind.JOB_SLOW else 1.0001
+    # Minutes of silence may be a fraction (a feed of a busy hospital is missed within one).
+    low = {AlertKind.JOB_SLOW: 1.0001, AlertKind.FEED_SILENT: 0.05}.get(kind, 1.0)
     high = MAX_STREAK if kind == AlertKind.JOB_FAILURES else 10_000_000
     if not low <= value <= high:
         raise InvalidThreshold(f"threshold must be from {low:g} to {high:g}")

@@ -67,7 +67,8 @@ def test_threshold_overrides(world):  # noqa: F811 (fixture)
     admin, viewer = world.headers("admin"), world.headers("viewer")
     start = world.client.get("/api/alerts/thresholds", headers=viewer).json()
     assert start == {"defaults": {"queue_depth": 1000.0, "job_failures": 3.0,
-                                  "job_slow": 3.0, "conflict_backlog": 50.0},
+                                  "job_slow": 3.0, "conflict_backlog": 50.0,
+                                  "feed_silent": 30.0},
                      "overrides": []}
     body = {"kind": "job_failures", "connection_id": cid, "value": 5}
     assert world.client.put("/api/alerts/thresholds", json=body,
