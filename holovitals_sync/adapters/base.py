@@ -248,6 +248,7 @@ class EHRAdapter:
                           extra_params=[*self._search_extra(), *(extra or [])],
                           patient_ids=self.patient_ids, export_target=self.export_target)
         fetcher.stall_seconds = self.spec.stall_seconds
+        fetcher.streams = self.spec.streams
         return fetcher.run(tasks, resume)
 
     # ---- hooks vendors may override -----------------------------------------------------

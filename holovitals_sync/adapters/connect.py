@@ -129,6 +129,7 @@ def build_client(spec: ConnectionSpec, profile: VendorProfile) -> FhirClient:
         page_size=page_size(spec, profile),
         requests_per_minute=profile.requests_per_minute,
         conflict_is_precondition=profile.versioning == "if-match-409",
+        gate=spec.gate,
     )
     credentials = credentials_for(spec, profile)
     client = FhirClient(config, credentials, vendor=spec.vendor)

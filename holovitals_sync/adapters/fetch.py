@@ -148,6 +148,7 @@ class Fetcher:
     """Runs tasks on one client; the adapter supplies the vendor knowledge."""
 
     stall_seconds: float = 900.0
+    streams: int = 1  # tasks paged at once (adapters.streams)
 
     def __init__(self, client: FhirClient, profile: VendorProfile, *, page_size: int,
                  extra_params: list[tuple[str, str]], patient_ids: Callable[[], list[str]],
@@ -176,8 +177,15 @@ class Fetcher:
 
     # ---- the runner ------------------------------------------------------------------
     def run(self, tasks: list[Task], resume: dict[str, Any] | None) -> Iterator[FetchedPage]:
-        """Yield the pages of every task from the resume point on."""
+        """Yield the pages of every task from the resume point on (several at once when
+        the connection allows more than one stream)."""
         resume = resume or {}
+        if "streams" in resume or (self.streams > 1 and len(tasks) > 1
+                                   and "task" not in resume):
+            from holovitals_sync.adapters.streams import run_parallel
+
+            yield from run_parallel(self, tasks, resume, max(1, self.streams))
+            return
         state: dict[str, Any] = resume.get("state") or {}
         seen: set[str] = set(resume.get("recent") or [])
         stall = StallWatch(self.stall_seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from holovitals_sync.fhir.gate import RequestGate
 from holovitals_sync.models.enums import AuthMethod
 
 Resource = dict[str, Any]
@@ -30,6 +31,7 @@ class ConnectionSpec:
         page_size: `_count` override (capped by the vendor's limit).
         page_size_learned: The largest page this server was seen to honour (None: not yet).
         streams: Searches one fetch runs at once (parallel streams of one job).
+        gate: Limits the connection's requests in flight across processes (None: no limit).
         timeout: Read timeout in seconds.
         connect_timeout: Connect timeout in seconds.
         max_connections: Pool size.
@@ -52,6 +54,7 @@ class ConnectionSpec:
     page_size: int | None = None
     page_size_learned: int | None = None
     streams: int = 1
+    gate: RequestGate | None = field(default=None, repr=False, compare=False)
     timeout: float = 60.0
     connect_timeout: float = 10.0
     max_connections: int = 10

@@ -22,6 +22,7 @@ from holovitals_sync.fhir.bundle import Resource, matches, next_link, parse_bund
 from holovitals_sync.fhir.config import ClientConfig
 from holovitals_sync.fhir.credentials import Credentials
 from holovitals_sync.fhir.errors import EndlessPaging, MalformedResponse
+from holovitals_sync.fhir.gate import GatedTransport
 from holovitals_sync.fhir.ids import check_id, check_segment, check_type, fhir_instant
 from holovitals_sync.fhir.origin import require_same_origin
 from holovitals_sync.fhir.transport import HttpCore, shared_ssl_context
@@ -142,9 +143,11 @@ class FhirClient(FhirWriteMixin):
             vendor: The `vendor` label of this client's request metrics, e.g. "epic".
         """
         self.config = config
-        measured = MeasuredTransport(transport or _default_transport(config), config.base,
-                                     vendor)
-        self.core = HttpCore(config, transport=measured, sleep=sleep)
+        outer: httpx.BaseTransport = MeasuredTransport(
+            transport or _default_transport(config), config.base, vendor)
+        if config.gate is not None:  # waiting for a slot is not the EHR's latency
+            outer = GatedTransport(outer, config.gate)
+        self.core = HttpCore(config, transport=outer, sleep=sleep)
         self.core.auth = build_auth(credentials, self.core)
 
     def __enter__(self) -> FhirClient:

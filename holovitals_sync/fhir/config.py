@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from holovitals_sync.fhir.gate import RequestGate
 from holovitals_sync.fhir.retry import RetryPolicy
 
 
@@ -50,6 +51,7 @@ class ClientConfig:
         max_response_bytes: A larger answer is refused (`ResponseTooLarge`), read no further.
         max_pages: Pages one paged search may take; past it the server's paging is taken
             for endless (`next` links that never repeat exactly once ran 9,795 pages).
+        gate: Limits this connection's requests in flight across processes (None: no limit).
     """
 
     base_url: str
@@ -65,6 +67,7 @@ class ClientConfig:
     verify: bool | str = True
     max_response_bytes: int = 64 * 1024 * 1024
     max_pages: int = 50_000
+    gate: RequestGate | None = None
 
     def __post_init__(self) -> None:
         url = httpx.URL(self.base_url)

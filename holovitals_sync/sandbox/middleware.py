@@ -91,11 +91,15 @@ class SandboxMiddleware:
                     await asyncio.sleep(cost)
             await send(message)
 
+        if fhir:
+            sb.stats.begin()
         try:
             if faultable and not await self._fault(scope, send_status, send):
                 return
             await self.app(scope, receive, send_status)
         finally:
+            if fhir:
+                sb.stats.end()
             sb.stats.record(method, path, status[0], fhir,
                             scope.get("query_string", b"").decode("latin-1"))
 

@@ -32,6 +32,10 @@ class Stats:
             self.requests = 0
             # method, path (no query string), status, time: enough to check pacing
             self.recent: deque[dict[str, Any]] = deque(maxlen=2000)
+            # FHIR calls being answered now, and the most at once since the last reset:
+            # what a hospital would see of a client's concurrency.
+            self.in_flight = 0
+            self.max_in_flight = 0
 
     def record(self, method: str, path: str, status: int, fhir: bool, query: str = "") -> None:
         with self._lock:
@@ -40,6 +44,15 @@ class Stats:
             self.by_status[status] += 1
             self.recent.append({"t": time.time(), "method": method, "path": path,
                                 "query": query, "status": status})
+
+    def begin(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def end(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def fault(self, kind: str) -> None:
         with self._lock:
@@ -50,6 +63,7 @@ class Stats:
             return {"requests": self.requests, "fhir_calls": self.fhir_calls,
                     "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
                     "faults": dict(self.faults), "tokens_issued": tokens_issued,
+                    "max_in_flight": self.max_in_flight,
                     "recent": list(self.recent)}
 
 

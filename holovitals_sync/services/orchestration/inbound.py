@@ -72,7 +72,8 @@ def seen_keys(resources: Iterable[Any]) -> set[tuple[str, str]]:
 def _progress(fetched: int, estimate: int | None, current: float) -> float:
     # A search or export without a total (no Bundle.total, no manifest counts): progress
     # then stays where it was until the job completes.
-    return min(fetched / estimate, 0.99) if estimate else current
+    # Never backwards: parallel streams add their totals as they start.
+    return max(current, min(fetched / estimate, 0.99)) if estimate else current
 
 
 def _announce(session: Session, connection_id: int, counts: UpsertCounts) -> None:

@@ -6,6 +6,8 @@ from ...adapters import ConnectionSpec
 from ...config import get_settings
 from ...models import EHRConnection
 from ..crypto import decrypt
+from .gate import RedisGate
+from .queueing import redis_connection
 
 
 def connection_spec(row: EHRConnection) -> ConnectionSpec:
@@ -33,4 +35,12 @@ def connection_spec(row: EHRConnection) -> ConnectionSpec:
         max_response_bytes=settings.http_max_response_bytes,
         max_pages=settings.sync_max_pages,
         stall_seconds=settings.sync_stall_seconds,
+        gate=_gate(row),
     )
+
+
+def _gate(row: EHRConnection) -> RedisGate | None:
+    """The connection's request gate (None for a row not stored yet)."""
+    if row.id is None or get_settings().redis_url is None:
+        return None
+    return RedisGate(redis_connection(), row.id, row.concurrency_limit)
