@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS = 5.0
 # A sender not found is looked for again in the database, at most this often: a feed just
 # added takes its first message, and a flood of strangers costs one read a second.
-MISS_REFRESH_SECONDS = 1.0
+MISS_REFRESH_SECONDS = 0.25
 
 
 class FeedTarget(NamedTuple):

@@ -212,29 +212,47 @@ class Listener:
 
     async def _converse(self, reader: HL7StreamReader, writer: HL7StreamWriter,
                         peer: Peer) -> None:
+        # One timer per connection, moved on at every frame, instead of `wait_for` around
+        # each read (which costs a task per message): when it fires, the connection is
+        # closed and the pending read ends.
         idle = self.settings.mllp_idle_seconds
-        while True:
-            try:
-                block = await asyncio.wait_for(reader.readblock(), idle)
-            except TimeoutError:
-                log.info("MLLP connection from %s closed: no complete frame in %gs",
-                         peer.address, idle)
-                return
-            except InvalidBlockError:
-                await self._answer(writer, peer, self._refuse(
-                    peer, None, Refusal("frame without start block", SEGMENT_SEQUENCE)))
-                continue
-            except ValueError:  # the frame passed the size limit: its rest cannot be read
-                await self._answer(writer, peer, self._refuse(
-                    peer, None, Refusal("message too large", INTERNAL_ERROR)))
-                return
-            peer.active_at = time.monotonic()
-            ack = await self._handle(block, peer)
-            await self._answer(writer, peer, ack)
+        loop = asyncio.get_running_loop()
+        expired = [False]
 
-    async def _answer(self, writer: HL7StreamWriter, peer: Peer, ack: bytes) -> None:
+        def expire() -> None:
+            expired[0] = True
+            writer.transport.abort()
+
+        timer = loop.call_later(idle, expire)
+        try:
+            while True:
+                try:
+                    block = await reader.readblock()
+                except InvalidBlockError:
+                    await self._answer(writer, self._refuse(
+                        peer, None, Refusal("frame without start block", SEGMENT_SEQUENCE)))
+                    continue
+                except ValueError:  # the frame passed the size limit: its rest is unread
+                    await self._answer(writer, self._refuse(
+                        peer, None, Refusal("message too large", INTERNAL_ERROR)))
+                    return
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    if expired[0]:
+                        log.info("MLLP connection from %s closed: no complete frame in %gs",
+                                 peer.address, idle)
+                    return
+                peer.active_at = time.monotonic()
+                ack = await self._handle(block, peer)
+                await self._answer(writer, ack)
+                timer.cancel()
+                timer = loop.call_later(idle, expire)
+        finally:
+            timer.cancel()
+
+    @staticmethod
+    async def _answer(writer: HL7StreamWriter, ack: bytes) -> None:
         writer.writeblock(ack)
-        await asyncio.wait_for(writer.drain(), self.settings.mllp_idle_seconds)
+        await writer.drain()  # a sender that stops reading is closed by the idle timer
 
     def _refuse(self, peer: Peer, connection_id: int | None, refusal: Refusal,
                 code: str = acks.AR) -> bytes:

@@ -24,9 +24,37 @@ def _fernet(settings: Settings | None = None) -> MultiFernet:
     return MultiFernet([Fernet(key) for key in all_keys(settings or get_settings())])
 
 
+_CIPHERS: dict[tuple[object, ...], MultiFernet] = {}
+
+
+def _key_files_state(settings: Settings) -> tuple[object, ...]:
+    """What the keys are made of, cheaply: the setting, or the key files' identities."""
+    if settings.secret_key is not None:
+        return (settings.secret_key,)
+    state: list[object] = [str(settings.data_dir)]
+    for name in (SECRET_KEY_FILE, f"{SECRET_KEY_FILE}.new"):
+        try:
+            stat = (settings.data_dir / name).stat()
+            state.append((stat.st_ino, stat.st_mtime_ns, stat.st_size))
+        except FileNotFoundError:
+            state.append(None)
+    return tuple(state)
+
+
 def cipher(settings: Settings | None = None) -> MultiFernet:
-    """The cipher itself, for callers that encrypt bytes (HL7 messages) or many at once."""
-    return _fernet(settings)
+    """The cipher itself, for callers that encrypt bytes (HL7 messages) or many at once.
+
+    Kept while the key files stay the same (a stat each call, not a read: reading and
+    checking the key costs ~170 us, which the MLLP listener would pay per batch); a key
+    rotation (`secret.key.new` appearing, the key file replaced) builds it again.
+    """
+    settings = settings or get_settings()
+    state = _key_files_state(settings)
+    found = _CIPHERS.get(state)
+    if found is None:
+        _CIPHERS.clear()
+        found = _CIPHERS[state] = _fernet(settings)
+    return found
 
 
 def encrypt(plaintext: str, *, settings: Settings | None = None) -> str:

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlmodel import Session, select
 
 from ..config import SECRET_KEY_FILE, Settings, ensure_data_dir
-from ..models import EHRConnection, WebhookSubscription
+from ..models import EHRConnection, HL7Message, WebhookSubscription
 from . import audit
 from .crypto import all_keys
 
@@ -24,6 +24,7 @@ from .crypto import all_keys
 ENCRYPTED_COLUMNS = {
     EHRConnection: ("credentials_encrypted", "private_key_encrypted", "inbound_secret_encrypted"),
     WebhookSubscription: ("secret_encrypted", "previous_secret_encrypted"),
+    HL7Message: ("body_encrypted",),  # HL7 v2 messages (PHI), encrypted by the listener
 }
 
 
