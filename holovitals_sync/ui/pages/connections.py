@@ -9,6 +9,7 @@ from ..components.layout import admin_only, empty_state, page_frame
 from ..state.connections import ConnectionsState
 from .connections_detail import keys_card, schedule_card, test_card
 from .connections_dialog import connection_dialog
+from .hl7_feed_panel import hl7_feed_card
 from .rules_panel import rules_card
 from .validation_rules_panel import validation_rules_card
 
@@ -101,6 +102,7 @@ def _detail() -> rx.Component:
         keys_card(),
         rules_card(),
         validation_rules_card(),
+        hl7_feed_card(),
         spacing="4",
         width="100%",
         id="connection-detail",

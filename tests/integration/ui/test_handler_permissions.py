@@ -58,6 +58,7 @@ from holovitals_sync.models import (
     Alert,
     AlertKind,
     DeliveryStatus,
+    HL7Feed,
     JobStatus,
     Role,
     SyncedRecord,
@@ -118,6 +119,7 @@ class World:
     aid: int = 0  # an open alert
     rid: int = 0  # a transformation rule of the connection
     vid: str = ""  # a custom validation rule of the connection
+    fid: int = 0  # an HL7 feed of the connection
     rec: str = "p1"  # a Patient record of the connection (its remote id)
     etag: str = ""  # the version of HoloVitals' copy of it
     tokens: dict[Role, str] = dataclasses.field(default_factory=dict)  # session cookies
@@ -243,6 +245,11 @@ CALLS: dict[str, Call] = {
     "WebhookFormState.rotate_secret": Call(prepare=_set(sub_id=lambda w: w.sid), changes=True),
     "WebhookFormState.send_test": Call(prepare=_set(sub_id=lambda w: w.sid), changes=True),
     "ValidationRulesState.load_for": Call(lambda w: (w.cid,)),
+    "HL7FeedState.load_for": Call(lambda w: (w.cid,)),
+    "HL7FeedState.refresh": Call(prepare=RULES_CID),
+    "HL7FeedState.add_feed": Call(prepare=_set(connection_id=lambda w: w.cid,
+                                               new_application="LABADT"), changes=True),
+    "HL7FeedState.remove_feed": Call(lambda w: (str(w.fid),), RULES_CID, changes=True),
     "ValidationRulesState.open_form": Call(prepare=RULES_CID),
     "ValidationRulesState.save_rule": Call(prepare=_set(connection_id=lambda w: w.cid,
                                                         form_values={**VALIDATION_FORM,
@@ -287,6 +294,8 @@ UI_ONLY: dict[str, Call] = {
     "JobDetailState.open_change": Call(lambda w: (False,)),
     "WebhooksState.cancel_delete": Call(),
     "ValidationRulesState.close_form": Call(),
+    "HL7FeedState.set_new_application": Call(lambda w: ("LABADT",)),
+    "HL7FeedState.set_new_facility": Call(lambda w: ("NORTH",)),
     "ValidationRulesState.set_form_value": Call(lambda w: ("kind", "pattern")),
     "ValidationRulesState.set_sample": Call(lambda w: ("{}",)),
 }
@@ -326,6 +335,10 @@ def _build_world() -> World:
         world.aid = alert.id
         world.rid = DataTransformationService(session).create(
             RuleIn(kind="redact", params={"path": "text"}, connection_id=world.cid)).id
+        feed = HL7Feed(connection_id=world.cid, sending_application="EPICADT")
+        session.add(feed)
+        session.flush()
+        world.fid = feed.id
         for role in Role:
             make_user(session, role.value, role)
     for role in Role:
