@@ -54,6 +54,7 @@ def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
             vendor=args.vendor,
             patients=args.patients,
             seed=args.seed,
+            adt_target=args.adt_to,
         )
     except ValidationError as exc:
         error = exc.errors()[0]
@@ -203,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=0, help="default: HOLOVITALS_SANDBOX_PORT")
     sandbox.add_argument("--patients", type=int, default=50)
     sandbox.add_argument("--seed", type=int, default=7)
+    sandbox.add_argument("--adt-to", metavar="HOST:PORT",
+                         help="send each clinic day's ADT messages over MLLP to this listener")
     sandbox.set_defaults(func=cmd_sandbox)
 
     user = sub.add_parser("user", help="dashboard and API users")

@@ -206,4 +206,6 @@ def sandbox_command(settings: Settings) -> list[str]:
         "--port", str(settings.sandbox_port),
         "--patients", "50",
         "--seed", "7",
+        # Its clinic days' ADT feed goes to our own listener, as a hospital's would.
+        *(["--adt-to", f"127.0.0.1:{settings.mllp_port}"] if settings.mllp_port else []),
     ]  # fmt: skip

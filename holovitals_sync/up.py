@@ -25,7 +25,12 @@ from .runtime import (
     worker_command,
     worker_families,
 )
-from .services.demo import DEMO_USERS_FILE, ensure_demo_connection, ensure_demo_users
+from .services.demo import (
+    DEMO_USERS_FILE,
+    ensure_demo_connection,
+    ensure_demo_feed,
+    ensure_demo_users,
+)
 from .supervisor import PRODUCER, WORKER, Child, Supervisor
 
 log = logging.getLogger("holovitals_sync.up")
@@ -70,7 +75,9 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
     if demo:
         with session_scope() as session:
             base_url = f"http://127.0.0.1:{settings.sandbox_port}/fhir"
-            ensure_demo_connection(session, base_url=base_url)
+            demo_connection = ensure_demo_connection(session, base_url=base_url)
+            session.flush()
+            ensure_demo_feed(session, demo_connection)
             created = ensure_demo_users(session, data_dir=settings.data_dir)
         _announce_demo_users(settings, created)
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 from .base import EHRAdapter
 
 
-def find_patients(adapter: EHRAdapter, *, system: str | None, value: str) -> list[str]:
+def find_patients(adapter: EHRAdapter, *, system: str | None, value: str,
+                  merged_away: bool = False) -> list[str]:
     """Ids of the EHR's patients carrying this identifier (usually one; none when unknown).
 
     A patient the EHR merged away may still carry the identifier with `link.replaced-by`;
-    it is left out, so the survivor is found.
+    it is left out, so the survivor is found — unless `merged_away` asks for exactly those
+    (the chart an A40 names in MRG).
     """
     token = f"{system}|{value}" if system else value
     params = [*adapter._search_extra(), ("identifier", token)]  # noqa: SLF001 - same package
@@ -24,6 +26,6 @@ def find_patients(adapter: EHRAdapter, *, system: str | None, value: str) -> lis
             continue
         replaced = any(link.get("type") == "replaced-by" for link in resource.get("link") or ()
                        if isinstance(link, dict))
-        if not replaced:
+        if replaced == merged_away:
             found.append(str(resource["id"]))
     return sorted(set(found))

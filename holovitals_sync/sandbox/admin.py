@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from holovitals_sync.sandbox import notify
+from holovitals_sync.sandbox import adt, notify
 from holovitals_sync.sandbox.clinic import advance_clinic_day
 from holovitals_sync.sandbox.config import ClientRegistration
 from holovitals_sync.sandbox.faults import FaultConfig
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 RUNTIME_SETTINGS = {"token_lifetime_seconds", "default_page_size", "max_page_size",
                     "refuse_count_over_max", "page_cost",
                     "export_polls_before_complete", "export_retry_after",
-                    "export_file_max_lines", "export_one_at_a_time"}
+                    "export_file_max_lines", "export_one_at_a_time", "adt_target"}
 
 
 class NotifyRequest(BaseModel):
@@ -111,8 +111,16 @@ async def clinic_day(request: Request) -> Response:
     sb.clinic_days += 1
     # Deterministic per (seed, day number) unless the caller picks a seed.
     seed = int(request.query_params.get("seed", sb.config.seed * 7919 + sb.clinic_days))
-    result = advance_clinic_day(sb.store, int(changes), random.Random(seed))
+    rng = random.Random(seed)
+    result = advance_clinic_day(sb.store, int(changes), rng)
     log.info("clinic day %d: %d changes", sb.clinic_days, int(changes))
+    if sb.config.adt_target:
+        result["adt"] = await adt.send_clinic_day(
+            sb.store, result, rng, target=sb.config.adt_target,
+            application=sb.config.adt_application, facility=sb.config.adt_facility,
+            # A merge on the first day, or when asked for (`merge=1`).
+            merge=request.query_params.get("merge", "1" if sb.clinic_days == 1 else "0") == "1")
+        log.info("clinic day %d: ADT feed %s", sb.clinic_days, result["adt"])
     return JSONResponse(result)
 
 

@@ -78,6 +78,10 @@ class SandboxConfig(BaseModel):
     token_lifetime_seconds: float = 300.0
     clients: list[ClientRegistration] = Field(default_factory=_demo_clients)
     faults: FaultConfig = Field(default_factory=FaultConfig)
+    # The ADT sender: each clinic day's HL7 v2 messages go over MLLP to host:port (None: off).
+    adt_target: str | None = Field(None, pattern=r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")
+    adt_application: str = Field("SANDBOXADT", pattern=r"^[A-Za-z0-9_.\- ]{1,60}$")
+    adt_facility: str = Field("SANDBOX", pattern=r"^[A-Za-z0-9_.\- ]{1,60}$")
     # Bulk export behaviour, small by default so tests stay fast.
     export_polls_before_complete: int = 2
     export_retry_after: float = 1.0

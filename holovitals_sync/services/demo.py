@@ -42,6 +42,20 @@ def ensure_demo_connection(session: Session, *, base_url: str) -> EHRConnection:
     return row
 
 
+# The sandbox's ADT sender names itself so (`sandbox.config.SandboxConfig.adt_*`).
+DEMO_FEED = ("SANDBOXADT", "SANDBOX")
+
+
+def ensure_demo_feed(session: Session, connection: EHRConnection) -> None:
+    """Map the sandbox's ADT feed to the demo connection once (an admin may unmap it)."""
+    from ..models import HL7Feed
+
+    if session.exec(select(HL7Feed).where(HL7Feed.connection_id == connection.id)).first():
+        return
+    session.add(HL7Feed(connection_id=connection.id, sending_application=DEMO_FEED[0],
+                        sending_facility=DEMO_FEED[1]))
+
+
 DEMO_USERS = (Role.ADMIN, Role.OPERATOR, Role.VIEWER)
 DEMO_USERS_FILE = "demo-users.txt"
 

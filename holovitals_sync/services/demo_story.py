@@ -10,6 +10,8 @@ table by hand:
    A bidirectional sync then meets the EHR's newer version (412) and finds the conflict.
 4. A patient sync for a patient the EHR does not have fails (404, not retried), and the demo
    connection's failure alert threshold is lowered to one, so the failure raises an alert.
+5. A clinic day at the sandbox, whose ADT feed reaches the MLLP listener: the admitted and
+   updated patients are synced within seconds.
 
 Runs once per data directory (`demo-story.done` marks it); `up --demo` starts it as a
 one-shot child once the workers and the sandbox answer.
@@ -18,6 +20,7 @@ one-shot child once the workers and the sandbox answer.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -176,6 +179,27 @@ def _ready(story: Story) -> None:
     wait_until("the sandbox EHR answering", sandbox, 120)
 
 
+def _clinic_day(story: Story) -> None:
+    """A clinic day at the sandbox: its ADT feed (admissions, updates, a resend, an update
+    ahead of its admission, a merge) goes over MLLP to the listener, and the patients it
+    names are synced within seconds (the connection page's HL7 ADT feed card shows it)."""
+    port = story.settings.mllp_port
+    if not port:
+        return
+
+    def listening() -> bool | None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2):
+                return True
+        except OSError:
+            return None
+
+    wait_until("the MLLP listener accepting", listening, 120)
+    day = httpx.post(story.fhir_base.replace("/fhir", "/_sandbox/clinic-day"),
+                     params={"changes": 20}, timeout=60).json()
+    log.info("demo: clinic day sent its ADT feed: %s", day.get("adt"))
+
+
 def tell(story: Story) -> Told | None:
     """Run the story once; None when it had run before (its marker exists)."""
     done = Path(story.settings.data_dir) / DONE_FILE
@@ -197,5 +221,6 @@ def tell(story: Story) -> Told | None:
                       connection_id=connection_id, actor=ACTOR)
     failed = _finished(_start(connection_id, JobType.PATIENT, patient_id=MISSING_PATIENT), 300)
     log.info("demo: patient sync %s %s", failed.id, failed.status.value)
+    _clinic_day(story)
     done.write_text("the demo story ran; delete this file to run it again\n")
     return told

@@ -83,8 +83,11 @@ def _remember(connection_id: int, identifier: Identifier, patient_id: str) -> No
 
 
 def resolve(session: Session, connection: EHRConnection, identifiers: Sequence[Identifier],
-            *, use_ehr: bool = True) -> str:
+            *, merged_away: bool = False) -> str:
     """The EHR's Patient id for a message's identifiers.
+
+    `merged_away`: the chart an A40 merged (MRG-1): taken as it is (not followed to its
+    survivor), and at the EHR only a patient marked `replaced-by` is that chart.
 
     Raises:
         NoUsableIdentifier: no identifier has a known system.
@@ -96,14 +99,17 @@ def resolve(session: Session, connection: EHRConnection, identifiers: Sequence[I
         raise NoUsableIdentifier("no PID-3 identifier of a known assigning authority")
     cid = int(connection.id or 0)
     for identifier in usable:
-        found = held(session, cid, identifier) or _cached(cid, identifier)
+        found = held(session, cid, identifier) or (
+            None if merged_away else _cached(cid, identifier))
         if found:
-            return survivor_of(session, cid, found)
-    if use_ehr:
-        with adapter_for(connection_spec(connection)) as adapter:
-            for identifier in usable:
-                ids = find_patients(adapter, system=identifier.system, value=identifier.value)
-                if len(ids) == 1:
-                    _remember(cid, identifier, ids[0])
-                    return survivor_of(session, cid, ids[0])
+            return found if merged_away else survivor_of(session, cid, found)
+    with adapter_for(connection_spec(connection)) as adapter:
+        for identifier in usable:
+            ids = find_patients(adapter, system=identifier.system, value=identifier.value,
+                                merged_away=merged_away)
+            if len(ids) == 1:
+                if merged_away:
+                    return ids[0]
+                _remember(cid, identifier, ids[0])
+                return survivor_of(session, cid, ids[0])
     raise PatientNotFound("no single patient at the EHR carries the message's identifiers")

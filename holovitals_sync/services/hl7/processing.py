@@ -74,7 +74,7 @@ def _merge(session: Session, connection: EHRConnection, message: HL7Message,
            event: AdtEvent, survivor: str) -> str:
     """Record an A40; returns the outcome's words."""
     try:
-        merged = resolve(session, connection, event.merged)
+        merged = resolve(session, connection, event.merged, merged_away=True)
     except (NoUsableIdentifier, PatientNotFound):
         merged = None
     if merged is None or merged == survivor:
