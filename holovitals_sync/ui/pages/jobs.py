@@ -13,6 +13,7 @@ from ..state.live import LiveState
 from .jobs_detail import JobDetailState, job_detail_dialog
 from .jobs_start import start_sync_dialog
 
+TIGHT = "0.25em"  # horizontal padding of the columns between the first and the last
 CLAMP_TWO_LINES = {"display": "-webkit-box", "-webkit-line-clamp": "2",
                    "-webkit-box-orient": "vertical", "overflow": "hidden",
                    "overflow-wrap": "anywhere"}
@@ -88,25 +89,31 @@ def _row(job: JobRow) -> rx.Component:
                                         size="1", color_scheme="gray",
                                         overflow_wrap="anywhere"),
                                 spacing="0"),
-                      min_width="8em", max_width="14em"),
-        rx.table.cell(status_badge(job.status, size="1")),
-        rx.table.cell(progress_cell(job)),
-        *[rx.table.cell(rx.text(getattr(job, name), class_name=f"counter-{name}"))
-          for name in COUNTERS],
-        rx.table.cell(rx.text(job.queued_text, size="1", white_space="nowrap")),
+                      min_width="8em", max_width="14em", padding_x=TIGHT),
+        rx.table.cell(status_badge(job.status, size="1"), padding_x=TIGHT),
+        rx.table.cell(progress_cell(job), padding_x=TIGHT),
+        *[rx.table.cell(rx.text(getattr(job, name), class_name=f"counter-{name}"),
+                        padding_x=TIGHT) for name in COUNTERS],
+        rx.table.cell(rx.text(job.queued_text, size="1", white_space="nowrap"),
+                      padding_x=TIGHT),
         rx.table.cell(_actions(job)),
         id=f"job-row-{job.id}", class_name="job-row",
     )  # fmt: skip
 
 
+def _header(text: str, **style: str) -> rx.Component:
+    return rx.table.column_header_cell(rx.text(text, size="1"), **style)
+
+
 def _table() -> rx.Component:
-    headers = ["Job", "Connection", "Status", "Progress", *COUNTERS, "Requested (UTC)", ""]
+    # Small headers and tight padding between the edges: fourteen columns fit the page at
+    # 1280 px without scrolling.
+    middle = ("Connection", "Status", "Progress", *COUNTERS, "Requested (UTC)")
+    cells = [_header("Job"), *[_header(h, padding_x=TIGHT) for h in middle], _header("")]
     return rx.cond(
         JobsState.rows.length() > 0,
         rx.table.root(
-            # Small headers: thirteen columns fit the page at 1280 px without scrolling.
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(rx.text(h, size="1"))
-                                           for h in headers])),
+            rx.table.header(rx.table.row(*cells)),
             rx.table.body(rx.foreach(JobsState.rows, _row)),
             width="100%", variant="surface", size="1", id="jobs-table",
         ),

@@ -31,6 +31,9 @@ WEBHOOK_QUEUES = ["webhooks.high", "webhooks.default", "webhooks.low"]
 
 def test_the_demo_story_fills_every_screen_once(connection, ehr, workers, monkeypatch):
     monkeypatch.setenv("HOLOVITALS_WEBHOOK_ALLOW_HOSTS", "localhost")  # as `up --demo` sets
+    # No MLLP listener runs here: the clinic day's ADT feed is told against a real listener
+    # in tests/integration/hl7/test_sandbox_feed.py and through `up --demo` in tests/e2e.
+    monkeypatch.setenv("HOLOVITALS_MLLP_PORT", "0")
     get_settings.cache_clear()
     with session_scope() as session:  # the story finds the demo connection by its name
         session.get(type(connection), connection.id).name = DEMO_NAME
