@@ -1,14 +1,26 @@
-"""Live updates: a background task per open tab, fed by Redis pub/sub.
+"""Live updates: a background task per open tab, fed by its backend process's one subscription.
 
 Workers publish job events on `holovitals:jobs:db<N>`, alert changes on
 `holovitals:alerts:db<N>`, and every commit that touches conflicts or webhook rows a change
-notice on `holovitals:changes:db<N>` (services/changes.py). The task started by a page's
-on_load subscribes to what that page shows, keeps only the newest event per job, and applies
-them to the rows on screen at most `FLUSH_INTERVAL` apart: each `async with self` is one
-websocket frame, and more than ~4 a second would only cost bandwidth. Change notices re-read
-the Conflicts and Webhooks lists on screen, at most every `LIST_INTERVAL` (the last notice
-of a burst always gets its re-read). Nothing here polls the database; the summary cards are
-re-read on events, at most every `SUMMARY_INTERVAL`.
+notice on `holovitals:changes:db<N>` (services/changes.py). One subscription per backend
+process receives them all (ui/live_hub.py) and hands each message to every tab it serves.
+The task a page's on_load starts registers this tab with that hub, takes what the page
+shows, keeps only the newest event per job, and applies it to the rows on screen.
+
+Coalescing: each `async with self` is one websocket frame, and more than ~4 a second would
+only cost bandwidth, so rows change once per `FLUSH_INTERVAL` in the long run (a token
+bucket). After a quiet spell the first `FLUSH_BURST` flushes go at once (leading edge: a
+job's start, its first batch and its end come close together and each matters); only a
+longer burst waits, so the window costs latency only when there is a burst to calm. Change notices
+re-read the Conflicts and Webhooks lists on screen, at most every `LIST_INTERVAL` (the last
+notice of a burst always gets its re-read). Nothing here polls the database; the summary
+cards are re-read on events, at most every `SUMMARY_INTERVAL`. Reads every tab would repeat
+(the cards, the same page of a list) are shared per process (ui/shared_reads.py), so ten
+tabs cost the database about what one does.
+
+When the hub loses Redis the badge says "reconnecting…"; once it has resubscribed, and
+whenever this tab registers or falls behind, the tab re-reads everything it shows: events
+published meanwhile are gone.
 
 Reflex cancels the task with its page-load chain when the tab closes, navigates away or
 reconnects; a reconnect (also after a backend restart) runs on_load again, which starts a
@@ -19,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import math
 import uuid
@@ -26,12 +39,10 @@ from typing import Any
 
 import orjson
 import reflex as rx
-from redis import asyncio as aioredis
-from redis.exceptions import RedisError
 
 from ...config import get_settings
-from ...services import alerts, changes
-from ...services.orchestration.events import channel_for
+from ...services import changes
+from .. import live_hub, shared_reads
 from ..pages.jobs_detail import JobDetailState
 from . import conflicts as conflict_lists
 from . import webhooks as webhook_lists
@@ -42,51 +53,69 @@ from .session import principal_for, reads
 
 log = logging.getLogger(__name__)
 
-FLUSH_INTERVAL = 0.25
+FLUSH_INTERVAL = 0.25  # rows change at most 4 times a second, in the long run
+FLUSH_BURST = 3  # ...and up to this many flushes after a quiet spell go at once
 SUMMARY_INTERVAL = 3.0
 STATE_SUMMARY_INTERVAL = 1.0
 LIST_INTERVAL = 1.0
 IDLE_CHECK = 2.0
 SESSION_RECHECK = 30.0
-RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
+WAKE = "wake"  # to the tab's own inbox: its cards were re-read
+RETRY_DELAY = 2.0  # after a failed re-read, before following again
 
 
 class Coalescer:
-    """The newest event per job since the last flush, and when the next flush may happen."""
+    """The newest event per job since the last flush, and when the next flush may happen.
 
-    def __init__(self, interval: float = FLUSH_INTERVAL) -> None:
+    Times are the event loop's clock. `*_since` say when what is owed went stale (the
+    arrival of the newest event behind it): a shared read started after that is fresh
+    enough to pay it.
+    """
+
+    def __init__(self, interval: float = FLUSH_INTERVAL, burst: int = FLUSH_BURST) -> None:
         self.interval = interval
+        self.burst = burst
         self.pending: dict[int, dict[str, Any]] = {}
+        self.pending_since = -math.inf
         self.state_changed = False
-        self._last_flush = -math.inf
+        self._tokens = float(burst)
+        self._refilled = -math.inf
         self._last_summary = -math.inf
         self._summary_owed = False
         self._summary_interval = SUMMARY_INTERVAL
+        self.summary_since = -math.inf
         self.topics: set[str] = set()
+        self.topics_since = -math.inf
         self._last_lists = -math.inf
 
-    def add(self, event: dict[str, Any]) -> None:
+    def add(self, event: dict[str, Any], at: float = -math.inf) -> None:
         job_id = event.get("job_id")
         if not isinstance(job_id, int):
             return
         # Every event carries the whole status and counters: the newest one is enough.
         self.pending[job_id] = event
+        self.pending_since = max(self.pending_since, at)
         self.state_changed |= event.get("event") == "state"
 
-    def wait(self, now: float) -> float:
-        """Seconds to wait for more events before the next flush, summary or idle check."""
+    def wait(self, now: float, *, summary: bool = True) -> float:
+        """Seconds to wait for more events before the next flush, summary or idle check.
+
+        summary=False: a summary re-read is running, so one owed cannot start yet.
+        """
         waits = [IDLE_CHECK]
         if self.pending:
-            waits.append(self._last_flush + self.interval - now)
-        if self._summary_owed:
+            waits.append((1.0 - self._tokens_at(now)) * self.interval)
+        if self._summary_owed and summary:
             waits.append(self._last_summary + self._summary_interval - now)
         if self.topics:
             waits.append(self._last_lists + LIST_INTERVAL - now)
         return max(0.0, min(waits))
 
-    def add_topics(self, topics: set[str]) -> None:
+    def add_topics(self, topics: set[str], at: float = -math.inf) -> None:
         """A change notice: these lists are stale."""
-        self.topics |= topics
+        if topics:
+            self.topics |= topics
+            self.topics_since = max(self.topics_since, at)
 
     def take_topics(self, now: float) -> set[str]:
         """The lists to re-read now: none when nothing changed or one was re-read too lately.
@@ -99,20 +128,31 @@ class Coalescer:
         topics, self.topics, self._last_lists = self.topics, set(), now
         return topics
 
+    def _tokens_at(self, now: float) -> float:
+        """Flushes allowed now: one more every `interval`, at most `burst` saved up."""
+        return min(float(self.burst), self._tokens + (now - self._refilled) / self.interval)
+
     def take(self, now: float) -> tuple[dict[int, dict[str, Any]], bool] | None:
-        """The events to apply now, or None when nothing is pending or it is too soon."""
-        if not self.pending or now < self._last_flush + self.interval:
+        """The events to apply now, or None when nothing is pending or it is too soon.
+
+        Leading edge: after a quiet spell up to `burst` flushes go at once (a job's start,
+        its first batch, its end); only a longer burst waits, one flush per `interval`.
+        """
+        tokens = self._tokens_at(now)
+        if not self.pending or tokens < 1.0:
             return None
+        self._tokens, self._refilled = tokens - 1.0, now
         events, changed = self.pending, self.state_changed
-        self.pending, self.state_changed, self._last_flush = {}, False, now
+        self.pending, self.state_changed = {}, False
         return events, changed
 
-    def owe_summary(self, changed: bool) -> None:
+    def owe_summary(self, changed: bool, at: float = -math.inf) -> None:
         """Events were applied: the cards are stale (a status change makes that urgent)."""
         interval = STATE_SUMMARY_INTERVAL if changed else SUMMARY_INTERVAL
         if not self._summary_owed or interval < self._summary_interval:
             self._summary_interval = interval
         self._summary_owed = True
+        self.summary_since = max(self.summary_since, at)
 
     def summary_due(self, now: float) -> bool:
         """Whether to re-read the cards now: owed, and not re-read within the interval.
@@ -126,19 +166,12 @@ class Coalescer:
         self._summary_interval = SUMMARY_INTERVAL
         return True
 
-
-@dataclasses.dataclass(frozen=True)
-class Channels:
-    """The three channels of this installation's Redis database."""
-
-    alerts: str
-    jobs: str
-    changes: str
-
-    def wanted(self, follow: Follow) -> list[str]:
-        wanted = [(follow.alerts, self.alerts), (follow.jobs, self.jobs),
-                  (bool(follow.lists), self.changes)]
-        return [channel for on, channel in wanted if on]
+    def clear(self) -> None:
+        """Everything shown is being re-read: nothing pending is owed any more."""
+        self.pending, self.state_changed = {}, False
+        self.topics = set()
+        self._summary_owed = False
+        self._summary_interval = SUMMARY_INTERVAL
 
 
 def decode(data: bytes | str) -> dict[str, Any] | None:
@@ -162,6 +195,46 @@ DASHBOARD = Follow(jobs=True, alerts=True, lists=frozenset({changes.CONFLICTS, c
 ALERTS_PAGE = Follow(alerts=True)
 CONFLICTS_PAGE = Follow(lists=frozenset({changes.CONFLICTS}))
 WEBHOOKS_PAGE = Follow(lists=frozenset({changes.WEBHOOKS}))
+
+
+@dataclasses.dataclass
+class Taken:
+    """What one batch of messages asks of a tab."""
+
+    live: bool | None = None  # the subscription was lost (False) or is back (True)
+    resync: float | None = None  # re-read everything shown (the loop time it was asked)
+    alerts: float | None = None  # re-read the alerts (when they changed)
+
+
+def sort(messages: list[live_hub.Message], follow: Follow, coalescer: Coalescer,
+         subscribed: bool) -> Taken:
+    """File a batch of hub messages: job events and list notices into the coalescer, the
+    rest into what to do now."""
+    taken = Taken()
+    for message in messages:
+        if message.kind == live_hub.LOST:
+            taken.live, taken.resync = False, None  # the next SUBSCRIBED re-reads
+        elif message.kind in (live_hub.SUBSCRIBED, live_hub.OVERFLOW):
+            taken.live = subscribed if message.kind == live_hub.OVERFLOW else True
+            taken.resync = message.at
+        elif message.kind == live_hub.ALERTS and follow.alerts:
+            taken.alerts = message.at
+        elif message.kind == live_hub.CHANGES:
+            topics = changes.topics_of(message.data)
+            coalescer.add_topics(topics & follow.lists, message.at)
+            if follow.jobs and changes.CONFLICTS in topics:
+                coalescer.owe_summary(True, message.at)  # the open-conflicts card counts them
+        elif message.kind == live_hub.JOBS and follow.jobs and (
+                event := decode(message.data)) is not None:
+            coalescer.add(event, message.at)
+    return taken
+
+
+def _cards_read(inbox: live_hub.Inbox, task: asyncio.Task[None]) -> None:
+    """The tab's cards were re-read (or that failed): wake its loop, one may be owed."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("live updates: the cards were not re-read: %s", type(exc).__name__)
+    inbox.offer(live_hub.Message(WAKE))
 
 
 class LiveState(rx.State):
@@ -203,77 +276,69 @@ class LiveState(rx.State):
         url = get_settings().redis_url
         if url is None:
             return None
-        failures = 0
+        hub = live_hub.hub_for(url)
         while True:
+            inbox = hub.register()
             try:
-                await self._follow(url, me, follow)
-                return None  # superseded by a newer task of this tab
-            except (RedisError, OSError) as exc:
-                log.info("job events: subscription lost (%s); resubscribing", type(exc).__name__)
-                async with self:
-                    if self._watcher != me:
-                        return None
-                    self.live = False
-                await asyncio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
-                failures += 1
+                await self._pump(hub, inbox, me, follow)
+                return None  # superseded by a newer task of this tab, or signed out
+            except Exception as exc:  # a re-read failed (the database away): show it, go on
+                log.warning("live updates: %s; following again", type(exc).__name__)
+            finally:
+                hub.unregister(inbox)
+            if not await self._set_live(me, False):
+                return None
+            await asyncio.sleep(RETRY_DELAY)  # registering again re-reads everything shown
 
-    async def _follow(self, url: str, me: str, follow: Follow) -> None:
-        """Subscribe and apply events until a newer task takes over this tab."""
-        client = aioredis.from_url(url)
-        pubsub = client.pubsub()
-        channels = Channels(alerts.channel_for(client), channel_for(client),
-                            changes.channel_for(client))
-        try:
-            await pubsub.subscribe(*channels.wanted(follow))
-            async with self:
-                if self._watcher != me:
-                    return
-                self.live = True
-            # Events published while this tab was not subscribed are gone: re-read once.
-            if follow.jobs:
-                await self._refresh_rows(me)
-            if follow.alerts:
-                await self._refresh_alerts(me)
-            await self._refresh_lists(me, set(follow.lists))
-            await self._pump(pubsub, me, channels, follow)
-        finally:
-            await pubsub.aclose()
-            await client.aclose()
+    async def _pump(self, hub: live_hub.Hub, inbox: live_hub.Inbox, me: str,
+                    follow: Follow) -> None:
+        """Apply what the hub hands this tab until a newer task takes it over.
 
-    async def _pump(self, pubsub: Any, me: str, channels: Channels, follow: Follow) -> None:
+        The cards are re-read beside this loop (`cards`): their read also asks Redis, and
+        while Redis is away it takes seconds, which must not hold up rows or the badge.
+        """
         coalescer = Coalescer()
         loop = asyncio.get_running_loop()
         checked = loop.time()
-        while True:
-            if loop.time() - checked > SESSION_RECHECK:
-                # A session revoked or expired while the tab stays open stops the stream.
-                if not await self._session_valid():
+        cards: asyncio.Task[None] | None = None
+        try:
+            while True:
+                if loop.time() - checked > SESSION_RECHECK:
+                    # A session revoked or expired while the tab stays open stops the stream.
+                    if not await self._session_valid():
+                        return
+                    checked = loop.time()
+                reading = cards is not None and not cards.done()
+                messages = await inbox.take(coalescer.wait(loop.time(), summary=not reading))
+                taken = sort(messages, follow, coalescer, hub.subscribed)
+                if taken.live is not None and not await self._set_live(me, taken.live):
                     return
-                checked = loop.time()
-            message = await pubsub.get_message(ignore_subscribe_messages=True,
-                                               timeout=coalescer.wait(loop.time()))
-            channel = message["channel"].decode() if message is not None else ""
-            if channel == channels.alerts:
-                # Alerts change rarely: re-read the banner and list at once.
-                await self._refresh_alerts(me)
-            elif channel == channels.changes:
-                topics = changes.topics_of(message["data"])
-                coalescer.add_topics(topics & follow.lists)
-                if follow.jobs and changes.CONFLICTS in topics:
-                    coalescer.owe_summary(True)  # the open-conflicts card counts them
-            elif message is not None and (event := decode(message["data"])) is not None:
-                coalescer.add(event)
-            batch = coalescer.take(loop.time())
-            if batch is not None:
-                if not await self._apply(me, *batch):
+                if taken.resync is not None:
+                    coalescer.clear()
+                    if not await self._resync(me, follow, taken.resync):
+                        return
+                    if follow.jobs:
+                        coalescer.owe_summary(True, taken.resync)
+                elif taken.alerts is not None:
+                    # Alerts change rarely: re-read the banner and list at once.
+                    await self._refresh_alerts(me, taken.alerts)
+                since = coalescer.pending_since
+                batch = coalescer.take(loop.time())
+                if batch is not None:
+                    if not await self._apply(me, *batch, since):
+                        return
+                    coalescer.owe_summary(batch[1], since)
+                if topics := coalescer.take_topics(loop.time()):
+                    await self._refresh_lists(me, topics, coalescer.topics_since)
+                if follow.jobs and not reading and coalescer.summary_due(loop.time()):
+                    cards = asyncio.ensure_future(
+                        self._refresh_summary(me, coalescer.summary_since))
+                    cards.add_done_callback(functools.partial(_cards_read, inbox))
+                elif not messages and not coalescer.pending and not await self._still_mine(me):
                     return
-                coalescer.owe_summary(batch[1])
-            if topics := coalescer.take_topics(loop.time()):
-                await self._refresh_lists(me, topics)
-            if follow.jobs and coalescer.summary_due(loop.time()):
-                await self._refresh_summary(me)
-            elif message is None and not coalescer.pending and not await self._still_mine(me):
-                return
+        finally:
+            if cards is not None:
+                cards.cancel()
 
     async def _session_valid(self) -> bool:
         async with self:
@@ -286,7 +351,30 @@ class LiveState(rx.State):
         async with self:
             return self._watcher == me
 
-    async def _apply(self, me: str, events: dict[int, dict[str, Any]], changed: bool) -> bool:
+    async def _set_live(self, me: str, live: bool) -> bool:
+        """Show the subscription's state; False when a newer task owns this tab."""
+        async with self:
+            if self._watcher != me:
+                return False
+            self.live = live
+            return True
+
+    async def _resync(self, me: str, follow: Follow, since: float) -> bool:
+        """Re-read everything this page shows (events may have been missed); the cards are
+        owed by the caller."""
+        if follow.jobs:
+            await self._refresh_rows(me, since)
+            async with self:
+                detail = await self.get_state(JobDetailState)
+                if detail.open:
+                    await detail._reload()
+        if follow.alerts:
+            await self._refresh_alerts(me, since)
+        await self._refresh_lists(me, set(follow.lists), since)
+        return await self._still_mine(me)
+
+    async def _apply(self, me: str, events: dict[int, dict[str, Any]], changed: bool,
+                     since: float) -> bool:
         """Patch what is on screen; False when a newer task owns this tab."""
         async with self:
             if self._watcher != me:
@@ -297,38 +385,38 @@ class LiveState(rx.State):
             reload_detail = detail._apply_events(events, changed)
             unseen = changed and jobs._showing_newest() and bool(events.keys() - jobs._on_screen())
         if unseen:
-            await self._refresh_rows(me)
+            await self._refresh_rows(me, since)
         if reload_detail:
             async with self:
                 await (await self.get_state(JobDetailState))._reload()
         return True
 
-    async def _refresh_rows(self, me: str) -> None:
+    async def _refresh_rows(self, me: str, since: float) -> None:
         """A fresh page of jobs (a job this page does not show has appeared)."""
         async with self:
             where, offset = (jobs := await self.get_state(JobsState))._current_filter(), jobs.offset
-        page, options = await asyncio.to_thread(_page, where, offset)
+        page, options = await shared_reads.read(_page, where, offset, since=since)
         async with self:
             if self._watcher == me:
                 jobs = await self.get_state(JobsState)
                 if jobs.offset == offset and jobs._current_filter() == where:
                     jobs._show(page, options)
 
-    async def _refresh_alerts(self, me: str) -> None:
+    async def _refresh_alerts(self, me: str, since: float) -> None:
         async with self:
             state = await self.get_state(AlertsState)
             status, offset = state.status_filter, state.offset
-        snapshot = await asyncio.to_thread(read_alerts, status, offset)
+        snapshot = await shared_reads.read(read_alerts, status, offset, since=since)
         async with self:
             if self._watcher == me:
                 (await self.get_state(AlertsState))._show(snapshot)
 
-    async def _refresh_lists(self, me: str, topics: set[str]) -> None:
+    async def _refresh_lists(self, me: str, topics: set[str], since: float) -> None:
         """Re-read the Conflicts and Webhooks pages on screen (filters and cursors kept)."""
         if changes.CONFLICTS in topics:
             async with self:
                 query = (await self.get_state(conflict_lists.ConflictsState))._query()
-            found = await asyncio.to_thread(conflict_lists._page, *query)
+            found = await shared_reads.read(conflict_lists._page, *query, since=since)
             async with self:
                 state = await self.get_state(conflict_lists.ConflictsState)
                 if self._watcher == me and state._query() == query:
@@ -336,15 +424,15 @@ class LiveState(rx.State):
         if changes.WEBHOOKS in topics:
             async with self:
                 cursors = (await self.get_state(webhook_lists.WebhooksState))._cursors()
-            snapshot = await asyncio.to_thread(webhook_lists.read, cursors)
+            snapshot = await shared_reads.read(webhook_lists.read, cursors, since=since)
             async with self:
                 state = await self.get_state(webhook_lists.WebhooksState)
                 if self._watcher == me and state._cursors() == cursors:
                     state._show(snapshot)
 
-    async def _refresh_summary(self, me: str) -> None:
-        """Re-read the cards while events arrive (never on a timer)."""
-        overview = await asyncio.to_thread(gather_overview)
+    async def _refresh_summary(self, me: str, since: float) -> None:
+        """Re-read the cards while events arrive (never on a timer; shared per process)."""
+        overview = await shared_reads.read(gather_overview, since=since)
         async with self:
             if self._watcher == me:
                 (await self.get_state(SummaryState))._show(overview)

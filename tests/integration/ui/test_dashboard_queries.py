@@ -169,7 +169,7 @@ def test_row_patched_by_events():
 
 
 def test_coalescer_keeps_newest_per_job_and_paces_flushes():
-    pace = Coalescer(interval=0.25)
+    pace = Coalescer(interval=0.25, burst=1)
     assert pace.take(0.0) is None  # nothing pending
     pace.add({"job_id": 1, "event": "progress", "fetched": 5})
     pace.add({"job_id": 1, "event": "progress", "fetched": 9})
@@ -182,6 +182,26 @@ def test_coalescer_keeps_newest_per_job_and_paces_flushes():
     events, changed = pace.take(10.25)
     assert set(events) == {2} and changed
     assert decode(b"not json") is None and decode(b"[1]") is None
+
+
+def test_coalescer_lets_a_short_burst_through_at_once_and_paces_a_long_one():
+    pace = Coalescer(interval=0.25, burst=3)
+    for n, now in enumerate((100.0, 100.05, 100.1)):  # a job starts, a batch, it ends
+        pace.add({"job_id": 1, "event": "progress", "fetched": n})
+        assert pace.take(now) is not None  # no wait after a quiet spell
+    pace.add({"job_id": 1, "event": "progress", "fetched": 3})
+    assert pace.take(100.15) is None  # the burst is spent: one flush per interval now
+    assert pace.wait(100.15) == pytest.approx(0.1)  # 100.1 + 0.25 - 100.15 (refilling)
+    assert pace.take(100.25) is not None
+    shown = []
+    for step in range(40):  # events every 50 ms for two seconds
+        pace.add({"job_id": 1, "event": "progress", "fetched": 4 + step})
+        if (batch := pace.take(100.3 + step * 0.05)) is not None:
+            shown.append(batch[0][1]["fetched"])
+    assert len(shown) <= 9  # about four a second, however fast the events come
+    if (batch := pace.take(110.0)) is not None:
+        shown.append(batch[0][1]["fetched"])
+    assert shown[-1] == 43 and not pace.pending  # the burst's last event is never dropped
 
 
 def test_summary_refresh_is_paced_but_never_dropped():
