@@ -192,7 +192,7 @@ def test_no_page_scrolls_sideways_with_buttons_long_names_and_the_banner(
             api.post(f"/sync/jobs/{job_id}/cancel")
         _slow_ehr(demo_app, 0)
 
-    for path in ("/connections", "/webhooks", "/conflicts", "/audit", "/alerts"):
+    for path in ("/connections", "/webhooks", "/conflicts", "/records", "/audit", "/alerts"):
         page.goto(f"{demo_app.url}{path}")
         expect(page.locator("#page-title")).to_be_visible(timeout=WAIT)
         page.wait_for_timeout(1500)  # the page's lists arrive after the frame
@@ -375,7 +375,7 @@ EDITABLE = """() => [...document.querySelectorAll(
     'input:not([type=hidden]), textarea, [role=switch], [role=checkbox], [role=radio]')]
   .filter(e => e.offsetParent !== null && !e.closest('form#audit-filters'))
   .map(e => e.id || e.getAttribute('placeholder') || e.outerHTML.slice(0, 80))"""
-LOOKING = {"Filter by name"}
+LOOKING = {"Filter by name", "records-filter-patient", "records-filter-changed_since"}
 
 
 def test_a_viewer_sees_values_not_inputs_on_every_page(demo_app: DemoApp, page: Page,
@@ -391,7 +391,8 @@ def test_a_viewer_sees_values_not_inputs_on_every_page(demo_app: DemoApp, page: 
     expect(page.locator("#schedule-concurrency")).to_have_text(re.compile(r"^\d+$"))
 
     for path, ready in (("/", LIVE), ("/webhooks", "#webhook-inbound"),
-                        ("/alerts", "#alerts-filter"), ("/conflicts", ".conflict-row")):
+                        ("/alerts", "#alerts-filter"), ("/records", ".record-row"),
+                        ("/conflicts", ".conflict-row")):
         page.goto(f"{demo_app.url}{path}")
         page.wait_for_selector(ready, timeout=WAIT)
         assert set(page.evaluate(EDITABLE)) <= LOOKING, (path, page.evaluate(EDITABLE))

@@ -111,8 +111,10 @@ def state_badges(row: rx.Var) -> rx.Component:
 
 def _record_row(row: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.vstack(rx.text(row["type"], weight="medium", size="2"),
-                                rx.code(row["remote_id"], size="1", style=WRAP),
+        rx.table.cell(rx.vstack(rx.text(row["type"], weight="medium", size="2",
+                                        class_name="record-type"),
+                                rx.code(row["remote_id"], size="1", style=WRAP,
+                                        class_name="record-id"),
                                 spacing="0"), max_width="16em"),
         rx.table.cell(rx.text(row["patient"], size="2", style=WRAP), max_width="10em"),
         rx.table.cell(state_badges(row), max_width="18em"),
@@ -346,7 +348,8 @@ def record_dialog() -> rx.Component:
                 align="center", width="100%",
             ),
             description=rx.dialog.description(
-                rx.cond(s["patient"] != "", "Patient " + s["patient"] + " · ", ""),
+                rx.cond((s["patient"] != "") & (s["type"] != "Patient"),
+                        "Patient " + s["patient"] + " · ", ""),
                 "EHR version ", s["version"], " · last synced ", s["synced"], " UTC",
                 rx.cond(s["last_job"] != "", " by job #" + s["last_job"], ""),
                 size="2", color_scheme="gray"),
