@@ -69,3 +69,23 @@ def test_a_viewer_sees_the_feed_without_its_controls(demo_app, page: Page):
     expect(page.locator("#hl7-messages")).to_contain_text("UI-2", timeout=WAIT)
     expect(page.locator("#hl7-feeds")).to_contain_text(app)
     expect(page.locator("#hl7-add-feed")).to_have_count(0)
+
+
+def test_the_demo_feed_turns_admissions_into_synced_patients(demo_app):
+    """`up --demo`'s story ends with a clinic day whose ADT feed reaches the listener: the
+    demo connection's feed shows the messages processed and the patients synced."""
+    import time
+
+    api = demo_app.api_client("viewer")
+    deadline = time.monotonic() + 900  # the story first runs a full sync and a conflict
+    while time.monotonic() < deadline:
+        activity = api.get("/connections/1/hl7/activity").json()
+        done = [m for m in activity["messages"] if m["status"] == "processed" and m["job_id"]]
+        if done:
+            break
+        time.sleep(2)
+    else:
+        raise AssertionError(f"no processed ADT message on the demo connection: {activity}")
+    assert activity["acks_today"]["AA"] >= 4
+    job = api.get(f"/sync/jobs/{done[0]['job_id']}").json()
+    assert job["job_type"] == "patient" and job["patient_id"] == done[0]["patient_id"]
