@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     sync_batch_size: int = Field(100, ge=1, le=10_000)
     # Bulk Data NDJSON lines are already on hand: larger batches amortise each commit.
     sync_bulk_batch_size: int = Field(1000, ge=1, le=10_000)
+    # A full sync larger than this (resources, estimated) is cut into child jobs that every
+    # free sync worker helps with: per type, per block of patients, per export files.
+    sync_split_above: int = Field(20_000, ge=1)
+    sync_split_patient_block: int = Field(250, ge=1, le=100_000)
+    # Parts run one at a time on a lone worker, each with one stream: slower than the whole
+    # job's parallel streams. Split only when this many sync workers are there to share it.
+    sync_split_min_workers: int = Field(2, ge=0, le=1000)
     retry_attempts: int = Field(3, ge=0, le=20)
     retry_backoff: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [2, 4, 8])
 

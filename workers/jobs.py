@@ -10,7 +10,7 @@ from rq import get_current_job
 from rq.job import Job
 from sqlalchemy.exc import OperationalError
 
-from holovitals_sync.services.orchestration import lifecycle, runner, schedules
+from holovitals_sync.services.orchestration import children, lifecycle, runner, schedules
 from holovitals_sync.services.orchestration import reconcile as reconcile_service
 
 
@@ -18,6 +18,11 @@ def run_sync_job(job_id: int) -> None:
     """Run or resume one SyncJob (queued on `sync.<priority>`)."""
     current = get_current_job()
     runner.run_job(job_id, rq_job_id=current.id if current else None)
+
+
+def finish_full_sync(parent_id: int) -> str:
+    """End a split full sync once all its parts have ended (RQ runs it after them)."""
+    return children.finish(parent_id)
 
 
 def on_sync_job_failure(job: Job, connection: Any, exc_type: type, exc: BaseException,

@@ -51,6 +51,7 @@ from typing import Any, ClassVar
 from holovitals_sync.adapters import checks, connect
 from holovitals_sync.adapters.errors import ConfigurationError, RemoteChanged, WriteNotSupported
 from holovitals_sync.adapters.fetch import Fetcher
+from holovitals_sync.adapters.parts import Part, Split, part_tasks, plan_split
 from holovitals_sync.adapters.plan import (
     Task,
     full_tasks,
@@ -210,6 +211,21 @@ class EHRAdapter:
             Pages.
         """
         return self._run(search_tasks(self.profile, self._types([resource_type])), resume)
+
+    def split_full(self, resource_types: Sequence[str], *, min_resources: int,
+                   patient_block: int) -> Split:
+        """How to run a full sync: in parts (children on several workers), or as one job.
+
+        An export is started here to see its files; the unsplit run resumes it (`resume`).
+        """
+        return plan_split(self, self._types(resource_types), min_resources=min_resources,
+                          patient_block=patient_block)
+
+    def fetch_part(self, part: Part, *,
+                   resume: dict[str, Any] | None = None) -> Iterator[FetchedPage]:
+        """One part of a split full sync (from `split_full`), resumable like the whole."""
+        tasks, start = part_tasks(self, part)
+        return self._run(tasks, resume or start)
 
     def fetch_ids(self, resource_types: Sequence[str], *,
                   resume: dict[str, Any] | None = None) -> Iterator[FetchedPage]:

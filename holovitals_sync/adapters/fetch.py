@@ -466,6 +466,8 @@ class Fetcher:
         if manifest.error:
             log.warning("export reported %d error file(s)", len(manifest.error))
         files = [f for f in manifest.output if f.type in task.types]
+        if task.files is not None:  # one part of a split full sync
+            files = [f for i, f in enumerate(files) if i in set(task.files)]
         done = {t: manifest.transaction_time for t in task.types}
         f0, skip = int(state.get("file", 0)), int(state.get("line", 0))
         saved = job.to_dict()

@@ -25,12 +25,15 @@ class Task:
         types: Resource types covered.
         since: Type -> lower bound (`_lastUpdated` for searches, `_since` for export).
         patient_ids: Fixed patients (None: enumerate them).
+        files: Of an export, only these output files (by index among the manifest's files
+            of the task's types; None: all of them). A part of a split full sync.
     """
 
     kind: TaskKind
     types: tuple[str, ...]
     since: tuple[tuple[str, str], ...] = ()
     patient_ids: tuple[str, ...] | None = None
+    files: tuple[int, ...] | None = None
 
     def since_of(self, rtype: str) -> str | None:
         """The lower bound of a type, if any."""

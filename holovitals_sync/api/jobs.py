@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
@@ -58,10 +59,20 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
+    parent_id: int | None = Field(
+        None, description="a part of this split full sync (its counters add up to the "
+                          "parent's); list a parent's parts with ?parent_id=")
+    part: dict[str, Any] | None = Field(
+        None, description="what this part covers: resource types, a block of patients "
+                          "(their ids) or export files")
+    parts: int | None = Field(None, description="a split full sync: how many parts it has")
 
     @classmethod
     def of(cls, row: SyncJob) -> JobOut:
-        return cls.model_validate(row, from_attributes=True)
+        out = cls.model_validate(row, from_attributes=True)
+        children = (row.checkpoint or {}).get("children")
+        out.parts = len(children) if isinstance(children, list) else None
+        return out
 
 
 class JobPage(BaseModel):
@@ -115,9 +126,13 @@ def list_jobs(
     status: JobStatus | None = None, connection_id: int | None = None,
     job_type: JobType | None = None, cursor: int | None = Query(None, ge=1),
     limit: int = Query(50, ge=1, le=200),
+    parent_id: int | None = Query(None, ge=1, description="the parts of this split full "
+                                                         "sync (without it: no parts)"),
 ) -> JobPage:
-    """Jobs newest first, filtered; keyset pagination by id."""
-    query = select(SyncJob)
+    """Jobs newest first, filtered; keyset pagination by id. The parts of a split full sync
+    are listed under their parent (`parent_id`), not among the jobs."""
+    query = select(SyncJob).where(SyncJob.parent_id == parent_id if parent_id is not None
+                                  else SyncJob.parent_id.is_(None))
     for column, value in ((SyncJob.status, status), (SyncJob.connection_id, connection_id),
                           (SyncJob.job_type, job_type)):
         if value is not None:

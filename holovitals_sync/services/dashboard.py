@@ -178,6 +178,7 @@ def job_row(job: SyncJob, names: dict[int, str] | None = None) -> dict[str, Any]
 
 
 def _filtered(query: Any, where: JobFilter) -> Any:
+    query = query.where(SyncJob.parent_id.is_(None))  # parts show in their parent's detail
     for column, value in ((SyncJob.status, where.status),
                           (SyncJob.connection_id, where.connection_id),
                           (SyncJob.job_type, where.job_type)):  # fmt: skip

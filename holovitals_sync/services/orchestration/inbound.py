@@ -18,7 +18,7 @@ from ...config import get_settings
 from ...db import get_engine, session_scope
 from ...models import EHRConnection, JobType, SyncJob
 from ...models.types import utcnow
-from . import deletes, lifecycle, runcache, shutdown
+from . import children, deletes, lifecycle, runcache, shutdown
 from .batching import Batch, batches
 from .events import JobEvents
 from .pipeline import BatchProcessor, record_issues
@@ -30,6 +30,8 @@ def pages_for(adapter: EHRAdapter, job: SyncJob) -> Iterator[FetchedPage]:
     """The adapter fetch this job asks for, resumed from its committed checkpoint."""
     resume = job.checkpoint.get("resume")
     types = list(adapter.profile.resource_types)
+    if job.part is not None:  # one part of a split full sync
+        return adapter.fetch_part(job.part, resume=resume)
     if job.job_type is JobType.FULL:
         return adapter.fetch_full(types, resume=resume)
     if job.job_type is JobType.INCREMENTAL:
@@ -95,12 +97,13 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
     `bind` is the run's held connection (a pooled one is checked out when not given).
     A batch not processed ahead (`processed_ahead`) is processed here, on its own.
     """
+    whole = children.run_id(job)  # a part's records belong to the whole run
     with session_scope(bind) as session:
         processed = batch.processed or BatchProcessor.load(session, connection).process(
             batch.resources)
-        record_issues(session, job_id=job.id, connection_id=connection.id,
+        record_issues(session, job_id=whole, connection_id=connection.id,
                       issues=processed.issues)
-        counts = upsert_batch(session, connection_id=connection.id, job_id=job.id,
+        counts = upsert_batch(session, connection_id=connection.id, job_id=whole,
                               resources=processed.store, flagged=processed.flagged,
                               prepared=batch.prepared)
         _announce(session, connection.id, counts)
@@ -110,11 +113,12 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
         if job.job_type is JobType.FULL:
             # What the EHR still has: the run's end tombstones the rest (deletes.py).
             written = {(rtype, rid) for rtype, rid, *_ in counts.changed}
-            deletes.mark_seen(session, connection.id, int(job.id),
+            deletes.mark_seen(session, connection.id, whole,
                               sorted(seen_keys(batch.resources) - written))
         # One patient's pages say nothing about the other patients: only full, incremental
-        # and resource-type runs may move the connection's incremental cursor.
-        if job.job_type is not JobType.PATIENT:
+        # and resource-type runs may move the connection's incremental cursor; a part of a
+        # full sync keeps its own until every part is done (children.finish).
+        if job.job_type is not JobType.PATIENT and job.parent_id is None:
             lifecycle.save_cursor(session, connection.id, batch.cursor, utcnow())
         values: dict[str, Any] = {
             "fetched": job.fetched + len(batch.resources),
@@ -130,9 +134,16 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
                                        job.progress)
         if batch.checkpoint is not None:
             values["checkpoint"] = {**job.checkpoint, "resume": batch.checkpoint}
+        if job.parent_id is not None and batch.cursor:
+            values["checkpoint"] = {**values.get("checkpoint", job.checkpoint),
+                                    "cursor": {**job.checkpoint.get("cursor", {}),
+                                               **batch.cursor}}
+        before = {name: getattr(job, name) for name in children.ADDED}
         # Fenced in the same transaction: a cancelled or superseded run raises here and
         # the batch's writes roll back with it.
         lifecycle.fence(session, job, **values)
+        if job.parent_id is not None:
+            children.add_to_parent(session, job, before)
 
 
 def bulk_export(adapter: EHRAdapter, job: SyncJob) -> bool:
@@ -191,4 +202,6 @@ def run_inbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
         for batch in prefetched(processed_ahead(stream, processor)):
             apply_batch(job, connection, batch, bind)
             events.progress(job)
+            if job.parent_id is not None:
+                children.publish_parent(job, events)
             shutdown.at_checkpoint(job)

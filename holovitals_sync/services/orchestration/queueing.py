@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from redis import Redis
 from rq import Callback, Queue, Retry
-from rq.job import Job
+from rq.job import Dependency, Job
 from rq.rate_limit import RateLimit
 
 from ...config import get_settings
@@ -19,6 +19,7 @@ from ...models import EHRConnection, Priority, SyncJob
 FAMILY = "sync"
 JOB_FUNCTION = "workers.jobs.run_sync_job"
 FAILURE_CALLBACK = "workers.jobs.on_sync_job_failure"
+FINISH_FUNCTION = "workers.jobs.finish_full_sync"  # the end of a split full sync
 # A full sync of a large hospital runs for hours; RQ's default (180 s) would kill it.
 JOB_TIMEOUT = 12 * 3600
 # Failed RQ jobs stay inspectable for the dead-letter view for a week.
@@ -81,6 +82,22 @@ def enqueue(job: SyncJob, connection: EHRConnection) -> Job:
         description=f"sync job {job.id}",
     )
     return rq_job
+
+
+def enqueue_finisher(parent: SyncJob, children: list[str]) -> Job:
+    """The RQ job that ends a split full sync once every child's RQ job has ended (failed
+    ones included: it then fails the parent, naming the parts)."""
+    return queue_for(parent.priority).enqueue(
+        FINISH_FUNCTION,
+        parent.id,
+        job_id=parent.rq_job_id,
+        depends_on=Dependency(jobs=children, allow_failure=True),
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=retry_policy(3),
+        description=f"sync job {parent.id}: end",
+    )
 
 
 def fetch_rq_job(rq_job_id: str | None) -> Job | None:

@@ -14,8 +14,8 @@ from ...config import get_settings
 from ...db import session_scope
 from ...fhir.errors import ResourceNotFound
 from ...models import Direction, EHRConnection, JobStatus, JobType, SyncJob
-from ...models.types import utcnow
-from . import aftermath, deletes, lifecycle
+from . import aftermath, children, deletes, lifecycle
+from .completion import complete_run
 from .events import JobEvents
 from .inbound import run_inbound
 from .outbound import run_outbound
@@ -65,31 +65,19 @@ def _start(job_id: int, rq_job_id: str | None) -> tuple[SyncJob, EHRConnection] 
 
 
 def _swept_types(adapter: EHRAdapter, job: SyncJob) -> list[str]:
-    """The types a complete run of this job has seen in full (a full sync, an id sweep)."""
+    """The types a complete run of this job has seen in full (a full sync, an id sweep;
+    a part of a split full sync has not: its parent's end decides)."""
     full = job.job_type in (JobType.FULL, JobType.SWEEP) and job.direction is not \
-        Direction.OUTBOUND
+        Direction.OUTBOUND and job.parent_id is None
     return list(adapter.profile.resource_types) if full else []
 
 
 def _complete(job: SyncJob, connection: EHRConnection, swept: list[str]) -> None:
-    with session_scope() as session:
-        gone = aftermath.tombstone_unseen(session, job, swept)
-        missing = aftermath.settle_references(session, job)
-        conflict_ids = aftermath.detect_conflicts(session, job) + gone.conflicts
-        # The outbound step already counted its refused writes, which detection has just
-        # turned into conflict rows: count each conflict once.
-        lifecycle.finish(session, job, JobStatus.COMPLETED, progress=1.0,
-                         conflicts=max(job.conflicts, len(conflict_ids)),
-                         invalid=job.invalid + missing,
-                         deleted=job.deleted + len(gone.deleted))
-        aftermath.announce_deletes(session, job.connection_id, gone.deleted)
-        row = session.get(EHRConnection, connection.id)
-        if row is not None:
-            row.last_synced_at = utcnow()
-            session.add(row)
-        aftermath.emit_completed(session, job, conflict_ids)
-    with session_scope() as session:  # after the commit: the resolution jobs read them
-        aftermath.schedule_automatic(session, conflict_ids)
+    if job.parent_id is not None:  # a part: the parent's finalizer does the aftermath
+        with session_scope() as session:
+            lifecycle.finish(session, job, JobStatus.COMPLETED, progress=1.0)
+        return
+    complete_run(job, connection.id, swept)
 
 
 def run_job(job_id: int, *, rq_job_id: str | None = None) -> None:
@@ -122,6 +110,10 @@ def _run(job: SyncJob, connection: EHRConnection) -> None:
         with adapter_for(connection_spec(connection)) as adapter:
             if job.job_type is JobType.SWEEP:
                 run_sweep(job, connection, adapter, events=events)
+            elif children.split(job, adapter):
+                events.state(job)  # its parts run on every free worker; it waits for them
+                log.info("sync job %s: parts queued", job.id)
+                return
             else:
                 _sync(job, connection, adapter, batch_size, events)
             swept = _swept_types(adapter, job)

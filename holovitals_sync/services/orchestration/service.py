@@ -168,11 +168,15 @@ def cancel_job(session: Session, *, job_id: int, actor: audit.Actor) -> SyncJob:
     job.status = JobStatus.CANCELLED
     job.finished_at = utcnow()
     session.add(job)
+    from .children import cancel_children
+
+    parts = cancel_children(session, job)  # a split full sync: its parts stop too
     audit.record(session, actor=actor, action="sync_job.cancel", target_type="sync_job",
                  target_id=job.id, details={"connection_id": job.connection_id})
     session.commit()
-    _stop_rq_job(job.rq_job_id)
-    publish_state(queueing.redis_connection(), job)
+    for stopped in (job, *parts):
+        _stop_rq_job(stopped.rq_job_id)
+        publish_state(queueing.redis_connection(), stopped)
     return job
 
 
@@ -183,6 +187,9 @@ def retry_job(session: Session, *, job_id: int, actor: audit.Actor,
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise StateConflict(f"job {job_id} is {job.status.value}; only failed or cancelled "
                             "jobs can be retried")
+    if job.parent_id is not None:
+        raise StateConflict(f"job {job_id} is a part of full sync {job.parent_id}: retry that "
+                            "one (it runs again only the parts that did not complete)")
     old = queueing.fetch_rq_job(job.rq_job_id)
     if old is not None:
         old.delete()  # out of the dead-letter registry: the row has a new RQ job now

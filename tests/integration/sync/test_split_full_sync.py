@@ -1,0 +1,160 @@
+"""One full sync, several workers: a large full sync is cut into parts (export files, or a
+search per type), each an ordinary sync job any free worker takes; the parent adds up their
+counters and ends when they have all ended; a part that fails fails the parent, and
+retrying the parent runs only that part again. Real workers, the sandbox over HTTP, SQLite
+and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlmodel import select
+
+from holovitals_sync.config import get_settings
+from holovitals_sync.db import session_scope
+from holovitals_sync.models import EHRConnection, JobStatus, SyncCheckpoint, SyncedRecord, SyncJob
+from holovitals_sync.sandbox.config import SandboxConfig
+from holovitals_sync.sandbox.server import SandboxServer
+from holovitals_sync.services.orchestration import cancel_job, children, retry_job, runner
+from tests.factories import make_connection
+from tests.integration.sync.conftest import (
+    TESTER,
+    local_hashes,
+    sandbox_hashes,
+    start,
+    wait_status,
+)
+
+COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid")
+
+
+@pytest.fixture
+def split_everything(sync_db, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every full sync is large enough to split (workers started after this inherit it)."""
+    monkeypatch.setenv("HOLOVITALS_SYNC_SPLIT_ABOVE", "1")
+    # Some tests plan in this process with no worker running.
+    monkeypatch.setenv("HOLOVITALS_SYNC_SPLIT_MIN_WORKERS", "0")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _parts(parent_id: int) -> list[SyncJob]:
+    with session_scope() as session:
+        return list(session.exec(select(SyncJob).where(SyncJob.parent_id == parent_id)
+                                 .order_by(SyncJob.id)))
+
+
+def _cursor(connection_id: int) -> dict[str, str]:
+    with session_scope() as session:
+        return {c.resource_type: c.cursor for c in session.exec(select(SyncCheckpoint).where(
+            SyncCheckpoint.connection_id == connection_id))}
+
+
+def test_an_export_is_shared_by_its_files(connection, ehr, workers, split_everything):
+    workers.start(2)
+    job = wait_status(start(connection.id), "completed", "failed", timeout=180)
+    assert job.status is JobStatus.COMPLETED, job.last_error
+    parts = _parts(job.id)
+    assert len(parts) >= 2 and {p.part["kind"] for p in parts} == {"export"}
+    assert all(p.status is JobStatus.COMPLETED for p in parts)
+    for name in COUNTERS:  # the parent adds up its parts
+        assert getattr(job, name) == sum(getattr(p, name) for p in parts), name
+    expected = sandbox_hashes(ehr)
+    assert local_hashes(connection.id) == expected and job.created == len(expected)
+    # Records belong to the whole run; the cursor moved once every part was done.
+    with session_scope() as session:
+        owners = set(session.exec(select(SyncedRecord.last_job_id).where(
+            SyncedRecord.connection_id == connection.id)))
+    assert owners == {job.id}
+    assert set(_cursor(connection.id)) >= {"Patient", "Observation"}
+
+    # A second split full sync finds what the EHR deleted: what no part saw.
+    gone = sorted(r.id for r in ehr.state.store.candidates("Observation"))[0]
+    ehr.state.store.delete("Observation", gone)
+    again = wait_status(start(connection.id), "completed", "failed", timeout=180)
+    assert again.status is JobStatus.COMPLETED and len(_parts(again.id)) >= 2
+    with session_scope() as session:
+        row = session.exec(select(SyncedRecord).where(
+            SyncedRecord.connection_id == connection.id, SyncedRecord.remote_id == gone)).one()
+    assert row.deleted and f"full sync {again.id}" in row.delete_reason
+    assert again.deleted == 1
+
+
+@pytest.fixture
+def nextgen_ehr() -> Iterator[SandboxServer]:
+    """A vendor whose full sync is a search per type (no export)."""
+    with SandboxServer(SandboxConfig(patients=6, seed=11, vendor="nextgen")) as server:
+        yield server
+
+
+def test_a_search_per_type_is_shared_by_type(sync_db, nextgen_ehr, workers, split_everything):
+    with session_scope() as session:
+        cid = make_connection(session, "NextGen", vendor="nextgen",
+                              base_url=nextgen_ehr.base_url, client_id="holovitals-demo",
+                              client_secret="demo-secret", scopes="system/*.read").id
+    workers.start(2)
+    job = wait_status(start(cid), "completed", "failed", timeout=180)
+    assert job.status is JobStatus.COMPLETED, job.last_error
+    parts = _parts(job.id)
+    assert sorted(t for p in parts for t in p.part["types"]) == sorted(
+        {t for t, _ in local_hashes(cid)})
+    assert all(p.part["kind"] == "search" for p in parts)
+    store = nextgen_ehr.state.store
+    assert len(local_hashes(cid)) == job.created == sum(
+        len(store.candidates(t)) for t in {t for p in parts for t in p.part["types"]})
+
+
+def test_a_failed_part_fails_the_parent_and_a_retry_runs_only_that_part(
+        connection, ehr, workers, split_everything):
+    parent_id = start(connection.id)
+    runner.run_job(parent_id)  # the parent's own run, here: it plans and queues the parts
+    parts = _parts(parent_id)
+    assert len(parts) >= 2
+    broken, kept = parts[0], dict(parts[0].part)
+    with session_scope() as session:  # a part whose files the export does not have
+        row = session.get(SyncJob, broken.id)
+        row.part = {**kept, "kind": "search", "types": ["Basic"]}
+        session.add(row)
+    workers.start(2)
+    failed = wait_status(parent_id, "completed", "failed", timeout=180)
+    assert failed.status is JobStatus.FAILED
+    assert f"1 of {len(parts)} parts did not complete; part (job {broken.id})" in \
+        failed.last_error
+    attempts = {p.id: p.attempts for p in _parts(parent_id)}
+
+    with session_scope() as session:
+        row = session.get(SyncJob, broken.id)
+        row.part = kept
+        session.add(row)
+        with pytest.raises(Exception, match="retry that one"):
+            retry_job(session, job_id=broken.id, actor=TESTER)
+        retry_job(session, job_id=parent_id, actor=TESTER)
+    done = wait_status(parent_id, "completed", "failed", timeout=180)
+    assert done.status is JobStatus.COMPLETED, done.last_error
+    after = {p.id: p.attempts for p in _parts(parent_id)}
+    assert after[broken.id] > attempts[broken.id]
+    assert all(after[i] == attempts[i] for i in after if i != broken.id)  # not run again
+    assert local_hashes(connection.id) == sandbox_hashes(ehr)
+
+
+def test_cancelling_the_parent_cancels_its_parts(connection, ehr, split_everything):
+    parent_id = start(connection.id)
+    runner.run_job(parent_id)  # planned and queued; no worker takes them
+    with session_scope() as session:
+        cancel_job(session, job_id=parent_id, actor=TESTER)
+    assert {p.status for p in _parts(parent_id)} == {JobStatus.CANCELLED}
+    assert children.finish(parent_id) == "nothing"
+    with session_scope() as session:
+        assert session.get(EHRConnection, connection.id) is not None
+
+
+def test_a_lone_worker_keeps_the_whole_job_and_its_streams(
+        connection, ehr, workers, split_everything, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HOLOVITALS_SYNC_SPLIT_MIN_WORKERS", "2")  # the default
+    get_settings.cache_clear()
+    workers.start(1)
+    job = wait_status(start(connection.id), "completed", "failed", timeout=180)
+    assert job.status is JobStatus.COMPLETED, job.last_error
+    assert _parts(job.id) == [] and job.fetched > 0
