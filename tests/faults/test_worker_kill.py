@@ -4,15 +4,19 @@ back through the lost-job recovery and it completes with exactly the sandbox's d
 from __future__ import annotations
 
 import pytest
+from rq import Worker
+from sqlmodel import select
 
-from holovitals_sync.models import JobType, SyncJob
-from holovitals_sync.services.orchestration import reconcile
+from holovitals_sync.config import get_settings
+from holovitals_sync.db import session_scope
+from holovitals_sync.models import JobType, Priority, SyncJob
+from holovitals_sync.services.orchestration import queueing, reconcile
 from tests.integration.sync.conftest import job_row, start, wait_running, wait_status
 from tests.waiting import wait_for
 
 from .conftest import assert_matches_sandbox, record_count, remote_hashes
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(300)
 
 
 def finished_after_recovery(job_id: int, timeout: float = 120) -> SyncJob:
@@ -93,3 +97,35 @@ def test_full_sync_survives_repeated_kills(connection, ehr, pools):
     assert job.attempts >= 4
     assert_matches_sandbox(connection.id, ehr)
     assert job.created == record_count(connection.id)
+
+
+def test_a_split_full_sync_survives_a_sigkilled_pool(connection, ehr, pools, monkeypatch):
+    """Killed while its parts run (#23): the parts are taken back like any job, the
+    finisher still waits for them all, and every resource is stored exactly once."""
+    monkeypatch.setenv("HOLOVITALS_SYNC_SPLIT_ABOVE", "1")  # the pools inherit it
+    monkeypatch.setenv("HOLOVITALS_WORKERS_SYNC", "3")
+    get_settings.cache_clear()
+    ehr.configure(export_file_max_lines=50)
+    ehr.set_faults(latency_ms=100)
+    first = pools.start("sync")
+    # A full sync splits when two sync workers are there to share it.
+    queue = queueing.queue_for(Priority.DEFAULT)
+    wait_for(lambda: Worker.count(connection=queue.connection, queue=queue) >= 2 or None,
+             timeout=60)
+    job_id = start(connection.id)
+    wait_running(job_id, min_fetched=100, timeout=90)
+    assert _part_count(job_id) >= 2
+    pools.kill(first)
+
+    pools.start("sync")
+    # A part a dying worker had taken but not started is found by reconcile after its
+    # grace period (60 s) and queued again.
+    job = finished_after_recovery(job_id, timeout=200)
+    assert job.status.value == "completed", (job.last_error, pools.logs())
+    assert_matches_sandbox(connection.id, ehr)
+    assert job.created == record_count(connection.id) and job.updated == 0
+
+
+def _part_count(parent_id: int) -> int:
+    with session_scope() as session:
+        return len(session.exec(select(SyncJob).where(SyncJob.parent_id == parent_id)).all())

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from rq import Queue
+from rq.job import Job
 from rq.job import JobStatus as RQStatus
 from sqlmodel import Session, select
 
 from ...db import session_scope
 from ...models import JobStatus, SyncJob
 from ...models.types import utcnow
-from . import queueing
+from . import children, queueing
 from .events import publish_state
 from .lifecycle import ACTIVE
 
@@ -32,6 +34,8 @@ def _requeue_or_fail(session: Session, job: SyncJob, reason: str) -> str:
         from .service import dispatch
 
         dispatch(session, job)
+        if job.parent_id is not None:  # a new RQ id: the parent's finisher must wait for it
+            children.wait_again(job.parent_id)
         return "requeued"
     job.status = JobStatus.FAILED
     job.finished_at = utcnow()
@@ -48,6 +52,13 @@ def _check(session: Session, job: SyncJob) -> str | None:
             return None
         return _requeue_or_fail(session, job, "LostJob: the queue no longer knows this job")
     status = rq_job.get_status()
+    if status == RQStatus.QUEUED:
+        since = job.queued_at or job.created_at
+        if utcnow() - since >= GRACE and _push_back_if_stranded(rq_job):
+            log.warning("sync job %s was queued in no queue (its worker died taking it); "
+                        "queued again", job.id)
+            return "requeued"
+        return None
     if status == RQStatus.FAILED:
         job.status, job.finished_at = JobStatus.FAILED, utcnow()
         job.last_error = job.last_error or "JobFailed"
@@ -58,6 +69,21 @@ def _check(session: Session, job: SyncJob) -> str | None:
     session.add(job)
     session.commit()
     return job.status.value
+
+
+def _push_back_if_stranded(rq_job: Job) -> bool:
+    """A job RQ calls queued that no queue holds: a worker popped it and died before it
+    started. Put the same job id back (jobs that depend on it keep waiting for it)."""
+    queue = Queue(rq_job.origin, connection=rq_job.connection)
+    with rq_job.connection.pipeline(transaction=True) as pipe:  # one atomic look
+        pipe.hget(rq_job.key, "status")
+        pipe.lpos(queue.key, rq_job.id)
+        pipe.lpos(queue.intermediate_queue_key, rq_job.id)
+        status, waiting, taken = pipe.execute()
+    if status != RQStatus.QUEUED.value.encode() or waiting is not None or taken is not None:
+        return False
+    queue.push_job_id(rq_job.id)
+    return True
 
 
 def reconcile() -> dict[str, int]:

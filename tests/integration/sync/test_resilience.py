@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import timedelta
 
 import pytest
 from sqlmodel import func, select
@@ -13,6 +14,7 @@ from holovitals_sync.models import SyncedRecord, SyncJob
 from holovitals_sync.services.orchestration import (
     StateConflict,
     cancel_job,
+    queueing,
     reconcile,
     retry_job,
 )
@@ -129,3 +131,23 @@ def test_a_stopped_worker_hands_its_job_back_at_a_checkpoint(connection, ehr, wo
     expected = sandbox_hashes(ehr)
     assert local_hashes(connection.id) == expected
     assert job.created == len(expected) and job.updated == 0
+
+
+def test_a_job_its_worker_took_and_died_with_is_queued_again(connection, ehr, workers):
+    """RQ says queued, but no queue holds it (popped by a worker killed before it started):
+    past the grace period reconcile puts the same RQ job back, and it runs once."""
+    job_id = start(connection.id)
+    row = job_row(job_id)
+    queue = queueing.queue_for(row.priority)
+    assert queue.connection.lrem(queue.key, 0, row.rq_job_id) == 1  # the dying worker's pop
+    assert reconcile() == {}  # within the grace period: an enqueue may be in flight
+    with session_scope() as session:
+        stale = session.get(SyncJob, job_id)
+        stale.queued_at = stale.queued_at - timedelta(minutes=5)
+        session.add(stale)
+    assert reconcile() == {"requeued": 1}
+    assert queue.job_ids == [row.rq_job_id]  # the same id: what depends on it still waits
+    assert reconcile() == {}  # it is in its queue now
+    workers.start(1)
+    job = wait_status(job_id, "completed", "failed", timeout=90)
+    assert job.status.value == "completed" and job.attempts == 1, job.last_error
