@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     sync_bulk_batch_size: int = Field(1000, ge=1, le=10_000)
     # A full sync larger than this (resources, estimated) is cut into child jobs that every
     # free sync worker helps with: per type, per block of patients, per export files.
-    sync_split_above: int = Field(20_000, ge=1)
+    sync_split_above: int = Field(100_000, ge=1)  # below it parts cost more than they give
     sync_split_patient_block: int = Field(250, ge=1, le=100_000)
     # Parts run one at a time on a lone worker, each with one stream: slower than the whole
     # job's parallel streams. Split only when this many sync workers are there to share it.

@@ -27,6 +27,8 @@ from tests.integration.sync.conftest import (
 )
 
 COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid")
+# The server cuts a type into files of this many resources: only then is an export split.
+FILE_LINES = 20
 
 
 @pytest.fixture
@@ -53,6 +55,7 @@ def _cursor(connection_id: int) -> dict[str, str]:
 
 
 def test_an_export_is_shared_by_its_files(connection, ehr, workers, split_everything):
+    ehr.configure(export_file_max_lines=FILE_LINES)
     workers.start(2)
     job = wait_status(start(connection.id), "completed", "failed", timeout=180)
     assert job.status is JobStatus.COMPLETED, job.last_error
@@ -89,7 +92,10 @@ def nextgen_ehr() -> Iterator[SandboxServer]:
         yield server
 
 
-def test_a_search_per_type_is_shared_by_type(sync_db, nextgen_ehr, workers, split_everything):
+def test_a_search_per_type_stays_one_job_with_its_streams(sync_db, nextgen_ehr, workers,
+                                                          split_everything):
+    """Cut by type, the largest type's pages still come one after another: one job pages
+    the types side by side instead (benchmarks/sync.py --only split measured parts slower)."""
     with session_scope() as session:
         cid = make_connection(session, "NextGen", vendor="nextgen",
                               base_url=nextgen_ehr.base_url, client_id="holovitals-demo",
@@ -97,17 +103,26 @@ def test_a_search_per_type_is_shared_by_type(sync_db, nextgen_ehr, workers, spli
     workers.start(2)
     job = wait_status(start(cid), "completed", "failed", timeout=180)
     assert job.status is JobStatus.COMPLETED, job.last_error
-    parts = _parts(job.id)
-    assert sorted(t for p in parts for t in p.part["types"]) == sorted(
-        {t for t, _ in local_hashes(cid)})
-    assert all(p.part["kind"] == "search" for p in parts)
+    assert _parts(job.id) == []
     store = nextgen_ehr.state.store
     assert len(local_hashes(cid)) == job.created == sum(
-        len(store.candidates(t)) for t in {t for p in parts for t in p.part["types"]})
+        len(store.candidates(t)) for t in {t for t, _ in local_hashes(cid)})
+
+
+def test_an_export_of_one_file_per_type_stays_one_job(connection, ehr, workers,
+                                                      split_everything):
+    ehr.configure(export_file_max_lines=0)  # one file per type
+    workers.start(2)
+    job = wait_status(start(connection.id), "completed", "failed", timeout=180)
+    assert job.status is JobStatus.COMPLETED, job.last_error
+    assert _parts(job.id) == []
+    assert local_hashes(connection.id) == sandbox_hashes(ehr)
+    assert job.created == len(sandbox_hashes(ehr))
 
 
 def test_a_failed_part_fails_the_parent_and_a_retry_runs_only_that_part(
         connection, ehr, workers, split_everything):
+    ehr.configure(export_file_max_lines=FILE_LINES)
     parent_id = start(connection.id)
     runner.run_job(parent_id)  # the parent's own run, here: it plans and queues the parts
     parts = _parts(parent_id)
@@ -140,6 +155,7 @@ def test_a_failed_part_fails_the_parent_and_a_retry_runs_only_that_part(
 
 
 def test_cancelling_the_parent_cancels_its_parts(connection, ehr, split_everything):
+    ehr.configure(export_file_max_lines=FILE_LINES)
     parent_id = start(connection.id)
     runner.run_job(parent_id)  # planned and queued; no worker takes them
     with session_scope() as session:
