@@ -42,6 +42,9 @@ MIN_WINDOW = timedelta(seconds=1)
 
 # (resources, state to resume after this page or None when the task is done, cursor, total)
 Step = tuple[list[Resource], dict[str, Any] | None, dict[str, str], int | None]
+# A checkpoint key marking a step of an export's `deleted` files.
+DELETES = "deleted"
+BUNDLES_PER_STEP = 10
 # Markers a history task yields in place of resources: (type, id) deleted at the EHR.
 Deleted = tuple[str, str]
 
@@ -194,7 +197,7 @@ class Fetcher:
                 stall.page(bool(resources) or after is None)
                 checkpoint: dict[str, Any] = ({"task": k, "state": after} if after is not None
                                               else {"task": k + 1, "state": {}})
-                if tasks[k].kind == "history":  # deletes, not resources
+                if marks_deletes(tasks[k], after):  # deletes, not resources
                     yield FetchedPage([], checkpoint, cursor, total,
                                       deleted=[tuple(r) for r in resources])
                     continue
@@ -479,6 +482,14 @@ class Fetcher:
             lines = exporter.iter_file(manifest, files[f])
             for page, line in _chunks(lines, self.page_size, skip if f == f0 else 0):
                 yield page, {"job": saved, "file": f, "line": line}, {}, total
+        # What was deleted since `_since`: read after the output (its files number on).
+        gone = list(manifest.deleted) if task.files is None else []
+        for d in range(max(f0 - len(files), 0), len(gone)):
+            f = len(files) + d
+            bundles = exporter.iter_file(manifest, gone[d])
+            for page, line in _chunks(bundles, BUNDLES_PER_STEP, skip if f == f0 else 0):
+                marks = [m for b in page for m in _deletes_in(b, task.types)]
+                yield marks, {"job": saved, "file": f, "line": line, DELETES: True}, {}, total
         yield [], None, done, total
 
 
@@ -515,6 +526,24 @@ def _history_id(entry: Any, rtype: str) -> str | None:
             if len(parts) >= 2 and parts[-2] == rtype and parts[-1]:
                 return parts[-1]
     return None
+
+
+def _deletes_in(bundle: Resource, types: tuple[str, ...]) -> list[list[str]]:
+    """(type, id) of a Bulk Data `deleted` Bundle's DELETE entries, for these types."""
+    marks = []
+    for entry in bundle.get("entry") or []:
+        if not isinstance(entry, dict) or not _is_delete(entry):
+            continue
+        url = str((entry.get("request") or {}).get("url") or "")
+        parts = url.split("?")[0].split("/_history/")[0].rstrip("/").split("/")
+        if len(parts) >= 2 and parts[-2] in types and parts[-1]:
+            marks.append([parts[-2], parts[-1]])
+    return marks
+
+
+def marks_deletes(task: Task, after: dict[str, Any] | None) -> bool:
+    """A step of deletes, not resources: a history task's, or an export's `deleted` file."""
+    return task.kind == "history" or bool(after and after.get(DELETES))
 
 
 def _is_delete(entry: dict[str, Any]) -> bool:

@@ -121,10 +121,15 @@ class VendorProfile:
 
     def delete_detection(self, resource_type: str) -> str:
         """How deletes of a type are found: "history" (type-level `_history` in every
-        incremental sync), "notification" (the EHR's Subscriptions), or "sweep" (the nightly
-        id sweep); a complete full sync finds them always."""
+        incremental sync), "export" (the `deleted` files of a Bulk Data export `_since`,
+        where incremental sync reads one; optional for servers, so the sweep stays),
+        "notification" (the EHR's Subscriptions), or "sweep" (the nightly id sweep); a
+        complete full sync finds them always."""
         if resource_type in self.history_types:
             return "history"
+        if self.incremental_fallback == "bulk_since" and self.export_levels \
+                and not self.supports_last_updated(resource_type):
+            return "export + sweep"
         if self.notification == "subscriptions":
             return "notification + sweep"
         return "sweep"

@@ -110,7 +110,7 @@ def run_parallel(fetcher: Fetcher, tasks: list[Task], resume: dict[str, Any] | N
 def _page(fetcher: Fetcher, task: Task, k: int, step: Step, positions: dict[str, Any],
           recent: dict[str, list[str]], seen: set[str], totals: dict[int, int]
           ) -> FetchedPage:
-    from holovitals_sync.adapters.fetch import _key
+    from holovitals_sync.adapters.fetch import _key, marks_deletes
 
     resources, after, cursor, total = step
     positions[str(k)] = after if after is not None else DONE
@@ -118,7 +118,7 @@ def _page(fetcher: Fetcher, task: Task, k: int, step: Step, positions: dict[str,
         totals[k] = total
     checkpoint: dict[str, Any] = {"streams": dict(positions)}
     estimate = sum(totals.values()) if totals else None
-    if task.kind == "history":  # deletes, not resources
+    if marks_deletes(task, after):  # deletes, not resources
         if recent:
             checkpoint["recent"] = dict(recent)
         return FetchedPage([], checkpoint, cursor, estimate,

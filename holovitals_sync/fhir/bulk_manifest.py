@@ -29,6 +29,7 @@ class Manifest:
         output: Output files.
         error: Error files (NDJSON of OperationOutcome).
         raw: The manifest as received (it holds no PHI, only URLs and counts).
+        deleted: Files of Bundles whose DELETE entries name what was deleted since `_since`.
     """
 
     transaction_time: str
@@ -37,6 +38,7 @@ class Manifest:
     output: tuple[OutputFile, ...]
     error: tuple[OutputFile, ...]
     raw: dict[str, Any]
+    deleted: tuple[OutputFile, ...] = ()
 
     @property
     def total_count(self) -> int | None:
@@ -88,4 +90,5 @@ def parse_manifest(content: bytes, *, url: str) -> Manifest:
         output=_files(data["output"], url=url, key="output"),
         error=_files(data.get("error"), url=url, key="error"),
         raw=data,
+        deleted=_files(data.get("deleted"), url=url, key="deleted"),
     )

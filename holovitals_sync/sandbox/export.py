@@ -26,6 +26,7 @@ from holovitals_sync.sandbox.store import Record
 NDJSON = "application/fhir+ndjson"
 EXPORT_TYPES = [t for t in ops.SUPPORTED_TYPES if t != "Group"]
 _CHUNK = 256  # records per streamed chunk
+DELETED_FILE = "deleted.ndjson"
 _FORMATS = {"application/fhir+ndjson", "application/ndjson", "ndjson"}
 
 
@@ -38,6 +39,7 @@ class ExportJob:
     polls_needed: int
     files: dict[str, tuple[str, list[Record]]] = field(default_factory=dict)  # name -> recs
     errors: list[dict[str, Any]] = field(default_factory=list)
+    deleted: list[Record] = field(default_factory=list)  # since `_since`: the deleted files
     polls: int = 0
     status: str = "in-progress"
 
@@ -93,6 +95,9 @@ def _collect(sb: Sandbox, job: ExportJob, types: list[str], patients: set[str] |
         chunks = [recs[i:i + limit] for i in range(0, len(recs), limit)] if limit else [recs]
         for n, chunk in enumerate(c for c in chunks if c):
             job.files[f"{rtype}-{n + 1}.ndjson"] = (rtype, chunk)
+        if since is not None:  # Bulk Data 2.0: what `_since` no longer finds, as deletes
+            job.deleted += [r for r in sb.store.deleted_since(rtype, since)
+                            if patients is None or r.patient in patients]
 
 
 def _check_level(sb: Sandbox, request: Request) -> None:
@@ -148,14 +153,25 @@ async def status(request: Request) -> Response:
               for name, (rtype, recs) in job.files.items()]
     errors = ([{"type": "OperationOutcome", "url": f"{base}/errors.ndjson"}]
               if job.errors else [])
-    return fhir_json({"transactionTime": job.transaction_time, "request": job.request,
-                      "requiresAccessToken": True, "output": output, "error": errors})
+    manifest = {"transactionTime": job.transaction_time, "request": job.request,
+                "requiresAccessToken": True, "output": output, "error": errors}
+    if job.deleted:
+        manifest["deleted"] = [{"type": "Bundle", "url": f"{base}/{DELETED_FILE}"}]
+    return fhir_json(manifest)
 
 
 async def cancel(request: Request) -> Response:
     sb, job = _job(request)
     job.status = "cancelled"
     return fhir_json(outcome("export cancelled", "informational", "information"), 202)
+
+
+def _deleted_lines(recs: list[Record]) -> Iterator[bytes]:
+    """Bundles of DELETE requests, as the Bulk Data spec's `deleted` output has them."""
+    for i in range(0, len(recs), _CHUNK):
+        entries = [{"request": {"method": "DELETE", "url": f"{r.rtype}/{r.id}"}}
+                   for r in recs[i:i + _CHUNK]]
+        yield orjson.dumps({"resourceType": "Bundle", "type": "batch", "entry": entries}) + b"\n"
 
 
 def _lines(recs: list[Record], truncated: bool) -> Iterator[bytes]:
@@ -175,6 +191,8 @@ async def download(request: Request) -> Response:
     if name == "errors.ndjson" and job.errors:
         return Response(b"".join(orjson.dumps(e) + b"\n" for e in job.errors),
                         media_type=NDJSON)
+    if name == DELETED_FILE and job.deleted:
+        return Response(b"".join(_deleted_lines(job.deleted)), media_type=NDJSON)
     if name not in job.files:
         raise FhirError(404, "export file not found")
     fault = getattr(request.state, "fault", None)

@@ -147,6 +147,12 @@ class Store:
     def vread(self, rtype: str, rid: str, vid: int) -> Record | None:
         return next((r for r in self.history(rtype, rid) if r.version == vid), None)
 
+    def deleted_since(self, rtype: str, since: str) -> list[Record]:
+        """Records of a type deleted after `since` (their newest version is the delete)."""
+        with self.lock:
+            return [r for r in self._current.get(rtype, {}).values()
+                    if r.deleted and r.last_updated > since]
+
     def candidates(self, rtype: str, patient: str | None = None) -> list[Record]:
         """Live (not deleted) records of a type, optionally of one patient; a copy."""
         with self.lock:

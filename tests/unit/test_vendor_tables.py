@@ -183,3 +183,10 @@ def test_the_sandbox_does_not_import_the_adapters() -> None:
             offenders += [f"{path.name}: {n}" for n in names
                           if n.startswith("holovitals_sync.adapters")]
     assert not offenders
+
+
+def test_each_type_says_how_its_deletes_are_found() -> None:
+    ecw, epic = ADAPTER_PROFILES["eclinicalworks"], ADAPTER_PROFILES["epic"]
+    bulk = [t for t in ecw.resource_types if not ecw.supports_last_updated(t)]
+    assert bulk and {ecw.delete_detection(t) for t in bulk} == {"export + sweep"}
+    assert "export" not in {epic.delete_detection(t) for t in epic.resource_types}

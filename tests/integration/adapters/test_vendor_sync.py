@@ -104,3 +104,20 @@ def test_expired_next_link_restarts_the_search(env_of: Any) -> None:
         got, cursor, _ = _collect(adapter.fetch_resource_type("Observation", resume=stale))
     assert set(got) == set(env.hashes(["Observation"]))
     assert cursor == {"Observation": "2026-01-01T00:00:00.000Z"}  # the run's own start
+
+
+def test_an_export_since_names_what_the_ehr_deleted(env_of: Any) -> None:
+    """Where incremental sync reads a Bulk Data export `_since` (eClinicalWorks), the
+    manifest's `deleted` files (Bundles of DELETE entries) come back as deletes (#22)."""
+    env = env_of("eclinicalworks")
+    with adapter_for(env.spec) as adapter:
+        bulk = [t for t in CLINICAL if adapter.capabilities.incremental[t] == "bulk_since"]
+        assert bulk
+        _, cursor, _ = _collect(adapter.fetch_full(CLINICAL))
+        store = env.server.state.store
+        gone = [(t, store.candidates(t)[0].id) for t in bulk]
+        for rtype, rid in gone:
+            store.delete(rtype, rid)
+        changed, _, pages = _collect(adapter.fetch_incremental(CLINICAL, cursor=cursor))
+    assert {d for p in pages for d in p.deleted} == set(gone)
+    assert not {f"{t}/{i}" for t, i in gone} & set(changed)
