@@ -33,14 +33,18 @@ def free_port() -> int:
 class DemoProduct:
     """`holovitals-sync up --demo` in a scratch directory on free ports, stopped with SIGTERM.
 
-    `workers` is the pool size per queue family; `env` adds settings (database, batch size).
-    Edits elsewhere in the checkout must not hot-reload the backend mid-run, so Reflex
-    watches an empty directory instead.
+    `workers` is the pool size per queue family, or None for the product's own sizing (what
+    a user gets); `env` adds settings (database, batch size). `prod` runs `up --demo --prod`:
+    a production build, served with UI, API and websocket on the frontend port by
+    HOLOVITALS_BACKEND_WORKERS processes. Edits elsewhere in the checkout must not
+    hot-reload the backend mid-run, so Reflex watches an empty directory instead.
     """
 
-    def __init__(self, root: Path, workers: dict[str, int], env: dict[str, str]) -> None:
+    def __init__(self, root: Path, workers: dict[str, int] | None, env: dict[str, str],
+                 *, prod: bool = False) -> None:
         self.front, self.back, self.ehr = free_port(), free_port(), free_port()
         self.workers = workers
+        self.prod = prod
         self.data = root / "data"
         quiet = root / "no-reload"
         quiet.mkdir()
@@ -49,17 +53,19 @@ class DemoProduct:
             HOLOVITALS_DATA_DIR=str(self.data), HOLOVITALS_FRONTEND_PORT=str(self.front),
             HOLOVITALS_BACKEND_PORT=str(self.back), HOLOVITALS_SANDBOX_PORT=str(self.ehr),
             REFLEX_HOT_RELOAD_OVERRIDE_PATHS=str(quiet),
-            **{f"HOLOVITALS_WORKERS_{f.upper()}": str(n) for f, n in workers.items()}, **env,
+            **{f"HOLOVITALS_WORKERS_{f.upper()}": str(n) for f, n in (workers or {}).items()},
+            **env,
         )  # fmt: skip
         self.log_path = root / "up.log"
         self.log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo"], cwd=root,
-            env=full, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo",
+             *(["--prod"] if prod else [])], cwd=root, env=full, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.back}/api"
+        return f"http://127.0.0.1:{self.front if self.prod else self.back}/api"
 
     def wait_ready(self, timeout: float = 600) -> None:
         """Until every worker pool reports in and the UI answers (SystemExit otherwise)."""
@@ -69,9 +75,11 @@ class DemoProduct:
                 raise SystemExit(f"up --demo exited; see {self.log_path}")
             try:
                 health = httpx.get(f"{self.api}/health", timeout=5).json()
-                workers = {f: q["workers"] for f, q in health.get("queues", {}).items()}
+                queues = health.get("queues", {})
+                workers = {f: q["workers"] for f, q in queues.items()}
+                wanted = self.workers or {f: q["expected_workers"] for f, q in queues.items()}
                 page = httpx.get(f"http://127.0.0.1:{self.front}/", timeout=5).status_code
-                if workers == self.workers and page == 200:
+                if workers and workers == wanted and page == 200:
                     return
             except (httpx.HTTPError, ValueError):
                 pass

@@ -20,6 +20,14 @@ prints one JSON line per metric:
   rate of the same run. Workers are started and registered before the jobs
   are queued, so start-up is not measured. Each line also says how I/O-bound the run
   really was (CPU used, FHIR calls per job, the CPU ceiling: see `speedup_curve`).
+- split_{1,4}_workers (--only split): one full sync of 5,000 patients (--quick: 500) by one
+  worker, then by four, against a sandbox whose search pages cost what offset paging costs
+  on a real server (`SPLIT_COST`) plus 100 ms latency per request, in the NextGen mode (a
+  search per resource type, no `$export`), on PostgreSQL; the connection allows 16 requests
+  at once. One worker runs the whole job with its parallel streams; four share it as parts
+  (#23). The ratio's baseline is the one-worker rate of the same run. Then the same by a
+  Bulk Data export answered at once (generic mode, no latency; files of 10,000 resources,
+  parts are groups of them).
 - with --large (or --only large): worker_peak_rss_large_mb for one full sync of ~20k and
   ~200k resources into PostgreSQL, and rss_growth_large (% from the first to the second).
 
@@ -459,8 +467,8 @@ def start_redis(data_dir: Path) -> Any:
     return server
 
 
-PARTS = ("inbound", "speedup", "large")
-DEFAULT_PARTS = ["inbound", "speedup"]
+PARTS = ("inbound", "speedup", "split", "large")
+DEFAULT_PARTS = ["inbound", "speedup", "split"]
 
 
 def run_all(sandbox: Any, tmp: str, patients: int, quick: bool, parts: list[str]) -> None:
@@ -479,8 +487,73 @@ def run_all(sandbox: Any, tmp: str, patients: int, quick: bool, parts: list[str]
         emit("worker_peak_rss_mb", rss / 2**20, "MB", patients)
     if "speedup" in parts:
         speedup(tmp, 20 if quick else 50)
+    if "split" in parts:
+        split_speedup(tmp, 500 if quick else 5000)
+        split_speedup(tmp, 500 if quick else 5000, vendor="generic", costly=False)
     if "large" in parts:
         large()
+
+
+# Offset paging on a real server: a fixed part per page, the rows skipped, the query's
+# matches and the serialising of each entry (the sandbox waits this long before answering).
+SPLIT_COST = {"per_page_ms": 20, "per_1000_offset_ms": 10, "per_1000_matches_ms": 2,
+              "per_entry_ms": 0.05}
+SPLIT_LIMIT = 16
+# Real servers cut an export's output into files of so many resources (a type in several).
+SPLIT_FILE_LINES = 10_000
+
+
+def split_speedup(tmp: str, patients: int, counts: tuple[int, ...] = (1, 4), *,
+                  vendor: str = SPEEDUP_VENDOR, costly: bool = True) -> None:
+    """One full sync by one worker, then the same by four sharing it as parts.
+
+    vendor="generic", costly=False: the same through a Bulk Data export (parts are groups
+    of its files), answered at once: what the split gives a CPU-bound sync.
+    """
+    from holovitals_sync.sandbox.config import SandboxConfig
+    from holovitals_sync.sandbox.server import SandboxServer
+
+    config = SandboxConfig(patients=patients, seed=42, vendor=vendor, max_page_size=1000,
+                           page_cost=SPLIT_COST if costly else {},
+                           export_polls_before_complete=0, export_retry_after=0.1,
+                           export_file_max_lines=SPLIT_FILE_LINES)
+    latency = LATENCY_MS if costly else 0
+    with SandboxServer(config, in_subprocess=True) as sandbox:
+        sandbox.set_faults(latency_ms=latency)
+        base_rate = 0.0
+        for n_workers in counts:
+            url, drop = fresh_postgres()
+            try:
+                configure(url, tmp)
+                conn = make_connection(sandbox.base_url, f"bench-split-{n_workers}",
+                                       limit=SPLIT_LIMIT)
+                calls_before = sandbox.stats()["fhir_calls"]
+                rows, peak = run_jobs_rows(conn, [{"job_type": "full"}], workers=n_workers)
+                calls = sandbox.stats()["fhir_calls"] - calls_before
+                parts = _count_parts(rows[0].id)
+            finally:
+                drop()
+            count, seconds, _ = job_span(rows)
+            rate = count / seconds
+            base_rate = base_rate or rate
+            emit(f"split_{n_workers}_workers", rate / base_rate, "x", count,
+                 baseline=round(base_rate, 1), rps=round(rate, 1), seconds=seconds,
+                 workers=n_workers, parts=parts, patients=patients, fhir_calls=calls,
+                 latency_ms=latency, limit=SPLIT_LIMIT,
+                 page_cost=SPLIT_COST if costly else None,
+                 peak_rss_mb=round(peak / 2**20, 1), sandbox_vendor=vendor,
+                 database="postgresql", status=rows[0].status.value)
+
+
+def _count_parts(parent_id: int) -> int:
+    from sqlmodel import func, select
+
+    from holovitals_sync.db import session_scope
+    from holovitals_sync.models import SyncJob
+
+    with session_scope() as session:
+        return int(session.exec(select(func.count()).select_from(SyncJob)
+                                .where(SyncJob.parent_id == parent_id)).one())
 
 
 def large_run(patients: int, tmp: str) -> tuple[int, float, int]:

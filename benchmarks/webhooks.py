@@ -1,6 +1,12 @@
 """Benchmark of the inbound webhook receiver over loopback, signature checks on.
 
-    python benchmarks/webhooks.py [--quick]
+    python benchmarks/webhooks.py [--quick] [--only open|closed]
+
+Two parts. The open-loop one (below) measures the receiver alone at a fixed offered rate.
+The closed-loop comparison (`webhooks_closed_loop.py`, issue #26) runs the whole product as
+shipped (`up --demo --prod`, workers busy processing what it acknowledges) and loads its
+receiver and a bare endpoint doing the same checks (HMAC, Redis SET NX, LPUSH) in turns with
+32 connections, then checks that every acknowledged event was processed exactly once.
 
 Starts the backend (uvicorn serving `create_api()`, `--workers` processes, default 1) on a
 free loopback port, with a fresh SQLite database in a temporary directory and the machine's
@@ -37,6 +43,7 @@ import httpx
 import orjson
 import redis
 from _common import commit_sha  # noqa: E402 (benchmarks run as scripts)
+from webhooks_closed_loop import compare  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("HOLOVITALS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -205,7 +212,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller run, same metrics")
     parser.add_argument("--rate", type=float, default=1200.0, help="offered events/s")
     parser.add_argument("--workers", type=int, default=1, help="backend processes")
+    parser.add_argument("--only", choices=("open", "closed"), default=None,
+                        help="only the open-loop run, or only the closed-loop comparison")
     args = parser.parse_args()
+    if args.only != "closed":
+        open_loop(args)
+    if args.only != "open":
+        compare(args.quick)
+
+
+def open_loop(args: argparse.Namespace) -> None:
+    """The receiver alone (uvicorn, no workers) at a fixed offered rate."""
     seconds = 5 if args.quick else 20
     n = int(args.rate * seconds)
     redis.Redis.from_url(REDIS_URL).flushdb()

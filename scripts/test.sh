@@ -37,7 +37,7 @@ echo "test: ruff check"
 .venv/bin/ruff check . || exit 1
 
 echo "test: pytest"
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -p no:cacheprovider --durations=40 "$@"
 status=$?
 if [ "$status" = 5 ]; then
   # pytest's "no tests collected": a selection that matched nothing is not a failure here,

@@ -1,0 +1,233 @@
+"""Full sync against a real FHIR server none of us wrote, beside what else one could run.
+
+    python benchmarks/real_server.py [--patients 500] [--workers 1 4]
+
+Starts SEKMET (the open-source FHIR R4 server `scripts/setup.sh --test` installs into
+`.tools/fhir-server`) on loopback with its own SQLite store, loads the sandbox's synthetic
+patients through its transaction endpoint, then measures in the same run, one after the
+other on the same server and data:
+
+- `fhirpy_script_rps`: what a hospital engineer writes instead: a short fhirpy script that
+  pages each type 500 at a time into a SQLite table (`benchmarks/baselines/fhirpy_dump.py`,
+  run with its own virtualenv `.tools/bench-baselines`, made on first use from PyPI).
+- `paging_ceiling_rps`: the server's own paging ceiling for our plan: a raw loop that pages
+  every type at our page size with our number of parallel streams and keeps nothing.
+- `export_ceiling_rps`: the same for a Bulk Data `$export` (kick-off, wait, download).
+- `full_sync_rps_<n>w`: our full sync (`holovitals-sync`'s engine, real `rq worker`
+  processes, SQLite) with n workers, from the job's start to its end; each line gives its
+  ratio to the fhirpy script and to the ceiling of the plan it used (export where the
+  server offers it, else paging).
+
+Prints JSON lines; figures go into BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import sync as bench  # noqa: E402 (benchmarks run as scripts)
+from _common import commit_sha, free_port  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SEKMET = ROOT / ".tools" / "fhir-server" / "bin" / "sekmet"
+CONFIG = ROOT / "tests" / "fhir_server" / "sekmet.yaml"
+BASELINES = ROOT / ".tools" / "bench-baselines"
+REQUIREMENTS = Path(__file__).parent / "baselines" / "requirements.txt"
+SCRIPT = Path(__file__).parent / "baselines" / "fhirpy_dump.py"
+TYPES = ("AllergyIntolerance", "Condition", "DiagnosticReport", "Encounter", "Immunization",
+         "MedicationRequest", "Observation", "Patient")
+SHA = commit_sha()
+STREAMS = 4  # our default stream_limit; the connection's concurrency_limit is set to match
+
+
+def emit(metric: str, value: float, unit: str, n: int, **extra: Any) -> None:
+    line = {"bench": "real_server", "metric": metric, "value": round(value, 1),
+            "unit": unit, **{k: round(v, 2) if isinstance(v, float) else v
+                             for k, v in extra.items()}, "n": n, "commit": SHA}
+    print(orjson.dumps(line).decode(), flush=True)
+
+
+class Sekmet:
+    """SEKMET in a scratch directory, loaded with the sandbox's synthetic patients."""
+
+    def __init__(self, home: Path, patients: int) -> None:
+        if not SEKMET.exists():
+            raise SystemExit(f"{SEKMET} missing: run scripts/setup.sh --test")
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}/fhir"
+        env = {**os.environ, "SEKMET_PORT": str(port), "SEKMET_BASE_URL": self.base,
+               "SEKMET_DB": str(home / "fhir.db")}
+        self.log = (home / "sekmet.log").open("wb")
+        self.proc = subprocess.Popen([str(SEKMET), "serve", "-c", str(CONFIG)], cwd=home,
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self._wait()
+        self.count = self._load(patients)
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/metadata", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise SystemExit("SEKMET did not start")
+
+    def _load(self, patients: int) -> int:
+        from holovitals_sync.sandbox import data
+
+        resources = [r for r in data.generate(42, patients) if r["resourceType"] in TYPES]
+        began = time.perf_counter()
+        with httpx.Client(timeout=600) as client:
+            for start in range(0, len(resources), 500):
+                entries = [{"resource": {k: v for k, v in r.items() if k != "meta"},
+                            "request": {"method": "PUT",
+                                        "url": f"{r['resourceType']}/{r['id']}"}}
+                           for r in resources[start:start + 500]]
+                client.post(self.base, json={"resourceType": "Bundle", "type": "transaction",
+                                             "entry": entries}).raise_for_status()
+        print(f"loaded {len(resources)} resources in {time.perf_counter() - began:.0f} s",
+              file=sys.stderr)
+        return len(resources)
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)
+        self.log.close()
+
+
+def baseline_python() -> Path:
+    """The baselines' own interpreter (fhirpy and its dependencies stay out of ours)."""
+    python = BASELINES / "bin" / "python"
+    if not python.exists():
+        venv.create(BASELINES, with_pip=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
+                       check=True)
+    return python
+
+
+def fhirpy_script(base: str, tmp: str) -> tuple[int, float]:
+    out = subprocess.run([str(baseline_python()), str(SCRIPT), base, f"{tmp}/fhirpy.db",
+                          *TYPES], check=True, capture_output=True, text=True).stdout
+    count, seconds = out.split()
+    return int(count), float(seconds)
+
+
+def paging_ceiling(base: str, page_size: int, streams: int) -> tuple[int, float]:
+    """Every type paged at `page_size`, `streams` types at once, nothing kept."""
+    def one(rtype: str) -> int:
+        count = 0
+        with httpx.Client(timeout=300, headers={"Accept": "application/fhir+json"}) as client:
+            url: str | None = f"{base}/{rtype}?_count={page_size}"
+            while url:
+                page = client.get(url).raise_for_status().json()
+                count += sum(1 for e in page.get("entry") or [] if "resource" in e)
+                url = next((link["url"] for link in page.get("link") or []
+                            if link.get("relation") == "next"), None)
+        return count
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(streams) as pool:
+        count = sum(pool.map(one, TYPES))
+    return count, time.perf_counter() - began
+
+
+def export_ceiling(base: str) -> tuple[int, float] | None:
+    """Kick off `$export`, wait for it, download every file; None when not offered."""
+    began = time.perf_counter()
+    with httpx.Client(timeout=600, headers={"Accept": "application/fhir+json"}) as client:
+        kick = client.get(f"{base}/$export", params={"_type": ",".join(TYPES)},
+                          headers={"Prefer": "respond-async"})
+        if kick.status_code != 202:
+            return None
+        status = kick.headers["content-location"]
+        while (answer := client.get(status)).status_code == 202:
+            time.sleep(float(answer.headers.get("retry-after", "0.2") or 0.2))
+        manifest = answer.raise_for_status().json()
+        count = 0
+        for item in manifest.get("output") or []:
+            body = client.get(item["url"], headers={"Accept": "application/fhir+ndjson"})
+            count += sum(1 for line in body.raise_for_status().text.splitlines() if line)
+    return count, time.perf_counter() - began
+
+
+def our_sync(base: str, tmp: str, workers: int) -> tuple[int, float, str]:
+    """One full sync by `workers` workers into a fresh SQLite database."""
+    from holovitals_sync.db import session_scope
+    from holovitals_sync.models import AuthMethod, SyncJob
+    from holovitals_sync.services import audit
+    from holovitals_sync.services.connections import ConnectionIn, create_connection
+
+    db = Path(tmp) / f"sync-{workers}w.db"
+    bench.configure(f"sqlite:///{db}", tmp)
+    data = ConnectionIn(name=f"real-{workers}", vendor="generic", base_url=base,
+                        auth_method=AuthMethod.NONE, scopes="system/*.read",
+                        concurrency_limit=STREAMS, stream_limit=STREAMS)
+    with session_scope() as session:
+        cid = create_connection(session, data=data, actor=audit.Actor.system("bench")).id
+    count, seconds, _ = bench.run_jobs(cid, [{"job_type": "full"}], workers=workers)
+    with session_scope() as session:
+        from sqlmodel import select
+
+        parent = session.exec(select(SyncJob).where(SyncJob.parent_id.is_(None))).one()
+        plan = "export" if "job" in str(parent.checkpoint) else "paging"
+        parts = len(parent.checkpoint.get("children") or [])
+    return count, seconds, f"{plan}, {parts} parts" if parts else plan
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=500)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hv-real-") as tmp:
+        server = Sekmet(Path(tmp), args.patients)
+        private = bench.start_redis(Path(tmp))
+        try:
+            run(server, tmp, args.workers)
+        finally:
+            private.stop()
+            server.stop()
+
+
+def run(server: Sekmet, tmp: str, worker_counts: list[int]) -> None:
+    n, s = fhirpy_script(server.base, tmp)
+    script = n / s
+    emit("fhirpy_script_rps", script, "resources/s", n, seconds=s, page_size=500)
+    n, s = paging_ceiling(server.base, 1000, STREAMS)
+    paging = n / s
+    emit("paging_ceiling_rps", paging, "resources/s", n, seconds=s, page_size=1000,
+         streams=STREAMS)
+    exported = export_ceiling(server.base)
+    export = exported[0] / exported[1] if exported else None
+    if exported:
+        emit("export_ceiling_rps", export or 0.0, "resources/s", exported[0],
+             seconds=exported[1])
+    for workers in worker_counts:
+        if workers > 1:  # a full sync this size is shared by the workers (child jobs)
+            os.environ["HOLOVITALS_SYNC_SPLIT_ABOVE"] = "1"
+        count, seconds, plan = our_sync(server.base, tmp, workers)
+        os.environ.pop("HOLOVITALS_SYNC_SPLIT_ABOVE", None)
+        rate = count / seconds
+        ceiling = export if plan.startswith("export") and export else paging
+        emit(f"full_sync_rps_{workers}w", rate, "resources/s", count, seconds=seconds,
+             plan=plan, vs_fhirpy_script=rate / script, vs_ceiling=rate / ceiling,
+             target_vs_fhirpy=2.0, target_vs_ceiling=0.8)
+
+
+if __name__ == "__main__":
+    main()
