@@ -133,7 +133,7 @@ def sign_in(session: Session, *, username: str, password: str, ip: str | None) -
             session, user, now):
         _record_failure(user, username, ip, now, "locked" if locked else "denied")
         raise AuthError(REFUSED)
-    login_guard.forget(redis, username)
+    login_guard.forget(redis, username, ip)
     token = secrets.token_urlsafe(32)
     session.add(AuthSession(token_hash=_hash_token(token), user_id=user.id,
                             expires_at=now + SESSION_LIFETIME, ip=ip))  # fmt: skip

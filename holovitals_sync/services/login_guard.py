@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # of failures, so the database's lock-out decides in the ordinary case, and a burst of
 # parallel guesses still never gets more than this many passwords checked.
 ACCOUNT_ATTEMPTS, ACCOUNT_WINDOW = 10, 15 * 60
-# Per address, across accounts (password spraying): a busy office NAT still fits.
+# Per address, across accounts (password spraying); a success gives its attempt back.
 ADDRESS_ATTEMPTS, ADDRESS_WINDOW = 30, 5 * 60
 HASH_SLOTS = 2
 HASH_WAIT = 3.0
@@ -77,12 +77,21 @@ def admit(redis: object | None, username: str, ip: str | None) -> None:
         log.warning("sign-in limits skipped: Redis unavailable (%s)", type(exc).__name__)
 
 
-def forget(redis: object | None, username: str) -> None:
-    """A successful sign-in: the account's count starts again."""
+def forget(redis: object | None, username: str, ip: str | None = None) -> None:
+    """A successful sign-in: the account's count starts again, and the address gets its
+    attempt back (fifty nurses signing in behind one hospital NAT at a shift change are
+    not a password spray; failures still add up)."""
     if redis is None:
         return
     with contextlib.suppress(RedisError):
         redis.delete(_key("account", username))  # type: ignore[attr-defined]
+        if ip:
+            redis.eval(GIVE_BACK, 1, _key("address", ip))  # type: ignore[attr-defined]
+
+
+# DECR only a live count above zero (never creates the key, never goes negative).
+GIVE_BACK = "if (tonumber(redis.call('GET', KEYS[1]) or '0') > 0) then " \
+            "return redis.call('DECR', KEYS[1]) end return 0"
 
 
 @contextmanager

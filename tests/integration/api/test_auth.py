@@ -241,3 +241,20 @@ def test_production_cookies_are_secure(world, monkeypatch):
     get_settings.cache_clear()
     answer = _form_login(world, username="admin", password=PASSWORD)
     assert "secure" in _set_cookie(answer).lower()
+
+
+def test_successes_from_one_address_never_run_out_but_failures_do(world):
+    """A hospital NAT: many people sign in from one address. Successes give their attempt
+    back; failures (a spray across accounts) still meet the per-address limit."""
+    from holovitals_sync.services import login_guard
+
+    names = ["admin", "operator", "viewer"]
+    for n in range(login_guard.ADDRESS_ATTEMPTS + 3):
+        ok = world.client.post("/api/auth/login", json={"username": names[n % 3],
+                                                        "password": PASSWORD})
+        assert ok.status_code == 200, (n, ok.text)
+    answers = [world.client.post("/api/auth/login", json={
+        "username": f"nobody-{n}", "password": "guess"}).status_code
+        for n in range(login_guard.ADDRESS_ATTEMPTS + 1)]
+    assert answers[:login_guard.ADDRESS_ATTEMPTS] == [401] * login_guard.ADDRESS_ATTEMPTS
+    assert answers[-1] == 429
