@@ -96,9 +96,8 @@ class DemoApp:
     def api_client(self, role: str = "admin") -> httpx.Client:
         """An HTTP client for the REST API, signed in (session cookie) as that demo user.
 
-        One session per role for the whole run: every sign-in, the browser's included, counts
-        toward the attempt limit per address (login_guard: 30 in 5 minutes, all from loopback
-        here), which a new sign-in per client would reach halfway through the run.
+        One session per role for the whole run: each sign-in hashes a password (argon2, two
+        at a time per process), which a new sign-in per client would repeat for nothing.
         """
         if role not in self.sessions:
             credentials = {"username": role, "password": self.passwords[role]}
