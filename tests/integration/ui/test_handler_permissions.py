@@ -18,8 +18,8 @@ whatever it returns or yields is collected. `get_state` finds the sibling Sessio
 same tree, so `principal_for` runs exactly as in the app, against a real SQLite database (a
 copy of one migrated template per test) with the real services and the test Redis database.
 Background handlers (`LiveState.watch*`) use `async with self`, which in the app is Reflex's
-StateProxy; here `_Unlocked` stands in (one task, so nothing to lock) and the watcher runs
-until it has subscribed to Redis.
+StateProxy; here `Unlocked` (tests/integration/ui/tabs.py) stands in (one task, so nothing to
+lock) and the watcher runs until it has subscribed to Redis.
 
 What is asserted, per handler and caller:
 - refused callers (nobody, or a role below the declared one) get what the page shows, the
@@ -38,7 +38,6 @@ import dataclasses
 import functools
 import inspect
 import shutil
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,6 +81,7 @@ from tests.factories import (
     make_subscription,
     make_user,
 )
+from tests.integration.ui.tabs import Unlocked
 
 CALLERS: list[Role | None] = [None, Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
@@ -406,32 +406,6 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 # -- running a handler -----------------------------------------------------------------------
 
 
-class _Unlocked:
-    """`async with self` for a background handler outside Reflex's state manager.
-
-    The state's own methods are bound to this stand-in, so their `async with self` lands here;
-    everything else (fields, `get_state`, `router`) is the real state's.
-    """
-
-    def __init__(self, state: BaseState) -> None:
-        object.__setattr__(self, "_state", state)
-
-    def __getattr__(self, name: str) -> Any:
-        own = type(self._state).__dict__.get(name)
-        if inspect.isfunction(own):
-            return types.MethodType(own, self)
-        return getattr(self._state, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._state, name, value)
-
-    async def __aenter__(self) -> _Unlocked:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
 def _tab(world: World, caller: Role | None, key: str) -> BaseState:
     """A fresh state tree as one browser tab of `caller` has it; the handler's own substate."""
     root = State(_reflex_internal_init=True)
@@ -459,7 +433,7 @@ async def _collect(result: Any) -> list[Any]:
 
 async def _run_background(state: BaseState, fn: Callable[..., Any], args: tuple) -> list[Any]:
     """Until it returns (refused) or has subscribed (`live`); then the tab 'closes'."""
-    task = asyncio.ensure_future(fn(_Unlocked(state), *args))
+    task = asyncio.ensure_future(fn(Unlocked(state), *args))
     for _ in range(200):
         if task.done() or getattr(state, "live", False):
             break
