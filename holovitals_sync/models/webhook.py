@@ -82,6 +82,8 @@ class InboundEvent(SQLModel, table=True):
         # A replayed event id is accepted once only.
         sa.UniqueConstraint("connection_id", "event_key", name="uq_inbound_conn_key"),
         sa.Index("ix_inbound_conn_status", "connection_id", "status", "received_at"),
+        # A job's events: the rechecks its run reads, and `ON DELETE SET NULL` from sync_job.
+        sa.Index("ix_inbound_job", "job_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -94,6 +96,9 @@ class InboundEvent(SQLModel, table=True):
     resource_type: str | None = Field(default=None, max_length=64)
     resource_id: str | None = Field(default=None, max_length=200)
     patient_ref: str | None = Field(default=None, max_length=200)
+    # The job that syncs it reads the focus afterwards (a delete, or id-only: see
+    # `notifications.EventInfo.recheck`); a 404/410 tombstones the record.
+    recheck: bool = Field(default=False)
     status: InboundStatus = Field(default=InboundStatus.RECEIVED, sa_type=enum_type(InboundStatus))
     rejection_reason: str | None = Field(default=None, max_length=200)  # no payload, ever
     job_id: int | None = Field(default=None, foreign_key="sync_job.id", ondelete="SET NULL")

@@ -185,8 +185,10 @@ async def send_notify(request: Request) -> Response:
         return JSONResponse({"error": str(exc)}, 409)
     resource = None
     patient = None
+    deleted = False
     if req.resource and "/" in req.resource:
         rec = sb.store.get(*req.resource.split("/", 1))
+        deleted = bool(rec and rec.deleted)  # announced as a delete, as an EHR would
         resource = rec.resource() if rec and not rec.deleted else None
         patient = f"Patient/{rec.patient}" if rec and rec.patient else None
     base = str(request.base_url).rstrip("/") + "/fhir"
@@ -194,7 +196,7 @@ async def send_notify(request: Request) -> Response:
     events = req.events_since_start if req.events_since_start is not None else events
     sb.notify_events[req.url] = events
     body, ctype = notify.build(req.kind, req.payload, req.resource, resource, base, patient,
-                               events)
+                               events, deleted)
     try:
         status = await notify.send_notification_async(req.url, body, ctype, req.secret,
                                                       req.signature_style)

@@ -69,8 +69,11 @@ def _status(kind: str, subscription: str, topic: str, events: int,
 def subscription_bundle(kind: str = "event-notification", payload: Payload = "id-only",
                         focus: str | None = None, resource: dict[str, Any] | None = None,
                         base_url: str = "", subscription: str = "Subscription/sandbox-1",
-                        topic: str = DEFAULT_TOPIC, events: int = 1) -> dict[str, Any]:
-    """A backport notification Bundle (type history); focus is e.g. "Patient/pt-00001"."""
+                        topic: str = DEFAULT_TOPIC, events: int = 1,
+                        deleted: bool = False) -> dict[str, Any]:
+    """A backport notification Bundle (type history); focus is e.g. "Patient/pt-00001".
+
+    A deleted focus is a history entry with `request.method` DELETE and no resource."""
     status = _status(kind, subscription, topic, events, focus)
     entries: list[dict[str, Any]] = [{
         "fullUrl": f"urn:uuid:{status['id']}", "resource": status,
@@ -78,9 +81,10 @@ def subscription_bundle(kind: str = "event-notification", payload: Payload = "id
         "response": {"status": "200"}}]
     if kind == "event-notification" and focus and payload != "empty":
         entry: dict[str, Any] = {"fullUrl": f"{base_url}/{focus}" if base_url else focus,
-                                 "request": {"method": "PUT", "url": focus},
-                                 "response": {"status": "200"}}
-        if payload == "full-resource" and resource is not None:
+                                 "request": {"method": "DELETE" if deleted else "PUT",
+                                             "url": focus},
+                                 "response": {"status": "204" if deleted else "200"}}
+        if payload == "full-resource" and resource is not None and not deleted:
             entry["resource"] = resource
         entries.append(entry)
     return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "history",
@@ -88,23 +92,24 @@ def subscription_bundle(kind: str = "event-notification", payload: Payload = "id
 
 
 def vendor_event(focus: str, event_type: str | None = None,
-                 patient: str | None = None) -> dict[str, Any]:
+                 patient: str | None = None, deleted: bool = False) -> dict[str, Any]:
     rtype, _, rid = focus.partition("/")
     return {"eventId": str(uuid.uuid4()),
-            "eventType": event_type or f"{rtype.lower()}.updated",
+            "eventType": event_type or f"{rtype.lower()}.{'deleted' if deleted else 'updated'}",
             "resourceType": rtype, "resourceId": rid,
             "patient": patient or (focus if rtype == "Patient" else None),
             "occurredAt": fhir_instant(datetime.now(UTC))}
 
 
 def build(kind: Kind, payload: Payload, focus: str | None, resource: dict[str, Any] | None,
-          base_url: str = "", patient: str | None = None, events: int = 1
-          ) -> tuple[bytes, str]:
-    """Body bytes and content type of one notification."""
+          base_url: str = "", patient: str | None = None, events: int = 1,
+          deleted: bool = False) -> tuple[bytes, str]:
+    """Body bytes and content type of one notification (`deleted`: about a delete)."""
     if kind == "vendor-event":
-        return orjson.dumps(vendor_event(focus or "Patient/unknown", patient=patient)), \
-            "application/json"
-    bundle = subscription_bundle(kind, payload, focus, resource, base_url, events=events)
+        event = vendor_event(focus or "Patient/unknown", patient=patient, deleted=deleted)
+        return orjson.dumps(event), "application/json"
+    bundle = subscription_bundle(kind, payload, focus, resource, base_url, events=events,
+                                 deleted=deleted)
     return orjson.dumps(bundle), "application/fhir+json"
 
 

@@ -6,17 +6,26 @@ once every child is done): the aftermath of a full sync is the connection's, not
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ...db import session_scope
 from ...models import EHRConnection, JobStatus, SyncJob
 from ...models.types import utcnow
-from . import aftermath, lifecycle
+from . import aftermath, deletes, lifecycle
 
 
 def complete_run(job: SyncJob, connection_id: int, swept: list[str],
-                 **counters: int) -> None:
-    """Mark the run COMPLETED with its aftermath (`swept`: types it saw in full)."""
+                 notified: Sequence[deletes.Key] = (), **counters: int) -> None:
+    """Mark the run COMPLETED with its aftermath (`swept`: types it saw in full;
+    `notified`: records notifications said were deleted, which the EHR confirmed)."""
     with session_scope() as session:
         gone = aftermath.tombstone_unseen(session, job, swept)
+        if notified:
+            told = deletes.tombstone(session, job.connection_id, job.id, notified,
+                                     reason=f"deleted at the EHR (notified), confirmed by a "
+                                            f"read in sync {job.id}")
+            gone.deleted += told.deleted
+            gone.conflicts += told.conflicts
         missing = aftermath.settle_references(session, job)
         conflict_ids = aftermath.detect_conflicts(session, job) + gone.conflicts
         counts = {name: counters.get(name, getattr(job, name)) for name in

@@ -14,7 +14,7 @@ from ...config import get_settings
 from ...db import session_scope
 from ...fhir.errors import ResourceNotFound
 from ...models import Direction, EHRConnection, JobStatus, JobType, SyncJob
-from . import aftermath, children, deletes, lifecycle
+from . import aftermath, children, deletes, lifecycle, rechecks
 from .completion import complete_run
 from .events import JobEvents
 from .inbound import run_inbound
@@ -72,12 +72,13 @@ def _swept_types(adapter: EHRAdapter, job: SyncJob) -> list[str]:
     return list(adapter.profile.resource_types) if full else []
 
 
-def _complete(job: SyncJob, connection: EHRConnection, swept: list[str]) -> None:
+def _complete(job: SyncJob, connection: EHRConnection, swept: list[str],
+              notified: list[deletes.Key]) -> None:
     if job.parent_id is not None:  # a part: the parent's finalizer does the aftermath
         with session_scope() as session:
             lifecycle.finish(session, job, JobStatus.COMPLETED, progress=1.0)
         return
-    complete_run(job, connection.id, swept)
+    complete_run(job, connection.id, swept, notified=notified)
 
 
 def run_job(job_id: int, *, rq_job_id: str | None = None) -> None:
@@ -117,7 +118,9 @@ def _run(job: SyncJob, connection: EHRConnection) -> None:
             else:
                 _sync(job, connection, adapter, batch_size, events)
             swept = _swept_types(adapter, job)
-        _complete(job, connection, swept)
+            notified = rechecks.gone_at_ehr(job, adapter) if job.direction is not \
+                Direction.OUTBOUND else []
+        _complete(job, connection, swept, notified)
     except lifecycle.RunStopped:
         log.info("sync job %s: stopped (cancelled or taken over)", job.id)
         return

@@ -8,6 +8,7 @@ R4B) and vendor event JSON (`eventId`, `eventType`, `resourceType`, `resourceId`
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ import orjson
 
 # Notification types that carry no change: acknowledged and counted, nothing to sync.
 HOUSEKEEPING = frozenset({"handshake", "heartbeat", "query-status", "query-event"})
+# Vendor event types that announce a delete: "observation.deleted", "Patient.delete", ...
+_DELETE_WORD = re.compile(r"delet|remov|purg", re.IGNORECASE)
 
 
 class MalformedEvent(ValueError):
@@ -32,6 +35,9 @@ class EventInfo:
     resource_id: str | None = None
     patient_ref: str | None = None
     events_since: int | None = None  # the sender's running count (subscription notifications)
+    # Read the focus after the sync: the event says it was deleted, or names it without its
+    # content (id-only), so only a read tells whether it still exists (404/410 tombstones).
+    recheck: bool = False
 
 
 def _short(value: Any, limit: int = 200) -> str | None:
@@ -107,11 +113,13 @@ def _from_bundle(bundle: dict[str, Any], digest: str) -> EventInfo:
     kind = params.get("type")
     if not isinstance(kind, str):
         raise MalformedEvent("notification without a type")
-    focus, resource = _focus(params), None
+    focus, resource, method = _focus(params), None, None
     if len(entries) > 1:
         entry = entries[1]
         resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else None
-        focus = focus or (entry.get("request") or {}).get("url") or entry.get("fullUrl")
+        request = entry.get("request") or {}
+        method = request.get("method")
+        focus = focus or request.get("url") or entry.get("fullUrl")
     rtype, rid = _split_ref(focus)
     if resource is not None:
         rtype, rid = resource.get("resourceType", rtype), resource.get("id", rid)
@@ -121,7 +129,8 @@ def _from_bundle(bundle: dict[str, Any], digest: str) -> EventInfo:
     key = f"bundle:{bundle['id']}" if bundle.get("id") else digest
     return EventInfo(key=key[:200], source="fhir_subscription", event_type=kind[:64],
                      resource_type=_short(rtype, 64), resource_id=_short(rid),
-                     patient_ref=_short(patient), events_since=_events_since(params))
+                     patient_ref=_short(patient), events_since=_events_since(params),
+                     recheck=bool(rid) and (method == "DELETE" or resource is None))
 
 
 def _from_vendor(event: dict[str, Any], digest: str) -> EventInfo:
@@ -132,10 +141,11 @@ def _from_vendor(event: dict[str, Any], digest: str) -> EventInfo:
     if isinstance(patient, str) and "/" not in patient:
         patient = f"Patient/{patient}"
     key = f"event:{event['eventId']}" if event.get("eventId") else digest
+    rid = _short(event.get("resourceId"))
     return EventInfo(key=key[:200], source="vendor_event", event_type=kind[:64],
-                     resource_type=_short(event.get("resourceType"), 64),
-                     resource_id=_short(event.get("resourceId")),
-                     patient_ref=_short(patient if isinstance(patient, str) else None))
+                     resource_type=_short(event.get("resourceType"), 64), resource_id=rid,
+                     patient_ref=_short(patient if isinstance(patient, str) else None),
+                     recheck=bool(rid) and _DELETE_WORD.search(kind) is not None)
 
 
 def describe(body: bytes) -> EventInfo:

@@ -38,6 +38,7 @@ from ...models import (
     JobType,
     Priority,
     RequesterKind,
+    SyncedRecord,
     SyncJob,
 )
 from ...models.types import utcnow
@@ -86,19 +87,32 @@ def is_permanent(exc: BaseException) -> bool:
     return isinstance(exc, ValueError | LookupError)
 
 
-def target_of(event: InboundEvent) -> JobRequest:
+def target_of(session: Session, event: InboundEvent) -> JobRequest:
     """The narrowest sync that picks up what the event is about.
 
     A patient (the focus, or the patient the focus belongs to) -> that patient's sync;
     a resource of unknown patient -> that resource type; an empty payload -> incremental.
+    A focus sent without its content (id-only, or deleted) names no patient: the record
+    held here does, so the event still costs one patient's sync, not a whole type's.
     """
     base = {"connection_id": event.connection_id}
-    if event.patient_ref and event.patient_ref.startswith("Patient/"):
+    patient_ref = event.patient_ref or _stored_patient(session, event)
+    if patient_ref and patient_ref.startswith("Patient/"):
         return JobRequest(**base, job_type=JobType.PATIENT,
-                          patient_id=event.patient_ref.split("/", 1)[1])
+                          patient_id=patient_ref.split("/", 1)[1])
     if event.resource_type and _RESOURCE_TYPE.match(event.resource_type):
         return JobRequest(**base, job_type=JobType.RESOURCE, resource_type=event.resource_type)
     return JobRequest(**base, job_type=JobType.INCREMENTAL)
+
+
+def _stored_patient(session: Session, event: InboundEvent) -> str | None:
+    """The patient of the record this event's focus names, if one is held here."""
+    if not (event.resource_type and event.resource_id):
+        return None
+    return session.exec(select(SyncedRecord.patient_ref).where(
+        SyncedRecord.connection_id == event.connection_id,
+        SyncedRecord.resource_type == event.resource_type,
+        SyncedRecord.remote_id == event.resource_id)).first()
 
 
 def _waiting_job(session: Session, request: JobRequest) -> SyncJob | None:
@@ -164,7 +178,7 @@ def process_event(event_id: int, *, retries_left: int | None = None) -> str:
         try:
             if event.event_type == gaps.MISSED and (held := _hold_catch_up(event)):
                 return held
-            job = job_for(session, target_of(event), event_id=event_id)
+            job = job_for(session, target_of(session, event), event_id=event_id)
         except Exception as exc:
             session.rollback()
             permanent = is_permanent(exc)

@@ -53,7 +53,7 @@ def insert_events(bind: Bind, events: Sequence[tuple[int, EventInfo]]) -> list[i
         {"connection_id": cid, "event_key": info.key, "source": info.source,
          "event_type": info.event_type, "resource_type": info.resource_type,
          "resource_id": info.resource_id, "patient_ref": info.patient_ref,
-         "status": InboundStatus.RECEIVED, "received_at": now}
+         "recheck": info.recheck, "status": InboundStatus.RECEIVED, "received_at": now}
         for cid, info in events
     ]
     connection = _connection(bind)

@@ -47,6 +47,31 @@ def test_vendor_event():
          f"event:{event['eventId']}")
 
 
+def test_a_delete_or_a_focus_without_content_is_read_again_after_the_sync():
+    obs = {"resourceType": "Observation", "id": "obs-9",
+           "subject": {"reference": "Patient/pt-7"}}
+    with_content = describe(orjson.dumps(notify.subscription_bundle(
+        "event-notification", "full-resource", "Observation/obs-9", obs)))
+    id_only = describe(orjson.dumps(notify.subscription_bundle(
+        "event-notification", "id-only", "Observation/obs-9")))
+    deleted = describe(orjson.dumps(notify.subscription_bundle(
+        "event-notification", "full-resource", "Observation/obs-9", obs, deleted=True)))
+    empty = describe(orjson.dumps(notify.subscription_bundle("event-notification", "empty")))
+    assert (with_content.recheck, id_only.recheck, deleted.recheck, empty.recheck) == \
+        (False, True, True, False)
+    # A deleted focus carries no resource, so it names no patient: the record held here will.
+    assert (deleted.resource_type, deleted.resource_id, deleted.patient_ref) == \
+        ("Observation", "obs-9", None)
+
+
+@pytest.mark.parametrize(("event_type", "recheck"), [
+    ("observation.deleted", True), ("Observation.Delete", True), ("ResultRemoved", True),
+    ("observation.updated", False), ("observation.created", False)])
+def test_a_vendor_event_announcing_a_delete_is_read_again(event_type, recheck):
+    event = notify.vendor_event("Observation/o1", event_type=event_type, patient="Patient/p2")
+    assert describe(orjson.dumps(event)).recheck is recheck
+
+
 @pytest.mark.parametrize("body", [b"nope", b"[]", b'{"resourceType": "Bundle"}',
                                   b'{"resourceType": "Bundle", "entry": [{"resource": '
                                   b'{"resourceType": "Parameters"}}]}', b'{"x": 1}'])
