@@ -140,7 +140,7 @@ class EHRAdapter:
     def test_connection(self) -> list[StepResult]:
         """Discovery, token, CapabilityStatement, one Patient search: a verdict per step."""
         try:
-            client, extra = self.client, self._search_extra()
+            client, extra = self.client, self.search_extra()
         except ConfigurationError as exc:
             return [StepResult("configuration", False, str(exc))]
         except ValueError:  # never echo key material
@@ -213,13 +213,13 @@ class EHRAdapter:
         return self._run(search_tasks(self.profile, self._types([resource_type])), resume)
 
     def split_full(self, resource_types: Sequence[str], *, min_resources: int,
-                   patient_block: int) -> Split:
+                   patient_block: int, workers: int = 1) -> Split:
         """How to run a full sync: in parts (children on several workers), or as one job.
 
         An export is started here to see its files; the unsplit run resumes it (`resume`).
         """
         return plan_split(self, self._types(resource_types), min_resources=min_resources,
-                          patient_block=patient_block)
+                          patient_block=patient_block, workers=workers)
 
     def fetch_part(self, part: Part, *,
                    resume: dict[str, Any] | None = None) -> Iterator[FetchedPage]:
@@ -261,14 +261,14 @@ class EHRAdapter:
              extra: list[tuple[str, str]] | None = None) -> Iterator[FetchedPage]:
         fetcher = Fetcher(self.client, self.profile,
                           page_size=connect.page_size(self.spec, self.profile),
-                          extra_params=[*self._search_extra(), *(extra or [])],
+                          extra_params=[*self.search_extra(), *(extra or [])],
                           patient_ids=self.patient_ids, export_target=self.export_target)
         fetcher.stall_seconds = self.spec.stall_seconds
         fetcher.streams = self.spec.streams
         return fetcher.run(tasks, resume)
 
     # ---- hooks vendors may override -----------------------------------------------------
-    def _search_extra(self) -> list[tuple[str, str]]:
+    def search_extra(self) -> list[tuple[str, str]]:
         """Parameters every search carries (athenahealth's `ah-practice`)."""
         return [(k, connect.render(v, self.spec.vendor_params, what=f"the {k} parameter"))
                 for k, v in self.profile.search_params.items()]
@@ -277,7 +277,7 @@ class EHRAdapter:
         """Patients to iterate: a Patient search, or the Group where searches need an id."""
         if self.profile.required_search_params.get("Patient"):
             return self._group_members()
-        params = [*self._search_extra(), ("_count", str(connect.page_size(self.spec,
+        params = [*self.search_extra(), ("_count", str(connect.page_size(self.spec,
                                                                           self.profile)))]
         return sorted({str(r["id"]) for r in self.client.search("Patient", params)})
 

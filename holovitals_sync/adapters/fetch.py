@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from holovitals_sync.adapters import windows
 from holovitals_sync.adapters.plan import Task
 from holovitals_sync.adapters.profile import VendorProfile
 from holovitals_sync.adapters.types import FetchedPage, Resource
@@ -270,6 +271,8 @@ class Fetcher:
         since = task.since_of(rtype)
         if since:
             params.append(("_lastUpdated", lookback(since)))
+        if task.window is not None:
+            params += windows.params_of(task.window)
         params.append(("_count", str(self.page_size)))
         return params
 

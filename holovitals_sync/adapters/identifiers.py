@@ -19,7 +19,7 @@ def find_patients(adapter: EHRAdapter, *, system: str | None, value: str,
     (the chart an A40 names in MRG).
     """
     token = f"{system}|{value}" if system else value
-    params = [*adapter._search_extra(), ("identifier", token)]  # noqa: SLF001 - same package
+    params = [*adapter.search_extra(), ("identifier", token)]
     found = []
     for resource in adapter.client.search("Patient", params):
         if resource.get("resourceType") != "Patient" or not resource.get("id"):

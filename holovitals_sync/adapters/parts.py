@@ -1,6 +1,8 @@
 """A full sync cut into parts that several workers can run: per group of output files of a
-Bulk Data export whose server cuts a type into several files, and per block of patients where
-every search names one (the types searched freely then make one more part together).
+Bulk Data export whose server cuts a type into several files, per block of patients where
+every search names one (the types searched freely then make one more part together), and
+per `_lastUpdated` window of each large type where searches are free (`adapters.windows`;
+a part marked `last`, a type's open tail, runs after all the others).
 
 A part is plain JSON (stored on the child job's row), and the same part always rebuilds the
 same fetch plan, so a child resumes from its own checkpoint like any job. `split` decides
@@ -14,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from holovitals_sync.adapters import windows
 from holovitals_sync.adapters.plan import Task, full_tasks, per_patient
 from holovitals_sync.fhir.bulk import BulkExporter
 
@@ -26,6 +29,9 @@ Part = dict[str, Any]
 # The size of a full sync is guessed from its patients: a typical chart's resources.
 PER_PATIENT_GUESS = 40
 MAX_PARTS = 256
+# A type is cut in time into windows of about its fair share of the run: the resources
+# counted over this many windows per worker, never below a tenth of the split threshold.
+WINDOWS_PER_WORKER = 2
 
 
 @dataclass
@@ -38,17 +44,19 @@ class Split:
 
 
 def plan_split(adapter: EHRAdapter, types: list[str], *, min_resources: int,
-               patient_block: int) -> Split:
+               patient_block: int, workers: int = 1) -> Split:
     """How to run a full sync of `types`: in parts, or as one job."""
     tasks = full_tasks(adapter.profile, types)
     if len(tasks) == 1 and tasks[0].kind == "export":
         return _export_split(adapter, tasks[0], min_resources)
     # A search per type is not cut by type: the largest type's pages come one after another
     # either way (offset paging), and one job already pages several types at once. Measured
-    # (benchmarks/sync.py --only split): parts per type were 0.84-0.9x one job.
+    # (benchmarks/sync.py --only split): parts per type were 0.84-0.9x one job. Large types
+    # are cut in time instead (`_window_split`).
     bound = [t for t in tasks if t.kind == "patients"]
     if not bound:
-        return Split()
+        return _window_split(adapter, [t for task in tasks for t in task.types],
+                             min_resources, workers)
     ids = adapter.patient_ids()
     if len(ids) * PER_PATIENT_GUESS < min_resources:
         return Split()
@@ -60,6 +68,36 @@ def plan_split(adapter: EHRAdapter, types: list[str], *, min_resources: int,
         parts.append({"kind": "search", "types": free})
     if len(parts) < 2 or len(parts) > MAX_PARTS:
         return Split()
+    return Split(parts)
+
+
+def _window_split(adapter: EHRAdapter, types: list[str], min_resources: int,
+                  workers: int) -> Split:
+    """Each type larger than a fair share cut into `_lastUpdated` windows (one part each,
+    its open tail held back until the others end); the smaller types in one part."""
+    usable = [t for t in types if adapter.profile.supports_last_updated(t)]
+    counters = {t: windows.Counter(adapter.client, t, adapter.search_extra()) for t in usable}
+    counts = {t: counter(("", "")) for t, counter in counters.items()}
+    known = sum(c for c in counts.values() if c is not None)
+    if known < min_resources:
+        return Split()
+    target = max(min_resources // 10, known // (WINDOWS_PER_WORKER * max(1, workers)), 1)
+    parts: list[Part] = []
+    whole: list[str] = []
+    for rtype in types:
+        count = counts.get(rtype)
+        cut = windows.cut(counters[rtype], count, target, MAX_PARTS // 2) \
+            if count is not None and count > 2 * target else None
+        if cut is None:
+            whole.append(rtype)
+            continue
+        parts += [{"kind": "search", "types": [rtype], "window": list(window),
+                   **({"last": True} if not window[1] else {})} for window in cut]
+    if whole:  # together, so their streams run side by side as in one job
+        parts.append({"kind": "search", "types": whole})
+    if len(parts) < 2 or len(parts) > MAX_PARTS:
+        return Split()
+    log.info("full sync cut in %d parts (%d resources counted)", len(parts), known)
     return Split(parts)
 
 
@@ -100,5 +138,6 @@ def part_tasks(adapter: EHRAdapter, part: Part) -> tuple[list[Task], dict[str, A
         task = Task("export", types, files=tuple(part["files"]))
         return [task], {"task": 0, "state": {"job": part["job"]}}
     if kind == "search" and not any(per_patient(adapter.profile, t) for t in types):
-        return [Task("search", (t,)) for t in types], None
+        window = tuple(part["window"]) if part.get("window") else None
+        return [Task("search", (t,), window=window) for t in types], None  # type: ignore[arg-type]
     raise ValueError(f"unknown part {kind!r}")

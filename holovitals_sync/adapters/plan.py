@@ -27,6 +27,8 @@ class Task:
         patient_ids: Fixed patients (None: enumerate them).
         files: Of an export, only these output files (by index among the manifest's files
             of the task's types; None: all of them). A part of a split full sync.
+        window: Of a search, only `_lastUpdated` in [lo, hi) ("" is open): one part of a
+            large type cut in time (`adapters.windows`).
     """
 
     kind: TaskKind
@@ -34,6 +36,7 @@ class Task:
     since: tuple[tuple[str, str], ...] = ()
     patient_ids: tuple[str, ...] | None = None
     files: tuple[int, ...] | None = None
+    window: tuple[str, str] | None = None
 
     def since_of(self, rtype: str) -> str | None:
         """The lower bound of a type, if any."""

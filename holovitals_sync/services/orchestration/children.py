@@ -61,7 +61,8 @@ def split(job: SyncJob, adapter: EHRAdapter) -> bool:
         return False
     types = list(adapter.profile.resource_types)
     plan = adapter.split_full(types, min_resources=settings.sync_split_above,
-                              patient_block=settings.sync_split_patient_block)
+                              patient_block=settings.sync_split_patient_block,
+                              workers=_sync_workers())
     if len(plan.parts) < 2:
         if plan.resume is not None:  # the export it started is the one this run reads
             with session_scope() as session:
@@ -90,8 +91,15 @@ def _spawn(parent: SyncJob, types: list[str], parts: list[dict[str, Any]]) -> No
         ids = [int(k.id) for k in kids]  # type: ignore[arg-type]
         lifecycle.fence(session, parent, total_estimate=None, checkpoint={
             **parent.checkpoint, "children": ids, "types": types})
+        first = [int(k.id) for k in kids if not _last(k)]  # type: ignore[arg-type]
     log.info("sync job %s: split into %d parts", parent.id, len(ids))
-    _dispatch_and_wait(parent, ids)
+    _dispatch_and_wait(parent, ids, first)
+
+
+def _last(kid: SyncJob) -> bool:
+    """A part that runs after all the others (a type's open `_lastUpdated` tail: what
+    changes while the others run moves into it, so it must be read last)."""
+    return bool((kid.part or {}).get("last"))
 
 
 def _resume(parent: SyncJob) -> None:
@@ -99,12 +107,18 @@ def _resume(parent: SyncJob) -> None:
     the parts that failed or were cancelled run again from their checkpoints."""
     ids = [int(i) for i in parent.checkpoint["children"]]
     with session_scope() as session:
-        again = [k for k in session.exec(select(SyncJob).where(SyncJob.id.in_(ids)))
-                 if k.status in (JobStatus.FAILED, JobStatus.CANCELLED)]
+        kids = list(session.exec(select(SyncJob).where(SyncJob.id.in_(ids))))
+        again = [k for k in kids if k.status in (JobStatus.FAILED, JobStatus.CANCELLED)]
         for kid in again:
             kid.max_attempts = kid.attempts + get_settings().retry_attempts + 1
             session.add(kid)
-        again_ids = [int(k.id) for k in again]  # type: ignore[arg-type]
+        # The last parts wait again while any other part still has to run (`finish`).
+        held = any(not _last(k) and k.status is not JobStatus.COMPLETED for k in kids)
+        for kid in again if held else []:
+            if _last(kid):
+                kid.status, kid.rq_job_id = JobStatus.PENDING, None
+        again_ids = [int(k.id) for k in again  # type: ignore[arg-type]
+                     if not (held and _last(k))]
     log.info("sync job %s: %d of %d parts run again", parent.id, len(again_ids), len(ids))
     _dispatch_and_wait(parent, ids, again_ids)
 
@@ -185,8 +199,10 @@ def finish(parent_id: int) -> str:
         kids = list(session.exec(select(SyncJob).where(SyncJob.parent_id == parent_id)))
         session.expunge(parent)
     waiting = [k for k in kids if k.status in UNFINISHED]
-    if waiting:  # a part was queued again (reconcile, a retry) after this was planned
-        _dispatch_and_wait(parent, [int(k.id) for k in kids], [])  # type: ignore[arg-type]
+    held = [k for k in waiting if k.status is JobStatus.PENDING and k.rq_job_id is None]
+    if waiting:  # the last parts' turn, or a part queued again (reconcile, a retry)
+        start = [int(k.id) for k in held] if len(held) == len(waiting) else []  # type: ignore[arg-type]
+        _dispatch_and_wait(parent, [int(k.id) for k in kids], start)  # type: ignore[arg-type]
         return "waiting"
     totals = {name: sum(getattr(k, name) for k in kids) for name in ADDED}
     failed = [k for k in kids if k.status is not JobStatus.COMPLETED]

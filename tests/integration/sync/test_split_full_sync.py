@@ -1,5 +1,5 @@
-"""One full sync, several workers: a large full sync is cut into parts (export files, or a
-search per type), each an ordinary sync job any free worker takes; the parent adds up their
+"""One full sync, several workers: a large full sync is cut into parts (export files, or
+`_lastUpdated` windows of large types), each an ordinary sync job any free worker takes; the parent adds up their
 counters and ends when they have all ended; a part that fails fails the parent, and
 retrying the parent runs only that part again. Real workers, the sandbox over HTTP, SQLite
 and PostgreSQL."""
@@ -92,10 +92,10 @@ def nextgen_ehr() -> Iterator[SandboxServer]:
         yield server
 
 
-def test_a_search_per_type_stays_one_job_with_its_streams(sync_db, nextgen_ehr, workers,
-                                                          split_everything):
-    """Cut by type, the largest type's pages still come one after another: one job pages
-    the types side by side instead (benchmarks/sync.py --only split measured parts slower)."""
+def test_a_search_per_type_is_shared_by_lastupdated_windows(sync_db, nextgen_ehr, workers,
+                                                             split_everything):
+    """Cut by type, the largest type's pages would still come one after another: large types
+    are cut in `_lastUpdated` windows instead, each open tail read after every other part."""
     with session_scope() as session:
         cid = make_connection(session, "NextGen", vendor="nextgen",
                               base_url=nextgen_ehr.base_url, client_id="holovitals-demo",
@@ -103,10 +103,21 @@ def test_a_search_per_type_stays_one_job_with_its_streams(sync_db, nextgen_ehr, 
     workers.start(2)
     job = wait_status(start(cid), "completed", "failed", timeout=180)
     assert job.status is JobStatus.COMPLETED, job.last_error
-    assert _parts(job.id) == []
+    parts = _parts(job.id)
+    cut = {p.part["types"][0] for p in parts if p.part.get("window")}
+    assert cut and len(parts) > len(cut) + 1  # some type in several windows
+    for rtype in cut:
+        tails = [p for p in parts if p.part["types"] == [rtype] and p.part.get("last")]
+        assert [t.part["window"][1] for t in tails] == [""]  # one open tail per cut type
+    first = [p for p in parts if not p.part.get("last")]
+    last = [p for p in parts if p.part.get("last")]
+    assert min(p.started_at for p in last) >= max(p.finished_at for p in first)
+    # Exactly the server's content: every resource in one window, none twice.
     store = nextgen_ehr.state.store
-    assert len(local_hashes(cid)) == job.created == sum(
-        len(store.candidates(t)) for t in {t for t, _ in local_hashes(cid)})
+    stored = local_hashes(cid)
+    assert len(stored) == job.created == sum(
+        len(store.candidates(t)) for t in {t for t, _ in stored})
+    assert {t for t, _ in stored} >= cut
 
 
 def test_an_export_of_one_file_per_type_stays_one_job(connection, ehr, workers,
