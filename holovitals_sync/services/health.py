@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import redis
 import sqlalchemy as sa
 from pydantic import BaseModel
-from rq import Queue, Worker
+from rq import Queue
+from rq.utils import as_text, utcparse
+from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 from ..config import QUEUE_FAMILIES, Settings
 from ..db import get_engine, ping, probe_write
@@ -62,29 +64,44 @@ def _check_database(engine: sa.Engine) -> PartHealth:
 LIVE_WITHIN = timedelta(seconds=45)
 
 
-def _live(worker: Worker, now: datetime) -> bool:
-    beat = worker.last_heartbeat
-    if beat is None:
+def _live(beat: bytes | None, now: datetime) -> bool:
+    """Whether a worker's `last_heartbeat` (as RQ stores it) is recent enough."""
+    if not beat:
         return False
-    beat = beat if beat.tzinfo else beat.replace(tzinfo=UTC)
-    return now - beat < LIVE_WITHIN
+    moment = utcparse(as_text(beat))
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return now - moment < LIVE_WITHIN
 
 
 def _queue_health(conn: redis.Redis, settings: Settings) -> dict[str, QueueFamilyHealth]:
-    report = {}
+    """Workers and waiting jobs per family, in two round trips.
+
+    RQ's `Worker.all` reads each worker whole, one worker and one queue at a time: with
+    a worker pool on every queue family that was hundreds of round trips, and the dashboard
+    asks on every burst of job events (benchmarks/ui_latency.py). Only the registry's
+    worker sets, the queues' lengths and each worker's heartbeat are needed.
+    """
+    names = {family: settings.queue_names(family) for family in QUEUE_FAMILIES}
+    every = [name for family in QUEUE_FAMILIES for name in names[family]]
+    pipe = conn.pipeline(transaction=False)
+    for name in every:
+        pipe.smembers(WORKERS_BY_QUEUE_KEY % name)
+        pipe.llen(Queue(name, connection=conn).key)
+    answers = pipe.execute()
+    members = {name: {as_text(k) for k in answers[2 * i]} for i, name in enumerate(every)}
+    lengths = {name: int(answers[2 * i + 1]) for i, name in enumerate(every)}
+    keys = sorted(set().union(*members.values())) if members else []
+    pipe = conn.pipeline(transaction=False)
+    for key in keys:
+        pipe.hget(key, "last_heartbeat")
     now = datetime.now(UTC)
+    live = {key for key, beat in zip(keys, pipe.execute(), strict=True) if _live(beat, now)}
+    report = {}
     for family in QUEUE_FAMILIES:
-        names = settings.queue_names(family)
-        workers = {
-            worker.name
-            for name in names
-            for worker in Worker.all(connection=conn, queue=Queue(name, connection=conn))
-            if _live(worker, now)
-        }
-        queued = sum(Queue(name, connection=conn).count for name in names)
+        listening = set().union(*(members[name] for name in names[family]))
         report[family] = QueueFamilyHealth(
-            workers=len(workers), expected_workers=settings.workers_for(family), queued=queued
-        )
+            workers=len(listening & live), expected_workers=settings.workers_for(family),
+            queued=sum(lengths[name] for name in names[family]))
     return report
 
 
