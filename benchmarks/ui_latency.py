@@ -24,6 +24,11 @@ tabs are open it also counts the subscribers of the job-event channel on the pro
 Redis (`PUBSUB NUMSUB`, this script's own subscription left out): one per backend process
 is the design. Each tab gets `--samples` updates (50; 20 with --quick).
 
+Each line also splits the latency where the page handles the websocket frame (a listener
+added before the app's own, `WS_ARRIVALS`): `to_page_*` (the server, the wire, and the
+browser's delivery of the frame to the tab) and `in_page_*` (the app's handling up to the
+row's change).
+
 Targets: p95 under 1000 ms for one tab (#10); p95 under 300 ms for ten tabs on
 `up --demo --prod` (#26). The backend runs without hot reload
 (REFLEX_HOT_RELOAD_OVERRIDE_PATHS), so edits elsewhere in the checkout do not restart it
@@ -33,6 +38,7 @@ mid-run.
 from __future__ import annotations
 
 import argparse
+import bisect
 import os
 import re
 import shutil
@@ -78,6 +84,21 @@ OBSERVE_ROWS = """() => {
   window.__observer.observe(document.body,
     {subtree: true, childList: true, characterData: true, attributes: true});
 }"""
+# Notes when each websocket frame reaches the page, before the app handles it: the part of
+# an update's latency spent before the browser (hub, per-tab state, wire) versus in it.
+WS_ARRIVALS = """(() => {
+  window.__wsAt = [];
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', () => {
+        window.__wsAt.push(Date.now());
+        if (window.__wsAt.length > 20000) window.__wsAt.splice(0, 10000);
+      });
+    }
+  };
+})()"""
 LIVE = "#live:has-text('live')"
 SHA = commit_sha()
 
@@ -188,9 +209,31 @@ class Jobs:
         return job["id"]
 
 
+def split_at_browser(seen: dict[str, float], published: dict[str, float], arrivals: list[float],
+                     since: float) -> list[tuple[float, float]]:
+    """(until the page handles the frame, the app's handling up to the row's change) for
+    each matched update (ms): the last frame the page handled before the row changed splits
+    it. The first part holds the server, the wire and the browser's delivery of the frame
+    to the tab's renderer (see BENCHMARKS.md, "#26 where ten-tab latency goes")."""
+    parts = []
+    for key, shown in seen.items():
+        sent = published.get(key, 0)
+        if sent <= since or key.endswith(":0"):
+            continue
+        at = bisect.bisect_right(arrivals, shown) - 1
+        if at < 0 or arrivals[at] < sent:
+            continue
+        parts.append((arrivals[at] - sent, shown - arrivals[at]))
+    return parts
+
+
 def measure(pages: list[Any], jobs: Jobs, events: EventLog, wanted: int,
-            on_job: Any = None) -> list[list[float]]:
-    """Run jobs until every tab has `wanted` latencies; each tab's latencies (ms)."""
+            on_job: Any = None, parts: list[tuple[float, float]] | None = None
+            ) -> list[list[float]]:
+    """Run jobs until every tab has `wanted` latencies; each tab's latencies (ms).
+
+    `parts`, when given, receives each update's split (see `split_at_browser`).
+    """
     # Rows already on screen show events published before this phase: not measured.
     began = time.time() * 1000
     for page in pages:
@@ -206,6 +249,10 @@ def measure(pages: list[Any], jobs: Jobs, events: EventLog, wanted: int,
               f"{[len(t) for t in per_tab]} ({len(events.published)} events)", file=sys.stderr)
         if min(len(t) for t in per_tab) >= wanted:
             break
+    if parts is not None:
+        for page in pages:
+            parts += split_at_browser(page.evaluate("window.__rows"), events.published,
+                                      page.evaluate("window.__wsAt || []"), began)
     return [t[:wanted] for t in per_tab]
 
 
@@ -246,6 +293,8 @@ def main() -> None:
     common = {"unit": "ms", "batch_size": BATCH_SIZE, "ehr_latency_ms": LATENCY_MS,
               "mode": "prod" if args.prod else "dev"}
     subscribers: list[int] = []
+    one_parts: list[tuple[float, float]] = []
+    many_parts: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory(prefix="hv-ui-bench-") as tmp:
         product = Product(Path(tmp), args.prod)
         try:
@@ -258,15 +307,17 @@ def main() -> None:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                                      args=CHROMIUM_ARGS)
                 context = browser.new_context(viewport={"width": 1280, "height": 800})
+                context.add_init_script(WS_ARRIVALS)
                 first = context.new_page()
                 sign_in(first, product)
-                (one,) = measure([first], jobs, events, wanted)
+                (one,) = measure([first], jobs, events, wanted, parts=one_parts)
                 many: list[list[float]] = []
                 if args.tabs > 1:
                     pages = [first, *(open_tab(context, product)
                                       for _ in range(args.tabs - 1))]
                     many = measure(pages, jobs, events, wanted,
-                                   lambda: subscribers.append(events.others(product)))
+                                   lambda: subscribers.append(events.others(product)),
+                                   parts=many_parts)
                 browser.close()
         finally:
             product.stop()
@@ -277,7 +328,7 @@ def main() -> None:
     loadavg = round(os.getloadavg()[0], 2)
     single = figures(one)
     emit("ui_update_latency_ms", value=single["p95"], **single, **common, tabs=1,
-         target_p95=1000, n=len(one), loadavg_1m=loadavg)
+         target_p95=1000, n=len(one), loadavg_1m=loadavg, **where(one_parts))
     if many:
         flat = [x for tab in many for x in tab]
         worst_tab = max(percentile(tab, 0.95) for tab in many)
@@ -285,7 +336,21 @@ def main() -> None:
         emit("ui_update_latency_ms_tabs", value=several["p95"], **several, **common, tabs=args.tabs,
              baseline=single["p95"], ratio=round(several["p95"] / single["p95"], 2),
              worst_tab_p95=round(worst_tab, 1), target_p95=300, n=len(flat),
-             redis_subscriptions=max(subscribers, default=0), loadavg_1m=loadavg)
+             redis_subscriptions=max(subscribers, default=0), loadavg_1m=loadavg,
+             **where(many_parts))
+
+
+def where(parts: list[tuple[float, float]]) -> dict[str, float]:
+    """p50/p95 of each part of the latency: until the page handles the frame (server, wire
+    and the browser's delivery), then the app (the frame's handler to the row's change)."""
+    if not parts:
+        return {}
+    out: dict[str, float] = {}
+    for n, name in enumerate(("to_page", "in_page")):
+        values = [p[n] for p in parts]
+        out[f"{name}_p50"] = round(statistics.median(values), 1)
+        out[f"{name}_p95"] = round(percentile(values, 0.95), 1)
+    return out
 
 
 if __name__ == "__main__":
