@@ -29,7 +29,9 @@ prints one JSON line per metric:
   Bulk Data export answered at once (generic mode, no latency; files of 10,000 resources,
   parts are groups of them).
 - with --large (or --only large): worker_peak_rss_large_mb for one full sync of ~20k and
-  ~200k resources into PostgreSQL, and rss_growth_large (% from the first to the second).
+  ~200k resources into PostgreSQL, and rss_growth_large (% from the first to the second);
+  --million: the same at ~20k and ~1,000,000 (22,500 patients; the sandbox alone holds
+  several GB while it serves them).
 
     python benchmarks/sync.py --quick --only speedup     # just the scaling curve
     python benchmarks/sync.py --large                    # just the memory check
@@ -436,11 +438,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="50 patients, under a minute")
     parser.add_argument("--large", action="store_true",
                         help="only the memory check: worker RSS at 20k vs 200k resources")
+    parser.add_argument("--million", action="store_true",
+                        help="the memory check at 20k vs ~1,000,000 resources (22,500 patients)")
     parser.add_argument("--only", choices=PARTS, action="append",
                         help="run only these parts (repeatable); default: all but large")
     args = parser.parse_args()
-    if args.large:
-        large()
+    if args.large or args.million:
+        large(MILLION_PATIENTS if args.million else LARGE_PATIENTS)
         return
     patients = 50 if args.quick else 500
     parts = args.only or DEFAULT_PARTS
@@ -573,12 +577,14 @@ def large_run(patients: int, tmp: str) -> tuple[int, float, int]:
             drop()
 
 
-# ~40 resources per sandbox patient: 500 -> ~20k, 5,000 -> ~200k.
+# ~45 resources per sandbox patient: 500 -> ~22k, 5,000 -> ~223k, 22,500 -> ~1,000,000.
 LARGE_PATIENTS = (500, 5000)
+MILLION_PATIENTS = (500, 22_500)
 
 
-def large() -> None:
-    """Peak worker RSS of one full sync (bulk NDJSON, PostgreSQL) at ~20k and ~200k.
+def large(sizes: tuple[int, int] = LARGE_PATIENTS) -> None:
+    """Peak worker RSS of one full sync (bulk NDJSON, PostgreSQL) at ~20k and ~200k
+    (`--million`: ~1,000,000).
 
     Each size gets its own sandbox and database; "flat" means the 200k run's peak is
     within a few percent of the 20k run's (the loop streams batches and keeps none).
@@ -587,7 +593,7 @@ def large() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         private = start_redis(Path(tmp)) if not REDIS_URL else None
         try:
-            for patients in LARGE_PATIENTS:
+            for patients in sizes:
                 count, seconds, rss = large_run(patients, tmp)
                 peaks.append((count, rss))
                 emit("worker_peak_rss_large_mb", rss / 2**20, "MB", count, seconds=seconds,
