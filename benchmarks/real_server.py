@@ -18,6 +18,11 @@ other on the same server and data:
   ratio to the fhirpy script and to the ceiling of the plan it used (export where the
   server offers it, else paging).
 
+Each line also says how many cores the server kept busy (`server_cores`) and the whole
+machine (`machine_cores_busy` of `cores`) over that measurement: the server and our sync
+share this machine's cores, so a ceiling the server reaches with the machine to itself is
+not one a sync that also parses and stores can reach beside it.
+
 Prints JSON lines; figures go into BENCHMARKS.md.
 """
 
@@ -37,6 +42,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 import sync as bench  # noqa: E402 (benchmarks run as scripts)
 from _common import commit_sha, free_port  # noqa: E402
 
@@ -204,14 +210,41 @@ def main() -> None:
             server.stop()
 
 
+class CpuMeter:
+    """Cores the server and the whole machine kept busy over one measurement: on a small
+    machine the server and our sync share the same cores, which decides the ratios."""
+
+    def __init__(self, server: Sekmet) -> None:
+        self.server = psutil.Process(server.proc.pid)
+
+    def _server_seconds(self) -> float:
+        procs = [self.server, *self.server.children(recursive=True)]
+        return sum(sum(p.cpu_times()[:2]) for p in procs if p.is_running())
+
+    def __enter__(self) -> CpuMeter:
+        self._t, self._s, self._m = time.perf_counter(), self._server_seconds(), psutil.cpu_times()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self._t
+        after = psutil.cpu_times()
+        busy = sum(after) - sum(self._m) - (after.idle - self._m.idle)
+        self.figures = {"server_cores": round((self._server_seconds() - self._s) / wall, 2),
+                        "machine_cores_busy": round(busy / wall, 2),
+                        "cores": psutil.cpu_count()}
+
+
 def run(server: Sekmet, tmp: str, worker_counts: list[int]) -> None:
-    n, s = fhirpy_script(server.base, tmp)
+    with CpuMeter(server) as cpu:
+        n, s = fhirpy_script(server.base, tmp)
     script = n / s
-    emit("fhirpy_script_rps", script, "resources/s", n, seconds=s, page_size=500)
-    n, s = paging_ceiling(server.base, 1000, STREAMS)
+    emit("fhirpy_script_rps", script, "resources/s", n, seconds=s, page_size=500,
+         **cpu.figures)
+    with CpuMeter(server) as cpu:
+        n, s = paging_ceiling(server.base, 1000, STREAMS)
     paging = n / s
     emit("paging_ceiling_rps", paging, "resources/s", n, seconds=s, page_size=1000,
-         streams=STREAMS)
+         streams=STREAMS, **cpu.figures)
     exported = export_ceiling(server.base)
     export = exported[0] / exported[1] if exported else None
     if exported:
@@ -220,13 +253,14 @@ def run(server: Sekmet, tmp: str, worker_counts: list[int]) -> None:
     for workers in worker_counts:
         if workers > 1:  # a full sync this size is shared by the workers (child jobs)
             os.environ["HOLOVITALS_SYNC_SPLIT_ABOVE"] = "1"
-        count, seconds, plan = our_sync(server.base, tmp, workers)
+        with CpuMeter(server) as cpu:
+            count, seconds, plan = our_sync(server.base, tmp, workers)
         os.environ.pop("HOLOVITALS_SYNC_SPLIT_ABOVE", None)
         rate = count / seconds
         ceiling = export if plan.startswith("export") and export else paging
         emit(f"full_sync_rps_{workers}w", rate, "resources/s", count, seconds=seconds,
              plan=plan, vs_fhirpy_script=rate / script, vs_ceiling=rate / ceiling,
-             target_vs_fhirpy=2.0, target_vs_ceiling=0.8)
+             target_vs_fhirpy=2.0, target_vs_ceiling=0.8, **cpu.figures)
 
 
 if __name__ == "__main__":

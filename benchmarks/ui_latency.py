@@ -17,6 +17,9 @@ and are not counted. Prints JSON lines:
 
     {"bench": "ui_latency", "metric": "ui_update_latency_ms", "p50": ..., "p95": ..., ...}
 
+With `--viewers`, each extra tab runs in a chromium of its own (N people rather than one
+person's N tabs; each browser has its own network service and compositor).
+
 With `--tabs N` (N > 1) the same run measures twice: first one tab alone (the baseline),
 then N tabs of the same browser open on the dashboard at once, every tab's every update
 counted (`ui_update_latency_ms_tabs`, with the one-tab p95 as `baseline`). While the N
@@ -168,6 +171,17 @@ def open_tab(context: Any, product: Product) -> Any:
     return page
 
 
+def viewer_tab(playwright: Any, product: Product) -> Any:
+    """Another person watching: a browser of their own (its own network service and
+    compositor), signed in as the demo viewer."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.add_init_script(WS_ARRIVALS)
+    page = context.new_page()
+    sign_in(page, product)
+    return page
+
+
 class Jobs:
     """Starts resource jobs through the API as the demo operator, one at a time."""
 
@@ -285,6 +299,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=None, help="updates per tab")
     parser.add_argument("--tabs", type=int, default=1, help="dashboard tabs open at once")
     parser.add_argument("--prod", action="store_true", help="up --demo --prod")
+    parser.add_argument("--viewers", action="store_true",
+                        help="each extra tab in a browser of its own (people, not tabs)")
     parser.add_argument("--log", type=Path, default=None, help="keep up's log here")
     args = parser.parse_args()
     wanted = args.samples or (20 if args.quick else 50)
@@ -312,7 +328,10 @@ def main() -> None:
                 sign_in(first, product)
                 (one,) = measure([first], jobs, events, wanted, parts=one_parts)
                 many: list[list[float]] = []
-                if args.tabs > 1:
+                if args.tabs > 1 and args.viewers:
+                    pages = [first, *(viewer_tab(playwright, product)
+                                      for _ in range(args.tabs - 1))]
+                elif args.tabs > 1:
                     pages = [first, *(open_tab(context, product)
                                       for _ in range(args.tabs - 1))]
                     many = measure(pages, jobs, events, wanted,
@@ -334,6 +353,7 @@ def main() -> None:
         worst_tab = max(percentile(tab, 0.95) for tab in many)
         several = figures(flat)
         emit("ui_update_latency_ms_tabs", value=several["p95"], **several, **common, tabs=args.tabs,
+             browsers=args.tabs if args.viewers else 1,
              baseline=single["p95"], ratio=round(several["p95"] / single["p95"], 2),
              worst_tab_p95=round(worst_tab, 1), target_p95=300, n=len(flat),
              redis_subscriptions=max(subscribers, default=0), loadavg_1m=loadavg,
