@@ -328,12 +328,10 @@ def main() -> None:
                 sign_in(first, product)
                 (one,) = measure([first], jobs, events, wanted, parts=one_parts)
                 many: list[list[float]] = []
-                if args.tabs > 1 and args.viewers:
-                    pages = [first, *(viewer_tab(playwright, product)
-                                      for _ in range(args.tabs - 1))]
-                elif args.tabs > 1:
-                    pages = [first, *(open_tab(context, product)
-                                      for _ in range(args.tabs - 1))]
+                if args.tabs > 1:
+                    extra = (viewer_tab(playwright, product) if args.viewers
+                             else open_tab(context, product) for _ in range(args.tabs - 1))
+                    pages = [first, *extra]
                     many = measure(pages, jobs, events, wanted,
                                    lambda: subscribers.append(events.others(product)),
                                    parts=many_parts)
