@@ -102,6 +102,12 @@ def _last(kid: SyncJob) -> bool:
     return bool((kid.part or {}).get("last"))
 
 
+def held_back(job: SyncJob) -> bool:
+    """A last part not queued yet: its finisher queues it once the other parts have ended
+    (nothing is lost: it has never been queued, so no queue can have dropped it)."""
+    return job.status is JobStatus.PENDING and job.rq_job_id is None and _last(job)
+
+
 def _resume(parent: SyncJob) -> None:
     """A later attempt of the parent (a retry after a part failed, or a lost finalizer):
     the parts that failed or were cancelled run again from their checkpoints."""

@@ -100,6 +100,8 @@ def reconcile() -> dict[str, int]:
     with session_scope() as session:
         rows = list(session.exec(select(SyncJob).where(SyncJob.status.in_(ACTIVE))))
         for job in rows:
+            if children.held_back(job):
+                continue
             result = _check(session, job)
             if result:
                 outcome[result] = outcome.get(result, 0) + 1

@@ -1,22 +1,38 @@
 """One full sync, several workers: a large full sync is cut into parts (export files, or
-`_lastUpdated` windows of large types), each an ordinary sync job any free worker takes; the parent adds up their
-counters and ends when they have all ended; a part that fails fails the parent, and
-retrying the parent runs only that part again. Real workers, the sandbox over HTTP, SQLite
-and PostgreSQL."""
+`_lastUpdated` windows of large types), each an ordinary sync job any free worker takes; the
+parent adds up their counters and ends when they have all ended; a part that fails fails the
+parent, and retrying the parent runs only that part again. Real workers, the sandbox over
+HTTP, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+from rq import Worker
 from sqlmodel import select
 
 from holovitals_sync.config import get_settings
 from holovitals_sync.db import session_scope
-from holovitals_sync.models import EHRConnection, JobStatus, SyncCheckpoint, SyncedRecord, SyncJob
+from holovitals_sync.models import (
+    EHRConnection,
+    JobStatus,
+    Priority,
+    SyncCheckpoint,
+    SyncedRecord,
+    SyncJob,
+)
 from holovitals_sync.sandbox.config import SandboxConfig
 from holovitals_sync.sandbox.server import SandboxServer
-from holovitals_sync.services.orchestration import cancel_job, children, retry_job, runner
+from holovitals_sync.services.orchestration import (
+    cancel_job,
+    children,
+    queueing,
+    reconcile,
+    retry_job,
+    runner,
+)
 from tests.factories import make_connection
 from tests.integration.sync.conftest import (
     TESTER,
@@ -118,6 +134,37 @@ def test_a_search_per_type_is_shared_by_lastupdated_windows(sync_db, nextgen_ehr
     assert len(stored) == job.created == sum(
         len(store.candidates(t)) for t in {t for t, _ in stored})
     assert {t for t, _ in stored} >= cut
+
+
+def test_a_held_back_tail_waits_for_its_finisher_not_for_reconcile(sync_db, nextgen_ehr,
+                                                                   split_everything):
+    """The open tails are queued by the finisher once the other parts end; however long
+    those take, the periodic reconcile must not take a tail for a lost job and queue it."""
+    with session_scope() as session:
+        cid = make_connection(session, "NextGen", vendor="nextgen",
+                              base_url=nextgen_ehr.base_url, client_id="holovitals-demo",
+                              client_secret="demo-secret", scopes="system/*.read").id
+    # Four workers registered (the plan cuts for them) that take nothing.
+    queue = queueing.queue_for(Priority.DEFAULT)
+    idle = [Worker([queue], connection=queue.connection, name=f"idle-{n}") for n in range(4)]
+    for worker in idle:
+        worker.register_birth()
+    try:
+        parent_id = start(cid)
+        runner.run_job(parent_id)  # plans and queues the first parts
+    finally:
+        for worker in idle:
+            worker.register_death()
+    parts = _parts(parent_id)
+    tails = [p.id for p in parts if p.part.get("last")]
+    assert tails and all(p.status is JobStatus.QUEUED for p in parts if p.id not in tails)
+    with session_scope() as session:  # hours later
+        for part in session.exec(select(SyncJob).where(SyncJob.parent_id == parent_id)):
+            part.created_at = part.created_at - timedelta(hours=3)
+            session.add(part)
+    reconcile()
+    held = [p for p in _parts(parent_id) if p.id in tails]
+    assert all(p.status is JobStatus.PENDING and p.rq_job_id is None for p in held)
 
 
 def test_an_export_of_one_file_per_type_stays_one_job(connection, ehr, workers,
