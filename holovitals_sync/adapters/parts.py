@@ -74,7 +74,20 @@ def plan_split(adapter: EHRAdapter, types: list[str], *, min_resources: int,
 def _window_split(adapter: EHRAdapter, types: list[str], min_resources: int,
                   workers: int) -> Split:
     """Each type larger than a fair share cut into `_lastUpdated` windows (one part each,
-    its open tail held back until the others end); the smaller types in one part."""
+    its open tail held back until the others end); the smaller types in one part.
+
+    Planning asks the server only for counts: when that fails for any reason, the sync
+    runs whole, as it did before windows existed.
+    """
+    try:
+        return _plan_windows(adapter, types, min_resources, workers)
+    except Exception as exc:  # noqa: BLE001 - a plan is an optimisation, never a failure
+        log.warning("full sync not cut in windows: %s", type(exc).__name__)
+        return Split()
+
+
+def _plan_windows(adapter: EHRAdapter, types: list[str], min_resources: int,
+                  workers: int) -> Split:
     usable = [t for t in types if adapter.profile.supports_last_updated(t)]
     counters = {t: windows.Counter(adapter.client, t, adapter.search_extra()) for t in usable}
     counts = {t: counter(("", "")) for t, counter in counters.items()}
@@ -84,10 +97,12 @@ def _window_split(adapter: EHRAdapter, types: list[str], min_resources: int,
     target = max(min_resources // 10, known // (WINDOWS_PER_WORKER * max(1, workers)), 1)
     parts: list[Part] = []
     whole: list[str] = []
+    large = [t for t in types if (counts.get(t) or 0) > 2 * target]
+    most = max(2, (MAX_PARTS - 1) // max(1, len(large)))  # all of them within MAX_PARTS
     for rtype in types:
         count = counts.get(rtype)
-        cut = windows.cut(counters[rtype], count, target, MAX_PARTS // 2) \
-            if count is not None and count > 2 * target else None
+        cut = windows.cut(counters[rtype], count, target, most) if rtype in large and \
+            count is not None else None
         if cut is None:
             whole.append(rtype)
             continue

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from holovitals_sync.fhir.client import FhirClient
 from holovitals_sync.fhir.errors import FhirError
@@ -33,6 +33,7 @@ FLOOR = "2000-01-01T00:00:00Z"
 # Count queries a plan may ask of one type: halving from FLOOR down to whole seconds takes
 # about 30, then one per extra window.
 MAX_PROBES = 96
+TAIL_LOOKBACK = timedelta(seconds=60)
 
 
 def _instant(value: str) -> datetime:
@@ -44,6 +45,16 @@ def _middle(lo: str, hi: str) -> str | None:
     start, end = _instant(lo or FLOOR), _instant(hi)
     mid = fhir_instant((start + (end - start) / 2).replace(microsecond=0))
     return mid if (lo or FLOOR) < mid < hi and _instant(mid) > start else None
+
+
+def _tail_start(server_time: str | None) -> str:
+    """Where the open tail starts: the earlier of the server's clock and ours, less the
+    look-back every incremental sync allows (a clock ahead of the server's, or a write
+    stamped before it commits, must not land a mid-sync change in a window already read).
+    An earlier start is always safe: the tail only gets larger."""
+    now = datetime.now(UTC)
+    server = _instant(server_time) if server_time else now
+    return fhir_instant((min(server, now) - TAIL_LOOKBACK).replace(microsecond=0))
 
 
 def params_of(window: Window) -> list[tuple[str, str]]:
@@ -80,7 +91,7 @@ def cut(counter: Counter, total: int, target: int, most: int) -> list[Window] | 
     one open; None when the server cannot count them or the type needs no cutting."""
     if total <= target:
         return None
-    start = counter.server_time or fhir_instant(datetime.now(UTC))
+    start = _tail_start(counter.server_time)
     tail = counter((start, ""))
     if tail is None:
         return None

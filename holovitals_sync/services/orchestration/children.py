@@ -90,16 +90,35 @@ def _spawn(parent: SyncJob, types: list[str], parts: list[dict[str, Any]]) -> No
         session.flush()
         ids = [int(k.id) for k in kids]  # type: ignore[arg-type]
         lifecycle.fence(session, parent, total_estimate=None, checkpoint={
-            **parent.checkpoint, "children": ids, "types": types})
+            **parent.checkpoint, "children": ids, "types": _swept(types, parts)})
         first = [int(k.id) for k in kids if not _last(k)]  # type: ignore[arg-type]
     log.info("sync job %s: split into %d parts", parent.id, len(ids))
     _dispatch_and_wait(parent, ids, first)
+
+
+def _swept(types: list[str], parts: list[dict[str, Any]]) -> list[str]:
+    """The types whose records the complete run may tombstone when it did not see them.
+
+    Not the types cut in `_lastUpdated` windows: a window paged by offset while one of its
+    resources changes loses that resource to a later window, every record behind it moves
+    up a place, and one at a page boundary is never returned. A record missing there is no
+    delete; the id sweep and the type's history find the real ones.
+    """
+    windowed = {t for part in parts if part.get("window") for t in part["types"]}
+    return [t for t in types if t not in windowed]
 
 
 def _last(kid: SyncJob) -> bool:
     """A part that runs after all the others (a type's open `_lastUpdated` tail: what
     changes while the others run moves into it, so it must be read last)."""
     return bool((kid.part or {}).get("last"))
+
+
+def _hold(kid: SyncJob) -> None:
+    """Back to waiting for the finisher, to be read from the start."""
+    kid.status, kid.rq_job_id, kid.checkpoint = JobStatus.PENDING, None, {}
+    for name in ADDED:
+        setattr(kid, name, 0)
 
 
 def held_back(job: SyncJob) -> bool:
@@ -118,11 +137,13 @@ def _resume(parent: SyncJob) -> None:
         for kid in again:
             kid.max_attempts = kid.attempts + get_settings().retry_attempts + 1
             session.add(kid)
-        # The last parts wait again while any other part still has to run (`finish`).
+        # The last parts wait again while any other part still has to run (`finish`); one
+        # already read is read again after it, from the start (what changed since moved
+        # into it), its counts started over so the parent's totals count it once.
         held = any(not _last(k) and k.status is not JobStatus.COMPLETED for k in kids)
-        for kid in again if held else []:
-            if _last(kid):
-                kid.status, kid.rq_job_id = JobStatus.PENDING, None
+        for kid in (k for k in kids if held and _last(k)):
+            _hold(kid)
+            session.add(kid)
         again_ids = [int(k.id) for k in again  # type: ignore[arg-type]
                      if not (held and _last(k))]
     log.info("sync job %s: %d of %d parts run again", parent.id, len(again_ids), len(ids))
@@ -204,14 +225,21 @@ def finish(parent_id: int) -> str:
             return "nothing"  # cancelled meanwhile, or already ended
         kids = list(session.exec(select(SyncJob).where(SyncJob.parent_id == parent_id)))
         session.expunge(parent)
-    waiting = [k for k in kids if k.status in UNFINISHED]
-    held = [k for k in waiting if k.status is JobStatus.PENDING and k.rq_job_id is None]
-    if waiting:  # the last parts' turn, or a part queued again (reconcile, a retry)
-        start = [int(k.id) for k in held] if len(held) == len(waiting) else []  # type: ignore[arg-type]
+    held = [k for k in kids if held_back(k)]
+    waiting = [k for k in kids if k.status in UNFINISHED and k not in held]
+    others_done = all(k.status is JobStatus.COMPLETED for k in kids if not _last(k))
+    if waiting or (held and others_done):
+        # A part queued again (reconcile, a retry), or the last parts' turn: only once
+        # every other part completed, or a part that runs again later could miss what
+        # changed meanwhile (it moved into a tail already read).
+        start = [] if waiting else [int(k.id) for k in held]  # type: ignore[arg-type]
         _dispatch_and_wait(parent, [int(k.id) for k in kids], start)  # type: ignore[arg-type]
         return "waiting"
     totals = {name: sum(getattr(k, name) for k in kids) for name in ADDED}
-    failed = [k for k in kids if k.status is not JobStatus.COMPLETED]
+    # Held tails count as not completed; the part that failed is named first.
+    failed = sorted((k for k in kids if k.status is not JobStatus.COMPLETED), key=held_back)
+    if held:  # never read: a part before them failed (a retry of the parent reads them)
+        _cancel_held(held)
     if failed:
         _fail(parent, failed, len(kids), totals)
         return "failed"
@@ -224,6 +252,14 @@ def finish(parent_id: int) -> str:
     log.info("sync job %s completed: %d parts, %d fetched", parent_id, len(kids),
              totals["fetched"])
     return "completed"
+
+
+def _cancel_held(held: list[SyncJob]) -> None:
+    with session_scope() as session:
+        for kid in session.exec(select(SyncJob).where(
+                SyncJob.id.in_([k.id for k in held]))):  # type: ignore[union-attr]
+            kid.status, kid.finished_at = JobStatus.CANCELLED, utcnow()
+            session.add(kid)
 
 
 def _fail(parent: SyncJob, failed: list[SyncJob], count: int, totals: dict[str, int]) -> None:

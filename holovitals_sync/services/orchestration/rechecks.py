@@ -49,6 +49,9 @@ def gone_at_ehr(job: SyncJob, adapter: EHRAdapter) -> list[Key]:
         # The patient a patient sync is about needs no second read: a 404 for it fails the
         # sync itself, and that path tombstones the patient (`runner._mark_patient_gone`).
         keys = [k for k in announced(session, job.id) if k != ("Patient", job.patient_id)]
+    if len(keys) >= LIMIT:
+        log.info("sync job %s: the first %d notified resources read again; the rest are "
+                 "left to the id sweep", job.id, LIMIT)
     gone: list[Key] = []
     for rtype, rid in keys:
         try:

@@ -135,6 +135,20 @@ def test_a_search_per_type_is_shared_by_lastupdated_windows(sync_db, nextgen_ehr
         len(store.candidates(t)) for t in {t for t, _ in stored})
     assert {t for t, _ in stored} >= cut
 
+    # A windowed type's missing record is no proof of a delete (offset paging in a window
+    # can skip one while another changes): only the types searched whole are swept.
+    whole = next(t for t in {t for t, _ in stored} - cut - {"Patient"})
+    gone = {rtype: sorted(r.id for r in store.candidates(rtype))[0]
+            for rtype in (sorted(cut)[0], whole)}
+    for rtype, rid in gone.items():
+        store.delete(rtype, rid)
+    again = wait_status(start(cid), "completed", "failed", timeout=180)
+    assert again.status is JobStatus.COMPLETED, again.last_error
+    with session_scope() as session:
+        deleted = {(r.resource_type, r.remote_id) for r in session.exec(select(SyncedRecord).where(
+            SyncedRecord.connection_id == cid, SyncedRecord.deleted))}
+    assert deleted == {(whole, gone[whole])} and again.deleted == 1
+
 
 def test_a_held_back_tail_waits_for_its_finisher_not_for_reconcile(sync_db, nextgen_ehr,
                                                                    split_everything):
@@ -165,6 +179,54 @@ def test_a_held_back_tail_waits_for_its_finisher_not_for_reconcile(sync_db, next
     reconcile()
     held = [p for p in _parts(parent_id) if p.id in tails]
     assert all(p.status is JobStatus.PENDING and p.rq_job_id is None for p in held)
+
+
+def test_tails_are_not_read_after_a_failed_part_but_after_its_retry(
+        sync_db, nextgen_ehr, workers, split_everything):
+    """A window that fails and runs again on a retry of the parent may meet resources that
+    changed meanwhile and moved into its type's tail: the tail is read after it, not before."""
+    with session_scope() as session:
+        cid = make_connection(session, "NextGen", vendor="nextgen",
+                              base_url=nextgen_ehr.base_url, client_id="holovitals-demo",
+                              client_secret="demo-secret", scopes="system/*.read").id
+    queue = queueing.queue_for(Priority.DEFAULT)
+    idle = [Worker([queue], connection=queue.connection, name=f"idle-{n}") for n in range(4)]
+    for worker in idle:
+        worker.register_birth()
+    try:
+        parent_id = start(cid)
+        runner.run_job(parent_id)  # plans and queues the first parts
+    finally:
+        for worker in idle:
+            worker.register_death()
+    parts = _parts(parent_id)
+    broken = next(p for p in parts if p.part.get("window") and not p.part.get("last"))
+    kept = dict(broken.part)
+    with session_scope() as session:  # a window of a type the server does not have
+        row = session.get(SyncJob, broken.id)
+        row.part = {**kept, "types": ["Basic"]}
+        session.add(row)
+    workers.start(2)
+    failed = wait_status(parent_id, "completed", "failed", timeout=180)
+    assert failed.status is JobStatus.FAILED and f"(job {broken.id})" in failed.last_error
+    tails = [p for p in _parts(parent_id) if p.part.get("last")]
+    assert tails and all(t.status is JobStatus.CANCELLED and t.started_at is None
+                         for t in tails)  # never read while a window was missing
+
+    with session_scope() as session:
+        row = session.get(SyncJob, broken.id)
+        row.part = kept
+        session.add(row)
+        retry_job(session, job_id=parent_id, actor=TESTER)
+    done = wait_status(parent_id, "completed", "failed", timeout=180)
+    assert done.status is JobStatus.COMPLETED, done.last_error
+    fixed = next(p for p in _parts(parent_id) if p.id == broken.id)
+    assert all(t.started_at >= fixed.finished_at for t in _parts(parent_id)
+               if t.part.get("last"))
+    store = nextgen_ehr.state.store
+    stored = local_hashes(cid)
+    assert len(stored) == done.created == sum(
+        len(store.candidates(t)) for t in {t for t, _ in stored})
 
 
 def test_an_export_of_one_file_per_type_stays_one_job(connection, ehr, workers,
