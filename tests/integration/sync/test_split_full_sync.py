@@ -150,25 +150,36 @@ def test_a_search_per_type_is_shared_by_lastupdated_windows(sync_db, nextgen_ehr
     assert deleted == {(whole, gone[whole])} and again.deleted == 1
 
 
-def test_a_held_back_tail_waits_for_its_finisher_not_for_reconcile(sync_db, nextgen_ehr,
-                                                                   split_everything):
-    """The open tails are queued by the finisher once the other parts end; however long
-    those take, the periodic reconcile must not take a tail for a lost job and queue it."""
+def _planned_in_process(ehr: SandboxServer) -> int:
+    """A NextGen full sync planned here, its first parts queued; the parent's id. Four
+    workers are registered while it plans (the windows are cut for them) and take nothing."""
     with session_scope() as session:
-        cid = make_connection(session, "NextGen", vendor="nextgen",
-                              base_url=nextgen_ehr.base_url, client_id="holovitals-demo",
-                              client_secret="demo-secret", scopes="system/*.read").id
-    # Four workers registered (the plan cuts for them) that take nothing.
+        cid = make_connection(session, "NextGen", vendor="nextgen", base_url=ehr.base_url,
+                              client_id="holovitals-demo", client_secret="demo-secret",
+                              scopes="system/*.read").id
     queue = queueing.queue_for(Priority.DEFAULT)
     idle = [Worker([queue], connection=queue.connection, name=f"idle-{n}") for n in range(4)]
     for worker in idle:
         worker.register_birth()
     try:
         parent_id = start(cid)
-        runner.run_job(parent_id)  # plans and queues the first parts
+        runner.run_job(parent_id)
     finally:
         for worker in idle:
             worker.register_death()
+    return parent_id
+
+
+def _parent(job_id: int) -> SyncJob:
+    with session_scope() as session:
+        return session.get(SyncJob, job_id)
+
+
+def test_a_held_back_tail_waits_for_its_finisher_not_for_reconcile(sync_db, nextgen_ehr,
+                                                                   split_everything):
+    """The open tails are queued by the finisher once the other parts end; however long
+    those take, the periodic reconcile must not take a tail for a lost job and queue it."""
+    parent_id = _planned_in_process(nextgen_ehr)
     parts = _parts(parent_id)
     tails = [p.id for p in parts if p.part.get("last")]
     assert tails and all(p.status is JobStatus.QUEUED for p in parts if p.id not in tails)
@@ -185,20 +196,8 @@ def test_tails_are_not_read_after_a_failed_part_but_after_its_retry(
         sync_db, nextgen_ehr, workers, split_everything):
     """A window that fails and runs again on a retry of the parent may meet resources that
     changed meanwhile and moved into its type's tail: the tail is read after it, not before."""
-    with session_scope() as session:
-        cid = make_connection(session, "NextGen", vendor="nextgen",
-                              base_url=nextgen_ehr.base_url, client_id="holovitals-demo",
-                              client_secret="demo-secret", scopes="system/*.read").id
-    queue = queueing.queue_for(Priority.DEFAULT)
-    idle = [Worker([queue], connection=queue.connection, name=f"idle-{n}") for n in range(4)]
-    for worker in idle:
-        worker.register_birth()
-    try:
-        parent_id = start(cid)
-        runner.run_job(parent_id)  # plans and queues the first parts
-    finally:
-        for worker in idle:
-            worker.register_death()
+    parent_id = _planned_in_process(nextgen_ehr)
+    cid = _parent(parent_id).connection_id
     parts = _parts(parent_id)
     broken = next(p for p in parts if p.part.get("window") and not p.part.get("last"))
     kept = dict(broken.part)
