@@ -184,11 +184,15 @@ def test_redis_killed_mid_sync_is_restarted_and_the_dashboard_goes_on(
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url))
 
-    _slow_ehr(sandbox, 300)  # the job is still fetching when Redis dies
+    # Every EHR request takes 1.5 s: the sync (an export's kick-off, polls and files) runs
+    # for ~20 s, so Redis dies while it is under way. Waiting for fetched > 0 instead came
+    # too late: an export's resources all arrive at its end, a few seconds from completion.
+    _slow_ehr(sandbox, 1500)
     running = _start(api)
-    wait_for(lambda: _job(api, running)["fetched"] > 0, 60, 0.2)
+    wait_for(lambda: _job(api, running)["status"] == "running", 60, 0.2)
     page.evaluate(WATCH, running)
     page.wait_for_function("window.__status.includes('running')", timeout=30_000)
+    assert _job(api, running)["status"] == "running", "the sync ended before Redis was killed"
 
     _kill_redis(demo_app)
     _slow_ehr(sandbox, 0)
