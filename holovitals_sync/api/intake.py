@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from ..db import get_engine
+from ..db import begin_write_promptly, get_engine
 from ..services.webhooks.notifications import EventInfo
 from ..services.webhooks.store import queue_events, store_events
 
@@ -31,6 +31,7 @@ def _write(events: Sequence[Event]) -> tuple[list[int | None], list[int]]:
     # A Core connection, not a session: the writer needs no ORM state, and a session's
     # set-up and teardown cost more than the insert of a small batch.
     with get_engine().connect() as connection:
+        begin_write_promptly(connection)
         return store_events(connection, events)
 
 
