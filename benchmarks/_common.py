@@ -9,9 +9,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
+
+PG_ADMIN = os.environ.get("HOLOVITALS_TEST_PG_URL",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def commit_sha() -> str:
@@ -22,6 +28,22 @@ def commit_sha() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return out.stdout.strip() or "unknown"
+
+
+def fresh_postgres(prefix: str = "hv_bench") -> tuple[str, Callable[[], None]]:
+    """A scratch PostgreSQL database on the machine's server, and the function that drops it
+    (connections still open to it included)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
 
 
 def free_port() -> int:
@@ -44,6 +66,7 @@ class DemoProduct:
                  *, prod: bool = False) -> None:
         self.front, self.back, self.ehr = free_port(), free_port(), free_port()
         self.workers = workers
+        self.env = env
         self.prod = prod
         self.data = root / "data"
         quiet = root / "no-reload"

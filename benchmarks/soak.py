@@ -35,7 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +42,10 @@ import httpx
 import orjson
 import psutil
 import redis
-import sqlalchemy as sa
-from _common import DemoProduct, commit_sha  # noqa: E402 (scripts)
+from _common import DemoProduct, commit_sha, fresh_postgres  # noqa: E402 (scripts)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PG_ADMIN = os.environ.get("HOLOVITALS_TEST_PG_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 CHROMIUM = os.environ.get("HOLOVITALS_TEST_CHROMIUM", "/usr/bin/chromium")
 WORKERS = {"sync": 2, "webhooks": 2, "conflicts": 1, "transformations": 1}
 SYNC_EVERY = 15.0
@@ -64,21 +60,6 @@ def emit(metric: str, value: float | int, unit: str, **extra: Any) -> None:
     line = {"bench": "soak", "metric": metric, "value": value, "unit": unit, **extra,
             "commit": SHA}
     print(orjson.dumps(line).decode(), flush=True)
-
-
-def fresh_postgres() -> tuple[str, Any]:
-    """A scratch database and the function that drops it."""
-    name = f"hv_soak_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
 
 
 class Product(DemoProduct):
@@ -365,7 +346,7 @@ def main() -> None:
     parser.add_argument("--webhook-rate", type=float, default=5.0, help="inbound events/s")
     parser.add_argument("--pages", type=int, default=2, help="dashboard browser pages")
     args = parser.parse_args()
-    url, drop = fresh_postgres()
+    url, drop = fresh_postgres("hv_soak")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             product = Product(Path(tmp), url)

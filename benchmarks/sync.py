@@ -46,21 +46,18 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import _common  # noqa: E402 (benchmarks run as scripts)
 import orjson
 import psutil
 import redis
-import sqlalchemy as sa
 from _common import commit_sha  # noqa: E402 (benchmarks run as scripts)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PG_ADMIN = os.environ.get("HOLOVITALS_TEST_PG_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 # A private redis-server unless one is named: a shared Redis has other runs' jobs and flushes.
 REDIS_URL = os.environ.get("HOLOVITALS_BENCH_REDIS_URL", "")
 RQ = str(Path(sys.executable).parent / "rq")
@@ -276,22 +273,16 @@ def naive_baseline(base_url: str, connection_id: int, limit: int) -> tuple[int, 
 
 
 def fresh_postgres() -> tuple[str, Any]:
-    from holovitals_sync.db import create_db_engine
-
-    name = f"hv_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_db_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    """A scratch database; dropping it first closes this process's engine on it."""
+    url, drop_database = _common.fresh_postgres()
 
     def drop() -> None:
         from holovitals_sync.db import get_engine
 
         get_engine().dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database()
 
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
+    return url, drop
 
 
 def inbound(base_url: str, db: str, url: str, tmp: str, baseline_limit: int) -> int:

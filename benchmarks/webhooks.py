@@ -1,6 +1,6 @@
 """Benchmark of the inbound webhook receiver over loopback, signature checks on.
 
-    python benchmarks/webhooks.py [--quick] [--only open|closed]
+    python benchmarks/webhooks.py [--quick] [--only open|closed] [--postgres]
 
 Two parts. The open-loop one (below) measures the receiver alone at a fixed offered rate.
 The closed-loop comparison (`webhooks_closed_loop.py`, issue #26) runs the whole product as
@@ -214,11 +214,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="backend processes")
     parser.add_argument("--only", choices=("open", "closed"), default=None,
                         help="only the open-loop run, or only the closed-loop comparison")
+    parser.add_argument("--postgres", action="store_true",
+                        help="closed loop: the product on a scratch PostgreSQL database")
     args = parser.parse_args()
     if args.only != "closed":
         open_loop(args)
     if args.only != "open":
-        compare(args.quick)
+        compare(args.quick, args.postgres)
 
 
 def open_loop(args: argparse.Namespace) -> None:

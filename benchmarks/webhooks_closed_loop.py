@@ -41,7 +41,8 @@ from typing import Any
 import httpx
 import orjson
 import redis
-from _common import DemoProduct, commit_sha, free_port  # noqa: E402 (benchmarks run as scripts)
+import sqlalchemy as sa
+from _common import DemoProduct, commit_sha, free_port, fresh_postgres  # noqa: E402 (benchmarks run as scripts)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -191,8 +192,19 @@ def inbound_secret(product: DemoProduct) -> tuple[int, str]:
 
 
 def _query(product: DemoProduct, sql: str, *args: object) -> list[tuple]:
-    with contextlib.closing(sqlite3.connect(product.data / "holovitals.db", timeout=60)) as db:
-        return db.execute(sql, args).fetchall()
+    """Rows from the product's database (`?` placeholders), SQLite file or PostgreSQL."""
+    url = product.env.get("HOLOVITALS_DATABASE_URL")
+    if url is None:
+        with contextlib.closing(sqlite3.connect(product.data / "holovitals.db",
+                                                timeout=60)) as db:
+            return db.execute(sql, args).fetchall()
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.exec_driver_sql(sql.replace("?", "%s"),
+                                                                     args)]
+    finally:
+        engine.dispose()
 
 
 def exactly_once(product: DemoProduct, acknowledged: list[int], first_event: int,
@@ -234,11 +246,24 @@ def emit(metric: str, value: float, unit: str, n: int, **extra: Any) -> None:
     print(orjson.dumps(line).decode(), flush=True)
 
 
-def compare(quick: bool) -> None:
-    """Start the product and the bare endpoint, load both in turns, print JSON lines."""
+def compare(quick: bool, postgres: bool = False) -> None:
+    """Start the product and the bare endpoint, load both in turns, print JSON lines.
+
+    postgres: the product on a scratch PostgreSQL database instead of its SQLite file.
+    """
+    url, drop = fresh_postgres("hv_bench_webhooks") if postgres else (None, None)
+    try:
+        _compare(quick, url)
+    finally:
+        if drop is not None:
+            drop()
+
+
+def _compare(quick: bool, database_url: str | None) -> None:
     rounds, seconds = (1, 4.0) if quick else (3, 8.0)
+    env = {"HOLOVITALS_DATABASE_URL": database_url} if database_url else {}
     with tempfile.TemporaryDirectory(prefix="hv-bench-webhooks-closed-") as tmp:
-        product = DemoProduct(Path(tmp), None, {}, prod=True)
+        product = DemoProduct(Path(tmp), None, env, prod=True)
         bare_proc = None
         try:
             product.wait_ready()
@@ -268,7 +293,8 @@ def compare(quick: bool) -> None:
                 bare_proc.wait(30)
             product.stop()
     extra = {"connections": CONNECTIONS, "backend_workers": backends, "workers": workers,
-             "rounds": rounds, "round_s": seconds, "mode": "prod", "loadavg_1m": loadavg}
+             "rounds": rounds, "round_s": seconds, "mode": "prod", "loadavg_1m": loadavg,
+             "database": "postgresql" if database_url else "sqlite"}
     ratio = round(receiver.rate() / bare.rate(), 2) if bare.rate() else 0.0
     emit("closed_loop_rps", round(receiver.rate(), 1), "events/s", len(receiver.latencies),
          baseline=round(bare.rate(), 1), ratio=ratio, target=0.7,
@@ -287,7 +313,10 @@ def compare(quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one short round per target")
-    compare(parser.parse_args().quick)
+    parser.add_argument("--postgres", action="store_true",
+                        help="the product on a scratch PostgreSQL database (127.0.0.1:5432)")
+    args = parser.parse_args()
+    compare(args.quick, args.postgres)
 
 
 if __name__ == "__main__":
