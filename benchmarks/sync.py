@@ -162,13 +162,13 @@ def configure(database_url: str, data_dir: str) -> None:
     from holovitals_sync import migrations
     from holovitals_sync.config import get_settings
     from holovitals_sync.db import get_engine
-    from holovitals_sync.services.orchestration import queueing
+    from holovitals_sync.services.platform.redis import redis_connection
 
     os.environ.update(HOLOVITALS_DATABASE_URL=database_url, HOLOVITALS_REDIS_URL=REDIS_URL,
                       HOLOVITALS_DATA_DIR=data_dir)
     get_settings.cache_clear()
     get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
     redis.Redis.from_url(REDIS_URL).flushdb()
     migrations.upgrade(database_url)
 
@@ -246,7 +246,7 @@ def naive_baseline(base_url: str, connection_id: int, limit: int) -> tuple[int, 
     from holovitals_sync.adapters import adapter_for, content_hash
     from holovitals_sync.db import session_scope
     from holovitals_sync.models import EHRConnection, SyncedRecord
-    from holovitals_sync.services.orchestration.spec import connection_spec
+    from holovitals_sync.services.connection_spec import connection_spec
 
     with session_scope() as session:
         spec = connection_spec(session.get(EHRConnection, connection_id))

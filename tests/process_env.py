@@ -10,13 +10,13 @@ import pytest
 from holovitals_sync import migrations
 from holovitals_sync.config import get_settings
 from holovitals_sync.db import get_engine
-from holovitals_sync.services.orchestration import queueing
+from holovitals_sync.services.platform.redis import redis_connection
 
 
 def _forget_cached_settings() -> None:
     get_settings.cache_clear()
     get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
 
 
 @contextmanager

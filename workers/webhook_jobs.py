@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from holovitals_sync.services.webhooks import delivery, processing
+from holovitals_sync.services import event_jobs
+from holovitals_sync.services.webhooks import delivery
 
 
 def drain_inbound() -> int:
     """Turn every queued inbound event into its sync job (or just acknowledge it)."""
-    return processing.drain()
+    return event_jobs.drain()
 
 
 def process_inbound(event_id: int) -> str:
@@ -20,7 +21,7 @@ def process_inbound(event_id: int) -> str:
     """
     job = get_current_job()
     retries_left = (job.retries_left or 0) if job is not None else 0
-    return processing.process_event(event_id, retries_left=retries_left)
+    return event_jobs.process_event(event_id, retries_left=retries_left)
 
 
 def deliver(delivery_id: int, expected_attempts: int, manual: bool = False) -> str:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from ..models import EHRConnection, HL7Feed, HL7Message, InboundStatus
 from ..services.hl7 import feeds as service
 from ..services.hl7.stats import feed_view
-from ..services.orchestration.queueing import redis_connection
+from ..services.platform.redis import redis_connection
 from .deps import Admin, SessionDep, Viewer
 from .strict import strict_body
 

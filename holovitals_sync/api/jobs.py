@@ -21,7 +21,7 @@ from ..models import (
 )
 from ..services import orchestration as service
 from ..services.auth import Principal
-from ..services.orchestration.queueing import QueueUnavailable
+from ..services.platform.redis import QueueUnavailable
 from .deps import Operator, SessionDep, Viewer
 from .strict import strict_body
 

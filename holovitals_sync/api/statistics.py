@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from ..services.orchestration import statistics
-from ..services.orchestration.queueing import QueueUnavailable, redis_connection
+from ..services.platform.redis import QueueUnavailable, redis_connection
 from .deps import SessionDep, Viewer
 
 router = APIRouter(prefix="/api/sync", tags=["statistics"])

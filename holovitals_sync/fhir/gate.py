@@ -4,7 +4,7 @@ A hospital agrees to N of our requests at once, whatever runs them: several jobs
 streams of one job, several workers on several machines. The client asks the gate for a
 slot before each HTTP attempt and gives it back when the answer's headers are in (by then
 the server has done the work of the request). This package only defines the protocol; the
-application supplies a gate shared through Redis (`services.orchestration.gate`).
+application supplies a gate shared through Redis (`services.platform.request_gate`).
 """
 
 from __future__ import annotations

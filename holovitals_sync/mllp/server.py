@@ -47,7 +47,7 @@ from ..services.hl7.header import (
 )
 from ..services.hl7.stats import FeedCounter, publish_senders
 from ..services.hl7.store import Accepted
-from ..services.orchestration.queueing import redis_connection
+from ..services.platform.redis import redis_connection
 from .feeds import FeedMap
 from .intake import Intake
 

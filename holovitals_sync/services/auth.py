@@ -104,7 +104,7 @@ REFUSED = "wrong username or password (after 5 failures an account is locked for
 
 
 def _guard_redis() -> object | None:
-    from .orchestration.queueing import QueueUnavailable, redis_connection
+    from .platform.redis import QueueUnavailable, redis_connection
 
     try:
         return redis_connection()

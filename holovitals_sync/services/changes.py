@@ -76,7 +76,7 @@ def publish(topics: list[str]) -> None:
     """Tell open dashboards that these lists changed (when this process has a Redis)."""
     # Imported here: orchestration imports the conflicts and webhooks services, which
     # follow their tables through this module when they are imported.
-    from .orchestration.queueing import QueueUnavailable, redis_connection
+    from .platform.redis import QueueUnavailable, redis_connection
 
     try:
         redis = redis_connection()

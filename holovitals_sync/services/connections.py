@@ -259,7 +259,7 @@ def test_connection(connection_id: int, *, actor: audit.Actor) -> list[StepOut]:
     from dataclasses import replace
 
     from ..db import session_scope
-    from .orchestration.spec import connection_spec
+    from .connection_spec import connection_spec
 
     with session_scope() as session:
         row = session.get(EHRConnection, connection_id)

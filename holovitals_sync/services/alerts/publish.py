@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from ...models import Alert
+from ..platform.redis import redis_connection
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,7 @@ def payload(alert: Alert, event: str) -> dict[str, Any]:
 
 
 def _default_redis() -> Any:
-    from ..orchestration import queueing  # the process-wide connection, when configured
-
-    return queueing.redis_connection()
+    return redis_connection()  # the process-wide connection, when configured
 
 
 def publish(redis: Any, alert: Alert, event: str) -> None:

@@ -23,6 +23,7 @@ from ...db import session_scope
 from ...models import Conflict, ConflictKind, ConflictPolicy, ConflictStatus, ResolutionStrategy
 from ...models.types import utcnow
 from .. import audit
+from ..platform import job_functions
 from .resolve import resolve
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ BUILT_IN: dict[str, ResolutionStrategy] = {
 FALLBACK = S.MANUAL
 AUTOMATIC = frozenset({S.USE_LOCAL, S.USE_REMOTE, S.IGNORE})
 QUEUE = "conflicts.default"
-JOB_FUNCTION = "workers.conflict_jobs.auto_resolve"
+JOB_FUNCTION = job_functions.AUTO_RESOLVE
 POLICY_ACTOR = audit.Actor.system("conflict-policy")
 
 

@@ -26,6 +26,7 @@ from ...models import (
 )
 from ...models.types import utcnow
 from .. import audit
+from ..webhooks.emit import emit
 from .diff import MISSING, Side, three_way
 from .writeback import AdapterPool, WriteBack, push
 
@@ -190,8 +191,6 @@ def resolve(session: Session, *, conflict_id: int, strategy: ResolutionStrategy,
 
 def _announce_resolved(session: Session, conflict: Conflict, record: SyncedRecord) -> None:
     """`conflict.resolved` for webhook subscribers, with the caller's transaction."""
-    from ..webhooks.emit import emit  # local: the webhooks services start sync jobs
-
     emit(session, "conflict.resolved", {
         "connection_id": conflict.connection_id, "conflict_id": conflict.id,
         "record_id": record.id, "resource_type": record.resource_type,

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from ...adapters import EHRAdapter, RemoteChanged, WriteNotSupported, adapter_for, content_hash
 from ...models import ConflictKind, EHRConnection, SyncedRecord
 from ...models.types import utcnow
+from ..connection_spec import connection_spec
 from .detect import Action, detect_record
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,6 @@ class WriteBack:
 
 def default_adapter(connection: EHRConnection) -> EHRAdapter:
     """The vendor adapter for a stored connection (secrets decrypted in memory only)."""
-    from ..orchestration.spec import connection_spec  # the one place specs are built
-
     return adapter_for(connection_spec(connection))
 
 

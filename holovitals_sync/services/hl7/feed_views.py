@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...db import session_scope
-from ..orchestration.queueing import redis_connection
+from ..platform.redis import redis_connection
 from . import feeds
 from .stats import feed_view
 

@@ -21,8 +21,8 @@ from ...adapters import adapter_for
 from ...adapters.identifiers import find_patients
 from ...config import get_settings, secret_key
 from ...models import EHRConnection, PatientMerge, RecordIdentifier, SyncedRecord
-from ..orchestration.queueing import redis_connection
-from ..orchestration.spec import connection_spec
+from ..connection_spec import connection_spec
+from ..platform.redis import redis_connection
 from .events import Identifier
 
 CACHE_KEY = "hl7:patient:{connection_id}:{digest}"

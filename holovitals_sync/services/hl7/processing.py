@@ -9,7 +9,7 @@
 Coalescing: the drain waits `HOLOVITALS_MLLP_COALESCE_SECONDS` before it reads the list, so
 a burst about one patient (A01, A08, A08, ... within the window) is read as one batch and
 asks for one sync; across batches, a sync of the patient still waiting (pending or queued)
-is joined, not queued twice (the inbound webhooks' collapse, `webhooks.processing.job_for`).
+is joined, not queued twice (the inbound webhooks' collapse, `event_jobs.job_for`).
 
 Failures: a message that can never be processed (unreadable, no usable identifier, no such
 patient) ends `failed` with a reason of fixed words. One whose processing met the EHR, Redis
@@ -36,8 +36,8 @@ from ...models import (
     PatientMerge,
 )
 from ...models.types import utcnow
+from ..event_jobs import job_for
 from ..orchestration import JobRequest, shutdown
-from ..webhooks.processing import job_for
 from ..webhooks.resource_events import Change, emit_changes
 from . import queueing
 from .events import Action, AdtEvent, UnreadableMessage, read_event

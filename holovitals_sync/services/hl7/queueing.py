@@ -11,11 +11,12 @@ from __future__ import annotations
 from rq import Queue, Retry
 from rq.job import Job
 
-from ..orchestration.queueing import redis_connection
+from ..platform import job_functions
+from ..platform.redis import redis_connection
 
 PENDING = "hl7:pending"
 DRAIN_FLAG = "hl7:drain-queued"
-DRAIN = "workers.hl7_jobs.drain_messages"
+DRAIN = job_functions.DRAIN_HL7
 RESULT_TTL = 3600
 FAILURE_TTL = 7 * 24 * 3600
 

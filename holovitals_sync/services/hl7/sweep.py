@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from ...models import HL7Message, InboundStatus
 from ...models.types import utcnow
-from ..orchestration.queueing import redis_connection
+from ..platform.redis import redis_connection
 from . import queueing
 
 log = logging.getLogger(__name__)

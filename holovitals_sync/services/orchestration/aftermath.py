@@ -1,7 +1,8 @@
 """What a finished run hands on: conflicts found under local changes, and webhook events.
 
-Kept apart from the runner so the sync loop stays about fetching and storing; imports of
-the conflicts and webhooks services are local because both of them also start sync jobs.
+Kept apart from the runner so the sync loop stays about fetching and storing. The conflicts,
+validation and webhooks services it calls sit below the sync engine (pyproject.toml's import
+contract).
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from ...models import Conflict, ConflictStatus, Direction, JobType, SyncedRecord, SyncJob
+from ..conflicts.detect import Action, detect_stored
+from ..conflicts.duplicates import DUPLICATE_TYPES, detect_duplicates
+from ..conflicts.policy import schedule_automatic as schedule
+from ..validation.pending import settle_references as settle
+from ..webhooks.emit import emit
+from ..webhooks.resource_events import Change, emit_changes
 from . import deletes
 from .deletes import Tombstoned
 
@@ -36,8 +43,6 @@ def announce_deletes(session: Session, connection_id: int,
     """`patient.deleted`, `observation.deleted`, ... for webhook subscribers (ids only)."""
     if not deleted:
         return
-    from ..webhooks.resource_events import Change, emit_changes
-
     emit_changes(session, connection_id, (
         Change(rtype, rid, None, False, patient.split("/", 1)[1] if patient else None,
                deleted=True) for rtype, rid, patient in deleted))
@@ -47,8 +52,6 @@ def settle_references(session: Session, job: SyncJob) -> int:
     """Decide the run's pending patient references; returns how many are missing anew."""
     if job.direction is Direction.OUTBOUND:
         return 0
-    from ..validation.pending import settle_references as settle
-
     settled = settle(session, connection_id=job.connection_id, job_id=job.id,
                      whole=job.job_type is JobType.FULL)
     if settled.missing or settled.resolved:
@@ -65,8 +68,6 @@ def detect_conflicts(session: Session, job: SyncJob) -> list[int]:
     """
     if job.direction is Direction.OUTBOUND:
         return []
-    from ..conflicts.detect import Action, detect_stored
-
     already_open = set(session.exec(
         select(Conflict.id).where(Conflict.connection_id == job.connection_id,
                                   Conflict.status == ConflictStatus.OPEN)
@@ -83,8 +84,6 @@ DUPLICATE_CHUNK = 500
 
 def _detect_duplicates(session: Session, job: SyncJob) -> list:
     """Duplicate identifiers among the records this run wrote, a chunk at a time."""
-    from ..conflicts.duplicates import DUPLICATE_TYPES, detect_duplicates
-
     found, last_id = [], 0
     while True:
         # Duplicates look at identifiers in the remote copy only: the base and local bodies
@@ -107,8 +106,6 @@ def _detect_duplicates(session: Session, job: SyncJob) -> list:
 
 def announce_conflicts(session: Session, job: SyncJob, conflict_ids: list[int]) -> None:
     """One `conflict.detected` per new conflict, ids only."""
-    from ..webhooks.emit import emit
-
     for conflict_id in conflict_ids:
         emit(session, "conflict.detected", {"connection_id": job.connection_id,
                                             "conflict_id": conflict_id, "job_id": job.id})
@@ -116,16 +113,12 @@ def announce_conflicts(session: Session, job: SyncJob, conflict_ids: list[int]) 
 
 def emit_completed(session: Session, job: SyncJob, conflict_ids: list[int]) -> None:
     """`sync.completed` and one `conflict.detected` per new conflict, ids only."""
-    from ..webhooks.emit import emit
-
     announce_conflicts(session, job, conflict_ids)
     emit(session, "sync.completed", {"connection_id": job.connection_id, "job_id": job.id})
 
 
 def emit_failed(session: Session, job: SyncJob) -> None:
     """`sync.failed` once no retry is left."""
-    from ..webhooks.emit import emit
-
     emit(session, "sync.failed", {"connection_id": job.connection_id, "job_id": job.id})
 
 
@@ -133,8 +126,6 @@ def schedule_automatic(session: Session, conflict_ids: list[int]) -> None:
     """Queue automatic resolutions (policy says so) on the conflicts queue."""
     if not conflict_ids:
         return
-    from ..conflicts.policy import schedule_automatic as schedule
-
     scheduled = schedule(session, conflict_ids)
     log.info("sync: %s conflicts opened, %s scheduled for automatic resolution",
              len(conflict_ids), len(scheduled))

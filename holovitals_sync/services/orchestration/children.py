@@ -27,6 +27,7 @@ from ...config import get_settings
 from ...db import session_scope
 from ...models import Direction, JobStatus, JobType, Priority, SyncJob
 from ...models.types import utcnow
+from ..platform.redis import redis_connection
 from . import lifecycle, queueing
 from .events import JobEvents, publish_state
 
@@ -248,7 +249,7 @@ def finish(parent_id: int) -> str:
 
     swept = list(parent.checkpoint.get("types") or [])
     complete_run(parent, parent.connection_id, swept, **totals)
-    JobEvents(queueing.redis_connection()).state(parent)
+    JobEvents(redis_connection()).state(parent)
     log.info("sync job %s completed: %d parts, %d fetched", parent_id, len(kids),
              totals["fetched"])
     return "completed"
@@ -271,7 +272,7 @@ def _fail(parent: SyncJob, failed: list[SyncJob], count: int, totals: dict[str, 
         from .aftermath import emit_failed
 
         emit_failed(session, parent)
-    publish_state(queueing.redis_connection(), parent)
+    publish_state(redis_connection(), parent)
 
 
 def _save_cursor(parent: SyncJob, kids: list[SyncJob]) -> None:

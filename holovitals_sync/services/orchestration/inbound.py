@@ -18,6 +18,7 @@ from ...config import get_settings
 from ...db import get_engine, session_scope
 from ...models import EHRConnection, JobType, SyncJob
 from ...models.types import utcnow
+from ..webhooks.resource_events import Change, emit_changes, merged_into
 from . import children, deletes, lifecycle, runcache, shutdown
 from .batching import Batch, batches
 from .events import JobEvents
@@ -80,8 +81,6 @@ def _progress(fetched: int, estimate: int | None, current: float) -> float:
 
 def _announce(session: Session, connection_id: int, counts: UpsertCounts) -> None:
     """The batch's data events (patient.updated, ...) for webhook subscribers."""
-    from ..webhooks.resource_events import Change, emit_changes, merged_into
-
     if not counts.changed:
         return
     changes = (Change(rtype, rid, version, created,

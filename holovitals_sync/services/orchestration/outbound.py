@@ -31,6 +31,7 @@ from ...db import session_scope
 from ...fhir.errors import ResourceNotFound
 from ...models import ConflictKind, EHRConnection, RecordError, SyncedRecord, SyncJob
 from ...models.types import utcnow
+from ..conflicts.detect import Action, detect_record
 from . import deletes, lifecycle, shutdown
 from . import outbound_deletes as removal
 from .events import JobEvents
@@ -133,8 +134,6 @@ def record_attempt(session: Session, job: SyncJob, tried: Attempt) -> list[int]:
     if tried.outcome == "gone":
         return deletes.tombstone(session, job.connection_id, job.id, [key],
                                  reason=f"deleted at the EHR; found by write {job.id}").conflicts
-    from ..conflicts.detect import Action, detect_record
-
     found = detect_record(session, record=row, remote_body=tried.body or {},
                           remote_version=tried.version, job_id=job.id,
                           kind=ConflictKind.STALE_WRITE)

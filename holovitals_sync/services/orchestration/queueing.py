@@ -1,12 +1,10 @@
-"""RQ side of sync jobs: the Redis connection, the queues, and enqueueing one SyncJob row.
+"""RQ side of sync jobs: the queues and enqueueing one SyncJob row.
 
 The RQ job carries only the SyncJob id; everything else is read from the database when the
 job runs, so a retried or replayed job always sees the current checkpoint.
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 from redis import Redis
 from rq import Callback, Queue, Retry
@@ -15,29 +13,18 @@ from rq.rate_limit import RateLimit
 
 from ...config import get_settings
 from ...models import EHRConnection, Priority, SyncJob
+from ..platform import job_functions
+from ..platform.redis import redis_connection
 
 FAMILY = "sync"
-JOB_FUNCTION = "workers.jobs.run_sync_job"
-FAILURE_CALLBACK = "workers.jobs.on_sync_job_failure"
-FINISH_FUNCTION = "workers.jobs.finish_full_sync"  # the end of a split full sync
+JOB_FUNCTION = job_functions.RUN_SYNC_JOB
+FAILURE_CALLBACK = job_functions.ON_SYNC_JOB_FAILURE
+FINISH_FUNCTION = job_functions.FINISH_FULL_SYNC
 # A full sync of a large hospital runs for hours; RQ's default (180 s) would kill it.
 JOB_TIMEOUT = 12 * 3600
 # Failed RQ jobs stay inspectable for the dead-letter view for a week.
 FAILURE_TTL = 7 * 24 * 3600
 RESULT_TTL = 24 * 3600
-
-
-class QueueUnavailable(RuntimeError):
-    """No Redis is configured for this process."""
-
-
-@lru_cache(maxsize=1)
-def redis_connection() -> Redis:
-    """The process-wide Redis connection (redis-py pools are fork-safe)."""
-    url = get_settings().redis_url
-    if url is None:
-        raise QueueUnavailable("HOLOVITALS_REDIS_URL is not set: jobs cannot be queued")
-    return Redis.from_url(url)
 
 
 def queue_for(priority: Priority, connection: Redis | None = None) -> Queue:

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from ...db import session_scope
 from ...models import JobStatus, SyncJob
 from ...models.types import utcnow
+from ..platform.redis import redis_connection
 from . import children, queueing
 from .events import publish_state
 from .lifecycle import ACTIVE
@@ -105,7 +106,7 @@ def reconcile() -> dict[str, int]:
             result = _check(session, job)
             if result:
                 outcome[result] = outcome.get(result, 0) + 1
-                publish_state(queueing.redis_connection(), job)
+                publish_state(redis_connection(), job)
     if outcome:
         log.info("reconcile: %s", outcome)
     return outcome

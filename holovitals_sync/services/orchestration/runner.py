@@ -14,13 +14,13 @@ from ...config import get_settings
 from ...db import session_scope
 from ...fhir.errors import ResourceNotFound
 from ...models import Direction, EHRConnection, JobStatus, JobType, SyncJob
+from ..connection_spec import connection_spec
+from ..platform.redis import redis_connection
 from . import aftermath, children, deletes, lifecycle, rechecks
 from .completion import complete_run
 from .events import JobEvents
 from .inbound import run_inbound
 from .outbound import run_outbound
-from .queueing import redis_connection
-from .spec import connection_spec
 from .sweep import run_sweep
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ def warm_up() -> list[str]:
     """
     from ...adapters.registry import PROFILES
     from ...fhir import transport
-
-    # What the job's aftermath imports lazily (conflict detection, events).
-    from ..conflicts import detect, policy  # noqa: F401
-    from ..webhooks import emit, resource_events  # noqa: F401
     from .screening import known_type
 
     types = sorted({t for p in PROFILES.values() for t in p.resource_types} | set(_ALSO_SEEN))

@@ -29,7 +29,7 @@ from ...models import (
 )
 from ...models.types import utcnow
 from .. import audit
-from . import queueing
+from ..platform.redis import redis_connection
 from .lifecycle import ACTIVE
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def _busy(session: Session, connection_id: int, job_type: JobType) -> bool:
 def _claim(connection_id: int, job_type: JobType, slot: datetime) -> bool:
     key = SLOT_KEY.format(connection_id=connection_id, kind=job_type.value,
                           slot=int(slot.timestamp()))
-    return bool(queueing.redis_connection().set(key, "1", nx=True, ex=86_400))
+    return bool(redis_connection().set(key, "1", nx=True, ex=86_400))
 
 
 def _due(connection: EHRConnection, job_type: JobType) -> str | None:

@@ -28,6 +28,7 @@ from ...models import (
 )
 from ...models.types import utcnow
 from .. import audit
+from ..platform.redis import redis_connection
 from . import queueing
 from .events import publish_state
 
@@ -123,7 +124,7 @@ def dispatch(session: Session, job: SyncJob) -> SyncJob:
     session.add(job)
     session.commit()
     queueing.enqueue(job, connection)
-    publish_state(queueing.redis_connection(), job)
+    publish_state(redis_connection(), job)
     return job
 
 
@@ -149,7 +150,7 @@ def _stop_rq_job(rq_job_id: str | None) -> None:
     rq_job = queueing.fetch_rq_job(rq_job_id)
     if rq_job is None:
         return
-    redis = queueing.redis_connection()
+    redis = redis_connection()
     try:
         if rq_job.get_status() == RQStatus.STARTED:
             # Kills the work horse now; committed batches stay, the open one rolls back.
@@ -176,7 +177,7 @@ def cancel_job(session: Session, *, job_id: int, actor: audit.Actor) -> SyncJob:
     session.commit()
     for stopped in (job, *parts):
         _stop_rq_job(stopped.rq_job_id)
-        publish_state(queueing.redis_connection(), stopped)
+        publish_state(redis_connection(), stopped)
     return job
 
 

@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from ...db import session_scope
 from ...models import EHRConnection, SyncedRecord
+from ..platform import job_functions
 from .batch import persist_errors, validate_resource
 from .custom import CustomValidator
 from .issues import ValidationIssue
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1_000
 QUEUE = "transformations.default"
-JOB_FUNCTION = "workers.transformation_jobs.revalidate_connection"
+JOB_FUNCTION = job_functions.REVALIDATE_CONNECTION
 ALL_TYPES = "*"
 
 
@@ -136,7 +137,7 @@ def enqueue_after_commit(session: Session, connection_id: int,
 def _enqueue(connection_id: int, resource_types: list[str] | None) -> None:
     from rq import Queue
 
-    from ..orchestration.queueing import redis_connection
+    from ..platform.redis import redis_connection
 
     try:
         Queue(QUEUE, connection=redis_connection()).enqueue(

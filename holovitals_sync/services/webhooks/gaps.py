@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from ...models.types import utcnow
-from ..orchestration.queueing import redis_connection
+from ..platform.redis import redis_connection
 from .notifications import EventInfo
 
 MISSED = "events-missed"

@@ -17,13 +17,14 @@ from rq.rate_limit import RateLimit
 
 from ...config import get_settings
 from ...models import Priority
-from ..orchestration.queueing import redis_connection
+from ..platform import job_functions
+from ..platform.redis import redis_connection
 
 FAMILY = "webhooks"
-DRAIN_INBOUND = "workers.webhook_jobs.drain_inbound"
+DRAIN_INBOUND = job_functions.DRAIN_INBOUND
 PENDING_INBOUND = "webhooks:inbound:pending"
 DRAIN_FLAG = "webhooks:inbound:drain-queued"
-DELIVER = "workers.webhook_jobs.deliver"
+DELIVER = job_functions.DELIVER
 RESULT_TTL = 3600
 FAILURE_TTL = 7 * 24 * 3600
 

@@ -51,7 +51,7 @@ def _sample(connection_id: int, status: str, reason: str) -> None:
     settings = get_settings()
     if settings.redis_url is None:
         return
-    from ..orchestration.queueing import redis_connection
+    from ..platform.redis import redis_connection
 
     name = SAMPLE_KEY.format(connection_id=connection_id)
     entry = orjson.dumps({"at": round(time.time(), 3), "status": status, "reason": reason[:200]})
@@ -74,7 +74,7 @@ def recent(connection_id: int | None) -> list[dict[str, Any]]:
     settings = get_settings()
     if settings.redis_url is None:
         return []
-    from ..orchestration.queueing import redis_connection
+    from ..platform.redis import redis_connection
 
     oldest = time.time() - settings.inbound_rejection_retention_days * 86_400
     try:

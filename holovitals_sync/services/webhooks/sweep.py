@@ -7,7 +7,7 @@ loses them the same way. The row stays `received`, so the webhooks maintenance a
 every tick, for events received more than `SWEEP_AFTER` ago and still `received` that are
 not on the pending list, and queues them again; an event marked failed only because Redis or
 the database was away is taken back first. An event whose processing failed because
-Redis or the database was away stays `received` too (see `processing.INFRASTRUCTURE`), so
+Redis or the database was away stays `received` too (see `platform.failures.INFRASTRUCTURE`), so
 it is taken up here once they are back, however long that takes.
 
 Queueing one twice does no harm: processing an event is idempotent (a processed event is
@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from ...models import EHRConnection, InboundEvent, InboundStatus
 from ...models.types import utcnow
-from ..orchestration.queueing import redis_connection
+from ..platform.redis import redis_connection
 from . import queueing
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def _revive_infrastructure_failures(session: Session, connection_id: int) -> int
     """Events marked failed only because Redis or the database was away (as releases before
     this one did when a worker outlived its Redis) go back to `received`: their content was
     fine, and the sweep below takes them up like any stranded event."""
-    from .processing import INFRASTRUCTURE
+    from ..platform.failures import INFRASTRUCTURE
 
     reason = InboundEvent.rejection_reason
     ids = list(session.exec(

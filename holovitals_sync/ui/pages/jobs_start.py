@@ -12,7 +12,7 @@ from ...db import session_scope
 from ...models import Direction, JobType, Priority, RequesterKind, Role
 from ...services import labels, orchestration
 from ...services.auth import Principal
-from ...services.orchestration.queueing import QueueUnavailable
+from ...services.platform.redis import QueueUnavailable
 from ..components.layout import dialog_content
 from ..state.jobs import JobsState
 from ..state.session import principal_for, requires

@@ -20,8 +20,7 @@ from ...models.types import utcnow
 from ...services import dashboard, labels, orchestration
 from ...services.auth import Principal
 from ...services.health import HealthReport, check_health
-from ...services.orchestration import queueing
-from ...services.orchestration.queueing import QueueUnavailable
+from ...services.platform.redis import QueueUnavailable, redis_connection
 from .session import principal_for, reads, requires
 
 PAGE_SIZE = 15
@@ -272,7 +271,7 @@ def gather_overview() -> Overview:
     settings = get_settings()
     health = check_health(settings)
     try:
-        redis = queueing.redis_connection() if health.redis.ok else None
+        redis = redis_connection() if health.redis.ok else None
     except QueueUnavailable:
         redis = None
     with session_scope() as session:

@@ -14,7 +14,7 @@ from holovitals_sync.config import Settings, get_settings, load_settings
 from holovitals_sync.db import get_engine
 from holovitals_sync.models import Alert, AlertStatus
 from holovitals_sync.services import alerts
-from holovitals_sync.services.orchestration import queueing
+from holovitals_sync.services.platform.redis import redis_connection
 from tests.conftest import REDIS_TEST_URL
 
 
@@ -26,10 +26,10 @@ def alert_db(database_url: str, redis_client: redis.Redis,
     monkeypatch.setenv("HOLOVITALS_REDIS_URL", REDIS_TEST_URL)
     get_settings.cache_clear()
     get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
     yield database_url
     get_engine().dispose()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
 
 
 @dataclass

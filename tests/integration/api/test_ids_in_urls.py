@@ -14,7 +14,7 @@ from holovitals_sync.db import session_scope
 from holovitals_sync.fhir import ClientConfig, FhirClient, StaticToken
 from holovitals_sync.fhir.ids import InvalidId
 from holovitals_sync.models import InboundEvent, InboundStatus, SyncJob
-from holovitals_sync.services.webhooks.processing import process_event
+from holovitals_sync.services.event_jobs import process_event
 from tests.factories import make_connection
 
 BAD_IDS = ["../../../../outside-base", "..", "a/b", "x?y=1", "x#frag", "%2e%2e", "Patient/1",

@@ -12,8 +12,8 @@ import time
 import pytest
 import redis
 
-from holovitals_sync.services.orchestration import gate
-from holovitals_sync.services.orchestration.gate import RedisGate
+from holovitals_sync.services.platform import request_gate as gate
+from holovitals_sync.services.platform.request_gate import RedisGate
 from tests.conftest import REDIS_TEST_URL
 
 
@@ -70,7 +70,7 @@ def test_a_long_request_keeps_its_slot(redis_client: redis.Redis, short_leases: 
 def test_a_killed_holders_slot_comes_back(redis_client: redis.Redis) -> None:
     code = textwrap.dedent(f"""
         import redis, time
-        from holovitals_sync.services.orchestration import gate
+        from holovitals_sync.services.platform import request_gate as gate
         gate.LEASE = 1.0
         client = redis.Redis.from_url({REDIS_TEST_URL!r})
         with gate.RedisGate(client, 903, 1).slot():

@@ -22,7 +22,7 @@ from holovitals_sync.models import (
 from holovitals_sync.services import demo_story
 from holovitals_sync.services.alerts import evaluate
 from holovitals_sync.services.demo import DEMO_NAME
-from holovitals_sync.services.orchestration.queueing import redis_connection
+from holovitals_sync.services.platform.redis import redis_connection
 from tests.integration.sync.conftest import QUEUES
 from tests.waiting import wait_for
 

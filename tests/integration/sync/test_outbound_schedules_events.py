@@ -17,7 +17,8 @@ from holovitals_sync.models import (
     SyncedRecord,
     SyncJob,
 )
-from holovitals_sync.services.orchestration import channel_for, queueing, schedules
+from holovitals_sync.services.orchestration import channel_for, schedules
+from holovitals_sync.services.platform.redis import redis_connection
 
 from .conftest import start, wait_status
 
@@ -79,7 +80,7 @@ def test_schedule_tick_starts_one_job_per_slot(connection, ehr):
 
 
 def test_events_report_state_and_throttled_progress(connection, ehr, workers):
-    conn = queueing.redis_connection()
+    conn = redis_connection()
     pubsub = conn.pubsub()
     pubsub.subscribe(channel_for(conn))
     events: list[dict] = []

@@ -20,7 +20,7 @@ from holovitals_sync.models import Conflict, ConflictStatus, Role, WebhookSubscr
 
 # What writes these rows in the app imports its service package, which follows the tables.
 from holovitals_sync.services import changes, conflicts, webhooks  # noqa: F401
-from holovitals_sync.services.orchestration import queueing
+from holovitals_sync.services.platform.redis import redis_connection
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import (
     make_conflict,
@@ -40,14 +40,14 @@ def notices(sqlite_url: str, redis_client: redis.Redis,
     monkeypatch.setenv("HOLOVITALS_REDIS_URL", REDIS_TEST_URL)
     get_settings.cache_clear()
     get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(changes.channel_for(redis_client))
     pubsub.get_message(timeout=1)  # the subscription's confirmation
     yield pubsub
     pubsub.close()
     get_engine().dispose()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
 
 
 def _received(pubsub: redis.client.PubSub) -> list[list[str]]:
@@ -92,7 +92,7 @@ def test_without_redis_a_commit_still_succeeds(sqlite_url: str,
     monkeypatch.setenv("HOLOVITALS_DATABASE_URL", sqlite_url)
     get_settings.cache_clear()
     get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
     with session_scope() as session:
         make_subscription(session)
     with session_scope() as session:

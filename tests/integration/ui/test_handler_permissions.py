@@ -63,7 +63,7 @@ from holovitals_sync.models import (
     SyncedRecord,
 )
 from holovitals_sync.services import auth
-from holovitals_sync.services.orchestration import queueing
+from holovitals_sync.services.platform.redis import redis_connection
 from holovitals_sync.services.records import local_etag
 from holovitals_sync.services.transformation import DataTransformationService
 from holovitals_sync.services.transformation.schemas import RuleIn
@@ -310,7 +310,7 @@ def _configure(mp: pytest.MonkeyPatch, db_path: Path, key: str) -> None:
     mp.setenv("HOLOVITALS_SECRET_KEY", key)
     get_settings.cache_clear()
     get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
 
 
 def _build_world() -> World:
@@ -376,7 +376,7 @@ def world(template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_clien
     _configure(monkeypatch, copy, key)
     yield built
     get_engine().dispose()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
 
 
 @functools.cache

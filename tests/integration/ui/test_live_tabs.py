@@ -25,7 +25,8 @@ from holovitals_sync.db import get_engine, session_scope
 from holovitals_sync.embedded_redis import EmbeddedRedis
 from holovitals_sync.models import JobStatus, Role, SyncJob
 from holovitals_sync.services import alerts, auth, changes
-from holovitals_sync.services.orchestration import events, queueing
+from holovitals_sync.services.orchestration import events
+from holovitals_sync.services.platform.redis import redis_connection
 from holovitals_sync.ui import live_hub
 from holovitals_sync.ui.state.jobs import JobsState, SummaryState
 from tests.conftest import REDIS_TEST_URL
@@ -42,7 +43,7 @@ def _use(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str) -> Non
     monkeypatch.setenv("HOLOVITALS_SECRET_KEY", Fernet.generate_key().decode())
     get_settings.cache_clear()
     get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
 
 
 def _world() -> tuple[str, int]:
@@ -64,7 +65,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client) -> Iter
     _use(monkeypatch, tmp_path, REDIS_TEST_URL)
     yield _world()
     get_engine().dispose()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
 
 
 def _move(job_id: int, **fields: object) -> SyncJob:
@@ -81,7 +82,7 @@ def _move(job_id: int, **fields: object) -> SyncJob:
 
 def _publish(job: SyncJob) -> None:
     """...and publish its event, with the workers' own publisher."""
-    events.JobEvents(queueing.redis_connection()).progress(job, force=True)
+    events.JobEvents(redis_connection()).progress(job, force=True)
 
 
 def _subscribers(client: redis.Redis) -> list[int]:
@@ -141,7 +142,7 @@ def test_ten_tabs_share_one_subscription_and_every_tab_follows_the_job(world, re
         _publish(_move(job_id, fetched=90, progress=0.9))
         await _until(lambda: all(_row(t, job_id) == ("running", 90) for t in tabs))
         job = _move(job_id, fetched=100, progress=1.0, status=JobStatus.COMPLETED)
-        events.JobEvents(queueing.redis_connection()).state(job)
+        events.JobEvents(redis_connection()).state(job)
         await _until(lambda: all(_row(t, job_id) == ("completed", 100) for t in tabs))
 
         for tab in tabs:
@@ -186,7 +187,7 @@ def private_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     finally:
         server.stop()
         get_engine().dispose()
-        queueing.redis_connection.cache_clear()
+        redis_connection.cache_clear()
 
 
 def test_tabs_survive_a_redis_restart_and_re_read_what_they_missed(private_redis):

@@ -13,7 +13,7 @@ from holovitals_sync.config import get_settings
 from holovitals_sync.db import get_engine, session_scope
 from holovitals_sync.models import AuditLog, DeliveryStatus, Role, WebhookDelivery
 from holovitals_sync.models import WebhookSubscription as Sub
-from holovitals_sync.services.webhooks import queueing
+from holovitals_sync.services.platform.redis import redis_connection
 from holovitals_sync.ui.state import webhooks as ui
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_delivery, make_subscription, make_user
@@ -26,12 +26,12 @@ def operator(database_url: str, redis_client, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("HOLOVITALS_REDIS_URL", REDIS_TEST_URL)
     get_settings.cache_clear()
     get_engine.cache_clear()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
     with session_scope() as session:
         principal = make_user(session, "op", Role.OPERATOR)
     yield principal
     get_engine().dispose()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
 
 
 def test_disable_then_enable_clears_the_failure_streak(operator) -> None:

@@ -10,8 +10,10 @@ from rq import Queue
 
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import InboundEvent, InboundStatus
+from holovitals_sync.services import event_jobs
 from holovitals_sync.services.orchestration import shutdown
-from holovitals_sync.services.webhooks import processing, queueing
+from holovitals_sync.services.platform.redis import redis_connection
+from holovitals_sync.services.webhooks import queueing
 from tests.factories import make_connection
 
 
@@ -40,11 +42,11 @@ def _status(event_id: int) -> InboundStatus:
 def test_a_stopping_drain_gives_the_rest_back_in_order(stopping):
     ids = _events(5)
     queueing.enqueue_inbound(ids)
-    conn = queueing.redis_connection()
+    conn = redis_connection()
     drains = Queue("webhooks.high", connection=conn)
     drains.empty()  # the drain below is called in-line, as its RQ job would run it
     calls: list[int] = []
-    real = processing.process_event
+    real = event_jobs.process_event
 
     def process_then_stop(event_id: int, **kwargs: object) -> str:
         calls.append(event_id)
@@ -52,16 +54,16 @@ def test_a_stopping_drain_gives_the_rest_back_in_order(stopping):
             shutdown.request()  # SIGUSR1 from the stopping worker, mid-list
         return real(event_id, **kwargs)
 
-    processing.process_event = process_then_stop  # type: ignore[assignment]
+    event_jobs.process_event = process_then_stop  # type: ignore[assignment]
     try:
-        assert processing.drain(batch=10) == 2
+        assert event_jobs.drain(batch=10) == 2
     finally:
-        processing.process_event = real  # type: ignore[assignment]
+        event_jobs.process_event = real  # type: ignore[assignment]
     assert calls == ids[:2]
     assert [int(i) for i in conn.lrange(queueing.PENDING_INBOUND, 0, -1)] == ids[2:]
     assert len(drains) == 1  # someone will take them up (the next start's workers)
     assert [_status(i) for i in ids[2:]] == [InboundStatus.RECEIVED] * 3
 
     shutdown.reset()
-    assert processing.drain(batch=10) == 3
+    assert event_jobs.drain(batch=10) == 3
     assert conn.llen(queueing.PENDING_INBOUND) == 0

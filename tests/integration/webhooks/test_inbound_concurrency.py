@@ -11,8 +11,7 @@ from sqlmodel import select
 
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import InboundEvent, InboundStatus, JobType, SyncJob
-from holovitals_sync.services import audit
-from holovitals_sync.services.webhooks import processing
+from holovitals_sync.services import audit, event_jobs
 from tests.factories import make_connection
 
 PATIENTS = 6
@@ -42,7 +41,7 @@ def _race(event_ids: list[int]) -> list[str | BaseException]:
     def work(event_id: int) -> str | BaseException:
         start.wait()
         try:
-            return processing.process_event(event_id)
+            return event_jobs.process_event(event_id)
         except Exception as exc:  # noqa: BLE001 - the outcome under test
             return exc
 

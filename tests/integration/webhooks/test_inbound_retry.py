@@ -16,7 +16,9 @@ from sqlmodel import select
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import InboundEvent, InboundStatus, SyncJob
 from holovitals_sync.models.types import utcnow
-from holovitals_sync.services.webhooks import processing, queueing
+from holovitals_sync.services import event_jobs
+from holovitals_sync.services.platform.redis import redis_connection
+from holovitals_sync.services.webhooks import queueing
 from holovitals_sync.services.webhooks.sweep import LOCK, requeue_unqueued
 from tests.factories import make_connection
 
@@ -29,7 +31,7 @@ WEBHOOK_QUEUES = ("webhooks.high", "webhooks.default", "webhooks.low")
 def flaky(wh_db, monkeypatch):
     """`start_job` failing with a Redis connection error the first `failures` times."""
     state = {"failures": 2, "calls": 0, "error": redis.ConnectionError}
-    real = processing.start_job
+    real = event_jobs.start_job
 
     def start_job(*args, **kwargs):
         state["calls"] += 1
@@ -37,7 +39,7 @@ def flaky(wh_db, monkeypatch):
             raise state["error"]("Error 111 connecting to 127.0.0.1:6379")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(processing, "start_job", start_job)
+    monkeypatch.setattr(event_jobs, "start_job", start_job)
     return state
 
 
@@ -60,7 +62,7 @@ def _row(event_id: int) -> InboundEvent:
 
 def _work_until(done, timeout: float = 30) -> None:
     """Burst workers with the scheduler's pass, until `done()`: due retries get run."""
-    conn = queueing.redis_connection()
+    conn = redis_connection()
     queues = [Queue(name, connection=conn) for name in WEBHOOK_QUEUES]
 
     def step() -> bool:
@@ -71,7 +73,7 @@ def _work_until(done, timeout: float = 30) -> None:
 
 
 def _registries() -> tuple[int, int]:
-    q = Queue("webhooks.default", connection=queueing.redis_connection())
+    q = Queue("webhooks.default", connection=redis_connection())
     return ScheduledJobRegistry(queue=q).count, FailedJobRegistry(queue=q).count
 
 
@@ -107,7 +109,7 @@ def test_retries_run_out_and_say_so(flaky, monkeypatch):
     assert "pt-1" not in (row.rejection_reason or "")
     # Once Redis is back, the sweeper's next pass takes it up: nothing acknowledged is lost.
     flaky["failures"] = 0
-    queueing.redis_connection().delete(LOCK)  # another test's sweep may hold it
+    redis_connection().delete(LOCK)  # another test's sweep may hold it
     with session_scope() as session:
         assert requeue_unqueued(session, now=utcnow() + timedelta(minutes=5)) == 1
     _work_until(lambda: _row(event_id).status == InboundStatus.PROCESSED)

@@ -16,7 +16,7 @@ from holovitals_sync.db import session_scope
 from holovitals_sync.models import InboundEvent, InboundStatus
 from holovitals_sync.models.types import utcnow
 from holovitals_sync.sandbox import notify
-from holovitals_sync.services.orchestration import queueing as redis_queueing
+from holovitals_sync.services.platform.redis import redis_connection
 from holovitals_sync.services.webhooks import queueing
 from holovitals_sync.services.webhooks.sweep import LOCK, requeue_unqueued
 
@@ -66,13 +66,13 @@ def test_stored_while_redis_is_down_then_swept_and_processed(backend, workers, r
     reachable = get_settings().redis_url
     monkeypatch.setenv("HOLOVITALS_REDIS_URL", "redis://127.0.0.1:1/0")
     get_settings.cache_clear()
-    redis_queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
     answers = [_post(url, secret, f"pt-{n:05d}") for n in range(3)]
     assert [a.status_code for a in answers] == [202, 202, 202], [a.text for a in answers]
     wait_for(lambda: _unqueued(caplog) == 3, timeout=10, interval=0.02)
     monkeypatch.setenv("HOLOVITALS_REDIS_URL", reachable)
     get_settings.cache_clear()
-    redis_queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
 
     rows = _rows(cid)
     assert [r.status for r in rows] == [InboundStatus.RECEIVED] * 3

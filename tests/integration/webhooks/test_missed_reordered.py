@@ -10,7 +10,8 @@ from sqlmodel import select
 
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import InboundStatus, JobType, SyncJob
-from holovitals_sync.services.webhooks import gaps, processing
+from holovitals_sync.services import event_jobs
+from holovitals_sync.services.webhooks import gaps
 
 from .conftest import wait_for
 from .test_inbound import _connection
@@ -35,7 +36,7 @@ def test_reordered_notifications_ask_for_no_catch_up(backend, workers, redis_cli
     assert (reordered.processed_at - reordered.received_at).total_seconds() >= \
         gaps.GRACE_SECONDS - 0.5
     assert (reordered.status, reordered.job_id, reordered.rejection_reason) == \
-        (InboundStatus.PROCESSED, None, processing.NOTHING_MISSED)
+        (InboundStatus.PROCESSED, None, event_jobs.NOTHING_MISSED)
     assert lost.status is InboundStatus.PROCESSED and lost.job_id is not None
     with session_scope() as session:
         incremental = session.exec(select(SyncJob).where(

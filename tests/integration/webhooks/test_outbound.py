@@ -160,7 +160,7 @@ def test_a_slow_subscriber_holds_its_own_slots_only(backend, receiver, workers, 
     workers.start(2)
     from rq import Worker
 
-    from holovitals_sync.services.orchestration.queueing import redis_connection
+    from holovitals_sync.services.platform.redis import redis_connection
 
     wait_for(lambda: Worker.count(connection=redis_connection()) == 2, timeout=30)
     for _ in range(3):

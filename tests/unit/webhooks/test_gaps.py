@@ -12,7 +12,7 @@ import pytest
 
 from holovitals_sync.config import get_settings
 from holovitals_sync.models.types import utcnow
-from holovitals_sync.services.orchestration import queueing
+from holovitals_sync.services.platform.redis import redis_connection
 from holovitals_sync.services.webhooks import gaps
 from holovitals_sync.services.webhooks.notifications import EventInfo
 from tests.conftest import REDIS_TEST_URL
@@ -24,9 +24,9 @@ CID = 7
 def _redis(redis_client, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("HOLOVITALS_REDIS_URL", REDIS_TEST_URL)
     get_settings.cache_clear()
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
     yield
-    queueing.redis_connection.cache_clear()
+    redis_connection.cache_clear()
 
 
 def _note(*counts: int, kind: str = "event-notification") -> list[int]:

@@ -1,13 +1,16 @@
-"""From an `EHRConnection` row to the adapter's `ConnectionSpec` (secrets decrypted here)."""
+"""From an `EHRConnection` row to the adapter's `ConnectionSpec` (secrets decrypted here).
+
+The one place specs are built: sync runs, write-backs, HL7 look-ups and connection tests.
+"""
 
 from __future__ import annotations
 
-from ...adapters import ConnectionSpec
-from ...config import get_settings
-from ...models import EHRConnection
-from ..crypto import decrypt
-from .gate import RedisGate
-from .queueing import redis_connection
+from ..adapters import ConnectionSpec
+from ..config import get_settings
+from ..models import EHRConnection
+from .crypto import decrypt
+from .platform.redis import redis_connection
+from .platform.request_gate import RedisGate
 
 
 def connection_spec(row: EHRConnection) -> ConnectionSpec:

@@ -1,4 +1,7 @@
-"""Processing a stored inbound event on the webhooks queue: it becomes a targeted sync job.
+"""Processing a stored inbound EHR event on the webhooks queue: it becomes a targeted sync job.
+
+Above the sync engine (it starts jobs) and beside the webhooks package, whose receiver stores
+the events; HL7 v2 messages become jobs through `job_for` too.
 
 A patient's burst of events collapses into one job: while a job for the same target is still
 waiting (pending or queued) it will fetch the latest data anyway, so later events attach to
@@ -24,14 +27,13 @@ import random
 import re
 import time
 
-from redis.exceptions import RedisError
 from rq import Retry
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, select
 
-from ...config import get_settings
-from ...db import session_scope
-from ...models import (
+from ..config import get_settings
+from ..db import session_scope
+from ..models import (
     InboundEvent,
     InboundStatus,
     JobStatus,
@@ -41,18 +43,20 @@ from ...models import (
     SyncedRecord,
     SyncJob,
 )
-from ...models.types import utcnow
-from .. import audit
-from ..orchestration import JobRequest, shutdown, start_job
-from ..orchestration.queueing import redis_connection
-from . import gaps, queueing
-from .notifications import HOUSEKEEPING
+from ..models.types import utcnow
+from . import audit
+from .orchestration import JobRequest, shutdown, start_job
+from .platform import job_functions
+from .platform.failures import is_infrastructure
+from .platform.redis import redis_connection
+from .webhooks import gaps, queueing
+from .webhooks.notifications import HOUSEKEEPING
 
 log = logging.getLogger(__name__)
 ACTOR = audit.Actor.system("webhooks")
 WAITING = (JobStatus.PENDING, JobStatus.QUEUED)
 _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
-PROCESS_INBOUND = "workers.webhook_jobs.process_inbound"
+PROCESS_INBOUND = job_functions.PROCESS_INBOUND
 DEFERRED = "deferred"  # a catch-up waiting out the gap grace period (still `received`)
 NOTHING_MISSED = "nothing missed: the numbered events arrived late"
 # Tries at creating a job when the audit chain's next `seq` was taken by another writer,
@@ -63,22 +67,6 @@ CHAIN_PAUSE = 0.01
 
 class PassingFailure(RuntimeError):
     """Processing failed for a reason that may pass (named by the original's class)."""
-
-
-# Failures of the infrastructure, not of the event: the row stays `received` (the sweeper
-# queues it again once Redis and the database are back), however many tries that takes. An
-# acknowledged event must never end `failed` because a worker lost Redis while stopping.
-INFRASTRUCTURE = ("ConnectionError", "TimeoutError", "OperationalError", "RedisError",
-                  "BusyLoadingError", "ReadOnlyError", "InterfaceError", "DisconnectionError",
-                  "PoolTimeout", "QueueUnavailable", "OSError")
-
-
-def is_infrastructure(exc: BaseException | str) -> bool:
-    """Whether a failure (an exception, or the name a row recorded) is the infrastructure's."""
-    name = exc if isinstance(exc, str) else type(exc).__name__
-    if not isinstance(exc, str) and isinstance(exc, RedisError | OSError | DBAPIError):
-        return True
-    return name.split(";", 1)[0].strip() in INFRASTRUCTURE
 
 
 def is_permanent(exc: BaseException) -> bool:
