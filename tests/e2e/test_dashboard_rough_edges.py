@@ -21,8 +21,8 @@ from sqlmodel import Session
 
 from holovitals_sync.db import create_db_engine
 from holovitals_sync.models.types import utcnow
-from holovitals_sync.services import dashboard
 from holovitals_sync.services.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_NAME
+from holovitals_sync.ui.views import dashboard
 from tests.e2e.conftest import DemoApp, screenshot
 from tests.e2e.test_conflicts_ui import _edit_at_sandbox, _edit_locally, _sync
 from tests.e2e.test_dashboard import _disabled_subscription

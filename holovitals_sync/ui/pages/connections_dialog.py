@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ...services.connection_forms import OPTION_LABELS
 from ..components.layout import dialog_content
 from ..state.connections import ConnectionsState as S
+from ..views.connection_forms import OPTION_LABELS
 
 
 def _vendor_picker() -> rx.Component:

@@ -10,11 +10,13 @@ import reflex as rx
 
 from ...db import session_scope
 from ...models import JobStatus
-from ...services import dashboard, labels, orchestration
+from ...services import labels, orchestration
 from ..components.jobs import counters, progress_cell, status_badge
 from ..components.layout import dialog_content
-from ..state.jobs import COUNTERS, JobRow, clock
+from ..state.jobs import COUNTERS, JobRow
 from ..state.session import principal_for, reads
+from ..views import dashboard
+from ..views.times import clock
 
 RECORDS_PAGE = 10
 FINISHED = {s.value for s in JobStatus if s.finished}

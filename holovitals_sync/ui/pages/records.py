@@ -11,9 +11,9 @@ from __future__ import annotations
 import reflex as rx
 
 from ...services import labels
-from ...services import record_views as views
 from ..components.layout import backend_url, dialog_content, empty_state, operator_only, page_frame
 from ..state.records import RecordsState, RecordState
+from ..views import records as views
 
 R = RecordsState
 D = RecordState

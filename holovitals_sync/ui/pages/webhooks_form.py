@@ -19,11 +19,11 @@ from ...models import EHRConnection, Role, SignatureAlgorithm, WebhookSubscripti
 from ...services import labels
 from ...services.auth import Principal
 from ...services.webhooks import EVENT_TYPES, subscriptions
-from ...services.webhooks import overview as wh
 from ...services.webhooks.probe import send_test_event
 from ...services.webhooks.ssrf import TargetRefused
 from ..state.session import principal_for, requires
 from ..state.webhooks import WebhooksState
+from ..views import webhooks as wh
 
 ANY = "any"
 FIELDS = ("name", "url", "event_types", "filter_connection_id", "filter_resource_types",

@@ -14,9 +14,10 @@ from sqlmodel import Session, select
 
 from ...db import session_scope
 from ...models import Alert, AlertStatus, Role, WebhookSubscription
-from ...services import alerts, dashboard, labels
+from ...services import alerts, labels
 from ...services.auth import Principal
-from .jobs import clock
+from ..views import dashboard
+from ..views.times import clock
 from .session import principal_for, reads, requires
 
 PAGE_SIZE = 20

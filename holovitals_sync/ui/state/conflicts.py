@@ -20,8 +20,8 @@ from ...services import conflicts as service
 from ...services import labels
 from ...services.auth import Principal
 from ...services.conflicts import ConflictFilter
-from ...services.conflicts import overview as cv
-from ...services.webhooks import overview as wh
+from ..views import conflicts as cv
+from ..views import webhooks as wh
 from .session import principal_for, reads, requires
 
 PAGE_SIZE = 15

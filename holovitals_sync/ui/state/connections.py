@@ -15,12 +15,12 @@ import reflex as rx
 
 from ...db import session_scope
 from ...models import ConnectionStatus, EHRConnection, Role, Vendor
-from ...services import connection_forms as forms
-from ...services import connection_views as views
 from ...services import connections as service
 from ...services import labels
 from ...services.audit import Actor
 from ...services.connections import ConnectionPatch
+from ..views import connection_forms as forms
+from ..views import connections as views
 from .rules import RulesState
 from .session import principal_for, reads, requires
 

@@ -12,7 +12,7 @@ from typing import Any
 import reflex as rx
 
 from ...models import Role
-from ...services.hl7 import feed_views
+from ..views import hl7_feeds
 from .session import principal_for, reads, requires
 
 Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
@@ -38,9 +38,9 @@ class HL7FeedState(rx.State):
 
     async def _reload(self) -> None:
         cid = self.connection_id
-        self.feeds = await asyncio.to_thread(feed_views.feed_rows, cid)
+        self.feeds = await asyncio.to_thread(hl7_feeds.feed_rows, cid)
         try:
-            view = await asyncio.to_thread(feed_views.activity, cid)
+            view = await asyncio.to_thread(hl7_feeds.activity, cid)
         except Exception:  # noqa: BLE001 - Redis away: the feeds still show
             view = EMPTY
         for name in EMPTY:
@@ -81,7 +81,7 @@ class HL7FeedState(rx.State):
         principal, refusal = await principal_for(self, Role.ADMIN)
         if principal is None or not self.connection_id:
             return refusal
-        problem = await asyncio.to_thread(feed_views.add, self.connection_id,
+        problem = await asyncio.to_thread(hl7_feeds.add, self.connection_id,
                                           self.new_application, self.new_facility,
                                           principal.actor)
         if problem:
@@ -96,7 +96,7 @@ class HL7FeedState(rx.State):
         principal, refusal = await principal_for(self, Role.ADMIN)
         if principal is None or not self.connection_id:
             return refusal
-        problem = await asyncio.to_thread(feed_views.remove, self.connection_id, int(feed_id),
+        problem = await asyncio.to_thread(hl7_feeds.remove, self.connection_id, int(feed_id),
                                           principal.actor)
         await self._reload()
         return rx.toast.error(problem) if problem else rx.toast.success("Sender unmapped.")

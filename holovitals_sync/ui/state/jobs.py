@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import datetime
 from typing import Any
 
 import reflex as rx
@@ -16,11 +15,12 @@ import reflex as rx
 from ...config import get_settings
 from ...db import session_scope
 from ...models import JobStatus, JobType, Role
-from ...models.types import utcnow
-from ...services import dashboard, labels, orchestration
+from ...services import labels, orchestration
 from ...services.auth import Principal
 from ...services.health import HealthReport, check_health
 from ...services.platform.redis import QueueUnavailable, redis_connection
+from ..views import dashboard
+from ..views.times import clock
 from .session import principal_for, reads, requires
 
 PAGE_SIZE = 15
@@ -32,13 +32,6 @@ RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
 AXIS_DIGIT = 8
 AXIS_PADDING = 16
 
-
-def clock(value: datetime | None, now: datetime | None = None) -> str:
-    """A time as the tables show it (UTC; the date only when it is not today)."""
-    if value is None:
-        return "—"
-    today = (now or utcnow()).date()
-    return value.strftime("%H:%M:%S" if value.date() == today else "%Y-%m-%d %H:%M")
 
 
 @dataclasses.dataclass

@@ -16,9 +16,9 @@ import reflex as rx
 from ...db import session_scope
 from ...models import Role
 from ...services import labels
-from ...services import record_views as views
 from ...services import records as service
 from ...services.auth import Principal
+from ..views import records as views
 from .session import principal_for, reads, requires
 
 PAGE_SIZE = 15

@@ -12,9 +12,9 @@ import reflex as rx
 
 from ...db import session_scope
 from ...models import Role, RuleDirection
-from ...services import rule_forms
 from ...services.audit import Actor
 from ...services.transformation import DataTransformationService, InvalidRule, RuleNotFound
+from ..views import rule_forms
 from .rule_list import RuleListActions
 from .session import principal_for, reads, requires
 

@@ -16,7 +16,7 @@ from ...models import ErrorSeverity, Role
 from ...services import labels
 from ...services import validation_rules as vr
 from ...services.audit import Actor
-from ...services.rule_forms import parse_sample
+from ..views.rule_forms import parse_sample
 from .rule_list import RuleListActions
 from .session import principal_for, reads, requires
 

@@ -18,8 +18,8 @@ from ...models import DeliveryStatus, Role, WebhookSubscription
 from ...services import labels
 from ...services.auth import Principal
 from ...services.webhooks import actions, subscriptions
-from ...services.webhooks import overview as wh
 from ..state.session import principal_for, reads, requires
+from ..views import webhooks as wh
 
 PAGE_SIZE = 10
 ALL = "all"

@@ -18,8 +18,8 @@ from holovitals_sync.models import (
     SyncedRecord,
 )
 from holovitals_sync.services.conflicts import ConflictFilter, ResolutionError
-from holovitals_sync.services.conflicts import overview as cv
 from holovitals_sync.ui.state import conflicts as ui
+from holovitals_sync.ui.views import conflicts as cv
 from tests.factories import make_conflict, make_connection, make_user
 
 S = ResolutionStrategy

@@ -14,15 +14,15 @@ from holovitals_sync.adapters.registry import ADAPTERS
 from holovitals_sync.config import get_settings
 from holovitals_sync.db import get_engine, session_scope
 from holovitals_sync.models import AuditLog, EHRConnection, TransformationRule
-from holovitals_sync.services import connection_forms as forms
-from holovitals_sync.services import connection_views as views
-from holovitals_sync.services import rule_forms
 from holovitals_sync.services.connections import ConnectionIn, ConnectionPatch, create_connection
 from holovitals_sync.services.crypto import decrypt
 from holovitals_sync.services.transformation import DataTransformationService
 from holovitals_sync.ui.state.connections import _save, _save_schedule
 from holovitals_sync.ui.state.rules import _change
 from holovitals_sync.ui.state.rules import _save as save_rule
+from holovitals_sync.ui.views import connection_forms as forms
+from holovitals_sync.ui.views import connections as views
+from holovitals_sync.ui.views import rule_forms
 from tests.factories import SYSTEM, make_connection
 
 NOW = datetime(2026, 11, 26, 12, 7, tzinfo=UTC)

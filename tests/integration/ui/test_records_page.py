@@ -36,9 +36,9 @@ from holovitals_sync.models import (
     Vendor,
 )
 from holovitals_sync.services import auth
-from holovitals_sync.services import record_views as views
 from holovitals_sync.ui.state.records import PAGE_SIZE, RecordsState, RecordState
 from holovitals_sync.ui.state.session import SessionState
+from holovitals_sync.ui.views import records as views
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import PASSWORD, make_connection, make_job, make_user
 

@@ -20,10 +20,10 @@ from holovitals_sync.models import (
     WebhookSubscription,
 )
 from holovitals_sync.services.audit import Actor
-from holovitals_sync.services.webhooks import overview as wh
 from holovitals_sync.services.webhooks import rejections
 from holovitals_sync.services.webhooks.probe import excerpt, send_test_event
 from holovitals_sync.services.webhooks.subscriptions import SubscriptionIn
+from holovitals_sync.ui.views import webhooks as wh
 from tests.factories import make_connection, make_delivery, make_subscription
 
 OPERATOR = Actor.system("operator-test")

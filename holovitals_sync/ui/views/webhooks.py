@@ -8,7 +8,6 @@ ids, names, states and times only; a secret is never read here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,9 +15,10 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from ...models import DeliveryStatus, EHRConnection, WebhookDelivery, WebhookSubscription
-from .. import labels
-from .events import TEST_EVENT
-from .stats import inbound_stats
+from ...services import labels
+from ...services.webhooks.events import TEST_EVENT
+from ...services.webhooks.stats import inbound_stats
+from . import times
 
 Row = dict[str, str]
 MAX_PAGE = 200
@@ -32,9 +32,7 @@ class Page:
     next_cursor: int | None
 
 
-def when(value: datetime | None) -> str:
-    """A time in a column headed "(UTC)": the zone is not repeated in every cell."""
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+when = times.when  # in columns headed "(UTC)"
 
 
 def health_of(sub: WebhookSubscription) -> str:

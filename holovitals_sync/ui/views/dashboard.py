@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from redis import Redis
 from sqlmodel import Session, func, select
 
-from ..models import (
+from ...models import (
     AuditLog,
     Conflict,
     ConflictStatus,
@@ -26,9 +26,9 @@ from ..models import (
     SyncedRecord,
     SyncJob,
 )
-from ..models.types import utcnow
-from . import labels
-from .orchestration import statistics
+from ...models.types import utcnow
+from ...services import labels
+from ...services.orchestration import statistics
 
 THROUGHPUT_MINUTES = 60
 MAX_PAGE = 100

@@ -16,12 +16,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..adapters import ConfigurationError
-from ..adapters.connect import default_scopes, render
-from ..adapters.registry import ADAPTERS
-from ..models import AuthMethod, EHRConnection, Vendor
-from . import labels
-from .connections import ConnectionIn, ConnectionPatch
+from ...adapters import ConfigurationError
+from ...adapters.connect import default_scopes, render
+from ...adapters.registry import ADAPTERS
+from ...models import AuthMethod, EHRConnection, Vendor
+from ...services import labels
+from ...services.connections import ConnectionIn, ConnectionPatch
 
 SECRET_METHODS = (AuthMethod.CLIENT_SECRET_BASIC, AuthMethod.CLIENT_SECRET_POST,
                   AuthMethod.BEARER)  # fmt: skip

@@ -9,6 +9,7 @@ record is opened, as `GET /api/records/{connection}/{type}/{id}` gives it to a v
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,9 +19,10 @@ import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from ..models import EHRConnection, ErrorSeverity, RecordError, SyncedRecord
-from . import record_lists as lists
-from . import records
+from ...models import EHRConnection, ErrorSeverity, RecordError, SyncedRecord
+from ...services import record_lists as lists
+from ...services import records
+from . import times
 
 Row = dict[str, str]
 ANY = "any"
@@ -40,9 +42,7 @@ class Page:
     next_cursor: int | None
 
 
-def when(value: datetime | None) -> str:
-    """A time in a column headed "(UTC)"."""
-    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
+when = functools.partial(times.when, precision="minute")  # in columns headed "(UTC)"
 
 
 def _yes(flag: bool) -> str:

@@ -9,16 +9,16 @@ modal can show a clear error at the field before anything is stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlmodel import Session, select
 
 from ...models import Conflict, EHRConnection, ResolutionStrategy, SyncedRecord
-from .. import labels
-from .queries import ConflictFilter, list_conflicts
-from .resolve import ResolutionError, resolved_body
+from ...services import labels
+from ...services.conflicts.queries import ConflictFilter, list_conflicts
+from ...services.conflicts.resolve import ResolutionError, resolved_body
+from . import times
 
 Row = dict[str, str]
 ABSENT = "(absent)"
@@ -31,9 +31,7 @@ class Page:
     next_cursor: int | None
 
 
-def when(value: datetime | None) -> str:
-    """A time in a column headed "(UTC)": the zone is not repeated in every cell."""
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+when = times.when  # in columns headed "(UTC)"
 
 
 def as_json(value: Any, *, missing: bool = False) -> str:

@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from ..models import RuleDirection, TransformationRule, TransformKind
-from . import labels
-from .transformation import DryRun, RuleIn, RulePatch
-from .transformation.rules import RuleParams
+from ...models import RuleDirection, TransformationRule, TransformKind
+from ...services import labels
+from ...services.transformation import DryRun, RuleIn, RulePatch
+from ...services.transformation.rules import RuleParams
 
 # A readable example for the parameters every kind requires (the rest keep their defaults).
 _EXAMPLES: dict[str, Any] = {

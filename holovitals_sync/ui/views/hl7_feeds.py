@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...db import session_scope
-from ..platform.redis import redis_connection
-from . import feeds
-from .stats import feed_view
+from ...services.hl7 import feeds
+from ...services.hl7.stats import feed_view
+from ...services.platform.redis import redis_connection
+from . import times
 
 
 def _when(value: Any) -> str:
@@ -21,7 +22,7 @@ def _when(value: Any) -> str:
     at = value if isinstance(value, datetime) else (
         datetime.fromisoformat(value) if isinstance(value, str)
         else datetime.fromtimestamp(float(value), UTC))
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return times.when(at.astimezone(UTC), zone=True)
 
 
 def feed_rows(connection_id: int) -> list[dict[str, str]]:

@@ -5,6 +5,7 @@ Rows are plain strings (ids, names, states, times): never a secret, never PHI.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,18 +13,18 @@ import sqlalchemy as sa
 from croniter import croniter
 from sqlmodel import Session, select
 
-from ..adapters.registry import ADAPTERS
-from ..models import EHRConnection
-from ..models.types import utcnow
-from .connections import ConnectionPatch
-from .orchestration.schedules import next_due
+from ...adapters.registry import ADAPTERS
+from ...models import EHRConnection
+from ...models.types import utcnow
+from ...services.connections import ConnectionPatch
+from ...services.orchestration.schedules import next_due
+from . import times
 
 Row = dict[str, str]
 MAX_PAGE = 100
 
 
-def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+when = functools.partial(times.when, precision="minute", zone=True)
 
 
 def _test_verdict(row: EHRConnection) -> str:
