@@ -7,7 +7,7 @@ import reflex as rx
 from ...models import SignatureAlgorithm
 from ...services.webhooks import EVENT_GROUPS
 from ..components.layout import dialog_content
-from .webhooks_form import ANY, WebhookFormState
+from ..state.webhook_form import ANY, WebhookFormState
 
 F = WebhookFormState
 

@@ -10,8 +10,8 @@ import reflex as rx
 
 from ..components.layout import data_table, empty_state, operator_only, page_frame
 from ..state.live import LiveState
+from ..state.webhook_form import WebhookFormState
 from ..state.webhooks import DELIVERY_STATUSES, WebhooksState
-from .webhooks_form import WebhookFormState
 from .webhooks_modal import webhook_modal
 
 W = WebhooksState

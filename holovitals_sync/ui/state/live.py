@@ -43,11 +43,11 @@ import reflex as rx
 from ...config import get_settings
 from ...services import changes
 from .. import live_hub, shared_reads
-from ..pages.jobs_detail import JobDetailState
 from . import conflicts as conflict_lists
 from . import webhooks as webhook_lists
 from .alerts import AlertsState
 from .alerts import read as read_alerts
+from .job_detail import JobDetailState
 from .jobs import JobsState, SummaryState, _page, gather_overview
 from .session import principal_for, reads
 

@@ -16,9 +16,9 @@ from holovitals_sync.models import JobStatus, JobType, SyncedRecord, SyncJob
 from holovitals_sync.models.types import utcnow
 from holovitals_sync.services import audit
 from holovitals_sync.services.orchestration import JobRequest
-from holovitals_sync.ui.pages.jobs_start import field_errors
 from holovitals_sync.ui.state.jobs import JobRow
 from holovitals_sync.ui.state.live import Coalescer, decode
+from holovitals_sync.ui.state.start_sync import field_errors
 from holovitals_sync.ui.views import dashboard
 from holovitals_sync.ui.views.dashboard import JobFilter
 from tests.factories import make_conflict, make_connection, make_job

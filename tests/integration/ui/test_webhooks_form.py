@@ -12,7 +12,7 @@ from holovitals_sync.config import get_settings
 from holovitals_sync.db import get_engine, session_scope
 from holovitals_sync.models import Role, WebhookSubscription
 from holovitals_sync.services.crypto import decrypt
-from holovitals_sync.ui.pages import webhooks_form as form
+from holovitals_sync.ui.state import webhook_form as form
 from tests.factories import make_connection, make_user
 
 PUBLIC = "https://93.184.215.14/hook"

@@ -21,9 +21,9 @@ from ...services.auth import Principal
 from ...services.webhooks import EVENT_TYPES, subscriptions
 from ...services.webhooks.probe import send_test_event
 from ...services.webhooks.ssrf import TargetRefused
-from ..state.session import principal_for, requires
-from ..state.webhooks import WebhooksState
 from ..views import webhooks as wh
+from .session import principal_for, requires
+from .webhooks import WebhooksState
 
 ANY = "any"
 FIELDS = ("name", "url", "event_types", "filter_connection_id", "filter_resource_types",
