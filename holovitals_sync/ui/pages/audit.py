@@ -8,7 +8,6 @@ from ..components.layout import admin_only, empty_state, page_frame
 from ..state.audit import AuditState
 
 __all__ = ["AuditState", "audit_page"]
-A = AuditState
 COLUMNS = ["#", "When (UTC)", "Who", "Action", "Target", "Outcome", "Details"]
 
 
@@ -17,10 +16,10 @@ def _filter(name: str, label: str, placeholder: str, kind: str = "text",
     return rx.vstack(
         rx.text(label, size="1", weight="medium"),
         rx.input(name=name, placeholder=placeholder, type=kind, id=f"audit-{name}",
-                 default_value=A.filters.get(name, ""), size="2", width=width,
+                 default_value=AuditState.filters.get(name, ""), size="2", width=width,
                  title=placeholder),
-        rx.cond(A.filter_errors.contains(name),
-                rx.text(A.filter_errors[name], size="1", color_scheme="red")),
+        rx.cond(AuditState.filter_errors.contains(name),
+                rx.text(AuditState.filter_errors[name], size="1", color_scheme="red")),
         spacing="1",
     )  # fmt: skip
 
@@ -37,10 +36,10 @@ def _filters() -> rx.Component:
             _filter("until", "To", "", "date"),
             rx.button(rx.icon("search", size=14), "Search", type="submit", id="audit-search"),
             rx.button("Clear", type="button", variant="soft", color_scheme="gray",
-                      on_click=A.clear),
+                      on_click=AuditState.clear),
             align="end", spacing="3", wrap="wrap",
         ),
-        on_submit=A.apply,
+        on_submit=AuditState.apply,
         reset_on_submit=False,
         width="100%",
     )  # fmt: skip
@@ -68,10 +67,10 @@ def _row(row: rx.Var) -> rx.Component:
 
 def _table() -> rx.Component:
     return rx.cond(
-        A.rows.length() > 0,
+        AuditState.rows.length() > 0,
         rx.table.root(
             rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in COLUMNS])),
-            rx.table.body(rx.foreach(A.rows, _row)),
+            rx.table.body(rx.foreach(AuditState.rows, _row)),
             width="100%", variant="surface", size="1", id="audit-table",
         ),
         empty_state("No audit entries match."),
@@ -80,23 +79,24 @@ def _table() -> rx.Component:
 
 def _pager() -> rx.Component:
     return rx.hstack(
-        rx.button("Newer", size="1", variant="soft", disabled=A.page_number <= 1,
-                  on_click=A.newer, id="audit-newer"),
-        rx.text("Page ", A.page_number, size="2"),
-        rx.button("Older", size="1", variant="soft", disabled=A.next_before == 0,
-                  on_click=A.older, id="audit-older"),
+        rx.button("Newer", size="1", variant="soft", disabled=AuditState.page_number <= 1,
+                  on_click=AuditState.newer, id="audit-newer"),
+        rx.text("Page ", AuditState.page_number, size="2"),
+        rx.button("Older", size="1", variant="soft", disabled=AuditState.next_before == 0,
+                  on_click=AuditState.older, id="audit-older"),
         align="center", spacing="3",
     )  # fmt: skip
 
 
 def _chain() -> rx.Component:
-    color = rx.match(A.chain_state, ("ok", "green"), ("broken", "red"), "gray")
+    color = rx.match(AuditState.chain_state, ("ok", "green"), ("broken", "red"), "gray")
     return admin_only(rx.hstack(
-        rx.cond(A.chain_state != "",
-                rx.badge(rx.icon("shield-check", size=14), A.chain_message, color_scheme=color,
+        rx.cond(AuditState.chain_state != "",
+                rx.badge(rx.icon("shield-check", size=14), AuditState.chain_message,
+                         color_scheme=color,
                          size="2", id="audit-chain")),
-        rx.button("Verify chain", size="1", variant="soft", on_click=A.verify,
-                  loading=A.busy, id="audit-verify"),
+        rx.button("Verify chain", size="1", variant="soft", on_click=AuditState.verify,
+                  loading=AuditState.busy, id="audit-verify"),
         align="center", spacing="3",
     ))  # fmt: skip
 
@@ -105,7 +105,7 @@ def audit_page() -> rx.Component:
     return page_frame(
         "Audit log",
         rx.cond(
-            A.allowed,
+            AuditState.allowed,
             rx.vstack(_chain(), _filters(), _table(), _pager(), spacing="4", width="100%"),
             empty_state("The audit log is open to operators and administrators."),
         ),

@@ -8,7 +8,6 @@ from ...services import labels
 from ..components.layout import dialog_content, operator_only
 from ..state.conflicts import STRATEGIES, ConflictModalState
 
-M = ConflictModalState
 LOCAL_BG = rx.color("amber", 3)
 REMOTE_BG = rx.color("blue", 3)
 
@@ -40,7 +39,7 @@ def elements_table() -> rx.Component:
         rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
                                        ("Element", "Agreed before", "HoloVitals",
                                         "EHR")])),
-        rx.table.body(rx.foreach(M.elements, _element_row)),
+        rx.table.body(rx.foreach(ConflictModalState.elements, _element_row)),
         width="100%", variant="surface", id="conflict-elements", table_layout="fixed",
     )
 
@@ -65,7 +64,7 @@ def record_table() -> rx.Component:
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
                                                ("Element", "Agreed before", "HoloVitals",
                                                 "EHR")])),
-                rx.table.body(rx.foreach(M.record, _record_row)),
+                rx.table.body(rx.foreach(ConflictModalState.record, _record_row)),
                 width="100%", size="1", table_layout="fixed",
             ),
             value="record",
@@ -87,8 +86,8 @@ def _choices(values: list[str], words: dict[str, str], **props: object) -> rx.Co
 def _merge_choice(row: rx.Var) -> rx.Component:
     return rx.hstack(
         rx.code(row["path"]),
-        _choices(["local", "remote"], labels.SIDES, value=M.choices[row["path"]],
-                 on_change=lambda v: M.set_choice(row["path"], v)),
+        _choices(["local", "remote"], labels.SIDES, value=ConflictModalState.choices[row["path"]],
+                 on_change=lambda v: ConflictModalState.set_choice(row["path"], v)),
         spacing="3", align="center",
     )
 
@@ -96,33 +95,39 @@ def _merge_choice(row: rx.Var) -> rx.Component:
 def decision() -> rx.Component:
     return rx.vstack(
         rx.text("Strategy", size="2", weight="medium"),
-        _choices(STRATEGIES, labels.STRATEGIES, value=M.strategy, on_change=M.set_strategy,
+        _choices(STRATEGIES, labels.STRATEGIES, value=ConflictModalState.strategy,
+                 on_change=ConflictModalState.set_strategy,
                  id="conflict-strategy"),
-        rx.text(rx.match(M.strategy, *labels.STRATEGY_HELP.items(), ""), size="1",
+        rx.text(rx.match(ConflictModalState.strategy, *labels.STRATEGY_HELP.items(), ""), size="1",
                 color_scheme="gray"),
-        rx.cond(M.strategy == "merge",
-                rx.vstack(rx.foreach(M.elements, _merge_choice), spacing="1")),
-        rx.cond(M.strategy == "manual", rx.vstack(
+        rx.cond(ConflictModalState.strategy == "merge",
+                rx.vstack(rx.foreach(ConflictModalState.elements, _merge_choice), spacing="1")),
+        rx.cond(ConflictModalState.strategy == "manual", rx.vstack(
             rx.text("Value per element (JSON)", size="2", weight="medium"),
-            rx.text_area(value=M.manual, on_change=M.set_manual, id="conflict-manual",
+            rx.text_area(value=ConflictModalState.manual, on_change=ConflictModalState.set_manual,
+                         id="conflict-manual",
                          rows="6", width="100%", font_family="monospace"),
-            rx.cond(M.manual_error != "", rx.text(M.manual_error, color_scheme="red", size="1",
+            rx.cond(ConflictModalState.manual_error != "", rx.text(ConflictModalState.manual_error,
+                                                                   color_scheme="red", size="1",
                                                   id="conflict-manual-error")),
             width="100%", spacing="1",
         )),
         rx.text("Reason (required)", size="2", weight="medium"),
-        rx.text_area(value=M.reason, on_change=M.set_reason, id="conflict-reason",
+        rx.text_area(value=ConflictModalState.reason, on_change=ConflictModalState.set_reason,
+                     id="conflict-reason",
                      placeholder="Checked with the care team: …", rows="2", width="100%"),
-        rx.cond(M.reason_error != "", rx.text(M.reason_error, color_scheme="red", size="1",
+        rx.cond(ConflictModalState.reason_error != "", rx.text(ConflictModalState.reason_error,
+                                                               color_scheme="red", size="1",
                                               id="conflict-reason-error")),
-        rx.cond(M.form_error != "", rx.callout(M.form_error, color_scheme="red", width="100%",
+        rx.cond(ConflictModalState.form_error != "", rx.callout(ConflictModalState.form_error,
+                                                                color_scheme="red", width="100%",
                                                id="conflict-form-error")),
         spacing="2", width="100%",
     )
 
 
 def _header() -> rx.Component:
-    s = M.summary
+    s = ConflictModalState.summary
     return rx.hstack(
         rx.badge(s["severity"], id="conflict-severity", size="2", color_scheme=rx.match(
             s["severity"], ("high", "red"), ("medium", "amber"), "gray")),
@@ -142,19 +147,20 @@ def conflict_modal() -> rx.Component:
                 _header(),
                 elements_table(),
                 record_table(),
-                rx.cond(M.summary["status"] == "open", operator_only(decision())),
+                rx.cond(ConflictModalState.summary["status"] == "open", operator_only(decision())),
                 spacing="3", width="100%",
             ),
             footer=rx.hstack(
                 rx.spacer(),
                 rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
-                rx.cond(M.summary["status"] == "open", operator_only(rx.button(
-                    "Resolve", on_click=M.submit, loading=M.busy, id="conflict-resolve"))),
+                rx.cond(ConflictModalState.summary["status"] == "open", operator_only(rx.button(
+                    "Resolve", on_click=ConflictModalState.submit,
+                    loading=ConflictModalState.busy, id="conflict-resolve"))),
                 width="100%",
             ),
             max_width="64em",
             id="conflict-modal",
         ),
-        open=M.open,
-        on_open_change=M.set_open,
+        open=ConflictModalState.open,
+        on_open_change=ConflictModalState.set_open,
     )  # fmt: skip

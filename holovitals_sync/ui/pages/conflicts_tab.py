@@ -13,7 +13,6 @@ from ..state.conflicts import SEVERITIES, STATUSES, ConflictModalState, Conflict
 from ..state.live import LiveState
 from .conflicts_modal import conflict_modal
 
-C = ConflictsState
 # /conflicts follows conflict changes live, as the dashboard's tab does.
 ON_LOAD = [ConflictsState.load, LiveState.watch_conflicts]
 
@@ -43,34 +42,39 @@ def _labelled(label: str, control: rx.Component) -> rx.Component:
 
 def _filters() -> rx.Component:
     return rx.hstack(
-        _labelled("Status", rx.select(STATUSES, value=C.status, id="conflict-filter-status",
-                                      on_change=lambda v: C.set_filter("status", v))),
-        _labelled("Severity", rx.select(SEVERITIES, value=C.severity,
+        _labelled("Status", rx.select(STATUSES, value=ConflictsState.status,
+                                      id="conflict-filter-status",
+                                      on_change=lambda v: ConflictsState.set_filter("status", v))),
+        _labelled("Severity", rx.select(SEVERITIES, value=ConflictsState.severity,
                                         id="conflict-filter-severity",
-                                        on_change=lambda v: C.set_filter("severity", v))),
+                                        on_change=lambda v: ConflictsState.set_filter("severity",
+                                                                                      v))),
         _labelled("Connection", rx.select.root(
             rx.select.trigger(id="conflict-filter-connection"),
             rx.select.content(
                 rx.select.item("all connections", value="all"),
-                rx.foreach(C.connections, lambda c: rx.select.item(c["name"], value=c["id"])),
+                rx.foreach(ConflictsState.connections, lambda c: rx.select.item(c["name"],
+                                                                                value=c["id"])),
             ),
-            value=C.connection,
-            on_change=lambda v: C.set_filter("connection", v),
+            value=ConflictsState.connection,
+            on_change=lambda v: ConflictsState.set_filter("connection", v),
         )),
         _labelled("Resource type", rx.select(
-            C.resource_types, value=C.resource_type, id="conflict-filter-type",
-            on_change=lambda v: C.set_filter("resource_type", v))),
+            ConflictsState.resource_types, value=ConflictsState.resource_type,
+            id="conflict-filter-type",
+            on_change=lambda v: ConflictsState.set_filter("resource_type", v))),
         spacing="3",
     )
 
 
 def _pager() -> rx.Component:
     return rx.hstack(
-        rx.button(rx.icon("chevron-left", size=14), "Previous", on_click=C.page(False),
-                  disabled=C.back.length() == 0, size="1", variant="soft",  # type: ignore[attr-defined]
+        rx.button(rx.icon("chevron-left", size=14), "Previous", on_click=ConflictsState.page(False),
+                  disabled=ConflictsState.back.length() == 0, size="1", variant="soft",  # type: ignore[attr-defined]
                   id="conflicts-prev"),
-        rx.button("Next", rx.icon("chevron-right", size=14), on_click=C.page(True),
-                  disabled=C.next_cursor == 0, size="1", variant="soft", id="conflicts-next"),
+        rx.button("Next", rx.icon("chevron-right", size=14), on_click=ConflictsState.page(True),
+                  disabled=ConflictsState.next_cursor == 0, size="1", variant="soft",
+                  id="conflicts-next"),
         justify="end", width="100%",
     )
 
@@ -81,11 +85,11 @@ def conflicts_tab() -> rx.Component:
     return rx.vstack(
         _filters(),
         rx.cond(
-            C.rows.length() > 0,  # type: ignore[attr-defined]
+            ConflictsState.rows.length() > 0,  # type: ignore[attr-defined]
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h)
                                                for h in headers])),
-                rx.table.body(rx.foreach(C.rows, _row)),
+                rx.table.body(rx.foreach(ConflictsState.rows, _row)),
                 width="100%", variant="surface", id="conflicts-table",
             ),
             empty_state("No conflicts match."),

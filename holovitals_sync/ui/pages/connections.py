@@ -14,7 +14,6 @@ from .rules_panel import rules_card
 from .validation_rules_panel import validation_rules_card
 
 __all__ = ["ConnectionsState", "connections_page"]
-S = ConnectionsState
 COLUMNS = ["Name", "Vendor", "Status", "Last sync", "Schedule", "Last test", ""]
 
 
@@ -25,7 +24,8 @@ def _status(value: rx.Var) -> rx.Component:
 
 def _row(row: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.link(row["name"], on_click=S.select(row["id"]), cursor="pointer",
+        rx.table.cell(rx.link(row["name"], on_click=ConnectionsState.select(row["id"]),
+                              cursor="pointer",
                               overflow_wrap="anywhere"), max_width="20em"),
         rx.table.cell(row["vendor_label"]),
         rx.table.cell(_status(row["status"])),
@@ -34,9 +34,10 @@ def _row(row: rx.Var) -> rx.Component:
                               rx.text("no schedule", size="2", color_scheme="gray"))),
         rx.table.cell(row["test"]),
         rx.table.cell(rx.hstack(
-            rx.button("Open", size="1", variant="soft", on_click=S.select(row["id"])),
+            rx.button("Open", size="1", variant="soft",
+                      on_click=ConnectionsState.select(row["id"])),
             admin_only(rx.button("Edit", size="1", variant="outline", class_name="edit-button",
-                                 on_click=S.open_edit(row["id"]))),
+                                 on_click=ConnectionsState.open_edit(row["id"]))),
             spacing="2",
         )),
         class_name="connection-row",
@@ -45,10 +46,10 @@ def _row(row: rx.Var) -> rx.Component:
 
 def connections_table() -> rx.Component:
     return rx.cond(
-        S.rows.length() > 0,
+        ConnectionsState.rows.length() > 0,
         rx.table.root(
             rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in COLUMNS])),
-            rx.table.body(rx.foreach(S.rows, _row)),
+            rx.table.body(rx.foreach(ConnectionsState.rows, _row)),
             width="100%",
             variant="surface",
             id="connections-table",
@@ -60,9 +61,11 @@ def connections_table() -> rx.Component:
 def _toolbar() -> rx.Component:
     return rx.hstack(
         rx.input(rx.input.slot(rx.icon("search", size=14)), placeholder="Filter by name",
-                 value=S.search, on_change=S.set_search, width="18em"),
+                 value=ConnectionsState.search, on_change=ConnectionsState.set_search,
+                 width="18em"),
         rx.spacer(),
-        admin_only(rx.button(rx.icon("plus", size=14), "Add connection", on_click=S.open_add,
+        admin_only(rx.button(rx.icon("plus", size=14), "Add connection",
+                             on_click=ConnectionsState.open_add,
                              id="connection-add")),
         width="100%",
     )  # fmt: skip
@@ -70,32 +73,36 @@ def _toolbar() -> rx.Component:
 
 def _pager() -> rx.Component:
     return rx.hstack(
-        rx.button("Previous", size="1", variant="soft", disabled=S.page == 0,
-                  on_click=S.turn_page(-1)),
-        rx.text("Page ", S.page + 1, " of ", S.pages, " · ", S.total_text, size="2",
+        rx.button("Previous", size="1", variant="soft", disabled=ConnectionsState.page == 0,
+                  on_click=ConnectionsState.turn_page(-1)),
+        rx.text("Page ", ConnectionsState.page + 1, " of ", ConnectionsState.pages, " · ",
+                ConnectionsState.total_text, size="2",
                 id="connections-count"),
-        rx.button("Next", size="1", variant="soft", disabled=S.page + 1 >= S.pages,
-                  on_click=S.turn_page(1)),
+        rx.button("Next", size="1", variant="soft",
+                  disabled=ConnectionsState.page + 1 >= ConnectionsState.pages,
+                  on_click=ConnectionsState.turn_page(1)),
         align="center",
         spacing="3",
     )  # fmt: skip
 
 
 def _detail() -> rx.Component:
-    return rx.cond(S.selected_id != 0, rx.vstack(
+    return rx.cond(ConnectionsState.selected_id != 0, rx.vstack(
         rx.hstack(
-            rx.heading(S.selected["name"], size="5", id="detail-name",
+            rx.heading(ConnectionsState.selected["name"], size="5", id="detail-name",
                        overflow_wrap="anywhere"),
-            rx.badge(S.selected["vendor_label"]),
-            _status(S.selected["status"]),
+            rx.badge(ConnectionsState.selected["vendor_label"]),
+            _status(ConnectionsState.selected["status"]),
             rx.spacer(),
             admin_only(rx.hstack(
                 rx.text("Status", size="2"),
-                rx.select(S.statuses, value=S.selected["status"], on_change=S.set_status,
+                rx.select(ConnectionsState.statuses, value=ConnectionsState.selected["status"],
+                          on_change=ConnectionsState.set_status,
                           size="1", id="connection-status"),
                 align="center", spacing="2",
             )),
-            rx.icon_button(rx.icon("x", size=16), variant="ghost", on_click=S.close_detail),
+            rx.icon_button(rx.icon("x", size=16), variant="ghost",
+                           on_click=ConnectionsState.close_detail),
             align="center", width="100%",
         ),
         rx.grid(test_card(), schedule_card(), columns="2", spacing="4", width="100%"),

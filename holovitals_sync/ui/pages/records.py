@@ -15,8 +15,6 @@ from ..components.layout import backend_url, dialog_content, empty_state, operat
 from ..state.records import RecordsState, RecordState
 from ..views import records as views
 
-R = RecordsState
-D = RecordState
 ON_LOAD = [RecordsState.load]
 
 __all__ = ["ON_LOAD", "RecordState", "RecordsState", "records_page"]
@@ -31,19 +29,20 @@ def _labelled(label: str, control: rx.Component) -> rx.Component:
 
 
 def _picker(key: str, values: list[str] | rx.Var, label: str) -> rx.Component:
-    return _labelled(label, rx.select(values, value=R.filters[key], size="2",
+    return _labelled(label, rx.select(values, value=RecordsState.filters[key], size="2",
                                       id=f"records-filter-{key}",
-                                      on_change=lambda v: R.set_filter(key, v)))
+                                      on_change=lambda v: RecordsState.set_filter(key, v)))
 
 
 def _typed(name: str, label: str, placeholder: str, kind: str = "text",
            width: str = "10em") -> rx.Component:
     return rx.vstack(
         rx.text(label, size="1", color_scheme="gray"),
-        rx.input(name=name, default_value=R.filters[name], placeholder=placeholder, type=kind,
+        rx.input(name=name, default_value=RecordsState.filters[name], placeholder=placeholder,
+                 type=kind,
                  size="2", width=width, id=f"records-filter-{name}", title=placeholder),
-        rx.cond(R.filter_errors.contains(name),
-                rx.text(R.filter_errors[name], size="1", color_scheme="red",
+        rx.cond(RecordsState.filter_errors.contains(name),
+                rx.text(RecordsState.filter_errors[name], size="1", color_scheme="red",
                         id=f"records-error-{name}")),
         spacing="1",
     )  # fmt: skip
@@ -54,7 +53,7 @@ def _buttons() -> rx.Component:
         rx.button(rx.icon("search", size=14), "Filter", type="submit", size="2",
                   id="records-apply"),
         rx.button("Clear", type="button", size="2", variant="soft", color_scheme="gray",
-                  on_click=R.clear, id="records-clear"),
+                  on_click=RecordsState.clear, id="records-clear"),
         spacing="2",
     )  # fmt: skip
 
@@ -63,7 +62,7 @@ def _record_filters() -> rx.Component:
     return rx.form(
         rx.hstack(
             _typed("patient", "Patient", "Patient id at the EHR"),
-            _picker("resource_type", R.resource_types, "Resource type"),
+            _picker("resource_type", RecordsState.resource_types, "Resource type"),
             *[_picker(key, list(options), labels.RECORD_FILTERS[key])
               for key, options in (("invalid", views.INVALID), ("dirty", views.DIRTY),
                                    ("deleted", views.DELETED))],
@@ -72,8 +71,8 @@ def _record_filters() -> rx.Component:
             _buttons(),
             align="end", spacing="3", wrap="wrap",
         ),
-        on_submit=R.apply, reset_on_submit=False, width="100%", id="records-filters",
-        key=R.form_key,
+        on_submit=RecordsState.apply, reset_on_submit=False, width="100%", id="records-filters",
+        key=RecordsState.form_key,
     )  # fmt: skip
 
 
@@ -81,7 +80,7 @@ def _error_filters() -> rx.Component:
     return rx.form(
         rx.hstack(
             _typed("job", "Job", "e.g. 42", width="6em"),
-            _picker("error_type", R.resource_types, "Resource type"),
+            _picker("error_type", RecordsState.resource_types, "Resource type"),
             _typed("remote_id", "Record id", "id at the EHR"),
             _picker("severity", views.SEVERITIES, "Severity"),
             _picker("layer", views.LAYERS, "Check"),
@@ -89,8 +88,9 @@ def _error_filters() -> rx.Component:
             _buttons(),
             align="end", spacing="3", wrap="wrap",
         ),
-        on_submit=R.apply, reset_on_submit=False, width="100%", id="records-error-filters",
-        key=R.form_key,
+        on_submit=RecordsState.apply, reset_on_submit=False, width="100%",
+        id="records-error-filters",
+        key=RecordsState.form_key,
     )  # fmt: skip
 
 
@@ -121,7 +121,8 @@ def _record_row(row: rx.Var) -> rx.Component:
         rx.table.cell(rx.text(row["version"], size="2", style=WRAP), max_width="6em"),
         rx.table.cell(rx.text(row["changed"], size="1", white_space="nowrap")),
         rx.table.cell(rx.button("Open", size="1", variant="soft", class_name="record-open",
-                                on_click=D.open_record(R.connection, row["type"],
+                                on_click=RecordState.open_record(RecordsState.connection,
+                                                                 row["type"],
                                                        row["remote_id"]))),
         id="record-row-" + row["id"], class_name="record-row",
     )  # fmt: skip
@@ -154,7 +155,8 @@ def _error_row(row: rx.Var) -> rx.Component:
         rx.table.cell(rx.cond(row["job"] != "", rx.text("#", row["job"], size="2"), "—")),
         rx.table.cell(rx.cond(
             row["remote_id"] != "",
-            rx.link(resource, on_click=D.open_record(R.connection, row["type"], row["remote_id"]),
+            rx.link(resource, on_click=RecordState.open_record(RecordsState.connection,
+                                                               row["type"], row["remote_id"]),
                     cursor="pointer", class_name="error-open"),
             rx.text(row["type"], size="2")), max_width="14em"),
         rx.table.cell(rx.code(row["path"], size="1", style=WRAP), max_width="12em"),
@@ -166,10 +168,12 @@ def _error_row(row: rx.Var) -> rx.Component:
 
 def _pager(back: rx.Var, next_cursor: rx.Var, handler: object, prefix: str) -> rx.Component:
     return rx.hstack(
-        rx.button(rx.icon("chevron-left", size=14), "Previous", on_click=handler(False),  # type: ignore[operator]
+        rx.button(rx.icon("chevron-left", size=14), "Previous", on_click=handler(False),
+                   # type: ignore[operator]
                   disabled=back.length() == 0, size="1", variant="soft",  # type: ignore[attr-defined]
                   id=f"{prefix}-prev"),
-        rx.button("Next", rx.icon("chevron-right", size=14), on_click=handler(True),  # type: ignore[operator]
+        rx.button("Next", rx.icon("chevron-right", size=14), on_click=handler(True),
+                   # type: ignore[operator]
                   disabled=next_cursor == 0, size="1", variant="soft", id=f"{prefix}-next"),
         justify="end", width="100%",
     )  # fmt: skip
@@ -182,7 +186,7 @@ def csv_link() -> rx.Component:
     `reload_document`: a plain navigation, never the client-side router, which would look
     for a page at that path where the API shares the page's origin (production)."""
     return rx.button(
-        rx.el.a(rx.icon("download", size=14), "Export CSV", href=backend_url(R.csv_path),
+        rx.el.a(rx.icon("download", size=14), "Export CSV", href=backend_url(RecordsState.csv_path),
                 download="", reload_document=True, id="records-csv"),
         as_child=True, size="2", variant="soft",
     )  # fmt: skip
@@ -191,9 +195,10 @@ def csv_link() -> rx.Component:
 def _records_view() -> rx.Component:
     return rx.vstack(
         _record_filters(),
-        _table(R.rows, ["Resource", "Patient", "State", "EHR version", "Changed (UTC)", ""],
+        _table(RecordsState.rows, ["Resource", "Patient", "State", "EHR version", "Changed (UTC)",
+                                   ""],
                _record_row, "records-table", "No records match."),
-        _pager(R.back, R.next_cursor, R.page, "records"),
+        _pager(RecordsState.back, RecordsState.next_cursor, RecordsState.page, "records"),
         spacing="3", width="100%",
     )  # fmt: skip
 
@@ -203,11 +208,13 @@ def _errors_view() -> rx.Component:
         _error_filters(),
         rx.hstack(rx.text("Newest first. The export holds every error these filters match.",
                           size="1", color_scheme="gray"),
-                  rx.spacer(), rx.cond(R.csv_path != "", csv_link()),
+                  rx.spacer(), rx.cond(RecordsState.csv_path != "", csv_link()),
                   align="center", width="100%"),
-        _table(R.errors, ["When (UTC)", "Job", "Resource", "Element", "Severity", "Message"],
+        _table(RecordsState.errors, ["When (UTC)", "Job", "Resource", "Element", "Severity",
+                                     "Message"],
                _error_row, "errors-table", "No record errors match."),
-        _pager(R.errors_back, R.errors_next, R.errors_page, "errors"),
+        _pager(RecordsState.errors_back, RecordsState.errors_next, RecordsState.errors_page,
+               "errors"),
         spacing="3", width="100%",
     )  # fmt: skip
 
@@ -216,14 +223,14 @@ def _toolbar() -> rx.Component:
     return rx.hstack(
         _labelled("Connection", rx.select.root(
             rx.select.trigger(id="records-connection", placeholder="No connections yet"),
-            rx.select.content(rx.foreach(R.connections,
+            rx.select.content(rx.foreach(RecordsState.connections,
                                          lambda c: rx.select.item(c["name"], value=c["id"]))),
-            value=R.connection, on_change=R.set_connection,
+            value=RecordsState.connection, on_change=RecordsState.set_connection,
         )),
         rx.tabs.root(
             rx.tabs.list(rx.tabs.trigger("Records", value="records", id="records-view-records"),
                          rx.tabs.trigger("Errors", value="errors", id="records-view-errors")),
-            value=R.view, on_change=R.set_view,
+            value=RecordsState.view, on_change=RecordsState.set_view,
         ),
         align="end", spacing="5", width="100%",
     )  # fmt: skip
@@ -248,10 +255,10 @@ def _issue(issue: rx.Var) -> rx.Component:
 def _issues() -> rx.Component:
     return rx.vstack(
         rx.heading("Issues", size="3"),
-        rx.cond(D.issues.length() > 0,  # type: ignore[attr-defined]
-                rx.vstack(rx.foreach(D.issues, _issue), spacing="2", width="100%"),
+        rx.cond(RecordState.issues.length() > 0,  # type: ignore[attr-defined]
+                rx.vstack(rx.foreach(RecordState.issues, _issue), spacing="2", width="100%"),
                 rx.text("No errors recorded for this record.", size="2", color_scheme="gray")),
-        rx.cond(D.summary["issues_more"] != "",
+        rx.cond(RecordState.summary["issues_more"] != "",
                 rx.text("The newest ", views.ISSUES_SHOWN, " are shown; the Errors list has "
                         "them all.", size="1", color_scheme="gray")),
         spacing="2", width="100%", id="record-issues", min_width="0",
@@ -262,13 +269,14 @@ def _body() -> rx.Component:
     box = {"white_space": "pre-wrap", "font_family": "monospace", "overflow_wrap": "anywhere"}
     return rx.vstack(
         rx.heading("HoloVitals' copy", size="3"),
-        rx.box(rx.text(D.body, size="1", style=box), id="record-body", width="100%",
+        rx.box(rx.text(RecordState.body, size="1", style=box), id="record-body", width="100%",
                max_height="50vh", overflow_y="auto", padding="0.5em",
                background_color=rx.color("gray", 2), border_radius="6px"),
-        rx.cond(D.remote_body != "", rx.accordion.root(
+        rx.cond(RecordState.remote_body != "", rx.accordion.root(
             rx.accordion.item(
                 header=rx.text("The EHR's copy (differs)", size="2", id="record-remote-toggle"),
-                content=rx.box(rx.text(D.remote_body, size="1", style=box), max_height="40vh",
+                content=rx.box(rx.text(RecordState.remote_body, size="1", style=box),
+                               max_height="40vh",
                                overflow_y="auto", id="record-remote-body"),
                 value="remote"),
             collapsible=True, type="single", width="100%", variant="ghost")),
@@ -277,7 +285,7 @@ def _body() -> rx.Component:
 
 
 def _notes() -> rx.Component:
-    s = D.summary
+    s = RecordState.summary
     return rx.vstack(
         rx.cond(s["deleted"] != "", rx.callout(
             rx.text("Deleted at the EHR on ", s["deleted_at"], " UTC: ", s["delete_reason"]),
@@ -297,13 +305,13 @@ def _notes() -> rx.Component:
 
 def _delete_control() -> rx.Component:
     """For operators: ask for the delete at the EHR, after a confirmation; or why not."""
-    s = D.summary
+    s = RecordState.summary
     return operator_only(rx.cond(
         s["delete_refusal"] == "",
         rx.alert_dialog.root(
             rx.alert_dialog.trigger(rx.button(rx.icon("trash-2", size=14), "Delete at the EHR…",
                                               color_scheme="red", variant="soft",
-                                              loading=D.busy, id="record-delete")),
+                                              loading=RecordState.busy, id="record-delete")),
             rx.alert_dialog.content(
                 rx.alert_dialog.title("Delete this record at the EHR?"),
                 rx.alert_dialog.description(
@@ -316,7 +324,7 @@ def _delete_control() -> rx.Component:
                     rx.alert_dialog.cancel(rx.button("Cancel", variant="soft",
                                                      color_scheme="gray")),
                     rx.alert_dialog.action(rx.button("Delete", color_scheme="red",
-                                                     on_click=D.delete_local,
+                                                     on_click=RecordState.delete_local,
                                                      id="record-delete-confirm")),
                     justify="end", spacing="2", padding_top="1em",
                 ),
@@ -328,14 +336,15 @@ def _delete_control() -> rx.Component:
 
 
 def record_dialog() -> rx.Component:
-    s = D.summary
+    s = RecordState.summary
     return rx.dialog.root(
         dialog_content(
             rx.hstack(rx.text(s["type"], " ", s["remote_id"], style=WRAP),
                       state_badges(s), align="center", spacing="3", wrap="wrap"),
             rx.vstack(
                 _notes(),
-                rx.cond(D.error != "", rx.callout(D.error, color_scheme="red", width="100%",
+                rx.cond(RecordState.error != "", rx.callout(RecordState.error, color_scheme="red",
+                                                            width="100%",
                                                   id="record-error")),
                 rx.grid(_body(), _issues(), columns="2", spacing="4", width="100%"),
                 spacing="3", width="100%",
@@ -355,8 +364,8 @@ def record_dialog() -> rx.Component:
                 size="2", color_scheme="gray"),
             max_width="64em", id="record-dialog",
         ),
-        open=D.open,
-        on_open_change=D.set_open,
+        open=RecordState.open,
+        on_open_change=RecordState.set_open,
     )  # fmt: skip
 
 
@@ -364,6 +373,6 @@ def records_page() -> rx.Component:
     return page_frame(
         "Records",
         _toolbar(),
-        rx.cond(R.view == "errors", _errors_view(), _records_view()),
+        rx.cond(RecordsState.view == "errors", _errors_view(), _records_view()),
         record_dialog(),
     )

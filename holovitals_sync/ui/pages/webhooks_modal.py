@@ -9,14 +9,13 @@ from ...services.webhooks import EVENT_GROUPS
 from ..components.layout import dialog_content
 from ..state.webhook_form import ANY, WebhookFormState
 
-F = WebhookFormState
-
 
 def field_error(key: str) -> rx.Component:
     """The service's message for one field, right under it."""
     return rx.cond(
-        F.errors[key] != "",
-        rx.text(F.errors[key], color_scheme="red", size="1", id=f"webhook-error-{key}"),
+        WebhookFormState.errors[key] != "",
+        rx.text(WebhookFormState.errors[key], color_scheme="red", size="1",
+                id=f"webhook-error-{key}"),
     )
 
 
@@ -34,7 +33,8 @@ def labelled(label: str, control: rx.Component, key: str, hint: str = "") -> rx.
 def text_field(label: str, field: str, key: str, **props: str) -> rx.Component:
     return labelled(
         label,
-        rx.input(value=getattr(F, field), on_change=lambda v: F.set_field(field, v),
+        rx.input(value=getattr(WebhookFormState, field),
+                 on_change=lambda v: WebhookFormState.set_field(field, v),
                  id=f"webhook-{field}", width="100%", **props),
         key,
     )
@@ -44,20 +44,20 @@ def _event_group(group: str, types: tuple[str, ...]) -> rx.Component:
     """One group (as the service groups them) with a checkbox that sets the whole group."""
     all_on = rx.Var.create(True)
     for t in types:
-        all_on = all_on & F.events[t].to(bool)
+        all_on = all_on & WebhookFormState.events[t].to(bool)
     return rx.vstack(
         rx.checkbox(
             rx.text(group.capitalize(), weight="bold", size="2"),
             checked=all_on,
-            on_change=lambda checked: F.toggle_group(list(types), checked),
+            on_change=lambda checked: WebhookFormState.toggle_group(list(types), checked),
             id=f"webhook-group-{group}",
         ),
         *[
             rx.box(
                 rx.checkbox(
                     rx.text(t, size="2"),
-                    checked=F.events[t].to(bool),
-                    on_change=lambda checked, t=t: F.toggle_event(t, checked),
+                    checked=WebhookFormState.events[t].to(bool),
+                    on_change=lambda checked, t=t: WebhookFormState.toggle_event(t, checked),
                     id=f"webhook-event-{t.replace('.', '-')}",
                 ),
                 padding_left="1.25em",
@@ -87,11 +87,11 @@ def _connection_select() -> rx.Component:
             rx.select.trigger(id="webhook-connection", width="100%"),
             rx.select.content(
                 rx.select.item("any connection", value=ANY),
-                rx.foreach(F.connection_choices,
+                rx.foreach(WebhookFormState.connection_choices,
                            lambda c: rx.select.item(c["name"], value=c["id"])),
             ),
-            value=F.connection,
-            on_change=lambda v: F.set_field("connection", v),
+            value=WebhookFormState.connection,
+            on_change=lambda v: WebhookFormState.set_field("connection", v),
         ),
         "filter_connection_id",
     )
@@ -105,8 +105,8 @@ def _delivery_fields() -> rx.Component:
             "Signature",
             rx.select(
                 [a.value for a in SignatureAlgorithm],
-                value=F.algorithm,
-                on_change=lambda v: F.set_field("algorithm", v),
+                value=WebhookFormState.algorithm,
+                on_change=lambda v: WebhookFormState.set_field("algorithm", v),
                 id="webhook-algorithm",
                 width="100%",
             ),
@@ -122,12 +122,12 @@ def content_checkbox() -> rx.Component:
     return rx.vstack(
         rx.checkbox(
             rx.text("Include clinical content (the resource itself)", size="2"),
-            checked=F.include_content,
-            on_change=F.set_include_content,
+            checked=WebhookFormState.include_content,
+            on_change=WebhookFormState.set_include_content,
             id="webhook-include-content",
         ),
         rx.cond(
-            F.include_content,
+            WebhookFormState.include_content,
             rx.callout(
                 "Deliveries will carry the stored FHIR resource: protected health "
                 "information leaves HoloVitals and is sent to this subscriber. Enable it only "
@@ -146,12 +146,12 @@ def content_checkbox() -> rx.Component:
 
 def secret_callout() -> rx.Component:
     return rx.cond(
-        F.secret != "",
+        WebhookFormState.secret != "",
         rx.callout.root(
             rx.callout.icon(rx.icon("key-round")),
             rx.vstack(
                 rx.text("Signing secret — copy it now, it is not shown again:", size="2"),
-                rx.code(F.secret, id="webhook-secret", size="3"),
+                rx.code(WebhookFormState.secret, id="webhook-secret", size="3"),
                 spacing="1",
             ),
             color_scheme="amber",
@@ -161,7 +161,7 @@ def secret_callout() -> rx.Component:
 
 
 def test_answer() -> rx.Component:
-    t = F.test
+    t = WebhookFormState.test
     return rx.cond(
         t.length() > 0,  # type: ignore[attr-defined]
         rx.card(
@@ -186,19 +186,22 @@ def test_answer() -> rx.Component:
 
 
 def _footer() -> rx.Component:
-    editing = F.sub_id != 0
+    editing = WebhookFormState.sub_id != 0
     return rx.hstack(
         rx.cond(editing, rx.hstack(
-            rx.button(rx.icon("send", size=14), "Send test event", on_click=F.send_test,
-                      id="webhook-send-test", variant="soft", loading=F.busy),
-            rx.button(rx.icon("rotate-cw", size=14), "Rotate secret", on_click=F.rotate_secret,
+            rx.button(rx.icon("send", size=14), "Send test event",
+                      on_click=WebhookFormState.send_test,
+                      id="webhook-send-test", variant="soft", loading=WebhookFormState.busy),
+            rx.button(rx.icon("rotate-cw", size=14), "Rotate secret",
+                      on_click=WebhookFormState.rotate_secret,
                       id="webhook-rotate", variant="soft", color_scheme="amber"),
         )),
         rx.spacer(),
         rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray",
                                   id="webhook-close")),
-        rx.button(rx.cond(editing, "Save", "Create"), on_click=F.submit, id="webhook-save",
-                  loading=F.busy),
+        rx.button(rx.cond(editing, "Save", "Create"), on_click=WebhookFormState.submit,
+                  id="webhook-save",
+                  loading=WebhookFormState.busy),
         width="100%",
     )
 
@@ -207,10 +210,12 @@ def webhook_modal() -> rx.Component:
     """Create or edit a subscription (rendered for operators only)."""
     return rx.dialog.root(
         dialog_content(
-            rx.cond(F.sub_id != 0, "Edit webhook subscription", "New webhook subscription"),
+            rx.cond(WebhookFormState.sub_id != 0, "Edit webhook subscription",
+                    "New webhook subscription"),
             rx.vstack(
-                rx.cond(F.errors["form"] != "",
-                        rx.callout(F.errors["form"], color_scheme="red", width="100%")),
+                rx.cond(WebhookFormState.errors["form"] != "",
+                        rx.callout(WebhookFormState.errors["form"], color_scheme="red",
+                                   width="100%")),
                 secret_callout(),
                 text_field("Name", "name", "name", placeholder="Care team notifier"),
                 text_field("URL", "url", "url", placeholder="https://receiver.example/hook"),
@@ -231,6 +236,6 @@ def webhook_modal() -> rx.Component:
             max_width="52em",
             id="webhook-modal",
         ),
-        open=F.open,
-        on_open_change=F.set_open,
+        open=WebhookFormState.open,
+        on_open_change=WebhookFormState.set_open,
     )  # fmt: skip

@@ -14,7 +14,6 @@ from ..state.webhook_form import WebhookFormState
 from ..state.webhooks import DELIVERY_STATUSES, WebhooksState
 from .webhooks_modal import webhook_modal
 
-W = WebhooksState
 # /webhooks follows subscription, delivery and inbound changes live, as the dashboard's tab.
 ON_LOAD = [WebhooksState.load, LiveState.watch_webhooks]
 
@@ -36,9 +35,9 @@ def _sub_actions(row: rx.Var) -> rx.Component:
         rx.button("Edit", on_click=WebhookFormState.open_edit(row["id"]), size="1",
                   variant="soft", class_name="webhook-edit"),
         rx.button(rx.cond(active, "Disable", "Enable"),
-                  on_click=W.set_active(row["id"], ~active), size="1", variant="soft",
+                  on_click=WebhooksState.set_active(row["id"], ~active), size="1", variant="soft",
                   color_scheme=rx.cond(active, "gray", "green"), class_name="webhook-toggle"),
-        rx.button("Delete", on_click=W.ask_delete(row["id"], row["name"]), size="1",
+        rx.button("Delete", on_click=WebhooksState.ask_delete(row["id"], row["name"]), size="1",
                   variant="soft", color_scheme="red", class_name="webhook-delete"),
         spacing="1",
     ))
@@ -90,16 +89,17 @@ def subscriptions_table() -> rx.Component:
             width="100%",
         ),
         rx.cond(
-            W.rows.length() > 0,  # type: ignore[attr-defined]
+            WebhooksState.rows.length() > 0,  # type: ignore[attr-defined]
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h)
                                                for h in headers])),
-                rx.table.body(rx.foreach(W.rows, _sub_row)),
+                rx.table.body(rx.foreach(WebhooksState.rows, _sub_row)),
                 width="100%", variant="surface", id="webhook-subscriptions",
             ),
             empty_state("No webhook subscriptions yet."),
         ),
-        _pager(W.sub_back.length() > 0, W.sub_next != 0, W.subs_page, "webhook-subs"),  # type: ignore[attr-defined]
+        _pager(WebhooksState.sub_back.length() > 0, WebhooksState.sub_next != 0,
+               WebhooksState.subs_page, "webhook-subs"),  # type: ignore[attr-defined]
         width="100%",
     )
 
@@ -116,7 +116,8 @@ def _delivery_row(row: rx.Var) -> rx.Component:
         rx.table.cell(row["code"], " · ", row["ms"], " ms"),
         rx.table.cell(rx.text(row["error"], size="1", color_scheme="red")),
         rx.table.cell(operator_only(rx.button(
-            rx.icon("refresh-cw", size=12), "Redeliver", on_click=W.redeliver(row["id"]),
+            rx.icon("refresh-cw",
+                    size=12), "Redeliver", on_click=WebhooksState.redeliver(row["id"]),
             size="1", variant="soft", class_name="delivery-redeliver"))),
         class_name="delivery-row",
     )
@@ -128,13 +129,14 @@ def _delivery_filters() -> rx.Component:
             rx.select.trigger(id="delivery-filter-subscription"),
             rx.select.content(
                 rx.select.item("all subscriptions", value="all"),
-                rx.foreach(W.sub_names, lambda s: rx.select.item(s["name"], value=s["id"])),
+                rx.foreach(WebhooksState.sub_names, lambda s: rx.select.item(s["name"],
+                                                                             value=s["id"])),
             ),
-            value=W.delivery_sub,
-            on_change=lambda v: W.filter_deliveries("subscription", v),
+            value=WebhooksState.delivery_sub,
+            on_change=lambda v: WebhooksState.filter_deliveries("subscription", v),
         ),
-        rx.select(DELIVERY_STATUSES, value=W.delivery_status,
-                  on_change=lambda v: W.filter_deliveries("status", v),
+        rx.select(DELIVERY_STATUSES, value=WebhooksState.delivery_status,
+                  on_change=lambda v: WebhooksState.filter_deliveries("status", v),
                   id="delivery-filter-status"),
         spacing="2",
     )
@@ -147,16 +149,17 @@ def delivery_log() -> rx.Component:
         rx.hstack(rx.heading("Delivery log", size="4"), rx.spacer(), _delivery_filters(),
                   width="100%"),
         rx.cond(
-            W.deliveries.length() > 0,  # type: ignore[attr-defined]
+            WebhooksState.deliveries.length() > 0,  # type: ignore[attr-defined]
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h)
                                                for h in headers])),
-                rx.table.body(rx.foreach(W.deliveries, _delivery_row)),
+                rx.table.body(rx.foreach(WebhooksState.deliveries, _delivery_row)),
                 width="100%", variant="surface", id="webhook-deliveries",
             ),
             empty_state("No deliveries match."),
         ),
-        _pager(W.delivery_back.length() > 0, W.delivery_next != 0, W.deliveries_page,  # type: ignore[attr-defined]
+        _pager(WebhooksState.delivery_back.length() > 0, WebhooksState.delivery_next != 0,
+               WebhooksState.deliveries_page,  # type: ignore[attr-defined]
                "webhook-deliveries"),
         width="100%",
     )
@@ -166,7 +169,7 @@ def inbound_table() -> rx.Component:
     return rx.vstack(
         rx.heading("Inbound events per connection", size="4"),
         data_table(
-            W.inbound,
+            WebhooksState.inbound,
             [("Connection", "connection"), ("Auth", "auth"), ("Received", "received"),
              ("Processed", "processed"), ("Duplicates", "duplicates"),
              ("Rejected", "rejected"), ("Failed", "failed"), ("Rejections", "rejections"),
@@ -183,18 +186,18 @@ def delete_confirmation() -> rx.Component:
         rx.alert_dialog.content(
             rx.alert_dialog.title("Delete subscription"),
             rx.alert_dialog.description(
-                "Delete ", rx.text.strong(W.confirm_delete_name),
+                "Delete ", rx.text.strong(WebhooksState.confirm_delete_name),
                 "? Its delivery log goes with it and queued deliveries end."),
             rx.hstack(
                 rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray",
-                                                 on_click=W.cancel_delete)),
+                                                 on_click=WebhooksState.cancel_delete)),
                 rx.alert_dialog.action(rx.button("Delete", color_scheme="red",
-                                                 on_click=W.confirm_delete,
+                                                 on_click=WebhooksState.confirm_delete,
                                                  id="webhook-delete-confirm")),
                 justify="end", spacing="2", padding_top="1em",
             ),
         ),
-        open=W.confirm_delete_id != "",
+        open=WebhooksState.confirm_delete_id != "",
     )
 
 
