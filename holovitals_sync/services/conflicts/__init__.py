@@ -1,4 +1,4 @@
-"""Conflict detection and resolution (`ConflictResolutionService`).
+"""Conflict detection and resolution: the package's entry points (keyword arguments).
 
     outcomes = detect_batch(session, connection_id, job_id, [Incoming(record, body, version)])
     detect_record(session, record=..., remote_body=..., remote_version=..., kind=STALE_WRITE)
@@ -35,19 +35,6 @@ from .severity import RULES, Rule, severity_of
 changes.follow(Conflict, changes.CONFLICTS)
 
 
-class ConflictResolutionService:
-    """The service's entry points in one place, for callers that prefer an object."""
-
-    detect_batch = staticmethod(detect_batch)
-    detect_record = staticmethod(detect_record)
-    detect_stored = staticmethod(detect_stored)
-    detect_duplicates = staticmethod(detect_duplicates)
-    resolve = staticmethod(resolve)
-    resolve_bulk = staticmethod(resolve_bulk)
-    schedule_automatic = staticmethod(schedule_automatic)
-    auto_resolve = staticmethod(auto_resolve)
-
-
 __all__ = [
     "MISSING",
     "RULES",
@@ -55,7 +42,6 @@ __all__ = [
     "BulkResult",
     "ConflictFilter",
     "ConflictNotFound",
-    "ConflictResolutionService",
     "EffectivePolicy",
     "FieldConflict",
     "Incoming",

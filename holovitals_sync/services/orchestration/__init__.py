@@ -1,6 +1,6 @@
 """Sync orchestration: jobs on RQ, the batch pipeline, lifecycle, schedules and statistics.
 
-`SyncOrchestrationService` is this package's function set (keyword-only):
+This package's entry points (keyword arguments):
 
     start_job(session, request=JobRequest(...), requested_by_kind=..., requested_by=..., actor=...)
                                                     # InvalidJob: a type the EHR does not serve

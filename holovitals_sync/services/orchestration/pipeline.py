@@ -34,7 +34,7 @@ from ..validation.references import deferred
 from .screening import screen
 
 # Full FHIR model validation (fhir.resources) measured ~2k resources/s here, slower than
-# the rest of the pipeline together: kept off the hot path as DESIGN.md advises. The screen,
+# the rest of the pipeline together: kept off the hot path (the design's choice). The screen,
 # required elements, patient references and custom rules still run on every batch.
 STRUCTURAL = False
 

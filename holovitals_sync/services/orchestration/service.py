@@ -1,4 +1,4 @@
-"""`SyncOrchestrationService`: start, cancel, retry and replay sync jobs.
+"""Starting, cancelling, retrying and replaying sync jobs.
 
 Rows are committed before their RQ job exists, and the RQ job id is chosen up front and
 stored first, so a worker never sees a job it cannot match to its row.

@@ -1,8 +1,8 @@
-"""`WebhookService`: signed inbound events from EHRs and signed outbound deliveries.
+"""Webhooks: signed inbound events from EHRs and signed outbound deliveries.
 
 Inbound (EHR -> HoloVitals):
     inbound.receive(session, connection_id=..., body=..., headers=..., settings=...)
-        authenticate, store ids only, 202, queue `processing.process_event`
+        authenticate, store ids only, 202; `services.event_jobs` turns it into a sync job
     inbound_config.set_inbound_auth(session, connection=..., data=..., actor=...)
     stats.inbound_stats(session)
 

@@ -121,7 +121,7 @@ def test_connection_test_reports_configuration_without_secrets() -> None:
 
 
 def test_deletes_are_what_the_vendor_takes_and_known_without_a_request() -> None:
-    # No named vendor takes a FHIR delete (shared/ehr-vendors.md); the refusal names the
+    # No named vendor takes a FHIR delete (docs/vendor-sources.md); the refusal names the
     # vendor, the type and the source.
     for name in (n for n in PROFILES if n != "generic"):
         refusal = PROFILES[name].write_refusal("Observation", "delete")
