@@ -9,6 +9,7 @@ from .connection import EHRConnection, EHRConnectionBase
 from .enums import *  # noqa: F403
 from .hl7 import HL7Feed, HL7FeedBase, HL7Message, PatientMerge
 from .identifier import RecordIdentifier
+from .job import COUNTERS as JOB_COUNTERS
 from .job import SyncJob, SyncJobBase
 from .record import RecordError, SyncedRecord
 from .transformation import TransformationRule
@@ -16,6 +17,7 @@ from .user import ApiToken, AuthSession, User
 from .webhook import InboundEvent, InboundRejection, WebhookDelivery, WebhookSubscription
 
 __all__ = [
+    "JOB_COUNTERS",
     "Alert",
     "AlertKind",
     "AlertStatus",

@@ -11,6 +11,11 @@ from sqlmodel import Field, SQLModel
 from .enums import Direction, FetchMode, JobStatus, JobType, Priority, RequesterKind
 from .types import created_at_field, enum_type, json_field, time_field, updated_at_field
 
+# A job's counters, in the order the dashboard and the API show them: the columns below, the
+# event payloads, the parent's sums over its parts and the jobs table all take them from here.
+COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts", "written",
+            "deleted")
+
 
 class SyncJobBase(SQLModel):
     connection_id: int = Field(foreign_key="ehr_connection.id", ondelete="CASCADE", index=True)

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from ...adapters import EHRAdapter
 from ...config import get_settings
 from ...db import session_scope
-from ...models import Direction, JobStatus, JobType, Priority, SyncJob
+from ...models import JOB_COUNTERS, Direction, JobStatus, JobType, Priority, SyncJob
 from ...models.types import utcnow
 from ..platform.redis import redis_connection
 from . import lifecycle, queueing
@@ -33,8 +33,9 @@ from .events import JobEvents, publish_state
 
 log = logging.getLogger(__name__)
 
-# Counters a child adds to its parent as its batches commit.
-ADDED = ("fetched", "created", "updated", "unchanged", "invalid", "deleted", "conflicts")
+# Counters a child adds to its parent as its batches commit (a split full sync only reads:
+# it writes nothing to the EHR).
+ADDED = tuple(name for name in JOB_COUNTERS if name != "written")
 UNFINISHED = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RUNNING)
 
 

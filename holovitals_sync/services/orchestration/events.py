@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from ...models import SyncJob
+from ...models import JOB_COUNTERS, SyncJob
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,7 @@ def channel_for(conn: Any) -> str:
 # sends one websocket frame per state change, so more would only cost bandwidth.
 PROGRESS_INTERVAL = 0.25
 
-COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts", "written",
-            "deleted")
+COUNTERS = JOB_COUNTERS
 
 
 def job_payload(job: SyncJob, kind: str) -> dict[str, Any]:

@@ -25,13 +25,12 @@ from ...fhir.errors import (
     ResponseTooLarge,
 )
 from ...fhir.ids import InvalidId
-from ...models import JobStatus, JobType, SyncCheckpoint, SyncJob
+from ...models import JOB_COUNTERS, JobStatus, JobType, SyncCheckpoint, SyncJob
 from ...models.types import utcnow
 from ..crypto import SecretDecryptError
 
 ACTIVE = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RUNNING)
-COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts", "written",
-            "deleted")
+COUNTERS = JOB_COUNTERS
 
 
 class RunStopped(Exception):

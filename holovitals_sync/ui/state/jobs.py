@@ -14,7 +14,7 @@ import reflex as rx
 
 from ...config import get_settings
 from ...db import session_scope
-from ...models import JobStatus, JobType, Role
+from ...models import JOB_COUNTERS, JobStatus, JobType, Role
 from ...services import labels, orchestration
 from ...services.auth import Principal
 from ...services.health import HealthReport, check_health
@@ -25,7 +25,8 @@ from .session import principal_for, reads, requires
 
 PAGE_SIZE = 15
 ANY = "all"
-COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts", "deleted")
+# The dashboard's columns: every counter but `written` (what an outbound job's EHR accepted).
+COUNTERS = tuple(name for name in JOB_COUNTERS if name != "written")
 CANCELLABLE = {s.value for s in JobStatus if not s.finished}
 RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
 # The chart's tick labels are 12 px digits (about 8 px wide) after a 6 px tick and a gap.
