@@ -43,20 +43,6 @@ def _declared_too_large(declared: str | None, limit: int) -> bool:
     return declared is not None and (not declared.isdecimal() or int(declared) > limit)
 
 
-async def read_capped(request: Request, limit: int) -> bytes:
-    """The raw body, refusing early: a declared length over the limit is not read at all,
-    and a streamed (chunked) body stops being read as soon as it passes the limit."""
-    if _declared_too_large(request.headers.get("content-length"), limit):
-        raise TooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _load_secret(connection_id: int) -> inbound.InboundSecret | None:
     with session_scope() as session:
         return inbound.secret_for(session, connection_id)
@@ -98,10 +84,13 @@ async def answer(app: FastAPI, connection_id: int, body: bytes,
 async def receive_inbound(connection_id: int, request: Request) -> JSONResponse:
     """Accept one signed event from an EHR (202), or say why not (400/401/403/404/409/413)."""
     try:
-        body = await read_capped(request, get_settings().webhook_max_body_bytes)
+        body = await read_capped(request.receive, request.headers.get("content-length"),
+                                 get_settings().webhook_max_body_bytes)
     except TooLarge:
         status, content = await _refused(connection_id, TOO_LARGE)
         return JSONResponse(content, status_code=status, headers={"Connection": "close"})
+    if body is None:  # the sender hung up mid-body: nothing stored, nobody to answer
+        return JSONResponse(error_body(400, "body incomplete"), status_code=400)
     status, content = await answer(request.app, connection_id, body, _auth_headers(request))
     return JSONResponse(content, status_code=status)
 
@@ -153,7 +142,7 @@ async def _serve(scope: Scope, receive: Receive, send: Send, connection_id: int)
         elif name in _BY_LOWER:
             auth[_BY_LOWER[name]] = raw_value.decode("latin-1")
     try:
-        body = await _read_capped(receive, declared, limit)
+        body = await read_capped(receive, declared, limit)
     except TooLarge:
         status, content = await _refused(connection_id, TOO_LARGE)
         await _respond(send, status, content, close=True)
@@ -164,8 +153,10 @@ async def _serve(scope: Scope, receive: Receive, send: Send, connection_id: int)
     await _respond(send, status, content)
 
 
-async def _read_capped(receive: Receive, declared: str | None, limit: int) -> bytes | None:
-    """As `read_capped`, over raw ASGI messages; None when the client disconnected."""
+async def read_capped(receive: Receive, declared: str | None, limit: int) -> bytes | None:
+    """The raw body, refusing early (`TooLarge`): a declared length over the limit is not read
+    at all, and a streamed (chunked) body stops being read as soon as it passes the limit.
+    None when the client disconnected first. The route and the middleware both read so."""
     if _declared_too_large(declared, limit):
         raise TooLarge
     chunks, size = [], 0
