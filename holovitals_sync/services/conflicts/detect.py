@@ -2,7 +2,9 @@
 
 A sync run calls `detect_stored` once it has stored everything (records with local changes
 whose remote copy moved on), an outbound run `detect_record` for a write refused as stale;
-`detect_batch` does the same for given pairs (tests, benchmarks/conflicts.py). Each incoming remote body is merged three-way with the record's base and local bodies: a
+`detect_batch` does the same for given pairs (tests, benchmarks/conflicts.py).
+
+Each incoming remote body is merged three-way with the record's base and local bodies: a
 clean merge is applied to the record; otherwise one `Conflict` row is written per record,
 remote version and kind (a sync that finds it again changes nothing). A newer remote
 version supersedes an older open conflict of the same record and kind.
