@@ -22,6 +22,7 @@ from ...services.auth import Principal
 from ...services.conflicts import ConflictFilter
 from ..views import conflicts as cv
 from ..views import webhooks as wh
+from ..views.paging import turn
 from .session import principal_for, reads, requires
 
 PAGE_SIZE = 15
@@ -128,10 +129,7 @@ class ConflictsState(rx.State):
     @rx.event
     @reads()
     async def page(self, forward: bool) -> rx.event.EventSpec | None:
-        if forward and self.next_cursor:
-            self.back, self.after = [*self.back, self.after], self.next_cursor
-        elif not forward and self.back:
-            self.after, self.back = self.back[-1], self.back[:-1]
+        self.after, self.back = turn(self.after, self.back, self.next_cursor, forward)
         return await self._load()
 
 

@@ -19,6 +19,7 @@ from ...services import labels
 from ...services import records as service
 from ...services.auth import Principal
 from ..views import records as views
+from ..views.paging import turn
 from .session import principal_for, reads, requires
 
 PAGE_SIZE = 15
@@ -224,20 +225,14 @@ class RecordsState(rx.State):
     @rx.event
     @reads()
     async def page(self, forward: bool) -> Event:
-        if forward and self.next_cursor:
-            self.back, self.after = [*self.back, self.after], self.next_cursor
-        elif not forward and self.back:
-            self.after, self.back = self.back[-1], self.back[:-1]
+        self.after, self.back = turn(self.after, self.back, self.next_cursor, forward)
         return await self._refresh()
 
     @rx.event
     @reads()
     async def errors_page(self, forward: bool) -> Event:
-        if forward and self.errors_next:
-            self.errors_back = [*self.errors_back, self.errors_after]
-            self.errors_after = self.errors_next
-        elif not forward and self.errors_back:
-            self.errors_after, self.errors_back = self.errors_back[-1], self.errors_back[:-1]
+        self.errors_after, self.errors_back = turn(self.errors_after, self.errors_back,
+                                                   self.errors_next, forward)
         return await self._refresh()
 
 

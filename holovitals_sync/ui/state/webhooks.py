@@ -20,6 +20,7 @@ from ...services.auth import Principal
 from ...services.webhooks import actions, subscriptions
 from ..state.session import principal_for, reads, requires
 from ..views import webhooks as wh
+from ..views.paging import back_one, turn
 
 PAGE_SIZE = 10
 ALL = "all"
@@ -141,21 +142,15 @@ class WebhooksState(rx.State):
     @rx.event
     @reads()
     async def subs_page(self, forward: bool) -> rx.event.EventSpec | None:
-        if forward and self.sub_next:
-            self.sub_back, self.sub_after = [*self.sub_back, self.sub_after], self.sub_next
-        elif not forward and self.sub_back:
-            self.sub_after, self.sub_back = self.sub_back[-1], self.sub_back[:-1]
+        self.sub_after, self.sub_back = turn(self.sub_after, self.sub_back, self.sub_next,
+                                             forward)
         return await self._load()
 
     @rx.event
     @reads()
     async def deliveries_page(self, forward: bool) -> rx.event.EventSpec | None:
-        if forward and self.delivery_next:
-            self.delivery_back = [*self.delivery_back, self.delivery_after]
-            self.delivery_after = self.delivery_next
-        elif not forward and self.delivery_back:
-            self.delivery_after = self.delivery_back[-1]
-            self.delivery_back = self.delivery_back[:-1]
+        self.delivery_after, self.delivery_back = turn(
+            self.delivery_after, self.delivery_back, self.delivery_next, forward)
         return await self._load()
 
     @rx.event
@@ -212,6 +207,5 @@ class WebhooksState(rx.State):
         if not sub_id.isdecimal():
             return None
         if self.sub_after and len(self.rows) == 1:  # the page would be empty: go back one
-            self.sub_after, self.sub_back = (self.sub_back[-1], self.sub_back[:-1]) \
-                if self.sub_back else (0, [])
+            self.sub_after, self.sub_back = back_one(self.sub_back)
         return await self._act(_delete, int(sub_id))
