@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlmodel import Session, select
@@ -58,7 +57,3 @@ def matching_ids(session: Session, *, filters: ConflictFilter, limit: int = 1000
     """Ids of the conflicts a filter selects (oldest first), for bulk resolution."""
     query = _query(filters).order_by(Conflict.id).limit(limit)
     return [row.id for row in session.exec(query)]
-
-
-def by_ids(session: Session, ids: Sequence[int]) -> list[Conflict]:
-    return list(session.exec(select(Conflict).where(Conflict.id.in_(list(ids)))))

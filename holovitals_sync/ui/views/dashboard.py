@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from redis import Redis
 from sqlmodel import Session, func, select
 
@@ -245,7 +244,3 @@ def error_count(session: Session, job_id: int) -> int:
     """Validation or processing errors recorded for a job's resources."""
     query = select(func.count()).select_from(RecordError).where(RecordError.job_id == job_id)
     return int(session.exec(query).one())
-
-
-def job_exists(session: Session, job_id: int) -> bool:
-    return session.exec(select(sa.literal(1)).where(SyncJob.id == job_id)).first() is not None
