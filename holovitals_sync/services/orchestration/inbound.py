@@ -83,9 +83,9 @@ def _announce(session: Session, connection_id: int, counts: UpsertCounts) -> Non
     """The batch's data events (patient.updated, ...) for webhook subscribers."""
     if not counts.changed:
         return
-    changes = (Change(rtype, rid, version, created,
-                      patient.split("/", 1)[1] if patient else None, merged_into(body))
-               for rtype, rid, version, created, patient, body in counts.changed)
+    changes = (Change(c.resource_type, c.remote_id, c.version, c.created,
+                      c.patient.split("/", 1)[1] if c.patient else None, merged_into(c.body))
+               for c in counts.changed)
     emit_changes(session, connection_id, changes)
 
 
@@ -111,7 +111,7 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
             _remember_page_size(session, connection.id, batch.page_size_learned)
         if job.job_type is JobType.FULL:
             # What the EHR still has: the run's end tombstones the rest (deletes.py).
-            written = {(rtype, rid) for rtype, rid, *_ in counts.changed}
+            written = {(c.resource_type, c.remote_id) for c in counts.changed}
             deletes.mark_seen(session, connection.id, whole,
                               sorted(seen_keys(batch.resources) - written))
         # One patient's pages say nothing about the other patients: only full, incremental

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -39,6 +39,17 @@ from . import runcache
 _PATIENT_FIELDS = ("subject", "patient", "beneficiary")
 
 
+class Changed(NamedTuple):
+    """A record a batch created or updated (ids and body, for the events it announces)."""
+
+    resource_type: str
+    remote_id: str
+    version: str | None
+    created: bool
+    patient: str | None  # "Patient/<id>" the record belongs to
+    body: dict[str, Any]
+
+
 @dataclass(slots=True)
 class UpsertCounts:
     """What one batch did to the local copy."""
@@ -46,10 +57,8 @@ class UpsertCounts:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    # (resource type, id, version, created?, patient ref, body) of each created or updated
-    # record, for the data events (webhooks) the batch announces.
-    changed: list[tuple[str, str, str | None, bool, str | None, dict[str, Any]]] = \
-        field(default_factory=list)
+    # Each created or updated record, for the data events (webhooks) the batch announces.
+    changed: list[Changed] = field(default_factory=list)
 
 
 def patient_ref(resource: dict[str, Any]) -> str | None:
@@ -310,8 +319,8 @@ def _counted_from(known: dict[tuple[str, str], Known], rows: Sequence[dict[str, 
             counts.unchanged += 1  # the same, or older than what another run stored
             continue
         changed.append(row)
-        counts.changed.append((*key, row["remote_version"], key not in known,
-                               row["patient_ref"], row["remote_body"]))
+        counts.changed.append(Changed(*key, row["remote_version"], key not in known,
+                                      row["patient_ref"], row["remote_body"]))
     return changed, counts
 
 
@@ -416,7 +425,8 @@ def _write_counted(session: Session, shared: dict[str, Any], changed: list[dict[
     created = sum(written.values())
     result = UpsertCounts(created=created, updated=len(written) - created,
                           unchanged=seen - len(written))
-    result.changed = [(rtype, rid, version, written[(rtype, rid)], patient, body)
+    # Whether a record was created is what the statement did, not what the look-up saw.
+    result.changed = [Changed(rtype, rid, version, written[(rtype, rid)], patient, body)
                       for rtype, rid, version, _, patient, body in counts.changed
                       if (rtype, rid) in written]
     return result

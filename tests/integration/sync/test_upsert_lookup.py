@@ -60,7 +60,7 @@ def test_a_run_looks_up_only_while_it_pays(connection):
             # A first import: PostgreSQL stops looking up; counts still exact.
             counts, looked = _store(connection.id, _batch(20, 20), lookups)
             assert (_summary(counts), looked) == ((20, 0, 0, 20), 0 if postgres else 1)
-            assert all(created for _, _, _, created, _, _ in counts.changed)
+            assert all(c.created for c in counts.changed)
             # Records already stored, unchanged: counted unchanged, announced to nobody.
             counts, looked = _store(connection.id, _batch(0, 20), lookups)
             assert (_summary(counts), looked) == ((0, 0, 20, 0), 0 if postgres else 1)
@@ -68,7 +68,7 @@ def test_a_run_looks_up_only_while_it_pays(connection):
             mixed = _batch(0, 10, version=2) + _batch(10, 10)
             counts, looked = _store(connection.id, mixed, lookups)
             assert (_summary(counts), looked) == ((0, 10, 10, 10), 1)
-            assert not any(created for _, _, _, created, _, _ in counts.changed)
+            assert not any(c.created for c in counts.changed)
         # Outside a run (a single batch): always looked up.
         counts, looked = _store(connection.id, _batch(40, 5), lookups)
         assert (_summary(counts), looked) == ((5, 0, 0, 5), 1)
