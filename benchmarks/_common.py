@@ -33,8 +33,10 @@ def commit_sha() -> str:
 def fresh_postgres(prefix: str = "hv_bench") -> tuple[str, Callable[[], None]]:
     """A scratch PostgreSQL database on the machine's server, and the function that drops it
     (connections still open to it included)."""
+    from holovitals_sync.db import create_db_engine  # a plain postgresql:// URL -> psycopg 3
+
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    admin = create_db_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
 

@@ -22,6 +22,8 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from .platform.redis import QueueUnavailable, redis_connection
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "holovitals:changes"
@@ -74,10 +76,6 @@ def _publish(session: Session) -> None:
 
 def publish(topics: list[str]) -> None:
     """Tell open dashboards that these lists changed (when this process has a Redis)."""
-    # Imported here: orchestration imports the conflicts and webhooks services, which
-    # follow their tables through this module when they are imported.
-    from .platform.redis import QueueUnavailable, redis_connection
-
     try:
         redis = redis_connection()
         redis.publish(channel_for(redis), orjson.dumps({"topics": topics, "at": time.time()}))

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from ...db import begin_write_promptly
 from ...models import InboundEvent, InboundStatus
 from ...models.types import utcnow
 from . import gaps, queueing
@@ -84,6 +85,8 @@ def store_events(bind: Bind, events: Sequence[tuple[int, EventInfo]]
     try:
         # Catch-ups carry no count of their own: they call for no further catch-up.
         if missed := gaps.catch_ups(accepted):
+            if isinstance(bind, sa.Connection):  # the receiver's intake: its answer waits
+                begin_write_promptly(bind)
             new += [eid for eid in insert_events(bind, missed) if eid is not None]
             bind.commit()
     except Exception as exc:  # noqa: BLE001 - the events are stored: still accepted

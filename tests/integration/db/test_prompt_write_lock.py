@@ -27,7 +27,8 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _hold_write_lock(engine: sa.Engine, seconds: float, held: threading.Event) -> None:
+def _hold_write_lock(engine: sa.Engine, seconds: float, held: threading.Event,
+                     released: list[float] | None = None) -> None:
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -35,21 +36,31 @@ def _hold_write_lock(engine: sa.Engine, seconds: float, held: threading.Event) -
         held.set()
         time.sleep(seconds)
         connection.commit()
+        if released is not None:
+            released.append(time.monotonic())
 
 
 def _busy_timeout(connection: sa.Connection) -> int:
     return connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
 
 
-def test_the_write_waits_for_the_holder_then_lands(engine: sa.Engine):
-    held = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(engine, 0.3, held))
+def test_the_write_waits_for_the_holder_then_lands(engine: sa.Engine,
+                                                   monkeypatch: pytest.MonkeyPatch):
+    polls: list[float] = []
+    real_sleep = time.sleep
+
+    def counted_sleep(seconds: float) -> None:
+        polls.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(db.time, "sleep", counted_sleep)  # the holder's pause counts too
+    held, released = threading.Event(), []
+    holder = threading.Thread(target=_hold_write_lock, args=(engine, 0.3, held, released))
     holder.start()
     held.wait(5)
-    started = time.monotonic()
     with engine.connect() as connection:
         begin_write_promptly(connection)
-        waited = time.monotonic() - started
+        acquired = time.monotonic()
         connection.exec_driver_sql("INSERT INTO lock_probe VALUES (2)")
         connection.commit()
         if engine.dialect.name == "sqlite":
@@ -57,7 +68,10 @@ def test_the_write_waits_for_the_holder_then_lands(engine: sa.Engine):
             assert _busy_timeout(connection) == 30000
     holder.join()
     if engine.dialect.name == "sqlite":
-        assert waited >= 0.2, "the write lock was not held by the other connection"
+        # It polled (SQLite's own busy handler never calls time.sleep) and got the lock only
+        # once the holder had committed.
+        assert polls.count(db.LOCK_POLL_SECONDS) > 10, polls[:5]
+        assert acquired >= released[0]
     with engine.connect() as connection:
         rows = connection.exec_driver_sql("SELECT x FROM lock_probe ORDER BY x").scalars()
         assert list(rows) == [1, 2]
