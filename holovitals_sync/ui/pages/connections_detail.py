@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from ..components.layout import admin_only, operator_only
-from ..state.connections import ConnectionsState as S
+from ..state.connections import ConnectionsState
 from ..state.session import SessionState
 
 STEP_LABELS = {
@@ -39,14 +39,17 @@ def test_card() -> rx.Component:
                 rx.heading("Test connection", size="3"),
                 rx.spacer(),
                 operator_only(rx.button(rx.icon("plug-zap", size=14), "Test connection",
-                                        on_click=S.run_test, loading=S.test_running,
+                                        on_click=ConnectionsState.run_test,
+                                        loading=ConnectionsState.test_running,
                                         id="connection-test", size="2")),  # fmt: skip
                 width="100%",
             ),
             rx.cond(
-                S.test_steps.length() > 0,
-                rx.vstack(rx.foreach(S.test_steps, _step), spacing="2", id="test-steps"),
-                rx.text("Last result: ", S.selected["test"], size="2", color_scheme="gray"),
+                ConnectionsState.test_steps.length() > 0,
+                rx.vstack(rx.foreach(ConnectionsState.test_steps, _step), spacing="2",
+                          id="test-steps"),
+                rx.text("Last result: ", ConnectionsState.selected["test"], size="2",
+                        color_scheme="gray"),
             ),
             spacing="3",
         ),
@@ -61,18 +64,20 @@ def keys_card() -> rx.Component:
                 rx.heading("Signing key (SMART Backend Services)", size="3"),
                 rx.spacer(),
                 admin_only(rx.hstack(
-                    rx.select(["RS384", "ES384"], value=S.key_alg, on_change=S.set_key_alg,
+                    rx.select(["RS384", "ES384"], value=ConnectionsState.key_alg,
+                              on_change=ConnectionsState.set_key_alg,
                               size="2", id="key-alg"),
                     rx.button(rx.icon("key-round", size=14), "Generate key pair",
-                              on_click=S.generate_key, id="generate-key", size="2"),
+                              on_click=ConnectionsState.generate_key, id="generate-key", size="2"),
                 )),  # fmt: skip
                 width="100%",
             ),
             rx.text("Register this URL (or the JSON below) with the EHR:", size="2"),
-            rx.code(S.jwks_link, id="jwks-url"),
+            rx.code(ConnectionsState.jwks_link, id="jwks-url"),
             rx.cond(
-                S.jwks_json != "",
-                rx.code_block(S.jwks_json, language="json", id="jwks-json", width="100%",
+                ConnectionsState.jwks_json != "",
+                rx.code_block(ConnectionsState.jwks_json, language="json", id="jwks-json",
+                              width="100%",
                               wrap_long_lines=True),
                 rx.text("No key pair yet.", size="2", color_scheme="gray"),
             ),
@@ -85,8 +90,9 @@ def keys_card() -> rx.Component:
 
 def _error(name: str) -> rx.Component:
     return rx.cond(
-        S.schedule_errors.contains(name),
-        rx.text(S.schedule_errors[name], size="1", color_scheme="red", id=f"error-{name}"),
+        ConnectionsState.schedule_errors.contains(name),
+        rx.text(ConnectionsState.schedule_errors[name], size="1", color_scheme="red",
+                id=f"error-{name}"),
     )
 
 
@@ -100,14 +106,16 @@ def _schedule_inputs() -> rx.Component:
         rx.hstack(
             rx.vstack(
                 rx.text("Incremental sync (cron, UTC; blank: none)", size="2"),
-                rx.input(value=S.schedule_expr, on_change=S.set_schedule_expr,
+                rx.input(value=ConnectionsState.schedule_expr,
+                         on_change=ConnectionsState.set_schedule_expr,
                          placeholder="*/15 * * * *", id="schedule-cron"),  # fmt: skip
                 _error("schedule"),
                 spacing="1",
             ),
             rx.vstack(
                 rx.text("Jobs at once", size="2"),
-                rx.input(value=S.concurrency, on_change=S.set_concurrency, type="number",
+                rx.input(value=ConnectionsState.concurrency,
+                         on_change=ConnectionsState.set_concurrency, type="number",
                          min=1, max=50, id="schedule-concurrency", width="6em"),  # fmt: skip
                 _error("concurrency"),
                 spacing="1",
@@ -118,12 +126,13 @@ def _schedule_inputs() -> rx.Component:
         ),
         rx.vstack(
             rx.text("Id sweep (cron, UTC; blank: off)", size="2"),
-            rx.input(value=S.sweep_expr, on_change=S.set_sweep_expr, placeholder="30 2 * * *",
+            rx.input(value=ConnectionsState.sweep_expr, on_change=ConnectionsState.set_sweep_expr,
+                     placeholder="30 2 * * *",
                      id="schedule-sweep", title=SWEEP_HELP),  # fmt: skip
             _error("sweep"),
             spacing="1",
         ),
-        rx.button("Save schedule", on_click=S.save_schedule, id="schedule-save"),
+        rx.button("Save schedule", on_click=ConnectionsState.save_schedule, id="schedule-save"),
         spacing="3",
         align="start",
     )
@@ -134,20 +143,21 @@ def _schedule_values() -> rx.Component:
     return rx.hstack(
         rx.vstack(
             rx.text("Incremental sync (cron, UTC)", size="2", color_scheme="gray"),
-            rx.cond(S.schedule_expr != "",
-                    rx.code(S.schedule_expr, size="2", id="schedule-cron"),
+            rx.cond(ConnectionsState.schedule_expr != "",
+                    rx.code(ConnectionsState.schedule_expr, size="2", id="schedule-cron"),
                     rx.text("no schedule", size="2", id="schedule-cron")),
             spacing="1",
         ),
         rx.vstack(
             rx.text("Jobs at once", size="2", color_scheme="gray"),
-            rx.text(S.concurrency, size="2", weight="medium", id="schedule-concurrency"),
+            rx.text(ConnectionsState.concurrency, size="2", weight="medium",
+                    id="schedule-concurrency"),
             spacing="1",
         ),
         rx.vstack(
             rx.text("Id sweep (cron, UTC)", size="2", color_scheme="gray", title=SWEEP_HELP),
-            rx.cond(S.sweep_expr != "",
-                    rx.code(S.sweep_expr, size="2", id="schedule-sweep"),
+            rx.cond(ConnectionsState.sweep_expr != "",
+                    rx.code(ConnectionsState.sweep_expr, size="2", id="schedule-sweep"),
                     rx.text("off", size="2", id="schedule-sweep")),
             spacing="1",
         ),
@@ -163,17 +173,18 @@ def schedule_card() -> rx.Component:
             rx.heading("Schedule and concurrency", size="3"),
             rx.cond(SessionState.is_admin, _schedule_inputs(), _schedule_values()),
             rx.cond(
-                S.next_runs.length() > 0,
+                ConnectionsState.next_runs.length() > 0,
                 rx.vstack(
                     rx.text("Next runs", size="2", weight="medium"),
-                    rx.foreach(S.next_runs,
+                    rx.foreach(ConnectionsState.next_runs,
                                lambda at: rx.text(at, size="1", class_name="next-run")),
                     spacing="0",
                     id="next-runs",
                 ),
             ),
-            rx.cond(S.next_sweep != "",
-                    rx.text("Next sweep: ", S.next_sweep, size="1", id="next-sweep")),
+            rx.cond(ConnectionsState.next_sweep != "",
+                    rx.text("Next sweep: ", ConnectionsState.next_sweep, size="1",
+                            id="next-sweep")),
             spacing="3",
         ),
         width="100%",

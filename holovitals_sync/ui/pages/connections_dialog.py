@@ -9,7 +9,7 @@ from __future__ import annotations
 import reflex as rx
 
 from ..components.layout import dialog_content
-from ..state.connections import ConnectionsState as S
+from ..state.connections import ConnectionsState
 from ..views.connection_forms import OPTION_LABELS
 
 
@@ -19,11 +19,12 @@ def _vendor_picker() -> rx.Component:
         rx.select.root(
             rx.select.trigger(id="field-vendor", width="100%"),
             rx.select.content(
-                rx.foreach(S.vendors, lambda v: rx.select.item(v["label"], value=v["value"]))
+                rx.foreach(ConnectionsState.vendors, lambda v: rx.select.item(v["label"],
+                                                                              value=v["value"]))
             ),
-            value=S.form_vendor,
-            on_change=S.set_form_vendor,
-            disabled=S.form_id != 0,
+            value=ConnectionsState.form_vendor,
+            on_change=ConnectionsState.set_form_vendor,
+            disabled=ConnectionsState.form_id != 0,
         ),
         spacing="1",
         width="100%",
@@ -42,17 +43,18 @@ def _input(field: rx.Var) -> rx.Component:
         ("select", rx.select.root(
             rx.select.trigger(id=f"field-{name}", width="100%"),
             rx.select.content(rx.foreach(field["options"].split("|"), _option)),
-            value=field["value"], on_change=lambda value: S.set_form_value(name, value),
+            value=field["value"], on_change=lambda value: ConnectionsState.set_form_value(name,
+                                                                                          value),
         )),  # fmt: skip
         # Uncontrolled: what was typed goes to the server, nothing stored comes back.
         ("secret", rx.input(
             type="password", id=f"field-{name}", auto_complete="new-password", width="100%",
             placeholder=rx.cond(field["required"] == "", "leave blank to keep", ""),
-            on_change=lambda value: S.set_form_value(name, value),
+            on_change=lambda value: ConnectionsState.set_form_value(name, value),
         )),  # fmt: skip
         rx.input(
             value=field["value"], id=f"field-{name}", placeholder=field["placeholder"],
-            on_change=lambda value: S.set_form_value(name, value), width="100%",
+            on_change=lambda value: ConnectionsState.set_form_value(name, value), width="100%",
             color_scheme=rx.cond(field["error"] != "", "red", "gray"),
         ),  # fmt: skip
     )
@@ -79,18 +81,20 @@ def _field(field: rx.Var) -> rx.Component:
 def connection_dialog() -> rx.Component:
     return rx.dialog.root(
         dialog_content(
-            rx.cond(S.form_id == 0, "Add connection", "Edit connection"),
+            rx.cond(ConnectionsState.form_id == 0, "Add connection", "Edit connection"),
             rx.vstack(
                 _vendor_picker(),
-                rx.foreach(S.form_fields, _field),
-                rx.cond(S.form_note != "", rx.callout(S.form_note, icon="key-round", size="1")),
+                rx.foreach(ConnectionsState.form_fields, _field),
+                rx.cond(ConnectionsState.form_note != "", rx.callout(ConnectionsState.form_note,
+                                                                     icon="key-round", size="1")),
                 spacing="3",
                 width="100%",
                 padding_y="1em",
             ),
             footer=rx.hstack(
                 rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.button("Save", on_click=S.save_form, loading=S.form_busy, id="connection-save"),
+                rx.button("Save", on_click=ConnectionsState.save_form,
+                          loading=ConnectionsState.form_busy, id="connection-save"),
                 justify="end",
                 spacing="3",
             ),
@@ -100,6 +104,6 @@ def connection_dialog() -> rx.Component:
             id="connection-dialog",
             max_width="34em",
         ),
-        open=S.form_open,
-        on_open_change=S.set_form_open,
+        open=ConnectionsState.form_open,
+        on_open_change=ConnectionsState.set_form_open,
     )

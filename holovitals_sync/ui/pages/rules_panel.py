@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from ..components.layout import admin_only, dialog_content, operator_only
-from ..state.rules import RulesState as R
+from ..state.rules import RulesState
 
 
 def _actions(rule: rx.Var) -> rx.Component:
@@ -14,15 +14,16 @@ def _actions(rule: rx.Var) -> rx.Component:
         rule["scope"] == "connection",
         rx.hstack(
             rx.switch(checked=rule["enabled"] == "yes", size="1",
-                      on_change=lambda on: R.toggle(rid, on)),
+                      on_change=lambda on: RulesState.toggle(rid, on)),
             rx.icon_button(rx.icon("arrow-up", size=14), size="1", variant="ghost",
-                           on_click=R.move(rid, "up"), aria_label="Move up"),
+                           on_click=RulesState.move(rid, "up"), aria_label="Move up"),
             rx.icon_button(rx.icon("arrow-down", size=14), size="1", variant="ghost",
-                           on_click=R.move(rid, "down"), aria_label="Move down"),
+                           on_click=RulesState.move(rid, "down"), aria_label="Move down"),
             rx.icon_button(rx.icon("pencil", size=14), size="1", variant="ghost",
-                           on_click=R.open_edit(rid), aria_label="Edit"),
+                           on_click=RulesState.open_edit(rid), aria_label="Edit"),
             rx.icon_button(rx.icon("trash-2", size=14), size="1", variant="ghost",
-                           color_scheme="red", on_click=R.delete(rid), aria_label="Delete"),
+                           color_scheme="red", on_click=RulesState.delete(rid),
+                           aria_label="Delete"),
             spacing="2",
             align="center",
         ),
@@ -48,10 +49,10 @@ def _row(rule: rx.Var) -> rx.Component:
 def rules_table() -> rx.Component:
     headers = ["#", "Kind", "Type", "Direction", "Parameters", "Enabled", ""]
     return rx.cond(
-        R.rules.length() > 0,
+        RulesState.rules.length() > 0,
         rx.table.root(
             rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-            rx.table.body(rx.foreach(R.rules, _row)),
+            rx.table.body(rx.foreach(RulesState.rules, _row)),
             width="100%",
             size="1",
             id="rules-table",
@@ -65,8 +66,8 @@ def _labelled(label: str, control: rx.Component, name: str) -> rx.Component:
     return rx.vstack(
         rx.text(label, size="2", weight="medium"),
         control,
-        rx.cond(R.editor_errors.contains(name),
-                rx.text(R.editor_errors[name], size="1", color_scheme="red",
+        rx.cond(RulesState.editor_errors.contains(name),
+                rx.text(RulesState.editor_errors[name], size="1", color_scheme="red",
                         id=f"rule-error-{name}")),  # fmt: skip
         spacing="1",
         width="100%",
@@ -74,22 +75,24 @@ def _labelled(label: str, control: rx.Component, name: str) -> rx.Component:
 
 
 def _set(name: str):  # noqa: ANN202 - a lambda for on_change
-    return lambda value: R.set_editor_value(name, value)
+    return lambda value: RulesState.set_editor_value(name, value)
 
 
 def rule_dialog() -> rx.Component:
-    values = R.editor_values
+    values = RulesState.editor_values
     return rx.dialog.root(
         dialog_content(
-            rx.cond(R.editor_id == 0, "Add rule", "Edit rule"),
+            rx.cond(RulesState.editor_id == 0, "Add rule", "Edit rule"),
             rx.vstack(
                 rx.hstack(
-                    _labelled("Kind", rx.select(R.kinds, value=values["kind"], id="rule-kind",
+                    _labelled("Kind", rx.select(RulesState.kinds, value=values["kind"],
+                                                id="rule-kind",
                                                 on_change=_set("kind")), "kind"),
                     _labelled("Resource type", rx.input(value=values["resource_type"],
                                                         on_change=_set("resource_type"),
                                                         id="rule-type"), "resource_type"),
-                    _labelled("Direction", rx.select(R.directions, value=values["direction"],
+                    _labelled("Direction", rx.select(RulesState.directions,
+                                                     value=values["direction"],
                                                      on_change=_set("direction")), "direction"),
                     width="100%",
                 ),
@@ -103,15 +106,15 @@ def rule_dialog() -> rx.Component:
             ),
             footer=rx.hstack(
                 rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.button("Save rule", on_click=R.save_rule, id="rule-save"),
+                rx.button("Save rule", on_click=RulesState.save_rule, id="rule-save"),
                 justify="end",
                 spacing="3",
             ),
             max_width="40em",
             id="rule-dialog",
         ),
-        open=R.editor_open,
-        on_open_change=R.set_editor_open,
+        open=RulesState.editor_open,
+        on_open_change=RulesState.set_editor_open,
     )  # fmt: skip
 
 
@@ -129,27 +132,30 @@ def dry_run_card() -> rx.Component:
     return operator_only(rx.vstack(
         rx.heading("Dry run", size="3"),
         rx.text("Paste a sample resource; nothing is saved.", size="2", color_scheme="gray"),
-        rx.text_area(value=R.sample, on_change=R.set_sample, rows="7", id="dry-run-sample",
+        rx.text_area(value=RulesState.sample, on_change=RulesState.set_sample, rows="7",
+                     id="dry-run-sample",
                      font_family="monospace", width="100%"),
-        rx.cond(R.sample_error != "", rx.text(R.sample_error, size="1", color_scheme="red",
+        rx.cond(RulesState.sample_error != "", rx.text(RulesState.sample_error, size="1",
+                                                       color_scheme="red",
                                               id="dry-run-error")),
         rx.hstack(
-            rx.select(R.directions, value=R.dry_direction, on_change=R.set_dry_direction,
+            rx.select(RulesState.directions, value=RulesState.dry_direction,
+                      on_change=RulesState.set_dry_direction,
                       size="2"),
-            rx.button(rx.icon("flask-conical", size=14), "Dry run", on_click=R.dry_run,
+            rx.button(rx.icon("flask-conical", size=14), "Dry run", on_click=RulesState.dry_run,
                       id="dry-run"),
         ),
-        rx.cond(R.dry_done, rx.vstack(
-            rx.cond(R.dry_lines.length() > 0,
-                    rx.vstack(rx.foreach(R.dry_lines, _change_line), spacing="1",
+        rx.cond(RulesState.dry_done, rx.vstack(
+            rx.cond(RulesState.dry_lines.length() > 0,
+                    rx.vstack(rx.foreach(RulesState.dry_lines, _change_line), spacing="1",
                               id="dry-run-changes"),
                     rx.text("No rule changed anything.", size="2", id="dry-run-changes")),
             rx.grid(
                 rx.vstack(rx.text("Before", weight="medium"),
-                          rx.code_block(R.dry_before, language="json", width="100%"),
+                          rx.code_block(RulesState.dry_before, language="json", width="100%"),
                           id="dry-run-before"),
                 rx.vstack(rx.text("After", weight="medium"),
-                          rx.code_block(R.dry_after, language="json", width="100%"),
+                          rx.code_block(RulesState.dry_after, language="json", width="100%"),
                           id="dry-run-after"),
                 columns="2", spacing="3", width="100%",
             ),
@@ -166,7 +172,8 @@ def rules_card() -> rx.Component:
             rx.hstack(
                 rx.heading("Transformation rules", size="3"),
                 rx.spacer(),
-                admin_only(rx.button(rx.icon("plus", size=14), "Add rule", on_click=R.open_new,
+                admin_only(rx.button(rx.icon("plus", size=14), "Add rule",
+                                     on_click=RulesState.open_new,
                                      id="rule-add", size="2")),  # fmt: skip
                 width="100%",
             ),

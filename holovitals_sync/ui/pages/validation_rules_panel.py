@@ -5,8 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from ..components.layout import admin_only, operator_only
-from ..state.connections import ConnectionsState as S
-from ..state.validation_rules import ValidationRulesState as V
+from ..state.connections import ConnectionsState
+from ..state.validation_rules import ValidationRulesState
 
 CHECK_LABELS = {"range": "value range", "pattern": "pattern", "fhirpath": "FHIRPath"}
 
@@ -15,13 +15,14 @@ def _actions(rule: rx.Var) -> rx.Component:
     rid = rule["id"]
     return admin_only(rx.hstack(
         rx.switch(checked=rule["enabled"] == "yes", size="1", class_name="vrule-toggle",
-                  on_change=lambda on: V.toggle(rid, on)),
+                  on_change=lambda on: ValidationRulesState.toggle(rid, on)),
         rx.icon_button(rx.icon("arrow-up", size=14), size="1", variant="ghost",
-                       on_click=V.move(rid, "up"), aria_label="Move up"),
+                       on_click=ValidationRulesState.move(rid, "up"), aria_label="Move up"),
         rx.icon_button(rx.icon("arrow-down", size=14), size="1", variant="ghost",
-                       on_click=V.move(rid, "down"), aria_label="Move down"),
+                       on_click=ValidationRulesState.move(rid, "down"), aria_label="Move down"),
         rx.icon_button(rx.icon("trash-2", size=14), size="1", variant="ghost",
-                       color_scheme="red", on_click=V.delete(rid), aria_label="Delete",
+                       color_scheme="red", on_click=ValidationRulesState.delete(rid),
+                       aria_label="Delete",
                        class_name="vrule-delete"),
         spacing="2",
         align="center",
@@ -48,10 +49,10 @@ def _row(rule: rx.Var) -> rx.Component:
 def rules_table() -> rx.Component:
     headers = ["Name", "Check", "What", "Type", "Severity", "Enabled", ""]
     return rx.cond(
-        V.rules.length() > 0,
+        ValidationRulesState.rules.length() > 0,
         rx.table.root(
             rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-            rx.table.body(rx.foreach(V.rules, _row)),
+            rx.table.body(rx.foreach(ValidationRulesState.rules, _row)),
             width="100%",
             size="1",
             id="vrules-table",
@@ -65,8 +66,8 @@ def _field(label: str, name: str, control: rx.Component) -> rx.Component:
     return rx.vstack(
         rx.text(label, size="2", weight="medium"),
         control,
-        rx.cond(V.form_errors.contains(name),
-                rx.text(V.form_errors[name], size="1", color_scheme="red",
+        rx.cond(ValidationRulesState.form_errors.contains(name),
+                rx.text(ValidationRulesState.form_errors[name], size="1", color_scheme="red",
                         id=f"vrule-error-{name}")),  # fmt: skip
         spacing="1",
     )
@@ -74,20 +75,21 @@ def _field(label: str, name: str, control: rx.Component) -> rx.Component:
 
 def _input(label: str, name: str, placeholder: str = "", width: str = "12em") -> rx.Component:
     return _field(label, name, rx.input(
-        value=V.form_values[name], placeholder=placeholder, id=f"vrule-{name}", width=width,
-        on_change=lambda value: V.set_form_value(name, value)))  # fmt: skip
+        value=ValidationRulesState.form_values[name], placeholder=placeholder,
+        id=f"vrule-{name}", width=width,
+        on_change=lambda value: ValidationRulesState.set_form_value(name, value)))  # fmt: skip
 
 
 def _select(label: str, name: str, options: rx.Var) -> rx.Component:
     return _field(label, name, rx.select(
-        options, value=V.form_values[name], id=f"vrule-{name}",
-        on_change=lambda value: V.set_form_value(name, value)))  # fmt: skip
+        options, value=ValidationRulesState.form_values[name], id=f"vrule-{name}",
+        on_change=lambda value: ValidationRulesState.set_form_value(name, value)))  # fmt: skip
 
 
 def _check_fields() -> rx.Component:
     """The fields of the chosen check only."""
     return rx.match(
-        V.form_values["check"],
+        ValidationRulesState.form_values["check"],
         ("pattern", rx.hstack(
             _input("Element path", "path", "identifier[*].value"),
             _input("Regular expression (full match)", "pattern", r"MRN\d{7}", "16em"),
@@ -103,18 +105,20 @@ def _check_fields() -> rx.Component:
 
 
 def add_form() -> rx.Component:
-    return rx.cond(V.form_open, rx.vstack(
+    return rx.cond(ValidationRulesState.form_open, rx.vstack(
         rx.hstack(
-            _select("Check", "check", V.checks),
+            _select("Check", "check", ValidationRulesState.checks),
             _input("Name", "name", "heart rate range"),
             _input("Resource type", "resource_type", "Observation or *", "10em"),
-            _select("Severity", "severity", V.severities),
+            _select("Severity", "severity", ValidationRulesState.severities),
             spacing="3", wrap="wrap",
         ),
         _check_fields(),
         rx.hstack(
-            rx.button("Cancel", variant="soft", color_scheme="gray", on_click=V.close_form),
-            rx.button("Save validation rule", on_click=V.save_rule, id="vrule-save"),
+            rx.button("Cancel", variant="soft", color_scheme="gray",
+                      on_click=ValidationRulesState.close_form),
+            rx.button("Save validation rule", on_click=ValidationRulesState.save_rule,
+                      id="vrule-save"),
             spacing="3",
         ),
         spacing="3",
@@ -142,15 +146,19 @@ def check_card() -> rx.Component:
         rx.heading("Check a sample", size="3"),
         rx.text("Runs the enabled rules on a pasted resource; nothing is saved.", size="2",
                 color_scheme="gray"),
-        rx.text_area(value=V.sample, on_change=V.set_sample, rows="6", id="vrule-sample",
+        rx.text_area(value=ValidationRulesState.sample, on_change=ValidationRulesState.set_sample,
+                     rows="6", id="vrule-sample",
                      font_family="monospace", width="100%"),
-        rx.cond(V.sample_error != "", rx.text(V.sample_error, size="1", color_scheme="red",
+        rx.cond(ValidationRulesState.sample_error != "", rx.text(ValidationRulesState.sample_error,
+                                                                 size="1", color_scheme="red",
                                               id="vrule-sample-error")),
-        rx.button(rx.icon("shield-check", size=14), "Check", on_click=V.run_check,
+        rx.button(rx.icon("shield-check", size=14), "Check",
+                  on_click=ValidationRulesState.run_check,
                   id="vrule-check-run"),
-        rx.cond(V.check_done, rx.cond(
-            V.check_lines.length() > 0,
-            rx.vstack(rx.foreach(V.check_lines, _issue), spacing="1", id="vrule-check-result"),
+        rx.cond(ValidationRulesState.check_done, rx.cond(
+            ValidationRulesState.check_lines.length() > 0,
+            rx.vstack(rx.foreach(ValidationRulesState.check_lines, _issue), spacing="1",
+                      id="vrule-check-result"),
             rx.text("Every rule passes.", size="2", id="vrule-check-result"))),
         spacing="2",
         width="100%",
@@ -169,7 +177,8 @@ def validation_rules_card() -> rx.Component:
                 rx.heading("Validation rules", size="3"),
                 rx.spacer(),
                 admin_only(rx.button(rx.icon("plus", size=14), "Add validation rule",
-                                     on_click=V.open_form, id="vrule-add", size="2")),
+                                     on_click=ValidationRulesState.open_form, id="vrule-add",
+                                     size="2")),
                 width="100%",
             ),
             rx.text("Checks of this connection run on every synced resource; errors make a "
@@ -184,6 +193,6 @@ def validation_rules_card() -> rx.Component:
         ),
         width="100%",
         id="validation-rules",
-        on_mount=V.load_for(S.selected_id),
+        on_mount=ValidationRulesState.load_for(ConnectionsState.selected_id),
     )
-    return rx.box(card, key=S.selected_id, width="100%")  # fmt: skip
+    return rx.box(card, key=ConnectionsState.selected_id, width="100%")  # fmt: skip
