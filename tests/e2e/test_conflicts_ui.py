@@ -8,7 +8,7 @@ version and the conflict is recorded.
 
 from __future__ import annotations
 
-import random
+import itertools
 import re
 from contextlib import closing
 
@@ -25,6 +25,7 @@ from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 30_000
+_YEARS = itertools.count(1801)  # one year per date, never used twice in a session
 
 
 def _sync(api: httpx.Client, connection_id: int, direction: str) -> dict:
@@ -75,8 +76,9 @@ def _edit_at_sandbox(fhir: str, patient_id: str, birth_date: str) -> None:
 @pytest.fixture
 def conflict(demo_app) -> dict:
     """An open birthDate conflict on one demo patient: its id and the three dates."""
-    local, remote = (f"{y}-0{n}-1{n}" for n, y in enumerate(random.sample(range(1900, 2000), 2),
-                                                              start=1))
+    # Dates no demo patient has and no earlier conflict of this session used: a remote date
+    # equal to the record's last agreed one would be no change at the EHR, and no conflict.
+    local, remote = f"{next(_YEARS)}-01-11", f"{next(_YEARS)}-02-12"
     with closing(demo_app.api_client("operator")) as api:
         (demo,) = [c for c in api.get("/connections").json() if c["name"] == DEMO_NAME]
         _sync(api, demo["id"], "inbound")
