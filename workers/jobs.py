@@ -10,8 +10,9 @@ from rq import get_current_job
 from rq.job import Job
 from sqlalchemy.exc import OperationalError
 
-from holovitals_sync.services.orchestration import children, lifecycle, runner, schedules
+from holovitals_sync.services.orchestration import children, runner, schedules
 from holovitals_sync.services.orchestration import reconcile as reconcile_service
+from holovitals_sync.services.platform.failures import permanent_reason
 
 
 def run_sync_job(job_id: int) -> None:
@@ -32,7 +33,7 @@ def on_sync_job_failure(job: Job, connection: Any, exc_type: type, exc: BaseExce
     Called before RQ decides on a retry, so `retries_left` still counts this attempt's.
     """
     del connection, exc_type, traceback
-    if lifecycle.permanent_reason(exc) is not None:
+    if permanent_reason(exc) is not None:
         job.retries_left = 0  # RQ reads it right after this callback: no retry is scheduled
     will_retry = bool(job.retries_left and job.retries_left > 0)
     if will_retry:

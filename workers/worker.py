@@ -76,7 +76,7 @@ def _expected(exc: BaseException | None) -> bool:
 
 
 def _safe(exc: BaseException | None) -> str:
-    from holovitals_sync.services.orchestration.lifecycle import safe_error
+    from holovitals_sync.services.platform.failures import safe_error
 
     return safe_error(exc) if exc is not None else "error"
 
@@ -179,6 +179,8 @@ class HoloVitalsWorker(Worker):
             self._sync_maintenance()
         if self._serves_webhooks():
             self._webhook_maintenance()
+        if self._serves_conflicts():
+            self._conflict_maintenance()
         self._alerts_maintenance()
 
     def _serves_sync(self) -> bool:
@@ -186,6 +188,21 @@ class HoloVitalsWorker(Worker):
 
     def _serves_webhooks(self) -> bool:
         return any(q.name.startswith("webhooks.") for q in self.queues)
+
+    def _serves_conflicts(self) -> bool:
+        return any(q.name.startswith("conflicts.") for q in self.queues)
+
+    def _conflict_maintenance(self) -> None:
+        from holovitals_sync.db import session_scope
+        from holovitals_sync.services.conflicts.writeback import requeue_stranded
+
+        try:
+            with session_scope() as session:
+                requeue_stranded(session)  # write-backs owed that no RQ job holds
+        except StopRequested:  # a stop signal met it: the worker's loop must see it
+            raise
+        except Exception as exc:  # maintenance must never stop the worker
+            log.warning("conflict maintenance failed: %s", type(exc).__name__)
 
     def _webhook_maintenance(self) -> None:
         from holovitals_sync.db import session_scope

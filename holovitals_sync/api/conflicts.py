@@ -9,7 +9,6 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from ..fhir.errors import FhirError
 from ..models import (
     Conflict,
     ConflictKind,
@@ -45,11 +44,15 @@ class ConflictSummary(BaseModel):
     resolved_by: str | None
     resolved_at: datetime | None
     created_at: datetime
+    # The resolution's write to the EHR: queued, written, stale, stale_merged, refused,
+    # failed, superseded or settled; null when nothing was to be written.
+    write_back: str | None = None
 
     @classmethod
     def of(cls, row: Conflict, record: SyncedRecord | None = None) -> ConflictSummary:
         extra = {"remote_id": record.remote_id, "patient_ref": record.patient_ref} if record \
             else {}
+        extra["write_back"] = ((row.resolution or {}).get("write_back") or {}).get("status")
         return cls.model_validate(row, from_attributes=True).model_copy(update=extra)
 
 
@@ -176,7 +179,11 @@ def get_conflict(conflict_id: int, _viewer: Viewer, session: SessionDep) -> Conf
 @router.post("/{conflict_id}/resolve", response_model=ConflictDetail)
 def resolve_conflict(conflict_id: int, body: ResolveBody, operator: Operator,
                      session: SessionDep) -> ConflictDetail:
-    """Resolve with a strategy and a reason (merge: choices; manual: values)."""
+    """Resolve with a strategy and a reason (merge: choices; manual: values).
+
+    The resolution is stored at once; a write back to the EHR is queued on the conflicts
+    queue (`write_back` "queued", then its outcome: follow it with GET on the conflict).
+    """
     try:
         service.resolve(session, conflict_id=conflict_id, strategy=body.strategy,
                         reason=body.reason, actor=operator.actor, choices=body.choices,
@@ -187,8 +194,6 @@ def resolve_conflict(conflict_id: int, body: ResolveBody, operator: Operator,
         raise HTTPException(409, str(exc)) from None
     except service.ResolutionError as exc:
         raise HTTPException(400, str(exc)) from None
-    except FhirError as exc:
-        raise HTTPException(502, f"the EHR refused the write ({exc.status})") from None
     return _detail(session, conflict_id)
 
 

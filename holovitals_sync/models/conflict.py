@@ -19,6 +19,8 @@ class Conflict(SQLModel, table=True):
         sa.Index("ix_conflict_status_severity", "status", "severity", "created_at"),
         # One open conflict per record and remote version, however often a sync re-finds it.
         sa.UniqueConstraint("record_id", "remote_version", "kind", name="uq_conflict_record_ver"),
+        # Write-backs still owed to the EHR: the conflicts workers' sweep finds stranded ones.
+        sa.Index("ix_conflict_write_back", "write_back_queued_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -41,5 +43,8 @@ class Conflict(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=2000)
     resolved_by: str | None = Field(default=None, max_length=200)
     resolved_at: datetime | None = time_field()
+    # Set while the resolved record's write to the EHR is owed (queued, or waiting for a
+    # retry); the outcome is `resolution["write_back"]` (services.conflicts.writeback).
+    write_back_queued_at: datetime | None = time_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

@@ -36,6 +36,17 @@ CONFLICT_KINDS = {
     "duplicate": "Two EHR records share an identifier",
 }
 SIDES = {"local": "HoloVitals", "remote": "EHR"}
+# A resolution's write to the EHR (services.conflicts.writeback), as the Conflicts tab shows it.
+WRITE_BACKS = {
+    "queued": "Writing to the EHR…",
+    "written": "Written to the EHR",
+    "stale": "The EHR changed it again: a new conflict is open",
+    "stale_merged": "The EHR changed it again: merged, written by the next outbound sync",
+    "refused": "This EHR takes no such write: kept in HoloVitals",
+    "failed": "Not written to the EHR: the next outbound sync tries again",
+    "superseded": "Not written: a newer conflict or a delete holds the record",
+    "settled": "Written to the EHR by an outbound sync",
+}
 
 # -- alerts --------------------------------------------------------------------------------
 

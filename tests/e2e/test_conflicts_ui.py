@@ -159,3 +159,35 @@ def test_a_viewer_can_look_but_finds_no_resolve_control(demo_app, page, conflict
                                                                       timeout=TIMEOUT)
     for control in ("#conflict-resolve", "#conflict-reason", "#conflict-strategy"):
         expect(page.locator(control)).to_have_count(0)
+
+
+def test_keeping_ours_writes_to_the_ehr_and_the_row_follows_it_live(demo_app, page,
+                                                                    conflict) -> None:
+    """The resolution returns at once; the write to the EHR runs on the conflicts queue
+    (#24) and the resolved list shows its outcome without a reload."""
+    _open(demo_app, page, "operator")
+    page.evaluate("window.__notReloaded = true")
+    page.locator(f"#conflict-row-{conflict['id']} .conflict-open").click(timeout=TIMEOUT)
+    modal = page.locator("#conflict-modal")
+    modal.get_by_role("radio", name="Keep HoloVitals' version", exact=True).click()
+    page.fill("#conflict-reason", "the patient's passport says so")
+    page.press("#conflict-reason", "Tab")
+    page.click("#conflict-resolve")
+    expect(modal).to_have_count(0, timeout=TIMEOUT)
+    expect(page.get_by_text("Writing it to the EHR")).to_be_visible(timeout=TIMEOUT)
+
+    page.click("#conflict-filter-status")
+    page.get_by_role("option", name="resolved", exact=True).click()
+    row = page.locator(f"#conflict-row-{conflict['id']}")
+    expect(row.locator(".conflict-write-back")).to_have_text("Written to the EHR",
+                                                             timeout=TIMEOUT)
+    assert page.evaluate("window.__notReloaded")  # followed live, not reloaded
+    token = httpx.post(f"{demo_app.fhir}/auth/token", auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+                       data={"grant_type": "client_credentials", "scope": "system/*.read"})
+    at_ehr = httpx.get(f"{demo_app.fhir}/Patient/{conflict['patient']}", headers={
+        "Authorization": f"Bearer {token.json()['access_token']}"}).json()
+    assert at_ehr["birthDate"] == conflict["local"]
+    with closing(demo_app.api_client("viewer")) as api:
+        stored = api.get(f"/sync/conflicts/{conflict['id']}").json()
+    assert stored["write_back"] == "written"
+    assert stored["resolution"]["write_back"]["version"] == at_ehr["meta"]["versionId"]

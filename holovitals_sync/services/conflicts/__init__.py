@@ -7,6 +7,7 @@
     resolve(session, conflict_id=..., strategy=..., reason=..., actor=..., choices/values)
     resolve_bulk(session, conflict_ids=[...], strategy=..., reason=..., actor=...)
     schedule_automatic(session, [conflict ids])      # after commit; RQ `conflicts.default`
+    writeback.run(conflict_id)   # the queued write-back of a resolution (a conflicts job)
 
 `three_way` (diff) and `severity_of` (severity) are the pure engine underneath.
 """

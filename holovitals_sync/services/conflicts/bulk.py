@@ -7,11 +7,9 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
-from ...fhir.errors import FhirError
 from ...models import Conflict, ResolutionStrategy, Severity
 from .. import audit
 from .resolve import ConflictNotFound, ResolutionError, resolve
-from .writeback import AdapterFactory, adapter_pool
 
 # Merge and manual need per-element input, so they are decided one conflict at a time.
 BULK_STRATEGIES = frozenset({ResolutionStrategy.USE_LOCAL, ResolutionStrategy.USE_REMOTE,
@@ -27,11 +25,11 @@ class BulkResult:
 def resolve_bulk(session: Session, *, conflict_ids: Sequence[int],
                  strategy: ResolutionStrategy, reason: str, actor: audit.Actor,
                  severities: Collection[Severity] = (Severity.LOW,),
-                 write_back: bool | None = None,
-                 adapter_factory: AdapterFactory | None = None) -> BulkResult:
+                 write_back: bool | None = None) -> BulkResult:
     """Resolve each conflict with one strategy; one that cannot be is skipped, not fatal.
 
-    Each resolution runs in a savepoint and writes its own audit entry.
+    Each resolution runs in a savepoint and writes its own audit entry; write-backs are
+    queued when the caller commits, one job each.
 
     Raises:
         ResolutionError: The strategy needs per-conflict input, or no reason was given.
@@ -41,19 +39,18 @@ def resolve_bulk(session: Session, *, conflict_ids: Sequence[int],
     if not reason or not reason.strip():
         raise ResolutionError("a reason is required")
     result = BulkResult()
-    with adapter_pool(adapter_factory) as adapters:
-        for conflict_id in dict.fromkeys(conflict_ids):
-            why = _skip_reason(session, conflict_id, severities)
-            if why:
-                result.skipped[conflict_id] = why
-                continue
-            try:
-                with session.begin_nested():
-                    resolve(session, conflict_id=conflict_id, strategy=strategy, reason=reason,
-                            actor=actor, write_back=write_back, adapters=adapters)
-                result.resolved.append(conflict_id)
-            except (ResolutionError, ConflictNotFound, FhirError) as exc:
-                result.skipped[conflict_id] = type(exc).__name__
+    for conflict_id in dict.fromkeys(conflict_ids):
+        why = _skip_reason(session, conflict_id, severities)
+        if why:
+            result.skipped[conflict_id] = why
+            continue
+        try:
+            with session.begin_nested():
+                resolve(session, conflict_id=conflict_id, strategy=strategy, reason=reason,
+                        actor=actor, write_back=write_back)
+            result.resolved.append(conflict_id)
+        except (ResolutionError, ConflictNotFound) as exc:
+            result.skipped[conflict_id] = type(exc).__name__
     return result
 
 

@@ -12,18 +12,15 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from redis import Redis
 from rq import Queue
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 from sqlmodel import Session, select
 
-from ...config import get_settings
 from ...db import session_scope
 from ...models import Conflict, ConflictKind, ConflictPolicy, ConflictStatus, ResolutionStrategy
 from ...models.types import utcnow
 from .. import audit
 from ..platform import job_functions
+from .queueing import conflict_queue, pending
 from .resolve import resolve
 
 log = logging.getLogger(__name__)
@@ -36,7 +33,6 @@ BUILT_IN: dict[str, ResolutionStrategy] = {
 }
 FALLBACK = S.MANUAL
 AUTOMATIC = frozenset({S.USE_LOCAL, S.USE_REMOTE, S.IGNORE})
-QUEUE = "conflicts.default"
 JOB_FUNCTION = job_functions.AUTO_RESOLVE
 POLICY_ACTOR = audit.Actor.system("conflict-policy")
 
@@ -99,16 +95,6 @@ def set_policy(session: Session, *, connection_id: int | None, resource_type: st
     return strategy_for(session, connection_id=connection_id, resource_type=resource_type)
 
 
-def conflict_queue(connection: Redis | None = None) -> Queue:
-    """The queue automatic resolutions run on."""
-    if connection is None:
-        url = get_settings().redis_url
-        if url is None:
-            raise RuntimeError("HOLOVITALS_REDIS_URL is not set: conflicts cannot be queued")
-        connection = Redis.from_url(url)
-    return Queue(QUEUE, connection=connection)
-
-
 def schedule_automatic(session: Session, conflict_ids: Iterable[int], *,
                        queue: Queue | None = None) -> list[int]:
     """Enqueue automatic resolution for the conflicts whose policy is automatic.
@@ -125,22 +111,11 @@ def schedule_automatic(session: Session, conflict_ids: Iterable[int], *,
         if policy.automatic:
             queue = queue or conflict_queue()
             job_id = f"conflict-auto-{conflict.id}"
-            if not _pending(queue, job_id):
+            if not pending(queue, job_id):
                 queue.enqueue(JOB_FUNCTION, conflict.id, job_id=job_id, result_ttl=3600,
                               failure_ttl=7 * 24 * 3600)
             scheduled.append(conflict.id)
     return scheduled
-
-
-_PENDING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-
-
-def _pending(queue: Queue, job_id: str) -> bool:
-    """Whether the RQ job is already waiting or running (enqueueing again would double it)."""
-    try:
-        return Job.fetch(job_id, connection=queue.connection).get_status() in _PENDING
-    except NoSuchJobError:
-        return False
 
 
 def auto_resolve(conflict_id: int) -> str:

@@ -1,9 +1,10 @@
 """Resolving a conflict: the five strategies, the record kept, the audit entry.
 
 `resolved_body` is the pure part (what the record becomes); `resolve` loads the conflict,
-applies the result to the local record, writes it back to the EHR when the sync that found
-it writes to the EHR, records who/when/strategy/before/after and appends an audit entry,
-all in the caller's transaction.
+applies the result to the local record, owes the EHR a write-back when the sync that found
+it writes to the EHR (queued on the conflicts queue once the caller commits, see
+`writeback`), records who/when/strategy/before/after and appends an audit entry, all in
+the caller's transaction. Nothing here talks to the EHR.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ...models import (
     ConflictKind,
     ConflictStatus,
     Direction,
-    EHRConnection,
     ResolutionStrategy,
     SyncedRecord,
     SyncJob,
@@ -28,7 +28,7 @@ from ...models.types import utcnow
 from .. import audit
 from ..webhooks.emit import emit
 from .diff import MISSING, Side, three_way
-from .writeback import AdapterPool, WriteBack, push
+from .writeback import WriteBack, owe
 
 log = logging.getLogger(__name__)
 S = ResolutionStrategy
@@ -134,7 +134,7 @@ def load_open(session: Session, conflict_id: int) -> Conflict:
 def resolve(session: Session, *, conflict_id: int, strategy: ResolutionStrategy, reason: str,
             actor: audit.Actor, choices: Mapping[str, str] | None = None,
             values: Mapping[str, Any] | None = None, write_back: bool | None = None,
-            adapters: AdapterPool | None = None) -> Conflict:
+            ) -> Conflict:
     """Resolve one open conflict.
 
     Args:
@@ -146,12 +146,12 @@ def resolve(session: Session, *, conflict_id: int, strategy: ResolutionStrategy,
         actor: Who (recorded on the conflict and in the audit log).
         choices: For merge, see `resolved_body`.
         values: For manual, see `resolved_body`.
-        write_back: Send the result to the EHR; None: when the job that found the conflict
-            was outbound or bidirectional.
-        adapters: Where adapters come from (tests pass a pool with their own factory).
+        write_back: Send the result to the EHR (queued: `resolution["write_back"]` says
+            "queued" until the conflicts queue has done it); None: when the job that found
+            the conflict was outbound or bidirectional.
 
     Raises:
-        ConflictNotFound, NotOpen, ResolutionError; the adapter's errors on a failed write.
+        ConflictNotFound, NotOpen, ResolutionError.
     """
     if not reason or not reason.strip():
         raise ResolutionError("a reason is required")
@@ -173,7 +173,7 @@ def resolve(session: Session, *, conflict_id: int, strategy: ResolutionStrategy,
         _settle(conflict, strategy=strategy, reason=reason.strip(), actor=actor,
                 resolution={"before": local, "after": body, "values": after})
         outcome = _apply(session, conflict=conflict, record=record, strategy=strategy,
-                         body=body, write_back=write_back, adapters=adapters)
+                         body=body, write_back=write_back)
     if outcome is not None:
         conflict.resolution = {**conflict.resolution, "write_back": outcome.as_dict()}
     session.add(conflict)
@@ -239,8 +239,8 @@ def _settle(conflict: Conflict, *, strategy: ResolutionStrategy, reason: str,
 
 
 def _apply(session: Session, *, conflict: Conflict, record: SyncedRecord,
-           strategy: ResolutionStrategy, body: dict[str, Any], write_back: bool | None,
-           adapters: AdapterPool | None) -> WriteBack | None:
+           strategy: ResolutionStrategy, body: dict[str, Any],
+           write_back: bool | None) -> WriteBack | None:
     """Make `body` the local copy; the EHR's current version becomes the agreed base.
 
     Ignore changes nothing: the local copy stays, and so does the hold on outbound writes
@@ -256,13 +256,7 @@ def _apply(session: Session, *, conflict: Conflict, record: SyncedRecord,
     record.dirty = _content(body) != _content(remote)
     if not record.dirty or not _writes_back(session, conflict, write_back):
         return None
-    pool = adapters or AdapterPool()
-    try:
-        connection = session.get(EHRConnection, record.connection_id)
-        return push(session, record=record, adapter=pool.get(connection), job_id=conflict.job_id)
-    finally:
-        if adapters is None:
-            pool.close()
+    return owe(session, conflict)
 
 
 def _content(body: dict[str, Any]) -> dict[str, Any]:

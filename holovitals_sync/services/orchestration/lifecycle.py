@@ -14,20 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from ...adapters import ConfigurationError
-from ...adapters.errors import WriteNotSupported
-from ...fhir.errors import (
-    EndlessPaging,
-    FhirError,
-    ForeignOriginError,
-    OperationOutcomeError,
-    ResourceNotFound,
-    ResponseTooLarge,
-)
-from ...fhir.ids import InvalidId
 from ...models import JOB_COUNTERS, JobStatus, JobType, SyncCheckpoint, SyncJob
 from ...models.types import utcnow
-from ..crypto import SecretDecryptError
 
 ACTIVE = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RUNNING)
 COUNTERS = JOB_COUNTERS
@@ -35,46 +23,6 @@ COUNTERS = JOB_COUNTERS
 
 class RunStopped(Exception):
     """The run may not go on: the job was cancelled or another attempt owns it."""
-
-
-# EHR answers that say the request itself is wrong: asking again gets the same answer.
-PERMANENT_STATUSES = {400: "the EHR refused the request as malformed",
-                      404: "the EHR does not have it", 410: "the EHR deleted it",
-                      422: "the EHR refused the request's content"}
-
-
-def permanent_reason(exc: BaseException) -> str | None:
-    """Why no retry can fix this failure, or None for one that may pass (429, 5xx, timeouts).
-
-    Configuration errors (a type the EHR does not serve, a missing tenant id, a write the
-    vendor does not take, a next link to another host) and 400/404/410/422 answers fail the
-    job at once: retried, they only fail again minutes later and hold a worker meanwhile.
-    """
-    if isinstance(exc, ConfigurationError | WriteNotSupported | SecretDecryptError):
-        return "a configuration error"
-    if isinstance(exc, ForeignOriginError):
-        return "the EHR sent a link to another host"
-    if isinstance(exc, InvalidId):
-        return "an id that is not a FHIR id"
-    if isinstance(exc, EndlessPaging):
-        return "the EHR's paging does not end"
-    if isinstance(exc, ResponseTooLarge):
-        return "the EHR's answer is larger than HOLOVITALS_HTTP_MAX_RESPONSE_BYTES"
-    if isinstance(exc, OperationOutcomeError | ResourceNotFound) and exc.status is not None:
-        return PERMANENT_STATUSES.get(exc.status)
-    return None
-
-
-def safe_error(exc: BaseException) -> str:
-    """Exception class and a message that cannot carry PHI (no URLs, no resource text)."""
-    name = type(exc).__name__
-    if isinstance(exc, ConfigurationError | SecretDecryptError):
-        text = f"{name}: {exc}"[:1900]  # these name settings, never data
-    else:
-        status = getattr(exc, "status", None) if isinstance(exc, FhirError) else None
-        text = f"{name}: HTTP {status}" if status else name
-    reason = permanent_reason(exc)
-    return f"{text} (not retried: {reason})" if reason else text
 
 
 def connection_cursor(session: Session, connection_id: int) -> dict[str, str]:

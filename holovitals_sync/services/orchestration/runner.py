@@ -15,6 +15,7 @@ from ...db import session_scope
 from ...fhir.errors import ResourceNotFound
 from ...models import Direction, EHRConnection, JobStatus, JobType, SyncJob
 from ..connection_spec import connection_spec
+from ..platform.failures import safe_error
 from ..platform.redis import redis_connection
 from . import aftermath, children, deletes, lifecycle, rechecks
 from .completion import complete_run
@@ -135,7 +136,7 @@ def _sync(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, batch_si
         except ResourceNotFound:
             if job.patient_id:
                 _mark_patient_gone(job, adapter)
-            raise  # the job fails at once (lifecycle.permanent_reason)
+            raise  # the job fails at once (platform.failures.permanent_reason)
 
 
 def _mark_patient_gone(job: SyncJob, adapter: EHRAdapter) -> None:
@@ -161,7 +162,7 @@ def _mark_patient_gone(job: SyncJob, adapter: EHRAdapter) -> None:
 def record_attempt_failure(job_id: int, exc: BaseException, *, will_retry: bool) -> None:
     """Keep a failed attempt's safe error on the row; FAILED once no retry is left."""
     with session_scope() as session:
-        job = lifecycle.record_failure(session, job_id=job_id, error=lifecycle.safe_error(exc),
+        job = lifecycle.record_failure(session, job_id=job_id, error=safe_error(exc),
                                        will_retry=will_retry)
         if job is not None and not will_retry:
             aftermath.emit_failed(session, job)

@@ -27,7 +27,12 @@ def _row(row: rx.Var) -> rx.Component:
         rx.table.cell(row["connection"]),
         rx.table.cell(rx.code(row["fields"])),
         rx.table.cell(rx.text(row["kind_label"], title=row["kind"], size="2")),
-        rx.table.cell(row["status"]),
+        rx.table.cell(rx.vstack(
+            rx.text(row["status"], size="2"),
+            rx.cond(row["write_back"] != "",
+                    rx.text(row["write_back_label"], size="1", color_scheme="gray",
+                            title=row["write_back_error"], class_name="conflict-write-back")),
+            spacing="0")),
         rx.table.cell(row["created"]),
         rx.table.cell(rx.button("Open", on_click=ConflictModalState.open_conflict(row["id"]),
                                 size="1", variant="soft", class_name="conflict-open")),

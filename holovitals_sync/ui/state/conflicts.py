@@ -14,7 +14,6 @@ from typing import Any
 import reflex as rx
 
 from ...db import session_scope
-from ...fhir.errors import FhirError
 from ...models import ConflictStatus, ResolutionStrategy, Role, Severity
 from ...services import conflicts as service
 from ...services import labels
@@ -55,19 +54,21 @@ def _view(conflict_id: int) -> dict[str, Any] | None:
 
 
 def _resolve(principal: Principal, conflict_id: int, strategy: ResolutionStrategy, reason: str,
-             choices: dict[str, str] | None, values: dict[str, Any] | None) -> str | None:
-    """Resolve through the service; None when done, else what went wrong (no values)."""
+             choices: dict[str, str] | None,
+             values: dict[str, Any] | None) -> tuple[str | None, bool]:
+    """Resolve through the service: (what went wrong, no values; or None) and whether a
+    write to the EHR was queued (the conflicts queue does it; the row follows it live)."""
     try:
         with session_scope() as session:
-            service.resolve(session, conflict_id=conflict_id, strategy=strategy, reason=reason,
-                            actor=principal.actor, choices=choices, values=values)
+            conflict = service.resolve(session, conflict_id=conflict_id, strategy=strategy,
+                                       reason=reason, actor=principal.actor, choices=choices,
+                                       values=values)
+            queued = ((conflict.resolution or {}).get("write_back") or {}).get("status")
     except service.ConflictNotFound:
-        return "that conflict no longer exists"
+        return "that conflict no longer exists", False
     except service.ResolutionError as exc:  # NotOpen too: someone else was quicker
-        return str(exc)
-    except FhirError as exc:
-        return f"the EHR refused the write ({exc.status}); nothing was changed"
-    return None
+        return str(exc), False
+    return None, queued == "queued"
 
 
 def _check(conflict_id: int, strategy: ResolutionStrategy, choices: dict[str, str] | None,
@@ -224,13 +225,15 @@ class ConflictModalState(rx.State):
             return
         self.busy = True
         yield
-        problem = await asyncio.to_thread(_resolve, principal, self.conflict_id, strategy,
-                                          self.reason.strip(), choices, values)
+        problem, queued = await asyncio.to_thread(_resolve, principal, self.conflict_id,
+                                                  strategy, self.reason.strip(), choices, values)
         self.busy = False
         if problem:
             self.form_error = labels.sentence(problem)
             return
         self.open = False
         yield ConflictsState.load
+        writing = " Writing it to the EHR: the resolved list shows when it is done." \
+            if queued else ""
         yield rx.toast.success(f"Conflict {self.conflict_id} resolved: "
-                               f"{labels.STRATEGIES[strategy.value]}.")
+                               f"{labels.STRATEGIES[strategy.value]}.{writing}")

@@ -72,7 +72,16 @@ def conflict_row(row: Conflict, record: SyncedRecord | None, connection: str) ->
         "strategy": row.strategy.value if row.strategy else "",
         "strategy_label": labels.STRATEGIES.get(row.strategy.value, row.strategy.value)
         if row.strategy else "",
+        **_write_back(row),
     }
+
+
+def _write_back(row: Conflict) -> Row:
+    """The resolution's write to the EHR, in words (the error's class in the tooltip)."""
+    outcome = (row.resolution or {}).get("write_back") or {}
+    status = outcome.get("status") or ""
+    return {"write_back": status, "write_back_label": labels.WRITE_BACKS.get(status, status),
+            "write_back_error": outcome.get("error") or ""}
 
 
 def conflicts_page(session: Session, *, filters: ConflictFilter, after_id: int | None = None,

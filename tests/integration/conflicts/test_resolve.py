@@ -1,4 +1,4 @@
-"""Resolution: each strategy, what is recorded, the audit entry, writing back, bulk."""
+"""Resolution: each strategy, what is recorded, the audit entry, bulk."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from holovitals_sync.models import (
     ActorKind,
     AuditLog,
     Conflict,
-    ConflictKind,
     ConflictStatus,
     ResolutionStrategy,
     SyncedRecord,
@@ -24,9 +23,8 @@ from holovitals_sync.services.conflicts import (
     resolve,
     resolve_bulk,
 )
-from holovitals_sync.services.conflicts.writeback import AdapterPool
 
-from .conftest import FakeEHR, make_record, patient
+from .conftest import make_record, patient
 
 S = ResolutionStrategy
 ALICE = Actor(ActorKind.USER, "alice")
@@ -114,34 +112,6 @@ def test_reason_required_and_bad_input_changes_nothing(world):
 def _resolve_no_reason(cid):
     with session_scope() as session:
         resolve(session, conflict_id=cid, strategy=S.USE_LOCAL, reason="  ", actor=ALICE)
-
-
-def test_write_back_moves_the_ehr_version_on(world):
-    rid, cid, remote = _conflict(world)
-    ehr = FakeEHR(current=remote)
-    _resolve(cid, S.USE_LOCAL, write_back=None, adapters=AdapterPool(lambda _c: ehr))
-    record, conflict = _state(rid, cid)
-    assert ehr.writes[0][1] == "2"  # If-Match on the version the resolution built on
-    assert ehr.current["gender"] == "female" and ehr.version == "3"
-    assert record.remote_version == "3" and not record.dirty
-    assert record.base_body == record.local_body == record.remote_body
-    assert conflict.resolution["write_back"]["status"] == "written"
-
-
-def test_write_back_meeting_412_opens_a_fresh_conflict(world):
-    rid, cid, remote = _conflict(world)
-    ehr = FakeEHR(current=patient("3", gender="unknown", birthDate="1980-01-01"))
-    _resolve(cid, S.USE_LOCAL, write_back=True, adapters=AdapterPool(lambda _c: ehr))
-    record, conflict = _state(rid, cid)
-    assert len(ehr.writes) == 1  # tried once: no loop
-    fresh_id = conflict.resolution["write_back"]["conflict_id"]
-    assert conflict.status is ConflictStatus.RESOLVED and fresh_id != cid
-    with session_scope() as session:
-        fresh = session.get(Conflict, fresh_id)
-        assert fresh.kind is ConflictKind.STALE_WRITE and fresh.remote_version == "3"
-        assert fresh.fields == ["gender"] and fresh.status is ConflictStatus.OPEN
-    assert record.local_body["gender"] == "female"  # the resolution is not lost
-    assert record.conflict_pending
 
 
 def test_bulk_resolves_low_severity_only(world):

@@ -3,8 +3,8 @@
 Five patients are edited locally and at the sandbox (the same element, birthDate, plus a
 different element on each side). One bidirectional sync through the orchestration engine
 (outbound refused with 412, inbound brings the new versions) and detection give one
-conflict per patient; each is resolved with a different strategy and checked locally and
-at the sandbox.
+conflict per patient; each is resolved with a different strategy, a conflicts worker writes
+back what must go to the EHR, and each is checked locally and at the sandbox.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from holovitals_sync.services.audit import Actor
 from holovitals_sync.services.conflicts import Action, detect_stored, resolve
 from tests.factories import make_subscription
 from tests.integration.sync.conftest import start, wait_status
+from tests.waiting import wait_for
 
 S = ResolutionStrategy
 NURSE = Actor.system("nurse-on-duty")
@@ -110,16 +111,26 @@ def test_bidirectional_sync_conflicts_resolved_with_each_strategy(connection, eh
         assert (conflict.local_values, conflict.remote_values) == (
             {"birthDate": dates.local}, {"birthDate": dates.remote})
 
-    for pid, (strategy, kwargs, expected) in zip(pids, dates.cases(), strict=True):
+    for pid, (strategy, kwargs, _) in zip(pids, dates.cases(), strict=True):
         with session_scope() as session:
             resolve(session, conflict_id=conflicts[pid].id, strategy=strategy,
                     reason=f"checked chart ({strategy.value})", actor=NURSE, **kwargs)
+    # The write-backs were queued as each resolution committed; a conflicts worker does them.
+    workers.start(1, queues=["conflicts.high", "conflicts.default", "conflicts.low"])
+    wait_for(_nothing_owed, timeout=60)
+    for pid, (strategy, _, expected) in zip(pids, dates.cases(), strict=True):
         _check(ehr, pid, strategy, expected, versions[pid], dates.remote)
 
     with session_scope() as session:
         assert detect_stored(session, connection_id=connection.id)[0].action is Action.IGNORED
         entries = session.exec(select(AuditLog).where(AuditLog.action == "conflict.resolve"))
         assert sorted(e.details["strategy"] for e in entries) == sorted(s.value for s in STRATEGIES)
+
+
+def _nothing_owed() -> bool:
+    with session_scope() as session:
+        return not session.exec(select(Conflict.id)
+                                .where(Conflict.write_back_queued_at.is_not(None))).all()
 
 
 def _check(ehr, pid: str, strategy: ResolutionStrategy, expected: str, version: str,

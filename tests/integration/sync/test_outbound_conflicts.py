@@ -30,6 +30,7 @@ from holovitals_sync.services.audit import Actor
 from holovitals_sync.services.conflicts import resolve
 from tests.factories import make_connection
 from tests.integration.sync.conftest import start, wait_status
+from tests.waiting import wait_for
 
 CLERK = Actor.system("registration-clerk")
 HOME = {"system": "phone", "use": "home"}
@@ -90,8 +91,9 @@ def test_a_412_on_an_outbound_job_is_a_conflict_on_the_list(linked, own_ehr, wor
                 write_back=True)
     with session_scope() as session:
         assert session.get(Conflict, conflict.id).status is ConflictStatus.RESOLVED
-    assert own_ehr.state.store.get("Patient", pid).resource()["telecom"] == [
-        {**HOME, "value": "555-0111"}]  # the EHR holds the chosen value
+    workers.start(1, queues=["conflicts.default"])  # the write-back was queued on commit
+    wait_for(lambda: own_ehr.state.store.get("Patient", pid).resource()["telecom"] == [
+        {**HOME, "value": "555-0111"}], timeout=60)  # the EHR holds the chosen value
 
 
 def test_a_record_the_ehr_deleted_before_the_write_is_a_remote_deleted_conflict(

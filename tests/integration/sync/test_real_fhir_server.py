@@ -34,6 +34,7 @@ from tests.factories import make_connection
 from tests.integration.sync.conftest import start, wait_status
 from tests.realserver import TYPES, RealServer
 from tests.stored import local_hashes
+from tests.waiting import wait_for
 
 CLERK = Actor.system("registration-clerk")
 
@@ -132,4 +133,5 @@ def test_a_write_back_over_a_change_there_is_a_conflict_resolved_by_a_person(
     with session_scope() as session:
         resolve(session, conflict_id=conflict.id, strategy=ResolutionStrategy.USE_LOCAL,
                 reason="the patient's passport says so", actor=CLERK, write_back=True)
-    assert real_server.read("Patient", pid)["birthDate"] == ours
+    workers.start(1, queues=["conflicts.default"])  # the write-back, queued on commit
+    wait_for(lambda: real_server.read("Patient", pid)["birthDate"] == ours, timeout=60)

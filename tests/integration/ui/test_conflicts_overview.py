@@ -106,14 +106,17 @@ def test_the_modal_resolves_through_the_service_and_reports_problems(db: str) ->
         nurse = make_user(session, "nurse", Role.OPERATOR)
     problem = ui._check(ids[0], S.MERGE, {"code.text": "sideways"}, None)
     assert problem == "a merge choice is 'local' or 'remote'"
-    assert ui._resolve(nurse, ids[0], S.MANUAL, "agreed with ward", None,
-                       {"code.text": "agreed"}) is None
+    problem, queued = ui._resolve(nurse, ids[0], S.MANUAL, "agreed with ward", None,
+                                  {"code.text": "agreed"})
+    assert problem is None
     again = ui._resolve(nurse, ids[0], S.USE_REMOTE, "twice", None, None)
-    assert again == f"conflict {ids[0]} is already resolved"
+    assert again == (f"conflict {ids[0]} is already resolved", False)
     assert ui._resolve(nurse, 10_000, S.USE_REMOTE, "gone", None, None) == \
-        "that conflict no longer exists"
+        ("that conflict no longer exists", False)
     with session_scope() as session:
         conflict = session.get(Conflict, ids[0])
+        # The toast says a write to the EHR is on its way exactly when one is owed.
+        assert queued is (conflict.write_back_queued_at is not None)
         record = session.get(SyncedRecord, conflict.record_id)
         assert (conflict.status, conflict.reason, conflict.resolved_by) == \
             (ConflictStatus.RESOLVED, "agreed with ward", "nurse")
