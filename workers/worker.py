@@ -63,16 +63,9 @@ def _lower_priority() -> None:
 
 
 def _expected(exc: BaseException | None) -> bool:
-    """Failures that are the world's, not a bug: a stack would tell nothing more."""
-    from redis.exceptions import RedisError
-    from sqlalchemy.exc import DBAPIError
+    from holovitals_sync.services.platform.failures import is_expected
 
-    from holovitals_sync.adapters import ConfigurationError
-    from holovitals_sync.fhir.errors import FhirError
-    from holovitals_sync.fhir.ids import InvalidId
-
-    return isinstance(exc, FhirError | ConfigurationError | InvalidId | RedisError | DBAPIError
-                      | TimeoutError | ConnectionError)
+    return exc is not None and is_expected(exc)
 
 
 def _safe(exc: BaseException | None) -> str:

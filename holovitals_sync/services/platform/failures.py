@@ -31,6 +31,13 @@ INFRASTRUCTURE = ("ConnectionError", "TimeoutError", "OperationalError", "RedisE
                   "PoolTimeout", "QueueUnavailable", "OSError")
 
 
+def is_expected(exc: BaseException) -> bool:
+    """Failures that are the world's, not a bug (the EHR's answer, a setting, Redis or the
+    database away): logged in one line, since a stack would tell nothing more."""
+    return isinstance(exc, FhirError | ConfigurationError | InvalidId | RedisError | DBAPIError
+                      | TimeoutError | ConnectionError)
+
+
 def is_infrastructure(exc: BaseException | str) -> bool:
     """Whether a failure (an exception, or the name a row recorded) is the infrastructure's."""
     name = exc if isinstance(exc, str) else type(exc).__name__

@@ -9,18 +9,14 @@ storage, and an empty secret on edit keeps the stored one.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from string import Formatter
 from typing import Any
 
 from pydantic import ValidationError
 
-from ...adapters import ConfigurationError
-from ...adapters.connect import default_scopes, render
-from ...adapters.registry import ADAPTERS
 from ...models import AuthMethod, EHRConnection, Vendor
-from ...services import labels
+from ...services import labels, vendors
 from ...services.connections import ConnectionIn, ConnectionPatch
 
 SECRET_METHODS = (AuthMethod.CLIENT_SECRET_BASIC, AuthMethod.CLIENT_SECRET_POST,
@@ -62,15 +58,19 @@ class FieldSpec:
 
 def vendor_options() -> list[dict[str, str]]:
     """Every vendor the registry knows, as (value, label) for the vendor picker."""
-    return [{"value": name, "label": cls.PROFILE.display_name} for name, cls in ADAPTERS.items()]
+    return [{"value": name, "label": _profile(name).display_name} for name in vendors.names()]
+
+
+def _profile(vendor: str) -> vendors.VendorProfile:
+    found = vendors.profile(vendor)
+    if found is None:
+        raise KeyError(vendor)
+    return found
 
 
 def _param_options(vendor: str, name: str) -> tuple[str, ...]:
-    # An adapter module that publishes the choices of a parameter (NextGen's `PRODUCTS` for
-    # `product`) gets a picker instead of free text.
-    module = sys.modules[ADAPTERS[vendor].__module__]
-    choices = getattr(module, f"{name.upper()}S", None)
-    return tuple(choices) if isinstance(choices, dict) else ()
+    # A parameter with published choices gets a picker instead of free text.
+    return vendors.param_choices(vendor, name)
 
 
 def _label(name: str) -> str:
@@ -82,13 +82,13 @@ def _template_params(template: str) -> list[str]:
 
 
 def _base_url_shown(vendor: str) -> bool:
-    profile = ADAPTERS[vendor].PROFILE
+    profile = _profile(vendor)
     return "base_url" in profile.admin_fields or profile.base_url_template == "{base_url}"
 
 
 def field_specs(vendor: str) -> list[FieldSpec]:
     """The fields this vendor's profile asks for, in the profile's order."""
-    profile = ADAPTERS[vendor].PROFILE
+    profile = _profile(vendor)
     methods = tuple(m.value for m in profile.auth_methods)
     secret_for = tuple(m.value for m in SECRET_METHODS if m in profile.auth_methods)
     specs = [FieldSpec("name", "text", True, "How this connection is shown everywhere")]
@@ -120,7 +120,7 @@ def field_specs(vendor: str) -> list[FieldSpec]:
 
 def initial_values(vendor: str, row: EHRConnection | None = None) -> dict[str, str]:
     """The form's starting values: the row's settings (never a secret) or the vendor defaults."""
-    profile = ADAPTERS[vendor].PROFILE
+    profile = _profile(vendor)
     if row is not None:
         params = {k: str(v) for k, v in (row.vendor_params or {}).items()}
         return {"name": row.name, "base_url": row.base_url, "client_id": row.client_id,
@@ -130,7 +130,7 @@ def initial_values(vendor: str, row: EHRConnection | None = None) -> dict[str, s
     fixed = not _template_params(template) and template != "{base_url}"
     values = {"name": "", "base_url": template if fixed else "", "client_id": "",
               "auth_method": profile.auth_methods[0].value, "client_secret": "",
-              "scopes": " ".join(default_scopes(profile))}  # fmt: skip
+              "scopes": " ".join(vendors.default_scopes(profile))}  # fmt: skip
     for spec in field_specs(vendor):
         if spec.options and spec.name not in values:
             values[spec.name] = spec.options[0]
@@ -165,7 +165,7 @@ def auth_note(vendor: str, values: dict[str, str]) -> str:
     """What the administrator must do besides the form for the chosen auth method."""
     if values.get("auth_method") != AuthMethod.SMART_BACKEND.value:
         return ""
-    profile = ADAPTERS[vendor].PROFILE
+    profile = _profile(vendor)
     where = ("register this connection's JWKS URL with the EHR" if profile.jwks_url_required
              else "register the public JWKS (or its URL) with the EHR")  # fmt: skip
     return (f"After saving, generate a key pair ({', '.join(profile.signing_algs)}) and {where}.")
@@ -209,19 +209,20 @@ def _base_url(vendor: str, data: dict[str, Any], errors: dict[str, str]) -> None
     """Vendors whose URL is a template (tenant in the path) get it rendered from the params."""
     if _base_url_shown(vendor):
         return
-    template = ADAPTERS[vendor].PROFILE.base_url_template
-    try:
-        data["base_url"] = render(template, data["vendor_params"], what="the base URL")
-    except ConfigurationError:
-        for name in _template_params(template):
-            if not data["vendor_params"].get(name):
-                errors[name] = "Required (part of the base URL)"
+    template = _profile(vendor).base_url_template
+    url = vendors.base_url_from(template, data["vendor_params"])
+    if url is not None:
+        data["base_url"] = url
+        return
+    for name in _template_params(template):
+        if not data["vendor_params"].get(name):
+            errors[name] = "Required (part of the base URL)"
 
 
 def parse_form(vendor: str, values: dict[str, str], *, row: EHRConnection | None = None
                ) -> tuple[ConnectionIn | ConnectionPatch | None, dict[str, str]]:
     """The form's strings as a create (row None) or a patch; or messages per field."""
-    if vendor not in ADAPTERS:
+    if vendors.profile(vendor) is None:
         return None, {"vendor": "Choose a vendor"}
     has_secret = row is not None and row.credentials_encrypted is not None
     data, errors = _collect(vendor, values, has_secret=has_secret)

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from croniter import croniter
 from sqlmodel import Session, select
 
-from ...adapters.registry import ADAPTERS
 from ...models import EHRConnection
 from ...models.types import utcnow
+from ...services import vendors
 from ...services.connections import ConnectionPatch
 from ...services.orchestration.schedules import next_due
 from . import times
@@ -34,12 +34,12 @@ def _test_verdict(row: EHRConnection) -> str:
 
 
 def to_row(row: EHRConnection) -> Row:
-    cls = ADAPTERS.get(row.vendor.value)
+    profile = vendors.profile(row.vendor.value)
     return {
         "id": str(row.id),
         "name": row.name,
         "vendor": row.vendor.value,
-        "vendor_label": cls.PROFILE.display_name if cls else row.vendor.value,
+        "vendor_label": profile.display_name if profile else row.vendor.value,
         "status": row.status.value,
         "last_synced": when(row.last_synced_at),
         "schedule": row.sync_schedule or "",  # "": none (the page says so in words)
