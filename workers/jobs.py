@@ -11,7 +11,7 @@ from rq.job import Job
 from sqlalchemy.exc import OperationalError
 
 from holovitals_sync.services.orchestration import children, runner, schedules
-from holovitals_sync.services.orchestration import reconcile as reconcile_service
+from holovitals_sync.services.orchestration.reconcile import reconcile as reconcile_lost
 from holovitals_sync.services.platform.failures import permanent_reason
 
 
@@ -88,7 +88,7 @@ def honour_retry_after(job: Job, exc: BaseException) -> int | None:
 
 def reconcile() -> dict[str, int]:
     """Maintenance: put lost jobs back, end orphaned rows (also run by every sync worker)."""
-    return reconcile_service.reconcile()
+    return reconcile_lost()
 
 
 def schedule_tick() -> int:

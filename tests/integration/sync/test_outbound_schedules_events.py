@@ -19,8 +19,9 @@ from holovitals_sync.models import (
 )
 from holovitals_sync.services.orchestration import channel_for, schedules
 from holovitals_sync.services.platform.redis import redis_connection
+from workers import jobs
 
-from .conftest import start, wait_status
+from .conftest import job_row, start, wait_status
 
 
 def _record(session, connection_id: int, rtype: str) -> SyncedRecord:
@@ -61,6 +62,15 @@ def test_outbound_writes_conflicts_and_refusals(connection, ehr, workers):
         assert condition.local_body["note"] == [{"text": "edited locally"}]
         errors = list(session.exec(select(RecordError).where(RecordError.job_id == job.id)))
     assert [(e.resource_type, e.remote_id) for e in errors] == [("Basic", "b1")]
+
+
+def test_the_maintenance_job_functions_run(connection):
+    """`workers.jobs.reconcile` and `schedule_tick` are documented as jobs anyone may
+    enqueue: each runs (reconcile once named the package's function as a module)."""
+    lost = start(connection.id)  # queued, and no worker: reconcile leaves it be
+    assert isinstance(jobs.reconcile(), dict)
+    assert jobs.schedule_tick() == 0  # no connection has a schedule
+    assert job_row(lost).status.value == "queued"
 
 
 def test_schedule_tick_starts_one_job_per_slot(connection, ehr):
