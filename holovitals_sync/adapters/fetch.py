@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from holovitals_sync.adapters import windows
 from holovitals_sync.adapters.plan import Task
@@ -41,8 +41,27 @@ SPLIT_FROM, SPLIT_TO = "1900-01-01T00:00:00Z", "2100-01-01T00:00:00Z"
 UNDATED = ["", ""]
 MIN_WINDOW = timedelta(seconds=1)
 
+
+class StepState(TypedDict, total=False):
+    """Where one task resumes: stored in job checkpoints as JSON, so the keys (short ones
+    included) stay as running jobs saved them; each task kind uses some of them."""
+
+    next: str  # searches: the saved next link
+    started: str  # the server's clock at the first page: the task's high-water mark
+    decided: list[str]  # history: ids whose latest entry was already read
+    split: list[list[str]]  # a split search: the date windows still to read, current first
+    seen: list[str]  # a split search: "Type/id" delivered by its windows so far
+    p: int  # patients: index of the current patient in the (sorted) id list
+    pid: str  # patients: that patient's id, to find it again in a grown list
+    u: int  # patients: index of the current unit (a type, or `$everything`)
+    job: dict[str, Any]  # exports: the kick-off's status URL and times (BulkJob.to_dict)
+    file: int  # exports: index of the current output (then `deleted`) file
+    line: int  # exports: lines of that file already delivered
+    deleted: bool  # exports: this step reads the `deleted` files (DELETES)
+
+
 # (resources, state to resume after this page or None when the task is done, cursor, total)
-Step = tuple[list[Resource], dict[str, Any] | None, dict[str, str], int | None]
+Step = tuple[list[Resource], StepState | None, dict[str, str], int | None]
 # A checkpoint key marking a step of an export's `deleted` files.
 DELETES = "deleted"
 BUNDLES_PER_STEP = 10
@@ -190,7 +209,7 @@ class Fetcher:
 
             yield from run_parallel(self, tasks, resume, max(1, self.streams))
             return
-        state: dict[str, Any] = resume.get("state") or {}
+        state: StepState = resume.get("state") or StepState()
         seen: set[str] = set(resume.get("recent") or [])
         stall = StallWatch(self.stall_seconds)
         for k in range(int(resume.get("task", 0)), len(tasks)):
@@ -222,7 +241,7 @@ class Fetcher:
             log.info("dropped %d id(s) repeated across pages", len(resources) - len(kept))
         return kept
 
-    def _steps(self, task: Task, state: dict[str, Any]) -> Iterator[Step]:
+    def _steps(self, task: Task, state: StepState) -> Iterator[Step]:
         if task.kind == "search":
             rtype = task.types[0]
             yield from self.unit_steps(self.client.url(rtype), self._params(task, rtype),
@@ -235,7 +254,7 @@ class Fetcher:
             yield from self.export_steps(task, state)
 
     # ---- deletes from a type's history -------------------------------------------------
-    def history_steps(self, task: Task, state: dict[str, Any]) -> Iterator[Step]:
+    def history_steps(self, task: Task, state: StepState) -> Iterator[Step]:
         """The type's `_history` since the cursor, as (type, id) of what it deleted.
 
         History runs newest first, so an id's first entry is its latest: a resource deleted
@@ -276,7 +295,7 @@ class Fetcher:
         params.append(("_count", str(self.page_size)))
         return params
 
-    def search_steps(self, url: str, params: list[tuple[str, str]], state: dict[str, Any],
+    def search_steps(self, url: str, params: list[tuple[str, str]], state: StepState,
                      types: tuple[str, ...]) -> Iterator[Step]:
         """Pages of one search (or resume at its saved next link); cursor when done."""
         started = state.get("started")
@@ -303,7 +322,7 @@ class Fetcher:
         """A 400 that is not "too many": the server does not take the `:missing` modifier."""
         return exc.status == 400 and not self.too_many(exc)
 
-    def unit_steps(self, url: str, params: list[tuple[str, str]], state: dict[str, Any],
+    def unit_steps(self, url: str, params: list[tuple[str, str]], state: StepState,
                    types: tuple[str, ...], rtype: str | None) -> Iterator[Step]:
         """One search, split into date windows when the vendor refuses it as too large."""
         date_param = self.profile.split_by_date.get(rtype or "")
@@ -324,13 +343,13 @@ class Fetcher:
             state = {"split": [[SPLIT_FROM, SPLIT_TO], UNDATED]}
         yield from self.split_steps(url, params, state, types, date_param)
 
-    def split_steps(self, url: str, params: list[tuple[str, str]], state: dict[str, Any],
+    def split_steps(self, url: str, params: list[tuple[str, str]], state: StepState,
                     types: tuple[str, ...], date_param: str) -> Iterator[Step]:
         """The windows in `state["split"]` in order; a refused window is halved in place."""
         windows: list[list[str]] = [list(w) for w in state["split"]]
         seen: set[str] = set(state.get("seen") or [])
         started = state.get("started") or now_instant()
-        inner = {"next": state["next"]} if state.get("next") else {}
+        inner = StepState(next=state["next"]) if state.get("next") else StepState()
         while windows:
             lo, hi = windows[0]
             if [lo, hi] == UNDATED:
@@ -348,9 +367,11 @@ class Fetcher:
                     if after is None and not windows:
                         yield kept, None, {t: started for t in types}, None
                         return
-                    nxt = {"next": after["next"]} if after is not None else {}
-                    yield kept, {"split": [list(w) for w in windows], **nxt,
-                                 "seen": sorted(seen), "started": started}, {}, total
+                    saved = StepState(split=[list(w) for w in windows], seen=sorted(seen),
+                                      started=started)
+                    if after is not None:
+                        saved["next"] = after["next"]
+                    yield kept, saved, {}, total
             except OperationOutcomeError as exc:
                 if [lo, hi] == UNDATED and not delivered and self.modifier_refused(exc):
                     # A server without `:missing` cannot be asked for undated records;
@@ -366,7 +387,7 @@ class Fetcher:
                 if halves is None or not self.too_many(exc):
                     raise
                 windows[0:1] = halves
-            inner = {}
+            inner = StepState()
 
     def _bundles(self, url: str, params: list[tuple[str, str]], resume_at: str | None
                  ) -> Iterator[tuple[Resource, str | None]]:
@@ -417,14 +438,14 @@ class Fetcher:
             return [(url, [("_count", str(self.page_size))], None)]
         return [(self.client.url(t), self._params(task, t, pid), t) for t in task.types]
 
-    def patient_steps(self, task: Task, state: dict[str, Any]) -> Iterator[Step]:
+    def patient_steps(self, task: Task, state: StepState) -> Iterator[Step]:
         """Each patient x each type (or `$everything`), resumable at (patient, unit, page)."""
         ids = list(task.patient_ids) if task.patient_ids is not None else self.patient_ids()
         started = state.get("started") or now_instant()
         p0, u0 = int(state.get("p", 0)), int(state.get("u", 0))
         if state.get("pid") in ids:  # the list may have grown since: find our patient again
             p0 = ids.index(state["pid"])
-        inner = {k: state[k] for k in ("next", "split", "seen") if state.get(k)}
+        inner = _search_part(state)
         if not ids:
             yield [], None, {t: started for t in task.types}, 0
             return
@@ -435,21 +456,21 @@ class Fetcher:
                 for resources, after, _, _ in self.unit_steps(url, params, inner, task.types,
                                                               rtype):
                     yield self._patient_step(resources, after, started, task, ids, p, u, units)
-                inner = {}
+                inner = StepState()
 
     @staticmethod
-    def _patient_step(resources: list[Resource], after: dict[str, Any] | None, started: str,
+    def _patient_step(resources: list[Resource], after: StepState | None, started: str,
                       task: Task, ids: list[str], p: int, u: int, units: list[Any]) -> Step:
         if after is not None:
-            state = {"p": p, "pid": ids[p], "u": u,
-                     **{k: after[k] for k in ("next", "split", "seen") if k in after}}
+            state = StepState(p=p, pid=ids[p], u=u, **_search_part(after))
         elif u + 1 < len(units):
-            state = {"p": p, "pid": ids[p], "u": u + 1}
+            state = StepState(p=p, pid=ids[p], u=u + 1)
         elif p + 1 < len(ids):
-            state = {"p": p + 1, "pid": ids[p + 1], "u": 0}
+            state = StepState(p=p + 1, pid=ids[p + 1], u=0)
         else:
             return resources, None, {t: started for t in task.types}, None
-        return resources, {**state, "started": started}, {}, None
+        state["started"] = started
+        return resources, state, {}, None
 
     # ---- bulk export -----------------------------------------------------------------
     def _start_export(self, exporter: BulkExporter, task: Task) -> BulkJob:
@@ -459,7 +480,7 @@ class Fetcher:
         return exporter.kick_off(level=level, group_id=group,  # type: ignore[arg-type]
                                  types=task.types, since=moment)
 
-    def export_steps(self, task: Task, state: dict[str, Any]) -> Iterator[Step]:
+    def export_steps(self, task: Task, state: StepState) -> Iterator[Step]:
         """Export NDJSON cut into pages; resumable at (job, file, line).
 
         A resumed run polls the saved status URL again instead of starting a second export
@@ -484,7 +505,7 @@ class Fetcher:
         for f in range(f0, len(files)):
             lines = exporter.iter_file(manifest, files[f])
             for page, line in _chunks(lines, self.page_size, skip if f == f0 else 0):
-                yield page, {"job": saved, "file": f, "line": line}, {}, total
+                yield page, StepState(job=saved, file=f, line=line), {}, total
         # What was deleted since `_since`: read after the output (its files number on).
         gone = list(manifest.deleted) if task.files is None else []
         for d in range(max(f0 - len(files), 0), len(gone)):
@@ -492,8 +513,20 @@ class Fetcher:
             bundles = exporter.iter_file(manifest, gone[d])
             for page, line in _chunks(bundles, BUNDLES_PER_STEP, skip if f == f0 else 0):
                 marks = [m for b in page for m in _deletes_in(b, task.types)]
-                yield marks, {"job": saved, "file": f, "line": line, DELETES: True}, {}, total
+                yield marks, StepState(job=saved, file=f, line=line, deleted=True), {}, total
         yield [], None, done, total
+
+
+def _search_part(state: StepState) -> StepState:
+    """What of a patient task's state belongs to its current search (next link, split)."""
+    part = StepState()
+    if state.get("next"):
+        part["next"] = state["next"]
+    if state.get("split"):
+        part["split"] = state["split"]
+    if state.get("seen"):
+        part["seen"] = state["seen"]
+    return part
 
 
 def _chunks(resources: Iterator[Resource], size: int, skip: int
@@ -544,7 +577,7 @@ def _deletes_in(bundle: Resource, types: tuple[str, ...]) -> list[list[str]]:
     return marks
 
 
-def marks_deletes(task: Task, after: dict[str, Any] | None) -> bool:
+def marks_deletes(task: Task, after: StepState | None) -> bool:
     """A step of deletes, not resources: a history task's, or an export's `deleted` file."""
     return task.kind == "history" or bool(after and after.get(DELETES))
 
