@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: ruff, the import contracts, then pytest against the machine's
-# real PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), SQLite files, real RQ workers,
-# the sandbox EHR over loopback and a real browser. Starts PostgreSQL or Redis when they are
-# installed but down.
+# Runs the whole test suite: ruff, the import contracts, the type checker's ratchet, then
+# pytest against the machine's real PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379),
+# SQLite files, real RQ workers, the sandbox EHR over loopback and a real browser. Starts
+# PostgreSQL or Redis when they are installed but down.
 # Extra arguments go to pytest (e.g. scripts/test.sh tests/unit -x).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,9 @@ echo "test: ruff check"
 
 echo "test: import contracts (pyproject.toml's [tool.importlinter])"
 .venv/bin/lint-imports --no-cache || exit 1
+
+echo "test: type check (mypy, never worse than scripts/typecheck-baseline.json)"
+.venv/bin/python scripts/typecheck.py || exit 1
 
 echo "test: pytest"
 .venv/bin/python -m pytest -p no:cacheprovider --durations=40 "$@"
