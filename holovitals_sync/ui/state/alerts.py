@@ -18,7 +18,7 @@ from ...services import alerts, labels
 from ...services.auth import Principal
 from ..views import dashboard
 from ..views.times import clock
-from .session import principal_for, reads, requires
+from .session import acting, reads, requires
 
 PAGE_SIZE = 20
 BANNER_SIZE = 3
@@ -115,38 +115,37 @@ class AlertsState(rx.State):
     async def _reload(self) -> None:
         self._show(await asyncio.to_thread(read, self.status_filter, self.offset))
 
+    def _forget(self) -> None:
+        """Refused (signed out): the alerts shown do not stay in the tab's state."""
+        self.rows, self.banner = [], []
+
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def load(self) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            self.rows, self.banner = [], []
-            return refusal
         await self._reload()
         return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def filter_status(self, value: str) -> rx.event.EventSpec | None:
         self.status_filter, self.offset = value, 0
-        return await self.load()
+        await self._reload()
+        return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def page(self, step: int) -> rx.event.EventSpec | None:
         if int(step) > 0 and not self.has_next:
             return None
         self.offset = max(0, self.offset + int(step) * PAGE_SIZE)
-        return await self.load()
+        await self._reload()
+        return None
 
     @rx.event
     @requires(Role.OPERATOR)
     async def acknowledge(self, alert_id: int) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None:
-            return refusal
         try:
-            await asyncio.to_thread(_acknowledge, int(alert_id), principal)
+            await asyncio.to_thread(_acknowledge, int(alert_id), acting())
         except (alerts.AlertNotFound, alerts.AlertClosed) as exc:
             await self._reload()
             message = str(exc) if isinstance(exc, alerts.AlertClosed) else "No such alert"

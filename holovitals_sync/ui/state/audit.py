@@ -13,7 +13,7 @@ import reflex as rx
 from ...db import session_scope
 from ...models import Role
 from ...services import audit_search
-from .session import principal_for, reads
+from .session import acting, reads
 
 PER_PAGE = 25
 FILTERS = ("actor", "action", "target", "since", "until", "text")
@@ -61,27 +61,26 @@ class AuditState(rx.State):
         found = await asyncio.to_thread(_search, dict(self.filters), self.cursors[-1])
         self.rows, self.next_before = found.rows, found.next_before or 0
 
-    @rx.event
-    @reads(Role.OPERATOR)
-    async def load(self) -> Event:
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        self.allowed = principal is not None
-        if principal is None:
-            self.rows = []
-            return refusal
-        self.cursors = [0]
+    def _hide(self) -> None:
+        """Refused (signed out, or a viewer): the page says so, and shows no entries."""
+        self.allowed, self.rows = False, []
+
+    async def _load(self) -> None:
+        self.allowed, self.cursors = True, [0]
         await self._query()
-        if principal.role is Role.ADMIN:
+        if acting().role is Role.ADMIN:
             status = await asyncio.to_thread(_chain, False)
             self.chain_state, self.chain_message = status.state, status.message
+
+    @rx.event
+    @reads(Role.OPERATOR, on_refusal=_hide)
+    async def load(self) -> Event:
+        await self._load()
         return None
 
     @rx.event
     @reads(Role.OPERATOR)
     async def apply(self, form: dict[str, str]) -> Event:
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None:
-            return refusal
         filters = {k: str(form.get(k, "")).strip()[:200] for k in FILTERS}
         errors = {k: "a date as YYYY-MM-DD" for k in ("since", "until")
                   if filters[k] and _day(filters[k]) is None}  # fmt: skip
@@ -93,17 +92,17 @@ class AuditState(rx.State):
         return None
 
     @rx.event
-    @reads(Role.OPERATOR)
+    @reads(Role.OPERATOR, on_refusal=_hide)
     async def clear(self) -> Event:
         self.filters, self.filter_errors = {}, {}
-        return await self.load()
+        await self._load()
+        return None
 
     @rx.event
     @reads(Role.OPERATOR)
     async def older(self) -> Event:
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None or not self.next_before:
-            return refusal
+        if not self.next_before:
+            return None
         self.cursors = [*self.cursors, self.next_before]
         await self._query()
         return None
@@ -111,9 +110,6 @@ class AuditState(rx.State):
     @rx.event
     @reads(Role.OPERATOR)
     async def newer(self) -> Event:
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None:
-            return refusal
         self.cursors = self.cursors[:-1] or [0]
         await self._query()
         return None
@@ -121,10 +117,6 @@ class AuditState(rx.State):
     @rx.event
     @reads(Role.ADMIN)
     async def verify(self):  # noqa: ANN201 - an async generator of events
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None:
-            yield refusal
-            return
         self.busy = True
         yield
         status = await asyncio.to_thread(_chain, True)

@@ -22,7 +22,7 @@ from ...services.conflicts import ConflictFilter
 from ..views import conflicts as cv
 from ..views import webhooks as wh
 from ..views.paging import turn
-from .session import principal_for, reads, requires
+from .session import acting, reads, requires
 
 PAGE_SIZE = 15
 ALL = "all"
@@ -107,20 +107,20 @@ class ConflictsState(rx.State):
         self.resource_types = [ALL, *types]
 
     async def _load(self) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            self.rows = []
-            return refusal
         self._show(await asyncio.to_thread(_page, *self._query()))
         return None
 
+    def _forget(self) -> None:
+        """Refused (signed out): the conflicts shown do not stay in the tab's state."""
+        self.rows = []
+
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def load(self) -> rx.event.EventSpec | None:
         return await self._load()
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def set_filter(self, key: str, value: str) -> rx.event.EventSpec | None:
         if key in ("status", "severity", "connection", "resource_type"):
             setattr(self, key, value)
@@ -128,7 +128,7 @@ class ConflictsState(rx.State):
         return await self._load()
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def page(self, forward: bool) -> rx.event.EventSpec | None:
         self.after, self.back = turn(self.after, self.back, self.next_cursor, forward)
         return await self._load()
@@ -154,9 +154,6 @@ class ConflictModalState(rx.State):
     @rx.event
     @reads()
     async def open_conflict(self, conflict_id: str) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            return refusal
         view = await asyncio.to_thread(_view, int(conflict_id))
         if view is None:
             return rx.toast.error("That conflict no longer exists.")
@@ -206,10 +203,6 @@ class ConflictModalState(rx.State):
     @rx.event
     @requires(Role.OPERATOR)
     async def submit(self):  # noqa: ANN201 (yields UI updates)
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None:
-            yield refusal
-            return
         self.reason_error = "" if self.reason.strip() else "a reason is required"
         self.manual_error, self.form_error = "", ""
         choices, values = self._decision()
@@ -225,7 +218,7 @@ class ConflictModalState(rx.State):
             return
         self.busy = True
         yield
-        problem, queued = await asyncio.to_thread(_resolve, principal, self.conflict_id,
+        problem, queued = await asyncio.to_thread(_resolve, acting(), self.conflict_id,
                                                   strategy, self.reason.strip(), choices, values)
         self.busy = False
         if problem:

@@ -1,8 +1,9 @@
 """Connections page state: the paged list, the add/edit dialog, test, keys and schedule.
 
-Every handler that reads or changes data resolves the session first (`principal_for`) with
-the role the REST API asks for the same thing: viewer to read, operator to test, admin to
-change. Database and network work runs in a thread so the event loop stays free.
+Every handler that reads or changes data needs the role the REST API asks for the same
+thing, enforced by its `@reads`/`@requires` (the session is resolved before it runs): viewer
+to read, operator to test, admin to change. Database and network work runs in a thread so
+the event loop stays free.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ...services.connections import ConnectionPatch
 from ..views import connection_forms as forms
 from ..views import connections as views
 from .rules import RulesState
-from .session import principal_for, reads, requires
+from .session import acting, reads, requires
 
 PER_PAGE = 10
 # Statuses an administrator sets by hand ("error" is the engine's verdict).
@@ -171,13 +172,11 @@ class ConnectionsState(rx.State):
                                                         found.pages)  # fmt: skip
         self.total_text = labels.plural(found.total, "connection")
 
-    @rx.event
-    @reads()
-    async def load(self) -> Event:
-        principal, refusal = await principal_for(self, Role.VIEWER)
-        if principal is None:
-            self.rows, self.selected_id, self.selected = [], 0, {}
-            return refusal
+    def _forget(self) -> None:
+        """Refused (signed out): the list and the open connection do not stay in the state."""
+        self.rows, self.selected_id, self.selected = [], 0, {}
+
+    async def _load(self) -> Event:
         await self._refresh()
         # `?id=N` (kept in the address bar by `select`) reopens the same connection after a
         # reload or a backend restart, and makes a connection linkable.
@@ -187,16 +186,21 @@ class ConnectionsState(rx.State):
         return None
 
     @rx.event
-    @reads()
-    async def set_search(self, value: str) -> Event:
-        self.search, self.page = value[:200], 0
-        return await self.load()
+    @reads(on_refusal=_forget)
+    async def load(self) -> Event:
+        return await self._load()
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
+    async def set_search(self, value: str) -> Event:
+        self.search, self.page = value[:200], 0
+        return await self._load()
+
+    @rx.event
+    @reads(on_refusal=_forget)
     async def turn_page(self, step: int) -> Event:
         self.page = max(0, self.page + step)
-        return await self.load()
+        return await self._load()
 
     # -- one connection ----------------------------------------------------------------
 
@@ -218,9 +222,6 @@ class ConnectionsState(rx.State):
     @rx.event
     @reads()
     async def select(self, connection_id: str) -> Event:
-        principal, refusal = await principal_for(self, Role.VIEWER)
-        if principal is None:
-            return refusal
         self.test_steps = []
         opened = await self._open(int(connection_id))
         if not self.selected_id:
@@ -242,9 +243,6 @@ class ConnectionsState(rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def open_add(self) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None:
-            return refusal
         self.form_id, self.form_has_secret, self.form_errors = 0, False, {}
         self.form_vendor = Vendor.GENERIC.value  # any FHIR R4 server; the picker changes it
         self._form_values = forms.initial_values(self.form_vendor)
@@ -255,9 +253,6 @@ class ConnectionsState(rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def open_edit(self, connection_id: str) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None:
-            return refusal
         detail = await asyncio.to_thread(_detail, int(connection_id))
         if detail is None:
             return rx.toast.error("No such connection.")
@@ -293,14 +288,10 @@ class ConnectionsState(rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def save_form(self):  # noqa: ANN201 - an async generator of events
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None:
-            yield refusal
-            return
         self.form_busy = True
         yield
         saved, errors = await asyncio.to_thread(
-            _save, self.form_vendor, dict(self._form_values), self.form_id, principal.actor)
+            _save, self.form_vendor, dict(self._form_values), self.form_id, acting().actor)
         self.form_busy = False
         if saved is None:
             self.form_errors = errors
@@ -317,12 +308,11 @@ class ConnectionsState(rx.State):
     @requires(Role.ADMIN)
     async def set_status(self, status: str) -> Event:
         """Activate or pause the open connection ("error" is the engine's to set)."""
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None or not self.selected_id:
-            return refusal
+        if not self.selected_id:
+            return None
         if status not in MANUAL_STATUSES:
             return rx.toast.error(f"The status must be one of {', '.join(MANUAL_STATUSES)}.")
-        if not await asyncio.to_thread(_set_status, self.selected_id, status, principal.actor):
+        if not await asyncio.to_thread(_set_status, self.selected_id, status, acting().actor):
             return rx.toast.error("No such connection.")
         await self._refresh()
         return await self._open(self.selected_id)
@@ -332,14 +322,12 @@ class ConnectionsState(rx.State):
     @rx.event
     @requires(Role.OPERATOR)
     async def run_test(self):  # noqa: ANN201 - an async generator of events
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None or not self.selected_id:
-            yield refusal
+        if not self.selected_id:
             return
         self.test_running, self.test_steps = True, []
         yield
         try:
-            self.test_steps = await asyncio.to_thread(_test, self.selected_id, principal.actor)
+            self.test_steps = await asyncio.to_thread(_test, self.selected_id, acting().actor)
         finally:
             self.test_running = False
         await self._refresh()
@@ -355,11 +343,10 @@ class ConnectionsState(rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def generate_key(self) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None or not self.selected_id:
-            return refusal
+        if not self.selected_id:
+            return None
         jwks = await asyncio.to_thread(_generate, self.selected_id, self.key_alg,
-                                       principal.actor)  # fmt: skip
+                                       acting().actor)  # fmt: skip
         if jwks is None:
             return rx.toast.error("No such connection.")
         self.jwks_json = orjson.dumps(jwks, option=orjson.OPT_INDENT_2).decode()
@@ -397,11 +384,10 @@ class ConnectionsState(rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def save_schedule(self) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None or not self.selected_id:
-            return refusal
+        if not self.selected_id:
+            return None
         errors = await asyncio.to_thread(_save_schedule, self.selected_id, self.schedule_expr,
-                                         self.concurrency, principal.actor,
+                                         self.concurrency, acting().actor,
                                          sweep=self.sweep_expr)  # fmt: skip
         self.schedule_errors = errors
         if errors:

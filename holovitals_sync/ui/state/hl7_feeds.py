@@ -13,7 +13,7 @@ import reflex as rx
 
 from ...models import Role
 from ..views import hl7_feeds
-from .session import principal_for, reads, requires
+from .session import acting, reads, requires
 
 Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
 EMPTY: dict[str, Any] = {"last": "never", "this_minute": "0", "bars": [], "acks": "",
@@ -46,13 +46,13 @@ class HL7FeedState(rx.State):
         for name in EMPTY:
             setattr(self, name, view[name])
 
+    def _forget(self) -> None:
+        """Refused (signed out): the feeds shown do not stay in the tab's state."""
+        self.feeds = []
+
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def load_for(self, connection_id: int) -> Event:
-        principal, refusal = await principal_for(self, Role.VIEWER)
-        if principal is None:
-            self.feeds = []
-            return refusal
         self.connection_id = connection_id
         if connection_id:
             await self._reload()
@@ -61,9 +61,8 @@ class HL7FeedState(rx.State):
     @rx.event
     @reads()
     async def refresh(self) -> Event:
-        principal, refusal = await principal_for(self, Role.VIEWER)
-        if principal is None or not self.connection_id:
-            return refusal
+        if not self.connection_id:
+            return None
         await self._reload()
         return None
 
@@ -78,12 +77,11 @@ class HL7FeedState(rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def add_feed(self) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None or not self.connection_id:
-            return refusal
+        if not self.connection_id:
+            return None
         problem = await asyncio.to_thread(hl7_feeds.add, self.connection_id,
                                           self.new_application, self.new_facility,
-                                          principal.actor)
+                                          acting().actor)
         if problem:
             return rx.toast.error(problem)
         self.new_application, self.new_facility = "", ""
@@ -93,10 +91,9 @@ class HL7FeedState(rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def remove_feed(self, feed_id: str) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None or not self.connection_id:
-            return refusal
+        if not self.connection_id:
+            return None
         problem = await asyncio.to_thread(hl7_feeds.remove, self.connection_id, int(feed_id),
-                                          principal.actor)
+                                          acting().actor)
         await self._reload()
         return rx.toast.error(problem) if problem else rx.toast.success("Sender unmapped.")

@@ -15,7 +15,7 @@ from ...services import labels, orchestration
 from ..views import dashboard
 from ..views.times import clock
 from .jobs import JobRow
-from .session import principal_for, reads
+from .session import reads
 
 RECORDS_PAGE = 10
 FINISHED = {s.value for s in JobStatus if s.finished}
@@ -99,9 +99,6 @@ class JobDetailState(rx.State):
     @rx.event
     @reads()
     async def show(self, job_id: int) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            return refusal
         self.job, self.records_offset = JobRow(id=int(job_id)), 0
         await self._reload()
         if self.job.status == "":
@@ -118,9 +115,6 @@ class JobDetailState(rx.State):
     @rx.event
     @reads()
     async def records_page(self, step: int) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            return refusal
         offset = self.records_offset + int(step) * RECORDS_PAGE
         self.records_offset = max(0, min(offset, max(self.records_total - 1, 0)))
         await self._reload()

@@ -21,7 +21,7 @@ from ...services.health import HealthReport, check_health
 from ...services.platform.redis import QueueUnavailable, redis_connection
 from ..views import dashboard
 from ..views.times import clock
-from .session import principal_for, reads, requires
+from .session import acting, reads, requires
 
 PAGE_SIZE = 15
 ANY = "all"
@@ -169,57 +169,58 @@ class JobsState(rx.State):
         page, options = await asyncio.to_thread(_page, self._current_filter(), self.offset)
         self._show(page, options)
 
+    def _forget(self) -> None:
+        """Refused (signed out): the jobs shown do not stay in the tab's state."""
+        self.rows = []
+
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def load(self) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            self.rows = []
-            return refusal
         await self._reload()
         return None
 
     async def _refilter(self) -> rx.event.EventSpec | None:
         self.offset = 0
-        return await self.load()
+        await self._reload()
+        return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def filter_status(self, value: str) -> rx.event.EventSpec | None:
         self.status_filter = value
         return await self._refilter()
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def filter_connection(self, value: str) -> rx.event.EventSpec | None:
         self.connection_filter = value
         return await self._refilter()
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def filter_type(self, value: str) -> rx.event.EventSpec | None:
         self.type_filter = value
         return await self._refilter()
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def next_page(self) -> rx.event.EventSpec | None:
         if self.has_next:
             self.offset += PAGE_SIZE
-        return await self.load()
+        await self._reload()
+        return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def previous_page(self) -> rx.event.EventSpec | None:
         self.offset = max(0, self.offset - PAGE_SIZE)
-        return await self.load()
+        await self._reload()
+        return None
 
     async def _change(self, action: str, job_id: int) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None:
-            return refusal
+        """Cancel or retry, for `cancel` and `retry` (whose `@requires` checked the role)."""
         try:
-            status = await asyncio.to_thread(_act, action, int(job_id), principal)
+            status = await asyncio.to_thread(_act, action, int(job_id), acting())
         except (orchestration.JobNotFound, orchestration.StateConflict) as exc:
             await self._reload()
             return rx.toast.error(labels.sentence(str(exc)))
@@ -327,8 +328,5 @@ class SummaryState(rx.State):
     @rx.event
     @reads()
     async def load(self) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            return refusal
         self._show(await asyncio.to_thread(gather_overview))
         return None

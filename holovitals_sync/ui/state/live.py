@@ -268,10 +268,8 @@ class LiveState(rx.State):
         return await self._watch(WEBHOOKS_PAGE)
 
     async def _watch(self, follow: Follow) -> rx.event.EventSpec | None:
+        """For the `watch*` handlers, whose `@reads` has checked the session."""
         async with self:
-            principal, refusal = await principal_for(self)
-            if principal is None:
-                return refusal
             me = self._watcher = uuid.uuid4().hex
         url = get_settings().redis_url
         if url is None:
@@ -341,6 +339,7 @@ class LiveState(rx.State):
                 cards.cancel()
 
     async def _session_valid(self) -> bool:
+        # Not a handler: the task outlives the check its `@reads` made, so check again here.
         async with self:
             principal, _refusal = await principal_for(self)
             if principal is None:

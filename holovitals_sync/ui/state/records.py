@@ -20,7 +20,7 @@ from ...services import records as service
 from ...services.auth import Principal
 from ..views import records as views
 from ..views.paging import turn
-from .session import principal_for, reads, requires
+from .session import acting, reads, requires
 
 PAGE_SIZE = 15
 ANY = views.ANY
@@ -162,78 +162,77 @@ class RecordsState(rx.State):
                 self.errors, self.errors_next = page.rows, page.next_cursor or 0
                 self.csv_path = path
 
-    async def _refresh(self) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            self.rows, self.errors = [], []
-            return refusal
-        await self._show()
-        return None
+    def _forget(self) -> None:
+        """Refused (signed out): the lists shown do not stay in the tab's state."""
+        self.rows, self.errors = [], []
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def load(self) -> Event:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            self.rows, self.errors = [], []
-            return refusal
         self._take_query()
         await self._show()
         return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def set_connection(self, value: str) -> Event:
         self.connection = value
         self.filters = {**self.filters, "resource_type": ANY, "error_type": ANY}
         self._first_page()
-        return await self._refresh()
+        await self._show()
+        return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def set_view(self, value: str) -> Event:
         if value in VIEWS:
             self.view = value
-        return await self._refresh()
+        await self._show()
+        return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def set_filter(self, key: str, value: str) -> Event:
         """A picker changed: the list follows at once, from its first page."""
         if key in SELECTS:
             self.filters = {**self.filters, key: value}
         self._first_page()
-        return await self._refresh()
+        await self._show()
+        return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def apply(self, form: dict[str, str]) -> Event:
         """The typed filters of the list on screen (Enter or the Filter button)."""
         typed = {k: str(form.get(k, "")).strip()[:200] for k in TEXTS.get(self.view, ())}
         self.filters = {**self.filters, **typed}
         self._first_page()
-        return await self._refresh()
+        await self._show()
+        return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def clear(self) -> Event:
         self.filters, self.filter_errors = _default_filters(), {}
         self.form_key += 1
         self._first_page()
-        return await self._refresh()
+        await self._show()
+        return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def page(self, forward: bool) -> Event:
         self.after, self.back = turn(self.after, self.back, self.next_cursor, forward)
-        return await self._refresh()
+        await self._show()
+        return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def errors_page(self, forward: bool) -> Event:
         self.errors_after, self.errors_back = turn(self.errors_after, self.errors_back,
                                                    self.errors_next, forward)
-        return await self._refresh()
+        await self._show()
+        return None
 
 
 class RecordState(rx.State):
@@ -261,9 +260,6 @@ class RecordState(rx.State):
     @rx.event
     @reads()
     async def open_record(self, connection: str, resource_type: str, remote_id: str) -> Event:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            return refusal
         if not str(connection).isdecimal() or not await self._read(int(connection),
                                                                     resource_type, remote_id):
             return rx.toast.error("That record is not held for this connection.")
@@ -279,17 +275,13 @@ class RecordState(rx.State):
     @rx.event
     @requires(Role.OPERATOR)
     async def delete_local(self):  # noqa: ANN201 (yields UI updates)
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None:
-            yield refusal
-            return
         s = self.summary
         if not s.get("connection_id", "").isdecimal():
             return
         self.busy, self.error = True, ""
         yield
         key = (int(s["connection_id"]), s["type"], s["remote_id"])
-        problem = await asyncio.to_thread(_delete, principal, *key, self._etag)
+        problem = await asyncio.to_thread(_delete, acting(), *key, self._etag)
         self.busy = False
         await self._read(*key)
         if problem:

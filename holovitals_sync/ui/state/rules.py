@@ -16,7 +16,7 @@ from ...services.audit import Actor
 from ...services.transformation import DataTransformationService, InvalidRule, RuleNotFound
 from ..views import rule_forms
 from .rule_list import RuleListActions
-from .session import principal_for, reads, requires
+from .session import acting, reads, requires
 
 Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
 SAMPLE = '{\n  "resourceType": "Patient",\n  "id": "sample-1",\n  "gender": "F"\n}'
@@ -103,13 +103,13 @@ class RulesState(RuleListActions, rx.State):
     async def _reload(self) -> None:
         self.rules = await asyncio.to_thread(_rules, self.connection_id)
 
+    def _forget(self) -> None:
+        """Refused (signed out): the rules shown do not stay in the tab's state."""
+        self.rules = []
+
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def load_for(self, connection_id: int) -> Event:
-        principal, refusal = await principal_for(self, Role.VIEWER)
-        if principal is None:
-            self.rules = []
-            return refusal
         if connection_id != self.connection_id:
             self.dry_done, self.dry_lines, self.sample_error = False, [], ""
         self.connection_id = connection_id
@@ -121,9 +121,6 @@ class RulesState(RuleListActions, rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def open_new(self) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None:
-            return refusal
         kind = self.kinds[1]  # value_map: the most common first rule
         self.editor_id, self.editor_errors = 0, {}
         self.editor_values = {"kind": kind, "params": rule_forms.param_template(kind),
@@ -135,9 +132,6 @@ class RulesState(RuleListActions, rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def open_edit(self, rule_id: str) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None:
-            return refusal
         found = next((r for r in self.rules if r["id"] == rule_id), None)
         if found is None or found["scope"] != "connection":
             return rx.toast.error("Only this connection's own rules are edited here.")
@@ -165,11 +159,10 @@ class RulesState(RuleListActions, rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def save_rule(self) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None or not self.connection_id:
-            return refusal
+        if not self.connection_id:
+            return None
         errors = await asyncio.to_thread(_save, self.connection_id, self.editor_id,
-                                         dict(self.editor_values), principal.actor)
+                                         dict(self.editor_values), acting().actor)
         self.editor_errors = errors
         if errors:
             return None
@@ -196,9 +189,8 @@ class RulesState(RuleListActions, rx.State):
     @rx.event
     @reads(Role.OPERATOR)
     async def dry_run(self) -> Event:
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None or not self.connection_id:
-            return refusal
+        if not self.connection_id:
+            return None
         sample, problem = rule_forms.parse_sample(self.sample)
         if sample is None:
             self.sample_error, self.dry_done = problem, False

@@ -14,7 +14,7 @@ from ...services import labels, orchestration
 from ...services.auth import Principal
 from ...services.platform.redis import QueueUnavailable
 from .jobs import JobsState
-from .session import principal_for, requires
+from .session import acting, requires
 
 # Pydantic's wording where a person needs a hint instead of a regular expression.
 MESSAGES = {
@@ -87,14 +87,11 @@ class StartSyncState(rx.State):
     @rx.event
     @requires(Role.OPERATOR)
     async def submit(self) -> Any:
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None:
-            return refusal
         if not self.connection_id:
             self.errors = {"connection_id": "Choose a connection."}
             return None
         try:
-            job_id = await asyncio.to_thread(_start, self._body(), principal)
+            job_id = await asyncio.to_thread(_start, self._body(), acting())
         except ValidationError as exc:
             self.errors = field_errors(exc)
             return None

@@ -18,7 +18,7 @@ from ...services import validation_rules as vr
 from ...services.audit import Actor
 from ..views.rule_forms import parse_sample
 from .rule_list import RuleListActions
-from .session import principal_for, reads, requires
+from .session import acting, reads, requires
 
 Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
 SAMPLE = ('{\n  "resourceType": "Observation",\n  "id": "sample-1",\n  "status": "final",\n'
@@ -97,13 +97,13 @@ class ValidationRulesState(RuleListActions, rx.State):
     async def _reload(self) -> None:
         self.rules = await asyncio.to_thread(_rules, self.connection_id)
 
+    def _forget(self) -> None:
+        """Refused (signed out): the rules shown do not stay in the tab's state."""
+        self.rules = []
+
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def load_for(self, connection_id: int) -> Event:
-        principal, refusal = await principal_for(self, Role.VIEWER)
-        if principal is None:
-            self.rules = []
-            return refusal
         if connection_id != self.connection_id:
             self.check_done, self.check_lines, self.sample_error = False, [], ""
             self.form_open, self.form_errors = False, {}
@@ -119,9 +119,6 @@ class ValidationRulesState(RuleListActions, rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def open_form(self) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None:
-            return refusal
         self.form_values, self.form_errors, self.form_open = dict(EMPTY_FORM), {}, True
         return None
 
@@ -141,11 +138,10 @@ class ValidationRulesState(RuleListActions, rx.State):
     @rx.event
     @requires(Role.ADMIN)
     async def save_rule(self) -> Event:
-        principal, refusal = await principal_for(self, Role.ADMIN)
-        if principal is None or not self.connection_id:
-            return refusal
+        if not self.connection_id:
+            return None
         errors = await asyncio.to_thread(_add, self.connection_id, dict(self.form_values),
-                                         principal.actor)  # fmt: skip
+                                         acting().actor)  # fmt: skip
         self.form_errors = {k: labels.sentence(v, end="") for k, v in errors.items()}
         if errors:
             return None
@@ -167,9 +163,8 @@ class ValidationRulesState(RuleListActions, rx.State):
     @rx.event
     @reads(Role.OPERATOR)
     async def run_check(self) -> Event:
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None or not self.connection_id:
-            return refusal
+        if not self.connection_id:
+            return None
         sample, problem = parse_sample(self.sample)
         if sample is None:
             self.sample_error, self.check_done = problem, False

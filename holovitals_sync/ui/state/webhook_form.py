@@ -22,7 +22,7 @@ from ...services.webhooks import EVENT_TYPES, subscriptions
 from ...services.webhooks.probe import send_test_event
 from ...services.webhooks.ssrf import TargetRefused
 from ..views import webhooks as wh
-from .session import principal_for, requires
+from .session import acting, requires
 from .webhooks import WebhooksState
 
 ANY = "any"
@@ -131,7 +131,7 @@ def connections() -> list[dict[str, str]]:
 
 
 class WebhookFormState(rx.State):
-    """The configuration modal (operators only: every handler checks the role)."""
+    """The configuration modal (operators only: every data handler's `@requires` says so)."""
 
     open: bool = False
     sub_id: int = 0  # 0: creating a new subscription
@@ -165,15 +165,9 @@ class WebhookFormState(rx.State):
                 "resource_types": self.resource_types, "timeout": self.timeout,
                 "retries": self.retries, "include_content": self.include_content}
 
-    async def _operator(self) -> tuple[Principal | None, rx.event.EventSpec | None]:
-        return await principal_for(self, Role.OPERATOR)
-
     @rx.event
     @requires(Role.OPERATOR)
     async def open_create(self) -> rx.event.EventSpec | None:
-        principal, refusal = await self._operator()
-        if principal is None:
-            return refusal
         self._reset_form()
         self.connection_choices = await asyncio.to_thread(connections)
         self.open = True
@@ -182,9 +176,6 @@ class WebhookFormState(rx.State):
     @rx.event
     @requires(Role.OPERATOR)
     async def open_edit(self, sub_id: str) -> rx.event.EventSpec | None:
-        principal, refusal = await self._operator()
-        if principal is None:
-            return refusal
         form = await asyncio.to_thread(load_form, int(sub_id))
         if form is None:
             return rx.toast.error("That subscription no longer exists.")
@@ -228,15 +219,11 @@ class WebhookFormState(rx.State):
     @rx.event
     @requires(Role.OPERATOR)
     async def submit(self):  # noqa: ANN201 (yields UI updates)
-        principal, refusal = await self._operator()
-        if principal is None:
-            yield refusal
-            return
         self.busy = True
         yield
         creating = self.sub_id == 0
         sub_id, secret, errors = await asyncio.to_thread(
-            save, principal, self.sub_id or None, self._form())
+            save, acting(), self.sub_id or None, self._form())
         self.busy, self.errors = False, {**blank_errors(), **errors}
         if errors:
             return
@@ -247,24 +234,20 @@ class WebhookFormState(rx.State):
     @rx.event
     @requires(Role.OPERATOR)
     async def rotate_secret(self):  # noqa: ANN201 (yields UI updates)
-        principal, refusal = await self._operator()
-        if principal is None or not self.sub_id:
-            yield refusal
+        if not self.sub_id:
             return
-        self.secret = await asyncio.to_thread(rotate, principal, self.sub_id)
+        self.secret = await asyncio.to_thread(rotate, acting(), self.sub_id)
         yield rx.toast.success("New secret generated; the old one still signs during the grace "
                                "period.")
 
     @rx.event
     @requires(Role.OPERATOR)
     async def send_test(self):  # noqa: ANN201 (yields UI updates)
-        principal, refusal = await self._operator()
-        if principal is None or not self.sub_id:
-            yield refusal
+        if not self.sub_id:
             return
         self.busy, self.test = True, {}
         yield
-        result = await asyncio.to_thread(probe, principal, self.sub_id)
+        result = await asyncio.to_thread(probe, acting(), self.sub_id)
         self.busy = False
         if result is None:
             yield rx.toast.error("That subscription no longer exists.")

@@ -1,7 +1,7 @@
 """State of the Webhooks tab: the lists on screen (paged on the server) and row actions.
 
-Every handler resolves the session again first (`principal_for`): reading needs a viewer,
-anything that changes something needs an operator. Database work runs in a thread so the
+Every handler resolves the session again first (its `@reads`/`@requires`): reading needs a
+viewer, anything that changes something needs an operator. Database work runs in a thread so the
 event loop keeps serving other browsers.
 """
 
@@ -18,7 +18,7 @@ from ...models import DeliveryStatus, Role, WebhookSubscription
 from ...services import labels
 from ...services.auth import Principal
 from ...services.webhooks import actions, subscriptions
-from ..state.session import principal_for, reads, requires
+from ..state.session import acting, reads, requires
 from ..views import webhooks as wh
 from ..views.paging import back_one, turn
 
@@ -124,54 +124,52 @@ class WebhooksState(rx.State):
     async def _refresh(self) -> None:
         self._show(await asyncio.to_thread(read, self._cursors()))
 
-    async def _load(self) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self)
-        if principal is None:
-            self.rows, self.deliveries, self.inbound = [], [], []
-            return refusal
-        await self._refresh()
-        return None
+    def _forget(self) -> None:
+        """Refused (signed out): the lists shown do not stay in the tab's state."""
+        self.rows, self.deliveries, self.inbound = [], [], []
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def load(self) -> rx.event.EventSpec | None:
-        return await self._load()
+        await self._refresh()
+        return None
 
     # -- paging and filters (reads: viewers too) -----------------------------------------
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def subs_page(self, forward: bool) -> rx.event.EventSpec | None:
         self.sub_after, self.sub_back = turn(self.sub_after, self.sub_back, self.sub_next,
                                              forward)
-        return await self._load()
+        await self._refresh()
+        return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def deliveries_page(self, forward: bool) -> rx.event.EventSpec | None:
         self.delivery_after, self.delivery_back = turn(
             self.delivery_after, self.delivery_back, self.delivery_next, forward)
-        return await self._load()
+        await self._refresh()
+        return None
 
     @rx.event
-    @reads()
+    @reads(on_refusal=_forget)
     async def filter_deliveries(self, key: str, value: str) -> rx.event.EventSpec | None:
         if key == "subscription":
             self.delivery_sub = value
         elif value in DELIVERY_STATUSES:
             self.delivery_status = value
         self.delivery_after, self.delivery_back = 0, []
-        return await self._load()
+        await self._refresh()
+        return None
 
     # -- row actions (operators) --------------------------------------------------------
 
     async def _act(self, work: Callable[..., str | None], *args: object
                    ) -> rx.event.EventSpec | None:
-        """Run a row action as an operator, then show the lists as they are now."""
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None:
-            return refusal
-        problem = await asyncio.to_thread(work, principal, *args)
+        """Run a row action as the operator who called (the handler's `@requires` checked),
+        then show the lists as they are now."""
+        problem = await asyncio.to_thread(work, acting(), *args)
         await self._refresh()
         return rx.toast.error(labels.sentence(problem)) if problem else None
 
@@ -189,9 +187,6 @@ class WebhooksState(rx.State):
     @rx.event
     @requires(Role.OPERATOR)
     async def ask_delete(self, sub_id: str, name: str) -> rx.event.EventSpec | None:
-        principal, refusal = await principal_for(self, Role.OPERATOR)
-        if principal is None:
-            return refusal
         self.confirm_delete_id, self.confirm_delete_name = sub_id, name
         return None
 
