@@ -18,7 +18,6 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
-
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     """Render the project's column types by name, so migrations read like the models."""
     if type_ != "type":

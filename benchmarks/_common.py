@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-PG_ADMIN = os.environ.get("HOLOVITALS_TEST_PG_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "HOLOVITALS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def commit_sha() -> str:
@@ -64,8 +65,9 @@ class DemoProduct:
     hot-reload the backend mid-run, so Reflex watches an empty directory instead.
     """
 
-    def __init__(self, root: Path, workers: dict[str, int] | None, env: dict[str, str],
-                 *, prod: bool = False) -> None:
+    def __init__(
+        self, root: Path, workers: dict[str, int] | None, env: dict[str, str], *, prod: bool = False
+    ) -> None:
         self.front, self.back, self.ehr = free_port(), free_port(), free_port()
         self.workers = workers
         self.env = env
@@ -84,9 +86,18 @@ class DemoProduct:
         self.log_path = root / "up.log"
         self.log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo",
-             *(["--prod"] if prod else [])], cwd=root, env=full, stdout=self.log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(Path(sys.executable).parent / "holovitals-sync"),
+                "up",
+                "--demo",
+                *(["--prod"] if prod else []),
+            ],
+            cwd=root,
+            env=full,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     @property
     def api(self) -> str:

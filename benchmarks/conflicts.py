@@ -46,7 +46,6 @@ TARGET = 20_000.0
 Pair = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
 
 
-
 def resources(n: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     index = 0
@@ -94,10 +93,19 @@ def _store(engine: Any, data: list[Pair]) -> tuple[int, list[int]]:
         connection = EHRConnection(name="bench", vendor=Vendor.GENERIC, base_url="http://x")
         session.add(connection)
         session.flush()
-        rows = [SyncedRecord(connection_id=connection.id, resource_type=b["resourceType"],
-                             remote_id=f"{b['resourceType']}-{i}", base_body=b, local_body=lo,
-                             remote_body=b, remote_version="1", dirty=lo != b)
-                for i, (b, lo, _) in enumerate(data)]
+        rows = [
+            SyncedRecord(
+                connection_id=connection.id,
+                resource_type=b["resourceType"],
+                remote_id=f"{b['resourceType']}-{i}",
+                base_body=b,
+                local_body=lo,
+                remote_body=b,
+                remote_version="1",
+                dirty=lo != b,
+            )
+            for i, (b, lo, _) in enumerate(data)
+        ]
         session.add_all(rows)
         session.commit()
         return connection.id, [r.id for r in rows]
@@ -113,9 +121,11 @@ def detect_in_db(data: list[Pair], batch: int = 100) -> tuple[float, int]:
         conflicts, start = 0, time.perf_counter()
         for at in range(0, len(ids), batch):
             with Session(engine) as session:
-                chunk = ids[at:at + batch]
-                rows = {r.id: r for r in session.exec(
-                    select(SyncedRecord).where(SyncedRecord.id.in_(chunk)))}
+                chunk = ids[at : at + batch]
+                rows = {
+                    r.id: r
+                    for r in session.exec(select(SyncedRecord).where(SyncedRecord.id.in_(chunk)))
+                }
                 pairs_ = [Incoming(rows[rid], data[at + k][2], "2") for k, rid in enumerate(chunk)]
                 outcomes = detect_batch(session, connection_id, None, pairs_)
                 conflicts += sum(o.action.value == "conflict" for o in outcomes)
@@ -132,8 +142,15 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def emit(metric: str, n: int, seconds: float, sha: str, **extra: Any) -> None:
-    line = {"bench": "conflicts", "metric": metric, "value": round(n / seconds, 1),
-            "unit": "pairs/s", **extra, "n": n, "commit": sha}
+    line = {
+        "bench": "conflicts",
+        "metric": metric,
+        "value": round(n / seconds, 1),
+        "unit": "pairs/s",
+        **extra,
+        "n": n,
+        "commit": sha,
+    }
     print(orjson.dumps(line).decode(), flush=True)
 
 
@@ -150,8 +167,9 @@ def main(argv: list[str] | None = None) -> None:
         best["full"] = min(best["full"], timed(lambda: detect_all(data, shortcut=False)))
         best["pipeline"] = min(best["pipeline"], timed(lambda: detect_all(data, shortcut=True)))
     emit("detection_pairs_per_s", n, best["full"], sha, target=TARGET, conflicting=found)
-    emit("detection_pairs_per_s_pipeline", n, best["pipeline"], sha, target=TARGET,
-         conflicting=found)
+    emit(
+        "detection_pairs_per_s_pipeline", n, best["pipeline"], sha, target=TARGET, conflicting=found
+    )
     db_n = min(n, 10_000)
     seconds, db_found = detect_in_db(data[:db_n])
     emit("detection_db_pairs_per_s_sqlite", db_n, seconds, sha, conflicting=db_found)

@@ -28,7 +28,6 @@ from holovitals_sync.sandbox.server import SandboxServer
 PAGE_SIZE = 500
 
 
-
 def emit(metric: str, count: int, seconds: float, sha: str) -> None:
     """Print one metric line."""
     line = {

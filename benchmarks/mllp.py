@@ -54,17 +54,30 @@ def free_port() -> int:
 
 
 def emit(metric: str, value: float, unit: str, **extra: Any) -> None:
-    print(orjson.dumps({"bench": "mllp", "metric": metric, "value": round(value, 2),
-                        "unit": unit, **extra, "commit": commit_sha()}).decode(), flush=True)
+    print(
+        orjson.dumps(
+            {
+                "bench": "mllp",
+                "metric": metric,
+                "value": round(value, 2),
+                "unit": unit,
+                **extra,
+                "commit": commit_sha(),
+            }
+        ).decode(),
+        flush=True,
+    )
 
 
 def message(control_id: str, mrn: str = "MRN0000001", trigger: str = "A08") -> bytes:
-    return ("MSH|^~\\&|BENCHADT|BENCH|HOLOVITALS|HV|20260101120000||"
-            f"ADT^{trigger}^ADT_A01|{control_id}|P|2.5.1\r"
-            f"EVN|{trigger}|20260101120000\r"
-            f"PID|1||{mrn}^^^SANDBOX&{MRN_SYSTEM_OID}&ISO^MR||DOE^JANE^Q||19700101|F|||"
-            "123 MAIN ST^^BOSTON^MA^02110^US||555-555-5555\r"
-            "PV1|1|I|4N^401^A^BENCH||||1234^SMITH^JOHN^^^DR|||MED||||1\r").encode()
+    return (
+        "MSH|^~\\&|BENCHADT|BENCH|HOLOVITALS|HV|20260101120000||"
+        f"ADT^{trigger}^ADT_A01|{control_id}|P|2.5.1\r"
+        f"EVN|{trigger}|20260101120000\r"
+        f"PID|1||{mrn}^^^SANDBOX&{MRN_SYSTEM_OID}&ISO^MR||DOE^JANE^Q||19700101|F|||"
+        "123 MAIN ST^^BOSTON^MA^02110^US||555-555-5555\r"
+        "PV1|1|I|4N^401^A^BENCH||||1234^SMITH^JOHN^^^DR|||MED||||1\r"
+    ).encode()
 
 
 class Listener:
@@ -76,9 +89,13 @@ class Listener:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([str(BIN / "holovitals-sync"), "mllp", "--port",
-                                          str(self.port)], env=self.env, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [str(BIN / "holovitals-sync"), "mllp", "--port", str(self.port)],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -106,8 +123,12 @@ def prepare(tmp: Path, redis_url: str) -> tuple[dict[str, str], int]:
     """Environment for the listener (and workers), a migrated database, one connection."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOLOVITALS_")}
     database = os.environ.get("HOLOVITALS_BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.db"
-    env.update(HOLOVITALS_DATA_DIR=str(tmp / "data"), HOLOVITALS_DATABASE_URL=database,
-               HOLOVITALS_REDIS_URL=redis_url, HOLOVITALS_LOG_LEVEL="WARNING")
+    env.update(
+        HOLOVITALS_DATA_DIR=str(tmp / "data"),
+        HOLOVITALS_DATABASE_URL=database,
+        HOLOVITALS_REDIS_URL=redis_url,
+        HOLOVITALS_LOG_LEVEL="WARNING",
+    )
     os.environ.update(env)
     from holovitals_sync import migrations
     from holovitals_sync.config import get_settings
@@ -143,14 +164,23 @@ def add_connection(base_url: str, application: str = "BENCHADT") -> int:
     from holovitals_sync.services.connections import ConnectionIn, create_connection
 
     with session_scope() as session:
-        row = create_connection(session, data=ConnectionIn(
-            name=f"Bench {application} {time.time_ns()}", vendor=Vendor.GENERIC,
-            base_url=base_url, client_id="holovitals-demo",
-            auth_method=AuthMethod.CLIENT_SECRET_BASIC, client_secret="demo-secret",
-            scopes="system/*.read system/*.write"), actor=audit.Actor.system("bench"))
+        row = create_connection(
+            session,
+            data=ConnectionIn(
+                name=f"Bench {application} {time.time_ns()}",
+                vendor=Vendor.GENERIC,
+                base_url=base_url,
+                client_id="holovitals-demo",
+                auth_method=AuthMethod.CLIENT_SECRET_BASIC,
+                client_secret="demo-secret",
+                scopes="system/*.read system/*.write",
+            ),
+            actor=audit.Actor.system("bench"),
+        )
         session.flush()
-        session.add(HL7Feed(connection_id=row.id, sending_application=application,
-                            sending_facility="BENCH"))
+        session.add(
+            HL7Feed(connection_id=row.id, sending_application=application, sending_facility="BENCH")
+        )
         return int(row.id)
 
 
@@ -161,13 +191,15 @@ def stored_counts() -> tuple[int, int]:
     from holovitals_sync.db import get_engine
 
     with get_engine().connect() as conn:
-        rows, distinct = conn.execute(sa.text(
-            "SELECT COUNT(*), COUNT(DISTINCT control_id) FROM hl7_message")).one()
+        rows, distinct = conn.execute(
+            sa.text("SELECT COUNT(*), COUNT(DISTINCT control_id) FROM hl7_message")
+        ).one()
     return int(rows), int(distinct)
 
 
-async def sender(port: int, frames: list[bytes], latencies: list[float], acked: list[int],
-                 deadline: float) -> int:
+async def sender(
+    port: int, frames: list[bytes], latencies: list[float], acked: list[int], deadline: float
+) -> int:
     """Send in original mode; reconnect and resend on a lost connection; how many left."""
     from hl7.mllp import open_hl7_connection
 
@@ -196,20 +228,22 @@ async def sender(port: int, frames: list[bytes], latencies: list[float], acked: 
     return len(pending)
 
 
-def run_senders(port: int, per_sender: int, tag: str, on_progress: Any = None
-                ) -> tuple[float, list[float], int]:
+def run_senders(
+    port: int, per_sender: int, tag: str, on_progress: Any = None
+) -> tuple[float, list[float], int]:
     """(seconds, latencies, left unacknowledged) of SENDERS senders."""
     import uvloop
 
-    frames = [[message(f"{tag}{n:02d}-{i:06d}", f"MRN{n:03d}{i:05d}")
-               for i in range(per_sender)] for n in range(SENDERS)]
+    frames = [
+        [message(f"{tag}{n:02d}-{i:06d}", f"MRN{n:03d}{i:05d}") for i in range(per_sender)]
+        for n in range(SENDERS)
+    ]
     latencies: list[float] = []
     acked = [0]
 
     async def main() -> int:
         deadline = time.monotonic() + 600
-        tasks = [asyncio.create_task(sender(port, f, latencies, acked, deadline))
-                 for f in frames]
+        tasks = [asyncio.create_task(sender(port, f, latencies, acked, deadline)) for f in frames]
         if on_progress is not None:
             tasks.append(asyncio.create_task(on_progress(acked)))
         results = await asyncio.gather(*tasks)
@@ -270,9 +304,12 @@ def kill_restart(tmp: Path, env: dict[str, str], quick: bool) -> None:
     from holovitals_sync.db import get_engine
 
     with get_engine().connect() as conn:
-        rows, distinct = conn.execute(sa.text(
-            "SELECT COUNT(*), COUNT(DISTINCT control_id) FROM hl7_message "
-            "WHERE control_id LIKE 'K%'")).one()
+        rows, distinct = conn.execute(
+            sa.text(
+                "SELECT COUNT(*), COUNT(DISTINCT control_id) FROM hl7_message "
+                "WHERE control_id LIKE 'K%'"
+            )
+        ).one()
     emit("kill_restart_lost", total - distinct, "messages", sent=total, unacknowledged=left)
     emit("kill_restart_duplicates", rows - distinct, "messages", sent=total)
     del rows_before
@@ -296,16 +333,34 @@ def latency(tmp: Path, env: dict[str, str], quick: bool) -> None:
     listener = Listener(env, tmp / "mllp-latency.log")
     listener.start()
     worker_env = dict(env, HOLOVITALS_LOG_LEVEL="WARNING")
-    pools = [subprocess.Popen(
-        [str(BIN / "rq"), "worker-pool", "-c", "workers.settings", "-n", "2", "-w",
-         "workers.worker.HoloVitalsWorker", *queues], cwd=ROOT, env=worker_env,
-        stdout=(tmp / f"workers-{queues[0]}.log").open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True) for queues in (["sync.high", "sync.default", "sync.low"],
-                                               ["webhooks.high", "webhooks.default",
-                                                "webhooks.low"])]
+    pools = [
+        subprocess.Popen(
+            [
+                str(BIN / "rq"),
+                "worker-pool",
+                "-c",
+                "workers.settings",
+                "-n",
+                "2",
+                "-w",
+                "workers.worker.HoloVitalsWorker",
+                *queues,
+            ],
+            cwd=ROOT,
+            env=worker_env,
+            stdout=(tmp / f"workers-{queues[0]}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for queues in (
+            ["sync.high", "sync.default", "sync.low"],
+            ["webhooks.high", "webhooks.default", "webhooks.low"],
+        )
+    ]
     token = sandbox.token()
-    fhir = httpx.Client(base_url=sandbox.base_url,
-                        headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    fhir = httpx.Client(
+        base_url=sandbox.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
     times: list[float] = []
     trials = 8 if quick else 30
     try:
@@ -323,10 +378,13 @@ def latency(tmp: Path, env: dict[str, str], quick: bool) -> None:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 with get_engine().connect() as conn:
-                    body = conn.execute(sa.text(
-                        "SELECT remote_body FROM synced_record WHERE connection_id = :c AND "
-                        "resource_type = 'Patient' AND remote_id = :p"),
-                        {"c": cid, "p": pid}).scalar()
+                    body = conn.execute(
+                        sa.text(
+                            "SELECT remote_body FROM synced_record WHERE connection_id = :c AND "
+                            "resource_type = 'Patient' AND remote_id = :p"
+                        ),
+                        {"c": cid, "p": pid},
+                    ).scalar()
                 if body is not None:
                     data = body if isinstance(body, dict) else orjson.loads(body)
                     if data.get("birthDate") == patient["birthDate"]:
@@ -365,8 +423,9 @@ def stage_times() -> dict[str, list[float]]:
             job = session.get(SyncJob, message.job_id) if message.job_id else None
             if message.processed_at is None or job is None or job.finished_at is None:
                 continue
-            stages["processing"].append((message.processed_at - message.received_at)
-                                        .total_seconds())
+            stages["processing"].append(
+                (message.processed_at - message.received_at).total_seconds()
+            )
             if job.queued_at and job.started_at:
                 stages["pickup"].append((job.started_at - job.queued_at).total_seconds())
                 stages["sync"].append((job.finished_at - job.started_at).total_seconds())
@@ -385,8 +444,11 @@ def main() -> None:
         tmp = Path(name)
         env, _ = prepare(tmp, redis_url)
         try:
-            for part, run in (("throughput", throughput), ("kill", kill_restart),
-                              ("latency", latency)):
+            for part, run in (
+                ("throughput", throughput),
+                ("kill", kill_restart),
+                ("latency", latency),
+            ):
                 if args.only in (None, part):
                     run(tmp, env, args.quick)
         finally:

@@ -53,16 +53,30 @@ CONFIG = ROOT / "tests" / "fhir_server" / "sekmet.yaml"
 BASELINES = ROOT / ".tools" / "bench-baselines"
 REQUIREMENTS = Path(__file__).parent / "baselines" / "requirements.txt"
 SCRIPT = Path(__file__).parent / "baselines" / "fhirpy_dump.py"
-TYPES = ("AllergyIntolerance", "Condition", "DiagnosticReport", "Encounter", "Immunization",
-         "MedicationRequest", "Observation", "Patient")
+TYPES = (
+    "AllergyIntolerance",
+    "Condition",
+    "DiagnosticReport",
+    "Encounter",
+    "Immunization",
+    "MedicationRequest",
+    "Observation",
+    "Patient",
+)
 SHA = commit_sha()
 STREAMS = 4  # our default stream_limit; the connection's concurrency_limit is set to match
 
 
 def emit(metric: str, value: float, unit: str, n: int, **extra: Any) -> None:
-    line = {"bench": "real_server", "metric": metric, "value": round(value, 1),
-            "unit": unit, **{k: round(v, 2) if isinstance(v, float) else v
-                             for k, v in extra.items()}, "n": n, "commit": SHA}
+    line = {
+        "bench": "real_server",
+        "metric": metric,
+        "value": round(value, 1),
+        "unit": unit,
+        **{k: round(v, 2) if isinstance(v, float) else v for k, v in extra.items()},
+        "n": n,
+        "commit": SHA,
+    }
     print(orjson.dumps(line).decode(), flush=True)
 
 
@@ -74,12 +88,21 @@ class Sekmet:
             raise SystemExit(f"{SEKMET} missing: run scripts/setup.sh --test")
         port = free_port()
         self.base = f"http://127.0.0.1:{port}/fhir"
-        env = {**os.environ, "SEKMET_PORT": str(port), "SEKMET_BASE_URL": self.base,
-               "SEKMET_DB": str(home / "fhir.db")}
+        env = {
+            **os.environ,
+            "SEKMET_PORT": str(port),
+            "SEKMET_BASE_URL": self.base,
+            "SEKMET_DB": str(home / "fhir.db"),
+        }
         self.log = (home / "sekmet.log").open("wb")
-        self.proc = subprocess.Popen([str(SEKMET), "serve", "-c", str(CONFIG)], cwd=home,
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(SEKMET), "serve", "-c", str(CONFIG)],
+            cwd=home,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self._wait()
         self.count = self._load(patients)
 
@@ -100,14 +123,21 @@ class Sekmet:
         began = time.perf_counter()
         with httpx.Client(timeout=600) as client:
             for start in range(0, len(resources), 500):
-                entries = [{"resource": {k: v for k, v in r.items() if k != "meta"},
-                            "request": {"method": "PUT",
-                                        "url": f"{r['resourceType']}/{r['id']}"}}
-                           for r in resources[start:start + 500]]
-                client.post(self.base, json={"resourceType": "Bundle", "type": "transaction",
-                                             "entry": entries}).raise_for_status()
-        print(f"loaded {len(resources)} resources in {time.perf_counter() - began:.0f} s",
-              file=sys.stderr)
+                entries = [
+                    {
+                        "resource": {k: v for k, v in r.items() if k != "meta"},
+                        "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+                    }
+                    for r in resources[start : start + 500]
+                ]
+                client.post(
+                    self.base,
+                    json={"resourceType": "Bundle", "type": "transaction", "entry": entries},
+                ).raise_for_status()
+        print(
+            f"loaded {len(resources)} resources in {time.perf_counter() - began:.0f} s",
+            file=sys.stderr,
+        )
         return len(resources)
 
     def stop(self) -> None:
@@ -121,20 +151,26 @@ def baseline_python() -> Path:
     python = BASELINES / "bin" / "python"
     if not python.exists():
         venv.create(BASELINES, with_pip=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
-                       check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], check=True
+        )
     return python
 
 
 def fhirpy_script(base: str, tmp: str) -> tuple[int, float]:
-    out = subprocess.run([str(baseline_python()), str(SCRIPT), base, f"{tmp}/fhirpy.db",
-                          *TYPES], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [str(baseline_python()), str(SCRIPT), base, f"{tmp}/fhirpy.db", *TYPES],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     count, seconds = out.split()
     return int(count), float(seconds)
 
 
 def paging_ceiling(base: str, page_size: int, streams: int) -> tuple[int, float]:
     """Every type paged at `page_size`, `streams` types at once, nothing kept."""
+
     def one(rtype: str) -> int:
         count = 0
         with httpx.Client(timeout=300, headers={"Accept": "application/fhir+json"}) as client:
@@ -142,8 +178,14 @@ def paging_ceiling(base: str, page_size: int, streams: int) -> tuple[int, float]
             while url:
                 page = client.get(url).raise_for_status().json()
                 count += sum(1 for e in page.get("entry") or [] if "resource" in e)
-                url = next((link["url"] for link in page.get("link") or []
-                            if link.get("relation") == "next"), None)
+                url = next(
+                    (
+                        link["url"]
+                        for link in page.get("link") or []
+                        if link.get("relation") == "next"
+                    ),
+                    None,
+                )
         return count
 
     began = time.perf_counter()
@@ -156,8 +198,11 @@ def export_ceiling(base: str) -> tuple[int, float] | None:
     """Kick off `$export`, wait for it, download every file; None when not offered."""
     began = time.perf_counter()
     with httpx.Client(timeout=600, headers={"Accept": "application/fhir+json"}) as client:
-        kick = client.get(f"{base}/$export", params={"_type": ",".join(TYPES)},
-                          headers={"Prefer": "respond-async"})
+        kick = client.get(
+            f"{base}/$export",
+            params={"_type": ",".join(TYPES)},
+            headers={"Prefer": "respond-async"},
+        )
         if kick.status_code != 202:
             return None
         status = kick.headers["content-location"]
@@ -180,9 +225,15 @@ def our_sync(base: str, tmp: str, workers: int) -> tuple[int, float, str]:
 
     db = Path(tmp) / f"sync-{workers}w.db"
     bench.configure(f"sqlite:///{db}", tmp)
-    data = ConnectionIn(name=f"real-{workers}", vendor="generic", base_url=base,
-                        auth_method=AuthMethod.NONE, scopes="system/*.read",
-                        concurrency_limit=STREAMS, stream_limit=STREAMS)
+    data = ConnectionIn(
+        name=f"real-{workers}",
+        vendor="generic",
+        base_url=base,
+        auth_method=AuthMethod.NONE,
+        scopes="system/*.read",
+        concurrency_limit=STREAMS,
+        stream_limit=STREAMS,
+    )
     with session_scope() as session:
         cid = create_connection(session, data=data, actor=audit.Actor.system("bench")).id
     count, seconds, _ = bench.run_jobs(cid, [{"job_type": "full"}], workers=workers)
@@ -229,27 +280,35 @@ class CpuMeter:
         wall = time.perf_counter() - self._t
         after = psutil.cpu_times()
         busy = sum(after) - sum(self._m) - (after.idle - self._m.idle)
-        self.figures = {"server_cores": round((self._server_seconds() - self._s) / wall, 2),
-                        "machine_cores_busy": round(busy / wall, 2),
-                        "cores": psutil.cpu_count()}
+        self.figures = {
+            "server_cores": round((self._server_seconds() - self._s) / wall, 2),
+            "machine_cores_busy": round(busy / wall, 2),
+            "cores": psutil.cpu_count(),
+        }
 
 
 def run(server: Sekmet, tmp: str, worker_counts: list[int]) -> None:
     with CpuMeter(server) as cpu:
         n, s = fhirpy_script(server.base, tmp)
     script = n / s
-    emit("fhirpy_script_rps", script, "resources/s", n, seconds=s, page_size=500,
-         **cpu.figures)
+    emit("fhirpy_script_rps", script, "resources/s", n, seconds=s, page_size=500, **cpu.figures)
     with CpuMeter(server) as cpu:
         n, s = paging_ceiling(server.base, 1000, STREAMS)
     paging = n / s
-    emit("paging_ceiling_rps", paging, "resources/s", n, seconds=s, page_size=1000,
-         streams=STREAMS, **cpu.figures)
+    emit(
+        "paging_ceiling_rps",
+        paging,
+        "resources/s",
+        n,
+        seconds=s,
+        page_size=1000,
+        streams=STREAMS,
+        **cpu.figures,
+    )
     exported = export_ceiling(server.base)
     export = exported[0] / exported[1] if exported else None
     if exported:
-        emit("export_ceiling_rps", export or 0.0, "resources/s", exported[0],
-             seconds=exported[1])
+        emit("export_ceiling_rps", export or 0.0, "resources/s", exported[0], seconds=exported[1])
     for workers in worker_counts:
         if workers > 1:  # a full sync this size is shared by the workers (child jobs)
             os.environ["HOLOVITALS_SYNC_SPLIT_ABOVE"] = "1"
@@ -258,9 +317,19 @@ def run(server: Sekmet, tmp: str, worker_counts: list[int]) -> None:
         os.environ.pop("HOLOVITALS_SYNC_SPLIT_ABOVE", None)
         rate = count / seconds
         ceiling = export if plan.startswith("export") and export else paging
-        emit(f"full_sync_rps_{workers}w", rate, "resources/s", count, seconds=seconds,
-             plan=plan, vs_fhirpy_script=rate / script, vs_ceiling=rate / ceiling,
-             target_vs_fhirpy=2.0, target_vs_ceiling=0.8, **cpu.figures)
+        emit(
+            f"full_sync_rps_{workers}w",
+            rate,
+            "resources/s",
+            count,
+            seconds=seconds,
+            plan=plan,
+            vs_fhirpy_script=rate / script,
+            vs_ceiling=rate / ceiling,
+            target_vs_fhirpy=2.0,
+            target_vs_ceiling=0.8,
+            **cpu.figures,
+        )
 
 
 if __name__ == "__main__":

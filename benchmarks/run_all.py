@@ -81,50 +81,97 @@ def large_rss(line: Line) -> bool | None:
 
 
 SYNC_TARGETS = {
-    "inbound_rps_sqlite": Target(">= 20,000/s (bulk NDJSON) and >= 10x naive",
-                                 lambda ln: ln["value"] >= 20_000 and ln["ratio"] >= 10, 5),
-    "inbound_rps_postgresql": Target(">= 20,000/s (bulk NDJSON) and >= 10x naive",
-                                     lambda ln: ln["value"] >= 20_000 and ln["ratio"] >= 10,
-                                     5),
-    "inbound_search_rps_sqlite": Target(">= 3,000/s (paged search)", at_least("value", 3000),
-                                        5),
+    "inbound_rps_sqlite": Target(
+        ">= 20,000/s (bulk NDJSON) and >= 10x naive",
+        lambda ln: ln["value"] >= 20_000 and ln["ratio"] >= 10,
+        5,
+    ),
+    "inbound_rps_postgresql": Target(
+        ">= 20,000/s (bulk NDJSON) and >= 10x naive",
+        lambda ln: ln["value"] >= 20_000 and ln["ratio"] >= 10,
+        5,
+    ),
+    "inbound_search_rps_sqlite": Target(">= 3,000/s (paged search)", at_least("value", 3000), 5),
     "worker_peak_rss_large_mb": Target("< 300 MB at 200,000 resources", large_rss, 5),
-    "rss_growth_large": Target("no growth from 20k to 200k (< 10 %)",
-                               below("value", 10), 5),
-    **{f"speedup_{n}_workers": Target(f">= {0.8 * min(n, 5):.1f}x (80 % of linear)",
-                                      speedup_target, 11) for n in (2, 3, 5)},
-    "split_4_workers": Target(">= 3x one worker (5,000 patients, paging cost, 100 ms)",
-                              at_least("value", 3), 23),
+    "rss_growth_large": Target("no growth from 20k to 200k (< 10 %)", below("value", 10), 5),
+    **{
+        f"speedup_{n}_workers": Target(
+            f">= {0.8 * min(n, 5):.1f}x (80 % of linear)", speedup_target, 11
+        )
+        for n in (2, 3, 5)
+    },
+    "split_4_workers": Target(
+        ">= 3x one worker (5,000 patients, paging cost, 100 ms)", at_least("value", 3), 23
+    ),
 }
 REAL_SERVER_TARGETS = {
-    "full_sync_rps_1w": Target(">= 2x the fhirpy script and >= 80 % of the server's ceiling",
-                               lambda ln: ln["vs_fhirpy_script"] >= 2 and ln["vs_ceiling"] >= 0.8,
-                               23),
+    "full_sync_rps_1w": Target(
+        ">= 2x the fhirpy script and >= 80 % of the server's ceiling",
+        lambda ln: ln["vs_fhirpy_script"] >= 2 and ln["vs_ceiling"] >= 0.8,
+        23,
+    ),
 }
 SCRIPTS = [
     Script("sync", ["--quick"], [], 1500, SYNC_TARGETS),
     Script("real_server", ["--patients", "100"], [], 1800, REAL_SERVER_TARGETS),
-    Script("transform", ["--quick"], [], 600, {
-        "rps_no_validation": Target(">= 20,000/s per core", at_least("value", 20_000), 6)}),
-    Script("conflicts", ["--quick"], [], 600, {
-        "detection_pairs_per_s": Target(">= 20,000 pairs/s", at_least("value", 20_000), 7)}),
-    Script("webhooks", ["--quick"], [], 1800, {
-        "accepted_rps": Target(">= 1,000 events/s", at_least("value", 1000), 8),
-        "latency_p99_ms": Target("< 50 ms", below("value", 50), 8),
-        "stored": Target("all sent events stored", flag("all_stored"), 8),
-        "closed_loop_rps": Target(">= 0.7x the bare endpoint", at_least("ratio", 0.7), 26),
-        "closed_loop_latency_p99_ms": Target("< 50 ms", below("value", 50), 26),
-        "closed_loop_processed": Target("every acknowledged event processed exactly once",
-                                        flag("exactly_once"), 26)}),
-    Script("fhir_client", ["--quick"], [], 600, {
-        "paged_search_rps": Target(">= 3,000/s", at_least("value", 3000), 3)}),
-    Script("ui_latency", ["--quick", "--tabs", "10", "--prod"], ["--tabs", "10", "--prod"], 1800, {
-        "ui_update_latency_ms": Target("p95 < 1,000 ms", below("p95", 1000), 10),
-        "ui_update_latency_ms_tabs": Target("ten tabs, prod: p95 < 300 ms", ten_tabs_prod, 26)}),
-    Script("soak", ["--minutes", "2"], ["--minutes", "30"], 3600, {
-        "rss_workers_mb": Target("flat (growth <= 20 %)", flag("met"), 11),
-        "rss_backend_mb": Target("flat (growth <= 20 %)", flag("met"), 11),
-        "log_errors": Target("no error in the logs", flag("met"), 11)}),
+    Script(
+        "transform",
+        ["--quick"],
+        [],
+        600,
+        {"rps_no_validation": Target(">= 20,000/s per core", at_least("value", 20_000), 6)},
+    ),
+    Script(
+        "conflicts",
+        ["--quick"],
+        [],
+        600,
+        {"detection_pairs_per_s": Target(">= 20,000 pairs/s", at_least("value", 20_000), 7)},
+    ),
+    Script(
+        "webhooks",
+        ["--quick"],
+        [],
+        1800,
+        {
+            "accepted_rps": Target(">= 1,000 events/s", at_least("value", 1000), 8),
+            "latency_p99_ms": Target("< 50 ms", below("value", 50), 8),
+            "stored": Target("all sent events stored", flag("all_stored"), 8),
+            "closed_loop_rps": Target(">= 0.7x the bare endpoint", at_least("ratio", 0.7), 26),
+            "closed_loop_latency_p99_ms": Target("< 50 ms", below("value", 50), 26),
+            "closed_loop_processed": Target(
+                "every acknowledged event processed exactly once", flag("exactly_once"), 26
+            ),
+        },
+    ),
+    Script(
+        "fhir_client",
+        ["--quick"],
+        [],
+        600,
+        {"paged_search_rps": Target(">= 3,000/s", at_least("value", 3000), 3)},
+    ),
+    Script(
+        "ui_latency",
+        ["--quick", "--tabs", "10", "--prod"],
+        ["--tabs", "10", "--prod"],
+        1800,
+        {
+            "ui_update_latency_ms": Target("p95 < 1,000 ms", below("p95", 1000), 10),
+            "ui_update_latency_ms_tabs": Target("ten tabs, prod: p95 < 300 ms", ten_tabs_prod, 26),
+        },
+    ),
+    Script(
+        "soak",
+        ["--minutes", "2"],
+        ["--minutes", "30"],
+        3600,
+        {
+            "rss_workers_mb": Target("flat (growth <= 20 %)", flag("met"), 11),
+            "rss_backend_mb": Target("flat (growth <= 20 %)", flag("met"), 11),
+            "log_errors": Target("no error in the logs", flag("met"), 11),
+        },
+    ),
 ]
 
 
@@ -133,8 +180,14 @@ def run_script(script: Script, args: list[str]) -> tuple[list[Line], float, str]
     argv = [sys.executable, str(HERE / f"{script.name}.py"), *args]
     began = time.monotonic()
     try:
-        out = subprocess.run(argv, cwd=HERE, capture_output=True, text=True,
-                             timeout=script.timeout, env=dict(os.environ))
+        out = subprocess.run(
+            argv,
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=script.timeout,
+            env=dict(os.environ),
+        )
     except subprocess.TimeoutExpired as exc:
         stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
         return parse(stdout), time.monotonic() - began, f"timed out after {script.timeout} s"
@@ -155,10 +208,22 @@ def parse(stdout: str) -> list[Line]:
 
 
 def machine() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
-                .splitlines() if ln.startswith("model name")), platform.processor())
-    mem = next((int(ln.split()[1]) // 2**20 for ln in Path("/proc/meminfo").read_text()
-                .splitlines() if ln.startswith("MemTotal")), 0)
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        (
+            int(ln.split()[1]) // 2**20
+            for ln in Path("/proc/meminfo").read_text().splitlines()
+            if ln.startswith("MemTotal")
+        ),
+        0,
+    )
     return f"{os.cpu_count()} cores ({cpu}), {mem} GB RAM, Python {platform.python_version()}"
 
 
@@ -194,28 +259,38 @@ SKIP = {"bench", "metric", "value", "unit", "commit", "baseline", "ratio", "targ
 
 
 def details(line: Line) -> str:
-    return ", ".join(f"{k}={fmt(v)}" for k, v in line.items()
-                     if k not in SKIP and not isinstance(v, list | dict))[:200]
+    return ", ".join(
+        f"{k}={fmt(v)}" for k, v in line.items() if k not in SKIP and not isinstance(v, list | dict)
+    )[:200]
 
 
-def section(script: Script, args: list[str], result: tuple[list[Line], float, str] | None
-            ) -> list[str]:
+def section(
+    script: Script, args: list[str], result: tuple[list[Line], float, str] | None
+) -> list[str]:
     cmd = " ".join([".venv/bin/python", f"benchmarks/{script.name}.py", *args]).strip()
     out = [f"## {script.name}", "", f"`{cmd}`", ""]
     if script.name == "soak":
-        out += ["The issue's soak is up to 30 minutes (`soak.py` with no option); this run's",
-                "length is in the command above.", ""]
+        out += [
+            "The issue's soak is up to 30 minutes (`soak.py` with no option); this run's",
+            "length is in the command above.",
+            "",
+        ]
     if result is None:
         return [*out, "Script not present in benchmarks/ at this commit: not run.", ""]
     lines, seconds, error = result
     wall = "Wall time not recorded." if seconds != seconds else f"Wall time {seconds:,.0f} s."
     out.append(wall + (f" **Failed**: `{error.strip()}`" if error else ""))
-    out += ["", "| metric | value | unit | baseline (same run) | target | details |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    out += [
+        "",
+        "| metric | value | unit | baseline (same run) | target | details |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for line in lines:
         target = script.targets.get(line.get("metric", ""))
-        out.append(f"| {line.get('metric')} | {fmt(line.get('value'))} | {line.get('unit', '')}"
-                   f" | {baseline_of(line)} | {verdict(target, line)} | {details(line)} |")
+        out.append(
+            f"| {line.get('metric')} | {fmt(line.get('value'))} | {line.get('unit', '')}"
+            f" | {baseline_of(line)} | {verdict(target, line)} | {details(line)} |"
+        )
     return [*out, ""]
 
 
@@ -241,15 +316,20 @@ each line's commit is in `benchmarks/results.jsonl`).
 
 
 def report(mode: str, results: list[tuple[Script, list[str], Any]]) -> str:
-    tree = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
-                          text=True).stdout
+    tree = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
     head = HEADER.format(
-        mode=mode, date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), sha=commit_sha(),
+        mode=mode,
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        sha=commit_sha(),
         tree="with uncommitted changes" if tree.strip() else "clean tree",
-        machine=machine(), load="not recorded: assembled afterwards" if "--from-results" in mode
-        else ", ".join(f"{x:.1f}" for x in os.getloadavg()))
-    body = [line for script, args, result in results
-            for line in section(script, args, result)]
+        machine=machine(),
+        load="not recorded: assembled afterwards"
+        if "--from-results" in mode
+        else ", ".join(f"{x:.1f}" for x in os.getloadavg()),
+    )
+    body = [line for script, args, result in results for line in section(script, args, result)]
     note = SAVED_NOTE if "--from-results" in mode else ""
     return head + note + "\n" + "\n".join(body)
 
@@ -259,10 +339,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="each script's quick form")
     parser.add_argument("--only", action="append", choices=[s.name for s in SCRIPTS])
     parser.add_argument("--soak-minutes", type=float, default=None)
-    parser.add_argument("--from-results", type=Path, default=None, metavar="JSONL",
-                        help="run nothing: rebuild BENCHMARKS.md from saved JSON lines")
-    parser.add_argument("--large", action="store_true",
-                        help="sync.py also measures worker memory at 20k vs 200k resources")
+    parser.add_argument(
+        "--from-results",
+        type=Path,
+        default=None,
+        metavar="JSONL",
+        help="run nothing: rebuild BENCHMARKS.md from saved JSON lines",
+    )
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="sync.py also measures worker memory at 20k vs 200k resources",
+    )
     opts = parser.parse_args()
     if opts.from_results is not None:
         mode = f"{mode_of(opts)} --from-results {opts.from_results}"
@@ -313,8 +401,11 @@ def saved(path: Path, opts: argparse.Namespace) -> list[tuple[Script, list[str],
     for script in SCRIPTS:
         mine = [line for line in lines if line.get("bench") == script.name]
         present = (HERE / f"{script.name}.py").exists()
-        result = (mine, float("nan"), "" if mine else "no saved lines: not run") if (
-            mine or present) else None
+        result = (
+            (mine, float("nan"), "" if mine else "no saved lines: not run")
+            if (mine or present)
+            else None
+        )
         out.append((script, script_args(script, opts), result))
     return out
 

@@ -57,8 +57,7 @@ SHA = commit_sha()
 
 
 def emit(metric: str, value: float | int, unit: str, **extra: Any) -> None:
-    line = {"bench": "soak", "metric": metric, "value": value, "unit": unit, **extra,
-            "commit": SHA}
+    line = {"bench": "soak", "metric": metric, "value": value, "unit": unit, **extra, "commit": SHA}
     print(orjson.dumps(line).decode(), flush=True)
 
 
@@ -113,8 +112,9 @@ class Product(DemoProduct):
             if line.startswith("Traceback"):
                 # The exception's own line (first unindented one after the frames) says
                 # what happened; the frames carry file names only.
-                line += " -> " + next((ln for ln in lines[i + 1:i + 80]
-                                       if ln and not ln.startswith(" ")), "?")
+                line += " -> " + next(
+                    (ln for ln in lines[i + 1 : i + 80] if ln and not ln.startswith(" ")), "?"
+                )
             found.append(line[:300])
         return found
 
@@ -141,23 +141,29 @@ class Api:
 
         self.client = httpx.Client(base_url=product.api, timeout=30)
         password = read_demo_users(product.data)["admin"]
-        self.client.post("/auth/login", json={"username": "admin", "password": password}
-                         ).raise_for_status()
+        self.client.post(
+            "/auth/login", json={"username": "admin", "password": password}
+        ).raise_for_status()
         conns = self.client.get("/connections").raise_for_status().json()
         self.connection_id = int(conns[0]["id"])
-        auth = self.client.put(f"/connections/{self.connection_id}/inbound-auth",
-                               json={"auth": "holovitals_hmac"}).raise_for_status().json()
+        auth = (
+            self.client.put(
+                f"/connections/{self.connection_id}/inbound-auth", json={"auth": "holovitals_hmac"}
+            )
+            .raise_for_status()
+            .json()
+        )
         self.secret = str(auth["secret"])
         self.jobs: list[int] = []
 
     def start_incremental(self) -> None:
         """Ask for an incremental sync unless the previous one has not finished yet."""
-        if self.jobs and self.job(self.jobs[-1])["status"] in ("pending", "queued",
-                                                               "running"):
+        if self.jobs and self.job(self.jobs[-1])["status"] in ("pending", "queued", "running"):
             return
         body = {"connection_id": self.connection_id, "job_type": "incremental"}
-        self.jobs.append(int(self.client.post("/sync/jobs", json=body)
-                             .raise_for_status().json()["id"]))
+        self.jobs.append(
+            int(self.client.post("/sync/jobs", json=body).raise_for_status().json()["id"])
+        )
 
     def job(self, job_id: int) -> dict[str, Any]:
         return self.client.get(f"/sync/jobs/{job_id}").raise_for_status().json()
@@ -173,8 +179,9 @@ class Api:
 class Webhooks(threading.Thread):
     """Signed id-only notifications at a steady rate to the inbound endpoint."""
 
-    def __init__(self, product: Product, connection_id: int, secret: str, rate: float,
-                 patients: list[str]) -> None:
+    def __init__(
+        self, product: Product, connection_id: int, secret: str, rate: float, patients: list[str]
+    ) -> None:
         super().__init__(daemon=True)
         self.url = f"{product.api}/webhooks/inbound/{connection_id}"
         self.secret, self.rate, self.patients = secret, rate, patients
@@ -191,8 +198,13 @@ class Webhooks(threading.Thread):
                 due = began + self.sent / self.rate
                 self.halt.wait(max(0.0, due - time.monotonic()))
                 patient = self.patients[self.sent % len(self.patients)]
-                body, ctype = notify.build("event-notification", "id-only",
-                                           f"Patient/{patient}", None, events=self.sent + 1)
+                body, ctype = notify.build(
+                    "event-notification",
+                    "id-only",
+                    f"Patient/{patient}",
+                    None,
+                    events=self.sent + 1,
+                )
                 headers = {"Content-Type": ctype, **notify.sign(body, self.secret)}
                 try:
                     status = client.post(self.url, content=body, headers=headers).status_code
@@ -213,7 +225,8 @@ class Dashboard:
 
         self._pw = sync_playwright().start()
         self.browser = self._pw.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
         self.errors = 0
         password = read_demo_users(product.data)["viewer"]
         self.pages = []
@@ -248,11 +261,16 @@ class Dashboard:
 
 def patient_ids(product: Product) -> list[str]:
     """The sandbox's patients, for webhook bodies (ids only)."""
-    token = httpx.post(f"{product.sandbox}/fhir/auth/token",
-                       data={"grant_type": "client_credentials"},
-                       auth=("holovitals-demo", "demo-secret")).json()["access_token"]
-    bundle = httpx.get(f"{product.sandbox}/fhir/Patient?_count=1000&_elements=id",
-                       headers={"Authorization": f"Bearer {token}"}, timeout=60).json()
+    token = httpx.post(
+        f"{product.sandbox}/fhir/auth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("holovitals-demo", "demo-secret"),
+    ).json()["access_token"]
+    bundle = httpx.get(
+        f"{product.sandbox}/fhir/Patient?_count=1000&_elements=id",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    ).json()
     return [e["resource"]["id"] for e in bundle.get("entry", [])]
 
 
@@ -295,8 +313,9 @@ def soak(product: Product, minutes: float, rate: float, pages: int) -> None:
     try:
         while (now := time.monotonic()) < deadline:
             if now >= next_sync:
-                httpx.post(f"{product.sandbox}/_sandbox/clinic-day",
-                           params={"changes": CLINIC_CHANGES}).raise_for_status()
+                httpx.post(
+                    f"{product.sandbox}/_sandbox/clinic-day", params={"changes": CLINIC_CHANGES}
+                ).raise_for_status()
                 api.start_incremental()
                 next_sync = now + SYNC_EVERY
             samples.take(product, now - began)
@@ -320,21 +339,47 @@ def settle(product: Product, api: Api, timeout: float = 120) -> None:
         time.sleep(1)
 
 
-def report(product: Product, api: Api, hooks: Webhooks, samples: Samples, warm: float,
-           minutes: float, alive: int, page_errors: int, pages: int) -> None:
+def report(
+    product: Product,
+    api: Api,
+    hooks: Webhooks,
+    samples: Samples,
+    warm: float,
+    minutes: float,
+    alive: int,
+    page_errors: int,
+    pages: int,
+) -> None:
     start, end = samples.start_end(warm)
     for group in ("workers", "backend"):
         growth = (end[group] - start[group]) / start[group] if start[group] else 0.0
-        emit(f"rss_{group}_mb", round(end[group] / 2**20, 1), "MB",
-             start_mb=round(start[group] / 2**20, 1), growth=round(growth, 3),
-             target=f"growth <= {GROWTH_LIMIT}", met=growth <= GROWTH_LIMIT,
-             minutes=minutes)
+        emit(
+            f"rss_{group}_mb",
+            round(end[group] / 2**20, 1),
+            "MB",
+            start_mb=round(start[group] / 2**20, 1),
+            growth=round(growth, 3),
+            target=f"growth <= {GROWTH_LIMIT}",
+            met=growth <= GROWTH_LIMIT,
+            minutes=minutes,
+        )
     emit("max_queue_depth", samples.max_depth, "jobs", samples=len(samples.rss))
     outcome = api.outcome()
-    emit("incremental_syncs", outcome.get("completed", 0), "jobs", asked=len(api.jobs),
-         **{k: v for k, v in outcome.items() if k != "completed"})
-    emit("webhooks_accepted", hooks.accepted, "events", sent=hooks.sent, rate=hooks.rate,
-         statuses={str(k): v for k, v in hooks.statuses.items()})
+    emit(
+        "incremental_syncs",
+        outcome.get("completed", 0),
+        "jobs",
+        asked=len(api.jobs),
+        **{k: v for k, v in outcome.items() if k != "completed"},
+    )
+    emit(
+        "webhooks_accepted",
+        hooks.accepted,
+        "events",
+        sent=hooks.sent,
+        rate=hooks.rate,
+        statuses={str(k): v for k, v in hooks.statuses.items()},
+    )
     emit("dashboard_pages_alive", alive, "pages", opened=pages, page_errors=page_errors)
     errors = product.log_errors()
     emit("log_errors", len(errors), "lines", met=not errors, first=errors[:5])

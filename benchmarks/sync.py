@@ -71,11 +71,16 @@ SPEEDUP_LIMIT = 5  # the connection's concurrency limit: no gain is possible pas
 SPEEDUP_VENDOR = "nextgen"
 
 
-
 def emit(metric: str, value: float, unit: str, n: int, **extra: Any) -> None:
-    line = {"bench": "sync", "metric": metric, "value": round(value, 1), "unit": unit,
-            **{k: round(v, 2) if isinstance(v, float) else v for k, v in extra.items()},
-            "n": n, "commit": SHA}
+    line = {
+        "bench": "sync",
+        "metric": metric,
+        "value": round(value, 1),
+        "unit": unit,
+        **{k: round(v, 2) if isinstance(v, float) else v for k, v in extra.items()},
+        "n": n,
+        "commit": SHA,
+    }
     print(orjson.dumps(line).decode(), flush=True)
 
 
@@ -86,11 +91,27 @@ class Workers:
     """`rq worker` processes; tracks the peak memory (PSS) of each worker plus its horse."""
 
     def __init__(self, count: int) -> None:
-        argv = [RQ, "worker", "-c", "workers.settings", "--with-scheduler", "-w",
-                "workers.worker.HoloVitalsWorker", "-q", *QUEUES]
-        self.procs = [subprocess.Popen(argv, env=dict(os.environ), cwd=ROOT,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                      for _ in range(count)]
+        argv = [
+            RQ,
+            "worker",
+            "-c",
+            "workers.settings",
+            "--with-scheduler",
+            "-w",
+            "workers.worker.HoloVitalsWorker",
+            "-q",
+            *QUEUES,
+        ]
+        self.procs = [
+            subprocess.Popen(
+                argv,
+                env=dict(os.environ),
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(count)
+        ]
         self.peak_rss = 0
         # CPU of the workers and their work horses from registration (start-up excluded,
         # as it is from the measured span) to stop().
@@ -164,8 +185,11 @@ def configure(database_url: str, data_dir: str) -> None:
     from holovitals_sync.db import get_engine
     from holovitals_sync.services.platform.redis import redis_connection
 
-    os.environ.update(HOLOVITALS_DATABASE_URL=database_url, HOLOVITALS_REDIS_URL=REDIS_URL,
-                      HOLOVITALS_DATA_DIR=data_dir)
+    os.environ.update(
+        HOLOVITALS_DATABASE_URL=database_url,
+        HOLOVITALS_REDIS_URL=REDIS_URL,
+        HOLOVITALS_DATA_DIR=data_dir,
+    )
     get_settings.cache_clear()
     get_engine.cache_clear()
     redis_connection.cache_clear()
@@ -178,15 +202,22 @@ def make_connection(base_url: str, name: str, limit: int = 5) -> int:
     from holovitals_sync.services import audit
     from holovitals_sync.services.connections import ConnectionIn, create_connection
 
-    data = ConnectionIn(name=name, vendor="generic", base_url=base_url,
-                        client_id="holovitals-demo", client_secret="demo-secret",
-                        scopes="system/*.read", concurrency_limit=limit)
+    data = ConnectionIn(
+        name=name,
+        vendor="generic",
+        base_url=base_url,
+        client_id="holovitals-demo",
+        client_secret="demo-secret",
+        scopes="system/*.read",
+        concurrency_limit=limit,
+    )
     with session_scope() as session:
         return create_connection(session, data=data, actor=audit.Actor.system("bench")).id
 
 
-def run_jobs(connection_id: int, specs: list[dict[str, Any]], workers: int
-             ) -> tuple[int, float, int]:
+def run_jobs(
+    connection_id: int, specs: list[dict[str, Any]], workers: int
+) -> tuple[int, float, int]:
     """Start `workers` workers, then the jobs; (resources, seconds, peak RSS).
 
     The jobs are queued only once every worker has registered (imports and warm-up done),
@@ -198,8 +229,12 @@ def run_jobs(connection_id: int, specs: list[dict[str, Any]], workers: int
     return sum(r.fetched for r in rows), (ended - began).total_seconds(), peak
 
 
-def run_jobs_rows(connection_id: int, specs: list[dict[str, Any]], workers: int,
-                  usage: dict[str, float] | None = None) -> tuple[list[Any], int]:
+def run_jobs_rows(
+    connection_id: int,
+    specs: list[dict[str, Any]],
+    workers: int,
+    usage: dict[str, float] | None = None,
+) -> tuple[list[Any], int]:
     """The finished SyncJob rows of `specs` run by `workers` workers, and the peak RSS.
 
     `usage`, when given, receives the workers' CPU seconds ("cpu_s").
@@ -217,10 +252,13 @@ def run_jobs_rows(connection_id: int, specs: list[dict[str, Any]], workers: int,
         ids = []
         with session_scope() as session:
             for spec in specs:
-                job = start_job(session, request=JobRequest(connection_id=connection_id,
-                                                            **spec),
-                                requested_by_kind=RequesterKind.SYSTEM, requested_by="bench",
-                                actor=audit.Actor.system("bench"))
+                job = start_job(
+                    session,
+                    request=JobRequest(connection_id=connection_id, **spec),
+                    requested_by_kind=RequesterKind.SYSTEM,
+                    requested_by="bench",
+                    actor=audit.Actor.system("bench"),
+                )
                 ids.append(job.id)
         while True:
             with session_scope() as session:
@@ -254,13 +292,18 @@ def naive_baseline(base_url: str, connection_id: int, limit: int) -> tuple[int, 
     with adapter_for(spec) as adapter, session_scope() as session:
         for page in adapter.fetch_full(list(adapter.profile.resource_types)):
             for res in page.resources:
-                found = session.exec(select(SyncedRecord).where(
-                    SyncedRecord.connection_id == connection_id,
-                    SyncedRecord.resource_type == res["resourceType"],
-                    SyncedRecord.remote_id == res["id"])).first()
-                row = found or SyncedRecord(connection_id=connection_id,
-                                            resource_type=res["resourceType"],
-                                            remote_id=res["id"])
+                found = session.exec(
+                    select(SyncedRecord).where(
+                        SyncedRecord.connection_id == connection_id,
+                        SyncedRecord.resource_type == res["resourceType"],
+                        SyncedRecord.remote_id == res["id"],
+                    )
+                ).first()
+                row = found or SyncedRecord(
+                    connection_id=connection_id,
+                    resource_type=res["resourceType"],
+                    remote_id=res["id"],
+                )
                 # What the engine stores too: the body once (base and local NULL).
                 row.remote_body = res
                 row.content_hash = content_hash(res)
@@ -292,8 +335,16 @@ def inbound(base_url: str, db: str, url: str, tmp: str, baseline_limit: int) -> 
     other = make_connection(base_url, "bench-naive")
     naive_n, naive_s = naive_baseline(base_url, other, baseline_limit)
     rate, naive = count / seconds, naive_n / naive_s
-    emit(f"inbound_rps_{db}", rate, "resources/s", count, baseline=round(naive, 1),
-         ratio=rate / naive, baseline_n=naive_n, seconds=seconds)
+    emit(
+        f"inbound_rps_{db}",
+        rate,
+        "resources/s",
+        count,
+        baseline=round(naive, 1),
+        ratio=rate / naive,
+        baseline_n=naive_n,
+        seconds=seconds,
+    )
     return rss
 
 
@@ -313,14 +364,14 @@ def speedup(tmp: str, patients: int, counts: tuple[int, ...] = (1, 2, 3, 5)) -> 
     from holovitals_sync.sandbox.config import SandboxConfig
     from holovitals_sync.sandbox.server import SandboxServer
 
-    config = SandboxConfig(patients=patients, seed=42, vendor=SPEEDUP_VENDOR,
-                           max_page_size=1000)
+    config = SandboxConfig(patients=patients, seed=42, vendor=SPEEDUP_VENDOR, max_page_size=1000)
     with SandboxServer(config, in_subprocess=True) as sandbox:
         speedup_curve(sandbox, sandbox.base_url, tmp, patients, counts)
 
 
-def speedup_curve(sandbox: Any, base_url: str, tmp: str, patients: int,
-                  counts: tuple[int, ...] = (1, 2, 3, 5)) -> None:
+def speedup_curve(
+    sandbox: Any, base_url: str, tmp: str, patients: int, counts: tuple[int, ...] = (1, 2, 3, 5)
+) -> None:
     """Patient jobs at 100 ms sandbox latency, on PostgreSQL, by 1, 2, 3 and 5 workers.
 
     Each count gets a fresh database and the same patients; the one-worker rate measured
@@ -352,8 +403,7 @@ def speedup_curve(sandbox: Any, base_url: str, tmp: str, patients: int,
             usage: dict[str, float] = {}
             try:
                 configure(url, tmp)
-                conn = make_connection(base_url, f"bench-latency-{n_workers}",
-                                       limit=SPEEDUP_LIMIT)
+                conn = make_connection(base_url, f"bench-latency-{n_workers}", limit=SPEEDUP_LIMIT)
                 calls_before, sandbox_cpu = sandbox.stats()["fhir_calls"], _cpu(sandbox_proc)
                 machine = psutil.cpu_times()
                 rows, _ = run_jobs_rows(conn, specs, workers=n_workers, usage=usage)
@@ -367,17 +417,33 @@ def speedup_curve(sandbox: Any, base_url: str, tmp: str, patients: int,
             base_rate = base_rate or rate
             per_job = calls / len(rows)
             jobs_per_cpu_s = len(rows) / usage["cpu_s"]
-            emit(f"speedup_{n_workers}_workers", rate / base_rate, "x", count,
-                 baseline=round(base_rate, 1), rps=round(rate, 1), workers=n_workers,
-                 seconds=seconds, mean_job_s=busy / len(rows), concurrency=busy / seconds,
-                 latency_ms=LATENCY_MS, limit=SPEEDUP_LIMIT, patients=len(ids),
-                 database="postgresql", target=round(min(n_workers, SPEEDUP_LIMIT) * 0.8, 1),
-                 cpu_s=usage["cpu_s"], cpu_busy=usage["cpu_s"] / (seconds * cores),
-                 cores=cores, machine_busy=busy_share, fhir_calls_per_job=per_job,
-                 io_floor_s=per_job * LATENCY_MS / 1000, sandbox_vendor=SPEEDUP_VENDOR,
-                 fetch="search per resource type (no $everything)",
-                 cpu_per_job_s=usage["cpu_s"] / len(rows),
-                 cpu_ceiling=cores * jobs_per_cpu_s * (count / len(rows)) / base_rate)
+            emit(
+                f"speedup_{n_workers}_workers",
+                rate / base_rate,
+                "x",
+                count,
+                baseline=round(base_rate, 1),
+                rps=round(rate, 1),
+                workers=n_workers,
+                seconds=seconds,
+                mean_job_s=busy / len(rows),
+                concurrency=busy / seconds,
+                latency_ms=LATENCY_MS,
+                limit=SPEEDUP_LIMIT,
+                patients=len(ids),
+                database="postgresql",
+                target=round(min(n_workers, SPEEDUP_LIMIT) * 0.8, 1),
+                cpu_s=usage["cpu_s"],
+                cpu_busy=usage["cpu_s"] / (seconds * cores),
+                cores=cores,
+                machine_busy=busy_share,
+                fhir_calls_per_job=per_job,
+                io_floor_s=per_job * LATENCY_MS / 1000,
+                sandbox_vendor=SPEEDUP_VENDOR,
+                fetch="search per resource type (no $everything)",
+                cpu_per_job_s=usage["cpu_s"] / len(rows),
+                cpu_ceiling=cores * jobs_per_cpu_s * (count / len(rows)) / base_rate,
+            )
     finally:
         sandbox.clear_faults()
 
@@ -385,8 +451,9 @@ def speedup_curve(sandbox: Any, base_url: str, tmp: str, patients: int,
 def _busy_share(before: Any, after: Any) -> float:
     """The machine's non-idle CPU share between two `psutil.cpu_times()` samples."""
     total = sum(after) - sum(before)
-    idle = (after.idle + getattr(after, "iowait", 0.0)) - \
-        (before.idle + getattr(before, "iowait", 0.0))
+    idle = (after.idle + getattr(after, "iowait", 0.0)) - (
+        before.idle + getattr(before, "iowait", 0.0)
+    )
     return 1 - idle / total if total > 0 else 0.0
 
 
@@ -416,8 +483,7 @@ def httpx_ids(sandbox: Any, base_url: str) -> list[str]:
     while url:
         bundle = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=60).json()
         out += [e["resource"]["id"] for e in bundle.get("entry", [])]
-        url = next((lk["url"] for lk in bundle.get("link", []) if lk["relation"] == "next"),
-                   None)
+        url = next((lk["url"] for lk in bundle.get("link", []) if lk["relation"] == "next"), None)
     return out
 
 
@@ -427,20 +493,35 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50 patients, under a minute")
-    parser.add_argument("--large", action="store_true",
-                        help="only the memory check: worker RSS at 20k vs 200k resources")
-    parser.add_argument("--million", action="store_true",
-                        help="the memory check at 20k vs ~1,000,000 resources (22,500 patients)")
-    parser.add_argument("--only", choices=PARTS, action="append",
-                        help="run only these parts (repeatable); default: all but large")
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="only the memory check: worker RSS at 20k vs 200k resources",
+    )
+    parser.add_argument(
+        "--million",
+        action="store_true",
+        help="the memory check at 20k vs ~1,000,000 resources (22,500 patients)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="run only these parts (repeatable); default: all but large",
+    )
     args = parser.parse_args()
     if args.large or args.million:
         large(MILLION_PATIENTS if args.million else LARGE_PATIENTS)
         return
     patients = 50 if args.quick else 500
     parts = args.only or DEFAULT_PARTS
-    config = SandboxConfig(patients=patients, seed=42, export_polls_before_complete=0,
-                           export_retry_after=0.1, max_page_size=1000)
+    config = SandboxConfig(
+        patients=patients,
+        seed=42,
+        export_polls_before_complete=0,
+        export_retry_after=0.1,
+        max_page_size=1000,
+    )
     # The speed-up part brings its own sandbox (another vendor mode): this one is for inbound.
     served = SandboxServer(config, in_subprocess=True) if "inbound" in parts else nullcontext()
     with served as sandbox, tempfile.TemporaryDirectory() as tmp:
@@ -474,8 +555,7 @@ def run_all(sandbox: Any, tmp: str, patients: int, quick: bool, parts: list[str]
         rss = inbound(base, "sqlite", sqlite_url, tmp, 1000 if quick else 5000)
         pg_url, drop = fresh_postgres()
         try:
-            rss = max(rss, inbound(base, "postgresql", pg_url, tmp,
-                                   1000 if quick else 5000))
+            rss = max(rss, inbound(base, "postgresql", pg_url, tmp, 1000 if quick else 5000))
         finally:
             drop()
         rss = max(rss, search(base, f"sqlite:///{tmp}/search.db", tmp))
@@ -491,15 +571,25 @@ def run_all(sandbox: Any, tmp: str, patients: int, quick: bool, parts: list[str]
 
 # Offset paging on a real server: a fixed part per page, the rows skipped, the query's
 # matches and the serialising of each entry (the sandbox waits this long before answering).
-SPLIT_COST = {"per_page_ms": 20, "per_1000_offset_ms": 10, "per_1000_matches_ms": 2,
-              "per_entry_ms": 0.05}
+SPLIT_COST = {
+    "per_page_ms": 20,
+    "per_1000_offset_ms": 10,
+    "per_1000_matches_ms": 2,
+    "per_entry_ms": 0.05,
+}
 SPLIT_LIMIT = 16
 # Real servers cut an export's output into files of so many resources (a type in several).
 SPLIT_FILE_LINES = 10_000
 
 
-def split_speedup(tmp: str, patients: int, counts: tuple[int, ...] = (1, 4), *,
-                  vendor: str = SPEEDUP_VENDOR, costly: bool = True) -> None:
+def split_speedup(
+    tmp: str,
+    patients: int,
+    counts: tuple[int, ...] = (1, 4),
+    *,
+    vendor: str = SPEEDUP_VENDOR,
+    costly: bool = True,
+) -> None:
     """One full sync by one worker, then the same by four sharing it as parts.
 
     vendor="generic", costly=False: the same through a Bulk Data export (parts are groups
@@ -508,10 +598,16 @@ def split_speedup(tmp: str, patients: int, counts: tuple[int, ...] = (1, 4), *,
     from holovitals_sync.sandbox.config import SandboxConfig
     from holovitals_sync.sandbox.server import SandboxServer
 
-    config = SandboxConfig(patients=patients, seed=42, vendor=vendor, max_page_size=1000,
-                           page_cost=SPLIT_COST if costly else {},
-                           export_polls_before_complete=0, export_retry_after=0.1,
-                           export_file_max_lines=SPLIT_FILE_LINES)
+    config = SandboxConfig(
+        patients=patients,
+        seed=42,
+        vendor=vendor,
+        max_page_size=1000,
+        page_cost=SPLIT_COST if costly else {},
+        export_polls_before_complete=0,
+        export_retry_after=0.1,
+        export_file_max_lines=SPLIT_FILE_LINES,
+    )
     latency = LATENCY_MS if costly else 0
     with SandboxServer(config, in_subprocess=True) as sandbox:
         sandbox.set_faults(latency_ms=latency)
@@ -520,8 +616,9 @@ def split_speedup(tmp: str, patients: int, counts: tuple[int, ...] = (1, 4), *,
             url, drop = fresh_postgres()
             try:
                 configure(url, tmp)
-                conn = make_connection(sandbox.base_url, f"bench-split-{n_workers}",
-                                       limit=SPLIT_LIMIT)
+                conn = make_connection(
+                    sandbox.base_url, f"bench-split-{n_workers}", limit=SPLIT_LIMIT
+                )
                 calls_before = sandbox.stats()["fhir_calls"]
                 rows, peak = run_jobs_rows(conn, [{"job_type": "full"}], workers=n_workers)
                 calls = sandbox.stats()["fhir_calls"] - calls_before
@@ -531,13 +628,26 @@ def split_speedup(tmp: str, patients: int, counts: tuple[int, ...] = (1, 4), *,
             count, seconds, _ = job_span(rows)
             rate = count / seconds
             base_rate = base_rate or rate
-            emit(f"split_{n_workers}_workers", rate / base_rate, "x", count,
-                 baseline=round(base_rate, 1), rps=round(rate, 1), seconds=seconds,
-                 workers=n_workers, parts=parts, patients=patients, fhir_calls=calls,
-                 latency_ms=latency, limit=SPLIT_LIMIT,
-                 page_cost=SPLIT_COST if costly else None,
-                 peak_rss_mb=round(peak / 2**20, 1), sandbox_vendor=vendor,
-                 database="postgresql", status=rows[0].status.value)
+            emit(
+                f"split_{n_workers}_workers",
+                rate / base_rate,
+                "x",
+                count,
+                baseline=round(base_rate, 1),
+                rps=round(rate, 1),
+                seconds=seconds,
+                workers=n_workers,
+                parts=parts,
+                patients=patients,
+                fhir_calls=calls,
+                latency_ms=latency,
+                limit=SPLIT_LIMIT,
+                page_cost=SPLIT_COST if costly else None,
+                peak_rss_mb=round(peak / 2**20, 1),
+                sandbox_vendor=vendor,
+                database="postgresql",
+                status=rows[0].status.value,
+            )
 
 
 def _count_parts(parent_id: int) -> int:
@@ -547,8 +657,11 @@ def _count_parts(parent_id: int) -> int:
     from holovitals_sync.models import SyncJob
 
     with session_scope() as session:
-        return int(session.exec(select(func.count()).select_from(SyncJob)
-                                .where(SyncJob.parent_id == parent_id)).one())
+        return int(
+            session.exec(
+                select(func.count()).select_from(SyncJob).where(SyncJob.parent_id == parent_id)
+            ).one()
+        )
 
 
 def large_run(patients: int, tmp: str) -> tuple[int, float, int]:
@@ -556,8 +669,13 @@ def large_run(patients: int, tmp: str) -> tuple[int, float, int]:
     from holovitals_sync.sandbox.config import SandboxConfig
     from holovitals_sync.sandbox.server import SandboxServer
 
-    config = SandboxConfig(patients=patients, seed=42, export_polls_before_complete=0,
-                           export_retry_after=0.1, max_page_size=1000)
+    config = SandboxConfig(
+        patients=patients,
+        seed=42,
+        export_polls_before_complete=0,
+        export_retry_after=0.1,
+        max_page_size=1000,
+    )
     with SandboxServer(config, in_subprocess=True) as sandbox:
         url, drop = fresh_postgres()
         try:
@@ -587,14 +705,28 @@ def large(sizes: tuple[int, int] = LARGE_PATIENTS) -> None:
             for patients in sizes:
                 count, seconds, rss = large_run(patients, tmp)
                 peaks.append((count, rss))
-                emit("worker_peak_rss_large_mb", rss / 2**20, "MB", count, seconds=seconds,
-                     rps=count / seconds, database="postgresql")
+                emit(
+                    "worker_peak_rss_large_mb",
+                    rss / 2**20,
+                    "MB",
+                    count,
+                    seconds=seconds,
+                    rps=count / seconds,
+                    database="postgresql",
+                )
         finally:
             if private is not None:
                 private.stop()
     (small_n, small), (big_n, big) = peaks
-    emit("rss_growth_large", 100 * (big - small) / small, "%", big_n,
-         baseline=round(small / 2**20, 1), baseline_n=small_n, peak_mb=round(big / 2**20, 1))
+    emit(
+        "rss_growth_large",
+        100 * (big - small) / small,
+        "%",
+        big_n,
+        baseline=round(small / 2**20, 1),
+        baseline_n=small_n,
+        peak_mb=round(big / 2**20, 1),
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ import sync as bench  # noqa: E402 (the sync benchmark's set-up helpers)
 def _count_statements(engine: sa.Engine) -> collections.Counter[str]:
     counts: collections.Counter[str] = collections.Counter()
 
-    def before(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any,
-               executemany: bool) -> None:
+    def before(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool
+    ) -> None:
         words = statement.split(None, 3)
         kind = words[0].upper()
         if kind in ("INSERT", "DELETE"):
@@ -60,13 +61,16 @@ def _new_job(connection_id: int, kind: str, patient: str | None) -> list[int]:
     elif kind == "patient":
         specs = [{"job_type": JobType.PATIENT, "patient_id": patient}]
     else:
-        specs = [{"job_type": JobType.RESOURCE, "resource_type": t}
-                 for t in PROFILE.resource_types]
+        specs = [{"job_type": JobType.RESOURCE, "resource_type": t} for t in PROFILE.resource_types]
     ids = []
     with session_scope() as session:
         for spec in specs:
-            job = SyncJob(connection_id=connection_id, requested_by_kind=RequesterKind.SYSTEM,
-                          requested_by="profile", **spec)
+            job = SyncJob(
+                connection_id=connection_id,
+                requested_by_kind=RequesterKind.SYSTEM,
+                requested_by="profile",
+                **spec,
+            )
             session.add(job)
             session.flush()
             ids.append(job.id)
@@ -81,18 +85,25 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--no-profile", action="store_true", help="time only")
-    parser.add_argument("--stages", action="store_true",
-                        help="no cProfile: CPU and wall time per stage of the batch loop")
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="no cProfile: CPU and wall time per stage of the batch loop",
+    )
     parser.add_argument("--dump", help="also write the cProfile stats to this file")
     args = parser.parse_args()
 
     from holovitals_sync.sandbox.config import SandboxConfig
     from holovitals_sync.sandbox.server import SandboxServer
 
-    config = SandboxConfig(patients=args.patients, seed=42, export_polls_before_complete=0,
-                           export_retry_after=0.1, max_page_size=1000)
-    with SandboxServer(config, in_subprocess=True) as sandbox, \
-            tempfile.TemporaryDirectory() as tmp:
+    config = SandboxConfig(
+        patients=args.patients,
+        seed=42,
+        export_polls_before_complete=0,
+        export_retry_after=0.1,
+        max_page_size=1000,
+    )
+    with SandboxServer(config, in_subprocess=True) as sandbox, tempfile.TemporaryDirectory() as tmp:
         redis_server = bench.start_redis(Path(tmp))
         drop = None
         try:
@@ -122,8 +133,10 @@ def main() -> None:
             profile.disable()
             seconds = time.perf_counter() - began
             total_cpu = time.process_time() - cpu
-            print(f"CPU of this process (all threads): {total_cpu:.2f}s, of which the "
-                  f"job's thread {time.thread_time() - main_cpu:.2f}s")
+            print(
+                f"CPU of this process (all threads): {total_cpu:.2f}s, of which the "
+                f"job's thread {time.thread_time() - main_cpu:.2f}s"
+            )
             _report(ids, seconds, counts, profile, args)
             if stages is not None:
                 _print_stages(stages, seconds)
@@ -133,8 +146,13 @@ def main() -> None:
             redis_server.stop()
 
 
-def _report(ids: list[int], seconds: float, counts: collections.Counter[str],
-            profile: cProfile.Profile, args: argparse.Namespace) -> None:
+def _report(
+    ids: list[int],
+    seconds: float,
+    counts: collections.Counter[str],
+    profile: cProfile.Profile,
+    args: argparse.Namespace,
+) -> None:
     from sqlmodel import select
 
     from holovitals_sync.db import session_scope
@@ -146,8 +164,10 @@ def _report(ids: list[int], seconds: float, counts: collections.Counter[str],
     statuses = {r.status.value for r in rows}
     # Each batch's commit carries one fenced UPDATE of the job row (plus one at the end).
     batches = max(1, counts["UPDATE sync_job"] - 1)
-    print(f"{fetched} resources in {seconds:.2f}s = {fetched / seconds:.0f}/s "
-          f"(status {statuses}, {batches} batches, ~{fetched // batches} resources each)")
+    print(
+        f"{fetched} resources in {seconds:.2f}s = {fetched / seconds:.0f}/s "
+        f"(status {statuses}, {batches} batches, ~{fetched // batches} resources each)"
+    )
     print(f"statements: {sum(counts.values())} total")
     for kind, n in counts.most_common():
         print(f"  {n:7d}  {n / batches:6.2f}/batch  {kind}")

@@ -47,21 +47,32 @@ RULES: list[tuple[TransformKind, dict[str, Any]]] = [
     (TransformKind.UNIT_CONVERSION, {"to_unit": "mmol/L", "analyte_codes": ["2345-7"]}),
     (TransformKind.UNIT_CONVERSION, {"to_unit": "Cel", "from_units": ["[degF]"], "decimals": 1}),
     (TransformKind.UNIT_CONVERSION, {"to_unit": "kg", "from_units": ["[lb_av]"], "decimals": 1}),
-    (TransformKind.CODE_TRANSLATION, {
-        "source_system": "http://loinc.org", "target_system": LOCAL,
-        "entries": [{"source": "2345-7", "target": "GLU"}, {"source": "718-7", "target": "HGB"},
-                    {"source": "8867-4", "target": "HR"}]}),
-    (TransformKind.VALUE_MAP, {"path": "status", "mapping": {"prelim": "preliminary",
-                                                             "complete": "final"}}),
+    (
+        TransformKind.CODE_TRANSLATION,
+        {
+            "source_system": "http://loinc.org",
+            "target_system": LOCAL,
+            "entries": [
+                {"source": "2345-7", "target": "GLU"},
+                {"source": "718-7", "target": "HGB"},
+                {"source": "8867-4", "target": "HR"},
+            ],
+        },
+    ),
+    (
+        TransformKind.VALUE_MAP,
+        {"path": "status", "mapping": {"prelim": "preliminary", "complete": "final"}},
+    ),
     (TransformKind.DATETIME_NORMALISE, {"paths": ["effectiveDateTime", "issued"]}),
     (TransformKind.STRING_NORMALISE, {"paths": ["code.text", "code.coding[*].display"]}),
     (TransformKind.DEFAULT_VALUE, {"path": "language", "value": "en-US"}),
     (TransformKind.REDACT, {"path": "note"}),
-    (TransformKind.COPY_FIELD, {"source": "effectiveDateTime", "target": "issued",
-                                "overwrite": False}),
+    (
+        TransformKind.COPY_FIELD,
+        {"source": "effectiveDateTime", "target": "issued", "overwrite": False},
+    ),
 ]
 COMPUTED = (TransformKind.COMPUTED, {"expression": "valueQuantity.value", "target": "valueString"})
-
 
 
 def _vary(obs: dict[str, Any], i: int) -> dict[str, Any]:
@@ -70,11 +81,13 @@ def _vary(obs: dict[str, Any], i: int) -> dict[str, Any]:
         return obs
     quantity = obs.get("valueQuantity", {})
     if quantity.get("code") == "Cel":
-        quantity.update(value=round(quantity["value"] * 9 / 5 + 32, 1), unit="[degF]",
-                        code="[degF]")
+        quantity.update(
+            value=round(quantity["value"] * 9 / 5 + 32, 1), unit="[degF]", code="[degF]"
+        )
     elif quantity.get("code") == "kg":
-        quantity.update(value=round(quantity["value"] / 0.45359237, 1), unit="[lb_av]",
-                        code="[lb_av]")
+        quantity.update(
+            value=round(quantity["value"] / 0.45359237, 1), unit="[lb_av]", code="[lb_av]"
+        )
     obs["effectiveDateTime"] = obs["effectiveDateTime"].replace("Z", "-05:00")
     return obs
 
@@ -98,17 +111,21 @@ CALIBRATION_LOOPS = 20_000
 
 
 def batches(resources: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    return [resources[i:i + BATCH] for i in range(0, len(resources), BATCH)]
+    return [resources[i : i + BATCH] for i in range(0, len(resources), BATCH)]
 
 
-def compiled(resources: list[dict[str, Any]], rules: list[RuleSpec],
-             validate: bool = False) -> None:
+def compiled(
+    resources: list[dict[str, Any]], rules: list[RuleSpec], validate: bool = False
+) -> None:
     """What the sync loop does: compile per batch, apply, optionally validate."""
     for batch in batches(resources):
         results = compile_rules(rules).apply_batch(batch)
         if validate:
-            validate_batch([r.resource for r in results], mode=ValidationMode.STRICT,
-                           known_patients=lambda pid: True)
+            validate_batch(
+                [r.resource for r in results],
+                mode=ValidationMode.STRICT,
+                known_patients=lambda pid: True,
+            )
 
 
 def naive(resources: list[dict[str, Any]], stored: list[tuple[str, bytes]]) -> None:
@@ -140,11 +157,19 @@ def calibrate() -> None:
         sum(range(1000))
 
 
-def emit(metric: str, n: int, seconds: float, sha: str, unit: str = "resources/s",
-         **extra: float) -> float:
+def emit(
+    metric: str, n: int, seconds: float, sha: str, unit: str = "resources/s", **extra: float
+) -> float:
     rps = round(n / seconds, 1)
-    line = {"bench": "transform", "metric": metric, "value": rps, "unit": unit,
-            **extra, "n": n, "commit": sha}
+    line = {
+        "bench": "transform",
+        "metric": metric,
+        "value": rps,
+        "unit": unit,
+        **extra,
+        "n": n,
+        "commit": sha,
+    }
     print(orjson.dumps(line).decode(), flush=True)
     return rps
 
@@ -179,8 +204,14 @@ def main(argv: list[str] | None = None) -> None:
     validated_s, computed_s = best["validated"], best["computed"]
     calibration_s = best["calibration"]
     baseline = round(naive_n / naive_s, 1)
-    emit("rps_no_validation", n, compiled_s, sha, baseline=baseline,
-         ratio=round(naive_s / naive_n * n / compiled_s, 1))
+    emit(
+        "rps_no_validation",
+        n,
+        compiled_s,
+        sha,
+        baseline=baseline,
+        ratio=round(naive_s / naive_n * n / compiled_s, 1),
+    )
     emit("rps_with_structural_validation", validated_n, validated_s, sha)
     emit("rps_naive", naive_n, naive_s, sha)
     emit("rps_with_fhirpath_rule", n, computed_s, sha)

@@ -110,8 +110,7 @@ class Product(DemoProduct):
     """The demo product with small sync batches, so a sync gives many progress updates."""
 
     def __init__(self, root: Path, prod: bool) -> None:
-        super().__init__(root, None, {"HOLOVITALS_SYNC_BATCH_SIZE": str(BATCH_SIZE)},
-                         prod=prod)
+        super().__init__(root, None, {"HOLOVITALS_SYNC_BATCH_SIZE": str(BATCH_SIZE)}, prod=prod)
 
     def redis(self) -> redis.Redis:
         return redis.Redis(unix_socket_path=str(self.data / "redis.sock"))
@@ -189,20 +188,28 @@ class Jobs:
         from holovitals_sync.services.demo import read_demo_users
 
         self.client = httpx.Client(base_url=product.api, timeout=30)
-        self.client.post("/auth/login", json={
-            "username": "operator", "password": read_demo_users(product.data)["operator"]})
+        self.client.post(
+            "/auth/login",
+            json={"username": "operator", "password": read_demo_users(product.data)["operator"]},
+        )
         self.connection = self.client.get("/connections").json()[0]["id"]
         self.started = 0
         self.types = list(TYPES)
-        httpx.put(f"http://127.0.0.1:{product.ehr}/_sandbox/faults",
-                  json={"latency_ms": LATENCY_MS}).raise_for_status()
+        httpx.put(
+            f"http://127.0.0.1:{product.ehr}/_sandbox/faults", json={"latency_ms": LATENCY_MS}
+        ).raise_for_status()
 
     def run_one(self) -> int:
         while True:
             kind = self.types[self.started % len(self.types)]
-            answer = self.client.post("/sync/jobs", json={"connection_id": self.connection,
-                                                          "job_type": "resource",
-                                                          "resource_type": kind})
+            answer = self.client.post(
+                "/sync/jobs",
+                json={
+                    "connection_id": self.connection,
+                    "job_type": "resource",
+                    "resource_type": kind,
+                },
+            )
             if answer.status_code == 422 and len(self.types) > 1:
                 self.types.remove(kind)  # a type the demo's vendor does not serve
                 continue
@@ -215,7 +222,10 @@ class Jobs:
         job = answer.json()
         deadline = time.monotonic() + 300
         while self.client.get(f"/sync/jobs/{job['id']}").json()["status"] not in (
-                "completed", "failed", "cancelled"):
+            "completed",
+            "failed",
+            "cancelled",
+        ):
             if time.monotonic() > deadline:
                 raise SystemExit(f"job {job['id']} did not finish")
             time.sleep(0.5)
@@ -223,8 +233,9 @@ class Jobs:
         return job["id"]
 
 
-def split_at_browser(seen: dict[str, float], published: dict[str, float], arrivals: list[float],
-                     since: float) -> list[tuple[float, float]]:
+def split_at_browser(
+    seen: dict[str, float], published: dict[str, float], arrivals: list[float], since: float
+) -> list[tuple[float, float]]:
     """(until the page handles the frame, the app's handling up to the row's change) for
     each matched update (ms): the last frame the page handled before the row changed splits
     it. The first part holds the server, the wire and the browser's delivery of the frame
@@ -241,9 +252,14 @@ def split_at_browser(seen: dict[str, float], published: dict[str, float], arriva
     return parts
 
 
-def measure(pages: list[Any], jobs: Jobs, events: EventLog, wanted: int,
-            on_job: Any = None, parts: list[tuple[float, float]] | None = None
-            ) -> list[list[float]]:
+def measure(
+    pages: list[Any],
+    jobs: Jobs,
+    events: EventLog,
+    wanted: int,
+    on_job: Any = None,
+    parts: list[tuple[float, float]] | None = None,
+) -> list[list[float]]:
     """Run jobs until every tab has `wanted` latencies; each tab's latencies (ms).
 
     `parts`, when given, receives each update's split (see `split_at_browser`).
@@ -257,24 +273,35 @@ def measure(pages: list[Any], jobs: Jobs, events: EventLog, wanted: int,
         job = jobs.run_one()
         if on_job is not None:
             on_job()
-        per_tab = [matched(page.evaluate("window.__rows"), events.published, began)
-                   for page in pages]
-        print(f"{len(pages)} tab(s), job {job}: updates matched per tab "
-              f"{[len(t) for t in per_tab]} ({len(events.published)} events)", file=sys.stderr)
+        per_tab = [
+            matched(page.evaluate("window.__rows"), events.published, began) for page in pages
+        ]
+        print(
+            f"{len(pages)} tab(s), job {job}: updates matched per tab "
+            f"{[len(t) for t in per_tab]} ({len(events.published)} events)",
+            file=sys.stderr,
+        )
         if min(len(t) for t in per_tab) >= wanted:
             break
     if parts is not None:
         for page in pages:
-            parts += split_at_browser(page.evaluate("window.__rows"), events.published,
-                                      page.evaluate("window.__wsAt || []"), began)
+            parts += split_at_browser(
+                page.evaluate("window.__rows"),
+                events.published,
+                page.evaluate("window.__wsAt || []"),
+                began,
+            )
     return [t[:wanted] for t in per_tab]
 
 
 def matched(seen: dict[str, float], published: dict[str, float], since: float) -> list[float]:
     """Browser time minus publish time for every (job, fetched) seen on both sides and
     published after `since` (ms)."""
-    return [seen[key] - published[key] for key in seen
-            if published.get(key, 0) > since and not key.endswith(":0")]
+    return [
+        seen[key] - published[key]
+        for key in seen
+        if published.get(key, 0) > since and not key.endswith(":0")
+    ]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -283,14 +310,18 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def figures(latencies: list[float]) -> dict[str, float]:
-    return {"p50": round(statistics.median(latencies), 1),
-            "p95": round(percentile(latencies, 0.95), 1),
-            "max": round(max(latencies), 1)}
+    return {
+        "p50": round(statistics.median(latencies), 1),
+        "p95": round(percentile(latencies, 0.95), 1),
+        "max": round(max(latencies), 1),
+    }
 
 
 def emit(metric: str, **fields: Any) -> None:
-    print(orjson.dumps({"bench": "ui_latency", "metric": metric, **fields,
-                        "commit": SHA}).decode(), flush=True)
+    print(
+        orjson.dumps({"bench": "ui_latency", "metric": metric, **fields, "commit": SHA}).decode(),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -299,15 +330,22 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=None, help="updates per tab")
     parser.add_argument("--tabs", type=int, default=1, help="dashboard tabs open at once")
     parser.add_argument("--prod", action="store_true", help="up --demo --prod")
-    parser.add_argument("--viewers", action="store_true",
-                        help="each extra tab in a browser of its own (people, not tabs)")
+    parser.add_argument(
+        "--viewers",
+        action="store_true",
+        help="each extra tab in a browser of its own (people, not tabs)",
+    )
     parser.add_argument("--log", type=Path, default=None, help="keep up's log here")
     args = parser.parse_args()
     wanted = args.samples or (20 if args.quick else 50)
     from playwright.sync_api import sync_playwright
 
-    common = {"unit": "ms", "batch_size": BATCH_SIZE, "ehr_latency_ms": LATENCY_MS,
-              "mode": "prod" if args.prod else "dev"}
+    common = {
+        "unit": "ms",
+        "batch_size": BATCH_SIZE,
+        "ehr_latency_ms": LATENCY_MS,
+        "mode": "prod" if args.prod else "dev",
+    }
     subscribers: list[int] = []
     one_parts: list[tuple[float, float]] = []
     many_parts: list[tuple[float, float]] = []
@@ -320,8 +358,7 @@ def main() -> None:
             events = EventLog(product)
             jobs = Jobs(product)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                                     args=CHROMIUM_ARGS)
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 context = browser.new_context(viewport={"width": 1280, "height": 800})
                 context.add_init_script(WS_ARRIVALS)
                 first = context.new_page()
@@ -329,12 +366,21 @@ def main() -> None:
                 (one,) = measure([first], jobs, events, wanted, parts=one_parts)
                 many: list[list[float]] = []
                 if args.tabs > 1:
-                    extra = (viewer_tab(playwright, product) if args.viewers
-                             else open_tab(context, product) for _ in range(args.tabs - 1))
+                    extra = (
+                        viewer_tab(playwright, product)
+                        if args.viewers
+                        else open_tab(context, product)
+                        for _ in range(args.tabs - 1)
+                    )
                     pages = [first, *extra]
-                    many = measure(pages, jobs, events, wanted,
-                                   lambda: subscribers.append(events.others(product)),
-                                   parts=many_parts)
+                    many = measure(
+                        pages,
+                        jobs,
+                        events,
+                        wanted,
+                        lambda: subscribers.append(events.others(product)),
+                        parts=many_parts,
+                    )
                 browser.close()
         finally:
             product.stop()
@@ -344,18 +390,37 @@ def main() -> None:
         raise SystemExit("an update never reached a tab")
     loadavg = round(os.getloadavg()[0], 2)
     single = figures(one)
-    emit("ui_update_latency_ms", value=single["p95"], **single, **common, tabs=1,
-         target_p95=1000, n=len(one), loadavg_1m=loadavg, **where(one_parts))
+    emit(
+        "ui_update_latency_ms",
+        value=single["p95"],
+        **single,
+        **common,
+        tabs=1,
+        target_p95=1000,
+        n=len(one),
+        loadavg_1m=loadavg,
+        **where(one_parts),
+    )
     if many:
         flat = [x for tab in many for x in tab]
         worst_tab = max(percentile(tab, 0.95) for tab in many)
         several = figures(flat)
-        emit("ui_update_latency_ms_tabs", value=several["p95"], **several, **common, tabs=args.tabs,
-             browsers=args.tabs if args.viewers else 1,
-             baseline=single["p95"], ratio=round(several["p95"] / single["p95"], 2),
-             worst_tab_p95=round(worst_tab, 1), target_p95=300, n=len(flat),
-             redis_subscriptions=max(subscribers, default=0), loadavg_1m=loadavg,
-             **where(many_parts))
+        emit(
+            "ui_update_latency_ms_tabs",
+            value=several["p95"],
+            **several,
+            **common,
+            tabs=args.tabs,
+            browsers=args.tabs if args.viewers else 1,
+            baseline=single["p95"],
+            ratio=round(several["p95"] / single["p95"], 2),
+            worst_tab_p95=round(worst_tab, 1),
+            target_p95=300,
+            n=len(flat),
+            redis_subscriptions=max(subscribers, default=0),
+            loadavg_1m=loadavg,
+            **where(many_parts),
+        )
 
 
 def where(parts: list[tuple[float, float]]) -> dict[str, float]:

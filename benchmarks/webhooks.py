@@ -56,10 +56,16 @@ except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
     run = asyncio.run
 
 
-
 def emit(metric: str, value: float, unit: str, n: int, **extra: Any) -> None:
-    line = {"bench": "webhooks", "metric": metric, "value": value, "unit": unit, "n": n,
-            "commit": commit_sha(), **extra}
+    line = {
+        "bench": "webhooks",
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "n": n,
+        "commit": commit_sha(),
+        **extra,
+    }
     print(orjson.dumps(line).decode(), flush=True)
 
 
@@ -82,23 +88,45 @@ def prepare(env: dict[str, str]) -> tuple[int, str]:
     migrations.upgrade(env["HOLOVITALS_DATABASE_URL"])
     actor = audit.Actor.system("benchmark")
     with session_scope() as session:
-        conn = create_connection(session, data=ConnectionIn(
-            name="Bench EHR", vendor="generic", base_url="https://ehr.example.org/fhir"),
-            actor=actor)
-        out = set_inbound_auth(session, connection=conn,
-                               data=InboundAuthIn(auth=InboundAuth.HOLOVITALS_HMAC),
-                               actor=actor)
+        conn = create_connection(
+            session,
+            data=ConnectionIn(
+                name="Bench EHR", vendor="generic", base_url="https://ehr.example.org/fhir"
+            ),
+            actor=actor,
+        )
+        out = set_inbound_auth(
+            session,
+            connection=conn,
+            data=InboundAuthIn(auth=InboundAuth.HOLOVITALS_HMAC),
+            actor=actor,
+        )
         return conn.id, out.secret
 
 
 def start_backend(env: dict[str, str], port: int, log: Path, workers: int) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "uvicorn", "--factory", "holovitals_sync.api:create_api",
-            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-            "--workers", str(workers),
-            "--log-level", "warning", "--lifespan", "off"]
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "holovitals_sync.api:create_api",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--lifespan",
+        "off",
+    ]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv, env={**os.environ, **env}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -110,8 +138,9 @@ def start_backend(env: dict[str, str], port: int, log: Path, workers: int) -> su
     raise RuntimeError(f"backend did not start; see {log}")
 
 
-def requests_for(n: int, path: str, port: int, secret: str, first: int = 1
-                 ) -> tuple[list[bytes], set[str]]:
+def requests_for(
+    n: int, path: str, port: int, secret: str, first: int = 1
+) -> tuple[list[bytes], set[str]]:
     """Complete signed HTTP/1.1 requests, built before the clock starts, and the keys their
     events are stored under. Notifications are numbered from `first` on."""
     from holovitals_sync.sandbox import notify
@@ -119,10 +148,15 @@ def requests_for(n: int, path: str, port: int, secret: str, first: int = 1
 
     out, keys = [], set()
     for i in range(n):
-        body, ctype = notify.build("event-notification", "id-only",
-                                   f"Patient/pt-{i % 500:05d}", None, events=first + i)
-        headers = {"Host": f"127.0.0.1:{port}", "Content-Type": ctype,
-                   "Content-Length": str(len(body)), **notify.sign(body, secret)}
+        body, ctype = notify.build(
+            "event-notification", "id-only", f"Patient/pt-{i % 500:05d}", None, events=first + i
+        )
+        headers = {
+            "Host": f"127.0.0.1:{port}",
+            "Content-Type": ctype,
+            "Content-Length": str(len(body)),
+            **notify.sign(body, secret),
+        }
         head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         out.append(head.encode() + b"\r\n" + body)
         keys.add(describe(body).key)
@@ -133,14 +167,21 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
-    length = next((int(line.split(b":", 1)[1]) for line in lines
-                   if line.lower().startswith(b"content-length:")), 0)
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in lines
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
     await reader.readexactly(length)
     return status
 
 
-async def offer(port: int, requests: list[bytes], rate: float
-                ) -> tuple[list[float], list[int], float]:
+async def offer(
+    port: int, requests: list[bytes], rate: float
+) -> tuple[list[float], list[int], float]:
     """Send each request when due; returns latencies (s), statuses, and the run's length."""
     queue: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
     latencies: list[float] = [0.0] * len(requests)
@@ -189,8 +230,12 @@ def stored_count(database_url: str, sent_keys: set[str]) -> tuple[int, int]:
 
     engine = create_db_engine(database_url)
     with engine.connect() as conn:
-        keys = [row[0] for row in conn.execute(sa.text(
-            "SELECT event_key FROM inbound_event WHERE status = 'received'"))]
+        keys = [
+            row[0]
+            for row in conn.execute(
+                sa.text("SELECT event_key FROM inbound_event WHERE status = 'received'")
+            )
+        ]
     engine.dispose()
     stored = sum(1 for key in keys if key in sent_keys)
     return stored, len(keys) - stored
@@ -212,10 +257,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller run, same metrics")
     parser.add_argument("--rate", type=float, default=1200.0, help="offered events/s")
     parser.add_argument("--workers", type=int, default=1, help="backend processes")
-    parser.add_argument("--only", choices=("open", "closed"), default=None,
-                        help="only the open-loop run, or only the closed-loop comparison")
-    parser.add_argument("--postgres", action="store_true",
-                        help="closed loop: the product on a scratch PostgreSQL database")
+    parser.add_argument(
+        "--only",
+        choices=("open", "closed"),
+        default=None,
+        help="only the open-loop run, or only the closed-loop comparison",
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="closed loop: the product on a scratch PostgreSQL database",
+    )
     args = parser.parse_args()
     if args.only != "closed":
         open_loop(args)
@@ -230,8 +282,12 @@ def open_loop(args: argparse.Namespace) -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
     with tempfile.TemporaryDirectory(prefix="hv-bench-webhooks-") as tmp:
         database_url = f"sqlite:///{tmp}/bench.db"
-        env = {"HOLOVITALS_DATA_DIR": tmp, "HOLOVITALS_DATABASE_URL": database_url,
-               "HOLOVITALS_REDIS_URL": REDIS_URL, "HOLOVITALS_LOG_LEVEL": "WARNING"}
+        env = {
+            "HOLOVITALS_DATA_DIR": tmp,
+            "HOLOVITALS_DATABASE_URL": database_url,
+            "HOLOVITALS_REDIS_URL": REDIS_URL,
+            "HOLOVITALS_LOG_LEVEL": "WARNING",
+        }
         connection_id, secret = prepare(env)
         port = free_port()
         backend = start_backend(env, port, Path(tmp) / "backend.log", args.workers)
@@ -250,15 +306,28 @@ def open_loop(args: argparse.Namespace) -> None:
         accepted = sum(1 for s in statuses if s == 202)
         stored, other_rows = stored_count(database_url, sent_keys)
     # The machine's load average: other processes share these cores (see DESIGN: noisy).
-    extra = {"offered_rps": args.rate, "backend_workers": args.workers, "sqlite": True,
-             "signature": "hmac-sha256", "loadavg_1m": round(os.getloadavg()[0], 2)}
+    extra = {
+        "offered_rps": args.rate,
+        "backend_workers": args.workers,
+        "sqlite": True,
+        "signature": "hmac-sha256",
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+    }
     emit("accepted_rps", round(accepted / elapsed, 1), "events/s", n, **extra)
     emit("latency_p50_ms", round(percentile(latencies, 0.50) * 1000, 2), "ms", n, **extra)
     emit("latency_p99_ms", round(percentile(latencies, 0.99) * 1000, 2), "ms", n, **extra)
     emit("server_cpu_us_per_event", round(server_cpu / n * 1e6, 1), "us", n, **extra)
     emit("client_cpu_us_per_event", round(client_cpu / n * 1e6, 1), "us", n, **extra)
-    emit("stored", stored, "events", n, sent=n, accepted=accepted, all_stored=stored == n,
-         other_rows=other_rows)
+    emit(
+        "stored",
+        stored,
+        "events",
+        n,
+        sent=n,
+        accepted=accepted,
+        all_stored=stored == n,
+        other_rows=other_rows,
+    )
 
 
 if __name__ == "__main__":

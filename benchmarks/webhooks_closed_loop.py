@@ -81,13 +81,22 @@ class Target:
 
         out = []
         for i in range(self.sent, self.sent + n):
-            body, ctype = notify.build("event-notification", "id-only",
-                                       f"Patient/pt-{i % PATIENTS + 1:05d}", None,
-                                       events=i + 1)
-            headers = {"Host": f"127.0.0.1:{self.port}", "Content-Type": ctype,
-                       "Content-Length": str(len(body)), **notify.sign(body, self.secret)}
+            body, ctype = notify.build(
+                "event-notification",
+                "id-only",
+                f"Patient/pt-{i % PATIENTS + 1:05d}",
+                None,
+                events=i + 1,
+            )
+            headers = {
+                "Host": f"127.0.0.1:{self.port}",
+                "Content-Type": ctype,
+                "Content-Length": str(len(body)),
+                **notify.sign(body, self.secret),
+            }
             head = f"POST {self.path} HTTP/1.1\r\n" + "".join(
-                f"{k}: {v}\r\n" for k, v in headers.items())
+                f"{k}: {v}\r\n" for k, v in headers.items()
+            )
             out.append(head.encode() + b"\r\n" + body)
         self.sent += n
         return out
@@ -104,13 +113,20 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
-    length = next((int(line.split(b":", 1)[1]) for line in lines
-                   if line.lower().startswith(b"content-length:")), 0)
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in lines
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
     return status, await reader.readexactly(length)
 
 
-async def closed_loop(port: int, requests: list[bytes], seconds: float
-                      ) -> tuple[list[float], list[tuple[int, bytes]], float, bool]:
+async def closed_loop(
+    port: int, requests: list[bytes], seconds: float
+) -> tuple[list[float], list[tuple[int, bytes]], float, bool]:
     """CONNECTIONS senders, each sending as soon as answered, until time or requests run
     out. Returns latencies (s), (status, body) answers, elapsed seconds, and whether the
     requests ran out first."""
@@ -153,19 +169,39 @@ def load(target: Target, seconds: float, expected_rate: float, *, measured: bool
         target.exhausted += ran_out
         for status, _body in answers:
             target.statuses[status] = target.statuses.get(status, 0) + 1
-    print(f"{target.name}: {acknowledged / elapsed:,.0f} acknowledged/s over {elapsed:.1f} s"
-          f"{' (warm-up)' if not measured else ''}", file=sys.stderr, flush=True)
+    print(
+        f"{target.name}: {acknowledged / elapsed:,.0f} acknowledged/s over {elapsed:.1f} s"
+        f"{' (warm-up)' if not measured else ''}",
+        file=sys.stderr,
+        flush=True,
+    )
     return acknowledged / elapsed
 
 
-def start_bare(product: DemoProduct, secret: str, workers: int, log: Path
-               ) -> tuple[subprocess.Popen, int]:
+def start_bare(
+    product: DemoProduct, secret: str, workers: int, log: Path
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    env = {**os.environ, "BARE_SECRET": secret, "BARE_PREFIX": "bench:bare",
-           "BARE_REDIS_URL": f"unix://{product.data / 'redis.sock'}"}
-    argv = [str(Path(sys.executable).parent / "granian"), "--interface", "asgi",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--log-level", "warning", "_bare_receiver:app"]
+    env = {
+        **os.environ,
+        "BARE_SECRET": secret,
+        "BARE_PREFIX": "bench:bare",
+        "BARE_REDIS_URL": f"unix://{product.data / 'redis.sock'}",
+    }
+    argv = [
+        str(Path(sys.executable).parent / "granian"),
+        "--interface",
+        "asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "_bare_receiver:app",
+    ]
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -182,9 +218,10 @@ def inbound_secret(product: DemoProduct) -> tuple[int, str]:
     from holovitals_sync.services.demo import DEMO_NAME, read_demo_users
 
     with httpx.Client(base_url=product.api, timeout=30) as admin:
-        admin.post("/auth/login", json={"username": "admin",
-                                        "password": read_demo_users(product.data)["admin"]}
-                   ).raise_for_status()
+        admin.post(
+            "/auth/login",
+            json={"username": "admin", "password": read_demo_users(product.data)["admin"]},
+        ).raise_for_status()
         cid = next(c["id"] for c in admin.get("/connections").json() if c["name"] == DEMO_NAME)
         answer = admin.put(f"/connections/{cid}/inbound-auth", json={"auth": "holovitals_hmac"})
         answer.raise_for_status()
@@ -195,20 +232,19 @@ def _query(product: DemoProduct, sql: str, *args: object) -> list[tuple]:
     """Rows from the product's database (`?` placeholders), SQLite file or PostgreSQL."""
     url = product.env.get("HOLOVITALS_DATABASE_URL")
     if url is None:
-        with contextlib.closing(sqlite3.connect(product.data / "holovitals.db",
-                                                timeout=60)) as db:
+        with contextlib.closing(sqlite3.connect(product.data / "holovitals.db", timeout=60)) as db:
             return db.execute(sql, args).fetchall()
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
-            return [tuple(row) for row in connection.exec_driver_sql(sql.replace("?", "%s"),
-                                                                     args)]
+            return [tuple(row) for row in connection.exec_driver_sql(sql.replace("?", "%s"), args)]
     finally:
         engine.dispose()
 
 
-def exactly_once(product: DemoProduct, acknowledged: list[int], first_event: int,
-                 first_job: int) -> dict[str, Any]:
+def exactly_once(
+    product: DemoProduct, acknowledged: list[int], first_event: int, first_job: int
+) -> dict[str, Any]:
     """Wait until every acknowledged event is processed; then check each was, once."""
     wanted = set(acknowledged)
     began = time.monotonic()
@@ -221,18 +257,35 @@ def exactly_once(product: DemoProduct, acknowledged: list[int], first_event: int
             break
         time.sleep(2)
     drained = time.monotonic() - began
-    rows = _query(product, "SELECT id, status, job_id FROM inbound_event WHERE id >= ?",
-                  first_event)
+    rows = _query(
+        product, "SELECT id, status, job_id FROM inbound_event WHERE id >= ?", first_event
+    )
     named = {job for _id, _status, job in rows if job is not None}
     mine = {event_id: job for event_id, _status, job in rows if event_id in wanted}
-    made = {job for (job,) in _query(
-        product, "SELECT id FROM sync_job WHERE requested_by_kind = 'webhook' AND id >= ?",
-        first_job)}
-    ok = (len(acknowledged) == len(wanted) and states == {"processed": len(wanted)}
-          and len(mine) == len(wanted) and None not in mine.values() and made == named)
-    return {"exactly_once": ok, "acknowledged": len(acknowledged), "states": states,
-            "duplicate_acks": len(acknowledged) - len(wanted), "jobs_made": len(made),
-            "jobs_named": len(named), "drain_s": round(drained, 1)}
+    made = {
+        job
+        for (job,) in _query(
+            product,
+            "SELECT id FROM sync_job WHERE requested_by_kind = 'webhook' AND id >= ?",
+            first_job,
+        )
+    }
+    ok = (
+        len(acknowledged) == len(wanted)
+        and states == {"processed": len(wanted)}
+        and len(mine) == len(wanted)
+        and None not in mine.values()
+        and made == named
+    )
+    return {
+        "exactly_once": ok,
+        "acknowledged": len(acknowledged),
+        "states": states,
+        "duplicate_acks": len(acknowledged) - len(wanted),
+        "jobs_made": len(made),
+        "jobs_named": len(named),
+        "drain_s": round(drained, 1),
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -241,8 +294,15 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def emit(metric: str, value: float, unit: str, n: int, **extra: Any) -> None:
-    line = {"bench": "webhooks", "metric": metric, "value": value, "unit": unit, "n": n,
-            "commit": commit_sha(), **extra}
+    line = {
+        "bench": "webhooks",
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "n": n,
+        "commit": commit_sha(),
+        **extra,
+    }
     print(orjson.dumps(line).decode(), flush=True)
 
 
@@ -276,45 +336,74 @@ def _compare(quick: bool, database_url: str | None) -> None:
             bare = Target("bare", bare_port, "/", secret)
             first_event = _query(product, "SELECT COALESCE(MAX(id), 0) + 1 FROM inbound_event")
             first_job = _query(product, "SELECT COALESCE(MAX(id), 0) + 1 FROM sync_job")
-            rates = {"receiver": load(receiver, WARM_UP, 2000, measured=False),
-                     "bare": load(bare, WARM_UP, 2000, measured=False)}
+            rates = {
+                "receiver": load(receiver, WARM_UP, 2000, measured=False),
+                "bare": load(bare, WARM_UP, 2000, measured=False),
+            }
             for _ in range(rounds):
                 for target in (receiver, bare):
-                    rates[target.name] = load(target, seconds, rates[target.name],
-                                              measured=True)
+                    rates[target.name] = load(target, seconds, rates[target.name], measured=True)
             loadavg = round(os.getloadavg()[0], 2)
-            checked = exactly_once(product, receiver.event_ids, first_event[0][0],
-                                   first_job[0][0])
+            checked = exactly_once(product, receiver.event_ids, first_event[0][0], first_job[0][0])
             queued_bare = redis.Redis(unix_socket_path=str(product.data / "redis.sock")).llen(
-                "bench:bare:queue")
+                "bench:bare:queue"
+            )
         finally:
             if bare_proc is not None:
                 bare_proc.terminate()
                 bare_proc.wait(30)
             product.stop()
-    extra = {"connections": CONNECTIONS, "backend_workers": backends, "workers": workers,
-             "rounds": rounds, "round_s": seconds, "mode": "prod", "loadavg_1m": loadavg,
-             "database": "postgresql" if database_url else "sqlite"}
+    extra = {
+        "connections": CONNECTIONS,
+        "backend_workers": backends,
+        "workers": workers,
+        "rounds": rounds,
+        "round_s": seconds,
+        "mode": "prod",
+        "loadavg_1m": loadavg,
+        "database": "postgresql" if database_url else "sqlite",
+    }
     ratio = round(receiver.rate() / bare.rate(), 2) if bare.rate() else 0.0
-    emit("closed_loop_rps", round(receiver.rate(), 1), "events/s", len(receiver.latencies),
-         baseline=round(bare.rate(), 1), ratio=ratio, target=0.7,
-         statuses={str(k): v for k, v in receiver.statuses.items()},
-         bare_statuses={str(k): v for k, v in bare.statuses.items()},
-         bare_queued=queued_bare, exhausted_rounds=receiver.exhausted + bare.exhausted,
-         **extra)
+    emit(
+        "closed_loop_rps",
+        round(receiver.rate(), 1),
+        "events/s",
+        len(receiver.latencies),
+        baseline=round(bare.rate(), 1),
+        ratio=ratio,
+        target=0.7,
+        statuses={str(k): v for k, v in receiver.statuses.items()},
+        bare_statuses={str(k): v for k, v in bare.statuses.items()},
+        bare_queued=queued_bare,
+        exhausted_rounds=receiver.exhausted + bare.exhausted,
+        **extra,
+    )
     for q, name in ((0.5, "p50"), (0.99, "p99")):
-        emit(f"closed_loop_latency_{name}_ms", round(percentile(receiver.latencies, q) * 1000, 2),
-             "ms", len(receiver.latencies),
-             baseline=round(percentile(bare.latencies, q) * 1000, 2), **extra)
-    emit("closed_loop_processed", checked.pop("acknowledged"), "events",
-         len(receiver.event_ids), **checked)
+        emit(
+            f"closed_loop_latency_{name}_ms",
+            round(percentile(receiver.latencies, q) * 1000, 2),
+            "ms",
+            len(receiver.latencies),
+            baseline=round(percentile(bare.latencies, q) * 1000, 2),
+            **extra,
+        )
+    emit(
+        "closed_loop_processed",
+        checked.pop("acknowledged"),
+        "events",
+        len(receiver.event_ids),
+        **checked,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one short round per target")
-    parser.add_argument("--postgres", action="store_true",
-                        help="the product on a scratch PostgreSQL database (127.0.0.1:5432)")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="the product on a scratch PostgreSQL database (127.0.0.1:5432)",
+    )
     args = parser.parse_args()
     compare(args.quick, args.postgres)
 

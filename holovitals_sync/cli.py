@@ -194,8 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     mllp.set_defaults(func=cmd_mllp)
 
     demo = sub.add_parser("demo", help=cmd_demo.__doc__)
-    demo.add_argument("--fhir-base", help="the sandbox's FHIR base URL (default: "
-                      "http://127.0.0.1:<HOLOVITALS_SANDBOX_PORT>/fhir)")
+    demo.add_argument(
+        "--fhir-base",
+        help="the sandbox's FHIR base URL (default: "
+        "http://127.0.0.1:<HOLOVITALS_SANDBOX_PORT>/fhir)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     sandbox = sub.add_parser("sandbox", help=cmd_sandbox.__doc__)
@@ -204,8 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=0, help="default: HOLOVITALS_SANDBOX_PORT")
     sandbox.add_argument("--patients", type=int, default=50)
     sandbox.add_argument("--seed", type=int, default=7)
-    sandbox.add_argument("--adt-to", metavar="HOST:PORT",
-                         help="send each clinic day's ADT messages over MLLP to this listener")
+    sandbox.add_argument(
+        "--adt-to",
+        metavar="HOST:PORT",
+        help="send each clinic day's ADT messages over MLLP to this listener",
+    )
     sandbox.set_defaults(func=cmd_sandbox)
 
     user = sub.add_parser("user", help="dashboard and API users")

@@ -132,7 +132,8 @@ class Settings(BaseSettings):
     mllp_host: str = "127.0.0.1"
     mllp_port: int = Field(2575, ge=0, le=65535)
     mllp_allow: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"]
+    )
     mllp_tls_cert: Path | None = None
     mllp_tls_key: Path | None = None
     mllp_tls_client_ca: Path | None = None  # set: senders must present a certificate it signed

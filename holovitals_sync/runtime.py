@@ -103,8 +103,11 @@ def npm_registry() -> str:
     except (OSError, subprocess.SubprocessError):
         return DEFAULT_NPM_REGISTRY
     registry = result.stdout.strip()
-    return registry if result.returncode == 0 and registry.startswith("http") else (
-        DEFAULT_NPM_REGISTRY)
+    return (
+        registry
+        if result.returncode == 0 and registry.startswith("http")
+        else (DEFAULT_NPM_REGISTRY)
+    )
 
 
 def child_env(settings: Settings, redis_url: str) -> dict[str, str]:

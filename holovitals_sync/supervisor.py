@@ -257,8 +257,9 @@ class Supervisor:
         ours = {c.process.pid for c in self.children if c.process is not None}
         ours |= {p.pid for s in self.services if (p := getattr(s, "process", None)) is not None}
         parents = _parents()
-        orphans = [pid for pid, parent in parents.items()
-                   if parent == os.getpid() and pid not in ours]
+        orphans = [
+            pid for pid, parent in parents.items() if parent == os.getpid() and pid not in ours
+        ]
         for orphan in orphans:
             below = descendants(orphan, parents)
             _kill([orphan, *below])

@@ -84,8 +84,9 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
     embedded: EmbeddedRedis | None = None
     redis_url = settings.redis_url
     if redis_url is None:
-        embedded = EmbeddedRedis(settings.data_dir,
-                                 notify_keyspace_events=REFLEX_KEYSPACE_EVENTS if prod else "")
+        embedded = EmbeddedRedis(
+            settings.data_dir, notify_keyspace_events=REFLEX_KEYSPACE_EVENTS if prod else ""
+        )
         try:
             redis_url = embedded.start()
         except EmbeddedRedisError as exc:
@@ -108,16 +109,26 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
     # Stopped in phases: the web app and the demo's story (they make work), then the
     # workers (given stop_grace to reach a checkpoint), then the sandbox EHR; Redis last.
     children = [
-        Child(f"workers-{family}", worker_command(settings, family), env, PROJECT_ROOT,
-              stop_phase=WORKER, stop_grace=settings.stop_grace)
+        Child(
+            f"workers-{family}",
+            worker_command(settings, family),
+            env,
+            PROJECT_ROOT,
+            stop_phase=WORKER,
+            stop_grace=settings.stop_grace,
+        )
         for family in worker_families(settings)
     ]
     if demo:
         children.append(Child("sandbox", sandbox_command(settings), env, PROJECT_ROOT))
-        children.append(Child("demo-story", demo_command(), env, PROJECT_ROOT, oneshot=True,
-                              stop_phase=PRODUCER))
-    children.append(Child("reflex", reflex_command(settings, prod=prod), env, PROJECT_ROOT,
-                          stop_phase=PRODUCER))
+        children.append(
+            Child(
+                "demo-story", demo_command(), env, PROJECT_ROOT, oneshot=True, stop_phase=PRODUCER
+            )
+        )
+    children.append(
+        Child("reflex", reflex_command(settings, prod=prod), env, PROJECT_ROOT, stop_phase=PRODUCER)
+    )
     if settings.mllp_port:  # a producer too: it stores ADT messages that become syncs
         children.append(Child("mllp", mllp_command(), env, PROJECT_ROOT, stop_phase=PRODUCER))
     try:

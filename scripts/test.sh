@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: ruff, the import contracts, the type checker's ratchet, then
-# pytest against the machine's real PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379),
-# SQLite files, real RQ workers, the sandbox EHR over loopback and a real browser. Starts
-# PostgreSQL or Redis when they are installed but down.
+# Runs the whole test suite: ruff (lint and format), the import contracts, the type checker's
+# ratchet, then pytest against the machine's real PostgreSQL (127.0.0.1:5432) and Redis
+# (127.0.0.1:6379), SQLite files, real RQ workers, the sandbox EHR over loopback and a real
+# browser. Starts PostgreSQL or Redis when they are installed but down.
 # Extra arguments go to pytest (e.g. scripts/test.sh tests/unit -x).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +34,9 @@ ensure_redis() {
 ensure_postgres || exit 1
 ensure_redis || exit 1
 
-echo "test: ruff check"
+echo "test: ruff check, ruff format --check"
 .venv/bin/ruff check . || exit 1
+.venv/bin/ruff format --check . || exit 1
 
 echo "test: import contracts (pyproject.toml's [tool.importlinter])"
 .venv/bin/lint-imports --no-cache || exit 1

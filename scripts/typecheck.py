@@ -31,8 +31,13 @@ IGNORE = re.compile(r"#\s*type:\s*ignore")
 
 def mypy_errors() -> Counter[str]:
     """Errors per file, as mypy reports them."""
-    run = subprocess.run([sys.executable, "-m", "mypy", *TARGETS], cwd=ROOT,
-                         capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy", *TARGETS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if run.returncode not in (0, 1):  # 2: mypy itself failed (a bad setting, a crash)
         sys.stderr.write(run.stdout + run.stderr)
         raise SystemExit("typecheck: mypy did not run")
@@ -41,17 +46,25 @@ def mypy_errors() -> Counter[str]:
 
 def ignores() -> int:
     """`type: ignore` comments in the product code."""
-    return sum(len(IGNORE.findall(path.read_text(encoding="utf-8")))
-               for target in TARGETS for path in (ROOT / target).rglob("*.py"))
+    return sum(
+        len(IGNORE.findall(path.read_text(encoding="utf-8")))
+        for target in TARGETS
+        for path in (ROOT / target).rglob("*.py")
+    )
 
 
 def worse(found: Counter[str], ignored: int, baseline: dict) -> list[str]:
     allowed: dict[str, int] = baseline["errors"]
-    problems = [f"{path}: {count} mypy errors (baseline {allowed.get(path, 0)})"
-                for path, count in sorted(found.items()) if count > allowed.get(path, 0)]
+    problems = [
+        f"{path}: {count} mypy errors (baseline {allowed.get(path, 0)})"
+        for path, count in sorted(found.items())
+        if count > allowed.get(path, 0)
+    ]
     if ignored > baseline["type_ignores"]:
-        problems.append(f"{ignored} `type: ignore` comments (baseline "
-                        f"{baseline['type_ignores']}): fix the type instead")
+        problems.append(
+            f"{ignored} `type: ignore` comments (baseline "
+            f"{baseline['type_ignores']}): fix the type instead"
+        )
     return problems
 
 
@@ -63,10 +76,11 @@ def main(argv: list[str]) -> int:
             print("typecheck: the baseline only goes down; fix these first:")
             print("\n".join(worse(found, ignored, baseline)))
             return 1
-        BASELINE.write_text(json.dumps({"errors": dict(sorted(found.items())),
-                                        "type_ignores": ignored}, indent=1) + "\n")
-        print(f"typecheck: baseline written: {sum(found.values())} errors, "
-              f"{ignored} type: ignore")
+        BASELINE.write_text(
+            json.dumps({"errors": dict(sorted(found.items())), "type_ignores": ignored}, indent=1)
+            + "\n"
+        )
+        print(f"typecheck: baseline written: {sum(found.values())} errors, {ignored} type: ignore")
         return 0
     if baseline is None:
         print("typecheck: no baseline; run with --update")
@@ -74,14 +88,22 @@ def main(argv: list[str]) -> int:
     problems = worse(found, ignored, baseline)
     total, allowed = sum(found.values()), sum(baseline["errors"].values())
     if problems:
-        print("typecheck: worse than the baseline (mypy's output: .venv/bin/mypy "
-              + " ".join(TARGETS) + "):")
+        print(
+            "typecheck: worse than the baseline (mypy's output: .venv/bin/mypy "
+            + " ".join(TARGETS)
+            + "):"
+        )
         print("\n".join(problems))
         return 1
-    better = " (lower now: run scripts/typecheck.py --update)" if total < allowed \
-        or ignored < baseline["type_ignores"] else ""
-    print(f"typecheck: {total} mypy errors (baseline {allowed}), {ignored} type: ignore "
-          f"(baseline {baseline['type_ignores']}){better}")
+    better = (
+        " (lower now: run scripts/typecheck.py --update)"
+        if total < allowed or ignored < baseline["type_ignores"]
+        else ""
+    )
+    print(
+        f"typecheck: {total} mypy errors (baseline {allowed}), {ignored} type: ignore "
+        f"(baseline {baseline['type_ignores']}){better}"
+    )
     return 0
 
 

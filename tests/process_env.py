@@ -20,8 +20,9 @@ def _forget_cached_settings() -> None:
 
 
 @contextmanager
-def holovitals_env(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str,
-                   **settings: object) -> Iterator[str]:
+def holovitals_env(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str, **settings: object
+) -> Iterator[str]:
     """Migrate `database_url`, then set HOLOVITALS_DATABASE_URL, HOLOVITALS_REDIS_URL and
     HOLOVITALS_<NAME> for each keyword (workers inherit the environment); the cached
     settings, engine and Redis connection are dropped on the way in and out."""

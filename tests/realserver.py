@@ -29,8 +29,16 @@ SEKMET = ROOT / ".tools" / "fhir-server" / "bin" / "sekmet"
 CONFIG = ROOT / "tests" / "fhir_server" / "sekmet.yaml"
 PATIENTS, SEED = 12, 5
 # What the generic adapter syncs from it (its CapabilityStatement lists many more types).
-TYPES = ("AllergyIntolerance", "Condition", "DiagnosticReport", "Encounter", "Immunization",
-         "MedicationRequest", "Observation", "Patient")
+TYPES = (
+    "AllergyIntolerance",
+    "Condition",
+    "DiagnosticReport",
+    "Encounter",
+    "Immunization",
+    "MedicationRequest",
+    "Observation",
+    "Patient",
+)
 
 
 def free_port() -> int:
@@ -56,8 +64,10 @@ class RealServer:
                 for entry in page.get("entry") or []:
                     res = entry["resource"]
                     out[(res["resourceType"], res["id"])] = content_hash(res)
-                url = next((lk["url"] for lk in page.get("link") or []
-                            if lk.get("relation") == "next"), None)
+                url = next(
+                    (lk["url"] for lk in page.get("link") or [] if lk.get("relation") == "next"),
+                    None,
+                )
         return out
 
     def read(self, rtype: str, rid: str) -> dict[str, Any]:
@@ -79,15 +89,19 @@ def _transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
     entries = []
     for res in resources:
         body = {k: v for k, v in res.items() if k != "meta"}  # the server keeps its own
-        entries.append({"resource": body, "request": {
-            "method": "PUT", "url": f"{res['resourceType']}/{res['id']}"}})
+        entries.append(
+            {
+                "resource": body,
+                "request": {"method": "PUT", "url": f"{res['resourceType']}/{res['id']}"},
+            }
+        )
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
 def _load(client: httpx.Client, base_url: str) -> int:
     resources = [r for r in data.generate(SEED, PATIENTS) if r["resourceType"] in TYPES]
     for start in range(0, len(resources), 500):
-        bundle = _transaction(resources[start:start + 500])
+        bundle = _transaction(resources[start : start + 500])
         client.post(base_url, json=bundle, timeout=120).raise_for_status()
     return len(resources)
 
@@ -109,17 +123,29 @@ def _wait_ready(base_url: str, process: subprocess.Popen, log: Path) -> None:
 @pytest.fixture(scope="module")
 def real_server(tmp_path_factory) -> Iterator[RealServer]:
     if not SEKMET.exists():
-        pytest.fail(f"the real FHIR server is not installed at {SEKMET} "
-                    "(scripts/setup.sh --test installs it)")
+        pytest.fail(
+            f"the real FHIR server is not installed at {SEKMET} "
+            "(scripts/setup.sh --test installs it)"
+        )
     home = tmp_path_factory.mktemp("sekmet")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}/fhir"
-    env = {**os.environ, "SEKMET_PORT": str(port), "SEKMET_BASE_URL": base_url,
-           "SEKMET_DB": str(home / "fhir.db")}
+    env = {
+        **os.environ,
+        "SEKMET_PORT": str(port),
+        "SEKMET_BASE_URL": base_url,
+        "SEKMET_DB": str(home / "fhir.db"),
+    }
     log = home / "sekmet.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([str(SEKMET), "serve", "-c", str(CONFIG)], cwd=home, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [str(SEKMET), "serve", "-c", str(CONFIG)],
+            cwd=home,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait_ready(base_url, process, log)
         with httpx.Client(timeout=60, headers={"Accept": "application/fhir+json"}) as client:

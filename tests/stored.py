@@ -14,9 +14,14 @@ def local_hashes(connection_id: int) -> dict[tuple[str, str], str]:
     (so a body mangled on the way into the database shows), and checked against the
     hash column the upsert compares."""
     with session_scope() as session:
-        rows = session.exec(select(SyncedRecord.resource_type, SyncedRecord.remote_id,
-                                   SyncedRecord.content_hash, SyncedRecord.remote_body)
-                            .where(SyncedRecord.connection_id == connection_id))
+        rows = session.exec(
+            select(
+                SyncedRecord.resource_type,
+                SyncedRecord.remote_id,
+                SyncedRecord.content_hash,
+                SyncedRecord.remote_body,
+            ).where(SyncedRecord.connection_id == connection_id)
+        )
         out = {}
         for rtype, rid, stored, body in rows:
             out[(rtype, rid)] = content_hash(body)

@@ -26,8 +26,9 @@ def finish_full_sync(parent_id: int) -> str:
     return children.finish(parent_id)
 
 
-def on_sync_job_failure(job: Job, connection: Any, exc_type: type, exc: BaseException,
-                        traceback: Any) -> None:
+def on_sync_job_failure(
+    job: Job, connection: Any, exc_type: type, exc: BaseException, traceback: Any
+) -> None:
     """RQ failure callback: every failed attempt, including an abandoned (killed) one.
 
     Called before RQ decides on a retry, so `retries_left` still counts this attempt's.

@@ -99,6 +99,7 @@ class HoloVitalsWorker(Worker):
         _record_fhir_requests()
         # Imported before the worker registers, so no maintenance tick pauses to import it.
         import holovitals_sync.services.alerts  # noqa: F401
+
         if self._serves_sync():
             # Imported once in the parent, so each forked work horse starts warm instead of
             # importing the adapters and FHIR client again for every job.
@@ -117,8 +118,13 @@ class HoloVitalsWorker(Worker):
             self.log.warning("job %s (%s) failed: %s", job.id, func, _safe(exc))
         else:
             stack = "".join(traceback.format_tb(tb)).rstrip()
-            self.log.error("job %s (%s) failed: %s, at\n%s", job.id, func,
-                           getattr(exc_type, "__name__", "error"), stack)
+            self.log.error(
+                "job %s (%s) failed: %s, at\n%s",
+                job.id,
+                func,
+                getattr(exc_type, "__name__", "error"),
+                stack,
+            )
         call_exception_handlers(self._exc_handlers, job, *exc_info)
 
     def main_work_horse(self, *args: Any, **kwargs: Any) -> None:
@@ -152,8 +158,7 @@ class HoloVitalsWorker(Worker):
         """
         if self.connection.hexists(self.key, "birth"):
             return
-        log.warning("worker %s: registration lost (Redis restarted?); registering again",
-                    self.name)
+        log.warning("worker %s: registration lost (Redis restarted?); registering again", self.name)
         with self.connection.pipeline() as pipe:
             pipe.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
             worker_registration.register(self, pipe)

@@ -44,9 +44,7 @@ def upgrade() -> None:
         sa.Column("updated_at", hv_types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["connection_id"], ["ehr_connection.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint(
-            "connection_id", "resource_type", name="uq_conflict_policy_conn_type"
-        ),
+        sa.UniqueConstraint("connection_id", "resource_type", name="uq_conflict_policy_conn_type"),
     )
 
 

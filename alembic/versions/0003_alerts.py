@@ -18,8 +18,13 @@ down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-ALERT_KINDS = ("queue_depth", "job_failures", "job_slow", "subscription_disabled",
-               "conflict_backlog")
+ALERT_KINDS = (
+    "queue_depth",
+    "job_failures",
+    "job_slow",
+    "subscription_disabled",
+    "conflict_backlog",
+)
 # Only one open or acknowledged alert per (kind, subject); closed ones pile up freely.
 ACTIVE_WHERE = "status <> 'closed'"
 
@@ -44,8 +49,9 @@ def upgrade() -> None:
         sa.Column("message", sqlmodel.AutoString(length=1000), nullable=False),
         sa.Column(
             "status",
-            sa.Enum("open", "acknowledged", "closed", name="alertstatus", native_enum=False,
-                    length=32),
+            sa.Enum(
+                "open", "acknowledged", "closed", name="alertstatus", native_enum=False, length=32
+            ),
             nullable=False,
         ),
         sa.Column("raised_at", hv_types.UTCDateTime(), nullable=False),
@@ -60,8 +66,11 @@ def upgrade() -> None:
     with op.batch_alter_table("alert", schema=None) as batch_op:
         batch_op.create_index("ix_alert_status_raised", ["status", "raised_at"], unique=False)
         batch_op.create_index(
-            "uq_alert_active_subject", ["kind", "subject"], unique=True,
-            sqlite_where=sa.text(ACTIVE_WHERE), postgresql_where=sa.text(ACTIVE_WHERE),
+            "uq_alert_active_subject",
+            ["kind", "subject"],
+            unique=True,
+            sqlite_where=sa.text(ACTIVE_WHERE),
+            postgresql_where=sa.text(ACTIVE_WHERE),
         )
 
     op.create_table(

@@ -62,9 +62,17 @@ def _backfill() -> None:
         ).all()  # fmt: skip
         if not rows:
             return
-        values = [{"record_id": rid, "connection_id": cid, "resource_type": rtype,
-                   "system": system, "value": value}
-                  for rid, cid, rtype, body in rows for system, value in _identities(body)]
+        values = [
+            {
+                "record_id": rid,
+                "connection_id": cid,
+                "resource_type": rtype,
+                "system": system,
+                "value": value,
+            }
+            for rid, cid, rtype, body in rows
+            for system, value in _identities(body)
+        ]
         if values:
             bind.execute(target.insert(), values)
         last = rows[-1][0]

@@ -21,12 +21,19 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # Existing connections start with no custom rules: an empty JSON list.
     with op.batch_alter_table("ehr_connection") as batch:
-        batch.add_column(sa.Column("validation_rules", hv_types.JSONType, nullable=False,
-                                   server_default=sa.text("'[]'")))
+        batch.add_column(
+            sa.Column(
+                "validation_rules",
+                hv_types.JSONType,
+                nullable=False,
+                server_default=sa.text("'[]'"),
+            )
+        )
     # Deliveries carry ids only unless a subscription opts in to the resource itself.
     with op.batch_alter_table("webhook_subscription") as batch:
-        batch.add_column(sa.Column("include_content", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+        batch.add_column(
+            sa.Column("include_content", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:

@@ -26,12 +26,16 @@ _SQLITE_DIRTY, _PG_DIRTY = sa.text("dirty = 1"), sa.text("dirty")
 def upgrade() -> None:
     with op.batch_alter_table("synced_record") as batch:
         batch.drop_index("ix_record_connection_dirty")
-    op.create_index("ix_record_dirty", "synced_record", ["connection_id", "id"],
-                    sqlite_where=_SQLITE_DIRTY, postgresql_where=_PG_DIRTY)
+    op.create_index(
+        "ix_record_dirty",
+        "synced_record",
+        ["connection_id", "id"],
+        sqlite_where=_SQLITE_DIRTY,
+        postgresql_where=_PG_DIRTY,
+    )
 
 
 def downgrade() -> None:
     op.drop_index("ix_record_dirty", table_name="synced_record")
     with op.batch_alter_table("synced_record") as batch:
-        batch.create_index("ix_record_connection_dirty", ["connection_id", "dirty"],
-                           unique=False)
+        batch.create_index("ix_record_connection_dirty", ["connection_id", "dirty"], unique=False)

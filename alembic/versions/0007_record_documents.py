@@ -28,8 +28,12 @@ _PG_FK = "synced_record_last_job_id_fkey"
 
 def _bodies_as(kind: type[sa.types.TypeEngine], name: str) -> None:
     for column in _BODIES:
-        op.alter_column("synced_record", column, type_=kind(none_as_null=True),
-                        postgresql_using=f"{column}::{name}")
+        op.alter_column(
+            "synced_record",
+            column,
+            type_=kind(none_as_null=True),
+            postgresql_using=f"{column}::{name}",
+        )
 
 
 def upgrade() -> None:
@@ -44,9 +48,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         _bodies_as(postgresql.JSONB, "jsonb")
-        op.create_foreign_key(_PG_FK, "synced_record", "sync_job", ["last_job_id"], ["id"],
-                              ondelete="SET NULL")
+        op.create_foreign_key(
+            _PG_FK, "synced_record", "sync_job", ["last_job_id"], ["id"], ondelete="SET NULL"
+        )
         return
     with op.batch_alter_table("synced_record") as batch:
-        batch.create_foreign_key(_SQLITE_FK, "sync_job", ["last_job_id"], ["id"],
-                                 ondelete="SET NULL")
+        batch.create_foreign_key(
+            _SQLITE_FK, "sync_job", ["last_job_id"], ["id"], ondelete="SET NULL"
+        )

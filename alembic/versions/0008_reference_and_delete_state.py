@@ -29,27 +29,41 @@ DEFAULT_SWEEP = "30 2 * * *"
 
 def upgrade() -> None:
     with op.batch_alter_table("synced_record") as batch:
-        batch.add_column(sa.Column("reference_missing", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+        batch.add_column(
+            sa.Column("reference_missing", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch.add_column(sa.Column("deleted_at", UTCDateTime(), nullable=True))
         batch.add_column(sa.Column("delete_reason", sa.String(length=200), nullable=True))
         # The run (full sync or id sweep) that last saw the record at the EHR.
         batch.add_column(sa.Column("seen_job_id", sa.Integer(), nullable=True))
         # A delete asked for in HoloVitals, not yet done at the EHR (and when, by whom).
-        batch.add_column(sa.Column("local_deleted", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+        batch.add_column(
+            sa.Column("local_deleted", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch.add_column(sa.Column("local_deleted_at", UTCDateTime(), nullable=True))
         batch.add_column(sa.Column("local_deleted_by", sa.String(length=200), nullable=True))
     with op.batch_alter_table("sync_job") as batch:
-        batch.add_column(sa.Column("deleted", sa.Integer(), nullable=False,
-                                   server_default="0"))
+        batch.add_column(sa.Column("deleted", sa.Integer(), nullable=False, server_default="0"))
     with op.batch_alter_table("ehr_connection") as batch:
-        batch.add_column(sa.Column("sweep_schedule", sa.String(length=100), nullable=True,
-                                   server_default=DEFAULT_SWEEP))
-    op.create_index("ix_record_reference_missing", "synced_record", ["connection_id", "id"],
-                    sqlite_where=_SQLITE_MISSING, postgresql_where=_PG_MISSING)
-    op.create_index("ix_record_local_deleted", "synced_record", ["connection_id", "id"],
-                    sqlite_where=_SQLITE_LOCAL_DELETED, postgresql_where=_PG_LOCAL_DELETED)
+        batch.add_column(
+            sa.Column(
+                "sweep_schedule", sa.String(length=100), nullable=True, server_default=DEFAULT_SWEEP
+            )
+        )
+    op.create_index(
+        "ix_record_reference_missing",
+        "synced_record",
+        ["connection_id", "id"],
+        sqlite_where=_SQLITE_MISSING,
+        postgresql_where=_PG_MISSING,
+    )
+    op.create_index(
+        "ix_record_local_deleted",
+        "synced_record",
+        ["connection_id", "id"],
+        sqlite_where=_SQLITE_LOCAL_DELETED,
+        postgresql_where=_PG_LOCAL_DELETED,
+    )
 
 
 def downgrade() -> None:

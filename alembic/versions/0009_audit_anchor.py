@@ -31,11 +31,15 @@ def upgrade() -> None:
         sa.Column("mac", sa.String(length=64), nullable=True),
         sa.Column("updated_at", hv_types.UTCDateTime(), nullable=True),
     )
-    last = op.get_bind().execute(sa.text(
-        "SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1")).first()
+    last = (
+        op.get_bind()
+        .execute(sa.text("SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1"))
+        .first()
+    )
     seq, digest = (int(last[0]), str(last[1])) if last else (0, GENESIS)
-    op.bulk_insert(anchor, [{"id": 1, "seq": seq, "entry_hash": digest,
-                             "keyed_from": seq + 1, "mac": None}])
+    op.bulk_insert(
+        anchor, [{"id": 1, "seq": seq, "entry_hash": digest, "keyed_from": seq + 1, "mac": None}]
+    )
 
 
 def downgrade() -> None:

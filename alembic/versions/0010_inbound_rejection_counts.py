@@ -36,7 +36,8 @@ def upgrade() -> None:
         "SELECT COALESCE(connection_id, 0), status, COALESCE(rejection_reason, 'unknown'), "
         "COUNT(*), MIN(received_at), MAX(received_at) FROM inbound_event "
         "WHERE status IN ('rejected', 'duplicate') "
-        "GROUP BY COALESCE(connection_id, 0), status, COALESCE(rejection_reason, 'unknown')")
+        "GROUP BY COALESCE(connection_id, 0), status, COALESCE(rejection_reason, 'unknown')"
+    )
     op.execute("DELETE FROM inbound_event WHERE status IN ('rejected', 'duplicate')")
 
 

@@ -21,14 +21,16 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("ehr_connection") as batch:
         batch.add_column(sa.Column("page_size", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("stream_limit", sa.Integer(), nullable=False,
-                                   server_default="4"))
+        batch.add_column(
+            sa.Column("stream_limit", sa.Integer(), nullable=False, server_default="4")
+        )
         batch.add_column(sa.Column("page_size_learned", sa.Integer(), nullable=True))
     with op.batch_alter_table("sync_job") as batch:
         batch.add_column(sa.Column("parent_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("part", hv_types.JSONType, nullable=True))
-        batch.create_foreign_key("fk_sync_job_parent", "sync_job", ["parent_id"], ["id"],
-                                 ondelete="CASCADE")
+        batch.create_foreign_key(
+            "fk_sync_job_parent", "sync_job", ["parent_id"], ["id"], ondelete="CASCADE"
+        )
         batch.create_index("ix_sync_job_parent_id", ["parent_id"])
 
 

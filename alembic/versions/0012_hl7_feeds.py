@@ -18,8 +18,17 @@ down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-STATUS = sa.Enum("received", "processed", "duplicate", "rejected", "failed",
-                 name="inboundstatus", native_enum=False, create_constraint=False, length=32)
+STATUS = sa.Enum(
+    "received",
+    "processed",
+    "duplicate",
+    "rejected",
+    "failed",
+    name="inboundstatus",
+    native_enum=False,
+    create_constraint=False,
+    length=32,
+)
 
 
 def upgrade() -> None:
@@ -29,8 +38,12 @@ def upgrade() -> None:
         sa.Column("sending_application", sqlmodel.AutoString(length=180), nullable=False),
         sa.Column("sending_facility", sqlmodel.AutoString(length=180), nullable=False),
         sa.Column("identifier_systems", hv_types.JSONType, nullable=False),
-        sa.Column("connection_id", sa.Integer(),
-                  sa.ForeignKey("ehr_connection.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "connection_id",
+            sa.Integer(),
+            sa.ForeignKey("ehr_connection.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("created_at", hv_types.UTCDateTime(), nullable=False),
         sa.Column("updated_at", hv_types.UTCDateTime(), nullable=False),
         sa.UniqueConstraint("sending_application", "sending_facility", name="uq_hl7_feed_sender"),
@@ -39,8 +52,12 @@ def upgrade() -> None:
     op.create_table(
         "hl7_message",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("connection_id", sa.Integer(),
-                  sa.ForeignKey("ehr_connection.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "connection_id",
+            sa.Integer(),
+            sa.ForeignKey("ehr_connection.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("sender", sqlmodel.AutoString(length=400), nullable=False),
         sa.Column("control_id", sqlmodel.AutoString(length=200), nullable=False),
         sa.Column("message_type", sqlmodel.AutoString(length=16), nullable=False),
@@ -48,23 +65,33 @@ def upgrade() -> None:
         sa.Column("status", STATUS, nullable=False),
         sa.Column("outcome", sqlmodel.AutoString(length=200), nullable=True),
         sa.Column("patient_id", sqlmodel.AutoString(length=64), nullable=True),
-        sa.Column("job_id", sa.Integer(), sa.ForeignKey("sync_job.id", ondelete="SET NULL"),
-                  nullable=True),
+        sa.Column(
+            "job_id", sa.Integer(), sa.ForeignKey("sync_job.id", ondelete="SET NULL"), nullable=True
+        ),
         sa.Column("received_at", hv_types.UTCDateTime(), nullable=False),
         sa.Column("processed_at", hv_types.UTCDateTime(), nullable=True),
         sa.UniqueConstraint("connection_id", "sender", "control_id", name="uq_hl7_message_key"),
     )
-    op.create_index("ix_hl7_message_conn_status", "hl7_message",
-                    ["connection_id", "status", "received_at"])
+    op.create_index(
+        "ix_hl7_message_conn_status", "hl7_message", ["connection_id", "status", "received_at"]
+    )
     op.create_table(
         "patient_merge",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("connection_id", sa.Integer(),
-                  sa.ForeignKey("ehr_connection.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "connection_id",
+            sa.Integer(),
+            sa.ForeignKey("ehr_connection.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("merged_patient_id", sqlmodel.AutoString(length=64), nullable=False),
         sa.Column("survivor_patient_id", sqlmodel.AutoString(length=64), nullable=False),
-        sa.Column("message_id", sa.Integer(),
-                  sa.ForeignKey("hl7_message.id", ondelete="SET NULL"), nullable=True),
+        sa.Column(
+            "message_id",
+            sa.Integer(),
+            sa.ForeignKey("hl7_message.id", ondelete="SET NULL"),
+            nullable=True,
+        ),
         sa.Column("merged_at", hv_types.UTCDateTime(), nullable=False),
         sa.UniqueConstraint("connection_id", "merged_patient_id", name="uq_patient_merge"),
     )

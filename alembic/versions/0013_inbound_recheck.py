@@ -18,8 +18,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("inbound_event") as batch:
-        batch.add_column(sa.Column("recheck", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+        batch.add_column(
+            sa.Column("recheck", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_index("ix_inbound_job", "inbound_event", ["job_id"])
 
 

@@ -20,8 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("conflict") as batch:
-        batch.add_column(sa.Column("write_back_queued_at", hv_types.UTCDateTime(),
-                                   nullable=True))
+        batch.add_column(sa.Column("write_back_queued_at", hv_types.UTCDateTime(), nullable=True))
     op.create_index("ix_conflict_write_back", "conflict", ["write_back_queued_at"])
 
 

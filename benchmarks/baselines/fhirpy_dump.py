@@ -17,14 +17,18 @@ def main() -> None:
     base, path, *types = sys.argv[1:]
     client = SyncFHIRClient(base)
     db = sqlite3.connect(path)
-    db.execute("CREATE TABLE IF NOT EXISTS resource (type TEXT, id TEXT, body TEXT, "
-               "PRIMARY KEY (type, id))")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS resource (type TEXT, id TEXT, body TEXT, "
+        "PRIMARY KEY (type, id))"
+    )
     count, began = 0, time.perf_counter()
     for rtype in types:
         for resource in client.resources(rtype).limit(500):
             data = resource.serialize()
-            db.execute("INSERT OR REPLACE INTO resource VALUES (?, ?, ?)",
-                       (rtype, data["id"], json.dumps(data)))
+            db.execute(
+                "INSERT OR REPLACE INTO resource VALUES (?, ?, ?)",
+                (rtype, data["id"], json.dumps(data)),
+            )
             count += 1
         db.commit()
     print(count, round(time.perf_counter() - began, 3))

@@ -23,11 +23,20 @@ PROFILE = VendorProfile(
     notification="subscriptions",
     token_requests_per_minute=50,
     paging="cursor",
-    sources={"base_url_template": "A2", "admin_fields": "A1", "auth_methods": "A1",
-             "scope_styles": "A1", "search_params": "A2", "writes": "A2",
-             "export_levels": "A3", "export_for_full_sync": "A4",
-             "last_updated_types": "A2", "notification": "A5",
-             "token_requests_per_minute": "A1", "paging": "A2"},
+    sources={
+        "base_url_template": "A2",
+        "admin_fields": "A1",
+        "auth_methods": "A1",
+        "scope_styles": "A1",
+        "search_params": "A2",
+        "writes": "A2",
+        "export_levels": "A3",
+        "export_for_full_sync": "A4",
+        "last_updated_types": "A2",
+        "notification": "A5",
+        "token_requests_per_minute": "A1",
+        "paging": "A2",
+    },
 )
 
 

@@ -150,8 +150,9 @@ class EHRAdapter:
         return checks.run_checks(client, self.profile, extra, self.spec.vendor_params)
 
     # ---- fetching --------------------------------------------------------------------
-    def fetch_full(self, resource_types: Sequence[str], *,
-                   resume: dict[str, Any] | None = None) -> Iterator[FetchedPage]:
+    def fetch_full(
+        self, resource_types: Sequence[str], *, resume: dict[str, Any] | None = None
+    ) -> Iterator[FetchedPage]:
         """Every resource of the given types: `$export` where offered, paged search else.
 
         Args:
@@ -167,9 +168,13 @@ class EHRAdapter:
         """
         return self._run(full_tasks(self.profile, self._types(resource_types)), resume)
 
-    def fetch_incremental(self, resource_types: Sequence[str], *,
-                          cursor: dict[str, str] | None,
-                          resume: dict[str, Any] | None = None) -> Iterator[FetchedPage]:
+    def fetch_incremental(
+        self,
+        resource_types: Sequence[str],
+        *,
+        cursor: dict[str, str] | None,
+        resume: dict[str, Any] | None = None,
+    ) -> Iterator[FetchedPage]:
         """Changes since `cursor`; unchanged records may come back where the vendor lacks
         `_lastUpdated` (per-patient re-query): drop them by `content_hash`.
 
@@ -185,8 +190,9 @@ class EHRAdapter:
         tasks = incremental_tasks(self.profile, self._types(resource_types), cursor or {})
         return self._run(tasks, resume)
 
-    def fetch_patient(self, patient_id: str, *,
-                      resume: dict[str, Any] | None = None) -> Iterator[FetchedPage]:
+    def fetch_patient(
+        self, patient_id: str, *, resume: dict[str, Any] | None = None
+    ) -> Iterator[FetchedPage]:
         """Everything of one patient (`$everything` where offered, else a search per type).
 
         Args:
@@ -199,8 +205,9 @@ class EHRAdapter:
         task = Task("patients", self.profile.resource_types, patient_ids=(patient_id,))
         return self._run([task], resume)
 
-    def fetch_resource_type(self, resource_type: str, *,
-                            resume: dict[str, Any] | None = None) -> Iterator[FetchedPage]:
+    def fetch_resource_type(
+        self, resource_type: str, *, resume: dict[str, Any] | None = None
+    ) -> Iterator[FetchedPage]:
         """Every resource of one type by paged search (per patient where required).
 
         Args:
@@ -212,23 +219,36 @@ class EHRAdapter:
         """
         return self._run(search_tasks(self.profile, self._types([resource_type])), resume)
 
-    def split_full(self, resource_types: Sequence[str], *, min_resources: int,
-                   patient_block: int, workers: int = 1) -> Split:
+    def split_full(
+        self,
+        resource_types: Sequence[str],
+        *,
+        min_resources: int,
+        patient_block: int,
+        workers: int = 1,
+    ) -> Split:
         """How to run a full sync: in parts (children on several workers), or as one job.
 
         An export is started here to see its files; the unsplit run resumes it (`resume`).
         """
-        return plan_split(self, self._types(resource_types), min_resources=min_resources,
-                          patient_block=patient_block, workers=workers)
+        return plan_split(
+            self,
+            self._types(resource_types),
+            min_resources=min_resources,
+            patient_block=patient_block,
+            workers=workers,
+        )
 
-    def fetch_part(self, part: Part, *,
-                   resume: dict[str, Any] | None = None) -> Iterator[FetchedPage]:
+    def fetch_part(
+        self, part: Part, *, resume: dict[str, Any] | None = None
+    ) -> Iterator[FetchedPage]:
         """One part of a split full sync (from `split_full`), resumable like the whole."""
         tasks, start = part_tasks(self, part)
         return self._run(tasks, resume or start)
 
-    def fetch_ids(self, resource_types: Sequence[str], *,
-                  resume: dict[str, Any] | None = None) -> Iterator[FetchedPage]:
+    def fetch_ids(
+        self, resource_types: Sequence[str], *, resume: dict[str, Any] | None = None
+    ) -> Iterator[FetchedPage]:
         """The ids of every resource of these types, by paged search (`_elements=id`).
 
         For the id sweep: a page of ids costs the EHR far less than a page of resources,
@@ -253,16 +273,25 @@ class EHRAdapter:
         """
         unknown = [t for t in resource_types if t not in self.profile.resource_types]
         if unknown:
-            raise ConfigurationError(f"{self.profile.display_name} does not expose "
-                                     f"{', '.join(unknown)} over FHIR")
+            raise ConfigurationError(
+                f"{self.profile.display_name} does not expose {', '.join(unknown)} over FHIR"
+            )
         return sorted(resource_types, key=lambda rtype: rtype != "Patient")
 
-    def _run(self, tasks: list[Task], resume: dict[str, Any] | None,
-             extra: list[tuple[str, str]] | None = None) -> Iterator[FetchedPage]:
-        fetcher = Fetcher(self.client, self.profile,
-                          page_size=connect.page_size(self.spec, self.profile),
-                          extra_params=[*self.search_extra(), *(extra or [])],
-                          patient_ids=self.patient_ids, export_target=self.export_target)
+    def _run(
+        self,
+        tasks: list[Task],
+        resume: dict[str, Any] | None,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> Iterator[FetchedPage]:
+        fetcher = Fetcher(
+            self.client,
+            self.profile,
+            page_size=connect.page_size(self.spec, self.profile),
+            extra_params=[*self.search_extra(), *(extra or [])],
+            patient_ids=self.patient_ids,
+            export_target=self.export_target,
+        )
         fetcher.stall_seconds = self.spec.stall_seconds
         fetcher.streams = self.spec.streams
         return fetcher.run(tasks, resume)
@@ -270,20 +299,22 @@ class EHRAdapter:
     # ---- hooks vendors may override -----------------------------------------------------
     def search_extra(self) -> list[tuple[str, str]]:
         """Parameters every search carries (athenahealth's `ah-practice`)."""
-        return [(k, connect.render(v, self.spec.vendor_params, what=f"the {k} parameter"))
-                for k, v in self.profile.search_params.items()]
+        return [
+            (k, connect.render(v, self.spec.vendor_params, what=f"the {k} parameter"))
+            for k, v in self.profile.search_params.items()
+        ]
 
     def patient_ids(self) -> list[str]:
         """Patients to iterate: a Patient search, or the Group where searches need an id."""
         if self.profile.required_search_params.get("Patient"):
             return self._group_members()
-        params = [*self.search_extra(), ("_count", str(connect.page_size(self.spec,
-                                                                          self.profile)))]
+        params = [*self.search_extra(), ("_count", str(connect.page_size(self.spec, self.profile)))]
         return sorted({str(r["id"]) for r in self.client.search("Patient", params)})
 
     def _group_members(self) -> list[str]:
-        group_id = connect.render(self.profile.export_group_template, self.spec.vendor_params,
-                                  what="listing patients")
+        group_id = connect.render(
+            self.profile.export_group_template, self.spec.vendor_params, what="listing patients"
+        )
         group = self.client.read("Group", group_id)
         refs = (m.get("entity", {}).get("reference", "") for m in group.get("member") or [])
         return sorted(r.split("/", 1)[1] for r in refs if r.startswith("Patient/"))
@@ -295,8 +326,9 @@ class EHRAdapter:
         level = self.profile.export_levels[0]
         if level != "group":
             return level, None
-        group = connect.render(self.profile.export_group_template, self.spec.vendor_params,
-                               what="group export")
+        group = connect.render(
+            self.profile.export_group_template, self.spec.vendor_params, what="group export"
+        )
         return "group", group
 
     # ---- writing ---------------------------------------------------------------------
@@ -325,8 +357,9 @@ class EHRAdapter:
         if refusal is not None:
             raise WriteNotSupported(refusal, resource_type=resource_type, operation="delete")
 
-    def delete(self, resource_type: str, resource_id: str, *,
-               remote_version: str | None = None) -> None:
+    def delete(
+        self, resource_type: str, resource_id: str, *, remote_version: str | None = None
+    ) -> None:
         """Delete one resource on the EHR.
 
         Args:
@@ -345,8 +378,9 @@ class EHRAdapter:
         try:
             self.client.delete(resource_type, resource_id, if_match_version=version)
         except PreconditionFailed as exc:
-            raise RemoteChanged(str(exc), status=exc.status, url=exc.url,
-                                issues=exc.issues) from exc
+            raise RemoteChanged(
+                str(exc), status=exc.status, url=exc.url, issues=exc.issues
+            ) from exc
 
     def write(self, resource: Resource, *, remote_version: str | None = None) -> WriteOutcome:
         """Create (no id) or update (with id) one resource on the EHR.
@@ -369,8 +403,13 @@ class EHRAdapter:
                 version = remote_version if versioned else None
                 result = self.client.update(resource, if_match_version=version)
         except PreconditionFailed as exc:
-            raise RemoteChanged(str(exc), status=exc.status, url=exc.url,
-                                issues=exc.issues) from exc
-        return WriteOutcome(status=result.status, created=result.created,
-                            resource_id=result.resource_id, version_id=result.version_id,
-                            resource=result.resource)
+            raise RemoteChanged(
+                str(exc), status=exc.status, url=exc.url, issues=exc.issues
+            ) from exc
+        return WriteOutcome(
+            status=result.status,
+            created=result.created,
+            resource_id=result.resource_id,
+            version_id=result.version_id,
+            resource=result.resource,
+        )

@@ -1,4 +1,4 @@
-""""Test connection": discovery, token, CapabilityStatement, one Patient search.
+""" "Test connection": discovery, token, CapabilityStatement, one Patient search.
 
 Each step reports the vendor's own words (OAuth `error`/`error_description`, OperationOutcome
 issue codes and diagnostics, cut short) so an administrator can act on them. No step reads
@@ -26,8 +26,9 @@ _MAX_DETAIL = 300
 def describe(exc: Exception) -> str:
     """The error as an administrator should read it: status, issue codes, vendor text."""
     if isinstance(exc, OperationOutcomeError) and exc.issues:
-        said = "; ".join(f"{i.code}: {i.diagnostics}" if i.diagnostics else i.code
-                         for i in exc.issues)
+        said = "; ".join(
+            f"{i.code}: {i.diagnostics}" if i.diagnostics else i.code for i in exc.issues
+        )
         return f"HTTP {exc.status}: {said}"[:_MAX_DETAIL]
     return str(exc)[:_MAX_DETAIL]
 
@@ -35,8 +36,9 @@ def describe(exc: Exception) -> str:
 def _discovery(client: FhirClient, profile: VendorProfile) -> str:
     core = client.core
     url = client.url(".well-known", "smart-configuration")
-    response = core.send(core.build("GET", url, headers={"Accept": "application/json"}),
-                         authenticated=False)
+    response = core.send(
+        core.build("GET", url, headers={"Accept": "application/json"}), authenticated=False
+    )
     if not isinstance(core.auth, SmartAuth):
         return f"not needed for this auth method (HTTP {response.status_code})"
     core.raise_for_fhir(response)
@@ -63,8 +65,11 @@ def _capability(client: FhirClient) -> str:
     # credentials problem shows only in the token step.
     core, url = client.core, client.url("metadata")
     response = core.send(core.build("GET", url), authenticated=False)
-    statement = (orjson.loads(core.raise_for_fhir(response).content)
-                 if response.status_code < 400 else client.capabilities())
+    statement = (
+        orjson.loads(core.raise_for_fhir(response).content)
+        if response.status_code < 400
+        else client.capabilities()
+    )
     version = statement.get("fhirVersion", "unknown")
     if not str(version).startswith("4."):
         raise FhirError(f"server speaks FHIR {version}, not R4", url=client.url("metadata"))
@@ -72,8 +77,12 @@ def _capability(client: FhirClient) -> str:
     return f"FHIR {version}, {software}"
 
 
-def _patient_search(client: FhirClient, profile: VendorProfile,
-                    extra: list[tuple[str, str]], vendor_params: dict[str, str]) -> str:
+def _patient_search(
+    client: FhirClient,
+    profile: VendorProfile,
+    extra: list[tuple[str, str]],
+    vendor_params: dict[str, str],
+) -> str:
     params = [*extra, ("_count", "1")]
     if profile.required_search_params.get("Patient"):
         # The vendor refuses an open Patient search; an id lookup proves access without PHI.
@@ -83,8 +92,12 @@ def _patient_search(client: FhirClient, profile: VendorProfile,
     return f"Patient search answered ({total if total is not None else 'no'} total)"
 
 
-def run_checks(client: FhirClient, profile: VendorProfile, extra: list[tuple[str, str]],
-               vendor_params: dict[str, str]) -> list[StepResult]:
+def run_checks(
+    client: FhirClient,
+    profile: VendorProfile,
+    extra: list[tuple[str, str]],
+    vendor_params: dict[str, str],
+) -> list[StepResult]:
     """Run every step, each on its own, so one failure does not hide the others."""
     steps: list[tuple[str, Callable[[], str]]] = [
         ("discovery", lambda: _discovery(client, profile)),

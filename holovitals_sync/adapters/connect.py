@@ -46,8 +46,10 @@ def default_scopes(profile: VendorProfile) -> list[str]:
         scopes.append("system/Group.rs" if v2 else "system/Group.read")
     for rtype, ops in sorted(profile.writes.items()):
         if v2:
-            scopes.append(f"system/{rtype}." + "".join(c for c in "cu" if
-                                                      {"c": "create", "u": "update"}[c] in ops))
+            scopes.append(
+                f"system/{rtype}."
+                + "".join(c for c in "cu" if {"c": "create", "u": "update"}[c] in ops)
+            )
         else:
             scopes.append(f"system/{rtype}.write")
     return scopes
@@ -71,24 +73,37 @@ def credentials_for(spec: ConnectionSpec, profile: VendorProfile) -> Credentials
     if method is AuthMethod.SMART_BACKEND:
         if not spec.private_key_pem:
             raise ConfigurationError("SMART Backend Services needs a private key")
-        creds = PrivateKeyJwt(spec.client_id, spec.private_key_pem, scope,
-                              token_url=spec.token_url, kid=spec.kid)
+        creds = PrivateKeyJwt(
+            spec.client_id, spec.private_key_pem, scope, token_url=spec.token_url, kid=spec.kid
+        )
         if creds.alg not in profile.signing_algs:
             algs = "/".join(profile.signing_algs)
             raise ConfigurationError(
-                f"{profile.display_name} accepts {algs} assertions, not {creds.alg}")
+                f"{profile.display_name} accepts {algs} assertions, not {creds.alg}"
+            )
         return creds
     if not spec.client_secret:
         raise ConfigurationError("client secret auth needs the secret")
-    return ClientSecret(spec.client_id, spec.client_secret, scope, token_url=spec.token_url,
-                        method=method.value)  # type: ignore[arg-type]
+    return ClientSecret(
+        spec.client_id,
+        spec.client_secret,
+        scope,
+        token_url=spec.token_url,
+        method=method.value,  # type: ignore[arg-type]
+    )
 
 
 class VendorTokenAuth(SmartAuth):
     """SMART auth plus the vendor's extra token fields and token-endpoint rate limit."""
 
-    def __init__(self, credentials: PrivateKeyJwt | ClientSecret, client: FhirClient,
-                 *, extra_form: dict[str, str], token_rpm: float | None):
+    def __init__(
+        self,
+        credentials: PrivateKeyJwt | ClientSecret,
+        client: FhirClient,
+        *,
+        extra_form: dict[str, str],
+        token_rpm: float | None,
+    ):
         super().__init__(credentials, client.core)
         self._extra_form = extra_form
         self._token_rpm = token_rpm
@@ -99,8 +114,12 @@ class VendorTokenAuth(SmartAuth):
         if limiter is not None:
             limiter.acquire()  # athenahealth answers 429 for the rest of the minute
         spec = self.credentials.token_request(token_url)
-        request = self._core.build("POST", token_url, data={**spec.form, **self._extra_form},
-                                   headers={"Accept": "application/json", **spec.headers})
+        request = self._core.build(
+            "POST",
+            token_url,
+            data={**spec.form, **self._extra_form},
+            headers={"Accept": "application/json", **spec.headers},
+        )
         response = self._core.send(request, authenticated=False)
         self.renewals += 1
         return self._parse(response)
@@ -121,8 +140,9 @@ def build_client(spec: ConnectionSpec, profile: VendorProfile) -> FhirClient:
     """
     config = ClientConfig(
         base_url=base_url_of(spec, profile),
-        timeouts=Timeouts(connect=spec.connect_timeout, read=spec.timeout,
-                          total=spec.total_timeout),
+        timeouts=Timeouts(
+            connect=spec.connect_timeout, read=spec.timeout, total=spec.total_timeout
+        ),
         max_connections=spec.max_connections,
         max_response_bytes=spec.max_response_bytes,
         max_pages=spec.max_pages,
@@ -134,10 +154,13 @@ def build_client(spec: ConnectionSpec, profile: VendorProfile) -> FhirClient:
     credentials = credentials_for(spec, profile)
     client = FhirClient(config, credentials, vendor=spec.vendor)
     if isinstance(credentials, PrivateKeyJwt | ClientSecret):
-        extra = {k: render(v, spec.vendor_params, what="the token request")
-                 for k, v in profile.token_params.items()}
-        client.core.auth = VendorTokenAuth(credentials, client, extra_form=extra,
-                                           token_rpm=profile.token_requests_per_minute)
+        extra = {
+            k: render(v, spec.vendor_params, what="the token request")
+            for k, v in profile.token_params.items()
+        }
+        client.core.auth = VendorTokenAuth(
+            credentials, client, extra_form=extra, token_rpm=profile.token_requests_per_minute
+        )
     return client
 
 

@@ -21,8 +21,17 @@ from holovitals_sync.adapters.registry import PROFILES
 
 log = logging.getLogger(__name__)
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "ehr-support.md"
-COLUMNS = ("epic", "oracle_health", "meditech", "veradigm", "nextgen", "nextgen_office",
-           "athenahealth", "eclinicalworks", "generic")
+COLUMNS = (
+    "epic",
+    "oracle_health",
+    "meditech",
+    "veradigm",
+    "nextgen",
+    "nextgen_office",
+    "athenahealth",
+    "eclinicalworks",
+    "generic",
+)
 
 
 def _join(values: object) -> str:
@@ -42,8 +51,10 @@ def _required(p: VendorProfile) -> str:
         groups.setdefault(params, []).append(rtype)
     if not groups:
         return "none"
-    return "; ".join(f"{'/'.join(ts) if len(ts) < 3 else 'clinical types'}: {' or '.join(ps)}"
-                     for ps, ts in groups.items())
+    return "; ".join(
+        f"{'/'.join(ts) if len(ts) < 3 else 'clinical types'}: {' or '.join(ps)}"
+        for ps, ts in groups.items()
+    )
 
 
 def _last_updated(p: VendorProfile) -> str:
@@ -65,8 +76,11 @@ def _export(p: VendorProfile) -> str:
 
 
 def _opt(value: object, unit: str = "") -> str:
-    return "none" if value is None or value is False else ("yes" if value is True else
-                                                            f"{value}{unit}")
+    return (
+        "none"
+        if value is None or value is False
+        else ("yes" if value is True else f"{value}{unit}")
+    )
 
 
 # (row label, profile fields whose sources the cell cites, formatter)
@@ -77,26 +91,37 @@ ROWS: list[tuple[str, tuple[str, ...], Callable[[VendorProfile], str]]] = [
     ("assertion algorithms", ("signing_algs",), lambda p: _join(p.signing_algs)),
     ("JWKS URL registered", ("jwks_url_required",), lambda p: _opt(p.jwks_url_required)),
     ("scope style", ("scope_styles",), lambda p: _join(p.scope_styles)),
-    ("extra search params", ("search_params",),
-     lambda p: _join(f"`{k}={v}`" for k, v in p.search_params.items())),
+    (
+        "extra search params",
+        ("search_params",),
+        lambda p: _join(f"`{k}={v}`" for k, v in p.search_params.items()),
+    ),
     ("writes over FHIR", ("writes",), _writes),
     ("required search params", ("required_search_params",), _required),
     ("page size limit", ("max_page_size",), lambda p: _opt(p.max_page_size)),
     ("max matches per search", ("max_search_matches",), lambda p: _opt(p.max_search_matches)),
-    ("over-large searches split by date", ("split_by_date",),
-     lambda p: _join(f"{t} `{v}`" for t, v in sorted(p.split_by_date.items()))),
+    (
+        "over-large searches split by date",
+        ("split_by_date",),
+        lambda p: _join(f"{t} `{v}`" for t, v in sorted(p.split_by_date.items())),
+    ),
     ("`$export`", ("export_levels", "export_since"), _export),
-    ("full sync", ("export_levels", "export_for_full_sync", "required_search_params"),
-     lambda p: p.full_sync_method),
+    (
+        "full sync",
+        ("export_levels", "export_for_full_sync", "required_search_params"),
+        lambda p: p.full_sync_method,
+    ),
     ("`Patient/$everything`", ("patient_everything",), lambda p: _opt(p.patient_everything)),
     ("`_lastUpdated`", ("last_updated_types",), _last_updated),
     ("incremental sync", ("last_updated_types", "incremental_fallback"), _incremental),
     ("versioning", ("versioning",), lambda p: p.versioning),
     ("change notification", ("notification",), lambda p: p.notification),
-    ("requests/min per base URL", ("requests_per_minute",),
-     lambda p: _opt(p.requests_per_minute)),
-    ("token requests/min", ("token_requests_per_minute",),
-     lambda p: _opt(p.token_requests_per_minute)),
+    ("requests/min per base URL", ("requests_per_minute",), lambda p: _opt(p.requests_per_minute)),
+    (
+        "token requests/min",
+        ("token_requests_per_minute",),
+        lambda p: _opt(p.token_requests_per_minute),
+    ),
     ("ids repeat across pages", ("dedupe_ids",), lambda p: _opt(p.dedupe_ids)),
     ("paging", ("paging",), lambda p: p.paging),
 ]
@@ -125,8 +150,7 @@ def render() -> str:
         "| --- |" + " --- |" * len(profiles),
     ]
     for label, fields, fmt in ROWS:
-        lines.append(f"| {label} | " + " | ".join(_cell(p, fields, fmt) for p in profiles)
-                     + " |")
+        lines.append(f"| {label} | " + " | ".join(_cell(p, fields, fmt) for p in profiles) + " |")
     return "\n".join(lines) + "\n"
 
 

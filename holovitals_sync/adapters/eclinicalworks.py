@@ -23,11 +23,21 @@ PROFILE = VendorProfile(
     incremental_fallback="bulk_since",
     notification="none",
     requests_per_minute=250,
-    sources={"base_url_template": "W1", "admin_fields": "W1,W2", "auth_methods": "W2,W3",
-             "signing_algs": "W2,W3", "jwks_url_required": "W3", "scope_styles": "W1",
-             "writes": "W1", "export_levels": "W2", "export_since": "W2",
-             "last_updated_types": "W1", "incremental_fallback": "W2",
-             "notification": "W1", "requests_per_minute": "W2"},
+    sources={
+        "base_url_template": "W1",
+        "admin_fields": "W1,W2",
+        "auth_methods": "W2,W3",
+        "signing_algs": "W2,W3",
+        "jwks_url_required": "W3",
+        "scope_styles": "W1",
+        "writes": "W1",
+        "export_levels": "W2",
+        "export_since": "W2",
+        "last_updated_types": "W1",
+        "incremental_fallback": "W2",
+        "notification": "W1",
+        "requests_per_minute": "W2",
+    },
 )
 
 

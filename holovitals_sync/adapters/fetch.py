@@ -109,8 +109,10 @@ class StallWatch:
         if progressed:
             self.last = now
         elif now - self.last > self.seconds:
-            raise EndlessPaging(f"no resources from the EHR for {self.seconds:g} s while its "
-                                "pages kept coming (HOLOVITALS_SYNC_STALL_SECONDS)")
+            raise EndlessPaging(
+                f"no resources from the EHR for {self.seconds:g} s while its "
+                "pages kept coming (HOLOVITALS_SYNC_STALL_SECONDS)"
+            )
 
 
 # A `_count` the server refuses is halved down to this before the refusal is believed to
@@ -161,8 +163,11 @@ class PageSizer:
         """Notice a silent cap: fewer entries than asked on a page that is not the last."""
         if asked is None or following is None:
             return
-        served = sum(1 for e in bundle.get("entry") or [] if isinstance(e, dict)
-                     and (e.get("search") or {}).get("mode", "match") == "match")
+        served = sum(
+            1
+            for e in bundle.get("entry") or []
+            if isinstance(e, dict) and (e.get("search") or {}).get("mode", "match") == "match"
+        )
         if 0 < served < asked:
             self.lower(served)
 
@@ -173,9 +178,16 @@ class Fetcher:
     stall_seconds: float = 900.0
     streams: int = 1  # tasks paged at once (adapters.streams)
 
-    def __init__(self, client: FhirClient, profile: VendorProfile, *, page_size: int,
-                 extra_params: list[tuple[str, str]], patient_ids: Callable[[], list[str]],
-                 export_target: Callable[[], tuple[str, str | None]]):
+    def __init__(
+        self,
+        client: FhirClient,
+        profile: VendorProfile,
+        *,
+        page_size: int,
+        extra_params: list[tuple[str, str]],
+        patient_ids: Callable[[], list[str]],
+        export_target: Callable[[], tuple[str, str | None]],
+    ):
         """Bind the runner to a client and the adapter's hooks.
 
         Args:
@@ -203,8 +215,7 @@ class Fetcher:
         """Yield the pages of every task from the resume point on (several at once when
         the connection allows more than one stream)."""
         resume = resume or {}
-        if "streams" in resume or (self.streams > 1 and len(tasks) > 1
-                                   and "task" not in resume):
+        if "streams" in resume or (self.streams > 1 and len(tasks) > 1 and "task" not in resume):
             from holovitals_sync.adapters.streams import run_parallel
 
             yield from run_parallel(self, tasks, resume, max(1, self.streams))
@@ -215,17 +226,22 @@ class Fetcher:
         for k in range(int(resume.get("task", 0)), len(tasks)):
             for resources, after, cursor, total in self._steps(tasks[k], state):
                 stall.page(bool(resources) or after is None)
-                checkpoint: dict[str, Any] = ({"task": k, "state": after} if after is not None
-                                              else {"task": k + 1, "state": {}})
+                checkpoint: dict[str, Any] = (
+                    {"task": k, "state": after}
+                    if after is not None
+                    else {"task": k + 1, "state": {}}
+                )
                 if marks_deletes(tasks[k], after):  # deletes, not resources
-                    yield FetchedPage([], checkpoint, cursor, total,
-                                      deleted=[tuple(r) for r in resources])
+                    yield FetchedPage(
+                        [], checkpoint, cursor, total, deleted=[tuple(r) for r in resources]
+                    )
                     continue
                 kept = self._dedupe(resources, seen)
                 if self.profile.dedupe_ids:
                     checkpoint["recent"] = [_key(r) for r in resources]
-                yield FetchedPage(kept, checkpoint, cursor, total,
-                                  page_size_learned=self.sizer.learned)
+                yield FetchedPage(
+                    kept, checkpoint, cursor, total, page_size_learned=self.sizer.learned
+                )
             state = {}
 
     def _dedupe(self, resources: list[Resource], seen: set[str]) -> list[Resource]:
@@ -244,8 +260,9 @@ class Fetcher:
     def _steps(self, task: Task, state: StepState) -> Iterator[Step]:
         if task.kind == "search":
             rtype = task.types[0]
-            yield from self.unit_steps(self.client.url(rtype), self._params(task, rtype),
-                                       state, task.types, rtype)
+            yield from self.unit_steps(
+                self.client.url(rtype), self._params(task, rtype), state, task.types, rtype
+            )
         elif task.kind == "patients":
             yield from self.patient_steps(task, state)
         elif task.kind == "history":
@@ -263,11 +280,15 @@ class Fetcher:
         """
         rtype = task.types[0]
         since = task.since_of(rtype)
-        params = [("_since", lookback(since)[2:]), ("_count", str(self.page_size))] \
-            if since else [("_count", str(self.page_size))]
+        params = (
+            [("_since", lookback(since)[2:]), ("_count", str(self.page_size))]
+            if since
+            else [("_count", str(self.page_size))]
+        )
         decided: set[str] = set(state.get("decided") or [])
-        for bundle, following in self._bundles(self.client.url(rtype, "_history"), params,
-                                               state.get("next")):
+        for bundle, following in self._bundles(
+            self.client.url(rtype, "_history"), params, state.get("next")
+        ):
             deleted: list[Any] = []
             for entry in bundle.get("entry") or []:
                 rid = _history_id(entry, rtype)
@@ -282,8 +303,7 @@ class Fetcher:
                 yield deleted, None, {}, None
 
     # ---- search ----------------------------------------------------------------------
-    def _params(self, task: Task, rtype: str, patient: str | None = None
-                ) -> list[tuple[str, str]]:
+    def _params(self, task: Task, rtype: str, patient: str | None = None) -> list[tuple[str, str]]:
         params = list(self.extra_params)
         if patient is not None:
             params.append(("_id" if rtype == "Patient" else "patient", patient))
@@ -295,8 +315,9 @@ class Fetcher:
         params.append(("_count", str(self.page_size)))
         return params
 
-    def search_steps(self, url: str, params: list[tuple[str, str]], state: StepState,
-                     types: tuple[str, ...]) -> Iterator[Step]:
+    def search_steps(
+        self, url: str, params: list[tuple[str, str]], state: StepState, types: tuple[str, ...]
+    ) -> Iterator[Step]:
         """Pages of one search (or resume at its saved next link); cursor when done."""
         started = state.get("started")
         for bundle, following in self._bundles(url, params, state.get("next")):
@@ -315,15 +336,20 @@ class Fetcher:
         marker = self.profile.too_many_error
         if marker is None or exc.status != 400:
             return False
-        return any(i.code == "too-costly" or marker in (i.diagnostics or "")
-                   for i in exc.issues)
+        return any(i.code == "too-costly" or marker in (i.diagnostics or "") for i in exc.issues)
 
     def modifier_refused(self, exc: OperationOutcomeError) -> bool:
         """A 400 that is not "too many": the server does not take the `:missing` modifier."""
         return exc.status == 400 and not self.too_many(exc)
 
-    def unit_steps(self, url: str, params: list[tuple[str, str]], state: StepState,
-                   types: tuple[str, ...], rtype: str | None) -> Iterator[Step]:
+    def unit_steps(
+        self,
+        url: str,
+        params: list[tuple[str, str]],
+        state: StepState,
+        types: tuple[str, ...],
+        rtype: str | None,
+    ) -> Iterator[Step]:
         """One search, split into date windows when the vendor refuses it as too large."""
         date_param = self.profile.split_by_date.get(rtype or "")
         if date_param is None or self.profile.too_many_error is None:
@@ -343,8 +369,14 @@ class Fetcher:
             state = {"split": [[SPLIT_FROM, SPLIT_TO], UNDATED]}
         yield from self.split_steps(url, params, state, types, date_param)
 
-    def split_steps(self, url: str, params: list[tuple[str, str]], state: StepState,
-                    types: tuple[str, ...], date_param: str) -> Iterator[Step]:
+    def split_steps(
+        self,
+        url: str,
+        params: list[tuple[str, str]],
+        state: StepState,
+        types: tuple[str, ...],
+        date_param: str,
+    ) -> Iterator[Step]:
         """The windows in `state["split"]` in order; a refused window is halved in place."""
         windows: list[list[str]] = [list(w) for w in state["split"]]
         seen: set[str] = set(state.get("seen") or [])
@@ -367,8 +399,9 @@ class Fetcher:
                     if after is None and not windows:
                         yield kept, None, {t: started for t in types}, None
                         return
-                    saved = StepState(split=[list(w) for w in windows], seen=sorted(seen),
-                                      started=started)
+                    saved = StepState(
+                        split=[list(w) for w in windows], seen=sorted(seen), started=started
+                    )
                     if after is not None:
                         saved["next"] = after["next"]
                     yield kept, saved, {}, total
@@ -376,8 +409,9 @@ class Fetcher:
                 if [lo, hi] == UNDATED and not delivered and self.modifier_refused(exc):
                     # A server without `:missing` cannot be asked for undated records;
                     # the bulk export (full sync) still brings them.
-                    log.warning("%s:missing refused; undated records come with a full sync",
-                                date_param)
+                    log.warning(
+                        "%s:missing refused; undated records come with a full sync", date_param
+                    )
                     windows = windows[1:]
                     if not windows:
                         yield [], None, {t: started for t in types}, None
@@ -389,8 +423,9 @@ class Fetcher:
                 windows[0:1] = halves
             inner = StepState()
 
-    def _bundles(self, url: str, params: list[tuple[str, str]], resume_at: str | None
-                 ) -> Iterator[tuple[Resource, str | None]]:
+    def _bundles(
+        self, url: str, params: list[tuple[str, str]], resume_at: str | None
+    ) -> Iterator[tuple[Resource, str | None]]:
         """Pages with their next link, resolved by the client (the one parser of them)."""
         if resume_at is None:
             yield from self._fresh(url, params)
@@ -407,8 +442,9 @@ class Fetcher:
         yield first
         yield from pages
 
-    def _fresh(self, url: str, params: list[tuple[str, str]]
-               ) -> Iterator[tuple[Resource, str | None]]:
+    def _fresh(
+        self, url: str, params: list[tuple[str, str]]
+    ) -> Iterator[tuple[Resource, str | None]]:
         """A search from its first page, at the run's page size; a refusal of that size
         halves it (down to PAGE_FLOOR), and a quietly capped first page lowers it."""
         while True:
@@ -421,8 +457,12 @@ class Fetcher:
             except StopIteration:
                 return
             except OperationOutcomeError as exc:
-                if asked is None or asked <= PAGE_FLOOR or self.too_many(exc) \
-                        or not _asks_too_much(exc):
+                if (
+                    asked is None
+                    or asked <= PAGE_FLOOR
+                    or self.too_many(exc)
+                    or not _asks_too_much(exc)
+                ):
                     raise
                 self.sizer.lower(max(PAGE_FLOOR, asked // 2))
                 continue
@@ -431,8 +471,9 @@ class Fetcher:
             yield from pages
             return
 
-    def _patient_units(self, task: Task, pid: str
-                       ) -> list[tuple[str, list[tuple[str, str]], str | None]]:
+    def _patient_units(
+        self, task: Task, pid: str
+    ) -> list[tuple[str, list[tuple[str, str]], str | None]]:
         if self.profile.patient_everything and not task.since:
             url = self.client.url("Patient", pid, "$everything")
             return [(url, [("_count", str(self.page_size))], None)]
@@ -453,14 +494,23 @@ class Fetcher:
             units = self._patient_units(task, ids[p])
             for u in range(u0 if p == p0 else 0, len(units)):
                 url, params, rtype = units[u]
-                for resources, after, _, _ in self.unit_steps(url, params, inner, task.types,
-                                                              rtype):
+                for resources, after, _, _ in self.unit_steps(
+                    url, params, inner, task.types, rtype
+                ):
                     yield self._patient_step(resources, after, started, task, ids, p, u, units)
                 inner = StepState()
 
     @staticmethod
-    def _patient_step(resources: list[Resource], after: StepState | None, started: str,
-                      task: Task, ids: list[str], p: int, u: int, units: list[Any]) -> Step:
+    def _patient_step(
+        resources: list[Resource],
+        after: StepState | None,
+        started: str,
+        task: Task,
+        ids: list[str],
+        p: int,
+        u: int,
+        units: list[Any],
+    ) -> Step:
         if after is not None:
             state = StepState(p=p, pid=ids[p], u=u, **_search_part(after))
         elif u + 1 < len(units):
@@ -477,8 +527,12 @@ class Fetcher:
         level, group = self.export_target()
         since = min((s for _, s in task.since), default=None)
         moment = datetime.fromisoformat(since.replace("Z", "+00:00")) if since else None
-        return exporter.kick_off(level=level, group_id=group,  # type: ignore[arg-type]
-                                 types=task.types, since=moment)
+        return exporter.kick_off(
+            level=level,  # type: ignore[arg-type]
+            group_id=group,
+            types=task.types,
+            since=moment,
+        )
 
     def export_steps(self, task: Task, state: StepState) -> Iterator[Step]:
         """Export NDJSON cut into pages; resumable at (job, file, line).
@@ -487,8 +541,11 @@ class Fetcher:
         (Oracle Health refuses one while the first runs).
         """
         exporter = BulkExporter(self.client, poll_interval=1.0)
-        job = BulkJob.from_dict(state["job"]) if state.get("job") else \
-            self._start_export(exporter, task)
+        job = (
+            BulkJob.from_dict(state["job"])
+            if state.get("job")
+            else self._start_export(exporter, task)
+        )
         manifest = exporter.wait(job)
         if manifest.error:
             log.warning("export reported %d error file(s)", len(manifest.error))
@@ -529,8 +586,9 @@ def _search_part(state: StepState) -> StepState:
     return part
 
 
-def _chunks(resources: Iterator[Resource], size: int, skip: int
-            ) -> Iterator[tuple[list[Resource], int]]:
+def _chunks(
+    resources: Iterator[Resource], size: int, skip: int
+) -> Iterator[tuple[list[Resource], int]]:
     """Pages of `size` after skipping `skip` lines, each with the last line number read."""
     page: list[Resource] = []
     line = 0

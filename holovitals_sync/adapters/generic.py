@@ -30,16 +30,25 @@ PROFILE = VendorProfile(
     export_levels=("system", "patient", "group"),
     export_group_template="{group_id}",
     notification="unknown",
-    sources={"base_url_template": "server", "admin_fields": "S1",
-             "auth_methods": "S1", "signing_algs": "S1",
-             "scope_styles": "S1", "writes": "CapabilityStatement",
-             "export_levels": "S2 + CapabilityStatement",
-             "last_updated_types": "CapabilityStatement", "versioning": "S4",
-             "notification": "S3 + CapabilityStatement"},
+    sources={
+        "base_url_template": "server",
+        "admin_fields": "S1",
+        "auth_methods": "S1",
+        "signing_algs": "S1",
+        "scope_styles": "S1",
+        "writes": "CapabilityStatement",
+        "export_levels": "S2 + CapabilityStatement",
+        "last_updated_types": "CapabilityStatement",
+        "versioning": "S4",
+        "notification": "S3 + CapabilityStatement",
+    },
 )
 WILDCARD = ["system/*.read", "system/*.write"]
-_EXPORT_OPS: dict[str, ExportLevel] = {"export": "system", "patient-export": "patient",
-                                       "group-export": "group"}
+_EXPORT_OPS: dict[str, ExportLevel] = {
+    "export": "system",
+    "patient-export": "patient",
+    "group-export": "group",
+}
 
 
 def _writes(resources: list[dict[str, Any]]) -> dict[str, frozenset[WriteOp]]:
@@ -53,8 +62,11 @@ def _writes(resources: list[dict[str, Any]]) -> dict[str, frozenset[WriteOp]]:
 
 
 def _last_updated(resources: list[dict[str, Any]]) -> frozenset[str] | None:
-    listed = {str(r.get("type")) for r in resources
-              if any(p.get("name") == "_lastUpdated" for p in r.get("searchParam") or [])}
+    listed = {
+        str(r.get("type"))
+        for r in resources
+        if any(p.get("name") == "_lastUpdated" for p in r.get("searchParam") or [])
+    }
     # Many servers do not list common parameters at all: then assume the standard.
     return frozenset(listed) if listed else None
 
@@ -65,8 +77,9 @@ def _export_levels(rest: dict[str, Any]) -> tuple[ExportLevel, ...]:
     return tuple(level for level in ("system", "patient", "group") if level in found)
 
 
-def profile_from_server(capabilities: dict[str, Any], smart: dict[str, Any] | None
-                        ) -> VendorProfile:
+def profile_from_server(
+    capabilities: dict[str, Any], smart: dict[str, Any] | None
+) -> VendorProfile:
     """A profile describing what the server itself declares.
 
     Args:
@@ -78,27 +91,38 @@ def profile_from_server(capabilities: dict[str, Any], smart: dict[str, Any] | No
     """
     rest = (capabilities.get("rest") or [{}])[0]
     resources = [r for r in rest.get("resource") or [] if isinstance(r, dict)]
-    searchable = tuple(str(r["type"]) for r in resources
-                       if any(i.get("code") == "search-type" for i in r.get("interaction") or []))
+    searchable = tuple(
+        str(r["type"])
+        for r in resources
+        if any(i.get("code") == "search-type" for i in r.get("interaction") or [])
+    )
     versions = {r.get("versioning") for r in resources if "versioning" in r}
-    algs = tuple(a for a in STANDARD_ALGS
-                 if a in ((smart or {}).get("token_endpoint_auth_signing_alg_values_supported")
-                          or STANDARD_ALGS))
+    algs = tuple(
+        a
+        for a in STANDARD_ALGS
+        if a
+        in ((smart or {}).get("token_endpoint_auth_signing_alg_values_supported") or STANDARD_ALGS)
+    )
     patient = next((r for r in resources if r.get("type") == "Patient"), {})
     return replace(
         PROFILE,
         resource_types=tuple(t for t in searchable if t != "Group") or PROFILE.resource_types,
         writes=_writes(resources),
         last_updated_types=_last_updated(resources),
-        history_types=frozenset(str(r["type"]) for r in resources if any(
-            i.get("code") == "history-type" for i in r.get("interaction") or [])),
+        history_types=frozenset(
+            str(r["type"])
+            for r in resources
+            if any(i.get("code") == "history-type" for i in r.get("interaction") or [])
+        ),
         export_levels=_export_levels(rest),
-        patient_everything=any(o.get("name") == "everything"
-                               for o in patient.get("operation") or []),
+        patient_everything=any(
+            o.get("name") == "everything" for o in patient.get("operation") or []
+        ),
         versioning="none" if versions == {"no-version"} else "if-match-412",
         signing_algs=algs or STANDARD_ALGS,
-        notification="subscriptions" if any(r.get("type") == "Subscription"
-                                            for r in resources) else "none",
+        notification="subscriptions"
+        if any(r.get("type") == "Subscription" for r in resources)
+        else "none",
         export_since=bool(_export_levels(rest)),
     )
 
@@ -133,15 +157,19 @@ class GenericAdapter(EHRAdapter):
         """The server's declared profile (read once per adapter)."""
         if self._resolved is None:
             self._resolved = profile_from_server(self.client.capabilities(), self._smart())
-            log.info("generic server profile: %d types, export %s",
-                     len(self._resolved.resource_types), self._resolved.export_levels)
+            log.info(
+                "generic server profile: %d types, export %s",
+                len(self._resolved.resource_types),
+                self._resolved.export_levels,
+            )
         return self._resolved
 
     def _smart(self) -> dict[str, Any] | None:
         core = self.client.core
         url = self.client.url(".well-known", "smart-configuration")
-        response = core.send(core.build("GET", url, headers={"Accept": "application/json"}),
-                             authenticated=False)
+        response = core.send(
+            core.build("GET", url, headers={"Accept": "application/json"}), authenticated=False
+        )
         if response.status_code != 200:
             return None
         try:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from .base import EHRAdapter
 
 
-def find_patients(adapter: EHRAdapter, *, system: str | None, value: str,
-                  merged_away: bool = False) -> list[str]:
+def find_patients(
+    adapter: EHRAdapter, *, system: str | None, value: str, merged_away: bool = False
+) -> list[str]:
     """Ids of the EHR's patients carrying this identifier (usually one; none when unknown).
 
     A patient the EHR merged away may still carry the identifier with `link.replaced-by`;
@@ -24,8 +25,11 @@ def find_patients(adapter: EHRAdapter, *, system: str | None, value: str,
     for resource in adapter.client.search("Patient", params):
         if resource.get("resourceType") != "Patient" or not resource.get("id"):
             continue
-        replaced = any(link.get("type") == "replaced-by" for link in resource.get("link") or ()
-                       if isinstance(link, dict))
+        replaced = any(
+            link.get("type") == "replaced-by"
+            for link in resource.get("link") or ()
+            if isinstance(link, dict)
+        )
         if replaced == merged_away:
             found.append(str(resource["id"]))
     return sorted(set(found))

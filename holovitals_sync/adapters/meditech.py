@@ -18,10 +18,17 @@ PROFILE = VendorProfile(
     patient_everything=True,
     last_updated_types=frozenset(),
     notification="hl7v2",
-    sources={"base_url_template": "M1", "admin_fields": "M1",
-             "auth_methods": "M1", "scope_styles": "M1",
-             "writes": "M1", "export_levels": "M1", "patient_everything": "M1",
-             "last_updated_types": "M1", "notification": "M1"},
+    sources={
+        "base_url_template": "M1",
+        "admin_fields": "M1",
+        "auth_methods": "M1",
+        "scope_styles": "M1",
+        "writes": "M1",
+        "export_levels": "M1",
+        "patient_everything": "M1",
+        "last_updated_types": "M1",
+        "notification": "M1",
+    },
 )
 
 

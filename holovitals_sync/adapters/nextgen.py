@@ -19,9 +19,15 @@ PROFILE = VendorProfile(
     auth_methods=(AuthMethod.CLIENT_SECRET_BASIC, AuthMethod.SMART_BACKEND),
     writes={},
     versioning="none",
-    sources={"base_url_template": "N1", "admin_fields": "N1",
-             "auth_methods": "N1", "scope_styles": "N1",
-             "writes": "N1,N2", "last_updated_types": "N1", "versioning": "N1"},
+    sources={
+        "base_url_template": "N1",
+        "admin_fields": "N1",
+        "auth_methods": "N1",
+        "scope_styles": "N1",
+        "writes": "N1,N2",
+        "last_updated_types": "N1",
+        "versioning": "N1",
+    },
 )
 
 OFFICE_PROFILE = replace(
@@ -59,4 +65,5 @@ class NextGenAdapter(EHRAdapter):
             return PRODUCTS[product]
         except KeyError:
             raise ConfigurationError(
-                f"NextGen product must be one of {', '.join(PRODUCTS)}") from None
+                f"NextGen product must be one of {', '.join(PRODUCTS)}"
+            ) from None

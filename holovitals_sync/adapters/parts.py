@@ -43,8 +43,14 @@ class Split:
     resume: dict[str, Any] | None = None
 
 
-def plan_split(adapter: EHRAdapter, types: list[str], *, min_resources: int,
-               patient_block: int, workers: int = 1) -> Split:
+def plan_split(
+    adapter: EHRAdapter,
+    types: list[str],
+    *,
+    min_resources: int,
+    patient_block: int,
+    workers: int = 1,
+) -> Split:
     """How to run a full sync of `types`: in parts, or as one job."""
     tasks = full_tasks(adapter.profile, types)
     if len(tasks) == 1 and tasks[0].kind == "export":
@@ -55,14 +61,21 @@ def plan_split(adapter: EHRAdapter, types: list[str], *, min_resources: int,
     # are cut in time instead (`_window_split`).
     bound = [t for t in tasks if t.kind == "patients"]
     if not bound:
-        return _window_split(adapter, [t for task in tasks for t in task.types],
-                             min_resources, workers)
+        return _window_split(
+            adapter, [t for task in tasks for t in task.types], min_resources, workers
+        )
     ids = adapter.patient_ids()
     if len(ids) * PER_PATIENT_GUESS < min_resources:
         return Split()
-    parts: list[Part] = [{"kind": "patients", "types": list(task.types),
-                          "patients": ids[start:start + patient_block]}
-                         for task in bound for start in range(0, len(ids), patient_block)]
+    parts: list[Part] = [
+        {
+            "kind": "patients",
+            "types": list(task.types),
+            "patients": ids[start : start + patient_block],
+        }
+        for task in bound
+        for start in range(0, len(ids), patient_block)
+    ]
     free = [t for task in tasks if task.kind != "patients" for t in task.types]
     if free:  # together, so their streams run side by side as in one job
         parts.append({"kind": "search", "types": free})
@@ -71,8 +84,7 @@ def plan_split(adapter: EHRAdapter, types: list[str], *, min_resources: int,
     return Split(parts)
 
 
-def _window_split(adapter: EHRAdapter, types: list[str], min_resources: int,
-                  workers: int) -> Split:
+def _window_split(adapter: EHRAdapter, types: list[str], min_resources: int, workers: int) -> Split:
     """Each type larger than a fair share cut into `_lastUpdated` windows (one part each,
     its open tail held back until the others end); the smaller types in one part.
 
@@ -86,8 +98,7 @@ def _window_split(adapter: EHRAdapter, types: list[str], min_resources: int,
         return Split()
 
 
-def _plan_windows(adapter: EHRAdapter, types: list[str], min_resources: int,
-                  workers: int) -> Split:
+def _plan_windows(adapter: EHRAdapter, types: list[str], min_resources: int, workers: int) -> Split:
     usable = [t for t in types if adapter.profile.supports_last_updated(t)]
     counters = {t: windows.Counter(adapter.client, t, adapter.search_extra()) for t in usable}
     counts = {t: counter(("", "")) for t, counter in counters.items()}
@@ -101,13 +112,23 @@ def _plan_windows(adapter: EHRAdapter, types: list[str], min_resources: int,
     most = max(2, (MAX_PARTS - 1) // max(1, len(large)))  # all of them within MAX_PARTS
     for rtype in types:
         count = counts.get(rtype)
-        cut = windows.cut(counters[rtype], count, target, most) if rtype in large and \
-            count is not None else None
+        cut = (
+            windows.cut(counters[rtype], count, target, most)
+            if rtype in large and count is not None
+            else None
+        )
         if cut is None:
             whole.append(rtype)
             continue
-        parts += [{"kind": "search", "types": [rtype], "window": list(window),
-                   **({"last": True} if not window[1] else {})} for window in cut]
+        parts += [
+            {
+                "kind": "search",
+                "types": [rtype],
+                "window": list(window),
+                **({"last": True} if not window[1] else {}),
+            }
+            for window in cut
+        ]
     if whole:  # together, so their streams run side by side as in one job
         parts.append({"kind": "search", "types": whole})
     if len(parts) < 2 or len(parts) > MAX_PARTS:
@@ -120,8 +141,12 @@ def _export_split(adapter: EHRAdapter, task: Task, min_resources: int) -> Split:
     """Start the export and wait for its manifest here; its files become the parts."""
     exporter = BulkExporter(adapter.client, poll_interval=1.0)
     level, group = adapter.export_target()
-    job = exporter.kick_off(level=level, group_id=group,  # type: ignore[arg-type]
-                            types=task.types, since=None)
+    job = exporter.kick_off(
+        level=level,  # type: ignore[arg-type]
+        group_id=group,
+        types=task.types,
+        since=None,
+    )
     manifest = exporter.wait(job)
     saved = job.to_dict()
     files = [f for f in manifest.output if f.type in task.types]
@@ -133,8 +158,12 @@ def _export_split(adapter: EHRAdapter, task: Task, min_resources: int) -> Split:
     if one_per_type or (total is not None and total < min_resources):
         return Split(resume={"task": 0, "state": {"job": saved}})
     groups = _groups(len(files), MAX_PARTS)
-    return Split([{"kind": "export", "types": list(task.types), "job": saved,
-                   "files": group} for group in groups])
+    return Split(
+        [
+            {"kind": "export", "types": list(task.types), "job": saved, "files": group}
+            for group in groups
+        ]
+    )
 
 
 def _groups(count: int, most: int) -> list[list[int]]:

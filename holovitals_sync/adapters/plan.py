@@ -48,8 +48,9 @@ def per_patient(profile: VendorProfile, rtype: str) -> bool:
     return bool(profile.required_search_params.get(rtype))
 
 
-def search_tasks(profile: VendorProfile, types: list[str],
-                 since: dict[str, str] | None = None) -> list[Task]:
+def search_tasks(
+    profile: VendorProfile, types: list[str], since: dict[str, str] | None = None
+) -> list[Task]:
     """Paged search per type where allowed; one per-patient task for the rest."""
     since = since or {}
     free = [t for t in types if not per_patient(profile, t)]
@@ -69,8 +70,9 @@ def full_tasks(profile: VendorProfile, types: list[str]) -> list[Task]:
     return search_tasks(profile, types)
 
 
-def incremental_tasks(profile: VendorProfile, types: list[str],
-                      cursor: dict[str, str]) -> list[Task]:
+def incremental_tasks(
+    profile: VendorProfile, types: list[str], cursor: dict[str, str]
+) -> list[Task]:
     """An incremental sync from `cursor` (type -> instant).
 
     Types never synced get a full fetch; `_lastUpdated` where the vendor supports it; the
@@ -84,8 +86,7 @@ def incremental_tasks(profile: VendorProfile, types: list[str],
     tasks = full_tasks(profile, fresh)
     tasks += search_tasks(profile, by_date, {t: cursor[t] for t in by_date})
     # Deletes never show in a search: where the type's history lists them, read it too.
-    tasks += [Task("history", (t,), ((t, cursor[t]),)) for t in known
-              if t in profile.history_types]
+    tasks += [Task("history", (t,), ((t, cursor[t]),)) for t in known if t in profile.history_types]
     if rest and profile.incremental_fallback == "bulk_since" and profile.export_levels:
         oldest = min(cursor[t] for t in rest)
         tasks.append(Task("export", tuple(rest), tuple((t, oldest) for t in rest)))

@@ -24,8 +24,14 @@ Fallback = Literal["patient_requery", "bulk_since"]
 
 # What the sandbox (and most US Core servers) serve; profiles narrow it where documented.
 CLINICAL_TYPES: tuple[str, ...] = (
-    "Patient", "Encounter", "Observation", "Condition", "MedicationRequest",
-    "AllergyIntolerance", "Immunization", "DiagnosticReport",
+    "Patient",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Immunization",
+    "DiagnosticReport",
 )
 STANDARD_ALGS: tuple[str, ...] = ("RS384", "ES384")
 DEFAULT_SOURCE = "default"
@@ -127,8 +133,11 @@ class VendorProfile:
         complete full sync finds them always."""
         if resource_type in self.history_types:
             return "history"
-        if self.incremental_fallback == "bulk_since" and self.export_levels \
-                and not self.supports_last_updated(resource_type):
+        if (
+            self.incremental_fallback == "bulk_since"
+            and self.export_levels
+            and not self.supports_last_updated(resource_type)
+        ):
             return "export + sweep"
         if self.notification == "subscriptions":
             return "notification + sweep"
@@ -143,9 +152,12 @@ class VendorProfile:
         allowed = self.write_ops(resource_type)
         if op in allowed:
             return None
-        reason = (f"{self.display_name} takes no FHIR writes of {resource_type}"
-                  if not allowed else f"{self.display_name} takes only "
-                  f"{'/'.join(sorted(allowed))} of {resource_type}, not {op}")
+        reason = (
+            f"{self.display_name} takes no FHIR writes of {resource_type}"
+            if not allowed
+            else f"{self.display_name} takes only "
+            f"{'/'.join(sorted(allowed))} of {resource_type}, not {op}"
+        )
         return f"{reason} [{self.source('writes')}]"
 
     @property
@@ -155,7 +167,7 @@ class VendorProfile:
 
     @property
     def full_sync_method(self) -> str:
-        """"export:<level>" or "search" (per patient where searches need `patient`)."""
+        """ "export:<level>" or "search" (per patient where searches need `patient`)."""
         if self.export_levels and self.export_for_full_sync:
             return f"export:{self.export_levels[0]}"
         return "search:per-patient" if self.needs_patient_iteration else "search"
@@ -163,8 +175,11 @@ class VendorProfile:
     @property
     def needs_patient_iteration(self) -> bool:
         """Clinical searches need a `patient` parameter, so we iterate patients."""
-        return any("patient" in params for rtype, params in
-                   self.required_search_params.items() if rtype != "Patient")
+        return any(
+            "patient" in params
+            for rtype, params in self.required_search_params.items()
+            if rtype != "Patient"
+        )
 
 
 def both(*types: str) -> dict[str, frozenset[WriteOp]]:

@@ -42,5 +42,5 @@ def verify_hub_signature(body: bytes, header: str | None, secret: str) -> bool:
     scheme, sep, digest = header.strip().partition("=")
     if not sep or scheme.lower() != "sha256":
         return False
-    expected = hub_signature(body, secret)[len(_PREFIX):]
+    expected = hub_signature(body, secret)[len(_PREFIX) :]
     return hmac.compare_digest(expected.encode(), digest.strip().lower().encode())

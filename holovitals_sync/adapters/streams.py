@@ -48,8 +48,9 @@ class _Streams:
         self.stop = threading.Event()
 
     def start(self, k: int, state: dict[str, Any]) -> None:
-        thread = threading.Thread(target=self._run, args=(k, state), daemon=True,
-                                  name=f"sync-stream-{k}")
+        thread = threading.Thread(
+            target=self._run, args=(k, state), daemon=True, name=f"sync-stream-{k}"
+        )
         thread.start()
 
     def _run(self, k: int, state: dict[str, Any]) -> None:
@@ -71,8 +72,9 @@ class _Streams:
         return False
 
 
-def run_parallel(fetcher: Fetcher, tasks: list[Task], resume: dict[str, Any] | None,
-                 width: int) -> Iterator[FetchedPage]:
+def run_parallel(
+    fetcher: Fetcher, tasks: list[Task], resume: dict[str, Any] | None, width: int
+) -> Iterator[FetchedPage]:
     """Every task's pages, up to `width` tasks at once, each page with the checkpoint of
     all streams so far."""
     from holovitals_sync.adapters.fetch import StallWatch
@@ -107,9 +109,16 @@ def run_parallel(fetcher: Fetcher, tasks: list[Task], resume: dict[str, Any] | N
         streams.stop.set()
 
 
-def _page(fetcher: Fetcher, task: Task, k: int, step: Step, positions: dict[str, Any],
-          recent: dict[str, list[str]], seen: set[str], totals: dict[int, int]
-          ) -> FetchedPage:
+def _page(
+    fetcher: Fetcher,
+    task: Task,
+    k: int,
+    step: Step,
+    positions: dict[str, Any],
+    recent: dict[str, list[str]],
+    seen: set[str],
+    totals: dict[int, int],
+) -> FetchedPage:
     from holovitals_sync.adapters.fetch import _key, marks_deletes
 
     resources, after, cursor, total = step
@@ -121,12 +130,10 @@ def _page(fetcher: Fetcher, task: Task, k: int, step: Step, positions: dict[str,
     if marks_deletes(task, after):  # deletes, not resources
         if recent:
             checkpoint["recent"] = dict(recent)
-        return FetchedPage([], checkpoint, cursor, estimate,
-                           deleted=[tuple(r) for r in resources])
+        return FetchedPage([], checkpoint, cursor, estimate, deleted=[tuple(r) for r in resources])
     kept = fetcher._dedupe(resources, seen)
     if fetcher.profile.dedupe_ids:
         recent[str(k)] = [_key(r) for r in resources]
     if recent:
         checkpoint["recent"] = dict(recent)
-    return FetchedPage(kept, checkpoint, cursor, estimate,
-                       page_size_learned=fetcher.sizer.learned)
+    return FetchedPage(kept, checkpoint, cursor, estimate, page_size_learned=fetcher.sizer.learned)

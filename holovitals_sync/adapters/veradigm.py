@@ -19,10 +19,17 @@ PROFILE = VendorProfile(
     export_levels=("group",),
     last_updated_types=frozenset(),
     versioning="none",
-    sources={"base_url_template": "V1", "admin_fields": "V1,V3",
-             "auth_methods": "V3", "jwks_url_required": "V3",
-             "scope_styles": "V1", "writes": "V2", "export_levels": "V1",
-             "last_updated_types": "V1", "versioning": "V1"},
+    sources={
+        "base_url_template": "V1",
+        "admin_fields": "V1,V3",
+        "auth_methods": "V3",
+        "jwks_url_required": "V3",
+        "scope_styles": "V1",
+        "writes": "V2",
+        "export_levels": "V1",
+        "last_updated_types": "V1",
+        "versioning": "V1",
+    },
 )
 
 

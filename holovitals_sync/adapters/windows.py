@@ -60,8 +60,9 @@ def _tail_start(server_time: str | None) -> str:
 def params_of(window: Window) -> list[tuple[str, str]]:
     """The `_lastUpdated` parameters that select one window."""
     lo, hi = window
-    return ([("_lastUpdated", f"ge{lo}")] if lo else []) + \
-        ([("_lastUpdated", f"lt{hi}")] if hi else [])
+    return ([("_lastUpdated", f"ge{lo}")] if lo else []) + (
+        [("_lastUpdated", f"lt{hi}")] if hi else []
+    )
 
 
 class Counter:

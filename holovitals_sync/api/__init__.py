@@ -47,8 +47,23 @@ def create_api() -> FastAPI:
     api.include_router(inbound.router, responses=ERROR_RESPONSES)
     api.add_middleware(OriginCheck)
     api.add_middleware(inbound.InboundFastPath)
-    for module in (health, auth, users, connections, audit, webhooks, jobs,
-                   statistics, conflicts, metrics, rules, validation_rules, records, alerts, hl7):
+    for module in (
+        health,
+        auth,
+        users,
+        connections,
+        audit,
+        webhooks,
+        jobs,
+        statistics,
+        conflicts,
+        metrics,
+        rules,
+        validation_rules,
+        records,
+        alerts,
+        hl7,
+    ):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     api.include_router(webhooks.connections_router, responses=ERROR_RESPONSES)
     document_errors(api)  # last: each route gets the error statuses it can produce

@@ -71,9 +71,10 @@ ThresholdBody = strict_body(ThresholdIn)
 def thresholds(_viewer: Viewer, session: SessionDep) -> ThresholdsOut:
     """The defaults (settings) and every per-connection or per-queue override."""
     rows = service.list_overrides(session)
-    return ThresholdsOut(defaults=service.defaults(get_settings()),
-                         overrides=[ThresholdOut.model_validate(r, from_attributes=True)
-                                    for r in rows])
+    return ThresholdsOut(
+        defaults=service.defaults(get_settings()),
+        overrides=[ThresholdOut.model_validate(r, from_attributes=True) for r in rows],
+    )
 
 
 @router.put("/thresholds", response_model=ThresholdsOut)
@@ -82,9 +83,14 @@ def put_threshold(body: ThresholdBody, admin: Admin, session: SessionDep) -> Thr
     if body.connection_id is not None and session.get(EHRConnection, body.connection_id) is None:
         raise HTTPException(404, "connection not found")
     try:
-        service.set_threshold(session, kind=body.kind, value=body.value,
-                              connection_id=body.connection_id, queue=body.queue,
-                              actor=admin.actor)
+        service.set_threshold(
+            session,
+            kind=body.kind,
+            value=body.value,
+            connection_id=body.connection_id,
+            queue=body.queue,
+            actor=admin.actor,
+        )
     except service.InvalidThreshold as exc:
         raise HTTPException(422, str(exc)) from None
     return thresholds(admin, session)
@@ -92,15 +98,22 @@ def put_threshold(body: ThresholdBody, admin: Admin, session: SessionDep) -> Thr
 
 @router.get("", response_model=AlertPage)
 def list_alerts(
-    _viewer: Viewer, session: SessionDep, status: AlertStatus | None = None,
-    offset: int = Query(0, ge=0, le=1_000_000), limit: int = Query(50, ge=1, le=500),
+    _viewer: Viewer,
+    session: SessionDep,
+    status: AlertStatus | None = None,
+    offset: int = Query(0, ge=0, le=1_000_000),
+    limit: int = Query(50, ge=1, le=500),
 ) -> AlertPage:
     """Alerts newest first, optionally of one status (open, acknowledged, closed)."""
     rows = service.list_alerts(session, status=status, offset=offset, limit=limit + 1)
     more = len(rows) > limit
-    return AlertPage(items=[AlertOut.of(r) for r in rows[:limit]], offset=offset, limit=limit,
-                     next_offset=offset + limit if more else None,
-                     open_count=service.count_open(session))
+    return AlertPage(
+        items=[AlertOut.of(r) for r in rows[:limit]],
+        offset=offset,
+        limit=limit,
+        next_offset=offset + limit if more else None,
+        open_count=service.count_open(session),
+    )
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertOut)

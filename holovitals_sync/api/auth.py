@@ -52,9 +52,13 @@ class Me(BaseModel):
 
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    role: Role = Field(default=Role.VIEWER, description=(
-        "What the token may do, at most the caller's own role. Defaults to viewer "
-        "(read-only): scripts that start syncs or resolve conflicts need operator."))
+    role: Role = Field(
+        default=Role.VIEWER,
+        description=(
+            "What the token may do, at most the caller's own role. Defaults to viewer "
+            "(read-only): scripts that start syncs or resolve conflicts need operator."
+        ),
+    )
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
 
@@ -160,8 +164,7 @@ def login(body: LoginBody, request: Request, response: Response, session: Sessio
     except auth.AuthError as exc:
         raise HTTPException(401, str(exc)) from None
     except login_guard.TooManyAttempts as exc:
-        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}
-                            ) from None
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     _set_session_cookie(response, token)
     return Me(username=user.username, role=user.role, via="session")
 
@@ -194,8 +197,9 @@ async def _login_form(request: Request) -> Response:
         except login_guard.TooManyAttempts as exc:
             # The hashing slots' refusal says so; the attempt limits give a wait.
             busy = "busy" in str(exc)
-            back = {"error": "busy"} if busy else {"error": "too_many",
-                                                   "retry": str(exc.retry_after)}
+            back = (
+                {"error": "busy"} if busy else {"error": "too_many", "retry": str(exc.retry_after)}
+            )
         else:
             response = RedirectResponse(f"{origin}{target}", status_code=303)
             _set_session_cookie(response, token)

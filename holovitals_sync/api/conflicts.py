@@ -50,8 +50,7 @@ class ConflictSummary(BaseModel):
 
     @classmethod
     def of(cls, row: Conflict, record: SyncedRecord | None = None) -> ConflictSummary:
-        extra = {"remote_id": record.remote_id, "patient_ref": record.patient_ref} if record \
-            else {}
+        extra = {"remote_id": record.remote_id, "patient_ref": record.patient_ref} if record else {}
         extra["write_back"] = ((row.resolution or {}).get("write_back") or {}).get("status")
         return cls.model_validate(row, from_attributes=True).model_copy(update=extra)
 
@@ -119,8 +118,9 @@ BulkBody = strict_body(BulkIn)
 
 
 @router.get("/policies", response_model=list[PolicyOut])
-def list_policies(_viewer: Viewer, session: SessionDep,
-                  connection_id: int | None = None) -> list[PolicyOut]:
+def list_policies(
+    _viewer: Viewer, session: SessionDep, connection_id: int | None = None
+) -> list[PolicyOut]:
     """The effective default strategy per resource type (for one connection if given)."""
     rows = service.list_policies(session, connection_id=connection_id)
     return [PolicyOut.model_validate(p, from_attributes=True) for p in rows]
@@ -131,23 +131,33 @@ def put_policy(body: PolicyBody, admin: Admin, session: SessionDep) -> PolicyOut
     """Set (or with strategy null remove) a global or per-connection default."""
     if body.connection_id is not None and session.get(EHRConnection, body.connection_id) is None:
         raise HTTPException(404, "connection not found")
-    policy = service.set_policy(session, connection_id=body.connection_id,
-                                resource_type=body.resource_type, strategy=body.strategy,
-                                actor=admin.actor)
+    policy = service.set_policy(
+        session,
+        connection_id=body.connection_id,
+        resource_type=body.resource_type,
+        strategy=body.strategy,
+        actor=admin.actor,
+    )
     return PolicyOut.model_validate(policy, from_attributes=True)
 
 
 @router.get("", response_model=ConflictPage)
 def list_conflicts(
-    _viewer: Viewer, session: SessionDep, status: ConflictStatus | None = None,
-    severity: Severity | None = None, connection_id: int | None = None,
-    resource_type: str | None = None, patient: str | None = None,
-    cursor: int | None = None, limit: int = Query(50, ge=1, le=500),
+    _viewer: Viewer,
+    session: SessionDep,
+    status: ConflictStatus | None = None,
+    severity: Severity | None = None,
+    connection_id: int | None = None,
+    resource_type: str | None = None,
+    patient: str | None = None,
+    cursor: int | None = None,
+    limit: int = Query(50, ge=1, le=500),
 ) -> ConflictPage:
     """Conflicts, newest first; pass `next_cursor` back as `cursor` for the next page."""
     filters = ConflictFilter(status, severity, connection_id, resource_type, patient)
-    rows, next_cursor = service.list_conflicts(session, filters=filters, after_id=cursor,
-                                               limit=limit)
+    rows, next_cursor = service.list_conflicts(
+        session, filters=filters, after_id=cursor, limit=limit
+    )
     records = {r.id: r for r in _records(session, [row.record_id for row in rows])}
     items = [ConflictSummary.of(row, records.get(row.record_id)) for row in rows]
     return ConflictPage(items=items, next_cursor=next_cursor)
@@ -165,9 +175,13 @@ def _detail(session: SessionDep, conflict_id: int) -> ConflictDetail:
         raise HTTPException(404, "no such conflict")
     record = session.get(SyncedRecord, row.record_id)
     summary = ConflictSummary.of(row, record)
-    return ConflictDetail(**summary.model_dump(), base_values=row.base_values,
-                          local_values=row.local_values, remote_values=row.remote_values,
-                          resolution=row.resolution)
+    return ConflictDetail(
+        **summary.model_dump(),
+        base_values=row.base_values,
+        local_values=row.local_values,
+        remote_values=row.remote_values,
+        resolution=row.resolution,
+    )
 
 
 @router.get("/{conflict_id}", response_model=ConflictDetail)
@@ -177,17 +191,25 @@ def get_conflict(conflict_id: int, _viewer: Viewer, session: SessionDep) -> Conf
 
 
 @router.post("/{conflict_id}/resolve", response_model=ConflictDetail)
-def resolve_conflict(conflict_id: int, body: ResolveBody, operator: Operator,
-                     session: SessionDep) -> ConflictDetail:
+def resolve_conflict(
+    conflict_id: int, body: ResolveBody, operator: Operator, session: SessionDep
+) -> ConflictDetail:
     """Resolve with a strategy and a reason (merge: choices; manual: values).
 
     The resolution is stored at once; a write back to the EHR is queued on the conflicts
     queue (`write_back` "queued", then its outcome: follow it with GET on the conflict).
     """
     try:
-        service.resolve(session, conflict_id=conflict_id, strategy=body.strategy,
-                        reason=body.reason, actor=operator.actor, choices=body.choices,
-                        values=body.values, write_back=body.write_back)
+        service.resolve(
+            session,
+            conflict_id=conflict_id,
+            strategy=body.strategy,
+            reason=body.reason,
+            actor=operator.actor,
+            choices=body.choices,
+            values=body.values,
+            write_back=body.write_back,
+        )
     except service.ConflictNotFound:
         raise HTTPException(404, "no such conflict") from None
     except service.NotOpen as exc:
@@ -205,13 +227,22 @@ def resolve_bulk(body: BulkBody, operator: Operator, session: SessionDep) -> Bul
     ids = body.ids
     if ids is None:
         f = body.filter
-        ids = service.matching_ids(session, filters=ConflictFilter(
-            ConflictStatus.OPEN, f.severity, f.connection_id, f.resource_type, f.patient))
+        ids = service.matching_ids(
+            session,
+            filters=ConflictFilter(
+                ConflictStatus.OPEN, f.severity, f.connection_id, f.resource_type, f.patient
+            ),
+        )
     try:
-        result = service.resolve_bulk(session, conflict_ids=ids, strategy=body.strategy,
-                                      reason=body.reason, actor=operator.actor,
-                                      severities=set(body.severities),
-                                      write_back=body.write_back)
+        result = service.resolve_bulk(
+            session,
+            conflict_ids=ids,
+            strategy=body.strategy,
+            reason=body.reason,
+            actor=operator.actor,
+            severities=set(body.severities),
+            write_back=body.write_back,
+        )
     except service.ResolutionError as exc:
         raise HTTPException(400, str(exc)) from None
     return BulkOut(resolved=result.resolved, skipped=result.skipped)

@@ -88,10 +88,15 @@ DECLARED_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     # A local change: a body that is not JSON or too large, a record an open conflict holds,
     # a stale or missing If-Match, a patch of another type (the body is read raw: its media
     # type picks the patch format).
-    ("PUT", "/api/records/{connection_id}/{resource_type}/{remote_id}"): (
-        400, 409, 412, 413, 428),
+    ("PUT", "/api/records/{connection_id}/{resource_type}/{remote_id}"): (400, 409, 412, 413, 428),
     ("PATCH", "/api/records/{connection_id}/{resource_type}/{remote_id}"): (
-        400, 409, 412, 413, 415, 428),
+        400,
+        409,
+        412,
+        413,
+        415,
+        428,
+    ),
     # A delete: held by a conflict, a tombstone already, or a type the vendor takes no FHIR
     # delete of (409); a stale or missing If-Match.
     ("DELETE", "/api/records/{connection_id}/{resource_type}/{remote_id}"): (409, 412, 428),
@@ -104,8 +109,11 @@ DECLARED_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
 
 def _busy() -> JSONResponse:
     """A request that found the database too busy: it changed nothing; try again shortly."""
-    return JSONResponse(error_body(503, "the database is busy; nothing was changed, try again"),
-                        status_code=503, headers={"Retry-After": "2"})
+    return JSONResponse(
+        error_body(503, "the database is busy; nothing was changed, try again"),
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
 
 
 def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
@@ -119,8 +127,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         # Headers such as Retry-After (429) and WWW-Authenticate (401) go out with it.
-        return JSONResponse(error_body(exc.status_code, detail), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(exc.status_code, detail),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -144,8 +155,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _locked(_request: Request, exc: sa_exc.OperationalError) -> JSONResponse:
         if "locked" in str(exc.orig).lower():  # SQLite's write lock outwaited busy_timeout
             return _busy()
-        log.error("database error in API: %s: %s", type(exc.orig).__name__,
-                  str(exc.orig)[:120])  # the driver's message: no statement, no values
+        log.error(
+            "database error in API: %s: %s", type(exc.orig).__name__, str(exc.orig)[:120]
+        )  # the driver's message: no statement, no values
         return JSONResponse(error_body(503, "the database is not answering"), status_code=503)
 
     @app.exception_handler(Exception)
@@ -210,10 +222,11 @@ def _is_catalogue_entry(response: dict[str, Any], status: str) -> bool:
     text/csv); `narrow_error_responses` puts it back under application/json, as sent.
     """
     content = response.get("content", {})
-    return (len(content) == 1
-            and next(iter(content.values())).get("schema", {}).get("$ref", "").endswith(
-                "/ErrorBody")
-            and response.get("description") == _response(int(status))["description"])
+    return (
+        len(content) == 1
+        and next(iter(content.values())).get("schema", {}).get("$ref", "").endswith("/ErrorBody")
+        and response.get("description") == _response(int(status))["description"]
+    )
 
 
 def narrow_error_responses(schema: dict[str, Any], routes: list[RouteContext]) -> None:
@@ -233,13 +246,15 @@ def narrow_error_responses(schema: dict[str, Any], routes: list[RouteContext]) -
                 if int(status) not in statuses:
                     del responses[status]
                 else:  # errors are JSON whatever the route answers when it succeeds
-                    responses[status]["content"] = {"application/json": {
-                        "schema": dict(error_ref)}}
+                    responses[status]["content"] = {"application/json": {"schema": dict(error_ref)}}
             for status in sorted(statuses):
-                responses.setdefault(str(status), {
-                    "description": _response(status)["description"],
-                    "content": {"application/json": {"schema": dict(error_ref)}},
-                })
+                responses.setdefault(
+                    str(status),
+                    {
+                        "description": _response(status)["description"],
+                        "content": {"application/json": {"schema": dict(error_ref)}},
+                    },
+                )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     if "ErrorBody" not in components:
         defs = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -90,10 +90,14 @@ def add_feed(connection_id: int, body: FeedBody, admin: Admin, session: SessionD
     """Map a sending application (and facility) to this connection; 409 if mapped already."""
     connection = _connection(session, connection_id)
     try:
-        feed = service.add_feed(session, connection=connection,
-                                sending_application=body.sending_application,
-                                sending_facility=body.sending_facility,
-                                identifier_systems=body.identifier_systems, actor=admin.actor)
+        feed = service.add_feed(
+            session,
+            connection=connection,
+            sending_application=body.sending_application,
+            sending_facility=body.sending_facility,
+            identifier_systems=body.identifier_systems,
+            actor=admin.actor,
+        )
     except service.SenderTaken as exc:
         raise HTTPException(409, str(exc)) from None
     except service.InvalidFeed as exc:
@@ -105,19 +109,25 @@ def add_feed(connection_id: int, body: FeedBody, admin: Admin, session: SessionD
 def remove_feed(connection_id: int, feed_id: int, admin: Admin, session: SessionDep) -> None:
     """Unmap a sender (its next messages are answered AR); stored messages stay."""
     try:
-        service.remove_feed(session, connection_id=connection_id, feed_id=feed_id,
-                            actor=admin.actor)
+        service.remove_feed(
+            session, connection_id=connection_id, feed_id=feed_id, actor=admin.actor
+        )
     except service.FeedNotFound:
         raise HTTPException(404, "feed not found") from None
 
 
 @router.get("/activity", response_model=ActivityOut)
-def activity(connection_id: int, _viewer: Viewer, session: SessionDep,
-             limit: int = Query(20, ge=1, le=200)) -> ActivityOut:
+def activity(
+    connection_id: int, _viewer: Viewer, session: SessionDep, limit: int = Query(20, ge=1, le=200)
+) -> ActivityOut:
     """Connected senders, messages per minute, last message, ACK codes, rejects by reason,
     and the newest stored messages (ids, control ids, events, outcomes)."""
     _connection(session, connection_id)
     view = feed_view(redis_connection(), connection_id)
-    return ActivityOut(**view, stored=service.status_counts(session, connection_id),
-                       messages=[MessageOut.of(m) for m in
-                                 service.recent_messages(session, connection_id, limit=limit)])
+    return ActivityOut(
+        **view,
+        stored=service.status_counts(session, connection_id),
+        messages=[
+            MessageOut.of(m) for m in service.recent_messages(session, connection_id, limit=limit)
+        ],
+    )

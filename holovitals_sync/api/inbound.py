@@ -63,8 +63,9 @@ async def _refused(connection_id: int, outcome: inbound.Outcome) -> Answer:
     return outcome.status_code, error_body(outcome.status_code, outcome.reason)
 
 
-async def answer(app: FastAPI, connection_id: int, body: bytes,
-                 headers: Mapping[str, str]) -> Answer:
+async def answer(
+    app: FastAPI, connection_id: int, body: bytes, headers: Mapping[str, str]
+) -> Answer:
     """Check, store and acknowledge one event whose body was read within the cap."""
     # Checking a signature takes microseconds: done here; only the database leaves the loop.
     config = inbound.cached_secret(connection_id)
@@ -84,8 +85,11 @@ async def answer(app: FastAPI, connection_id: int, body: bytes,
 async def receive_inbound(connection_id: int, request: Request) -> JSONResponse:
     """Accept one signed event from an EHR (202), or say why not (400/401/403/404/409/413)."""
     try:
-        body = await read_capped(request.receive, request.headers.get("content-length"),
-                                 get_settings().webhook_max_body_bytes)
+        body = await read_capped(
+            request.receive,
+            request.headers.get("content-length"),
+            get_settings().webhook_max_body_bytes,
+        )
     except TooLarge:
         status, content = await _refused(connection_id, TOO_LARGE)
         return JSONResponse(content, status_code=status, headers={"Connection": "close"})
@@ -125,7 +129,7 @@ class InboundFastPath:
             path = scope["path"]
             root = scope.get("root_path", "")
             if root and path.startswith(root):
-                path = path[len(root):]
+                path = path[len(root) :]
             if match := _PATH.fullmatch(path):
                 await _serve(scope, receive, send, int(match.group(1)))
                 return
@@ -173,11 +177,14 @@ async def read_capped(receive: Receive, declared: str | None, limit: int) -> byt
             return b"".join(chunks)
 
 
-async def _respond(send: Send, status: int, content: dict[str, Any], *,
-                   close: bool = False) -> None:
+async def _respond(
+    send: Send, status: int, content: dict[str, Any], *, close: bool = False
+) -> None:
     payload = orjson.dumps(content)
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(payload)).encode())]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
     if close:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -60,11 +60,15 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     heartbeat_at: datetime | None
     parent_id: int | None = Field(
-        None, description="a part of this split full sync (its counters add up to the "
-                          "parent's); list a parent's parts with ?parent_id=")
+        None,
+        description="a part of this split full sync (its counters add up to the "
+        "parent's); list a parent's parts with ?parent_id=",
+    )
     part: dict[str, Any] | None = Field(
-        None, description="what this part covers: resource types, a block of patients "
-                          "(their ids) or export files")
+        None,
+        description="what this part covers: resource types, a block of patients "
+        "(their ids) or export files",
+    )
     parts: int | None = Field(None, description="a split full sync: how many parts it has")
 
     @classmethod
@@ -81,8 +85,9 @@ class JobPage(BaseModel):
 
 
 class ReplayIn(BaseModel):
-    job_ids: list[int] | None = Field(default=None, max_length=500,
-                                      description="omit to replay every failed job")
+    job_ids: list[int] | None = Field(
+        default=None, max_length=500, description="omit to replay every failed job"
+    )
 
 
 def _requester(principal: Principal) -> tuple[RequesterKind, str]:
@@ -110,11 +115,13 @@ def start_job(body: JobBody, operator: Operator, session: SessionDep) -> JobOut:
     """Start a sync job; it is queued on `sync.<priority>`."""
     kind, name = _requester(operator)
     try:
-        row = service.start_job(session, request=body, requested_by_kind=kind,
-                                requested_by=name, actor=operator.actor)
+        row = service.start_job(
+            session, request=body, requested_by_kind=kind, requested_by=name, actor=operator.actor
+        )
     except service.InvalidJob as exc:
-        raise RequestValidationError([{"loc": ("body", exc.field), "msg": str(exc),
-                                       "type": "value_error"}]) from None
+        raise RequestValidationError(
+            [{"loc": ("body", exc.field), "msg": str(exc), "type": "value_error"}]
+        ) from None
     except (service.ConnectionNotFound, QueueUnavailable) as exc:
         raise _fail(exc) from None
     return JobOut.of(row)
@@ -122,19 +129,27 @@ def start_job(body: JobBody, operator: Operator, session: SessionDep) -> JobOut:
 
 @router.get("/jobs", response_model=JobPage)
 def list_jobs(
-    _viewer: Viewer, session: SessionDep,
-    status: JobStatus | None = None, connection_id: int | None = None,
-    job_type: JobType | None = None, cursor: int | None = Query(None, ge=1),
+    _viewer: Viewer,
+    session: SessionDep,
+    status: JobStatus | None = None,
+    connection_id: int | None = None,
+    job_type: JobType | None = None,
+    cursor: int | None = Query(None, ge=1),
     limit: int = Query(50, ge=1, le=200),
-    parent_id: int | None = Query(None, ge=1, description="the parts of this split full "
-                                                         "sync (without it: no parts)"),
+    parent_id: int | None = Query(
+        None, ge=1, description="the parts of this split full sync (without it: no parts)"
+    ),
 ) -> JobPage:
     """Jobs newest first, filtered; keyset pagination by id. The parts of a split full sync
     are listed under their parent (`parent_id`), not among the jobs."""
-    query = select(SyncJob).where(SyncJob.parent_id == parent_id if parent_id is not None
-                                  else SyncJob.parent_id.is_(None))
-    for column, value in ((SyncJob.status, status), (SyncJob.connection_id, connection_id),
-                          (SyncJob.job_type, job_type)):
+    query = select(SyncJob).where(
+        SyncJob.parent_id == parent_id if parent_id is not None else SyncJob.parent_id.is_(None)
+    )
+    for column, value in (
+        (SyncJob.status, status),
+        (SyncJob.connection_id, connection_id),
+        (SyncJob.job_type, job_type),
+    ):
         if value is not None:
             query = query.where(column == value)
     if cursor is not None:
@@ -142,8 +157,9 @@ def list_jobs(
     rows = list(session.exec(query.order_by(SyncJob.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return JobPage(items=[JobOut.of(r) for r in rows],
-                   next_cursor=rows[-1].id if more and rows else None)
+    return JobPage(
+        items=[JobOut.of(r) for r in rows], next_cursor=rows[-1].id if more and rows else None
+    )
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
@@ -174,8 +190,9 @@ def retry_job(job_id: int, operator: Operator, session: SessionDep) -> JobOut:
 
 
 @router.get("/dead-letter", response_model=list[JobOut])
-def dead_letter(_viewer: Viewer, session: SessionDep,
-                connection_id: int | None = None) -> list[JobOut]:
+def dead_letter(
+    _viewer: Viewer, session: SessionDep, connection_id: int | None = None
+) -> list[JobOut]:
     """Jobs whose retries are exhausted, newest first, with their error."""
     return [JobOut.of(r) for r in service.failed_jobs(session, connection_id=connection_id)]
 
@@ -188,5 +205,3 @@ def replay(body: ReplayBody, operator: Operator, session: SessionDep) -> list[Jo
     except (service.JobNotFound, service.StateConflict, QueueUnavailable) as exc:
         raise _fail(exc) from None
     return [JobOut.of(r) for r in rows]
-
-

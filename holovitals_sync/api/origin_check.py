@@ -41,11 +41,26 @@ class OriginCheck:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self._refused(scope):
-            body = orjson.dumps({"error": {"code": "forbidden", "message": (
-                "cross-site request refused: this origin may not act with your session")}})
-            await send({"type": "http.response.start", "status": 403, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode())]})
+            body = orjson.dumps(
+                {
+                    "error": {
+                        "code": "forbidden",
+                        "message": (
+                            "cross-site request refused: this origin may not act with your session"
+                        ),
+                    }
+                }
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 403,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)

@@ -47,5 +47,10 @@ def strict_body(model: type[BaseModel]) -> type[BaseModel]:
             overrides[name] = (strict, info)
     if not overrides:
         return model
-    return create_model(model.__name__, __base__=model, __module__=model.__module__,
-                        __doc__=model.__doc__, **overrides)
+    return create_model(
+        model.__name__,
+        __base__=model,
+        __module__=model.__module__,
+        __doc__=model.__doc__,
+        **overrides,
+    )

@@ -52,14 +52,18 @@ class _RuleRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                raise RequestValidationError([_untag(e) for e in exc.errors()],
-                                             body=exc.body) from None
+                raise RequestValidationError(
+                    [_untag(e) for e in exc.errors()], body=exc.body
+                ) from None
 
         return run
 
 
-router = APIRouter(prefix="/api/connections/{connection_id}/validation-rules",
-                   tags=["validation rules"], route_class=_RuleRoute)
+router = APIRouter(
+    prefix="/api/connections/{connection_id}/validation-rules",
+    tags=["validation rules"],
+    route_class=_RuleRoute,
+)
 
 
 class ValidationRuleOut(BaseModel):
@@ -99,8 +103,9 @@ class ValidationRulePatch(Patch):
 
 
 class ReorderIn(BaseModel):
-    rule_ids: list[Annotated[str, Field(pattern=RULE_ID)]] = Field(min_length=1,
-                                                                   max_length=MAX_RULES)
+    rule_ids: list[Annotated[str, Field(pattern=RULE_ID)]] = Field(
+        min_length=1, max_length=MAX_RULES
+    )
 
 
 class CheckIn(BaseModel):
@@ -129,8 +134,9 @@ RuleId = Annotated[str, Path(max_length=40)]
 def _refused(session: SessionDep, exc: InvalidValidationRule) -> JSONResponse:
     session.rollback()  # nothing was changed; make sure nothing is committed either
     fields = [{"field": f"body.{field}", "message": message} for field, message in exc.errors]
-    return JSONResponse(error_body(422, f"invalid rule: {exc}"[:1000], fields=fields),
-                        status_code=422)
+    return JSONResponse(
+        error_body(422, f"invalid rule: {exc}"[:1000], fields=fields), status_code=422
+    )
 
 
 def _missing(exc: LookupError) -> HTTPException:
@@ -149,8 +155,9 @@ def list_rules(connection_id: int, _viewer: Viewer, session: SessionDep
         raise _missing(exc) from None
 
 
-@router.post("", response_model=ValidationRuleOut, status_code=201,
-             response_model_exclude_none=True)
+@router.post(
+    "", response_model=ValidationRuleOut, status_code=201, response_model_exclude_none=True
+)
 def add_rule(connection_id: int, body: RuleBody, admin: Admin, session: SessionDep
              ) -> Any:  # fmt: skip
     """Add a rule at the end; its regex, FHIRPath or path is checked now."""
@@ -167,8 +174,9 @@ def add_rule(connection_id: int, body: RuleBody, admin: Admin, session: SessionD
 def reorder(connection_id: int, body: ReorderBody, admin: Admin, session: SessionDep) -> Any:
     """Run the rules in this order (every rule id of the connection, once)."""
     try:
-        rules = ValidationRuleService(session, actor=admin.actor).reorder(connection_id,
-                                                                          body.rule_ids)
+        rules = ValidationRuleService(session, actor=admin.actor).reorder(
+            connection_id, body.rule_ids
+        )
     except InvalidValidationRule as exc:
         return _refused(session, exc)
     except LookupError as exc:
@@ -186,8 +194,16 @@ def check(connection_id: int, body: CheckBody, _operator: Operator, session: Ses
         return _refused(session, exc)
     except LookupError as exc:
         raise _missing(exc) from None
-    return [IssueOut(resource_type=i.resource_type, resource_id=i.resource_id, path=i.path,
-                     message=i.message, severity=i.severity) for i in issues]
+    return [
+        IssueOut(
+            resource_type=i.resource_type,
+            resource_id=i.resource_id,
+            path=i.path,
+            message=i.message,
+            severity=i.severity,
+        )
+        for i in issues
+    ]
 
 
 @router.get("/{rule_id}", response_model=ValidationRuleOut, response_model_exclude_none=True)
@@ -201,12 +217,14 @@ def get_rule(connection_id: int, rule_id: RuleId, _viewer: Viewer, session: Sess
 
 
 @router.put("/{rule_id}", response_model=ValidationRuleOut, response_model_exclude_none=True)
-def replace_rule(connection_id: int, rule_id: RuleId, body: RuleBody, admin: Admin,
-                 session: SessionDep) -> Any:
+def replace_rule(
+    connection_id: int, rule_id: RuleId, body: RuleBody, admin: Admin, session: SessionDep
+) -> Any:
     """Replace a rule with a new one (same id and position)."""
     try:
-        rule = ValidationRuleService(session, actor=admin.actor).replace(connection_id,
-                                                                         rule_id, body)
+        rule = ValidationRuleService(session, actor=admin.actor).replace(
+            connection_id, rule_id, body
+        )
     except InvalidValidationRule as exc:
         return _refused(session, exc)
     except LookupError as exc:
@@ -215,8 +233,9 @@ def replace_rule(connection_id: int, rule_id: RuleId, body: RuleBody, admin: Adm
 
 
 @router.patch("/{rule_id}", response_model=ValidationRuleOut, response_model_exclude_none=True)
-def update_rule(connection_id: int, rule_id: RuleId, body: PatchBody, admin: Admin,
-                session: SessionDep) -> Any:
+def update_rule(
+    connection_id: int, rule_id: RuleId, body: PatchBody, admin: Admin, session: SessionDep
+) -> Any:
     """Change some fields (e.g. `{"enabled": false}` to turn the rule off)."""
     service = ValidationRuleService(session, actor=admin.actor)
     try:

@@ -97,8 +97,9 @@ def list_subscriptions(_viewer: Viewer, session: SessionDep) -> list[Subscriptio
 
 
 @router.post("", response_model=SubscriptionCreated, status_code=201)
-def create_subscription(body: SubscriptionBody, operator: Operator,
-                        session: SessionDep) -> SubscriptionCreated:
+def create_subscription(
+    body: SubscriptionBody, operator: Operator, session: SessionDep
+) -> SubscriptionCreated:
     """Add a subscription; the answer carries its signing secret, the only time it shows.
 
     `include_content: true` opts in to clinical content (the stored resource in each body
@@ -112,15 +113,15 @@ def create_subscription(body: SubscriptionBody, operator: Operator,
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionOut)
-def get_subscription(subscription_id: int, _viewer: Viewer,
-                     session: SessionDep) -> SubscriptionOut:
+def get_subscription(subscription_id: int, _viewer: Viewer, session: SessionDep) -> SubscriptionOut:
     """One subscription."""
     return SubscriptionOut.of(_sub(session, subscription_id))
 
 
 @router.patch("/{subscription_id}", response_model=SubscriptionOut)
-def update_subscription(subscription_id: int, body: SubscriptionPatchBody, operator: Operator,
-                        session: SessionDep) -> SubscriptionOut:
+def update_subscription(
+    subscription_id: int, body: SubscriptionPatchBody, operator: Operator, session: SessionDep
+) -> SubscriptionOut:
     """Change a subscription; a new URL passes the SSRF guard again, and switching
     `include_content` is recorded in the audit log with its old and new value."""
     row = _sub(session, subscription_id)
@@ -139,30 +140,37 @@ def delete_subscription(subscription_id: int, operator: Operator, session: Sessi
 
 
 @router.post("/{subscription_id}/test", response_model=actions.TestResult)
-def send_test_event(subscription_id: int, operator: Operator,
-                    session: SessionDep) -> actions.TestResult:
+def send_test_event(
+    subscription_id: int, operator: Operator, session: SessionDep
+) -> actions.TestResult:
     """Send a signed `webhook.test` event now and return the receiver's answer."""
     return actions.send_test(session, sub=_sub(session, subscription_id), actor=operator.actor)
 
 
 @router.post("/{subscription_id}/rotate-secret", response_model=RotateOut)
-def rotate_secret(subscription_id: int, operator: Operator, session: SessionDep,
-                  body: RotateBody | None = None) -> RotateOut:
+def rotate_secret(
+    subscription_id: int, operator: Operator, session: SessionDep, body: RotateBody | None = None
+) -> RotateOut:
     """A new signing secret (shown once); the old one keeps signing for the grace period."""
     row = _sub(session, subscription_id)
-    secret = subscriptions.rotate_secret(session, row=row, actor=operator.actor,
-                                         grace_seconds=body.grace_seconds if body else None)
+    secret = subscriptions.rotate_secret(
+        session, row=row, actor=operator.actor, grace_seconds=body.grace_seconds if body else None
+    )
     return RotateOut(secret=secret, previous_secret_expires_at=row.previous_secret_expires_at)
 
 
 @router.get("/{subscription_id}/deliveries", response_model=list[DeliveryOut])
-def list_deliveries(subscription_id: int, _viewer: Viewer, session: SessionDep,
-                    limit: int = Query(50, ge=1, le=500)) -> list[DeliveryOut]:
+def list_deliveries(
+    subscription_id: int, _viewer: Viewer, session: SessionDep, limit: int = Query(50, ge=1, le=500)
+) -> list[DeliveryOut]:
     """Recent deliveries of a subscription, newest first, with every attempt."""
     _sub(session, subscription_id)
-    rows = session.exec(select(WebhookDelivery)
-                        .where(WebhookDelivery.subscription_id == subscription_id)
-                        .order_by(WebhookDelivery.id.desc()).limit(limit))  # type: ignore[union-attr]
+    rows = session.exec(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.subscription_id == subscription_id)
+        .order_by(WebhookDelivery.id.desc())  # type: ignore[union-attr]
+        .limit(limit)
+    )
     return [DeliveryOut(**row.model_dump()) for row in rows]
 
 
@@ -177,8 +185,9 @@ def redeliver(delivery_id: int, operator: Operator, session: SessionDep) -> Deli
 
 
 @connections_router.put("/{connection_id}/inbound-auth", response_model=InboundAuthOut)
-def put_inbound_auth(connection_id: int, body: InboundAuthBody, admin: Admin,
-                     session: SessionDep) -> InboundAuthOut:
+def put_inbound_auth(
+    connection_id: int, body: InboundAuthBody, admin: Admin, session: SessionDep
+) -> InboundAuthOut:
     """Set how this connection's EHR signs its webhooks; the secret is shown once."""
     connection = session.get(EHRConnection, connection_id)
     if connection is None:

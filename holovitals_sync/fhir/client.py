@@ -76,7 +76,7 @@ def resource_label(url: httpx.URL, base: str) -> str:
         return "token"  # the SMART token endpoint, wherever the server puts it
     if not text.startswith(base.rstrip("/") + "/"):
         return "other"
-    first = text[len(base.rstrip("/")) + 1:].split("/", 1)[0]
+    first = text[len(base.rstrip("/")) + 1 :].split("/", 1)[0]
     if _RESOURCE_TYPE.match(first) or first == "metadata" or _OPERATION.match(first):
         return first
     return "discovery" if first == ".well-known" else "other"
@@ -102,8 +102,13 @@ class MeasuredTransport(httpx.BaseTransport):
         observer = _observer
         if observer is None:
             return
-        sample = RequestSample(self.vendor, resource_label(request.url, self.base),
-                               request.method, status, time.perf_counter() - started)
+        sample = RequestSample(
+            self.vendor,
+            resource_label(request.url, self.base),
+            request.method,
+            status,
+            time.perf_counter() - started,
+        )
         try:
             observer(sample)
         except Exception as exc:  # metrics must never fail a sync
@@ -115,8 +120,9 @@ class MeasuredTransport(httpx.BaseTransport):
 
 def _default_transport(config: ClientConfig) -> httpx.BaseTransport:
     """What `httpx.Client` would build from the same settings (pool size, TLS, HTTP/2)."""
-    limits = httpx.Limits(max_connections=config.max_connections,
-                          max_keepalive_connections=config.max_keepalive)
+    limits = httpx.Limits(
+        max_connections=config.max_connections, max_keepalive_connections=config.max_keepalive
+    )
     verify = shared_ssl_context(config.verify, http2=config.http2)
     return httpx.HTTPTransport(verify=verify, http2=config.http2, limits=limits)
 
@@ -144,7 +150,8 @@ class FhirClient(FhirWriteMixin):
         """
         self.config = config
         outer: httpx.BaseTransport = MeasuredTransport(
-            transport or _default_transport(config), config.base, vendor)
+            transport or _default_transport(config), config.base, vendor
+        )
         if config.gate is not None:  # waiting for a slot is not the EHR's latency
             outer = GatedTransport(outer, config.gate)
         self.core = HttpCore(config, transport=outer, sleep=sleep)
@@ -210,8 +217,9 @@ class FhirClient(FhirWriteMixin):
         for bundle, _following in self.paged(url, params):
             yield bundle
 
-    def paged(self, url: str, params: Params | None = None
-              ) -> Iterator[tuple[Resource, str | None]]:
+    def paged(
+        self, url: str, params: Params | None = None
+    ) -> Iterator[tuple[Resource, str | None]]:
         """`pages`, each with its next link as the client follows it: absolute (a relative
         link resolved against the page it came in), or None on the last page.
 
@@ -229,8 +237,11 @@ class FhirClient(FhirWriteMixin):
             if following is None:
                 return
             if len(seen) >= self.config.max_pages:
-                raise EndlessPaging(f"the search starting at {url} did not end after "
-                                    f"{len(seen)} pages (HOLOVITALS_SYNC_MAX_PAGES)", url=url)
+                raise EndlessPaging(
+                    f"the search starting at {url} did not end after "
+                    f"{len(seen)} pages (HOLOVITALS_SYNC_MAX_PAGES)",
+                    url=url,
+                )
             # Checked only when followed: the page itself came from our own server.
             require_same_origin(following, self.config.base, what="a next link")
             if following in seen:

@@ -171,8 +171,9 @@ class HttpCore:
             self._wait(request, attempt, response, str(response.status_code))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read_bounded(self, request: httpx.Request, response: httpx.Response,
-                      started: float) -> None:
+    def _read_bounded(
+        self, request: httpx.Request, response: httpx.Response, started: float
+    ) -> None:
         """Read the body, within the total deadline and the byte cap (then it is closed).
 
         `read` bounds each wait for a byte, not the download: a server trickling a byte
@@ -191,8 +192,10 @@ class HttpCore:
                 if size > limit:
                     raise self._too_large(request, limit)
                 if time.monotonic() > deadline:
-                    raise httpx.ReadTimeout(f"no complete answer within "
-                                            f"{self.config.timeouts.total:g} s", request=request)
+                    raise httpx.ReadTimeout(
+                        f"no complete answer within {self.config.timeouts.total:g} s",
+                        request=request,
+                    )
                 chunks.append(chunk)
         finally:
             response.close()
@@ -201,9 +204,11 @@ class HttpCore:
 
     @staticmethod
     def _too_large(request: httpx.Request, limit: int) -> ResponseTooLarge:
-        return ResponseTooLarge(f"{request.method} {request.url} answered more than "
-                                f"{limit} bytes; refused (HOLOVITALS_HTTP_MAX_RESPONSE_BYTES)",
-                                url=str(request.url))
+        return ResponseTooLarge(
+            f"{request.method} {request.url} answered more than "
+            f"{limit} bytes; refused (HOLOVITALS_HTTP_MAX_RESPONSE_BYTES)",
+            url=str(request.url),
+        )
 
     def _wait(
         self, request: httpx.Request, attempt: int, response: httpx.Response | None, why: str

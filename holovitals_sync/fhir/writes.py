@@ -161,8 +161,9 @@ class FhirWriteMixin:
         headers = {"If-Match": f'W/"{if_match_version}"'} if if_match_version else {}
         return write_result(self._write("PUT", url, resource, headers))
 
-    def delete(self, resource_type: str, resource_id: str, *,
-               if_match_version: str | None = None) -> None:
+    def delete(
+        self, resource_type: str, resource_id: str, *, if_match_version: str | None = None
+    ) -> None:
         """Delete a resource (`DELETE [type]/[id]`), optionally only if the server still has
         that version.
 
@@ -176,8 +177,9 @@ class FhirWriteMixin:
             PreconditionFailed: The server's version moved on (412, or 409 when configured).
         """
         headers = {"If-Match": f'W/"{if_match_version}"'} if if_match_version else {}
-        self._write("DELETE", self.url(check_type(resource_type), check_id(resource_id)), None,
-                    headers)
+        self._write(
+            "DELETE", self.url(check_type(resource_type), check_id(resource_id)), None, headers
+        )
 
     def _bundle_post(self, bundle: Resource, kind: str) -> Resource:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":

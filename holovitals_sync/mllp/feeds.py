@@ -32,8 +32,10 @@ class FeedTarget(NamedTuple):
 def load_feeds() -> dict[tuple[str, str], FeedTarget]:
     """(sending application, facility or "") -> the feed's connection."""
     with session_scope() as session:
-        return {(f.sending_application, f.sending_facility): FeedTarget(f.connection_id, f.id)
-                for f in session.exec(select(HL7Feed))}
+        return {
+            (f.sending_application, f.sending_facility): FeedTarget(f.connection_id, f.id)
+            for f in session.exec(select(HL7Feed))
+        }
 
 
 class FeedMap:
@@ -51,7 +53,8 @@ class FeedMap:
     def lookup(self, application: str, facility: str) -> FeedTarget | None:
         """The feed for this sender: its own facility first, then "any facility"."""
         if time.monotonic() - self._loaded_at > REFRESH_SECONDS and (
-                self._refreshing is None or self._refreshing.done()):
+            self._refreshing is None or self._refreshing.done()
+        ):
             self._refreshing = asyncio.create_task(self._refresh())
         return self._feeds.get((application, facility)) or self._feeds.get((application, ""))
 

@@ -30,15 +30,21 @@ def _queue(ids: list[int]) -> None:
     try:
         enqueue_messages(ids)
     except Exception as exc:  # noqa: BLE001 - stored means acknowledged; the sweep queues them
-        log.warning("%d HL7 messages stored but not queued (the sweep will): %s",
-                    len(ids), type(exc).__name__)
+        log.warning(
+            "%d HL7 messages stored but not queued (the sweep will): %s",
+            len(ids),
+            type(exc).__name__,
+        )
 
 
 class Intake:
     """Stores messages in batches on a worker thread; `submit` returns once committed."""
 
-    def __init__(self, write: Callable[[list[Accepted]], list[int | None]] = _write,
-                 queue: Callable[[list[int]], None] = _queue) -> None:
+    def __init__(
+        self,
+        write: Callable[[list[Accepted]], list[int | None]] = _write,
+        queue: Callable[[list[int]], None] = _queue,
+    ) -> None:
         self._write, self._queue = write, queue
         self._pending: list[Item] = []
         self._wake = asyncio.Event()

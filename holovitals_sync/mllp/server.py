@@ -72,9 +72,14 @@ class Peer:
     last_at: float | None = None
 
     def view(self) -> dict[str, Any]:
-        return {"peer": self.address, "connection_id": self.connection_id,
-                "sender": self.sender, "since": round(self.since, 3),
-                "messages": self.messages, "last_at": self.last_at}
+        return {
+            "peer": self.address,
+            "connection_id": self.connection_id,
+            "sender": self.sender,
+            "since": round(self.since, 3),
+            "messages": self.messages,
+            "last_at": self.last_at,
+        }
 
 
 class ThrottledLog:
@@ -92,8 +97,9 @@ class ThrottledLog:
             return
         folded = self._folded.pop(reason, 0)
         self._last[reason] = now
-        log.warning("HL7 %s: %s%s", reason, detail,
-                    f" (and {folded} more like it)" if folded else "")
+        log.warning(
+            "HL7 %s: %s%s", reason, detail, f" (and {folded} more like it)" if folded else ""
+        )
 
 
 def _segment_present(block: bytes, name: bytes, field_sep: bytes) -> bool:
@@ -145,13 +151,16 @@ class Listener:
         context = tls_context(self.settings)
         tls = {"ssl": context, "ssl_handshake_timeout": 10} if context else {}
         self.server = await start_hl7_server(
-            self._serve, host, port, limit=self.settings.mllp_max_message_bytes,
-            backlog=1024, **tls)
-        self._tasks = [asyncio.create_task(self._every(STATS_SECONDS, self._flush_stats)),
-                       asyncio.create_task(self._every(SENDERS_SECONDS, self._publish_peers))]
+            self._serve, host, port, limit=self.settings.mllp_max_message_bytes, backlog=1024, **tls
+        )
+        self._tasks = [
+            asyncio.create_task(self._every(STATS_SECONDS, self._flush_stats)),
+            asyncio.create_task(self._every(SENDERS_SECONDS, self._publish_peers)),
+        ]
         bound = self.server.sockets[0].getsockname()[1]
-        log.info("MLLP listener on %s:%s%s", host, bound,
-                 " (TLS)" if self.settings.mllp_tls_cert else "")
+        log.info(
+            "MLLP listener on %s:%s%s", host, bound, " (TLS)" if self.settings.mllp_tls_cert else ""
+        )
         return int(bound)
 
     async def stop(self) -> None:
@@ -203,15 +212,18 @@ class Listener:
         """At the cap, the connection idle longest makes room: thousands of idle sockets
         must not lock out a sender that talks (whose last frame is recent)."""
         idlest = min(self.peers.values(), key=lambda p: p.active_at)
-        self.refusals.warn("connection closed", (
-            f"{idlest.address} idle for {time.monotonic() - idlest.active_at:.0f}s: "
-            f"{len(self.peers)} connections open, {newcomer} connecting"))
+        self.refusals.warn(
+            "connection closed",
+            (
+                f"{idlest.address} idle for {time.monotonic() - idlest.active_at:.0f}s: "
+                f"{len(self.peers)} connections open, {newcomer} connecting"
+            ),
+        )
         if idlest.transport is not None:
             idlest.transport.abort()
         self.peers = {k: p for k, p in self.peers.items() if p is not idlest}
 
-    async def _converse(self, reader: HL7StreamReader, writer: HL7StreamWriter,
-                        peer: Peer) -> None:
+    async def _converse(self, reader: HL7StreamReader, writer: HL7StreamWriter, peer: Peer) -> None:
         # One timer per connection, moved on at every frame, instead of `wait_for` around
         # each read (which costs a task per message): when it fires, the connection is
         # closed and the pending read ends.
@@ -229,17 +241,26 @@ class Listener:
                 try:
                     block = await reader.readblock()
                 except InvalidBlockError:
-                    await self._answer(writer, self._refuse(
-                        peer, None, Refusal("frame without start block", SEGMENT_SEQUENCE)))
+                    await self._answer(
+                        writer,
+                        self._refuse(
+                            peer, None, Refusal("frame without start block", SEGMENT_SEQUENCE)
+                        ),
+                    )
                     continue
                 except ValueError:  # the frame passed the size limit: its rest is unread
-                    await self._answer(writer, self._refuse(
-                        peer, None, Refusal("message too large", INTERNAL_ERROR)))
+                    await self._answer(
+                        writer,
+                        self._refuse(peer, None, Refusal("message too large", INTERNAL_ERROR)),
+                    )
                     return
                 except (asyncio.IncompleteReadError, ConnectionError):
                     if expired[0]:
-                        log.info("MLLP connection from %s closed: no complete frame in %gs",
-                                 peer.address, idle)
+                        log.info(
+                            "MLLP connection from %s closed: no complete frame in %gs",
+                            peer.address,
+                            idle,
+                        )
                     return
                 peer.active_at = time.monotonic()
                 ack = await self._handle(block, peer)
@@ -254,16 +275,22 @@ class Listener:
         writer.writeblock(ack)
         await writer.drain()  # a sender that stops reading is closed by the idle timer
 
-    def _refuse(self, peer: Peer, connection_id: int | None, refusal: Refusal,
-                code: str = acks.AR) -> bytes:
+    def _refuse(
+        self, peer: Peer, connection_id: int | None, refusal: Refusal, code: str = acks.AR
+    ) -> bytes:
         header = refusal.header
         sender = header.sender if header else ""
         self.counter.rejected(connection_id, code, refusal.reason, peer.address, sender)
-        self.refusals.warn(f"message answered {code}", (
-            f"{refusal.reason}; control id {header.control_id if header else '-'}, "
-            f"from {peer.address}"))
-        return acks.build_ack(code, header, reason=refusal.reason, error_code=refusal.code,
-                              location=refusal.location)
+        self.refusals.warn(
+            f"message answered {code}",
+            (
+                f"{refusal.reason}; control id {header.control_id if header else '-'}, "
+                f"from {peer.address}"
+            ),
+        )
+        return acks.build_ack(
+            code, header, reason=refusal.reason, error_code=refusal.code, location=refusal.location
+        )
 
     async def _handle(self, block: bytes, peer: Peer) -> bytes:
         header = read_header(block)
@@ -271,8 +298,9 @@ class Listener:
             return self._refuse(peer, None, header)
         target = await self.feeds.find(header.sending_application, header.sending_facility)
         if target is None:
-            return self._refuse(peer, None, Refusal("unknown sender", INTERNAL_ERROR,
-                                                    "MSH^1^3", header))
+            return self._refuse(
+                peer, None, Refusal("unknown sender", INTERNAL_ERROR, "MSH^1^3", header)
+            )
         cid = target.connection_id
         peer.connection_id, peer.sender = cid, header.sender
         problem = self._content_problem(block, header)
@@ -280,11 +308,13 @@ class Listener:
             code = acks.AR if problem.code == UNSUPPORTED_MESSAGE_TYPE else acks.AE
             return self._refuse(peer, cid, problem, code)
         try:
-            await self.intake.submit(Accepted(cid, header.sender, header.control_id,
-                                              header.message_type, block))
+            await self.intake.submit(
+                Accepted(cid, header.sender, header.control_id, header.message_type, block)
+            )
         except Exception:  # logged by the intake; the sender's engine sends it again
-            return self._refuse(peer, cid, Refusal("not stored, send again", INTERNAL_ERROR,
-                                                   "", header), acks.AE)
+            return self._refuse(
+                peer, cid, Refusal("not stored, send again", INTERNAL_ERROR, "", header), acks.AE
+            )
         peer.messages += 1
         peer.last_at = round(time.time(), 3)
         self.counter.acked(cid, acks.AA)
@@ -294,15 +324,12 @@ class Listener:
     def _content_problem(block: bytes, header: Header) -> Refusal | None:
         """What can be known without parsing past the MSH: an ADT message about a patient."""
         if header.message_code != "ADT":
-            return Refusal("unsupported message type", UNSUPPORTED_MESSAGE_TYPE, "MSH^1^9",
-                           header)
+            return Refusal("unsupported message type", UNSUPPORTED_MESSAGE_TYPE, "MSH^1^9", header)
         field_sep = header.separators[0].encode("latin-1")
         if not _segment_present(block, b"PID", field_sep):
-            return Refusal("required segment PID missing", REQUIRED_FIELD_MISSING, "PID",
-                           header)
+            return Refusal("required segment PID missing", REQUIRED_FIELD_MISSING, "PID", header)
         if header.trigger in NEEDS_MRG and not _segment_present(block, b"MRG", field_sep):
-            return Refusal("required segment MRG missing", REQUIRED_FIELD_MISSING, "MRG",
-                           header)
+            return Refusal("required segment MRG missing", REQUIRED_FIELD_MISSING, "MRG", header)
         return None
 
 

@@ -42,8 +42,12 @@ class Alert(SQLModel, table=True):
         # One active (open or acknowledged) alert per condition: a second evaluator racing on
         # the same condition gets an IntegrityError instead of a duplicate row.
         sa.Index(
-            "uq_alert_active_subject", "kind", "subject", unique=True,
-            sqlite_where=sa.text(ACTIVE_WHERE), postgresql_where=sa.text(ACTIVE_WHERE),
+            "uq_alert_active_subject",
+            "kind",
+            "subject",
+            unique=True,
+            sqlite_where=sa.text(ACTIVE_WHERE),
+            postgresql_where=sa.text(ACTIVE_WHERE),
         ),
         # The dashboard lists alerts per status, newest first.
         sa.Index("ix_alert_status_raised", "status", "raised_at"),

@@ -36,9 +36,7 @@ class Conflict(SQLModel, table=True):
     remote_values: dict[str, Any] = json_field()
     severity: Severity = Field(default=Severity.LOW, sa_type=enum_type(Severity))
     status: ConflictStatus = Field(default=ConflictStatus.OPEN, sa_type=enum_type(ConflictStatus))
-    strategy: ResolutionStrategy | None = Field(
-        default=None, sa_type=enum_type(ResolutionStrategy)
-    )
+    strategy: ResolutionStrategy | None = Field(default=None, sa_type=enum_type(ResolutionStrategy))
     resolution: dict[str, Any] | None = json_field(nullable=True)  # chosen/merged values
     reason: str | None = Field(default=None, max_length=2000)
     resolved_by: str | None = Field(default=None, max_length=200)

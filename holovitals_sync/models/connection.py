@@ -63,4 +63,3 @@ class EHRConnection(EHRConnectionBase, table=True):
     page_size_learned: int | None = Field(default=None)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
-

@@ -31,8 +31,9 @@ class HL7Feed(HL7FeedBase, table=True):
     connection; messages of a sender that no feed names are rejected (AR)."""
 
     __tablename__ = "hl7_feed"
-    __table_args__ = (sa.UniqueConstraint("sending_application", "sending_facility",
-                                          name="uq_hl7_feed_sender"),)
+    __table_args__ = (
+        sa.UniqueConstraint("sending_application", "sending_facility", name="uq_hl7_feed_sender"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     connection_id: int = Field(foreign_key="ehr_connection.id", ondelete="CASCADE", index=True)
@@ -69,13 +70,13 @@ class PatientMerge(SQLModel, table=True):
     its survivor, kept so the merged id is never synced as a patient of its own again."""
 
     __tablename__ = "patient_merge"
-    __table_args__ = (sa.UniqueConstraint("connection_id", "merged_patient_id",
-                                          name="uq_patient_merge"),)
+    __table_args__ = (
+        sa.UniqueConstraint("connection_id", "merged_patient_id", name="uq_patient_merge"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     connection_id: int = Field(foreign_key="ehr_connection.id", ondelete="CASCADE")
     merged_patient_id: str = Field(max_length=64)
     survivor_patient_id: str = Field(max_length=64)
-    message_id: int | None = Field(default=None, foreign_key="hl7_message.id",
-                                   ondelete="SET NULL")
+    message_id: int | None = Field(default=None, foreign_key="hl7_message.id", ondelete="SET NULL")
     merged_at: datetime = created_at_field()

@@ -13,8 +13,9 @@ class RecordIdentifier(SQLModel, table=True):
     __tablename__ = "record_identifier"
     __table_args__ = (
         sa.UniqueConstraint("record_id", "system", "value", name="uq_record_identifier"),
-        sa.Index("ix_record_identifier_lookup", "connection_id", "resource_type", "system",
-                 "value"),  # fmt: skip
+        sa.Index(
+            "ix_record_identifier_lookup", "connection_id", "resource_type", "system", "value"
+        ),  # fmt: skip
     )
 
     id: int | None = Field(default=None, primary_key=True)

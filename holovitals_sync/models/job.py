@@ -13,8 +13,16 @@ from .types import created_at_field, enum_type, json_field, time_field, updated_
 
 # A job's counters, in the order the dashboard and the API show them: the columns below, the
 # event payloads, the parent's sums over its parts and the jobs table all take them from here.
-COUNTERS = ("fetched", "created", "updated", "unchanged", "invalid", "conflicts", "written",
-            "deleted")
+COUNTERS = (
+    "fetched",
+    "created",
+    "updated",
+    "unchanged",
+    "invalid",
+    "conflicts",
+    "written",
+    "deleted",
+)
 
 
 class SyncJobBase(SQLModel):
@@ -59,8 +67,9 @@ class SyncJob(SyncJobBase, table=True):
     checkpoint: dict[str, Any] = json_field()
     # A full sync split across workers: its children point to it, each with its part
     # (resource types, a block of patients, export files); the parent adds up their counts.
-    parent_id: int | None = Field(default=None, foreign_key="sync_job.id", ondelete="CASCADE",
-                                  index=True)
+    parent_id: int | None = Field(
+        default=None, foreign_key="sync_job.id", ondelete="CASCADE", index=True
+    )
     part: dict[str, Any] | None = json_field(nullable=True)
 
     created_at: datetime = created_at_field()

@@ -28,16 +28,29 @@ class SyncedRecord(SQLModel, table=True):
         sa.Index("ix_record_connection_patient", "connection_id", "patient_ref"),
         # Only records with local changes (few): outbound writes and conflict detection
         # read them by connection in id order; imported records pay no insert into it.
-        sa.Index("ix_record_dirty", "connection_id", "id",
-                 sqlite_where=sa.text("dirty = 1"), postgresql_where=sa.text("dirty")),
-        sa.Index("ix_record_reference_missing", "connection_id", "id",
-                 sqlite_where=sa.text("reference_missing = 1"),
-                 postgresql_where=sa.text("reference_missing")),
+        sa.Index(
+            "ix_record_dirty",
+            "connection_id",
+            "id",
+            sqlite_where=sa.text("dirty = 1"),
+            postgresql_where=sa.text("dirty"),
+        ),
+        sa.Index(
+            "ix_record_reference_missing",
+            "connection_id",
+            "id",
+            sqlite_where=sa.text("reference_missing = 1"),
+            postgresql_where=sa.text("reference_missing"),
+        ),
         # Deletes asked for in HoloVitals (fewer still): outbound runs read them with the
         # dirty ones.
-        sa.Index("ix_record_local_deleted", "connection_id", "id",
-                 sqlite_where=sa.text("local_deleted = 1"),
-                 postgresql_where=sa.text("local_deleted")),
+        sa.Index(
+            "ix_record_local_deleted",
+            "connection_id",
+            "id",
+            sqlite_where=sa.text("local_deleted = 1"),
+            postgresql_where=sa.text("local_deleted"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -118,7 +131,5 @@ class RecordError(SQLModel, table=True):
     remote_id: str | None = Field(default=None, max_length=200)
     path: str | None = Field(default=None, max_length=500)
     message: str = Field(max_length=1000)
-    severity: ErrorSeverity = Field(
-        default=ErrorSeverity.ERROR, sa_type=enum_type(ErrorSeverity)
-    )
+    severity: ErrorSeverity = Field(default=ErrorSeverity.ERROR, sa_type=enum_type(ErrorSeverity))
     created_at: datetime = created_at_field()

@@ -112,8 +112,9 @@ class InboundRejection(SQLModel, table=True):
     few, with their time, are kept as a sample in Redis (`services.webhooks.rejections`)."""
 
     __tablename__ = "inbound_rejection"
-    __table_args__ = (sa.UniqueConstraint("connection_id", "status", "reason",
-                                          name="uq_inbound_rejection"),)
+    __table_args__ = (
+        sa.UniqueConstraint("connection_id", "status", "reason", name="uq_inbound_rejection"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     # 0: a connection id that names no connection (no foreign key: counts outlive rows).

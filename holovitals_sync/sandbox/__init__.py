@@ -20,5 +20,13 @@ from holovitals_sync.sandbox.config import (
 from holovitals_sync.sandbox.faults import FaultConfig
 from holovitals_sync.sandbox.server import SandboxServer, serve
 
-__all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "ClientRegistration", "FaultConfig",
-           "SandboxConfig", "SandboxServer", "create_app", "serve"]
+__all__ = [
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "ClientRegistration",
+    "FaultConfig",
+    "SandboxConfig",
+    "SandboxServer",
+    "create_app",
+    "serve",
+]

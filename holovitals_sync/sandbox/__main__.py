@@ -10,8 +10,9 @@ from holovitals_sync.sandbox.server import DEFAULT_PORT, serve
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="holovitals_sync.sandbox",
-                                     description="Run the sandbox FHIR R4 EHR on loopback.")
+    parser = argparse.ArgumentParser(
+        prog="holovitals_sync.sandbox", description="Run the sandbox FHIR R4 EHR on loopback."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--patients", type=int)
@@ -21,13 +22,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port-file", help="write the bound port here once ready")
     parser.add_argument("--quiet", action="store_true", help="warnings and errors only")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if args.config_json:
         config = SandboxConfig.model_validate_json(args.config_json)
     else:
-        given = {k: v for k, v in vars(args).items()
-                 if k in ("host", "port", "patients", "seed", "vendor") and v is not None}
+        given = {
+            k: v
+            for k, v in vars(args).items()
+            if k in ("host", "port", "patients", "seed", "vendor") and v is not None
+        }
         config = SandboxConfig(**given)
     serve(config, port_file=args.port_file)
 

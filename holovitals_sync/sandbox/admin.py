@@ -24,10 +24,18 @@ from holovitals_sync.sandbox.vendors import VendorProfile
 
 log = logging.getLogger(__name__)
 # Settings a running sandbox may change (PATCH /_sandbox/config).
-RUNTIME_SETTINGS = {"token_lifetime_seconds", "default_page_size", "max_page_size",
-                    "refuse_count_over_max", "page_cost",
-                    "export_polls_before_complete", "export_retry_after",
-                    "export_file_max_lines", "export_one_at_a_time", "adt_target"}
+RUNTIME_SETTINGS = {
+    "token_lifetime_seconds",
+    "default_page_size",
+    "max_page_size",
+    "refuse_count_over_max",
+    "page_cost",
+    "export_polls_before_complete",
+    "export_retry_after",
+    "export_file_max_lines",
+    "export_one_at_a_time",
+    "adt_target",
+}
 
 
 class NotifyRequest(BaseModel):
@@ -116,10 +124,15 @@ async def clinic_day(request: Request) -> Response:
     log.info("clinic day %d: %d changes", sb.clinic_days, int(changes))
     if sb.config.adt_target:
         result["adt"] = await adt.send_clinic_day(
-            sb.store, result, rng, target=sb.config.adt_target,
-            application=sb.config.adt_application, facility=sb.config.adt_facility,
+            sb.store,
+            result,
+            rng,
+            target=sb.config.adt_target,
+            application=sb.config.adt_application,
+            facility=sb.config.adt_facility,
             # A merge on the first day, or when asked for (`merge=1`).
-            merge=request.query_params.get("merge", "1" if sb.clinic_days == 1 else "0") == "1")
+            merge=request.query_params.get("merge", "1" if sb.clinic_days == 1 else "0") == "1",
+        )
         log.info("clinic day %d: ADT feed %s", sb.clinic_days, result["adt"])
     return JSONResponse(result)
 
@@ -165,8 +178,9 @@ def _vendor_notify(profile: VendorProfile, req: NotifyRequest) -> NotifyRequest:
     if profile.notification == "any":
         return req
     if profile.notification != "subscriptions":
-        raise ValueError(f"{profile.display_name} sends no FHIR notifications "
-                         f"({profile.notification})")
+        raise ValueError(
+            f"{profile.display_name} sends no FHIR notifications ({profile.notification})"
+        )
     if req.kind == "vendor-event":
         raise ValueError(f"{profile.display_name} notifies through FHIR Subscriptions only")
     style = profile.notification_signature or req.signature_style
@@ -195,11 +209,13 @@ async def send_notify(request: Request) -> Response:
     events = sb.notify_events.get(req.url, 0) + (req.kind == "event-notification")
     events = req.events_since_start if req.events_since_start is not None else events
     sb.notify_events[req.url] = events
-    body, ctype = notify.build(req.kind, req.payload, req.resource, resource, base, patient,
-                               events, deleted)
+    body, ctype = notify.build(
+        req.kind, req.payload, req.resource, resource, base, patient, events, deleted
+    )
     try:
-        status = await notify.send_notification_async(req.url, body, ctype, req.secret,
-                                                      req.signature_style)
+        status = await notify.send_notification_async(
+            req.url, body, ctype, req.secret, req.signature_style
+        )
     except Exception as exc:  # the receiver being down is an answer, not a sandbox error
         return JSONResponse({"status": None, "error": type(exc).__name__}, 502)
     return JSONResponse({"status": status, "events_since_start": events})
@@ -213,10 +229,14 @@ async def inbox_receive(request: Request) -> Response:
         event = orjson.loads(await request.body() or b"{}")
     except orjson.JSONDecodeError:
         return JSONResponse({"error": "body is not JSON"}, 400)
-    kept = {name: request.headers[name] for name in request.headers
-            if name.lower().startswith(("x-holovitals-", "webhook-"))}
-    sb.inbox.append({"type": event.get("type") if isinstance(event, dict) else None,
-                     "headers": kept})
+    kept = {
+        name: request.headers[name]
+        for name in request.headers
+        if name.lower().startswith(("x-holovitals-", "webhook-"))
+    }
+    sb.inbox.append(
+        {"type": event.get("type") if isinstance(event, dict) else None, "headers": kept}
+    )
     sb.inbox_total += 1
     return JSONResponse({"received": True}, 202)
 

@@ -32,8 +32,14 @@ ACK_TIMEOUT = 10.0
 
 
 def _mrn(patient: dict[str, Any]) -> str:
-    return next((i.get("value", "") for i in patient.get("identifier") or []
-                 if i.get("system") == t.MRN_SYSTEM), "")
+    return next(
+        (
+            i.get("value", "")
+            for i in patient.get("identifier") or []
+            if i.get("system") == t.MRN_SYSTEM
+        ),
+        "",
+    )
 
 
 def _pid(patient: dict[str, Any]) -> str:
@@ -41,8 +47,9 @@ def _pid(patient: dict[str, Any]) -> str:
     given = (name.get("given") or [""])[0]
     birth = str(patient.get("birthDate", "")).replace("-", "")
     sex = {"male": "M", "female": "F"}.get(patient.get("gender", ""), "U")
-    return (f"PID|1||{_mrn(patient)}^^^{AUTHORITY}^MR||{name.get('family', '')}^{given}||"
-            f"{birth}|{sex}")
+    return (
+        f"PID|1||{_mrn(patient)}^^^{AUTHORITY}^MR||{name.get('family', '')}^{given}||{birth}|{sex}"
+    )
 
 
 class AdtBuilder:
@@ -53,12 +60,19 @@ class AdtBuilder:
         self.prefix = f"SBX{uuid.uuid4().hex[:8].upper()}"
         self.count = 0
 
-    def message(self, trigger: str, patient: dict[str, Any], *,
-                merged: dict[str, Any] | None = None, patient_class: str = "I") -> str:
+    def message(
+        self,
+        trigger: str,
+        patient: dict[str, Any],
+        *,
+        merged: dict[str, Any] | None = None,
+        patient_class: str = "I",
+    ) -> str:
         self.count += 1
         now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-        structure = {"A40": "ADT_A39", "A03": "ADT_A03", "A04": "ADT_A01",
-                     "A08": "ADT_A01"}.get(trigger, "ADT_A01")
+        structure = {"A40": "ADT_A39", "A03": "ADT_A03", "A04": "ADT_A01", "A08": "ADT_A01"}.get(
+            trigger, "ADT_A01"
+        )
         segments = [
             f"MSH|^~\\&|{self.application}|{self.facility}|HOLOVITALS|HV|{now}||"
             f"ADT^{trigger}^{structure}|{self.prefix}{self.count:04d}|P|2.5.1",
@@ -92,14 +106,14 @@ def _merge(store: Store, rng: random.Random) -> tuple[dict, dict] | None:
         return None
     survivor, merged = (r.resource() for r in rng.sample(active[-10:], 2))
     merged["active"] = False
-    merged["link"] = [{"other": {"reference": f"Patient/{survivor['id']}"},
-                       "type": "replaced-by"}]
+    merged["link"] = [{"other": {"reference": f"Patient/{survivor['id']}"}, "type": "replaced-by"}]
     store.update(merged)
     return survivor, merged
 
 
-def day_messages(store: Store, result: dict[str, Any], rng: random.Random, *,
-                 builder: AdtBuilder, merge: bool) -> list[str]:
+def day_messages(
+    store: Store, result: dict[str, Any], rng: random.Random, *, builder: AdtBuilder, merge: bool
+) -> list[str]:
     """The clinic day's feed, in the (imperfect) order it is sent."""
     messages: list[str] = []
     with store.lock:
@@ -110,8 +124,13 @@ def day_messages(store: Store, result: dict[str, Any], rng: random.Random, *,
             patient = record.resource()
             if "encounter" in kinds:
                 inpatient = rng.random() < 0.5
-                messages.append(builder.message("A01" if inpatient else "A04", patient,
-                                                patient_class="I" if inpatient else "O"))
+                messages.append(
+                    builder.message(
+                        "A01" if inpatient else "A04",
+                        patient,
+                        patient_class="I" if inpatient else "O",
+                    )
+                )
                 if inpatient and rng.random() < 0.5:
                     messages.append(builder.message("A03", patient))
             else:
@@ -152,14 +171,24 @@ async def send(target: str, messages: list[str]) -> dict[str, Any]:
     return {"sent": len(messages), "acks": dict(codes)}
 
 
-async def send_clinic_day(store: Store, result: dict[str, Any], rng: random.Random, *,
-                          target: str, application: str, facility: str,
-                          merge: bool) -> dict[str, Any]:
+async def send_clinic_day(
+    store: Store,
+    result: dict[str, Any],
+    rng: random.Random,
+    *,
+    target: str,
+    application: str,
+    facility: str,
+    merge: bool,
+) -> dict[str, Any]:
     """Build and send the day's messages; the outcome (an error in words, never raised)."""
-    messages = day_messages(store, result, rng, builder=AdtBuilder(application, facility),
-                            merge=merge)
+    messages = day_messages(
+        store, result, rng, builder=AdtBuilder(application, facility), merge=merge
+    )
     try:
         return await send(target, messages)
     except (OSError, TimeoutError, hl7.ParseException) as exc:
-        return {"sent": 0, "error": f"{type(exc).__name__}: the listener at {target} "
-                                    "did not take the feed"}
+        return {
+            "sent": 0,
+            "error": f"{type(exc).__name__}: the listener at {target} did not take the feed",
+        }

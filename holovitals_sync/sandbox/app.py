@@ -57,8 +57,7 @@ async def _fhir_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = "not-supported" if exc.status_code in (404, 405) else "processing"
-    return error_response(FhirError(exc.status_code, f"no route for {request.method} here",
-                                    code))
+    return error_response(FhirError(exc.status_code, f"no route for {request.method} here", code))
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -69,7 +68,13 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def create_app(config: SandboxConfig | None = None) -> SandboxMiddleware:
     """Build the ASGI app (data generated now); `.sandbox` exposes the state in-process."""
     sandbox = Sandbox(config or SandboxConfig())
-    app = Starlette(routes=[*_ROUTES, *admin.routes], exception_handlers={
-        FhirError: _fhir_error, HTTPException: _http_error, Exception: _server_error})
+    app = Starlette(
+        routes=[*_ROUTES, *admin.routes],
+        exception_handlers={
+            FhirError: _fhir_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+    )
     app.state.sandbox = sandbox
     return SandboxMiddleware(app, sandbox)

@@ -101,8 +101,10 @@ def _audiences(request: Request) -> list[str]:
     # The client may address us as 127.0.0.1 or localhost; both name this endpoint.
     url = urlsplit(str(request.url))
     port = f":{url.port}" if url.port else ""
-    return [urlunsplit((url.scheme, f"{h}{port}", url.path, "", ""))
-            for h in ("127.0.0.1", "localhost", url.hostname or "")]
+    return [
+        urlunsplit((url.scheme, f"{h}{port}", url.path, "", ""))
+        for h in ("127.0.0.1", "localhost", url.hostname or "")
+    ]
 
 
 def _find_key(jwks: dict, header: dict) -> jwt.PyJWK:
@@ -145,14 +147,25 @@ async def client_jwks(client: ClientRegistration) -> dict:
         raise OAuthError("invalid_client", "client JWKS URL could not be read") from None
 
 
-def verify_assertion(client: ClientRegistration, header: dict, jwks: dict, assertion: str,
-                     audiences: list[str], auth: AuthState) -> str:
+def verify_assertion(
+    client: ClientRegistration,
+    header: dict,
+    jwks: dict,
+    assertion: str,
+    audiences: list[str],
+    auth: AuthState,
+) -> str:
     """Checks a private_key_jwt client assertion; returns the client id."""
     key = _find_key(jwks, header)
     try:
-        claims = jwt.decode(assertion, key.key, algorithms=[header["alg"]], audience=audiences,
-                            issuer=client.client_id,
-                            options={"require": ["exp", "iss", "sub", "aud", "jti"]})
+        claims = jwt.decode(
+            assertion,
+            key.key,
+            algorithms=[header["alg"]],
+            audience=audiences,
+            issuer=client.client_id,
+            options={"require": ["exp", "iss", "sub", "aud", "jti"]},
+        )
     except jwt.PyJWTError as exc:
         raise OAuthError("invalid_client", f"assertion rejected: {type(exc).__name__}") from None
     if claims["sub"] != client.client_id:
@@ -187,20 +200,26 @@ def _check_method(profile: VendorProfile, request: Request, form: dict[str, str]
     else:
         method = "client_secret_post"
     if method not in profile.token_auth_methods:
-        raise OAuthError("invalid_client", f"{profile.display_name} does not accept {method}; "
-                         f"use {', '.join(sorted(profile.token_auth_methods))}")
+        raise OAuthError(
+            "invalid_client",
+            f"{profile.display_name} does not accept {method}; "
+            f"use {', '.join(sorted(profile.token_auth_methods))}",
+        )
     if method == "private_key_jwt":
         try:
             alg = jwt.get_unverified_header(form["client_assertion"]).get("alg")
         except jwt.PyJWTError:
             raise OAuthError("invalid_client", "client_assertion is not a JWT") from None
         if alg not in profile.signing_algs:
-            raise OAuthError("invalid_client", f"{profile.display_name} accepts "
-                             f"{'/'.join(profile.signing_algs)} assertions only")
+            raise OAuthError(
+                "invalid_client",
+                f"{profile.display_name} accepts {'/'.join(profile.signing_algs)} assertions only",
+            )
 
 
-async def _authenticate(auth: AuthState, request: Request, form: dict[str, str],
-                        profile: VendorProfile) -> str:
+async def _authenticate(
+    auth: AuthState, request: Request, form: dict[str, str], profile: VendorProfile
+) -> str:
     if form.get("grant_type") != "client_credentials":
         raise OAuthError("unsupported_grant_type", "grant_type must be client_credentials")
     _check_method(profile, request, form)
@@ -210,8 +229,10 @@ async def _authenticate(auth: AuthState, request: Request, form: dict[str, str],
         assertion = form["client_assertion"]
         client, header = assertion_client(auth, assertion)
         if profile.jwks_url_required and not client.jwks_url:
-            raise OAuthError("invalid_client", f"{profile.display_name} needs the client's "
-                             "keys registered as a JWKS URL")
+            raise OAuthError(
+                "invalid_client",
+                f"{profile.display_name} needs the client's keys registered as a JWKS URL",
+            )
         jwks = await client_jwks(client)
         client_id = verify_assertion(client, header, jwks, assertion, _audiences(request), auth)
         if form.get("client_id", client_id) != client_id:
@@ -235,9 +256,16 @@ async def token_endpoint(request: Request) -> JSONResponse:
     except OAuthError as err:
         log.info("token request refused: %s", err.error)
         headers = {"WWW-Authenticate": "Basic"} if err.status == 401 else None
-        return JSONResponse({"error": err.error, "error_description": err.description},
-                            err.status, headers=headers)
+        return JSONResponse(
+            {"error": err.error, "error_description": err.description}, err.status, headers=headers
+        )
     token, expires_in = auth.issue(client_id, granted)
-    return JSONResponse({"access_token": token, "token_type": "bearer",
-                         "expires_in": expires_in, "scope": " ".join(s.text for s in granted)},
-                        headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return JSONResponse(
+        {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": expires_in,
+            "scope": " ".join(s.text for s in granted),
+        },
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )

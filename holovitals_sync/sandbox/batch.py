@@ -23,8 +23,11 @@ def _ok(rec: Record | None, status: int) -> dict[str, Any]:
     resp: dict[str, Any] = {"status": f"{status} {_REASONS.get(status, '')}".strip()}
     if rec is None:
         return {"response": resp}
-    resp.update(location=f"{rec.rtype}/{rec.id}/_history/{rec.version}", etag=etag(rec),
-                lastModified=rec.last_updated)
+    resp.update(
+        location=f"{rec.rtype}/{rec.id}/_history/{rec.version}",
+        etag=etag(rec),
+        lastModified=rec.last_updated,
+    )
     return {"resource": rec.resource(), "response": resp}
 
 
@@ -49,12 +52,14 @@ def _run_entry(request: Request, sb: Sandbox, grant, entry: dict[str, Any]) -> d
     if method == "GET" and len(parts) == 2:
         return _ok(ops.read(sb, rtype, parts[1]), 200)
     if method == "POST" and len(parts) == 1:
-        rec, created = ops.create(sb, rtype, entry.get("resource"), req.get("ifNoneExist"),
-                                  entry.get("_assigned_id"))
+        rec, created = ops.create(
+            sb, rtype, entry.get("resource"), req.get("ifNoneExist"), entry.get("_assigned_id")
+        )
         return _ok(rec, 201 if created else 200)
     if method == "PUT" and len(parts) == 2:
-        rec, created = ops.update(sb, rtype, parts[1], entry.get("resource"),
-                                  parse_etag(req.get("ifMatch")))
+        rec, created = ops.update(
+            sb, rtype, parts[1], entry.get("resource"), parse_etag(req.get("ifMatch"))
+        )
         return _ok(rec, 201 if created else 200)
     if method == "DELETE" and len(parts) == 2:
         ops.delete(sb, rtype, parts[1])
@@ -85,8 +90,11 @@ def _resolve_placeholders(bundle: dict[str, Any]) -> dict[str, Any]:
 async def batch(request: Request) -> Response:
     sb, grant = authorize(request)
     bundle = await json_body(request)
-    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" \
-            or bundle.get("type") not in ("batch", "transaction"):
+    if (
+        not isinstance(bundle, dict)
+        or bundle.get("resourceType") != "Bundle"
+        or bundle.get("type") not in ("batch", "transaction")
+    ):
         raise FhirError(400, "POST /fhir takes a Bundle of type batch or transaction")
     entries = bundle.get("entry") or []
     if bundle["type"] == "batch":
@@ -95,8 +103,14 @@ async def batch(request: Request) -> Response:
             try:
                 out.append(_run_entry(request, sb, grant, entry))
             except FhirError as err:
-                out.append({"response": {"status": str(err.status),
-                                         "outcome": outcome(err.diagnostics, err.code)}})
+                out.append(
+                    {
+                        "response": {
+                            "status": str(err.status),
+                            "outcome": outcome(err.diagnostics, err.code),
+                        }
+                    }
+                )
         return fhir_json({"resourceType": "Bundle", "type": "batch-response", "entry": out})
     bundle = _resolve_placeholders(bundle)
     with sb.store.transaction():  # any FhirError below undoes every write of the bundle

@@ -34,8 +34,11 @@ def _edit_medication(rng: random.Random, res: dict[str, Any]) -> None:
     res["dosageInstruction"] = data.dosage(value, dose["unit"], per_day)
 
 
-_EDITS = {"Observation": _edit_observation, "Condition": _edit_condition,
-          "MedicationRequest": _edit_medication}
+_EDITS = {
+    "Observation": _edit_observation,
+    "Condition": _edit_condition,
+    "MedicationRequest": _edit_medication,
+}
 
 
 def _create(store: Store, rng: random.Random, patients: list[Record]) -> Record:
@@ -72,6 +75,10 @@ def advance_clinic_day(store: Store, n_changes: int, rng: random.Random) -> dict
     for source in (updated, created):
         for rtype, ids in source.items():
             changed.setdefault(rtype, []).extend(sorted(ids))
-    return {"since": since, "until": until,
-            "updated": {k: sorted(v) for k, v in updated.items()},
-            "created": created, "changed": changed}
+    return {
+        "since": since,
+        "until": until,
+        "updated": {k: sorted(v) for k, v in updated.items()},
+        "created": created,
+        "changed": changed,
+    }

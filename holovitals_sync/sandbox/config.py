@@ -47,9 +47,12 @@ class PageCost(BaseModel):
     per_entry_ms: float = Field(0.0, ge=0, le=100)
 
     def seconds(self, offset: int, matches: int, entries: int) -> float:
-        return (self.per_page_ms + offset / 1000 * self.per_1000_offset_ms
-                + matches / 1000 * self.per_1000_matches_ms
-                + entries * self.per_entry_ms) / 1000
+        return (
+            self.per_page_ms
+            + offset / 1000 * self.per_1000_offset_ms
+            + matches / 1000 * self.per_1000_matches_ms
+            + entries * self.per_entry_ms
+        ) / 1000
 
 
 class SandboxConfig(BaseModel):
@@ -69,6 +72,7 @@ class SandboxConfig(BaseModel):
         if value not in PROFILES:
             raise ValueError(f"unknown sandbox vendor {value!r}; known: {sorted(PROFILES)}")
         return value
+
     max_page_size: int = 1000
     default_page_size: int = 50
     # False: a larger `_count` is served capped at max_page_size, as most servers do;

@@ -47,16 +47,31 @@ def _value(rng: random.Random, low: float, high: float, decimals: int) -> float 
     return int(v) if decimals == 0 else v
 
 
-def observation(rng: random.Random, oid: str, pid: str, spec: tuple, category: str,
-                when: datetime, encounter: str | None = None) -> Resource:
+def observation(
+    rng: random.Random,
+    oid: str,
+    pid: str,
+    spec: tuple,
+    category: str,
+    when: datetime,
+    encounter: str | None = None,
+) -> Resource:
     code, display, unit, low, high, decimals = spec
     res: Resource = {
-        "resourceType": "Observation", "id": oid, "meta": _meta(when), "status": "final",
-        "category": _category(category), "code": _cc(t.LOINC, code, display),
+        "resourceType": "Observation",
+        "id": oid,
+        "meta": _meta(when),
+        "status": "final",
+        "category": _category(category),
+        "code": _cc(t.LOINC, code, display),
         "subject": {"reference": f"Patient/{pid}"},
         "effectiveDateTime": fhir_instant(when),
-        "valueQuantity": {"value": _value(rng, low, high, decimals), "unit": unit,
-                          "system": t.UCUM, "code": unit},
+        "valueQuantity": {
+            "value": _value(rng, low, high, decimals),
+            "unit": unit,
+            "system": t.UCUM,
+            "code": unit,
+        },
     }
     if encounter:
         res["encounter"] = {"reference": f"Encounter/{encounter}"}
@@ -66,9 +81,15 @@ def observation(rng: random.Random, oid: str, pid: str, spec: tuple, category: s
 def encounter(rng: random.Random, eid: str, pid: str, when: datetime) -> Resource:
     end = when + timedelta(minutes=rng.randrange(15, 90))
     return {
-        "resourceType": "Encounter", "id": eid, "meta": _meta(end), "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB",
-                  "display": "ambulatory"},
+        "resourceType": "Encounter",
+        "id": eid,
+        "meta": _meta(end),
+        "status": "finished",
+        "class": {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            "code": "AMB",
+            "display": "ambulatory",
+        },
         "type": [_cc(t.SNOMED, "185349003", "Encounter for check up")],
         "subject": {"reference": f"Patient/{pid}"},
         "period": {"start": fhir_instant(when), "end": fhir_instant(end)},
@@ -80,17 +101,41 @@ def _patient(rng: random.Random, pid: str, index: int, when: datetime) -> Resour
     city, state, zipcode = rng.choice(t.CITIES)
     birth = datetime(1935, 1, 1) + timedelta(days=rng.randrange(365 * 70))
     return {
-        "resourceType": "Patient", "id": pid, "meta": _meta(when), "active": True,
-        "identifier": [{
-            "use": "usual",
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                                 "code": "MR"}]},
-            "system": t.MRN_SYSTEM, "value": f"MRN{index:07d}"}],
-        "name": [{"use": "official", "family": rng.choice(t.FAMILY_NAMES),
-                  "given": [rng.choice(t.GIVEN_NAMES[gender])]}],
-        "gender": gender, "birthDate": birth.strftime("%Y-%m-%d"),
-        "address": [{"use": "home", "line": [f"{rng.randrange(1, 9999)} {rng.choice(t.STREETS)}"],
-                     "city": city, "state": state, "postalCode": zipcode, "country": "US"}],
+        "resourceType": "Patient",
+        "id": pid,
+        "meta": _meta(when),
+        "active": True,
+        "identifier": [
+            {
+                "use": "usual",
+                "type": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+                    ]
+                },
+                "system": t.MRN_SYSTEM,
+                "value": f"MRN{index:07d}",
+            }
+        ],
+        "name": [
+            {
+                "use": "official",
+                "family": rng.choice(t.FAMILY_NAMES),
+                "given": [rng.choice(t.GIVEN_NAMES[gender])],
+            }
+        ],
+        "gender": gender,
+        "birthDate": birth.strftime("%Y-%m-%d"),
+        "address": [
+            {
+                "use": "home",
+                "line": [f"{rng.randrange(1, 9999)} {rng.choice(t.STREETS)}"],
+                "city": city,
+                "state": state,
+                "postalCode": zipcode,
+                "country": "US",
+            }
+        ],
     }
 
 
@@ -98,38 +143,57 @@ def condition(rng: random.Random, cid: str, pid: str, when: datetime) -> Resourc
     snomed, icd, display = rng.choice(t.CONDITIONS)
     status = rng.choice(["active", "active", "active", "resolved", "inactive"])
     return {
-        "resourceType": "Condition", "id": cid, "meta": _meta(when),
-        "clinicalStatus": _cc("http://terminology.hl7.org/CodeSystem/condition-clinical",
-                              status, status),
+        "resourceType": "Condition",
+        "id": cid,
+        "meta": _meta(when),
+        "clinicalStatus": _cc(
+            "http://terminology.hl7.org/CodeSystem/condition-clinical", status, status
+        ),
         "verificationStatus": _cc(
-            "http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed",
-            "Confirmed"),
-        "category": [_cc("http://terminology.hl7.org/CodeSystem/condition-category",
-                         "problem-list-item", "Problem List Item")],
-        "code": {"coding": [{"system": t.SNOMED, "code": snomed, "display": display},
-                            {"system": t.ICD10, "code": icd, "display": display}],
-                 "text": display},
+            "http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed", "Confirmed"
+        ),
+        "category": [
+            _cc(
+                "http://terminology.hl7.org/CodeSystem/condition-category",
+                "problem-list-item",
+                "Problem List Item",
+            )
+        ],
+        "code": {
+            "coding": [
+                {"system": t.SNOMED, "code": snomed, "display": display},
+                {"system": t.ICD10, "code": icd, "display": display},
+            ],
+            "text": display,
+        },
         "subject": {"reference": f"Patient/{pid}"},
         "onsetDateTime": fhir_instant(when),
     }
 
 
 def dosage(value: float | int, unit: str, per_day: int) -> list[dict[str, Any]]:
-    return [{
-        "text": f"{value} {unit} {per_day} times daily",
-        "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
-        "doseAndRate": [{"doseQuantity": {"value": value, "unit": unit, "system": t.UCUM,
-                                          "code": unit}}],
-    }]
+    return [
+        {
+            "text": f"{value} {unit} {per_day} times daily",
+            "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [
+                {"doseQuantity": {"value": value, "unit": unit, "system": t.UCUM, "code": unit}}
+            ],
+        }
+    ]
 
 
 def medication_request(rng: random.Random, mid: str, pid: str, when: datetime) -> Resource:
     code, display, dose, unit, per_day = rng.choice(t.MEDICATIONS)
     return {
-        "resourceType": "MedicationRequest", "id": mid, "meta": _meta(when),
-        "status": "active", "intent": "order",
+        "resourceType": "MedicationRequest",
+        "id": mid,
+        "meta": _meta(when),
+        "status": "active",
+        "intent": "order",
         "medicationCodeableConcept": _cc(t.RXNORM, code, display),
-        "subject": {"reference": f"Patient/{pid}"}, "authoredOn": fhir_instant(when),
+        "subject": {"reference": f"Patient/{pid}"},
+        "authoredOn": fhir_instant(when),
         "dosageInstruction": dosage(dose, unit, per_day),
     }
 
@@ -138,37 +202,56 @@ def _allergy(rng: random.Random, aid: str, pid: str, when: datetime) -> Resource
     system, code, display = rng.choice(t.ALLERGENS)
     r_code, r_display = rng.choice(t.REACTIONS)
     return {
-        "resourceType": "AllergyIntolerance", "id": aid, "meta": _meta(when),
+        "resourceType": "AllergyIntolerance",
+        "id": aid,
+        "meta": _meta(when),
         "clinicalStatus": _cc(
-            "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active",
-            "Active"),
+            "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active", "Active"
+        ),
         "verificationStatus": _cc(
             "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
-            "confirmed", "Confirmed"),
-        "code": _cc(system, code, display), "patient": {"reference": f"Patient/{pid}"},
+            "confirmed",
+            "Confirmed",
+        ),
+        "code": _cc(system, code, display),
+        "patient": {"reference": f"Patient/{pid}"},
         "recordedDate": fhir_instant(when),
-        "reaction": [{"substance": _cc(system, code, display),
-                      "manifestation": [_cc(t.SNOMED, r_code, r_display)],
-                      "severity": rng.choice(["mild", "moderate", "severe"])}],
+        "reaction": [
+            {
+                "substance": _cc(system, code, display),
+                "manifestation": [_cc(t.SNOMED, r_code, r_display)],
+                "severity": rng.choice(["mild", "moderate", "severe"]),
+            }
+        ],
     }
 
 
 def _immunization(rng: random.Random, iid: str, pid: str, when: datetime) -> Resource:
     code, display = rng.choice(t.VACCINES)
     return {
-        "resourceType": "Immunization", "id": iid, "meta": _meta(when), "status": "completed",
-        "vaccineCode": _cc(t.CVX, code, display), "patient": {"reference": f"Patient/{pid}"},
-        "occurrenceDateTime": fhir_instant(when), "primarySource": True,
+        "resourceType": "Immunization",
+        "id": iid,
+        "meta": _meta(when),
+        "status": "completed",
+        "vaccineCode": _cc(t.CVX, code, display),
+        "patient": {"reference": f"Patient/{pid}"},
+        "occurrenceDateTime": fhir_instant(when),
+        "primarySource": True,
     }
 
 
 def _report(rid: str, pid: str, when: datetime, results: list[str]) -> Resource:
     code, display = t.LAB_PANEL
     return {
-        "resourceType": "DiagnosticReport", "id": rid, "meta": _meta(when), "status": "final",
+        "resourceType": "DiagnosticReport",
+        "id": rid,
+        "meta": _meta(when),
+        "status": "final",
         "category": [_cc("http://terminology.hl7.org/CodeSystem/v2-0074", "LAB", "Laboratory")],
-        "code": _cc(t.LOINC, code, display), "subject": {"reference": f"Patient/{pid}"},
-        "effectiveDateTime": fhir_instant(when), "issued": fhir_instant(when),
+        "code": _cc(t.LOINC, code, display),
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": fhir_instant(when),
+        "issued": fhir_instant(when),
         "result": [{"reference": f"Observation/{oid}"} for oid in results],
     }
 
@@ -192,19 +275,21 @@ def generate_patient(seed: int, index: int) -> list[Resource]:
         enc = encounter(rng, rid("enc"), pid, _when(rng))
         start = datetime.fromisoformat(enc["period"]["start"].replace("Z", "+00:00"))
         out.append(enc)
-        out.extend(observation(rng, rid("obs"), pid, spec, "vital-signs", start, enc["id"])
-                   for spec in t.VITALS)
+        out.extend(
+            observation(rng, rid("obs"), pid, spec, "vital-signs", start, enc["id"])
+            for spec in t.VITALS
+        )
     for _ in range(rng.randint(2, 3)):
         when = _when(rng)
         labs = [observation(rng, rid("obs"), pid, spec, "laboratory", when) for spec in t.LABS]
         out.extend(labs)
         out.append(_report(rid("dr"), pid, when, [o["id"] for o in labs]))
     out.extend(condition(rng, rid("cond"), pid, _when(rng)) for _ in range(rng.randint(2, 4)))
-    out.extend(medication_request(rng, rid("med"), pid, _when(rng))
-               for _ in range(rng.randint(2, 4)))
+    out.extend(
+        medication_request(rng, rid("med"), pid, _when(rng)) for _ in range(rng.randint(2, 4))
+    )
     out.extend(_allergy(rng, rid("alg"), pid, _when(rng)) for _ in range(rng.randint(0, 2)))
-    out.extend(_immunization(rng, rid("imm"), pid, _when(rng))
-               for _ in range(rng.randint(1, 3)))
+    out.extend(_immunization(rng, rid("imm"), pid, _when(rng)) for _ in range(rng.randint(1, 3)))
     return out
 
 
@@ -216,10 +301,14 @@ def generate(seed: int, patients: int) -> Iterator[Resource]:
 def all_patients_group(patients: int) -> Resource:
     """The Group bulk export clients use (like a health system's "all patients" group)."""
     return {
-        "resourceType": "Group", "id": "all-patients",
+        "resourceType": "Group",
+        "id": "all-patients",
         "meta": {"versionId": "1", "lastUpdated": fhir_instant(_EPOCH)},
-        "type": "person", "actual": True, "name": "All sandbox patients",
+        "type": "person",
+        "actual": True,
+        "name": "All sandbox patients",
         "quantity": patients,
-        "member": [{"entity": {"reference": f"Patient/{patient_id(i)}"}}
-                   for i in range(1, patients + 1)],
+        "member": [
+            {"entity": {"reference": f"Patient/{patient_id(i)}"}} for i in range(1, patients + 1)
+        ],
     }

@@ -81,34 +81,48 @@ def _check_headers(request: Request) -> None:
 
 
 def _running(sb: Sandbox, client_id: str) -> bool:
-    return any(j.client_id == client_id and j.status == "in-progress"
-               for j in sb.exports.values())
+    return any(j.client_id == client_id and j.status == "in-progress" for j in sb.exports.values())
 
 
-def _collect(sb: Sandbox, job: ExportJob, types: list[str], patients: set[str] | None,
-             since: str | None) -> None:
+def _collect(
+    sb: Sandbox, job: ExportJob, types: list[str], patients: set[str] | None, since: str | None
+) -> None:
     limit = sb.config.export_file_max_lines
     for rtype in types:
-        recs = [r for r in sb.store.candidates(rtype)
-                if (patients is None or r.patient in patients)
-                and (since is None or r.last_updated > since)]
-        chunks = [recs[i:i + limit] for i in range(0, len(recs), limit)] if limit else [recs]
+        recs = [
+            r
+            for r in sb.store.candidates(rtype)
+            if (patients is None or r.patient in patients)
+            and (since is None or r.last_updated > since)
+        ]
+        chunks = [recs[i : i + limit] for i in range(0, len(recs), limit)] if limit else [recs]
         for n, chunk in enumerate(c for c in chunks if c):
             job.files[f"{rtype}-{n + 1}.ndjson"] = (rtype, chunk)
         if since is not None:  # Bulk Data 2.0: what `_since` no longer finds, as deletes
-            job.deleted += [r for r in sb.store.deleted_since(rtype, since)
-                            if patients is None or r.patient in patients]
+            job.deleted += [
+                r
+                for r in sb.store.deleted_since(rtype, since)
+                if patients is None or r.patient in patients
+            ]
 
 
 def _check_level(sb: Sandbox, request: Request) -> None:
     path = request.url.path
-    level = ("group" if "/Group/" in path else
-             "patient" if path.endswith("/Patient/$export") else "system")
+    level = (
+        "group"
+        if "/Group/" in path
+        else "patient"
+        if path.endswith("/Patient/$export")
+        else "system"
+    )
     allowed = sb.profile.export_levels
     if allowed is not None and level not in allowed:
         offered = ", ".join(sorted(allowed)) or "none"
-        raise FhirError(400, f"{sb.profile.display_name} does not offer {level}-level $export "
-                             f"(offered: {offered})", "not-supported")
+        raise FhirError(
+            400,
+            f"{sb.profile.display_name} does not offer {level}-level $export (offered: {offered})",
+            "not-supported",
+        )
 
 
 async def kickoff(request: Request) -> Response:
@@ -117,12 +131,21 @@ async def kickoff(request: Request) -> Response:
     _check_headers(request)
     one_at_a_time = sb.config.export_one_at_a_time or sb.profile.export_one_at_a_time
     if one_at_a_time and _running(sb, grant.client_id):
-        raise FhirError(429, "an export of this client is already running", "throttled",
-                        {"Retry-After": format_retry_after(sb.config.export_retry_after)})
+        raise FhirError(
+            429,
+            "an export of this client is already running",
+            "throttled",
+            {"Retry-After": format_retry_after(sb.config.export_retry_after)},
+        )
     since_raw = request.query_params.get("_since")
     since = date_range(since_raw)[0] if since_raw else None
-    job = ExportJob(secrets.token_hex(8), grant.client_id, str(request.url),
-                    sb.store.watermark(), sb.config.export_polls_before_complete)
+    job = ExportJob(
+        secrets.token_hex(8),
+        grant.client_id,
+        str(request.url),
+        sb.store.watermark(),
+        sb.config.export_polls_before_complete,
+    )
     with sb.store.lock:  # one consistent cut across all types
         job.transaction_time = sb.store.watermark()
         _collect(sb, job, _types(request, grant, job), _patients(sb, request), since)
@@ -144,17 +167,27 @@ async def status(request: Request) -> Response:
     job.polls += 1
     if job.polls <= job.polls_needed:
         pct = int(100 * job.polls / (job.polls_needed + 1))
-        return Response(status_code=202, headers={
-            "X-Progress": f"{pct}% complete",
-            "Retry-After": format_retry_after(sb.config.export_retry_after)})
+        return Response(
+            status_code=202,
+            headers={
+                "X-Progress": f"{pct}% complete",
+                "Retry-After": format_retry_after(sb.config.export_retry_after),
+            },
+        )
     job.status = "complete"
     base = f"{base_url(request)}/_export/{job.id}"
-    output = [{"type": rtype, "url": f"{base}/{name}", "count": len(recs)}
-              for name, (rtype, recs) in job.files.items()]
-    errors = ([{"type": "OperationOutcome", "url": f"{base}/errors.ndjson"}]
-              if job.errors else [])
-    manifest = {"transactionTime": job.transaction_time, "request": job.request,
-                "requiresAccessToken": True, "output": output, "error": errors}
+    output = [
+        {"type": rtype, "url": f"{base}/{name}", "count": len(recs)}
+        for name, (rtype, recs) in job.files.items()
+    ]
+    errors = [{"type": "OperationOutcome", "url": f"{base}/errors.ndjson"}] if job.errors else []
+    manifest = {
+        "transactionTime": job.transaction_time,
+        "request": job.request,
+        "requiresAccessToken": True,
+        "output": output,
+        "error": errors,
+    }
     if job.deleted:
         manifest["deleted"] = [{"type": "Bundle", "url": f"{base}/{DELETED_FILE}"}]
     return fhir_json(manifest)
@@ -169,14 +202,16 @@ async def cancel(request: Request) -> Response:
 def _deleted_lines(recs: list[Record]) -> Iterator[bytes]:
     """Bundles of DELETE requests, as the Bulk Data spec's `deleted` output has them."""
     for i in range(0, len(recs), _CHUNK):
-        entries = [{"request": {"method": "DELETE", "url": f"{r.rtype}/{r.id}"}}
-                   for r in recs[i:i + _CHUNK]]
+        entries = [
+            {"request": {"method": "DELETE", "url": f"{r.rtype}/{r.id}"}}
+            for r in recs[i : i + _CHUNK]
+        ]
         yield orjson.dumps({"resourceType": "Bundle", "type": "batch", "entry": entries}) + b"\n"
 
 
 def _lines(recs: list[Record], truncated: bool) -> Iterator[bytes]:
     for i in range(0, len(recs), _CHUNK):
-        chunk = recs[i:i + _CHUNK]
+        chunk = recs[i : i + _CHUNK]
         last = truncated and i + _CHUNK >= len(recs)
         if last:  # a file cut mid-line, as an interrupted writer leaves it
             body = b"".join(r.data + b"\n" for r in chunk[:-1])
@@ -189,8 +224,7 @@ async def download(request: Request) -> Response:
     sb, job = _job(request)
     name = request.path_params["file"]
     if name == "errors.ndjson" and job.errors:
-        return Response(b"".join(orjson.dumps(e) + b"\n" for e in job.errors),
-                        media_type=NDJSON)
+        return Response(b"".join(orjson.dumps(e) + b"\n" for e in job.errors), media_type=NDJSON)
     if name == DELETED_FILE and job.deleted:
         return Response(b"".join(_deleted_lines(job.deleted)), media_type=NDJSON)
     if name not in job.files:

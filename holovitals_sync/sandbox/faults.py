@@ -112,8 +112,11 @@ class FaultState:
         with self._lock:
             self.calls += 1
             n, cfg = self.calls, self.config
-            action = FaultAction(latency_ms=cfg.latency_ms, retry_after=cfg.retry_after,
-                                 truncated_ndjson=cfg.truncated_ndjson)
+            action = FaultAction(
+                latency_ms=cfg.latency_ms,
+                retry_after=cfg.retry_after,
+                truncated_ndjson=cfg.truncated_ndjson,
+            )
             if cfg.expire_token_after and n > cfg.expire_token_after and not self.tokens_expired:
                 self.tokens_expired = True
                 action.expire_tokens = True

@@ -54,8 +54,9 @@ async def _drop(send: Any) -> None:
         await asyncio.sleep(0)
         return
     # Another server: start a response and break it off, still a connection error client-side.
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-length", b"1000")]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]}
+    )
     raise ConnectionAbortedError("sandbox fault: connection dropped")
 
 
@@ -66,12 +67,12 @@ class SandboxMiddleware:
 
     def _token_faults(self, scope: dict) -> bool:
         return self.sandbox.faults.config.token_endpoint_faults or any(
-            k == FAULT_HEADER.encode() for k, _ in scope["headers"])
+            k == FAULT_HEADER.encode() for k, _ in scope["headers"]
+        )
 
     def _action(self, scope: dict) -> FaultAction:
         action = self.sandbox.faults.next_call()
-        spec = next((v.decode() for k, v in scope["headers"] if k == FAULT_HEADER.encode()),
-                    None)
+        spec = next((v.decode() for k, v in scope["headers"] if k == FAULT_HEADER.encode()), None)
         return merge(action, parse_fault_header(spec)) if spec else action
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -100,8 +101,9 @@ class SandboxMiddleware:
         finally:
             if fhir:
                 sb.stats.end()
-            sb.stats.record(method, path, status[0], fhir,
-                            scope.get("query_string", b"").decode("latin-1"))
+            sb.stats.record(
+                method, path, status[0], fhir, scope.get("query_string", b"").decode("latin-1")
+            )
 
     async def _fault(self, scope: dict, send: Any, raw_send: Any) -> bool:
         """Apply faults; False when the request was answered (or dropped) here."""
@@ -126,8 +128,9 @@ class SandboxMiddleware:
             if action.status in (429, 503):
                 headers["Retry-After"] = format_retry_after(action.retry_after)
             code = "throttled" if action.status == 429 else "transient"
-            await _answer(send, action.status,
-                          outcome(f"sandbox fault: {action.kind}", code), headers)
+            await _answer(
+                send, action.status, outcome(f"sandbox fault: {action.kind}", code), headers
+            )
             return False
         scope.setdefault("state", {})["fault"] = action
         return True

@@ -11,16 +11,28 @@ from holovitals_sync.sandbox.search import parse_query
 from holovitals_sync.sandbox.state import Sandbox
 from holovitals_sync.sandbox.store import Record, VersionConflict
 
-SUPPORTED_TYPES = ("Patient", "Encounter", "Observation", "Condition", "MedicationRequest",
-                   "AllergyIntolerance", "Immunization", "DiagnosticReport", "Group",
-                   "QuestionnaireResponse")
+SUPPORTED_TYPES = (
+    "Patient",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Immunization",
+    "DiagnosticReport",
+    "Group",
+    "QuestionnaireResponse",
+)
 
 
 def check_write(sb: Sandbox, rtype: str, op: str) -> None:
     """Vendor modes refuse writes the vendor does not take over FHIR (405)."""
     if not sb.profile.allows_write(rtype, op):
-        raise FhirError(405, f"{sb.profile.display_name} does not support {op} of {rtype} "
-                             "over FHIR", "not-supported")
+        raise FhirError(
+            405,
+            f"{sb.profile.display_name} does not support {op} of {rtype} over FHIR",
+            "not-supported",
+        )
 
 
 def check_access(grant: Grant, rtype: str, perm: str) -> None:
@@ -40,8 +52,9 @@ def validate(res: Any, rtype: str, rid: str | None = None) -> dict[str, Any]:
         raise FhirError(400, "resource id must match the URL id", "invalid")
     for ref_field in ("subject", "patient"):
         ref = res.get(ref_field)
-        if ref is not None and not (isinstance(ref, dict) and isinstance(ref.get("reference"),
-                                                                          str)):
+        if ref is not None and not (
+            isinstance(ref, dict) and isinstance(ref.get("reference"), str)
+        ):
             raise FhirError(422, f"{rtype}.{ref_field} must be a Reference", "structure")
     if rtype == "Observation" and not isinstance(res.get("code"), dict):
         raise FhirError(422, "Observation.code is required", "required")
@@ -76,8 +89,9 @@ def _conditional_matches(sb: Sandbox, rtype: str, criteria: str) -> list[Record]
     return [r for r in sb.store.candidates(rtype, q.patient) if q.matches(r)]
 
 
-def create(sb: Sandbox, rtype: str, res: Any, if_none_exist: str | None,
-           rid: str | None = None) -> tuple[Record, bool]:
+def create(
+    sb: Sandbox, rtype: str, res: Any, if_none_exist: str | None, rid: str | None = None
+) -> tuple[Record, bool]:
     """Returns (record, created); with If-None-Exist an existing match is returned."""
     check_write(sb, rtype, "create")
     res = validate(res, rtype)
@@ -85,16 +99,18 @@ def create(sb: Sandbox, rtype: str, res: Any, if_none_exist: str | None,
         if if_none_exist:
             found = _conditional_matches(sb, rtype, if_none_exist)
             if len(found) > 1:
-                raise FhirError(412, "If-None-Exist criteria match more than one resource",
-                                "duplicate")
+                raise FhirError(
+                    412, "If-None-Exist criteria match more than one resource", "duplicate"
+                )
             if found:
                 return found[0], False
         res = {k: v for k, v in res.items() if k != "id"}  # the server assigns ids
         return sb.store.create(res, rid), True
 
 
-def update(sb: Sandbox, rtype: str, rid: str, res: Any, if_match: int | None
-           ) -> tuple[Record, bool]:
+def update(
+    sb: Sandbox, rtype: str, rid: str, res: Any, if_match: int | None
+) -> tuple[Record, bool]:
     check_write(sb, rtype, "update")
     res = validate(res, rtype, rid)
     if not sb.profile.supports_versioning:
@@ -102,9 +118,11 @@ def update(sb: Sandbox, rtype: str, rid: str, res: Any, if_match: int | None
     try:
         return sb.store.update(res, if_match)
     except VersionConflict as exc:
-        raise FhirError(sb.profile.stale_version_status,
-                        f"{rtype}/{rid[:64]} is at version {exc.current}, not {if_match}",
-                        "conflict") from None
+        raise FhirError(
+            sb.profile.stale_version_status,
+            f"{rtype}/{rid[:64]} is at version {exc.current}, not {if_match}",
+            "conflict",
+        ) from None
 
 
 def delete(sb: Sandbox, rtype: str, rid: str, if_match: int | None = None) -> None:
@@ -116,8 +134,10 @@ def delete(sb: Sandbox, rtype: str, rid: str, if_match: int | None = None) -> No
     try:
         done = sb.store.delete(rtype, rid, if_match)
     except VersionConflict as exc:
-        raise FhirError(sb.profile.stale_version_status,
-                        f"{rtype}/{rid[:64]} is at version {exc.current}, not {if_match}",
-                        "conflict") from None
+        raise FhirError(
+            sb.profile.stale_version_status,
+            f"{rtype}/{rid[:64]} is at version {exc.current}, not {if_match}",
+            "conflict",
+        ) from None
     if done is None and sb.store.get(rtype, rid) is None:
         raise FhirError(404, f"{rtype}/{rid[:64]} not found")

@@ -11,9 +11,20 @@ from holovitals_sync.sandbox.store import Record
 
 FHIR_JSON = "application/fhir+json"
 
-_STATUS_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found",
-                 405: "not-supported", 409: "conflict", 410: "deleted", 412: "conflict",
-                 422: "processing", 429: "throttled", 500: "exception", 503: "transient"}
+_STATUS_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    410: "deleted",
+    412: "conflict",
+    422: "processing",
+    429: "throttled",
+    500: "exception",
+    503: "transient",
+}
 
 
 class FhirError(Exception):
@@ -22,8 +33,13 @@ class FhirError(Exception):
     Diagnostics must never carry PHI: name types, ids and parameters, never values.
     """
 
-    def __init__(self, status: int, diagnostics: str, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        diagnostics: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(diagnostics)
         self.status = status
         self.diagnostics = diagnostics
@@ -32,8 +48,10 @@ class FhirError(Exception):
 
 
 def outcome(diagnostics: str, code: str = "processing", severity: str = "error") -> dict:
-    return {"resourceType": "OperationOutcome",
-            "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}]}
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+    }
 
 
 def fhir_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -52,8 +70,9 @@ def etag(rec: Record) -> str:
     return f'W/"{rec.version}"'
 
 
-def resource_response(rec: Record, status: int = 200, location: str | None = None,
-                      versioned: bool = True) -> Response:
+def resource_response(
+    rec: Record, status: int = 200, location: str | None = None, versioned: bool = True
+) -> Response:
     # A vendor profile without versioning sends no ETag, like such EHRs do.
     headers = {"ETag": etag(rec)} if versioned else {}
     if location:
@@ -70,4 +89,4 @@ def parse_etag(value: str | None) -> int | None:
     try:
         return int(tag.strip('"'))
     except ValueError:
-        raise FhirError(400, "If-Match must be a version ETag like W/\"1\"") from None
+        raise FhirError(400, 'If-Match must be a version ETag like W/"1"') from None

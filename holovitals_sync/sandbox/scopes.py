@@ -20,8 +20,11 @@ class Scope:
     text: str
 
     def covers(self, other: Scope) -> bool:
-        return (self.context == other.context and self.rtype in ("*", other.rtype)
-                and other.perms <= self.perms)
+        return (
+            self.context == other.context
+            and self.rtype in ("*", other.rtype)
+            and other.perms <= self.perms
+        )
 
     def allows(self, rtype: str, perm: str) -> bool:
         return self.rtype in ("*", rtype) and perm in self.perms

@@ -18,7 +18,8 @@ TOKEN_PARAMS = {"code", "category", "identifier", "status", "clinical-status"}
 IGNORED_PARAMS = {"_format", "_pretty", "_total", "_sort", "_elements", "_bundletype"}
 _DATE_RE = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
-    r"(Z|[+-]\d{2}:\d{2})?)?)?)?$")
+    r"(Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
 
 
 @dataclass
@@ -48,9 +49,15 @@ def range_test(op: str, lo: str, hi: str) -> Callable[[str], bool]:
     """Prefix semantics on the value's own range [lo, hi): gt 2026-11-26 means after that day.
     Canonical instants compare correctly as strings."""
     tests: dict[str, Callable[[str], bool]] = {
-        "gt": lambda v: v >= hi, "sa": lambda v: v >= hi, "ge": lambda v: v >= lo,
-        "lt": lambda v: v < lo, "eb": lambda v: v < lo, "le": lambda v: v < hi,
-        "eq": lambda v: lo <= v < hi, "ne": lambda v: not lo <= v < hi}
+        "gt": lambda v: v >= hi,
+        "sa": lambda v: v >= hi,
+        "ge": lambda v: v >= lo,
+        "lt": lambda v: v < lo,
+        "eb": lambda v: v < lo,
+        "le": lambda v: v < hi,
+        "eq": lambda v: lo <= v < hi,
+        "ne": lambda v: not lo <= v < hi,
+    }
     return tests[op]
 
 
@@ -62,8 +69,15 @@ def date_range(value: str) -> tuple[str, str]:
         raise FhirError(400, "date value is not a FHIR date or dateTime")
     y, mo, d, hh, mi, ss, frac, tz = m.groups()
     try:
-        start = datetime(int(y), int(mo or 1), int(d or 1), int(hh or 0), int(mi or 0),
-                         int(ss or 0), int(float(frac or 0) * 1_000_000) // 1000 * 1000)
+        start = datetime(
+            int(y),
+            int(mo or 1),
+            int(d or 1),
+            int(hh or 0),
+            int(mi or 0),
+            int(ss or 0),
+            int(float(frac or 0) * 1_000_000) // 1000 * 1000,
+        )
     except ValueError:
         raise FhirError(400, "date value is not a valid date") from None
     if tz and tz != "Z":
@@ -87,11 +101,16 @@ def _patient_value(value: str) -> str:
     ref = value.rsplit("/_history", 1)[0]
     if ref.startswith("http"):
         ref = ref.split("/fhir/", 1)[-1]
-    return ref[len("Patient/"):] if ref.startswith("Patient/") else ref
+    return ref[len("Patient/") :] if ref.startswith("Patient/") else ref
 
 
-def parse_query(pairs: list[tuple[str, str]], default_count: int, max_count: int,
-                lenient: bool = False, refuse_over_max: bool = False) -> Query:
+def parse_query(
+    pairs: list[tuple[str, str]],
+    default_count: int,
+    max_count: int,
+    lenient: bool = False,
+    refuse_over_max: bool = False,
+) -> Query:
     """Unknown parameters are a 400 unless the client sent Prefer: handling=lenient; a
     `_count` over the maximum is capped, or refused when `refuse_over_max`."""
     q = Query(count=default_count)
@@ -115,7 +134,8 @@ def parse_query(pairs: list[tuple[str, str]], default_count: int, max_count: int
             if op not in ("gt", "ge", "lt", "le", "eq", "ne", "sa", "eb"):
                 raise FhirError(400, f"{name} prefix not supported")
             (q.ranges if name == "_lastUpdated" else q.dates).append(
-                range_test(op, *date_range(rest)))
+                range_test(op, *date_range(rest))
+            )
         elif name == "date:missing":
             if value not in ("true", "false"):
                 raise FhirError(400, "date:missing must be true or false")
@@ -139,11 +159,20 @@ def _entry(base: bytes, rec: Record) -> bytes:
     return b'{"fullUrl":"%s","resource":%s,"search":{"mode":"match"}}' % (url, rec.data)
 
 
-def bundle_page(base: str, records: list[Record], total: int | None, links: dict[str, str],
-                btype: str = "searchset") -> bytes:
+def bundle_page(
+    base: str,
+    records: list[Record],
+    total: int | None,
+    links: dict[str, str],
+    btype: str = "searchset",
+) -> bytes:
     """A Bundle assembled from pre-serialized resources: no parse, no deep copy."""
-    head = {"resourceType": "Bundle", "id": str(uuid.uuid4()),
-            "meta": {"lastUpdated": fhir_instant(datetime.now(UTC))}, "type": btype}
+    head = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"lastUpdated": fhir_instant(datetime.now(UTC))},
+        "type": btype,
+    }
     if total is not None:
         head["total"] = total
     head["link"] = [{"relation": rel, "url": url} for rel, url in links.items()]

@@ -37,8 +37,16 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _uvicorn(app: Any, host: str, port: int) -> uvicorn.Server:
     # No access log: URLs carry patient ids. Lifespan off: the app has no startup hooks.
-    cfg = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                         lifespan="off", timeout_keep_alive=30, timeout_graceful_shutdown=3)
+    cfg = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=3,
+    )
     return uvicorn.Server(cfg)
 
 
@@ -52,8 +60,14 @@ def serve(config: SandboxConfig | None = None, port_file: str | Path | None = No
     sock = _bind(config.host, config.port)
     port = sock.getsockname()[1]
     app = create_app(config)
-    log.info("sandbox EHR serving http://%s:%d/fhir (%d patients, seed %d, vendor %s)",
-             config.host, port, config.patients, config.seed, config.vendor)
+    log.info(
+        "sandbox EHR serving http://%s:%d/fhir (%d patients, seed %d, vendor %s)",
+        config.host,
+        port,
+        config.patients,
+        config.seed,
+        config.vendor,
+    )
     if port_file:
         Path(port_file).write_text(str(port))
     _uvicorn(app, config.host, port).run(sockets=[sock])
@@ -62,12 +76,13 @@ def serve(config: SandboxConfig | None = None, port_file: str | Path | None = No
 class SandboxServer:
     """The sandbox on 127.0.0.1 in a background thread, with admin helpers.
 
-        with SandboxServer(SandboxConfig(patients=50)) as sb:
-            httpx.get(f"{sb.base_url}/metadata")
+    with SandboxServer(SandboxConfig(patients=50)) as sb:
+        httpx.get(f"{sb.base_url}/metadata")
     """
 
-    def __init__(self, config: SandboxConfig | None = None, *, in_subprocess: bool = False,
-                 **overrides: Any) -> None:
+    def __init__(
+        self, config: SandboxConfig | None = None, *, in_subprocess: bool = False, **overrides: Any
+    ) -> None:
         """in_subprocess=True runs the server in its own Python process (benchmarks: no
         GIL shared with the client); `.state` is then unavailable."""
         config = config or SandboxConfig()
@@ -93,9 +108,18 @@ class SandboxServer:
     def _start_process(self, timeout: float) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             port_file = Path(tmp) / "port"
-            self._process = subprocess.Popen([
-                sys.executable, "-m", "holovitals_sync.sandbox", "--quiet",
-                "--config-json", self.config.model_dump_json(), "--port-file", str(port_file)])
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "holovitals_sync.sandbox",
+                    "--quiet",
+                    "--config-json",
+                    self.config.model_dump_json(),
+                    "--port-file",
+                    str(port_file),
+                ]
+            )
             deadline = time.monotonic() + timeout
             while not port_file.exists() or not port_file.read_text():
                 if self._process.poll() is not None or time.monotonic() > deadline:
@@ -109,8 +133,12 @@ class SandboxServer:
         self.port = sock.getsockname()[1]
         self.app = create_app(self.config)
         self._server = _uvicorn(self.app, self.config.host, self.port)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"sandbox-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name=f"sandbox-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
 
     def _wait_ready(self, timeout: float) -> None:
@@ -144,8 +172,12 @@ class SandboxServer:
     def __enter__(self) -> SandboxServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # ---- addresses ----------------------------------------------------------------------
@@ -181,11 +213,20 @@ class SandboxServer:
     def clear_faults(self) -> None:
         self._call("DELETE", "/_sandbox/faults")
 
-    def register_client(self, client_id: str, scopes: list[str] | None = None,
-                        secret: str | None = None, jwks: dict | None = None,
-                        jwks_url: str | None = None) -> None:
-        body: dict[str, Any] = {"client_id": client_id, "secret": secret, "jwks": jwks,
-                                "jwks_url": jwks_url}
+    def register_client(
+        self,
+        client_id: str,
+        scopes: list[str] | None = None,
+        secret: str | None = None,
+        jwks: dict | None = None,
+        jwks_url: str | None = None,
+    ) -> None:
+        body: dict[str, Any] = {
+            "client_id": client_id,
+            "secret": secret,
+            "jwks": jwks,
+            "jwks_url": jwks_url,
+        }
         if scopes is not None:
             body["scopes"] = scopes
         self._call("POST", "/_sandbox/clients", json=body)
@@ -217,8 +258,12 @@ class SandboxServer:
     def notify(self, url: str, secret: str, **kw: Any) -> dict:
         return self._call("POST", "/_sandbox/notify", json={"url": url, "secret": secret, **kw})
 
-    def token(self, client_id: str = "holovitals-demo", secret: str = "demo-secret",
-              scope: str | None = None) -> str:
+    def token(
+        self,
+        client_id: str = "holovitals-demo",
+        secret: str = "demo-secret",
+        scope: str | None = None,
+    ) -> str:
         """A bearer token via client_secret_basic (the demo client by default)."""
         data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
         resp = self._admin.post(TOKEN_PATH, data=data, auth=(client_id, secret))

@@ -42,8 +42,9 @@ class Stats:
             self.requests += 1
             self.fhir_calls += fhir
             self.by_status[status] += 1
-            self.recent.append({"t": time.time(), "method": method, "path": path,
-                                "query": query, "status": status})
+            self.recent.append(
+                {"t": time.time(), "method": method, "path": path, "query": query, "status": status}
+            )
 
     def begin(self) -> None:
         with self._lock:
@@ -60,11 +61,15 @@ class Stats:
 
     def snapshot(self, tokens_issued: int) -> dict[str, Any]:
         with self._lock:
-            return {"requests": self.requests, "fhir_calls": self.fhir_calls,
-                    "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
-                    "faults": dict(self.faults), "tokens_issued": tokens_issued,
-                    "max_in_flight": self.max_in_flight,
-                    "recent": list(self.recent)}
+            return {
+                "requests": self.requests,
+                "fhir_calls": self.fhir_calls,
+                "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+                "faults": dict(self.faults),
+                "tokens_issued": tokens_issued,
+                "max_in_flight": self.max_in_flight,
+                "recent": list(self.recent),
+            }
 
 
 @dataclass
@@ -112,8 +117,7 @@ class Sandbox:
         self.faults = FaultState(config.faults)
         self.auth = AuthState(list(config.clients), config.token_lifetime_seconds)
         self.stats = Stats()
-        self.snapshots = Snapshots(config.search_snapshot_ttl_seconds,
-                                   config.max_search_snapshots)
+        self.snapshots = Snapshots(config.search_snapshot_ttl_seconds, config.max_search_snapshots)
         self.exports: dict[str, Any] = {}  # job id -> export.ExportJob
         self.clinic_days = 0
         self.notify_events: dict[str, int] = {}  # receiver URL -> events sent so far

@@ -57,9 +57,13 @@ def _codings(value: Any) -> Iterator[tuple[str, str]]:
 def index_tokens(res: Resource) -> frozenset[str]:
     """Search tokens: "code:sys|c", "code:c", "category:c", "identifier:sys|v", ..."""
     out: set[str] = set()
-    for param, field in (("code", "code"), ("code", "vaccineCode"),
-                         ("code", "medicationCodeableConcept"), ("category", "category"),
-                         ("clinical-status", "clinicalStatus")):
+    for param, field in (
+        ("code", "code"),
+        ("code", "vaccineCode"),
+        ("code", "medicationCodeableConcept"),
+        ("category", "category"),
+        ("clinical-status", "clinicalStatus"),
+    ):
         for system, code in _codings(res.get(field)):
             out.update((f"{param}:{system}|{code}", f"{param}:{code}"))
     for ident in res.get("identifier") or []:
@@ -76,12 +80,20 @@ def patient_of(res: Resource) -> str | None:
     for field in PATIENT_REF_FIELDS:
         ref = (res.get(field) or {}).get("reference") if isinstance(res.get(field), dict) else None
         if isinstance(ref, str) and ref.startswith("Patient/"):
-            return ref[len("Patient/"):]
+            return ref[len("Patient/") :]
     return None
 
 
-DATE_FIELDS = ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "period",
-               "onsetDateTime", "occurrenceDateTime", "authoredOn", "recordedDate")
+DATE_FIELDS = (
+    "effectiveDateTime",
+    "effectivePeriod",
+    "effectiveInstant",
+    "period",
+    "onsetDateTime",
+    "occurrenceDateTime",
+    "authoredOn",
+    "recordedDate",
+)
 
 
 def clinical_date(res: Resource) -> str | None:
@@ -105,8 +117,17 @@ def make_record(res: Resource, deleted: bool = False) -> Record:
     meta = res["meta"]
     # orjson's bytes keep a ~4 KiB buffer; an exact-size copy cuts resident memory ~6x.
     raw = bytes(memoryview(orjson.dumps(res)))
-    return Record(res["resourceType"], res["id"], int(meta["versionId"]), meta["lastUpdated"],
-                  patient_of(res), index_tokens(res), raw, deleted, clinical_date(res))
+    return Record(
+        res["resourceType"],
+        res["id"],
+        int(meta["versionId"]),
+        meta["lastUpdated"],
+        patient_of(res),
+        index_tokens(res),
+        raw,
+        deleted,
+        clinical_date(res),
+    )
 
 
 class Store:
@@ -138,8 +159,11 @@ class Store:
         """Every version of every record of a type written at or after `since`, newest
         first (deletes included: a deleted record's newest version is its delete)."""
         with self.lock:
-            versions = [v for rid, cur in self._current.get(rtype, {}).items()
-                        for v in (cur, *self._older.get((rtype, rid), []))]
+            versions = [
+                v
+                for rid, cur in self._current.get(rtype, {}).items()
+                for v in (cur, *self._older.get((rtype, rid), []))
+            ]
         if since is not None:
             versions = [v for v in versions if _instant(v.last_updated) >= since]
         return sorted(versions, key=lambda v: (v.last_updated, v.version), reverse=True)
@@ -150,8 +174,11 @@ class Store:
     def deleted_since(self, rtype: str, since: str) -> list[Record]:
         """Records of a type deleted after `since` (their newest version is the delete)."""
         with self.lock:
-            return [r for r in self._current.get(rtype, {}).values()
-                    if r.deleted and r.last_updated > since]
+            return [
+                r
+                for r in self._current.get(rtype, {}).values()
+                if r.deleted and r.last_updated > since
+            ]
 
     def candidates(self, rtype: str, patient: str | None = None) -> list[Record]:
         """Live (not deleted) records of a type, optionally of one patient; a copy."""
@@ -238,12 +265,17 @@ class Store:
             instant = fhir_instant(self._now())
             if isinstance(body, dict):
                 meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-                body = {**body, "meta": {**meta, "versionId": str(version),
-                                         "lastUpdated": instant}}
+                body = {**body, "meta": {**meta, "versionId": str(version), "lastUpdated": instant}}
             patient = patient_of(body) if isinstance(body, dict) else None
-            rec = Record(rtype, rid, version, instant,
-                         patient if isinstance(patient, str) else None, frozenset(),
-                         bytes(memoryview(orjson.dumps(body))))
+            rec = Record(
+                rtype,
+                rid,
+                version,
+                instant,
+                patient if isinstance(patient, str) else None,
+                frozenset(),
+                bytes(memoryview(orjson.dumps(body))),
+            )
             self._put(rec)
             return rec
 

@@ -68,8 +68,25 @@ GIVEN_NAMES = {
     "male": ["James", "Robert", "Michael", "David", "Carlos", "Wei", "Ahmed", "Daniel"],
     "female": ["Mary", "Patricia", "Jennifer", "Linda", "Maria", "Mei", "Fatima", "Sarah"],
 }
-FAMILY_NAMES = ["Smith", "Johnson", "Garcia", "Nguyen", "Okafor", "Kowalski", "Chen", "Patel",
-                "Brown", "Silva", "Müller", "Haddad"]
-CITIES = [("Springfield", "IL", "62701"), ("Madison", "WI", "53703"), ("Austin", "TX", "73301"),
-          ("Portland", "OR", "97201"), ("Columbus", "OH", "43004")]
+FAMILY_NAMES = [
+    "Smith",
+    "Johnson",
+    "Garcia",
+    "Nguyen",
+    "Okafor",
+    "Kowalski",
+    "Chen",
+    "Patel",
+    "Brown",
+    "Silva",
+    "Müller",
+    "Haddad",
+]
+CITIES = [
+    ("Springfield", "IL", "62701"),
+    ("Madison", "WI", "53703"),
+    ("Austin", "TX", "73301"),
+    ("Portland", "OR", "97201"),
+    ("Columbus", "OH", "43004"),
+]
 STREETS = ["Oak St", "Maple Ave", "Cedar Ln", "Elm St", "Park Blvd", "Lakeview Dr"]

@@ -60,8 +60,15 @@ class VendorProfile:
 
 # The clinical types the sandbox serves besides Patient (Group and QuestionnaireResponse
 # are served too, but no vendor document restricts their searches).
-CLINICAL = ("Encounter", "Observation", "Condition", "MedicationRequest",
-            "AllergyIntolerance", "Immunization", "DiagnosticReport")
+CLINICAL = (
+    "Encounter",
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Immunization",
+    "DiagnosticReport",
+)
 C = frozenset({"create"})
 U = frozenset({"update"})
 CU = frozenset({"create", "update"})
@@ -93,11 +100,18 @@ EPIC = VendorProfile(
     export_one_at_a_time=False,  # unknown
     patient_everything=False,  # not offered in E1
     writes={  # E1
-        "AllergyIntolerance": C, "Condition": C, "Patient": C, "Communication": C,
+        "AllergyIntolerance": C,
+        "Condition": C,
+        "Patient": C,
+        "Communication": C,
         "QuestionnaireResponse": C,
-        "Observation": CU, "DocumentReference": CU, "Procedure": CU, "ServiceRequest": CU,
+        "Observation": CU,
+        "DocumentReference": CU,
+        "Procedure": CU,
+        "ServiceRequest": CU,
         "BodyStructure": CU,
-        "DiagnosticReport": U, "Task": U,
+        "DiagnosticReport": U,
+        "Task": U,
     },
     repeat_ids_across_pages=False,  # unknown
     cursor_paging=False,  # unknown: standard Bundle links
@@ -115,8 +129,17 @@ ORACLE_HEALTH = VendorProfile(
     required_search_params={
         # C1 "`_id` or `patient`/`subject`" has no `patient` on Patient itself; C5
         # (base/individuals/patient.md) lists the parameters one of which is required.
-        "Patient": ("_id", "identifier", "name", "family", "given", "birthdate", "phone",
-                    "email", "address-postalcode"),
+        "Patient": (
+            "_id",
+            "identifier",
+            "name",
+            "family",
+            "given",
+            "birthdate",
+            "phone",
+            "email",
+            "address-postalcode",
+        ),
         **_each(CLINICAL, ("_id", "patient", "subject")),  # C1: else 400
     },
     max_search_matches=None,  # none published
@@ -128,16 +151,30 @@ ORACLE_HEALTH = VendorProfile(
     supports_versioning=True,  # C1,C5: ETag on responses, updates need If-Match
     # C5: the four the summary names plus AllergyIntolerance, Immunization and
     # DiagnosticReport (their pages list `_lastUpdated`); not Patient.
-    last_updated_types=frozenset({"Observation", "Condition", "Encounter",
-                                  "MedicationRequest", "AllergyIntolerance", "Immunization",
-                                  "DiagnosticReport"}),
+    last_updated_types=frozenset(
+        {
+            "Observation",
+            "Condition",
+            "Encounter",
+            "MedicationRequest",
+            "AllergyIntolerance",
+            "Immunization",
+            "DiagnosticReport",
+        }
+    ),
     export_levels=frozenset({"group"}),  # C3
     export_one_at_a_time=True,  # C3: one export per client and tenant (else 429)
     patient_everything=False,  # not documented
     writes={  # C5 (Patient, Encounter, MedicationRequest also take PATCH, not served here)
-        "AllergyIntolerance": CU, "Condition": CU, "Immunization": CU,
-        "DocumentReference": CU, "FamilyMemberHistory": CU, "Observation": CU,
-        "Patient": C, "Encounter": C, "MedicationRequest": C,
+        "AllergyIntolerance": CU,
+        "Condition": CU,
+        "Immunization": CU,
+        "DocumentReference": CU,
+        "FamilyMemberHistory": CU,
+        "Observation": CU,
+        "Patient": C,
+        "Encounter": C,
+        "MedicationRequest": C,
     },
     repeat_ids_across_pages=True,  # C1: the same id may appear on two pages
     cursor_paging=False,  # C1: opaque `next` links
@@ -279,8 +316,19 @@ ECLINICALWORKS = VendorProfile(
 
 PROFILES: dict[str, VendorProfile] = {
     "generic": VendorProfile(name="generic", type_history=True, alphabetical_types=True),
-    **{p.name: p for p in (EPIC, ORACLE_HEALTH, MEDITECH, VERADIGM, NEXTGEN, NEXTGEN_OFFICE,
-                           ATHENAHEALTH, ECLINICALWORKS)},
+    **{
+        p.name: p
+        for p in (
+            EPIC,
+            ORACLE_HEALTH,
+            MEDITECH,
+            VERADIGM,
+            NEXTGEN,
+            NEXTGEN_OFFICE,
+            ATHENAHEALTH,
+            ECLINICALWORKS,
+        )
+    },
 }
 
 

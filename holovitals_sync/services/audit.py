@@ -102,10 +102,12 @@ def record(
     """
     table = AuditAnchor.__table__
     now = utcnow()
-    claimed = session.execute(sa.update(table).where(table.c.id == ANCHOR_ID)
-                              .values(updated_at=now)
-                              .returning(table.c.seq, table.c.entry_hash, table.c.keyed_from)
-                              ).first()
+    claimed = session.execute(
+        sa.update(table)
+        .where(table.c.id == ANCHOR_ID)
+        .values(updated_at=now)
+        .returning(table.c.seq, table.c.entry_hash, table.c.keyed_from)
+    ).first()
     if claimed is None:
         raise RuntimeError("audit_anchor is missing: run `holovitals-sync migrate`")
     last_seq, last_hash, keyed_from = claimed
@@ -127,9 +129,15 @@ def record(
     entry.entry_hash = _digest(entry, key if entry.seq >= keyed_from else None)
     session.add(entry)
     session.flush()
-    session.execute(sa.update(table).where(table.c.id == ANCHOR_ID).values(
-        seq=entry.seq, entry_hash=entry.entry_hash,
-        mac=_anchor_mac(entry.seq, entry.entry_hash, key)))
+    session.execute(
+        sa.update(table)
+        .where(table.c.id == ANCHOR_ID)
+        .values(
+            seq=entry.seq,
+            entry_hash=entry.entry_hash,
+            mac=_anchor_mac(entry.seq, entry.entry_hash, key),
+        )
+    )
     return entry
 
 
@@ -156,8 +164,9 @@ def verify_chain(session: Session, batch: int = 1000) -> ChainReport:
         if not rows:
             return _check_anchor(anchor, count, expected_seq - 1, prev_hash, key)
         for row in rows:
-            problem = _broken(row, expected_seq, prev_hash,
-                              key if row.seq >= anchor.keyed_from else None)
+            problem = _broken(
+                row, expected_seq, prev_hash, key if row.seq >= anchor.keyed_from else None
+            )
             if problem:
                 return ChainReport(False, count, first_bad_seq=expected_seq, problem=problem)
             prev_hash, expected_seq, count = row.entry_hash, row.seq + 1, count + 1
@@ -174,20 +183,35 @@ def _broken(row: AuditLog, expected_seq: int, prev_hash: str, key: bytes | None)
     return None
 
 
-def _check_anchor(anchor: AuditAnchor, count: int, last_seq: int, last_hash: str,
-                  key: bytes) -> ChainReport:
+def _check_anchor(
+    anchor: AuditAnchor, count: int, last_seq: int, last_hash: str, key: bytes
+) -> ChainReport:
     """The log must end exactly where the anchor says it does."""
     unkeyed = anchor.mac is None and anchor.seq >= anchor.keyed_from  # keyed ones exist
-    if unkeyed or (anchor.mac is not None and not hmac.compare_digest(
-            anchor.mac, _anchor_mac(anchor.seq, anchor.entry_hash, key))):
-        return ChainReport(False, count, first_bad_seq=last_seq + 1,
-                           problem="the anchor was changed (its key does not match)")
+    if unkeyed or (
+        anchor.mac is not None
+        and not hmac.compare_digest(anchor.mac, _anchor_mac(anchor.seq, anchor.entry_hash, key))
+    ):
+        return ChainReport(
+            False,
+            count,
+            first_bad_seq=last_seq + 1,
+            problem="the anchor was changed (its key does not match)",
+        )
     if anchor.seq > last_seq:
-        return ChainReport(False, count, first_bad_seq=last_seq + 1,
-                           problem=f"entries {last_seq + 1} to {anchor.seq} were removed")
+        return ChainReport(
+            False,
+            count,
+            first_bad_seq=last_seq + 1,
+            problem=f"entries {last_seq + 1} to {anchor.seq} were removed",
+        )
     if anchor.seq != last_seq or anchor.entry_hash != last_hash:
-        return ChainReport(False, count, first_bad_seq=anchor.seq + 1,
-                           problem="entries were added after the anchor")
+        return ChainReport(
+            False,
+            count,
+            first_bad_seq=anchor.seq + 1,
+            problem="entries were added after the anchor",
+        )
     return ChainReport(ok=True, entries=count)
 
 

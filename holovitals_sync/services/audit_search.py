@@ -66,8 +66,15 @@ def _conditions(query: AuditQuery) -> list[sa.ColumnElement[bool]]:
         found.append(AuditLog.at < datetime.combine(query.until + timedelta(days=1), time(), UTC))
     if query.text.strip():
         text = query.text.strip()
-        columns = [AuditLog.actor, AuditLog.action, AuditLog.target_type, AuditLog.target_id,
-                   AuditLog.outcome, AuditLog.ip, sa.cast(AuditLog.details, sa.String)]
+        columns = [
+            AuditLog.actor,
+            AuditLog.action,
+            AuditLog.target_type,
+            AuditLog.target_id,
+            AuditLog.outcome,
+            AuditLog.ip,
+            sa.cast(AuditLog.details, sa.String),
+        ]
         found.append(sa.or_(*[_like(sa.func.coalesce(c, ""), text) for c in columns]))
     if query.before is not None:
         found.append(AuditLog.seq < query.before)
@@ -75,10 +82,12 @@ def _conditions(query: AuditQuery) -> list[sa.ColumnElement[bool]]:
 
 
 # Targets shown by name: the audit row keeps the id, the page says which one it is.
-NAMED_TARGETS = {"connection": (EHRConnection.id, EHRConnection.name),
-                 "ehr_connection": (EHRConnection.id, EHRConnection.name),
-                 "webhook_subscription": (WebhookSubscription.id, WebhookSubscription.name),
-                 "user": (User.id, User.username)}
+NAMED_TARGETS = {
+    "connection": (EHRConnection.id, EHRConnection.name),
+    "ehr_connection": (EHRConnection.id, EHRConnection.name),
+    "webhook_subscription": (WebhookSubscription.id, WebhookSubscription.name),
+    "user": (User.id, User.username),
+}
 Names = dict[tuple[str, str], str]
 
 

@@ -130,7 +130,8 @@ def sign_in(session: Session, *, username: str, password: str, ip: str | None) -
         matches = _password_matches(user, password)  # also for locked and unknown: same time
     locked = bool(user and user.locked_until and user.locked_until > now)
     if not (matches and user and user.active and not locked) or not _clear_failures(
-            session, user, now):
+        session, user, now
+    ):
         _record_failure(user, username, ip, now, "locked" if locked else "denied")
         raise AuthError(REFUSED)
     login_guard.forget(redis, username, ip)
@@ -146,15 +147,21 @@ def _clear_failures(session: Session, user: User, now: datetime) -> bool:
     """The success: one UPDATE that also re-checks the lock, which a parallel failure may
     have set while this password was being hashed. False: locked meanwhile."""
     table = User.__table__
-    done = session.execute(sa.update(table).where(
-        table.c.id == user.id, table.c.active == sa.true(),
-        sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
-    ).values(failed_logins=0, locked_until=None, last_login_at=now))
+    done = session.execute(
+        sa.update(table)
+        .where(
+            table.c.id == user.id,
+            table.c.active == sa.true(),
+            sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
+        )
+        .values(failed_logins=0, locked_until=None, last_login_at=now)
+    )
     return done.rowcount == 1
 
 
-def _record_failure(user: User | None, username: str, ip: str | None, now: datetime,
-                    outcome: str) -> None:
+def _record_failure(
+    user: User | None, username: str, ip: str | None, now: datetime, outcome: str
+) -> None:
     """Count the failure and lock at the limit, in one statement of its own transaction.
 
     Read, add one and write back lost counts under parallel guesses (40 at once left
@@ -168,13 +175,28 @@ def _record_failure(user: User | None, username: str, ip: str | None, now: datet
             table = User.__table__
             reached = table.c.failed_logins + 1 >= MAX_FAILED_LOGINS
             locked = sa.and_(table.c.locked_until.is_not(None), table.c.locked_until > now)
-            own.execute(sa.update(table).where(table.c.id == user.id).values(
-                failed_logins=sa.case((locked, table.c.failed_logins), (reached, 0),
-                                      else_=table.c.failed_logins + 1),
-                locked_until=sa.case((locked, table.c.locked_until), (reached, now + LOCKOUT),
-                                     else_=table.c.locked_until)))
-        audit.record(own, actor=audit.Actor(ActorKind.USER, username[:150], ip),
-                     action="auth.sign_in", outcome=outcome)
+            own.execute(
+                sa.update(table)
+                .where(table.c.id == user.id)
+                .values(
+                    failed_logins=sa.case(
+                        (locked, table.c.failed_logins),
+                        (reached, 0),
+                        else_=table.c.failed_logins + 1,
+                    ),
+                    locked_until=sa.case(
+                        (locked, table.c.locked_until),
+                        (reached, now + LOCKOUT),
+                        else_=table.c.locked_until,
+                    ),
+                )
+            )
+        audit.record(
+            own,
+            actor=audit.Actor(ActorKind.USER, username[:150], ip),
+            action="auth.sign_in",
+            outcome=outcome,
+        )
 
 
 def sign_out(session: Session, token: str) -> None:
@@ -209,8 +231,13 @@ def principal_from_session(session: Session, token: str, ip: str | None = None) 
 TOUCH_EVERY = timedelta(minutes=5)
 
 
-def _touch(model: type[AuthSession] | type[ApiToken], row_id: int, column: str,
-           seen: datetime | None, now: datetime) -> None:
+def _touch(
+    model: type[AuthSession] | type[ApiToken],
+    row_id: int,
+    column: str,
+    seen: datetime | None,
+    now: datetime,
+) -> None:
     """Note when a session or token was last used, in a transaction of its own.
 
     Written in the request's transaction, this made every signed-in request a writer from

@@ -51,8 +51,12 @@ def follow(model: type, topic: str) -> None:
 def _mark(session: Session, _context: Any) -> None:
     # Still the pre-flush view here: what this flush wrote. A type lookup per object keeps
     # a sync batch's flush (mostly other tables) as cheap as before.
-    topics = {_followed[type(obj)] for objects in (session.new, session.dirty, session.deleted)
-              for obj in objects if type(obj) in _followed}
+    topics = {
+        _followed[type(obj)]
+        for objects in (session.new, session.dirty, session.deleted)
+        for obj in objects
+        if type(obj) in _followed
+    }
     if topics:
         session.info.setdefault(_PENDING, set()).update(topics)
 

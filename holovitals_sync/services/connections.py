@@ -78,8 +78,9 @@ class ConnectionPatch(Patch):
     """Fields an administrator may change; unset fields stay as they are (`null` clears a
     schedule and is ignored for the secret)."""
 
-    NULLABLE: ClassVar[frozenset[str]] = frozenset({"sync_schedule", "sweep_schedule",
-                                                    "client_secret", "page_size"})
+    NULLABLE: ClassVar[frozenset[str]] = frozenset(
+        {"sync_schedule", "sweep_schedule", "client_secret", "page_size"}
+    )
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     base_url: str | None = Field(default=None, min_length=8, max_length=500, pattern=r"^https?://")
@@ -96,8 +97,7 @@ class ConnectionPatch(Patch):
     validation_mode: ValidationMode | None = None
     status: ConnectionStatus | None = None
 
-    _cron = field_validator("sync_schedule", "sweep_schedule")(
-        ConnectionIn._cron.__func__)  # type: ignore[attr-defined]
+    _cron = field_validator("sync_schedule", "sweep_schedule")(ConnectionIn._cron.__func__)  # type: ignore[attr-defined]
     _base_url = field_validator("base_url")(ConnectionIn._url.__func__)  # type: ignore[attr-defined]
 
 
@@ -243,8 +243,13 @@ def _within_deadline(spec: Any) -> list[StepOut]:
         return [StepOut(name=s.name, ok=s.ok, detail=s.detail) for s in found["steps"]]
     if "error" in found:
         raise found["error"]
-    return [StepOut(name="deadline", ok=False,
-                    detail=f"the EHR did not finish answering within {TEST_DEADLINE:g} s")]
+    return [
+        StepOut(
+            name="deadline",
+            ok=False,
+            detail=f"the EHR did not finish answering within {TEST_DEADLINE:g} s",
+        )
+    ]
 
 
 def test_connection(connection_id: int, *, actor: audit.Actor) -> list[StepOut]:
@@ -266,8 +271,11 @@ def test_connection(connection_id: int, *, actor: audit.Actor) -> list[StepOut]:
         if row is None:
             raise ConnectionMissing(f"no connection {connection_id}")
         spec = connection_spec(row)
-    spec = replace(spec, total_timeout=min(spec.total_timeout, TEST_DEADLINE),
-                   timeout=min(spec.timeout, TEST_DEADLINE))
+    spec = replace(
+        spec,
+        total_timeout=min(spec.total_timeout, TEST_DEADLINE),
+        timeout=min(spec.timeout, TEST_DEADLINE),
+    )
     steps = _within_deadline(spec)
     ok = all(step.ok for step in steps)
     with session_scope() as session:

@@ -52,8 +52,13 @@ def ensure_demo_feed(session: Session, connection: EHRConnection) -> None:
 
     if session.exec(select(HL7Feed).where(HL7Feed.connection_id == connection.id)).first():
         return
-    session.add(HL7Feed(connection_id=connection.id, sending_application=DEMO_FEED[0],
-                        sending_facility=DEMO_FEED[1]))
+    session.add(
+        HL7Feed(
+            connection_id=connection.id,
+            sending_application=DEMO_FEED[0],
+            sending_facility=DEMO_FEED[1],
+        )
+    )
 
 
 DEMO_USERS = (Role.ADMIN, Role.OPERATOR, Role.VIEWER)

@@ -88,12 +88,12 @@ class Story:
     @property
     def inbox(self) -> str:
         # "localhost", not an IP: `up --demo` lets webhooks reach this host name only.
-        return self.fhir_base.replace("/fhir", "/_sandbox/inbox").replace(
-            "127.0.0.1", "localhost")
+        return self.fhir_base.replace("/fhir", "/_sandbox/inbox").replace("127.0.0.1", "localhost")
 
 
-def wait_until(what: str, check: Callable[[], T | None], timeout: float,
-               interval: float = 1.0) -> T:
+def wait_until(
+    what: str, check: Callable[[], T | None], timeout: float, interval: float = 1.0
+) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -114,20 +114,33 @@ def _connection_id() -> int:
 
 def _subscribe(story: Story) -> None:
     with session_scope() as session:
-        if session.exec(select(WebhookSubscription).where(
-                WebhookSubscription.name == SUBSCRIBER)).first() is not None:
+        if (
+            session.exec(
+                select(WebhookSubscription).where(WebhookSubscription.name == SUBSCRIBER)
+            ).first()
+            is not None
+        ):
             return
-        create(session, actor=ACTOR, data=SubscriptionIn(
-            name=SUBSCRIBER, url=story.inbox,
-            event_types=["sync.completed", "sync.failed", "conflict.detected"]))
+        create(
+            session,
+            actor=ACTOR,
+            data=SubscriptionIn(
+                name=SUBSCRIBER,
+                url=story.inbox,
+                event_types=["sync.completed", "sync.failed", "conflict.detected"],
+            ),
+        )
 
 
 def _start(connection_id: int, job_type: JobType, **scope: Any) -> int:
     with session_scope() as session:
-        job = start_job(session, request=JobRequest(connection_id=connection_id,
-                                                    job_type=job_type, **scope),
-                        requested_by_kind=RequesterKind.SYSTEM, requested_by="demo",
-                        actor=ACTOR)
+        job = start_job(
+            session,
+            request=JobRequest(connection_id=connection_id, job_type=job_type, **scope),
+            requested_by_kind=RequesterKind.SYSTEM,
+            requested_by="demo",
+            actor=ACTOR,
+        )
         return int(job.id)
 
 
@@ -142,9 +155,13 @@ def _finished(job_id: int, timeout: float) -> SyncJob:
 
 def _first_patient(connection_id: int) -> str:
     with session_scope() as session:
-        return session.exec(select(SyncedRecord.remote_id).where(
-            SyncedRecord.connection_id == connection_id,
-            SyncedRecord.resource_type == "Patient").order_by(SyncedRecord.remote_id)).first()
+        return session.exec(
+            select(SyncedRecord.remote_id)
+            .where(
+                SyncedRecord.connection_id == connection_id, SyncedRecord.resource_type == "Patient"
+            )
+            .order_by(SyncedRecord.remote_id)
+        ).first()
 
 
 def _edit_locally(connection_id: int, patient_id: str) -> Told:
@@ -160,16 +177,24 @@ def _edit_locally(connection_id: int, patient_id: str) -> Told:
 def _edit_at_the_ehr(story: Story, told: Told) -> None:
     """Registration corrects the same birth date differently, through the EHR's FHIR API."""
     with httpx.Client(base_url=story.fhir_base, timeout=30) as ehr:
-        token = ehr.post("auth/token", data={"grant_type": "client_credentials",
-                                             "scope": "system/Patient.write system/Patient.read"},
-                         auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET))
+        token = ehr.post(
+            "auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "scope": "system/Patient.write system/Patient.read",
+            },
+            auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+        )
         token.raise_for_status()
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         current = ehr.get(f"Patient/{told.patient_id}", headers=headers)
         current.raise_for_status()
         body = {**current.json(), "birthDate": told.remote_birth_date}
-        ehr.put(f"Patient/{told.patient_id}", json=body,
-                headers={**headers, "If-Match": current.headers["ETag"]}).raise_for_status()
+        ehr.put(
+            f"Patient/{told.patient_id}",
+            json=body,
+            headers={**headers, "If-Match": current.headers["ETag"]},
+        ).raise_for_status()
 
 
 def _ready(story: Story) -> None:
@@ -195,8 +220,9 @@ def _clinic_day(story: Story) -> None:
             return None
 
     wait_until("the MLLP listener accepting", listening, 120)
-    day = httpx.post(story.fhir_base.replace("/fhir", "/_sandbox/clinic-day"),
-                     params={"changes": 20}, timeout=60).json()
+    day = httpx.post(
+        story.fhir_base.replace("/fhir", "/_sandbox/clinic-day"), params={"changes": 20}, timeout=60
+    ).json()
     log.info("demo: clinic day sent its ADT feed: %s", day.get("adt"))
 
 
@@ -212,13 +238,16 @@ def tell(story: Story) -> Told | None:
     log.info("demo: full sync %s %s (%s records)", full.id, full.status.value, full.created)
     told = _edit_locally(connection_id, _first_patient(connection_id))
     _edit_at_the_ehr(story, told)
-    both = _finished(_start(connection_id, JobType.INCREMENTAL,
-                            direction=Direction.BIDIRECTIONAL), 300)
-    log.info("demo: bidirectional sync %s %s, %s conflict(s)", both.id, both.status.value,
-             both.conflicts)
+    both = _finished(
+        _start(connection_id, JobType.INCREMENTAL, direction=Direction.BIDIRECTIONAL), 300
+    )
+    log.info(
+        "demo: bidirectional sync %s %s, %s conflict(s)", both.id, both.status.value, both.conflicts
+    )
     with session_scope() as session:
-        set_threshold(session, kind=AlertKind.JOB_FAILURES, value=1,
-                      connection_id=connection_id, actor=ACTOR)
+        set_threshold(
+            session, kind=AlertKind.JOB_FAILURES, value=1, connection_id=connection_id, actor=ACTOR
+        )
     failed = _finished(_start(connection_id, JobType.PATIENT, patient_id=MISSING_PATIENT), 300)
     log.info("demo: patient sync %s %s", failed.id, failed.status.value)
     _clinic_day(story)

@@ -86,8 +86,7 @@ def target_of(session: Session, event: InboundEvent) -> JobRequest:
     base = {"connection_id": event.connection_id}
     patient_ref = event.patient_ref or _stored_patient(session, event)
     if patient_ref and patient_ref.startswith("Patient/"):
-        return JobRequest(**base, job_type=JobType.PATIENT,
-                          patient_id=patient_ref.split("/", 1)[1])
+        return JobRequest(**base, job_type=JobType.PATIENT, patient_id=patient_ref.split("/", 1)[1])
     if event.resource_type and _RESOURCE_TYPE.match(event.resource_type):
         return JobRequest(**base, job_type=JobType.RESOURCE, resource_type=event.resource_type)
     return JobRequest(**base, job_type=JobType.INCREMENTAL)
@@ -97,10 +96,13 @@ def _stored_patient(session: Session, event: InboundEvent) -> str | None:
     """The patient of the record this event's focus names, if one is held here."""
     if not (event.resource_type and event.resource_id):
         return None
-    return session.exec(select(SyncedRecord.patient_ref).where(
-        SyncedRecord.connection_id == event.connection_id,
-        SyncedRecord.resource_type == event.resource_type,
-        SyncedRecord.remote_id == event.resource_id)).first()
+    return session.exec(
+        select(SyncedRecord.patient_ref).where(
+            SyncedRecord.connection_id == event.connection_id,
+            SyncedRecord.resource_type == event.resource_type,
+            SyncedRecord.remote_id == event.resource_id,
+        )
+    ).first()
 
 
 def _waiting_job(session: Session, request: JobRequest) -> SyncJob | None:
@@ -116,8 +118,9 @@ def _waiting_job(session: Session, request: JobRequest) -> SyncJob | None:
     return session.exec(query.order_by(SyncJob.id).limit(1)).first()
 
 
-def job_for(session: Session, request: JobRequest, *, event_id: int,
-            requested_by: str | None = None) -> SyncJob:
+def job_for(
+    session: Session, request: JobRequest, *, event_id: int, requested_by: str | None = None
+) -> SyncJob:
     """The waiting job for this target, or a new one (the only call into orchestration).
 
     The lock makes one target's look-up and creation one step, but events for different
@@ -140,13 +143,19 @@ def job_for(session: Session, request: JobRequest, *, event_id: int,
         return _waiting_or_new(session, request, event_id, requested_by)
 
 
-def _waiting_or_new(session: Session, request: JobRequest, event_id: int,
-                    requested_by: str | None = None) -> SyncJob:
+def _waiting_or_new(
+    session: Session, request: JobRequest, event_id: int, requested_by: str | None = None
+) -> SyncJob:
     existing = _waiting_job(session, request)
     if existing is not None:
         return existing
-    return start_job(session, request=request, requested_by_kind=RequesterKind.WEBHOOK,
-                     requested_by=requested_by or f"inbound-event:{event_id}", actor=ACTOR)
+    return start_job(
+        session,
+        request=request,
+        requested_by_kind=RequesterKind.WEBHOOK,
+        requested_by=requested_by or f"inbound-event:{event_id}",
+        actor=ACTOR,
+    )
 
 
 def process_event(event_id: int, *, retries_left: int | None = None) -> str:
@@ -170,11 +179,15 @@ def process_event(event_id: int, *, retries_left: int | None = None) -> str:
         except Exception as exc:
             session.rollback()
             permanent = is_permanent(exc)
-            _mark_failed(event_id, _reason(exc, permanent, retries_left),
-                         final=permanent or not is_infrastructure(exc))
+            _mark_failed(
+                event_id,
+                _reason(exc, permanent, retries_left),
+                final=permanent or not is_infrastructure(exc),
+            )
             if permanent:
-                log.warning("inbound event %s cannot be processed: %s", event_id,
-                            type(exc).__name__)
+                log.warning(
+                    "inbound event %s cannot be processed: %s", event_id, type(exc).__name__
+                )
                 return InboundStatus.FAILED.value
             # Retried (see `retry_later`); the row says why meanwhile. Re-raised by name only:
             # a database error's text can quote parameters (ids), and RQ logs what it gets.
@@ -220,8 +233,13 @@ def defer(event_id: int, seconds: float) -> None:
     """Process the event on its own RQ job in `seconds` (timed by RQ's scheduler), with the
     usual retries should that attempt fail for a passing reason."""
     queueing.queue(Priority.DEFAULT).enqueue_at(
-        queueing.not_before(seconds), PROCESS_INBOUND, event_id, retry=_retry(),
-        job_timeout=600, result_ttl=queueing.RESULT_TTL, failure_ttl=queueing.FAILURE_TTL,
+        queueing.not_before(seconds),
+        PROCESS_INBOUND,
+        event_id,
+        retry=_retry(),
+        job_timeout=600,
+        result_ttl=queueing.RESULT_TTL,
+        failure_ttl=queueing.FAILURE_TTL,
         description=f"inbound event {event_id} (after the gap grace period)",
     )
 
@@ -245,11 +263,19 @@ def retry_later(event_id: int) -> None:
         return
     backoff = settings.retry_backoff
     later = backoff[1:] or backoff[-1:]
-    retry = Retry(max=settings.retry_attempts - 1, interval=later) \
-        if settings.retry_attempts > 1 else None
+    retry = (
+        Retry(max=settings.retry_attempts - 1, interval=later)
+        if settings.retry_attempts > 1
+        else None
+    )
     queueing.queue(Priority.DEFAULT).enqueue_at(
-        queueing.not_before(backoff[0]), PROCESS_INBOUND, event_id, retry=retry,
-        job_timeout=600, result_ttl=queueing.RESULT_TTL, failure_ttl=queueing.FAILURE_TTL,
+        queueing.not_before(backoff[0]),
+        PROCESS_INBOUND,
+        event_id,
+        retry=retry,
+        job_timeout=600,
+        result_ttl=queueing.RESULT_TTL,
+        failure_ttl=queueing.FAILURE_TTL,
         description=f"inbound event {event_id} (retry)",
     )
 
@@ -259,8 +285,11 @@ def _retry_or_record(event_id: int, failure: str) -> None:
         retry_later(event_id)
     except Exception as exc:  # Redis gone too: the sweeper queues it once Redis is back
         log.warning("inbound event %s: retry not queued: %s", event_id, type(exc).__name__)
-        _mark_failed(event_id, f"{failure}; retry not queued",
-                     final=not (is_infrastructure(exc) or is_infrastructure(failure)))
+        _mark_failed(
+            event_id,
+            f"{failure}; retry not queued",
+            final=not (is_infrastructure(exc) or is_infrastructure(failure)),
+        )
 
 
 def _mark_failed(event_id: int, reason: str, *, final: bool = True) -> None:
@@ -275,8 +304,7 @@ def _mark_failed(event_id: int, reason: str, *, final: bool = True) -> None:
                 event.rejection_reason = reason[:200]
                 session.add(event)
     except DBAPIError as exc:  # the database is the infrastructure that failed: it stays
-        log.warning("inbound event %s: failure not recorded: %s", event_id,
-                    type(exc).__name__)
+        log.warning("inbound event %s: failure not recorded: %s", event_id, type(exc).__name__)
 
 
 def drain(batch: int = 200) -> int:
@@ -291,8 +319,7 @@ def drain(batch: int = 200) -> int:
         for n, event_id in enumerate(ids):
             if shutdown.requested():  # the worker is stopping: the rest waits for the next
                 queueing.enqueue_inbound(ids[n:], front=True)
-                log.info("drain stopped with its worker; %d event(s) queued again",
-                         len(ids) - n)
+                log.info("drain stopped with its worker; %d event(s) queued again", len(ids) - n)
                 return done
             try:
                 process_event(event_id)

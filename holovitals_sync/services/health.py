@@ -55,8 +55,9 @@ def _check_database(engine: sa.Engine) -> PartHealth:
         probe_write(engine)
     except Exception as exc:  # reads work, writes do not: as good as down for this product
         log.warning("health: database write check failed: %s", type(exc).__name__)
-        return PartHealth(ok=False, error="database takes no writes (locked or read-only; "
-                                          f"{type(exc).__name__})")
+        return PartHealth(
+            ok=False, error=f"database takes no writes (locked or read-only; {type(exc).__name__})"
+        )
     return PartHealth(ok=True)
 
 
@@ -100,8 +101,10 @@ def _queue_health(conn: redis.Redis, settings: Settings) -> dict[str, QueueFamil
     for family in QUEUE_FAMILIES:
         listening = set().union(*(members[name] for name in names[family]))
         report[family] = QueueFamilyHealth(
-            workers=len(listening & live), expected_workers=settings.workers_for(family),
-            queued=sum(lengths[name] for name in names[family]))
+            workers=len(listening & live),
+            expected_workers=settings.workers_for(family),
+            queued=sum(lengths[name] for name in names[family]),
+        )
     return report
 
 

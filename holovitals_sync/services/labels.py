@@ -75,8 +75,9 @@ def connection_name(connection_id: int | str, names: Mapping[int, str]) -> str:
     return found if found else f"connection {connection_id} (deleted)"
 
 
-def alert_title(subject: str, connections: Mapping[int, str],
-                subscriptions: Mapping[int, str]) -> str:
+def alert_title(
+    subject: str, connections: Mapping[int, str], subscriptions: Mapping[int, str]
+) -> str:
     """An alert's subject in words, e.g. "Sandbox EHR (demo): repeated failures of resource
     syncs" for `connection:1:resource:failures`."""
     if m := _FAILURES.fullmatch(subject):
@@ -92,18 +93,25 @@ def alert_title(subject: str, connections: Mapping[int, str],
         return f"Sync job #{m['id']} is running long"
     if m := _SUBSCRIPTION.fullmatch(subject):
         name = subscriptions.get(int(m["id"]))
-        return f"Webhook subscription “{name}” switched off" if name \
+        return (
+            f"Webhook subscription “{name}” switched off"
+            if name
             else f"Webhook subscription {m['id']} switched off"
+        )
     return subject
 
 
-def with_names(text: str, connections: Mapping[int, str],
-               subscriptions: Mapping[int, str]) -> str:
+def with_names(text: str, connections: Mapping[int, str], subscriptions: Mapping[int, str]) -> str:
     """A stored message with connections and subscriptions called by their names."""
     text = _CONNECTION_IN_TEXT.sub(lambda m: connection_name(m[1], connections), text)
     return _SUBSCRIPTION_IN_TEXT.sub(
-        lambda m: f"webhook subscription “{subscriptions[int(m[1])]}”"
-        if int(m[1]) in subscriptions else m[0], text)
+        lambda m: (
+            f"webhook subscription “{subscriptions[int(m[1])]}”"
+            if int(m[1]) in subscriptions
+            else m[0]
+        ),
+        text,
+    )
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:
@@ -162,8 +170,9 @@ TARGET_TYPES = {
 }
 
 
-def target_label(target_type: str | None, target_id: str | None,
-                 names: Mapping[tuple[str, str], str]) -> str:
+def target_label(
+    target_type: str | None, target_id: str | None, names: Mapping[tuple[str, str], str]
+) -> str:
     """An audit target in words: a name where one is known, e.g. "connection Sandbox EHR"."""
     if not target_type and not target_id:
         return "—"
@@ -180,8 +189,9 @@ def details_text(details: Mapping[str, Any] | None) -> str:
     """An audit entry's details as "key: value" pairs; a dash when there are none."""
     if not details:
         return "—"
-    return "; ".join(f"{key.replace('_', ' ')}: {_value_text(value)}"
-                     for key, value in sorted(details.items()))
+    return "; ".join(
+        f"{key.replace('_', ' ')}: {_value_text(value)}" for key, value in sorted(details.items())
+    )
 
 
 def _value_text(value: Any) -> str:
@@ -232,8 +242,12 @@ def _message_for(kind: str, ctx: dict[str, Any]) -> str | None:  # noqa: PLR0911
         return "Enter a whole number"
     if kind in ("float_parsing", "float_type", "decimal_parsing"):
         return "Enter a number"
-    bounds = {"greater_than_equal": ("At least", "ge"), "greater_than": ("More than", "gt"),
-              "less_than_equal": ("At most", "le"), "less_than": ("Less than", "lt")}
+    bounds = {
+        "greater_than_equal": ("At least", "ge"),
+        "greater_than": ("More than", "gt"),
+        "less_than_equal": ("At most", "le"),
+        "less_than": ("Less than", "lt"),
+    }
     if kind in bounds:
         words, key = bounds[kind]
         return f"{words} {ctx.get(key)}"

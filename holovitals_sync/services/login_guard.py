@@ -90,8 +90,10 @@ def forget(redis: object | None, username: str, ip: str | None = None) -> None:
 
 
 # DECR only a live count above zero (never creates the key, never goes negative).
-GIVE_BACK = "if (tonumber(redis.call('GET', KEYS[1]) or '0') > 0) then " \
-            "return redis.call('DECR', KEYS[1]) end return 0"
+GIVE_BACK = (
+    "if (tonumber(redis.call('GET', KEYS[1]) or '0') > 0) then "
+    "return redis.call('DECR', KEYS[1]) end return 0"
+)
 
 
 @contextmanager

@@ -175,8 +175,11 @@ def fhir_metrics(conn: redis.Redis) -> Iterator[HistogramMetricFamily | CounterM
     for labels, per_bucket in sorted(counts.items()):
         bounds = [*(str(b) for b in FHIR_BUCKETS), "+Inf"]
         cumulative = list(itertools.accumulate(per_bucket))
-        duration.add_metric(list(labels), list(zip(bounds, cumulative, strict=True)),
-                            sum_value=sums.get(labels, 0.0))
+        duration.add_metric(
+            list(labels),
+            list(zip(bounds, cumulative, strict=True)),
+            sum_value=sums.get(labels, 0.0),
+        )
     for vendor, rtype, klass, value in sorted(_decode(conn.hgetall(FHIR_ERRORS_KEY))):
         errors.add_metric([vendor, rtype, klass], value)
     yield duration

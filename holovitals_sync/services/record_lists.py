@@ -67,15 +67,21 @@ def _record_conditions(flt: RecordFilter) -> list[sa.ColumnElement[bool]]:
     conditions = [SyncedRecord.connection_id == flt.connection_id]
     if flt.patient:
         ref = flt.patient if flt.patient.startswith("Patient/") else f"Patient/{flt.patient}"
-        conditions.append(sa.or_(
-            SyncedRecord.patient_ref == ref,
-            sa.and_(SyncedRecord.resource_type == "Patient",
-                    SyncedRecord.remote_id == ref.split("/", 1)[1])))
+        conditions.append(
+            sa.or_(
+                SyncedRecord.patient_ref == ref,
+                sa.and_(
+                    SyncedRecord.resource_type == "Patient",
+                    SyncedRecord.remote_id == ref.split("/", 1)[1],
+                ),
+            )
+        )
     if flt.resource_type:
         conditions.append(SyncedRecord.resource_type == flt.resource_type)
     if flt.invalid is not None:
-        either = sa.or_(_flag(SyncedRecord.flagged_invalid, True),
-                        _flag(SyncedRecord.reference_missing, True))
+        either = sa.or_(
+            _flag(SyncedRecord.flagged_invalid, True), _flag(SyncedRecord.reference_missing, True)
+        )
         conditions.append(either if flt.invalid else sa.not_(either))
     if flt.dirty is not None:
         conditions.append(_flag(SyncedRecord.dirty, flt.dirty))
@@ -86,8 +92,7 @@ def _record_conditions(flt: RecordFilter) -> list[sa.ColumnElement[bool]]:
     return conditions
 
 
-def list_records(session: Session, flt: RecordFilter, *, cursor: int | None,
-                 limit: int) -> Page:
+def list_records(session: Session, flt: RecordFilter, *, cursor: int | None, limit: int) -> Page:
     """One page of records in id order; `next_cursor` is the last id when more follow."""
     query = select(SyncedRecord).where(*_record_conditions(flt))
     if cursor is not None:
@@ -102,10 +107,13 @@ def open_conflicts(session: Session, record_ids: Sequence[int]) -> dict[int, int
     """Record id -> its open conflicts (only records that have some)."""
     if not record_ids:
         return {}
-    return dict(session.exec(
-        select(Conflict.record_id, sa.func.count())
-        .where(Conflict.record_id.in_(list(record_ids)), Conflict.status == ConflictStatus.OPEN)
-        .group_by(Conflict.record_id)).all())
+    return dict(
+        session.exec(
+            select(Conflict.record_id, sa.func.count())
+            .where(Conflict.record_id.in_(list(record_ids)), Conflict.status == ConflictStatus.OPEN)
+            .group_by(Conflict.record_id)
+        ).all()
+    )
 
 
 def _like_literal(text: str) -> str:
@@ -123,16 +131,15 @@ def _error_conditions(flt: ErrorFilter) -> list[sa.ColumnElement[bool]]:
     if flt.severity is not None:
         conditions.append(RecordError.severity == flt.severity)
     if flt.layer:
-        conditions.append(RecordError.message.like(f"[{_like_literal(flt.layer)}]%",
-                                                   escape="\\"))
+        conditions.append(RecordError.message.like(f"[{_like_literal(flt.layer)}]%", escape="\\"))
     if flt.rule:
-        conditions.append(RecordError.message.like(f"[custom] {_like_literal(flt.rule)}:%",
-                                                   escape="\\"))
+        conditions.append(
+            RecordError.message.like(f"[custom] {_like_literal(flt.rule)}:%", escape="\\")
+        )
     return conditions
 
 
-def list_errors(session: Session, flt: ErrorFilter, *, cursor: int | None,
-                limit: int) -> Page:
+def list_errors(session: Session, flt: ErrorFilter, *, cursor: int | None, limit: int) -> Page:
     """One page of record errors, newest first; `next_cursor` for the older ones."""
     query = select(RecordError).where(*_error_conditions(flt))
     if cursor is not None:
@@ -158,8 +165,18 @@ def csv_cell(value: Any) -> str:
 
 def _csv_row(error: RecordError) -> list[str]:
     when = _aware(error.created_at).astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return [csv_cell(v) for v in (when, error.job_id, error.resource_type, error.remote_id,
-                                  error.path, error.severity.value, error.message)]
+    return [
+        csv_cell(v)
+        for v in (
+            when,
+            error.job_id,
+            error.resource_type,
+            error.remote_id,
+            error.path,
+            error.severity.value,
+            error.message,
+        )
+    ]
 
 
 def _lines(rows: Sequence[list[str]]) -> str:

@@ -65,14 +65,16 @@ def local_etag(record: SyncedRecord) -> str:
     return f'W/"{hashlib.sha256(body).hexdigest()[:20]}"'
 
 
-def find(session: Session, connection_id: int, resource_type: str,
-         remote_id: str) -> SyncedRecord:
+def find(session: Session, connection_id: int, resource_type: str, remote_id: str) -> SyncedRecord:
     if session.get(EHRConnection, connection_id) is None:
         raise RecordNotFound(f"no connection {connection_id}")
-    row = session.exec(select(SyncedRecord).where(
-        SyncedRecord.connection_id == connection_id,
-        SyncedRecord.resource_type == resource_type,
-        SyncedRecord.remote_id == remote_id)).first()
+    row = session.exec(
+        select(SyncedRecord).where(
+            SyncedRecord.connection_id == connection_id,
+            SyncedRecord.resource_type == resource_type,
+            SyncedRecord.remote_id == remote_id,
+        )
+    ).first()
     if row is None:
         raise RecordNotFound(f"no {resource_type} {remote_id} on connection {connection_id}")
     return row
@@ -107,16 +109,19 @@ def _checked(record: SyncedRecord, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidEdit("the result is not a JSON object")
     if body.get("resourceType") != record.resource_type or body.get("id") != record.remote_id:
-        raise InvalidEdit("resourceType and id cannot change",
-                          [("resourceType", "must stay as it is"), ("id", "must stay as it is")])
+        raise InvalidEdit(
+            "resourceType and id cannot change",
+            [("resourceType", "must stay as it is"), ("id", "must stay as it is")],
+        )
     found = problems(body)
     if found:
         raise InvalidEdit("the result is not a resource we can store", found)
     return body
 
 
-def replace_local(session: Session, record: SyncedRecord, body: Any, *, if_match: str,
-                  actor: audit.Actor) -> SyncedRecord:
+def replace_local(
+    session: Session, record: SyncedRecord, body: Any, *, if_match: str, actor: audit.Actor
+) -> SyncedRecord:
     """Make `body` HoloVitals' copy of the record and mark it for writing back.
 
     Raises:
@@ -132,9 +137,14 @@ def replace_local(session: Session, record: SyncedRecord, body: Any, *, if_match
     record.dirty = True
     record.updated_at = utcnow()
     session.add(record)
-    audit.record(session, actor=actor, action="record.update_local", target_type="record",
-                 target_id=record.id, details={"connection_id": record.connection_id,
-                                               "resource_type": record.resource_type})
+    audit.record(
+        session,
+        actor=actor,
+        action="record.update_local",
+        target_type="record",
+        target_id=record.id,
+        details={"connection_id": record.connection_id, "resource_type": record.resource_type},
+    )
     session.flush()
     return record
 
@@ -147,8 +157,10 @@ def _check_changeable(record: SyncedRecord, if_match: str) -> None:
     if record.deleted:
         raise RecordHeld("the record is deleted at the EHR (a tombstone); it cannot change")
     if record.local_deleted:
-        raise RecordHeld("the record is marked for deletion; the next outbound or "
-                         "bidirectional job deletes it at the EHR")
+        raise RecordHeld(
+            "the record is marked for deletion; the next outbound or "
+            "bidirectional job deletes it at the EHR"
+        )
 
 
 def delete_refusal(connection: EHRConnection, resource_type: str) -> str | None:
@@ -158,15 +170,18 @@ def delete_refusal(connection: EHRConnection, resource_type: str) -> str | None:
     reads its CapabilityStatement and records a refusal per record there.
     """
     try:
-        profile = known_profile(connection.vendor.value, {
-            k: str(v) for k, v in (connection.vendor_params or {}).items()})
+        profile = known_profile(
+            connection.vendor.value,
+            {k: str(v) for k, v in (connection.vendor_params or {}).items()},
+        )
     except ConfigurationError as exc:
         return str(exc)
     return None if profile is None else profile.write_refusal(resource_type, "delete")
 
 
-def delete_local(session: Session, record: SyncedRecord, *, if_match: str,
-                 actor: audit.Actor) -> SyncedRecord:
+def delete_local(
+    session: Session, record: SyncedRecord, *, if_match: str, actor: audit.Actor
+) -> SyncedRecord:
     """Delete HoloVitals' copy: mark the record for a delete at the EHR.
 
     The next outbound or bidirectional job sends `DELETE` with `If-Match` on the EHR's
@@ -189,8 +204,13 @@ def delete_local(session: Session, record: SyncedRecord, *, if_match: str,
     record.local_deleted_at = record.updated_at = utcnow()
     record.local_deleted_by = actor.name[:200]
     session.add(record)
-    audit.record(session, actor=actor, action="record.delete_local", target_type="record",
-                 target_id=record.id, details={"connection_id": record.connection_id,
-                                               "resource_type": record.resource_type})
+    audit.record(
+        session,
+        actor=actor,
+        action="record.delete_local",
+        target_type="record",
+        target_id=record.id,
+        details={"connection_id": record.connection_id, "resource_type": record.resource_type},
+    )
     session.flush()
     return record

@@ -102,8 +102,9 @@ class ValidationRuleService:
 
     # -- changing (each audited) ---------------------------------------------------------
 
-    def add(self, connection_id: int, data: dict[str, Any] | BaseModel, *,
-            position: int | None = None) -> CustomRule:
+    def add(
+        self, connection_id: int, data: dict[str, Any] | BaseModel, *, position: int | None = None
+    ) -> CustomRule:
         """Validate and append a rule (or insert it at `position`); it gets an id if it has none.
 
         Raises:
@@ -126,8 +127,9 @@ class ValidationRuleService:
         self._audit("create", row, rule, {"position": index})
         return rule
 
-    def replace(self, connection_id: int, rule_id: str, data: dict[str, Any] | BaseModel
-                ) -> CustomRule:
+    def replace(
+        self, connection_id: int, rule_id: str, data: dict[str, Any] | BaseModel
+    ) -> CustomRule:
         """Put a whole new rule in the place of `rule_id` (it keeps that id and position)."""
         raw = data.model_dump(exclude_unset=True) if isinstance(data, BaseModel) else data
         if not isinstance(raw, dict):
@@ -137,8 +139,7 @@ class ValidationRuleService:
         rule = _parse({**raw, "id": rule_id})
         return self._put(connection_id, rule_id, rule, "update", sorted(raw))
 
-    def update(self, connection_id: int, rule_id: str, changes: dict[str, Any]
-               ) -> CustomRule:
+    def update(self, connection_id: int, rule_id: str, changes: dict[str, Any]) -> CustomRule:
         """Change some fields of a rule; the result is validated as a whole.
 
         A change of `check` keeps only the fields every check has (name, resource type,
@@ -190,7 +191,8 @@ class ValidationRuleService:
         """Run the connection's enabled rules on a sample resource; nothing is saved."""
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise InvalidValidationRule(
-                [("resource", "one FHIR resource: a JSON object with a resourceType")])
+                [("resource", "one FHIR resource: a JSON object with a resourceType")]
+            )
         return CustomValidator(self.list_rules(connection_id)).check(resource)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -219,8 +221,9 @@ class ValidationRuleService:
         if any(r.name.casefold() == rule.name.casefold() and r.id != rule.id for r in rules):
             raise InvalidValidationRule([("name", "another rule of this connection has this name")])
 
-    def _put(self, connection_id: int, rule_id: str, rule: CustomRule, verb: str,
-             fields: list[str]) -> CustomRule:
+    def _put(
+        self, connection_id: int, rule_id: str, rule: CustomRule, verb: str, fields: list[str]
+    ) -> CustomRule:
         row = self._connection(connection_id, lock=True)
         rules = self._rules(row)
         index = self._index(rules, rule_id)
@@ -231,8 +234,9 @@ class ValidationRuleService:
         self._audit(verb, row, rule, {"fields": fields})
         return rule
 
-    def _save(self, row: EHRConnection, rules: list[CustomRule],
-              revalidate: Iterable[str] = ()) -> None:
+    def _save(
+        self, row: EHRConnection, rules: list[CustomRule], revalidate: Iterable[str] = ()
+    ) -> None:
         """Store the list; `revalidate` names the resource types whose stored records the
         change may flag or clear (they are validated again once this commits)."""
         # A new list object: the JSON column does not track changes made in place.
@@ -244,21 +248,36 @@ class ValidationRuleService:
         if types:
             enqueue_after_commit(self.session, int(row.id), types)
 
-    def _audit(self, verb: str, row: EHRConnection, rule: CustomRule,
-               details: dict[str, Any]) -> None:
+    def _audit(
+        self, verb: str, row: EHRConnection, rule: CustomRule, details: dict[str, Any]
+    ) -> None:
         # Ids and settings only: a rule's name and check, never a resource's values.
-        details = {"rule_id": rule.id, "check": rule.check, "name": rule.name,
-                   "resource_type": rule.resource_type, **details}
-        audit.record(self.session, actor=self.actor, action=f"{TARGET}.{verb}",
-                     target_type="connection", target_id=row.id, details=details)
+        details = {
+            "rule_id": rule.id,
+            "check": rule.check,
+            "name": rule.name,
+            "resource_type": rule.resource_type,
+            **details,
+        }
+        audit.record(
+            self.session,
+            actor=self.actor,
+            action=f"{TARGET}.{verb}",
+            target_type="connection",
+            target_id=row.id,
+            details=details,
+        )
 
 
 # -- the dashboard's form ----------------------------------------------------------------
 
 CHECKS = ["range", "pattern", "fhirpath"]
 # The fields each check's form shows (besides name, resource type and severity).
-CHECK_FIELDS = {"range": ("path", "min", "max"), "pattern": ("path", "pattern"),
-                "fhirpath": ("expression",)}
+CHECK_FIELDS = {
+    "range": ("path", "min", "max"),
+    "pattern": ("path", "pattern"),
+    "fhirpath": ("expression",),
+}
 
 
 def _number(text: str, name: str, errors: dict[str, str]) -> float | None:

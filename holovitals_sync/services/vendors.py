@@ -14,8 +14,7 @@ from ..adapters import connect as _connect
 from ..adapters.profile import VendorProfile
 from ..adapters.registry import ADAPTERS
 
-__all__ = ["VendorProfile", "base_url_from", "default_scopes", "names", "param_choices",
-           "profile"]
+__all__ = ["VendorProfile", "base_url_from", "default_scopes", "names", "param_choices", "profile"]
 
 
 def names() -> list[str]:

@@ -121,8 +121,11 @@ class Hub:
             self._idle_since = self._loop.time()
 
     def _retired(self) -> bool:
-        return (not self._inboxes and self._idle_since is not None
-                and self._loop.time() - self._idle_since > LINGER)
+        return (
+            not self._inboxes
+            and self._idle_since is not None
+            and self._loop.time() - self._idle_since > LINGER
+        )
 
     def _broadcast(self, message: Message) -> None:
         for inbox in self._inboxes:
@@ -136,11 +139,11 @@ class Hub:
                 await self._follow()
                 continue  # retired, unless a tab came back while it was closing
             except (RedisError, OSError) as exc:
-                log.info("live updates: subscription lost (%s); resubscribing",
-                         type(exc).__name__)
+                log.info("live updates: subscription lost (%s); resubscribing", type(exc).__name__)
             except Exception as exc:  # anything else must not leave the tabs deaf for good
-                log.warning("live updates: subscription failed (%s); resubscribing",
-                            type(exc).__name__)
+                log.warning(
+                    "live updates: subscription failed (%s); resubscribing", type(exc).__name__
+                )
             if self.subscriptions > before:
                 failures = 0  # it was up: the backoff starts over
             await asyncio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
@@ -152,9 +155,11 @@ class Hub:
         # lost and every tab has to re-read.
         client = aioredis.from_url(self.url, retry=Retry(NoBackoff(), 0))
         pubsub = client.pubsub()
-        kinds = {alerts.channel_for(client).encode(): ALERTS,
-                 events.channel_for(client).encode(): JOBS,
-                 changes.channel_for(client).encode(): CHANGES}
+        kinds = {
+            alerts.channel_for(client).encode(): ALERTS,
+            events.channel_for(client).encode(): JOBS,
+            changes.channel_for(client).encode(): CHANGES,
+        }
         try:
             await pubsub.subscribe(*kinds)
             confirmed = 0
@@ -184,7 +189,8 @@ class Hub:
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Hub]] = (
-    weakref.WeakKeyDictionary())
+    weakref.WeakKeyDictionary()
+)
 
 
 def hub_for(url: str) -> Hub:

@@ -34,7 +34,8 @@ class _Read:
 
 
 _reads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, _Read]] = (
-    weakref.WeakKeyDictionary())
+    weakref.WeakKeyDictionary()
+)
 
 
 async def read(fn: Callable[..., T], *args: Hashable, since: float) -> T:
@@ -54,8 +55,7 @@ async def read(fn: Callable[..., T], *args: Hashable, since: float) -> T:
     return copy.deepcopy(result)
 
 
-def _forget_failure(reads: dict[Hashable, _Read], key: Hashable,
-                    done: asyncio.Future[Any]) -> None:
+def _forget_failure(reads: dict[Hashable, _Read], key: Hashable, done: asyncio.Future[Any]) -> None:
     """A failed read is not served again (and its error counts as retrieved)."""
     if done.cancelled() or done.exception() is not None:
         current = reads.get(key)

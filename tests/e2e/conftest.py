@@ -50,8 +50,10 @@ def page(browser) -> Iterator[object]:
 
 # Screenshots go to a temporary folder, so a test run never rewrites tracked files;
 # `scripts/screenshots.sh` points this at docs/screenshots to refresh the README's pictures.
-SCREENSHOTS = Path(os.environ.get("HOLOVITALS_SCREENSHOTS_DIR")
-                   or Path(tempfile.gettempdir()) / f"holovitals-screenshots-{os.getpid()}")
+SCREENSHOTS = Path(
+    os.environ.get("HOLOVITALS_SCREENSHOTS_DIR")
+    or Path(tempfile.gettempdir()) / f"holovitals-screenshots-{os.getpid()}"
+)
 WORKERS = {"sync": 2, "webhooks": 2, "conflicts": 1, "transformations": 2}
 
 
@@ -74,8 +76,12 @@ class DemoApp:
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
                 [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo"],
-                cwd=self.data.parent, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                cwd=self.data.parent,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     @property
     def url(self) -> str:
@@ -104,8 +110,9 @@ class DemoApp:
             response = httpx.post(f"{self.api}/auth/login", json=credentials, timeout=30)
             response.raise_for_status()
             self.sessions[role] = response.cookies["hv_session"]
-        return httpx.Client(base_url=self.api, timeout=30,
-                            cookies={"hv_session": self.sessions[role]})
+        return httpx.Client(
+            base_url=self.api, timeout=30, cookies={"hv_session": self.sessions[role]}
+        )
 
     def sign_in(self, page, role: str = "admin", path: str = "/") -> None:
         """Sign in through the sign-in page as the demo user of that role, then open path."""

@@ -14,14 +14,20 @@ WAIT = 120_000  # the machine is shared: generous bounds, not speed checks
 
 
 def _seqs(page: Page) -> list[int]:
-    return [int(r.locator("td").first.inner_text())
-            for r in page.locator("#audit-table .audit-row").all()]
+    return [
+        int(r.locator("td").first.inner_text())
+        for r in page.locator("#audit-table .audit-row").all()
+    ]
 
 
 def test_search_and_page_the_audit_log(demo_app, page: Page):
     api = demo_app.api_client("admin")
-    body = {"name": f"Audit probe {uuid.uuid4().hex[:6]}", "vendor": "generic",
-            "base_url": demo_app.fhir, "client_id": "holovitals-demo"}
+    body = {
+        "name": f"Audit probe {uuid.uuid4().hex[:6]}",
+        "vendor": "generic",
+        "base_url": demo_app.fhir,
+        "client_id": "holovitals-demo",
+    }
     created = api.post("/connections", json=body).json()
     for minute in range(30):  # enough entries for a second page
         api.patch(f"/connections/{created['id']}", json={"sync_schedule": f"{minute} 3 * * *"})
@@ -34,8 +40,9 @@ def test_search_and_page_the_audit_log(demo_app, page: Page):
     page.fill("#audit-target", f"connection {created['id']}")
     page.fill("#audit-action", "connection.update")
     page.click("#audit-search")
-    expect(page.locator("#audit-table .audit-row").first).to_contain_text("connection.update",
-                                                                          timeout=WAIT)
+    expect(page.locator("#audit-table .audit-row").first).to_contain_text(
+        "connection.update", timeout=WAIT
+    )
     newest = _seqs(page)
     assert len(newest) == 25 and newest == sorted(newest, reverse=True)
     page.click("#audit-older")

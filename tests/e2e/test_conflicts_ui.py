@@ -29,9 +29,16 @@ _YEARS = itertools.count(1801)  # one year per date, never used twice in a sessi
 
 
 def _sync(api: httpx.Client, connection_id: int, direction: str) -> dict:
-    started = api.post("/sync/jobs", json={"connection_id": connection_id,
-                                           "job_type": "resource", "resource_type": "Patient",
-                                           "direction": direction, "priority": "high"})
+    started = api.post(
+        "/sync/jobs",
+        json={
+            "connection_id": connection_id,
+            "job_type": "resource",
+            "resource_type": "Patient",
+            "direction": direction,
+            "priority": "high",
+        },
+    )
     started.raise_for_status()
     job_id = started.json()["id"]
 
@@ -49,10 +56,15 @@ def _edit_locally(demo_app, connection_id: int, birth_date: str) -> str:
     engine = create_db_engine(f"sqlite:///{demo_app.data / 'holovitals.db'}")
     try:
         with Session(engine) as session:
-            record = session.exec(select(SyncedRecord).where(
-                SyncedRecord.connection_id == connection_id,
-                SyncedRecord.resource_type == "Patient", ~SyncedRecord.conflict_pending,
-            ).order_by(SyncedRecord.remote_id)).first()
+            record = session.exec(
+                select(SyncedRecord)
+                .where(
+                    SyncedRecord.connection_id == connection_id,
+                    SyncedRecord.resource_type == "Patient",
+                    ~SyncedRecord.conflict_pending,
+                )
+                .order_by(SyncedRecord.remote_id)
+            ).first()
             record.local_body = {**record.local_copy, "birthDate": birth_date}
             record.dirty = True
             session.add(record)
@@ -63,11 +75,16 @@ def _edit_locally(demo_app, connection_id: int, birth_date: str) -> str:
 
 
 def _edit_at_sandbox(fhir: str, patient_id: str, birth_date: str) -> None:
-    token = httpx.post(f"{fhir}/auth/token", auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET), data={
-        "grant_type": "client_credentials", "scope": "system/*.read system/*.write"})
+    token = httpx.post(
+        f"{fhir}/auth/token",
+        auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+        data={"grant_type": "client_credentials", "scope": "system/*.read system/*.write"},
+    )
     token.raise_for_status()
-    headers = {"Authorization": f"Bearer {token.json()['access_token']}",
-               "Content-Type": "application/fhir+json"}
+    headers = {
+        "Authorization": f"Bearer {token.json()['access_token']}",
+        "Content-Type": "application/fhir+json",
+    }
     patient = httpx.get(f"{fhir}/Patient/{patient_id}", headers=headers).json()
     patient["birthDate"] = birth_date
     httpx.put(f"{fhir}/Patient/{patient_id}", json=patient, headers=headers).raise_for_status()
@@ -85,8 +102,9 @@ def conflict(demo_app) -> dict:
         patient_id = _edit_locally(demo_app, demo["id"], local)
         _edit_at_sandbox(demo_app.fhir, patient_id, remote)
         _sync(api, demo["id"], "bidirectional")
-        found = api.get("/sync/conflicts", params={"status": "open",
-                                                   "connection_id": demo["id"]}).json()
+        found = api.get(
+            "/sync/conflicts", params={"status": "open", "connection_id": demo["id"]}
+        ).json()
     (mine,) = [c for c in found["items"] if c["remote_id"] == patient_id]
     return {"id": mine["id"], "patient": patient_id, "local": local, "remote": remote}
 
@@ -111,8 +129,9 @@ def test_operator_resolves_a_sandbox_conflict_in_the_modal(demo_app, page, confl
 
     modal = page.locator("#conflict-modal")
     element = modal.locator(".conflict-element", has_text="birthDate")
-    expect(element.locator(".conflict-local.differs")).to_contain_text(conflict["local"],
-                                                                       timeout=TIMEOUT)
+    expect(element.locator(".conflict-local.differs")).to_contain_text(
+        conflict["local"], timeout=TIMEOUT
+    )
     expect(element.locator(".conflict-remote.differs")).to_contain_text(conflict["remote"])
     base = element.locator("td").nth(1)  # the value both sides agreed on before
     expect(base).not_to_have_text(re.compile(conflict["local"] + "|" + conflict["remote"]))
@@ -131,8 +150,9 @@ def test_operator_resolves_a_sandbox_conflict_in_the_modal(demo_app, page, confl
     page.fill("#conflict-manual", '{"birthDate": 1970')
     page.press("#conflict-manual", "Tab")
     page.click("#conflict-resolve")
-    expect(page.locator("#conflict-manual-error")).to_contain_text("not valid JSON",
-                                                                   timeout=TIMEOUT)
+    expect(page.locator("#conflict-manual-error")).to_contain_text(
+        "not valid JSON", timeout=TIMEOUT
+    )
     expect(page.locator("#conflict-reason-error")).to_contain_text("a reason is required")
 
     modal.get_by_role("radio", name="Take the EHR's version").click()
@@ -144,8 +164,11 @@ def test_operator_resolves_a_sandbox_conflict_in_the_modal(demo_app, page, confl
 
     with closing(demo_app.api_client("viewer")) as api:
         stored = api.get(f"/sync/conflicts/{conflict['id']}").json()
-    assert (stored["status"], stored["strategy"], stored["resolved_by"]) == \
-        ("resolved", "use_remote", "operator")
+    assert (stored["status"], stored["strategy"], stored["resolved_by"]) == (
+        "resolved",
+        "use_remote",
+        "operator",
+    )
     assert stored["reason"] == "EHR registration desk verified the date"
 
 
@@ -155,14 +178,16 @@ def test_a_viewer_can_look_but_finds_no_resolve_control(demo_app, page, conflict
     expect(row).to_be_visible(timeout=TIMEOUT)
     row.locator(".conflict-open").click()
     modal = page.locator("#conflict-modal")
-    expect(modal.locator(".conflict-remote.differs")).to_contain_text(conflict["remote"],
-                                                                      timeout=TIMEOUT)
+    expect(modal.locator(".conflict-remote.differs")).to_contain_text(
+        conflict["remote"], timeout=TIMEOUT
+    )
     for control in ("#conflict-resolve", "#conflict-reason", "#conflict-strategy"):
         expect(page.locator(control)).to_have_count(0)
 
 
-def test_keeping_ours_writes_to_the_ehr_and_the_row_follows_it_live(demo_app, page,
-                                                                    conflict) -> None:
+def test_keeping_ours_writes_to_the_ehr_and_the_row_follows_it_live(
+    demo_app, page, conflict
+) -> None:
     """The resolution returns at once; the write to the EHR runs on the conflicts queue
     (#24) and the resolved list shows its outcome without a reload."""
     _open(demo_app, page, "operator")
@@ -179,13 +204,17 @@ def test_keeping_ours_writes_to_the_ehr_and_the_row_follows_it_live(demo_app, pa
     page.click("#conflict-filter-status")
     page.get_by_role("option", name="resolved", exact=True).click()
     row = page.locator(f"#conflict-row-{conflict['id']}")
-    expect(row.locator(".conflict-write-back")).to_have_text("Written to the EHR",
-                                                             timeout=TIMEOUT)
+    expect(row.locator(".conflict-write-back")).to_have_text("Written to the EHR", timeout=TIMEOUT)
     assert page.evaluate("window.__notReloaded")  # followed live, not reloaded
-    token = httpx.post(f"{demo_app.fhir}/auth/token", auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
-                       data={"grant_type": "client_credentials", "scope": "system/*.read"})
-    at_ehr = httpx.get(f"{demo_app.fhir}/Patient/{conflict['patient']}", headers={
-        "Authorization": f"Bearer {token.json()['access_token']}"}).json()
+    token = httpx.post(
+        f"{demo_app.fhir}/auth/token",
+        auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+        data={"grant_type": "client_credentials", "scope": "system/*.read"},
+    )
+    at_ehr = httpx.get(
+        f"{demo_app.fhir}/Patient/{conflict['patient']}",
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+    ).json()
     assert at_ehr["birthDate"] == conflict["local"]
     with closing(demo_app.api_client("viewer")) as api:
         stored = api.get(f"/sync/conflicts/{conflict['id']}").json()

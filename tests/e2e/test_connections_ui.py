@@ -56,8 +56,10 @@ def _set_schedule(page: Page) -> None:
     page.fill("#schedule-cron", "*/15 * * * *")
     expect(page.locator("#error-schedule")).to_have_count(0, timeout=WAIT)
     expect(page.locator("#next-runs .next-run")).to_have_count(5, timeout=WAIT)
-    minutes = [re.search(r":(\d\d) UTC", t).group(1)
-               for t in page.locator("#next-runs .next-run").all_inner_texts()]
+    minutes = [
+        re.search(r":(\d\d) UTC", t).group(1)
+        for t in page.locator("#next-runs .next-run").all_inner_texts()
+    ]
     assert all(int(m) % 15 == 0 for m in minutes), minutes
     page.fill("#schedule-concurrency", "3")
     page.click("#schedule-save")
@@ -73,8 +75,7 @@ def _edit_keeps_the_secret(page: Page, name: str) -> None:
     page.click("#connection-save")
     expect(page.locator("#connection-dialog")).to_have_count(0, timeout=WAIT)
     _choose(page, "#connection-status", "active")
-    expect(page.locator(".connection-row", has_text=name)).to_contain_text("active",
-                                                                           timeout=WAIT)
+    expect(page.locator(".connection-row", has_text=name)).to_contain_text("active", timeout=WAIT)
     page.click("#connection-test")
     expect(page.locator("#test-steps .step-ok")).to_have_count(4, timeout=WAIT)
 
@@ -142,12 +143,19 @@ def test_admin_adds_tests_schedules_and_transforms(demo_app, page: Page):
 def test_operator_tests_and_dry_runs_but_changes_no_setting(demo_app, page: Page):
     demo_app.sign_in(page, "operator", "/connections")
     expect(page.locator("#connections-table")).to_contain_text("Sandbox EHR", timeout=WAIT)
-    page.locator(".connection-row", has_text="Sandbox EHR").get_by_role("button",
-                                                                       name="Open").click()
+    page.locator(".connection-row", has_text="Sandbox EHR").get_by_role(
+        "button", name="Open"
+    ).click()
     expect(page.locator("#connection-test")).to_be_visible(timeout=WAIT)
     expect(page.locator("#dry-run")).to_be_visible()
-    for control in ("#connection-add", ".edit-button", "#generate-key", "#schedule-save",
-                    "#rule-add", "#connection-status"):
+    for control in (
+        "#connection-add",
+        ".edit-button",
+        "#generate-key",
+        "#schedule-save",
+        "#rule-add",
+        "#connection-status",
+    ):
         assert page.locator(control).count() == 0, control
     page.click("#connection-test")
     expect(page.locator("#test-steps .step-ok")).to_have_count(4, timeout=WAIT)
@@ -163,6 +171,14 @@ def test_viewer_sees_no_mutating_control(demo_app, page: Page):
     expect(page.locator("#schedule-cron")).to_be_visible()
     expect(page.locator("#schedule-concurrency")).to_be_visible()
     assert page.locator("input#schedule-cron, input#schedule-concurrency").count() == 0
-    for control in ("#connection-add", ".edit-button", "#connection-test", "#generate-key",
-                    "#schedule-save", "#rule-add", "#dry-run", "#connection-status"):
+    for control in (
+        "#connection-add",
+        ".edit-button",
+        "#connection-test",
+        "#generate-key",
+        "#schedule-save",
+        "#rule-add",
+        "#dry-run",
+        "#connection-status",
+    ):
         assert page.locator(control).count() == 0, control

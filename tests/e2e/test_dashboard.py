@@ -45,8 +45,12 @@ def _dialog_shot(dialog, name: str) -> None:
 def _overlap(a: dict | None, b: dict | None) -> bool:
     """Whether two bounding boxes share any pixel."""
     assert a is not None and b is not None
-    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
-            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
 
 
 def _row_status(page, row_id: str, status: str, timeout: float = 120_000) -> None:
@@ -92,13 +96,15 @@ def _job_that_wrote(api: httpx.Client, at_least: int) -> dict:
     wrote = [j for j in done if j["created"] + j["updated"] >= at_least]
     if wrote:
         return wrote[0]
-    job = api.post("/sync/jobs", json={"connection_id": _demo_connection(api),
-                                       "job_type": "full"}).json()
+    job = api.post(
+        "/sync/jobs", json={"connection_id": _demo_connection(api), "job_type": "full"}
+    ).json()
     return _wait_job(api, job["id"], {"completed"})
 
 
 def _started_full_job(api: httpx.Client, before: set[int]) -> int:
     """The id of the full sync the dialog just started (not in `before`)."""
+
     def started() -> int | None:
         jobs = api.get("/sync/jobs", params={"limit": 200}).json()["items"]
         new = [j["id"] for j in jobs if j["id"] not in before and j["job_type"] == "full"]
@@ -107,8 +113,9 @@ def _started_full_job(api: httpx.Client, before: set[int]) -> int:
     return wait_for(started, timeout=30, interval=0.3)
 
 
-def test_start_full_sync_and_watch_it_finish_without_reload(demo_app: DemoApp, page,
-                                                            api: httpx.Client):
+def test_start_full_sync_and_watch_it_finish_without_reload(
+    demo_app: DemoApp, page, api: httpx.Client
+):
     demo_app.sign_in(page, "admin", "/")
     page.wait_for_selector(LIVE, timeout=120_000)
     navigations: list[str] = []
@@ -148,16 +155,16 @@ def test_start_full_sync_and_watch_it_finish_without_reload(demo_app: DemoApp, p
     assert int(seen["fetched"][-1]) > 0 and len(seen["fetched"]) >= 2
     assert seen["percent"][-1] == "100"
     # The cards follow the events too (re-read on the job's completion, no reload).
-    page.wait_for_function(
-        "document.querySelector('#records-today .rt-Heading').innerText !== '0'")
+    page.wait_for_function("document.querySelector('#records-today .rt-Heading').innerText !== '0'")
     screenshot(page, "dashboard-jobs")
 
 
 def test_cancel_then_retry_from_the_jobs_tab(demo_app: DemoApp, page, api: httpx.Client):
     _slow_ehr(demo_app, 1500)  # long enough to press Cancel while the job is still going
     try:
-        job = api.post("/sync/jobs", json={"connection_id": _demo_connection(api),
-                                           "job_type": "incremental"}).json()
+        job = api.post(
+            "/sync/jobs", json={"connection_id": _demo_connection(api), "job_type": "incremental"}
+        ).json()
         demo_app.sign_in(page, "operator", "/")
         page.wait_for_selector(LIVE, timeout=120_000)
         row = page.locator(f"#job-row-{job['id']}")
@@ -179,8 +186,7 @@ def test_cancel_then_retry_from_the_jobs_tab(demo_app: DemoApp, page, api: httpx
     assert {("sync_job.cancel", "operator"), ("sync_job.retry", "operator")} <= mine
 
 
-def test_job_detail_shows_timeline_counters_and_records(demo_app: DemoApp, page,
-                                                         api: httpx.Client):
+def test_job_detail_shows_timeline_counters_and_records(demo_app: DemoApp, page, api: httpx.Client):
     job = _job_that_wrote(api, at_least=11)
     demo_app.sign_in(page, "viewer", "/")
     page.wait_for_selector(LIVE, timeout=120_000)
@@ -205,10 +211,11 @@ def test_job_detail_shows_timeline_counters_and_records(demo_app: DemoApp, page,
     _dialog_shot(dialog, "job-detail")
 
 
-def test_viewer_gets_no_control_that_changes_anything(demo_app: DemoApp, page,
-                                                       api: httpx.Client):
-    job = api.post("/sync/jobs", json={"connection_id": _demo_connection(api),
-                                       "job_type": "incremental", "priority": "low"}).json()
+def test_viewer_gets_no_control_that_changes_anything(demo_app: DemoApp, page, api: httpx.Client):
+    job = api.post(
+        "/sync/jobs",
+        json={"connection_id": _demo_connection(api), "job_type": "incremental", "priority": "low"},
+    ).json()
     api.post(f"/sync/jobs/{job['id']}/cancel")  # a cancelled job offers Retry to operators
     demo_app.sign_in(page, "viewer", "/")
     page.wait_for_selector(LIVE, timeout=120_000)
@@ -306,8 +313,9 @@ def _reflex_pid(demo_app: DemoApp) -> int:
     raise AssertionError("no reflex child")
 
 
-def test_dashboard_comes_back_live_after_the_backend_dies(demo_app: DemoApp, page,
-                                                          api: httpx.Client):
+def test_dashboard_comes_back_live_after_the_backend_dies(
+    demo_app: DemoApp, page, api: httpx.Client
+):
     """Last in this file: it restarts the shared app's Reflex process."""
     import os
     import signal
@@ -325,11 +333,18 @@ def test_dashboard_comes_back_live_after_the_backend_dies(demo_app: DemoApp, pag
     page.wait_for_function("document.querySelector('#health-database').innerText.includes('up')")
     seen = page.evaluate("JSON.parse(sessionStorage.getItem('__health') || '[]')")
     assert not [s for s in seen if s.endswith(":down")], seen  # both were up all along
-    assert "lost" in seen and any(s.endswith(":unknown") or s.endswith(":checking…")
-                                  for s in seen), seen
-    job = api.post("/sync/jobs", json={"connection_id": _demo_connection(api),
-                                       "job_type": "resource",
-                                       "resource_type": "Condition"}).json()
+    assert "lost" in seen and any(
+        s.endswith(":unknown") or s.endswith(":checking…") for s in seen
+    ), seen
+    job = api.post(
+        "/sync/jobs",
+        json={
+            "connection_id": _demo_connection(api),
+            "job_type": "resource",
+            "resource_type": "Condition",
+        },
+    ).json()
     page.locator(f"#job-row-{job['id']} .job-status", has_text="completed").wait_for(
-        timeout=180_000)
+        timeout=180_000
+    )
     assert "reflex exited with code" in demo_app.log.read_text()

@@ -61,15 +61,19 @@ def slow_ehr(demo_app: DemoApp) -> Iterator[None]:
 def _subscribers(app: DemoApp) -> list[int]:
     client = redis.Redis.from_url(app.redis_url)
     try:
-        channels = [events.channel_for(client), alerts.channel_for(client),
-                    changes.channel_for(client)]
+        channels = [
+            events.channel_for(client),
+            alerts.channel_for(client),
+            changes.channel_for(client),
+        ]
         return [count for _channel, count in client.pubsub_numsub(*channels)]
     finally:
         client.close()
 
 
 def test_several_tabs_share_one_subscription_and_all_follow_a_running_job(
-        demo_app: DemoApp, browser, api: httpx.Client, slow_ehr: None):
+    demo_app: DemoApp, browser, api: httpx.Client, slow_ehr: None
+):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         first = context.new_page()
@@ -83,16 +87,16 @@ def test_several_tabs_share_one_subscription_and_all_follow_a_running_job(
         # The dev server runs one backend process: one subscriber per channel, not per tab.
         assert _subscribers(demo_app) == [1, 1, 1]
 
-        connection = next(c["id"] for c in api.get("/connections").json()
-                          if c["name"] == DEMO_NAME)
-        job = api.post("/sync/jobs", json={"connection_id": connection,
-                                           "job_type": "full"}).json()
+        connection = next(c["id"] for c in api.get("/connections").json() if c["name"] == DEMO_NAME)
+        job = api.post("/sync/jobs", json={"connection_id": connection, "job_type": "full"}).json()
         row = f"job-row-{job['id']}"
         for tab in tabs:
             tab.wait_for_function(
                 "id => { const s = window.__seen[id]; "
                 "return s && s.status[s.status.length - 1] === 'completed'; }",
-                arg=row, timeout=300_000)
+                arg=row,
+                timeout=300_000,
+            )
         finished = api.get(f"/sync/jobs/{job['id']}").json()
         assert finished["status"] == "completed" and finished["fetched"] > 0
         for n, tab in enumerate(tabs):

@@ -58,8 +58,9 @@ def _slow_ehr(demo_app: DemoApp, latency_ms: int) -> None:
 def _make_conflict(demo_app: DemoApp, api: httpx.Client) -> str:
     """A real stale-write conflict on one demo patient (see test_conflicts_ui); its patient."""
     connection_id = _demo_connection(api)
-    local, remote = (f"{y}-0{n}-1{n}" for n, y in enumerate(random.sample(range(1900, 2000), 2),
-                                                              start=1))
+    local, remote = (
+        f"{y}-0{n}-1{n}" for n, y in enumerate(random.sample(range(1900, 2000), 2), start=1)
+    )
     _sync(api, connection_id, "inbound")
     patient_id = _edit_locally(demo_app, connection_id, local)
     _edit_at_sandbox(demo_app.fhir, patient_id, remote)
@@ -74,8 +75,9 @@ def _open_conflicts(api: httpx.Client) -> int:
 # -- 1. lists and cards follow changes live -------------------------------------------------
 
 
-def test_conflicts_tab_and_card_show_a_new_conflict_without_reload(demo_app: DemoApp,
-                                                                   page: Page, api) -> None:
+def test_conflicts_tab_and_card_show_a_new_conflict_without_reload(
+    demo_app: DemoApp, page: Page, api
+) -> None:
     demo_app.sign_in(page, "operator", "/")
     page.wait_for_selector(LIVE, timeout=WAIT)
     page.click("#tab-conflicts")
@@ -109,15 +111,17 @@ def receiver() -> Iterator[str]:
     server.server_close()
 
 
-def test_delivery_log_follows_a_sync_without_reload(demo_app: DemoApp, page: Page, api,
-                                                    receiver: str) -> None:
+def test_delivery_log_follows_a_sync_without_reload(
+    demo_app: DemoApp, page: Page, api, receiver: str
+) -> None:
     demo_app.sign_in(page, "viewer", "/")
     page.wait_for_selector(LIVE, timeout=WAIT)
     page.click("#tab-webhooks")
     page.evaluate(NO_RELOAD)
     name = f"Live board {uuid.uuid4().hex[:6]}"
-    created = api.post("/sync/webhooks", json={"name": name, "url": receiver,
-                                               "event_types": ["sync.completed"]})
+    created = api.post(
+        "/sync/webhooks", json={"name": name, "url": receiver, "event_types": ["sync.completed"]}
+    )
     created.raise_for_status()
     try:
         # The new subscription appears (a change notice), then its delivery once a sync ends.
@@ -142,17 +146,26 @@ def _long_named_connection(demo_app: DemoApp) -> tuple[int, str]:
         found = [c for c in admin.get("/connections").json() if c["name"] == name]
         if found:
             return found[0]["id"], name
-        created = admin.post("/connections", json={
-            "name": name, "vendor": "generic", "base_url": demo_app.fhir,
-            "client_id": DEMO_CLIENT_ID, "auth_method": "client_secret_basic",
-            "client_secret": DEMO_CLIENT_SECRET, "status": "active"})
+        created = admin.post(
+            "/connections",
+            json={
+                "name": name,
+                "vendor": "generic",
+                "base_url": demo_app.fhir,
+                "client_id": DEMO_CLIENT_ID,
+                "auth_method": "client_secret_basic",
+                "client_secret": DEMO_CLIENT_SECRET,
+                "status": "active",
+            },
+        )
         created.raise_for_status()
         return created.json()["id"], name
 
 
 def _scroll_width(page: Page) -> int:
-    return page.evaluate("Math.max(document.documentElement.scrollWidth,"
-                         " document.body.scrollWidth)")
+    return page.evaluate(
+        "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+    )
 
 
 def _inside_window(page: Page, selector: str) -> None:
@@ -162,24 +175,31 @@ def _inside_window(page: Page, selector: str) -> None:
 
 
 def test_no_page_scrolls_sideways_with_buttons_long_names_and_the_banner(
-        demo_app: DemoApp, page: Page, api) -> None:
+    demo_app: DemoApp, page: Page, api
+) -> None:
     connection_id, name = _long_named_connection(demo_app)
-    wide = api.post("/sync/webhooks", json={
-        "name": "W" * 200, "url": "https://93.184.215.14/" + "hook/" * 100,
-        "event_types": ["patient.updated"]})
+    wide = api.post(
+        "/sync/webhooks",
+        json={
+            "name": "W" * 200,
+            "url": "https://93.184.215.14/" + "hook/" * 100,
+            "event_types": ["patient.updated"],
+        },
+    )
     wide.raise_for_status()
     _disabled_subscription(demo_app, f"Long receiver {'x' * 150}")
     _slow_ehr(demo_app, 3000)  # long enough for both jobs to show Cancel
-    jobs = [api.post("/sync/jobs", json={"connection_id": cid, "job_type": "incremental"}
-                     ).json()["id"] for cid in (_demo_connection(api), connection_id)]
+    jobs = [
+        api.post("/sync/jobs", json={"connection_id": cid, "job_type": "incremental"}).json()["id"]
+        for cid in (_demo_connection(api), connection_id)
+    ]
     try:
         demo_app.sign_in(page, "operator", "/")
         page.wait_for_selector(LIVE, timeout=WAIT)
         expect(page.locator(f"#job-row-{jobs[0]} .job-cancel")).to_be_visible(timeout=WAIT)
         expect(page.locator(f"#job-row-{jobs[1]}")).to_contain_text(name[:20])
         # The workers raise the alert for the long-named subscription; its line is the newest.
-        expect(page.locator("#alerts-banner", has_text="Long receiver")).to_be_visible(
-            timeout=WAIT)
+        expect(page.locator("#alerts-banner", has_text="Long receiver")).to_be_visible(timeout=WAIT)
         assert _scroll_width(page) <= WIDTH
         for selector in ("#alerts-banner", f"#job-row-{jobs[0]} .job-cancel", "#start-sync"):
             _inside_window(page, selector)
@@ -219,10 +239,18 @@ def _minutes(demo_app: DemoApp) -> list[dict]:
 def _sandbox_connection(demo_app: DemoApp, name: str) -> int:
     """Another connection to the sandbox: its first sync writes every record anew."""
     with closing(demo_app.api_client("admin")) as admin:
-        created = admin.post("/connections", json={
-            "name": name, "vendor": "generic", "base_url": demo_app.fhir,
-            "client_id": DEMO_CLIENT_ID, "auth_method": "client_secret_basic",
-            "client_secret": DEMO_CLIENT_SECRET, "status": "active"})
+        created = admin.post(
+            "/connections",
+            json={
+                "name": name,
+                "vendor": "generic",
+                "base_url": demo_app.fhir,
+                "client_id": DEMO_CLIENT_ID,
+                "auth_method": "client_secret_basic",
+                "client_secret": DEMO_CLIENT_SECRET,
+                "status": "active",
+            },
+        )
         created.raise_for_status()
         return created.json()["id"]
 
@@ -249,12 +277,10 @@ def _big_then_small_minute(demo_app: DemoApp, api: httpx.Client) -> None:
     connection_id = _sandbox_connection(demo_app, f"Chart check {uuid.uuid4().hex[:6]}")
     _run(api, {"connection_id": connection_id, "job_type": "full"})
     started = utcnow().replace(second=0, microsecond=0)
-    wait_for(lambda: utcnow().replace(second=0, microsecond=0) > started, timeout=70,
-             interval=1)
+    wait_for(lambda: utcnow().replace(second=0, microsecond=0) > started, timeout=70, interval=1)
     patient = "pt-00050"  # the conflict tests edit the first patients of the demo
     _edit_at_sandbox(demo_app.fhir, patient, f"19{random.randint(10, 99)}-05-05")
-    done = _run(api, {"connection_id": connection_id, "job_type": "patient",
-                      "patient_id": patient})
+    done = _run(api, {"connection_id": connection_id, "job_type": "patient", "patient_id": patient})
     assert done["updated"] >= 1, done
 
 
@@ -274,8 +300,9 @@ AXIS = """() => {
 }"""
 
 
-def test_throughput_axis_is_linear_readable_and_small_minutes_show(demo_app: DemoApp,
-                                                                   page: Page, api) -> None:
+def test_throughput_axis_is_linear_readable_and_small_minutes_show(
+    demo_app: DemoApp, page: Page, api
+) -> None:
     _big_then_small_minute(demo_app, api)
     demo_app.sign_in(page, "viewer", "/")
     page.wait_for_selector(LIVE, timeout=WAIT)
@@ -308,11 +335,12 @@ def test_throughput_axis_is_linear_readable_and_small_minutes_show(demo_app: Dem
 def _in_view(page: Page, dialog: str, button: str) -> None:
     """The dialog within the window, its button visible, the overlay itself not scrolling."""
     box = page.locator(dialog).bounding_box()
-    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= HEIGHT, \
-        (dialog, box)
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= HEIGHT, (dialog, box)
     target = page.locator(button).bounding_box()
-    assert target is not None and target["y"] >= 0 and target["y"] + target["height"] <= HEIGHT, \
-        (button, target)
+    assert target is not None and target["y"] >= 0 and target["y"] + target["height"] <= HEIGHT, (
+        button,
+        target,
+    )
     overlay = page.evaluate("""() => [...document.querySelectorAll('.rt-BaseDialogScroll')]
         .map(e => e.scrollHeight - e.clientHeight)""")
     assert all(extra <= 1 for extra in overlay), (dialog, overlay)
@@ -338,8 +366,7 @@ def test_every_dialog_keeps_its_buttons_in_view(demo_app: DemoApp, page: Page, a
     page.locator(".conflict-open").first.click()
     expect(page.locator("#conflict-modal")).to_be_visible(timeout=WAIT)
     page.click("#conflict-record-toggle")  # the whole record side by side
-    page.locator("#conflict-modal").get_by_role("radio",
-                                                name="Type the values to keep").click()
+    page.locator("#conflict-modal").get_by_role("radio", name="Type the values to keep").click()
     expect(page.locator("#conflict-manual")).to_be_visible(timeout=WAIT)
     _in_view(page, "#conflict-modal", "#conflict-resolve")
     page.keyboard.press("Escape")
@@ -351,8 +378,7 @@ def test_every_dialog_keeps_its_buttons_in_view(demo_app: DemoApp, page: Page, a
     expect(page.locator("#error-name")).to_be_visible(timeout=WAIT)
     _in_view(page, "#connection-dialog", "#connection-save")
     page.keyboard.press("Escape")
-    page.locator(".connection-row", has_text=DEMO_NAME).get_by_role("button",
-                                                                    name="Open").click()
+    page.locator(".connection-row", has_text=DEMO_NAME).get_by_role("button", name="Open").click()
     page.click("#rule-add")
     expect(page.locator("#rule-dialog")).to_be_visible(timeout=WAIT)
     _in_view(page, "#rule-dialog", "#rule-save")
@@ -378,14 +404,12 @@ EDITABLE = """() => [...document.querySelectorAll(
 LOOKING = {"Filter by name", "records-filter-patient", "records-filter-changed_since"}
 
 
-def test_a_viewer_sees_values_not_inputs_on_every_page(demo_app: DemoApp, page: Page,
-                                                        api) -> None:
+def test_a_viewer_sees_values_not_inputs_on_every_page(demo_app: DemoApp, page: Page, api) -> None:
     if not _open_conflicts(api):
         _make_conflict(demo_app, api)
     demo_app.sign_in(page, "viewer", "/connections")
     expect(page.locator("#connections-table")).to_contain_text(DEMO_NAME, timeout=WAIT)
-    page.locator(".connection-row", has_text=DEMO_NAME).get_by_role("button",
-                                                                    name="Open").click()
+    page.locator(".connection-row", has_text=DEMO_NAME).get_by_role("button", name="Open").click()
     expect(page.locator("#schedule-concurrency")).to_be_visible(timeout=WAIT)
     assert set(page.evaluate(EDITABLE)) <= LOOKING, page.evaluate(EDITABLE)
     expect(page.locator("#schedule-concurrency")).to_have_text(re.compile(r"^\d+$"))
@@ -393,13 +417,16 @@ def test_a_viewer_sees_values_not_inputs_on_every_page(demo_app: DemoApp, page: 
     # The Records page opens on the first connection by name, which other tests' connections
     # may precede with no records: open the demo's, as the job detail's link does.
     records = f"/records?connection={_demo_connection(api)}"
-    for path, ready in (("/", LIVE), ("/webhooks", "#webhook-inbound"),
-                        ("/alerts", "#alerts-filter"), (records, ".record-row"),
-                        ("/conflicts", ".conflict-row")):
+    for path, ready in (
+        ("/", LIVE),
+        ("/webhooks", "#webhook-inbound"),
+        ("/alerts", "#alerts-filter"),
+        (records, ".record-row"),
+        ("/conflicts", ".conflict-row"),
+    ):
         page.goto(f"{demo_app.url}{path}")
         page.wait_for_selector(ready, timeout=WAIT)
         assert set(page.evaluate(EDITABLE)) <= LOOKING, (path, page.evaluate(EDITABLE))
     page.locator(".conflict-open").first.click()
     expect(page.locator("#conflict-modal")).to_be_visible(timeout=WAIT)
     assert page.evaluate(EDITABLE) == []
-

@@ -15,16 +15,24 @@ from tests.e2e.conftest import screenshot
 
 pytestmark = pytest.mark.e2e
 WAIT = 120_000
-MESSAGE = ("MSH|^~\\&|{app}|NORTH|HOLOVITALS|HV|20260101120000||ADT^A04^ADT_A01|{ctl}|P|2.5\r"
-           "EVN|A04|20260101120000\r"
-           "PID|1||MRN0000001^^^SANDBOX&2.16.840.1.113883.3.7418.1.1&ISO^MR||ROE^RICHARD||"
-           "19610203|M\rPV1|1|O\r")
+MESSAGE = (
+    "MSH|^~\\&|{app}|NORTH|HOLOVITALS|HV|20260101120000||ADT^A04^ADT_A01|{ctl}|P|2.5\r"
+    "EVN|A04|20260101120000\r"
+    "PID|1||MRN0000001^^^SANDBOX&2.16.840.1.113883.3.7418.1.1&ISO^MR||ROE^RICHARD||"
+    "19610203|M\rPV1|1|O\r"
+)
 
 
 def test_admin_maps_a_sender_and_sees_the_feed(demo_app, page: Page):
     api = demo_app.api_client("admin")
-    created = api.post("/connections", json={"name": f"ADT {uuid.uuid4().hex[:6]}",
-                                              "vendor": "generic", "base_url": demo_app.fhir})
+    created = api.post(
+        "/connections",
+        json={
+            "name": f"ADT {uuid.uuid4().hex[:6]}",
+            "vendor": "generic",
+            "base_url": demo_app.fhir,
+        },
+    )
     created.raise_for_status()
     cid, app = created.json()["id"], f"ADT{uuid.uuid4().hex[:6].upper()}"
 
@@ -53,12 +61,17 @@ def test_admin_maps_a_sender_and_sees_the_feed(demo_app, page: Page):
 
 def test_a_viewer_sees_the_feed_without_its_controls(demo_app, page: Page):
     api = demo_app.api_client("admin")
-    created = api.post("/connections", json={"name": f"ADT {uuid.uuid4().hex[:6]}",
-                                              "vendor": "generic", "base_url": demo_app.fhir})
+    created = api.post(
+        "/connections",
+        json={
+            "name": f"ADT {uuid.uuid4().hex[:6]}",
+            "vendor": "generic",
+            "base_url": demo_app.fhir,
+        },
+    )
     created.raise_for_status()
     cid, app = created.json()["id"], f"ADT{uuid.uuid4().hex[:6].upper()}"
-    api.post(f"/connections/{cid}/hl7/feeds",
-             json={"sending_application": app}).raise_for_status()
+    api.post(f"/connections/{cid}/hl7/feeds", json={"sending_application": app}).raise_for_status()
     with MLLPClient("127.0.0.1", int(demo_app.env["HOLOVITALS_MLLP_PORT"])) as client:
         for _ in range(20):  # the listener looks a new sender up within a quarter second
             if b"MSA|AA|UI-2" in client.send_message(MESSAGE.format(app=app, ctl="UI-2")):

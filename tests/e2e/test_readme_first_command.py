@@ -120,7 +120,8 @@ def sign_in_with_demo_password(browser, folder: Path, requested: list[str]) -> N
     page.click("#signin-submit")
     page.wait_for_url("http://localhost:3000/", timeout=60_000)
     page.wait_for_function(
-        "document.querySelector('#system-status')?.innerText === 'ok'", timeout=120_000)
+        "document.querySelector('#system-status')?.innerText === 'ok'", timeout=120_000
+    )
     # The API's docs page works without the internet: Swagger UI comes from the package.
     page.goto("http://localhost:8000/api/docs")
     page.locator(".swagger-ui .info .title").wait_for(timeout=60_000)

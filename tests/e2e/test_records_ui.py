@@ -42,11 +42,16 @@ class Scene:
 
 
 def _ehr_headers(fhir: str) -> dict[str, str]:
-    token = httpx.post(f"{fhir}/auth/token", auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET), data={
-        "grant_type": "client_credentials", "scope": "system/*.read system/*.write"})
+    token = httpx.post(
+        f"{fhir}/auth/token",
+        auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+        data={"grant_type": "client_credentials", "scope": "system/*.read system/*.write"},
+    )
     token.raise_for_status()
-    return {"Authorization": f"Bearer {token.json()['access_token']}",
-            "Content-Type": "application/fhir+json"}
+    return {
+        "Authorization": f"Bearer {token.json()['access_token']}",
+        "Content-Type": "application/fhir+json",
+    }
 
 
 def _finished(api: httpx.Client, job_id: int) -> dict[str, Any]:
@@ -63,27 +68,56 @@ def _finished(api: httpx.Client, job_id: int) -> dict[str, Any]:
 def scene(demo_app: DemoApp) -> Iterator[Scene]:
     name = f"Records check {uuid.uuid4().hex[:6]}"
     with closing(demo_app.api_client("admin")) as admin:
-        created = admin.post("/connections", json={
-            "name": name, "vendor": "generic", "base_url": demo_app.fhir,
-            "client_id": DEMO_CLIENT_ID, "auth_method": "client_secret_basic",
-            "client_secret": DEMO_CLIENT_SECRET})
+        created = admin.post(
+            "/connections",
+            json={
+                "name": name,
+                "vendor": "generic",
+                "base_url": demo_app.fhir,
+                "client_id": DEMO_CLIENT_ID,
+                "auth_method": "client_secret_basic",
+                "client_secret": DEMO_CLIENT_SECRET,
+            },
+        )
         created.raise_for_status()
         cid = created.json()["id"]
-        admin.post(f"/connections/{cid}/validation-rules", json={
-            "check": "pattern", "name": RULE, "resource_type": "Patient", "path": "gender",
-            "pattern": "female"}).raise_for_status()
+        admin.post(
+            f"/connections/{cid}/validation-rules",
+            json={
+                "check": "pattern",
+                "name": RULE,
+                "resource_type": "Patient",
+                "path": "gender",
+                "pattern": "female",
+            },
+        ).raise_for_status()
         # Warnings of another rule, which the CSV of the first rule's errors must leave out.
-        admin.post(f"/connections/{cid}/validation-rules", json={
-            "check": "pattern", "name": "first ids", "resource_type": "Patient", "path": "id",
-            "pattern": "pt-0000[0-4]", "severity": "warning"}).raise_for_status()
+        admin.post(
+            f"/connections/{cid}/validation-rules",
+            json={
+                "check": "pattern",
+                "name": "first ids",
+                "resource_type": "Patient",
+                "path": "id",
+                "pattern": "pt-0000[0-4]",
+                "severity": "warning",
+            },
+        ).raise_for_status()
     with closing(demo_app.api_client("operator")) as api:
         started = api.post("/sync/jobs", json={"connection_id": cid, "job_type": "full"})
         started.raise_for_status()
         job = _finished(api, started.json()["id"])
         assert job["invalid"] > 0, job
         # A Observation of the last patient: the conflict tests edit the first patients.
-        held = api.get("/records", params={"connection_id": cid, "patient": "pt-00049",
-                                           "resource_type": "Observation", "limit": 1}).json()
+        held = api.get(
+            "/records",
+            params={
+                "connection_id": cid,
+                "patient": "pt-00049",
+                "resource_type": "Observation",
+                "limit": 1,
+            },
+        ).json()
         gone = held["items"][0]["remote_id"]
     headers = _ehr_headers(demo_app.fhir)
     body = httpx.get(f"{demo_app.fhir}/Observation/{gone}", headers=headers).json()
@@ -91,8 +125,9 @@ def scene(demo_app: DemoApp) -> Iterator[Scene]:
     try:
         yield Scene(cid, name, job["id"], gone)
     finally:  # the sandbox as it was, for the tests after these
-        httpx.put(f"{demo_app.fhir}/Observation/{gone}", json=body,
-                  headers=_ehr_headers(demo_app.fhir)).raise_for_status()
+        httpx.put(
+            f"{demo_app.fhir}/Observation/{gone}", json=body, headers=_ehr_headers(demo_app.fhir)
+        ).raise_for_status()
 
 
 def _choose(page: Page, trigger: str, option: str) -> None:
@@ -101,12 +136,12 @@ def _choose(page: Page, trigger: str, option: str) -> None:
 
 
 def _scroll_width(page: Page) -> int:
-    return page.evaluate("Math.max(document.documentElement.scrollWidth,"
-                         " document.body.scrollWidth)")
+    return page.evaluate(
+        "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+    )
 
 
-def _open_records(demo_app: DemoApp, page: Page, role: str, scene: Scene,
-                  query: str = "") -> None:
+def _open_records(demo_app: DemoApp, page: Page, role: str, scene: Scene, query: str = "") -> None:
     demo_app.sign_in(page, role, "/records")  # signing in comes back to the path only
     page.goto(f"{demo_app.url}/records?connection={scene.cid}{query}")
     expect(page.locator("#records-connection")).to_contain_text(scene.name, timeout=WAIT)
@@ -117,7 +152,8 @@ def _rows(page: Page) -> Any:
 
 
 def test_filters_narrow_the_list_and_a_flagged_record_shows_its_issues(
-        demo_app: DemoApp, page: Page, scene: Scene) -> None:
+    demo_app: DemoApp, page: Page, scene: Scene
+) -> None:
     _open_records(demo_app, page, "viewer", scene)
     expect(_rows(page)).to_have_count(15, timeout=WAIT)  # a full page of every record
     assert _scroll_width(page) <= WIDTH
@@ -129,9 +165,18 @@ def test_filters_narrow_the_list_and_a_flagged_record_shows_its_issues(
     expect(_rows(page).first).to_contain_text("Patient", timeout=WAIT)
     expect(_rows(page).locator(".record-type:not(:text-is('Patient'))")).to_have_count(0)
     with closing(demo_app.api_client("viewer")) as api:
-        api_ids = [r["remote_id"] for r in api.get("/records", params={
-            "connection_id": scene.cid, "resource_type": "Patient", "invalid": True,
-            "limit": 15}).json()["items"]]
+        api_ids = [
+            r["remote_id"]
+            for r in api.get(
+                "/records",
+                params={
+                    "connection_id": scene.cid,
+                    "resource_type": "Patient",
+                    "invalid": True,
+                    "limit": 15,
+                },
+            ).json()["items"]
+        ]
     shown = _rows(page).locator(".record-id").all_inner_texts()
     assert shown == api_ids and shown, (shown, api_ids)
 
@@ -161,14 +206,20 @@ def test_filters_narrow_the_list_and_a_flagged_record_shows_its_issues(
 
 
 def test_a_jobs_errors_from_its_detail_and_the_csv_of_the_filtered_ones(
-        demo_app: DemoApp, page: Page, scene: Scene) -> None:
+    demo_app: DemoApp, page: Page, scene: Scene
+) -> None:
     demo_app.sign_in(page, "viewer", "/")
     _choose(page, "#filter-connection", scene.name)
     page.locator(f"#job-row-{scene.job} .job-detail-button").click()
     expect(page.locator("#job-detail")).to_be_visible(timeout=WAIT)
     page.click("#detail-errors-link")
-    page.wait_for_url(re.compile(rf"/records\?connection={scene.cid}&view=errors&job="
-                                 rf"{scene.job}$"), timeout=WAIT)
+    page.wait_for_url(
+        re.compile(
+            rf"/records\?connection={scene.cid}&view=errors&job="
+            rf"{scene.job}$"
+        ),
+        timeout=WAIT,
+    )
     expect(page.locator("#records-filter-job")).to_have_value(str(scene.job), timeout=WAIT)
     errors = page.locator("#errors-table .error-row")
     expect(errors.first).to_be_visible(timeout=WAIT)
@@ -177,7 +228,8 @@ def test_a_jobs_errors_from_its_detail_and_the_csv_of_the_filtered_ones(
     page.fill("#records-filter-rule", RULE)
     page.press("#records-filter-rule", "Enter")
     expect(page.locator("#errors-table .error-row:not(:has-text('only female'))")).to_have_count(
-        0, timeout=WAIT)
+        0, timeout=WAIT
+    )
     assert _scroll_width(page) <= WIDTH
     screenshot(page, "records-errors")
     with page.expect_download(timeout=WAIT) as download:
@@ -185,15 +237,18 @@ def test_a_jobs_errors_from_its_detail_and_the_csv_of_the_filtered_ones(
     text = download.value.path().read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     with closing(demo_app.api_client("viewer")) as api:
-        expected = api.get("/records/errors", params={
-            "connection_id": scene.cid, "job_id": scene.job, "rule": RULE,
-            "limit": 500}).json()["items"]
-        everything = api.get("/records/errors", params={"connection_id": scene.cid,
-                                                        "limit": 500}).json()["items"]
+        expected = api.get(
+            "/records/errors",
+            params={"connection_id": scene.cid, "job_id": scene.job, "rule": RULE, "limit": 500},
+        ).json()["items"]
+        everything = api.get(
+            "/records/errors", params={"connection_id": scene.cid, "limit": 500}
+        ).json()["items"]
     assert download.value.suggested_filename == f"record-errors-connection-{scene.cid}.csv"
     assert len(everything) > len(expected) > 0  # the filters narrowed the export
     assert [(r["job_id"], r["remote_id"], r["message"]) for r in rows] == [
-        (str(e["job_id"]), e["remote_id"], e["message"]) for e in expected]
+        (str(e["job_id"]), e["remote_id"], e["message"]) for e in expected
+    ]
     assert all(r["message"].startswith(f"[custom] {RULE}:") for r in rows)
 
     # An error's record opens from the list, its issue beside its body.
@@ -203,7 +258,8 @@ def test_a_jobs_errors_from_its_detail_and_the_csv_of_the_filtered_ones(
 
 
 def test_a_sweep_from_the_dialog_counts_deleted_and_the_tombstone_says_why(
-        demo_app: DemoApp, page: Page, scene: Scene) -> None:
+    demo_app: DemoApp, page: Page, scene: Scene
+) -> None:
     demo_app.sign_in(page, "operator", "/")
     page.click("#start-sync")
     _choose(page, "#start-connection_id", scene.name)
@@ -212,8 +268,15 @@ def test_a_sweep_from_the_dialog_counts_deleted_and_the_tombstone_says_why(
     page.click("#start-submit")
     page.locator("#start-sync-dialog").wait_for(state="detached")
     with closing(demo_app.api_client("operator")) as api:
-        sweeps = wait_for(lambda: [j for j in api.get("/sync/jobs", params={
-            "connection_id": scene.cid, "job_type": "sweep"}).json()["items"]], timeout=60)
+        sweeps = wait_for(
+            lambda: [
+                j
+                for j in api.get(
+                    "/sync/jobs", params={"connection_id": scene.cid, "job_type": "sweep"}
+                ).json()["items"]
+            ],
+            timeout=60,
+        )
         job = _finished(api, sweeps[0]["id"])
         record = api.get(f"/records/{scene.cid}/Observation/{scene.gone}").json()
     assert job["deleted"] == 1, job
@@ -224,7 +287,8 @@ def test_a_sweep_from_the_dialog_counts_deleted_and_the_tombstone_says_why(
     assert _scroll_width(page) <= WIDTH  # fourteen columns still fit
     row.locator(".job-detail-button").click()
     expect(page.locator(f"#detail-counters-{job['id']} .counter-deleted")).to_have_text(
-        "1", timeout=WAIT)
+        "1", timeout=WAIT
+    )
     page.keyboard.press("Escape")
 
     page.goto(f"{demo_app.url}/records?connection={scene.cid}")
@@ -240,8 +304,9 @@ def test_a_sweep_from_the_dialog_counts_deleted_and_the_tombstone_says_why(
     screenshot(page, "records-tombstone")
 
 
-def test_an_operator_asks_for_a_delete_after_confirming(demo_app: DemoApp, page: Page,
-                                                        scene: Scene) -> None:
+def test_an_operator_asks_for_a_delete_after_confirming(
+    demo_app: DemoApp, page: Page, scene: Scene
+) -> None:
     _open_records(demo_app, page, "operator", scene)
     _choose(page, "#records-filter-resource_type", "Condition")
     first = _rows(page).first
@@ -255,8 +320,7 @@ def test_an_operator_asks_for_a_delete_after_confirming(demo_app: DemoApp, page:
         assert api.get(path).json()["local_deleted"] is False
         page.click("#record-delete")
         page.click("#record-delete-confirm")
-        expect(page.locator("#record-delete-pending")).to_contain_text("operator",
-                                                                       timeout=WAIT)
+        expect(page.locator("#record-delete-pending")).to_contain_text("operator", timeout=WAIT)
         held = api.get(path).json()
     assert (held["local_deleted"], held["dirty"]) == (True, True)
     expect(page.locator("[data-sonner-toast]", has_text="marked for deletion")).to_be_visible()
@@ -267,7 +331,8 @@ def test_an_operator_asks_for_a_delete_after_confirming(demo_app: DemoApp, page:
 
 
 def test_the_sweep_schedule_is_edited_by_an_admin_and_only_shown_to_a_viewer(
-        demo_app: DemoApp, page: Page, scene: Scene) -> None:
+    demo_app: DemoApp, page: Page, scene: Scene
+) -> None:
     demo_app.sign_in(page, "admin", "/connections")
     page.goto(f"{demo_app.url}/connections?id={scene.cid}")
     sweep = page.locator("#schedule-sweep")
@@ -281,7 +346,8 @@ def test_the_sweep_schedule_is_edited_by_an_admin_and_only_shown_to_a_viewer(
     expect(page.locator("#next-sweep")).to_contain_text("04:15 UTC")
     page.click("#schedule-save")
     expect(page.locator("[data-sonner-toast]", has_text="Schedule saved")).to_be_visible(
-        timeout=WAIT)
+        timeout=WAIT
+    )
     with closing(demo_app.api_client("viewer")) as api:
         assert api.get(f"/connections/{scene.cid}").json()["sweep_schedule"] == "15 4 * * 0"
 

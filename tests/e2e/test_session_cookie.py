@@ -78,8 +78,9 @@ def test_a_refusal_shows_on_the_sign_in_page_and_the_next_try_goes_on(page, demo
     page.fill("#signin-password", "not-the-password")
     page.click("#signin-submit")
     page.wait_for_url(re.compile(r"/signin\?error=refused"), timeout=60_000)
-    expect(page.locator("#signin-error")).to_contain_text("Wrong username or password",
-                                                          timeout=30_000)
+    expect(page.locator("#signin-error")).to_contain_text(
+        "Wrong username or password", timeout=30_000
+    )
     assert "not-the-password" not in page.url and "operator" not in page.url
     page.fill("#signin-username", "operator")
     page.fill("#signin-password", demo_app.passwords["operator"])

@@ -81,8 +81,14 @@ def product(tmp_path):
         [str(Path(sys.executable).parent / "holovitals-sync"), "up", "--demo"],
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    yield {"proc": proc, "front": front, "back": back, "ehr": ehr, "data": tmp_path / "data",
-           "log": tmp_path / "up.log"}
+    yield {
+        "proc": proc,
+        "front": front,
+        "back": back,
+        "ehr": ehr,
+        "data": tmp_path / "data",
+        "log": tmp_path / "up.log",
+    }
     if proc.poll() is None:  # a failed test: stop it the way a person would, then make sure
         proc.send_signal(signal.SIGTERM)
         try:
@@ -145,8 +151,9 @@ def test_up_serves_dashboard_health_and_stops_cleanly(product, page):
         assert time.monotonic() < deadline, "the dead worker pool was not reported"
         time.sleep(0.5)
     # The line is logged just before the new pool is spawned (and exec'd): wait for it.
-    while not (restarted := [p for p in _children(product["proc"].pid)
-                             if "sync.high" in _cmdline(p)]):
+    while not (
+        restarted := [p for p in _children(product["proc"].pid) if "sync.high" in _cmdline(p)]
+    ):
         assert time.monotonic() < deadline, "the dead worker pool was not started again"
         time.sleep(0.2)
     assert restarted != pools

@@ -116,7 +116,7 @@ def _kill_redis(app: DemoApp, *, lose_data: bool = False) -> None:
 
 
 def _redis_pid_if_new(app: DemoApp, old: int):
-    return lambda: (pid if (pid := _redis_pid(app)) not in (None, old) else None)
+    return lambda: pid if (pid := _redis_pid(app)) not in (None, old) else None
 
 
 def _ping(app: DemoApp) -> bool:

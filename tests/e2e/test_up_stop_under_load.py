@@ -71,8 +71,10 @@ class Flood:
                 n += 1
                 focus = f"Patient/{self.patients[(sender * 7 + n) % len(self.patients)]}"
                 body, _ = notify.build("vendor-event", "id-only", focus, None)
-                headers = {"Content-Type": "application/fhir+json",
-                           **notify.sign(body, self.secret, "holovitals")}
+                headers = {
+                    "Content-Type": "application/fhir+json",
+                    **notify.sign(body, self.secret, "holovitals"),
+                }
                 try:
                     answer = client.post(self.url, content=body, headers=headers)
                 except httpx.HTTPError:  # `up` is stopping: not acknowledged, not ours
@@ -97,8 +99,10 @@ def _left_running(data: Path) -> list[str]:
             if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
                 continue
             marker = str(data).encode()
-            if marker in (proc / "environ").read_bytes() or marker in \
-                    (proc / "cmdline").read_bytes():
+            if (
+                marker in (proc / "environ").read_bytes()
+                or marker in (proc / "cmdline").read_bytes()
+            ):
                 found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
     return found
 
@@ -166,14 +170,22 @@ def test_ctrl_c_under_load_loses_no_acknowledged_event(demo_app: DemoApp, api: h
         events = wait_for(all_processed, 300, 2)
     except AssertionError:
         states = [s for s, _ in _events(demo_app, acknowledged).values()]
-        pytest.fail(f"not all acknowledged events processed: "
-                    f"{ {s: states.count(s) for s in set(states)} }")
+        pytest.fail(
+            f"not all acknowledged events processed: { {s: states.count(s) for s in set(states)} }"
+        )
     assert set(events) == set(acknowledged)  # every acknowledged event was stored
     jobs = {job for _, job in events.values()}
     assert None not in jobs  # each became (or joined) a sync job
     # Exactly once: every job the flood made is one an event names. An event processed twice
     # would have made a second job and left the first one named by no event.
-    made = {job for (job,) in _query(
-        demo_app, "SELECT id FROM sync_job WHERE requested_by_kind = 'webhook' "
-        "AND connection_id = ? AND id > ?", cid, before)}
+    made = {
+        job
+        for (job,) in _query(
+            demo_app,
+            "SELECT id FROM sync_job WHERE requested_by_kind = 'webhook' "
+            "AND connection_id = ? AND id > ?",
+            cid,
+            before,
+        )
+    }
     assert made and made == {job for job in jobs if job > before}

@@ -23,8 +23,14 @@ def _choose(page: Page, trigger: str, option: str) -> None:
 def _new_connection(demo_app) -> int:
     """A connection of this test's own (the demo's is shared with the other browser tests)."""
     api = demo_app.api_client("admin")
-    created = api.post("/connections", json={"name": f"Rules {uuid.uuid4().hex[:6]}",
-                                              "vendor": "generic", "base_url": demo_app.fhir})
+    created = api.post(
+        "/connections",
+        json={
+            "name": f"Rules {uuid.uuid4().hex[:6]}",
+            "vendor": "generic",
+            "base_url": demo_app.fhir,
+        },
+    )
     created.raise_for_status()
     return created.json()["id"]
 
@@ -61,8 +67,9 @@ def test_admin_adds_checks_disables_and_deletes_a_rule(demo_app, page: Page):
     expect(rows.first.locator(".vrule-enabled")).to_have_text("on")
     expect(page.locator("#vrule-form")).to_have_count(0)
 
-    page.fill("#vrule-sample", '{"resourceType": "Observation", "id": "o1", '
-                               '"status": "preliminary"}')
+    page.fill(
+        "#vrule-sample", '{"resourceType": "Observation", "id": "o1", "status": "preliminary"}'
+    )
     page.click("#vrule-check-run")
     expect(page.locator("#vrule-check-result")).to_contain_text("final only: assertion failed",
                                                                 timeout=WAIT)  # fmt: skip
@@ -72,7 +79,8 @@ def test_admin_adds_checks_disables_and_deletes_a_rule(demo_app, page: Page):
     api = demo_app.api_client("admin")
     saved = api.get(f"/connections/{cid}/validation-rules").json()
     assert [(r["check"], r["name"], r["enabled"]) for r in saved] == [
-        ("fhirpath", "final only", True)]
+        ("fhirpath", "final only", True)
+    ]
     rows.first.locator(".vrule-toggle").click()
     expect(rows.first.locator(".vrule-enabled")).to_have_text("off", timeout=WAIT)
     assert api.get(f"/connections/{cid}/validation-rules").json()[0]["enabled"] is False
@@ -84,17 +92,25 @@ def test_admin_adds_checks_disables_and_deletes_a_rule(demo_app, page: Page):
     expect(page.locator("#vrules-empty")).to_be_visible(timeout=WAIT)
     assert api.get(f"/connections/{cid}/validation-rules").json() == []
     for action in ("create", "disable", "delete"):  # each change is in the audit log
-        entries = api.get("/audit", params={"action": f"validation_rule.{action}",
-                                            "limit": 500}).json()["items"]
+        entries = api.get(
+            "/audit", params={"action": f"validation_rule.{action}", "limit": 500}
+        ).json()["items"]
         assert [e["target_id"] for e in entries].count(str(cid)) == 1, action
 
 
 def test_viewer_sees_rules_but_no_control(demo_app, page: Page):
     cid = _new_connection(demo_app)
     api = demo_app.api_client("admin")
-    api.post(f"/connections/{cid}/validation-rules", json={
-        "check": "pattern", "name": "mrn shape", "resource_type": "Patient",
-        "path": "identifier[*].value", "pattern": "MRN[0-9]+"}).raise_for_status()
+    api.post(
+        f"/connections/{cid}/validation-rules",
+        json={
+            "check": "pattern",
+            "name": "mrn shape",
+            "resource_type": "Patient",
+            "path": "identifier[*].value",
+            "pattern": "MRN[0-9]+",
+        },
+    ).raise_for_status()
     _open(demo_app, page, "viewer", cid)
     rows = page.locator("#vrules-table .vrule-row")
     expect(rows).to_have_count(1, timeout=WAIT)
@@ -103,8 +119,9 @@ def test_viewer_sees_rules_but_no_control(demo_app, page: Page):
         assert page.locator(control).count() == 0, control
     # Opening another connection shows that one's rules (the panel reloads with it).
     name = api.get(f"/connections/{cid}").json()["name"]
-    page.locator(".connection-row", has_text="Sandbox EHR").get_by_role("button",
-                                                                       name="Open").click()
+    page.locator(".connection-row", has_text="Sandbox EHR").get_by_role(
+        "button", name="Open"
+    ).click()
     expect(page.locator("#detail-name")).to_contain_text("Sandbox EHR", timeout=WAIT)
     expect(page.locator("#vrules-empty")).to_be_visible(timeout=WAIT)
     page.locator(".connection-row", has_text=name).get_by_role("button", name="Open").click()

@@ -56,13 +56,17 @@ def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
 def loopback_allowed(demo_app, receiver) -> None:
     """Fail with the fix named when the app was started without loopback targets allowed."""
     with closing(demo_app.api_client("operator")) as api:
-        answer = api.post("/sync/webhooks", json={
-            "name": "probe", "url": receiver[0], "event_types": ["sync.completed"]})
+        answer = api.post(
+            "/sync/webhooks",
+            json={"name": "probe", "url": receiver[0], "event_types": ["sync.completed"]},
+        )
         if answer.status_code == 201:
             api.delete(f"/sync/webhooks/{answer.json()['id']}").raise_for_status()
             return
-    pytest.fail("up --demo refuses loopback webhook targets: start it with "
-                f"HOLOVITALS_WEBHOOK_ALLOW_HOSTS=127.0.0.1 ({answer.status_code} {answer.text})")
+    pytest.fail(
+        "up --demo refuses loopback webhook targets: start it with "
+        f"HOLOVITALS_WEBHOOK_ALLOW_HOSTS=127.0.0.1 ({answer.status_code} {answer.text})"
+    )
 
 
 def _type(page, selector: str, text: str) -> None:
@@ -79,7 +83,8 @@ def _open(demo_app: DemoApp, page: Page, role: str) -> None:
 
 
 def test_operator_configures_a_subscription_and_sends_a_test_event(
-        demo_app, page, receiver, loopback_allowed) -> None:
+    demo_app, page, receiver, loopback_allowed
+) -> None:
     url, handler = receiver
     _open(demo_app, page, "operator")
     page.click("#webhook-new")
@@ -92,10 +97,12 @@ def test_operator_configures_a_subscription_and_sends_a_test_event(
     expect(page.locator("#webhook-content-warning")).to_have_count(0)
     page.click("#webhook-include-content")  # opting in to PHI says what it means
     expect(page.locator("#webhook-content-warning")).to_contain_text(
-        "protected health information", timeout=TIMEOUT)
+        "protected health information", timeout=TIMEOUT
+    )
     page.click("#webhook-save")
     expect(page.locator("#webhook-error-url")).to_have_text(
-        "Enter a URL starting with http:// or https://", timeout=TIMEOUT)
+        "Enter a URL starting with http:// or https://", timeout=TIMEOUT
+    )
     expect(page.locator("#webhook-secret")).to_have_count(0)
 
     _type(page, "#webhook-url", url)
@@ -116,8 +123,13 @@ def test_operator_configures_a_subscription_and_sends_a_test_event(
     page.set_viewport_size({"width": 1280, "height": 800})
     headers, body = handler.received[-1]
     assert headers["X-HoloVitals-Event-Type"] == "webhook.test"
-    signing.verify(body, headers["X-HoloVitals-Signature"], secret,
-                   algorithm=SignatureAlgorithm.HMAC_SHA256, tolerance=300)
+    signing.verify(
+        body,
+        headers["X-HoloVitals-Signature"],
+        secret,
+        algorithm=SignatureAlgorithm.HMAC_SHA256,
+        tolerance=300,
+    )
 
     page.click("#webhook-close")
     expect(modal).to_have_count(0, timeout=TIMEOUT)
@@ -149,17 +161,27 @@ def test_operator_configures_a_subscription_and_sends_a_test_event(
 
 def test_a_viewer_sees_the_lists_but_no_control_that_changes_anything(demo_app, page) -> None:
     with closing(demo_app.api_client("operator")) as api:
-        created = api.post("/sync/webhooks", json={
-            "name": "Viewer check", "url": "https://93.184.215.14/hook",
-            "event_types": ["patient.updated"]})
+        created = api.post(
+            "/sync/webhooks",
+            json={
+                "name": "Viewer check",
+                "url": "https://93.184.215.14/hook",
+                "event_types": ["patient.updated"],
+            },
+        )
         created.raise_for_status()
     _open(demo_app, page, "viewer")
     row = page.locator(".webhook-row", has_text="Viewer check")
     expect(row).to_be_visible(timeout=TIMEOUT)
-    for control in ("#webhook-new", ".webhook-edit", ".webhook-toggle", ".webhook-delete",
-                    ".delivery-redeliver", "#webhook-modal"):
+    for control in (
+        "#webhook-new",
+        ".webhook-edit",
+        ".webhook-toggle",
+        ".webhook-delete",
+        ".delivery-redeliver",
+        "#webhook-modal",
+    ):
         expect(page.locator(control)).to_have_count(0)
-    expect(page.get_by_role("button", name=re.compile("Redeliver|Delete|Disable"))
-           ).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile("Redeliver|Delete|Disable"))).to_have_count(0)
     with closing(demo_app.api_client("operator")) as api:
         api.delete(f"/sync/webhooks/{created.json()['id']}").raise_for_status()

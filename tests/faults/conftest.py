@@ -52,7 +52,8 @@ PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "faults: kills, restarts and misbehaving services")
     config.addinivalue_line(
-        "markers", "faults_long: long fault variant; runs only with HOLOVITALS_FAULTS_LONG=1")
+        "markers", "faults_long: long fault variant; runs only with HOLOVITALS_FAULTS_LONG=1"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -89,9 +90,23 @@ class PrivateRedis:
     def start(self) -> None:
         log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         wait_for(self.ping, timeout=20)
 
@@ -148,14 +163,36 @@ class PrivatePostgres:
         subprocess.run([*prefix, *argv], check=True, capture_output=True, timeout=60)
 
     def init(self) -> None:
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
-                  "postgres", "--no-sync")
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        )
 
     def _ctl(self, action: str, *extra: str) -> None:
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c full_page_writes=off -c synchronous_commit=off")
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options,
-                  "-l", str(self.root / "server.log"), "-w", "-t", "30", action, *extra)
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+        )
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            "30",
+            action,
+            *extra,
+        )
 
     def start(self) -> None:
         self._ctl("start")
@@ -202,8 +239,9 @@ def private_pg() -> Iterator[PrivatePostgres]:
 
 
 @pytest.fixture
-def fault_env(private_pg: PrivatePostgres, private_redis: PrivateRedis,
-              monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def fault_env(
+    private_pg: PrivatePostgres, private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """A fresh database on the private cluster; returns its URL."""
     if not private_redis.ping():
         private_redis.start()  # a previous test left it down
@@ -211,9 +249,16 @@ def fault_env(private_pg: PrivatePostgres, private_redis: PrivateRedis,
         client.flushall()
     # Retries re-enqueue at once unless a test says otherwise (a scheduled retry waits for
     # the pool's scheduler, whose lock a SIGKILLed pool keeps for a while).
-    with holovitals_env(monkeypatch, private_pg.new_database(), private_redis.url,
-                        sync_batch_size=40, sync_bulk_batch_size=40, workers_sync=1,
-                        workers_webhooks=1, retry_backoff=0) as url:
+    with holovitals_env(
+        monkeypatch,
+        private_pg.new_database(),
+        private_redis.url,
+        sync_batch_size=40,
+        sync_bulk_batch_size=40,
+        workers_sync=1,
+        workers_webhooks=1,
+        retry_backoff=0,
+    ) as url:
         yield url
 
 
@@ -230,9 +275,13 @@ def ehr_server() -> Iterator[SandboxServer]:
 @pytest.fixture
 def ehr(ehr_server: SandboxServer) -> Iterator[SandboxServer]:
     ehr_server.reset()
-    ehr_server.configure(default_page_size=50, export_polls_before_complete=0,
-                         export_retry_after=0.1, export_file_max_lines=60,
-                         token_lifetime_seconds=300)
+    ehr_server.configure(
+        default_page_size=50,
+        export_polls_before_complete=0,
+        export_retry_after=0.1,
+        export_file_max_lines=60,
+        token_lifetime_seconds=300,
+    )
     yield ehr_server
     ehr_server.clear_faults()
 
@@ -240,13 +289,19 @@ def ehr(ehr_server: SandboxServer) -> Iterator[SandboxServer]:
 @pytest.fixture
 def connection(fault_env: str, ehr: SandboxServer) -> EHRConnection:
     with session_scope() as session:
-        return make_connection(session, "Sandbox General", base_url=ehr.base_url,
-                               client_id="holovitals-demo", client_secret="demo-secret",
-                               scopes="system/*.read system/*.write")
+        return make_connection(
+            session,
+            "Sandbox General",
+            base_url=ehr.base_url,
+            client_id="holovitals-demo",
+            client_secret="demo-secret",
+            scopes="system/*.read system/*.write",
+        )
 
 
-def remote_resources(ehr: SandboxServer, types: tuple[str, ...] = PROFILE.resource_types
-                     ) -> list[object]:
+def remote_resources(
+    ehr: SandboxServer, types: tuple[str, ...] = PROFILE.resource_types
+) -> list[object]:
     """Every resource the sandbox serves for `types`, read over FHIR search like a client."""
     headers = {"Authorization": f"Bearer {ehr.token()}", "Accept": "application/fhir+json"}
     found: list[object] = []
@@ -256,27 +311,42 @@ def remote_resources(ehr: SandboxServer, types: tuple[str, ...] = PROFILE.resour
             while url:
                 bundle = client.get(url).raise_for_status().json()
                 found += [entry.get("resource") for entry in bundle.get("entry") or []]
-                url = next((link["url"] for link in bundle.get("link") or []
-                            if link.get("relation") == "next"), None)
+                url = next(
+                    (
+                        link["url"]
+                        for link in bundle.get("link") or []
+                        if link.get("relation") == "next"
+                    ),
+                    None,
+                )
     return found
 
 
 def remote_hashes(ehr: SandboxServer) -> dict[tuple[str, str], str]:
     """(type, id) -> content hash of what the sandbox serves now."""
-    return {(r["resourceType"], r["id"]): content_hash(r)
-            for r in remote_resources(ehr) if isinstance(r, dict)}
+    return {
+        (r["resourceType"], r["id"]): content_hash(r)
+        for r in remote_resources(ehr)
+        if isinstance(r, dict)
+    }
 
 
 def record_count(connection_id: int) -> int:
     with session_scope() as session:
-        return session.exec(select(func.count()).select_from(SyncedRecord)
-                            .where(SyncedRecord.connection_id == connection_id)).one()
+        return session.exec(
+            select(func.count())
+            .select_from(SyncedRecord)
+            .where(SyncedRecord.connection_id == connection_id)
+        ).one()
 
 
 def error_rows(job_id: int) -> list[RecordError]:
     with session_scope() as session:
-        return list(session.exec(select(RecordError).where(RecordError.job_id == job_id)
-                                 .order_by(RecordError.id)))
+        return list(
+            session.exec(
+                select(RecordError).where(RecordError.job_id == job_id).order_by(RecordError.id)
+            )
+        )
 
 
 def assert_matches_sandbox(connection_id: int, ehr: SandboxServer) -> None:
@@ -301,16 +371,20 @@ class Pools:
     def start(self, family: str = "sync") -> subprocess.Popen:
         argv = worker_command(get_settings(), family)
         with open(self.log_dir / f"{family}-{len(self.procs)}.log", "wb") as log:
-            proc = subprocess.Popen(argv, env=dict(os.environ), start_new_session=True,
-                                    stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                argv,
+                env=dict(os.environ),
+                start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.procs.append(proc)
         return proc
 
     def kill(self, proc: subprocess.Popen) -> None:
         """SIGKILL the pool, its workers and their work horses, all at once."""
         try:
-            family = [*psutil.Process(proc.pid).children(recursive=True),
-                      psutil.Process(proc.pid)]
+            family = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
         except psutil.NoSuchProcess:
             family = []
         for member in family:
@@ -327,8 +401,9 @@ class Pools:
                 self.kill(proc)
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-4000:]
-                         for p in sorted(self.log_dir.glob("*.log")))
+        return "\n".join(
+            p.read_text(errors="replace")[-4000:] for p in sorted(self.log_dir.glob("*.log"))
+        )
 
 
 @pytest.fixture

@@ -64,10 +64,14 @@ def broken_variants(good: dict[str, Any]) -> dict[str, tuple[Any, set[str | None
         "bad-missing": (missing, {"status", "code", "subject"}),
         "bad-huge": (variant("bad-huge", note=[{"text": HUGE}]), {"note[0].text"}),
         "bad-deep": (variant("bad-deep", extension=[deep(60)]), None),
-        "bad-date": (variant("bad-date", effectiveDateTime="2021-02-30T10:00:00Z"),
-                     {"effectiveDateTime"}),
-        "bad-unknown": ({"resourceType": "Frobnicator", "id": "bad-unknown",
-                         "name": SECRET_NAME}, {"resourceType"}),
+        "bad-date": (
+            variant("bad-date", effectiveDateTime="2021-02-30T10:00:00Z"),
+            {"effectiveDateTime"},
+        ),
+        "bad-unknown": (
+            {"resourceType": "Frobnicator", "id": "bad-unknown", "name": SECRET_NAME},
+            {"resourceType"},
+        ),
         "bad-noid": (no_id, {"id"}),
         "bad-rule": (variant("bad-rule", valueDateTime="the day before yesterday"), None),
     }
@@ -76,31 +80,49 @@ def broken_variants(good: dict[str, Any]) -> dict[str, tuple[Any, set[str | None
 @pytest.fixture(scope="module")
 def bad_ehr_server() -> Iterator[SandboxServer]:
     with SandboxServer(SandboxConfig(patients=2, seed=5), in_subprocess=True) as server:
-        good = next(r for r in remote_resources(server, ("Observation",))
-                    if isinstance(r, dict) and r.get("status"))
-        server.seed([("Observation", rid, body)
-                     for rid, (body, _) in broken_variants(good).items()])
+        good = next(
+            r
+            for r in remote_resources(server, ("Observation",))
+            if isinstance(r, dict) and r.get("status")
+        )
+        server.seed(
+            [("Observation", rid, body) for rid, (body, _) in broken_variants(good).items()]
+        )
         yield server
 
 
 @pytest.fixture
 def bad_ehr(bad_ehr_server: SandboxServer) -> Iterator[SandboxServer]:
     bad_ehr_server.reset()
-    bad_ehr_server.configure(default_page_size=7, export_polls_before_complete=0,
-                             export_retry_after=0.1, export_file_max_lines=9)
+    bad_ehr_server.configure(
+        default_page_size=7,
+        export_polls_before_complete=0,
+        export_retry_after=0.1,
+        export_file_max_lines=9,
+    )
     yield bad_ehr_server
 
 
 @pytest.fixture
 def bad_connection(fault_env: str, bad_ehr: SandboxServer) -> EHRConnection:
     with session_scope() as session:
-        connection = make_connection(session, "Sandbox Broken", base_url=bad_ehr.base_url,
-                                     client_id="holovitals-demo", client_secret="demo-secret",
-                                     scopes="system/*.read system/*.write")
+        connection = make_connection(
+            session,
+            "Sandbox Broken",
+            base_url=bad_ehr.base_url,
+            client_id="holovitals-demo",
+            client_secret="demo-secret",
+            scopes="system/*.read system/*.write",
+        )
         # A rule that cannot apply to one record: its failure is a record error too.
-        DataTransformationService(session, actor=TESTER).create(RuleIn(
-            kind=TransformKind.DATETIME_NORMALISE, connection_id=connection.id,
-            resource_type="Observation", params={"paths": ["valueDateTime"]}))
+        DataTransformationService(session, actor=TESTER).create(
+            RuleIn(
+                kind=TransformKind.DATETIME_NORMALISE,
+                connection_id=connection.id,
+                resource_type="Observation",
+                params={"paths": ["valueDateTime"]},
+            )
+        )
         return connection
 
 
@@ -134,18 +156,25 @@ def assert_errors(job_id: int, good: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("job_type", [JobType.FULL, JobType.INCREMENTAL])
 def test_broken_resources_become_record_errors_and_the_rest_is_stored(
-        bad_connection, bad_ehr, pools, job_type):
+    bad_connection, bad_ehr, pools, job_type
+):
     pools.start("sync")
     job = wait_status(start(bad_connection.id, job_type), "completed", "failed", timeout=120)
     assert job.status.value == "completed", (job.last_error, pools.logs())
     assert local_hashes(bad_connection.id) == expected_store(bad_ehr)
-    good = next(r for r in remote_resources(bad_ehr, ("Observation",))
-                if isinstance(r, dict) and r.get("id") == "bad-types")
+    good = next(
+        r
+        for r in remote_resources(bad_ehr, ("Observation",))
+        if isinstance(r, dict) and r.get("id") == "bad-types"
+    )
     assert_errors(job.id, {**good, "status": "final", "code": {}})
     assert job.invalid >= 7
     with session_scope() as session:
-        flagged = session.exec(select(SyncedRecord.remote_id).where(
-            SyncedRecord.connection_id == bad_connection.id, SyncedRecord.flagged_invalid))
+        flagged = session.exec(
+            select(SyncedRecord.remote_id).where(
+                SyncedRecord.connection_id == bad_connection.id, SyncedRecord.flagged_invalid
+            )
+        )
         assert set(flagged) == {"bad-missing"}
 
 

@@ -30,7 +30,8 @@ def assert_never_partial(connection_id: int, ehr) -> None:
 
 
 def test_429_storm_past_the_client_retries_waits_retry_after_between_job_attempts(
-        connection, ehr, pools):
+    connection, ehr, pools
+):
     # 12 x 429: the client's five tries per request give up twice, so the job itself is
     # retried twice; each RQ retry must wait the EHR's Retry-After (configured backoff 0).
     retry_after = 1
@@ -109,8 +110,7 @@ def test_token_expiry_mid_sync_renews_the_token(connection, ehr, pools):
 
 
 @pytest.mark.parametrize("kind", ["json", "bundle"])
-def test_a_malformed_page_fails_the_attempt_and_the_retry_completes(connection, ehr, pools,
-                                                                     kind):
+def test_a_malformed_page_fails_the_attempt_and_the_retry_completes(connection, ehr, pools, kind):
     pools.start("sync")
     assert run(connection.id).status.value == "completed"  # a cursor: incremental pages
     ehr.clinic_day(changes=60)

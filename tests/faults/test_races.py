@@ -29,8 +29,7 @@ def allow_two_runs(connection_id: int) -> None:
         session.add(row)
 
 
-def test_a_job_taken_over_by_a_second_worker_is_advanced_by_one_run_only(connection, ehr,
-                                                                        pools):
+def test_a_job_taken_over_by_a_second_worker_is_advanced_by_one_run_only(connection, ehr, pools):
     allow_two_runs(connection.id)
     ehr.configure(export_file_max_lines=10)
     ehr.set_faults(latency_ms=100)
@@ -64,8 +63,11 @@ def test_two_syncs_of_one_connection_at_once_store_each_record_once(connection, 
 
 
 def version(resource: dict[str, Any], n: int, instant: str) -> dict[str, Any]:
-    return {**resource, "meta": {"versionId": str(n), "lastUpdated": instant},
-            "status": "amended" if n > 1 else "final"}
+    return {
+        **resource,
+        "meta": {"versionId": str(n), "lastUpdated": instant},
+        "status": "amended" if n > 1 else "final",
+    }
 
 
 def upsert_in(session: Session, connection_id: int, resource: dict[str, Any]) -> None:
@@ -73,10 +75,15 @@ def upsert_in(session: Session, connection_id: int, resource: dict[str, Any]) ->
 
 
 @pytest.mark.parametrize("newer_commits_first", [True, False])
-def test_an_older_copy_committed_last_does_not_overwrite_a_newer_one(connection, ehr,
-                                                                     newer_commits_first):
-    base = {"resourceType": "Observation", "id": "race-1", "code": {"text": "x"},
-            "subject": {"reference": "Patient/p1"}}
+def test_an_older_copy_committed_last_does_not_overwrite_a_newer_one(
+    connection, ehr, newer_commits_first
+):
+    base = {
+        "resourceType": "Observation",
+        "id": "race-1",
+        "code": {"text": "x"},
+        "subject": {"reference": "Patient/p1"},
+    }
     old = version(base, 1, "2026-01-01T00:00:00.000Z")
     new = version(base, 2, "2026-01-02T00:00:00.000Z")
     first, second = (new, old) if newer_commits_first else (old, new)
@@ -101,7 +108,12 @@ def test_an_older_copy_committed_last_does_not_overwrite_a_newer_one(connection,
     thread.join(timeout=30)
     assert not thread.is_alive() and "error" not in outcome, outcome
     with session_scope() as session:
-        rows = list(session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection.id, SyncedRecord.remote_id == "race-1")))
+        rows = list(
+            session.exec(
+                select(SyncedRecord).where(
+                    SyncedRecord.connection_id == connection.id, SyncedRecord.remote_id == "race-1"
+                )
+            )
+        )
     assert len(rows) == 1
     assert rows[0].content_hash == content_hash(new) and rows[0].remote_version == "2"

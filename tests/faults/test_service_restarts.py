@@ -56,15 +56,17 @@ def hold_job_row(database_url: str, job_id: int) -> psycopg.Connection:
 
 
 def batch_waiting(database_url: str) -> bool:
-    with psycopg.connect(database_url.replace("postgresql+psycopg", "postgresql"),
-                         autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                           "current_database() AND wait_event_type = 'Lock'").fetchone()
+    with psycopg.connect(
+        database_url.replace("postgresql+psycopg", "postgresql"), autocommit=True
+    ) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
         return bool(row and row[0])
 
 
-def test_postgres_restarted_mid_batch(connection, ehr, pools, private_pg, fault_env,
-                                      monkeypatch):
+def test_postgres_restarted_mid_batch(connection, ehr, pools, private_pg, fault_env, monkeypatch):
     # The configured backoff (the default's shape): a retry right away would find the
     # server still down and burn every attempt within the restart.
     monkeypatch.setenv("HOLOVITALS_RETRY_BACKOFF", "2,3,4")

@@ -31,8 +31,9 @@ def shared(connection, ehr, pools, monkeypatch: pytest.MonkeyPatch):
     ehr.set_faults(latency_ms=100)
     pools.start("sync")
     queue = queueing.queue_for(Priority.DEFAULT)
-    wait_for(lambda: Worker.count(connection=queue.connection, queue=queue) >= 2 or None,
-             timeout=60)
+    wait_for(
+        lambda: Worker.count(connection=queue.connection, queue=queue) >= 2 or None, timeout=60
+    )
     return connection
 
 

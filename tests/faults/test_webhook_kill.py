@@ -66,28 +66,41 @@ def deliveries() -> list[WebhookDelivery]:
         return list(session.exec(select(WebhookDelivery).order_by(WebhookDelivery.id)))
 
 
-def test_deliveries_survive_a_sigkilled_webhooks_worker(fault_env, pools, receiver,
-                                                        monkeypatch):
+def test_deliveries_survive_a_sigkilled_webhooks_worker(fault_env, pools, receiver, monkeypatch):
     monkeypatch.setenv("HOLOVITALS_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
     get_settings.cache_clear()
     with session_scope() as session:
-        create(session, data=SubscriptionIn(
-            name="receiver", url=receiver.url, event_types=["patient.updated"],
-            backoff_seconds=[1], max_retries=3, timeout_seconds=5),
-            actor=audit.Actor.system("tests"))
+        create(
+            session,
+            data=SubscriptionIn(
+                name="receiver",
+                url=receiver.url,
+                event_types=["patient.updated"],
+                backoff_seconds=[1],
+                max_retries=3,
+                timeout_seconds=5,
+            ),
+            actor=audit.Actor.system("tests"),
+        )
     first = pools.start("webhooks")
     with session_scope() as session:
         for n in range(EVENTS):
-            emit(session, "patient.updated", {"connection_id": None, "resource_type": "Patient",
-                                              "resource_id": f"pt-{n:05d}"})
+            emit(
+                session,
+                "patient.updated",
+                {"connection_id": None, "resource_type": "Patient", "resource_id": f"pt-{n:05d}"},
+            )
     wait_for(lambda: len(receiver.event_ids()) >= 2, timeout=30)
     pools.kill(first)  # one delivery is mid-request, the rest wait in the queue
 
     pools.start("webhooks")
     # The delivery in flight is put back once its attempt has outlived the RQ job timeout
     # (5 s + 30 s) plus a margin (delivery.STALL_GRACE_SECONDS), at a maintenance tick.
-    wait_for(lambda: all(d.status is DeliveryStatus.DELIVERED for d in deliveries()),
-             timeout=120, interval=0.5)
+    wait_for(
+        lambda: all(d.status is DeliveryStatus.DELIVERED for d in deliveries()),
+        timeout=120,
+        interval=0.5,
+    )
     rows = deliveries()
     assert len(rows) == EVENTS
     assert receiver.event_ids() == {d.event_id for d in rows}  # none lost

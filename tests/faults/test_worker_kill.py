@@ -110,8 +110,9 @@ def test_a_split_full_sync_survives_a_sigkilled_pool(connection, ehr, pools, mon
     first = pools.start("sync")
     # A full sync splits when two sync workers are there to share it.
     queue = queueing.queue_for(Priority.DEFAULT)
-    wait_for(lambda: Worker.count(connection=queue.connection, queue=queue) >= 2 or None,
-             timeout=60)
+    wait_for(
+        lambda: Worker.count(connection=queue.connection, queue=queue) >= 2 or None, timeout=60
+    )
     job_id = start(connection.id)
     wait_running(job_id, min_fetched=100, timeout=90)
     assert _part_count(job_id) >= 2

@@ -20,8 +20,9 @@ def test_defaults(tmp_path, monkeypatch):
     assert settings.retry_backoff == [2, 4, 8]
     # Sized to the machine this runs on (two per core for the network-bound families).
     cores = len(os.sched_getaffinity(0))
-    assert [settings.workers_for(f) for f in ("sync", "webhooks", "conflicts", "transformations")]\
-        == [2 * cores, 2 * cores, 1, 1]
+    assert [
+        settings.workers_for(f) for f in ("sync", "webhooks", "conflicts", "transformations")
+    ] == [2 * cores, 2 * cores, 1, 1]
     assert settings.backend_workers == cores and settings.worker_nice == 10
     assert settings.webhook_signature_tolerance == 300
     assert settings.redis_url is None
@@ -92,6 +93,9 @@ def test_worker_counts_follow_the_cores(tmp_path, monkeypatch):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
     settings = load_settings()
     assert (settings.workers_sync, settings.workers_webhooks, settings.backend_workers) == (
-        16, 16, 8)
+        16,
+        16,
+        8,
+    )
     monkeypatch.setenv("HOLOVITALS_WORKERS_SYNC", "3")  # still a setting
     assert load_settings().workers_sync == 3

@@ -28,8 +28,11 @@ def test_each_name_resolves_to_a_worker_function(name: str):
 
 
 def test_the_table_lists_every_name_it_defines():
-    defined = {value for key, value in vars(job_functions).items()
-               if key.isupper() and isinstance(value, str)}
+    defined = {
+        value
+        for key, value in vars(job_functions).items()
+        if key.isupper() and isinstance(value, str)
+    }
     assert defined == set(job_functions.ALL)
 
 
@@ -38,7 +41,9 @@ def test_no_service_names_a_worker_function_outside_the_table():
     the table (and this test's check that it resolves)."""
     pattern = re.compile(r"""["']workers\.\w+\.\w+["']""")
     table = SERVICES / "platform" / "job_functions.py"
-    elsewhere = {str(path.relative_to(SERVICES)): pattern.findall(path.read_text())
-                 for path in SERVICES.rglob("*.py") if path != table}
+    elsewhere = {
+        str(path.relative_to(SERVICES)): pattern.findall(path.read_text())
+        for path in SERVICES.rglob("*.py")
+        if path != table
+    }
     assert {path: found for path, found in elsewhere.items() if found} == {}
-

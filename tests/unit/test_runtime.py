@@ -77,7 +77,10 @@ def test_hot_reload_watches_the_code_but_not_the_data_directory(tmp_path):
     inside.mkdir()
     (package / "ui" / "state.py").write_text("")
     assert watched_paths((package, config), [inside]) == [
-        package / "api.py", package / "ui" / "state.py", config]
+        package / "api.py",
+        package / "ui" / "state.py",
+        config,
+    ]
     # The whole checkout as the data directory: nothing of it is watched.
     assert watched_paths((package, config), [tmp_path]) == []
 

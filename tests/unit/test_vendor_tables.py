@@ -59,9 +59,11 @@ from holovitals_sync.sandbox.vendors import VendorProfile as SandboxProfile
 
 VENDORS = sorted(name for name in ADAPTER_PROFILES if name != "generic")
 SANDBOX_DIR = Path(vendors.__file__).resolve().parent
-TOKEN_METHOD = {AuthMethod.SMART_BACKEND: "private_key_jwt",
-                AuthMethod.CLIENT_SECRET_BASIC: "client_secret_basic",
-                AuthMethod.CLIENT_SECRET_POST: "client_secret_post"}
+TOKEN_METHOD = {
+    AuthMethod.SMART_BACKEND: "private_key_jwt",
+    AuthMethod.CLIENT_SECRET_BASIC: "client_secret_basic",
+    AuthMethod.CLIENT_SECRET_POST: "client_secret_post",
+}
 ALL_LEVELS = frozenset({"system", "patient", "group"})
 WRITE_OPS = frozenset({"create", "update"})
 
@@ -72,21 +74,25 @@ def _versioning(s: SandboxProfile) -> str:
 
 def _required(s: SandboxProfile, a: AdapterProfile) -> tuple[object, object]:
     types = sorted(set(s.required_search_params) | set(a.required_search_params))
-    return ({t: sorted(s.required_search_params.get(t, ())) for t in types},
-            {t: sorted(a.required_search_params.get(t, ())) for t in types})
+    return (
+        {t: sorted(s.required_search_params.get(t, ())) for t in types},
+        {t: sorted(a.required_search_params.get(t, ())) for t in types},
+    )
 
 
 def _last_updated(s: SandboxProfile, a: AdapterProfile) -> tuple[object, object]:
-    types = set(a.resource_types) | set(s.last_updated_types or ()) | set(
-        a.last_updated_types or ())
+    types = (
+        set(a.resource_types) | set(s.last_updated_types or ()) | set(a.last_updated_types or ())
+    )
     lu = s.last_updated_types
-    return ({t: lu is None or t in lu for t in sorted(types)},
-            {t: a.supports_last_updated(t) for t in sorted(types)})
+    return (
+        {t: lu is None or t in lu for t in sorted(types)},
+        {t: a.supports_last_updated(t) for t in sorted(types)},
+    )
 
 
 def _always(s: SandboxProfile, a: AdapterProfile) -> tuple[object, object]:
-    return (dict(s.always_params),
-            {k: v.split("{", 1)[0] for k, v in a.search_params.items()})
+    return (dict(s.always_params), {k: v.split("{", 1)[0] for k, v in a.search_params.items()})
 
 
 def _writes(s: SandboxProfile, a: AdapterProfile) -> tuple[object, object]:
@@ -96,8 +102,10 @@ def _writes(s: SandboxProfile, a: AdapterProfile) -> tuple[object, object]:
     def sandbox_ops(t: str) -> list[str]:
         return sorted(op for op in WRITE_OPS if s.allows_write(t, op))
 
-    return ({t: sandbox_ops(t) for t in types if sandbox_ops(t)},
-            {t: sorted(a.writes[t]) for t in types if a.writes.get(t)})
+    return (
+        {t: sandbox_ops(t) for t in types if sandbox_ops(t)},
+        {t: sorted(a.writes[t]) for t in types if a.writes.get(t)},
+    )
 
 
 # field name -> (sandbox, adapter) -> (sandbox value, adapter value), in comparable form
@@ -109,25 +117,27 @@ COMPARED: dict[str, Callable[[SandboxProfile, AdapterProfile], tuple[object, obj
     "last_updated_types": _last_updated,
     "token_auth_methods": lambda s, a: (
         sorted(s.token_auth_methods),
-        sorted(TOKEN_METHOD.get(m, str(m)) for m in a.auth_methods)),
+        sorted(TOKEN_METHOD.get(m, str(m)) for m in a.auth_methods),
+    ),
     "signing_algs": lambda s, a: (sorted(s.signing_algs), sorted(a.signing_algs)),
     "jwks_url_required": lambda s, a: (s.jwks_url_required, a.jwks_url_required),
     "always_params (search_params)": _always,
     "max_search_matches": lambda s, a: (s.max_search_matches, a.max_search_matches),
     "export_levels": lambda s, a: (
         sorted(ALL_LEVELS if s.export_levels is None else s.export_levels),
-        sorted(a.export_levels)),
+        sorted(a.export_levels),
+    ),
     "patient_everything": lambda s, a: (s.patient_everything, a.patient_everything),
     "writes": _writes,
-    "repeat_ids_across_pages (dedupe_ids)": lambda s, a: (s.repeat_ids_across_pages,
-                                                          a.dedupe_ids),
+    "repeat_ids_across_pages (dedupe_ids)": lambda s, a: (s.repeat_ids_across_pages, a.dedupe_ids),
     "cursor_paging (paging)": lambda s, a: (s.cursor_paging, a.paging == "cursor"),
     "notification": lambda s, a: (s.notification, a.notification),
 }
 
 
-def disagreements(sandbox: dict[str, SandboxProfile],
-                  adapters: dict[str, AdapterProfile]) -> list[str]:
+def disagreements(
+    sandbox: dict[str, SandboxProfile], adapters: dict[str, AdapterProfile]
+) -> list[str]:
     """One line per vendor and field on which the two tables differ."""
     out: list[str] = []
     for vendor in sorted(adapters):
@@ -138,8 +148,10 @@ def disagreements(sandbox: dict[str, SandboxProfile],
                 # Per resource type: name the types that differ, not the whole table.
                 for key in sorted(set(mine) | set(theirs)):
                     if mine.get(key) != theirs.get(key):
-                        out.append(f"{vendor}.{name}[{key}]: sandbox {mine.get(key)!r} "
-                                   f"!= adapter {theirs.get(key)!r}")
+                        out.append(
+                            f"{vendor}.{name}[{key}]: sandbox {mine.get(key)!r} "
+                            f"!= adapter {theirs.get(key)!r}"
+                        )
             elif mine != theirs:
                 out.append(f"{vendor}.{name}: sandbox {mine!r} != adapter {theirs!r}")
     return out
@@ -152,25 +164,40 @@ def test_every_vendor_has_both_tables() -> None:
 def test_sandbox_tables_agree_with_adapter_profiles() -> None:
     adapters = {n: ADAPTER_PROFILES[n] for n in VENDORS}
     found = disagreements(vendors.PROFILES, adapters)
-    assert not found, ("sandbox vendor tables and adapter profiles disagree (decide from "
-                       "docs/vendor-sources.md which side is wrong):\n" + "\n".join(found))
+    assert not found, (
+        "sandbox vendor tables and adapter profiles disagree (decide from "
+        "docs/vendor-sources.md which side is wrong):\n" + "\n".join(found)
+    )
 
 
 def test_a_wrong_profile_is_reported_by_vendor_and_field() -> None:
     from dataclasses import replace
 
-    wrong = {**ADAPTER_PROFILES,
-             "oracle_health": replace(ADAPTER_PROFILES["oracle_health"],
-                                      versioning="if-match-412", max_page_size=100,
-                                      last_updated_types=frozenset({"Observation"}))}
+    wrong = {
+        **ADAPTER_PROFILES,
+        "oracle_health": replace(
+            ADAPTER_PROFILES["oracle_health"],
+            versioning="if-match-412",
+            max_page_size=100,
+            last_updated_types=frozenset({"Observation"}),
+        ),
+    }
     found = disagreements(vendors.PROFILES, {n: wrong[n] for n in VENDORS})
     assert found == [
         "oracle_health.max_page_size: sandbox 200 != adapter 100",
         "oracle_health.stale version (versioning): sandbox 'if-match-409' != adapter "
         "'if-match-412'",
-        *(f"oracle_health.last_updated_types[{t}]: sandbox True != adapter False"
-          for t in ("AllergyIntolerance", "Condition", "DiagnosticReport", "Encounter",
-                    "Immunization", "MedicationRequest")),
+        *(
+            f"oracle_health.last_updated_types[{t}]: sandbox True != adapter False"
+            for t in (
+                "AllergyIntolerance",
+                "Condition",
+                "DiagnosticReport",
+                "Encounter",
+                "Immunization",
+                "MedicationRequest",
+            )
+        ),
     ]
 
 
@@ -178,10 +205,16 @@ def test_the_sandbox_does_not_import_the_adapters() -> None:
     offenders = []
     for path in sorted(SANDBOX_DIR.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offenders += [f"{path.name}: {n}" for n in names
-                          if n.startswith("holovitals_sync.adapters")]
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [
+                f"{path.name}: {n}" for n in names if n.startswith("holovitals_sync.adapters")
+            ]
     assert not offenders
 
 

@@ -68,15 +68,21 @@ def queue_depth(ctx: Context) -> list[Finding]:
     """Waiting jobs of each queue family (all priorities) over its threshold."""
     found = []
     for family in QUEUE_FAMILIES:
-        depth = sum(Queue(name, connection=ctx.redis).count
-                    for name in ctx.settings.queue_names(family))
+        depth = sum(
+            Queue(name, connection=ctx.redis).count for name in ctx.settings.queue_names(family)
+        )
         limit = ctx.thresholds.for_queue(AlertKind.QUEUE_DEPTH, family)
         if depth > limit:
-            found.append(Finding(
-                AlertKind.QUEUE_DEPTH, f"queue:{family}", Severity.MEDIUM,
-                f"{depth} jobs waiting on the {family} queues (threshold {limit:g})",
-                queue=family, refs={"queue": family},
-            ))
+            found.append(
+                Finding(
+                    AlertKind.QUEUE_DEPTH,
+                    f"queue:{family}",
+                    Severity.MEDIUM,
+                    f"{depth} jobs waiting on the {family} queues (threshold {limit:g})",
+                    queue=family,
+                    refs={"queue": family},
+                )
+            )
     return found
 
 
@@ -87,19 +93,27 @@ def _finished_at() -> Any:
 
 def _recent_outcomes(session: Session, since: datetime) -> dict[tuple[int, str], list[str]]:
     """Per (connection, job type): statuses of the latest finished runs, newest first."""
-    rank = sa.func.row_number().over(
-        partition_by=(SyncJob.connection_id, SyncJob.job_type),
-        order_by=(_finished_at().desc(), SyncJob.id.desc()),
-    ).label("rank")
+    rank = (
+        sa.func.row_number()
+        .over(
+            partition_by=(SyncJob.connection_id, SyncJob.job_type),
+            order_by=(_finished_at().desc(), SyncJob.id.desc()),
+        )
+        .label("rank")
+    )
     inner = (
         select(SyncJob.connection_id, SyncJob.job_type, SyncJob.status, rank)
-        .where(SyncJob.status.in_([JobStatus.COMPLETED, JobStatus.FAILED]),  # type: ignore[attr-defined]
-               SyncJob.created_at >= since)
+        .where(
+            SyncJob.status.in_([JobStatus.COMPLETED, JobStatus.FAILED]),  # type: ignore[attr-defined]
+            SyncJob.created_at >= since,
+        )
         .subquery()
     )
-    query = (select(inner.c.connection_id, inner.c.job_type, inner.c.status)
-             .where(inner.c.rank <= MAX_STREAK)
-             .order_by(inner.c.connection_id, inner.c.job_type, inner.c.rank))
+    query = (
+        select(inner.c.connection_id, inner.c.job_type, inner.c.status)
+        .where(inner.c.rank <= MAX_STREAK)
+        .order_by(inner.c.connection_id, inner.c.job_type, inner.c.rank)
+    )
     outcomes: dict[tuple[int, str], list[str]] = defaultdict(list)
     for connection_id, job_type, status in session.execute(query):
         outcomes[(connection_id, str(job_type))].append(str(status))
@@ -119,28 +133,39 @@ def job_failures(ctx: Context) -> list[Finding]:
     """A connection's job type whose latest N finished runs all failed (cancelled ignored)."""
     found = []
     for (connection_id, job_type), statuses in _recent_outcomes(
-            ctx.session, ctx.now - LOOKBACK).items():
+        ctx.session, ctx.now - LOOKBACK
+    ).items():
         streak = _streak(statuses)
         limit = ctx.thresholds.for_connection(AlertKind.JOB_FAILURES, connection_id)
         if streak >= limit:
-            found.append(Finding(
-                AlertKind.JOB_FAILURES, f"connection:{connection_id}:{job_type}:failures",
-                Severity.HIGH,
-                f"the last {streak} {job_type} jobs of connection {connection_id} failed "
-                f"(threshold {limit:g})",
-                connection_id=connection_id, refs={"connection_id": connection_id},
-            ))
+            found.append(
+                Finding(
+                    AlertKind.JOB_FAILURES,
+                    f"connection:{connection_id}:{job_type}:failures",
+                    Severity.HIGH,
+                    f"the last {streak} {job_type} jobs of connection {connection_id} failed "
+                    f"(threshold {limit:g})",
+                    connection_id=connection_id,
+                    refs={"connection_id": connection_id},
+                )
+            )
     return found
 
 
-def _usual_seconds(session: Session, connection_id: int, job_type: str,
-                   since: datetime) -> float | None:
+def _usual_seconds(
+    session: Session, connection_id: int, job_type: str, since: datetime
+) -> float | None:
     """The median duration of the latest completed runs, or None with too few of them."""
     rows = session.exec(
         select(SyncJob.started_at, SyncJob.finished_at)
-        .where(SyncJob.connection_id == connection_id, SyncJob.job_type == job_type,
-               SyncJob.status == JobStatus.COMPLETED, SyncJob.created_at >= since,
-               SyncJob.started_at.is_not(None), SyncJob.finished_at.is_not(None))  # type: ignore[union-attr]
+        .where(
+            SyncJob.connection_id == connection_id,
+            SyncJob.job_type == job_type,
+            SyncJob.status == JobStatus.COMPLETED,
+            SyncJob.created_at >= since,
+            SyncJob.started_at.is_not(None),  # type: ignore[union-attr]
+            SyncJob.finished_at.is_not(None),  # type: ignore[union-attr]
+        )
         .order_by(SyncJob.finished_at.desc())  # type: ignore[union-attr]
         .limit(SAMPLE_RUNS)
     ).all()
@@ -150,9 +175,12 @@ def _usual_seconds(session: Session, connection_id: int, job_type: str,
 
 def job_slow(ctx: Context) -> list[Finding]:
     """A running job past max(factor x its usual duration, the floor)."""
-    running = ctx.session.exec(select(SyncJob).where(
-        SyncJob.status == JobStatus.RUNNING, SyncJob.started_at.is_not(None),  # type: ignore[union-attr]
-    )).all()
+    running = ctx.session.exec(
+        select(SyncJob).where(
+            SyncJob.status == JobStatus.RUNNING,
+            SyncJob.started_at.is_not(None),  # type: ignore[union-attr]
+        )
+    ).all()
     usual: dict[tuple[int, str], float | None] = {}
     found = []
     for job in running:
@@ -166,28 +194,40 @@ def job_slow(ctx: Context) -> list[Finding]:
         limit = max(factor * median, float(ctx.settings.alert_slow_floor_seconds))
         elapsed = (ctx.now - job.started_at).total_seconds()
         if elapsed > limit:
-            found.append(Finding(
-                AlertKind.JOB_SLOW, f"job:{job.id}", Severity.MEDIUM,
-                f"{job.job_type.value} job {job.id} of connection {job.connection_id} has run "
-                f"{elapsed:.0f} s; it usually takes {median:.0f} s (alert above {limit:.0f} s)",
-                connection_id=job.connection_id,
-                refs={"connection_id": job.connection_id, "job_id": job.id},
-            ))
+            found.append(
+                Finding(
+                    AlertKind.JOB_SLOW,
+                    f"job:{job.id}",
+                    Severity.MEDIUM,
+                    f"{job.job_type.value} job {job.id} of connection {job.connection_id} has run "
+                    f"{elapsed:.0f} s; it usually takes {median:.0f} s (alert above {limit:.0f} s)",
+                    connection_id=job.connection_id,
+                    refs={"connection_id": job.connection_id, "job_id": job.id},
+                )
+            )
     return found
 
 
 def subscriptions_disabled(ctx: Context) -> list[Finding]:
     """Outbound subscriptions switched off for failing (not ones paused by a person)."""
-    rows = ctx.session.exec(select(WebhookSubscription).where(
-        WebhookSubscription.active == sa.false(), WebhookSubscription.failure_streak > 0,
-    )).all()
-    return [Finding(
-        AlertKind.SUBSCRIPTION_DISABLED, f"subscription:{sub.id}", Severity.HIGH,
-        f"webhook subscription {sub.id} was disabled after {sub.failure_streak} failed "
-        "deliveries; fix the endpoint and switch it on again",
-        connection_id=sub.filter_connection_id,
-        refs={"subscription_id": sub.id, "connection_id": sub.filter_connection_id},
-    ) for sub in rows]
+    rows = ctx.session.exec(
+        select(WebhookSubscription).where(
+            WebhookSubscription.active == sa.false(),
+            WebhookSubscription.failure_streak > 0,
+        )
+    ).all()
+    return [
+        Finding(
+            AlertKind.SUBSCRIPTION_DISABLED,
+            f"subscription:{sub.id}",
+            Severity.HIGH,
+            f"webhook subscription {sub.id} was disabled after {sub.failure_streak} failed "
+            "deliveries; fix the endpoint and switch it on again",
+            connection_id=sub.filter_connection_id,
+            refs={"subscription_id": sub.id, "connection_id": sub.filter_connection_id},
+        )
+        for sub in rows
+    ]
 
 
 def conflict_backlog(ctx: Context) -> list[Finding]:
@@ -201,13 +241,17 @@ def conflict_backlog(ctx: Context) -> list[Finding]:
     for connection_id, count in rows:
         limit = ctx.thresholds.for_connection(AlertKind.CONFLICT_BACKLOG, connection_id)
         if count > limit:
-            found.append(Finding(
-                AlertKind.CONFLICT_BACKLOG, f"connection:{connection_id}:conflicts",
-                Severity.HIGH,
-                f"{count} open high-severity conflicts on connection {connection_id} "
-                f"(threshold {limit:g})",
-                connection_id=connection_id, refs={"connection_id": connection_id},
-            ))
+            found.append(
+                Finding(
+                    AlertKind.CONFLICT_BACKLOG,
+                    f"connection:{connection_id}:conflicts",
+                    Severity.HIGH,
+                    f"{count} open high-severity conflicts on connection {connection_id} "
+                    f"(threshold {limit:g})",
+                    connection_id=connection_id,
+                    refs={"connection_id": connection_id},
+                )
+            )
     return found
 
 
@@ -225,24 +269,29 @@ def within_day(now: datetime, hours: str, zone: str) -> bool:
 def feed_silent(ctx: Context) -> list[Finding]:
     """An HL7 v2 feed that talked in the last week and has said nothing for longer than
     its threshold (minutes), during the day: the alert integration teams rely on most."""
-    if not within_day(ctx.now, ctx.settings.alert_feed_day_hours,
-                      ctx.settings.alert_feed_timezone):
+    if not within_day(ctx.now, ctx.settings.alert_feed_day_hours, ctx.settings.alert_feed_timezone):
         return []
     found = []
     for connection_id in sorted(set(ctx.session.exec(select(HL7Feed.connection_id)))):
         last = hl7_stats.last_message_at(ctx.redis, connection_id)
-        if last is None or not hl7_stats.messages_since(ctx.redis, connection_id,
-                                                        FEED_HISTORY_DAYS):
+        if last is None or not hl7_stats.messages_since(
+            ctx.redis, connection_id, FEED_HISTORY_DAYS
+        ):
             continue  # never talked (or not this week): nothing "normal" to miss
         silent = (ctx.now.timestamp() - last) / 60
         limit = ctx.thresholds.for_connection(AlertKind.FEED_SILENT, connection_id)
         if silent > limit:
-            found.append(Finding(
-                AlertKind.FEED_SILENT, f"connection:{connection_id}:feed", Severity.HIGH,
-                f"the HL7 feed of connection {connection_id} has been silent for "
-                f"{silent:.0f} minutes (threshold {limit:g})",
-                connection_id=connection_id, refs={"connection_id": connection_id},
-            ))
+            found.append(
+                Finding(
+                    AlertKind.FEED_SILENT,
+                    f"connection:{connection_id}:feed",
+                    Severity.HIGH,
+                    f"the HL7 feed of connection {connection_id} has been silent for "
+                    f"{silent:.0f} minutes (threshold {limit:g})",
+                    connection_id=connection_id,
+                    refs={"connection_id": connection_id},
+                )
+            )
     return found
 
 

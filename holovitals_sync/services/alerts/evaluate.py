@@ -37,16 +37,26 @@ def _findings(ctx: Context) -> dict[AlertKind, list[Finding]]:
 
 def _open(session: Session, finding: Finding, ctx: Context) -> Alert | None:
     """Insert a new alert; None when another evaluator inserted it first."""
-    alert = Alert(kind=finding.kind, severity=finding.severity, subject=finding.subject,
-                  message=finding.message, connection_id=finding.connection_id,
-                  queue=finding.queue, raised_at=ctx.now, last_seen_at=ctx.now)
+    alert = Alert(
+        kind=finding.kind,
+        severity=finding.severity,
+        subject=finding.subject,
+        message=finding.message,
+        connection_id=finding.connection_id,
+        queue=finding.queue,
+        raised_at=ctx.now,
+        last_seen_at=ctx.now,
+    )
     try:
         with session.begin_nested():
             session.add(alert)
     except sa.exc.IntegrityError:
         return None
-    emit(session, "alert.raised", {"alert_id": alert.id, "alert_kind": finding.kind.value,
-                                   **finding.refs})
+    emit(
+        session,
+        "alert.raised",
+        {"alert_id": alert.id, "alert_kind": finding.kind.value, **finding.refs},
+    )
     return alert
 
 
@@ -64,8 +74,10 @@ def evaluate(session: Session, redis: Any, settings: Settings) -> list[Alert]:
     """
     ctx = Context(session, redis, settings, thresholds.load(session, settings))
     results = _findings(ctx)
-    active = {(a.kind, a.subject): a for a in session.exec(
-        select(Alert).where(Alert.status != AlertStatus.CLOSED))}
+    active = {
+        (a.kind, a.subject): a
+        for a in session.exec(select(Alert).where(Alert.status != AlertStatus.CLOSED))
+    }
     holding: list[Alert] = []
     raised: list[Alert] = []
     closed: list[Alert] = []

@@ -23,8 +23,9 @@ class AlertClosed(ValueError):
     """A closed alert cannot be acknowledged any more."""
 
 
-def list_alerts(session: Session, *, status: AlertStatus | None = None, offset: int = 0,
-                limit: int = 50) -> list[Alert]:
+def list_alerts(
+    session: Session, *, status: AlertStatus | None = None, offset: int = 0, limit: int = 50
+) -> list[Alert]:
     """Alerts newest first, optionally of one status; `limit` is capped at 500."""
     query = select(Alert).order_by(Alert.raised_at.desc(), Alert.id.desc())  # type: ignore[attr-defined]
     if status is not None:
@@ -39,8 +40,7 @@ def count_open(session: Session) -> int:
     return int(session.exec(query).one())
 
 
-def acknowledge(session: Session, *, alert_id: int, actor: audit.Actor,
-                redis: Any = None) -> Alert:
+def acknowledge(session: Session, *, alert_id: int, actor: audit.Actor, redis: Any = None) -> Alert:
     """An operator has seen the alert: it stays active until its condition clears.
 
     Audited and committed. Acknowledging an acknowledged alert changes nothing.
@@ -59,8 +59,14 @@ def acknowledge(session: Session, *, alert_id: int, actor: audit.Actor,
     alert.status = AlertStatus.ACKNOWLEDGED
     alert.acknowledged_at, alert.acknowledged_by = utcnow(), actor.name
     session.add(alert)
-    audit.record(session, actor=actor, action="alert.acknowledge", target_type="alert",
-                 target_id=alert.id, details={"kind": alert.kind.value})
+    audit.record(
+        session,
+        actor=actor,
+        action="alert.acknowledge",
+        target_type="alert",
+        target_id=alert.id,
+        details={"kind": alert.kind.value},
+    )
     session.commit()
     publish(redis, alert, "acknowledged")
     return alert

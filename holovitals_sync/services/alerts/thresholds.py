@@ -85,23 +85,41 @@ def list_overrides(session: Session) -> list[AlertThreshold]:
     return list(session.exec(select(AlertThreshold).order_by(AlertThreshold.id)))
 
 
-def set_threshold(session: Session, *, kind: AlertKind, value: float | None,
-                  connection_id: int | None = None, queue: str | None = None,
-                  actor: audit.Actor | None = None) -> None:
+def set_threshold(
+    session: Session,
+    *,
+    kind: AlertKind,
+    value: float | None,
+    connection_id: int | None = None,
+    queue: str | None = None,
+    actor: audit.Actor | None = None,
+) -> None:
     """Store (or with `value` None remove) an override; commits with the caller's session.
 
     Audited when an `actor` is given (a person or token changing it through the API).
     """
-    _check(kind, value if value is not None else 1.0 + (kind == AlertKind.JOB_SLOW),
-           connection_id, queue)
-    row = session.exec(select(AlertThreshold).where(
-        AlertThreshold.kind == kind, AlertThreshold.connection_id == connection_id,
-        AlertThreshold.queue == queue,
-    )).first()
+    _check(
+        kind,
+        value if value is not None else 1.0 + (kind == AlertKind.JOB_SLOW),
+        connection_id,
+        queue,
+    )
+    row = session.exec(
+        select(AlertThreshold).where(
+            AlertThreshold.kind == kind,
+            AlertThreshold.connection_id == connection_id,
+            AlertThreshold.queue == queue,
+        )
+    ).first()
     if actor is not None:
-        audit.record(session, actor=actor, action="alert_threshold.set",
-                     target_type="alert_threshold", target_id=kind.value,
-                     details={"connection_id": connection_id, "queue": queue, "value": value})
+        audit.record(
+            session,
+            actor=actor,
+            action="alert_threshold.set",
+            target_type="alert_threshold",
+            target_id=kind.value,
+            details={"connection_id": connection_id, "queue": queue, "value": value},
+        )
     if value is None:
         if row is not None:
             session.delete(row)

@@ -12,8 +12,9 @@ from .. import audit
 from .resolve import ConflictNotFound, ResolutionError, resolve
 
 # Merge and manual need per-element input, so they are decided one conflict at a time.
-BULK_STRATEGIES = frozenset({ResolutionStrategy.USE_LOCAL, ResolutionStrategy.USE_REMOTE,
-                             ResolutionStrategy.IGNORE})
+BULK_STRATEGIES = frozenset(
+    {ResolutionStrategy.USE_LOCAL, ResolutionStrategy.USE_REMOTE, ResolutionStrategy.IGNORE}
+)
 
 
 @dataclass(slots=True)
@@ -22,10 +23,16 @@ class BulkResult:
     skipped: dict[int, str] = field(default_factory=dict)  # id -> why (no values)
 
 
-def resolve_bulk(session: Session, *, conflict_ids: Sequence[int],
-                 strategy: ResolutionStrategy, reason: str, actor: audit.Actor,
-                 severities: Collection[Severity] = (Severity.LOW,),
-                 write_back: bool | None = None) -> BulkResult:
+def resolve_bulk(
+    session: Session,
+    *,
+    conflict_ids: Sequence[int],
+    strategy: ResolutionStrategy,
+    reason: str,
+    actor: audit.Actor,
+    severities: Collection[Severity] = (Severity.LOW,),
+    write_back: bool | None = None,
+) -> BulkResult:
     """Resolve each conflict with one strategy; one that cannot be is skipped, not fatal.
 
     Each resolution runs in a savepoint and writes its own audit entry; write-backs are
@@ -46,16 +53,23 @@ def resolve_bulk(session: Session, *, conflict_ids: Sequence[int],
             continue
         try:
             with session.begin_nested():
-                resolve(session, conflict_id=conflict_id, strategy=strategy, reason=reason,
-                        actor=actor, write_back=write_back)
+                resolve(
+                    session,
+                    conflict_id=conflict_id,
+                    strategy=strategy,
+                    reason=reason,
+                    actor=actor,
+                    write_back=write_back,
+                )
             result.resolved.append(conflict_id)
         except (ResolutionError, ConflictNotFound) as exc:
             result.skipped[conflict_id] = type(exc).__name__
     return result
 
 
-def _skip_reason(session: Session, conflict_id: int,
-                 severities: Collection[Severity]) -> str | None:
+def _skip_reason(
+    session: Session, conflict_id: int, severities: Collection[Severity]
+) -> str | None:
     conflict = session.get(Conflict, conflict_id)
     if conflict is None:
         return "not found"

@@ -57,8 +57,9 @@ class Outcome:
 _Key = tuple[int, str | None, ConflictKind]
 
 
-def detect_batch(session: Session, connection_id: int, job_id: int | None,
-                 pairs: Sequence[Incoming]) -> list[Outcome]:
+def detect_batch(
+    session: Session, connection_id: int, job_id: int | None, pairs: Sequence[Incoming]
+) -> list[Outcome]:
     """Detect (and apply or record) one batch of incoming remote bodies.
 
     Args:
@@ -77,9 +78,15 @@ def detect_batch(session: Session, connection_id: int, job_id: int | None,
     return [_detect(session, p, job_id, ConflictKind.FIELD, known) for p in pairs]
 
 
-def detect_record(session: Session, *, record: SyncedRecord, remote_body: dict[str, Any],
-                  remote_version: str | None, job_id: int | None = None,
-                  kind: ConflictKind = ConflictKind.FIELD) -> Outcome:
+def detect_record(
+    session: Session,
+    *,
+    record: SyncedRecord,
+    remote_body: dict[str, Any],
+    remote_version: str | None,
+    job_id: int | None = None,
+    kind: ConflictKind = ConflictKind.FIELD,
+) -> Outcome:
     """Detect one record; `kind=STALE_WRITE` after an outbound write met 412/409.
 
     For a stale write, `remote_body` is the EHR's current copy read after the refusal.
@@ -88,8 +95,13 @@ def detect_record(session: Session, *, record: SyncedRecord, remote_body: dict[s
     return _detect(session, Incoming(record, remote_body, remote_version), job_id, kind, known)
 
 
-def detect_stored(session: Session, *, connection_id: int, job_id: int | None = None,
-                  record_ids: Sequence[int] | None = None) -> list[Outcome]:
+def detect_stored(
+    session: Session,
+    *,
+    connection_id: int,
+    job_id: int | None = None,
+    record_ids: Sequence[int] | None = None,
+) -> list[Outcome]:
     """Detect on records whose stored remote copy moved on under local changes.
 
     The sync's upsert keeps the base and local bodies of a dirty record and stores the new
@@ -99,18 +111,30 @@ def detect_stored(session: Session, *, connection_id: int, job_id: int | None = 
     without local changes costs one indexed query), or after a sync; records already
     decided for their remote version are skipped.
     """
-    query = select(SyncedRecord).where(SyncedRecord.connection_id == connection_id,
-                                       SyncedRecord.dirty == sa.true(),
-                                       SyncedRecord.deleted == sa.false())
+    query = select(SyncedRecord).where(
+        SyncedRecord.connection_id == connection_id,
+        SyncedRecord.dirty == sa.true(),
+        SyncedRecord.deleted == sa.false(),
+    )
     if record_ids is not None:
         query = query.where(SyncedRecord.id.in_(list(record_ids)))
-    rows = [r for r in session.exec(query.order_by(SyncedRecord.id))
-            if r.remote_body is not None
-            and _without_meta(r.remote_body) != _without_meta(r.base_copy or {})]
+    rows = [
+        r
+        for r in session.exec(query.order_by(SyncedRecord.id))
+        if r.remote_body is not None
+        and _without_meta(r.remote_body) != _without_meta(r.base_copy or {})
+    ]
     known = _known_conflicts(session, [r.id for r in rows])
-    return [_detect(session, Incoming(r, r.remote_body, r.remote_version), job_id,
-                    ConflictKind.STALE_WRITE if r.conflict_pending else ConflictKind.FIELD,
-                    known) for r in rows]
+    return [
+        _detect(
+            session,
+            Incoming(r, r.remote_body, r.remote_version),
+            job_id,
+            ConflictKind.STALE_WRITE if r.conflict_pending else ConflictKind.FIELD,
+            known,
+        )
+        for r in rows
+    ]
 
 
 def _known_conflicts(session: Session, record_ids: list[int]) -> dict[_Key, Conflict]:
@@ -120,8 +144,13 @@ def _known_conflicts(session: Session, record_ids: list[int]) -> dict[_Key, Conf
     return {(c.record_id, c.remote_version, c.kind): c for c in rows}
 
 
-def _detect(session: Session, incoming: Incoming, job_id: int | None, kind: ConflictKind,
-            known: dict[_Key, Conflict]) -> Outcome:
+def _detect(
+    session: Session,
+    incoming: Incoming,
+    job_id: int | None,
+    kind: ConflictKind,
+    known: dict[_Key, Conflict],
+) -> Outcome:
     record, version = incoming.record, incoming.version
     existing = _existing(known, record.id, version, kind)
     if existing is not None and existing.status is ConflictStatus.IGNORED:
@@ -142,8 +171,9 @@ def _detect(session: Session, incoming: Incoming, job_id: int | None, kind: Conf
 _FIELD_KINDS = (ConflictKind.FIELD, ConflictKind.STALE_WRITE)
 
 
-def _existing(known: dict[_Key, Conflict], record_id: int, version: str | None,
-              kind: ConflictKind) -> Conflict | None:
+def _existing(
+    known: dict[_Key, Conflict], record_id: int, version: str | None, kind: ConflictKind
+) -> Conflict | None:
     """The decision already taken for this record and remote version.
 
     A field conflict and a stale write over the same remote version are one disagreement:
@@ -181,8 +211,14 @@ def _without_meta(body: dict[str, Any]) -> dict[str, Any]:
 SUPERSEDED = "system:superseded"
 
 
-def _open(session: Session, incoming: Incoming, job_id: int | None, kind: ConflictKind,
-          conflicts: list[FieldConflict], known: dict[_Key, Conflict]) -> Conflict:
+def _open(
+    session: Session,
+    incoming: Incoming,
+    job_id: int | None,
+    kind: ConflictKind,
+    conflicts: list[FieldConflict],
+    known: dict[_Key, Conflict],
+) -> Conflict:
     """Write the conflict row (replacing older open ones) and park the record."""
     record = incoming.record
     _supersede(session, record.id, kind, known)
@@ -195,17 +231,21 @@ def _open(session: Session, incoming: Incoming, job_id: int | None, kind: Confli
     session.add(record)
     paths = [c.path for c in conflicts]
     row = Conflict(
-        record_id=record.id, connection_id=record.connection_id, job_id=job_id,
-        resource_type=record.resource_type, kind=kind, remote_version=incoming.version,
+        record_id=record.id,
+        connection_id=record.connection_id,
+        job_id=job_id,
+        resource_type=record.resource_type,
+        kind=kind,
+        remote_version=incoming.version,
         fields=paths,
-        base_values=_side(conflicts, "base"), local_values=_side(conflicts, "local"),
+        base_values=_side(conflicts, "base"),
+        local_values=_side(conflicts, "local"),
         remote_values=_side(conflicts, "remote"),
         severity=severity_of(record.resource_type, paths, incoming.body),
     )
     row = _insert_once(session, row)
     known[(row.record_id, row.remote_version, row.kind)] = row
-    log.info("conflict %s on record %s (%s, %d paths)", row.id, record.id, kind.value,
-             len(paths))
+    log.info("conflict %s on record %s (%s, %d paths)", row.id, record.id, kind.value, len(paths))
     return row
 
 
@@ -215,8 +255,9 @@ def _side(conflicts: list[FieldConflict], side: str) -> dict[str, Any]:
     return {path: value for path, value in values if value is not MISSING}
 
 
-def _supersede(session: Session, record_id: int, kind: ConflictKind,
-               known: dict[_Key, Conflict]) -> None:
+def _supersede(
+    session: Session, record_id: int, kind: ConflictKind, known: dict[_Key, Conflict]
+) -> None:
     for key, row in known.items():
         if key[0] == record_id and key[2] is kind and row.status is ConflictStatus.OPEN:
             row.status, row.resolved_by = ConflictStatus.IGNORED, SUPERSEDED
@@ -232,7 +273,9 @@ def _insert_once(session: Session, row: Conflict) -> Conflict:
             session.flush()
         return row
     except sa.exc.IntegrityError:
-        query = select(Conflict).where(Conflict.record_id == row.record_id,
-                                       Conflict.remote_version == row.remote_version,
-                                       Conflict.kind == row.kind)
+        query = select(Conflict).where(
+            Conflict.record_id == row.record_id,
+            Conflict.remote_version == row.remote_version,
+            Conflict.kind == row.kind,
+        )
         return session.exec(query).one()

@@ -108,9 +108,13 @@ class _Ctx:
         return l  # the local copy stays as it is until a person or a policy decides
 
 
-def three_way(base: Mapping[str, Any] | None, local: Mapping[str, Any],
-              remote: Mapping[str, Any], *,
-              choices: Mapping[str, Any] | None = None) -> MergeResult:
+def three_way(
+    base: Mapping[str, Any] | None,
+    local: Mapping[str, Any],
+    remote: Mapping[str, Any],
+    *,
+    choices: Mapping[str, Any] | None = None,
+) -> MergeResult:
     """Merge two edits of one FHIR resource against their common base.
 
     Args:
@@ -162,8 +166,9 @@ def _merge(b: Any, l: Any, r: Any, path: str, name: str, ctx: _Ctx) -> Any:  # n
 def _merge_dict(b: dict, l: dict, r: dict, path: str, ctx: _Ctx) -> dict:  # noqa: E741
     out: dict[str, Any] = {}
     for key in _keys(l, r):
-        value = _merge(b.get(key, MISSING), l.get(key, MISSING), r.get(key, MISSING),
-                       f"{path}.{key}", key, ctx)
+        value = _merge(
+            b.get(key, MISSING), l.get(key, MISSING), r.get(key, MISSING), f"{path}.{key}", key, ctx
+        )
         if value is not MISSING:
             out[key] = value
     return out
@@ -197,8 +202,15 @@ def _identity_index(items: list, fields: tuple[str, ...]) -> dict[tuple, int] | 
     return index
 
 
-def _merge_keyed(base: list, l: list, r: list, indexes: list[dict[tuple, int]],  # noqa: E741
-                 path: str, name: str, ctx: _Ctx) -> list:
+def _merge_keyed(
+    base: list,
+    l: list,  # noqa: E741 (local, beside r for remote and b for base)
+    r: list,
+    indexes: list[dict[tuple, int]],
+    path: str,
+    name: str,
+    ctx: _Ctx,
+) -> list:
     bi, li, ri = indexes
     # Slots both sides added: named by rank, so swapping the sides names them alike.
     added = sorted((k for k in li if k in ri and k not in bi), key=_sort_key)
@@ -206,9 +218,14 @@ def _merge_keyed(base: list, l: list, r: list, indexes: list[dict[tuple, int]], 
     out = []
     for key in list(li) + [k for k in ri if k not in li]:
         label = f"{path}[{bi[key]}]" if key in bi else f"{path}[+{rank.get(key, 'r')}]"
-        value = _merge(base[bi[key]] if key in bi else MISSING,
-                       l[li[key]] if key in li else MISSING,
-                       r[ri[key]] if key in ri else MISSING, label, name, ctx)
+        value = _merge(
+            base[bi[key]] if key in bi else MISSING,
+            l[li[key]] if key in li else MISSING,
+            r[ri[key]] if key in ri else MISSING,
+            label,
+            name,
+            ctx,
+        )
         if value is not MISSING:
             out.append(value)
     return out
@@ -218,14 +235,27 @@ def _sort_key(key: tuple) -> tuple[str, ...]:
     return tuple("" if part is None else str(part) for part in key)
 
 
-def _merge_positional(b: Any, base: list, l: list, r: list, path: str,  # noqa: E741
-                      name: str, ctx: _Ctx) -> Any:
+def _merge_positional(
+    b: Any,
+    base: list,
+    l: list,  # noqa: E741
+    r: list,
+    path: str,
+    name: str,
+    ctx: _Ctx,
+) -> Any:
     mark = len(ctx.conflicts)
     out, gap, hole = [], False, False
     for i in range(max(len(base), len(l), len(r))):
         before = len(ctx.conflicts)
-        value = _merge(base[i] if i < len(base) else MISSING, l[i] if i < len(l) else MISSING,
-                       r[i] if i < len(r) else MISSING, f"{path}[{i}]", name, ctx)
+        value = _merge(
+            base[i] if i < len(base) else MISSING,
+            l[i] if i < len(l) else MISSING,
+            r[i] if i < len(r) else MISSING,
+            f"{path}[{i}]",
+            name,
+            ctx,
+        )
         conflicted = len(ctx.conflicts) > before
         if value is MISSING and not conflicted:
             gap = True

@@ -37,37 +37,51 @@ def index_identifiers(session: Session, records: Sequence[SyncedRecord]) -> None
     if not ids:
         return
     session.exec(delete(RecordIdentifier).where(RecordIdentifier.record_id.in_(ids)))
-    rows = [{"record_id": r.id, "connection_id": r.connection_id,
-             "resource_type": r.resource_type, "system": system, "value": value}
-            for r in records if r.id for system, value in _identities(r.remote_body)]
+    rows = [
+        {
+            "record_id": r.id,
+            "connection_id": r.connection_id,
+            "resource_type": r.resource_type,
+            "system": system,
+            "value": value,
+        }
+        for r in records
+        if r.id
+        for system, value in _identities(r.remote_body)
+    ]
     if rows:
         # One executemany through Core: ORM objects were flushed one INSERT per row (they
         # want their new ids back), twenty statements a batch for nothing.
         session.execute(sa.insert(RecordIdentifier), rows)
 
 
-def _others(session: Session, connection_id: int, resource_type: str,
-            pairs: Sequence[tuple[str, str]]) -> Iterator[tuple[int, str, dict | None]]:
+def _others(
+    session: Session, connection_id: int, resource_type: str, pairs: Sequence[tuple[str, str]]
+) -> Iterator[tuple[int, str, dict | None]]:
     """Live records of the type holding any of these identifiers (once each)."""
     seen: set[int] = set()
     for start in range(0, len(pairs), CHUNK):
-        chunk = pairs[start:start + CHUNK]
-        query = select(SyncedRecord.id, SyncedRecord.remote_id, SyncedRecord.remote_body).join(
-            RecordIdentifier, RecordIdentifier.record_id == SyncedRecord.id
-        ).where(
-            RecordIdentifier.connection_id == connection_id,
-            RecordIdentifier.resource_type == resource_type,
-            sa.tuple_(RecordIdentifier.system, RecordIdentifier.value).in_(chunk),
-            SyncedRecord.deleted == False,  # noqa: E712 (SQL expression)
-        ).order_by(SyncedRecord.id)
+        chunk = pairs[start : start + CHUNK]
+        query = (
+            select(SyncedRecord.id, SyncedRecord.remote_id, SyncedRecord.remote_body)
+            .join(RecordIdentifier, RecordIdentifier.record_id == SyncedRecord.id)
+            .where(
+                RecordIdentifier.connection_id == connection_id,
+                RecordIdentifier.resource_type == resource_type,
+                sa.tuple_(RecordIdentifier.system, RecordIdentifier.value).in_(chunk),
+                SyncedRecord.deleted == False,  # noqa: E712 (SQL expression)
+            )
+            .order_by(SyncedRecord.id)
+        )
         for row in session.exec(query):
             if row[0] not in seen:
                 seen.add(row[0])
                 yield row
 
 
-def detect_duplicates(session: Session, *, connection_id: int, job_id: int | None,
-                      records: Sequence[SyncedRecord]) -> list[Outcome]:
+def detect_duplicates(
+    session: Session, *, connection_id: int, job_id: int | None, records: Sequence[SyncedRecord]
+) -> list[Outcome]:
     """Open a `duplicate` conflict for each record sharing an identifier with another.
 
     Args:
@@ -101,18 +115,29 @@ def detect_duplicates(session: Session, *, connection_id: int, job_id: int | Non
 
 
 def _open(session: Session, record: SyncedRecord, others: list, job_id: int | None) -> Outcome:
-    existing = session.exec(select(Conflict).where(
-        Conflict.record_id == record.id, Conflict.kind == ConflictKind.DUPLICATE,
-        Conflict.remote_version == record.remote_version)).first()
+    existing = session.exec(
+        select(Conflict).where(
+            Conflict.record_id == record.id,
+            Conflict.kind == ConflictKind.DUPLICATE,
+            Conflict.remote_version == record.remote_version,
+        )
+    ).first()
     if existing is None:
         other_ids = sorted({o[0] for o in others})
         existing = Conflict(
-            record_id=record.id, connection_id=record.connection_id, job_id=job_id,
-            resource_type=record.resource_type, kind=ConflictKind.DUPLICATE,
-            remote_version=record.remote_version, fields=["identifier"],
+            record_id=record.id,
+            connection_id=record.connection_id,
+            job_id=job_id,
+            resource_type=record.resource_type,
+            kind=ConflictKind.DUPLICATE,
+            remote_version=record.remote_version,
+            fields=["identifier"],
             local_values={"identifier": (record.remote_body or {}).get("identifier")},
-            remote_values={"identifier": (others[0][2] or {}).get("identifier"),
-                           "remote_id": others[0][1], "record_ids": other_ids},
+            remote_values={
+                "identifier": (others[0][2] or {}).get("identifier"),
+                "remote_id": others[0][1],
+                "record_ids": other_ids,
+            },
             severity=Severity.MEDIUM,  # identity: a second chart for one person
         )
         session.add(existing)

@@ -45,13 +45,17 @@ class EffectivePolicy:
     automatic: bool
 
 
-def strategy_for(session: Session, *, connection_id: int | None,
-                 resource_type: str) -> EffectivePolicy:
+def strategy_for(
+    session: Session, *, connection_id: int | None, resource_type: str
+) -> EffectivePolicy:
     """The strategy a conflict of this connection and type gets by default."""
-    rows = session.exec(select(ConflictPolicy).where(
-        ConflictPolicy.resource_type == resource_type,
-        (ConflictPolicy.connection_id == connection_id) | (ConflictPolicy.connection_id.is_(None)),
-    )).all()
+    rows = session.exec(
+        select(ConflictPolicy).where(
+            ConflictPolicy.resource_type == resource_type,
+            (ConflictPolicy.connection_id == connection_id)
+            | (ConflictPolicy.connection_id.is_(None)),
+        )
+    ).all()
     own = [r for r in rows if connection_id is not None and r.connection_id == connection_id]
     glob = [r for r in rows if r.connection_id is None]
     if own:
@@ -70,33 +74,52 @@ def list_policies(session: Session, *, connection_id: int | None = None) -> list
     return [strategy_for(session, connection_id=connection_id, resource_type=t) for t in types]
 
 
-def set_policy(session: Session, *, connection_id: int | None, resource_type: str,
-               strategy: ResolutionStrategy | None, actor: audit.Actor) -> EffectivePolicy:
+def set_policy(
+    session: Session,
+    *,
+    connection_id: int | None,
+    resource_type: str,
+    strategy: ResolutionStrategy | None,
+    actor: audit.Actor,
+) -> EffectivePolicy:
     """Store (or with `strategy` None remove) a policy; audited."""
     query = select(ConflictPolicy).where(ConflictPolicy.resource_type == resource_type)
-    query = query.where(ConflictPolicy.connection_id == connection_id
-                        if connection_id is not None else ConflictPolicy.connection_id.is_(None))
+    query = query.where(
+        ConflictPolicy.connection_id == connection_id
+        if connection_id is not None
+        else ConflictPolicy.connection_id.is_(None)
+    )
     row = session.exec(query).first()
     if strategy is None:
         if row is not None:
             session.delete(row)
     elif row is None:
-        session.add(ConflictPolicy(connection_id=connection_id, resource_type=resource_type,
-                                   strategy=strategy, updated_by=actor.name))
+        session.add(
+            ConflictPolicy(
+                connection_id=connection_id,
+                resource_type=resource_type,
+                strategy=strategy,
+                updated_by=actor.name,
+            )
+        )
     else:
         row.strategy, row.updated_by, row.updated_at = strategy, actor.name, utcnow()
         session.add(row)
     session.flush()
-    audit.record(session, actor=actor, action="conflict_policy.set",
-                 target_type="connection" if connection_id else "conflict_policy",
-                 target_id=connection_id,
-                 details={"resource_type": resource_type,
-                          "strategy": strategy.value if strategy else None})
+    audit.record(
+        session,
+        actor=actor,
+        action="conflict_policy.set",
+        target_type="connection" if connection_id else "conflict_policy",
+        target_id=connection_id,
+        details={"resource_type": resource_type, "strategy": strategy.value if strategy else None},
+    )
     return strategy_for(session, connection_id=connection_id, resource_type=resource_type)
 
 
-def schedule_automatic(session: Session, conflict_ids: Iterable[int], *,
-                       queue: Queue | None = None) -> list[int]:
+def schedule_automatic(
+    session: Session, conflict_ids: Iterable[int], *, queue: Queue | None = None
+) -> list[int]:
     """Enqueue automatic resolution for the conflicts whose policy is automatic.
 
     Call after the transaction that created the conflicts has committed (the job reads
@@ -106,14 +129,20 @@ def schedule_automatic(session: Session, conflict_ids: Iterable[int], *,
     for conflict in session.exec(select(Conflict).where(Conflict.id.in_(list(conflict_ids)))):
         if conflict.status is not ConflictStatus.OPEN or conflict.kind is ConflictKind.DUPLICATE:
             continue
-        policy = strategy_for(session, connection_id=conflict.connection_id,
-                              resource_type=conflict.resource_type)
+        policy = strategy_for(
+            session, connection_id=conflict.connection_id, resource_type=conflict.resource_type
+        )
         if policy.automatic:
             queue = queue or conflict_queue()
             job_id = f"conflict-auto-{conflict.id}"
             if not pending(queue, job_id):
-                queue.enqueue(JOB_FUNCTION, conflict.id, job_id=job_id, result_ttl=3600,
-                              failure_ttl=7 * 24 * 3600)
+                queue.enqueue(
+                    JOB_FUNCTION,
+                    conflict.id,
+                    job_id=job_id,
+                    result_ttl=3600,
+                    failure_ttl=7 * 24 * 3600,
+                )
             scheduled.append(conflict.id)
     return scheduled
 
@@ -128,11 +157,16 @@ def auto_resolve(conflict_id: int) -> str:
         conflict = session.get(Conflict, conflict_id)
         if conflict is None or conflict.status is not ConflictStatus.OPEN:
             return "not open"
-        policy = strategy_for(session, connection_id=conflict.connection_id,
-                              resource_type=conflict.resource_type)
+        policy = strategy_for(
+            session, connection_id=conflict.connection_id, resource_type=conflict.resource_type
+        )
         if not policy.automatic:
             return policy.strategy.value  # waits for a person
-        resolve(session, conflict_id=conflict_id, strategy=policy.strategy,
-                reason=f"automatic: {policy.source} policy for {conflict.resource_type}",
-                actor=POLICY_ACTOR)
+        resolve(
+            session,
+            conflict_id=conflict_id,
+            strategy=policy.strategy,
+            reason=f"automatic: {policy.source} policy for {conflict.resource_type}",
+            actor=POLICY_ACTOR,
+        )
         return policy.strategy.value

@@ -40,8 +40,9 @@ def _query(filters: ConflictFilter):  # noqa: ANN202 (a SQLModel select)
     return query
 
 
-def list_conflicts(session: Session, *, filters: ConflictFilter, after_id: int | None = None,
-                   limit: int = 50) -> tuple[list[Conflict], int | None]:
+def list_conflicts(
+    session: Session, *, filters: ConflictFilter, after_id: int | None = None, limit: int = 50
+) -> tuple[list[Conflict], int | None]:
     """One page, newest first; returns (rows, cursor for the next page or None)."""
     limit = max(1, min(limit, MAX_PAGE))
     query = _query(filters)

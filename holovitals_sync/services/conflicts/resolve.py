@@ -46,10 +46,15 @@ class NotOpen(ResolutionError):
     """The conflict was already resolved or ignored."""
 
 
-def resolved_body(strategy: ResolutionStrategy, base: dict[str, Any] | None,
-                  local: dict[str, Any], remote: dict[str, Any], *,
-                  choices: Mapping[str, str] | None = None,
-                  values: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict]:
+def resolved_body(
+    strategy: ResolutionStrategy,
+    base: dict[str, Any] | None,
+    local: dict[str, Any],
+    remote: dict[str, Any],
+    *,
+    choices: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict]:
     """What the record becomes under `strategy` (pure).
 
     Args:
@@ -131,10 +136,17 @@ def load_open(session: Session, conflict_id: int) -> Conflict:
     return conflict
 
 
-def resolve(session: Session, *, conflict_id: int, strategy: ResolutionStrategy, reason: str,
-            actor: audit.Actor, choices: Mapping[str, str] | None = None,
-            values: Mapping[str, Any] | None = None, write_back: bool | None = None,
-            ) -> Conflict:
+def resolve(
+    session: Session,
+    *,
+    conflict_id: int,
+    strategy: ResolutionStrategy,
+    reason: str,
+    actor: audit.Actor,
+    choices: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+    write_back: bool | None = None,
+) -> Conflict:
     """Resolve one open conflict.
 
     Args:
@@ -162,27 +174,56 @@ def resolve(session: Session, *, conflict_id: int, strategy: ResolutionStrategy,
     local, remote = record.local_copy or {}, record.remote_body or {}
     outcome: WriteBack | None = None
     if conflict.kind is ConflictKind.REMOTE_DELETED:
-        _settle(conflict, strategy=strategy, reason=reason.strip(), actor=actor,
-                resolution={"before": local, "after": _after_delete(strategy, local),
-                            "values": dict(_after_values(conflict, strategy, {}))})
+        _settle(
+            conflict,
+            strategy=strategy,
+            reason=reason.strip(),
+            actor=actor,
+            resolution={
+                "before": local,
+                "after": _after_delete(strategy, local),
+                "values": dict(_after_values(conflict, strategy, {})),
+            },
+        )
         _apply_delete(record, strategy, actor)
     else:
-        body, chosen = resolved_body(strategy, record.base_copy, local, remote,
-                                     choices=choices, values=values)
+        body, chosen = resolved_body(
+            strategy, record.base_copy, local, remote, choices=choices, values=values
+        )
         after = _after_values(conflict, strategy, chosen)
-        _settle(conflict, strategy=strategy, reason=reason.strip(), actor=actor,
-                resolution={"before": local, "after": body, "values": after})
-        outcome = _apply(session, conflict=conflict, record=record, strategy=strategy,
-                         body=body, write_back=write_back)
+        _settle(
+            conflict,
+            strategy=strategy,
+            reason=reason.strip(),
+            actor=actor,
+            resolution={"before": local, "after": body, "values": after},
+        )
+        outcome = _apply(
+            session,
+            conflict=conflict,
+            record=record,
+            strategy=strategy,
+            body=body,
+            write_back=write_back,
+        )
     if outcome is not None:
         conflict.resolution = {**conflict.resolution, "write_back": outcome.as_dict()}
     session.add(conflict)
-    audit.record(session, actor=actor, action="conflict.resolve", target_type="conflict",
-                 target_id=conflict.id,
-                 details={"strategy": strategy.value, "record_id": record.id,
-                          "paths": conflict.fields, "severity": conflict.severity.value,
-                          "write_back": outcome.status if outcome else None,
-                          "new_conflict_id": outcome.conflict_id if outcome else None})
+    audit.record(
+        session,
+        actor=actor,
+        action="conflict.resolve",
+        target_type="conflict",
+        target_id=conflict.id,
+        details={
+            "strategy": strategy.value,
+            "record_id": record.id,
+            "paths": conflict.fields,
+            "severity": conflict.severity.value,
+            "write_back": outcome.status if outcome else None,
+            "new_conflict_id": outcome.conflict_id if outcome else None,
+        },
+    )
     session.flush()
     _announce_resolved(session, conflict, record)
     log.info("conflict %s resolved with %s", conflict.id, strategy.value)
@@ -191,22 +232,30 @@ def resolve(session: Session, *, conflict_id: int, strategy: ResolutionStrategy,
 
 def _announce_resolved(session: Session, conflict: Conflict, record: SyncedRecord) -> None:
     """`conflict.resolved` for webhook subscribers, with the caller's transaction."""
-    emit(session, "conflict.resolved", {
-        "connection_id": conflict.connection_id, "conflict_id": conflict.id,
-        "record_id": record.id, "resource_type": record.resource_type,
-        "resource_id": record.remote_id})
+    emit(
+        session,
+        "conflict.resolved",
+        {
+            "connection_id": conflict.connection_id,
+            "conflict_id": conflict.id,
+            "record_id": record.id,
+            "resource_type": record.resource_type,
+            "resource_id": record.remote_id,
+        },
+    )
 
 
 def _after_delete(strategy: ResolutionStrategy, local: dict[str, Any]) -> dict | None:
     """What a record deleted at the EHR becomes: gone (remote), or kept as ours."""
     if strategy in (S.MERGE, S.MANUAL):
-        raise ResolutionError("a record deleted at the EHR is let go (use remote) or kept "
-                              "(use local); merge and manual do not apply")
+        raise ResolutionError(
+            "a record deleted at the EHR is let go (use remote) or kept "
+            "(use local); merge and manual do not apply"
+        )
     return None if strategy is S.USE_REMOTE else local
 
 
-def _apply_delete(record: SyncedRecord, strategy: ResolutionStrategy,
-                  actor: audit.Actor) -> None:
+def _apply_delete(record: SyncedRecord, strategy: ResolutionStrategy, actor: audit.Actor) -> None:
     """Use remote: tombstone it here too. Use local: keep ours, and let the next outbound
     run write it to the EHR as new (no version to match any more). Ignore: leave it held."""
     if strategy is S.IGNORE:
@@ -228,8 +277,14 @@ def _after_values(conflict: Conflict, strategy: ResolutionStrategy, chosen: dict
     return dict(conflict.local_values)
 
 
-def _settle(conflict: Conflict, *, strategy: ResolutionStrategy, reason: str,
-            actor: audit.Actor, resolution: dict[str, Any]) -> None:
+def _settle(
+    conflict: Conflict,
+    *,
+    strategy: ResolutionStrategy,
+    reason: str,
+    actor: audit.Actor,
+    resolution: dict[str, Any],
+) -> None:
     conflict.status = ConflictStatus.IGNORED if strategy is S.IGNORE else ConflictStatus.RESOLVED
     conflict.strategy = strategy
     conflict.reason = reason[:2000]
@@ -238,9 +293,15 @@ def _settle(conflict: Conflict, *, strategy: ResolutionStrategy, reason: str,
     conflict.resolution = resolution
 
 
-def _apply(session: Session, *, conflict: Conflict, record: SyncedRecord,
-           strategy: ResolutionStrategy, body: dict[str, Any],
-           write_back: bool | None) -> WriteBack | None:
+def _apply(
+    session: Session,
+    *,
+    conflict: Conflict,
+    record: SyncedRecord,
+    strategy: ResolutionStrategy,
+    body: dict[str, Any],
+    write_back: bool | None,
+) -> WriteBack | None:
     """Make `body` the local copy; the EHR's current version becomes the agreed base.
 
     Ignore changes nothing: the local copy stays, and so does the hold on outbound writes

@@ -75,9 +75,12 @@ def _matches(rule: Rule, segments: list[str]) -> bool:
     return wanted[:n] == segments[:n]
 
 
-def severity_of(resource_type: str, paths: Iterable[str],
-                body: Mapping[str, Any] | None = None,
-                rules: Iterable[Rule] = RULES) -> Severity:
+def severity_of(
+    resource_type: str,
+    paths: Iterable[str],
+    body: Mapping[str, Any] | None = None,
+    rules: Iterable[Rule] = RULES,
+) -> Severity:
     """The highest severity any rule gives to any of `paths`.
 
     Args:

@@ -75,8 +75,12 @@ class WriteBack:
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "version": self.version,
-                "conflict_id": self.conflict_id, "error": self.error}
+        return {
+            "status": self.status,
+            "version": self.version,
+            "conflict_id": self.conflict_id,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,7 @@ def default_adapter(connection: EHRConnection) -> EHRAdapter:
 
 
 # --- owing a write-back (inside the resolution's transaction) -------------------------------
+
 
 def owe(session: Session, conflict: Conflict) -> WriteBack:
     """Mark the resolved record's write to the EHR as owed; queued once the caller commits."""
@@ -148,24 +153,41 @@ def queue_write_backs(conflict_ids: Iterable[int], queue: Queue | None = None) -
             job_id = f"conflict-writeback-{conflict_id}"
             if pending(queue, job_id):
                 continue
-            retry = Retry(max=settings.retry_attempts, interval=settings.retry_backoff) \
-                if settings.retry_attempts else None
-            queue.enqueue(job_functions.WRITE_BACK, conflict_id, job_id=job_id, retry=retry,
-                          result_ttl=3600, failure_ttl=7 * 24 * 3600,
-                          description=f"write-back of conflict {conflict_id}")
+            retry = (
+                Retry(max=settings.retry_attempts, interval=settings.retry_backoff)
+                if settings.retry_attempts
+                else None
+            )
+            queue.enqueue(
+                job_functions.WRITE_BACK,
+                conflict_id,
+                job_id=job_id,
+                retry=retry,
+                result_ttl=3600,
+                failure_ttl=7 * 24 * 3600,
+                description=f"write-back of conflict {conflict_id}",
+            )
     except Exception as exc:  # noqa: BLE001 - the owed row is the truth; the sweep retries
-        log.warning("write-back not queued (%s): the conflicts maintenance will queue it",
-                    type(exc).__name__)
+        log.warning(
+            "write-back not queued (%s): the conflicts maintenance will queue it",
+            type(exc).__name__,
+        )
 
 
 def requeue_stranded(session: Session, queue: Queue | None = None) -> int:
     """Queue again the write-backs owed for longer than `STRANDED_AFTER` that no RQ job
     holds (run by the conflicts workers' maintenance). Returns how many were queued."""
     cutoff = utcnow() - STRANDED_AFTER
-    ids = list(session.exec(select(Conflict.id)
-                            .where(Conflict.write_back_queued_at.is_not(None),
-                                   Conflict.write_back_queued_at < cutoff)
-                            .order_by(Conflict.id).limit(1000)))
+    ids = list(
+        session.exec(
+            select(Conflict.id)
+            .where(
+                Conflict.write_back_queued_at.is_not(None), Conflict.write_back_queued_at < cutoff
+            )
+            .order_by(Conflict.id)
+            .limit(1000)
+        )
+    )
     if not ids:
         return 0
     queue = queue or conflict_queue()
@@ -178,8 +200,10 @@ def requeue_stranded(session: Session, queue: Queue | None = None) -> int:
 
 # --- the job ---------------------------------------------------------------------------------
 
-def run(conflict_id: int, *, retries_left: int = 0,
-        adapter_factory: AdapterFactory | None = None) -> str:
+
+def run(
+    conflict_id: int, *, retries_left: int = 0, adapter_factory: AdapterFactory | None = None
+) -> str:
     """Write one resolved record back to the EHR; returns the outcome's status.
 
     Idempotent: a write-back already recorded is left alone. A failure that may pass is
@@ -194,8 +218,11 @@ def run(conflict_id: int, *, retries_left: int = 0,
     except Exception as exc:
         reason = permanent_reason(exc)
         if reason is None and retries_left > 0:
-            log.info("write-back of conflict %s failed (%s); RQ retries it", conflict_id,
-                     type(exc).__name__)
+            log.info(
+                "write-back of conflict %s failed (%s); RQ retries it",
+                conflict_id,
+                type(exc).__name__,
+            )
             raise
         error = safe_error(exc)
         with session_scope() as session:
@@ -210,8 +237,9 @@ def _outgoing(session: Session, conflict_id: int) -> Outgoing | WriteBack:
     if conflict is None:
         return WriteBack("gone")
     if conflict.write_back_queued_at is None:  # done before (a duplicate or late job)
-        return WriteBack(((conflict.resolution or {}).get("write_back") or {})
-                         .get("status", "none"))
+        return WriteBack(
+            ((conflict.resolution or {}).get("write_back") or {}).get("status", "none")
+        )
     record = session.get(SyncedRecord, conflict.record_id)
     if record.deleted or record.conflict_pending:
         return _finish(session, conflict_id, WriteBack("superseded"))
@@ -219,8 +247,16 @@ def _outgoing(session: Session, conflict_id: int) -> Outgoing | WriteBack:
         return _finish(session, conflict_id, WriteBack("settled", record.remote_version))
     body = _content(record.local_copy or {})
     body["id"] = record.remote_id
-    return Outgoing(conflict_id, int(record.id), record.connection_id, conflict.job_id,
-                    record.resource_type, record.remote_id, body, record.remote_version)
+    return Outgoing(
+        conflict_id,
+        int(record.id),
+        record.connection_id,
+        conflict.job_id,
+        record.resource_type,
+        record.remote_id,
+        body,
+        record.remote_version,
+    )
 
 
 def _send(item: Outgoing, factory: AdapterFactory) -> Answer:
@@ -249,21 +285,33 @@ def _record(session: Session, item: Outgoing, answer: Answer) -> WriteBack:
         session.add(record)
         return _finish(session, item.conflict_id, WriteBack("refused"))
     if answer.outcome == "stale" and _content(answer.body) != _content(item.body):
-        outcome = detect_record(session, record=record, remote_body=answer.body,
-                                remote_version=answer.version, job_id=item.job_id,
-                                kind=ConflictKind.STALE_WRITE)
-        log.info("write-back of record %s found the EHR moved on: %s", record.id,
-                 outcome.action.value)
+        outcome = detect_record(
+            session,
+            record=record,
+            remote_body=answer.body,
+            remote_version=answer.version,
+            job_id=item.job_id,
+            kind=ConflictKind.STALE_WRITE,
+        )
+        log.info(
+            "write-back of record %s found the EHR moved on: %s", record.id, outcome.action.value
+        )
         status = "stale" if outcome.action is Action.CONFLICT else "stale_merged"
-        return _finish(session, item.conflict_id,
-                       WriteBack(status, record.remote_version, outcome.conflict_id))
+        return _finish(
+            session, item.conflict_id, WriteBack(status, record.remote_version, outcome.conflict_id)
+        )
     # Written, or refused as stale over our own earlier write (a retry after a lost answer).
     _agree(session, record, item, answer.body or item.body, answer.version)
     return _finish(session, item.conflict_id, WriteBack("written", record.remote_version))
 
 
-def _agree(session: Session, record: SyncedRecord, item: Outgoing, written: dict[str, Any],
-           version: str | None) -> None:
+def _agree(
+    session: Session,
+    record: SyncedRecord,
+    item: Outgoing,
+    written: dict[str, Any],
+    version: str | None,
+) -> None:
     """Both sides now hold what was sent; a local change made meanwhile stays dirty."""
     changed_meanwhile = _content(record.local_copy or {}) != _content(item.body)
     record.base_body = record.remote_body = written
@@ -279,9 +327,10 @@ def _agree(session: Session, record: SyncedRecord, item: Outgoing, written: dict
 def _finish(session: Session, conflict_id: int, outcome: WriteBack) -> WriteBack:
     """Record the outcome once: a second run that got here first wins, this one is dropped."""
     claimed = session.execute(
-        sa.update(Conflict).where(Conflict.id == conflict_id,
-                                  Conflict.write_back_queued_at.is_not(None))
-        .values(write_back_queued_at=None)).rowcount
+        sa.update(Conflict)
+        .where(Conflict.id == conflict_id, Conflict.write_back_queued_at.is_not(None))
+        .values(write_back_queued_at=None)
+    ).rowcount
     if not claimed:
         session.rollback()
         return outcome
@@ -289,10 +338,18 @@ def _finish(session: Session, conflict_id: int, outcome: WriteBack) -> WriteBack
     session.refresh(conflict)
     conflict.resolution = {**(conflict.resolution or {}), "write_back": outcome.as_dict()}
     session.add(conflict)
-    audit.record(session, actor=ACTOR, action="conflict.write_back", target_type="conflict",
-                 target_id=conflict_id,
-                 details={"status": outcome.status, "new_conflict_id": outcome.conflict_id,
-                          "error": outcome.error})
+    audit.record(
+        session,
+        actor=ACTOR,
+        action="conflict.write_back",
+        target_type="conflict",
+        target_id=conflict_id,
+        details={
+            "status": outcome.status,
+            "new_conflict_id": outcome.conflict_id,
+            "error": outcome.error,
+        },
+    )
     log.info("write-back of conflict %s: %s", conflict_id, outcome.status)
     return outcome
 

@@ -36,8 +36,9 @@ def _escape(text: str, separators: str) -> str:
     return "".join(" " if ch in separators or ch in "\r\n" else ch for ch in text)
 
 
-def build_ack(code: str, header: Header | None, *, reason: str = "",
-              error_code: str = "", location: str = "") -> bytes:
+def build_ack(
+    code: str, header: Header | None, *, reason: str = "", error_code: str = "", location: str = ""
+) -> bytes:
     """The ACK for a message (or for a frame whose header could not be read: `header` None).
 
     Args:
@@ -52,15 +53,22 @@ def build_ack(code: str, header: Header | None, *, reason: str = "",
     now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     trigger = header.trigger if header else ""
     version = header.version if header else "2.5.1"
-    msh = f.join([
-        "MSH", seps[1:],
-        (header.msh5 if header and header.msh5 else OUR_APPLICATION),
-        (header.msh6 if header else ""),
-        (header.msh3 if header else ""), (header.msh4 if header else ""),
-        now, "", c.join(["ACK", trigger, "ACK"]) if trigger else "ACK",
-        _control_id(), (header.processing_id if header and header.processing_id else "P"),
-        version,
-    ])
+    msh = f.join(
+        [
+            "MSH",
+            seps[1:],
+            (header.msh5 if header and header.msh5 else OUR_APPLICATION),
+            (header.msh6 if header else ""),
+            (header.msh3 if header else ""),
+            (header.msh4 if header else ""),
+            now,
+            "",
+            c.join(["ACK", trigger, "ACK"]) if trigger else "ACK",
+            _control_id(),
+            (header.processing_id if header and header.processing_id else "P"),
+            version,
+        ]
+    )
     text = _escape(reason, seps)
     msa = ["MSA", code, header.control_id if header else ""] + ([text] if text else [])
     segments = [msh, f.join(msa)]
@@ -71,9 +79,11 @@ def build_ack(code: str, header: Header | None, *, reason: str = "",
 
 def _err(error_code: str, location: str, text: str, f: str, c: str, s: str) -> str:
     parts = location.split("^") if location else []
-    eld = c.join([*parts[:3], s.join([error_code, CODE_TEXT.get(error_code, ""), "HL70357"])]) \
-        if parts else c.join(["", "", "", s.join([error_code, CODE_TEXT.get(error_code, ""),
-                                                   "HL70357"])])
+    eld = (
+        c.join([*parts[:3], s.join([error_code, CODE_TEXT.get(error_code, ""), "HL70357"])])
+        if parts
+        else c.join(["", "", "", s.join([error_code, CODE_TEXT.get(error_code, ""), "HL70357"])])
+    )
     erl = c.join(parts[:1] + parts[1:3]) if parts else ""
     cwe = c.join([error_code, CODE_TEXT.get(error_code, ""), "HL70357"])
     return f.join(["ERR", eld, erl, cwe, "E", "", "", "", text])

@@ -27,8 +27,7 @@ ACTIONS: dict[str, Action] = {
     **dict.fromkeys(("A11", "A13"), Action.CANCELLATION),
     "A40": Action.MERGE,
 }
-CHARSETS = {"UNICODE UTF-8": "utf-8", "UNICODE": "utf-8", "8859/1": "latin-1",
-            "ASCII": "ascii"}
+CHARSETS = {"UNICODE UTF-8": "utf-8", "UNICODE": "utf-8", "8859/1": "latin-1", "ASCII": "ascii"}
 
 
 class Identifier(NamedTuple):
@@ -76,8 +75,7 @@ def _repetitions(message: hl7.Message, segment: str, field: int) -> int:
     return 1 if str(value) else 0
 
 
-def system_for(namespace: str, universal: str, kind: str,
-               systems: dict[str, str]) -> str | None:
+def system_for(namespace: str, universal: str, kind: str, systems: dict[str, str]) -> str | None:
     """The FHIR system of an assigning authority (HD), or None when unknown."""
     kind = kind.upper()
     if universal and kind == "ISO":
@@ -89,8 +87,9 @@ def system_for(namespace: str, universal: str, kind: str,
     return systems.get(namespace) or (systems.get(universal) if universal else None)
 
 
-def identifiers(message: hl7.Message, segment: str, field: int,
-                systems: dict[str, str]) -> list[Identifier]:
+def identifiers(
+    message: hl7.Message, segment: str, field: int, systems: dict[str, str]
+) -> list[Identifier]:
     """Every CX repetition of a field, each with its FHIR system where it is known."""
     found = []
     for rep in range(1, _repetitions(message, segment, field) + 1):
@@ -100,8 +99,11 @@ def identifiers(message: hl7.Message, segment: str, field: int,
         namespace = _at(message, segment, 1, field, rep, 4, 1)
         universal = _at(message, segment, 1, field, rep, 4, 2)
         kind = _at(message, segment, 1, field, rep, 4, 3)
-        found.append(Identifier(system_for(namespace, universal, kind, systems), value,
-                                namespace or universal))
+        found.append(
+            Identifier(
+                system_for(namespace, universal, kind, systems), value, namespace or universal
+            )
+        )
     return found
 
 

@@ -131,21 +131,34 @@ def _fields(msh: hl7.Segment, separators: str) -> Header | Refusal:
         separators=separators,
         sending_application=_component(msh(3)) if len(msh) > 3 else "",
         sending_facility=_component(msh(4)) if len(msh) > 4 else "",
-        msh3=_field(msh, 3), msh4=_field(msh, 4), msh5=_field(msh, 5), msh6=_field(msh, 6),
+        msh3=_field(msh, 3),
+        msh4=_field(msh, 4),
+        msh5=_field(msh, 5),
+        msh6=_field(msh, 6),
         message_code=_component(msh9(1), 1) if msh9 else "",
         trigger=_component(msh9(1), 2) if msh9 else "",
-        control_id=_field(msh, 10), processing_id=_field(msh, 11),
+        control_id=_field(msh, 10),
+        processing_id=_field(msh, 11),
         version=_component(msh(12)) if len(msh) > 12 else "",
     )
-    for value, location in ((header.sending_application, "MSH^1^3"),
-                            (header.message_code, "MSH^1^9"),
-                            (header.control_id, "MSH^1^10"),
-                            (header.version, "MSH^1^12")):
+    for value, location in (
+        (header.sending_application, "MSH^1^3"),
+        (header.message_code, "MSH^1^9"),
+        (header.control_id, "MSH^1^10"),
+        (header.version, "MSH^1^12"),
+    ):
         if not value:
-            return Refusal(f"malformed MSH: MSH-{location.rsplit('^', 1)[1]} missing",
-                           REQUIRED_FIELD_MISSING, location, header)
-    if len(header.control_id) > MAX_CONTROL_ID or len(header.msh3) > MAX_NAME \
-            or len(header.msh4) > MAX_NAME:
+            return Refusal(
+                f"malformed MSH: MSH-{location.rsplit('^', 1)[1]} missing",
+                REQUIRED_FIELD_MISSING,
+                location,
+                header,
+            )
+    if (
+        len(header.control_id) > MAX_CONTROL_ID
+        or len(header.msh3) > MAX_NAME
+        or len(header.msh4) > MAX_NAME
+    ):
         return Refusal("malformed MSH: field too long", DATA_TYPE_ERROR, "MSH^1", header)
     if not header.version.startswith("2."):
         return Refusal("unsupported HL7 version", UNSUPPORTED_VERSION, "MSH^1^12", header)

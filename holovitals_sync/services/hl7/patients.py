@@ -47,11 +47,15 @@ def held(session: Session, connection_id: int, identifier: Identifier) -> str | 
     row = session.exec(
         select(SyncedRecord.remote_id)
         .join(RecordIdentifier, RecordIdentifier.record_id == SyncedRecord.id)
-        .where(RecordIdentifier.connection_id == connection_id,
-               RecordIdentifier.resource_type == "Patient",
-               RecordIdentifier.system == identifier.system,
-               RecordIdentifier.value == identifier.value)
-        .order_by(SyncedRecord.id).limit(1)).first()
+        .where(
+            RecordIdentifier.connection_id == connection_id,
+            RecordIdentifier.resource_type == "Patient",
+            RecordIdentifier.system == identifier.system,
+            RecordIdentifier.value == identifier.value,
+        )
+        .order_by(SyncedRecord.id)
+        .limit(1)
+    ).first()
     return str(row) if row else None
 
 
@@ -59,9 +63,12 @@ def survivor_of(session: Session, connection_id: int, patient_id: str) -> str:
     """The patient itself, or the one it was merged into (followed along a chain)."""
     seen = {patient_id}
     while True:
-        nxt = session.exec(select(PatientMerge.survivor_patient_id).where(
-            PatientMerge.connection_id == connection_id,
-            PatientMerge.merged_patient_id == patient_id)).first()
+        nxt = session.exec(
+            select(PatientMerge.survivor_patient_id).where(
+                PatientMerge.connection_id == connection_id,
+                PatientMerge.merged_patient_id == patient_id,
+            )
+        ).first()
         if nxt is None or nxt in seen:
             return patient_id
         seen.add(nxt)
@@ -69,21 +76,31 @@ def survivor_of(session: Session, connection_id: int, patient_id: str) -> str:
 
 
 def _cached(connection_id: int, identifier: Identifier) -> str | None:
-    raw = redis_connection().get(CACHE_KEY.format(connection_id=connection_id,
-                                                  digest=_digest(connection_id, identifier)))
+    raw = redis_connection().get(
+        CACHE_KEY.format(connection_id=connection_id, digest=_digest(connection_id, identifier))
+    )
     return raw.decode() if raw else None
 
 
 def _remember(connection_id: int, identifier: Identifier, patient_id: str) -> None:
     ttl = get_settings().mllp_identifier_cache_seconds
     if ttl:
-        redis_connection().set(CACHE_KEY.format(connection_id=connection_id,
-                                                digest=_digest(connection_id, identifier)),
-                               patient_id, ex=ttl)
+        redis_connection().set(
+            CACHE_KEY.format(
+                connection_id=connection_id, digest=_digest(connection_id, identifier)
+            ),
+            patient_id,
+            ex=ttl,
+        )
 
 
-def resolve(session: Session, connection: EHRConnection, identifiers: Sequence[Identifier],
-            *, merged_away: bool = False) -> str:
+def resolve(
+    session: Session,
+    connection: EHRConnection,
+    identifiers: Sequence[Identifier],
+    *,
+    merged_away: bool = False,
+) -> str:
     """The EHR's Patient id for a message's identifiers.
 
     `merged_away`: the chart an A40 merged (MRG-1): taken as it is (not followed to its
@@ -100,13 +117,15 @@ def resolve(session: Session, connection: EHRConnection, identifiers: Sequence[I
     cid = int(connection.id or 0)
     for identifier in usable:
         found = held(session, cid, identifier) or (
-            None if merged_away else _cached(cid, identifier))
+            None if merged_away else _cached(cid, identifier)
+        )
         if found:
             return found if merged_away else survivor_of(session, cid, found)
     with adapter_for(connection_spec(connection)) as adapter:
         for identifier in usable:
-            ids = find_patients(adapter, system=identifier.system, value=identifier.value,
-                                merged_away=merged_away)
+            ids = find_patients(
+                adapter, system=identifier.system, value=identifier.value, merged_away=merged_away
+            )
             if len(ids) == 1:
                 if merged_away:
                     return ids[0]

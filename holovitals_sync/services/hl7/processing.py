@@ -59,19 +59,27 @@ class Batch:
 
 def _systems(session: Session) -> dict[tuple[int, str], dict[str, str]]:
     """(connection, "APP|FAC" or "APP|") -> the feed's assigning-authority systems."""
-    return {(f.connection_id, f"{f.sending_application}|{f.sending_facility}"):
-            f.identifier_systems or {} for f in session.exec(select(HL7Feed))}
+    return {
+        (f.connection_id, f"{f.sending_application}|{f.sending_facility}"): f.identifier_systems
+        or {}
+        for f in session.exec(select(HL7Feed))
+    }
 
 
-def _feed_systems(systems: dict[tuple[int, str], dict[str, str]],
-                  message: HL7Message) -> dict[str, str]:
+def _feed_systems(
+    systems: dict[tuple[int, str], dict[str, str]], message: HL7Message
+) -> dict[str, str]:
     app = message.sender.split("|", 1)[0]
-    return systems.get((message.connection_id, message.sender)) \
-        or systems.get((message.connection_id, f"{app}|")) or {}
+    return (
+        systems.get((message.connection_id, message.sender))
+        or systems.get((message.connection_id, f"{app}|"))
+        or {}
+    )
 
 
-def _merge(session: Session, connection: EHRConnection, message: HL7Message,
-           event: AdtEvent, survivor: str) -> str:
+def _merge(
+    session: Session, connection: EHRConnection, message: HL7Message, event: AdtEvent, survivor: str
+) -> str:
     """Record an A40; returns the outcome's words."""
     try:
         merged = resolve(session, connection, event.merged, merged_away=True)
@@ -79,46 +87,72 @@ def _merge(session: Session, connection: EHRConnection, message: HL7Message,
         merged = None
     if merged is None or merged == survivor:
         return "merge recorded; the merged patient is not known here"
-    existing = session.exec(select(PatientMerge).where(
-        PatientMerge.connection_id == connection.id,
-        PatientMerge.merged_patient_id == merged)).first()
+    existing = session.exec(
+        select(PatientMerge).where(
+            PatientMerge.connection_id == connection.id, PatientMerge.merged_patient_id == merged
+        )
+    ).first()
     if existing is None:
-        session.add(PatientMerge(connection_id=connection.id, merged_patient_id=merged,
-                                 survivor_patient_id=survivor, message_id=message.id))
-        emit_changes(session, int(connection.id or 0), [Change(
-            "Patient", merged, None, False, patient_id=merged, merged_into=survivor)])
+        session.add(
+            PatientMerge(
+                connection_id=connection.id,
+                merged_patient_id=merged,
+                survivor_patient_id=survivor,
+                message_id=message.id,
+            )
+        )
+        emit_changes(
+            session,
+            int(connection.id or 0),
+            [Change("Patient", merged, None, False, patient_id=merged, merged_into=survivor)],
+        )
     session.commit()
     return f"patient {merged} merged into {survivor}"
 
 
-def _decide(session: Session, message: HL7Message, connection: EHRConnection,
-            systems: dict[str, str], batch: Batch) -> None:
+def _decide(
+    session: Session,
+    message: HL7Message,
+    connection: EHRConnection,
+    systems: dict[str, str],
+    batch: Batch,
+) -> None:
     """One message's outcome (or its share of a patient's sync)."""
     event = read_event(read_body(message), systems)
     if event.action is Action.NONE:
         batch.done[message.id] = (InboundStatus.PROCESSED, f"{event.trigger}: no action", None)
         return
     if event.action is Action.CANCELLATION:
-        batch.done[message.id] = (InboundStatus.PROCESSED,
-                                  f"{event.trigger}: cancellation recorded", None)
+        batch.done[message.id] = (
+            InboundStatus.PROCESSED,
+            f"{event.trigger}: cancellation recorded",
+            None,
+        )
         return
     patient = resolve(session, connection, event.patient)
     note = ""
     if event.action is Action.MERGE:
         note = _merge(session, connection, message, event, patient) + "; "
     batch.syncs[(message.connection_id, patient)].append(message.id)
-    batch.done[message.id] = (InboundStatus.PROCESSED,
-                              f"{event.trigger}: {note}patient sync", patient)
+    batch.done[message.id] = (
+        InboundStatus.PROCESSED,
+        f"{event.trigger}: {note}patient sync",
+        patient,
+    )
 
 
 def _fail(batch: Batch, message: HL7Message, exc: Exception) -> None:
     if isinstance(exc, PERMANENT):
         batch.done[message.id] = (InboundStatus.FAILED, f"{exc}; not retried", None)
     else:  # the EHR, Redis or the database: stays received, the sweep queues it again
-        batch.done[message.id] = (InboundStatus.RECEIVED,
-                                  f"{type(exc).__name__}; retried later", None)
-        log.warning("HL7 message %s: processing failed: %s; retried later", message.id,
-                    type(exc).__name__)
+        batch.done[message.id] = (
+            InboundStatus.RECEIVED,
+            f"{type(exc).__name__}; retried later",
+            None,
+        )
+        log.warning(
+            "HL7 message %s: processing failed: %s; retried later", message.id, type(exc).__name__
+        )
 
 
 def process_batch(message_ids: list[int]) -> int:
@@ -126,15 +160,28 @@ def process_batch(message_ids: list[int]) -> int:
     batch = Batch()
     with session_scope() as session:
         systems = _systems(session)
-        messages = list(session.exec(select(HL7Message).where(
-            HL7Message.id.in_(message_ids),  # type: ignore[union-attr]
-            HL7Message.status == InboundStatus.RECEIVED).order_by(HL7Message.id)))
-        connections = {m.connection_id: session.get(EHRConnection, m.connection_id)
-                       for m in messages}
+        messages = list(
+            session.exec(
+                select(HL7Message)
+                .where(
+                    HL7Message.id.in_(message_ids),  # type: ignore[union-attr]
+                    HL7Message.status == InboundStatus.RECEIVED,
+                )
+                .order_by(HL7Message.id)
+            )
+        )
+        connections = {
+            m.connection_id: session.get(EHRConnection, m.connection_id) for m in messages
+        }
         for message in messages:
             try:
-                _decide(session, message, connections[message.connection_id],
-                        _feed_systems(systems, message), batch)
+                _decide(
+                    session,
+                    message,
+                    connections[message.connection_id],
+                    _feed_systems(systems, message),
+                    batch,
+                )
             except Exception as exc:  # noqa: BLE001 - one message never holds up the rest
                 session.rollback()
                 _fail(batch, message, exc)
@@ -147,28 +194,33 @@ def _request_syncs(session: Session, batch: Batch) -> dict[int, int]:
     """One patient sync per patient (joining a waiting one); message id -> job id."""
     jobs: dict[int, int] = {}
     for (connection_id, patient), ids in batch.syncs.items():
-        request = JobRequest(connection_id=connection_id, job_type=JobType.PATIENT,
-                             patient_id=patient)
+        request = JobRequest(
+            connection_id=connection_id, job_type=JobType.PATIENT, patient_id=patient
+        )
         try:
-            job = job_for(session, request, event_id=ids[0],
-                          requested_by=f"hl7-message:{ids[0]}")
+            job = job_for(session, request, event_id=ids[0], requested_by=f"hl7-message:{ids[0]}")
         except Exception as exc:  # noqa: BLE001 - recorded per message below
             session.rollback()
             for message_id in ids:
-                batch.done[message_id] = (InboundStatus.RECEIVED,
-                                          f"{type(exc).__name__}; retried later", None)
+                batch.done[message_id] = (
+                    InboundStatus.RECEIVED,
+                    f"{type(exc).__name__}; retried later",
+                    None,
+                )
             log.warning("HL7 messages %s: sync not queued: %s", ids[0], type(exc).__name__)
             continue
         jobs.update(dict.fromkeys(ids, int(job.id or 0)))
     return jobs
 
 
-def _record(session: Session, messages: list[HL7Message], batch: Batch,
-            jobs: dict[int, int]) -> None:
+def _record(
+    session: Session, messages: list[HL7Message], batch: Batch, jobs: dict[int, int]
+) -> None:
     now = utcnow()
     for message in messages:
         status, outcome, patient = batch.done.get(
-            message.id, (InboundStatus.RECEIVED, "not processed", None))
+            message.id, (InboundStatus.RECEIVED, "not processed", None)
+        )
         row = session.get(HL7Message, message.id)
         if row is None:
             continue

@@ -36,9 +36,14 @@ def enqueue_messages(message_ids: list[int], *, front: bool = False) -> Job | No
     if not first:
         return None
     queue = Queue("webhooks.high", connection=redis_connection())
-    return queue.enqueue(DRAIN, job_timeout=3600, result_ttl=RESULT_TTL,
-                         failure_ttl=FAILURE_TTL, retry=Retry(max=3, interval=[1, 5, 30]),
-                         description="HL7 messages")
+    return queue.enqueue(
+        DRAIN,
+        job_timeout=3600,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=Retry(max=3, interval=[1, 5, 30]),
+        description="HL7 messages",
+    )
 
 
 def claim_drain() -> None:

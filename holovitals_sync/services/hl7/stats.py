@@ -50,8 +50,9 @@ class FeedCounter:
         self.counts[(connection_id, code)] += 1
         self.last[connection_id] = time.time()
 
-    def rejected(self, connection_id: int | None, code: str, reason: str, peer: str,
-                 sender: str = "") -> None:
+    def rejected(
+        self, connection_id: int | None, code: str, reason: str, peer: str, sender: str = ""
+    ) -> None:
         """An AR or AE: counted with its code, and its reason kept (an unmatched sender's
         reason names the sender, so an operator can add the feed)."""
         cid = connection_id or UNMATCHED
@@ -70,8 +71,10 @@ class FeedCounter:
         for (cid, code), n in counts.items():
             if not n:
                 continue
-            for key, ttl in ((MINUTE_KEY.format(cid=cid, minute=_minute(now)), MINUTE_TTL),
-                             (DAY_KEY.format(cid=cid, day=_day(now)), DAY_TTL)):
+            for key, ttl in (
+                (MINUTE_KEY.format(cid=cid, minute=_minute(now)), MINUTE_TTL),
+                (DAY_KEY.format(cid=cid, day=_day(now)), DAY_TTL),
+            ):
                 pipe.hincrby(key, code, n)
                 pipe.hincrby(key, "messages", n)
                 pipe.expire(key, ttl)
@@ -80,8 +83,7 @@ class FeedCounter:
         for cid, reason, peer, at in rejects:
             pipe.hincrby(REJECTS_KEY.format(cid=cid), reason, 1)
             sample = SAMPLE_KEY.format(cid=cid)
-            pipe.lpush(sample, orjson.dumps({"at": round(at, 3), "reason": reason,
-                                             "peer": peer}))
+            pipe.lpush(sample, orjson.dumps({"at": round(at, 3), "reason": reason, "peer": peer}))
             pipe.ltrim(sample, 0, SAMPLE_SIZE - 1)
         pipe.execute()
 
@@ -109,8 +111,7 @@ def last_message_at(redis: Redis, connection_id: int) -> float | None:
 def messages_since(redis: Redis, connection_id: int, days: int) -> int:
     """Messages acknowledged over the last `days` days (today included)."""
     now = time.time()
-    keys = [DAY_KEY.format(cid=connection_id, day=_day(now - d * 86_400))
-            for d in range(days + 1)]
+    keys = [DAY_KEY.format(cid=connection_id, day=_day(now - d * 86_400)) for d in range(days + 1)]
     pipe = redis.pipeline(transaction=False)
     for key in keys:
         pipe.hget(key, "messages")
@@ -137,8 +138,7 @@ def feed_view(redis: Redis, connection_id: int, *, minutes: int = 15) -> dict[st
     return {
         "connection_id": connection_id,
         "messages_per_minute": series,  # oldest first, the current minute last
-        "last_message_at": (datetime.fromtimestamp(float(last), UTC).isoformat()
-                            if last else None),
+        "last_message_at": (datetime.fromtimestamp(float(last), UTC).isoformat() if last else None),
         "acks_today": ack_today,
         "rejects": dict(sorted(by_reason.items(), key=lambda kv: -kv[1])),
         "recent_rejects": [orjson.loads(entry) for entry in sample],

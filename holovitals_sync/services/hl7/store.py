@@ -35,9 +35,11 @@ class Accepted(NamedTuple):
 def _insert(dialect: str) -> sa.Insert:
     table = HL7Message.__table__
     module = postgresql if dialect == "postgresql" else sqlite
-    return (module.insert(table)
-            .on_conflict_do_nothing(index_elements=["connection_id", "sender", "control_id"])
-            .returning(table.c.id, table.c.connection_id, table.c.sender, table.c.control_id))
+    return (
+        module.insert(table)
+        .on_conflict_do_nothing(index_elements=["connection_id", "sender", "control_id"])
+        .returning(table.c.id, table.c.connection_id, table.c.sender, table.c.control_id)
+    )
 
 
 def store_messages(connection: sa.Connection, messages: Sequence[Accepted]) -> list[int | None]:
@@ -45,10 +47,18 @@ def store_messages(connection: sa.Connection, messages: Sequence[Accepted]) -> l
     if not messages:
         return []
     now, fernet = utcnow(), cipher()
-    rows = [{"connection_id": m.connection_id, "sender": m.sender, "control_id": m.control_id,
-             "message_type": m.message_type,
-             "body_encrypted": fernet.encrypt(m.body).decode("ascii"),
-             "status": InboundStatus.RECEIVED, "received_at": now} for m in messages]
+    rows = [
+        {
+            "connection_id": m.connection_id,
+            "sender": m.sender,
+            "control_id": m.control_id,
+            "message_type": m.message_type,
+            "body_encrypted": fernet.encrypt(m.body).decode("ascii"),
+            "status": InboundStatus.RECEIVED,
+            "received_at": now,
+        }
+        for m in messages
+    ]
     result = connection.execute(_insert(connection.dialect.name), rows)
     stored = {(cid, sender, ctl): int(mid) for mid, cid, sender, ctl in result}
     connection.commit()

@@ -26,16 +26,22 @@ LOCK = "hl7:sweep-lock"
 LOCK_SECONDS = 8
 
 
-def requeue_stranded(session: Session, *, now: datetime | None = None,
-                     older_than: timedelta = SWEEP_AFTER) -> int:
+def requeue_stranded(
+    session: Session, *, now: datetime | None = None, older_than: timedelta = SWEEP_AFTER
+) -> int:
     """Queue received messages left behind; how many (0 when another worker sweeps)."""
     if not redis_connection().set(LOCK, 1, nx=True, ex=LOCK_SECONDS):
         return 0
     cutoff = (now or utcnow()) - older_than
-    ids = [int(i) for i in session.exec(
-        select(HL7Message.id).where(HL7Message.status == InboundStatus.RECEIVED,
-                                    HL7Message.received_at < cutoff)
-        .order_by(HL7Message.id).limit(LIMIT))]
+    ids = [
+        int(i)
+        for i in session.exec(
+            select(HL7Message.id)
+            .where(HL7Message.status == InboundStatus.RECEIVED, HL7Message.received_at < cutoff)
+            .order_by(HL7Message.id)
+            .limit(LIMIT)
+        )
+    ]
     if not ids:
         return 0
     waiting = queueing.waiting()

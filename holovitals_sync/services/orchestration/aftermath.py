@@ -30,33 +30,51 @@ def tombstone_unseen(session: Session, job: SyncJob, types: list[str]) -> Tombst
     if not types:
         return Tombstoned()
     what = "id sweep" if job.job_type is JobType.SWEEP else "full sync"
-    gone = deletes.tombstone_unseen(session, job, types,
-                                    reason=f"not returned by the complete {what} {job.id}")
+    gone = deletes.tombstone_unseen(
+        session, job, types, reason=f"not returned by the complete {what} {job.id}"
+    )
     if gone.deleted or gone.conflicts:
-        log.info("sync job %s: %s records deleted at the EHR, %s of them changed here",
-                 job.id, len(gone.deleted), len(gone.conflicts))
+        log.info(
+            "sync job %s: %s records deleted at the EHR, %s of them changed here",
+            job.id,
+            len(gone.deleted),
+            len(gone.conflicts),
+        )
     return gone
 
 
-def announce_deletes(session: Session, connection_id: int,
-                     deleted: list[tuple[str, str, str | None]]) -> None:
+def announce_deletes(
+    session: Session, connection_id: int, deleted: list[tuple[str, str, str | None]]
+) -> None:
     """`patient.deleted`, `observation.deleted`, ... for webhook subscribers (ids only)."""
     if not deleted:
         return
-    emit_changes(session, connection_id, (
-        Change(rtype, rid, None, False, patient.split("/", 1)[1] if patient else None,
-               deleted=True) for rtype, rid, patient in deleted))
+    emit_changes(
+        session,
+        connection_id,
+        (
+            Change(
+                rtype, rid, None, False, patient.split("/", 1)[1] if patient else None, deleted=True
+            )
+            for rtype, rid, patient in deleted
+        ),
+    )
 
 
 def settle_references(session: Session, job: SyncJob) -> int:
     """Decide the run's pending patient references; returns how many are missing anew."""
     if job.direction is Direction.OUTBOUND:
         return 0
-    settled = settle(session, connection_id=job.connection_id, job_id=job.id,
-                     whole=job.job_type is JobType.FULL)
+    settled = settle(
+        session, connection_id=job.connection_id, job_id=job.id, whole=job.job_type is JobType.FULL
+    )
     if settled.missing or settled.resolved:
-        log.info("sync job %s: %s records miss their patient, %s found theirs", job.id,
-                 settled.missing, settled.resolved)
+        log.info(
+            "sync job %s: %s records miss their patient, %s found theirs",
+            job.id,
+            settled.missing,
+            settled.resolved,
+        )
     return settled.missing
 
 
@@ -75,8 +93,11 @@ def detect_conflicts(session: Session, job: SyncJob) -> list[int]:
     outcomes = detect_stored(session, connection_id=job.connection_id, job_id=job.id)
     outcomes += _detect_duplicates(session, job)
     # Conflicts still open from an earlier run are found again; only new ones count here.
-    return [o.conflict_id for o in outcomes
-            if o.action is Action.CONFLICT and o.conflict_id not in already_open]
+    return [
+        o.conflict_id
+        for o in outcomes
+        if o.action is Action.CONFLICT and o.conflict_id not in already_open
+    ]
 
 
 DUPLICATE_CHUNK = 500
@@ -99,16 +120,20 @@ def _detect_duplicates(session: Session, job: SyncJob) -> list:
         ))  # fmt: skip
         if not chunk:
             return found
-        found += detect_duplicates(session, connection_id=job.connection_id, job_id=job.id,
-                                   records=chunk)
+        found += detect_duplicates(
+            session, connection_id=job.connection_id, job_id=job.id, records=chunk
+        )
         last_id = chunk[-1].id
 
 
 def announce_conflicts(session: Session, job: SyncJob, conflict_ids: list[int]) -> None:
     """One `conflict.detected` per new conflict, ids only."""
     for conflict_id in conflict_ids:
-        emit(session, "conflict.detected", {"connection_id": job.connection_id,
-                                            "conflict_id": conflict_id, "job_id": job.id})
+        emit(
+            session,
+            "conflict.detected",
+            {"connection_id": job.connection_id, "conflict_id": conflict_id, "job_id": job.id},
+        )
 
 
 def emit_completed(session: Session, job: SyncJob, conflict_ids: list[int]) -> None:
@@ -127,5 +152,8 @@ def schedule_automatic(session: Session, conflict_ids: list[int]) -> None:
     if not conflict_ids:
         return
     scheduled = schedule(session, conflict_ids)
-    log.info("sync: %s conflicts opened, %s scheduled for automatic resolution",
-             len(conflict_ids), len(scheduled))
+    log.info(
+        "sync: %s conflicts opened, %s scheduled for automatic resolution",
+        len(conflict_ids),
+        len(scheduled),
+    )

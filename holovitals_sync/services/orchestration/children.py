@@ -46,8 +46,11 @@ def run_id(job: SyncJob) -> int:
 
 def splittable(job: SyncJob) -> bool:
     """Inbound full syncs (a bidirectional one writes first, in one job)."""
-    return job.job_type is JobType.FULL and job.parent_id is None \
+    return (
+        job.job_type is JobType.FULL
+        and job.parent_id is None
         and job.direction is Direction.INBOUND
+    )
 
 
 def split(job: SyncJob, adapter: EHRAdapter) -> bool:
@@ -62,14 +65,16 @@ def split(job: SyncJob, adapter: EHRAdapter) -> bool:
     if _sync_workers() < settings.sync_split_min_workers:
         return False
     types = list(adapter.profile.resource_types)
-    plan = adapter.split_full(types, min_resources=settings.sync_split_above,
-                              patient_block=settings.sync_split_patient_block,
-                              workers=_sync_workers())
+    plan = adapter.split_full(
+        types,
+        min_resources=settings.sync_split_above,
+        patient_block=settings.sync_split_patient_block,
+        workers=_sync_workers(),
+    )
     if len(plan.parts) < 2:
         if plan.resume is not None:  # the export it started is the one this run reads
             with session_scope() as session:
-                lifecycle.fence(session, job,
-                                checkpoint={**job.checkpoint, "resume": plan.resume})
+                lifecycle.fence(session, job, checkpoint={**job.checkpoint, "resume": plan.resume})
         return False
     _spawn(job, types, plan.parts)
     return True
@@ -83,16 +88,30 @@ def _sync_workers() -> int:
 
 def _spawn(parent: SyncJob, types: list[str], parts: list[dict[str, Any]]) -> None:
     with session_scope() as session:
-        kids = [SyncJob(connection_id=parent.connection_id, job_type=JobType.FULL,
-                        direction=parent.direction, mode=parent.mode,
-                        priority=parent.priority, requested_by_kind=parent.requested_by_kind,
-                        requested_by=parent.requested_by, max_attempts=parent.max_attempts,
-                        parent_id=parent.id, part=part) for part in parts]
+        kids = [
+            SyncJob(
+                connection_id=parent.connection_id,
+                job_type=JobType.FULL,
+                direction=parent.direction,
+                mode=parent.mode,
+                priority=parent.priority,
+                requested_by_kind=parent.requested_by_kind,
+                requested_by=parent.requested_by,
+                max_attempts=parent.max_attempts,
+                parent_id=parent.id,
+                part=part,
+            )
+            for part in parts
+        ]
         session.add_all(kids)
         session.flush()
         ids = [int(k.id) for k in kids]  # type: ignore[arg-type]
-        lifecycle.fence(session, parent, total_estimate=None, checkpoint={
-            **parent.checkpoint, "children": ids, "types": _swept(types, parts)})
+        lifecycle.fence(
+            session,
+            parent,
+            total_estimate=None,
+            checkpoint={**parent.checkpoint, "children": ids, "types": _swept(types, parts)},
+        )
         first = [int(k.id) for k in kids if not _last(k)]  # type: ignore[arg-type]
     log.info("sync job %s: split into %d parts", parent.id, len(ids))
     _dispatch_and_wait(parent, ids, first)
@@ -146,8 +165,11 @@ def _resume(parent: SyncJob) -> None:
         for kid in (k for k in kids if held and _last(k)):
             _hold(kid)
             session.add(kid)
-        again_ids = [int(k.id) for k in again  # type: ignore[arg-type]
-                     if not (held and _last(k))]
+        again_ids = [
+            int(k.id)  # type: ignore[arg-type]
+            for k in again
+            if not (held and _last(k))
+        ]
     log.info("sync job %s: %d of %d parts run again", parent.id, len(again_ids), len(ids))
     _dispatch_and_wait(parent, ids, again_ids)
 
@@ -160,8 +182,13 @@ def _dispatch_and_wait(parent: SyncJob, ids: list[int], start: list[int] | None 
         again = ids if start is None else start
         for kid in session.exec(select(SyncJob).where(SyncJob.id.in_(again))):
             dispatch(session, kid)
-        waiting = [str(k.rq_job_id) for k in session.exec(select(SyncJob).where(
-            SyncJob.id.in_(ids), SyncJob.status.in_(UNFINISHED))) if k.rq_job_id]
+        waiting = [
+            str(k.rq_job_id)
+            for k in session.exec(
+                select(SyncJob).where(SyncJob.id.in_(ids), SyncJob.status.in_(UNFINISHED))
+            )
+            if k.rq_job_id
+        ]
         row = session.get(SyncJob, parent.id)
         if row is None or row.status is not JobStatus.RUNNING:
             return
@@ -176,8 +203,9 @@ def wait_again(parent_id: int) -> None:
     they are now (the old one, waiting for an id that will never end, is left deferred)."""
     with session_scope() as session:
         parent = session.get(SyncJob, parent_id)
-        ids = [int(k) for k in session.exec(select(SyncJob.id).where(
-            SyncJob.parent_id == parent_id))]
+        ids = [
+            int(k) for k in session.exec(select(SyncJob.id).where(SyncJob.parent_id == parent_id))
+        ]
         if parent is None:
             return
         session.expunge(parent)
@@ -190,14 +218,21 @@ def add_to_parent(session: Session, child: SyncJob, before: dict[str, int]) -> N
     table = SyncJob.__table__
     deltas = {name: getattr(child, name) - before.get(name, 0) for name in ADDED}
     kids = table.alias("kids")
-    average = sa.select(sa.func.coalesce(sa.func.avg(kids.c.progress), 0.0)).where(
-        kids.c.parent_id == child.parent_id).scalar_subquery()
-    session.execute(sa.update(table).where(table.c.id == child.parent_id,
-                                           table.c.status == JobStatus.RUNNING.value)
-                    .values(**{n: table.c[n] + d for n, d in deltas.items() if d},
-                            # Never "done" before the finalizer has done the aftermath.
-                            progress=sa.case((average > 0.99, 0.99), else_=average),
-                            heartbeat_at=utcnow()))
+    average = (
+        sa.select(sa.func.coalesce(sa.func.avg(kids.c.progress), 0.0))
+        .where(kids.c.parent_id == child.parent_id)
+        .scalar_subquery()
+    )
+    session.execute(
+        sa.update(table)
+        .where(table.c.id == child.parent_id, table.c.status == JobStatus.RUNNING.value)
+        .values(
+            **{n: table.c[n] + d for n, d in deltas.items() if d},
+            # Never "done" before the finalizer has done the aftermath.
+            progress=sa.case((average > 0.99, 0.99), else_=average),
+            heartbeat_at=utcnow(),
+        )
+    )
 
 
 def publish_parent(child: SyncJob, events: JobEvents) -> None:
@@ -211,8 +246,11 @@ def publish_parent(child: SyncJob, events: JobEvents) -> None:
 def cancel_children(session: Session, parent: SyncJob) -> list[SyncJob]:
     """The parent was cancelled: its unfinished children are too (their RQ jobs stopped
     by the caller after the commit)."""
-    kids = list(session.exec(select(SyncJob).where(SyncJob.parent_id == parent.id,
-                                                   SyncJob.status.in_(UNFINISHED))))
+    kids = list(
+        session.exec(
+            select(SyncJob).where(SyncJob.parent_id == parent.id, SyncJob.status.in_(UNFINISHED))
+        )
+    )
     for kid in kids:
         kid.status, kid.finished_at = JobStatus.CANCELLED, utcnow()
         session.add(kid)
@@ -251,23 +289,23 @@ def finish(parent_id: int) -> str:
     swept = list(parent.checkpoint.get("types") or [])
     complete_run(parent, parent.connection_id, swept, **totals)
     JobEvents(redis_connection()).state(parent)
-    log.info("sync job %s completed: %d parts, %d fetched", parent_id, len(kids),
-             totals["fetched"])
+    log.info("sync job %s completed: %d parts, %d fetched", parent_id, len(kids), totals["fetched"])
     return "completed"
 
 
 def _cancel_held(held: list[SyncJob]) -> None:
     with session_scope() as session:
-        for kid in session.exec(select(SyncJob).where(
-                SyncJob.id.in_([k.id for k in held]))):  # type: ignore[union-attr]
+        for kid in session.exec(select(SyncJob).where(SyncJob.id.in_([k.id for k in held]))):  # type: ignore[union-attr]
             kid.status, kid.finished_at = JobStatus.CANCELLED, utcnow()
             session.add(kid)
 
 
 def _fail(parent: SyncJob, failed: list[SyncJob], count: int, totals: dict[str, int]) -> None:
     first = failed[0]
-    reason = (f"{len(failed)} of {count} parts did not complete; part (job {first.id}) "
-              f"{first.status.value}: {first.last_error or 'no error recorded'}")[:1900]
+    reason = (
+        f"{len(failed)} of {count} parts did not complete; part (job {first.id}) "
+        f"{first.status.value}: {first.last_error or 'no error recorded'}"
+    )[:1900]
     with session_scope() as session:
         lifecycle.finish(session, parent, JobStatus.FAILED, last_error=reason, **totals)
         from .aftermath import emit_failed

@@ -9,8 +9,9 @@ from ...models import JobStatus, SyncJob
 DEAD_LETTER_LIMIT = 500
 
 
-def failed_jobs(session: Session, *, connection_id: int | None = None,
-                limit: int = DEAD_LETTER_LIMIT) -> list[SyncJob]:
+def failed_jobs(
+    session: Session, *, connection_id: int | None = None, limit: int = DEAD_LETTER_LIMIT
+) -> list[SyncJob]:
     """FAILED jobs, newest first."""
     query = select(SyncJob).where(SyncJob.status == JobStatus.FAILED)
     if connection_id is not None:

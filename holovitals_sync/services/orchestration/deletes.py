@@ -64,8 +64,7 @@ def _keys_table(session: Session, keys: Sequence[Key]) -> Any:
     """The keys as a two-column table the database reads from one JSON parameter."""
     text = orjson.dumps([list(k) for k in keys]).decode()
     if session.get_bind().dialect.name == "postgresql":
-        rows = sa.func.jsonb_array_elements(sa.cast(sa.literal(text), JSONB)).table_valued(
-            "value")
+        rows = sa.func.jsonb_array_elements(sa.cast(sa.literal(text), JSONB)).table_valued("value")
     else:
         rows = sa.func.json_each(sa.literal(text)).table_valued("value")
     return sa.select(rows.c.value.op("->>")(0), rows.c.value.op("->>")(1))
@@ -76,15 +75,23 @@ def mark_seen(session: Session, connection_id: int, job_id: int, keys: Sequence[
     if not keys:
         return
     table = SyncedRecord.__table__
-    session.execute(sa.update(table).where(
-        table.c.connection_id == connection_id,
-        sa.tuple_(table.c.resource_type, table.c.remote_id).in_(_keys_table(session, keys)),
-        table.c.seen_job_id.is_distinct_from(job_id)).values(seen_job_id=job_id))
+    session.execute(
+        sa.update(table)
+        .where(
+            table.c.connection_id == connection_id,
+            sa.tuple_(table.c.resource_type, table.c.remote_id).in_(_keys_table(session, keys)),
+            table.c.seen_job_id.is_distinct_from(job_id),
+        )
+        .values(seen_job_id=job_id)
+    )
 
 
 def _alive(table: sa.Table, connection_id: int, rtype: str) -> list[sa.ColumnElement[bool]]:
-    return [table.c.connection_id == connection_id, table.c.resource_type == rtype,
-            table.c.deleted == sa.false()]
+    return [
+        table.c.connection_id == connection_id,
+        table.c.resource_type == rtype,
+        table.c.deleted == sa.false(),
+    ]
 
 
 def _unseen(table: sa.Table, job_id: int) -> sa.ColumnElement[bool]:
@@ -96,21 +103,27 @@ def _plausible(session: Session, job: SyncJob, rtype: str) -> str | None:
     table = SyncedRecord.__table__
     alive = _alive(table, job.connection_id, rtype)
     stored = session.execute(sa.select(sa.func.count()).where(*alive)).scalar_one()
-    missing = session.execute(sa.select(sa.func.count()).where(
-        *alive, _unseen(table, int(job.id)))).scalar_one()
+    missing = session.execute(
+        sa.select(sa.func.count()).where(*alive, _unseen(table, int(job.id)))
+    ).scalar_one()
     if not missing:
         return None
     if missing == stored:
-        return (f"the EHR returned no {rtype} at all; the {stored} stored are kept "
-                "(check the connection's access and search parameters)")
+        return (
+            f"the EHR returned no {rtype} at all; the {stored} stored are kept "
+            "(check the connection's access and search parameters)"
+        )
     if missing > MASS_FLOOR and missing > MASS_SHARE * stored:
-        return (f"the EHR no longer returned {missing} of {stored} {rtype} records; "
-                "kept, as this looks like an incomplete answer (run an id sweep to check)")
+        return (
+            f"the EHR no longer returned {missing} of {stored} {rtype} records; "
+            "kept, as this looks like an incomplete answer (run an id sweep to check)"
+        )
     return None
 
 
-def tombstone_unseen(session: Session, job: SyncJob, types: Iterable[str],
-                     reason: str) -> Tombstoned:
+def tombstone_unseen(
+    session: Session, job: SyncJob, types: Iterable[str], reason: str
+) -> Tombstoned:
     """After a complete full sync or sweep: tombstone what it did not see, type by type."""
     result = Tombstoned()
     for rtype in types:
@@ -120,39 +133,60 @@ def tombstone_unseen(session: Session, job: SyncJob, types: Iterable[str],
             _warn(session, job, rtype, doubt)
             continue
         table = SyncedRecord.__table__
-        keys = [tuple(k) for k in session.execute(
-            sa.select(table.c.resource_type, table.c.remote_id).where(
-                *_alive(table, job.connection_id, rtype), _unseen(table, int(job.id))))]
+        keys = [
+            tuple(k)
+            for k in session.execute(
+                sa.select(table.c.resource_type, table.c.remote_id).where(
+                    *_alive(table, job.connection_id, rtype), _unseen(table, int(job.id))
+                )
+            )
+        ]
         for start in range(0, len(keys), CHUNK):
-            part = tombstone(session, job.connection_id, job.id, keys[start:start + CHUNK],
-                             reason)
+            part = tombstone(
+                session, job.connection_id, job.id, keys[start : start + CHUNK], reason
+            )
             result.deleted += part.deleted
             result.conflicts += part.conflicts
     return result
 
 
-def tombstone(session: Session, connection_id: int, job_id: int | None, keys: Sequence[Key],
-              reason: str) -> Tombstoned:
+def tombstone(
+    session: Session, connection_id: int, job_id: int | None, keys: Sequence[Key], reason: str
+) -> Tombstoned:
     """Mark these records deleted at the EHR; one with local changes becomes a conflict."""
     result = Tombstoned()
     if not keys:
         return result
     table = SyncedRecord.__table__
     now = utcnow()
-    wanted = [table.c.connection_id == connection_id, table.c.deleted == sa.false(),
-              sa.tuple_(table.c.resource_type, table.c.remote_id).in_(
-                  _keys_table(session, keys))]
+    wanted = [
+        table.c.connection_id == connection_id,
+        table.c.deleted == sa.false(),
+        sa.tuple_(table.c.resource_type, table.c.remote_id).in_(_keys_table(session, keys)),
+    ]
     agreed = sa.or_(table.c.dirty == sa.false(), table.c.local_deleted == sa.true())
-    rows = session.execute(sa.update(table).where(*wanted, agreed)
-                           .values(deleted=True, deleted_at=now, delete_reason=reason[:200],
-                                   updated_at=now, last_job_id=job_id, dirty=False,
-                                   local_deleted=False, local_deleted_at=None,
-                                   local_deleted_by=None)
-                           .returning(table.c.resource_type, table.c.remote_id,
-                                      table.c.patient_ref)).all()
+    rows = session.execute(
+        sa.update(table)
+        .where(*wanted, agreed)
+        .values(
+            deleted=True,
+            deleted_at=now,
+            delete_reason=reason[:200],
+            updated_at=now,
+            last_job_id=job_id,
+            dirty=False,
+            local_deleted=False,
+            local_deleted_at=None,
+            local_deleted_by=None,
+        )
+        .returning(table.c.resource_type, table.c.remote_id, table.c.patient_ref)
+    ).all()
     result.deleted = [(r[0], r[1], r[2]) for r in rows]
-    changed_here = session.exec(select(SyncedRecord).where(*wanted, table.c.dirty == sa.true(),
-                                                           table.c.conflict_pending == sa.false()))
+    changed_here = session.exec(
+        select(SyncedRecord).where(
+            *wanted, table.c.dirty == sa.true(), table.c.conflict_pending == sa.false()
+        )
+    )
     result.conflicts = [_deleted_conflict(session, record, job_id) for record in changed_here]
     return result
 
@@ -162,12 +196,18 @@ def _deleted_conflict(session: Session, record: SyncedRecord, job_id: int | None
     record.conflict_pending = True  # outbound writes wait for the decision
     session.add(record)
     conflict = Conflict(
-        record_id=record.id, connection_id=record.connection_id, job_id=job_id,
-        resource_type=record.resource_type, kind=ConflictKind.REMOTE_DELETED,
-        remote_version="deleted", fields=["(the whole record)"],
+        record_id=record.id,
+        connection_id=record.connection_id,
+        job_id=job_id,
+        resource_type=record.resource_type,
+        kind=ConflictKind.REMOTE_DELETED,
+        remote_version="deleted",
+        fields=["(the whole record)"],
         base_values={"(the whole record)": "present"},
         local_values={"(the whole record)": "changed in HoloVitals"},
-        remote_values={"(the whole record)": "deleted at the EHR"}, severity=Severity.HIGH)
+        remote_values={"(the whole record)": "deleted at the EHR"},
+        severity=Severity.HIGH,
+    )
     session.add(conflict)
     session.flush()
     return int(conflict.id)
@@ -175,6 +215,12 @@ def _deleted_conflict(session: Session, record: SyncedRecord, job_id: int | None
 
 def _warn(session: Session, job: SyncJob, rtype: str, message: str) -> None:
     log.warning("sync job %s: %s", job.id, message)
-    session.add(RecordError(job_id=job.id, connection_id=job.connection_id,
-                            resource_type=rtype, message=f"[delete] {message}"[:1000],
-                            severity=ErrorSeverity.WARNING))
+    session.add(
+        RecordError(
+            job_id=job.id,
+            connection_id=job.connection_id,
+            resource_type=rtype,
+            message=f"[delete] {message}"[:1000],
+            severity=ErrorSeverity.WARNING,
+        )
+    )

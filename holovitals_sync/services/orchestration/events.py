@@ -27,6 +27,7 @@ def channel_for(conn: Any) -> str:
     db = conn.connection_pool.connection_kwargs.get("db", 0)
     return f"{CHANNEL}:db{db}"
 
+
 # A few progress frames per second per job is what a browser can show usefully; Reflex
 # sends one websocket frame per state change, so more would only cost bandwidth.
 PROGRESS_INTERVAL = 0.25

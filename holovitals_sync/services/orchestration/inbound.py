@@ -47,8 +47,13 @@ def _tombstone(session: Session, job: SyncJob, batch: Batch) -> deletes.Tombston
     """The deletes the EHR reported with this batch's pages, in its transaction."""
     if not batch.deleted:
         return deletes.Tombstoned()
-    gone = deletes.tombstone(session, job.connection_id, job.id, batch.deleted,
-                             reason=f"deleted at the EHR (its history), seen by sync {job.id}")
+    gone = deletes.tombstone(
+        session,
+        job.connection_id,
+        job.id,
+        batch.deleted,
+        reason=f"deleted at the EHR (its history), seen by sync {job.id}",
+    )
     from .aftermath import announce_conflicts, announce_deletes
 
     announce_deletes(session, job.connection_id, gone.deleted)
@@ -59,17 +64,25 @@ def _tombstone(session: Session, job: SyncJob, batch: Batch) -> deletes.Tombston
 def _remember_page_size(session: Session, connection_id: int, size: int) -> None:
     """The next runs ask for no larger pages than this server honours."""
     table = EHRConnection.__table__
-    session.execute(sa.update(table).where(
-        table.c.id == connection_id,
-        sa.or_(table.c.page_size_learned.is_(None), table.c.page_size_learned > size))
-        .values(page_size_learned=size))
+    session.execute(
+        sa.update(table)
+        .where(
+            table.c.id == connection_id,
+            sa.or_(table.c.page_size_learned.is_(None), table.c.page_size_learned > size),
+        )
+        .values(page_size_learned=size)
+    )
 
 
 def seen_keys(resources: Iterable[Any]) -> set[tuple[str, str]]:
     """(type, id) of each resource the EHR served, whether or not it was stored."""
-    return {(str(r["resourceType"]), str(r["id"])) for r in resources
-            if isinstance(r, dict) and isinstance(r.get("resourceType"), str)
-            and isinstance(r.get("id"), str)}
+    return {
+        (str(r["resourceType"]), str(r["id"]))
+        for r in resources
+        if isinstance(r, dict)
+        and isinstance(r.get("resourceType"), str)
+        and isinstance(r.get("id"), str)
+    }
 
 
 def _progress(fetched: int, estimate: int | None, current: float) -> float:
@@ -83,14 +96,23 @@ def _announce(session: Session, connection_id: int, counts: UpsertCounts) -> Non
     """The batch's data events (patient.updated, ...) for webhook subscribers."""
     if not counts.changed:
         return
-    changes = (Change(c.resource_type, c.remote_id, c.version, c.created,
-                      c.patient.split("/", 1)[1] if c.patient else None, merged_into(c.body))
-               for c in counts.changed)
+    changes = (
+        Change(
+            c.resource_type,
+            c.remote_id,
+            c.version,
+            c.created,
+            c.patient.split("/", 1)[1] if c.patient else None,
+            merged_into(c.body),
+        )
+        for c in counts.changed
+    )
     emit_changes(session, connection_id, changes)
 
 
-def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
-                bind: sa.Connection | None = None) -> None:
+def apply_batch(
+    job: SyncJob, connection: EHRConnection, batch: Batch, bind: sa.Connection | None = None
+) -> None:
     """Store one batch and commit it with the job's counters and checkpoint.
 
     `bind` is the run's held connection (a pooled one is checked out when not given).
@@ -99,12 +121,17 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
     whole = children.run_id(job)  # a part's records belong to the whole run
     with session_scope(bind) as session:
         processed = batch.processed or BatchProcessor.load(session, connection).process(
-            batch.resources)
-        record_issues(session, job_id=whole, connection_id=connection.id,
-                      issues=processed.issues)
-        counts = upsert_batch(session, connection_id=connection.id, job_id=whole,
-                              resources=processed.store, flagged=processed.flagged,
-                              prepared=batch.prepared)
+            batch.resources
+        )
+        record_issues(session, job_id=whole, connection_id=connection.id, issues=processed.issues)
+        counts = upsert_batch(
+            session,
+            connection_id=connection.id,
+            job_id=whole,
+            resources=processed.store,
+            flagged=processed.flagged,
+            prepared=batch.prepared,
+        )
         _announce(session, connection.id, counts)
         gone = _tombstone(session, job, batch)
         if batch.page_size_learned:
@@ -112,8 +139,9 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
         if job.job_type is JobType.FULL:
             # What the EHR still has: the run's end tombstones the rest (deletes.py).
             written = {(c.resource_type, c.remote_id) for c in counts.changed}
-            deletes.mark_seen(session, connection.id, whole,
-                              sorted(seen_keys(batch.resources) - written))
+            deletes.mark_seen(
+                session, connection.id, whole, sorted(seen_keys(batch.resources) - written)
+            )
         # One patient's pages say nothing about the other patients: only full, incremental
         # and resource-type runs may move the connection's incremental cursor; a part of a
         # full sync keeps its own until every part is done (children.finish).
@@ -129,14 +157,14 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
             "conflicts": job.conflicts + len(gone.conflicts),
             "total_estimate": batch.total_estimate or job.total_estimate,
         }
-        values["progress"] = _progress(values["fetched"], values["total_estimate"],
-                                       job.progress)
+        values["progress"] = _progress(values["fetched"], values["total_estimate"], job.progress)
         if batch.checkpoint is not None:
             values["checkpoint"] = {**job.checkpoint, "resume": batch.checkpoint}
         if job.parent_id is not None and batch.cursor:
-            values["checkpoint"] = {**values.get("checkpoint", job.checkpoint),
-                                    "cursor": {**job.checkpoint.get("cursor", {}),
-                                               **batch.cursor}}
+            values["checkpoint"] = {
+                **values.get("checkpoint", job.checkpoint),
+                "cursor": {**job.checkpoint.get("cursor", {}), **batch.cursor},
+            }
         before = {name: getattr(job, name) for name in children.ADDED}
         # Fenced in the same transaction: a cancelled or superseded run raises here and
         # the batch's writes roll back with it.
@@ -148,8 +176,11 @@ def apply_batch(job: SyncJob, connection: EHRConnection, batch: Batch,
 def bulk_export(adapter: EHRAdapter, job: SyncJob) -> bool:
     """Whether this job reads Bulk Data NDJSON (a full sync where the vendor exports)."""
     profile = adapter.profile
-    return job.job_type is JobType.FULL and bool(profile.export_levels) \
+    return (
+        job.job_type is JobType.FULL
+        and bool(profile.export_levels)
         and profile.export_for_full_sync
+    )
 
 
 def batch_size_for(adapter: EHRAdapter, job: SyncJob) -> int:
@@ -161,8 +192,7 @@ def batch_size_for(adapter: EHRAdapter, job: SyncJob) -> int:
     1,000 (measured here), and the per-batch SELECTs and commit shrink tenfold.
     """
     settings = get_settings()
-    return settings.sync_bulk_batch_size if bulk_export(adapter, job) \
-        else settings.sync_batch_size
+    return settings.sync_bulk_batch_size if bulk_export(adapter, job) else settings.sync_batch_size
 
 
 def processed_ahead(items: Iterable[Batch], processor: BatchProcessor) -> Iterator[Batch]:
@@ -180,8 +210,14 @@ def processed_ahead(items: Iterable[Batch], processor: BatchProcessor) -> Iterat
         yield batch
 
 
-def run_inbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
-                events: JobEvents, batch_size: int | None = None) -> None:
+def run_inbound(
+    job: SyncJob,
+    connection: EHRConnection,
+    adapter: EHRAdapter,
+    *,
+    events: JobEvents,
+    batch_size: int | None = None,
+) -> None:
     """Fetch and store everything the job asks for, batch by batch.
 
     The next batch is fetched (HTTP, JSON parsing) and processed in a background thread

@@ -27,8 +27,7 @@ class RunStopped(Exception):
 
 def connection_cursor(session: Session, connection_id: int) -> dict[str, str]:
     """The connection's `_lastUpdated` high-water marks, type -> instant."""
-    rows = session.exec(select(SyncCheckpoint).where(
-        SyncCheckpoint.connection_id == connection_id))
+    rows = session.exec(select(SyncCheckpoint).where(SyncCheckpoint.connection_id == connection_id))
     return {row.resource_type: row.cursor for row in rows if row.cursor}
 
 
@@ -49,8 +48,10 @@ def begin_run(session: Session, *, job_id: int, rq_job_id: str | None) -> SyncJo
     job.finished_at = None
     if job.job_type is JobType.INCREMENTAL and "start_cursor" not in job.checkpoint:
         # Resumed attempts must ask the adapter with the same cursor the first one used.
-        job.checkpoint = {**job.checkpoint,
-                          "start_cursor": connection_cursor(session, job.connection_id)}
+        job.checkpoint = {
+            **job.checkpoint,
+            "start_cursor": connection_cursor(session, job.connection_id),
+        }
     session.add(job)
     return job
 
@@ -61,8 +62,11 @@ def fence(session: Session, job: SyncJob, **values: Any) -> None:
     values["heartbeat_at"] = utcnow()
     result = session.execute(
         sa.update(table)
-        .where(table.c.id == job.id, table.c.status == JobStatus.RUNNING.value,
-               table.c.attempts == job.attempts)
+        .where(
+            table.c.id == job.id,
+            table.c.status == JobStatus.RUNNING.value,
+            table.c.attempts == job.attempts,
+        )
         .values(**values)
     )
     if result.rowcount != 1:
@@ -71,8 +75,9 @@ def fence(session: Session, job: SyncJob, **values: Any) -> None:
         setattr(job, name, value)
 
 
-def save_cursor(session: Session, connection_id: int, cursor: dict[str, str],
-                now: datetime) -> None:
+def save_cursor(
+    session: Session, connection_id: int, cursor: dict[str, str], now: datetime
+) -> None:
     """Merge completed types' high-water marks into the connection's checkpoints.
 
     One INSERT .. ON CONFLICT, not read-then-insert: jobs of one connection run on several
@@ -83,20 +88,35 @@ def save_cursor(session: Session, connection_id: int, cursor: dict[str, str],
     if not cursor:
         return
     table = SyncCheckpoint.__table__
-    rows = [{"connection_id": connection_id, "resource_type": rtype, "cursor": instant,
-             "last_synced_at": now, "bulk_state": {}, "updated_at": now}
-            for rtype, instant in sorted(cursor.items())]
+    rows = [
+        {
+            "connection_id": connection_id,
+            "resource_type": rtype,
+            "cursor": instant,
+            "last_synced_at": now,
+            "bulk_state": {},
+            "updated_at": now,
+        }
+        for rtype, instant in sorted(cursor.items())
+    ]
     insert = _dialect_insert(session)(table).values(rows)
     # Never move a cursor backwards (an older full sync finishing late); ISO instants of
     # one server compare as strings.
     keep_newer = sa.case(
         (table.c.cursor.is_(None), insert.excluded.cursor),
         (insert.excluded.cursor > table.c.cursor, insert.excluded.cursor),
-        else_=table.c.cursor)
-    session.execute(insert.on_conflict_do_update(
-        index_elements=["connection_id", "resource_type"],
-        set_={"cursor": keep_newer, "last_synced_at": insert.excluded.last_synced_at,
-              "updated_at": insert.excluded.updated_at}))
+        else_=table.c.cursor,
+    )
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["connection_id", "resource_type"],
+            set_={
+                "cursor": keep_newer,
+                "last_synced_at": insert.excluded.last_synced_at,
+                "updated_at": insert.excluded.updated_at,
+            },
+        )
+    )
 
 
 def _dialect_insert(session: Session) -> Any:
@@ -114,8 +134,9 @@ def finish(session: Session, job: SyncJob, status: JobStatus, **values: Any) -> 
     job.status = status
 
 
-def record_failure(session: Session, *, job_id: int, error: str,
-                   will_retry: bool) -> SyncJob | None:
+def record_failure(
+    session: Session, *, job_id: int, error: str, will_retry: bool
+) -> SyncJob | None:
     """An attempt failed: keep the safe error, and wait for RQ's retry or end as FAILED.
 
     A job already cancelled or completed keeps its status (a stop command also reports

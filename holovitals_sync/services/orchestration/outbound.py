@@ -74,9 +74,17 @@ def _dirty(session: Session, job: SyncJob, after_id: int, limit: int) -> list[Pe
         query = query.where(SyncedRecord.resource_type == job.resource_type)
     if job.patient_id:
         query = query.where(SyncedRecord.patient_ref == f"Patient/{job.patient_id}")
-    return [Pending(int(r.id), r.resource_type, r.remote_id, dict(r.local_copy or {}),
-                    r.remote_version, removal.plan(session, r) if r.local_deleted else None)
-            for r in session.exec(query.order_by(SyncedRecord.id).limit(limit))]
+    return [
+        Pending(
+            int(r.id),
+            r.resource_type,
+            r.remote_id,
+            dict(r.local_copy or {}),
+            r.remote_version,
+            removal.plan(session, r) if r.local_deleted else None,
+        )
+        for r in session.exec(query.order_by(SyncedRecord.id).limit(limit))
+    ]
 
 
 def attempt(adapter: EHRAdapter, pending: Pending) -> Attempt:
@@ -85,7 +93,8 @@ def attempt(adapter: EHRAdapter, pending: Pending) -> Attempt:
         if pending.delete != removal.SEND:
             return Attempt(pending, "planned")  # decided without asking the EHR
         outcome, current, version, message = removal.send(
-            adapter, pending.resource_type, pending.remote_id, pending.remote_version)
+            adapter, pending.resource_type, pending.remote_id, pending.remote_version
+        )
         return Attempt(pending, outcome, current, version, message)
     try:
         done = adapter.write(pending.body, remote_version=pending.remote_version)
@@ -101,8 +110,9 @@ def attempt(adapter: EHRAdapter, pending: Pending) -> Attempt:
     return Attempt(pending, "written", done.resource or pending.body, done.version_id)
 
 
-def _accepted(row: SyncedRecord, sent: dict[str, Any], body: dict[str, Any],
-              version: str | None) -> None:
+def _accepted(
+    row: SyncedRecord, sent: dict[str, Any], body: dict[str, Any], version: str | None
+) -> None:
     row.remote_body = body
     row.remote_version = version or row.remote_version
     row.content_hash = content_hash(body)
@@ -127,22 +137,36 @@ def record_attempt(session: Session, job: SyncJob, tried: Attempt) -> list[int]:
         session.add(row)
         return []
     if tried.outcome == "refused":
-        session.add(RecordError(job_id=job.id, connection_id=job.connection_id,
-                                resource_type=row.resource_type, remote_id=row.remote_id,
-                                message=tried.message))
+        session.add(
+            RecordError(
+                job_id=job.id,
+                connection_id=job.connection_id,
+                resource_type=row.resource_type,
+                remote_id=row.remote_id,
+                message=tried.message,
+            )
+        )
         return []
     if tried.outcome == "gone":
-        return deletes.tombstone(session, job.connection_id, job.id, [key],
-                                 reason=f"deleted at the EHR; found by write {job.id}").conflicts
-    found = detect_record(session, record=row, remote_body=tried.body or {},
-                          remote_version=tried.version, job_id=job.id,
-                          kind=ConflictKind.STALE_WRITE)
-    return [int(found.conflict_id)] if found.action is Action.CONFLICT and found.conflict_id \
-        else []
+        return deletes.tombstone(
+            session,
+            job.connection_id,
+            job.id,
+            [key],
+            reason=f"deleted at the EHR; found by write {job.id}",
+        ).conflicts
+    found = detect_record(
+        session,
+        record=row,
+        remote_body=tried.body or {},
+        remote_version=tried.version,
+        job_id=job.id,
+        kind=ConflictKind.STALE_WRITE,
+    )
+    return [int(found.conflict_id)] if found.action is Action.CONFLICT and found.conflict_id else []
 
 
-def _record_delete(session: Session, job: SyncJob, row: SyncedRecord,
-                   tried: Attempt) -> list[int]:
+def _record_delete(session: Session, job: SyncJob, row: SyncedRecord, tried: Attempt) -> list[int]:
     """Store what came of a delete asked for in HoloVitals; returns the conflict it opened."""
     if not row.local_deleted:
         return []  # withdrawn meanwhile
@@ -152,8 +176,9 @@ def _record_delete(session: Session, job: SyncJob, row: SyncedRecord,
         session.add(row)
         from .aftermath import announce_deletes
 
-        announce_deletes(session, job.connection_id,
-                         [(row.resource_type, row.remote_id, row.patient_ref)])
+        announce_deletes(
+            session, job.connection_id, [(row.resource_type, row.remote_id, row.patient_ref)]
+        )
         return []
     if outcome == "refused":
         removal.refused(session, row, job, tried.message)
@@ -168,8 +193,14 @@ def _record_delete(session: Session, job: SyncJob, row: SyncedRecord,
     return []
 
 
-def run_outbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
-                 batch_size: int, events: JobEvents) -> None:
+def run_outbound(
+    job: SyncJob,
+    connection: EHRConnection,
+    adapter: EHRAdapter,
+    *,
+    batch_size: int,
+    events: JobEvents,
+) -> None:
     """Write every dirty record of the job's scope, one batch at a time."""
     del connection  # the adapter is already bound to it
     after_id = 0
@@ -186,12 +217,16 @@ def run_outbound(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *
             from .aftermath import announce_conflicts
 
             announce_conflicts(session, job, opened)
-            lifecycle.fence(session, job,
-                            written=job.written + sum(t.outcome == "written" for t in tried),
-                            deleted=job.deleted + sum(
-                                t.pending.delete is not None and t.outcome in ("deleted", "gone")
-                                for t in tried),
-                            conflicts=job.conflicts + len(opened),
-                            invalid=job.invalid + sum(t.outcome == "refused" for t in tried))
+            lifecycle.fence(
+                session,
+                job,
+                written=job.written + sum(t.outcome == "written" for t in tried),
+                deleted=job.deleted
+                + sum(
+                    t.pending.delete is not None and t.outcome in ("deleted", "gone") for t in tried
+                ),
+                conflicts=job.conflicts + len(opened),
+                invalid=job.invalid + sum(t.outcome == "refused" for t in tried),
+            )
         events.progress(job)
         shutdown.at_checkpoint(job)

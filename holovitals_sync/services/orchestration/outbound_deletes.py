@@ -52,9 +52,11 @@ def plan(session: Session, row: SyncedRecord) -> str:
     """What the run does with a record marked for a delete."""
     if row.dirty:
         return SEND
-    for conflict in session.exec(select(Conflict).where(
-            Conflict.record_id == row.id, Conflict.kind == ConflictKind.STALE_WRITE)
-            .order_by(Conflict.id.desc())):
+    for conflict in session.exec(
+        select(Conflict)
+        .where(Conflict.record_id == row.id, Conflict.kind == ConflictKind.STALE_WRITE)
+        .order_by(Conflict.id.desc())
+    ):
         if conflict.local_values != LOCAL_SIDE:
             continue
         if row.local_deleted_at is not None and conflict.created_at < row.local_deleted_at:
@@ -65,8 +67,9 @@ def plan(session: Session, row: SyncedRecord) -> str:
     return CHANGED
 
 
-def send(adapter: EHRAdapter, resource_type: str, remote_id: str,
-         remote_version: str | None) -> tuple[str, dict[str, Any] | None, str | None, str]:
+def send(
+    adapter: EHRAdapter, resource_type: str, remote_id: str, remote_version: str | None
+) -> tuple[str, dict[str, Any] | None, str | None, str]:
     """Send one delete: (outcome, the EHR's current copy and version when stale, message).
 
     Outcomes: "deleted", "gone" (404/410), "stale" (412/409), "refused" (no such delete).
@@ -107,8 +110,13 @@ def _unmark(row: SyncedRecord) -> None:
     row.local_deleted, row.local_deleted_at, row.local_deleted_by = False, None, None
 
 
-def hold(session: Session, row: SyncedRecord, job: SyncJob, current: dict[str, Any] | None,
-         version: str | None) -> int:
+def hold(
+    session: Session,
+    row: SyncedRecord,
+    job: SyncJob,
+    current: dict[str, Any] | None,
+    version: str | None,
+) -> int:
     """The EHR changed what HoloVitals deleted: store its copy and open the conflict.
 
     All three bodies become the EHR's copy (the delete is the only local change), so a
@@ -123,19 +131,33 @@ def hold(session: Session, row: SyncedRecord, job: SyncJob, current: dict[str, A
     row.last_synced_at = utcnow()
     session.add(row)
     key = row.remote_version
-    existing = session.exec(select(Conflict).where(
-        Conflict.record_id == row.id, Conflict.remote_version == key,
-        Conflict.kind == ConflictKind.STALE_WRITE)).first()
-    if existing is not None and existing.status is ConflictStatus.OPEN \
-            and existing.local_values == LOCAL_SIDE:
+    existing = session.exec(
+        select(Conflict).where(
+            Conflict.record_id == row.id,
+            Conflict.remote_version == key,
+            Conflict.kind == ConflictKind.STALE_WRITE,
+        )
+    ).first()
+    if (
+        existing is not None
+        and existing.status is ConflictStatus.OPEN
+        and existing.local_values == LOCAL_SIDE
+    ):
         return int(existing.id)
     conflict = Conflict(
-        record_id=row.id, connection_id=row.connection_id, job_id=job.id,
-        resource_type=row.resource_type, kind=ConflictKind.STALE_WRITE,
+        record_id=row.id,
+        connection_id=row.connection_id,
+        job_id=job.id,
+        resource_type=row.resource_type,
+        kind=ConflictKind.STALE_WRITE,
         # A version already decided for another reason keeps its row: this one has none.
-        remote_version=None if existing is not None else key, fields=[WHOLE],
-        base_values={WHOLE: "present"}, local_values=dict(LOCAL_SIDE),
-        remote_values={WHOLE: "changed at the EHR"}, severity=Severity.HIGH)
+        remote_version=None if existing is not None else key,
+        fields=[WHOLE],
+        base_values={WHOLE: "present"},
+        local_values=dict(LOCAL_SIDE),
+        remote_values={WHOLE: "changed at the EHR"},
+        severity=Severity.HIGH,
+    )
     session.add(conflict)
     session.flush()
     return int(conflict.id)
@@ -143,6 +165,12 @@ def hold(session: Session, row: SyncedRecord, job: SyncJob, current: dict[str, A
 
 def refused(session: Session, row: SyncedRecord, job: SyncJob, message: str) -> None:
     """The vendor takes no such delete: say so per record (it stays marked)."""
-    session.add(RecordError(job_id=job.id, connection_id=job.connection_id,
-                            resource_type=row.resource_type, remote_id=row.remote_id,
-                            message=message))
+    session.add(
+        RecordError(
+            job_id=job.id,
+            connection_id=job.connection_id,
+            resource_type=row.resource_type,
+            remote_id=row.remote_id,
+            message=message,
+        )
+    )

@@ -38,6 +38,7 @@ from .screening import screen
 # required elements, patient references and custom rules still run on every batch.
 STRUCTURAL = False
 
+
 @dataclass(slots=True)
 class ProcessedBatch:
     """What the upsert stores, what it flags, how many had blocking issues, and the issues
@@ -56,11 +57,16 @@ def rule_issues(results: Sequence[TransformResult]) -> list[ValidationIssue]:
         res = result.resource
         rtype, rid = str(res.get("resourceType")), res.get("id")
         for failure in result.failures:
-            issues.append(ValidationIssue(
-                rtype, rid if isinstance(rid, str) else None,
-                f"rule {failure.rule_id} ({failure.kind.value})",
-                f"transformation failed: {failure.message}", Layer.CUSTOM,
-                ErrorSeverity.WARNING))
+            issues.append(
+                ValidationIssue(
+                    rtype,
+                    rid if isinstance(rid, str) else None,
+                    f"rule {failure.rule_id} ({failure.kind.value})",
+                    f"transformation failed: {failure.message}",
+                    Layer.CUSTOM,
+                    ErrorSeverity.WARNING,
+                )
+            )
     return issues
 
 
@@ -87,13 +93,19 @@ class BatchProcessor:
         """The batch split into stored, flagged and invalid, with its issues."""
         usable, rejected = screen(resources)
         results = self._transform(usable)
-        report = validate_batch([r.resource for r in results], mode=self.mode,
-                                known_patients=deferred, structural=STRUCTURAL,
-                                custom=self.custom)
+        report = validate_batch(
+            [r.resource for r in results],
+            mode=self.mode,
+            known_patients=deferred,
+            structural=STRUCTURAL,
+            custom=self.custom,
+        )
         return ProcessedBatch(
-            store=report.valid, flagged=report.flagged,
+            store=report.valid,
+            flagged=report.flagged,
             invalid=rejected.count + len(report.flagged) + len(report.dropped),
-            issues=[*rejected.issues, *rule_issues(results), *report.errors])
+            issues=[*rejected.issues, *rule_issues(results), *report.errors],
+        )
 
     def _transform(self, resources: list[dict[str, Any]]) -> list[TransformResult]:
         # Without any rule a resource passes as it is: no copy, no per-rule loop (a deep
@@ -105,23 +117,30 @@ class BatchProcessor:
 
 def _key(issue: ValidationIssue) -> tuple[str, str | None, str | None, str]:
     # The same truncation persist_errors applies, so stored rows compare equal.
-    return (issue.resource_type[:64], issue.resource_id[:200] if issue.resource_id else None,
-            issue.path[:500] if issue.path else None,
-            f"[{issue.layer.value}] {issue.message}"[:1000])
+    return (
+        issue.resource_type[:64],
+        issue.resource_id[:200] if issue.resource_id else None,
+        issue.path[:500] if issue.path else None,
+        f"[{issue.layer.value}] {issue.message}"[:1000],
+    )
 
 
-def new_issues(session: Session, job_id: int | None,
-               issues: Sequence[ValidationIssue]) -> list[ValidationIssue]:
+def new_issues(
+    session: Session, job_id: int | None, issues: Sequence[ValidationIssue]
+) -> list[ValidationIssue]:
     """The issues this job has not recorded yet (one query for the batch)."""
     if not issues or job_id is None:
         return list(issues)
     table = RecordError.__table__
     types = sorted({_key(i)[0] for i in issues})
     ids = sorted({rid for i in issues if (rid := _key(i)[1])})
-    query = sa.select(table.c.resource_type, table.c.remote_id, table.c.path,
-                      table.c.message).where(
-        table.c.job_id == job_id, table.c.resource_type.in_(types),
-        sa.or_(table.c.remote_id.in_(ids), table.c.remote_id.is_(None)))
+    query = sa.select(
+        table.c.resource_type, table.c.remote_id, table.c.path, table.c.message
+    ).where(
+        table.c.job_id == job_id,
+        table.c.resource_type.in_(types),
+        sa.or_(table.c.remote_id.in_(ids), table.c.remote_id.is_(None)),
+    )
     seen = {tuple(row) for row in session.execute(query)}
     fresh = []
     for issue in issues:
@@ -132,8 +151,13 @@ def new_issues(session: Session, job_id: int | None,
     return fresh
 
 
-def record_issues(session: Session, *, job_id: int | None, connection_id: int,
-                  issues: Sequence[ValidationIssue]) -> None:
+def record_issues(
+    session: Session, *, job_id: int | None, connection_id: int, issues: Sequence[ValidationIssue]
+) -> None:
     """The batch's issues as RecordErrors of the job, each once (replays add none)."""
-    persist_errors(session, errors=new_issues(session, job_id, issues),
-                   connection_id=connection_id, job_id=job_id)
+    persist_errors(
+        session,
+        errors=new_issues(session, job_id, issues),
+        connection_id=connection_id,
+        job_id=job_id,
+    )

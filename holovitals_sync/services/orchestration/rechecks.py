@@ -34,10 +34,17 @@ def announced(session: Session, job_id: int) -> list[Key]:
     """The foci of this job's events that must be read again, each once."""
     table = InboundEvent.__table__
     rows = session.execute(
-        sa.select(table.c.resource_type, table.c.resource_id).distinct()
-        .where(table.c.job_id == job_id, table.c.recheck == sa.true(),
-               table.c.resource_type.is_not(None), table.c.resource_id.is_not(None))
-        .order_by(table.c.resource_type, table.c.resource_id).limit(LIMIT))
+        sa.select(table.c.resource_type, table.c.resource_id)
+        .distinct()
+        .where(
+            table.c.job_id == job_id,
+            table.c.recheck == sa.true(),
+            table.c.resource_type.is_not(None),
+            table.c.resource_id.is_not(None),
+        )
+        .order_by(table.c.resource_type, table.c.resource_id)
+        .limit(LIMIT)
+    )
     return [(str(rtype), str(rid)) for rtype, rid in rows]
 
 
@@ -50,8 +57,12 @@ def gone_at_ehr(job: SyncJob, adapter: EHRAdapter) -> list[Key]:
         # sync itself, and that path tombstones the patient (`runner._mark_patient_gone`).
         keys = [k for k in announced(session, job.id) if k != ("Patient", job.patient_id)]
     if len(keys) >= LIMIT:
-        log.info("sync job %s: the first %d notified resources read again; the rest are "
-                 "left to the id sweep", job.id, LIMIT)
+        log.info(
+            "sync job %s: the first %d notified resources read again; the rest are "
+            "left to the id sweep",
+            job.id,
+            LIMIT,
+        )
     gone: list[Key] = []
     for rtype, rid in keys:
         try:
@@ -59,9 +70,17 @@ def gone_at_ehr(job: SyncJob, adapter: EHRAdapter) -> list[Key]:
         except ResourceNotFound:
             gone.append((rtype, rid))
         except Exception as exc:  # noqa: BLE001 - cannot tell: the id sweep decides later
-            log.info("sync job %s: a notified %s could not be read (%s)", job.id, rtype,
-                     type(exc).__name__)
+            log.info(
+                "sync job %s: a notified %s could not be read (%s)",
+                job.id,
+                rtype,
+                type(exc).__name__,
+            )
     if gone:
-        log.info("sync job %s: %d of %d notified resources are gone at the EHR", job.id,
-                 len(gone), len(keys))
+        log.info(
+            "sync job %s: %d of %d notified resources are gone at the EHR",
+            job.id,
+            len(gone),
+            len(keys),
+        )
     return gone

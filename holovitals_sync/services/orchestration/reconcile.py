@@ -56,8 +56,10 @@ def _check(session: Session, job: SyncJob) -> str | None:
     if status == RQStatus.QUEUED:
         since = job.queued_at or job.created_at
         if utcnow() - since >= GRACE and _push_back_if_stranded(rq_job):
-            log.warning("sync job %s was queued in no queue (its worker died taking it); "
-                        "queued again", job.id)
+            log.warning(
+                "sync job %s was queued in no queue (its worker died taking it); queued again",
+                job.id,
+            )
             return "requeued"
         return None
     if status == RQStatus.FAILED:

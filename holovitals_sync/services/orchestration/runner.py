@@ -64,13 +64,17 @@ def _start(job_id: int, rq_job_id: str | None) -> tuple[SyncJob, EHRConnection] 
 def _swept_types(adapter: EHRAdapter, job: SyncJob) -> list[str]:
     """The types a complete run of this job has seen in full (a full sync, an id sweep;
     a part of a split full sync has not: its parent's end decides)."""
-    full = job.job_type in (JobType.FULL, JobType.SWEEP) and job.direction is not \
-        Direction.OUTBOUND and job.parent_id is None
+    full = (
+        job.job_type in (JobType.FULL, JobType.SWEEP)
+        and job.direction is not Direction.OUTBOUND
+        and job.parent_id is None
+    )
     return list(adapter.profile.resource_types) if full else []
 
 
-def _complete(job: SyncJob, connection: EHRConnection, swept: list[str],
-              notified: list[deletes.Key]) -> None:
+def _complete(
+    job: SyncJob, connection: EHRConnection, swept: list[str], notified: list[deletes.Key]
+) -> None:
     if job.parent_id is not None:  # a part: the parent's finalizer does the aftermath
         with session_scope() as session:
             lifecycle.finish(session, job, JobStatus.COMPLETED, progress=1.0)
@@ -115,8 +119,11 @@ def _run(job: SyncJob, connection: EHRConnection) -> None:
             else:
                 _sync(job, connection, adapter, batch_size, events)
             swept = _swept_types(adapter, job)
-            notified = rechecks.gone_at_ehr(job, adapter) if job.direction is not \
-                Direction.OUTBOUND else []
+            notified = (
+                rechecks.gone_at_ehr(job, adapter)
+                if job.direction is not Direction.OUTBOUND
+                else []
+            )
         _complete(job, connection, swept, notified)
     except lifecycle.RunStopped:
         log.info("sync job %s: stopped (cancelled or taken over)", job.id)
@@ -126,8 +133,9 @@ def _run(job: SyncJob, connection: EHRConnection) -> None:
     log.info("sync job %s completed: %s fetched", job.id, job.fetched)
 
 
-def _sync(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, batch_size: int,
-          events: JobEvents) -> None:
+def _sync(
+    job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, batch_size: int, events: JobEvents
+) -> None:
     if job.direction in (Direction.OUTBOUND, Direction.BIDIRECTIONAL):
         run_outbound(job, connection, adapter, batch_size=batch_size, events=events)
     if job.direction in (Direction.INBOUND, Direction.BIDIRECTIONAL):
@@ -153,8 +161,13 @@ def _mark_patient_gone(job: SyncJob, adapter: EHRAdapter) -> None:
         log.info("sync job %s: patient read failed (%s)", job.id, type(exc).__name__)
         return
     with session_scope() as session:
-        gone = deletes.tombstone(session, job.connection_id, job.id, [("Patient", pid)],
-                                 reason=f"not found at the EHR by patient sync {job.id}")
+        gone = deletes.tombstone(
+            session,
+            job.connection_id,
+            job.id,
+            [("Patient", pid)],
+            reason=f"not found at the EHR by patient sync {job.id}",
+        )
         aftermath.announce_deletes(session, job.connection_id, gone.deleted)
         aftermath.announce_conflicts(session, job, gone.conflicts)
 
@@ -162,11 +175,13 @@ def _mark_patient_gone(job: SyncJob, adapter: EHRAdapter) -> None:
 def record_attempt_failure(job_id: int, exc: BaseException, *, will_retry: bool) -> None:
     """Keep a failed attempt's safe error on the row; FAILED once no retry is left."""
     with session_scope() as session:
-        job = lifecycle.record_failure(session, job_id=job_id, error=safe_error(exc),
-                                       will_retry=will_retry)
+        job = lifecycle.record_failure(
+            session, job_id=job_id, error=safe_error(exc), will_retry=will_retry
+        )
         if job is not None and not will_retry:
             aftermath.emit_failed(session, job)
     if job is not None:
         JobEvents(redis_connection()).state(job)
-    log.warning("sync job %s attempt failed (%s); retry: %s", job_id, type(exc).__name__,
-                will_retry)
+    log.warning(
+        "sync job %s attempt failed (%s); retry: %s", job_id, type(exc).__name__, will_retry
+    )

@@ -52,15 +52,18 @@ def next_due(expression: str, now: datetime) -> datetime:
 
 def _busy(session: Session, connection_id: int, job_type: JobType) -> bool:
     """A job of this type and connection is still waiting or running."""
-    query = select(SyncJob.id).where(SyncJob.connection_id == connection_id,
-                                     SyncJob.job_type == job_type,
-                                     SyncJob.status.in_(ACTIVE))
+    query = select(SyncJob.id).where(
+        SyncJob.connection_id == connection_id,
+        SyncJob.job_type == job_type,
+        SyncJob.status.in_(ACTIVE),
+    )
     return session.exec(query).first() is not None
 
 
 def _claim(connection_id: int, job_type: JobType, slot: datetime) -> bool:
-    key = SLOT_KEY.format(connection_id=connection_id, kind=job_type.value,
-                          slot=int(slot.timestamp()))
+    key = SLOT_KEY.format(
+        connection_id=connection_id, kind=job_type.value, slot=int(slot.timestamp())
+    )
     return bool(redis_connection().set(key, "1", nx=True, ex=86_400))
 
 
@@ -79,13 +82,20 @@ def tick(now: datetime | None = None) -> int:
     now = now or utcnow()
     started = 0
     with session_scope() as session:
-        rows = session.exec(select(EHRConnection).where(
-            sa.or_(EHRConnection.sync_schedule.is_not(None),
-                   EHRConnection.sweep_schedule.is_not(None)),
-            EHRConnection.status != ConnectionStatus.PAUSED))
+        rows = session.exec(
+            select(EHRConnection).where(
+                sa.or_(
+                    EHRConnection.sync_schedule.is_not(None),
+                    EHRConnection.sweep_schedule.is_not(None),
+                ),
+                EHRConnection.status != ConnectionStatus.PAUSED,
+            )
+        )
         for connection in list(rows):
-            for job_type, priority in ((JobType.INCREMENTAL, Priority.DEFAULT),
-                                       (JobType.SWEEP, Priority.LOW)):
+            for job_type, priority in (
+                (JobType.INCREMENTAL, Priority.DEFAULT),
+                (JobType.SWEEP, Priority.LOW),
+            ):
                 expression = _due(connection, job_type)
                 if expression is None:
                     continue
@@ -93,12 +103,19 @@ def tick(now: datetime | None = None) -> int:
                 if now - slot > MISFIRE_GRACE or slot < connection.created_at:
                     continue
                 if _busy(session, connection.id, job_type) or not _claim(
-                        connection.id, job_type, slot):
+                    connection.id, job_type, slot
+                ):
                     continue
-                request = JobRequest(connection_id=connection.id, job_type=job_type,
-                                     priority=priority)
-                start_job(session, request=request, requested_by_kind=RequesterKind.SCHEDULE,
-                          requested_by=f"cron {expression}", actor=SCHEDULER)
+                request = JobRequest(
+                    connection_id=connection.id, job_type=job_type, priority=priority
+                )
+                start_job(
+                    session,
+                    request=request,
+                    requested_by_kind=RequesterKind.SCHEDULE,
+                    requested_by=f"cron {expression}",
+                    actor=SCHEDULER,
+                )
                 started += 1
     if started:
         log.info("schedules: %d scheduled job(s) started", started)

@@ -26,28 +26,63 @@ MAX_STRING = 1_048_576  # characters; an Attachment larger than this belongs in 
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 # FHIR R4 date, dateTime and instant (the regexes of the specification, datatypes page).
 _DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
-_DATETIME = re.compile(r"\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
-                       r"(Z|[+-]\d{2}:\d{2}))?)?)?")
+_DATETIME = re.compile(
+    r"\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
+    r"(Z|[+-]\d{2}:\d{2}))?)?)?"
+)
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 # Top-level elements whose JSON type is the same in every resource type that has them.
 _KINDS: dict[str, type] = {
-    "meta": dict, "text": dict, "status": str, "extension": list, "contained": list,
+    "meta": dict,
+    "text": dict,
+    "status": str,
+    "extension": list,
+    "contained": list,
 }
 # And in the clinical types the adapters sync (Organization.name is a string, say, and
 # Composition.identifier a single object: these are not universal).
-_CLINICAL = frozenset({"Patient", "Encounter", "Observation", "Condition",
-                       "MedicationRequest", "AllergyIntolerance", "Immunization",
-                       "DiagnosticReport", "Procedure"})
+_CLINICAL = frozenset(
+    {
+        "Patient",
+        "Encounter",
+        "Observation",
+        "Condition",
+        "MedicationRequest",
+        "AllergyIntolerance",
+        "Immunization",
+        "DiagnosticReport",
+        "Procedure",
+    }
+)
 _CLINICAL_KINDS: dict[str, type] = {
-    "gender": str, "intent": str, "subject": dict, "patient": dict, "encounter": dict,
-    "code": dict, "class": dict, "clinicalStatus": dict, "verificationStatus": dict,
-    "vaccineCode": dict, "medicationCodeableConcept": dict, "identifier": list, "name": list,
-    "telecom": list, "address": list, "category": list, "active": bool,
+    "gender": str,
+    "intent": str,
+    "subject": dict,
+    "patient": dict,
+    "encounter": dict,
+    "code": dict,
+    "class": dict,
+    "clinicalStatus": dict,
+    "verificationStatus": dict,
+    "vaccineCode": dict,
+    "medicationCodeableConcept": dict,
+    "identifier": list,
+    "name": list,
+    "telecom": list,
+    "address": list,
+    "category": list,
+    "active": bool,
 }
 _ALL_KINDS = {**_KINDS, **_CLINICAL_KINDS}
-_DATES = {"birthDate": _DATE, "recordedDate": _DATETIME, "authoredOn": _DATETIME,
-          "effectiveDateTime": _DATETIME, "onsetDateTime": _DATETIME,
-          "occurrenceDateTime": _DATETIME, "issued": _INSTANT}
+_DATES = {
+    "birthDate": _DATE,
+    "recordedDate": _DATETIME,
+    "authoredOn": _DATETIME,
+    "effectiveDateTime": _DATETIME,
+    "onsetDateTime": _DATETIME,
+    "occurrenceDateTime": _DATETIME,
+    "issued": _INSTANT,
+}
 _PERIOD_NAMES = frozenset({"effectivePeriod", "period", "onsetPeriod"})
 
 
@@ -155,13 +190,14 @@ def _element_problems(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
         period = resource[name]
         for end in ("start", "end"):
             value = period.get(end) if isinstance(period, dict) else None
-            if value is not None and not (isinstance(value, str)
-                                          and _valid_date(value, _DATETIME)):
+            if value is not None and not (isinstance(value, str) and _valid_date(value, _DATETIME)):
                 yield f"{name}.{end}", "not a valid FHIR date/time"
-    updated = (resource.get("meta") or {}).get("lastUpdated") \
-        if isinstance(resource.get("meta"), dict) else None
-    if updated is not None and not (isinstance(updated, str)
-                                    and _valid_date(updated, _INSTANT)):
+    updated = (
+        (resource.get("meta") or {}).get("lastUpdated")
+        if isinstance(resource.get("meta"), dict)
+        else None
+    )
+    if updated is not None and not (isinstance(updated, str) and _valid_date(updated, _INSTANT)):
         yield "meta.lastUpdated", "not a valid FHIR instant"
 
 
@@ -203,6 +239,8 @@ def screen(resources: Sequence[Any]) -> tuple[list[dict[str, Any]], Rejected]:
         rtype, rid = _identity(resource)
         # No usable id: a digest tells two such resources apart (and keeps replays equal).
         suffix = "" if rid else f" (resource {anonymous_tag(resource)})"
-        rejected.issues += [ValidationIssue(rtype, rid, path, message + suffix, Layer.STRUCTURE)
-                            for path, message in found]
+        rejected.issues += [
+            ValidationIssue(rtype, rid, path, message + suffix, Layer.STRUCTURE)
+            for path, message in found
+        ]
     return usable, rejected

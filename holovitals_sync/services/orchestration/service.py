@@ -73,8 +73,11 @@ def check_scope(request: JobRequest, connection: EHRConnection) -> None:
         return
     served = served_types(connection)
     if request.resource_type not in served:
-        raise InvalidJob("resource_type", f"{connection.name} does not serve "
-                         f"{request.resource_type!r}; it serves {', '.join(sorted(served))}")
+        raise InvalidJob(
+            "resource_type",
+            f"{connection.name} does not serve "
+            f"{request.resource_type!r}; it serves {', '.join(sorted(served))}",
+        )
 
 
 class JobRequest(BaseModel):
@@ -128,21 +131,39 @@ def dispatch(session: Session, job: SyncJob) -> SyncJob:
     return job
 
 
-def start_job(session: Session, *, request: JobRequest, requested_by_kind: RequesterKind,
-              requested_by: str | None, actor: audit.Actor) -> SyncJob:
+def start_job(
+    session: Session,
+    *,
+    request: JobRequest,
+    requested_by_kind: RequesterKind,
+    requested_by: str | None,
+    actor: audit.Actor,
+) -> SyncJob:
     """Create a job (PENDING), audit it, and queue it on `sync.<priority>`."""
     connection = session.get(EHRConnection, request.connection_id)
     if connection is None:
         raise ConnectionNotFound(f"no connection {request.connection_id}")
     check_scope(request, connection)
-    job = SyncJob(**request.model_dump(), requested_by_kind=requested_by_kind,
-                  requested_by=requested_by, max_attempts=get_settings().retry_attempts + 1)
+    job = SyncJob(
+        **request.model_dump(),
+        requested_by_kind=requested_by_kind,
+        requested_by=requested_by,
+        max_attempts=get_settings().retry_attempts + 1,
+    )
     session.add(job)
     session.flush()
-    audit.record(session, actor=actor, action="sync_job.start", target_type="sync_job",
-                 target_id=job.id, details={"connection_id": job.connection_id,
-                                            "job_type": job.job_type.value,
-                                            "direction": job.direction.value})
+    audit.record(
+        session,
+        actor=actor,
+        action="sync_job.start",
+        target_type="sync_job",
+        target_id=job.id,
+        details={
+            "connection_id": job.connection_id,
+            "job_type": job.job_type.value,
+            "direction": job.direction.value,
+        },
+    )
     return dispatch(session, job)
 
 
@@ -172,8 +193,14 @@ def cancel_job(session: Session, *, job_id: int, actor: audit.Actor) -> SyncJob:
     from .children import cancel_children
 
     parts = cancel_children(session, job)  # a split full sync: its parts stop too
-    audit.record(session, actor=actor, action="sync_job.cancel", target_type="sync_job",
-                 target_id=job.id, details={"connection_id": job.connection_id})
+    audit.record(
+        session,
+        actor=actor,
+        action="sync_job.cancel",
+        target_type="sync_job",
+        target_id=job.id,
+        details={"connection_id": job.connection_id},
+    )
     session.commit()
     for stopped in (job, *parts):
         _stop_rq_job(stopped.rq_job_id)
@@ -181,27 +208,38 @@ def cancel_job(session: Session, *, job_id: int, actor: audit.Actor) -> SyncJob:
     return job
 
 
-def retry_job(session: Session, *, job_id: int, actor: audit.Actor,
-              action: str = "sync_job.retry") -> SyncJob:
+def retry_job(
+    session: Session, *, job_id: int, actor: audit.Actor, action: str = "sync_job.retry"
+) -> SyncJob:
     """Re-enqueue a FAILED or CANCELLED job; it resumes from its last checkpoint."""
     job = get_job(session, job_id)
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-        raise StateConflict(f"job {job_id} is {job.status.value}; only failed or cancelled "
-                            "jobs can be retried")
+        raise StateConflict(
+            f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried"
+        )
     if job.parent_id is not None:
-        raise StateConflict(f"job {job_id} is a part of full sync {job.parent_id}: retry that "
-                            "one (it runs again only the parts that did not complete)")
+        raise StateConflict(
+            f"job {job_id} is a part of full sync {job.parent_id}: retry that "
+            "one (it runs again only the parts that did not complete)"
+        )
     old = queueing.fetch_rq_job(job.rq_job_id)
     if old is not None:
         old.delete()  # out of the dead-letter registry: the row has a new RQ job now
     job.max_attempts = job.attempts + get_settings().retry_attempts + 1
-    audit.record(session, actor=actor, action=action, target_type="sync_job",
-                 target_id=job.id, details={"from_status": job.status.value})
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target_type="sync_job",
+        target_id=job.id,
+        details={"from_status": job.status.value},
+    )
     return dispatch(session, job)
 
 
-def replay_failed(session: Session, *, job_ids: Sequence[int] | None,
-                  actor: audit.Actor) -> list[SyncJob]:
+def replay_failed(
+    session: Session, *, job_ids: Sequence[int] | None, actor: audit.Actor
+) -> list[SyncJob]:
     """Replay dead-lettered (FAILED) jobs: the given ones, or every one when None."""
     from .deadletter import failed_job_ids
 

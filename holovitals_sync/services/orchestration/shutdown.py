@@ -50,11 +50,18 @@ def at_checkpoint(job: SyncJob) -> None:
 
     with session_scope() as session:
         table = SyncJob.__table__
-        taken = session.execute(
-            sa.update(table).where(table.c.id == job.id,
-                                   table.c.status == JobStatus.RUNNING.value,
-                                   table.c.attempts == job.attempts)
-            .values(attempts=job.attempts - 1)).rowcount == 1
+        taken = (
+            session.execute(
+                sa.update(table)
+                .where(
+                    table.c.id == job.id,
+                    table.c.status == JobStatus.RUNNING.value,
+                    table.c.attempts == job.attempts,
+                )
+                .values(attempts=job.attempts - 1)
+            ).rowcount
+            == 1
+        )
         if not taken:  # cancelled or taken over meanwhile: nothing to give back
             raise RunStopped(f"job {job.id} is no longer running this attempt")
         row = session.get(SyncJob, job.id)

@@ -43,20 +43,25 @@ def queue_stats(redis: Redis) -> dict[str, dict[str, int]]:
             queue = Queue(name, connection=redis)
             pipe.llen(queue.key)
             pipe.zcard(queue.scheduled_job_registry.key)  # scored by when, not expiry
-            for registry in (queue.started_job_registry, queue.finished_job_registry,
-                             queue.failed_job_registry):
+            for registry in (
+                queue.started_job_registry,
+                queue.finished_job_registry,
+                queue.failed_job_registry,
+            ):
                 pipe.zcount(registry.key, f"({now}", "+inf")
             layout += [(family, kind) for kind in REGISTRY_KINDS]
     out: dict[str, Counter[str]] = {family: Counter() for family in QUEUE_FAMILIES}
     for (family, kind), count in zip(layout, pipe.execute(), strict=True):
         out[family][kind] += int(count)
-    return {family: {kind: totals[kind] for kind in REGISTRY_KINDS}
-            for family, totals in out.items()}
+    return {
+        family: {kind: totals[kind] for kind in REGISTRY_KINDS} for family, totals in out.items()
+    }
 
 
 def _completed_since(session: Session, since: datetime | None, limit: int | None = None):
-    query = select(SyncJob.connection_id, SyncJob.started_at, SyncJob.finished_at,
-                   SyncJob.fetched).where(SyncJob.status == JobStatus.COMPLETED)
+    query = select(
+        SyncJob.connection_id, SyncJob.started_at, SyncJob.finished_at, SyncJob.fetched
+    ).where(SyncJob.status == JobStatus.COMPLETED)
     if since is not None:
         query = query.where(SyncJob.finished_at >= since)
     query = query.order_by(SyncJob.finished_at.desc())
@@ -80,27 +85,39 @@ def throughput(session: Session, now: datetime) -> list[dict[str, Any]]:
 
 def connection_lag(session: Session, now: datetime) -> list[dict[str, Any]]:
     """Per connection: the last successful sync and how long ago it was."""
-    last = dict(session.exec(
-        select(SyncJob.connection_id, func.max(SyncJob.finished_at))
-        .where(SyncJob.status == JobStatus.COMPLETED).group_by(SyncJob.connection_id)).all())
+    last = dict(
+        session.exec(
+            select(SyncJob.connection_id, func.max(SyncJob.finished_at))
+            .where(SyncJob.status == JobStatus.COMPLETED)
+            .group_by(SyncJob.connection_id)
+        ).all()
+    )
     out = []
-    for conn_id, name in session.exec(select(EHRConnection.id, EHRConnection.name)
-                                      .order_by(EHRConnection.id)):
+    for conn_id, name in session.exec(
+        select(EHRConnection.id, EHRConnection.name).order_by(EHRConnection.id)
+    ):
         success = last.get(conn_id)  # max() keeps the column type: aware UTC
         lag = round((now - success).total_seconds(), 1) if success else None
-        out.append({"connection_id": conn_id, "name": name,
-                    "last_success": success.isoformat() if success else None,
-                    "lag_seconds": lag})
+        out.append(
+            {
+                "connection_id": conn_id,
+                "name": name,
+                "last_success": success.isoformat() if success else None,
+                "lag_seconds": lag,
+            }
+        )
     return out
 
 
 def collect(session: Session, redis: Redis, now: datetime | None = None) -> dict[str, Any]:
     """Everything the statistics view shows."""
     now = now or utcnow()
-    by_status = dict(session.exec(select(SyncJob.status, func.count())
-                                  .group_by(SyncJob.status)).all())
-    records = session.exec(select(func.count()).select_from(SyncedRecord)
-                           .where(SyncedRecord.deleted == sa.false())).one()
+    by_status = dict(
+        session.exec(select(SyncJob.status, func.count()).group_by(SyncJob.status)).all()
+    )
+    records = session.exec(
+        select(func.count()).select_from(SyncedRecord).where(SyncedRecord.deleted == sa.false())
+    ).one()
     per_minute = throughput(session, now)
     return {
         "queues": queue_stats(redis),

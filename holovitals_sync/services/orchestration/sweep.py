@@ -16,16 +16,20 @@ from .events import JobEvents
 from .inbound import seen_keys
 
 
-def run_sweep(job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *,
-              events: JobEvents) -> None:
+def run_sweep(
+    job: SyncJob, connection: EHRConnection, adapter: EHRAdapter, *, events: JobEvents
+) -> None:
     """Page through the EHR's ids from the job's checkpoint on, noting what it still has."""
     resume = job.checkpoint.get("resume")
     for page in adapter.fetch_ids(list(adapter.profile.resource_types), resume=resume):
         with session_scope() as session:
-            deletes.mark_seen(session, connection.id, int(job.id),
-                              sorted(seen_keys(page.resources)))
-            values = {"fetched": job.fetched + len(page.resources),
-                      "checkpoint": {**job.checkpoint, "resume": page.checkpoint}}
+            deletes.mark_seen(
+                session, connection.id, int(job.id), sorted(seen_keys(page.resources))
+            )
+            values = {
+                "fetched": job.fetched + len(page.resources),
+                "checkpoint": {**job.checkpoint, "resume": page.checkpoint},
+            }
             if page.total_estimate:
                 values["total_estimate"] = page.total_estimate
             lifecycle.fence(session, job, **values)

@@ -62,7 +62,7 @@ class UpsertCounts:
 
 
 def patient_ref(resource: dict[str, Any]) -> str | None:
-    """"Patient/<id>" this resource belongs to, if it says."""
+    """ "Patient/<id>" this resource belongs to, if it says."""
     if resource.get("resourceType") == "Patient" and resource.get("id"):
         return f"Patient/{resource['id']}"
     for name in _PATIENT_FIELDS:
@@ -116,8 +116,9 @@ def _row(resource: dict[str, Any], flagged: bool, prepared: Prepared | None) -> 
 Known = tuple[str | None, datetime | None, bool]
 
 
-def _existing(session: Session, connection_id: int,
-              rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], Known]:
+def _existing(
+    session: Session, connection_id: int, rows: Sequence[dict[str, Any]]
+) -> dict[tuple[str, str], Known]:
     """Stored hash and lastUpdated of the batch's records: one SELECT per batch.
 
     The statement text is the same for every batch (compiled once, no expanding IN list):
@@ -126,9 +127,11 @@ def _existing(session: Session, connection_id: int,
     """
     wanted = {(row["resource_type"], row["remote_id"]) for row in rows}
     if session.get_bind().dialect.name == "postgresql":
-        params: dict[str, Any] = {"connection_id": connection_id,
-                                  "types": sorted({rtype for rtype, _ in wanted}),
-                                  "ids": sorted({rid for _, rid in wanted})}
+        params: dict[str, Any] = {
+            "connection_id": connection_id,
+            "types": sorted({rtype for rtype, _ in wanted}),
+            "ids": sorted({rid for _, rid in wanted}),
+        }
         query = _pg_existing()
     else:
         params = {"connection_id": connection_id, "keys": orjson.dumps(list(wanted)).decode()}
@@ -142,9 +145,13 @@ def _existing(session: Session, connection_id: int,
 
 def _known_columns() -> Any:
     table = SyncedRecord.__table__
-    return sa.select(table.c.resource_type, table.c.remote_id, table.c.content_hash,
-                     table.c.remote_last_updated, table.c.deleted).where(
-        table.c.connection_id == sa.bindparam("connection_id"))
+    return sa.select(
+        table.c.resource_type,
+        table.c.remote_id,
+        table.c.content_hash,
+        table.c.remote_last_updated,
+        table.c.deleted,
+    ).where(table.c.connection_id == sa.bindparam("connection_id"))
 
 
 @lru_cache(maxsize=1)
@@ -152,7 +159,8 @@ def _pg_existing() -> Any:
     table = SyncedRecord.__table__
     return _known_columns().where(
         table.c.resource_type == sa.any_(sa.bindparam("types", type_=postgresql.ARRAY(sa.Text))),
-        table.c.remote_id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text))))
+        table.c.remote_id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text))),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -161,8 +169,7 @@ def _sqlite_existing() -> Any:
     table = SyncedRecord.__table__
     keys = sa.func.json_each(sa.bindparam("keys", type_=sa.Text)).table_valued("value")
     pairs = sa.select(keys.c.value.op("->>")(0), keys.c.value.op("->>")(1))
-    return _known_columns().where(
-        sa.tuple_(table.c.resource_type, table.c.remote_id).in_(pairs))
+    return _known_columns().where(sa.tuple_(table.c.resource_type, table.c.remote_id).in_(pairs))
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -185,12 +192,14 @@ def _on_conflict(stmt: Any) -> Any:
     keep_local = table.c.dirty
     updates = {
         "remote_body": new.remote_body,
-        "local_body": sa.case((keep_local, sa.func.coalesce(table.c.local_body,
-                                                            table.c.remote_body)),
-                              else_=new.local_body),
-        "base_body": sa.case((keep_local, sa.func.coalesce(table.c.base_body,
-                                                           table.c.remote_body)),
-                             else_=new.base_body),
+        "local_body": sa.case(
+            (keep_local, sa.func.coalesce(table.c.local_body, table.c.remote_body)),
+            else_=new.local_body,
+        ),
+        "base_body": sa.case(
+            (keep_local, sa.func.coalesce(table.c.base_body, table.c.remote_body)),
+            else_=new.base_body,
+        ),
         "remote_version": new.remote_version,
         "remote_last_updated": new.remote_last_updated,
         "content_hash": new.content_hash,
@@ -210,8 +219,10 @@ def _on_conflict(stmt: Any) -> Any:
         index_elements=["connection_id", "resource_type", "remote_id"],
         set_=updates,
         where=sa.and_(
-            sa.or_(table.c.content_hash.is_distinct_from(new.content_hash),
-                   table.c.deleted == sa.true()),
+            sa.or_(
+                table.c.content_hash.is_distinct_from(new.content_hash),
+                table.c.deleted == sa.true(),
+            ),
             sa.or_(stored_at.is_(None), fetched_at.is_(None), fetched_at >= stored_at),
         ),
     )
@@ -226,10 +237,15 @@ def dedupe(resources: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(unique.values())
 
 
-def upsert_batch(session: Session, *, connection_id: int, job_id: int | None,
-                 resources: Sequence[dict[str, Any]],
-                 flagged: Sequence[dict[str, Any]] = (),
-                 prepared: Mapping[int, Prepared] | None = None) -> UpsertCounts:
+def upsert_batch(
+    session: Session,
+    *,
+    connection_id: int,
+    job_id: int | None,
+    resources: Sequence[dict[str, Any]],
+    flagged: Sequence[dict[str, Any]] = (),
+    prepared: Mapping[int, Prepared] | None = None,
+) -> UpsertCounts:
     """Insert new records, update changed ones, leave unchanged ones untouched.
 
     Args:
@@ -247,8 +263,9 @@ def upsert_batch(session: Session, *, connection_id: int, job_id: int | None,
     flagged_keys = {(r.get("resourceType"), r.get("id")) for r in flagged}
     unique = dedupe([*resources, *flagged])
     prepared = prepared or {}
-    rows = [_row(r, (r["resourceType"], r["id"]) in flagged_keys, prepared.get(id(r)))
-            for r in unique]
+    rows = [
+        _row(r, (r["resourceType"], r["id"]) in flagged_keys, prepared.get(id(r))) for r in unique
+    ]
     if not rows:
         return UpsertCounts()
     shared = {"connection_id": connection_id, "job_id": job_id, "now": utcnow()}
@@ -277,9 +294,14 @@ def _flags_may_differ(session: Session, connection_id: int, rows: Sequence[Prepa
     if cache is not None and cache.flags_stored is not None:
         return cache.flags_stored
     table = SyncedRecord.__table__
-    stored = session.execute(sa.select(sa.literal(1)).where(
-        table.c.connection_id == connection_id,
-        table.c.flagged_invalid == sa.true()).limit(1)).first() is not None
+    stored = (
+        session.execute(
+            sa.select(sa.literal(1))
+            .where(table.c.connection_id == connection_id, table.c.flagged_invalid == sa.true())
+            .limit(1)
+        ).first()
+        is not None
+    )
     if cache is not None:
         cache.flags_stored = stored
     return stored
@@ -294,17 +316,26 @@ def correct_flags(session: Session, connection_id: int, rows: Sequence[Prepared]
     """
     table = SyncedRecord.__table__
     for value in (True, False):
-        keys = [(row["resource_type"], row["remote_id"]) for row in rows
-                if row["flagged_invalid"] is value]
+        keys = [
+            (row["resource_type"], row["remote_id"])
+            for row in rows
+            if row["flagged_invalid"] is value
+        ]
         if keys:
-            session.execute(sa.update(table).where(
-                table.c.connection_id == connection_id,
-                sa.tuple_(table.c.resource_type, table.c.remote_id).in_(keys),
-                table.c.flagged_invalid != value).values(flagged_invalid=value))
+            session.execute(
+                sa.update(table)
+                .where(
+                    table.c.connection_id == connection_id,
+                    sa.tuple_(table.c.resource_type, table.c.remote_id).in_(keys),
+                    table.c.flagged_invalid != value,
+                )
+                .values(flagged_invalid=value)
+            )
 
 
-def _counted_from(known: dict[tuple[str, str], Known], rows: Sequence[dict[str, Any]]
-                  ) -> tuple[list[dict[str, Any]], UpsertCounts]:
+def _counted_from(
+    known: dict[tuple[str, str], Known], rows: Sequence[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], UpsertCounts]:
     """The rows to write (new, or changed and not older than the stored copy) and counts."""
     counts = UpsertCounts()
     changed = []
@@ -313,14 +344,22 @@ def _counted_from(known: dict[tuple[str, str], Known], rows: Sequence[dict[str, 
         if key not in known:
             counts.created += 1
         elif (known[key][0] != row["content_hash"] or known[key][2]) and not _older(
-                row["remote_last_updated"], known[key][1]):
+            row["remote_last_updated"], known[key][1]
+        ):
             counts.updated += 1  # changed, or a tombstone the EHR serves again
         else:
             counts.unchanged += 1  # the same, or older than what another run stored
             continue
         changed.append(row)
-        counts.changed.append(Changed(*key, row["remote_version"], key not in known,
-                                      row["patient_ref"], row["remote_body"]))
+        counts.changed.append(
+            Changed(
+                *key,
+                row["remote_version"],
+                key not in known,
+                row["patient_ref"],
+                row["remote_body"],
+            )
+        )
     return changed, counts
 
 
@@ -330,8 +369,9 @@ def _counted_from(known: dict[tuple[str, str], Known], rows: Sequence[dict[str, 
 LOOKUP_SHARE = 0.5
 
 
-def _upsert_postgres(session: Session, shared: dict[str, Any], rows: list[dict[str, Any]]
-                     ) -> UpsertCounts:
+def _upsert_postgres(
+    session: Session, shared: dict[str, Any], rows: list[dict[str, Any]]
+) -> UpsertCounts:
     """PostgreSQL: the statement's RETURNING counts what it wrote, so the look-up of stored
     hashes is only a filter, used while the run's batches are mostly unchanged records
     (a first import writes every record: there it only cost a round trip per batch).
@@ -339,8 +379,9 @@ def _upsert_postgres(session: Session, shared: dict[str, Any], rows: list[dict[s
     connection_id = shared["connection_id"]
     cache = runcache.current(connection_id)
     look_up = cache is None or cache.unchanged_share >= LOOKUP_SHARE
-    changed, counts = _counted_from(_existing(session, connection_id, rows) if look_up else {},
-                                    rows)
+    changed, counts = _counted_from(
+        _existing(session, connection_id, rows) if look_up else {}, rows
+    )
     if changed:
         counts = _write_counted(session, shared, changed, len(rows), counts)
     if cache is not None:
@@ -348,8 +389,7 @@ def _upsert_postgres(session: Session, shared: dict[str, Any], rows: list[dict[s
     return counts
 
 
-def _write_sqlite(session: Session, shared: dict[str, Any], changed: list[dict[str, Any]]
-                  ) -> None:
+def _write_sqlite(session: Session, shared: dict[str, Any], changed: list[dict[str, Any]]) -> None:
     """SQLite: one statement reading the batch from two parameters, as `_sqlite_statement`.
 
     Per-row binding in `executemany` held the GIL for ~6 us a row (tuples, per-value
@@ -362,9 +402,14 @@ def _write_sqlite(session: Session, shared: dict[str, Any], changed: list[dict[s
         size = len(row["body_text"])
         fields.append({**_fields(row, stamp), "o": start, "n": size})
         start += size
-    session.execute(_sqlite_statement(),
-                    {**shared, "bodies": b"".join(row["body_text"] for row in changed),
-                     "fields": orjson.dumps(fields).decode()})
+    session.execute(
+        _sqlite_statement(),
+        {
+            **shared,
+            "bodies": b"".join(row["body_text"] for row in changed),
+            "fields": orjson.dumps(fields).decode(),
+        },
+    )
 
 
 def _fields(row: dict[str, Any], stamp: Any = None) -> dict[str, Any]:
@@ -374,9 +419,15 @@ def _fields(row: dict[str, Any], stamp: Any = None) -> dict[str, Any]:
     those texts); PostgreSQL reads orjson's ISO form itself.
     """
     at = row["remote_last_updated"]
-    return {"t": row["resource_type"], "i": row["remote_id"], "p": row["patient_ref"],
-            "v": row["remote_version"], "u": stamp(at) if stamp else at,
-            "h": row["content_hash"], "f": row["flagged_invalid"]}
+    return {
+        "t": row["resource_type"],
+        "i": row["remote_id"],
+        "p": row["patient_ref"],
+        "v": row["remote_version"],
+        "u": stamp(at) if stamp else at,
+        "h": row["content_hash"],
+        "f": row["flagged_invalid"],
+    }
 
 
 @lru_cache(maxsize=1)
@@ -390,12 +441,18 @@ def _sqlite_statement() -> Any:
     """
     rows = sa.func.json_each(sa.bindparam("fields", type_=sa.Text)).table_valued("value")
     r = {column: rows.c.value.op("->>")(f"$.{key}") for key, column, _ in _FIELDS}
-    piece = sa.func.substr(sa.bindparam("bodies", type_=sa.LargeBinary),
-                           rows.c.value.op("->>")("$.o"), rows.c.value.op("->>")("$.n"))
+    piece = sa.func.substr(
+        sa.bindparam("bodies", type_=sa.LargeBinary),
+        rows.c.value.op("->>")("$.o"),
+        rows.c.value.op("->>")("$.n"),
+    )
     r["remote_body"] = sa.cast(piece, sa.Text)
     # `WHERE true`: without a WHERE, SQLite reads the ON of ON CONFLICT as a join's ON.
-    return _on_conflict(sqlite.insert(SyncedRecord.__table__).from_select(
-        list(_BATCH_COLUMNS), sa.select(*_batch_values(r)).where(sa.true())))
+    return _on_conflict(
+        sqlite.insert(SyncedRecord.__table__).from_select(
+            list(_BATCH_COLUMNS), sa.select(*_batch_values(r)).where(sa.true())
+        )
+    )
 
 
 @lru_cache(maxsize=2)
@@ -406,8 +463,13 @@ def _stamp(dialect: sa.Dialect) -> Any:
     return process or (lambda value: value)
 
 
-def _write_counted(session: Session, shared: dict[str, Any], changed: list[dict[str, Any]],
-                   seen: int, counts: UpsertCounts) -> UpsertCounts:
+def _write_counted(
+    session: Session,
+    shared: dict[str, Any],
+    changed: list[dict[str, Any]],
+    seen: int,
+    counts: UpsertCounts,
+) -> UpsertCounts:
     """PostgreSQL: write and count from what the statement really did.
 
     The look-up above ran before another run of the same connection may have committed
@@ -415,34 +477,62 @@ def _write_counted(session: Session, shared: dict[str, Any], changed: list[dict[
     statement's RETURNING says which rows it inserted (`xmax = 0`) or updated; rows it
     left alone (the same content, or older) are unchanged, and announce nothing.
     """
-    params = {**shared,
-              # orjson never writes a raw newline (one in a string is escaped): a line a body
-              "bodies": b"\n".join(row["body_text"] for row in changed).decode(),
-              "fields": orjson.dumps([_fields(row) for row in changed]).decode()}
+    params = {
+        **shared,
+        # orjson never writes a raw newline (one in a string is escaped): a line a body
+        "bodies": b"\n".join(row["body_text"] for row in changed).decode(),
+        "fields": orjson.dumps([_fields(row) for row in changed]).decode(),
+    }
     written: dict[tuple[str, str], bool] = {
         (rtype, rid): bool(inserted)
-        for rtype, rid, inserted in session.execute(_pg_statement(), params)}
+        for rtype, rid, inserted in session.execute(_pg_statement(), params)
+    }
     created = sum(written.values())
-    result = UpsertCounts(created=created, updated=len(written) - created,
-                          unchanged=seen - len(written))
+    result = UpsertCounts(
+        created=created, updated=len(written) - created, unchanged=seen - len(written)
+    )
     # Whether a record was created is what the statement did, not what the look-up saw.
-    result.changed = [Changed(rtype, rid, version, written[(rtype, rid)], patient, body)
-                      for rtype, rid, version, _, patient, body in counts.changed
-                      if (rtype, rid) in written]
+    result.changed = [
+        Changed(rtype, rid, version, written[(rtype, rid)], patient, body)
+        for rtype, rid, version, _, patient, body in counts.changed
+        if (rtype, rid) in written
+    ]
     return result
 
 
 # The per-record fields besides the body: (key in the batch's JSON, column, SQL type).
-_FIELDS = (("t", "resource_type", "text"), ("i", "remote_id", "text"),
-           ("p", "patient_ref", "text"), ("v", "remote_version", "text"),
-           ("u", "remote_last_updated", "timestamptz"), ("h", "content_hash", "text"),
-           ("f", "flagged_invalid", "boolean"))
+_FIELDS = (
+    ("t", "resource_type", "text"),
+    ("i", "remote_id", "text"),
+    ("p", "patient_ref", "text"),
+    ("v", "remote_version", "text"),
+    ("u", "remote_last_updated", "timestamptz"),
+    ("h", "content_hash", "text"),
+    ("f", "flagged_invalid", "boolean"),
+)
 
 
-_BATCH_COLUMNS = ("connection_id", "resource_type", "remote_id", "patient_ref", "base_body",
-                  "local_body", "remote_body", "remote_version", "remote_last_updated",
-                  "content_hash", "dirty", "conflict_pending", "flagged_invalid", "deleted",
-                  "last_job_id", "seen_job_id", "last_synced_at", "created_at", "updated_at")
+_BATCH_COLUMNS = (
+    "connection_id",
+    "resource_type",
+    "remote_id",
+    "patient_ref",
+    "base_body",
+    "local_body",
+    "remote_body",
+    "remote_version",
+    "remote_last_updated",
+    "content_hash",
+    "dirty",
+    "conflict_pending",
+    "flagged_invalid",
+    "deleted",
+    "last_job_id",
+    "seen_job_id",
+    "last_synced_at",
+    "created_at",
+    "updated_at",
+)
 
 
 def _batch_values(r: dict[str, Any]) -> list[Any]:
@@ -453,11 +543,17 @@ def _batch_values(r: dict[str, Any]) -> list[Any]:
     now = sa.bindparam("now", type_=table.c.last_synced_at.type)
     values = {
         "connection_id": sa.bindparam("connection_id", type_=sa.Integer),
-        "base_body": sa.null(), "local_body": sa.null(),
-        "dirty": sa.false(), "conflict_pending": sa.false(), "deleted": sa.false(),
+        "base_body": sa.null(),
+        "local_body": sa.null(),
+        "dirty": sa.false(),
+        "conflict_pending": sa.false(),
+        "deleted": sa.false(),
         "last_job_id": sa.bindparam("job_id", type_=sa.Integer),
         "seen_job_id": sa.bindparam("job_id", type_=sa.Integer),
-        "last_synced_at": now, "created_at": now, "updated_at": now, **r,
+        "last_synced_at": now,
+        "created_at": now,
+        "updated_at": now,
+        **r,
     }
     return [values[column] for column in _BATCH_COLUMNS]
 
@@ -475,16 +571,21 @@ def _pg_statement() -> Any:
     """
     names = ", ".join(key for key, _, _ in _FIELDS)
     typed = ", ".join(f"{key} {kind}" for key, _, kind in _FIELDS)
-    source = sa.text(
-        "SELECT * FROM ROWS FROM (string_to_table(:bodies, E'\\n'), "
-        f"jsonb_to_recordset(CAST(:fields AS jsonb)) AS ({typed})) AS r(b, {names})"
-    ).bindparams(sa.bindparam("bodies", type_=sa.Text), sa.bindparam("fields", type_=sa.Text)
-                 ).columns(sa.column("b", sa.Text),
-                           *(sa.column(key) for key, _, _ in _FIELDS)).subquery("r")
+    source = (
+        sa.text(
+            "SELECT * FROM ROWS FROM (string_to_table(:bodies, E'\\n'), "
+            f"jsonb_to_recordset(CAST(:fields AS jsonb)) AS ({typed})) AS r(b, {names})"
+        )
+        .bindparams(sa.bindparam("bodies", type_=sa.Text), sa.bindparam("fields", type_=sa.Text))
+        .columns(sa.column("b", sa.Text), *(sa.column(key) for key, _, _ in _FIELDS))
+        .subquery("r")
+    )
     r: dict[str, Any] = {column: source.c[key] for key, column, _ in _FIELDS}
     table = SyncedRecord.__table__
     r["remote_body"] = sa.cast(source.c.b, table.c.remote_body.type)
-    insert = postgresql.insert(table).from_select(list(_BATCH_COLUMNS),
-                                                  sa.select(*_batch_values(r)))
+    insert = postgresql.insert(table).from_select(
+        list(_BATCH_COLUMNS), sa.select(*_batch_values(r))
+    )
     return _on_conflict(insert).returning(
-        table.c.resource_type, table.c.remote_id, sa.literal_column("xmax = 0"))
+        table.c.resource_type, table.c.remote_id, sa.literal_column("xmax = 0")
+    )

@@ -26,16 +26,34 @@ from ..crypto import SecretDecryptError
 # By class name, as a failed row records it. An inbound event failing so stays `received`
 # (the sweeper queues it again once Redis and the database are back): an acknowledged event
 # must never end `failed` because a worker lost Redis while stopping.
-INFRASTRUCTURE = ("ConnectionError", "TimeoutError", "OperationalError", "RedisError",
-                  "BusyLoadingError", "ReadOnlyError", "InterfaceError", "DisconnectionError",
-                  "PoolTimeout", "QueueUnavailable", "OSError")
+INFRASTRUCTURE = (
+    "ConnectionError",
+    "TimeoutError",
+    "OperationalError",
+    "RedisError",
+    "BusyLoadingError",
+    "ReadOnlyError",
+    "InterfaceError",
+    "DisconnectionError",
+    "PoolTimeout",
+    "QueueUnavailable",
+    "OSError",
+)
 
 
 def is_expected(exc: BaseException) -> bool:
     """Failures that are the world's, not a bug (the EHR's answer, a setting, Redis or the
     database away): logged in one line, since a stack would tell nothing more."""
-    return isinstance(exc, FhirError | ConfigurationError | InvalidId | RedisError | DBAPIError
-                      | TimeoutError | ConnectionError)
+    return isinstance(
+        exc,
+        FhirError
+        | ConfigurationError
+        | InvalidId
+        | RedisError
+        | DBAPIError
+        | TimeoutError
+        | ConnectionError,
+    )
 
 
 def is_infrastructure(exc: BaseException | str) -> bool:
@@ -47,9 +65,12 @@ def is_infrastructure(exc: BaseException | str) -> bool:
 
 
 # EHR answers that say the request itself is wrong: asking again gets the same answer.
-PERMANENT_STATUSES = {400: "the EHR refused the request as malformed",
-                      404: "the EHR does not have it", 410: "the EHR deleted it",
-                      422: "the EHR refused the request's content"}
+PERMANENT_STATUSES = {
+    400: "the EHR refused the request as malformed",
+    404: "the EHR does not have it",
+    410: "the EHR deleted it",
+    422: "the EHR refused the request's content",
+}
 
 
 def permanent_reason(exc: BaseException) -> str | None:

@@ -26,6 +26,15 @@ AUTO_RESOLVE: Final = "workers.conflict_jobs.auto_resolve"
 WRITE_BACK: Final = "workers.conflict_jobs.write_back"  # a resolution's write to the EHR
 REVALIDATE_CONNECTION: Final = "workers.transformation_jobs.revalidate_connection"
 
-ALL: Final = (RUN_SYNC_JOB, ON_SYNC_JOB_FAILURE, FINISH_FULL_SYNC, DRAIN_INBOUND,
-              PROCESS_INBOUND, DELIVER, DRAIN_HL7, AUTO_RESOLVE, WRITE_BACK,
-                      REVALIDATE_CONNECTION)
+ALL: Final = (
+    RUN_SYNC_JOB,
+    ON_SYNC_JOB_FAILURE,
+    FINISH_FULL_SYNC,
+    DRAIN_INBOUND,
+    PROCESS_INBOUND,
+    DELIVER,
+    DRAIN_HL7,
+    AUTO_RESOLVE,
+    WRITE_BACK,
+    REVALIDATE_CONNECTION,
+)

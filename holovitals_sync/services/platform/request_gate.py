@@ -89,8 +89,9 @@ class RedisGate:
     def slot(self) -> Iterator[None]:
         member = uuid.uuid4().hex
         wait = WAIT_STEP
-        while not self._take(keys=[self.key], args=[self.limit, time.time(),
-                                                    time.time() + LEASE, member]):
+        while not self._take(
+            keys=[self.key], args=[self.limit, time.time(), time.time() + LEASE, member]
+        ):
             time.sleep(wait)
             wait = min(wait * 2, WAIT_MAX)
         _renewer.hold(self.redis, self.key, member)

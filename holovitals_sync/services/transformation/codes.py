@@ -22,9 +22,7 @@ class ConceptMap:
 
     __slots__ = ("source_system", "target_system", "_table")
 
-    def __init__(
-        self, *, source_system: str, target_system: str, table: dict[str, Target]
-    ) -> None:
+    def __init__(self, *, source_system: str, target_system: str, table: dict[str, Target]) -> None:
         self.source_system = source_system
         self.target_system = target_system
         self._table = table
@@ -37,7 +35,8 @@ class ConceptMap:
         if not isinstance(codings, list):
             return False
         present = {
-            c.get("code") for c in codings
+            c.get("code")
+            for c in codings
             if isinstance(c, dict) and c.get("system") == self.target_system
         }
         added = []

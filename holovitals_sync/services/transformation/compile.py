@@ -133,8 +133,9 @@ class RuleBook:
             resource, copy_input=copy_input
         )
 
-    def apply_batch(self, resources: Iterable[Any], *, copy_input: bool = True
-                    ) -> list[TransformResult]:
+    def apply_batch(
+        self, resources: Iterable[Any], *, copy_input: bool = True
+    ) -> list[TransformResult]:
         """Apply to each resource in order; one result per resource, never raises."""
         return [self.apply(r, copy_input=copy_input) for r in resources]
 

@@ -143,8 +143,9 @@ def unit_conversion(p: UnitConversionParams) -> Apply:
             raise NotApplicable("quantity value is not a number; left unchanged")
         conversion = units.find(unit, to_code, _analytes(resource))
         if conversion is None:
-            raise NotApplicable(f"no conversion to {to_code} for this quantity's unit; "
-                                "left unchanged")
+            raise NotApplicable(
+                f"no conversion to {to_code} for this quantity's unit; left unchanged"
+            )
         result = conversion(value)
         quantity["value"] = round(result, p.decimals) if p.decimals is not None else result
         quantity.update(unit=p.to_unit, code=to_code, system=units.UCUM_SYSTEM)
@@ -172,8 +173,7 @@ def datetime_normalise(p: DatetimeNormaliseParams) -> Apply:
             if not isinstance(value, str):
                 return value
             try:
-                return datetimes.normalise(value, assume_timezone=p.assume_timezone,
-                                           style=p.style)
+                return datetimes.normalise(value, assume_timezone=p.assume_timezone, style=p.style)
             except datetimes.UnparseableDate:
                 failed = True
                 return value

@@ -173,8 +173,14 @@ class ComputedParams(_Params):
 
 
 RuleParams = Annotated[
-    CopyFieldParams | ValueMapParams | CodeTranslationParams | UnitConversionParams
-    | DatetimeNormaliseParams | StringNormaliseParams | DefaultValueParams | RedactParams
+    CopyFieldParams
+    | ValueMapParams
+    | CodeTranslationParams
+    | UnitConversionParams
+    | DatetimeNormaliseParams
+    | StringNormaliseParams
+    | DefaultValueParams
+    | RedactParams
     | ComputedParams,
     Field(discriminator="kind"),
 ]

@@ -53,12 +53,16 @@ class DryRun(BaseModel):
     failures: list[dict[str, Any]]  # rule_id, kind, message
 
     @classmethod
-    def of(cls, before: Any, after: Any, changes: list[RuleChange],
-           failures: list[RuleFailure]) -> DryRun:
+    def of(
+        cls, before: Any, after: Any, changes: list[RuleChange], failures: list[RuleFailure]
+    ) -> DryRun:
         return cls(
-            before=before, after=after,
-            changes=[{"rule_id": c.rule_id, "kind": c.kind.value, "paths": c.paths}
-                     for c in changes],
-            failures=[{"rule_id": f.rule_id, "kind": f.kind.value, "message": f.message}
-                      for f in failures],
+            before=before,
+            after=after,
+            changes=[
+                {"rule_id": c.rule_id, "kind": c.kind.value, "paths": c.paths} for c in changes
+            ],
+            failures=[
+                {"rule_id": f.rule_id, "kind": f.kind.value, "message": f.message} for f in failures
+            ],
         )

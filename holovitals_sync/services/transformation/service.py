@@ -43,8 +43,12 @@ class DataTransformationService:
         return row
 
     def list_rules(
-        self, *, connection_id: int | None = None, resource_type: str | None = None,
-        direction: RuleDirection | None = None, include_global: bool = True,
+        self,
+        *,
+        connection_id: int | None = None,
+        resource_type: str | None = None,
+        direction: RuleDirection | None = None,
+        include_global: bool = True,
         enabled_only: bool = False,
     ) -> list[TransformationRule]:
         """Rules that apply to a connection (and globals), in the order they run."""
@@ -77,15 +81,17 @@ class DataTransformationService:
         position = data.position
         if position is None:
             position = self._next_position(data.connection_id)
-        row = TransformationRule(**data.model_dump(exclude={"params", "position"}),
-                                 params=params, position=position)
+        row = TransformationRule(
+            **data.model_dump(exclude={"params", "position"}), params=params, position=position
+        )
         self.session.add(row)
         self.session.flush()
         self._audit("create", row, actor, {"kind": row.kind.value, "position": position})
         return row
 
-    def update(self, rule_id: int, patch: RulePatch, *, actor: audit.Actor | None = None
-               ) -> TransformationRule:
+    def update(
+        self, rule_id: int, patch: RulePatch, *, actor: audit.Actor | None = None
+    ) -> TransformationRule:
         """Change a rule; the resulting kind and parameters are validated together."""
         row = self.get(rule_id)
         changes = patch.model_dump(exclude_unset=True)
@@ -100,8 +106,9 @@ class DataTransformationService:
         self._audit("update", row, actor, {"fields": sorted(changes)})
         return row
 
-    def set_enabled(self, rule_id: int, enabled: bool, *, actor: audit.Actor | None = None
-                    ) -> TransformationRule:
+    def set_enabled(
+        self, rule_id: int, enabled: bool, *, actor: audit.Actor | None = None
+    ) -> TransformationRule:
         row = self.get(rule_id)
         if row.enabled != enabled:
             row.enabled = enabled
@@ -116,8 +123,13 @@ class DataTransformationService:
     def disable(self, rule_id: int, *, actor: audit.Actor | None = None) -> TransformationRule:
         return self.set_enabled(rule_id, False, actor=actor)
 
-    def reorder(self, *, connection_id: int | None, rule_ids: Sequence[int],
-                actor: audit.Actor | None = None) -> list[TransformationRule]:
+    def reorder(
+        self,
+        *,
+        connection_id: int | None,
+        rule_ids: Sequence[int],
+        actor: audit.Actor | None = None,
+    ) -> list[TransformationRule]:
         """Give the listed rules positions 0, 1, 2... in that order.
 
         Every id must belong to `connection_id` (None: the global rules); rules left out
@@ -145,25 +157,41 @@ class DataTransformationService:
 
     # -- applying --------------------------------------------------------------------
 
-    def compile_for(self, connection_id: int | None, resource_type: str | None = None,
-                    direction: RuleDirection = RuleDirection.INBOUND) -> RuleBook:
+    def compile_for(
+        self,
+        connection_id: int | None,
+        resource_type: str | None = None,
+        direction: RuleDirection = RuleDirection.INBOUND,
+    ) -> RuleBook:
         """Load and compile a connection's enabled rules once, for a batch."""
-        rows = self.list_rules(connection_id=connection_id, resource_type=resource_type,
-                               direction=direction, enabled_only=True)
+        rows = self.list_rules(
+            connection_id=connection_id,
+            resource_type=resource_type,
+            direction=direction,
+            enabled_only=True,
+        )
         return compile_rules(rows)
 
-    def apply_batch(self, resources: Iterable[Any], *, connection_id: int | None,
-                    direction: RuleDirection = RuleDirection.INBOUND
-                    ) -> list[TransformResult]:
+    def apply_batch(
+        self,
+        resources: Iterable[Any],
+        *,
+        connection_id: int | None,
+        direction: RuleDirection = RuleDirection.INBOUND,
+    ) -> list[TransformResult]:
         """Compile once, apply to every resource in order; one result each, never raises."""
         return self.compile_for(connection_id, None, direction).apply_batch(resources)
 
-    def dry_run(self, connection_id: int | None, resource: Any, *,
-                direction: RuleDirection = RuleDirection.INBOUND) -> DryRun:
+    def dry_run(
+        self,
+        connection_id: int | None,
+        resource: Any,
+        *,
+        direction: RuleDirection = RuleDirection.INBOUND,
+    ) -> DryRun:
         """Apply a connection's rules to a sample; before, after, and what each rule did."""
         rtype = resource.get("resourceType") if isinstance(resource, dict) else None
-        book = self.compile_for(connection_id, rtype if isinstance(rtype, str) else None,
-                                direction)
+        book = self.compile_for(connection_id, rtype if isinstance(rtype, str) else None, direction)
         before = clone(resource)
         result = book.apply(resource)
         failures = list(book.invalid) + result.failures
@@ -179,17 +207,28 @@ class DataTransformationService:
         column = TransformationRule.position
         query = select(sa.func.max(column)).where(
             TransformationRule.connection_id == connection_id
-            if connection_id is not None else TransformationRule.connection_id.is_(None)
+            if connection_id is not None
+            else TransformationRule.connection_id.is_(None)
         )
         last = self.session.exec(query).one()
         return 0 if last is None else last + 1
 
-    def _audit(self, verb: str, row: TransformationRule, actor: audit.Actor | None,
-               details: dict[str, Any]) -> None:
-        details = {"connection_id": row.connection_id, "resource_type": row.resource_type,
-                   **details}
-        audit.record(self.session, actor=actor or self.actor, action=f"{TARGET}.{verb}",
-                     target_type=TARGET, target_id=row.id, details=details)
+    def _audit(
+        self, verb: str, row: TransformationRule, actor: audit.Actor | None, details: dict[str, Any]
+    ) -> None:
+        details = {
+            "connection_id": row.connection_id,
+            "resource_type": row.resource_type,
+            **details,
+        }
+        audit.record(
+            self.session,
+            actor=actor or self.actor,
+            action=f"{TARGET}.{verb}",
+            target_type=TARGET,
+            target_id=row.id,
+            details=details,
+        )
 
 
 def _order(row: TransformationRule) -> tuple[int, int, int]:

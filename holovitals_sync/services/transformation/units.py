@@ -13,9 +13,17 @@ UCUM_SYSTEM = "http://unitsofmeasure.org"
 
 # Common spellings EHRs send in place of the UCUM code.
 ALIASES: dict[str, str] = {
-    "lb": "[lb_av]", "lbs": "[lb_av]", "in": "[in_i]", "inch": "[in_i]",
-    "degF": "[degF]", "°F": "[degF]", "°C": "Cel",
-    "degC": "Cel", "mg/dl": "mg/dL", "g/dl": "g/dL", "mmol/l": "mmol/L",
+    "lb": "[lb_av]",
+    "lbs": "[lb_av]",
+    "in": "[in_i]",
+    "inch": "[in_i]",
+    "degF": "[degF]",
+    "°F": "[degF]",
+    "°C": "Cel",
+    "degC": "Cel",
+    "mg/dl": "mg/dL",
+    "g/dl": "g/dL",
+    "mmol/l": "mmol/L",
 }
 
 # (from, to): (scale, offset), for any analyte.

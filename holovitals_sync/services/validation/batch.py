@@ -35,8 +35,11 @@ class BatchValidation:
 
 
 def validate_resource(
-    resource: Any, *, known_patients: KnownPatients | None = None,
-    in_batch: Sequence[str] | set[str] = (), structural: bool = True,
+    resource: Any,
+    *,
+    known_patients: KnownPatients | None = None,
+    in_batch: Sequence[str] | set[str] = (),
+    structural: bool = True,
     custom: CustomValidator | None = None,
 ) -> list[ValidationIssue]:
     """Every layer's issues for one resource (required, references, custom, structure)."""
@@ -50,8 +53,11 @@ def validate_resource(
 
 
 def validate_batch(
-    resources: Iterable[Any], *, mode: ValidationMode,
-    known_patients: KnownPatients | None = None, structural: bool = True,
+    resources: Iterable[Any],
+    *,
+    mode: ValidationMode,
+    known_patients: KnownPatients | None = None,
+    structural: bool = True,
     custom: CustomValidator | None = None,
 ) -> BatchValidation:
     """Sort a batch into valid, flagged (lenient) and dropped (strict), with the errors.
@@ -67,8 +73,13 @@ def validate_batch(
     in_batch = batch_patients(batch)
     out = BatchValidation()
     for resource in batch:
-        issues = validate_resource(resource, known_patients=known_patients, in_batch=in_batch,
-                                   structural=structural, custom=custom)
+        issues = validate_resource(
+            resource,
+            known_patients=known_patients,
+            in_batch=in_batch,
+            structural=structural,
+            custom=custom,
+        )
         out.errors.extend(issues)
         if not any(issue.blocking for issue in issues):
             out.valid.append(resource)
@@ -80,17 +91,22 @@ def validate_batch(
 
 
 def persist_errors(
-    session: Session, *, errors: Iterable[ValidationIssue], connection_id: int,
+    session: Session,
+    *,
+    errors: Iterable[ValidationIssue],
+    connection_id: int,
     job_id: int | None = None,
 ) -> int:
     """Write `RecordError` rows for a job in one bulk insert; returns how many."""
     rows = [
         {
-            "job_id": job_id, "connection_id": connection_id,
+            "job_id": job_id,
+            "connection_id": connection_id,
             "resource_type": e.resource_type[:64],
             "remote_id": e.resource_id[:200] if e.resource_id else None,
             "path": e.path[:500] if e.path else None,
-            "message": f"[{e.layer.value}] {e.message}"[:1000], "severity": e.severity,
+            "message": f"[{e.layer.value}] {e.message}"[:1000],
+            "severity": e.severity,
         }
         for e in errors
     ]

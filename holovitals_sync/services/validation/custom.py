@@ -109,8 +109,7 @@ class FhirPathAssertion(_Check):
         return value
 
 
-CustomRule = Annotated[RangeCheck | PatternCheck | FhirPathAssertion,
-                       Field(discriminator="check")]
+CustomRule = Annotated[RangeCheck | PatternCheck | FhirPathAssertion, Field(discriminator="check")]
 _ADAPTER: TypeAdapter[CustomRule] = TypeAdapter(CustomRule)
 Checker = Callable[[dict[str, Any]], list[tuple[str | None, str]]]
 
@@ -188,7 +187,9 @@ def _assertion(rule: FhirPathAssertion) -> Checker:
 
 
 _BUILD: dict[str, Callable[[Any], Checker]] = {
-    "range": _range, "pattern": _pattern, "fhirpath": _assertion,
+    "range": _range,
+    "pattern": _pattern,
+    "fhirpath": _assertion,
 }
 
 
@@ -209,6 +210,7 @@ class CustomValidator:
             if rule.resource_type not in ("*", rtype):
                 continue
             for path, message in run(resource):
-                issues.append(ValidationIssue(rtype, rid, path, message, Layer.CUSTOM,
-                                              rule.severity))
+                issues.append(
+                    ValidationIssue(rtype, rid, path, message, Layer.CUSTOM, rule.severity)
+                )
         return issues

@@ -25,8 +25,10 @@ from ...models import ErrorSeverity, RecordError, SyncedRecord
 
 # Records per statement: each is one short transaction-sized pass over an id range.
 CHUNK = 50_000
-MESSAGE = ("[reference] the referenced patient is not held for this connection "
-           "(checked when the sync ended)")
+MESSAGE = (
+    "[reference] the referenced patient is not held for this connection "
+    "(checked when the sync ended)"
+)
 
 
 @dataclass(slots=True)
@@ -49,22 +51,30 @@ def _missing_now(table: sa.Table) -> sa.ColumnElement[bool]:
     return ~held
 
 
-def _scope(table: sa.Table, connection_id: int, job_id: int | None,
-           whole: bool) -> list[sa.ColumnElement[bool]]:
-    terms = [table.c.connection_id == connection_id, table.c.resource_type != "Patient",
-             table.c.patient_ref.is_not(None), table.c.deleted == sa.false()]
+def _scope(
+    table: sa.Table, connection_id: int, job_id: int | None, whole: bool
+) -> list[sa.ColumnElement[bool]]:
+    terms = [
+        table.c.connection_id == connection_id,
+        table.c.resource_type != "Patient",
+        table.c.patient_ref.is_not(None),
+        table.c.deleted == sa.false(),
+    ]
     if not whole:
-        terms.append(sa.or_(table.c.last_job_id == job_id,
-                            table.c.reference_missing == sa.true()))
+        terms.append(sa.or_(table.c.last_job_id == job_id, table.c.reference_missing == sa.true()))
     return terms
 
 
-def settle_references(session: Session, *, connection_id: int, job_id: int | None,
-                      whole: bool) -> Settled:
+def settle_references(
+    session: Session, *, connection_id: int, job_id: int | None, whole: bool
+) -> Settled:
     """Mark and clear `reference_missing` for the run's scope; record the newly missing."""
     table = SyncedRecord.__table__
-    low, high = session.execute(sa.select(sa.func.min(table.c.id), sa.func.max(table.c.id))
-                                .where(table.c.connection_id == connection_id)).one()
+    low, high = session.execute(
+        sa.select(sa.func.min(table.c.id), sa.func.max(table.c.id)).where(
+            table.c.connection_id == connection_id
+        )
+    ).one()
     settled = Settled()
     if low is None:
         return settled
@@ -72,9 +82,12 @@ def settle_references(session: Session, *, connection_id: int, job_id: int | Non
     for start in range(low - 1, high, CHUNK):
         changed = session.execute(
             sa.update(table)
-            .where(*_scope(table, connection_id, job_id, whole),
-                   table.c.id > start, table.c.id <= start + CHUNK,
-                   table.c.reference_missing != missing_now)
+            .where(
+                *_scope(table, connection_id, job_id, whole),
+                table.c.id > start,
+                table.c.id <= start + CHUNK,
+                table.c.reference_missing != missing_now,
+            )
             .values(reference_missing=missing_now)
             .returning(table.c.resource_type, table.c.remote_id, table.c.reference_missing)
         ).all()
@@ -85,10 +98,22 @@ def settle_references(session: Session, *, connection_id: int, job_id: int | Non
     return settled
 
 
-def _record(session: Session, connection_id: int, job_id: int | None,
-            records: list[tuple[str, str]]) -> None:
+def _record(
+    session: Session, connection_id: int, job_id: int | None, records: list[tuple[str, str]]
+) -> None:
     if records:
-        session.bulk_insert_mappings(RecordError, [  # type: ignore[arg-type]
-            {"job_id": job_id, "connection_id": connection_id, "resource_type": rtype,
-             "remote_id": rid, "path": "patient reference", "message": MESSAGE,
-             "severity": ErrorSeverity.ERROR} for rtype, rid in records])
+        session.bulk_insert_mappings(
+            RecordError,
+            [  # type: ignore[arg-type]
+                {
+                    "job_id": job_id,
+                    "connection_id": connection_id,
+                    "resource_type": rtype,
+                    "remote_id": rid,
+                    "path": "patient reference",
+                    "message": MESSAGE,
+                    "severity": ErrorSeverity.ERROR,
+                }
+                for rtype, rid in records
+            ],
+        )

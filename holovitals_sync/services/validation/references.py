@@ -22,8 +22,10 @@ def deferred(_patient_id: str) -> bool:
 def batch_patients(resources: Iterable[Any]) -> set[str]:
     """Ids of the Patient resources in a batch."""
     return {
-        r["id"] for r in resources
-        if isinstance(r, dict) and r.get("resourceType") == "Patient"
+        r["id"]
+        for r in resources
+        if isinstance(r, dict)
+        and r.get("resourceType") == "Patient"
         and isinstance(r.get("id"), str)
     }
 
@@ -71,6 +73,5 @@ def check_references(
         else:
             message = "referenced patient is unknown to this connection and not in the batch"
         rtype, rid = identity(resource)  # only for an issue: most resources have none
-        issues.append(ValidationIssue(rtype, rid, f"{element}.reference", message,
-                                      Layer.REFERENCE))
+        issues.append(ValidationIssue(rtype, rid, f"{element}.reference", message, Layer.REFERENCE))
     return issues

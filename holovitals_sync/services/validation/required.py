@@ -26,8 +26,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 def _present(resource: dict[str, Any], element: str) -> bool:
     if element.endswith("[x]"):
         stem = element[:-3]
-        return any(k.startswith(stem) and k[len(stem):][:1].isupper() and _filled(v)
-                   for k, v in resource.items())
+        return any(
+            k.startswith(stem) and k[len(stem) :][:1].isupper() and _filled(v)
+            for k, v in resource.items()
+        )
     return _filled(resource.get(element))
 
 
@@ -48,10 +50,11 @@ def check_required(resource: Any) -> list[ValidationIssue]:
     rtype, rid = identity(resource)
     needed = REQUIRED.get(rtype, ())
     if not isinstance(resource, dict):
-        return [ValidationIssue(rtype, rid, None, "resource is not a JSON object",
-                                Layer.REQUIRED)]
+        return [ValidationIssue(rtype, rid, None, "resource is not a JSON object", Layer.REQUIRED)]
     return [
-        ValidationIssue(rtype, rid, element, "required element is missing (US Core)",
-                        Layer.REQUIRED)
-        for element in needed if not _present(resource, element)
+        ValidationIssue(
+            rtype, rid, element, "required element is missing (US Core)", Layer.REQUIRED
+        )
+        for element in needed
+        if not _present(resource, element)
     ]

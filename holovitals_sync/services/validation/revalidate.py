@@ -51,13 +51,17 @@ def _validator(connection: EHRConnection) -> CustomValidator | None:
     return CustomValidator(rules) if rules else None
 
 
-def _chunk(session: Session, connection_id: int, types: list[str] | None,
-           after: int) -> list[Any]:
+def _chunk(session: Session, connection_id: int, types: list[str] | None, after: int) -> list[Any]:
     table = SyncedRecord.__table__
-    query = sa.select(table.c.id, table.c.resource_type, table.c.remote_id,
-                      table.c.remote_body, table.c.flagged_invalid).where(
-        table.c.connection_id == connection_id, table.c.deleted == sa.false(),
-        table.c.id > after)
+    query = sa.select(
+        table.c.id,
+        table.c.resource_type,
+        table.c.remote_id,
+        table.c.remote_body,
+        table.c.flagged_invalid,
+    ).where(
+        table.c.connection_id == connection_id, table.c.deleted == sa.false(), table.c.id > after
+    )
     if types is not None:
         query = query.where(table.c.resource_type.in_(types))
     return list(session.execute(query.order_by(table.c.id).limit(CHUNK)))
@@ -67,8 +71,13 @@ def _issues(body: Any, custom: CustomValidator | None) -> list[ValidationIssue]:
     return validate_resource(body, known_patients=deferred, structural=False, custom=custom)
 
 
-def _apply(session: Session, connection_id: int, rows: Iterable[Any],
-           custom: CustomValidator | None, result: Revalidated) -> None:
+def _apply(
+    session: Session,
+    connection_id: int,
+    rows: Iterable[Any],
+    custom: CustomValidator | None,
+    result: Revalidated,
+) -> None:
     table = SyncedRecord.__table__
     flips: dict[bool, list[int]] = {True: [], False: []}
     errors: list[ValidationIssue] = []
@@ -82,8 +91,9 @@ def _apply(session: Session, connection_id: int, rows: Iterable[Any],
                 errors.extend(issues)
     for value, ids in flips.items():
         if ids:
-            session.execute(sa.update(table).where(table.c.id.in_(ids))
-                            .values(flagged_invalid=value))
+            session.execute(
+                sa.update(table).where(table.c.id.in_(ids)).values(flagged_invalid=value)
+            )
     result.flagged += len(flips[True])
     result.cleared += len(flips[False])
     persist_errors(session, errors=errors, connection_id=connection_id, job_id=None)
@@ -105,16 +115,22 @@ def revalidate(connection_id: int, resource_types: list[str] | None) -> Revalida
                 break
             _apply(session, connection_id, rows, custom, result)
             after = rows[-1].id
-    log.info("revalidated %s records of connection %s: %s flagged, %s cleared",
-             result.checked, connection_id, result.flagged, result.cleared)
+    log.info(
+        "revalidated %s records of connection %s: %s flagged, %s cleared",
+        result.checked,
+        connection_id,
+        result.flagged,
+        result.cleared,
+    )
     return result
 
 
 _PENDING_KEY = "holovitals_revalidate"
 
 
-def enqueue_after_commit(session: Session, connection_id: int,
-                         resource_types: Iterable[str]) -> None:
+def enqueue_after_commit(
+    session: Session, connection_id: int, resource_types: Iterable[str]
+) -> None:
     """Queue a revalidation once `session` commits (the job must read the new rules); a
     rollback drops it."""
     pending: dict[int, set[str]] = session.info.setdefault(_PENDING_KEY, {})
@@ -141,8 +157,13 @@ def _enqueue(connection_id: int, resource_types: list[str] | None) -> None:
 
     try:
         Queue(QUEUE, connection=redis_connection()).enqueue(
-            JOB_FUNCTION, connection_id, resource_types, job_timeout=3600,
-            description=f"revalidate connection {connection_id}")
+            JOB_FUNCTION,
+            connection_id,
+            resource_types,
+            job_timeout=3600,
+            description=f"revalidate connection {connection_id}",
+        )
     except Exception as exc:  # the rule is saved; the next resync corrects the flags too
-        log.warning("revalidation of connection %s not queued: %s", connection_id,
-                    type(exc).__name__)
+        log.warning(
+            "revalidation of connection %s not queued: %s", connection_id, type(exc).__name__
+        )

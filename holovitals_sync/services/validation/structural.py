@@ -67,8 +67,11 @@ def validate_structure(resource: Any) -> list[ValidationIssue]:
     rtype, rid = identity(resource)
     model = _model(rtype)
     if model is None:
-        return [ValidationIssue(rtype, rid, "resourceType", "unknown FHIR resource type",
-                                Layer.STRUCTURE)]
+        return [
+            ValidationIssue(
+                rtype, rid, "resourceType", "unknown FHIR resource type", Layer.STRUCTURE
+            )
+        ]
     try:
         model.model_validate(resource)
     except ValidationError as exc:
@@ -77,6 +80,5 @@ def validate_structure(resource: Any) -> list[ValidationIssue]:
             for err in exc.errors(include_input=False, include_url=False)
         ]
     except Exception:  # fhir_core raises plain errors for some malformed input
-        return [ValidationIssue(rtype, rid, None, "resource could not be parsed",
-                                Layer.STRUCTURE)]
+        return [ValidationIssue(rtype, rid, None, "resource could not be parsed", Layer.STRUCTURE)]
     return []

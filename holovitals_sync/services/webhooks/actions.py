@@ -37,28 +37,52 @@ def redeliver(session: Session, *, delivery_id: int, actor: audit.Actor) -> Webh
         raise DeliveryNotFound(f"no delivery {delivery_id}")
     delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, None
     session.add(delivery)
-    audit.record(session, actor=actor, action="webhook_delivery.redeliver",
-                 target_type="webhook_delivery", target_id=delivery.id,
-                 details={"subscription_id": sub.id, "event_id": delivery.event_id})
+    audit.record(
+        session,
+        actor=actor,
+        action="webhook_delivery.redeliver",
+        target_type="webhook_delivery",
+        target_id=delivery.id,
+        details={"subscription_id": sub.id, "event_id": delivery.event_id},
+    )
     session.commit()
-    queueing.enqueue_delivery(delivery_id=delivery.id, subscription_id=sub.id,
-                              expected_attempts=delivery.attempts, timeout=sub.timeout_seconds,
-                              manual=True)
+    queueing.enqueue_delivery(
+        delivery_id=delivery.id,
+        subscription_id=sub.id,
+        expected_attempts=delivery.attempts,
+        timeout=sub.timeout_seconds,
+        manual=True,
+    )
     return delivery
 
 
 def send_test(session: Session, *, sub: WebhookSubscription, actor: audit.Actor) -> TestResult:
     """Send a signed `webhook.test` event now (inactive subscriptions too) and report the
     receiver's answer. One attempt, no retries; it is logged like any delivery."""
-    delivery = WebhookDelivery(subscription_id=sub.id, event_id=str(uuid.uuid4()),
-                               event_type=TEST_EVENT, event_ref={}, attempts=1,
-                               status=DeliveryStatus.DELIVERING)
+    delivery = WebhookDelivery(
+        subscription_id=sub.id,
+        event_id=str(uuid.uuid4()),
+        event_type=TEST_EVENT,
+        event_ref={},
+        attempts=1,
+        status=DeliveryStatus.DELIVERING,
+    )
     session.add(delivery)
-    audit.record(session, actor=actor, action="webhook_subscription.test",
-                 target_type="webhook_subscription", target_id=sub.id)
+    audit.record(
+        session,
+        actor=actor,
+        action="webhook_subscription.test",
+        target_type="webhook_subscription",
+        target_id=sub.id,
+    )
     session.commit()
     result = send(sub, delivery)
     finish(session, sub, delivery, result, manual=True, test=True)
-    return TestResult(delivery_id=delivery.id, event_id=delivery.event_id,
-                      status=result.status, ms=result.ms, error=result.error,
-                      ok=result.ok)
+    return TestResult(
+        delivery_id=delivery.id,
+        event_id=delivery.event_id,
+        status=result.status,
+        ms=result.ms,
+        error=result.error,
+        ok=result.ok,
+    )

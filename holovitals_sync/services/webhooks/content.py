@@ -22,12 +22,15 @@ def _record(session: Session, refs: dict[str, Any]) -> SyncedRecord | None | boo
     """The record the event is about; None: about one no longer held; False: about none."""
     if isinstance(refs.get("record_id"), int):
         return session.get(SyncedRecord, refs["record_id"])
-    cid, rtype, rid = refs.get("connection_id"), refs.get("resource_type"), \
-        refs.get("resource_id")
+    cid, rtype, rid = refs.get("connection_id"), refs.get("resource_type"), refs.get("resource_id")
     if isinstance(cid, int) and rtype and rid:
-        return session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == cid, SyncedRecord.resource_type == rtype,
-            SyncedRecord.remote_id == str(rid))).first()
+        return session.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.connection_id == cid,
+                SyncedRecord.resource_type == rtype,
+                SyncedRecord.remote_id == str(rid),
+            )
+        ).first()
     if isinstance(refs.get("conflict_id"), int):  # conflict.detected names the conflict only
         conflict = session.get(Conflict, refs["conflict_id"])
         return session.get(SyncedRecord, conflict.record_id) if conflict else None

@@ -67,18 +67,22 @@ def body_of(delivery: WebhookDelivery, content: Mapping[str, Any] | None = None)
     data: dict[str, object] = {**refs}
     if refs.get("resource_type") and refs.get("resource_id"):
         data["reference"] = f"{refs['resource_type']}/{refs['resource_id']}"
-    return orjson.dumps({"id": delivery.event_id, "type": delivery.event_type,
-                         "time": delivery.created_at.isoformat(), "data": data,
-                         **(content or {})})
+    return orjson.dumps(
+        {
+            "id": delivery.event_id,
+            "type": delivery.event_type,
+            "time": delivery.created_at.isoformat(),
+            "data": data,
+            **(content or {}),
+        }
+    )
 
 
-def headers_for(sub: WebhookSubscription, delivery: WebhookDelivery, body: bytes
-                ) -> dict[str, str]:
+def headers_for(sub: WebhookSubscription, delivery: WebhookDelivery, body: bytes) -> dict[str, str]:
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        signing.SIGNATURE_HEADER: signing.sign(body, signing_secrets(sub),
-                                               algorithm=sub.algorithm),
+        signing.SIGNATURE_HEADER: signing.sign(body, signing_secrets(sub), algorithm=sub.algorithm),
         signing.EVENT_ID_HEADER: delivery.event_id,
         signing.EVENT_TYPE_HEADER: delivery.event_type,
     }
@@ -89,8 +93,9 @@ def _retry_after(response: httpx.Response) -> float | None:
     return min(float(value), MAX_RETRY_AFTER) if value.isdecimal() else None
 
 
-def send(sub: WebhookSubscription, delivery: WebhookDelivery,
-         content: Mapping[str, Any] | None = None) -> AttemptResult:
+def send(
+    sub: WebhookSubscription, delivery: WebhookDelivery, content: Mapping[str, Any] | None = None
+) -> AttemptResult:
     """POST one signed delivery (with `content` in its body, see `body_of`); never raises
     (every outcome is an AttemptResult)."""
     started = time.monotonic()
@@ -100,8 +105,9 @@ def send(sub: WebhookSubscription, delivery: WebhookDelivery,
         return AttemptResult(None, 0, "target refused")
     body = body_of(delivery, content)
     try:
-        response = post_to(target, body, headers_for(sub, delivery, body),
-                           timeout=sub.timeout_seconds)
+        response = post_to(
+            target, body, headers_for(sub, delivery, body), timeout=sub.timeout_seconds
+        )
     except httpx.TimeoutException:
         return AttemptResult(None, _ms(started), "timeout")
     except httpx.HTTPError as exc:
@@ -110,18 +116,24 @@ def send(sub: WebhookSubscription, delivery: WebhookDelivery,
     return AttemptResult(response.status_code, _ms(started), error, _retry_after(response))
 
 
-def post_to(target: PinnedTarget, body: bytes, headers: Mapping[str, str], *,
-            timeout: float) -> httpx.Response:
+def post_to(
+    target: PinnedTarget, body: bytes, headers: Mapping[str, str], *, timeout: float
+) -> httpx.Response:
     """POST to the address just vetted (no redirects); SNI and the certificate check still
     use the subscription's host name.
 
     A fresh client per attempt, as jobs run in forked children (see STYLE: Jobs), but on the
     process's one TLS context: building a context per client cost ~20 ms of CPU.
     """
-    with httpx.Client(timeout=timeout, follow_redirects=False,
-                      verify=shared_ssl_context(True)) as client:
-        return client.post(target.url, content=body, headers={**headers, "Host": target.host},
-                           extensions={"sni_hostname": target.host.split(":")[0]})
+    with httpx.Client(
+        timeout=timeout, follow_redirects=False, verify=shared_ssl_context(True)
+    ) as client:
+        return client.post(
+            target.url,
+            content=body,
+            headers={**headers, "Host": target.host},
+            extensions={"sni_hostname": target.host.split(":")[0]},
+        )
 
 
 def _ms(started: float) -> int:
@@ -133,16 +145,24 @@ def backoff(sub: WebhookSubscription, retry_number: int, retry_after: float | No
     doubling past its end, with +-20 % jitter so many failed deliveries do not return in
     one wave; a receiver's Retry-After wins when it asks for longer."""
     steps = sub.backoff_seconds or [10]
-    base = steps[retry_number - 1] if retry_number <= len(steps) \
+    base = (
+        steps[retry_number - 1]
+        if retry_number <= len(steps)
         else steps[-1] * 2 ** (retry_number - len(steps))
+    )
     delay = base * random.uniform(0.8, 1.2)
     return max(delay, retry_after or 0.0)
 
 
 def record(delivery: WebhookDelivery, result: AttemptResult, *, manual: bool = False) -> None:
     """Append one attempt to the delivery's log (status, latency, error; no body)."""
-    entry = {"status": result.status, "ms": result.ms, "error": result.error,
-             "at": utcnow().isoformat(), **({"manual": True} if manual else {})}
+    entry = {
+        "status": result.status,
+        "ms": result.ms,
+        "error": result.error,
+        "at": utcnow().isoformat(),
+        **({"manual": True} if manual else {}),
+    }
     delivery.attempt_log = [*delivery.attempt_log, entry]
     delivery.response_status, delivery.response_ms = result.status, result.ms
     delivery.last_error = result.error
@@ -153,11 +173,16 @@ def claim(session: Session, delivery_id: int, expected_attempts: int) -> bool:
     table = WebhookDelivery.__table__
     result = session.execute(
         sa.update(table)
-        .where(table.c.id == delivery_id, table.c.attempts == expected_attempts,
-               table.c.status.notin_([DeliveryStatus.DELIVERED.value,
-                                      DeliveryStatus.CANCELLED.value]))
-        .values(attempts=expected_attempts + 1, status=DeliveryStatus.DELIVERING.value,
-                updated_at=utcnow())
+        .where(
+            table.c.id == delivery_id,
+            table.c.attempts == expected_attempts,
+            table.c.status.notin_([DeliveryStatus.DELIVERED.value, DeliveryStatus.CANCELLED.value]),
+        )
+        .values(
+            attempts=expected_attempts + 1,
+            status=DeliveryStatus.DELIVERING.value,
+            updated_at=utcnow(),
+        )
     )
     session.commit()
     return result.rowcount == 1
@@ -183,21 +208,27 @@ def recover_stalled(session: Session) -> list[int]:
         .where(WebhookDelivery.status == DeliveryStatus.DELIVERING,
                WebhookDelivery.updated_at < now - timedelta(seconds=STALL_GRACE_SECONDS))
     ).all()  # fmt: skip
-    stalled = [(d, sub) for d, sub in rows
-               if d.updated_at <= now - timedelta(seconds=sub.timeout_seconds
-                                                  + STALL_GRACE_SECONDS)]
+    stalled = [
+        (d, sub)
+        for d, sub in rows
+        if d.updated_at <= now - timedelta(seconds=sub.timeout_seconds + STALL_GRACE_SECONDS)
+    ]
     for delivery, _ in stalled:
         record(delivery, AttemptResult(None, 0, "worker lost"))
         delivery.status, delivery.next_attempt_at = DeliveryStatus.RETRYING, now
         session.add(delivery)
     session.commit()
     for delivery, sub in stalled:
-        queueing.enqueue_delivery(delivery_id=delivery.id, subscription_id=sub.id,
-                                  expected_attempts=delivery.attempts,
-                                  timeout=sub.timeout_seconds)
+        queueing.enqueue_delivery(
+            delivery_id=delivery.id,
+            subscription_id=sub.id,
+            expected_attempts=delivery.attempts,
+            timeout=sub.timeout_seconds,
+        )
     if stalled:
-        log.warning("webhook deliveries put back after a lost worker: %s",
-                    [d.id for d, _ in stalled])
+        log.warning(
+            "webhook deliveries put back after a lost worker: %s", [d.id for d, _ in stalled]
+        )
     return [d.id for d, _ in stalled]
 
 
@@ -228,8 +259,15 @@ def deliver(delivery_id: int, expected_attempts: int, manual: bool = False) -> s
         return delivery.status.value
 
 
-def finish(session: Session, sub: WebhookSubscription, delivery: WebhookDelivery,
-           result: AttemptResult, *, manual: bool = False, test: bool = False) -> None:
+def finish(
+    session: Session,
+    sub: WebhookSubscription,
+    delivery: WebhookDelivery,
+    result: AttemptResult,
+    *,
+    manual: bool = False,
+    test: bool = False,
+) -> None:
     """Store the attempt's outcome, update the subscription's health, queue a retry.
 
     A test event (`test`) is logged but neither retried nor counted in the subscription's
@@ -242,23 +280,36 @@ def finish(session: Session, sub: WebhookSubscription, delivery: WebhookDelivery
         delivery.status = DeliveryStatus.DELIVERED if result.ok else DeliveryStatus.FAILED
         delivery.delivered_at = now if result.ok else None
     elif result.ok:
-        delivery.status, delivery.delivered_at, delivery.next_attempt_at = \
-            DeliveryStatus.DELIVERED, now, None
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
+            DeliveryStatus.DELIVERED,
+            now,
+            None,
+        )
         sub.last_success_at, sub.failure_streak, sub.last_delivery_at = now, 0, now
     else:
         retry_in = _failed(session, sub, delivery, result)
     session.add_all([sub, delivery])
     session.commit()
     if retry_in is not None:
-        queueing.enqueue_delivery(delivery_id=delivery.id, subscription_id=sub.id,
-                                  expected_attempts=delivery.attempts,
-                                  timeout=sub.timeout_seconds, delay=retry_in)
-    log.info("webhook delivery %s attempt %s: %s %s ms", delivery.id, delivery.attempts,
-             result.status or result.error, result.ms)
+        queueing.enqueue_delivery(
+            delivery_id=delivery.id,
+            subscription_id=sub.id,
+            expected_attempts=delivery.attempts,
+            timeout=sub.timeout_seconds,
+            delay=retry_in,
+        )
+    log.info(
+        "webhook delivery %s attempt %s: %s %s ms",
+        delivery.id,
+        delivery.attempts,
+        result.status or result.error,
+        result.ms,
+    )
 
 
-def _failed(session: Session, sub: WebhookSubscription, delivery: WebhookDelivery,
-            result: AttemptResult) -> float | None:
+def _failed(
+    session: Session, sub: WebhookSubscription, delivery: WebhookDelivery, result: AttemptResult
+) -> float | None:
     """Mark a failed attempt; returns the delay of the retry to queue, if any."""
     now = utcnow()
     sub.last_delivery_at = now
@@ -291,16 +342,24 @@ def maybe_disable(session: Session, sub: WebhookSubscription) -> None:
     failing_since = _failing_since(session, sub)
     if failing_since is not None and utcnow() - failing_since >= window:
         sub.active = False
-        log.warning("webhook subscription %s disabled after failing since %s", sub.id,
-                    failing_since.isoformat())
+        log.warning(
+            "webhook subscription %s disabled after failing since %s",
+            sub.id,
+            failing_since.isoformat(),
+        )
 
 
 def _failing_since(session: Session, sub: WebhookSubscription) -> datetime | None:
     """The first failed delivery after the last success (no column stores it)."""
     query = select(sa.func.min(WebhookDelivery.created_at)).where(
         WebhookDelivery.subscription_id == sub.id,
-        WebhookDelivery.status.in_([DeliveryStatus.RETRYING, DeliveryStatus.FAILED,  # type: ignore[attr-defined]
-                                    DeliveryStatus.DELIVERING]),
+        WebhookDelivery.status.in_(  # type: ignore[attr-defined]
+            [
+                DeliveryStatus.RETRYING,
+                DeliveryStatus.FAILED,
+                DeliveryStatus.DELIVERING,
+            ]
+        ),
         WebhookDelivery.attempts > 0,
         WebhookDelivery.event_type != TEST_EVENT,
     )

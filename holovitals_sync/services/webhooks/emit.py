@@ -38,8 +38,12 @@ def _enqueue_after_commit(session: Session, rows: Iterable[tuple[int, int, float
 
     def flush(committed: Session) -> None:
         for delivery_id, subscription_id, timeout in committed.info.pop(_PENDING_KEY, []):
-            queueing.enqueue_delivery(delivery_id=delivery_id, subscription_id=subscription_id,
-                                      expected_attempts=0, timeout=timeout)
+            queueing.enqueue_delivery(
+                delivery_id=delivery_id,
+                subscription_id=subscription_id,
+                expected_attempts=0,
+                timeout=timeout,
+            )
 
     def drop(rolled_back: Session, _previous: object = None) -> None:
         rolled_back.info.pop(_PENDING_KEY, None)
@@ -71,8 +75,9 @@ def emit(session: Session, event_type: str, refs: dict[str, str | int | None]) -
     for sub in subs:
         if not _matches(sub, event_type, clean):
             continue
-        row = WebhookDelivery(subscription_id=sub.id, event_id=event_id, event_type=event_type,
-                              event_ref=clean)
+        row = WebhookDelivery(
+            subscription_id=sub.id, event_id=event_id, event_type=event_type, event_ref=clean
+        )
         session.add(row)
         session.flush()
         created.append((row.id, sub.id, sub.timeout_seconds))

@@ -38,11 +38,23 @@ EVENT_TYPES: tuple[str, ...] = tuple(t for group in EVENT_GROUPS.values() for t 
 TEST_EVENT = "webhook.test"
 
 # Keys an event reference may hold: ids and types, never clinical content.
-REF_KEYS = frozenset({
-    "connection_id", "resource_type", "resource_id", "version_id", "patient_id",
-    "job_id", "conflict_id", "record_id", "merged_into", "alert_id", "alert_kind", "queue",
-    "subscription_id",
-})
+REF_KEYS = frozenset(
+    {
+        "connection_id",
+        "resource_type",
+        "resource_id",
+        "version_id",
+        "patient_id",
+        "job_id",
+        "conflict_id",
+        "record_id",
+        "merged_into",
+        "alert_id",
+        "alert_kind",
+        "queue",
+        "subscription_id",
+    }
+)
 
 
 class InvalidEvent(ValueError):

@@ -108,14 +108,20 @@ class Hole(StrEnum):
 
 
 def _keys(connection_id: int) -> list[str]:
-    return [k.format(connection_id=connection_id)
-            for k in (_FLOOR, _SEEN, _REPORTED, _COVERS)]
+    return [k.format(connection_id=connection_id) for k in (_FLOOR, _SEEN, _REPORTED, _COVERS)]
 
 
 def _catch_up(info: EventInfo, need: int) -> EventInfo:
     return dataclasses.replace(
-        info, key=f"{KEY_PREFIX}{need}", source=SOURCE, event_type=MISSED,
-        resource_type=None, resource_id=None, patient_ref=None, events_since=None)
+        info,
+        key=f"{KEY_PREFIX}{need}",
+        source=SOURCE,
+        event_type=MISSED,
+        resource_type=None,
+        resource_id=None,
+        patient_ref=None,
+        events_since=None,
+    )
 
 
 def catch_ups(events: Sequence[tuple[int, EventInfo]]) -> list[tuple[int, EventInfo]]:
@@ -147,7 +153,7 @@ def needed(event_key: str | None) -> int | None:
     """The number a catch-up waits for, from its key (None: not a numbered catch-up)."""
     if not event_key or not event_key.startswith(KEY_PREFIX):
         return None
-    number = event_key[len(KEY_PREFIX):]
+    number = event_key[len(KEY_PREFIX) :]
     return int(number) if number.isdecimal() else None
 
 

@@ -36,8 +36,13 @@ class Outcome:
     event_id: int | None = None
 
 
-def record_rejection(session: Session, *, connection_id: int | None, reason: str,
-                     status: InboundStatus = InboundStatus.REJECTED) -> None:
+def record_rejection(
+    session: Session,
+    *,
+    connection_id: int | None,
+    reason: str,
+    status: InboundStatus = InboundStatus.REJECTED,
+) -> None:
     """Count one rejection (committed now: the request fails right after); nothing of the
     request is stored, and the count takes one row however many arrive."""
     rejections.count(session, connection_id=connection_id, reason=reason, status=status)
@@ -82,8 +87,11 @@ def secret_for(session: Session, connection_id: int) -> InboundSecret | None:
     if connection is None:
         return None
     try:
-        secret = decrypt(connection.inbound_secret_encrypted) \
-            if connection.inbound_secret_encrypted else None
+        secret = (
+            decrypt(connection.inbound_secret_encrypted)
+            if connection.inbound_secret_encrypted
+            else None
+        )
     except SecretDecryptError:
         secret = None
     algorithm = SignatureAlgorithm(
@@ -94,13 +102,19 @@ def secret_for(session: Session, connection_id: int) -> InboundSecret | None:
     return entry
 
 
-def authenticate(config: InboundSecret, body: bytes, headers: Mapping[str, str],
-                  settings: Settings) -> None:
+def authenticate(
+    config: InboundSecret, body: bytes, headers: Mapping[str, str], settings: Settings
+) -> None:
     """Raise SignatureError unless the request proves it comes from this connection's EHR."""
     secret, auth = config.secret or "", config.auth
     if auth == InboundAuth.HOLOVITALS_HMAC:
-        signing.verify(body, headers.get(signing.SIGNATURE_HEADER), secret,
-                       algorithm=config.algorithm, tolerance=settings.webhook_signature_tolerance)
+        signing.verify(
+            body,
+            headers.get(signing.SIGNATURE_HEADER),
+            secret,
+            algorithm=config.algorithm,
+            tolerance=settings.webhook_signature_tolerance,
+        )
     elif auth == InboundAuth.WEBSUB_HMAC:
         if not verify_hub_signature(body, headers.get("X-Hub-Signature"), secret):
             raise signing.SignatureError("bad signature")
@@ -112,8 +126,9 @@ def authenticate(config: InboundSecret, body: bytes, headers: Mapping[str, str],
         raise signing.SignatureError("inbound webhooks not configured")
 
 
-def check(config: InboundSecret | None, body: bytes, headers: Mapping[str, str],
-          settings: Settings) -> EventInfo | Outcome:
+def check(
+    config: InboundSecret | None, body: bytes, headers: Mapping[str, str], settings: Settings
+) -> EventInfo | Outcome:
     """Authenticate and read one inbound webhook, without touching the database.
 
     Returns:
@@ -142,8 +157,14 @@ def reject(session: Session, connection_id: int, outcome: Outcome) -> Outcome:
     return outcome
 
 
-def receive(session: Session, *, connection_id: int, body: bytes,
-            headers: Mapping[str, str], settings: Settings) -> Outcome:
+def receive(
+    session: Session,
+    *,
+    connection_id: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    settings: Settings,
+) -> Outcome:
     """Handle one inbound webhook whose body has already been read (within the size cap):
     check it, store its ids and queue it (202), or record and return the rejection
     (see `check`; 409 for a replayed event)."""
@@ -156,7 +177,11 @@ def receive(session: Session, *, connection_id: int, body: bytes,
 def stored(session: Session, connection_id: int, event_id: int | None) -> Outcome:
     """The answer for a store attempt: accepted, or a replay (counted as a duplicate)."""
     if event_id is None:
-        record_rejection(session, connection_id=connection_id, reason="replayed event id",
-                         status=InboundStatus.DUPLICATE)
+        record_rejection(
+            session,
+            connection_id=connection_id,
+            reason="replayed event id",
+            status=InboundStatus.DUPLICATE,
+        )
         return Outcome(409, "event already received")
     return Outcome(202, "accepted", event_id)

@@ -34,8 +34,9 @@ class InboundAuthOut(BaseModel):
     receiver_path: str
 
 
-def set_inbound_auth(session: Session, *, connection: EHRConnection, data: InboundAuthIn,
-                     actor: audit.Actor) -> InboundAuthOut:
+def set_inbound_auth(
+    session: Session, *, connection: EHRConnection, data: InboundAuthIn, actor: audit.Actor
+) -> InboundAuthOut:
     """Store the scheme and (new) secret for a connection's inbound webhooks."""
     secret = data.secret or secrets.token_urlsafe(32)
     connection.inbound_auth = data.auth.value
@@ -47,10 +48,22 @@ def set_inbound_auth(session: Session, *, connection: EHRConnection, data: Inbou
     connection.updated_at = utcnow()
     session.add(connection)
     forget(connection.id)
-    audit.record(session, actor=actor, action="connection.inbound_auth",
-                 target_type="ehr_connection", target_id=connection.id,
-                 details={"auth": data.auth.value, "algorithm": data.algorithm.value,
-                          "secret_given": data.secret is not None})
-    return InboundAuthOut(connection_id=connection.id, auth=data.auth,
-                          algorithm=data.algorithm, secret=secret,
-                          receiver_path=f"/api/webhooks/inbound/{connection.id}")
+    audit.record(
+        session,
+        actor=actor,
+        action="connection.inbound_auth",
+        target_type="ehr_connection",
+        target_id=connection.id,
+        details={
+            "auth": data.auth.value,
+            "algorithm": data.algorithm.value,
+            "secret_given": data.secret is not None,
+        },
+    )
+    return InboundAuthOut(
+        connection_id=connection.id,
+        auth=data.auth,
+        algorithm=data.algorithm,
+        secret=secret,
+        receiver_path=f"/api/webhooks/inbound/{connection.id}",
+    )

@@ -79,8 +79,9 @@ def _status_params(status: dict[str, Any]) -> dict[str, Any]:
 
 def _events_since(params: dict[str, Any]) -> int | None:
     """`events-since-subscription-start` (R4: an int64 as a string; R4B: a number)."""
-    value = params.get("events-since-subscription-start",
-                       params.get("eventsSinceSubscriptionStart"))
+    value = params.get(
+        "events-since-subscription-start", params.get("eventsSinceSubscriptionStart")
+    )
     try:
         count = int(value) if isinstance(value, str | int) else None
     except ValueError:
@@ -127,10 +128,16 @@ def _from_bundle(bundle: dict[str, Any], digest: str) -> EventInfo:
     if patient is None and rtype == "Patient" and rid:
         patient = f"Patient/{rid}"
     key = f"bundle:{bundle['id']}" if bundle.get("id") else digest
-    return EventInfo(key=key[:200], source="fhir_subscription", event_type=kind[:64],
-                     resource_type=_short(rtype, 64), resource_id=_short(rid),
-                     patient_ref=_short(patient), events_since=_events_since(params),
-                     recheck=bool(rid) and (method == "DELETE" or resource is None))
+    return EventInfo(
+        key=key[:200],
+        source="fhir_subscription",
+        event_type=kind[:64],
+        resource_type=_short(rtype, 64),
+        resource_id=_short(rid),
+        patient_ref=_short(patient),
+        events_since=_events_since(params),
+        recheck=bool(rid) and (method == "DELETE" or resource is None),
+    )
 
 
 def _from_vendor(event: dict[str, Any], digest: str) -> EventInfo:
@@ -142,10 +149,15 @@ def _from_vendor(event: dict[str, Any], digest: str) -> EventInfo:
         patient = f"Patient/{patient}"
     key = f"event:{event['eventId']}" if event.get("eventId") else digest
     rid = _short(event.get("resourceId"))
-    return EventInfo(key=key[:200], source="vendor_event", event_type=kind[:64],
-                     resource_type=_short(event.get("resourceType"), 64), resource_id=rid,
-                     patient_ref=_short(patient if isinstance(patient, str) else None),
-                     recheck=bool(rid) and _DELETE_WORD.search(kind) is not None)
+    return EventInfo(
+        key=key[:200],
+        source="vendor_event",
+        event_type=kind[:64],
+        resource_type=_short(event.get("resourceType"), 64),
+        resource_id=rid,
+        patient_ref=_short(patient if isinstance(patient, str) else None),
+        recheck=bool(rid) and _DELETE_WORD.search(kind) is not None,
+    )
 
 
 def describe(body: bytes) -> EventInfo:

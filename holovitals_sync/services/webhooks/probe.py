@@ -1,4 +1,4 @@
-""""Send test event" for the dashboard: like `actions.send_test`, plus the receiver's words.
+""" "Send test event" for the dashboard: like `actions.send_test`, plus the receiver's words.
 
 The operator configuring an endpoint wants to see what it answered (status, time and the
 start of its body), so this sends the same signed `webhook.test` delivery through the same
@@ -51,8 +51,9 @@ def _post(sub: WebhookSubscription, delivery: WebhookDelivery) -> tuple[AttemptR
     body = body_of(delivery)
     try:
         # Pinned to the vetted address like every delivery (no DNS rebinding in between).
-        response = post_to(target, body, headers_for(sub, delivery, body),
-                           timeout=sub.timeout_seconds)
+        response = post_to(
+            target, body, headers_for(sub, delivery, body), timeout=sub.timeout_seconds
+        )
     except httpx.TimeoutException:
         return AttemptResult(None, _ms(started), "timeout"), ""
     except httpx.HTTPError as exc:
@@ -66,17 +67,34 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def send_test_event(session: Session, *, sub: WebhookSubscription,
-                    actor: audit.Actor) -> ProbeResult:
+def send_test_event(
+    session: Session, *, sub: WebhookSubscription, actor: audit.Actor
+) -> ProbeResult:
     """Send a signed `webhook.test` now (one attempt, logged, not counted in health)."""
-    delivery = WebhookDelivery(subscription_id=sub.id, event_id=str(uuid.uuid4()),
-                               event_type=TEST_EVENT, event_ref={}, attempts=1,
-                               status=DeliveryStatus.DELIVERING)
+    delivery = WebhookDelivery(
+        subscription_id=sub.id,
+        event_id=str(uuid.uuid4()),
+        event_type=TEST_EVENT,
+        event_ref={},
+        attempts=1,
+        status=DeliveryStatus.DELIVERING,
+    )
     session.add(delivery)
-    audit.record(session, actor=actor, action="webhook_subscription.test",
-                 target_type="webhook_subscription", target_id=sub.id)
+    audit.record(
+        session,
+        actor=actor,
+        action="webhook_subscription.test",
+        target_type="webhook_subscription",
+        target_id=sub.id,
+    )
     session.commit()
     result, text = _post(sub, delivery)
     finish(session, sub, delivery, result, manual=True, test=True)
-    return ProbeResult(delivery_id=delivery.id, status=result.status, ms=result.ms,
-                       error=result.error, ok=result.ok, body_excerpt=text)
+    return ProbeResult(
+        delivery_id=delivery.id,
+        status=result.status,
+        ms=result.ms,
+        error=result.error,
+        ok=result.ok,
+        body_excerpt=text,
+    )

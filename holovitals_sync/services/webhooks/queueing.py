@@ -65,8 +65,12 @@ def enqueue_inbound(event_ids: list[int], *, front: bool = False) -> Job | None:
     if not first:
         return None  # a queued drain job will find it
     return queue(Priority.HIGH).enqueue(
-        DRAIN_INBOUND, job_timeout=3600, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
-        retry=Retry(max=3, interval=[1, 5, 30]), description="inbound events",
+        DRAIN_INBOUND,
+        job_timeout=3600,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=Retry(max=3, interval=[1, 5, 30]),
+        description="inbound events",
     )
 
 
@@ -83,23 +87,35 @@ def pop_inbound(count: int) -> list[int]:
 
 def slot_limit(subscription_id: int) -> RateLimit:
     """The per-subscription cap on running deliveries."""
-    return RateLimit(f"webhook-subscription-{subscription_id}",
-                     get_settings().webhook_slots_per_subscription)
+    return RateLimit(
+        f"webhook-subscription-{subscription_id}", get_settings().webhook_slots_per_subscription
+    )
 
 
-def enqueue_delivery(*, delivery_id: int, subscription_id: int, expected_attempts: int,
-                     timeout: float, delay: float | None = None, manual: bool = False) -> Job:
+def enqueue_delivery(
+    *,
+    delivery_id: int,
+    subscription_id: int,
+    expected_attempts: int,
+    timeout: float,
+    delay: float | None = None,
+    manual: bool = False,
+) -> Job:
     """Queue one delivery attempt, now or after `delay` seconds (a retry).
 
     `expected_attempts` fences the job: it runs only if the delivery still has exactly that
     many attempts, so a retry overtaken by a manual redelivery ends quietly.
     """
     kwargs = dict(
-        job_timeout=int(timeout) + 30, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
-        rate_limit=slot_limit(subscription_id), description=f"webhook delivery {delivery_id}",
+        job_timeout=int(timeout) + 30,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        rate_limit=slot_limit(subscription_id),
+        description=f"webhook delivery {delivery_id}",
     )
     q = queue(Priority.DEFAULT)
     if delay:
-        return q.enqueue_at(not_before(delay), DELIVER, delivery_id, expected_attempts,
-                            manual, **kwargs)
+        return q.enqueue_at(
+            not_before(delay), DELIVER, delivery_id, expected_attempts, manual, **kwargs
+        )
     return q.enqueue(DELIVER, delivery_id, expected_attempts, manual, **kwargs)

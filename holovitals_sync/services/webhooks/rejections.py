@@ -27,8 +27,13 @@ log = logging.getLogger(__name__)
 SAMPLE_KEY = "holovitals:inbound:rejections:{connection_id}"
 
 
-def count(session: Session, *, connection_id: int | None, reason: str,
-          status: InboundStatus = InboundStatus.REJECTED) -> None:
+def count(
+    session: Session,
+    *,
+    connection_id: int | None,
+    reason: str,
+    status: InboundStatus = InboundStatus.REJECTED,
+) -> None:
     """Add one to the counter (one UPSERT, committed now: the request fails right after)."""
     if connection_id is not None and session.get(EHRConnection, connection_id) is None:
         connection_id = None  # unknown connection: counted without one
@@ -36,12 +41,21 @@ def count(session: Session, *, connection_id: int | None, reason: str,
     now = utcnow()
     table = InboundRejection.__table__
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    values = {"connection_id": key, "status": status.value, "reason": reason[:200],
-              "count": 1, "first_at": now, "last_at": now}
+    values = {
+        "connection_id": key,
+        "status": status.value,
+        "reason": reason[:200],
+        "count": 1,
+        "first_at": now,
+        "last_at": now,
+    }
     insert = dialect.insert(table).values(**values)
-    session.execute(insert.on_conflict_do_update(
-        index_elements=["connection_id", "status", "reason"],
-        set_={"count": table.c.count + 1, "last_at": insert.excluded.last_at}))
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["connection_id", "status", "reason"],
+            set_={"count": table.c.count + 1, "last_at": insert.excluded.last_at},
+        )
+    )
     session.commit()
     _sample(key, status.value, reason)
     log.info("inbound webhook refused: connection=%s reason=%s", connection_id, reason)
@@ -78,11 +92,8 @@ def recent(connection_id: int | None) -> list[dict[str, Any]]:
 
     oldest = time.time() - settings.inbound_rejection_retention_days * 86_400
     try:
-        raw = redis_connection().lrange(SAMPLE_KEY.format(connection_id=connection_id or 0),
-                                        0, -1)
+        raw = redis_connection().lrange(SAMPLE_KEY.format(connection_id=connection_id or 0), 0, -1)
     except RedisError:
         return []
     entries = [orjson.loads(item) for item in raw]
     return [e for e in entries if e.get("at", 0) >= oldest]
-
-

@@ -24,21 +24,41 @@ TYPE_EVENTS: dict[str, tuple[str, str]] = {
     "Condition": ("condition.updated", "condition.updated"),
     "AllergyIntolerance": ("allergy.updated", "allergy.updated"),
     "Immunization": ("immunization.updated", "immunization.updated"),
-    **{t: ("medication.updated", "medication.updated")
-       for t in ("MedicationRequest", "MedicationStatement", "MedicationAdministration",
-                 "MedicationDispense", "Medication")},
+    **{
+        t: ("medication.updated", "medication.updated")
+        for t in (
+            "MedicationRequest",
+            "MedicationStatement",
+            "MedicationAdministration",
+            "MedicationDispense",
+            "Medication",
+        )
+    },
 }
 # FHIR type -> its event when the EHR deleted it.
 DELETE_EVENTS: dict[str, str] = {
-    "Patient": "patient.deleted", "Encounter": "encounter.deleted",
-    "Observation": "observation.deleted", "Condition": "condition.deleted",
-    "AllergyIntolerance": "allergy.deleted", "Immunization": "immunization.deleted",
-    **{t: "medication.deleted" for t in ("MedicationRequest", "MedicationStatement",
-                                         "MedicationAdministration", "MedicationDispense",
-                                         "Medication")},
+    "Patient": "patient.deleted",
+    "Encounter": "encounter.deleted",
+    "Observation": "observation.deleted",
+    "Condition": "condition.deleted",
+    "AllergyIntolerance": "allergy.deleted",
+    "Immunization": "immunization.deleted",
+    **{
+        t: "medication.deleted"
+        for t in (
+            "MedicationRequest",
+            "MedicationStatement",
+            "MedicationAdministration",
+            "MedicationDispense",
+            "Medication",
+        )
+    },
 }
-DATA_EVENTS = (frozenset(e for pair in TYPE_EVENTS.values() for e in pair)
-               | frozenset(DELETE_EVENTS.values()) | {"patient.merged"})
+DATA_EVENTS = (
+    frozenset(e for pair in TYPE_EVENTS.values() for e in pair)
+    | frozenset(DELETE_EVENTS.values())
+    | {"patient.merged"}
+)
 
 
 @dataclass(frozen=True)
@@ -76,9 +96,12 @@ def merged_into(resource: dict) -> str | None:
 
 def _refs(connection_id: int, change: Change) -> dict[str, str | int | None]:
     refs: dict[str, str | int | None] = {
-        "connection_id": connection_id, "resource_type": change.resource_type,
-        "resource_id": change.resource_id, "version_id": change.version_id,
-        "patient_id": change.patient_id}
+        "connection_id": connection_id,
+        "resource_type": change.resource_type,
+        "resource_id": change.resource_id,
+        "version_id": change.version_id,
+        "patient_id": change.patient_id,
+    }
     if change.merged_into is not None:
         refs["merged_into"] = change.merged_into
     return {k: v for k, v in refs.items() if v is not None}
@@ -90,9 +113,11 @@ def emit_changes(session: Session, connection_id: int, changes: Iterable[Change]
     `changes` is only iterated when a subscription wants data events (a lazy iterable
     spares a sync without subscribers building them).
     """
-    subs = [s for s in session.exec(select(WebhookSubscription)
-                                    .where(WebhookSubscription.active)).all()
-            if DATA_EVENTS.intersection(s.event_types)]
+    subs = [
+        s
+        for s in session.exec(select(WebhookSubscription).where(WebhookSubscription.active)).all()
+        if DATA_EVENTS.intersection(s.event_types)
+    ]
     if not subs:
         return 0
     rows: list[tuple[WebhookDelivery, WebhookSubscription]] = []
@@ -102,9 +127,16 @@ def emit_changes(session: Session, connection_id: int, changes: Iterable[Change]
             continue
         refs = _refs(connection_id, change)
         event_id = str(uuid.uuid4())
-        rows += [(WebhookDelivery(subscription_id=sub.id, event_id=event_id,
-                                  event_type=event_type, event_ref=refs), sub)
-                 for sub in subs if _matches(sub, event_type, refs)]
+        rows += [
+            (
+                WebhookDelivery(
+                    subscription_id=sub.id, event_id=event_id, event_type=event_type, event_ref=refs
+                ),
+                sub,
+            )
+            for sub in subs
+            if _matches(sub, event_type, refs)
+        ]
     if not rows:
         return 0
     session.add_all(row for row, _ in rows)

@@ -28,14 +28,20 @@ class SignatureError(Exception):
     """Why a signature was refused; the message is a short reason safe to store."""
 
 
-def hmac_hex(secret: str, message: bytes,
-             algorithm: SignatureAlgorithm = SignatureAlgorithm.HMAC_SHA256) -> str:
+def hmac_hex(
+    secret: str, message: bytes, algorithm: SignatureAlgorithm = SignatureAlgorithm.HMAC_SHA256
+) -> str:
     """Hex HMAC of a message with the given algorithm."""
     return hmac.new(secret.encode(), message, _DIGESTS[algorithm]).hexdigest()
 
 
-def sign(body: bytes, secrets: Sequence[str], *, algorithm: SignatureAlgorithm,
-         timestamp: int | None = None) -> str:
+def sign(
+    body: bytes,
+    secrets: Sequence[str],
+    *,
+    algorithm: SignatureAlgorithm,
+    timestamp: int | None = None,
+) -> str:
     """The `X-HoloVitals-Signature` value for a body, one `v1=` per secret.
 
     Args:
@@ -67,8 +73,15 @@ def parse_header(header: str) -> tuple[int, list[str]]:
     return timestamp, digests
 
 
-def verify(body: bytes, header: str | None, secret: str, *, algorithm: SignatureAlgorithm,
-           tolerance: int, now: float | None = None) -> None:
+def verify(
+    body: bytes,
+    header: str | None,
+    secret: str,
+    *,
+    algorithm: SignatureAlgorithm,
+    tolerance: int,
+    now: float | None = None,
+) -> None:
     """Check a `X-HoloVitals-Signature` header in constant time.
 
     Raises:

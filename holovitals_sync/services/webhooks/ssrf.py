@@ -47,8 +47,12 @@ def _internal(address: IPAddress) -> bool:
         embedded = _embedded_ipv4(address)
         if embedded is not None:
             return _internal(embedded)
-    return (address == METADATA or not address.is_global or address.is_multicast
-            or address.is_unspecified)
+    return (
+        address == METADATA
+        or not address.is_global
+        or address.is_multicast
+        or address.is_unspecified
+    )
 
 
 def _allowed(host: str, address: IPAddress, allow: Sequence[str]) -> bool:

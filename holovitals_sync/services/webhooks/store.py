@@ -36,9 +36,11 @@ def _insert(dialect: str) -> sa.Insert:
     """The insert for a dialect, built once (SQLAlchemy caches its compiled form)."""
     table = InboundEvent.__table__
     module = postgresql if dialect == "postgresql" else sqlite
-    return (module.insert(table)
-            .on_conflict_do_nothing(index_elements=["connection_id", "event_key"])
-            .returning(table.c.id, table.c.connection_id, table.c.event_key))
+    return (
+        module.insert(table)
+        .on_conflict_do_nothing(index_elements=["connection_id", "event_key"])
+        .returning(table.c.id, table.c.connection_id, table.c.event_key)
+    )
 
 
 def _connection(bind: Bind) -> sa.Connection:
@@ -51,10 +53,18 @@ def insert_events(bind: Bind, events: Sequence[tuple[int, EventInfo]]) -> list[i
         return []
     now = utcnow()
     rows = [
-        {"connection_id": cid, "event_key": info.key, "source": info.source,
-         "event_type": info.event_type, "resource_type": info.resource_type,
-         "resource_id": info.resource_id, "patient_ref": info.patient_ref,
-         "recheck": info.recheck, "status": InboundStatus.RECEIVED, "received_at": now}
+        {
+            "connection_id": cid,
+            "event_key": info.key,
+            "source": info.source,
+            "event_type": info.event_type,
+            "resource_type": info.resource_type,
+            "resource_id": info.resource_id,
+            "patient_ref": info.patient_ref,
+            "recheck": info.recheck,
+            "status": InboundStatus.RECEIVED,
+            "received_at": now,
+        }
         for cid, info in events
     ]
     connection = _connection(bind)
@@ -64,8 +74,9 @@ def insert_events(bind: Bind, events: Sequence[tuple[int, EventInfo]]) -> list[i
     return [stored.pop((cid, info.key), None) for cid, info in events]
 
 
-def store_events(bind: Bind, events: Sequence[tuple[int, EventInfo]]
-                 ) -> tuple[list[int | None], list[int]]:
+def store_events(
+    bind: Bind, events: Sequence[tuple[int, EventInfo]]
+) -> tuple[list[int | None], list[int]]:
     """Insert and commit events, then the catch-ups their numbers call for (see `gaps`).
 
     Args:
@@ -106,8 +117,11 @@ def queue_events(event_ids: list[int]) -> None:
     try:
         queueing.enqueue_inbound(event_ids)
     except Exception as exc:  # noqa: BLE001 - see above: persisted means acknowledged
-        log.warning("%d inbound events stored but not queued (the sweeper will): %s",
-                    len(event_ids), type(exc).__name__)
+        log.warning(
+            "%d inbound events stored but not queued (the sweeper will): %s",
+            len(event_ids),
+            type(exc).__name__,
+        )
 
 
 def store_batch(bind: Bind, events: Sequence[tuple[int, EventInfo]]) -> list[int | None]:

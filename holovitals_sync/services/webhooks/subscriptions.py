@@ -42,8 +42,9 @@ class SubscriptionPatch(Patch):
     """Fields an operator may change; unset fields stay as they are (`null` drops a filter;
     for `include_content` it keeps the current choice)."""
 
-    NULLABLE: ClassVar[frozenset[str]] = frozenset({
-        "filter_connection_id", "filter_resource_types", "include_content"})
+    NULLABLE: ClassVar[frozenset[str]] = frozenset(
+        {"filter_connection_id", "filter_resource_types", "include_content"}
+    )
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     url: str | None = Field(default=None, min_length=8, max_length=1000, pattern=r"^https?://")
@@ -65,9 +66,18 @@ class SubscriptionPatch(Patch):
 class SubscriptionIn(SubscriptionPatch):
     """A new subscription: name, URL and event types are required."""
 
-    NULLABLE: ClassVar[frozenset[str]] = frozenset({
-        "filter_connection_id", "filter_resource_types", "include_content", "algorithm",
-        "timeout_seconds", "max_retries", "backoff_seconds", "active"})
+    NULLABLE: ClassVar[frozenset[str]] = frozenset(
+        {
+            "filter_connection_id",
+            "filter_resource_types",
+            "include_content",
+            "algorithm",
+            "timeout_seconds",
+            "max_retries",
+            "backoff_seconds",
+            "active",
+        }
+    )
 
     name: str = Field(min_length=1, max_length=200)
     url: str = Field(min_length=8, max_length=1000, pattern=r"^https?://")
@@ -76,8 +86,9 @@ class SubscriptionIn(SubscriptionPatch):
     filter_resource_types: list[str] = Field(default_factory=list)
     timeout_seconds: float = Field(default=10.0, ge=1, le=60)
     max_retries: int = Field(default=5, ge=0, le=20)
-    backoff_seconds: list[int] = Field(default_factory=lambda: [10, 60, 300, 1800, 7200],
-                                       min_length=1, max_length=20)
+    backoff_seconds: list[int] = Field(
+        default_factory=lambda: [10, 60, 300, 1800, 7200], min_length=1, max_length=20
+    )
     active: bool = True
     include_content: bool = False  # ids and references only unless asked for
 
@@ -110,8 +121,7 @@ class SubscriptionOut(BaseModel):
         # No column records why; a subscription switched off with failures behind it was
         # switched off by the failure rule (see delivery.maybe_disable).
         data["disabled_reason"] = (
-            "disabled after failing for too long" if not row.active and row.failure_streak
-            else None
+            "disabled after failing for too long" if not row.active and row.failure_streak else None
         )
         return cls(**data)
 
@@ -129,23 +139,33 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def create(session: Session, *, data: SubscriptionIn, actor: audit.Actor
-           ) -> tuple[WebhookSubscription, str]:
+def create(
+    session: Session, *, data: SubscriptionIn, actor: audit.Actor
+) -> tuple[WebhookSubscription, str]:
     """Save a subscription; returns it with its secret (the only time it is readable)."""
     check_url(data.url)
     secret = new_secret()
     row = WebhookSubscription(**data.model_dump(), secret_encrypted=encrypt(secret))
     session.add(row)
     session.flush()
-    audit.record(session, actor=actor, action="webhook_subscription.create",
-                 target_type="webhook_subscription", target_id=row.id,
-                 details={"event_types": row.event_types, "host": _host(row.url),
-                          "include_content": row.include_content})
+    audit.record(
+        session,
+        actor=actor,
+        action="webhook_subscription.create",
+        target_type="webhook_subscription",
+        target_id=row.id,
+        details={
+            "event_types": row.event_types,
+            "host": _host(row.url),
+            "include_content": row.include_content,
+        },
+    )
     return row, secret
 
 
-def update(session: Session, *, row: WebhookSubscription, patch: SubscriptionPatch,
-           actor: audit.Actor) -> WebhookSubscription:
+def update(
+    session: Session, *, row: WebhookSubscription, patch: SubscriptionPatch, actor: audit.Actor
+) -> WebhookSubscription:
     """Apply a PATCH; a new URL passes the SSRF guard first; re-activating clears failures."""
     changes: dict[str, Any] = patch.model_dump(exclude_unset=True)
     if changes.get("url"):
@@ -157,37 +177,58 @@ def update(session: Session, *, row: WebhookSubscription, patch: SubscriptionPat
     details: dict[str, Any] = {"fields": sorted(changes)}
     if "include_content" in changes and changes["include_content"] != row.include_content:
         # Whether PHI leaves the system is the change an auditor looks for: say it plainly.
-        details["include_content"] = {"from": row.include_content,
-                                      "to": changes["include_content"]}
+        details["include_content"] = {"from": row.include_content, "to": changes["include_content"]}
     row.sqlmodel_update(changes)
     row.updated_at = utcnow()
     session.add(row)
-    audit.record(session, actor=actor, action="webhook_subscription.update",
-                 target_type="webhook_subscription", target_id=row.id, details=details)
+    audit.record(
+        session,
+        actor=actor,
+        action="webhook_subscription.update",
+        target_type="webhook_subscription",
+        target_id=row.id,
+        details=details,
+    )
     return row
 
 
 def delete(session: Session, *, row: WebhookSubscription, actor: audit.Actor) -> None:
     """Delete a subscription; its deliveries go with it and its queued jobs end quietly."""
-    audit.record(session, actor=actor, action="webhook_subscription.delete",
-                 target_type="webhook_subscription", target_id=row.id)
+    audit.record(
+        session,
+        actor=actor,
+        action="webhook_subscription.delete",
+        target_type="webhook_subscription",
+        target_id=row.id,
+    )
     session.delete(row)
 
 
-def rotate_secret(session: Session, *, row: WebhookSubscription, actor: audit.Actor,
-                  grace_seconds: int | None = None) -> str:
+def rotate_secret(
+    session: Session,
+    *,
+    row: WebhookSubscription,
+    actor: audit.Actor,
+    grace_seconds: int | None = None,
+) -> str:
     """Replace the secret; the old one also signs until the grace period ends."""
-    grace = get_settings().webhook_rotation_grace_seconds if grace_seconds is None \
-        else grace_seconds
+    grace = (
+        get_settings().webhook_rotation_grace_seconds if grace_seconds is None else grace_seconds
+    )
     secret = new_secret()
     row.previous_secret_encrypted = row.secret_encrypted if grace > 0 else None
     row.previous_secret_expires_at = utcnow() + timedelta(seconds=grace) if grace > 0 else None
     row.secret_encrypted = encrypt(secret)
     row.updated_at = utcnow()
     session.add(row)
-    audit.record(session, actor=actor, action="webhook_subscription.rotate_secret",
-                 target_type="webhook_subscription", target_id=row.id,
-                 details={"grace_seconds": grace})
+    audit.record(
+        session,
+        actor=actor,
+        action="webhook_subscription.rotate_secret",
+        target_type="webhook_subscription",
+        target_id=row.id,
+        details={"grace_seconds": grace},
+    )
     return secret
 
 
@@ -207,6 +248,16 @@ def _host(url: str) -> str:
         return ""
 
 
-__all__ = ["SubscriptionCreated", "SubscriptionIn", "SubscriptionOut", "SubscriptionPatch",
-           "TargetRefused", "check_url", "create", "delete", "rotate_secret",
-           "signing_secrets", "update"]
+__all__ = [
+    "SubscriptionCreated",
+    "SubscriptionIn",
+    "SubscriptionOut",
+    "SubscriptionPatch",
+    "TargetRefused",
+    "check_url",
+    "create",
+    "delete",
+    "rotate_secret",
+    "signing_secrets",
+    "update",
+]

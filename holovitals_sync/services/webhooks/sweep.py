@@ -38,11 +38,16 @@ LOCK_SECONDS = 8
 
 def _stranded(session: Session, connection_id: int, cutoff: datetime) -> list[int]:
     # (connection_id, status, received_at) is the table's index: no full scan per tick.
-    query = (select(InboundEvent.id)
-             .where(InboundEvent.connection_id == connection_id,
-                    InboundEvent.status == InboundStatus.RECEIVED,
-                    InboundEvent.received_at < cutoff)
-             .order_by(InboundEvent.id).limit(LIMIT))
+    query = (
+        select(InboundEvent.id)
+        .where(
+            InboundEvent.connection_id == connection_id,
+            InboundEvent.status == InboundStatus.RECEIVED,
+            InboundEvent.received_at < cutoff,
+        )
+        .order_by(InboundEvent.id)
+        .limit(LIMIT)
+    )
     return [int(i) for i in session.exec(query)]
 
 
@@ -53,21 +58,31 @@ def _revive_infrastructure_failures(session: Session, connection_id: int) -> int
     from ..platform.failures import INFRASTRUCTURE
 
     reason = InboundEvent.rejection_reason
-    ids = list(session.exec(
-        select(InboundEvent.id)
-        .where(InboundEvent.connection_id == connection_id,
-               InboundEvent.status == InboundStatus.FAILED,
-               sa.or_(*(reason.like(f"{name};%") for name in INFRASTRUCTURE)),
-               sa.not_(reason.like("%not retried%")))
-        .order_by(InboundEvent.id).limit(LIMIT)))
+    ids = list(
+        session.exec(
+            select(InboundEvent.id)
+            .where(
+                InboundEvent.connection_id == connection_id,
+                InboundEvent.status == InboundStatus.FAILED,
+                sa.or_(*(reason.like(f"{name};%") for name in INFRASTRUCTURE)),
+                sa.not_(reason.like("%not retried%")),
+            )
+            .order_by(InboundEvent.id)
+            .limit(LIMIT)
+        )
+    )
     if ids:
-        session.execute(sa.update(InboundEvent).where(InboundEvent.id.in_(ids))
-                        .values(status=InboundStatus.RECEIVED))
+        session.execute(
+            sa.update(InboundEvent)
+            .where(InboundEvent.id.in_(ids))
+            .values(status=InboundStatus.RECEIVED)
+        )
     return len(ids)
 
 
-def requeue_unqueued(session: Session, *, now: datetime | None = None,
-                     older_than: timedelta = SWEEP_AFTER) -> int:
+def requeue_unqueued(
+    session: Session, *, now: datetime | None = None, older_than: timedelta = SWEEP_AFTER
+) -> int:
     """Queue stored events left unqueued; returns how many (0 when another worker sweeps)."""
     client = redis_connection()
     if not client.set(LOCK, 1, nx=True, ex=LOCK_SECONDS):

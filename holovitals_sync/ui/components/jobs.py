@@ -18,8 +18,7 @@ STATUS_COLOURS = {
 
 def status_badge(status: rx.Var[str], size: str = "2") -> rx.Component:
     colour = rx.match(status, *STATUS_COLOURS.items(), "gray")
-    return rx.badge(status, color_scheme=colour, variant="soft", size=size,
-                    class_name="job-status")
+    return rx.badge(status, color_scheme=colour, variant="soft", size=size, class_name="job-status")
 
 
 def progress_cell(job: rx.Var, id_prefix: str = "job-progress") -> rx.Component:

@@ -68,14 +68,19 @@ def backend_url(path: str | rx.Var[str]) -> rx.Var[str]:
     development another port than the page's, in production the page's own).
 
     `path` may be a state var (a link whose query follows the page's filters)."""
-    imports = VarData(imports={f"$/{Dirs.STATE_PATH}": [ImportVar(tag="getBackendURL")],
-                               "$/env.json": [ImportVar(tag="env", is_default=True)]})
+    imports = VarData(
+        imports={
+            f"$/{Dirs.STATE_PATH}": [ImportVar(tag="getBackendURL")],
+            "$/env.json": [ImportVar(tag="env", is_default=True)],
+        }
+    )
     if isinstance(path, rx.Var):
         expr, data = f"({path._js_expr})", VarData.merge(path._get_all_var_data(), imports)
     else:
         expr, data = json.dumps(path), imports
-    return rx.Var(_js_expr=f"new URL({expr}, getBackendURL(env.PING)).href", _var_type=str,
-                  _var_data=data)
+    return rx.Var(
+        _js_expr=f"new URL({expr}, getBackendURL(env.PING)).href", _var_type=str, _var_data=data
+    )
 
 
 class PostForm(BaseHTML):
@@ -105,11 +110,20 @@ def _who_am_i() -> rx.Component:
             align="center",
             spacing="2",
         ),
-        rx.cond(SessionState.signed_in, api_form(
-            "/api/auth/logout",
-            rx.button(rx.icon("log-out", size=14), "Sign out", type="submit", id="sign-out",
-                      variant="ghost", size="1"),
-        )),  # fmt: skip
+        rx.cond(
+            SessionState.signed_in,
+            api_form(
+                "/api/auth/logout",
+                rx.button(
+                    rx.icon("log-out", size=14),
+                    "Sign out",
+                    type="submit",
+                    id="sign-out",
+                    variant="ghost",
+                    size="1",
+                ),
+            ),
+        ),  # fmt: skip
         spacing="2",
         padding_top="1em",
         border_top=f"1px solid {rx.color('gray', 5)}",
@@ -125,9 +139,14 @@ def connection_lost() -> rx.Component:
     """
     return rx.cond(
         has_connection_errors,
-        rx.callout("The HoloVitals server cannot be reached. Reconnecting… The page catches "
-                   "up by itself once it answers.", icon="wifi-off", color_scheme="amber",
-                   width="100%", id="connection-lost"),
+        rx.callout(
+            "The HoloVitals server cannot be reached. Reconnecting… The page catches "
+            "up by itself once it answers.",
+            icon="wifi-off",
+            color_scheme="amber",
+            width="100%",
+            id="connection-lost",
+        ),
     )
 
 
@@ -174,8 +193,13 @@ def page_frame(title: str, *children: rx.Component) -> rx.Component:
 DIALOG_MAX_HEIGHT = "calc(100dvh - 40px - max(40px, 6vh) - 8px)"
 
 
-def dialog_content(title: rx.Component | str, *body: rx.Component, footer: rx.Component,
-                   description: rx.Component | None = None, **props: object) -> rx.Component:
+def dialog_content(
+    title: rx.Component | str,
+    *body: rx.Component,
+    footer: rx.Component,
+    description: rx.Component | None = None,
+    **props: object,
+) -> rx.Component:
     """A dialog's box whose middle scrolls while its title and buttons stay in view.
 
     Radix scrolls a dialog taller than the window as a whole, taking Save and Close out of

@@ -19,9 +19,17 @@ def severity_badge(severity: rx.Var[str]) -> rx.Component:
 
 def _banner_line(alert: AlertRow) -> rx.Component:
     # Long names and messages wrap inside the banner instead of widening the page.
-    return rx.text(severity_badge(alert.severity), " ", rx.text.strong(alert.title), " — ",
-                   alert.message, size="2", overflow_wrap="anywhere", title=alert.subject,
-                   class_name="alerts-banner-line")
+    return rx.text(
+        severity_badge(alert.severity),
+        " ",
+        rx.text.strong(alert.title),
+        " — ",
+        alert.message,
+        size="2",
+        overflow_wrap="anywhere",
+        title=alert.subject,
+        class_name="alerts-banner-line",
+    )
 
 
 def alerts_banner() -> rx.Component:

@@ -11,8 +11,9 @@ __all__ = ["AuditState", "audit_page"]
 COLUMNS = ["#", "When (UTC)", "Who", "Action", "Target", "Outcome", "Details"]
 
 
-def _filter(name: str, label: str, placeholder: str, kind: str = "text",
-            width: str = "11em") -> rx.Component:
+def _filter(
+    name: str, label: str, placeholder: str, kind: str = "text", width: str = "11em"
+) -> rx.Component:
     return rx.vstack(
         rx.text(label, size="1", weight="medium"),
         rx.input(name=name, placeholder=placeholder, type=kind, id=f"audit-{name}",

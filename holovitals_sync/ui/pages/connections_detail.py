@@ -19,8 +19,11 @@ STEP_LABELS = {
 def _step(step: rx.Var) -> rx.Component:
     ok = step["ok"] == "yes"
     return rx.hstack(
-        rx.cond(ok, rx.icon("circle-check", color=rx.color("green", 10)),
-                rx.icon("circle-x", color=rx.color("red", 10))),  # fmt: skip
+        rx.cond(
+            ok,
+            rx.icon("circle-check", color=rx.color("green", 10)),
+            rx.icon("circle-x", color=rx.color("red", 10)),
+        ),  # fmt: skip
         rx.vstack(
             rx.text(rx.match(step["name"], *STEP_LABELS.items(), step["name"]), weight="medium"),
             rx.text(step["detail"], size="1", color_scheme="gray"),
@@ -38,18 +41,29 @@ def test_card() -> rx.Component:
             rx.hstack(
                 rx.heading("Test connection", size="3"),
                 rx.spacer(),
-                operator_only(rx.button(rx.icon("plug-zap", size=14), "Test connection",
-                                        on_click=ConnectionsState.run_test,
-                                        loading=ConnectionsState.test_running,
-                                        id="connection-test", size="2")),  # fmt: skip
+                operator_only(
+                    rx.button(
+                        rx.icon("plug-zap", size=14),
+                        "Test connection",
+                        on_click=ConnectionsState.run_test,
+                        loading=ConnectionsState.test_running,
+                        id="connection-test",
+                        size="2",
+                    )
+                ),  # fmt: skip
                 width="100%",
             ),
             rx.cond(
                 ConnectionsState.test_steps.length() > 0,
-                rx.vstack(rx.foreach(ConnectionsState.test_steps, _step), spacing="2",
-                          id="test-steps"),
-                rx.text("Last result: ", ConnectionsState.selected["test"], size="2",
-                        color_scheme="gray"),
+                rx.vstack(
+                    rx.foreach(ConnectionsState.test_steps, _step), spacing="2", id="test-steps"
+                ),
+                rx.text(
+                    "Last result: ",
+                    ConnectionsState.selected["test"],
+                    size="2",
+                    color_scheme="gray",
+                ),
             ),
             spacing="3",
         ),
@@ -63,22 +77,37 @@ def keys_card() -> rx.Component:
             rx.hstack(
                 rx.heading("Signing key (SMART Backend Services)", size="3"),
                 rx.spacer(),
-                admin_only(rx.hstack(
-                    rx.select(["RS384", "ES384"], value=ConnectionsState.key_alg,
-                              on_change=ConnectionsState.set_key_alg,
-                              size="2", id="key-alg"),
-                    rx.button(rx.icon("key-round", size=14), "Generate key pair",
-                              on_click=ConnectionsState.generate_key, id="generate-key", size="2"),
-                )),  # fmt: skip
+                admin_only(
+                    rx.hstack(
+                        rx.select(
+                            ["RS384", "ES384"],
+                            value=ConnectionsState.key_alg,
+                            on_change=ConnectionsState.set_key_alg,
+                            size="2",
+                            id="key-alg",
+                        ),
+                        rx.button(
+                            rx.icon("key-round", size=14),
+                            "Generate key pair",
+                            on_click=ConnectionsState.generate_key,
+                            id="generate-key",
+                            size="2",
+                        ),
+                    )
+                ),  # fmt: skip
                 width="100%",
             ),
             rx.text("Register this URL (or the JSON below) with the EHR:", size="2"),
             rx.code(ConnectionsState.jwks_link, id="jwks-url"),
             rx.cond(
                 ConnectionsState.jwks_json != "",
-                rx.code_block(ConnectionsState.jwks_json, language="json", id="jwks-json",
-                              width="100%",
-                              wrap_long_lines=True),
+                rx.code_block(
+                    ConnectionsState.jwks_json,
+                    language="json",
+                    id="jwks-json",
+                    width="100%",
+                    wrap_long_lines=True,
+                ),
                 rx.text("No key pair yet.", size="2", color_scheme="gray"),
             ),
             spacing="2",
@@ -91,13 +120,16 @@ def keys_card() -> rx.Component:
 def _error(name: str) -> rx.Component:
     return rx.cond(
         ConnectionsState.schedule_errors.contains(name),
-        rx.text(ConnectionsState.schedule_errors[name], size="1", color_scheme="red",
-                id=f"error-{name}"),
+        rx.text(
+            ConnectionsState.schedule_errors[name], size="1", color_scheme="red", id=f"error-{name}"
+        ),
     )
 
 
-SWEEP_HELP = ("Lists the EHR's ids to find records it deleted without saying so; runs "
-              "for active connections that have synced.")
+SWEEP_HELP = (
+    "Lists the EHR's ids to find records it deleted without saying so; runs "
+    "for active connections that have synced."
+)
 
 
 def _schedule_inputs() -> rx.Component:
@@ -106,17 +138,26 @@ def _schedule_inputs() -> rx.Component:
         rx.hstack(
             rx.vstack(
                 rx.text("Incremental sync (cron, UTC; blank: none)", size="2"),
-                rx.input(value=ConnectionsState.schedule_expr,
-                         on_change=ConnectionsState.set_schedule_expr,
-                         placeholder="*/15 * * * *", id="schedule-cron"),  # fmt: skip
+                rx.input(
+                    value=ConnectionsState.schedule_expr,
+                    on_change=ConnectionsState.set_schedule_expr,
+                    placeholder="*/15 * * * *",
+                    id="schedule-cron",
+                ),  # fmt: skip
                 _error("schedule"),
                 spacing="1",
             ),
             rx.vstack(
                 rx.text("Jobs at once", size="2"),
-                rx.input(value=ConnectionsState.concurrency,
-                         on_change=ConnectionsState.set_concurrency, type="number",
-                         min=1, max=50, id="schedule-concurrency", width="6em"),  # fmt: skip
+                rx.input(
+                    value=ConnectionsState.concurrency,
+                    on_change=ConnectionsState.set_concurrency,
+                    type="number",
+                    min=1,
+                    max=50,
+                    id="schedule-concurrency",
+                    width="6em",
+                ),  # fmt: skip
                 _error("concurrency"),
                 spacing="1",
             ),
@@ -126,9 +167,13 @@ def _schedule_inputs() -> rx.Component:
         ),
         rx.vstack(
             rx.text("Id sweep (cron, UTC; blank: off)", size="2"),
-            rx.input(value=ConnectionsState.sweep_expr, on_change=ConnectionsState.set_sweep_expr,
-                     placeholder="30 2 * * *",
-                     id="schedule-sweep", title=SWEEP_HELP),  # fmt: skip
+            rx.input(
+                value=ConnectionsState.sweep_expr,
+                on_change=ConnectionsState.set_sweep_expr,
+                placeholder="30 2 * * *",
+                id="schedule-sweep",
+                title=SWEEP_HELP,
+            ),  # fmt: skip
             _error("sweep"),
             spacing="1",
         ),
@@ -143,22 +188,27 @@ def _schedule_values() -> rx.Component:
     return rx.hstack(
         rx.vstack(
             rx.text("Incremental sync (cron, UTC)", size="2", color_scheme="gray"),
-            rx.cond(ConnectionsState.schedule_expr != "",
-                    rx.code(ConnectionsState.schedule_expr, size="2", id="schedule-cron"),
-                    rx.text("no schedule", size="2", id="schedule-cron")),
+            rx.cond(
+                ConnectionsState.schedule_expr != "",
+                rx.code(ConnectionsState.schedule_expr, size="2", id="schedule-cron"),
+                rx.text("no schedule", size="2", id="schedule-cron"),
+            ),
             spacing="1",
         ),
         rx.vstack(
             rx.text("Jobs at once", size="2", color_scheme="gray"),
-            rx.text(ConnectionsState.concurrency, size="2", weight="medium",
-                    id="schedule-concurrency"),
+            rx.text(
+                ConnectionsState.concurrency, size="2", weight="medium", id="schedule-concurrency"
+            ),
             spacing="1",
         ),
         rx.vstack(
             rx.text("Id sweep (cron, UTC)", size="2", color_scheme="gray", title=SWEEP_HELP),
-            rx.cond(ConnectionsState.sweep_expr != "",
-                    rx.code(ConnectionsState.sweep_expr, size="2", id="schedule-sweep"),
-                    rx.text("off", size="2", id="schedule-sweep")),
+            rx.cond(
+                ConnectionsState.sweep_expr != "",
+                rx.code(ConnectionsState.sweep_expr, size="2", id="schedule-sweep"),
+                rx.text("off", size="2", id="schedule-sweep"),
+            ),
             spacing="1",
         ),
         spacing="6",
@@ -176,15 +226,18 @@ def schedule_card() -> rx.Component:
                 ConnectionsState.next_runs.length() > 0,
                 rx.vstack(
                     rx.text("Next runs", size="2", weight="medium"),
-                    rx.foreach(ConnectionsState.next_runs,
-                               lambda at: rx.text(at, size="1", class_name="next-run")),
+                    rx.foreach(
+                        ConnectionsState.next_runs,
+                        lambda at: rx.text(at, size="1", class_name="next-run"),
+                    ),
                     spacing="0",
                     id="next-runs",
                 ),
             ),
-            rx.cond(ConnectionsState.next_sweep != "",
-                    rx.text("Next sweep: ", ConnectionsState.next_sweep, size="1",
-                            id="next-sweep")),
+            rx.cond(
+                ConnectionsState.next_sweep != "",
+                rx.text("Next sweep: ", ConnectionsState.next_sweep, size="1", id="next-sweep"),
+            ),
             spacing="3",
         ),
         width="100%",

@@ -19,8 +19,9 @@ def _vendor_picker() -> rx.Component:
         rx.select.root(
             rx.select.trigger(id="field-vendor", width="100%"),
             rx.select.content(
-                rx.foreach(ConnectionsState.vendors, lambda v: rx.select.item(v["label"],
-                                                                              value=v["value"]))
+                rx.foreach(
+                    ConnectionsState.vendors, lambda v: rx.select.item(v["label"], value=v["value"])
+                )
             ),
             value=ConnectionsState.form_vendor,
             on_change=ConnectionsState.set_form_vendor,
@@ -40,21 +41,33 @@ def _input(field: rx.Var) -> rx.Component:
     name = field["name"]
     return rx.match(
         field["kind"],
-        ("select", rx.select.root(
-            rx.select.trigger(id=f"field-{name}", width="100%"),
-            rx.select.content(rx.foreach(field["options"].split("|"), _option)),
-            value=field["value"], on_change=lambda value: ConnectionsState.set_form_value(name,
-                                                                                          value),
-        )),  # fmt: skip
+        (
+            "select",
+            rx.select.root(
+                rx.select.trigger(id=f"field-{name}", width="100%"),
+                rx.select.content(rx.foreach(field["options"].split("|"), _option)),
+                value=field["value"],
+                on_change=lambda value: ConnectionsState.set_form_value(name, value),
+            ),
+        ),  # fmt: skip
         # Uncontrolled: what was typed goes to the server, nothing stored comes back.
-        ("secret", rx.input(
-            type="password", id=f"field-{name}", auto_complete="new-password", width="100%",
-            placeholder=rx.cond(field["required"] == "", "leave blank to keep", ""),
-            on_change=lambda value: ConnectionsState.set_form_value(name, value),
-        )),  # fmt: skip
+        (
+            "secret",
+            rx.input(
+                type="password",
+                id=f"field-{name}",
+                auto_complete="new-password",
+                width="100%",
+                placeholder=rx.cond(field["required"] == "", "leave blank to keep", ""),
+                on_change=lambda value: ConnectionsState.set_form_value(name, value),
+            ),
+        ),  # fmt: skip
         rx.input(
-            value=field["value"], id=f"field-{name}", placeholder=field["placeholder"],
-            on_change=lambda value: ConnectionsState.set_form_value(name, value), width="100%",
+            value=field["value"],
+            id=f"field-{name}",
+            placeholder=field["placeholder"],
+            on_change=lambda value: ConnectionsState.set_form_value(name, value),
+            width="100%",
             color_scheme=rx.cond(field["error"] != "", "red", "gray"),
         ),  # fmt: skip
     )
@@ -85,16 +98,22 @@ def connection_dialog() -> rx.Component:
             rx.vstack(
                 _vendor_picker(),
                 rx.foreach(ConnectionsState.form_fields, _field),
-                rx.cond(ConnectionsState.form_note != "", rx.callout(ConnectionsState.form_note,
-                                                                     icon="key-round", size="1")),
+                rx.cond(
+                    ConnectionsState.form_note != "",
+                    rx.callout(ConnectionsState.form_note, icon="key-round", size="1"),
+                ),
                 spacing="3",
                 width="100%",
                 padding_y="1em",
             ),
             footer=rx.hstack(
                 rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.button("Save", on_click=ConnectionsState.save_form,
-                          loading=ConnectionsState.form_busy, id="connection-save"),
+                rx.button(
+                    "Save",
+                    on_click=ConnectionsState.save_form,
+                    loading=ConnectionsState.form_busy,
+                    id="connection-save",
+                ),
                 justify="end",
                 spacing="3",
             ),

@@ -39,9 +39,12 @@ def _part_card(name: str, ok: rx.Var[bool], error: rx.Var[str]) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(name, size="2", color_scheme="gray"),
-            rx.badge(rx.cond(KNOWN, rx.cond(ok, "up", "down"), _unknown_word()),
-                     color_scheme=rx.cond(KNOWN, rx.cond(ok, "green", "red"), "gray"),
-                     size="2", class_name="health-state"),
+            rx.badge(
+                rx.cond(KNOWN, rx.cond(ok, "up", "down"), _unknown_word()),
+                color_scheme=rx.cond(KNOWN, rx.cond(ok, "green", "red"), "gray"),
+                size="2",
+                class_name="health-state",
+            ),
             rx.cond(KNOWN & (error != ""), rx.text(error, size="1", color_scheme="red")),
             spacing="2",
         ),

@@ -9,8 +9,9 @@ from ..state.connections import ConnectionsState
 from ..state.hl7_feeds import HL7FeedState
 
 
-def _table(headers: list[str], rows: rx.Var, cells: list[str], empty: str,
-           ident: str) -> rx.Component:
+def _table(
+    headers: list[str], rows: rx.Var, cells: list[str], empty: str, ident: str
+) -> rx.Component:
     return rx.cond(
         rows.length() > 0,
         rx.table.root(
@@ -53,9 +54,16 @@ def _feeds() -> rx.Component:
 
 def _bars() -> rx.Component:
     return rx.hstack(
-        rx.foreach(HL7FeedState.bars, lambda b: rx.box(width="8px", height=b["pct"], title=b["n"],
-                                            background_color=rx.color("accent", 9))),
-        align="end", spacing="1", height="32px", id="hl7-bars",
+        rx.foreach(
+            HL7FeedState.bars,
+            lambda b: rx.box(
+                width="8px", height=b["pct"], title=b["n"], background_color=rx.color("accent", 9)
+            ),
+        ),
+        align="end",
+        spacing="1",
+        height="32px",
+        id="hl7-bars",
     )
 
 
@@ -97,17 +105,30 @@ def hl7_feed_card() -> rx.Component:
             rx.hstack(
                 rx.heading("HL7 ADT feed", size="3"),
                 rx.spacer(),
-                rx.button(rx.icon("refresh-cw", size=14), "Refresh", on_click=HL7FeedState.refresh,
-                          variant="soft", size="1", id="hl7-refresh"),
+                rx.button(
+                    rx.icon("refresh-cw", size=14),
+                    "Refresh",
+                    on_click=HL7FeedState.refresh,
+                    variant="soft",
+                    size="1",
+                    id="hl7-refresh",
+                ),
                 width="100%",
             ),
-            rx.text("Admissions, discharges, registrations and updates sent over MLLP by the "
-                    "senders below become patient syncs.", size="2", color_scheme="gray"),
+            rx.text(
+                "Admissions, discharges, registrations and updates sent over MLLP by the "
+                "senders below become patient syncs.",
+                size="2",
+                color_scheme="gray",
+            ),
             _feeds(),
             rx.divider(),
             _activity(),
-            spacing="3", width="100%",
+            spacing="3",
+            width="100%",
         ),
-        width="100%", id="hl7-feed", on_mount=HL7FeedState.load_for(ConnectionsState.selected_id),
+        width="100%",
+        id="hl7-feed",
+        on_mount=HL7FeedState.load_for(ConnectionsState.selected_id),
     )
     return rx.box(card, key=ConnectionsState.selected_id, width="100%")  # fmt: skip

@@ -15,9 +15,13 @@ from .jobs_detail import job_detail_dialog
 from .jobs_start import start_sync_dialog
 
 TIGHT = "0.25em"  # horizontal padding of the columns between the first and the last
-CLAMP_TWO_LINES = {"display": "-webkit-box", "-webkit-line-clamp": "2",
-                   "-webkit-box-orient": "vertical", "overflow": "hidden",
-                   "overflow-wrap": "anywhere"}
+CLAMP_TWO_LINES = {
+    "display": "-webkit-box",
+    "-webkit-line-clamp": "2",
+    "-webkit-box-orient": "vertical",
+    "overflow": "hidden",
+    "overflow-wrap": "anywhere",
+}
 
 
 def _filter(name: str, values: list[str], value: rx.Var[str], handler) -> rx.Component:

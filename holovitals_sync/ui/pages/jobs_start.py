@@ -22,8 +22,13 @@ def _field(label: str, control: rx.Component, name: str) -> rx.Component:
 
 
 def _choice(name: str, values: list[str], value: rx.Var[str]) -> rx.Component:
-    return rx.select(values, value=value, on_change=lambda v: StartSyncState.set_field(name, v),
-                     id=f"start-{name}", width="100%")
+    return rx.select(
+        values,
+        value=value,
+        on_change=lambda v: StartSyncState.set_field(name, v),
+        id=f"start-{name}",
+        width="100%",
+    )
 
 
 def _connection_select() -> rx.Component:
@@ -38,8 +43,13 @@ def _connection_select() -> rx.Component:
 
 
 def _text(name: str, value: rx.Var[str], placeholder: str) -> rx.Component:
-    return rx.input(value=value, placeholder=placeholder, id=f"start-{name}", width="100%",
-                    on_change=lambda v: StartSyncState.set_field(name, v))
+    return rx.input(
+        value=value,
+        placeholder=placeholder,
+        id=f"start-{name}",
+        width="100%",
+        on_change=lambda v: StartSyncState.set_field(name, v),
+    )
 
 
 def start_sync_dialog() -> rx.Component:

@@ -19,8 +19,14 @@ ON_LOAD = [RecordsState.load]
 
 __all__ = ["ON_LOAD", "RecordState", "RecordsState", "records_page"]
 
-STATE_COLOURS = {"invalid": "red", "reference_missing": "amber", "dirty": "blue",
-                 "local_deleted": "orange", "deleted": "gray", "conflicts": "purple"}
+STATE_COLOURS = {
+    "invalid": "red",
+    "reference_missing": "amber",
+    "dirty": "blue",
+    "local_deleted": "orange",
+    "deleted": "gray",
+    "conflicts": "purple",
+}
 WRAP = {"overflow_wrap": "anywhere", "word_break": "break-word"}
 
 
@@ -29,13 +35,21 @@ def _labelled(label: str, control: rx.Component) -> rx.Component:
 
 
 def _picker(key: str, values: list[str] | rx.Var, label: str) -> rx.Component:
-    return _labelled(label, rx.select(values, value=RecordsState.filters[key], size="2",
-                                      id=f"records-filter-{key}",
-                                      on_change=lambda v: RecordsState.set_filter(key, v)))
+    return _labelled(
+        label,
+        rx.select(
+            values,
+            value=RecordsState.filters[key],
+            size="2",
+            id=f"records-filter-{key}",
+            on_change=lambda v: RecordsState.set_filter(key, v),
+        ),
+    )
 
 
-def _typed(name: str, label: str, placeholder: str, kind: str = "text",
-           width: str = "10em") -> rx.Component:
+def _typed(
+    name: str, label: str, placeholder: str, kind: str = "text", width: str = "10em"
+) -> rx.Component:
     return rx.vstack(
         rx.text(label, size="1", color_scheme="gray"),
         rx.input(name=name, default_value=RecordsState.filters[name], placeholder=placeholder,
@@ -128,8 +142,9 @@ def _record_row(row: rx.Var) -> rx.Component:
     )  # fmt: skip
 
 
-def _table(rows: rx.Var, headers: list[str], row: object, table_id: str,
-           empty: str) -> rx.Component:
+def _table(
+    rows: rx.Var, headers: list[str], row: object, table_id: str, empty: str
+) -> rx.Component:
     return rx.cond(
         rows.length() > 0,  # type: ignore[attr-defined]
         rx.table.root(
@@ -148,8 +163,11 @@ def _severity(value: rx.Var) -> rx.Component:
 
 
 def _error_row(row: rx.Var) -> rx.Component:
-    resource = rx.vstack(rx.text(row["type"], weight="medium", size="2"),
-                         rx.code(row["remote_id"], size="1", style=WRAP), spacing="0")
+    resource = rx.vstack(
+        rx.text(row["type"], weight="medium", size="2"),
+        rx.code(row["remote_id"], size="1", style=WRAP),
+        spacing="0",
+    )
     return rx.table.row(
         rx.table.cell(rx.text(row["when"], size="1", white_space="nowrap")),
         rx.table.cell(rx.cond(row["job"] != "", rx.text("#", row["job"], size="2"), "—")),
@@ -168,12 +186,12 @@ def _error_row(row: rx.Var) -> rx.Component:
 
 def _pager(back: rx.Var, next_cursor: rx.Var, handler: object, prefix: str) -> rx.Component:
     return rx.hstack(
-        rx.button(rx.icon("chevron-left", size=14), "Previous", on_click=handler(False),
-                   # type: ignore[operator]
+        rx.button(rx.icon("chevron-left", size=14), "Previous", on_click=handler(False),  # type: ignore[operator]
+
                   disabled=back.length() == 0, size="1", variant="soft",  # type: ignore[attr-defined]
                   id=f"{prefix}-prev"),
-        rx.button("Next", rx.icon("chevron-right", size=14), on_click=handler(True),
-                   # type: ignore[operator]
+        rx.button("Next", rx.icon("chevron-right", size=14), on_click=handler(True),  # type: ignore[operator]
+
                   disabled=next_cursor == 0, size="1", variant="soft", id=f"{prefix}-next"),
         justify="end", width="100%",
     )  # fmt: skip

@@ -37,9 +37,18 @@ def _row(rule: rx.Var) -> rx.Component:
         rx.table.cell(rx.badge(rule["kind"])),
         rx.table.cell(rule["resource_type"]),
         rx.table.cell(rule["direction"]),
-        rx.table.cell(rx.text(rule["params"], size="1", font_family="monospace",
-                              max_width="22em", overflow="hidden", text_overflow="ellipsis",
-                              white_space="nowrap", title=rule["params"])),
+        rx.table.cell(
+            rx.text(
+                rule["params"],
+                size="1",
+                font_family="monospace",
+                max_width="22em",
+                overflow="hidden",
+                text_overflow="ellipsis",
+                white_space="nowrap",
+                title=rule["params"],
+            )
+        ),
         rx.table.cell(rx.cond(rule["enabled"] == "yes", "on", "off")),
         rx.table.cell(_actions(rule)),
         class_name="rule-row",
@@ -57,8 +66,9 @@ def rules_table() -> rx.Component:
             size="1",
             id="rules-table",
         ),
-        rx.text("No rules: resources are stored as the EHR sends them.", size="2",
-                color_scheme="gray"),  # fmt: skip
+        rx.text(
+            "No rules: resources are stored as the EHR sends them.", size="2", color_scheme="gray"
+        ),  # fmt: skip
     )
 
 
@@ -66,9 +76,15 @@ def _labelled(label: str, control: rx.Component, name: str) -> rx.Component:
     return rx.vstack(
         rx.text(label, size="2", weight="medium"),
         control,
-        rx.cond(RulesState.editor_errors.contains(name),
-                rx.text(RulesState.editor_errors[name], size="1", color_scheme="red",
-                        id=f"rule-error-{name}")),  # fmt: skip
+        rx.cond(
+            RulesState.editor_errors.contains(name),
+            rx.text(
+                RulesState.editor_errors[name],
+                size="1",
+                color_scheme="red",
+                id=f"rule-error-{name}",
+            ),
+        ),  # fmt: skip
         spacing="1",
         width="100%",
     )
@@ -172,9 +188,15 @@ def rules_card() -> rx.Component:
             rx.hstack(
                 rx.heading("Transformation rules", size="3"),
                 rx.spacer(),
-                admin_only(rx.button(rx.icon("plus", size=14), "Add rule",
-                                     on_click=RulesState.open_new,
-                                     id="rule-add", size="2")),  # fmt: skip
+                admin_only(
+                    rx.button(
+                        rx.icon("plus", size=14),
+                        "Add rule",
+                        on_click=RulesState.open_new,
+                        id="rule-add",
+                        size="2",
+                    )
+                ),  # fmt: skip
                 width="100%",
             ),
             rules_table(),

@@ -57,8 +57,12 @@ def rules_table() -> rx.Component:
             size="1",
             id="vrules-table",
         ),
-        rx.text("No custom rules: only the built-in checks run.", size="2",
-                color_scheme="gray", id="vrules-empty"),  # fmt: skip
+        rx.text(
+            "No custom rules: only the built-in checks run.",
+            size="2",
+            color_scheme="gray",
+            id="vrules-empty",
+        ),  # fmt: skip
     )
 
 
@@ -66,9 +70,15 @@ def _field(label: str, name: str, control: rx.Component) -> rx.Component:
     return rx.vstack(
         rx.text(label, size="2", weight="medium"),
         control,
-        rx.cond(ValidationRulesState.form_errors.contains(name),
-                rx.text(ValidationRulesState.form_errors[name], size="1", color_scheme="red",
-                        id=f"vrule-error-{name}")),  # fmt: skip
+        rx.cond(
+            ValidationRulesState.form_errors.contains(name),
+            rx.text(
+                ValidationRulesState.form_errors[name],
+                size="1",
+                color_scheme="red",
+                id=f"vrule-error-{name}",
+            ),
+        ),  # fmt: skip
         spacing="1",
     )
 
@@ -176,14 +186,23 @@ def validation_rules_card() -> rx.Component:
             rx.hstack(
                 rx.heading("Validation rules", size="3"),
                 rx.spacer(),
-                admin_only(rx.button(rx.icon("plus", size=14), "Add validation rule",
-                                     on_click=ValidationRulesState.open_form, id="vrule-add",
-                                     size="2")),
+                admin_only(
+                    rx.button(
+                        rx.icon("plus", size=14),
+                        "Add validation rule",
+                        on_click=ValidationRulesState.open_form,
+                        id="vrule-add",
+                        size="2",
+                    )
+                ),
                 width="100%",
             ),
-            rx.text("Checks of this connection run on every synced resource; errors make a "
-                    "record invalid (strict mode does not store it), warnings are recorded.",
-                    size="2", color_scheme="gray"),
+            rx.text(
+                "Checks of this connection run on every synced resource; errors make a "
+                "record invalid (strict mode does not store it), warnings are recorded.",
+                size="2",
+                color_scheme="gray",
+            ),
             add_form(),
             rules_table(),
             operator_only(rx.divider()),  # above the check, which viewers are not given

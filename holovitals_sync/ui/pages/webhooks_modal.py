@@ -14,8 +14,9 @@ def field_error(key: str) -> rx.Component:
     """The service's message for one field, right under it."""
     return rx.cond(
         WebhookFormState.errors[key] != "",
-        rx.text(WebhookFormState.errors[key], color_scheme="red", size="1",
-                id=f"webhook-error-{key}"),
+        rx.text(
+            WebhookFormState.errors[key], color_scheme="red", size="1", id=f"webhook-error-{key}"
+        ),
     )
 
 
@@ -33,9 +34,13 @@ def labelled(label: str, control: rx.Component, key: str, hint: str = "") -> rx.
 def text_field(label: str, field: str, key: str, **props: str) -> rx.Component:
     return labelled(
         label,
-        rx.input(value=getattr(WebhookFormState, field),
-                 on_change=lambda v: WebhookFormState.set_field(field, v),
-                 id=f"webhook-{field}", width="100%", **props),
+        rx.input(
+            value=getattr(WebhookFormState, field),
+            on_change=lambda v: WebhookFormState.set_field(field, v),
+            id=f"webhook-{field}",
+            width="100%",
+            **props,
+        ),
         key,
     )
 
@@ -74,8 +79,12 @@ def event_checkboxes() -> rx.Component:
     """The event types, grouped as the service groups them."""
     return labelled(
         "Event types",
-        rx.flex(*[_event_group(g, types) for g, types in EVENT_GROUPS.items()],
-                wrap="wrap", spacing="4", id="webhook-events"),
+        rx.flex(
+            *[_event_group(g, types) for g, types in EVENT_GROUPS.items()],
+            wrap="wrap",
+            spacing="4",
+            id="webhook-events",
+        ),
         "event_types",
     )
 
@@ -87,8 +96,10 @@ def _connection_select() -> rx.Component:
             rx.select.trigger(id="webhook-connection", width="100%"),
             rx.select.content(
                 rx.select.item("any connection", value=ANY),
-                rx.foreach(WebhookFormState.connection_choices,
-                           lambda c: rx.select.item(c["name"], value=c["id"])),
+                rx.foreach(
+                    WebhookFormState.connection_choices,
+                    lambda c: rx.select.item(c["name"], value=c["id"]),
+                ),
             ),
             value=WebhookFormState.connection,
             on_change=lambda v: WebhookFormState.set_field("connection", v),
@@ -132,11 +143,15 @@ def content_checkbox() -> rx.Component:
                 "Deliveries will carry the stored FHIR resource: protected health "
                 "information leaves HoloVitals and is sent to this subscriber. Enable it only "
                 "for a receiver allowed to hold PHI, over HTTPS.",
-                icon="triangle-alert", color_scheme="amber", size="1", width="100%",
+                icon="triangle-alert",
+                color_scheme="amber",
+                size="1",
+                width="100%",
                 id="webhook-content-warning",
             ),
-            rx.text("Off: deliveries carry ids and references only.", size="1",
-                    color_scheme="gray"),
+            rx.text(
+                "Off: deliveries carry ids and references only.", size="1", color_scheme="gray"
+            ),
         ),
         field_error("include_content"),
         spacing="1",
@@ -168,14 +183,23 @@ def test_answer() -> rx.Component:
             rx.vstack(
                 rx.hstack(
                     rx.text("Receiver answered", weight="bold", size="2"),
-                    rx.badge(t["status"], id="webhook-test-status",
-                             color_scheme=rx.cond(t["ok"] == "yes", "green", "red")),
+                    rx.badge(
+                        t["status"],
+                        id="webhook-test-status",
+                        color_scheme=rx.cond(t["ok"] == "yes", "green", "red"),
+                    ),
                     rx.text(t["ms"], " ms", size="2", id="webhook-test-ms"),
                     rx.cond(t["error"] != "", rx.text(t["error"], color_scheme="red", size="2")),
                     align="center",
                 ),
-                rx.text(t["body"], id="webhook-test-body", size="1", font_family="monospace",
-                        white_space="pre-wrap", width="100%"),
+                rx.text(
+                    t["body"],
+                    id="webhook-test-body",
+                    size="1",
+                    font_family="monospace",
+                    white_space="pre-wrap",
+                    width="100%",
+                ),
                 spacing="2",
                 width="100%",
             ),
@@ -188,20 +212,37 @@ def test_answer() -> rx.Component:
 def _footer() -> rx.Component:
     editing = WebhookFormState.sub_id != 0
     return rx.hstack(
-        rx.cond(editing, rx.hstack(
-            rx.button(rx.icon("send", size=14), "Send test event",
-                      on_click=WebhookFormState.send_test,
-                      id="webhook-send-test", variant="soft", loading=WebhookFormState.busy),
-            rx.button(rx.icon("rotate-cw", size=14), "Rotate secret",
-                      on_click=WebhookFormState.rotate_secret,
-                      id="webhook-rotate", variant="soft", color_scheme="amber"),
-        )),
+        rx.cond(
+            editing,
+            rx.hstack(
+                rx.button(
+                    rx.icon("send", size=14),
+                    "Send test event",
+                    on_click=WebhookFormState.send_test,
+                    id="webhook-send-test",
+                    variant="soft",
+                    loading=WebhookFormState.busy,
+                ),
+                rx.button(
+                    rx.icon("rotate-cw", size=14),
+                    "Rotate secret",
+                    on_click=WebhookFormState.rotate_secret,
+                    id="webhook-rotate",
+                    variant="soft",
+                    color_scheme="amber",
+                ),
+            ),
+        ),
         rx.spacer(),
-        rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray",
-                                  id="webhook-close")),
-        rx.button(rx.cond(editing, "Save", "Create"), on_click=WebhookFormState.submit,
-                  id="webhook-save",
-                  loading=WebhookFormState.busy),
+        rx.dialog.close(
+            rx.button("Close", variant="soft", color_scheme="gray", id="webhook-close")
+        ),
+        rx.button(
+            rx.cond(editing, "Save", "Create"),
+            on_click=WebhookFormState.submit,
+            id="webhook-save",
+            loading=WebhookFormState.busy,
+        ),
         width="100%",
     )
 

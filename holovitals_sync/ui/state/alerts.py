@@ -86,9 +86,12 @@ def read(status: str, offset: int) -> Snapshot:
         banner = alerts.list_alerts(session, status=AlertStatus.OPEN, limit=BANNER_SIZE)
         page = alerts.list_alerts(session, status=wanted, offset=offset, limit=PAGE_SIZE + 1)
         names = Names.read(session)
-        return Snapshot(alerts.count_open(session), [AlertRow.of(a, names) for a in banner],
-                        [AlertRow.of(a, names) for a in page[:PAGE_SIZE]],
-                        len(page) > PAGE_SIZE)
+        return Snapshot(
+            alerts.count_open(session),
+            [AlertRow.of(a, names) for a in banner],
+            [AlertRow.of(a, names) for a in page[:PAGE_SIZE]],
+            len(page) > PAGE_SIZE,
+        )
 
 
 def _acknowledge(alert_id: int, principal: Principal) -> None:

@@ -40,11 +40,9 @@ def _filters(status: str, severity: str, connection: str, resource_type: str) ->
     )
 
 
-def _page(filters: ConflictFilter, after: int) -> tuple[cv.Page, list[dict[str, str]],
-                                                        list[str]]:
+def _page(filters: ConflictFilter, after: int) -> tuple[cv.Page, list[dict[str, str]], list[str]]:
     with session_scope() as session:
-        page = cv.conflicts_page(session, filters=filters, after_id=after or None,
-                                 limit=PAGE_SIZE)
+        page = cv.conflicts_page(session, filters=filters, after_id=after or None, limit=PAGE_SIZE)
         return page, wh.connection_choices(session), cv.resource_types(session)
 
 
@@ -53,16 +51,27 @@ def _view(conflict_id: int) -> dict[str, Any] | None:
         return cv.conflict_view(session, conflict_id)
 
 
-def _resolve(principal: Principal, conflict_id: int, strategy: ResolutionStrategy, reason: str,
-             choices: dict[str, str] | None,
-             values: dict[str, Any] | None) -> tuple[str | None, bool]:
+def _resolve(
+    principal: Principal,
+    conflict_id: int,
+    strategy: ResolutionStrategy,
+    reason: str,
+    choices: dict[str, str] | None,
+    values: dict[str, Any] | None,
+) -> tuple[str | None, bool]:
     """Resolve through the service: (what went wrong, no values; or None) and whether a
     write to the EHR was queued (the conflicts queue does it; the row follows it live)."""
     try:
         with session_scope() as session:
-            conflict = service.resolve(session, conflict_id=conflict_id, strategy=strategy,
-                                       reason=reason, actor=principal.actor, choices=choices,
-                                       values=values)
+            conflict = service.resolve(
+                session,
+                conflict_id=conflict_id,
+                strategy=strategy,
+                reason=reason,
+                actor=principal.actor,
+                choices=choices,
+                values=values,
+            )
             queued = ((conflict.resolution or {}).get("write_back") or {}).get("status")
     except service.ConflictNotFound:
         return "that conflict no longer exists", False
@@ -71,12 +80,17 @@ def _resolve(principal: Principal, conflict_id: int, strategy: ResolutionStrateg
     return None, queued == "queued"
 
 
-def _check(conflict_id: int, strategy: ResolutionStrategy, choices: dict[str, str] | None,
-           values: dict[str, Any] | None) -> str | None:
+def _check(
+    conflict_id: int,
+    strategy: ResolutionStrategy,
+    choices: dict[str, str] | None,
+    values: dict[str, Any] | None,
+) -> str | None:
     try:
         with session_scope() as session:
-            cv.check_resolution(session, conflict_id=conflict_id, strategy=strategy,
-                                choices=choices, values=values)
+            cv.check_resolution(
+                session, conflict_id=conflict_id, strategy=strategy, choices=choices, values=values
+            )
     except service.ResolutionError as exc:
         return str(exc)
     return None
@@ -98,8 +112,7 @@ class ConflictsState(rx.State):
 
     def _query(self) -> tuple[ConflictFilter, int]:
         """The filters and cursor of the page on screen (the live watcher re-reads it)."""
-        return _filters(self.status, self.severity, self.connection, self.resource_type), \
-            self.after
+        return _filters(self.status, self.severity, self.connection, self.resource_type), self.after
 
     def _show(self, found: tuple[cv.Page, list[dict[str, str]], list[str]]) -> None:
         page, self.connections, types = found
@@ -218,15 +231,18 @@ class ConflictModalState(rx.State):
             return
         self.busy = True
         yield
-        problem, queued = await asyncio.to_thread(_resolve, acting(), self.conflict_id,
-                                                  strategy, self.reason.strip(), choices, values)
+        problem, queued = await asyncio.to_thread(
+            _resolve, acting(), self.conflict_id, strategy, self.reason.strip(), choices, values
+        )
         self.busy = False
         if problem:
             self.form_error = labels.sentence(problem)
             return
         self.open = False
         yield ConflictsState.load
-        writing = " Writing it to the EHR: the resolved list shows when it is done." \
-            if queued else ""
-        yield rx.toast.success(f"Conflict {self.conflict_id} resolved: "
-                               f"{labels.STRATEGIES[strategy.value]}.{writing}")
+        writing = (
+            " Writing it to the EHR: the resolved list shows when it is done." if queued else ""
+        )
+        yield rx.toast.success(
+            f"Conflict {self.conflict_id} resolved: {labels.STRATEGIES[strategy.value]}.{writing}"
+        )

@@ -27,8 +27,11 @@ from .session import acting, reads, requires
 
 PER_PAGE = 10
 # Statuses an administrator sets by hand ("error" is the engine's verdict).
-MANUAL_STATUSES = [ConnectionStatus.DRAFT.value, ConnectionStatus.ACTIVE.value,
-                   ConnectionStatus.PAUSED.value]
+MANUAL_STATUSES = [
+    ConnectionStatus.DRAFT.value,
+    ConnectionStatus.ACTIVE.value,
+    ConnectionStatus.PAUSED.value,
+]
 Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
 
 
@@ -50,8 +53,9 @@ def _detail(connection_id: int) -> dict[str, Any] | None:
                 "has_secret": row.credentials_encrypted is not None}  # fmt: skip
 
 
-def _save(vendor: str, values: dict[str, str], connection_id: int, actor: Actor
-          ) -> tuple[int | None, dict[str, str]]:
+def _save(
+    vendor: str, values: dict[str, str], connection_id: int, actor: Actor
+) -> tuple[int | None, dict[str, str]]:
     """Create or update through the service; (id, {}) or (None, messages per field)."""
     with session_scope() as db:
         row = db.get(EHRConnection, connection_id) if connection_id else None
@@ -89,8 +93,9 @@ def _generate(connection_id: int, alg: str, actor: Actor) -> dict[str, Any] | No
         return service.generate_signing_key(db, row=row, alg=alg, actor=actor)
 
 
-def _save_schedule(connection_id: int, expression: str, concurrency: str, actor: Actor, *,
-                   sweep: str | None = None) -> dict[str, str]:
+def _save_schedule(
+    connection_id: int, expression: str, concurrency: str, actor: Actor, *, sweep: str | None = None
+) -> dict[str, str]:
     """Save the schedule card: `sweep` is the id sweep's cron (blank: off; None: as is)."""
     patch, errors = views.schedule_patch(expression, concurrency, sweep)
     if patch is None:
@@ -210,8 +215,11 @@ class ConnectionsState(rx.State):
             self.selected_id, self.selected = 0, {}
             return rx.toast.error("No such connection.")
         self.selected_id, self.selected = connection_id, detail["row"]
-        self.jwks_json = orjson.dumps(detail["jwks"], option=orjson.OPT_INDENT_2).decode() \
-            if detail["jwks"] else ""
+        self.jwks_json = (
+            orjson.dumps(detail["jwks"], option=orjson.OPT_INDENT_2).decode()
+            if detail["jwks"]
+            else ""
+        )
         self.jwks_link = jwks_url(connection_id)
         self.schedule_expr, self.concurrency = detail["schedule"], detail["concurrency"]
         self.sweep_expr, self.schedule_errors = detail["sweep"], {}
@@ -291,7 +299,8 @@ class ConnectionsState(rx.State):
         self.form_busy = True
         yield
         saved, errors = await asyncio.to_thread(
-            _save, self.form_vendor, dict(self._form_values), self.form_id, acting().actor)
+            _save, self.form_vendor, dict(self._form_values), self.form_id, acting().actor
+        )
         self.form_busy = False
         if saved is None:
             self.form_errors = errors

@@ -16,8 +16,16 @@ from ..views import hl7_feeds
 from .session import acting, reads, requires
 
 Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
-EMPTY: dict[str, Any] = {"last": "never", "this_minute": "0", "bars": [], "acks": "",
-                         "stored": "none", "senders": [], "rejects": [], "messages": []}
+EMPTY: dict[str, Any] = {
+    "last": "never",
+    "this_minute": "0",
+    "bars": [],
+    "acks": "",
+    "stored": "none",
+    "senders": [],
+    "rejects": [],
+    "messages": [],
+}
 
 
 class HL7FeedState(rx.State):
@@ -79,9 +87,13 @@ class HL7FeedState(rx.State):
     async def add_feed(self) -> Event:
         if not self.connection_id:
             return None
-        problem = await asyncio.to_thread(hl7_feeds.add, self.connection_id,
-                                          self.new_application, self.new_facility,
-                                          acting().actor)
+        problem = await asyncio.to_thread(
+            hl7_feeds.add,
+            self.connection_id,
+            self.new_application,
+            self.new_facility,
+            acting().actor,
+        )
         if problem:
             return rx.toast.error(problem)
         self.new_application, self.new_facility = "", ""
@@ -93,7 +105,8 @@ class HL7FeedState(rx.State):
     async def remove_feed(self, feed_id: str) -> Event:
         if not self.connection_id:
             return None
-        problem = await asyncio.to_thread(hl7_feeds.remove, self.connection_id, int(feed_id),
-                                          acting().actor)
+        problem = await asyncio.to_thread(
+            hl7_feeds.remove, self.connection_id, int(feed_id), acting().actor
+        )
         await self._reload()
         return rx.toast.error(problem) if problem else rx.toast.success("Sender unmapped.")

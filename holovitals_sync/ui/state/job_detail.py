@@ -56,8 +56,13 @@ def _detail(job_id: int, records_offset: int) -> Detail:
                                          limit=RECORDS_PAGE)  # fmt: skip
         records = [Touched(r["resource_type"], r["remote_id"], r["version"],
                            clock(r["synced_at"]), r["flags"]) for r in page.rows]  # fmt: skip
-        return Detail(JobRow.of(dashboard.job_row(job, names)), steps, records, page.total,
-                      dashboard.error_count(session, job_id))
+        return Detail(
+            JobRow.of(dashboard.job_row(job, names)),
+            steps,
+            records,
+            page.total,
+            dashboard.error_count(session, job_id),
+        )
 
 
 class JobDetailState(rx.State):
@@ -75,8 +80,9 @@ class JobDetailState(rx.State):
     def records_text(self) -> str:
         if self.records_total == 0:
             status = self.job.status
-            return labels.records_summary(finished=status in FINISHED,
-                                          failed=status in ("failed", "cancelled"))
+            return labels.records_summary(
+                finished=status in FINISHED, failed=status in ("failed", "cancelled")
+            )
         last = min(self.records_offset + RECORDS_PAGE, self.records_total)
         return f"{self.records_offset + 1}–{last} of {self.records_total}"
 

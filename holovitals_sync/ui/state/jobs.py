@@ -34,7 +34,6 @@ AXIS_DIGIT = 8
 AXIS_PADDING = 16
 
 
-
 @dataclasses.dataclass
 class JobRow:
     """One job on screen; counters and status move with the job's events."""
@@ -318,10 +317,14 @@ class SummaryState(rx.State):
         self.average_duration = _duration(summary.average_duration_seconds)
         conflicts = summary.open_conflicts
         self.conflicts_high, self.conflicts_medium, self.conflicts_low = (
-            conflicts["high"], conflicts["medium"], conflicts["low"])
+            conflicts["high"],
+            conflicts["medium"],
+            conflicts["low"],
+        )
         self.throughput = summary.throughput
-        self.chart_ticks = dashboard.nice_ticks(max((m["records"] for m in summary.throughput),
-                                                    default=0))
+        self.chart_ticks = dashboard.nice_ticks(
+            max((m["records"] for m in summary.throughput), default=0)
+        )
         self.chart_domain = [0, self.chart_ticks[-1]]
         self.chart_axis_width = AXIS_PADDING + AXIS_DIGIT * len(str(self.chart_ticks[-1]))
 

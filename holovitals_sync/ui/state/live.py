@@ -206,8 +206,9 @@ class Taken:
     alerts: float | None = None  # re-read the alerts (when they changed)
 
 
-def sort(messages: list[live_hub.Message], follow: Follow, coalescer: Coalescer,
-         subscribed: bool) -> Taken:
+def sort(
+    messages: list[live_hub.Message], follow: Follow, coalescer: Coalescer, subscribed: bool
+) -> Taken:
     """File a batch of hub messages: job events and list notices into the coalescer, the
     rest into what to do now."""
     taken = Taken()
@@ -224,8 +225,11 @@ def sort(messages: list[live_hub.Message], follow: Follow, coalescer: Coalescer,
             coalescer.add_topics(topics & follow.lists, message.at)
             if follow.jobs and changes.CONFLICTS in topics:
                 coalescer.owe_summary(True, message.at)  # the open-conflicts card counts them
-        elif message.kind == live_hub.JOBS and follow.jobs and (
-                event := decode(message.data)) is not None:
+        elif (
+            message.kind == live_hub.JOBS
+            and follow.jobs
+            and (event := decode(message.data)) is not None
+        ):
             coalescer.add(event, message.at)
     return taken
 
@@ -288,8 +292,9 @@ class LiveState(rx.State):
                 return None
             await asyncio.sleep(RETRY_DELAY)  # registering again re-reads everything shown
 
-    async def _pump(self, hub: live_hub.Hub, inbox: live_hub.Inbox, me: str,
-                    follow: Follow) -> None:
+    async def _pump(
+        self, hub: live_hub.Hub, inbox: live_hub.Inbox, me: str, follow: Follow
+    ) -> None:
         """Apply what the hub hands this tab until a newer task takes it over.
 
         The cards are re-read beside this loop (`cards`): their read also asks Redis, and
@@ -330,7 +335,8 @@ class LiveState(rx.State):
                     await self._refresh_lists(me, topics, coalescer.topics_since)
                 if follow.jobs and not reading and coalescer.summary_due(loop.time()):
                     cards = asyncio.ensure_future(
-                        self._refresh_summary(me, coalescer.summary_since))
+                        self._refresh_summary(me, coalescer.summary_since)
+                    )
                     cards.add_done_callback(functools.partial(_cards_read, inbox))
                 elif not messages and not coalescer.pending and not await self._still_mine(me):
                     return
@@ -372,8 +378,9 @@ class LiveState(rx.State):
         await self._refresh_lists(me, set(follow.lists), since)
         return await self._still_mine(me)
 
-    async def _apply(self, me: str, events: dict[int, dict[str, Any]], changed: bool,
-                     since: float) -> bool:
+    async def _apply(
+        self, me: str, events: dict[int, dict[str, Any]], changed: bool, since: float
+    ) -> bool:
         """Patch what is on screen; False when a newer task owns this tab."""
         async with self:
             if self._watcher != me:

@@ -48,8 +48,9 @@ def _types(connection_id: int) -> list[str]:
         return views.resource_types(session, connection_id)
 
 
-def _records(connection_id: int, filters: dict[str, str], after: int
-             ) -> tuple[views.Page | None, dict[str, str]]:
+def _records(
+    connection_id: int, filters: dict[str, str], after: int
+) -> tuple[views.Page | None, dict[str, str]]:
     flt, errors = views.record_filter(connection_id, filters)
     if flt is None:
         return None, errors
@@ -57,8 +58,9 @@ def _records(connection_id: int, filters: dict[str, str], after: int
         return views.records_page(session, flt, cursor=after or None, limit=PAGE_SIZE), {}
 
 
-def _errors(connection_id: int, filters: dict[str, str], after: int
-            ) -> tuple[views.Page | None, dict[str, str], str]:
+def _errors(
+    connection_id: int, filters: dict[str, str], after: int
+) -> tuple[views.Page | None, dict[str, str], str]:
     flt, errors = views.error_filter(connection_id, filters)
     if flt is None:
         return None, errors, ""
@@ -72,8 +74,9 @@ def _view(connection_id: int, resource_type: str, remote_id: str) -> views.Recor
         return views.record_view(session, connection_id, resource_type, remote_id)
 
 
-def _delete(principal: Principal, connection_id: int, resource_type: str, remote_id: str,
-            etag: str) -> str | None:
+def _delete(
+    principal: Principal, connection_id: int, resource_type: str, remote_id: str, etag: str
+) -> str | None:
     """Ask for the record's delete at the EHR (as the API's DELETE does, If-Match on the
     version the operator saw); None when done, else why not (no values)."""
     try:
@@ -121,11 +124,15 @@ class RecordsState(rx.State):
             return
         self._applied_query = query
         filters = _default_filters()
-        filters.update(job=params.get("job", ""), patient=params.get("patient", ""),
-                       remote_id=params.get("remote_id", ""))
+        filters.update(
+            job=params.get("job", ""),
+            patient=params.get("patient", ""),
+            remote_id=params.get("remote_id", ""),
+        )
         if params.get("type"):
-            filters["resource_type" if params.get("view") != "errors" else "error_type"] = \
-                params["type"]
+            filters["resource_type" if params.get("view") != "errors" else "error_type"] = params[
+                "type"
+            ]
         if params.get("invalid") in views.INVALID:
             filters["invalid"] = params["invalid"]
         self.filters, self.filter_errors, self.form_key = filters, {}, self.form_key + 1
@@ -151,13 +158,15 @@ class RecordsState(rx.State):
         cid = int(self.connection)
         self.resource_types = [ANY, *await asyncio.to_thread(_types, cid)]
         if self.view == "records":
-            page, self.filter_errors = await asyncio.to_thread(_records, cid, dict(self.filters),
-                                                               self.after)
+            page, self.filter_errors = await asyncio.to_thread(
+                _records, cid, dict(self.filters), self.after
+            )
             if page is not None:
                 self.rows, self.next_cursor = page.rows, page.next_cursor or 0
         else:
             page, self.filter_errors, path = await asyncio.to_thread(
-                _errors, cid, dict(self.filters), self.errors_after)
+                _errors, cid, dict(self.filters), self.errors_after
+            )
             if page is not None:
                 self.errors, self.errors_next = page.rows, page.next_cursor or 0
                 self.csv_path = path
@@ -229,8 +238,9 @@ class RecordsState(rx.State):
     @rx.event
     @reads(on_refusal=_forget)
     async def errors_page(self, forward: bool) -> Event:
-        self.errors_after, self.errors_back = turn(self.errors_after, self.errors_back,
-                                                   self.errors_next, forward)
+        self.errors_after, self.errors_back = turn(
+            self.errors_after, self.errors_back, self.errors_next, forward
+        )
         await self._show()
         return None
 
@@ -260,8 +270,9 @@ class RecordState(rx.State):
     @rx.event
     @reads()
     async def open_record(self, connection: str, resource_type: str, remote_id: str) -> Event:
-        if not str(connection).isdecimal() or not await self._read(int(connection),
-                                                                    resource_type, remote_id):
+        if not str(connection).isdecimal() or not await self._read(
+            int(connection), resource_type, remote_id
+        ):
             return rx.toast.error("That record is not held for this connection.")
         self.error, self.open = "", True
         return None
@@ -288,5 +299,7 @@ class RecordState(rx.State):
             self.error = labels.sentence(problem)
             return
         yield RecordsState.load
-        yield rx.toast.success(f"{s['type']} {s['remote_id']} is marked for deletion: the next "
-                               "outbound or bidirectional job deletes it at the EHR.")
+        yield rx.toast.success(
+            f"{s['type']} {s['remote_id']} is marked for deletion: the next "
+            "outbound or bidirectional job deletes it at the EHR."
+        )

@@ -28,8 +28,7 @@ def _rules(connection_id: int) -> list[dict[str, str]]:
         return [rule_forms.rule_row(r) for r in service.list_rules(connection_id=connection_id)]
 
 
-def _save(connection_id: int, rule_id: int, values: dict[str, str], actor: Actor
-          ) -> dict[str, str]:
+def _save(connection_id: int, rule_id: int, values: dict[str, str], actor: Actor) -> dict[str, str]:
     parsed, errors = rule_forms.parse_rule(values, connection_id=connection_id,
                                            editing=bool(rule_id))  # fmt: skip
     if parsed is None:
@@ -78,8 +77,9 @@ def _change(connection_id: int, rule_id: int, action: str, actor: Actor) -> str:
 
 def _dry_run(connection_id: int, sample: dict[str, Any], direction: str) -> dict[str, Any]:
     with session_scope() as db:
-        result = DataTransformationService(db).dry_run(connection_id, sample,
-                                                       direction=RuleDirection(direction))
+        result = DataTransformationService(db).dry_run(
+            connection_id, sample, direction=RuleDirection(direction)
+        )
         return rule_forms.dry_run_view(result)
 
 
@@ -146,7 +146,8 @@ class RulesState(RuleListActions, rx.State):
         values = {**self.editor_values, name: value[:20_000]}
         old_kind = self.editor_values.get("kind", "")
         if name == "kind" and self.editor_values.get("params") in (
-            "", rule_forms.param_template(old_kind)
+            "",
+            rule_forms.param_template(old_kind),
         ):
             values["params"] = rule_forms.param_template(value)  # untouched: new example
         self.editor_values = values
@@ -161,8 +162,9 @@ class RulesState(RuleListActions, rx.State):
     async def save_rule(self) -> Event:
         if not self.connection_id:
             return None
-        errors = await asyncio.to_thread(_save, self.connection_id, self.editor_id,
-                                         dict(self.editor_values), acting().actor)
+        errors = await asyncio.to_thread(
+            _save, self.connection_id, self.editor_id, dict(self.editor_values), acting().actor
+        )
         self.editor_errors = errors
         if errors:
             return None

@@ -59,8 +59,7 @@ class Permission:
     changes: bool
 
 
-def requires(role: Role, *, on_refusal: OnRefusal | None = None
-             ) -> Callable[[Handler], Handler]:
+def requires(role: Role, *, on_refusal: OnRefusal | None = None) -> Callable[[Handler], Handler]:
     """A handler that changes data, or opens a form that does: refused below `role`.
 
     Enforced: the session is resolved before the handler runs; a refused caller gets the
@@ -73,8 +72,9 @@ def requires(role: Role, *, on_refusal: OnRefusal | None = None
     return _enforce(Permission(role, changes=True), on_refusal)
 
 
-def reads(role: Role = Role.VIEWER, *, on_refusal: OnRefusal | None = None
-          ) -> Callable[[Handler], Handler]:
+def reads(
+    role: Role = Role.VIEWER, *, on_refusal: OnRefusal | None = None
+) -> Callable[[Handler], Handler]:
     """A handler that only reads (stored data stays as it was): refused below `role`.
 
     Enforced as `requires` is.
@@ -96,12 +96,10 @@ def acting() -> Principal:
     try:
         return _ACTING.get()
     except LookupError:
-        raise RuntimeError("acting() outside a handler declared with @requires/@reads") \
-            from None
+        raise RuntimeError("acting() outside a handler declared with @requires/@reads") from None
 
 
-def _enforce(permission: Permission, on_refusal: OnRefusal | None
-             ) -> Callable[[Handler], Handler]:
+def _enforce(permission: Permission, on_refusal: OnRefusal | None) -> Callable[[Handler], Handler]:
     def wrap(fn: Handler) -> Handler:
         # Reflex tells coroutine handlers from async generators by the function it holds, so
         # the wrapper is of the same kind; functools.wraps keeps the name, the annotations
@@ -111,16 +109,19 @@ def _enforce(permission: Permission, on_refusal: OnRefusal | None
         elif inspect.iscoroutinefunction(fn):
             wrapper = _call(fn, permission.role, on_refusal)
         else:
-            raise TypeError(f"{fn.__qualname__}: a role check awaits the session, so a "
-                            "handler declared with @requires/@reads must be async")
+            raise TypeError(
+                f"{fn.__qualname__}: a role check awaits the session, so a "
+                "handler declared with @requires/@reads must be async"
+            )
         setattr(wrapper, _PERMISSION, permission)
         return cast(Handler, wrapper)
 
     return wrap
 
 
-def _call(fn: Callable[..., Awaitable[Any]], role: Role, on_refusal: OnRefusal | None
-          ) -> Callable[..., Awaitable[Any]]:
+def _call(
+    fn: Callable[..., Awaitable[Any]], role: Role, on_refusal: OnRefusal | None
+) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(fn)
     async def handler(self: Any, *args: Any, **kwargs: Any) -> Any:
         principal, refusal = await _admit(self, handler, role, on_refusal)
@@ -131,8 +132,9 @@ def _call(fn: Callable[..., Awaitable[Any]], role: Role, on_refusal: OnRefusal |
     return handler
 
 
-def _stream(fn: Callable[..., AsyncIterator[Any]], role: Role, on_refusal: OnRefusal | None
-            ) -> Callable[..., AsyncIterator[Any]]:
+def _stream(
+    fn: Callable[..., AsyncIterator[Any]], role: Role, on_refusal: OnRefusal | None
+) -> Callable[..., AsyncIterator[Any]]:
     @functools.wraps(fn)
     async def handler(self: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         principal, refusal = await _admit(self, handler, role, on_refusal)
@@ -160,9 +162,9 @@ async def _acting_as(principal: Principal, step: Awaitable[T]) -> T:
         _ACTING.reset(token)
 
 
-async def _admit(state: Any, handler: Callable[..., Any], role: Role,
-                 on_refusal: OnRefusal | None
-                 ) -> tuple[Principal | None, rx.event.EventSpec | None]:
+async def _admit(
+    state: Any, handler: Callable[..., Any], role: Role, on_refusal: OnRefusal | None
+) -> tuple[Principal | None, rx.event.EventSpec | None]:
     """Check the caller. A background handler runs on an unlocked proxy of its state:
     reading the session (and `on_refusal`) needs the lock, as `async with self` takes it."""
     if getattr(handler, rx.event.BACKGROUND_TASK_MARKER, False):
@@ -171,8 +173,9 @@ async def _admit(state: Any, handler: Callable[..., Any], role: Role,
     return await _check(state, role, on_refusal)
 
 
-async def _check(state: Any, role: Role, on_refusal: OnRefusal | None
-                 ) -> tuple[Principal | None, rx.event.EventSpec | None]:
+async def _check(
+    state: Any, role: Role, on_refusal: OnRefusal | None
+) -> tuple[Principal | None, rx.event.EventSpec | None]:
     principal, refusal = await principal_for(state, role)
     if principal is None and on_refusal is not None:
         on_refusal(state)

@@ -18,8 +18,10 @@ from .session import acting, requires
 
 # Pydantic's wording where a person needs a hint instead of a regular expression.
 MESSAGES = {
-    ("resource_type", "string_pattern_mismatch"):
-        "Use a FHIR resource type name, such as Observation or MedicationRequest.",
+    (
+        "resource_type",
+        "string_pattern_mismatch",
+    ): "Use a FHIR resource type name, such as Observation or MedicationRequest.",
     ("patient_id", "string_too_long"): "A patient id has at most 200 characters.",
     # The request's own checks name the API field; the form has a labelled box for it.
     ("patient_id", "value_error"): "Enter the patient's id at the EHR.",
@@ -46,8 +48,13 @@ def _start(body: dict[str, Any], principal: Principal) -> int:
     request = orchestration.JobRequest.model_validate(body)
     kind = RequesterKind.USER
     with session_scope() as session:
-        job = orchestration.start_job(session, request=request, requested_by_kind=kind,
-                                      requested_by=principal.username, actor=principal.actor)
+        job = orchestration.start_job(
+            session,
+            request=request,
+            requested_by_kind=kind,
+            requested_by=principal.username,
+            actor=principal.actor,
+        )
         return int(job.id)
 
 

@@ -21,8 +21,10 @@ from .rule_list import RuleListActions
 from .session import acting, reads, requires
 
 Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
-SAMPLE = ('{\n  "resourceType": "Observation",\n  "id": "sample-1",\n  "status": "final",\n'
-          '  "valueQuantity": {"value": 72}\n}')
+SAMPLE = (
+    '{\n  "resourceType": "Observation",\n  "id": "sample-1",\n  "status": "final",\n'
+    '  "valueQuantity": {"value": 72}\n}'
+)
 EMPTY_FORM = {"check": "range", "name": "", "resource_type": "Observation", "path": "",
               "min": "", "max": "", "pattern": "", "expression": "",
               "severity": ErrorSeverity.ERROR.value}  # fmt: skip
@@ -77,8 +79,9 @@ def _change(connection_id: int, rule_id: str, action: str, actor: Actor) -> str:
 def _check(connection_id: int, sample: dict[str, Any]) -> list[dict[str, str]]:
     with session_scope() as db:
         issues = vr.ValidationRuleService(db).check(connection_id, sample)
-    return [{"path": i.path or "", "message": i.message, "severity": i.severity.value}
-            for i in issues]
+    return [
+        {"path": i.path or "", "message": i.message, "severity": i.severity.value} for i in issues
+    ]
 
 
 class ValidationRulesState(RuleListActions, rx.State):

@@ -26,8 +26,18 @@ from .session import acting, requires
 from .webhooks import WebhooksState
 
 ANY = "any"
-FIELDS = ("name", "url", "event_types", "filter_connection_id", "filter_resource_types",
-          "timeout_seconds", "max_retries", "algorithm", "include_content", "form")
+FIELDS = (
+    "name",
+    "url",
+    "event_types",
+    "filter_connection_id",
+    "filter_resource_types",
+    "timeout_seconds",
+    "max_retries",
+    "algorithm",
+    "include_content",
+    "form",
+)
 
 
 def blank_errors() -> dict[str, str]:
@@ -38,16 +48,18 @@ def form_data(form: dict[str, Any]) -> dict[str, Any]:
     """The modal's strings as the service's fields (pydantic reports what does not fit)."""
     connection = form["connection"]
     # Absent (an older caller): the subscription's setting stays as it is.
-    content = {"include_content": bool(form["include_content"])} \
-        if "include_content" in form else {}
+    content = (
+        {"include_content": bool(form["include_content"])} if "include_content" in form else {}
+    )
     return {
         "name": form["name"].strip(),
         "url": form["url"].strip(),
         "algorithm": form["algorithm"],
         "event_types": [t for t in EVENT_TYPES if form["events"].get(t)],
         "filter_connection_id": int(connection) if connection.isdecimal() else None,
-        "filter_resource_types": [t.strip() for t in form["resource_types"].split(",")
-                                  if t.strip()],
+        "filter_resource_types": [
+            t.strip() for t in form["resource_types"].split(",") if t.strip()
+        ],
         "timeout_seconds": form["timeout"].strip(),
         "max_retries": form["retries"].strip(),
         **content,
@@ -59,13 +71,15 @@ def _check_connection(session: Session, connection_id: int | None) -> None:
         raise ValueError("No such connection")
 
 
-def save(principal: Principal, sub_id: int | None,
-         form: dict[str, Any]) -> tuple[int | None, str, dict[str, str]]:
+def save(
+    principal: Principal, sub_id: int | None, form: dict[str, Any]
+) -> tuple[int | None, str, dict[str, str]]:
     """Create or change a subscription: (id, new secret or "", field errors)."""
     data = form_data(form)
     try:
-        model = (subscriptions.SubscriptionIn if sub_id is None
-                 else subscriptions.SubscriptionPatch).model_validate(data)
+        model = (
+            subscriptions.SubscriptionIn if sub_id is None else subscriptions.SubscriptionPatch
+        ).model_validate(data)
     except ValidationError as exc:
         return sub_id, "", wh.field_errors(exc)
     with session_scope() as session:
@@ -93,12 +107,16 @@ def load_form(sub_id: int) -> dict[str, Any] | None:
         if row is None:
             return None
         return {
-            "name": row.name, "url": row.url, "algorithm": row.algorithm.value,
+            "name": row.name,
+            "url": row.url,
+            "algorithm": row.algorithm.value,
             "events": {t: t in row.event_types for t in EVENT_TYPES},
             "connection": str(row.filter_connection_id or ANY),
             "resource_types": ", ".join(row.filter_resource_types),
-            "timeout": f"{row.timeout_seconds:g}", "retries": str(row.max_retries),
-            "active": row.active, "include_content": row.include_content,
+            "timeout": f"{row.timeout_seconds:g}",
+            "retries": str(row.max_retries),
+            "active": row.active,
+            "include_content": row.include_content,
         }
 
 
@@ -160,10 +178,17 @@ class WebhookFormState(rx.State):
         self.include_content = False
 
     def _form(self) -> dict[str, Any]:
-        return {"name": self.name, "url": self.url, "algorithm": self.algorithm,
-                "events": self.events, "connection": self.connection,
-                "resource_types": self.resource_types, "timeout": self.timeout,
-                "retries": self.retries, "include_content": self.include_content}
+        return {
+            "name": self.name,
+            "url": self.url,
+            "algorithm": self.algorithm,
+            "events": self.events,
+            "connection": self.connection,
+            "resource_types": self.resource_types,
+            "timeout": self.timeout,
+            "retries": self.retries,
+            "include_content": self.include_content,
+        }
 
     @rx.event
     @requires(Role.OPERATOR)
@@ -196,8 +221,15 @@ class WebhookFormState(rx.State):
 
     @rx.event
     def set_field(self, field: str, value: str) -> None:
-        if field in ("name", "url", "algorithm", "connection", "resource_types", "timeout",
-                     "retries"):
+        if field in (
+            "name",
+            "url",
+            "algorithm",
+            "connection",
+            "resource_types",
+            "timeout",
+            "retries",
+        ):
             setattr(self, field, value)
             self.errors = {**self.errors, _error_key(field): ""}
 
@@ -223,7 +255,8 @@ class WebhookFormState(rx.State):
         yield
         creating = self.sub_id == 0
         sub_id, secret, errors = await asyncio.to_thread(
-            save, acting(), self.sub_id or None, self._form())
+            save, acting(), self.sub_id or None, self._form()
+        )
         self.busy, self.errors = False, {**blank_errors(), **errors}
         if errors:
             return
@@ -237,8 +270,9 @@ class WebhookFormState(rx.State):
         if not self.sub_id:
             return
         self.secret = await asyncio.to_thread(rotate, acting(), self.sub_id)
-        yield rx.toast.success("New secret generated; the old one still signs during the grace "
-                               "period.")
+        yield rx.toast.success(
+            "New secret generated; the old one still signs during the grace period."
+        )
 
     @rx.event
     @requires(Role.OPERATOR)
@@ -257,5 +291,9 @@ class WebhookFormState(rx.State):
 
 
 def _error_key(field: str) -> str:
-    return {"connection": "filter_connection_id", "resource_types": "filter_resource_types",
-            "timeout": "timeout_seconds", "retries": "max_retries"}.get(field, field)
+    return {
+        "connection": "filter_connection_id",
+        "resource_types": "filter_resource_types",
+        "timeout": "timeout_seconds",
+        "retries": "max_retries",
+    }.get(field, field)

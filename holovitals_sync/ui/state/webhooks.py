@@ -35,9 +35,12 @@ def _page_subs(after: int) -> wh.Page:
 def _page_deliveries(sub: str, status: str, after: int) -> wh.Page:
     with session_scope() as session:
         return wh.deliveries_page(
-            session, subscription_id=int(sub) if sub.isdecimal() else None,
+            session,
+            subscription_id=int(sub) if sub.isdecimal() else None,
             status=DeliveryStatus(status) if status != ALL else None,
-            after_id=after or None, limit=PAGE_SIZE)
+            after_id=after or None,
+            limit=PAGE_SIZE,
+        )
 
 
 def _lookups() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -60,8 +63,11 @@ class Snapshot:
 
 def read(cursors: Cursors) -> Snapshot:
     sub_after, delivery_sub, delivery_status, delivery_after = cursors
-    return Snapshot(_page_subs(sub_after),
-                    _page_deliveries(delivery_sub, delivery_status, delivery_after), *_lookups())
+    return Snapshot(
+        _page_subs(sub_after),
+        _page_deliveries(delivery_sub, delivery_status, delivery_after),
+        *_lookups(),
+    )
 
 
 def _set_active(principal: Principal, sub_id: int, active: bool) -> str | None:
@@ -69,8 +75,12 @@ def _set_active(principal: Principal, sub_id: int, active: bool) -> str | None:
         row = session.get(WebhookSubscription, sub_id)
         if row is None:
             return "that subscription no longer exists"
-        subscriptions.update(session, row=row, actor=principal.actor,
-                             patch=subscriptions.SubscriptionPatch(active=active))
+        subscriptions.update(
+            session,
+            row=row,
+            actor=principal.actor,
+            patch=subscriptions.SubscriptionPatch(active=active),
+        )
     return None
 
 
@@ -139,8 +149,7 @@ class WebhooksState(rx.State):
     @rx.event
     @reads(on_refusal=_forget)
     async def subs_page(self, forward: bool) -> rx.event.EventSpec | None:
-        self.sub_after, self.sub_back = turn(self.sub_after, self.sub_back, self.sub_next,
-                                             forward)
+        self.sub_after, self.sub_back = turn(self.sub_after, self.sub_back, self.sub_next, forward)
         await self._refresh()
         return None
 
@@ -148,7 +157,8 @@ class WebhooksState(rx.State):
     @reads(on_refusal=_forget)
     async def deliveries_page(self, forward: bool) -> rx.event.EventSpec | None:
         self.delivery_after, self.delivery_back = turn(
-            self.delivery_after, self.delivery_back, self.delivery_next, forward)
+            self.delivery_after, self.delivery_back, self.delivery_next, forward
+        )
         await self._refresh()
         return None
 
@@ -165,8 +175,9 @@ class WebhooksState(rx.State):
 
     # -- row actions (operators) --------------------------------------------------------
 
-    async def _act(self, work: Callable[..., str | None], *args: object
-                   ) -> rx.event.EventSpec | None:
+    async def _act(
+        self, work: Callable[..., str | None], *args: object
+    ) -> rx.event.EventSpec | None:
         """Run a row action as the operator who called (the handler's `@requires` checked),
         then show the lists as they are now."""
         problem = await asyncio.to_thread(work, acting(), *args)

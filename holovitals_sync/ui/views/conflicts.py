@@ -44,8 +44,9 @@ def as_json(value: Any, *, missing: bool = False) -> str:
 def _connection_names(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = session.exec(select(EHRConnection.id, EHRConnection.name)
-                        .where(EHRConnection.id.in_(sorted(ids))))  # type: ignore[union-attr]
+    rows = session.exec(
+        select(EHRConnection.id, EHRConnection.name).where(EHRConnection.id.in_(sorted(ids)))  # type: ignore[union-attr]
+    )
     return dict(rows.all())
 
 
@@ -71,7 +72,8 @@ def conflict_row(row: Conflict, record: SyncedRecord | None, connection: str) ->
         "resolved_by": row.resolved_by or "",
         "strategy": row.strategy.value if row.strategy else "",
         "strategy_label": labels.STRATEGIES.get(row.strategy.value, row.strategy.value)
-        if row.strategy else "",
+        if row.strategy
+        else "",
         **_write_back(row),
     }
 
@@ -80,18 +82,24 @@ def _write_back(row: Conflict) -> Row:
     """The resolution's write to the EHR, in words (the error's class in the tooltip)."""
     outcome = (row.resolution or {}).get("write_back") or {}
     status = outcome.get("status") or ""
-    return {"write_back": status, "write_back_label": labels.WRITE_BACKS.get(status, status),
-            "write_back_error": outcome.get("error") or ""}
+    return {
+        "write_back": status,
+        "write_back_label": labels.WRITE_BACKS.get(status, status),
+        "write_back_error": outcome.get("error") or "",
+    }
 
 
-def conflicts_page(session: Session, *, filters: ConflictFilter, after_id: int | None = None,
-                   limit: int = 20) -> Page:
+def conflicts_page(
+    session: Session, *, filters: ConflictFilter, after_id: int | None = None, limit: int = 20
+) -> Page:
     """One page of conflicts, newest first, as rows for the conflicts tab."""
     rows, cursor = list_conflicts(session, filters=filters, after_id=after_id, limit=limit)
     names = _connection_names(session, {r.connection_id for r in rows})
     records = _records(session, {r.record_id for r in rows})
-    return Page([conflict_row(r, records.get(r.record_id), names.get(r.connection_id, "—"))
-                 for r in rows], cursor)
+    return Page(
+        [conflict_row(r, records.get(r.record_id), names.get(r.connection_id, "—")) for r in rows],
+        cursor,
+    )
 
 
 def resource_types(session: Session) -> list[str]:
@@ -103,13 +111,16 @@ def _element_rows(row: Conflict) -> list[Row]:
     """Each conflicting element: its base, local and remote value (absent ones marked)."""
     out = []
     for path in row.fields:
-        out.append({
-            "path": path,
-            "base": as_json(row.base_values.get(path), missing=path not in row.base_values),
-            "local": as_json(row.local_values.get(path), missing=path not in row.local_values),
-            "remote": as_json(row.remote_values.get(path),
-                              missing=path not in row.remote_values),
-        })
+        out.append(
+            {
+                "path": path,
+                "base": as_json(row.base_values.get(path), missing=path not in row.base_values),
+                "local": as_json(row.local_values.get(path), missing=path not in row.local_values),
+                "remote": as_json(
+                    row.remote_values.get(path), missing=path not in row.remote_values
+                ),
+            }
+        )
     return out
 
 
@@ -120,13 +131,15 @@ def _record_rows(record: SyncedRecord) -> list[Row]:
     out = []
     for key in keys:
         differs = local.get(key, ABSENT) != remote.get(key, ABSENT)
-        out.append({
-            "element": key,
-            "base": as_json(base.get(key), missing=key not in base),
-            "local": as_json(local.get(key), missing=key not in local),
-            "remote": as_json(remote.get(key), missing=key not in remote),
-            "differs": "yes" if differs else "",
-        })
+        out.append(
+            {
+                "element": key,
+                "base": as_json(base.get(key), missing=key not in base),
+                "local": as_json(local.get(key), missing=key not in local),
+                "remote": as_json(remote.get(key), missing=key not in remote),
+                "differs": "yes" if differs else "",
+            }
+        )
     return out
 
 
@@ -157,13 +170,24 @@ def parse_manual(text: str) -> dict[str, Any]:
     return value
 
 
-def check_resolution(session: Session, *, conflict_id: int, strategy: ResolutionStrategy,
-                     choices: dict[str, str] | None = None,
-                     values: dict[str, Any] | None = None) -> None:
+def check_resolution(
+    session: Session,
+    *,
+    conflict_id: int,
+    strategy: ResolutionStrategy,
+    choices: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> None:
     """Would `resolve` accept this? Raises ResolutionError naming paths, never values."""
     row = session.get(Conflict, conflict_id)
     record = session.get(SyncedRecord, row.record_id) if row else None
     if row is None or record is None:
         raise ResolutionError("no such conflict")
-    resolved_body(strategy, record.base_copy, record.local_copy or {}, record.remote_body or {},
-                  choices=choices, values=values)
+    resolved_body(
+        strategy,
+        record.base_copy,
+        record.local_copy or {},
+        record.remote_body or {},
+        choices=choices,
+        values=values,
+    )

@@ -104,16 +104,35 @@ def field_specs(vendor: str) -> list[FieldSpec]:
     client_for = tuple(m for m in methods if m not in (AuthMethod.NONE, AuthMethod.BEARER))
     for name in dict.fromkeys([*wanted, *in_url]):
         if name == "client_id":
-            specs.append(FieldSpec("client_id", "text", True, "Issued when the app was registered",
-                                   auth=client_for if client_for != methods else ()))
+            specs.append(
+                FieldSpec(
+                    "client_id",
+                    "text",
+                    True,
+                    "Issued when the app was registered",
+                    auth=client_for if client_for != methods else (),
+                )
+            )
         elif name == "client_secret" and secret_for:
             specs.append(FieldSpec("client_secret", "secret", True, auth=secret_for))
         elif name not in CORE_FIELDS:
-            help_text = ("Needed for bulk export only" if name in OPTIONAL_PARAMS
-                         else f"Part of the base URL {template}" if name in in_url else "")
+            help_text = (
+                "Needed for bulk export only"
+                if name in OPTIONAL_PARAMS
+                else f"Part of the base URL {template}"
+                if name in in_url
+                else ""
+            )
             options = _param_options(vendor, name)
-            specs.append(FieldSpec(name, "select" if options else "text",
-                                   name not in OPTIONAL_PARAMS, help_text, options=options))
+            specs.append(
+                FieldSpec(
+                    name,
+                    "select" if options else "text",
+                    name not in OPTIONAL_PARAMS,
+                    help_text,
+                    options=options,
+                )
+            )
     specs.append(FieldSpec("scopes", "text", True, "Space-separated SMART system scopes"))
     return specs
 
@@ -137,8 +156,9 @@ def initial_values(vendor: str, row: EHRConnection | None = None) -> dict[str, s
     return values
 
 
-def form_fields(vendor: str, values: dict[str, str], errors: dict[str, str], *,
-                has_secret: bool = False) -> list[Field]:
+def form_fields(
+    vendor: str, values: dict[str, str], errors: dict[str, str], *, has_secret: bool = False
+) -> list[Field]:
     """The fields to render now (secret fields only for the chosen auth method)."""
     method = values.get("auth_method", "")
     shown = []
@@ -148,7 +168,8 @@ def form_fields(vendor: str, values: dict[str, str], errors: dict[str, str], *,
         help_text = spec.help
         if spec.kind == "secret":
             help_text = "Stored encrypted, never shown again" + (
-                "; leave blank to keep the stored one" if has_secret else "")
+                "; leave blank to keep the stored one" if has_secret else ""
+            )
         shown.append({
             "name": spec.name, "label": _label(spec.name), "kind": spec.kind,
             "required": "yes" if spec.required and not (spec.kind == "secret" and has_secret)
@@ -168,21 +189,25 @@ def auth_note(vendor: str, values: dict[str, str]) -> str:
     profile = _profile(vendor)
     where = ("register this connection's JWKS URL with the EHR" if profile.jwks_url_required
              else "register the public JWKS (or its URL) with the EHR")  # fmt: skip
-    return (f"After saving, generate a key pair ({', '.join(profile.signing_algs)}) and {where}.")
+    return f"After saving, generate a key pair ({', '.join(profile.signing_algs)}) and {where}."
 
 
 def _field_errors(exc: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for error in exc.errors():
         loc = error["loc"]
-        name = str(loc[1]) if loc and loc[0] == "vendor_params" and len(loc) > 1 else (
-            str(loc[0]) if loc else "name")
+        name = (
+            str(loc[1])
+            if loc and loc[0] == "vendor_params" and len(loc) > 1
+            else (str(loc[0]) if loc else "name")
+        )
         errors.setdefault(name, labels.field_message(error))
     return errors
 
 
-def _collect(vendor: str, values: dict[str, str], *, has_secret: bool
-             ) -> tuple[dict[str, Any], dict[str, str]]:
+def _collect(
+    vendor: str, values: dict[str, str], *, has_secret: bool
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The submitted fields as ConnectionIn keys, plus 'required' messages."""
     data: dict[str, Any] = {"vendor_params": {}}
     errors: dict[str, str] = {}
@@ -219,8 +244,9 @@ def _base_url(vendor: str, data: dict[str, Any], errors: dict[str, str]) -> None
             errors[name] = "Required (part of the base URL)"
 
 
-def parse_form(vendor: str, values: dict[str, str], *, row: EHRConnection | None = None
-               ) -> tuple[ConnectionIn | ConnectionPatch | None, dict[str, str]]:
+def parse_form(
+    vendor: str, values: dict[str, str], *, row: EHRConnection | None = None
+) -> tuple[ConnectionIn | ConnectionPatch | None, dict[str, str]]:
     """The form's strings as a create (row None) or a patch; or messages per field."""
     if vendors.profile(vendor) is None:
         return None, {"vendor": "Choose a vendor"}

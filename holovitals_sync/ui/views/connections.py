@@ -63,8 +63,9 @@ class ConnectionPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def connection_page(session: Session, *, page: int = 0, per_page: int = 20,
-                    search: str = "") -> ConnectionPage:
+def connection_page(
+    session: Session, *, page: int = 0, per_page: int = 20, search: str = ""
+) -> ConnectionPage:
     """One page of connections by name, optionally those whose name contains `search`."""
     per_page = max(1, min(per_page, MAX_PAGE))
     where = sa.true()
@@ -87,8 +88,9 @@ class SchedulePreview:
     next_runs: list[datetime]
 
 
-def schedule_preview(expression: str, *, count: int = 5,
-                     now: datetime | None = None) -> SchedulePreview:
+def schedule_preview(
+    expression: str, *, count: int = 5, now: datetime | None = None
+) -> SchedulePreview:
     """Whether a cron expression is valid, and its next `count` run times (UTC)."""
     expression = expression.strip()
     if not expression:
@@ -102,8 +104,9 @@ def schedule_preview(expression: str, *, count: int = 5,
     return SchedulePreview("", runs)
 
 
-def schedule_patch(expression: str, concurrency: str, sweep: str | None = None
-                   ) -> tuple[ConnectionPatch | None, dict[str, str]]:
+def schedule_patch(
+    expression: str, concurrency: str, sweep: str | None = None
+) -> tuple[ConnectionPatch | None, dict[str, str]]:
     """The schedule form as a patch, or messages per field ("schedule", "concurrency",
     "sweep"). `sweep` is the id sweep's cron (blank: off; None: left as it is)."""
     errors: dict[str, str] = {}
@@ -121,8 +124,10 @@ def schedule_patch(expression: str, concurrency: str, sweep: str | None = None
         limit = 0
     if errors:
         return None, errors
-    fields: dict[str, object] = {"sync_schedule": expression.strip() or None,
-                                 "concurrency_limit": limit}
+    fields: dict[str, object] = {
+        "sync_schedule": expression.strip() or None,
+        "concurrency_limit": limit,
+    }
     if sweep is not None:
         fields["sweep_schedule"] = sweep.strip() or None
     return ConnectionPatch(**fields), {}

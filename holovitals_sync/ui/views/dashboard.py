@@ -89,8 +89,12 @@ def throughput(session: Session, now: datetime, minutes: int = THROUGHPUT_MINUTE
     out = []
     for i in range(minutes):
         minute = start + timedelta(minutes=i)
-        out.append({"minute": minute.strftime("%H:%M"),
-                    "records": int(counts.get(minute.strftime("%Y-%m-%dT%H:%M"), 0))})
+        out.append(
+            {
+                "minute": minute.strftime("%H:%M"),
+                "records": int(counts.get(minute.strftime("%Y-%m-%dT%H:%M"), 0)),
+            }
+        )
     return out
 
 
@@ -113,8 +117,11 @@ def nice_ticks(peak: int) -> list[int]:
 def records_synced_today(session: Session, now: datetime) -> int:
     """Records written or refreshed since midnight UTC."""
     midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-    query = select(func.count()).select_from(SyncedRecord).where(
-        SyncedRecord.last_synced_at >= midnight)
+    query = (
+        select(func.count())
+        .select_from(SyncedRecord)
+        .where(SyncedRecord.last_synced_at >= midnight)
+    )
     return int(session.exec(query).one())
 
 
@@ -143,8 +150,11 @@ def summary(session: Session, redis: Redis | None, now: datetime | None = None) 
 
 def connection_names(session: Session) -> dict[int, str]:
     """Every connection's id and name, for filters, the start dialog and job rows."""
-    return dict(session.exec(select(EHRConnection.id, EHRConnection.name)
-                             .order_by(EHRConnection.name)).all())
+    return dict(
+        session.exec(
+            select(EHRConnection.id, EHRConnection.name).order_by(EHRConnection.name)
+        ).all()
+    )
 
 
 def job_row(job: SyncJob, names: dict[int, str] | None = None) -> dict[str, Any]:
@@ -204,10 +214,13 @@ def timeline(session: Session, job: SyncJob) -> list[dict[str, Any]]:
     "Started", "Finished: completed", "Cancelled by operator". The audit's `sync_job.start`
     is the request itself, already the first step, so it is not listed twice.
     """
-    steps = [("Requested", job.created_at, job.requested_by or job.requested_by_kind.value),
-             ("Queued", job.queued_at, ""), ("Started", job.started_at, ""),
-             ("Last heartbeat", job.heartbeat_at, ""),
-             (f"Finished: {job.status.value}" if job.status.finished else "", job.finished_at, "")]
+    steps = [
+        ("Requested", job.created_at, job.requested_by or job.requested_by_kind.value),
+        ("Queued", job.queued_at, ""),
+        ("Started", job.started_at, ""),
+        ("Last heartbeat", job.heartbeat_at, ""),
+        (f"Finished: {job.status.value}" if job.status.finished else "", job.finished_at, ""),
+    ]
     events = [{"what": what, "at": at, "who": who} for what, at, who in steps if what and at]
     audited = session.exec(select(AuditLog).where(AuditLog.target_type == "sync_job",
                                                   AuditLog.target_id == str(job.id))
@@ -226,13 +239,32 @@ def touched_records(session: Session, job_id: int, *, offset: int = 0, limit: in
     offset = max(0, offset)
     where = SyncedRecord.last_job_id == job_id
     total = session.exec(select(func.count()).select_from(SyncedRecord).where(where)).one()
-    query = (select(SyncedRecord.id, SyncedRecord.resource_type, SyncedRecord.remote_id,
-                    SyncedRecord.remote_version, SyncedRecord.last_synced_at,
-                    SyncedRecord.flagged_invalid, SyncedRecord.conflict_pending)
-             .where(where).order_by(SyncedRecord.id.desc()).offset(offset).limit(limit))
-    rows = [{"id": rid, "resource_type": rtype, "remote_id": remote, "version": version or "",
-             "synced_at": synced, "flags": _flags(invalid, conflict)}
-            for rid, rtype, remote, version, synced, invalid, conflict in session.exec(query)]
+    query = (
+        select(
+            SyncedRecord.id,
+            SyncedRecord.resource_type,
+            SyncedRecord.remote_id,
+            SyncedRecord.remote_version,
+            SyncedRecord.last_synced_at,
+            SyncedRecord.flagged_invalid,
+            SyncedRecord.conflict_pending,
+        )
+        .where(where)
+        .order_by(SyncedRecord.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = [
+        {
+            "id": rid,
+            "resource_type": rtype,
+            "remote_id": remote,
+            "version": version or "",
+            "synced_at": synced,
+            "flags": _flags(invalid, conflict),
+        }
+        for rid, rtype, remote, version, synced, invalid, conflict in session.exec(query)
+    ]
     return Page(rows, int(total), offset, limit)
 
 

@@ -19,19 +19,32 @@ from . import times
 def _when(value: Any) -> str:
     if not value:
         return "never"
-    at = value if isinstance(value, datetime) else (
-        datetime.fromisoformat(value) if isinstance(value, str)
-        else datetime.fromtimestamp(float(value), UTC))
+    at = (
+        value
+        if isinstance(value, datetime)
+        else (
+            datetime.fromisoformat(value)
+            if isinstance(value, str)
+            else datetime.fromtimestamp(float(value), UTC)
+        )
+    )
     return times.when(at.astimezone(UTC), zone=True)
 
 
 def feed_rows(connection_id: int) -> list[dict[str, str]]:
     with session_scope() as session:
-        return [{"id": str(f.id), "application": f.sending_application,
-                 "facility": f.sending_facility or "any",
-                 "systems": ", ".join(f"{k} → {v}" for k, v in
-                                      sorted((f.identifier_systems or {}).items())) or "—"}
-                for f in feeds.list_feeds(session, connection_id)]
+        return [
+            {
+                "id": str(f.id),
+                "application": f.sending_application,
+                "facility": f.sending_facility or "any",
+                "systems": ", ".join(
+                    f"{k} → {v}" for k, v in sorted((f.identifier_systems or {}).items())
+                )
+                or "—",
+            }
+            for f in feeds.list_feeds(session, connection_id)
+        ]
 
 
 def activity(connection_id: int) -> dict[str, Any]:
@@ -49,13 +62,28 @@ def activity(connection_id: int) -> dict[str, Any]:
         "bars": [{"n": str(n), "pct": f"{max(4, round(100 * n / top))}%"} for n in series],
         "acks": f"AA {acks['AA']} · AE {acks['AE']} · AR {acks['AR']}",
         "stored": " · ".join(f"{k} {v}" for k, v in sorted(stored.items())) or "none",
-        "senders": [{"peer": s["peer"], "sender": s["sender"], "since": _when(s["since"]),
-                     "messages": str(s["messages"])} for s in view["senders"]],
+        "senders": [
+            {
+                "peer": s["peer"],
+                "sender": s["sender"],
+                "since": _when(s["since"]),
+                "messages": str(s["messages"]),
+            }
+            for s in view["senders"]
+        ],
         "rejects": [{"reason": reason, "count": str(n)} for reason, n in view["rejects"].items()],
-        "messages": [{"control_id": m.control_id, "event": m.message_type,
-                      "status": m.status.value, "outcome": m.outcome or "",
-                      "patient": m.patient_id or "", "job": str(m.job_id or ""),
-                      "received": _when(m.received_at)} for m in messages],
+        "messages": [
+            {
+                "control_id": m.control_id,
+                "event": m.message_type,
+                "status": m.status.value,
+                "outcome": m.outcome or "",
+                "patient": m.patient_id or "",
+                "job": str(m.job_id or ""),
+                "received": _when(m.received_at),
+            }
+            for m in messages
+        ],
     }
 
 
@@ -68,8 +96,14 @@ def add(connection_id: int, application: str, facility: str, actor: Any) -> str:
         if connection is None:
             return "This connection no longer exists."
         try:
-            feeds.add_feed(session, connection=connection, sending_application=application.strip(),
-                           sending_facility=facility.strip(), identifier_systems={}, actor=actor)
+            feeds.add_feed(
+                session,
+                connection=connection,
+                sending_application=application.strip(),
+                sending_facility=facility.strip(),
+                identifier_systems={},
+                actor=actor,
+            )
         except (feeds.InvalidFeed, feeds.SenderTaken) as exc:
             return str(exc)
     return ""

@@ -51,8 +51,9 @@ def _yes(flag: bool) -> str:
 
 def connection_choices(session: Session) -> list[Row]:
     """Every connection as id and name, for the page's connection picker."""
-    rows = session.exec(select(EHRConnection.id, EHRConnection.name)
-                        .order_by(EHRConnection.name, EHRConnection.id))
+    rows = session.exec(
+        select(EHRConnection.id, EHRConnection.name).order_by(EHRConnection.name, EHRConnection.id)
+    )
     return [{"id": str(cid), "name": name} for cid, name in rows]
 
 
@@ -62,14 +63,18 @@ def resource_types(session: Session, connection_id: int) -> list[str]:
     Walks the unique index (connection, type, remote id) one type at a time, a probe per
     type, instead of reading every record of the connection as DISTINCT would.
     """
-    found = session.connection().execute(sa.text(
-        "WITH RECURSIVE t(rt) AS ("
-        " SELECT MIN(resource_type) FROM synced_record WHERE connection_id = :c"
-        " UNION ALL"
-        " SELECT (SELECT MIN(resource_type) FROM synced_record"
-        "         WHERE connection_id = :c AND resource_type > t.rt)"
-        " FROM t WHERE t.rt IS NOT NULL)"
-        " SELECT rt FROM t WHERE rt IS NOT NULL"), {"c": connection_id})
+    found = session.connection().execute(
+        sa.text(
+            "WITH RECURSIVE t(rt) AS ("
+            " SELECT MIN(resource_type) FROM synced_record WHERE connection_id = :c"
+            " UNION ALL"
+            " SELECT (SELECT MIN(resource_type) FROM synced_record"
+            "         WHERE connection_id = :c AND resource_type > t.rt)"
+            " FROM t WHERE t.rt IS NOT NULL)"
+            " SELECT rt FROM t WHERE rt IS NOT NULL"
+        ),
+        {"c": connection_id},
+    )
     return [str(rt) for (rt,) in found]
 
 
@@ -135,8 +140,7 @@ def csv_path(flt: lists.ErrorFilter) -> str:
              "resource_type": flt.resource_type, "remote_id": flt.remote_id,
              "severity": flt.severity.value if flt.severity else None, "layer": flt.layer,
              "rule": flt.rule}  # fmt: skip
-    return "/api/records/errors.csv?" + urlencode({k: v for k, v in query.items()
-                                                    if v is not None})
+    return "/api/records/errors.csv?" + urlencode({k: v for k, v in query.items() if v is not None})
 
 
 # -- lists -----------------------------------------------------------------------------------
@@ -153,8 +157,9 @@ def _record_row(row: SyncedRecord, conflicts: int) -> Row:
     }  # fmt: skip
 
 
-def records_page(session: Session, flt: lists.RecordFilter, *, cursor: int | None,
-                 limit: int) -> Page:
+def records_page(
+    session: Session, flt: lists.RecordFilter, *, cursor: int | None, limit: int
+) -> Page:
     """One page of records in id order (no bodies)."""
     page = lists.list_records(session, flt, cursor=cursor, limit=limit)
     counts = lists.open_conflicts(session, [int(r.id) for r in page.rows])
@@ -170,8 +175,9 @@ def _error_row(error: RecordError) -> Row:
     }  # fmt: skip
 
 
-def errors_page(session: Session, flt: lists.ErrorFilter, *, cursor: int | None,
-                limit: int) -> Page:
+def errors_page(
+    session: Session, flt: lists.ErrorFilter, *, cursor: int | None, limit: int
+) -> Page:
     """One page of record errors, newest first."""
     page = lists.list_errors(session, flt, cursor=cursor, limit=limit)
     return Page([_error_row(e) for e in page.rows], page.next_cursor)
@@ -195,8 +201,9 @@ class RecordView:
     etag: str  # the version of HoloVitals' copy: a delete names it (If-Match)
 
 
-def record_view(session: Session, connection_id: int, resource_type: str,
-                remote_id: str) -> RecordView | None:
+def record_view(
+    session: Session, connection_id: int, resource_type: str, remote_id: str
+) -> RecordView | None:
     """The record with its open conflicts and newest issues, or None when there is none."""
     try:
         row = records.find(session, connection_id, resource_type, remote_id)
@@ -220,9 +227,13 @@ def record_view(session: Session, connection_id: int, resource_type: str,
         "delete_refusal": refusal or _held(row),
     }  # fmt: skip
     local = row.local_copy
-    return RecordView(summary, _json(local),
-                      _json(row.remote_body) if row.remote_body != local else "",
-                      [_error_row(e) for e in issues.rows], records.local_etag(row))
+    return RecordView(
+        summary,
+        _json(local),
+        _json(row.remote_body) if row.remote_body != local else "",
+        [_error_row(e) for e in issues.rows],
+        records.local_etag(row),
+    )
 
 
 def _held(row: SyncedRecord) -> str:

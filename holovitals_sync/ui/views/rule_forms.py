@@ -20,11 +20,18 @@ from ...services.transformation.rules import RuleParams
 
 # A readable example for the parameters every kind requires (the rest keep their defaults).
 _EXAMPLES: dict[str, Any] = {
-    "source": "identifier[0].value", "target": "identifier[1].value", "path": "gender",
-    "paths": ["name[0].family"], "mapping": {"M": "male", "F": "female"},
-    "source_system": "http://loinc.org", "target_system": "http://snomed.info/sct",
-    "entries": [{"source": "1234-5", "target": "67890"}], "to_unit": "mg/dL",
-    "value": "unknown", "expression": "name.first().family", "case": "upper",
+    "source": "identifier[0].value",
+    "target": "identifier[1].value",
+    "path": "gender",
+    "paths": ["name[0].family"],
+    "mapping": {"M": "male", "F": "female"},
+    "source_system": "http://loinc.org",
+    "target_system": "http://snomed.info/sct",
+    "entries": [{"source": "1234-5", "target": "67890"}],
+    "to_unit": "mg/dL",
+    "value": "unknown",
+    "expression": "name.first().family",
+    "case": "upper",
 }
 
 
@@ -38,8 +45,11 @@ def param_template(kind: str) -> str:
     model = _models().get(kind)
     if model is None:
         return "{}"
-    params = {name: _EXAMPLES.get(name, "") for name, info in model.model_fields.items()
-              if name != "kind" and (info.is_required() or name in ("case",))}
+    params = {
+        name: _EXAMPLES.get(name, "")
+        for name, info in model.model_fields.items()
+        if name != "kind" and (info.is_required() or name in ("case",))
+    }
     return orjson.dumps(params, option=orjson.OPT_INDENT_2).decode()
 
 
@@ -55,8 +65,9 @@ def _parse_json(text: str, name: str, errors: dict[str, str]) -> Any:
         return None
 
 
-def parse_rule(values: dict[str, str], *, connection_id: int | None,
-               editing: bool) -> tuple[RuleIn | RulePatch | None, dict[str, str]]:
+def parse_rule(
+    values: dict[str, str], *, connection_id: int | None, editing: bool
+) -> tuple[RuleIn | RulePatch | None, dict[str, str]]:
     """The editor's strings as a new rule or a patch, or messages per field."""
     errors: dict[str, str] = {}
     params = _parse_json(values.get("params", ""), "params", errors)
@@ -74,8 +85,9 @@ def parse_rule(values: dict[str, str], *, connection_id: int | None,
         return RuleIn(connection_id=connection_id, **data), {}
     except ValidationError as exc:
         for error in exc.errors():
-            errors.setdefault(str(error["loc"][0]) if error["loc"] else "params",
-                              labels.field_message(error))
+            errors.setdefault(
+                str(error["loc"][0]) if error["loc"] else "params", labels.field_message(error)
+            )
         return None, errors
 
 
@@ -118,7 +130,12 @@ def dry_run_view(result: DryRun) -> dict[str, Any]:
     pretty = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
     lines = [{"rule_id": str(c["rule_id"]), "kind": c["kind"], "what": ", ".join(c["paths"]),
               "ok": "yes"} for c in result.changes]  # fmt: skip
-    lines += [{"rule_id": str(f["rule_id"]), "kind": f["kind"], "what": f["message"], "ok": ""}
-              for f in result.failures]
-    return {"before": orjson.dumps(result.before, option=pretty).decode(),
-            "after": orjson.dumps(result.after, option=pretty).decode(), "lines": lines}
+    lines += [
+        {"rule_id": str(f["rule_id"]), "kind": f["kind"], "what": f["message"], "ok": ""}
+        for f in result.failures
+    ]
+    return {
+        "before": orjson.dumps(result.before, option=pretty).decode(),
+        "after": orjson.dumps(result.after, option=pretty).decode(),
+        "lines": lines,
+    }

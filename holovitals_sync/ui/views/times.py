@@ -14,8 +14,13 @@ from ...models.types import utcnow
 DAY = "%Y-%m-%d"
 
 
-def when(value: datetime | None, *, precision: Literal["minute", "second"] = "second",
-         zone: bool = False, empty: str = "—") -> str:
+def when(
+    value: datetime | None,
+    *,
+    precision: Literal["minute", "second"] = "second",
+    zone: bool = False,
+    empty: str = "—",
+) -> str:
     """`2026-12-06 09:41:07` (or `... 09:41`, `... UTC`); `empty` for no time."""
     if value is None:
         return empty

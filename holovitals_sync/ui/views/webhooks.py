@@ -56,10 +56,14 @@ def _latest_deliveries(session: Session, ids: list[int]) -> dict[int, WebhookDel
     if not ids:
         return {}
     # Test events are an operator's probe, not the subscription's health (as in delivery.py).
-    newest = (select(sa.func.max(WebhookDelivery.id))
-              .where(WebhookDelivery.subscription_id.in_(ids),  # type: ignore[attr-defined]
-                     WebhookDelivery.event_type != TEST_EVENT)
-              .group_by(WebhookDelivery.subscription_id))
+    newest = (
+        select(sa.func.max(WebhookDelivery.id))
+        .where(
+            WebhookDelivery.subscription_id.in_(ids),  # type: ignore[attr-defined]
+            WebhookDelivery.event_type != TEST_EVENT,
+        )
+        .group_by(WebhookDelivery.subscription_id)
+    )
     rows = session.exec(select(WebhookDelivery).where(WebhookDelivery.id.in_(newest)))  # type: ignore[union-attr]
     return {row.subscription_id: row for row in rows}
 
@@ -82,8 +86,7 @@ def subscription_row(sub: WebhookSubscription, last: WebhookDelivery | None) -> 
     }
 
 
-def subscriptions_page(session: Session, *, after_id: int | None = None,
-                       limit: int = 20) -> Page:
+def subscriptions_page(session: Session, *, after_id: int | None = None, limit: int = 20) -> Page:
     """Subscriptions newest first with their health and newest delivery."""
     query, limit = _keyset(select(WebhookSubscription), WebhookSubscription.id, after_id, limit)
     subs = list(session.exec(query))
@@ -110,9 +113,14 @@ def delivery_row(row: WebhookDelivery, names: dict[int, str]) -> Row:
     }
 
 
-def deliveries_page(session: Session, *, subscription_id: int | None = None,
-                    status: DeliveryStatus | None = None, after_id: int | None = None,
-                    limit: int = 20) -> Page:
+def deliveries_page(
+    session: Session,
+    *,
+    subscription_id: int | None = None,
+    status: DeliveryStatus | None = None,
+    after_id: int | None = None,
+    limit: int = 20,
+) -> Page:
     """The delivery log, newest first, optionally of one subscription and one status."""
     query = select(WebhookDelivery)
     if subscription_id is not None:
@@ -123,10 +131,17 @@ def deliveries_page(session: Session, *, subscription_id: int | None = None,
     rows = list(session.exec(query))
     more, rows = len(rows) > limit, rows[:limit]
     ids = sorted({r.subscription_id for r in rows})
-    names = dict(session.exec(
-        select(WebhookSubscription.id, WebhookSubscription.name)
-        .where(WebhookSubscription.id.in_(ids))  # type: ignore[union-attr]
-    ).all()) if ids else {}
+    names = (
+        dict(
+            session.exec(
+                select(WebhookSubscription.id, WebhookSubscription.name).where(
+                    WebhookSubscription.id.in_(ids)  # type: ignore[union-attr]
+                )
+            ).all()
+        )
+        if ids
+        else {}
+    )
     return Page([delivery_row(r, names) for r in rows], rows[-1].id if more and rows else None)
 
 
@@ -136,17 +151,19 @@ def inbound_rows(session: Session) -> list[Row]:
     for stats in inbound_stats(session):
         counts = stats.by_status
         rejections = ", ".join(f"{reason}: {n}" for reason, n in sorted(stats.rejections.items()))
-        out.append({
-            "connection": stats.connection_name or "unknown connection",
-            "auth": stats.inbound_auth or "—",
-            "received": str(sum(counts.values())),
-            "processed": str(counts.get("processed", 0)),
-            "duplicates": str(counts.get("duplicate", 0)),
-            "rejected": str(counts.get("rejected", 0)),
-            "failed": str(counts.get("failed", 0)),
-            "rejections": rejections or "—",
-            "last": when(stats.last_received_at),
-        })
+        out.append(
+            {
+                "connection": stats.connection_name or "unknown connection",
+                "auth": stats.inbound_auth or "—",
+                "received": str(sum(counts.values())),
+                "processed": str(counts.get("processed", 0)),
+                "duplicates": str(counts.get("duplicate", 0)),
+                "rejected": str(counts.get("rejected", 0)),
+                "failed": str(counts.get("failed", 0)),
+                "rejections": rejections or "—",
+                "last": when(stats.last_received_at),
+            }
+        )
     return out
 
 
@@ -158,8 +175,11 @@ def connection_choices(session: Session) -> list[Row]:
 
 def subscription_names(session: Session) -> list[Row]:
     """Every subscription's id and name, for the delivery log's filter."""
-    rows = session.exec(select(WebhookSubscription.id, WebhookSubscription.name)
-                        .order_by(WebhookSubscription.id.desc()).limit(500))  # type: ignore[union-attr]
+    rows = session.exec(
+        select(WebhookSubscription.id, WebhookSubscription.name)
+        .order_by(WebhookSubscription.id.desc())  # type: ignore[union-attr]
+        .limit(500)
+    )
     return [{"id": str(sid), "name": name} for sid, name in rows]
 
 

@@ -35,8 +35,16 @@ MODES: dict[str, tuple[str, dict[str, str]]] = {
     "generic": ("generic", {"group_id": "all-patients"}),
 }
 PATIENTS = 6
-CLINICAL = ["Patient", "Encounter", "Observation", "Condition", "MedicationRequest",
-            "AllergyIntolerance", "Immunization", "DiagnosticReport"]
+CLINICAL = [
+    "Patient",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Immunization",
+    "DiagnosticReport",
+]
 
 
 @dataclass
@@ -98,12 +106,16 @@ class VendorEnv:
 
     def hashes(self, types: list[str]) -> dict[str, str]:
         store = self.server.state.store
-        return {f"{t}/{rec.id}": content_hash(rec.resource())
-                for t in types for rec in store.candidates(t)}
+        return {
+            f"{t}/{rec.id}": content_hash(rec.resource())
+            for t in types
+            for rec in store.candidates(t)
+        }
 
 
-def _register(server: SandboxServer, mode: str, receiver: Receiver
-              ) -> tuple[AuthMethod, str | None, KeyPair | None]:
+def _register(
+    server: SandboxServer, mode: str, receiver: Receiver
+) -> tuple[AuthMethod, str | None, KeyPair | None]:
     profile = PROFILES[mode]
     method = profile.auth_methods[0]
     client_id = f"holovitals-{mode}"
@@ -132,15 +144,20 @@ def vendor_envs(receiver: Receiver) -> Iterator[dict[str, VendorEnv]]:
 def start_env(mode: str, envs: dict[str, VendorEnv], receiver: Receiver) -> VendorEnv:
     """The sandbox of a mode (started once per session) with its client registered."""
     if mode not in envs:
-        server = SandboxServer(SandboxConfig(patients=PATIENTS, seed=77, vendor=mode,
-                                             export_polls_before_complete=0)).start()
+        server = SandboxServer(
+            SandboxConfig(patients=PATIENTS, seed=77, vendor=mode, export_polls_before_complete=0)
+        ).start()
         method, secret, key = _register(server, mode, receiver)
         vendor, params = MODES[mode]
-        spec = ConnectionSpec(vendor=vendor, base_url=server.base_url,
-                              client_id=f"holovitals-{mode}", auth_method=method,
-                              client_secret=secret,
-                              private_key_pem=key.private_key_pem if key else None,
-                              vendor_params=dict(params))
+        spec = ConnectionSpec(
+            vendor=vendor,
+            base_url=server.base_url,
+            client_id=f"holovitals-{mode}",
+            auth_method=method,
+            client_secret=secret,
+            private_key_pem=key.private_key_pem if key else None,
+            vendor_params=dict(params),
+        )
         envs[mode] = VendorEnv(mode, server, spec, key)
     env = envs[mode]
     env.server.reset()
@@ -148,15 +165,13 @@ def start_env(mode: str, envs: dict[str, VendorEnv], receiver: Receiver) -> Vend
 
 
 @pytest.fixture(params=list(MODES))
-def env(request: pytest.FixtureRequest, vendor_envs: dict[str, VendorEnv],
-        receiver: Receiver) -> VendorEnv:
+def env(
+    request: pytest.FixtureRequest, vendor_envs: dict[str, VendorEnv], receiver: Receiver
+) -> VendorEnv:
     return start_env(request.param, vendor_envs, receiver)
 
 
 @pytest.fixture
-def env_of(vendor_envs: dict[str, VendorEnv],
-           receiver: Receiver) -> Callable[[str], VendorEnv]:
+def env_of(vendor_envs: dict[str, VendorEnv], receiver: Receiver) -> Callable[[str], VendorEnv]:
     """env_of("epic") -> that mode's VendorEnv."""
     return lambda mode: start_env(mode, vendor_envs, receiver)
-
-

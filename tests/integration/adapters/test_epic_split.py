@@ -32,23 +32,34 @@ def epic(receiver: Receiver) -> Iterator[VendorEnv]:
     first = datetime(2019, 3, 1, 8, 30, tzinfo=UTC)
     for i in range(EXTRA):
         when = first + timedelta(days=11 * (i - i % 2))  # pairs share an instant
-        store.create({
-            "resourceType": "Observation", "status": "final",
-            "category": [{"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                "code": CATEGORIES[i % 3]}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-            "subject": {"reference": f"Patient/{PATIENT}"},
-            "effectiveDateTime": fhir_instant(when),
-            "valueQuantity": {"value": 60 + i % 40, "unit": "/min"},
-        })
+        store.create(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                "code": CATEGORIES[i % 3],
+                            }
+                        ]
+                    }
+                ],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                "subject": {"reference": f"Patient/{PATIENT}"},
+                "effectiveDateTime": fhir_instant(when),
+                "valueQuantity": {"value": 60 + i % 40, "unit": "/min"},
+            }
+        )
     yield env
     env.server.stop()
 
 
 def _expected(env: VendorEnv) -> set[str]:
-    return {f"Observation/{r.id}"
-            for r in env.server.state.store.candidates("Observation", PATIENT)}
+    return {
+        f"Observation/{r.id}" for r in env.server.state.store.candidates("Observation", PATIENT)
+    }
 
 
 def _keys(pages: list[Any]) -> list[str]:
@@ -65,9 +76,17 @@ def test_plain_search_is_refused_and_date_search_works(epic: VendorEnv) -> None:
         with pytest.raises(OperationOutcomeError) as info:
             list(adapter.client.search("Observation", [("patient", PATIENT)]))
         assert any("4127" in (i.diagnostics or "") for i in info.value.issues)
-        narrow = list(adapter.client.search("Observation", [
-            ("patient", PATIENT), ("date", "ge2019-03-01"), ("date", "lt2019-03-02"),
-            ("category", "vital-signs,laboratory")]))
+        narrow = list(
+            adapter.client.search(
+                "Observation",
+                [
+                    ("patient", PATIENT),
+                    ("date", "ge2019-03-01"),
+                    ("date", "lt2019-03-02"),
+                    ("category", "vital-signs,laboratory"),
+                ],
+            )
+        )
     assert {r["effectiveDateTime"][:10] for r in narrow} == {"2019-03-01"} and len(narrow) == 2
 
 
@@ -80,14 +99,14 @@ def test_patient_sync_returns_every_observation_once(epic: VendorEnv) -> None:
     assert any("split" in p.checkpoint.get("state", {}) for p in pages)
     every = _keys(by_type)
     assert len(every) == len(set(every))
-    assert set(every) == {f"Observation/{r.id}"
-                          for r in epic.server.state.store.candidates("Observation")}
+    assert set(every) == {
+        f"Observation/{r.id}" for r in epic.server.state.store.candidates("Observation")
+    }
     assert "Observation" in by_type[-1].cursor
 
 
 @pytest.mark.parametrize("stop_after", [1, 4, 9])
-def test_resume_inside_a_split_loses_and_repeats_nothing(epic: VendorEnv,
-                                                         stop_after: int) -> None:
+def test_resume_inside_a_split_loses_and_repeats_nothing(epic: VendorEnv, stop_after: int) -> None:
     with adapter_for(_spec(epic, page_size=10)) as adapter:
         first: list[Any] = []
         for page in adapter.fetch_resource_type("Observation"):
@@ -110,12 +129,18 @@ def test_resume_inside_a_split_loses_and_repeats_nothing(epic: VendorEnv,
 def test_undated_observations_come_after_the_date_windows(epic: VendorEnv) -> None:
     """A record with no clinical date matches no date window; the split asks for it too."""
     store = epic.server.state.store
-    undated = [store.create({
-        "resourceType": "Observation", "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2"}]},
-        "subject": {"reference": f"Patient/{PATIENT}"},
-        "valueString": f"undated note {i}",
-    }) for i in range(3)]
+    undated = [
+        store.create(
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2"}]},
+                "subject": {"reference": f"Patient/{PATIENT}"},
+                "valueString": f"undated note {i}",
+            }
+        )
+        for i in range(3)
+    ]
     try:
         with adapter_for(epic.spec) as adapter:
             pages = list(adapter.fetch_patient(PATIENT))

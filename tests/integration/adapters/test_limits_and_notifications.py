@@ -18,8 +18,9 @@ from tests.integration.adapters.conftest import Receiver
 
 def _via_localhost(spec: ConnectionSpec) -> ConnectionSpec:
     # Another spelling of the same server: a base URL of its own, so a fresh bucket.
-    return ConnectionSpec(**{**spec.__dict__,
-                             "base_url": spec.base_url.replace("127.0.0.1", "localhost")})
+    return ConnectionSpec(
+        **{**spec.__dict__, "base_url": spec.base_url.replace("127.0.0.1", "localhost")}
+    )
 
 
 def test_eclinicalworks_limiter_counts_token_calls(env_of: Any) -> None:
@@ -53,12 +54,12 @@ def test_athenahealth_token_endpoint_has_its_own_limit(env_of: Any) -> None:
         assert limiter is not None and limiter.capacity - limiter._tokens >= 0.9
 
 
-def test_athenahealth_notifications_carry_a_hub_signature(env_of: Any,
-                                                          receiver: Receiver) -> None:
+def test_athenahealth_notifications_carry_a_hub_signature(env_of: Any, receiver: Receiver) -> None:
     env = env_of("athenahealth")
     receiver.received.clear()
-    answer = env.server.notify(f"{receiver.origin}/hook", "hub-secret",
-                               resource="Observation/obs-00001-002")
+    answer = env.server.notify(
+        f"{receiver.origin}/hook", "hub-secret", resource="Observation/obs-00001-002"
+    )
     assert answer["status"] == 200
     headers, body = receiver.received[-1]
     signature = {k.lower(): v for k, v in headers.items()}["x-hub-signature"]
@@ -69,8 +70,9 @@ def test_athenahealth_notifications_carry_a_hub_signature(env_of: Any,
 
 
 @pytest.mark.parametrize("mode", ["epic", "eclinicalworks"])
-def test_vendors_without_fhir_notifications_send_none(mode: str, env_of: Any,
-                                                      receiver: Receiver) -> None:
+def test_vendors_without_fhir_notifications_send_none(
+    mode: str, env_of: Any, receiver: Receiver
+) -> None:
     env = env_of(mode)
     with pytest.raises(httpx.HTTPStatusError) as caught:
         env.server.notify(f"{receiver.origin}/hook", "s", resource="Patient/pt-00001")
@@ -81,10 +83,15 @@ def test_generic_adapter_auth_methods(env_of: Any) -> None:
     env = env_of("generic")
     base = {"vendor": "generic", "base_url": env.server.base_url}
     specs = {
-        "secret": ConnectionSpec(**base, client_id="holovitals-demo", client_secret="demo-secret",
-                                 auth_method=AuthMethod.CLIENT_SECRET_POST),
-        "bearer": ConnectionSpec(**base, auth_method=AuthMethod.BEARER,
-                                 client_secret=env.server.token()),
+        "secret": ConnectionSpec(
+            **base,
+            client_id="holovitals-demo",
+            client_secret="demo-secret",
+            auth_method=AuthMethod.CLIENT_SECRET_POST,
+        ),
+        "bearer": ConnectionSpec(
+            **base, auth_method=AuthMethod.BEARER, client_secret=env.server.token()
+        ),
         "none": ConnectionSpec(**base, auth_method=AuthMethod.NONE),
     }
     for name, spec in specs.items():

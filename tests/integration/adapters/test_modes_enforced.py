@@ -14,17 +14,25 @@ from tests.integration.adapters.conftest import VendorEnv
 
 LU = {"_lastUpdated": "gt2020-01-01"}
 WRONG: dict[str, list[tuple[str, str, dict[str, str]]]] = {
-    "epic": [("GET", "Observation", {}), ("GET", "$export", {}),
-             ("GET", "Observation", {"patient": "pt-00001", **LU})],
-    "oracle_health": [("GET", "Observation", {}), ("GET", "Patient", {}),
-                      ("DELETE", "Observation/x", {})],
+    "epic": [
+        ("GET", "Observation", {}),
+        ("GET", "$export", {}),
+        ("GET", "Observation", {"patient": "pt-00001", **LU}),
+    ],
+    "oracle_health": [
+        ("GET", "Observation", {}),
+        ("GET", "Patient", {}),
+        ("DELETE", "Observation/x", {}),
+    ],
     "meditech": [("GET", "Observation", LU), ("POST", "Observation", {})],
-    "veradigm": [("GET", "Condition", LU), ("GET", "$export", {}),
-                 ("POST", "Condition", {})],
+    "veradigm": [("GET", "Condition", LU), ("GET", "$export", {}), ("POST", "Condition", {})],
     "nextgen": [("GET", "Group/all-patients/$export", {}), ("POST", "Observation", {})],
     "nextgen_office": [("GET", "Encounter", LU), ("PUT", "Patient/pt-00001", {})],
-    "athenahealth": [("GET", "Observation", {}), ("GET", "", {"_getpages": "x"}),
-                     ("GET", "Patient", {"ah-practice": "Practice-1"})],
+    "athenahealth": [
+        ("GET", "Observation", {}),
+        ("GET", "", {"_getpages": "x"}),
+        ("GET", "Patient", {"ah-practice": "Practice-1"}),
+    ],
     "eclinicalworks": [("GET", "Observation", LU), ("GET", "Patient/$export", {})],
     "generic": [("GET", "Observation", {"colour": "red"})],
 }
@@ -41,8 +49,9 @@ def test_wrongly_built_requests_are_refused(env: VendorEnv) -> None:
             if method in ("POST", "PUT"):
                 kwargs["json"] = {"resourceType": path.split("/")[0], "id": "pt-00001"}
             with pytest.raises(OperationOutcomeError) as caught:
-                client.request_json(method, client.url(*path.split("/")) if path else client.url(),
-                                    **kwargs)
+                client.request_json(
+                    method, client.url(*path.split("/")) if path else client.url(), **kwargs
+                )
             assert caught.value.status in (400, 405), (method, path)
             assert caught.value.issues and caught.value.issues[0].diagnostics
 
@@ -51,8 +60,11 @@ def test_wrongly_built_requests_are_refused(env: VendorEnv) -> None:
 def test_token_endpoint_enforces_the_vendor_auth(mode: str, env_of: Any) -> None:
     env = env_of(mode)
     # The demo client authenticates with a secret (Basic); key-only vendors refuse it.
-    resp = httpx.post(env.server.token_url, data={"grant_type": "client_credentials"},
-                      auth=("holovitals-demo", "demo-secret"))
+    resp = httpx.post(
+        env.server.token_url,
+        data={"grant_type": "client_credentials"},
+        auth=("holovitals-demo", "demo-secret"),
+    )
     if mode == "oracle_health":
         assert resp.status_code == 200
     else:
@@ -71,26 +83,37 @@ def test_epic_refuses_uploaded_keys_and_es384(env_of: Any) -> None:
 
 
 def _spec_for(env: VendorEnv, vendor: str, **params: str) -> ConnectionSpec:
-    return ConnectionSpec(**{**env.spec.__dict__, "vendor": vendor,
-                             "vendor_params": {**env.spec.vendor_params, **params}})
+    return ConnectionSpec(
+        **{
+            **env.spec.__dict__,
+            "vendor": vendor,
+            "vendor_params": {**env.spec.vendor_params, **params},
+        }
+    )
 
 
-@pytest.mark.parametrize(("adapter_vendor", "mode", "params", "action"), [
-    ("generic", "epic", {}, "type"),            # searches Observation without `patient`
-    ("nextgen", "oracle_health", {}, "type"),   # Enterprise searches are open
-    ("athenahealth", "generic", {"practice_id": "1"}, "type"),  # ah-practice is not standard
-    ("athenahealth", "epic", {"practice_id": "1"}, "type"),
-    ("meditech", "epic", {}, "patient"),        # Epic offers no Patient/$everything
-])
-def test_adapter_fails_in_another_vendors_mode(adapter_vendor: str, mode: str,
-                                               params: dict[str, str], action: str,
-                                               env_of: Any) -> None:
+@pytest.mark.parametrize(
+    ("adapter_vendor", "mode", "params", "action"),
+    [
+        ("generic", "epic", {}, "type"),  # searches Observation without `patient`
+        ("nextgen", "oracle_health", {}, "type"),  # Enterprise searches are open
+        ("athenahealth", "generic", {"practice_id": "1"}, "type"),  # ah-practice is not standard
+        ("athenahealth", "epic", {"practice_id": "1"}, "type"),
+        ("meditech", "epic", {}, "patient"),  # Epic offers no Patient/$everything
+    ],
+)
+def test_adapter_fails_in_another_vendors_mode(
+    adapter_vendor: str, mode: str, params: dict[str, str], action: str, env_of: Any
+) -> None:
     env = env_of(mode)
 
     def run(spec: ConnectionSpec) -> int:
         with adapter_for(spec) as adapter:
-            pages = (adapter.fetch_resource_type("Observation") if action == "type"
-                     else adapter.fetch_patient("pt-00001"))
+            pages = (
+                adapter.fetch_resource_type("Observation")
+                if action == "type"
+                else adapter.fetch_patient("pt-00001")
+            )
             return sum(len(p.resources) for p in pages)
 
     with pytest.raises(OperationOutcomeError) as caught:
@@ -103,12 +126,20 @@ def test_oracle_health_repeats_ids_and_the_adapter_drops_them(env_of: Any) -> No
     env = env_of("oracle_health")
     spec = ConnectionSpec(**{**env.spec.__dict__, "page_size": 5})
     with adapter_for(spec) as adapter:
-        raw = [r["id"] for b in adapter.client.pages(adapter.client.url("Observation"),
-                                                     {"patient": "pt-00001", "_count": "5"})
-               for r in (e["resource"] for e in b["entry"])]
+        raw = [
+            r["id"]
+            for b in adapter.client.pages(
+                adapter.client.url("Observation"), {"patient": "pt-00001", "_count": "5"}
+            )
+            for r in (e["resource"] for e in b["entry"])
+        ]
         assert len(raw) > len(set(raw))  # the mode repeats ids across pages
-        ids = [r["id"] for p in adapter.fetch_patient("pt-00001") for r in p.resources
-               if r["resourceType"] == "Observation"]
+        ids = [
+            r["id"]
+            for p in adapter.fetch_patient("pt-00001")
+            for r in p.resources
+            if r["resourceType"] == "Observation"
+        ]
     assert len(ids) == len(set(ids)) == len(set(raw))
 
 

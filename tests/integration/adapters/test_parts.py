@@ -25,9 +25,12 @@ def test_a_block_of_patients_brings_only_theirs(env_of) -> None:
         pages = list(adapter.fetch_part(part))
     resources = [r for page in pages for r in page.resources]
     assert resources and _patients_of(resources) == set(block)
-    expected = {f"{r['resourceType']}/{r['id']}" for t in BOUND
-                for r in (rec.resource() for rec in env.server.state.store.candidates(t))
-                if _patients_of([r]) <= set(block)}
+    expected = {
+        f"{r['resourceType']}/{r['id']}"
+        for t in BOUND
+        for r in (rec.resource() for rec in env.server.state.store.candidates(t))
+        if _patients_of([r]) <= set(block)
+    }
     assert {f"{r['resourceType']}/{r['id']}" for r in resources} == expected
 
 
@@ -37,6 +40,9 @@ def test_a_part_resumes_from_its_checkpoint(env_of) -> None:
         part = {"kind": "patients", "types": BOUND, "patients": adapter.patient_ids()[:3]}
         whole = [r["id"] for page in adapter.fetch_part(part) for r in page.resources]
         first = next(iter(adapter.fetch_part(part)))
-        rest = [r["id"] for page in adapter.fetch_part(part, resume=first.checkpoint)
-                for r in page.resources]
+        rest = [
+            r["id"]
+            for page in adapter.fetch_part(part, resume=first.checkpoint)
+            for r in page.resources
+        ]
     assert [r["id"] for r in first.resources] + rest == whole

@@ -31,8 +31,12 @@ def _collect(pages: Any) -> tuple[dict[str, str], dict[str, str], list[FetchedPa
 def test_connection_steps_all_pass(env: VendorEnv) -> None:
     with adapter_for(env.spec) as adapter:
         steps = adapter.test_connection()
-    assert [s.name for s in steps] == ["discovery", "token", "capability_statement",
-                                       "patient_search"]
+    assert [s.name for s in steps] == [
+        "discovery",
+        "token",
+        "capability_statement",
+        "patient_search",
+    ]
     assert all(s.ok for s in steps), steps
 
 
@@ -78,8 +82,9 @@ def test_resume_from_a_checkpoint_loses_and_repeats_nothing(env: VendorEnv) -> N
             if len(first_pages) == 3:
                 break
         seen = {f"{r['resourceType']}/{r['id']}" for p in first_pages for r in p.resources}
-        rest, _, _ = _collect(adapter.fetch_full(["Patient", "Observation"],
-                                                 resume=first_pages[-1].checkpoint))
+        rest, _, _ = _collect(
+            adapter.fetch_full(["Patient", "Observation"], resume=first_pages[-1].checkpoint)
+        )
     assert not seen & set(rest)
     assert seen | set(rest) == set(env.hashes(["Patient", "Observation"]))
 
@@ -89,17 +94,22 @@ def test_fetch_patient_and_resource_type(env: VendorEnv) -> None:
         one, _, _ = _collect(adapter.fetch_patient("pt-00002"))
         obs, cursor, _ = _collect(adapter.fetch_resource_type("Observation"))
     store = env.server.state.store
-    expected = {f"{t}/{r.id}" for t in CLINICAL for r in store.candidates(t)
-                if r.patient == "pt-00002"}
+    expected = {
+        f"{t}/{r.id}" for t in CLINICAL for r in store.candidates(t) if r.patient == "pt-00002"
+    }
     assert set(one) == expected
     assert set(obs) == set(env.hashes(["Observation"])) and "Observation" in cursor
 
 
 def test_expired_next_link_restarts_the_search(env_of: Any) -> None:
     env = env_of("generic")
-    stale = {"task": 0, "state": {"next": f"{env.server.base_url}?_getpages=gone"
-                                          "&_getpagesoffset=5&_count=5",
-                                  "started": "2026-01-01T00:00:00.000Z"}}
+    stale = {
+        "task": 0,
+        "state": {
+            "next": f"{env.server.base_url}?_getpages=gone&_getpagesoffset=5&_count=5",
+            "started": "2026-01-01T00:00:00.000Z",
+        },
+    }
     with adapter_for(env.spec) as adapter:
         got, cursor, _ = _collect(adapter.fetch_resource_type("Observation", resume=stale))
     assert set(got) == set(env.hashes(["Observation"]))

@@ -19,9 +19,16 @@ def test_windows_tile_a_type_and_bring_each_resource_once(env_of) -> None:
         cut = windows.cut(counter, total, target, most=32)
         assert cut is not None and len(cut) >= 5
         counts = [counter(window) for window in cut]
-        fetched = [[r["id"] for page in adapter.fetch_part(
-            {"kind": "search", "types": [TYPE], "window": list(window)})
-            for r in page.resources] for window in cut]
+        fetched = [
+            [
+                r["id"]
+                for page in adapter.fetch_part(
+                    {"kind": "search", "types": [TYPE], "window": list(window)}
+                )
+                for r in page.resources
+            ]
+            for window in cut
+        ]
     # Contiguous from an open start to an open end: nothing falls between two windows.
     assert cut[0][0] == "" and cut[-1][1] == ""
     assert all(a[1] == b[0] for a, b in zip(cut, cut[1:], strict=False))

@@ -15,13 +15,23 @@ from holovitals_sync.fhir import ResourceNotFound
 from tests.integration.adapters.conftest import VendorEnv
 
 NEW = {
-    "Condition": {"resourceType": "Condition", "subject": {"reference": "Patient/pt-00001"},
-                  "code": {"text": "Seasonal allergic rhinitis"}},
-    "QuestionnaireResponse": {"resourceType": "QuestionnaireResponse", "status": "completed",
-                              "subject": {"reference": "Patient/pt-00001"}},
+    "Condition": {
+        "resourceType": "Condition",
+        "subject": {"reference": "Patient/pt-00001"},
+        "code": {"text": "Seasonal allergic rhinitis"},
+    },
+    "QuestionnaireResponse": {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "subject": {"reference": "Patient/pt-00001"},
+    },
 }
-REFUSED = [("Observation", "update"), ("MedicationRequest", "update"), ("Patient", "update"),
-           ("Practitioner", "create")]
+REFUSED = [
+    ("Observation", "update"),
+    ("MedicationRequest", "update"),
+    ("Patient", "update"),
+    ("Practitioner", "create"),
+]
 
 
 def _current(env: VendorEnv, rtype: str) -> dict[str, Any]:
@@ -84,7 +94,8 @@ def test_no_if_match_for_vendors_without_versioning(env_of: Any) -> None:
 
 
 def test_delete_where_the_server_takes_it_refused_before_any_request_elsewhere(
-        env: VendorEnv) -> None:
+    env: VendorEnv,
+) -> None:
     obs = _current(env, "Observation")
     with adapter_for(env.spec) as adapter:
         takes = "delete" in adapter.capabilities.writable.get("Observation", [])
@@ -93,8 +104,7 @@ def test_delete_where_the_server_takes_it_refused_before_any_request_elsewhere(
             env.server.reset()
             with pytest.raises(WriteNotSupported) as caught:
                 adapter.delete("Observation", obs["id"], remote_version="1")
-            assert (caught.value.resource_type, caught.value.operation) == (
-                "Observation", "delete")
+            assert (caught.value.resource_type, caught.value.operation) == ("Observation", "delete")
             assert "Observation" in caught.value.reason and env.fhir_requests() == []
             return
         version = obs["meta"]["versionId"]

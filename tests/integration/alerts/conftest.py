@@ -19,8 +19,9 @@ from tests.conftest import REDIS_TEST_URL
 
 
 @pytest.fixture
-def alert_db(database_url: str, redis_client: redis.Redis,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def alert_db(
+    database_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     migrations.upgrade(database_url)
     monkeypatch.setenv("HOLOVITALS_DATABASE_URL", database_url)
     monkeypatch.setenv("HOLOVITALS_REDIS_URL", REDIS_TEST_URL)
@@ -58,7 +59,11 @@ class Evaluator:
 def evaluator(alert_db: str, redis_client: redis.Redis) -> Evaluator:
     # Thresholds low enough for a handful of rows; queue depth high unless a test lowers it
     # (webhook deliveries queued by `alert.raised` must not trip it by accident).
-    settings = load_settings(alert_queue_depth=1000, alert_failure_streak=3,
-                             alert_slow_factor=3.0, alert_slow_floor_seconds=1,
-                             alert_conflict_backlog=2)
+    settings = load_settings(
+        alert_queue_depth=1000,
+        alert_failure_streak=3,
+        alert_slow_factor=3.0,
+        alert_slow_floor_seconds=1,
+        alert_conflict_backlog=2,
+    )
     return Evaluator(redis_client, settings)

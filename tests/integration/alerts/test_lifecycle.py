@@ -43,8 +43,7 @@ def test_acknowledge_keeps_one_alert_until_it_clears(evaluator):
         assert alerts.count_open(session) == 0
         # Twice changes nothing (and is not audited twice).
         alerts.acknowledge(session, alert_id=alert.id, actor=OPERATOR)
-        entries = session.exec(select(AuditLog).where(
-            AuditLog.action == "alert.acknowledge")).all()
+        entries = session.exec(select(AuditLog).where(AuditLog.action == "alert.acknowledge")).all()
         assert [(e.actor, e.target_id) for e in entries] == [("olga", str(alert.id))]
     evaluator()
     evaluator()
@@ -87,11 +86,16 @@ def test_raising_emits_one_webhook_event(evaluator):
         evaluator()
     (alert,) = evaluator.rows(kind=AlertKind.SUBSCRIPTION_DISABLED)
     with Session(get_engine()) as session:
-        (delivery,) = session.exec(select(WebhookDelivery).where(
-            WebhookDelivery.event_type == "alert.raised")).all()
+        (delivery,) = session.exec(
+            select(WebhookDelivery).where(WebhookDelivery.event_type == "alert.raised")
+        ).all()
     assert delivery.subscription_id == watcher
-    assert delivery.event_ref == {"alert_id": alert.id, "alert_kind": "subscription_disabled",
-                                  "subscription_id": sid, "connection_id": cid}
+    assert delivery.event_ref == {
+        "alert_id": alert.id,
+        "alert_kind": "subscription_disabled",
+        "subscription_id": sid,
+        "connection_id": cid,
+    }
     queued = Queue("webhooks.default", connection=evaluator.redis).jobs
     assert [job.args[0] for job in queued] == [delivery.id]
 
@@ -110,16 +114,23 @@ def _next(pubsub) -> dict:
 
 def test_pubsub_messages(evaluator):
     assert alerts.channel_for(evaluator.redis).endswith(
-        f":db{evaluator.redis.connection_pool.connection_kwargs.get('db', 0)}")
+        f":db{evaluator.redis.connection_pool.connection_kwargs.get('db', 0)}"
+    )
     pubsub = _listen(evaluator)
     sid = _disabled_subscription()
     evaluator()
     raised = _next(pubsub)
     (alert,) = evaluator.rows()
     assert raised | {"at": 0} == {
-        "event": "raised", "alert_id": alert.id, "kind": "subscription_disabled",
-        "severity": "high", "status": "open", "subject": f"subscription:{sid}",
-        "connection_id": None, "queue": None, "at": 0,
+        "event": "raised",
+        "alert_id": alert.id,
+        "kind": "subscription_disabled",
+        "severity": "high",
+        "status": "open",
+        "subject": f"subscription:{sid}",
+        "connection_id": None,
+        "queue": None,
+        "at": 0,
     }
     evaluator()  # seen again: no message
     with Session(get_engine()) as session:
@@ -128,8 +139,7 @@ def test_pubsub_messages(evaluator):
     _set_active(sid, True)
     evaluator()
     closed = _next(pubsub)
-    assert (closed["event"], closed["status"], closed["alert_id"]) == ("closed", "closed",
-                                                                      alert.id)
+    assert (closed["event"], closed["status"], closed["alert_id"]) == ("closed", "closed", alert.id)
     pubsub.close()
 
 
@@ -155,5 +165,7 @@ def test_a_failing_check_leaves_its_alerts_alone(evaluator, monkeypatch):
     monkeypatch.setitem(checks.CHECKS, AlertKind.QUEUE_DEPTH, broken)
     Queue("sync.default", connection=evaluator.redis).empty()
     evaluator()
-    assert {a.kind for a in evaluator.active()} == {AlertKind.QUEUE_DEPTH,
-                                                    AlertKind.SUBSCRIPTION_DISABLED}
+    assert {a.kind for a in evaluator.active()} == {
+        AlertKind.QUEUE_DEPTH,
+        AlertKind.SUBSCRIPTION_DISABLED,
+    }

@@ -35,8 +35,7 @@ def test_queue_depth(evaluator):
     for _ in range(3):
         queue.enqueue("builtins.len", "x")
     (alert,) = _once(evaluator)
-    assert (alert.kind, alert.subject, alert.queue) == (AlertKind.QUEUE_DEPTH, "queue:sync",
-                                                        "sync")
+    assert (alert.kind, alert.subject, alert.queue) == (AlertKind.QUEUE_DEPTH, "queue:sync", "sync")
     assert alert.occurrences == 3
     assert "3 jobs waiting" in alert.message
     queue.empty()
@@ -61,8 +60,9 @@ def test_failure_streak(evaluator):
         cid = make_connection(session).id
         make_job(session, cid, JobStatus.COMPLETED, finished_at=utcnow() - timedelta(hours=1))
         for minutes in (30, 20):
-            make_job(session, cid, JobStatus.FAILED,
-                     finished_at=utcnow() - timedelta(minutes=minutes))
+            make_job(
+                session, cid, JobStatus.FAILED, finished_at=utcnow() - timedelta(minutes=minutes)
+            )
     assert _once(evaluator) == []  # two in a row: below the threshold of three
     with session_scope() as session:
         make_job(session, cid, JobStatus.FAILED, finished_at=utcnow() - timedelta(minutes=10))
@@ -91,18 +91,25 @@ def test_failure_streak_override_per_connection(evaluator):
 def _runs(session: Session, cid: int, seconds: list[int]) -> None:
     end = utcnow() - timedelta(hours=1)
     for s in seconds:
-        make_job(session, cid, JobStatus.COMPLETED, started_at=end - timedelta(seconds=s),
-                 finished_at=end)
+        make_job(
+            session,
+            cid,
+            JobStatus.COMPLETED,
+            started_at=end - timedelta(seconds=s),
+            finished_at=end,
+        )
 
 
 def test_slow_job(evaluator):
     with session_scope() as session:
         cid = make_connection(session).id
         _runs(session, cid, [10, 12, 14])  # median 12 s: slow above 36 s
-        quick = make_job(session, cid, JobStatus.RUNNING,
-                         started_at=utcnow() - timedelta(seconds=20)).id
-        slow = make_job(session, cid, JobStatus.RUNNING,
-                        started_at=utcnow() - timedelta(seconds=100)).id
+        quick = make_job(
+            session, cid, JobStatus.RUNNING, started_at=utcnow() - timedelta(seconds=20)
+        ).id
+        slow = make_job(
+            session, cid, JobStatus.RUNNING, started_at=utcnow() - timedelta(seconds=100)
+        ).id
     (alert,) = _once(evaluator)
     assert (alert.kind, alert.subject) == (AlertKind.JOB_SLOW, f"job:{slow}")
     assert "usually takes 12 s" in alert.message and str(quick) not in alert.subject

@@ -27,12 +27,27 @@ class TickingWorkers(Workers):
 
     def start(self, count: int = 1) -> None:
         for _ in range(count):
-            argv = [RQ, "worker", "-c", "workers.settings", "-w",
-                    "workers.worker.HoloVitalsWorker", "--worker-ttl", "30", *QUEUES]
+            argv = [
+                RQ,
+                "worker",
+                "-c",
+                "workers.settings",
+                "-w",
+                "workers.worker.HoloVitalsWorker",
+                "--worker-ttl",
+                "30",
+                *QUEUES,
+            ]
             with open(self.log_dir / f"worker-{len(self.procs)}.log", "wb") as log:
-                self.procs.append(subprocess.Popen(
-                    argv, env=dict(os.environ), start_new_session=True,
-                    stdout=log, stderr=subprocess.STDOUT))
+                self.procs.append(
+                    subprocess.Popen(
+                        argv,
+                        env=dict(os.environ),
+                        start_new_session=True,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
 
 
 @pytest.fixture

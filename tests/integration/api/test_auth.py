@@ -14,8 +14,9 @@ from tests.factories import PASSWORD
 
 
 def test_sign_in_sets_session_cookie_and_me_works(world):
-    response = world.client.post("/api/auth/login", json={"username": "operator",
-                                                          "password": PASSWORD})
+    response = world.client.post(
+        "/api/auth/login", json={"username": "operator", "password": PASSWORD}
+    )
     assert response.status_code == 200
     assert response.json() == {"username": "operator", "role": "operator", "via": "session"}
     assert "hv_session" in response.cookies
@@ -26,8 +27,7 @@ def test_sign_in_sets_session_cookie_and_me_works(world):
 
 
 def test_wrong_password_is_refused_and_audited(world):
-    response = world.client.post("/api/auth/login", json={"username": "viewer",
-                                                          "password": "nope"})
+    response = world.client.post("/api/auth/login", json={"username": "viewer", "password": "nope"})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthenticated"
     with session_scope() as session:
@@ -39,8 +39,9 @@ def test_wrong_password_is_refused_and_audited(world):
 def test_lock_out_after_repeated_failures(world):
     for _ in range(auth.MAX_FAILED_LOGINS):
         world.client.post("/api/auth/login", json={"username": "viewer", "password": "bad"})
-    response = world.client.post("/api/auth/login", json={"username": "viewer",
-                                                          "password": PASSWORD})
+    response = world.client.post(
+        "/api/auth/login", json={"username": "viewer", "password": PASSWORD}
+    )
     assert response.status_code == 401
     assert "locked" in response.json()["error"]["message"]
     with session_scope() as session:
@@ -48,8 +49,12 @@ def test_lock_out_after_repeated_failures(world):
         assert user.locked_until is not None
         user.locked_until = utcnow() - timedelta(seconds=1)  # the lock-out has passed
         session.add(user)
-    assert world.client.post("/api/auth/login", json={"username": "viewer",
-                                                      "password": PASSWORD}).status_code == 200
+    assert (
+        world.client.post(
+            "/api/auth/login", json={"username": "viewer", "password": PASSWORD}
+        ).status_code
+        == 200
+    )
 
 
 def test_expired_session_is_refused(world):
@@ -131,8 +136,9 @@ def _set_cookie(response) -> str:
 
 
 def test_the_sign_in_form_is_answered_303_with_an_httponly_strict_cookie(world):
-    answer = _form_login(world, username="operator", password=PASSWORD,
-                         next="/conflicts?status=open")
+    answer = _form_login(
+        world, username="operator", password=PASSWORD, next="/conflicts?status=open"
+    )
     assert answer.status_code == 303
     assert answer.headers["location"] == f"{DASHBOARD}/conflicts?status=open"
     cookie = _set_cookie(answer)
@@ -148,8 +154,9 @@ def test_the_sign_in_form_is_answered_303_with_an_httponly_strict_cookie(world):
     assert (entry.action, entry.actor) == ("auth.sign_in", "operator")
     # Scripts keep signing in with JSON and get 200.
     world.client.cookies.clear()
-    answer = world.client.post("/api/auth/login", json={"username": "operator",
-                                                        "password": PASSWORD})
+    answer = world.client.post(
+        "/api/auth/login", json={"username": "operator", "password": PASSWORD}
+    )
     assert answer.status_code == 200 and "httponly" in _set_cookie(answer).lower()
 
 
@@ -162,15 +169,26 @@ def test_the_sign_in_form_goes_back_to_the_dashboard_it_came_from(world):
         answer = _form_login(world, origin, username="admin", password=PASSWORD, next="/audit")
         assert answer.headers["location"] == location, origin
     referer = world.client.post(
-        "/api/auth/login", data={"username": "admin", "password": PASSWORD},
-        headers={"Referer": "http://127.0.0.1:3000/signin?next=/x"}, follow_redirects=False)
+        "/api/auth/login",
+        data={"username": "admin", "password": PASSWORD},
+        headers={"Referer": "http://127.0.0.1:3000/signin?next=/x"},
+        follow_redirects=False,
+    )
     assert referer.headers["location"] == "http://127.0.0.1:3000/"
 
 
 def test_the_sign_in_form_goes_only_to_a_path_on_the_dashboard(world):
-    for target in ["//evil.example/x", "/\\evil.example", "https://evil.example/",
-                   "javascript:alert(1)", "/a b", "/x\r\nSet-Cookie: a=b", "", "/signin",
-                   "evil.example"]:
+    for target in [
+        "//evil.example/x",
+        "/\\evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/a b",
+        "/x\r\nSet-Cookie: a=b",
+        "",
+        "/signin",
+        "evil.example",
+    ]:
         answer = _form_login(world, username="viewer", password=PASSWORD, next=target)
         assert answer.headers["location"] == f"{DASHBOARD}/", target
 
@@ -185,8 +203,7 @@ def test_a_refused_form_goes_back_to_sign_in_with_the_reason_only(world):
     with session_scope() as session:  # counted and audited as any failed sign-in
         entry = session.exec(select(AuditLog).order_by(AuditLog.seq.desc())).first()
         assert (entry.action, entry.outcome) == ("auth.sign_in", "denied")
-        assert session.exec(select(User).where(User.username == "viewer")).one(
-            ).failed_logins == 1
+        assert session.exec(select(User).where(User.username == "viewer")).one().failed_logins == 1
 
 
 def test_too_many_form_sign_ins_and_a_busy_server_say_so(world, monkeypatch):
@@ -219,8 +236,12 @@ def test_a_sign_in_form_from_another_site_is_refused(world):
 def test_the_sign_out_form_revokes_the_session_and_deletes_the_cookie(world):
     _form_login(world, username="admin", password=PASSWORD)
     old = world.client.cookies["hv_session"]
-    answer = world.client.post("/api/auth/logout", content=b"", follow_redirects=False,
-                               headers={**FORM, "Origin": DASHBOARD})
+    answer = world.client.post(
+        "/api/auth/logout",
+        content=b"",
+        follow_redirects=False,
+        headers={**FORM, "Origin": DASHBOARD},
+    )
     assert answer.status_code == 303
     assert answer.headers["location"] == f"{DASHBOARD}/signin"
     cookie = _set_cookie(answer).lower()
@@ -250,11 +271,15 @@ def test_successes_from_one_address_never_run_out_but_failures_do(world):
 
     names = ["admin", "operator", "viewer"]
     for n in range(login_guard.ADDRESS_ATTEMPTS + 3):
-        ok = world.client.post("/api/auth/login", json={"username": names[n % 3],
-                                                        "password": PASSWORD})
+        ok = world.client.post(
+            "/api/auth/login", json={"username": names[n % 3], "password": PASSWORD}
+        )
         assert ok.status_code == 200, (n, ok.text)
-    answers = [world.client.post("/api/auth/login", json={
-        "username": f"nobody-{n}", "password": "guess"}).status_code
-        for n in range(login_guard.ADDRESS_ATTEMPTS + 1)]
-    assert answers[:login_guard.ADDRESS_ATTEMPTS] == [401] * login_guard.ADDRESS_ATTEMPTS
+    answers = [
+        world.client.post(
+            "/api/auth/login", json={"username": f"nobody-{n}", "password": "guess"}
+        ).status_code
+        for n in range(login_guard.ADDRESS_ATTEMPTS + 1)
+    ]
+    assert answers[: login_guard.ADDRESS_ATTEMPTS] == [401] * login_guard.ADDRESS_ATTEMPTS
     assert answers[-1] == 429

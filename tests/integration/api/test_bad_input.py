@@ -17,17 +17,25 @@ from tests.factories import make_connection, make_subscription
 def _inbound(world) -> tuple[int, str]:
     with session_scope() as session:
         cid = make_connection(session).id
-    answer = world.client.put(f"/api/connections/{cid}/inbound-auth", headers=world.headers(
-        "admin"), json={"auth": "holovitals_hmac"})
+    answer = world.client.put(
+        f"/api/connections/{cid}/inbound-auth",
+        headers=world.headers("admin"),
+        json={"auth": "holovitals_hmac"},
+    )
     assert answer.status_code == 200, answer.text
     return cid, answer.json()["secret"]
 
 
 def test_an_inbound_signature_with_a_superscript_digit_is_refused(world):
     cid, _ = _inbound(world)
-    answer = world.client.post(f"/api/webhooks/inbound/{cid}", content=b"{}", headers={
-        "Content-Type": "application/json",
-        "X-HoloVitals-Signature": "t=²,v1=00".encode("latin-1")})  # as the attacker sent it
+    answer = world.client.post(
+        f"/api/webhooks/inbound/{cid}",
+        content=b"{}",
+        headers={
+            "Content-Type": "application/json",
+            "X-HoloVitals-Signature": "t=²,v1=00".encode("latin-1"),
+        },
+    )  # as the attacker sent it
     assert answer.status_code == 401, answer.text
 
 
@@ -35,8 +43,14 @@ def test_an_inbound_signature_with_a_superscript_digit_is_refused(world):
 def test_a_signed_bundle_with_a_broken_entry_list_is_a_400(world, entry):
     cid, secret = _inbound(world)
     body = orjson.dumps({"resourceType": "Bundle", "type": "history", "entry": entry})
-    answer = world.client.post(f"/api/webhooks/inbound/{cid}", content=body, headers={
-        "Content-Type": "application/fhir+json", **notify.sign(body, secret, "holovitals")})
+    answer = world.client.post(
+        f"/api/webhooks/inbound/{cid}",
+        content=body,
+        headers={
+            "Content-Type": "application/fhir+json",
+            **notify.sign(body, secret, "holovitals"),
+        },
+    )
     assert answer.status_code == 400, answer.text
 
 
@@ -44,17 +58,40 @@ def _patch_targets(world) -> list[tuple[str, list[str]]]:
     with session_scope() as session:
         cid = make_connection(session, "Null target").id
         sid = make_subscription(session).id
-        rid = DataTransformationService(session).create(
-            RuleIn(kind="redact", params={"path": "text"})).id
+        rid = (
+            DataTransformationService(session)
+            .create(RuleIn(kind="redact", params={"path": "text"}))
+            .id
+        )
     return [
-        (f"/api/connections/{cid}", ["name", "base_url", "client_id", "auth_method", "scopes",
-                                     "vendor_params", "concurrency_limit", "validation_mode",
-                                     "status"]),
-        (f"/api/sync/webhooks/{sid}", ["name", "url", "algorithm", "event_types",
-                                       "timeout_seconds", "max_retries", "backoff_seconds",
-                                       "active"]),
-        (f"/api/transformations/rules/{rid}", ["kind", "params", "resource_type",
-                                               "direction"]),
+        (
+            f"/api/connections/{cid}",
+            [
+                "name",
+                "base_url",
+                "client_id",
+                "auth_method",
+                "scopes",
+                "vendor_params",
+                "concurrency_limit",
+                "validation_mode",
+                "status",
+            ],
+        ),
+        (
+            f"/api/sync/webhooks/{sid}",
+            [
+                "name",
+                "url",
+                "algorithm",
+                "event_types",
+                "timeout_seconds",
+                "max_retries",
+                "backoff_seconds",
+                "active",
+            ],
+        ),
+        (f"/api/transformations/rules/{rid}", ["kind", "params", "resource_type", "direction"]),
         ("/api/users/1", ["role", "active", "password"]),
     ]
 
@@ -79,32 +116,51 @@ def test_null_for_a_field_that_cannot_be_empty_is_a_422_naming_it(world):
     # Where null means something (clear the schedule) it is taken.
     with session_scope() as session:
         cid = make_connection(session, "Scheduled", sync_schedule="*/5 * * * *").id
-    cleared = world.client.patch(f"/api/connections/{cid}", headers=world.headers("admin"),
-                                 json={"sync_schedule": None})
+    cleared = world.client.patch(
+        f"/api/connections/{cid}", headers=world.headers("admin"), json={"sync_schedule": None}
+    )
     assert cleared.status_code == 200 and cleared.json()["sync_schedule"] is None
 
 
-BAD_URLS = ["http://[::1/x", "http://[::1/fhir", "http://ehr.example.org/\x00fhir",
-            "http://ehr.example.org/f hir", "https://", "http://ehr.example.org:99999/fhir"]
+BAD_URLS = [
+    "http://[::1/x",
+    "http://[::1/fhir",
+    "http://ehr.example.org/\x00fhir",
+    "http://ehr.example.org/f hir",
+    "https://",
+    "http://ehr.example.org:99999/fhir",
+]
 
 
 def test_malformed_urls_are_422_and_nothing_is_stored(world):
     before = _state()
     for url in BAD_URLS:
-        made = world.client.post("/api/connections", headers=world.headers("admin"), json={
-            "name": f"Bad {url!r}", "vendor": "generic", "base_url": url})
+        made = world.client.post(
+            "/api/connections",
+            headers=world.headers("admin"),
+            json={"name": f"Bad {url!r}", "vendor": "generic", "base_url": url},
+        )
         assert made.status_code == 422, (url, made.text)
         assert made.json()["error"]["fields"][0]["field"] == "body.base_url"
-        hook = world.client.post("/api/sync/webhooks", headers=world.headers("operator"),
-                                 json={"name": f"Bad {url!r}", "url": url,
-                                       "event_types": ["sync.completed"]})
+        hook = world.client.post(
+            "/api/sync/webhooks",
+            headers=world.headers("operator"),
+            json={"name": f"Bad {url!r}", "url": url, "event_types": ["sync.completed"]},
+        )
         assert hook.status_code in (400, 422), (url, hook.text)
     assert _state() == before
 
 
 def test_a_femtosecond_timeout_is_refused(world):
-    answer = world.client.post("/api/sync/webhooks", headers=world.headers("operator"), json={
-        "name": "tiny", "url": "https://93.184.215.14/hook", "event_types": ["sync.completed"],
-        "timeout_seconds": 5e-324})
+    answer = world.client.post(
+        "/api/sync/webhooks",
+        headers=world.headers("operator"),
+        json={
+            "name": "tiny",
+            "url": "https://93.184.215.14/hook",
+            "event_types": ["sync.completed"],
+            "timeout_seconds": 5e-324,
+        },
+    )
     assert answer.status_code == 422
     assert answer.json()["error"]["fields"][0]["field"] == "body.timeout_seconds"

@@ -13,10 +13,15 @@ SECRET = "S3cr3t-Client-Value-9f8e7d"
 
 
 def _create(world, **extra):
-    body = {"name": "Mercy General", "vendor": "epic",
-            "base_url": "https://fhir.mercy.example/api/FHIR/R4",
-            "client_id": "abc", "auth_method": "client_secret_basic",
-            "client_secret": SECRET, "vendor_params": {"tenant": "t1"}} | extra
+    body = {
+        "name": "Mercy General",
+        "vendor": "epic",
+        "base_url": "https://fhir.mercy.example/api/FHIR/R4",
+        "client_id": "abc",
+        "auth_method": "client_secret_basic",
+        "client_secret": SECRET,
+        "vendor_params": {"tenant": "t1"},
+    } | extra
     return world.client.post("/api/connections", json=body, headers=world.headers("admin"))
 
 
@@ -58,8 +63,9 @@ def test_bad_cron_schedule_is_refused(world):
 def test_duplicate_name_is_409_and_unknown_id_404(world):
     assert _create(world).status_code == 201
     assert _create(world).status_code == 409
-    assert world.client.get("/api/connections/999", headers=world.headers("viewer")).status_code \
-        == 404
+    assert (
+        world.client.get("/api/connections/999", headers=world.headers("viewer")).status_code == 404
+    )
 
 
 def test_generated_key_is_served_as_public_jwks(world):

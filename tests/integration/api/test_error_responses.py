@@ -25,8 +25,10 @@ ERROR_REF = "#/components/schemas/ErrorBody"
 UNKNOWN_ID = "987654321"
 # Would reach out to a URL stored on a row; with an unknown id they stop at the 404 first,
 # but a stray row with that id must never send anything, so they are not probed.
-NOT_PROBED = {("POST", "/api/connections/{connection_id}/test"),
-              ("POST", "/api/sync/webhooks/{subscription_id}/test")}
+NOT_PROBED = {
+    ("POST", "/api/connections/{connection_id}/test"),
+    ("POST", "/api/sync/webhooks/{subscription_id}/test"),
+}
 # State changes refused with 409 when the object is not in a state that allows them.
 STATE_CONFLICTS = {
     ("POST", "/api/sync/jobs/{job_id}/cancel"),
@@ -94,8 +96,11 @@ def test_auth_errors_follow_the_permission_matrix(spec) -> None:
         if needed is None:
             continue  # open routes: a bad token is still refused where the caller is read
         assert 401 in errors, (method, path)
-        assert (403 in errors) == (needed != "viewer") or path == "/api/auth/tokens", \
-            (method, path, needed)
+        assert (403 in errors) == (needed != "viewer") or path == "/api/auth/tokens", (
+            method,
+            path,
+            needed,
+        )
 
 
 def test_state_conflicts_are_documented(spec) -> None:
@@ -126,8 +131,15 @@ def _probes(method: str, path: str, op: dict[str, Any]) -> list[dict[str, Any]]:
     if "requestBody" in op:
         probes.append({"method": method, "url": url, "params": query, "json": {}})
         for raw in (b"{not json", b"\x80"):  # JSON that does not parse (422), not text (400)
-            probes.append({"method": method, "url": url, "params": query, "content": raw,
-                           "headers": {"Content-Type": "application/json"}})
+            probes.append(
+                {
+                    "method": method,
+                    "url": url,
+                    "params": query,
+                    "content": raw,
+                    "headers": {"Content-Type": "application/json"},
+                }
+            )
     return probes
 
 
@@ -143,10 +155,16 @@ def test_every_error_answer_is_documented(world, spec, role) -> None:
             if response.status_code < 400:
                 continue
             seen.add(response.status_code)
-            assert response.status_code in _errors(op), \
-                (method, path, role, response.status_code, response.text[:200])
+            assert response.status_code in _errors(op), (
+                method,
+                path,
+                role,
+                response.status_code,
+                response.text[:200],
+            )
             error = response.json()["error"]
             assert error["code"] and error["message"], (method, path, response.text[:200])
     # The probes did reach each kind of refusal they are made for.
-    assert seen >= {None: {401, 400}, "viewer": {403, 404, 422, 400},
-                    "admin": {404, 422, 400}}[role], seen
+    assert (
+        seen >= {None: {401, 400}, "viewer": {403, 404, 422, 400}, "admin": {404, 422, 400}}[role]
+    ), seen

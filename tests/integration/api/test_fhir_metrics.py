@@ -29,10 +29,12 @@ def recording(world) -> Iterator[None]:
 
 
 def _client(base_url: str, vendor: str) -> FhirClient:
-    creds = ClientSecret(client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET,
-                         scope="system/*.read")
-    config = ClientConfig(base_url=base_url, retry=RETRY,
-                          timeouts=Timeouts(connect=2, read=10, write=10, pool=10))
+    creds = ClientSecret(
+        client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET, scope="system/*.read"
+    )
+    config = ClientConfig(
+        base_url=base_url, retry=RETRY, timeouts=Timeouts(connect=2, read=10, write=10, pool=10)
+    )
     return FhirClient(config, creds, vendor=vendor)
 
 
@@ -81,10 +83,18 @@ def test_latency_and_errors_by_vendor(world, recording, sandbox):
     assert _count(samples, "epic", "token") >= 1
     # Cumulative buckets: +Inf holds every attempt, the sum is a positive number of seconds.
     key = (("le", "+Inf"), ("resource_type", "Patient"), ("vendor", "epic"))
-    assert samples[("holovitals_fhir_request_duration_seconds_bucket", key)] == \
-        _count(samples, "epic", "Patient")
-    assert samples[("holovitals_fhir_request_duration_seconds_sum",
-                    (("resource_type", "Patient"), ("vendor", "epic")))] > 0
+    assert samples[("holovitals_fhir_request_duration_seconds_bucket", key)] == _count(
+        samples, "epic", "Patient"
+    )
+    assert (
+        samples[
+            (
+                "holovitals_fhir_request_duration_seconds_sum",
+                (("resource_type", "Patient"), ("vendor", "epic")),
+            )
+        ]
+        > 0
+    )
 
 
 def test_unanswered_requests_count_as_network_errors(world, recording):

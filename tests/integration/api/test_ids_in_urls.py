@@ -17,16 +17,29 @@ from holovitals_sync.models import InboundEvent, InboundStatus, SyncJob
 from holovitals_sync.services.event_jobs import process_event
 from tests.factories import make_connection
 
-BAD_IDS = ["../../../../outside-base", "..", "a/b", "x?y=1", "x#frag", "%2e%2e", "Patient/1",
-           "a" * 65, "", " pt-1"]
+BAD_IDS = [
+    "../../../../outside-base",
+    "..",
+    "a/b",
+    "x?y=1",
+    "x#frag",
+    "%2e%2e",
+    "Patient/1",
+    "a" * 65,
+    "",
+    " pt-1",
+]
 
 
 @pytest.mark.parametrize("bad", BAD_IDS)
 def test_a_patient_sync_for_an_id_that_is_no_fhir_id_is_refused(world, bad):
     with session_scope() as session:
         cid = make_connection(session).id
-    refused = world.client.post("/api/sync/jobs", headers=world.headers("operator"), json={
-        "connection_id": cid, "job_type": "patient", "patient_id": bad})
+    refused = world.client.post(
+        "/api/sync/jobs",
+        headers=world.headers("operator"),
+        json={"connection_id": cid, "job_type": "patient", "patient_id": bad},
+    )
     assert refused.status_code == 422, refused.text
     assert bad not in refused.text or not bad  # the value is not echoed back
     with session_scope() as session:
@@ -34,10 +47,10 @@ def test_a_patient_sync_for_an_id_that_is_no_fhir_id_is_refused(world, bad):
 
 
 def test_the_client_builds_no_url_with_a_segment_out_of_place():
-    client = FhirClient(ClientConfig(base_url="https://ehr.example.org/fhir"),
-                        StaticToken("token"))
+    client = FhirClient(ClientConfig(base_url="https://ehr.example.org/fhir"), StaticToken("token"))
     assert client.url("Patient", "pt-1", "$everything") == (
-        "https://ehr.example.org/fhir/Patient/pt-1/$everything")
+        "https://ehr.example.org/fhir/Patient/pt-1/$everything"
+    )
     for bad in ("..", ".", "a/b", "x?y", "%2e%2e", "", "x#y"):
         with pytest.raises(InvalidId):
             client.url("Patient", bad, "$everything")
@@ -46,8 +59,11 @@ def test_the_client_builds_no_url_with_a_segment_out_of_place():
 def test_an_inbound_event_naming_a_path_is_failed_not_followed(world):
     with session_scope() as session:
         cid = make_connection(session).id
-        event = InboundEvent(connection_id=cid, event_type="event-notification",
-                             patient_ref="Patient/..%2F..%2Fmetadata")
+        event = InboundEvent(
+            connection_id=cid,
+            event_type="event-notification",
+            patient_ref="Patient/..%2F..%2Fmetadata",
+        )
         session.add(event)
         session.flush()
         event_id = event.id

@@ -17,9 +17,11 @@ def _connection() -> int:
 def test_start_list_get_cancel_retry(world):
     cid = _connection()
     op = world.headers("operator")
-    created = world.client.post("/api/sync/jobs", headers=op,
-                                json={"connection_id": cid, "job_type": "incremental",
-                                      "priority": "high"})
+    created = world.client.post(
+        "/api/sync/jobs",
+        headers=op,
+        json={"connection_id": cid, "job_type": "incremental", "priority": "high"},
+    )
     assert created.status_code == 201, created.text
     job = created.json()
     assert job["status"] == "queued" and job["requested_by_kind"] == "token"
@@ -38,21 +40,26 @@ def test_start_list_get_cancel_retry(world):
     assert retried.json()["status"] == "queued"
     assert world.client.post(f"/api/sync/jobs/{job['id']}/retry", headers=op).status_code == 409
     with session_scope() as session:
-        actions = [a.action for a in session.exec(select(AuditLog).where(
-            AuditLog.target_type == "sync_job"))]
+        actions = [
+            a.action
+            for a in session.exec(select(AuditLog).where(AuditLog.target_type == "sync_job"))
+        ]
     assert actions == ["sync_job.start", "sync_job.cancel", "sync_job.retry"]
 
 
 def test_invalid_bodies_and_unknown_connection(world):
     cid = _connection()
     op = world.headers("operator")
-    bad = [{"connection_id": cid, "job_type": "patient"},
-           {"connection_id": cid, "job_type": "resource", "resource_type": "not a type"},
-           {"connection_id": cid, "job_type": "sideways"}]
+    bad = [
+        {"connection_id": cid, "job_type": "patient"},
+        {"connection_id": cid, "job_type": "resource", "resource_type": "not a type"},
+        {"connection_id": cid, "job_type": "sideways"},
+    ]
     for body in bad:
         assert world.client.post("/api/sync/jobs", headers=op, json=body).status_code == 422
-    missing = world.client.post("/api/sync/jobs", headers=op,
-                                json={"connection_id": 999, "job_type": "full"})
+    missing = world.client.post(
+        "/api/sync/jobs", headers=op, json={"connection_id": 999, "job_type": "full"}
+    )
     assert missing.status_code == 404
 
 
@@ -64,16 +71,21 @@ def test_list_filters_and_cursor_pagination(world):
             make_job(session, cid, JobStatus.COMPLETED)
         make_job(session, other, JobStatus.FAILED)
     viewer = world.headers("viewer")
-    page = world.client.get("/api/sync/jobs", headers=viewer,
-                            params={"connection_id": cid, "limit": 3}).json()
+    page = world.client.get(
+        "/api/sync/jobs", headers=viewer, params={"connection_id": cid, "limit": 3}
+    ).json()
     assert len(page["items"]) == 3 and page["next_cursor"]
-    rest = world.client.get("/api/sync/jobs", headers=viewer,
-                            params={"connection_id": cid, "cursor": page["next_cursor"]}).json()
+    rest = world.client.get(
+        "/api/sync/jobs",
+        headers=viewer,
+        params={"connection_id": cid, "cursor": page["next_cursor"]},
+    ).json()
     ids = [j["id"] for j in page["items"] + rest["items"]]
     assert len(ids) == 5 == len(set(ids)) and ids == sorted(ids, reverse=True)
     assert rest["next_cursor"] is None
-    failed = world.client.get("/api/sync/jobs", headers=viewer,
-                              params={"status": "failed"}).json()["items"]
+    failed = world.client.get("/api/sync/jobs", headers=viewer, params={"status": "failed"}).json()[
+        "items"
+    ]
     assert [j["connection_id"] for j in failed] == [other]
 
 
@@ -86,11 +98,13 @@ def test_dead_letter_and_replay(world):
     listed = world.client.get("/api/sync/dead-letter", headers=viewer).json()
     assert sorted(j["id"] for j in listed) == failed
     assert all(j["last_error"] == "ServerError: HTTP 503" for j in listed)
-    conflict = world.client.post("/api/sync/dead-letter/replay", headers=op,
-                                 json={"job_ids": [done]})
+    conflict = world.client.post(
+        "/api/sync/dead-letter/replay", headers=op, json={"job_ids": [done]}
+    )
     assert conflict.status_code == 409
-    one = world.client.post("/api/sync/dead-letter/replay", headers=op,
-                            json={"job_ids": [failed[0]]}).json()
+    one = world.client.post(
+        "/api/sync/dead-letter/replay", headers=op, json={"job_ids": [failed[0]]}
+    ).json()
     assert [j["status"] for j in one] == ["queued"]
     rest = world.client.post("/api/sync/dead-letter/replay", headers=op, json={}).json()
     assert sorted(j["id"] for j in rest) == failed[1:]
@@ -105,14 +119,21 @@ def test_statistics(world):
     assert set(stats["queues"]) == {"sync", "webhooks", "conflicts", "transformations"}
     assert stats["queues"]["sync"]["waiting"] == 0
     assert stats["jobs"]["failed"] == 1 and stats["records_synced"] == 0
-    assert stats["connections"][0] == {"connection_id": cid, "name": "General Hospital",
-                                       "last_success": None, "lag_seconds": None}
+    assert stats["connections"][0] == {
+        "connection_id": cid,
+        "name": "General Hospital",
+        "last_success": None,
+        "lag_seconds": None,
+    }
 
 
 def test_a_type_the_connection_does_not_serve_is_a_422_naming_the_field(world):
     cid = _connection()
-    refused = world.client.post("/api/sync/jobs", headers=world.headers("operator"), json={
-        "connection_id": cid, "job_type": "resource", "resource_type": "Patientz"})
+    refused = world.client.post(
+        "/api/sync/jobs",
+        headers=world.headers("operator"),
+        json={"connection_id": cid, "job_type": "resource", "resource_type": "Patientz"},
+    )
     assert refused.status_code == 422, refused.text
     [field] = refused.json()["error"]["fields"]
     assert field["field"] == "body.resource_type"

@@ -14,29 +14,35 @@ EVIL = ["http://localhost:3001", "http://evil.example", "null", "http://127.0.0.
 
 
 def _signed_in(world) -> None:
-    answer = world.client.post("/api/auth/login", json={"username": "admin",
-                                                        "password": PASSWORD})
+    answer = world.client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
     assert answer.status_code == 200
 
 
 def test_changes_with_the_cookie_from_another_origin_are_refused(world):
     _signed_in(world)
     for origin in EVIL:
-        refused = world.client.post("/api/auth/tokens", headers={"Origin": origin},
-                                    json={"name": "stolen", "role": "admin"})
+        refused = world.client.post(
+            "/api/auth/tokens", headers={"Origin": origin}, json={"name": "stolen", "role": "admin"}
+        )
         assert refused.status_code == 403, origin
         assert "hvs_" not in refused.text
     # The dashboard's own origin, and scripts (no Origin), go on working.
-    own = world.client.post("/api/auth/tokens", headers={"Origin": "http://localhost:3000"},
-                            json={"name": "mine", "role": "viewer"})
+    own = world.client.post(
+        "/api/auth/tokens",
+        headers={"Origin": "http://localhost:3000"},
+        json={"name": "mine", "role": "viewer"},
+    )
     assert own.status_code == 201, own.text
     script = world.client.post("/api/auth/tokens", json={"name": "cron", "role": "viewer"})
     assert script.status_code == 201
     # Reading is not a change; a bearer token is not a cookie a page can borrow.
     assert world.client.get("/api/auth/me", headers={"Origin": EVIL[0]}).status_code == 200
     world.client.cookies.clear()
-    bearer = world.client.post("/api/auth/tokens", json={"name": "t", "role": "viewer"},
-                               headers={**world.headers("admin"), "Origin": EVIL[1]})
+    bearer = world.client.post(
+        "/api/auth/tokens",
+        json={"name": "t", "role": "viewer"},
+        headers={**world.headers("admin"), "Origin": EVIL[1]},
+    )
     assert bearer.status_code == 201
 
 
@@ -48,9 +54,9 @@ def test_the_backend_allows_only_the_dashboard_origins(monkeypatch):
     import rxconfig
 
     config = importlib.reload(rxconfig).config
-    assert list(config.cors_allowed_origins) == ["http://localhost:3456",
-                                                 "http://127.0.0.1:3456"]
+    assert list(config.cors_allowed_origins) == ["http://localhost:3456", "http://127.0.0.1:3456"]
     monkeypatch.setenv("HOLOVITALS_DASHBOARD_ORIGINS", "https://sync.example-hospital.org/")
     get_settings.cache_clear()
     assert list(importlib.reload(rxconfig).config.cors_allowed_origins) == [
-        "https://sync.example-hospital.org"]
+        "https://sync.example-hospital.org"
+    ]

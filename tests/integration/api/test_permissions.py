@@ -29,30 +29,48 @@ ROUTES = [
     ("GET", "/api/records/errors?connection_id={cid}&layer=required", None, "viewer"),
     ("GET", "/api/records/errors.csv?connection_id={cid}", None, "viewer"),
     ("GET", "/api/records/{cid}/{rtype}/{pid}", None, "viewer"),
-    ("PUT", "/api/records/{cid}/{rtype}/{pid}", {"resourceType": "Patient", "id": "p1",
-                                                "gender": "other"}, "operator"),
+    (
+        "PUT",
+        "/api/records/{cid}/{rtype}/{pid}",
+        {"resourceType": "Patient", "id": "p1", "gender": "other"},
+        "operator",
+    ),
     ("PATCH", "/api/records/{cid}/{rtype}/{pid}", {"gender": "female"}, "operator"),
     ("DELETE", "/api/records/{cid}/{rtype}/{pid}", None, "operator"),
     ("GET", "/api/transformations/rules", None, "viewer"),
-    ("POST", "/api/transformations/rules", {"kind": "redact", "params": {"path": "text"}},
-     "admin"),
-    ("POST", "/api/transformations/rules/dry-run", {"resource": {"resourceType": "Patient"}},
-     "operator"),
+    ("POST", "/api/transformations/rules", {"kind": "redact", "params": {"path": "text"}}, "admin"),
+    (
+        "POST",
+        "/api/transformations/rules/dry-run",
+        {"resource": {"resourceType": "Patient"}},
+        "operator",
+    ),
     ("PATCH", "/api/transformations/rules/{rid}", {"description": "d"}, "admin"),
     ("PUT", "/api/transformations/rules/{rid}/enabled", {"enabled": False}, "admin"),
     ("POST", "/api/transformations/rules/reorder", {"rule_ids": ["{rid}"]}, "admin"),
     ("DELETE", "/api/transformations/rules/{rid}", None, "admin"),
     ("GET", "/api/connections/{cid}/jwks.json", None, None),
     ("GET", "/api/connections/{cid}/validation-rules", None, "viewer"),
-    ("POST", "/api/connections/{cid}/validation-rules",
-     {"check": "range", "name": "r{n}", "path": "valueQuantity.value", "min": 0}, "admin"),
-    ("POST", "/api/connections/{cid}/validation-rules/check",
-     {"resource": {"resourceType": "Observation"}}, "operator"),
-    ("POST", "/api/connections/{cid}/validation-rules/reorder", {"rule_ids": ["{vid}"]},
-     "admin"),
+    (
+        "POST",
+        "/api/connections/{cid}/validation-rules",
+        {"check": "range", "name": "r{n}", "path": "valueQuantity.value", "min": 0},
+        "admin",
+    ),
+    (
+        "POST",
+        "/api/connections/{cid}/validation-rules/check",
+        {"resource": {"resourceType": "Observation"}},
+        "operator",
+    ),
+    ("POST", "/api/connections/{cid}/validation-rules/reorder", {"rule_ids": ["{vid}"]}, "admin"),
     ("GET", "/api/connections/{cid}/validation-rules/{vid}", None, "viewer"),
-    ("PUT", "/api/connections/{cid}/validation-rules/{vid}",
-     {"check": "fhirpath", "name": "f", "expression": "status.exists()"}, "admin"),
+    (
+        "PUT",
+        "/api/connections/{cid}/validation-rules/{vid}",
+        {"check": "fhirpath", "name": "f", "expression": "status.exists()"},
+        "admin",
+    ),
     ("PATCH", "/api/connections/{cid}/validation-rules/{vid}", {"enabled": False}, "admin"),
     ("DELETE", "/api/connections/{cid}/validation-rules/{vid}", None, "admin"),
     ("GET", "/api/auth/me", None, "viewer"),
@@ -60,14 +78,22 @@ ROUTES = [
     ("POST", "/api/auth/tokens", {"name": "t", "role": "viewer"}, "viewer"),
     ("GET", "/api/connections", None, "viewer"),
     ("GET", "/api/connections/{cid}", None, "viewer"),
-    ("POST", "/api/connections", {"name": "N{n}", "vendor": "generic",
-                                  "base_url": "https://x.example/fhir"}, "admin"),
+    (
+        "POST",
+        "/api/connections",
+        {"name": "N{n}", "vendor": "generic", "base_url": "https://x.example/fhir"},
+        "admin",
+    ),
     ("PATCH", "/api/connections/{cid}", {"scopes": "system/*.rs"}, "admin"),
     ("POST", "/api/connections/{cid}/keys", {"alg": "ES384"}, "admin"),
     ("DELETE", "/api/connections/{other}", None, "admin"),
     ("GET", "/api/users", None, "admin"),
-    ("POST", "/api/users", {"username": "u{n}", "password": "long enough password",
-                            "role": "viewer"}, "admin"),
+    (
+        "POST",
+        "/api/users",
+        {"username": "u{n}", "password": "long enough password", "role": "viewer"},
+        "admin",
+    ),
     ("PATCH", "/api/users/{uid}", {"active": True}, "admin"),
     ("GET", "/api/audit", None, "operator"),
     ("GET", "/api/audit/verify", None, "admin"),
@@ -80,8 +106,12 @@ ROUTES = [
     ("POST", "/api/sync/dead-letter/replay", {}, "operator"),
     ("GET", "/api/sync/statistics", None, "viewer"),
     ("GET", "/api/sync/webhooks", None, "viewer"),
-    ("POST", "/api/sync/webhooks", {"name": "w{n}", "url": "https://93.184.215.14/hook",
-                                    "event_types": ["patient.updated"]}, "operator"),
+    (
+        "POST",
+        "/api/sync/webhooks",
+        {"name": "w{n}", "url": "https://93.184.215.14/hook", "event_types": ["patient.updated"]},
+        "operator",
+    ),
     ("GET", "/api/sync/webhooks/event-types", None, "viewer"),
     ("GET", "/api/sync/webhooks/inbound/stats", None, "viewer"),
     ("GET", "/api/sync/webhooks/{sid}", None, "viewer"),
@@ -94,18 +124,34 @@ ROUTES = [
     ("PUT", "/api/connections/{cid}/inbound-auth", {"auth": "websub_hmac"}, "admin"),
     ("GET", "/api/sync/conflicts", None, "viewer"),
     ("GET", "/api/sync/conflicts/{xid}", None, "viewer"),
-    ("POST", "/api/sync/conflicts/{xid}/resolve", {"strategy": "use_local", "reason": "r",
-                                                   "write_back": False}, "operator"),
-    ("POST", "/api/sync/conflicts/resolve-bulk", {"filter": {}, "strategy": "use_remote",
-                                                  "reason": "r", "write_back": False}, "operator"),
+    (
+        "POST",
+        "/api/sync/conflicts/{xid}/resolve",
+        {"strategy": "use_local", "reason": "r", "write_back": False},
+        "operator",
+    ),
+    (
+        "POST",
+        "/api/sync/conflicts/resolve-bulk",
+        {"filter": {}, "strategy": "use_remote", "reason": "r", "write_back": False},
+        "operator",
+    ),
     ("GET", "/api/sync/conflicts/policies", None, "viewer"),
-    ("PUT", "/api/sync/conflicts/policies", {"resource_type": "Basic",
-                                             "strategy": "use_remote"}, "admin"),
+    (
+        "PUT",
+        "/api/sync/conflicts/policies",
+        {"resource_type": "Basic", "strategy": "use_remote"},
+        "admin",
+    ),
     ("GET", "/api/alerts?status=open", None, "viewer"),
     ("POST", "/api/alerts/{aid}/acknowledge", None, "operator"),
     ("GET", "/api/alerts/thresholds", None, "viewer"),
-    ("PUT", "/api/alerts/thresholds", {"kind": "queue_depth", "queue": "sync", "value": 10},
-     "admin"),
+    (
+        "PUT",
+        "/api/alerts/thresholds",
+        {"kind": "queue_depth", "queue": "sync", "value": 10},
+        "admin",
+    ),
     ("GET", "/api/connections/{cid}/hl7/feeds", None, "viewer"),
     ("POST", "/api/connections/{cid}/hl7/feeds", {"sending_application": "APP{n}"}, "admin"),
     ("DELETE", "/api/connections/{cid}/hl7/feeds/{fid}", None, "admin"),
@@ -120,18 +166,33 @@ def test_every_route_is_listed():
 
     spec = TestClient(create_api()).get("/api/openapi.json").json()
     documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
-    listed = {(m, p.replace("{cid}", "{connection_id}").replace("{other}", "{connection_id}")
-               .replace("{uid}", "{user_id}").replace("{fjid}", "{job_id}")
-               .replace("{jid}", "{job_id}").replace("{sid}", "{subscription_id}")
-               .replace("{did}", "{delivery_id}").replace("{xid}", "{conflict_id}")
-               .replace("{rid}", "{rule_id}").replace("{aid}", "{alert_id}")
-               .replace("{vid}", "{rule_id}").replace("{rtype}", "{resource_type}")
-               .replace("{pid}", "{remote_id}").replace("{fid}", "{feed_id}")
-               .split("?")[0])
-              for m, p, _, _ in ROUTES}
+    listed = {
+        (
+            m,
+            p.replace("{cid}", "{connection_id}")
+            .replace("{other}", "{connection_id}")
+            .replace("{uid}", "{user_id}")
+            .replace("{fjid}", "{job_id}")
+            .replace("{jid}", "{job_id}")
+            .replace("{sid}", "{subscription_id}")
+            .replace("{did}", "{delivery_id}")
+            .replace("{xid}", "{conflict_id}")
+            .replace("{rid}", "{rule_id}")
+            .replace("{aid}", "{alert_id}")
+            .replace("{vid}", "{rule_id}")
+            .replace("{rtype}", "{resource_type}")
+            .replace("{pid}", "{remote_id}")
+            .replace("{fid}", "{feed_id}")
+            .split("?")[0],
+        )
+        for m, p, _, _ in ROUTES
+    }
     # Logging in and out is open by design; revoking is covered in test_auth.
-    documented -= {("POST", "/api/auth/login"), ("POST", "/api/auth/logout"),
-                   ("DELETE", "/api/auth/tokens/{token_id}")}
+    documented -= {
+        ("POST", "/api/auth/login"),
+        ("POST", "/api/auth/logout"),
+        ("DELETE", "/api/auth/tokens/{token_id}"),
+    }
     # The inbound receiver takes no session or token: the sender's signature (or bearer
     # secret) authenticates it, covered in tests/integration/webhooks/test_inbound.py.
     documented -= {("POST", "/api/webhooks/inbound/{connection_id}")}
@@ -162,12 +223,18 @@ def test_permission_matrix(world, role):
             sid = make_subscription(session, url="http://10.0.0.1/hook").id
             did = make_delivery(session, sid).id
             xid = make_conflict(session, cid)
-            rid = DataTransformationService(session).create(
-                RuleIn(kind="redact", params={"path": "text"})
-            ).id
-            vid = ValidationRuleService(session).add(
-                cid, {"check": "pattern", "name": "mrn", "path": "id", "pattern": "[a-z0-9-]+"}
-            ).id
+            rid = (
+                DataTransformationService(session)
+                .create(RuleIn(kind="redact", params={"path": "text"}))
+                .id
+            )
+            vid = (
+                ValidationRuleService(session)
+                .add(
+                    cid, {"check": "pattern", "name": "mrn", "path": "id", "pattern": "[a-z0-9-]+"}
+                )
+                .id
+            )
             alert = Alert(kind=AlertKind.QUEUE_DEPTH, subject=f"queue:q{n}", message="m")
             session.add(alert)
             session.flush()
@@ -177,9 +244,23 @@ def test_permission_matrix(world, role):
             session.flush()
             fid = feed.id
             etag = local_etag(session.get(SyncedRecord, make_record(session, cid)))
-        url = path.format(cid=cid, other=other, uid=1, n=n, jid=jid, fjid=fjid, sid=sid,
-                          did=did, xid=xid, rid=rid, aid=aid, vid=vid, fid=fid, rtype="Patient",
-                          pid="p1")
+        url = path.format(
+            cid=cid,
+            other=other,
+            uid=1,
+            n=n,
+            jid=jid,
+            fjid=fjid,
+            sid=sid,
+            did=did,
+            xid=xid,
+            rid=rid,
+            aid=aid,
+            vid=vid,
+            fid=fid,
+            rtype="Patient",
+            pid="p1",
+        )
         payload = None
         if body is not None:
             payload = {k: _fill(v, n=n, cid=cid, rid=rid, vid=vid) for k, v in body.items()}

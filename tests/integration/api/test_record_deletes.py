@@ -25,8 +25,7 @@ def _stored(record_id: int) -> SyncedRecord:
 
 def _audited() -> list[AuditLog]:
     with session_scope() as session:
-        return list(session.exec(select(AuditLog).where(
-            AuditLog.action == "record.delete_local")))
+        return list(session.exec(select(AuditLog).where(AuditLog.action == "record.delete_local")))
 
 
 def test_delete_marks_the_record_for_the_next_outbound_job(world):
@@ -47,7 +46,10 @@ def test_delete_marks_the_record_for_the_next_outbound_job(world):
     assert row.remote_body == {"resourceType": "Patient", "id": "p1"}  # nothing lost yet
     (entry,) = _audited()
     assert (entry.actor, entry.target_type, entry.target_id) == (
-        row.local_deleted_by, "record", str(rid))
+        row.local_deleted_by,
+        "record",
+        str(rid),
+    )
     assert entry.details == {"connection_id": cid, "resource_type": "Patient"}  # ids only
 
     # Asked again with the current version: the same answer, nothing stored twice.
@@ -57,14 +59,18 @@ def test_delete_marks_the_record_for_the_next_outbound_job(world):
     stale = world.client.delete(_url(cid), headers={**op, "If-Match": etag})
     assert stale.status_code == 412 and stale.json()["error"]["code"] == "precondition_failed"
     # A marked record takes no further change.
-    changed = world.client.patch(_url(cid), headers={**op, **MERGE,
-                                                     "If-Match": body["local_version"]},
-                                 json={"gender": "other"})
+    changed = world.client.patch(
+        _url(cid),
+        headers={**op, **MERGE, "If-Match": body["local_version"]},
+        json={"gender": "other"},
+    )
     assert changed.status_code == 409 and "marked for deletion" in changed.text
-    listed = world.client.get("/api/records", params={"connection_id": cid},
-                              headers=world.headers("viewer")).json()["items"]
+    listed = world.client.get(
+        "/api/records", params={"connection_id": cid}, headers=world.headers("viewer")
+    ).json()["items"]
     assert [(i["remote_id"], i["local_deleted"], i["dirty"]) for i in listed] == [
-        ("p1", True, True)]
+        ("p1", True, True)
+    ]
 
 
 def test_refusals_leave_the_record_as_it_was(world):
@@ -83,17 +89,29 @@ def test_refusals_leave_the_record_as_it_was(world):
     refused = [
         (world.client.delete(_url(cid), headers=op), 428),
         (world.client.delete(_url(cid), headers={**op, "If-Match": 'W/"not-the-version"'}), 412),
-        (world.client.delete(_url(cid, "Basic", "pt-1"),
-                             headers={**op, "If-Match": held_etag}), 409),
-        (world.client.delete(_url(cid, "Patient", "gone"),
-                             headers={**op, "If-Match": gone_etag}), 409),
-        (world.client.delete(_url(cid), headers={**world.headers("viewer"),
-                                                 "If-Match": etag}), 403),
+        (
+            world.client.delete(_url(cid, "Basic", "pt-1"), headers={**op, "If-Match": held_etag}),
+            409,
+        ),
+        (
+            world.client.delete(
+                _url(cid, "Patient", "gone"), headers={**op, "If-Match": gone_etag}
+            ),
+            409,
+        ),
+        (
+            world.client.delete(_url(cid), headers={**world.headers("viewer"), "If-Match": etag}),
+            403,
+        ),
         (world.client.delete(_url(cid), headers={"If-Match": etag}), 401),
-        (world.client.delete(_url(cid, "Patient", "nobody"),
-                             headers={**op, "If-Match": etag}), 404),
-        (world.client.delete(_url(cid, "Patient", "bad*id"),
-                             headers={**op, "If-Match": etag}), 422),
+        (
+            world.client.delete(_url(cid, "Patient", "nobody"), headers={**op, "If-Match": etag}),
+            404,
+        ),
+        (
+            world.client.delete(_url(cid, "Patient", "bad*id"), headers={**op, "If-Match": etag}),
+            422,
+        ),
     ]
     for response, status in refused:
         assert response.status_code == status, (status, response.text)
@@ -106,15 +124,27 @@ def test_refusals_leave_the_record_as_it_was(world):
 
 def test_a_vendor_without_fhir_deletes_is_refused_before_anything_is_stored(world):
     with session_scope() as session:
-        epic = make_connection(session, "Epic hospital", vendor=Vendor.EPIC,
-                               base_url="https://fhir.example.org/api/FHIR/R4").id
-        veradigm = make_connection(session, "Veradigm clinic", vendor=Vendor.VERADIGM,
-                                   base_url="https://fhir.example.org/fhirroute/fhir/t1").id
-        ids = [make_record(session, epic, "e1", "Observation"),
-               make_record(session, veradigm, "v1", "Patient")]
+        epic = make_connection(
+            session,
+            "Epic hospital",
+            vendor=Vendor.EPIC,
+            base_url="https://fhir.example.org/api/FHIR/R4",
+        ).id
+        veradigm = make_connection(
+            session,
+            "Veradigm clinic",
+            vendor=Vendor.VERADIGM,
+            base_url="https://fhir.example.org/fhirroute/fhir/t1",
+        ).id
+        ids = [
+            make_record(session, epic, "e1", "Observation"),
+            make_record(session, veradigm, "v1", "Patient"),
+        ]
     op = world.headers("operator")
-    for cid, rtype, rid, vendor in ((epic, "Observation", "e1", "Epic"),
-                                    (veradigm, "Patient", "v1", "Veradigm")):
+    for cid, rtype, rid, vendor in (
+        (epic, "Observation", "e1", "Epic"),
+        (veradigm, "Patient", "v1", "Veradigm"),
+    ):
         etag = world.client.get(_url(cid, rtype, rid), headers=op).headers["ETag"]
         refused = world.client.delete(_url(cid, rtype, rid), headers={**op, "If-Match": etag})
         assert refused.status_code == 409, refused.text

@@ -25,13 +25,16 @@ ERRORS = "/api/records/errors"
 
 
 @pytest.fixture
-def db_world(database_url: str, redis_client, monkeypatch: pytest.MonkeyPatch
-             ) -> Iterator[ApiWorld]:
+def db_world(
+    database_url: str, redis_client, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ApiWorld]:
     """The API on a migrated SQLite or PostgreSQL database, one token per role."""
     with holovitals_env(monkeypatch, database_url, REDIS_TEST_URL):
         with session_scope() as session:
-            tokens = {role.value: make_token(session, make_user(session, role.value, role))
-                      for role in Role}
+            tokens = {
+                role.value: make_token(session, make_user(session, role.value, role))
+                for role in Role
+            }
         with TestClient(create_api()) as client:
             yield ApiWorld(client, tokens)
 
@@ -45,28 +48,62 @@ def _records() -> tuple[int, dict[str, int]]:
     with session_scope() as session:
         cid, other = make_connection(session, "A").id, make_connection(session, "B").id
         rows = {
-            "p1": SyncedRecord(connection_id=cid, resource_type="Patient", remote_id="p1",
-                               remote_body=_body("Patient", "p1"), remote_version="3",
-                               local_body={**_body("Patient", "p1"), "gender": "other"},
-                               dirty=True),
-            "o1": SyncedRecord(connection_id=cid, resource_type="Observation", remote_id="o1",
-                               patient_ref="Patient/p1", remote_body=_body("Observation", "o1"),
-                               updated_at=LONG_AGO),
-            "o2": SyncedRecord(connection_id=cid, resource_type="Observation", remote_id="o2",
-                               patient_ref="Patient/p2", flagged_invalid=True,
-                               remote_body=_body("Observation", "o2"), updated_at=LONG_AGO),
-            "o3": SyncedRecord(connection_id=cid, resource_type="Observation", remote_id="o3",
-                               patient_ref="Patient/p9", reference_missing=True,
-                               remote_body=_body("Observation", "o3")),
-            "pr1": SyncedRecord(connection_id=cid, resource_type="Practitioner",
-                                remote_id="pr1", remote_body=_body("Practitioner", "pr1"),
-                                updated_at=LONG_AGO),
-            "org1": SyncedRecord(connection_id=cid, resource_type="Organization",
-                                 remote_id="org1", remote_body=_body("Organization", "org1"),
-                                 deleted=True, deleted_at=LONG_AGO,
-                                 delete_reason="not returned by the complete full sync 1"),
-            "x1": SyncedRecord(connection_id=other, resource_type="Patient", remote_id="p1",
-                               remote_body=_body("Patient", "p1")),
+            "p1": SyncedRecord(
+                connection_id=cid,
+                resource_type="Patient",
+                remote_id="p1",
+                remote_body=_body("Patient", "p1"),
+                remote_version="3",
+                local_body={**_body("Patient", "p1"), "gender": "other"},
+                dirty=True,
+            ),
+            "o1": SyncedRecord(
+                connection_id=cid,
+                resource_type="Observation",
+                remote_id="o1",
+                patient_ref="Patient/p1",
+                remote_body=_body("Observation", "o1"),
+                updated_at=LONG_AGO,
+            ),
+            "o2": SyncedRecord(
+                connection_id=cid,
+                resource_type="Observation",
+                remote_id="o2",
+                patient_ref="Patient/p2",
+                flagged_invalid=True,
+                remote_body=_body("Observation", "o2"),
+                updated_at=LONG_AGO,
+            ),
+            "o3": SyncedRecord(
+                connection_id=cid,
+                resource_type="Observation",
+                remote_id="o3",
+                patient_ref="Patient/p9",
+                reference_missing=True,
+                remote_body=_body("Observation", "o3"),
+            ),
+            "pr1": SyncedRecord(
+                connection_id=cid,
+                resource_type="Practitioner",
+                remote_id="pr1",
+                remote_body=_body("Practitioner", "pr1"),
+                updated_at=LONG_AGO,
+            ),
+            "org1": SyncedRecord(
+                connection_id=cid,
+                resource_type="Organization",
+                remote_id="org1",
+                remote_body=_body("Organization", "org1"),
+                deleted=True,
+                deleted_at=LONG_AGO,
+                delete_reason="not returned by the complete full sync 1",
+            ),
+            "x1": SyncedRecord(
+                connection_id=other,
+                resource_type="Patient",
+                remote_id="p1",
+                remote_body=_body("Patient", "p1"),
+            ),
         }
         for row in rows.values():
             session.add(row)
@@ -79,8 +116,9 @@ def _records() -> tuple[int, dict[str, int]]:
 
 
 def _ids(world: ApiWorld, cid: int, **params) -> list[int]:
-    got = world.client.get("/api/records", params={"connection_id": cid, **params},
-                           headers=world.headers("viewer"))
+    got = world.client.get(
+        "/api/records", params={"connection_id": cid, **params}, headers=world.headers("viewer")
+    )
     assert got.status_code == 200, got.text
     return [item["id"] for item in got.json()["items"]]
 
@@ -96,8 +134,9 @@ def test_records_of_a_connection_with_each_filter(db_world):
     # Records without a patient are reachable.
     assert _ids(world, cid, resource_type="Practitioner") == [ids["pr1"]]
     assert _ids(world, cid, invalid="true") == [ids["o2"], ids["o3"]]
-    assert _ids(world, cid, invalid="false") == [ids[n] for n in ("p1", "o1", "pr1", "org1",
-                                                                  "basic")]
+    assert _ids(world, cid, invalid="false") == [
+        ids[n] for n in ("p1", "o1", "pr1", "org1", "basic")
+    ]
     assert _ids(world, cid, dirty="true") == [ids["p1"], ids["basic"]]
     assert ids["p1"] not in _ids(world, cid, dirty="false")
     assert _ids(world, cid, deleted="true") == [ids["org1"]]
@@ -111,26 +150,38 @@ def test_records_of_a_connection_with_each_filter(db_world):
     assert _ids(world, cid, changed_since=since.astimezone(india).isoformat()) == recent
     assert _ids(world, cid, changed_since="2020-01-01T01:00:00+01:00") == everything
     assert _ids(world, cid, changed_since="2020-01-01T00:00:01Z") == recent
-    assert _ids(world, cid, resource_type="Observation", invalid="true",
-                patient="p2") == [ids["o2"]]  # filters combine
+    assert _ids(world, cid, resource_type="Observation", invalid="true", patient="p2") == [
+        ids["o2"]
+    ]  # filters combine
 
 
 def test_record_items_carry_ids_versions_state_and_the_holovitals_copy(db_world):
     cid, ids = _records()
     world = db_world
-    items = {i["id"]: i for i in world.client.get(
-        "/api/records", params={"connection_id": cid},
-        headers=world.headers("viewer")).json()["items"]}
+    items = {
+        i["id"]: i
+        for i in world.client.get(
+            "/api/records", params={"connection_id": cid}, headers=world.headers("viewer")
+        ).json()["items"]
+    }
     patient = items[ids["p1"]]
     detail = world.client.get(f"/api/records/{cid}/Patient/p1", headers=world.headers("viewer"))
     assert patient["local_version"] == detail.headers["ETag"]
     assert (patient["remote_version"], patient["dirty"], patient["body"]["gender"]) == (
-        "3", True, "other")  # the HoloVitals copy, not the EHR's
+        "3",
+        True,
+        "other",
+    )  # the HoloVitals copy, not the EHR's
     assert (patient["connection_id"], patient["resource_type"], patient["remote_id"]) == (
-        cid, "Patient", "p1")
+        cid,
+        "Patient",
+        "p1",
+    )
     org = items[ids["org1"]]
     assert (org["deleted"], org["delete_reason"]) == (
-        True, "not returned by the complete full sync 1")
+        True,
+        "not returned by the complete full sync 1",
+    )
     assert datetime.fromisoformat(org["deleted_at"]) == LONG_AGO
     assert items[ids["o3"]]["reference_missing"] and not items[ids["o3"]]["flagged_invalid"]
     assert items[ids["basic"]]["open_conflicts"] == 1 and items[ids["basic"]]["conflict_pending"]
@@ -144,8 +195,9 @@ def test_the_cursor_pages_through_every_record_once(db_world):
     seen, cursor, pages = [], None, 0
     while True:
         params = {"connection_id": cid, "limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = world.client.get("/api/records", params=params,
-                                headers=world.headers("viewer")).json()
+        page = world.client.get(
+            "/api/records", params=params, headers=world.headers("viewer")
+        ).json()
         pages += 1
         seen += [i["id"] for i in page["items"]]
         cursor = page["next_cursor"]
@@ -154,23 +206,41 @@ def test_the_cursor_pages_through_every_record_once(db_world):
         assert cursor == seen[-1]
     assert seen == _ids(world, cid) and len(set(seen)) == 7 and pages == 4
     # The last page is exactly full: no empty page after it.
-    assert world.client.get("/api/records", params={"connection_id": cid, "limit": 7},
-                            headers=world.headers("viewer")).json()["next_cursor"] is None
-    filtered = world.client.get("/api/records", params={
-        "connection_id": cid, "resource_type": "Observation", "limit": 1,
-        "cursor": ids["o1"]}, headers=world.headers("viewer")).json()
+    assert (
+        world.client.get(
+            "/api/records",
+            params={"connection_id": cid, "limit": 7},
+            headers=world.headers("viewer"),
+        ).json()["next_cursor"]
+        is None
+    )
+    filtered = world.client.get(
+        "/api/records",
+        params={
+            "connection_id": cid,
+            "resource_type": "Observation",
+            "limit": 1,
+            "cursor": ids["o1"],
+        },
+        headers=world.headers("viewer"),
+    ).json()
     assert ([i["id"] for i in filtered["items"]], filtered["next_cursor"]) == (
-        [ids["o2"]], ids["o2"])
+        [ids["o2"]],
+        ids["o2"],
+    )
     for bad in ({"limit": 0}, {"limit": 501}, {"cursor": -1}, {"changed_since": "yesterday"}):
-        refused = world.client.get("/api/records", params={"connection_id": cid, **bad},
-                                   headers=world.headers("viewer"))
+        refused = world.client.get(
+            "/api/records", params={"connection_id": cid, **bad}, headers=world.headers("viewer")
+        )
         assert refused.status_code == 422, bad
-    missing = world.client.get("/api/records", params={"connection_id": 999_999},
-                               headers=world.headers("viewer"))
+    missing = world.client.get(
+        "/api/records", params={"connection_id": 999_999}, headers=world.headers("viewer")
+    )
     assert missing.status_code == 404
 
 
 # ---- record errors ------------------------------------------------------------------------
+
 
 def _errors() -> tuple[int, int, int, list[int]]:
     """Errors of two jobs of one connection (oldest first), and one of another connection."""
@@ -179,26 +249,62 @@ def _errors() -> tuple[int, int, int, list[int]]:
         first, second = make_job(session, cid).id, make_job(session, cid).id
         warn = ErrorSeverity.WARNING
         rows = [
-            RecordError(job_id=first, connection_id=cid, resource_type="Patient",
-                        remote_id="p1", path="gender", message="[required] gender is missing"),
-            RecordError(job_id=first, connection_id=cid, resource_type="Patient",
-                        remote_id="p1", path="identifier",
-                        message="[custom] mrn_format: value does not match the required "
-                                "pattern"),
-            RecordError(job_id=first, connection_id=cid, resource_type="Observation",
-                        remote_id="o1", path="valueQuantity.value",
-                        message="[custom] mrnxformat: value outside the allowed range"),
-            RecordError(job_id=first, connection_id=cid, resource_type="Observation",
-                        remote_id="o3", path="subject", severity=warn,
-                        message="[reference] the referenced patient is not held for this "
-                                "connection"),
-            RecordError(job_id=second, connection_id=cid, resource_type="Immunization",
-                        severity=warn, message="[delete] the EHR returned no Immunization at all"),
+            RecordError(
+                job_id=first,
+                connection_id=cid,
+                resource_type="Patient",
+                remote_id="p1",
+                path="gender",
+                message="[required] gender is missing",
+            ),
+            RecordError(
+                job_id=first,
+                connection_id=cid,
+                resource_type="Patient",
+                remote_id="p1",
+                path="identifier",
+                message="[custom] mrn_format: value does not match the required pattern",
+            ),
+            RecordError(
+                job_id=first,
+                connection_id=cid,
+                resource_type="Observation",
+                remote_id="o1",
+                path="valueQuantity.value",
+                message="[custom] mrnxformat: value outside the allowed range",
+            ),
+            RecordError(
+                job_id=first,
+                connection_id=cid,
+                resource_type="Observation",
+                remote_id="o3",
+                path="subject",
+                severity=warn,
+                message="[reference] the referenced patient is not held for this connection",
+            ),
+            RecordError(
+                job_id=second,
+                connection_id=cid,
+                resource_type="Immunization",
+                severity=warn,
+                message="[delete] the EHR returned no Immunization at all",
+            ),
             # Cells a spreadsheet would run as formulas.
-            RecordError(job_id=second, connection_id=cid, resource_type="Observation",
-                        remote_id="-42", path="@SUM(A1)", message="=1+1"),
-            RecordError(job_id=None, connection_id=other, resource_type="Patient",
-                        remote_id="p1", message="[required] gender is missing"),
+            RecordError(
+                job_id=second,
+                connection_id=cid,
+                resource_type="Observation",
+                remote_id="-42",
+                path="@SUM(A1)",
+                message="=1+1",
+            ),
+            RecordError(
+                job_id=None,
+                connection_id=other,
+                resource_type="Patient",
+                remote_id="p1",
+                message="[required] gender is missing",
+            ),
         ]
         session.add_all(rows)
         session.flush()
@@ -206,8 +312,9 @@ def _errors() -> tuple[int, int, int, list[int]]:
 
 
 def _error_ids(world: ApiWorld, cid: int, **params) -> list[int]:
-    got = world.client.get(ERRORS, params={"connection_id": cid, **params},
-                           headers=world.headers("viewer"))
+    got = world.client.get(
+        ERRORS, params={"connection_id": cid, **params}, headers=world.headers("viewer")
+    )
     assert got.status_code == 200, got.text
     return [item["id"] for item in got.json()["items"]]
 
@@ -230,12 +337,21 @@ def test_record_errors_per_job_record_check_and_rule(db_world):
     assert _error_ids(world, cid, rule="mrn_format") == [mrn]
     assert _error_ids(world, cid, rule="mrnxformat") == [range_]
     assert _error_ids(world, cid, rule="mrn%") == []
-    item = world.client.get(ERRORS, params={"connection_id": cid, "job_id": first, "limit": 1},
-                            headers=world.headers("viewer")).json()
+    item = world.client.get(
+        ERRORS,
+        params={"connection_id": cid, "job_id": first, "limit": 1},
+        headers=world.headers("viewer"),
+    ).json()
     assert item["items"][0] | {"created_at": None} == {
-        "id": reference, "job_id": first, "resource_type": "Observation", "remote_id": "o3",
-        "path": "subject", "severity": "warning", "created_at": None,
-        "message": "[reference] the referenced patient is not held for this connection"}
+        "id": reference,
+        "job_id": first,
+        "resource_type": "Observation",
+        "remote_id": "o3",
+        "path": "subject",
+        "severity": "warning",
+        "created_at": None,
+        "message": "[reference] the referenced patient is not held for this connection",
+    }
     # The cursor: older pages follow, each error once.
     seen, cursor = [], None
     while True:
@@ -246,10 +362,18 @@ def test_record_errors_per_job_record_check_and_rule(db_world):
             break
     assert seen == ids[::-1]
     for bad in ({"layer": "Custom!"}, {"severity": "fatal"}, {"limit": 501}, {"rule": ""}):
-        assert world.client.get(ERRORS, params={"connection_id": cid, **bad},
-                                headers=world.headers("viewer")).status_code == 422, bad
-    assert world.client.get(ERRORS, params={"connection_id": 999_999},
-                            headers=world.headers("viewer")).status_code == 404
+        assert (
+            world.client.get(
+                ERRORS, params={"connection_id": cid, **bad}, headers=world.headers("viewer")
+            ).status_code
+            == 422
+        ), bad
+    assert (
+        world.client.get(
+            ERRORS, params={"connection_id": 999_999}, headers=world.headers("viewer")
+        ).status_code
+        == 404
+    )
     assert world.client.get(ERRORS, params={"connection_id": cid}).status_code == 401
 
 
@@ -261,36 +385,59 @@ def _csv_rows(text: str) -> list[list[str]]:
 def test_record_errors_as_a_csv_file(db_world):
     cid, first, _second, ids = _errors()
     world = db_world
-    got = world.client.get(f"{ERRORS}.csv", params={"connection_id": cid},
-                           headers=world.headers("viewer"))
+    got = world.client.get(
+        f"{ERRORS}.csv", params={"connection_id": cid}, headers=world.headers("viewer")
+    )
     assert got.status_code == 200, got.text
     assert got.headers["content-type"].startswith("text/csv")
     assert got.headers["content-disposition"] == (
-        f'attachment; filename="record-errors-connection-{cid}.csv"')
+        f'attachment; filename="record-errors-connection-{cid}.csv"'
+    )
     rows = _csv_rows(got.content.decode("utf-8"))
-    assert rows[0] == ["when", "job_id", "resource_type", "remote_id", "path", "severity",
-                       "message"]
-    listed = world.client.get(ERRORS, params={"connection_id": cid},
-                              headers=world.headers("viewer")).json()["items"]
+    assert rows[0] == [
+        "when",
+        "job_id",
+        "resource_type",
+        "remote_id",
+        "path",
+        "severity",
+        "message",
+    ]
+    listed = world.client.get(
+        ERRORS, params={"connection_id": cid}, headers=world.headers("viewer")
+    ).json()["items"]
     assert len(rows) == 1 + len(ids)
     for row, item in zip(rows[1:], listed, strict=True):  # the same rows, newest first
-        assert row[0].endswith("Z") and datetime.fromisoformat(row[0]) == \
-            datetime.fromisoformat(item["created_at"])
+        assert row[0].endswith("Z") and datetime.fromisoformat(row[0]) == datetime.fromisoformat(
+            item["created_at"]
+        )
         assert row[1:3] == [str(item["job_id"] or ""), item["resource_type"]]
     formula = rows[1]
     assert formula[3:] == ["'-42", "'@SUM(A1)", "error", "'=1+1"]  # no cell starts a formula
     assert rows[-1][3:] == ["p1", "gender", "error", "[required] gender is missing"]
     # The same filters as the list.
-    custom = _csv_rows(world.client.get(f"{ERRORS}.csv", params={
-        "connection_id": cid, "job_id": first, "layer": "custom"},
-        headers=world.headers("viewer")).content.decode("utf-8"))
+    custom = _csv_rows(
+        world.client.get(
+            f"{ERRORS}.csv",
+            params={"connection_id": cid, "job_id": first, "layer": "custom"},
+            headers=world.headers("viewer"),
+        ).content.decode("utf-8")
+    )
     assert [r[3] for r in custom[1:]] == ["o1", "p1"]
-    none = _csv_rows(world.client.get(f"{ERRORS}.csv", params={
-        "connection_id": cid, "rule": "no such rule"},
-        headers=world.headers("viewer")).content.decode("utf-8"))
+    none = _csv_rows(
+        world.client.get(
+            f"{ERRORS}.csv",
+            params={"connection_id": cid, "rule": "no such rule"},
+            headers=world.headers("viewer"),
+        ).content.decode("utf-8")
+    )
     assert len(none) == 1  # the header alone
-    assert world.client.get(f"{ERRORS}.csv", params={"connection_id": 999_999},
-                            headers=world.headers("viewer")).status_code == 404
+    assert (
+        world.client.get(
+            f"{ERRORS}.csv", params={"connection_id": 999_999}, headers=world.headers("viewer")
+        ).status_code
+        == 404
+    )
     assert world.client.get(f"{ERRORS}.csv", params={"connection_id": cid}).status_code == 401
 
 
@@ -305,6 +452,13 @@ def test_the_csv_is_read_in_chunks(db_world):
 
 
 def test_csv_cells_that_would_run_as_formulas_are_defused():
-    assert [record_lists.csv_cell(v) for v in ("=A1", "+1", "-1", "@x", "\tx", "a=b", None,
-                                               3)] == [
-        "'=A1", "'+1", "'-1", "'@x", "'\tx", "a=b", "", "3"]
+    assert [record_lists.csv_cell(v) for v in ("=A1", "+1", "-1", "@x", "\tx", "a=b", None, 3)] == [
+        "'=A1",
+        "'+1",
+        "'-1",
+        "'@x",
+        "'\tx",
+        "a=b",
+        "",
+        "3",
+    ]

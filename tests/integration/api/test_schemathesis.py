@@ -73,8 +73,7 @@ def api_schema(api_db: str):
     return schema
 
 
-def _fuzz(operation, mode: GenerationMode, headers: dict[str, str],
-          own: dict[str, int]) -> None:
+def _fuzz(operation, mode: GenerationMode, headers: dict[str, str], own: dict[str, int]) -> None:
     pinned = _OWN_ROWS.get((operation.method.upper(), operation.path))
 
     @given(case=operation.as_strategy(generation_mode=mode))
@@ -102,8 +101,10 @@ def test_api_matches_its_schema(api_schema, own_rows) -> None:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
                 _fuzz(
-                    operation, mode,
-                    _fresh_admin_headers(n * 2 + (mode is GenerationMode.NEGATIVE)), own_rows,
+                    operation,
+                    mode,
+                    _fresh_admin_headers(n * 2 + (mode is GenerationMode.NEGATIVE)),
+                    own_rows,
                 )
             except Unsatisfiable:
                 continue  # negative mode on an operation with no inputs: nothing to break

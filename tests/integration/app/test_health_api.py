@@ -39,8 +39,11 @@ def _get_health() -> httpx.Response:
 @pytest.fixture
 def sync_worker(redis_client, tmp_path) -> Iterator[subprocess.Popen]:
     """One real `rq worker-pool` process for the sync family."""
-    env = {**os.environ, "HOLOVITALS_REDIS_URL": REDIS_TEST_URL,
-           "HOLOVITALS_DATA_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "HOLOVITALS_REDIS_URL": REDIS_TEST_URL,
+        "HOLOVITALS_DATA_DIR": str(tmp_path),
+    }
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "rq"), "worker-pool", "-c", "workers.settings",
          "-n", "1", "-w", "workers.worker.HoloVitalsWorker",

@@ -164,11 +164,18 @@ def _notes(path: Path) -> dict[tuple[str, str], float]:
 
 
 def test_stop_goes_producers_workers_rest_and_ends_orphaned_horses(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", ORDERED, str(tmp_path), CHILD],
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ORDERED, str(tmp_path), CHILD],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        _wait_for(lambda: {("web", "up"), ("worker", "up"), ("ehr", "up")}
-                  <= set(_notes(tmp_path / "log")))
+        _wait_for(
+            lambda: (
+                {("web", "up"), ("worker", "up"), ("ehr", "up")} <= set(_notes(tmp_path / "log"))
+            )
+        )
         horse = int(next(k[1] for k in _notes(tmp_path / "log") if k[0] == "horse"))
         assert _alive(horse)
         proc.send_signal(signal.SIGINT)

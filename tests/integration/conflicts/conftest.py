@@ -35,8 +35,14 @@ def db(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
 
 
 def patient(version: str = "1", **fields: Any) -> dict[str, Any]:
-    body = {"resourceType": "Patient", "id": "p1", "meta": {"versionId": version},
-            "gender": "male", "birthDate": "1970-01-01", "active": True}
+    body = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "meta": {"versionId": version},
+        "gender": "male",
+        "birthDate": "1970-01-01",
+        "active": True,
+    }
     return body | fields
 
 
@@ -50,22 +56,39 @@ class World:
 def world(db: str) -> World:
     with session_scope() as session:
         connection = make_connection(session, "Conflict Hospital")
-        job = SyncJob(connection_id=connection.id, job_type=JobType.INCREMENTAL,
-                      direction=Direction.BIDIRECTIONAL, requested_by_kind=RequesterKind.SYSTEM)
+        job = SyncJob(
+            connection_id=connection.id,
+            job_type=JobType.INCREMENTAL,
+            direction=Direction.BIDIRECTIONAL,
+            requested_by_kind=RequesterKind.SYSTEM,
+        )
         session.add(job)
         session.flush()
         return World(connection.id, job.id)
 
 
-def make_record(world: World, *, base: dict, local: dict | None = None, remote_id: str = "p1",
-                resource_type: str = "Patient", dirty: bool | None = None) -> int:
+def make_record(
+    world: World,
+    *,
+    base: dict,
+    local: dict | None = None,
+    remote_id: str = "p1",
+    resource_type: str = "Patient",
+    dirty: bool | None = None,
+) -> int:
     local = copy.deepcopy(local if local is not None else base)
     with session_scope() as session:
-        record = SyncedRecord(connection_id=world.connection_id, resource_type=resource_type,
-                              remote_id=remote_id, patient_ref=f"Patient/{remote_id}",
-                              base_body=base, local_body=local, remote_body=base,
-                              remote_version=base.get("meta", {}).get("versionId"),
-                              dirty=(local != base) if dirty is None else dirty)
+        record = SyncedRecord(
+            connection_id=world.connection_id,
+            resource_type=resource_type,
+            remote_id=remote_id,
+            patient_ref=f"Patient/{remote_id}",
+            base_body=base,
+            local_body=local,
+            remote_body=base,
+            remote_version=base.get("meta", {}).get("versionId"),
+            dirty=(local != base) if dirty is None else dirty,
+        )
         session.add(record)
         session.flush()
         return record.id

@@ -30,8 +30,9 @@ from .conftest import make_record, patient
 def _detect(world, record_id, body, version):
     with session_scope() as session:
         record = session.get(SyncedRecord, record_id)
-        return detect_batch(session, world.connection_id, world.job_id,
-                            [Incoming(record, body, version)])[0]
+        return detect_batch(
+            session, world.connection_id, world.job_id, [Incoming(record, body, version)]
+        )[0]
 
 
 def test_remote_change_without_local_change_is_taken(world):
@@ -68,8 +69,10 @@ def test_conflict_row_is_written_once_per_remote_version(world):
         assert conflict.fields == ["birthDate"]
         assert conflict.severity is Severity.MEDIUM
         assert (conflict.base_values, conflict.local_values, conflict.remote_values) == (
-            {"birthDate": "1970-01-01"}, {"birthDate": "1971-01-01"},
-            {"birthDate": "1972-01-01"})
+            {"birthDate": "1970-01-01"},
+            {"birthDate": "1971-01-01"},
+            {"birthDate": "1972-01-01"},
+        )
         record = session.get(SyncedRecord, rid)
         assert record.conflict_pending and record.local_body["birthDate"] == "1971-01-01"
 
@@ -89,8 +92,13 @@ def test_ignored_remote_version_is_not_flagged_again(world):
     remote = patient("2", gender="other")
     first = _detect(world, rid, remote, "2")
     with session_scope() as session:
-        resolve(session, conflict_id=first.conflict_id, strategy=ResolutionStrategy.IGNORE,
-                reason="local is right", actor=Actor.system("tests"))
+        resolve(
+            session,
+            conflict_id=first.conflict_id,
+            strategy=ResolutionStrategy.IGNORE,
+            reason="local is right",
+            actor=Actor.system("tests"),
+        )
     assert _detect(world, rid, remote, "2").action is Action.IGNORED
     with session_scope() as session:
         assert len(session.exec(select(Conflict)).all()) == 1
@@ -100,8 +108,13 @@ def test_stale_write_conflict(world):
     rid = make_record(world, base=patient(), local=patient(gender="female"))
     with session_scope() as session:
         record = session.get(SyncedRecord, rid)
-        outcome = detect_record(session, record=record, remote_body=patient("2", gender="other"),
-                                remote_version="2", kind=ConflictKind.STALE_WRITE)
+        outcome = detect_record(
+            session,
+            record=record,
+            remote_body=patient("2", gender="other"),
+            remote_version="2",
+            kind=ConflictKind.STALE_WRITE,
+        )
     with session_scope() as session:
         assert session.get(Conflict, outcome.conflict_id).kind is ConflictKind.STALE_WRITE
 
@@ -110,18 +123,27 @@ def test_duplicate_identifier_from_two_remote_ids(world):
     ident = [{"system": "urn:mrn", "value": "42"}]
     first = make_record(world, base=patient(identifier=ident), remote_id="p1")
     rid = make_record(world, base=patient(id="p2", identifier=ident), remote_id="p2")
-    other = make_record(world, base=patient(id="p3",
-                        identifier=[{"system": "urn:mrn", "value": "7"}]), remote_id="p3")
+    other = make_record(
+        world,
+        base=patient(id="p3", identifier=[{"system": "urn:mrn", "value": "7"}]),
+        remote_id="p3",
+    )
     with session_scope() as session:
         # An earlier run stored p1 and p3: their identifiers are indexed, no duplicate yet.
         earlier = [session.get(SyncedRecord, i) for i in (first, other)]
-        assert detect_duplicates(session, connection_id=world.connection_id,
-                                 job_id=world.job_id, records=earlier) == []
+        assert (
+            detect_duplicates(
+                session, connection_id=world.connection_id, job_id=world.job_id, records=earlier
+            )
+            == []
+        )
         record = session.get(SyncedRecord, rid)
-        outcomes = detect_duplicates(session, connection_id=world.connection_id,
-                                     job_id=world.job_id, records=[record])
-        again = detect_duplicates(session, connection_id=world.connection_id,
-                                  job_id=world.job_id, records=[record])
+        outcomes = detect_duplicates(
+            session, connection_id=world.connection_id, job_id=world.job_id, records=[record]
+        )
+        again = detect_duplicates(
+            session, connection_id=world.connection_id, job_id=world.job_id, records=[record]
+        )
     assert [o.record_id for o in outcomes] == [rid]
     assert outcomes[0].conflict_id == again[0].conflict_id
     with session_scope() as session:
@@ -132,16 +154,18 @@ def test_duplicate_identifier_from_two_remote_ids(world):
 
 def test_detect_stored_takes_dirty_records_whose_remote_moved(world):
     moved = make_record(world, base=patient(), local=patient(gender="female"))
-    quiet = make_record(world, base=patient(id="p2"), local=patient(id="p2", gender="female"),
-                        remote_id="p2")
+    quiet = make_record(
+        world, base=patient(id="p2"), local=patient(id="p2", gender="female"), remote_id="p2"
+    )
     with session_scope() as session:
         record = session.get(SyncedRecord, moved)
         # What the sync's upsert does to a dirty record: only the remote side moves on.
         record.remote_body, record.remote_version = patient("2", gender="other"), "2"
         session.add(record)
     with session_scope() as session:
-        outcomes = detect_stored(session, connection_id=world.connection_id,
-                                 record_ids=[moved, quiet])
+        outcomes = detect_stored(
+            session, connection_id=world.connection_id, record_ids=[moved, quiet]
+        )
         again = detect_stored(session, connection_id=world.connection_id)
     assert [(o.record_id, o.action) for o in outcomes] == [(moved, Action.CONFLICT)]
     assert again[0].conflict_id == outcomes[0].conflict_id

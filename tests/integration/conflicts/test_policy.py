@@ -46,19 +46,37 @@ def test_built_in_global_and_connection_precedence(world):
     assert _lookup(world, "MedicationRequest").strategy is S.MANUAL
     assert _lookup(world, "Basic").strategy is S.MANUAL
     with session_scope() as session:
-        set_policy(session, connection_id=None, resource_type="Basic", strategy=S.USE_LOCAL,
-                   actor=ADMIN)
+        set_policy(
+            session, connection_id=None, resource_type="Basic", strategy=S.USE_LOCAL, actor=ADMIN
+        )
     assert (_lookup(world, "Basic").strategy, _lookup(world, "Basic").source) == (
-        S.USE_LOCAL, "global")
+        S.USE_LOCAL,
+        "global",
+    )
     with session_scope() as session:
-        set_policy(session, connection_id=world.connection_id, resource_type="Basic",
-                   strategy=S.USE_REMOTE, actor=ADMIN)
-        set_policy(session, connection_id=world.connection_id, resource_type="Basic",
-                   strategy=S.IGNORE, actor=ADMIN)  # replaces, no second row
+        set_policy(
+            session,
+            connection_id=world.connection_id,
+            resource_type="Basic",
+            strategy=S.USE_REMOTE,
+            actor=ADMIN,
+        )
+        set_policy(
+            session,
+            connection_id=world.connection_id,
+            resource_type="Basic",
+            strategy=S.IGNORE,
+            actor=ADMIN,
+        )  # replaces, no second row
     assert _lookup(world, "Basic").strategy is S.IGNORE
     with session_scope() as session:
-        set_policy(session, connection_id=world.connection_id, resource_type="Basic",
-                   strategy=None, actor=ADMIN)
+        set_policy(
+            session,
+            connection_id=world.connection_id,
+            resource_type="Basic",
+            strategy=None,
+            actor=ADMIN,
+        )
         types = {p.resource_type for p in list_policies(session)}
         entries = session.query(AuditLog).filter(AuditLog.action == "conflict_policy.set")
         assert entries.count() == 4
@@ -67,14 +85,27 @@ def test_built_in_global_and_connection_precedence(world):
 
 
 def _observation_conflict(world, remote_id, rtype="Observation"):
-    base = {"resourceType": rtype, "id": remote_id, "status": "final",
-            "category": [{"coding": [{"code": "laboratory"}]}]}
-    rid = make_record(world, base=base, local={**base, "status": "amended"},
-                      remote_id=remote_id, resource_type=rtype)
+    base = {
+        "resourceType": rtype,
+        "id": remote_id,
+        "status": "final",
+        "category": [{"coding": [{"code": "laboratory"}]}],
+    }
+    rid = make_record(
+        world,
+        base=base,
+        local={**base, "status": "amended"},
+        remote_id=remote_id,
+        resource_type=rtype,
+    )
     with session_scope() as session:
         record = session.get(SyncedRecord, rid)
-        (out,) = detect_batch(session, world.connection_id, world.job_id,
-                              [Incoming(record, {**base, "status": "corrected"}, "2")])
+        (out,) = detect_batch(
+            session,
+            world.connection_id,
+            world.job_id,
+            [Incoming(record, {**base, "status": "corrected"}, "2")],
+        )
     return out.conflict_id
 
 
@@ -87,10 +118,25 @@ def test_worker_resolves_automatic_conflicts_and_leaves_manual_ones(world, redis
         schedule_automatic(session, [auto], queue=queue)  # same RQ job id: no second job
     assert queue.count == 1
     env = {**os.environ, "HOLOVITALS_REDIS_URL": REDIS_TEST_URL}
-    subprocess.run([str(Path(sys.executable).parent / "rq"), "worker", "-c", "workers.settings",
-                    "-w", "workers.worker.HoloVitalsWorker", "--burst",
-                    "conflicts.high", "conflicts.default", "conflicts.low"],
-                   cwd=ROOT, env=env, check=True, timeout=60, capture_output=True)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "rq"),
+            "worker",
+            "-c",
+            "workers.settings",
+            "-w",
+            "workers.worker.HoloVitalsWorker",
+            "--burst",
+            "conflicts.high",
+            "conflicts.default",
+            "conflicts.low",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
     with session_scope() as session:
         done = session.get(Conflict, auto)
         assert done.status is ConflictStatus.RESOLVED and done.strategy is S.USE_REMOTE

@@ -37,16 +37,23 @@ def _conflict(world, remote_id="p1", **local_fields):
     remote = patient("2", id=remote_id, gender="other", birthDate="1980-01-01")
     with session_scope() as session:
         record = session.get(SyncedRecord, rid)
-        (outcome,) = detect_batch(session, world.connection_id, world.job_id,
-                                  [Incoming(record, remote, "2")])
+        (outcome,) = detect_batch(
+            session, world.connection_id, world.job_id, [Incoming(record, remote, "2")]
+        )
     return rid, outcome.conflict_id, remote
 
 
 def _resolve(cid, strategy, **kwargs):
     kwargs.setdefault("write_back", False)
     with session_scope() as session:
-        resolve(session, conflict_id=cid, strategy=strategy, reason="checked with the ward",
-                actor=ALICE, **kwargs)
+        resolve(
+            session,
+            conflict_id=cid,
+            strategy=strategy,
+            reason="checked with the ward",
+            actor=ALICE,
+            **kwargs,
+        )
 
 
 def _state(rid, cid):
@@ -54,12 +61,15 @@ def _state(rid, cid):
         return session.get(SyncedRecord, rid), session.get(Conflict, cid)
 
 
-@pytest.mark.parametrize(("strategy", "kwargs", "gender"), [
-    (S.USE_LOCAL, {}, "female"),
-    (S.USE_REMOTE, {}, "other"),
-    (S.MERGE, {"choices": {"gender": "remote"}}, "other"),
-    (S.MANUAL, {"values": {"gender": "unknown"}}, "unknown"),
-])
+@pytest.mark.parametrize(
+    ("strategy", "kwargs", "gender"),
+    [
+        (S.USE_LOCAL, {}, "female"),
+        (S.USE_REMOTE, {}, "other"),
+        (S.MERGE, {"choices": {"gender": "remote"}}, "other"),
+        (S.MANUAL, {"values": {"gender": "unknown"}}, "unknown"),
+    ],
+)
 def test_strategies_apply_and_record(world, strategy, kwargs, gender):
     rid, cid, remote = _conflict(world)
     _resolve(cid, strategy, **kwargs)
@@ -118,17 +128,32 @@ def test_bulk_resolves_low_severity_only(world):
     low = []
     for n in range(3):
         base = {"resourceType": "Basic", "id": f"b{n}", "code": {"text": "a"}}
-        rid = make_record(world, base=base, local={**base, "code": {"text": "l"}},
-                          remote_id=f"b{n}", resource_type="Basic")
+        rid = make_record(
+            world,
+            base=base,
+            local={**base, "code": {"text": "l"}},
+            remote_id=f"b{n}",
+            resource_type="Basic",
+        )
         with session_scope() as session:
             record = session.get(SyncedRecord, rid)
-            (out,) = detect_batch(session, world.connection_id, world.job_id,
-                                  [Incoming(record, {**base, "code": {"text": "r"}}, "2")])
+            (out,) = detect_batch(
+                session,
+                world.connection_id,
+                world.job_id,
+                [Incoming(record, {**base, "code": {"text": "r"}}, "2")],
+            )
             low.append(out.conflict_id)
     _, medium, _ = _conflict(world, remote_id="p9")
     with session_scope() as session:
-        result = resolve_bulk(session, conflict_ids=[*low, medium], strategy=S.USE_REMOTE,
-                              reason="lab feed wins", actor=ALICE, write_back=False)
+        result = resolve_bulk(
+            session,
+            conflict_ids=[*low, medium],
+            strategy=S.USE_REMOTE,
+            reason="lab feed wins",
+            actor=ALICE,
+            write_back=False,
+        )
     assert result.resolved == low
     assert list(result.skipped) == [medium]
     with session_scope() as session:
@@ -148,8 +173,13 @@ def test_a_resolution_is_announced_to_subscribers(world, monkeypatch, redis_clie
     monkeypatch.setenv("HOLOVITALS_REDIS_URL", REDIS_TEST_URL)  # deliveries are queued
     get_settings.cache_clear()
     with session_scope() as session:
-        create(session, data=SubscriptionIn(name="conflicts", url="http://127.0.0.1:9/hook",
-                                            event_types=["conflict.resolved"]), actor=ALICE)
+        create(
+            session,
+            data=SubscriptionIn(
+                name="conflicts", url="http://127.0.0.1:9/hook", event_types=["conflict.resolved"]
+            ),
+            actor=ALICE,
+        )
     rid, cid, _ = _conflict(world)
     _resolve(cid, S.USE_REMOTE)
     with session_scope() as session:

@@ -60,9 +60,16 @@ class Dates:
 
 def _edit_both_sides(ehr, connection_id: int, dates: Dates) -> list[str]:
     with session_scope() as session:
-        rows = list(session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection_id, SyncedRecord.resource_type == "Patient")
-            .order_by(SyncedRecord.remote_id)))[: len(STRATEGIES)]
+        rows = list(
+            session.exec(
+                select(SyncedRecord)
+                .where(
+                    SyncedRecord.connection_id == connection_id,
+                    SyncedRecord.resource_type == "Patient",
+                )
+                .order_by(SyncedRecord.remote_id)
+            )
+        )[: len(STRATEGIES)]
         for row in rows:
             row.local_body = {**row.local_copy, "birthDate": dates.local, "active": False}
             row.dirty = True
@@ -84,37 +91,48 @@ def test_bidirectional_sync_conflicts_resolved_with_each_strategy(connection, eh
     dates = Dates()
     pids = _edit_both_sides(ehr, connection.id, dates)
     with session_scope() as session:  # someone listening for what the sync finds
-        sub_id = make_subscription(
-            session, event_types=["conflict.detected", "sync.completed"]
-        ).id
+        sub_id = make_subscription(session, event_types=["conflict.detected", "sync.completed"]).id
     workers.start(1)
     versions = {pid: _sandbox(ehr, pid)["meta"]["versionId"] for pid in pids}
-    job = wait_status(start(connection.id, JobType.INCREMENTAL,
-                                                   direction=Direction.BIDIRECTIONAL),
-                      "completed", "failed")
+    job = wait_status(
+        start(connection.id, JobType.INCREMENTAL, direction=Direction.BIDIRECTIONAL),
+        "completed",
+        "failed",
+    )
     assert job.status.value == "completed", job.last_error
     assert job.conflicts == len(pids)  # the run itself detected them after its batches
     with session_scope() as session:
-        sent = session.exec(select(WebhookDelivery.event_type)
-                            .where(WebhookDelivery.subscription_id == sub_id)).all()
+        sent = session.exec(
+            select(WebhookDelivery.event_type).where(WebhookDelivery.subscription_id == sub_id)
+        ).all()
     assert sorted(sent) == sorted(["conflict.detected"] * len(pids) + ["sync.completed"])
     with session_scope() as session:
         outcomes = detect_stored(session, connection_id=connection.id, job_id=job.id)
     assert [o.action for o in outcomes] == [Action.CONFLICT] * len(pids)
     with session_scope() as session:
-        conflicts = {session.get(SyncedRecord, c.record_id).remote_id: c for c in session.exec(
-            select(Conflict).where(Conflict.connection_id == connection.id))}
+        conflicts = {
+            session.get(SyncedRecord, c.record_id).remote_id: c
+            for c in session.exec(select(Conflict).where(Conflict.connection_id == connection.id))
+        }
     assert sorted(conflicts) == sorted(pids)  # one per edited patient
     for conflict in conflicts.values():
         assert conflict.kind is ConflictKind.STALE_WRITE  # the outbound write met 412 first
         assert conflict.fields == ["birthDate"] and conflict.severity is Severity.MEDIUM
         assert (conflict.local_values, conflict.remote_values) == (
-            {"birthDate": dates.local}, {"birthDate": dates.remote})
+            {"birthDate": dates.local},
+            {"birthDate": dates.remote},
+        )
 
     for pid, (strategy, kwargs, _) in zip(pids, dates.cases(), strict=True):
         with session_scope() as session:
-            resolve(session, conflict_id=conflicts[pid].id, strategy=strategy,
-                    reason=f"checked chart ({strategy.value})", actor=NURSE, **kwargs)
+            resolve(
+                session,
+                conflict_id=conflicts[pid].id,
+                strategy=strategy,
+                reason=f"checked chart ({strategy.value})",
+                actor=NURSE,
+                **kwargs,
+            )
     # The write-backs were queued as each resolution committed; a conflicts worker does them.
     workers.start(1, queues=["conflicts.high", "conflicts.default", "conflicts.low"])
     wait_for(_nothing_owed, timeout=60)
@@ -129,21 +147,26 @@ def test_bidirectional_sync_conflicts_resolved_with_each_strategy(connection, eh
 
 def _nothing_owed() -> bool:
     with session_scope() as session:
-        return not session.exec(select(Conflict.id)
-                                .where(Conflict.write_back_queued_at.is_not(None))).all()
+        return not session.exec(
+            select(Conflict.id).where(Conflict.write_back_queued_at.is_not(None))
+        ).all()
 
 
-def _check(ehr, pid: str, strategy: ResolutionStrategy, expected: str, version: str,
-           remote_date: str) -> None:
+def _check(
+    ehr, pid: str, strategy: ResolutionStrategy, expected: str, version: str, remote_date: str
+) -> None:
     with session_scope() as session:
-        record = session.exec(select(SyncedRecord).where(SyncedRecord.remote_id == pid,
-                                                         SyncedRecord.resource_type == "Patient")
-                              ).one()
+        record = session.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.remote_id == pid, SyncedRecord.resource_type == "Patient"
+            )
+        ).one()
         conflict = session.exec(select(Conflict).where(Conflict.record_id == record.id)).one()
     remote = _sandbox(ehr, pid)
     assert record.local_body["birthDate"] == expected, strategy
-    assert conflict.status is (ConflictStatus.IGNORED if strategy is S.IGNORE
-                               else ConflictStatus.RESOLVED)
+    assert conflict.status is (
+        ConflictStatus.IGNORED if strategy is S.IGNORE else ConflictStatus.RESOLVED
+    )
     if strategy in (S.USE_REMOTE, S.IGNORE):  # nothing goes to the EHR
         assert remote["meta"]["versionId"] == version and remote["birthDate"] == remote_date
         return

@@ -48,15 +48,22 @@ def _conflict(world, remote_id: str = "p1") -> tuple[int, int, dict]:
     remote = patient("2", id=remote_id, gender="other", birthDate="1980-01-01")
     with session_scope() as session:
         record = session.get(SyncedRecord, rid)
-        (outcome,) = detect_batch(session, world.connection_id, world.job_id,
-                                  [Incoming(record, remote, "2")])
+        (outcome,) = detect_batch(
+            session, world.connection_id, world.job_id, [Incoming(record, remote, "2")]
+        )
     return rid, outcome.conflict_id, remote
 
 
 def _keep_ours(cid: int, write_back: bool | None = None) -> Conflict:
     with session_scope() as session:
-        return resolve(session, conflict_id=cid, strategy=S.USE_LOCAL, reason="ward checked",
-                       actor=ALICE, write_back=write_back)
+        return resolve(
+            session,
+            conflict_id=cid,
+            strategy=S.USE_LOCAL,
+            reason="ward checked",
+            actor=ALICE,
+            write_back=write_back,
+        )
 
 
 def _state(rid: int, cid: int) -> tuple[SyncedRecord, Conflict]:
@@ -90,8 +97,12 @@ def test_resolving_owes_the_write_and_the_job_writes_it_once(world):
     assert ehr.current["gender"] == "female" and ehr.version == "3"
     assert record.remote_version == "3" and not record.dirty
     assert record.base_body == record.local_body == record.remote_body
-    assert conflict.resolution["write_back"] == {"status": "written", "version": "3",
-                                                 "conflict_id": None, "error": None}
+    assert conflict.resolution["write_back"] == {
+        "status": "written",
+        "version": "3",
+        "conflict_id": None,
+        "error": None,
+    }
     assert conflict.write_back_queued_at is None and ehr.closed == 1
 
     # A second run of the same job (RQ ran it twice, or the sweep queued it late): no write.
@@ -131,8 +142,7 @@ def test_a_412_over_our_own_earlier_write_counts_as_written(world):
     record, conflict = _state(rid, cid)
     assert record.remote_version == "3" and not record.dirty and not record.conflict_pending
     with session_scope() as session:
-        assert session.exec(select(Conflict).where(Conflict.record_id == rid)).all() == \
-            [conflict]
+        assert session.exec(select(Conflict).where(Conflict.record_id == rid)).all() == [conflict]
 
 
 def test_a_local_change_made_while_writing_stays_for_the_next_run(world):
@@ -220,7 +230,8 @@ def test_a_rolled_back_resolution_queues_nothing(world, redis_client, monkeypatc
 
 
 def test_a_conflicts_worker_writes_back_to_the_sandbox_and_sweeps_what_was_never_queued(
-        connection, ehr, redis_client):
+    connection, ehr, redis_client
+):
     """A real `rq worker` on the conflicts queues, the sandbox EHR over HTTP: one write-back
     queued by the commit, one owed but never queued (Redis lost it), found by the sweep."""
     with session_scope() as session:
@@ -235,16 +246,27 @@ def test_a_conflicts_worker_writes_back_to_the_sandbox_and_sweeps_what_was_never
         language = next(code for code in ("fr", "it", "nl") if code != current.get("language"))
         languages.append(language)
         with session_scope() as session:
-            record = SyncedRecord(connection_id=connection.id, resource_type="Patient",
-                                  remote_id=pid, patient_ref=f"Patient/{pid}",
-                                  base_body=current, remote_body=current,
-                                  local_body={**current, "language": language}, dirty=True,
-                                  remote_version=version)
+            record = SyncedRecord(
+                connection_id=connection.id,
+                resource_type="Patient",
+                remote_id=pid,
+                patient_ref=f"Patient/{pid}",
+                base_body=current,
+                remote_body=current,
+                local_body={**current, "language": language},
+                dirty=True,
+                remote_version=version,
+            )
             session.add(record)
             session.flush()
-            conflict = Conflict(record_id=record.id, connection_id=connection.id,
-                                resource_type="Patient", remote_version=version,
-                                fields=["language"], local_values={"language": language})
+            conflict = Conflict(
+                record_id=record.id,
+                connection_id=connection.id,
+                resource_type="Patient",
+                remote_version=version,
+                fields=["language"],
+                local_values={"language": language},
+            )
             session.add(conflict)
             session.flush()
             cids.append(conflict.id)
@@ -253,15 +275,30 @@ def test_a_conflicts_worker_writes_back_to_the_sandbox_and_sweeps_what_was_never
     queue = Queue("conflicts.default", connection=redis_client)
     Job.fetch(f"conflict-writeback-{cids[1]}", connection=redis_client).delete()  # Redis lost it
     with session_scope() as session:  # and owed long enough for the sweep to look
-        session.get(Conflict, cids[1]).write_back_queued_at = utcnow() - \
-            writeback.STRANDED_AFTER * 2
+        session.get(Conflict, cids[1]).write_back_queued_at = (
+            utcnow() - writeback.STRANDED_AFTER * 2
+        )
     with session_scope() as session:
         assert writeback.requeue_stranded(session, queue) == 1
         assert writeback.requeue_stranded(session, queue) == 0  # now held by its job
-    subprocess.run([str(Path(sys.executable).parent / "rq"), "worker", "-c",
-                    "workers.settings", "-w", "workers.worker.HoloVitalsWorker", "--burst",
-                    "conflicts.high", "conflicts.default", "conflicts.low"],
-                   env=dict(os.environ), check=True, timeout=90, capture_output=True)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "rq"),
+            "worker",
+            "-c",
+            "workers.settings",
+            "-w",
+            "workers.worker.HoloVitalsWorker",
+            "--burst",
+            "conflicts.high",
+            "conflicts.default",
+            "conflicts.low",
+        ],
+        env=dict(os.environ),
+        check=True,
+        timeout=90,
+        capture_output=True,
+    )
     for pid, cid, language in zip(ids, cids, languages, strict=True):
         at_ehr = ehr.state.store.get("Patient", pid).resource()
         with session_scope() as session:

@@ -10,8 +10,12 @@ from holovitals_sync.db import create_db_engine
 from holovitals_sync.models.types import DocumentType
 
 METADATA = sa.MetaData()
-PROBE = sa.Table("json_probe", METADATA, sa.Column("id", sa.Integer, primary_key=True),
-                 sa.Column("body", DocumentType))
+PROBE = sa.Table(
+    "json_probe",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("body", DocumentType),
+)
 
 
 def _read_back(url: str, raw: dict[int, str]) -> dict[int, object]:
@@ -23,9 +27,12 @@ def _read_back(url: str, raw: dict[int, str]) -> dict[int, object]:
         METADATA.create_all(engine)
         with engine.begin() as conn:
             for key, text in raw.items():
-                conn.execute(sa.text(f"INSERT INTO json_probe (id, body) VALUES (:id, {value})")
-                             .bindparams(sa.bindparam("body", type_=sa.Text)),
-                             {"id": key, "body": text})
+                conn.execute(
+                    sa.text(f"INSERT INTO json_probe (id, body) VALUES (:id, {value})").bindparams(
+                        sa.bindparam("body", type_=sa.Text)
+                    ),
+                    {"id": key, "body": text},
+                )
         with engine.connect() as conn:
             return dict(conn.execute(sa.select(PROBE.c.id, PROBE.c.body)).all())
     finally:
@@ -34,14 +41,21 @@ def _read_back(url: str, raw: dict[int, str]) -> dict[int, object]:
 
 
 def test_documents_read_back_whole_and_what_orjson_refuses_is_still_read(database_url):
-    raw = {1: '{"resourceType": "Patient", "id": "p1", "n": 12345678901234567, '
-              '"name": [{"family": "\\u00dcnal"}], "nested": {"a": [1, 2.5, null, true]}}',
-           2: '{"note": "\\ud800 lone surrogate"}'}
+    raw = {
+        1: '{"resourceType": "Patient", "id": "p1", "n": 12345678901234567, '
+        '"name": [{"family": "\\u00dcnal"}], "nested": {"a": [1, 2.5, null, true]}}',
+        2: '{"note": "\\ud800 lone surrogate"}',
+    }
     if database_url.startswith("sqlite"):
         raw[3] = '{"value": NaN}'  # PostgreSQL's json type refuses NaN itself
     got = _read_back(database_url, raw)
-    assert got[1] == {"resourceType": "Patient", "id": "p1", "n": 12345678901234567,
-                      "name": [{"family": "Ünal"}], "nested": {"a": [1, 2.5, None, True]}}
+    assert got[1] == {
+        "resourceType": "Patient",
+        "id": "p1",
+        "n": 12345678901234567,
+        "name": [{"family": "Ünal"}],
+        "nested": {"a": [1, 2.5, None, True]},
+    }
     assert got[2] == {"note": "\ud800 lone surrogate"}
     if 3 in raw:
         assert math.isnan(got[3]["value"])

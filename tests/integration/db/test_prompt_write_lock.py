@@ -27,8 +27,9 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _hold_write_lock(engine: sa.Engine, seconds: float, held: threading.Event,
-                     released: list[float] | None = None) -> None:
+def _hold_write_lock(
+    engine: sa.Engine, seconds: float, held: threading.Event, released: list[float] | None = None
+) -> None:
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -44,8 +45,9 @@ def _busy_timeout(connection: sa.Connection) -> int:
     return connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
 
 
-def test_the_write_waits_for_the_holder_then_lands(engine: sa.Engine,
-                                                   monkeypatch: pytest.MonkeyPatch):
+def test_the_write_waits_for_the_holder_then_lands(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+):
     polls: list[float] = []
     real_sleep = time.sleep
 
@@ -77,8 +79,9 @@ def test_the_write_waits_for_the_holder_then_lands(engine: sa.Engine,
         assert list(rows) == [1, 2]
 
 
-def test_a_lock_never_released_fails_after_the_wait(sqlite_url: str,
-                                                   monkeypatch: pytest.MonkeyPatch):
+def test_a_lock_never_released_fails_after_the_wait(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+):
     engine = create_db_engine(sqlite_url)
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE lock_probe (x INTEGER)")

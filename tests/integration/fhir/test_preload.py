@@ -56,9 +56,15 @@ def _first_request_imports(mode: str) -> tuple[int, list[str]]:
     with serve(_Metadata, "/fhir") as url:
         # By host name, as a connection's base URL is: resolving it loads the IDNA codec.
         base = url.replace("127.0.0.1", "localhost")
-        done = subprocess.run([sys.executable, "-c", _CHILD, mode, base], check=True,
-                              capture_output=True, text=True, timeout=120, cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD, mode, base],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return result["status"], result["new"]
 

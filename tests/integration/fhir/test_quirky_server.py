@@ -244,13 +244,28 @@ def test_a_relative_next_link_saved_in_a_checkpoint_resumes_on_the_same_server(q
 
     script, port = quirky
     page = {"resourceType": "Bundle", "type": "searchset"}
-    script.on("GET", "/fhir/Patient", Reply(200, {
-        **page, "link": [{"relation": "next", "url": "Patient?page=2"}],
-        "entry": [{"resource": patient("p1")}]}), Reply(200, {
-        **page, "entry": [{"resource": patient("p2")}]}))
+    script.on(
+        "GET",
+        "/fhir/Patient",
+        Reply(
+            200,
+            {
+                **page,
+                "link": [{"relation": "next", "url": "Patient?page=2"}],
+                "entry": [{"resource": patient("p1")}],
+            },
+        ),
+        Reply(200, {**page, "entry": [{"resource": patient("p2")}]}),
+    )
     with make(port) as client:
-        fetcher = Fetcher(client, PROFILE, page_size=1, extra_params=[],
-                          patient_ids=list, export_target=lambda: ("system", None))
+        fetcher = Fetcher(
+            client,
+            PROFILE,
+            page_size=1,
+            extra_params=[],
+            patient_ids=list,
+            export_target=lambda: ("system", None),
+        )
         first = next(fetcher.run([Task("search", ("Patient",))], None))
         assert [r["id"] for r in first.resources] == ["p1"]
         saved = first.checkpoint["state"]["next"]
@@ -266,8 +281,14 @@ class _Endless(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         n = int(self.path.rsplit("page=", 1)[-1]) if "page=" in self.path else 0
-        body = orjson.dumps({"resourceType": "Bundle", "type": "searchset", "link": [
-            {"relation": "next", "url": f"Observation?page={n + 1}"}], "entry": []})
+        body = orjson.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "link": [{"relation": "next", "url": f"Observation?page={n + 1}"}],
+                "entry": [],
+            }
+        )
         time.sleep(0.05)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -288,14 +309,21 @@ def test_paging_that_never_ends_fails_instead_of_holding_a_worker() -> None:
 
     with serve(_Endless, "/fhir") as base:
         retry = RetryPolicy(max_attempts=1)
-        with FhirClient(ClientConfig(base_url=base, retry=retry, max_pages=25),
-                        StaticToken("t")) as client:
+        with FhirClient(
+            ClientConfig(base_url=base, retry=retry, max_pages=25), StaticToken("t")
+        ) as client:
             with pytest.raises(EndlessPaging) as endless:
                 list(client.pages(client.url("Observation")))
             assert "after 25 pages" in str(endless.value)
         with FhirClient(ClientConfig(base_url=base, retry=retry), StaticToken("t")) as client:
-            fetcher = Fetcher(client, PROFILE, page_size=10, extra_params=[],
-                              patient_ids=list, export_target=lambda: ("system", None))
+            fetcher = Fetcher(
+                client,
+                PROFILE,
+                page_size=10,
+                extra_params=[],
+                patient_ids=list,
+                export_target=lambda: ("system", None),
+            )
             fetcher.stall_seconds = 0.5  # empty pages, on time each, for longer than this
             with pytest.raises(EndlessPaging) as stalled:
                 list(fetcher.run([Task("search", ("Observation",))], None))

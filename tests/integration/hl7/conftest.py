@@ -36,10 +36,16 @@ MAX_MESSAGE_BYTES = 1024 * 1024
 @pytest.fixture
 def hl7_db(database_url: str, redis_client, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Settings for this process and the listener and workers it starts."""
-    with holovitals_env(monkeypatch, database_url, REDIS_TEST_URL,
-                        mllp_idle_seconds=IDLE_SECONDS, mllp_max_connections=MAX_CONNECTIONS,
-                        mllp_max_message_bytes=MAX_MESSAGE_BYTES, retry_backoff=1,
-                        mllp_coalesce_seconds=0.5) as url:
+    with holovitals_env(
+        monkeypatch,
+        database_url,
+        REDIS_TEST_URL,
+        mllp_idle_seconds=IDLE_SECONDS,
+        mllp_max_connections=MAX_CONNECTIONS,
+        mllp_max_message_bytes=MAX_MESSAGE_BYTES,
+        retry_backoff=1,
+        mllp_coalesce_seconds=0.5,
+    ) as url:
         yield url
 
 
@@ -68,8 +74,12 @@ class ListenerProcess:
     def start(self) -> ListenerProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [HOLOVITALS, "mllp", "--port", str(self.port)], env=dict(os.environ),
-                start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+                [HOLOVITALS, "mllp", "--port", str(self.port)],
+                env=dict(os.environ),
+                start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while not _accepting(self.port):
             assert self.proc.poll() is None, self.log()
@@ -105,11 +115,11 @@ def listener(hl7_db: str, tmp_path: Path) -> Iterator[ListenerProcess]:
     process.stop()
 
 
-def add_feed(connection_id: int, application: str = "EPICADT",
-             facility: str = "GOODHEALTH") -> int:
+def add_feed(connection_id: int, application: str = "EPICADT", facility: str = "GOODHEALTH") -> int:
     with session_scope() as session:
-        feed = HL7Feed(connection_id=connection_id, sending_application=application,
-                       sending_facility=facility)
+        feed = HL7Feed(
+            connection_id=connection_id, sending_application=application, sending_facility=facility
+        )
         session.add(feed)
         session.commit()
         return int(feed.id)
@@ -124,10 +134,18 @@ def feed_connection(hl7_db: str) -> int:
     return cid
 
 
-def adt(trigger: str, control_id: str, *, mrn: str = "MRN0000001",
-        authority: str = SANDBOX_AUTHORITY, application: str = "EPICADT",
-        facility: str = "GOODHEALTH", name: str = "DOE^JANE", merged_mrn: str | None = None,
-        structure: str = "ADT_A01") -> str:
+def adt(
+    trigger: str,
+    control_id: str,
+    *,
+    mrn: str = "MRN0000001",
+    authority: str = SANDBOX_AUTHORITY,
+    application: str = "EPICADT",
+    facility: str = "GOODHEALTH",
+    name: str = "DOE^JANE",
+    merged_mrn: str | None = None,
+    structure: str = "ADT_A01",
+) -> str:
     """An ADT message built with hl7apy (v2.5), as an interface engine would send it."""
     if trigger == "A40":
         message = Message("ADT_A39", version="2.5")

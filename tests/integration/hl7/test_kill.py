@@ -68,8 +68,9 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(feed_connecti
     thread.join(30)
     assert listener.proc is not None and listener.proc.poll() is None  # restarted, serving
     with session_scope() as session:
-        rows = session.exec(select(HL7Message.control_id, func.count())
-                            .group_by(HL7Message.control_id)).all()
+        rows = session.exec(
+            select(HL7Message.control_id, func.count()).group_by(HL7Message.control_id)
+        ).all()
     stored = dict(rows)
     expected = {f"K{n}-{i}" for n in range(SENDERS) for i in range(PER_SENDER)}
     assert set(stored) == expected  # nothing lost ...

@@ -33,7 +33,11 @@ def test_aa_only_once_stored_encrypted_and_a_repeat_stored_once(feed_connection,
     assert (first.code, first.control_id) == ("AA", "CTL-1")
     [row] = _messages()  # stored before the AA came back
     assert (row.connection_id, row.sender, row.control_id, row.message_type) == (
-        feed_connection, "EPICADT|GOODHEALTH", "CTL-1", "ADT^A08")
+        feed_connection,
+        "EPICADT|GOODHEALTH",
+        "CTL-1",
+        "ADT^A08",
+    )
     assert row.status == InboundStatus.RECEIVED
     assert not any(value in row.body_encrypted for value in PHI)
     assert read_body(row) == message.encode()
@@ -51,18 +55,22 @@ def test_aa_only_once_stored_encrypted_and_a_repeat_stored_once(feed_connection,
     assert len(_messages()) == 2
 
 
-@pytest.mark.parametrize(("frame", "code", "error"), [
-    (adt("A08", "U-1", application="STRANGER"), "AR", "207"),  # no feed names the sender
-    (adt("A08", "T-1").replace("ADT^A08^ADT_A01", "ORU^R01^ORU_R01"), "AR", "200"),
-    (adt("A08", "M-1").replace("|M-1|", "||"), "AR", "101"),  # MSH-10 missing
-    (adt("A08", "E-1").replace("MSH|^~\\&|", "MSH|^^\\&|", 1), "AR", "102"),  # encoding chars
-    ("PID|||123\rMSH|^~\\&|EPICADT|GOODHEALTH\r", "AR", "100"),  # no MSH first
-    ("\x00\xff garbage that is no message at all", "AR", "100"),
-    (adt("A08", "P-1").replace("\rPID|", "\rZZZ|"), "AE", "101"),  # required PID missing
-    (adt("A40", "G-1", merged_mrn="MRN9").replace("\rMRG|", "\rZZZ|"), "AE", "101"),
-])
-def test_refused_messages_get_their_code_and_store_nothing(feed_connection, listener, frame,
-                                                          code, error):
+@pytest.mark.parametrize(
+    ("frame", "code", "error"),
+    [
+        (adt("A08", "U-1", application="STRANGER"), "AR", "207"),  # no feed names the sender
+        (adt("A08", "T-1").replace("ADT^A08^ADT_A01", "ORU^R01^ORU_R01"), "AR", "200"),
+        (adt("A08", "M-1").replace("|M-1|", "||"), "AR", "101"),  # MSH-10 missing
+        (adt("A08", "E-1").replace("MSH|^~\\&|", "MSH|^^\\&|", 1), "AR", "102"),  # encoding chars
+        ("PID|||123\rMSH|^~\\&|EPICADT|GOODHEALTH\r", "AR", "100"),  # no MSH first
+        ("\x00\xff garbage that is no message at all", "AR", "100"),
+        (adt("A08", "P-1").replace("\rPID|", "\rZZZ|"), "AE", "101"),  # required PID missing
+        (adt("A40", "G-1", merged_mrn="MRN9").replace("\rMRG|", "\rZZZ|"), "AE", "101"),
+    ],
+)
+def test_refused_messages_get_their_code_and_store_nothing(
+    feed_connection, listener, frame, code, error
+):
     ack = send(listener, frame)
     assert (ack.code, ack.error_code) == (code, error)
     assert ack.text  # the reason, for the sender's engine

@@ -30,9 +30,16 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 def ehr_feed(hl7_db, sandbox) -> tuple[int, object]:
     """A connection to the sandbox EHR with one ADT feed."""
     with session_scope() as session:
-        cid = int(make_connection(session, "Sandbox ADT", base_url=sandbox.base_url,
-                                  client_id="holovitals-demo", client_secret="demo-secret",
-                                  scopes="system/*.read system/*.write").id)
+        cid = int(
+            make_connection(
+                session,
+                "Sandbox ADT",
+                base_url=sandbox.base_url,
+                client_id="holovitals-demo",
+                client_secret="demo-secret",
+                scopes="system/*.read system/*.write",
+            ).id
+        )
     add_feed(cid)
     return cid, sandbox
 
@@ -48,8 +55,10 @@ def workers(hl7_db, tmp_path):
 def _mrn_of(sandbox, patient_id: str) -> str:
     import httpx
 
-    answer = httpx.get(f"{sandbox.base_url}/Patient/{patient_id}",
-                       headers={"Authorization": f"Bearer {sandbox.token()}"})
+    answer = httpx.get(
+        f"{sandbox.base_url}/Patient/{patient_id}",
+        headers={"Authorization": f"Bearer {sandbox.token()}"},
+    )
     return next(i["value"] for i in answer.json()["identifier"] if i["value"].startswith("MRN"))
 
 
@@ -60,13 +69,21 @@ def _messages() -> list[HL7Message]:
 
 def _jobs(cid: int) -> list[SyncJob]:
     with session_scope() as session:
-        return list(session.exec(select(SyncJob).where(SyncJob.connection_id == cid)
-                                 .order_by(SyncJob.id)))
+        return list(
+            session.exec(select(SyncJob).where(SyncJob.connection_id == cid).order_by(SyncJob.id))
+        )
 
 
 def _processed(count: int) -> list[HL7Message]:
-    return wait_for(lambda: (rows := _messages()) and len(rows) == count and all(
-        r.status != InboundStatus.RECEIVED for r in rows) and rows, timeout=120)
+    return wait_for(
+        lambda: (
+            (rows := _messages())
+            and len(rows) == count
+            and all(r.status != InboundStatus.RECEIVED for r in rows)
+            and rows
+        ),
+        timeout=120,
+    )
 
 
 def test_an_update_syncs_the_patient_and_a_burst_makes_one_sync(ehr_feed, listener, workers):
@@ -82,9 +99,16 @@ def test_an_update_syncs_the_patient_and_a_burst_makes_one_sync(ehr_feed, listen
     assert {r.job_id for r in rows} == {job.id}
     wait_for(lambda: _jobs(cid)[0].status == JobStatus.COMPLETED, timeout=60)
     with session_scope() as session:
-        assert session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == cid, SyncedRecord.resource_type == "Patient",
-            SyncedRecord.remote_id == "pt-00003")).first() is not None
+        assert (
+            session.exec(
+                select(SyncedRecord).where(
+                    SyncedRecord.connection_id == cid,
+                    SyncedRecord.resource_type == "Patient",
+                    SyncedRecord.remote_id == "pt-00003",
+                )
+            ).first()
+            is not None
+        )
 
     # A later update is a new sync (the first one is done); its repeat is not processed again.
     assert send(listener, adt("A08", "LATER-1", mrn=mrn)).code == "AA"
@@ -102,7 +126,9 @@ def test_cancellations_are_recorded_and_unknown_patients_fail(ehr_feed, listener
     assert send(listener, adt("A08", "C-4", mrn=mrn, authority="NOWHERE")).code == "AA"
     cancel_admit, cancel_discharge, unknown, no_system = _processed(4)
     assert (cancel_admit.status, cancel_admit.outcome) == (
-        InboundStatus.PROCESSED, "A11: cancellation recorded")
+        InboundStatus.PROCESSED,
+        "A11: cancellation recorded",
+    )
     assert cancel_discharge.outcome == "A13: cancellation recorded"
     assert unknown.status == InboundStatus.FAILED
     assert "no single patient" in unknown.outcome

@@ -31,16 +31,26 @@ def workers(hl7_db, tmp_path):
 
 def test_a_clinic_day_feed_becomes_syncs(hl7_db, sandbox, listener, workers):
     with session_scope() as session:
-        cid = int(make_connection(session, "Sandbox feed", base_url=sandbox.base_url,
-                                  client_id="holovitals-demo", client_secret="demo-secret",
-                                  scopes="system/*.read system/*.write").id)
+        cid = int(
+            make_connection(
+                session,
+                "Sandbox feed",
+                base_url=sandbox.base_url,
+                client_id="holovitals-demo",
+                client_secret="demo-secret",
+                scopes="system/*.read system/*.write",
+            ).id
+        )
     add_feed(cid, "SANDBOXADT", "SANDBOX")
     time.sleep(0.3)  # a sender not known yet is looked up again after a quarter second
     sandbox.configure(adt_target=f"127.0.0.1:{listener.port}")
     try:
         # merge=1: the session's sandbox may have had its first clinic day in another test.
-        day = httpx.post(f"{sandbox.origin}/_sandbox/clinic-day",
-                         params={"changes": 30, "seed": 11, "merge": 1}, timeout=60).json()
+        day = httpx.post(
+            f"{sandbox.origin}/_sandbox/clinic-day",
+            params={"changes": 30, "seed": 11, "merge": 1},
+            timeout=60,
+        ).json()
     finally:
         sandbox.configure(adt_target=None)
     sent = day["adt"]

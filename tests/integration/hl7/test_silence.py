@@ -30,11 +30,14 @@ def _evaluate(redis_client, day_hours: str = "00-24") -> list[Alert]:
         return list(session.exec(select(Alert).where(Alert.kind == AlertKind.FEED_SILENT)))
 
 
-def test_a_feed_that_falls_silent_by_day_raises_one_alert(feed_connection, listener,
-                                                          redis_client):
+def test_a_feed_that_falls_silent_by_day_raises_one_alert(feed_connection, listener, redis_client):
     with session_scope() as session:
-        set_threshold(session, kind=AlertKind.FEED_SILENT, value=SILENCE_MINUTES,
-                      connection_id=feed_connection)
+        set_threshold(
+            session,
+            kind=AlertKind.FEED_SILENT,
+            value=SILENCE_MINUTES,
+            connection_id=feed_connection,
+        )
         session.commit()
     assert _evaluate(redis_client) == []  # a feed that never talked is not missed
     assert send(listener, adt("A08", "SIL-1")).code == "AA"
@@ -45,7 +48,10 @@ def test_a_feed_that_falls_silent_by_day_raises_one_alert(feed_connection, liste
     assert _evaluate(redis_client, day_hours="00-00") == []  # at night: no alert
     [alert] = _evaluate(redis_client)
     assert (alert.status, alert.connection_id, alert.subject) == (
-        AlertStatus.OPEN, feed_connection, f"connection:{feed_connection}:feed")
+        AlertStatus.OPEN,
+        feed_connection,
+        f"connection:{feed_connection}:feed",
+    )
     assert "silent" in alert.message
     [again] = _evaluate(redis_client)  # still silent: the same alert, seen twice
     assert again.id == alert.id and again.occurrences == 2

@@ -25,8 +25,9 @@ def test_discovery_documents_are_open(sandbox: SandboxServer) -> None:
     smart = httpx.get(f"{sandbox.base_url}/.well-known/smart-configuration").json()
     assert smart["token_endpoint"] == sandbox.token_url
     assert set(smart["token_endpoint_auth_signing_alg_values_supported"]) == {"RS384", "ES384"}
-    assert {"permission-v1", "permission-v2", "client-confidential-asymmetric"} \
-        <= set(smart["capabilities"])
+    assert {"permission-v1", "permission-v2", "client-confidential-asymmetric"} <= set(
+        smart["capabilities"]
+    )
     cap = httpx.get(f"{sandbox.base_url}/metadata").json()
     ext = cap["rest"][0]["security"]["extension"][0]["extension"]
     assert ext[0]["valueUri"] == sandbox.token_url
@@ -41,8 +42,7 @@ def test_valid_assertion_gets_a_token(sandbox: SandboxServer, alg: str) -> None:
     assert body["token_type"] == "bearer" and body["expires_in"] == 300
     assert set(body["scope"].split()) == {"system/Observation.read", "system/Patient.rs"}
     assert _get(sandbox, "/Patient/pt-00001", body["access_token"]).status_code == 200
-    assert _get(sandbox, "/Condition?patient=pt-00001",
-                body["access_token"]).status_code == 403
+    assert _get(sandbox, "/Condition?patient=pt-00001", body["access_token"]).status_code == 403
 
 
 def test_bad_assertions_are_refused(sandbox: SandboxServer) -> None:
@@ -72,30 +72,42 @@ def test_client_secret_basic_and_post(sandbox: SandboxServer) -> None:
     form = {"grant_type": "client_credentials", "scope": "system/*.read"}
     ok = httpx.post(sandbox.token_url, data=form, auth=("holovitals-demo", "demo-secret"))
     assert ok.status_code == 200 and ok.json()["scope"] == "system/*.read"
-    post = httpx.post(sandbox.token_url, data={**form, "client_id": "holovitals-demo",
-                                               "client_secret": "demo-secret"})
+    post = httpx.post(
+        sandbox.token_url,
+        data={**form, "client_id": "holovitals-demo", "client_secret": "demo-secret"},
+    )
     assert post.status_code == 200
     wrong = httpx.post(sandbox.token_url, data=form, auth=("holovitals-demo", "nope"))
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
-    grant = httpx.post(sandbox.token_url, data={"grant_type": "password"},
-                       auth=("holovitals-demo", "demo-secret"))
+    grant = httpx.post(
+        sandbox.token_url, data={"grant_type": "password"}, auth=("holovitals-demo", "demo-secret")
+    )
     assert grant.json()["error"] == "unsupported_grant_type"
 
 
 def test_scopes_are_intersected_and_enforced(sandbox: SandboxServer) -> None:
     sandbox.register_client("narrow", ["system/Observation.rs"], secret="s3")
-    resp = httpx.post(sandbox.token_url, auth=("narrow", "s3"), data={
-        "grant_type": "client_credentials", "scope": "system/*.read system/Patient.write"})
+    resp = httpx.post(
+        sandbox.token_url,
+        auth=("narrow", "s3"),
+        data={"grant_type": "client_credentials", "scope": "system/*.read system/Patient.write"},
+    )
     assert resp.status_code == 200
     token = resp.json()["access_token"]
     assert resp.json()["scope"] == "system/Observation.rs"
     assert _get(sandbox, "/Observation?patient=pt-00001", token).status_code == 200
     assert _get(sandbox, "/Patient/pt-00001", token).status_code == 403
-    write = httpx.post(f"{sandbox.base_url}/Observation", headers={
-        "Authorization": f"Bearer {token}"}, json={"resourceType": "Observation"})
+    write = httpx.post(
+        f"{sandbox.base_url}/Observation",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"resourceType": "Observation"},
+    )
     assert write.status_code == 403
-    none = httpx.post(sandbox.token_url, auth=("narrow", "s3"), data={
-        "grant_type": "client_credentials", "scope": "system/Patient.read"})
+    none = httpx.post(
+        sandbox.token_url,
+        auth=("narrow", "s3"),
+        data={"grant_type": "client_credentials", "scope": "system/Patient.read"},
+    )
     assert none.status_code == 400 and none.json()["error"] == "invalid_scope"
 
 
@@ -118,7 +130,8 @@ def test_missing_invalid_and_expired_tokens_get_401(sandbox: SandboxServer) -> N
 def test_jwks_url_is_fetched(sandbox: SandboxServer) -> None:
     inline = register_jwt_client(sandbox, "ES384")
     jwk = jwt.algorithms.get_default_algorithms()["ES384"].to_jwk(
-        inline.private_key.public_key(), as_dict=True)
+        inline.private_key.public_key(), as_dict=True
+    )
     body = orjson.dumps({"keys": [{**jwk, "kid": inline.kid, "alg": "ES384"}]})
 
     class Jwks(BaseHTTPRequestHandler):

@@ -50,8 +50,9 @@ def test_each_patient_has_30_to_60_resources_with_meta() -> None:
 
 
 def test_observations_carry_loinc_and_ucum(fhir: httpx.Client) -> None:
-    bundle = fhir.get("/Observation", params={"patient": "Patient/pt-00001",
-                                              "code": "http://loinc.org|8867-4"}).json()
+    bundle = fhir.get(
+        "/Observation", params={"patient": "Patient/pt-00001", "code": "http://loinc.org|8867-4"}
+    ).json()
     assert bundle["total"] >= 3
     for entry in bundle["entry"]:
         obs = entry["resource"]
@@ -81,8 +82,9 @@ def test_bad_search_params_answer_400(fhir: httpx.Client) -> None:
         assert resp.json()["issue"][0]["severity"] == "error"
 
 
-def test_paging_1000_plus_resources_is_stable_under_writes(sandbox: SandboxServer,
-                                                           fhir: httpx.Client) -> None:
+def test_paging_1000_plus_resources_is_stable_under_writes(
+    sandbox: SandboxServer, fhir: httpx.Client
+) -> None:
     first = fhir.get("/Observation", params={"_count": 200}).json()
     total = first["total"]
     assert total > 1000 and len(first["entry"]) == 200
@@ -96,7 +98,8 @@ def test_paging_1000_plus_resources_is_stable_under_writes(sandbox: SandboxServe
 
 
 def test_last_updated_after_clinic_day_returns_exactly_the_changes(
-        sandbox: SandboxServer, fhir: httpx.Client) -> None:
+    sandbox: SandboxServer, fhir: httpx.Client
+) -> None:
     day = sandbox.clinic_day(30)
     for rtype in ("Observation", "Condition", "MedicationRequest", "Encounter"):
         entries, _ = _all_pages(fhir, f"/{rtype}?_lastUpdated=gt{day['since']}&_count=7")
@@ -122,16 +125,19 @@ def test_patient_everything_is_paged(fhir: httpx.Client) -> None:
     entries, urls = _all_pages(fhir, "/Patient/pt-00004/$everything?_count=10")
     assert len(urls) >= 3 and 30 <= len(entries) <= 60
     assert entries[0]["resource"]["resourceType"] == "Patient"
-    subjects = {(e["resource"].get("subject") or e["resource"].get("patient") or {})
-                .get("reference") for e in entries[1:]}
+    subjects = {
+        (e["resource"].get("subject") or e["resource"].get("patient") or {}).get("reference")
+        for e in entries[1:]
+    }
     assert subjects == {"Patient/pt-00004"}
 
 
 def test_search_by_id_and_identifier(fhir: httpx.Client) -> None:
     pat = fhir.get("/Patient/pt-00005").json()
     ident = pat["identifier"][0]
-    by_ident = fhir.get("/Patient", params={
-        "identifier": f"{ident['system']}|{ident['value']}"}).json()
+    by_ident = fhir.get(
+        "/Patient", params={"identifier": f"{ident['system']}|{ident['value']}"}
+    ).json()
     assert [e["resource"]["id"] for e in by_ident["entry"]] == ["pt-00005"]
     by_id = fhir.get("/Patient", params={"_id": "pt-00005,pt-00006"}).json()
     assert by_id["total"] == 2

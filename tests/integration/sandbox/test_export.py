@@ -55,19 +55,26 @@ def test_kickoff_needs_prefer_and_known_types(fhir: httpx.Client) -> None:
 def test_since_split_files_and_error_file(sandbox: SandboxServer, fhir: httpx.Client) -> None:
     sandbox.configure(export_polls_before_complete=0, export_file_max_lines=3)
     day = sandbox.clinic_day(12)
-    manifest, _ = _poll(fhir, _kickoff(fhir, "/$export", _since=day["since"])
-                        .headers["content-location"])
+    manifest, _ = _poll(
+        fhir, _kickoff(fhir, "/$export", _since=day["since"]).headers["content-location"]
+    )
     exported: set[tuple[str, str]] = set()
     for out in manifest["output"]:
         lines = fhir.get(out["url"]).text.splitlines()
         assert 1 <= len(lines) <= 3
         exported |= {(out["type"], orjson.loads(x)["id"]) for x in lines}
     assert exported == {(t, i) for t, ids in day["changed"].items() for i in ids}
-    narrow = httpx.post(sandbox.token_url, auth=("holovitals-demo", "demo-secret"), data={
-        "grant_type": "client_credentials", "scope": "system/Patient.read"}).json()
+    narrow = httpx.post(
+        sandbox.token_url,
+        auth=("holovitals-demo", "demo-secret"),
+        data={"grant_type": "client_credentials", "scope": "system/Patient.read"},
+    ).json()
     headers = {**ASYNC, "Authorization": f"Bearer {narrow['access_token']}"}
-    kick = httpx.get(f"{sandbox.base_url}/Patient/$export", headers=headers,
-                     params={"_type": "Patient,Condition"})
+    kick = httpx.get(
+        f"{sandbox.base_url}/Patient/$export",
+        headers=headers,
+        params={"_type": "Patient,Condition"},
+    )
     done = httpx.get(kick.headers["content-location"], headers=headers).json()
     assert {o["type"] for o in done["output"]} == {"Patient"}
     err = httpx.get(done["error"][0]["url"], headers=headers).text.splitlines()

@@ -87,8 +87,11 @@ def test_per_request_header_faults(sandbox: SandboxServer, fhir: httpx.Client) -
 
 def test_truncated_ndjson(sandbox: SandboxServer, fhir: httpx.Client) -> None:
     sandbox.configure(export_polls_before_complete=0)
-    kick = fhir.get("/$export", params={"_type": "Condition"},
-                    headers={"Prefer": "respond-async", "Accept": "application/fhir+json"})
+    kick = fhir.get(
+        "/$export",
+        params={"_type": "Condition"},
+        headers={"Prefer": "respond-async", "Accept": "application/fhir+json"},
+    )
     manifest = fhir.get(kick.headers["content-location"]).json()
     url = manifest["output"][0]["url"]
     sandbox.set_faults(truncated_ndjson=True)
@@ -112,8 +115,9 @@ def test_token_endpoint_faults_only_when_asked(sandbox: SandboxServer) -> None:
     assert sandbox.token()
 
 
-def test_stats_show_whether_retry_after_was_honoured(sandbox: SandboxServer,
-                                                     fhir: httpx.Client) -> None:
+def test_stats_show_whether_retry_after_was_honoured(
+    sandbox: SandboxServer, fhir: httpx.Client
+) -> None:
     sandbox.set_faults(rate_limit_every=2, retry_after=0.25)
     assert fhir.get(READ).status_code == 200
     limited = fhir.get(READ)

@@ -11,17 +11,22 @@ from holovitals_sync.sandbox.vendors import VendorProfile
 
 @pytest.fixture
 def strict_vendor(monkeypatch: pytest.MonkeyPatch) -> str:
-    profile = VendorProfile(name="strict-test", max_page_size=10, stale_version_status=409,
-                            required_search_params={"Observation": ("patient", "subject")},
-                            last_updated_types=frozenset({"Condition"}))
+    profile = VendorProfile(
+        name="strict-test",
+        max_page_size=10,
+        stale_version_status=409,
+        required_search_params={"Observation": ("patient", "subject")},
+        last_updated_types=frozenset({"Condition"}),
+    )
     monkeypatch.setitem(vendors.PROFILES, profile.name, profile)
     return profile.name
 
 
 def test_vendor_profile_changes_behaviour(strict_vendor: str) -> None:
     with SandboxServer(SandboxConfig(patients=3, seed=5, vendor=strict_vendor)) as ehr:
-        client = httpx.Client(base_url=ehr.base_url,
-                              headers={"Authorization": f"Bearer {ehr.token()}"})
+        client = httpx.Client(
+            base_url=ehr.base_url, headers={"Authorization": f"Bearer {ehr.token()}"}
+        )
         assert client.get("/Observation").status_code == 400  # patient required
         page = client.get("/Observation", params={"patient": "pt-00001", "_count": 500}).json()
         assert len(page["entry"]) == 10
@@ -40,8 +45,12 @@ def test_subprocess_mode() -> None:
         resp = httpx.get(f"{ehr.base_url}/Patient", headers={"Authorization": f"Bearer {token}"})
         assert resp.json()["total"] == 2
         ehr.set_faults(storm=1)
-        assert httpx.get(f"{ehr.base_url}/Patient",
-                         headers={"Authorization": f"Bearer {token}"}).status_code == 429
+        assert (
+            httpx.get(
+                f"{ehr.base_url}/Patient", headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 429
+        )
         assert ehr.stats()["faults"] == {"storm": 1}
 
 
@@ -49,8 +58,9 @@ def test_count_zero_lenient_and_offset_dates(fhir: httpx.Client) -> None:
     zero = fhir.get("/Observation", params={"_count": 0}).json()
     assert zero["total"] > 0 and "entry" not in zero or zero["entry"] == []
     assert not any(lk["relation"] == "next" for lk in zero["link"])
-    lenient = fhir.get("/Patient", params={"colour": "red", "_count": 2},
-                       headers={"Prefer": "handling=lenient"})
+    lenient = fhir.get(
+        "/Patient", params={"colour": "red", "_count": 2}, headers={"Prefer": "handling=lenient"}
+    )
     assert lenient.status_code == 200
     plus = fhir.get("/Patient?_lastUpdated=gt2020-01-01T00:00:00+00:00&_count=1")
     assert plus.status_code == 200 and plus.json()["total"] > 0
@@ -59,7 +69,10 @@ def test_count_zero_lenient_and_offset_dates(fhir: httpx.Client) -> None:
 
 
 def test_batch_search_entry(fhir: httpx.Client) -> None:
-    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"request": {"method": "GET", "url": "Condition?patient=pt-00001"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": "Condition?patient=pt-00001"}}],
+    }
     inner = fhir.post("/", json=bundle).json()["entry"][0]["resource"]
     assert inner["type"] == "searchset" and inner["total"] >= 2

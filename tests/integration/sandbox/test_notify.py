@@ -51,8 +51,14 @@ def _params(bundle: dict) -> dict:
 
 def test_subscription_notification_full_resource(sandbox: SandboxServer, receiver) -> None:
     url, received = receiver
-    answer = sandbox.notify(url, SECRET, kind="event-notification", payload="full-resource",
-                            resource="Patient/pt-00001", signature_style="all")
+    answer = sandbox.notify(
+        url,
+        SECRET,
+        kind="event-notification",
+        payload="full-resource",
+        resource="Patient/pt-00001",
+        signature_style="all",
+    )
     assert answer == {"status": 204, "events_since_start": 1}
     headers, body = received[0]
     t, v1 = (part.split("=", 1)[1] for part in headers["x-holovitals-signature"].split(","))
@@ -80,8 +86,11 @@ def test_handshake_id_only_and_vendor_event(sandbox: SandboxServer, receiver) ->
     assert second["events_since_start"] == 1
     idonly = orjson.loads(received[1][1])
     gap = sandbox.notify(url, SECRET, resource="Patient/pt-00001", events_since_start=5)
-    assert _params(orjson.loads(received[-1][1]))["events-since-subscription-start"][
-        "valueString"] == "5" and gap["status"] == 204
+    assert (
+        _params(orjson.loads(received[-1][1]))["events-since-subscription-start"]["valueString"]
+        == "5"
+        and gap["status"] == 204
+    )
     assert "resource" not in idonly["entry"][1]
     assert idonly["entry"][1]["fullUrl"].endswith("/Observation/obs-00002-003")
     sandbox.notify(url, SECRET, kind="vendor-event", resource="Condition/cond-00001-030")

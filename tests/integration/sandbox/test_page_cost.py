@@ -11,17 +11,23 @@ from holovitals_sync.sandbox.server import SandboxServer
 
 
 def test_the_cost_grows_with_offset_matches_and_entries() -> None:
-    cost = PageCost(per_page_ms=10, per_1000_offset_ms=40, per_1000_matches_ms=20,
-                    per_entry_ms=0.5)
+    cost = PageCost(per_page_ms=10, per_1000_offset_ms=40, per_1000_matches_ms=20, per_entry_ms=0.5)
     assert cost.seconds(0, 1000, 100) == (10 + 0 + 20 + 50) / 1000
     assert cost.seconds(5000, 1000, 100) == (10 + 200 + 20 + 50) / 1000
     assert PageCost().seconds(10_000, 10_000, 1000) == 0
 
 
-def test_a_search_page_is_answered_after_its_cost(sandbox: SandboxServer,
-                                                  fhir: httpx.Client) -> None:
-    sandbox.configure(page_cost={"per_page_ms": 250, "per_1000_offset_ms": 0,
-                                 "per_1000_matches_ms": 0, "per_entry_ms": 0})
+def test_a_search_page_is_answered_after_its_cost(
+    sandbox: SandboxServer, fhir: httpx.Client
+) -> None:
+    sandbox.configure(
+        page_cost={
+            "per_page_ms": 250,
+            "per_1000_offset_ms": 0,
+            "per_1000_matches_ms": 0,
+            "per_entry_ms": 0,
+        }
+    )
     try:
         began = time.monotonic()
         page = fhir.get("/Observation", params={"_count": "5"})
@@ -31,8 +37,9 @@ def test_a_search_page_is_answered_after_its_cost(sandbox: SandboxServer,
         sandbox.configure(page_cost={})
 
 
-def test_a_count_over_the_maximum_is_capped_or_refused(sandbox: SandboxServer,
-                                                        fhir: httpx.Client) -> None:
+def test_a_count_over_the_maximum_is_capped_or_refused(
+    sandbox: SandboxServer, fhir: httpx.Client
+) -> None:
     sandbox.configure(max_page_size=7)
     try:
         capped = fhir.get("/Observation", params={"_count": "100"}).json()

@@ -10,8 +10,10 @@ from holovitals_sync.sandbox import SandboxConfig, SandboxServer
 
 
 def test_500_patients_observations_page_fast() -> None:
-    with SandboxServer(SandboxConfig(patients=500, seed=99)) as ehr, httpx.Client(
-            headers={"Authorization": f"Bearer {ehr.token()}"}, timeout=30) as client:
+    with (
+        SandboxServer(SandboxConfig(patients=500, seed=99)) as ehr,
+        httpx.Client(headers={"Authorization": f"Bearer {ehr.token()}"}, timeout=30) as client,
+    ):
         url: str | None = f"{ehr.base_url}/Observation?_count=500"
         seen = 0
         start = time.perf_counter()

@@ -10,17 +10,28 @@ from holovitals_sync.sandbox.server import SandboxServer
 
 
 def _patient(mrn: str) -> dict:
-    return {"resourceType": "Patient", "gender": "female", "birthDate": "1980-02-03",
-            "name": [{"family": "Test", "given": ["Ada"]}],
-            "identifier": [{"system": "urn:test:mrn", "value": mrn}]}
+    return {
+        "resourceType": "Patient",
+        "gender": "female",
+        "birthDate": "1980-02-03",
+        "name": [{"family": "Test", "given": ["Ada"]}],
+        "identifier": [{"system": "urn:test:mrn", "value": mrn}],
+    }
 
 
 def _obs(subject: str) -> dict:
-    return {"resourceType": "Observation", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-            "subject": {"reference": subject},
-            "valueQuantity": {"value": 71, "unit": "/min", "system": "http://unitsofmeasure.org",
-                              "code": "/min"}}
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": subject},
+        "valueQuantity": {
+            "value": 71,
+            "unit": "/min",
+            "system": "http://unitsofmeasure.org",
+            "code": "/min",
+        },
+    }
 
 
 def test_create_and_conditional_create(fhir: httpx.Client) -> None:
@@ -30,8 +41,9 @@ def test_create_and_conditional_create(fhir: httpx.Client) -> None:
     assert resp.headers["etag"] == 'W/"1"'
     new_id = resp.json()["id"]
     assert resp.headers["location"].endswith(f"/Patient/{new_id}/_history/1")
-    again = fhir.post("/Patient", json=_patient(mrn),
-                      headers={"If-None-Exist": f"identifier=urn:test:mrn|{mrn}"})
+    again = fhir.post(
+        "/Patient", json=_patient(mrn), headers={"If-None-Exist": f"identifier=urn:test:mrn|{mrn}"}
+    )
     assert again.status_code == 200 and again.json()["id"] == new_id
     assert fhir.get("/Patient", params={"identifier": f"urn:test:mrn|{mrn}"}).json()["total"] == 1
 
@@ -43,8 +55,7 @@ def test_update_honours_if_match(fhir: httpx.Client) -> None:
     ok = fhir.put(f"/Condition/{cond['id']}", json=cond, headers={"If-Match": f'W/"{version}"'})
     assert ok.status_code == 200
     assert ok.headers["etag"] == f'W/"{int(version) + 1}"'
-    stale = fhir.put(f"/Condition/{cond['id']}", json=cond,
-                     headers={"If-Match": f'W/"{version}"'})
+    stale = fhir.put(f"/Condition/{cond['id']}", json=cond, headers={"If-Match": f'W/"{version}"'})
     assert stale.status_code == 412
     assert stale.json()["resourceType"] == "OperationOutcome"
     mismatch = fhir.put("/Condition/other-id", json=cond)
@@ -54,8 +65,7 @@ def test_update_honours_if_match(fhir: httpx.Client) -> None:
 def test_invalid_resources_are_refused(fhir: httpx.Client) -> None:
     assert fhir.post("/Observation", content=b"{not json").status_code == 400
     assert fhir.post("/Observation", json={"resourceType": "Patient"}).status_code == 400
-    bad = fhir.post("/Observation", json={"resourceType": "Observation",
-                                           "subject": "Patient/1"})
+    bad = fhir.post("/Observation", json={"resourceType": "Observation", "subject": "Patient/1"})
     assert bad.status_code == 422
 
 
@@ -70,11 +80,18 @@ def test_delete_then_read_is_gone(fhir: httpx.Client) -> None:
 
 
 def test_batch_answers_per_entry(fhir: httpx.Client) -> None:
-    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"request": {"method": "GET", "url": "Patient/pt-00001"}},
-        {"request": {"method": "GET", "url": "Patient/nope"}},
-        {"resource": _obs("Patient/pt-00001"), "request": {"method": "POST",
-                                                          "url": "Observation"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"request": {"method": "GET", "url": "Patient/pt-00001"}},
+            {"request": {"method": "GET", "url": "Patient/nope"}},
+            {
+                "resource": _obs("Patient/pt-00001"),
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
     resp = fhir.post("", json=bundle)
     assert resp.status_code == 200
     statuses = [e["response"]["status"] for e in resp.json()["entry"]]
@@ -85,14 +102,22 @@ def test_batch_answers_per_entry(fhir: httpx.Client) -> None:
 def test_transaction_is_all_or_nothing(sandbox: SandboxServer, fhir: httpx.Client) -> None:
     mrn = uuid.uuid4().hex
     placeholder = f"urn:uuid:{uuid.uuid4()}"
-    good = [{"fullUrl": placeholder, "resource": _patient(mrn),
-             "request": {"method": "POST", "url": "Patient"}},
-            {"resource": _obs(placeholder), "request": {"method": "POST", "url": "Observation"}}]
-    stale = {"resource": {**fhir.get("/Patient/pt-00012").json()},
-             "request": {"method": "PUT", "url": "Patient/pt-00012", "ifMatch": 'W/"99"'}}
+    good = [
+        {
+            "fullUrl": placeholder,
+            "resource": _patient(mrn),
+            "request": {"method": "POST", "url": "Patient"},
+        },
+        {"resource": _obs(placeholder), "request": {"method": "POST", "url": "Observation"}},
+    ]
+    stale = {
+        "resource": {**fhir.get("/Patient/pt-00012").json()},
+        "request": {"method": "PUT", "url": "Patient/pt-00012", "ifMatch": 'W/"99"'},
+    }
     before = sandbox.state.store.watermark()
-    failed = fhir.post("", json={"resourceType": "Bundle", "type": "transaction",
-                                 "entry": [*good, stale]})
+    failed = fhir.post(
+        "", json={"resourceType": "Bundle", "type": "transaction", "entry": [*good, stale]}
+    )
     assert failed.status_code == 412
     assert fhir.get("/Patient", params={"identifier": f"urn:test:mrn|{mrn}"}).json()["total"] == 0
     assert fhir.get("/Observation", params={"_lastUpdated": f"gt{before}"}).json()["total"] == 0

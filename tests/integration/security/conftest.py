@@ -34,8 +34,11 @@ def served_api(monkeypatch: pytest.MonkeyPatch, sqlite_url: str, redis_client) -
     get_settings.cache_clear()
     get_engine.cache_clear()
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_api(), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_api(), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}/api"

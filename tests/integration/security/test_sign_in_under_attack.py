@@ -48,8 +48,11 @@ def _stored(name: str) -> User:
 def _checked(name: str) -> int:
     """How many of this name's attempts reached the password check (each is audited)."""
     with session_scope() as session:
-        return len(session.exec(select(AuditLog).where(AuditLog.action == "auth.sign_in",
-                                                       AuditLog.actor == name)).all())
+        return len(
+            session.exec(
+                select(AuditLog).where(AuditLog.action == "auth.sign_in", AuditLog.actor == name)
+            ).all()
+        )
 
 
 def test_forty_parallel_guesses_are_bounded_and_lock_the_account(served_api):
@@ -69,13 +72,15 @@ def test_forty_parallel_guesses_are_bounded_and_lock_the_account(served_api):
 
 def test_an_all_wrong_burst_locks_the_account(served_api):
     _user()
-    statuses = _burst(served_api, [{"username": "nurse", "password": f"bad {n}"}
-                                   for n in range(40)])
+    statuses = _burst(
+        served_api, [{"username": "nurse", "password": f"bad {n}"} for n in range(40)]
+    )
     assert 500 not in statuses and 200 not in statuses
     assert _stored("nurse").locked_until is not None  # once: failed_logins=3, no lock
     # Even the right password is refused now, and looks like any other refusal.
-    right = httpx.post(f"{served_api}/auth/login", timeout=30,
-                       json={"username": "nurse", "password": PASSWORD})
+    right = httpx.post(
+        f"{served_api}/auth/login", timeout=30, json={"username": "nurse", "password": PASSWORD}
+    )
     assert right.status_code in (401, 429)
 
 
@@ -120,8 +125,11 @@ def test_locked_unknown_and_wrong_answers_look_and_take_the_same(served_api, red
     _user("locked-one")
     _user("open-one")
     for n in range(auth.MAX_FAILED_LOGINS):
-        httpx.post(f"{served_api}/auth/login", timeout=30,
-                   json={"username": "locked-one", "password": f"bad {n}"})
+        httpx.post(
+            f"{served_api}/auth/login",
+            timeout=30,
+            json={"username": "locked-one", "password": f"bad {n}"},
+        )
     assert _stored("locked-one").locked_until is not None
     redis_client.flushdb()  # attempt limits aside: this is about the answers themselves
     locked = _time(served_api, {"username": "locked-one", "password": PASSWORD})

@@ -53,10 +53,12 @@ def test_a_connection_test_against_a_trickling_ehr_holds_up_nobody(served_api):
 
         def test_it() -> None:
             started = time.monotonic()
-            response = httpx.post(f"{served_api}/connections/{connection}/test",
-                                  headers=headers, timeout=300)
-            answer.update(status=response.status_code, body=response.json(),
-                          took=time.monotonic() - started)
+            response = httpx.post(
+                f"{served_api}/connections/{connection}/test", headers=headers, timeout=300
+            )
+            answer.update(
+                status=response.status_code, body=response.json(), took=time.monotonic() - started
+            )
 
         tester = threading.Thread(target=test_it)
         tester.start()
@@ -64,9 +66,16 @@ def test_a_connection_test_against_a_trickling_ehr_holds_up_nobody(served_api):
         # Meanwhile others read, write (audited) and see a healthy database, promptly.
         for n in range(3):
             started = time.monotonic()
-            made = httpx.post(f"{served_api}/sync/webhooks", headers=headers, timeout=30, json={
-                "name": f"hook {n}", "url": "https://93.184.215.14/hook",
-                "event_types": ["sync.completed"]})
+            made = httpx.post(
+                f"{served_api}/sync/webhooks",
+                headers=headers,
+                timeout=30,
+                json={
+                    "name": f"hook {n}",
+                    "url": "https://93.184.215.14/hook",
+                    "event_types": ["sync.completed"],
+                },
+            )
             assert made.status_code == 201, made.text
             assert time.monotonic() - started < 5
         health = httpx.get(f"{served_api}/health", timeout=30).json()

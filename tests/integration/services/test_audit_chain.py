@@ -90,8 +90,9 @@ def test_concurrent_writers_on_postgres_take_turns(postgres_url):
     def second_writer() -> None:
         try:
             with Session(engine) as session:
-                entry = audit.record(session, actor=ACTOR, action="job.start",
-                                     target_type="sync_job", target_id="b")
+                entry = audit.record(
+                    session, actor=ACTOR, action="job.start", target_type="sync_job", target_id="b"
+                )
                 session.commit()
                 result["seq"] = entry.seq
         except Exception as exc:  # reported to the assertion below

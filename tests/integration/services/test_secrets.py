@@ -75,8 +75,18 @@ def test_crash_between_commit_and_key_swap_loses_nothing(db, monkeypatch):
 
 def test_cli_user_create_reads_password_from_stdin(db, tmp_path):
     env = {**os.environ, "HOLOVITALS_DATABASE_URL": db, "HOLOVITALS_DATA_DIR": str(tmp_path)}
-    run = [sys.executable, "-m", "holovitals_sync.cli", "user", "create", "--username", "ada",
-           "--role", "admin", "--password-stdin"]
+    run = [
+        sys.executable,
+        "-m",
+        "holovitals_sync.cli",
+        "user",
+        "create",
+        "--username",
+        "ada",
+        "--role",
+        "admin",
+        "--password-stdin",
+    ]
     short = subprocess.run(run, env=env, input="short\n", capture_output=True, text=True,
                            timeout=60)  # fmt: skip
     assert short.returncode == 2 and "at least 12" in short.stderr

@@ -24,14 +24,34 @@ from holovitals_sync.services.validation_rules import (
 )
 
 ADMIN = Actor.system("admin@test")
-HEART_RATE = {"check": "range", "name": "heart rate", "resource_type": "Observation",
-              "path": "valueQuantity.value", "min": 20, "max": 250}
-MRN = {"check": "pattern", "name": "mrn", "resource_type": "Patient",
-       "path": "identifier[*].value", "pattern": r"MRN\d{7}"}
-FINAL = {"check": "fhirpath", "name": "final only", "resource_type": "Observation",
-         "expression": "status = 'final'", "severity": "warning"}
-OBS = {"resourceType": "Observation", "id": "o1", "status": "final",
-       "valueQuantity": {"value": 999}}
+HEART_RATE = {
+    "check": "range",
+    "name": "heart rate",
+    "resource_type": "Observation",
+    "path": "valueQuantity.value",
+    "min": 20,
+    "max": 250,
+}
+MRN = {
+    "check": "pattern",
+    "name": "mrn",
+    "resource_type": "Patient",
+    "path": "identifier[*].value",
+    "pattern": r"MRN\d{7}",
+}
+FINAL = {
+    "check": "fhirpath",
+    "name": "final only",
+    "resource_type": "Observation",
+    "expression": "status = 'final'",
+    "severity": "warning",
+}
+OBS = {
+    "resourceType": "Observation",
+    "id": "o1",
+    "status": "final",
+    "valueQuantity": {"value": 999},
+}
 
 
 @pytest.fixture
@@ -45,8 +65,9 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def cid(engine: sa.Engine) -> int:
     with session_scope(engine) as session:
-        row = EHRConnection(name="General", vendor=Vendor.GENERIC,
-                            base_url="https://ehr.example/fhir")
+        row = EHRConnection(
+            name="General", vendor=Vendor.GENERIC, base_url="https://ehr.example/fhir"
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -60,8 +81,11 @@ def _stored(engine: sa.Engine, cid: int) -> list[dict]:
 def _audit(engine: sa.Engine) -> list[tuple[str, str | None, dict]]:
     with Session(engine) as session:
         rows = session.exec(select(AuditLog).order_by(AuditLog.seq)).all()
-        return [(r.action, r.target_id, r.details) for r in rows
-                if r.action.startswith("validation_rule.")]
+        return [
+            (r.action, r.target_id, r.details)
+            for r in rows
+            if r.action.startswith("validation_rule.")
+        ]
 
 
 def test_add_list_and_audit(engine: sa.Engine, cid: int) -> None:
@@ -72,9 +96,17 @@ def test_add_list_and_audit(engine: sa.Engine, cid: int) -> None:
     assert first.id and second.id and first.id != second.id
     stored = _stored(engine, cid)
     assert [r["name"] for r in stored] == ["heart rate", "mrn"]
-    assert stored[0] == {"check": "range", "id": first.id, "name": "heart rate",
-                         "resource_type": "Observation", "severity": "error", "enabled": True,
-                         "path": "valueQuantity.value", "min": 20.0, "max": 250.0}
+    assert stored[0] == {
+        "check": "range",
+        "id": first.id,
+        "name": "heart rate",
+        "resource_type": "Observation",
+        "severity": "error",
+        "enabled": True,
+        "path": "valueQuantity.value",
+        "min": 20.0,
+        "max": 250.0,
+    }
     entries = _audit(engine)
     assert [(a, t) for a, t, _ in entries] == [("validation_rule.create", str(cid))] * 2
     assert entries[0][2]["rule_id"] == first.id and entries[0][2]["check"] == "range"
@@ -82,19 +114,23 @@ def test_add_list_and_audit(engine: sa.Engine, cid: int) -> None:
         assert verify_chain(session).ok
 
 
-@pytest.mark.parametrize(("rule", "field"), [
-    (MRN | {"pattern": "MRN(\\d"}, "pattern"),
-    (FINAL | {"expression": "status = ("}, "expression"),
-    (FINAL | {"expression": "nosuchfunction()"}, "expression"),
-    (HEART_RATE | {"path": "valueQuantity..value"}, "path"),
-    (HEART_RATE | {"min": 300}, "max"),
-    (HEART_RATE | {"resource_type": "observation"}, "resource_type"),
-    (HEART_RATE | {"name": "  "}, "name"),
-    (HEART_RATE | {"colour": "red"}, "colour"),
-    ({"check": "regex", "name": "x"}, "check"),
-])
-def test_invalid_rule_is_refused_naming_the_field(engine: sa.Engine, cid: int, rule: dict,
-                                                 field: str) -> None:
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        (MRN | {"pattern": "MRN(\\d"}, "pattern"),
+        (FINAL | {"expression": "status = ("}, "expression"),
+        (FINAL | {"expression": "nosuchfunction()"}, "expression"),
+        (HEART_RATE | {"path": "valueQuantity..value"}, "path"),
+        (HEART_RATE | {"min": 300}, "max"),
+        (HEART_RATE | {"resource_type": "observation"}, "resource_type"),
+        (HEART_RATE | {"name": "  "}, "name"),
+        (HEART_RATE | {"colour": "red"}, "colour"),
+        ({"check": "regex", "name": "x"}, "check"),
+    ],
+)
+def test_invalid_rule_is_refused_naming_the_field(
+    engine: sa.Engine, cid: int, rule: dict, field: str
+) -> None:
     with session_scope(engine) as session:
         ValidationRuleService(session, actor=ADMIN).add(cid, FINAL)
     with pytest.raises(InvalidValidationRule) as refused, session_scope(engine) as session:
@@ -123,7 +159,8 @@ def test_disabled_rule_is_kept_but_not_run(engine: sa.Engine, cid: int) -> None:
         service = ValidationRuleService(session, actor=ADMIN)
         rule = service.add(cid, HEART_RATE)
         assert [i.message for i in service.check(cid, OBS)] == [
-            "heart rate: value outside the allowed range"]
+            "heart rate: value outside the allowed range"
+        ]
         service.set_enabled(cid, rule.id, False)
         assert service.check(cid, OBS) == []
     stored = _stored(engine, cid)
@@ -132,14 +169,17 @@ def test_disabled_rule_is_kept_but_not_run(engine: sa.Engine, cid: int) -> None:
     with Session(engine) as session:
         validator = custom_rules(session.get(EHRConnection, cid))
         assert validator is not None and validator.check(OBS) == []
-    assert [a for a, _, _ in _audit(engine)] == ["validation_rule.create",
-                                                 "validation_rule.disable"]
+    assert [a for a, _, _ in _audit(engine)] == [
+        "validation_rule.create",
+        "validation_rule.disable",
+    ]
     with session_scope(engine) as session:
         ValidationRuleService(session, actor=ADMIN).set_enabled(cid, rule.id, True)
     with Session(engine) as session:
         issues = custom_rules(session.get(EHRConnection, cid)).check(OBS)
     assert [(i.layer, i.severity, i.path) for i in issues] == [
-        (Layer.CUSTOM, ErrorSeverity.ERROR, "valueQuantity.value")]
+        (Layer.CUSTOM, ErrorSeverity.ERROR, "valueQuantity.value")
+    ]
 
 
 def test_update_replace_reorder_delete(engine: sa.Engine, cid: int) -> None:
@@ -150,12 +190,23 @@ def test_update_replace_reorder_delete(engine: sa.Engine, cid: int) -> None:
         assert (edited.max, edited.min, edited.severity) == (300, 20, ErrorSeverity.WARNING)
         # A new check keeps the common fields only: the new check's fields come with it.
         changed = service.update(cid, b.id, {"check": "fhirpath", "expression": "active"})
-        assert (changed.check, changed.name, changed.resource_type) == ("fhirpath", "mrn",
-                                                                      "Patient")
+        assert (changed.check, changed.name, changed.resource_type) == (
+            "fhirpath",
+            "mrn",
+            "Patient",
+        )
         with pytest.raises(InvalidValidationRule, match="expression"):
             service.update(cid, c.id, {"check": "range", "path": "x", "expression": "true"})
-        replaced = service.replace(cid, c.id, {"check": "pattern", "name": "status code",
-                                               "path": "status", "pattern": "final|amended"})
+        replaced = service.replace(
+            cid,
+            c.id,
+            {
+                "check": "pattern",
+                "name": "status code",
+                "path": "status",
+                "pattern": "final|amended",
+            },
+        )
         assert replaced.id == c.id and replaced.enabled is True
         service.reorder(cid, [c.id, a.id, b.id])
         with pytest.raises(InvalidValidationRule, match="rule_ids"):
@@ -164,11 +215,19 @@ def test_update_replace_reorder_delete(engine: sa.Engine, cid: int) -> None:
             service.reorder(cid, [c.id, c.id, a.id])
         service.delete(cid, a.id)
     assert [(r["id"], r["check"]) for r in _stored(engine, cid)] == [
-        (c.id, "pattern"), (b.id, "fhirpath")]
+        (c.id, "pattern"),
+        (b.id, "fhirpath"),
+    ]
     assert [a for a, _, _ in _audit(engine)] == [
-        "validation_rule.create", "validation_rule.create", "validation_rule.create",
-        "validation_rule.update", "validation_rule.update", "validation_rule.update",
-        "validation_rule.reorder", "validation_rule.delete"]
+        "validation_rule.create",
+        "validation_rule.create",
+        "validation_rule.create",
+        "validation_rule.update",
+        "validation_rule.update",
+        "validation_rule.update",
+        "validation_rule.reorder",
+        "validation_rule.delete",
+    ]
 
 
 def test_rules_stored_without_ids_get_stable_ones(engine: sa.Engine, cid: int) -> None:
@@ -180,16 +239,28 @@ def test_rules_stored_without_ids_get_stable_ones(engine: sa.Engine, cid: int) -
         assert [r.id for r in service.list_rules(cid)] == ["rule-1", "rule-2"]
         service.set_enabled(cid, "rule-2", False)
     assert [(r["id"], r["enabled"]) for r in _stored(engine, cid)] == [
-        ("rule-1", True), ("rule-2", False)]
+        ("rule-1", True),
+        ("rule-2", False),
+    ]
 
 
 def test_form_strings_become_a_rule_or_field_messages() -> None:
-    base = {"check": "range", "name": "hr", "resource_type": "Observation",
-            "path": "valueQuantity.value", "min": "20", "max": "", "severity": "error"}
+    base = {
+        "check": "range",
+        "name": "hr",
+        "resource_type": "Observation",
+        "path": "valueQuantity.value",
+        "min": "20",
+        "max": "",
+        "severity": "error",
+    }
     data, errors = form_rule(base)
     assert errors == {} and data["min"] == 20.0 and data["max"] is None
     assert form_rule(base | {"min": "twenty"})[1] == {"min": "a number, or blank for no bound"}
-    assert "expression" in form_rule({"check": "fhirpath", "name": "x",
-                                      "expression": "name.where("})[1]
-    assert "pattern" in form_rule({"check": "pattern", "name": "x", "path": "id",
-                                   "pattern": "[a-"})[1]
+    assert (
+        "expression"
+        in form_rule({"check": "fhirpath", "name": "x", "expression": "name.where("})[1]
+    )
+    assert (
+        "pattern" in form_rule({"check": "pattern", "name": "x", "path": "id", "pattern": "[a-"})[1]
+    )

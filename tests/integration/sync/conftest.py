@@ -43,8 +43,12 @@ def small_ehr() -> Iterator[SandboxServer]:
 @pytest.fixture
 def ehr(small_ehr: SandboxServer) -> Iterator[SandboxServer]:
     small_ehr.reset()
-    small_ehr.configure(default_page_size=50, export_polls_before_complete=0,
-                        export_retry_after=0.1, export_file_max_lines=60)
+    small_ehr.configure(
+        default_page_size=50,
+        export_polls_before_complete=0,
+        export_retry_after=0.1,
+        export_file_max_lines=60,
+    )
     yield small_ehr
     small_ehr.clear_faults()
 
@@ -54,17 +58,28 @@ def sync_db(database_url: str, redis_client, monkeypatch: pytest.MonkeyPatch) ->
     """Settings for this process and the workers it starts: DB, Redis, small batches."""
     # Retries re-enqueue at once: a scheduled retry waits for a live RQ scheduler, and the
     # one of a SIGKILLed worker holds its lock for another minute.
-    with holovitals_env(monkeypatch, database_url, REDIS_TEST_URL, sync_batch_size=40,
-                        sync_bulk_batch_size=40, retry_backoff=0) as url:
+    with holovitals_env(
+        monkeypatch,
+        database_url,
+        REDIS_TEST_URL,
+        sync_batch_size=40,
+        sync_bulk_batch_size=40,
+        retry_backoff=0,
+    ) as url:
         yield url
 
 
 @pytest.fixture
 def connection(sync_db: str, ehr: SandboxServer) -> EHRConnection:
     with session_scope() as session:
-        return make_connection(session, "Sandbox General", base_url=ehr.base_url,
-                               client_id="holovitals-demo", client_secret="demo-secret",
-                               scopes="system/*.read system/*.write")
+        return make_connection(
+            session,
+            "Sandbox General",
+            base_url=ehr.base_url,
+            client_id="holovitals-demo",
+            client_secret="demo-secret",
+            scopes="system/*.read system/*.write",
+        )
 
 
 class Workers:
@@ -77,11 +92,24 @@ class Workers:
     def start(self, count: int = 1, queues: list[str] = QUEUES) -> list[subprocess.Popen]:
         started = []
         for _ in range(count):
-            argv = [RQ, "worker", "-c", "workers.settings", "-w",
-                    "workers.worker.HoloVitalsWorker", "--with-scheduler", *queues]
+            argv = [
+                RQ,
+                "worker",
+                "-c",
+                "workers.settings",
+                "-w",
+                "workers.worker.HoloVitalsWorker",
+                "--with-scheduler",
+                *queues,
+            ]
             log = open(self.log_dir / f"worker-{len(self.procs) + len(started)}.log", "wb")  # noqa: SIM115
-            proc = subprocess.Popen(argv, env=dict(os.environ), start_new_session=True,
-                                    stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                argv,
+                env=dict(os.environ),
+                start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             log.close()
             started.append(proc)
         self.procs += started
@@ -113,8 +141,6 @@ def workers(sync_db: str, tmp_path: Path) -> Iterator[Workers]:
     pool.stop_all()
 
 
-
-
 def job_row(job_id: int) -> SyncJob:
     with session_scope() as session:
         return session.get(SyncJob, job_id)
@@ -142,10 +168,13 @@ def sandbox_hashes(ehr: SandboxServer) -> dict[tuple[str, str], str]:
 def start(connection_id: int, job_type: JobType = JobType.FULL, **kw) -> int:
     """Start a job through the service, as the API does; returns its id."""
     with session_scope() as session:
-        job = start_job(session, request=JobRequest(connection_id=connection_id,
-                                                    job_type=job_type, **kw),
-                        requested_by_kind=RequesterKind.SYSTEM, requested_by="tests",
-                        actor=TESTER)
+        job = start_job(
+            session,
+            request=JobRequest(connection_id=connection_id, job_type=job_type, **kw),
+            requested_by_kind=RequesterKind.SYSTEM,
+            requested_by="tests",
+            actor=TESTER,
+        )
         return job.id
 
 

@@ -12,8 +12,10 @@ from .conftest import start, wait_for
 
 def max_overlap(jobs: list[SyncJob]) -> int:
     """Most jobs whose [started, finished] intervals overlap at one instant."""
-    edges = sorted([(j.started_at, 1) for j in jobs] + [(j.finished_at, -1) for j in jobs],
-                   key=lambda e: (e[0], e[1]))
+    edges = sorted(
+        [(j.started_at, 1) for j in jobs] + [(j.finished_at, -1) for j in jobs],
+        key=lambda e: (e[0], e[1]),
+    )
     running = peak = 0
     for _, step in edges:
         running += step

@@ -26,26 +26,42 @@ def _values(ehr: SandboxServer) -> dict[str, float]:
     store = ehr.state.store
     with store.lock:
         resources = [rec.resource() for rec in store.candidates("Observation")]
-    return {r["id"]: r["valueQuantity"]["value"] for r in resources
-            if isinstance(r.get("valueQuantity", {}).get("value"), int | float)}
+    return {
+        r["id"]: r["valueQuantity"]["value"]
+        for r in resources
+        if isinstance(r.get("valueQuantity", {}).get("value"), int | float)
+    }
 
 
 def _configure(connection_id: int, mode: ValidationMode, limit: float) -> None:
     with session_scope() as session:
         session.get(EHRConnection, connection_id).validation_mode = mode
         service = ValidationRuleService(session, actor=TESTER)
-        service.add(connection_id, {"check": "range", "name": "value ceiling",
-                                    "resource_type": "Observation",
-                                    "path": "valueQuantity.value", "max": limit})
-        off = service.add(connection_id, {"check": "fhirpath", "name": "never true",
-                                          "expression": "false"})
+        service.add(
+            connection_id,
+            {
+                "check": "range",
+                "name": "value ceiling",
+                "resource_type": "Observation",
+                "path": "valueQuantity.value",
+                "max": limit,
+            },
+        )
+        off = service.add(
+            connection_id, {"check": "fhirpath", "name": "never true", "expression": "false"}
+        )
         service.set_enabled(connection_id, off.id, False)
 
 
 def _custom_errors(job_id: int) -> list[RecordError]:
     with session_scope() as session:
-        return list(session.exec(select(RecordError).where(
-            RecordError.job_id == job_id, RecordError.message.startswith("[custom]"))).all())
+        return list(
+            session.exec(
+                select(RecordError).where(
+                    RecordError.job_id == job_id, RecordError.message.startswith("[custom]")
+                )
+            ).all()
+        )
 
 
 @pytest.mark.parametrize("mode", [ValidationMode.STRICT, ValidationMode.LENIENT])
@@ -62,14 +78,18 @@ def test_custom_rule_in_a_sync(connection, ehr, workers, mode):
 
     errors = _custom_errors(job.id)
     assert {(e.resource_type, e.remote_id) for e in errors} == {
-        ("Observation", oid) for oid in failing}
+        ("Observation", oid) for oid in failing
+    }
     assert len(errors) == len(failing)  # one each: the disabled rule added none
     assert {(e.path, e.message, e.severity.value) for e in errors} == {
-        ("valueQuantity.value", "[custom] value ceiling: value outside the allowed range",
-         "error")}
+        ("valueQuantity.value", "[custom] value ceiling: value outside the allowed range", "error")
+    }
 
     expected = sandbox_hashes(ehr)
     if mode is ValidationMode.STRICT:
-        expected = {key: h for key, h in expected.items()
-                    if key not in {("Observation", oid) for oid in failing}}
+        expected = {
+            key: h
+            for key, h in expected.items()
+            if key not in {("Observation", oid) for oid in failing}
+        }
     assert local_hashes(connection.id) == expected

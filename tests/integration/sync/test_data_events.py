@@ -24,9 +24,13 @@ def subscription(sync_db: str, monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setenv("HOLOVITALS_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
     get_settings.cache_clear()
     with session_scope() as session:
-        sub, _ = create(session, data=SubscriptionIn(
-            name="data events", url="http://127.0.0.1:9/hook", event_types=WANTED),
-            actor=audit.Actor.system("tests"))
+        sub, _ = create(
+            session,
+            data=SubscriptionIn(
+                name="data events", url="http://127.0.0.1:9/hook", event_types=WANTED
+            ),
+            actor=audit.Actor.system("tests"),
+        )
         return sub.id
 
 
@@ -54,7 +58,8 @@ def test_each_stored_change_is_announced_once(connection, ehr, workers, subscrip
     job = wait_status(start(connection.id, JobType.INCREMENTAL), "completed", "failed")
     assert job.status.value == "completed", job.last_error
     updated_obs = set(day["updated"].get("Observation", [])) - set(
-        day["created"].get("Observation", []))
+        day["created"].get("Observation", [])
+    )
     after_day = _events() - after_full
     assert after_day["observation.updated"] == len(updated_obs)
     assert after_day["observation.created"] == _count(ehr, "Observation", day["created"])
@@ -63,5 +68,6 @@ def test_each_stored_change_is_announced_once(connection, ehr, workers, subscrip
     # Nothing changed since: nothing new is announced.
     job = wait_status(start(connection.id, JobType.INCREMENTAL), "completed", "failed")
     assert job.status.value == "completed", job.last_error
-    assert not {k: v for k, v in (_events() - after_full - after_day).items()
-                if k != "sync.completed"}
+    assert not {
+        k: v for k, v in (_events() - after_full - after_day).items() if k != "sync.completed"
+    }

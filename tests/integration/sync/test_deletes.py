@@ -43,16 +43,25 @@ def own_ehr() -> Iterator[SandboxServer]:
 @pytest.fixture
 def linked(sync_db: str, own_ehr: SandboxServer) -> EHRConnection:
     with session_scope() as session:
-        return make_connection(session, "Deleting Hospital", base_url=own_ehr.base_url,
-                               client_id="holovitals-demo", client_secret="demo-secret",
-                               scopes="system/*.read system/*.write")
+        return make_connection(
+            session,
+            "Deleting Hospital",
+            base_url=own_ehr.base_url,
+            client_id="holovitals-demo",
+            client_secret="demo-secret",
+            scopes="system/*.read system/*.write",
+        )
 
 
 def _record(connection_id: int, rtype: str, rid: str) -> SyncedRecord:
     with session_scope() as session:
-        return session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection_id, SyncedRecord.resource_type == rtype,
-            SyncedRecord.remote_id == rid)).one()
+        return session.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.connection_id == connection_id,
+                SyncedRecord.resource_type == rtype,
+                SyncedRecord.remote_id == rid,
+            )
+        ).one()
 
 
 def _alive(ehr: SandboxServer, rtype: str) -> list[str]:
@@ -61,8 +70,11 @@ def _alive(ehr: SandboxServer, rtype: str) -> list[str]:
 
 def test_a_full_sync_tombstones_what_the_ehr_deleted(linked, own_ehr, workers):
     with session_scope() as session:
-        sub = make_subscription(session, url="http://10.0.0.1/hook",
-                                event_types=["observation.deleted", "condition.deleted"]).id
+        sub = make_subscription(
+            session,
+            url="http://10.0.0.1/hook",
+            event_types=["observation.deleted", "condition.deleted"],
+        ).id
     workers.start(1)
     wait_status(start(linked.id), "completed")
     gone_obs, changed_obs, kept_obs = _alive(own_ehr, "Observation")[:3]
@@ -72,8 +84,11 @@ def test_a_full_sync_tombstones_what_the_ehr_deleted(linked, own_ehr, workers):
         row = session.get(SyncedRecord, _record(linked.id, "Observation", changed_obs).id)
         row.local_body = {**row.local_copy, "status": "amended"}
         row.dirty = True
-    for rtype, rid in (("Observation", gone_obs), ("Observation", changed_obs),
-                       ("Condition", gone_cond)):
+    for rtype, rid in (
+        ("Observation", gone_obs),
+        ("Observation", changed_obs),
+        ("Condition", gone_cond),
+    ):
         own_ehr.state.store.delete(rtype, rid)
 
     job = wait_status(start(linked.id), "completed")
@@ -88,8 +103,12 @@ def test_a_full_sync_tombstones_what_the_ehr_deleted(linked, own_ehr, workers):
     assert not held.deleted and held.conflict_pending
     with session_scope() as session:
         conflict = session.exec(select(Conflict).where(Conflict.record_id == held.id)).one()
-        events = sorted(d.event_type for d in session.exec(
-            select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub)))
+        events = sorted(
+            d.event_type
+            for d in session.exec(
+                select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub)
+            )
+        )
     assert conflict.kind is ConflictKind.REMOTE_DELETED and conflict.severity is Severity.HIGH
     assert events == ["condition.deleted", "observation.deleted"]
 
@@ -99,8 +118,13 @@ def test_a_full_sync_tombstones_what_the_ehr_deleted(linked, own_ehr, workers):
 
     # The nurse confirms the delete: the changed record is tombstoned too.
     with session_scope() as session:
-        resolve(session, conflict_id=conflict.id, strategy=ResolutionStrategy.USE_REMOTE,
-                reason="the EHR removed a wrong-patient result", actor=NURSE)
+        resolve(
+            session,
+            conflict_id=conflict.id,
+            strategy=ResolutionStrategy.USE_REMOTE,
+            reason="the EHR removed a wrong-patient result",
+            actor=NURSE,
+        )
     confirmed = _record(linked.id, "Observation", changed_obs)
     assert confirmed.deleted and not confirmed.dirty and not confirmed.conflict_pending
 
@@ -116,13 +140,15 @@ def test_an_answer_without_a_type_tombstones_nothing_of_it(linked, own_ehr, work
     assert job.deleted == 0
     assert not any(_record(linked.id, "Immunization", rid).deleted for rid in immunizations)
     with session_scope() as session:
-        warning = session.exec(select(RecordError).where(
-            RecordError.job_id == job.id, RecordError.resource_type == "Immunization")).one()
+        warning = session.exec(
+            select(RecordError).where(
+                RecordError.job_id == job.id, RecordError.resource_type == "Immunization"
+            )
+        ).one()
     assert warning.message.startswith("[delete] the EHR returned no Immunization at all")
 
 
-def test_the_id_sweep_finds_deletes_and_a_record_served_again_comes_back(linked, own_ehr,
-                                                                         workers):
+def test_the_id_sweep_finds_deletes_and_a_record_served_again_comes_back(linked, own_ehr, workers):
     workers.start(1)
     wait_status(start(linked.id), "completed")
     victim = _alive(own_ehr, "Encounter")[0]

@@ -54,7 +54,9 @@ def test_the_demo_story_fills_every_screen_once(connection, ehr, workers, monkey
     # Found by the sync: both sides changed the birth date, each differently.
     assert conflict.status is ConflictStatus.OPEN and conflict.fields == ["birthDate"]
     assert (conflict.local_values, conflict.remote_values) == (
-        {"birthDate": told.local_birth_date}, {"birthDate": told.remote_birth_date})
+        {"birthDate": told.local_birth_date},
+        {"birthDate": told.remote_birth_date},
+    )
     at_the_ehr = ehr.state.store.get("Patient", record.remote_id).resource()
     assert record.remote_id == told.patient_id
     assert at_the_ehr["birthDate"] == told.remote_birth_date  # nothing overwritten
@@ -73,11 +75,14 @@ def test_the_demo_story_fills_every_screen_once(connection, ehr, workers, monkey
         return done if len(done) == 4 else None
 
     assert wait_for(delivered, 60) == sorted(
-        ["sync.completed", "sync.completed", "conflict.detected", "sync.failed"])
+        ["sync.completed", "sync.completed", "conflict.detected", "sync.failed"]
+    )
     inbox = httpx.get(ehr.base_url.replace("/fhir", "/_sandbox/inbox")).json()
     assert inbox["total"] == 4
-    assert all(any(h.lower().startswith("x-holovitals-signature") for h in d["headers"])
-               for d in inbox["deliveries"])
+    assert all(
+        any(h.lower().startswith("x-holovitals-signature") for h in d["headers"])
+        for d in inbox["deliveries"]
+    )
 
     # Told once: a second start of `up --demo` adds nothing.
     assert demo_story.tell(story) is None

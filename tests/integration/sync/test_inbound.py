@@ -47,8 +47,9 @@ def test_a_patient_sync_does_not_move_the_incremental_cursor(connection, ehr, wo
     after_full = _cursors(connection.id)
     assert after_full
     ehr.clinic_day(changes=15, seed=6)
-    patient = wait_status(start(connection.id, JobType.PATIENT, patient_id="pt-00001"),
-                          "completed", "failed")
+    patient = wait_status(
+        start(connection.id, JobType.PATIENT, patient_id="pt-00001"), "completed", "failed"
+    )
     assert patient.status.value == "completed", patient.last_error
     assert _cursors(connection.id) == after_full
     job = wait_status(start(connection.id, JobType.INCREMENTAL), "completed", "failed")
@@ -58,8 +59,9 @@ def test_a_patient_sync_does_not_move_the_incremental_cursor(connection, ehr, wo
 
 def _cursors(connection_id: int) -> dict[str, str | None]:
     with session_scope() as session:
-        rows = session.exec(select(SyncCheckpoint).where(
-            SyncCheckpoint.connection_id == connection_id))
+        rows = session.exec(
+            select(SyncCheckpoint).where(SyncCheckpoint.connection_id == connection_id)
+        )
         return {row.resource_type: row.cursor for row in rows}
 
 
@@ -73,10 +75,11 @@ def test_a_second_chart_for_one_person_is_a_duplicate_conflict(connection, ehr, 
     job = wait_status(start(connection.id), "completed", "failed")
     assert job.status.value == "completed", job.last_error
     with session_scope() as session:
-        conflicts = session.exec(select(Conflict).where(
-            Conflict.connection_id == connection.id,
-            Conflict.kind == ConflictKind.DUPLICATE)).all()
+        conflicts = session.exec(
+            select(Conflict).where(
+                Conflict.connection_id == connection.id, Conflict.kind == ConflictKind.DUPLICATE
+            )
+        ).all()
         assert len(conflicts) == 1 and job.conflicts == 1
         mine = session.get(SyncedRecord, conflicts[0].record_id)
-        assert {mine.remote_id, conflicts[0].remote_values["remote_id"]} == \
-            {"pt-00001", created.id}
+        assert {mine.remote_id, conflicts[0].remote_values["remote_id"]} == {"pt-00001", created.id}

@@ -53,30 +53,44 @@ def _delete(api, connection_id: int, rtype: str, rid: str) -> None:
 
 def _resolve(api, conflict_id: int, strategy: str) -> None:
     client, auth = api
-    answer = client.post(f"/api/sync/conflicts/{conflict_id}/resolve", headers=auth,
-                         json={"strategy": strategy, "reason": "asked the ward"})
+    answer = client.post(
+        f"/api/sync/conflicts/{conflict_id}/resolve",
+        headers=auth,
+        json={"strategy": strategy, "reason": "asked the ward"},
+    )
     assert answer.status_code == 200, answer.text
 
 
 def _record(connection_id: int, rtype: str, rid: str) -> SyncedRecord:
     with session_scope() as session:
-        return session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection_id, SyncedRecord.resource_type == rtype,
-            SyncedRecord.remote_id == rid)).one()
+        return session.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.connection_id == connection_id,
+                SyncedRecord.resource_type == rtype,
+                SyncedRecord.remote_id == rid,
+            )
+        ).one()
 
 
 def _conflicts(connection_id: int) -> list[Conflict]:
     """The connection's conflicts over records (the session's sandbox may hold two charts
     of one person from earlier tests: their duplicate conflict is not these tests')."""
     with session_scope() as session:
-        return list(session.exec(select(Conflict).where(
-            Conflict.connection_id == connection_id,
-            Conflict.kind != ConflictKind.DUPLICATE).order_by(Conflict.id)))
+        return list(
+            session.exec(
+                select(Conflict)
+                .where(
+                    Conflict.connection_id == connection_id, Conflict.kind != ConflictKind.DUPLICATE
+                )
+                .order_by(Conflict.id)
+            )
+        )
 
 
 def _outbound(connection_id: int, direction: Direction = Direction.OUTBOUND):
-    job = wait_status(start(connection_id, JobType.INCREMENTAL, direction=direction),
-                      "completed", "failed")
+    job = wait_status(
+        start(connection_id, JobType.INCREMENTAL, direction=direction), "completed", "failed"
+    )
     assert job.status.value == "completed", job.last_error
     return job
 
@@ -106,12 +120,14 @@ def test_a_delete_reaches_the_ehr_and_leaves_a_tombstone(connection, ehr, worker
     assert not (row.local_deleted or row.dirty or row.conflict_pending)
     assert row.local_deleted_by is None and row.local_deleted_at is None
     # Nothing more to send: a further job leaves the EHR and the record as they are.
-    assert _outbound(connection.id).deleted == 0 and _record(
-        connection.id, "Observation", oid).deleted
+    assert (
+        _outbound(connection.id).deleted == 0 and _record(connection.id, "Observation", oid).deleted
+    )
 
 
 def test_a_delete_over_a_change_at_the_ehr_waits_for_a_person_then_is_sent(
-        connection, ehr, workers, api):
+    connection, ehr, workers, api
+):
     workers.start(1)
     wait_status(start(connection.id), "completed")
     oid = _first(ehr, "Observation")
@@ -164,13 +180,19 @@ def test_keeping_the_ehrs_change_withdraws_the_delete(connection, ehr, workers, 
     client, auth = api
     url = f"/api/records/{connection.id}/Observation/{oid}"
     etag = client.get(url, headers=auth).headers["ETag"]
-    assert client.patch(url, headers={**auth, "If-Match": etag,
-                                      "Content-Type": "application/merge-patch+json"},
-                        json={"status": "final"}).status_code == 200
+    assert (
+        client.patch(
+            url,
+            headers={**auth, "If-Match": etag, "Content-Type": "application/merge-patch+json"},
+            json={"status": "final"},
+        ).status_code
+        == 200
+    )
 
 
 def test_a_change_taken_in_by_an_inbound_job_first_is_the_same_conflict(
-        connection, ehr, workers, api):
+    connection, ehr, workers, api
+):
     workers.start(1)
     wait_status(start(connection.id), "completed")
     oid = _first(ehr, "Observation")
@@ -190,10 +212,15 @@ def test_a_record_the_ehr_no_longer_has_is_a_tombstone(connection, ehr, workers,
     workers.start(1)
     wait_status(start(connection.id), "completed")
     with session_scope() as session:  # held here, never at (or long gone from) the EHR
-        session.add(SyncedRecord(connection_id=connection.id, resource_type="Observation",
-                                 remote_id="ghost-1", remote_version="4",
-                                 remote_body={"resourceType": "Observation", "id": "ghost-1",
-                                              "status": "final"}))
+        session.add(
+            SyncedRecord(
+                connection_id=connection.id,
+                resource_type="Observation",
+                remote_id="ghost-1",
+                remote_version="4",
+                remote_body={"resourceType": "Observation", "id": "ghost-1", "status": "final"},
+            )
+        )
     _delete(api, connection.id, "Observation", "ghost-1")
     job = _outbound(connection.id)
     assert (job.deleted, job.conflicts) == (1, 0)
@@ -207,17 +234,24 @@ def test_a_record_the_ehr_no_longer_has_is_a_tombstone(connection, ehr, workers,
 def no_delete_ehr() -> Iterator[SandboxServer]:
     """A server whose CapabilityStatement declares create and update of Observation only."""
     with SandboxServer(SandboxConfig(patients=2, seed=5)) as server:
-        server.state.profile = replace(server.state.profile, writes={
-            "Observation": frozenset({"create", "update"})})
+        server.state.profile = replace(
+            server.state.profile, writes={"Observation": frozenset({"create", "update"})}
+        )
         yield server
 
 
-def test_a_server_that_declares_no_delete_refuses_it_per_record(sync_db, no_delete_ehr,
-                                                                workers, api):
+def test_a_server_that_declares_no_delete_refuses_it_per_record(
+    sync_db, no_delete_ehr, workers, api
+):
     with session_scope() as session:
-        cid = make_connection(session, "Read-mostly", base_url=no_delete_ehr.base_url,
-                              client_id="holovitals-demo", client_secret="demo-secret",
-                              scopes="system/*.read system/*.write").id
+        cid = make_connection(
+            session,
+            "Read-mostly",
+            base_url=no_delete_ehr.base_url,
+            client_id="holovitals-demo",
+            client_secret="demo-secret",
+            scopes="system/*.read system/*.write",
+        ).id
     workers.start(1)
     wait_status(start(cid), "completed")
     oid = _first(no_delete_ehr, "Observation")
@@ -229,12 +263,14 @@ def test_a_server_that_declares_no_delete_refuses_it_per_record(sync_db, no_dele
         (error,) = session.exec(select(RecordError).where(RecordError.job_id == job.id)).all()
         assert session.get(EHRConnection, cid) is not None
     assert (error.resource_type, error.remote_id) == ("Observation", oid)
-    assert error.message.startswith("[write] Generic FHIR R4 takes only create/update of "
-                                    "Observation, not delete")
+    assert error.message.startswith(
+        "[write] Generic FHIR R4 takes only create/update of Observation, not delete"
+    )
     assert not no_delete_ehr.state.store.get("Observation", oid).deleted
     row = _record(cid, "Observation", oid)
     assert row.local_deleted and not row.deleted  # still asked for; the error says why not
     client, auth = api
-    listed = client.get("/api/records/errors", headers=auth, params={
-        "connection_id": cid, "layer": "write"}).json()["items"]
+    listed = client.get(
+        "/api/records/errors", headers=auth, params={"connection_id": cid, "layer": "write"}
+    ).json()["items"]
     assert [e["remote_id"] for e in listed] == [oid]

@@ -25,9 +25,11 @@ from .conftest import job_row, start, wait_status
 
 
 def _record(session, connection_id: int, rtype: str) -> SyncedRecord:
-    return session.exec(select(SyncedRecord).where(
-        SyncedRecord.connection_id == connection_id, SyncedRecord.resource_type == rtype)
-        .order_by(SyncedRecord.remote_id)).first()
+    return session.exec(
+        select(SyncedRecord)
+        .where(SyncedRecord.connection_id == connection_id, SyncedRecord.resource_type == rtype)
+        .order_by(SyncedRecord.remote_id)
+    ).first()
 
 
 def test_outbound_writes_conflicts_and_refusals(connection, ehr, workers):
@@ -40,13 +42,24 @@ def test_outbound_writes_conflicts_and_refusals(connection, ehr, workers):
         stale = _record(session, connection.id, "Condition")
         stale.local_body = {**stale.local_copy, "note": [{"text": "edited locally"}]}
         stale.dirty, stale.remote_version = True, "0"  # the EHR is at a newer version
-        session.add_all([patient, stale, SyncedRecord(
-            connection_id=connection.id, resource_type="Basic", remote_id="b1", dirty=True,
-            local_body={"resourceType": "Basic", "id": "b1"})])
+        session.add_all(
+            [
+                patient,
+                stale,
+                SyncedRecord(
+                    connection_id=connection.id,
+                    resource_type="Basic",
+                    remote_id="b1",
+                    dirty=True,
+                    local_body={"resourceType": "Basic", "id": "b1"},
+                ),
+            ]
+        )
         patient_id = patient.remote_id
 
-    job = wait_status(start(connection.id, JobType.FULL, direction=Direction.OUTBOUND),
-                      "completed", "failed")
+    job = wait_status(
+        start(connection.id, JobType.FULL, direction=Direction.OUTBOUND), "completed", "failed"
+    )
     assert job.status.value == "completed", job.last_error
     # The stale write's 412 read the EHR's copy at once: its content had not changed, so the
     # local note merges onto the current version (no conflict) and waits for the next run.
@@ -58,7 +71,8 @@ def test_outbound_writes_conflicts_and_refusals(connection, ehr, workers):
         condition = _record(session, connection.id, "Condition")
         assert not condition.conflict_pending and condition.dirty
         assert condition.remote_version == str(
-            ehr.state.store.get("Condition", condition.remote_id).version)
+            ehr.state.store.get("Condition", condition.remote_id).version
+        )
         assert condition.local_body["note"] == [{"text": "edited locally"}]
         errors = list(session.exec(select(RecordError).where(RecordError.job_id == job.id)))
     assert [(e.resource_type, e.remote_id) for e in errors] == [("Basic", "b1")]
@@ -86,7 +100,8 @@ def test_schedule_tick_starts_one_job_per_slot(connection, ehr):
     with session_scope() as session:
         jobs = list(session.exec(select(SyncJob)))
     assert [(j.job_type.value, j.requested_by_kind.value) for j in jobs] == [
-        ("incremental", "schedule")]
+        ("incremental", "schedule")
+    ]
 
 
 def test_events_report_state_and_throttled_progress(connection, ehr, workers):
@@ -99,8 +114,11 @@ def test_events_report_state_and_throttled_progress(connection, ehr, workers):
         for message in pubsub.listen():
             if message["type"] == "message":
                 events.append(orjson.loads(message["data"]))
-                if events[-1]["event"] == "state" and events[-1]["status"] == "completed" \
-                        and events[-1]["connection_id"] == connection.id:
+                if (
+                    events[-1]["event"] == "state"
+                    and events[-1]["status"] == "completed"
+                    and events[-1]["connection_id"] == connection.id
+                ):
                     return
 
     listener = threading.Thread(target=listen, daemon=True)

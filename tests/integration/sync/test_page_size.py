@@ -33,9 +33,11 @@ def _counts_asked(ehr: SandboxServer, rtype: str) -> list[int]:
 
 def _stored(connection_id: int, rtype: str) -> int:
     with session_scope() as session:
-        return session.exec(select(func.count()).select_from(SyncedRecord).where(
-            SyncedRecord.connection_id == connection_id,
-            SyncedRecord.resource_type == rtype)).one()
+        return session.exec(
+            select(func.count())
+            .select_from(SyncedRecord)
+            .where(SyncedRecord.connection_id == connection_id, SyncedRecord.resource_type == rtype)
+        ).one()
 
 
 def _learned(connection_id: int) -> int | None:
@@ -44,8 +46,9 @@ def _learned(connection_id: int) -> int | None:
 
 
 def _sync(connection_id: int, rtype: str) -> None:
-    job = wait_status(start(connection_id, JobType.RESOURCE, resource_type=rtype),
-                      "completed", "failed")
+    job = wait_status(
+        start(connection_id, JobType.RESOURCE, resource_type=rtype), "completed", "failed"
+    )
     assert job.status.value == "completed", job.last_error
 
 
@@ -70,19 +73,22 @@ def test_a_refused_page_size_is_halved_until_taken(connection, capped, workers):
     assert _counts_asked(capped, "Observation") == [1000, 500, 250]
     assert _learned(connection.id) == 250
     assert _stored(connection.id, "Observation") == len(
-        capped.state.store.candidates("Observation"))
+        capped.state.store.candidates("Observation")
+    )
 
 
 def test_an_administrators_page_size_is_asked_and_a_change_forgets_what_was_learned(
-        connection, capped, workers):
+    connection, capped, workers
+):
     from holovitals_sync.services.audit import Actor
     from holovitals_sync.services.connections import ConnectionPatch, update_connection
 
     with session_scope() as session:
         row = session.get(EHRConnection, connection.id)
         row.page_size_learned = 60
-        update_connection(session, row=row, patch=ConnectionPatch(page_size=200),
-                          actor=Actor.system("tests"))
+        update_connection(
+            session, row=row, patch=ConnectionPatch(page_size=200), actor=Actor.system("tests")
+        )
     workers.start(1)
     _sync(connection.id, "Observation")
     assert _counts_asked(capped, "Observation") == [200]

@@ -20,8 +20,9 @@ from tests.integration.sync.conftest import start, wait_status
 
 def test_a_patient_the_ehr_does_not_have_fails_at_once(connection, ehr, workers):
     workers.start(1)
-    job = wait_status(start(connection.id, JobType.PATIENT, patient_id="no-such-patient"),
-                      "failed", timeout=60)
+    job = wait_status(
+        start(connection.id, JobType.PATIENT, patient_id="no-such-patient"), "failed", timeout=60
+    )
     assert job.attempts == 1, job.last_error
     assert job.max_attempts > 1  # retries were allowed: the 404 itself stopped them
     assert job.last_error.endswith("(not retried: the EHR does not have it)")
@@ -35,22 +36,32 @@ def test_a_patient_the_ehr_deleted_is_marked_gone(connection, ehr, workers):
     workers.start(1)
     assert wait_status(start(connection.id), "completed").created > 0
     with session_scope() as session:
-        pid = session.exec(select(SyncedRecord.remote_id).where(
-            SyncedRecord.resource_type == "Patient").order_by(SyncedRecord.remote_id)).first()
+        pid = session.exec(
+            select(SyncedRecord.remote_id)
+            .where(SyncedRecord.resource_type == "Patient")
+            .order_by(SyncedRecord.remote_id)
+        ).first()
     ehr.state.store.delete("Patient", pid)
     with session_scope() as session:
         sub_id = make_subscription(session, event_types=["patient.deleted"]).id
-    job = wait_status(start(connection.id, JobType.PATIENT, patient_id=pid), "failed",
-                      timeout=60)
+    job = wait_status(start(connection.id, JobType.PATIENT, patient_id=pid), "failed", timeout=60)
     assert job.attempts == 1 and "(not retried: the EHR" in job.last_error
     with session_scope() as session:
-        record = session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection.id, SyncedRecord.resource_type == "Patient",
-            SyncedRecord.remote_id == pid)).one()
-        others = session.exec(select(func.count()).select_from(SyncedRecord).where(
-            SyncedRecord.resource_type == "Patient", SyncedRecord.deleted == sa.true())).one()
-        announced = session.exec(select(WebhookDelivery.event_type).where(
-            WebhookDelivery.subscription_id == sub_id)).all()
+        record = session.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.connection_id == connection.id,
+                SyncedRecord.resource_type == "Patient",
+                SyncedRecord.remote_id == pid,
+            )
+        ).one()
+        others = session.exec(
+            select(func.count())
+            .select_from(SyncedRecord)
+            .where(SyncedRecord.resource_type == "Patient", SyncedRecord.deleted == sa.true())
+        ).one()
+        announced = session.exec(
+            select(WebhookDelivery.event_type).where(WebhookDelivery.subscription_id == sub_id)
+        ).all()
     assert record.deleted
     assert record.delete_reason == f"not found at the EHR by patient sync {job.id}"
     assert others == 1  # only that patient
@@ -67,8 +78,9 @@ def test_a_passing_failure_is_retried_until_the_attempts_run_out(connection, ehr
 
 def test_a_type_the_connection_does_not_serve_is_refused_before_queueing(connection):
     with session_scope() as session:
-        jobs, audited = (session.exec(select(func.count()).select_from(m)).one()
-                         for m in (SyncJob, AuditLog))
+        jobs, audited = (
+            session.exec(select(func.count()).select_from(m)).one() for m in (SyncJob, AuditLog)
+        )
     with pytest.raises(InvalidJob) as refused:
         start(connection.id, JobType.RESOURCE, resource_type="Patientz")
     assert refused.value.field == "resource_type"

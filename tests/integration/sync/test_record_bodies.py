@@ -22,14 +22,17 @@ from holovitals_sync.services.transformation import DataTransformationService, R
 
 from .conftest import TESTER, local_hashes, sandbox_hashes, start, wait_status
 
-PATIENT = {"resourceType": "Patient", "id": "bodies-1", "gender": "male",
-           "birthDate": "1970-01-01", "meta": {"versionId": "1",
-                                               "lastUpdated": "2026-01-01T00:00:00Z"}}
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "bodies-1",
+    "gender": "male",
+    "birthDate": "1970-01-01",
+    "meta": {"versionId": "1", "lastUpdated": "2026-01-01T00:00:00Z"},
+}
 
 
 def _newer(**changes: Any) -> dict[str, Any]:
-    return {**PATIENT, **changes, "meta": {"versionId": "2",
-                                           "lastUpdated": "2026-01-02T00:00:00Z"}}
+    return {**PATIENT, **changes, "meta": {"versionId": "2", "lastUpdated": "2026-01-02T00:00:00Z"}}
 
 
 def _store(connection_id: int, resource: dict[str, Any]) -> None:
@@ -41,25 +44,32 @@ def _stored_nulls(connection_id: int) -> tuple[bool, bool, bool]:
     """Which of base, local and remote body are SQL NULL in the row (not JSON `null`)."""
     table = SyncedRecord.__table__
     with session_scope() as session:
-        row = session.execute(sa.select(
-            table.c.base_body.is_(None), table.c.local_body.is_(None),
-            table.c.remote_body.is_(None)).where(table.c.connection_id == connection_id,
-                                                 table.c.remote_id == PATIENT["id"])).one()
+        row = session.execute(
+            sa.select(
+                table.c.base_body.is_(None),
+                table.c.local_body.is_(None),
+                table.c.remote_body.is_(None),
+            ).where(table.c.connection_id == connection_id, table.c.remote_id == PATIENT["id"])
+        ).one()
     return tuple(bool(v) for v in row)  # type: ignore[return-value]
 
 
 def _record(connection_id: int) -> SyncedRecord:
     with session_scope() as session:
-        return session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection_id,
-            SyncedRecord.remote_id == PATIENT["id"])).one()
+        return session.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.connection_id == connection_id, SyncedRecord.remote_id == PATIENT["id"]
+            )
+        ).one()
 
 
 def _edit_locally(connection_id: int, **changes: Any) -> None:
     with session_scope() as session:
-        row = session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection_id,
-            SyncedRecord.remote_id == PATIENT["id"])).one()
+        row = session.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.connection_id == connection_id, SyncedRecord.remote_id == PATIENT["id"]
+            )
+        ).one()
         row.local_body = {**row.local_copy, **changes}
         row.dirty = True
         session.add(row)
@@ -100,8 +110,9 @@ def test_a_dirty_record_never_edited_keeps_the_old_remote_as_local(connection):
     # same): a newer remote copy must not become its "local" copy silently.
     _store(connection.id, PATIENT)
     with session_scope() as session:
-        row = session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection.id)).one()
+        row = session.exec(
+            select(SyncedRecord).where(SyncedRecord.connection_id == connection.id)
+        ).one()
         row.dirty = True
         session.add(row)
     _store(connection.id, _newer(gender="female"))
@@ -114,8 +125,9 @@ def test_an_accepted_write_stores_the_body_once_again(connection):
     _store(connection.id, PATIENT)
     _edit_locally(connection.id, gender="female")
     with session_scope() as session:
-        row = session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection.id)).one()
+        row = session.exec(
+            select(SyncedRecord).where(SyncedRecord.connection_id == connection.id)
+        ).one()
         _accepted(row, dict(row.local_copy), _newer(gender="female"), "2")
         session.add(row)
     assert _stored_nulls(connection.id) == (True, True, False)
@@ -128,22 +140,34 @@ def test_a_body_reads_back_exactly_as_it_was_sent(connection):
     # body, beside the other fields): text, numbers and nesting must come back unchanged
     # (the content hash is computed over them), and a newline inside a value must not
     # split a body and pair the rest of the batch with the wrong fields.
-    tricky = {**PATIENT, "id": "bodies-2",
-              "name": [{"family": "Ŝmith \"the\" \\ \n 患者 🩺\r\u2028", "given": ["Zoë", ""]}],
-              "text": {"status": "generated", "div": "<div>a\nb</div>"},
-              "extension": [{"url": "http://example.org/n", "valueDecimal": 1.0},
-                            {"url": "http://example.org/s", "valueDecimal": 1e-07},
-                            {"url": "http://example.org/i", "valueInteger": 9007199254740993},
-                            {"url": "http://example.org/o", "valueCodeableConcept": {}}]}
+    tricky = {
+        **PATIENT,
+        "id": "bodies-2",
+        "name": [{"family": 'Ŝmith "the" \\ \n 患者 🩺\r\u2028', "given": ["Zoë", ""]}],
+        "text": {"status": "generated", "div": "<div>a\nb</div>"},
+        "extension": [
+            {"url": "http://example.org/n", "valueDecimal": 1.0},
+            {"url": "http://example.org/s", "valueDecimal": 1e-07},
+            {"url": "http://example.org/i", "valueInteger": 9007199254740993},
+            {"url": "http://example.org/o", "valueCodeableConcept": {}},
+        ],
+    }
     after = {**PATIENT, "id": "bodies-3", "gender": "other"}
     with session_scope() as session:
-        counts = upsert_batch(session, connection_id=connection.id, job_id=None,
-                              resources=[tricky, after])
+        counts = upsert_batch(
+            session, connection_id=connection.id, job_id=None, resources=[tricky, after]
+        )
     assert counts.created == 2
     with session_scope() as session:
-        stored = {row.remote_id: row for row in session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection.id,
-            SyncedRecord.remote_id.in_(["bodies-2", "bodies-3"])))}
+        stored = {
+            row.remote_id: row
+            for row in session.exec(
+                select(SyncedRecord).where(
+                    SyncedRecord.connection_id == connection.id,
+                    SyncedRecord.remote_id.in_(["bodies-2", "bodies-3"]),
+                )
+            )
+        }
     for sent in (tricky, after):
         row = stored[sent["id"]]
         assert (row.remote_body, row.content_hash) == (sent, content_hash(sent))
@@ -154,9 +178,14 @@ def test_a_transformed_resource_is_hashed_as_stored(connection, ehr, workers):
     # The prefetch thread hashes resources as fetched; a rule changes a copy, which must be
     # hashed again (a stale hash would make the next sync see no change, or a false one).
     with session_scope() as session:
-        DataTransformationService(session, actor=TESTER).create(RuleIn(
-            kind=TransformKind.DATETIME_NORMALISE, connection_id=connection.id,
-            resource_type="Observation", params={"paths": ["effectiveDateTime"]}))
+        DataTransformationService(session, actor=TESTER).create(
+            RuleIn(
+                kind=TransformKind.DATETIME_NORMALISE,
+                connection_id=connection.id,
+                resource_type="Observation",
+                params={"paths": ["effectiveDateTime"]},
+            )
+        )
     workers.start(1)
     wait_status(start(connection.id), "completed")
     stored = local_hashes(connection.id)  # also checks each hash column against its body

@@ -28,8 +28,11 @@ ADMIN = Actor.system("tests")
 
 def _count(connection_id: int, *terms) -> int:
     with session_scope() as session:
-        return session.exec(select(func.count()).select_from(SyncedRecord).where(
-            SyncedRecord.connection_id == connection_id, *terms)).one()
+        return session.exec(
+            select(func.count())
+            .select_from(SyncedRecord)
+            .where(SyncedRecord.connection_id == connection_id, *terms)
+        ).one()
 
 
 def _mode(connection: EHRConnection, mode: ValidationMode) -> None:
@@ -37,13 +40,13 @@ def _mode(connection: EHRConnection, mode: ValidationMode) -> None:
         session.get(EHRConnection, connection.id).validation_mode = mode
 
 
-def test_observations_before_their_patients_wait_and_are_never_dropped(connection, ehr,
-                                                                        workers):
+def test_observations_before_their_patients_wait_and_are_never_dropped(connection, ehr, workers):
     _mode(connection, ValidationMode.STRICT)
     workers.start(1)
     observations = len(ehr.state.store.candidates("Observation"))
-    first = wait_status(start(connection.id, JobType.RESOURCE, resource_type="Observation"),
-                        "completed")
+    first = wait_status(
+        start(connection.id, JobType.RESOURCE, resource_type="Observation"), "completed"
+    )
     # Stored, every one, though no patient is held yet: strict mode drops none of them.
     assert first.created == observations > 0
     waiting = _count(connection.id, SyncedRecord.reference_missing)
@@ -55,8 +58,9 @@ def test_observations_before_their_patients_wait_and_are_never_dropped(connectio
     assert all("not held for this connection" in e.message for e in errors)
 
     # The patients arrive with a later run: the waiting records are cleared by it.
-    patients = wait_status(start(connection.id, JobType.RESOURCE, resource_type="Patient"),
-                           "completed")
+    patients = wait_status(
+        start(connection.id, JobType.RESOURCE, resource_type="Patient"), "completed"
+    )
     assert patients.created > 0 and patients.invalid == 0
     assert _count(connection.id, SyncedRecord.reference_missing) == 0
 
@@ -74,9 +78,16 @@ def test_flags_follow_rule_changes_and_resyncs(connection, ehr, workers):
 
     # A rule every stored Observation fails: they are flagged without any resync.
     with session_scope() as session:
-        rule = ValidationRuleService(session, actor=ADMIN).add(connection.id, {
-            "check": "pattern", "name": "preliminary only", "resource_type": "Observation",
-            "path": "status", "pattern": "preliminary"})
+        rule = ValidationRuleService(session, actor=ADMIN).add(
+            connection.id,
+            {
+                "check": "pattern",
+                "name": "preliminary only",
+                "resource_type": "Observation",
+                "path": "status",
+                "pattern": "preliminary",
+            },
+        )
 
     def flagged(count: int):
         return lambda: _count(connection.id, SyncedRecord.flagged_invalid) == count or None
@@ -89,8 +100,9 @@ def test_flags_follow_rule_changes_and_resyncs(connection, ehr, workers):
 
     # A flag left by older code on unchanged records: the next resync clears it.
     with session_scope() as session:
-        for row in session.exec(select(SyncedRecord).where(
-                SyncedRecord.connection_id == connection.id).limit(5)):
+        for row in session.exec(
+            select(SyncedRecord).where(SyncedRecord.connection_id == connection.id).limit(5)
+        ):
             row.flagged_invalid = True
     again = wait_status(start(connection.id), "completed")
     assert again.updated == 0  # nothing changed at the EHR

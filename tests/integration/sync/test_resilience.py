@@ -33,8 +33,11 @@ from .conftest import (
 
 def record_count(connection_id: int) -> int:
     with session_scope() as session:
-        return session.exec(select(func.count()).select_from(SyncedRecord)
-                            .where(SyncedRecord.connection_id == connection_id)).one()
+        return session.exec(
+            select(func.count())
+            .select_from(SyncedRecord)
+            .where(SyncedRecord.connection_id == connection_id)
+        ).one()
 
 
 def slow_export(ehr) -> None:

@@ -43,8 +43,7 @@ def conn_id(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]
 
 def cursors(conn_id: int) -> dict[str, str | None]:
     with session_scope() as session:
-        rows = session.exec(select(SyncCheckpoint).where(
-            SyncCheckpoint.connection_id == conn_id))
+        rows = session.exec(select(SyncCheckpoint).where(SyncCheckpoint.connection_id == conn_id))
         return {row.resource_type: row.cursor for row in rows}
 
 
@@ -97,22 +96,36 @@ def test_two_transactions_creating_the_same_cursor_rows_both_commit(conn_id: int
 
 def blocked_on_lock() -> bool:
     with get_engine().connect() as conn:
-        waiting = conn.execute(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'")).scalar_one()
+        waiting = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
     return waiting > 0
 
 
 def test_worker_settings_load_the_fhir_models_before_any_fork(tmp_path: Path) -> None:
     """`rq worker -c workers.settings` imports this module in the parent; the models each
     job needs must be loaded there, not again in every forked work horse."""
-    probe = ("import sys, workers.settings; "
-             "print(all(m in sys.modules for m in ("
-             "'fhir.resources.observation', 'fhir.resources.patient', "
-             "'holovitals_sync.services.conflicts.detect')))")
-    env = {**os.environ, "HOLOVITALS_REDIS_URL": REDIS_TEST_URL,
-           "HOLOVITALS_DATA_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    probe = (
+        "import sys, workers.settings; "
+        "print(all(m in sys.modules for m in ("
+        "'fhir.resources.observation', 'fhir.resources.patient', "
+        "'holovitals_sync.services.conflicts.detect')))"
+    )
+    env = {
+        **os.environ,
+        "HOLOVITALS_REDIS_URL": REDIS_TEST_URL,
+        "HOLOVITALS_DATA_DIR": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "True"

@@ -60,14 +60,19 @@ def split_everything(sync_db, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 
 def _parts(parent_id: int) -> list[SyncJob]:
     with session_scope() as session:
-        return list(session.exec(select(SyncJob).where(SyncJob.parent_id == parent_id)
-                                 .order_by(SyncJob.id)))
+        return list(
+            session.exec(select(SyncJob).where(SyncJob.parent_id == parent_id).order_by(SyncJob.id))
+        )
 
 
 def _cursor(connection_id: int) -> dict[str, str]:
     with session_scope() as session:
-        return {c.resource_type: c.cursor for c in session.exec(select(SyncCheckpoint).where(
-            SyncCheckpoint.connection_id == connection_id))}
+        return {
+            c.resource_type: c.cursor
+            for c in session.exec(
+                select(SyncCheckpoint).where(SyncCheckpoint.connection_id == connection_id)
+            )
+        }
 
 
 def test_an_export_is_shared_by_its_files(connection, ehr, workers, split_everything):
@@ -84,8 +89,11 @@ def test_an_export_is_shared_by_its_files(connection, ehr, workers, split_everyt
     assert local_hashes(connection.id) == expected and job.created == len(expected)
     # Records belong to the whole run; the cursor moved once every part was done.
     with session_scope() as session:
-        owners = set(session.exec(select(SyncedRecord.last_job_id).where(
-            SyncedRecord.connection_id == connection.id)))
+        owners = set(
+            session.exec(
+                select(SyncedRecord.last_job_id).where(SyncedRecord.connection_id == connection.id)
+            )
+        )
     assert owners == {job.id}
     assert set(_cursor(connection.id)) >= {"Patient", "Observation"}
 
@@ -95,8 +103,11 @@ def test_an_export_is_shared_by_its_files(connection, ehr, workers, split_everyt
     again = wait_status(start(connection.id), "completed", "failed", timeout=180)
     assert again.status is JobStatus.COMPLETED and len(_parts(again.id)) >= 2
     with session_scope() as session:
-        row = session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection.id, SyncedRecord.remote_id == gone)).one()
+        row = session.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.connection_id == connection.id, SyncedRecord.remote_id == gone
+            )
+        ).one()
     assert row.deleted and f"full sync {again.id}" in row.delete_reason
     assert again.deleted == 1
 
@@ -108,14 +119,21 @@ def nextgen_ehr() -> Iterator[SandboxServer]:
         yield server
 
 
-def test_a_search_per_type_is_shared_by_lastupdated_windows(sync_db, nextgen_ehr, workers,
-                                                             split_everything):
+def test_a_search_per_type_is_shared_by_lastupdated_windows(
+    sync_db, nextgen_ehr, workers, split_everything
+):
     """Cut by type, the largest type's pages would still come one after another: large types
     are cut in `_lastUpdated` windows instead, each open tail read after every other part."""
     with session_scope() as session:
-        cid = make_connection(session, "NextGen", vendor="nextgen",
-                              base_url=nextgen_ehr.base_url, client_id="holovitals-demo",
-                              client_secret="demo-secret", scopes="system/*.read").id
+        cid = make_connection(
+            session,
+            "NextGen",
+            vendor="nextgen",
+            base_url=nextgen_ehr.base_url,
+            client_id="holovitals-demo",
+            client_secret="demo-secret",
+            scopes="system/*.read",
+        ).id
     workers.start(2)
     job = wait_status(start(cid), "completed", "failed", timeout=180)
     assert job.status is JobStatus.COMPLETED, job.last_error
@@ -131,22 +149,28 @@ def test_a_search_per_type_is_shared_by_lastupdated_windows(sync_db, nextgen_ehr
     # Exactly the server's content: every resource in one window, none twice.
     store = nextgen_ehr.state.store
     stored = local_hashes(cid)
-    assert len(stored) == job.created == sum(
-        len(store.candidates(t)) for t in {t for t, _ in stored})
+    assert (
+        len(stored) == job.created == sum(len(store.candidates(t)) for t in {t for t, _ in stored})
+    )
     assert {t for t, _ in stored} >= cut
 
     # A windowed type's missing record is no proof of a delete (offset paging in a window
     # can skip one while another changes): only the types searched whole are swept.
     whole = next(t for t in {t for t, _ in stored} - cut - {"Patient"})
-    gone = {rtype: sorted(r.id for r in store.candidates(rtype))[0]
-            for rtype in (sorted(cut)[0], whole)}
+    gone = {
+        rtype: sorted(r.id for r in store.candidates(rtype))[0] for rtype in (sorted(cut)[0], whole)
+    }
     for rtype, rid in gone.items():
         store.delete(rtype, rid)
     again = wait_status(start(cid), "completed", "failed", timeout=180)
     assert again.status is JobStatus.COMPLETED, again.last_error
     with session_scope() as session:
-        deleted = {(r.resource_type, r.remote_id) for r in session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == cid, SyncedRecord.deleted))}
+        deleted = {
+            (r.resource_type, r.remote_id)
+            for r in session.exec(
+                select(SyncedRecord).where(SyncedRecord.connection_id == cid, SyncedRecord.deleted)
+            )
+        }
     assert deleted == {(whole, gone[whole])} and again.deleted == 1
 
 
@@ -154,9 +178,15 @@ def _planned_in_process(ehr: SandboxServer) -> int:
     """A NextGen full sync planned here, its first parts queued; the parent's id. Four
     workers are registered while it plans (the windows are cut for them) and take nothing."""
     with session_scope() as session:
-        cid = make_connection(session, "NextGen", vendor="nextgen", base_url=ehr.base_url,
-                              client_id="holovitals-demo", client_secret="demo-secret",
-                              scopes="system/*.read").id
+        cid = make_connection(
+            session,
+            "NextGen",
+            vendor="nextgen",
+            base_url=ehr.base_url,
+            client_id="holovitals-demo",
+            client_secret="demo-secret",
+            scopes="system/*.read",
+        ).id
     queue = queueing.queue_for(Priority.DEFAULT)
     idle = [Worker([queue], connection=queue.connection, name=f"idle-{n}") for n in range(4)]
     for worker in idle:
@@ -175,8 +205,9 @@ def _parent(job_id: int) -> SyncJob:
         return session.get(SyncJob, job_id)
 
 
-def test_a_held_back_tail_waits_for_its_finisher_not_for_reconcile(sync_db, nextgen_ehr,
-                                                                   split_everything):
+def test_a_held_back_tail_waits_for_its_finisher_not_for_reconcile(
+    sync_db, nextgen_ehr, split_everything
+):
     """The open tails are queued by the finisher once the other parts end; however long
     those take, the periodic reconcile must not take a tail for a lost job and queue it."""
     parent_id = _planned_in_process(nextgen_ehr)
@@ -193,7 +224,8 @@ def test_a_held_back_tail_waits_for_its_finisher_not_for_reconcile(sync_db, next
 
 
 def test_tails_are_not_read_after_a_failed_part_but_after_its_retry(
-        sync_db, nextgen_ehr, workers, split_everything):
+    sync_db, nextgen_ehr, workers, split_everything
+):
     """A window that fails and runs again on a retry of the parent may meet resources that
     changed meanwhile and moved into its type's tail: the tail is read after it, not before."""
     parent_id = _planned_in_process(nextgen_ehr)
@@ -209,8 +241,9 @@ def test_tails_are_not_read_after_a_failed_part_but_after_its_retry(
     failed = wait_status(parent_id, "completed", "failed", timeout=180)
     assert failed.status is JobStatus.FAILED and f"(job {broken.id})" in failed.last_error
     tails = [p for p in _parts(parent_id) if p.part.get("last")]
-    assert tails and all(t.status is JobStatus.CANCELLED and t.started_at is None
-                         for t in tails)  # never read while a window was missing
+    assert tails and all(
+        t.status is JobStatus.CANCELLED and t.started_at is None for t in tails
+    )  # never read while a window was missing
 
     with session_scope() as session:
         row = session.get(SyncJob, broken.id)
@@ -220,16 +253,15 @@ def test_tails_are_not_read_after_a_failed_part_but_after_its_retry(
     done = wait_status(parent_id, "completed", "failed", timeout=180)
     assert done.status is JobStatus.COMPLETED, done.last_error
     fixed = next(p for p in _parts(parent_id) if p.id == broken.id)
-    assert all(t.started_at >= fixed.finished_at for t in _parts(parent_id)
-               if t.part.get("last"))
+    assert all(t.started_at >= fixed.finished_at for t in _parts(parent_id) if t.part.get("last"))
     store = nextgen_ehr.state.store
     stored = local_hashes(cid)
-    assert len(stored) == done.created == sum(
-        len(store.candidates(t)) for t in {t for t, _ in stored})
+    assert (
+        len(stored) == done.created == sum(len(store.candidates(t)) for t in {t for t, _ in stored})
+    )
 
 
-def test_an_export_of_one_file_per_type_stays_one_job(connection, ehr, workers,
-                                                      split_everything):
+def test_an_export_of_one_file_per_type_stays_one_job(connection, ehr, workers, split_everything):
     ehr.configure(export_file_max_lines=0)  # one file per type
     workers.start(2)
     job = wait_status(start(connection.id), "completed", "failed", timeout=180)
@@ -240,7 +272,8 @@ def test_an_export_of_one_file_per_type_stays_one_job(connection, ehr, workers,
 
 
 def test_a_failed_part_fails_the_parent_and_a_retry_runs_only_that_part(
-        connection, ehr, workers, split_everything):
+    connection, ehr, workers, split_everything
+):
     ehr.configure(export_file_max_lines=FILE_LINES)
     parent_id = start(connection.id)
     runner.run_job(parent_id)  # the parent's own run, here: it plans and queues the parts
@@ -254,8 +287,7 @@ def test_a_failed_part_fails_the_parent_and_a_retry_runs_only_that_part(
     workers.start(2)
     failed = wait_status(parent_id, "completed", "failed", timeout=180)
     assert failed.status is JobStatus.FAILED
-    assert f"1 of {len(parts)} parts did not complete; part (job {broken.id})" in \
-        failed.last_error
+    assert f"1 of {len(parts)} parts did not complete; part (job {broken.id})" in failed.last_error
     attempts = {p.id: p.attempts for p in _parts(parent_id)}
 
     with session_scope() as session:
@@ -286,7 +318,8 @@ def test_cancelling_the_parent_cancels_its_parts(connection, ehr, split_everythi
 
 
 def test_a_lone_worker_keeps_the_whole_job_and_its_streams(
-        connection, ehr, workers, split_everything, monkeypatch: pytest.MonkeyPatch):
+    connection, ehr, workers, split_everything, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setenv("HOLOVITALS_SYNC_SPLIT_MIN_WORKERS", "2")  # the default
     get_settings.cache_clear()
     workers.start(1)

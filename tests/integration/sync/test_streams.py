@@ -29,8 +29,11 @@ def _tune(connection_id: int, **values: int) -> None:
 
 def _stored(connection_id: int) -> int:
     with session_scope() as session:
-        return session.exec(select(func.count()).select_from(SyncedRecord).where(
-            SyncedRecord.connection_id == connection_id)).one()
+        return session.exec(
+            select(func.count())
+            .select_from(SyncedRecord)
+            .where(SyncedRecord.connection_id == connection_id)
+        ).one()
 
 
 def test_streams_run_at_once_within_the_connections_limit(connection, ehr, workers):
@@ -40,8 +43,7 @@ def test_streams_run_at_once_within_the_connections_limit(connection, ehr, worke
     _tune(connection.id, concurrency_limit=3, stream_limit=8, page_size=20)
     ehr.set_faults(latency_ms=60)
     ehr.state.stats.reset()
-    job = wait_status(start(connection.id, JobType.INCREMENTAL), "completed", "failed",
-                      timeout=120)
+    job = wait_status(start(connection.id, JobType.INCREMENTAL), "completed", "failed", timeout=120)
     assert job.status.value == "completed", job.last_error
     # Several types at once (one stream would show 1), never beyond the limit of 3.
     assert ehr.stats()["max_in_flight"] == 3
@@ -55,8 +57,7 @@ def test_one_stream_where_the_limit_is_one(connection, ehr, workers):
     _tune(connection.id, concurrency_limit=1, stream_limit=4)
     ehr.set_faults(latency_ms=30)
     ehr.state.stats.reset()
-    job = wait_status(start(connection.id, JobType.INCREMENTAL), "completed", "failed",
-                      timeout=120)
+    job = wait_status(start(connection.id, JobType.INCREMENTAL), "completed", "failed", timeout=120)
     assert job.status.value == "completed", job.last_error
     assert ehr.stats()["max_in_flight"] == 1
     assert local_hashes(connection.id) == sandbox_hashes(ehr)
@@ -74,8 +75,11 @@ def test_a_killed_worker_resumes_every_stream_where_it_was(connection, ehr, work
     stopped = job_row(job_id)
     assert "streams" in stopped.checkpoint.get("resume", {})  # each stream's own position
     workers.start(1)
-    job = wait_for(lambda: (row if (row := job_row(job_id)).status.value in
-                            ("completed", "failed") else None), timeout=180, interval=1)
+    job = wait_for(
+        lambda: row if (row := job_row(job_id)).status.value in ("completed", "failed") else None,
+        timeout=180,
+        interval=1,
+    )
     assert job.status.value == "completed", job.last_error
     expected = sandbox_hashes(ehr)
     assert local_hashes(connection.id) == expected

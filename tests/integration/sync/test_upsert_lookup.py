@@ -14,11 +14,17 @@ from holovitals_sync.services.orchestration.upsert import UpsertCounts, upsert_b
 
 
 def _batch(start: int, count: int, version: int = 1) -> list[dict[str, Any]]:
-    return [{"resourceType": "Observation", "id": f"lk-{i}", "status": "final",
-             "code": {"text": f"v{version}"}, "subject": {"reference": "Patient/p1"},
-             "meta": {"versionId": str(version),
-                      "lastUpdated": f"2026-01-{version:02d}T00:00:00Z"}}
-            for i in range(start, start + count)]
+    return [
+        {
+            "resourceType": "Observation",
+            "id": f"lk-{i}",
+            "status": "final",
+            "code": {"text": f"v{version}"},
+            "subject": {"reference": "Patient/p1"},
+            "meta": {"versionId": str(version), "lastUpdated": f"2026-01-{version:02d}T00:00:00Z"},
+        }
+        for i in range(start, start + count)
+    ]
 
 
 class _Lookups:
@@ -29,17 +35,22 @@ class _Lookups:
 
     def __call__(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         low = statement.lower()
-        if low.lstrip().startswith("select") and "content_hash" in low \
-                and "from synced_record" in low:
+        if (
+            low.lstrip().startswith("select")
+            and "content_hash" in low
+            and "from synced_record" in low
+        ):
             self.count += 1
 
 
-def _store(connection_id: int, resources: list[dict[str, Any]], lookups: _Lookups
-           ) -> tuple[UpsertCounts, int]:
+def _store(
+    connection_id: int, resources: list[dict[str, Any]], lookups: _Lookups
+) -> tuple[UpsertCounts, int]:
     before = lookups.count
     with session_scope() as session:
-        counts = upsert_batch(session, connection_id=connection_id, job_id=None,
-                              resources=resources)
+        counts = upsert_batch(
+            session, connection_id=connection_id, job_id=None, resources=resources
+        )
     return counts, lookups.count - before
 
 

@@ -42,12 +42,18 @@ def rules_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sa.Engi
     engine.dispose()
 
 
-@settings(max_examples=60, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(resource=OBJECTS, extra=st.sampled_from(ALL_KINDS))
-def test_a_disabled_rule_changes_nothing(rules_db: tuple[sa.Engine, int],
-                                         resource: dict[str, Any],
-                                         extra: tuple[TransformKind, dict[str, Any]]) -> None:
+def test_a_disabled_rule_changes_nothing(
+    rules_db: tuple[sa.Engine, int],
+    resource: dict[str, Any],
+    extra: tuple[TransformKind, dict[str, Any]],
+) -> None:
     engine, cid = rules_db
     with Session(engine) as session:
         svc = DataTransformationService(session)

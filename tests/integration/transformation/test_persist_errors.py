@@ -25,13 +25,17 @@ def test_errors_for_a_job_in_one_bulk_insert(engine: sa.Engine, connection_id: i
         del obs["code"]
         obs["id"] = obs["id"] + "-" + "x" * 300  # longer than the column: clipped, not fatal
     with session_scope(engine) as session:
-        job = SyncJob(connection_id=connection_id, job_type=JobType.FULL,
-                      requested_by_kind=RequesterKind.SYSTEM)
+        job = SyncJob(
+            connection_id=connection_id,
+            job_type=JobType.FULL,
+            requested_by_kind=RequesterKind.SYSTEM,
+        )
         session.add(job)
         session.flush()
         outcome = validate_batch(batch, mode=ValidationMode.LENIENT)
-        count = persist_errors(session, errors=outcome.errors, connection_id=connection_id,
-                               job_id=job.id)
+        count = persist_errors(
+            session, errors=outcome.errors, connection_id=connection_id, job_id=job.id
+        )
         job_id = job.id
     assert len(outcome.flagged) == len(observations)
     assert count == len(outcome.errors) >= len(observations)

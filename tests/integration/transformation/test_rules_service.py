@@ -30,16 +30,24 @@ def _actions(session: Session) -> list[tuple[str, str | None]]:
     return [(r.action, r.target_id) for r in rows]
 
 
-def test_create_update_enable_disable_delete_are_audited(engine: sa.Engine,
-                                                         connection_id: int) -> None:
+def test_create_update_enable_disable_delete_are_audited(
+    engine: sa.Engine, connection_id: int
+) -> None:
     with session_scope(engine) as session:
         svc = DataTransformationService(session, actor=ADMIN)
-        rule = svc.create(RuleIn(kind=K.DEFAULT_VALUE, connection_id=connection_id,
-                                 resource_type="Observation",
-                                 params={"path": "language", "value": "en"}))
+        rule = svc.create(
+            RuleIn(
+                kind=K.DEFAULT_VALUE,
+                connection_id=connection_id,
+                resource_type="Observation",
+                params={"path": "language", "value": "en"},
+            )
+        )
         rid = str(rule.id)
-        svc.update(rule.id, RulePatch(params={"path": "language", "value": "fr"},
-                                      description="French feed"))
+        svc.update(
+            rule.id,
+            RulePatch(params={"path": "language", "value": "fr"}, description="French feed"),
+        )
         svc.disable(rule.id)
         svc.enable(rule.id)
     with session_scope(engine) as session:
@@ -50,19 +58,27 @@ def test_create_update_enable_disable_delete_are_audited(engine: sa.Engine,
         svc.delete(int(rid))
     with Session(engine) as session:
         assert session.get(TransformationRule, int(rid)) is None
-        assert _actions(session) == [(f"transformation_rule.{verb}", rid) for verb in
-                                     ("create", "update", "disable", "enable", "delete")]
+        assert _actions(session) == [
+            (f"transformation_rule.{verb}", rid)
+            for verb in ("create", "update", "disable", "enable", "delete")
+        ]
         assert session.exec(select(AuditLog)).first().actor == "admin@test"
         assert verify_chain(session).ok
 
 
 def test_invalid_params_are_refused_at_save_time_and_nothing_is_stored(
-        engine: sa.Engine, connection_id: int) -> None:
+    engine: sa.Engine, connection_id: int
+) -> None:
     with session_scope(engine) as session:
         svc = DataTransformationService(session)
         with pytest.raises(InvalidRule, match="FHIRPath"):
-            svc.create(RuleIn(kind=K.COMPUTED, connection_id=connection_id,
-                              params={"expression": "valueQuantity.value *", "target": "x"}))
+            svc.create(
+                RuleIn(
+                    kind=K.COMPUTED,
+                    connection_id=connection_id,
+                    params={"expression": "valueQuantity.value *", "target": "x"},
+                )
+            )
         ok = svc.create(RuleIn(kind=K.REDACT, params={"path": "note"}))
         with pytest.raises(InvalidRule):
             svc.update(ok.id, RulePatch(kind=K.UNIT_CONVERSION, params={"to_unit": "parsec"}))
@@ -74,20 +90,22 @@ def test_invalid_params_are_refused_at_save_time_and_nothing_is_stored(
             svc.disable(12345)
     with Session(engine) as session:
         rows = session.exec(select(TransformationRule)).all()
-        assert [(r.kind, r.params) for r in rows] == [(K.REDACT, {"path": "note",
-                                                                  "mode": "drop",
-                                                                  "replacement": "[redacted]"})]
+        assert [(r.kind, r.params) for r in rows] == [
+            (K.REDACT, {"path": "note", "mode": "drop", "replacement": "[redacted]"})
+        ]
 
 
-def test_selection_global_star_direction_enabled_and_order(engine: sa.Engine,
-                                                          connection_id: int) -> None:
+def test_selection_global_star_direction_enabled_and_order(
+    engine: sa.Engine, connection_id: int
+) -> None:
     with session_scope(engine) as session:
         other = add_connection(session, "Other Clinic")
         svc = DataTransformationService(session)
 
         def rule(path: str, **kw) -> int:
-            return svc.create(RuleIn(kind=K.DEFAULT_VALUE,
-                                     params={"path": path, "value": path}, **kw)).id
+            return svc.create(
+                RuleIn(kind=K.DEFAULT_VALUE, params={"path": path, "value": path}, **kw)
+            ).id
 
         mine = rule("mine", connection_id=connection_id, resource_type="Observation")
         glob = rule("global")  # global, every type, position 0
@@ -110,15 +128,23 @@ def test_selection_global_star_direction_enabled_and_order(engine: sa.Engine,
 def test_reorder_changes_application_order(engine: sa.Engine, connection_id: int) -> None:
     with session_scope(engine) as session:
         svc = DataTransformationService(session, actor=ADMIN)
-        first = svc.create(RuleIn(kind=K.DEFAULT_VALUE, connection_id=connection_id,
-                                  params={"path": "language", "value": " EN "})).id
-        second = svc.create(RuleIn(kind=K.STRING_NORMALISE, connection_id=connection_id,
-                                   params={"paths": ["language"], "case": "lower"})).id
-        assert svc.apply_batch([OBS], connection_id=connection_id)[0].resource[
-            "language"] == "en"
+        first = svc.create(
+            RuleIn(
+                kind=K.DEFAULT_VALUE,
+                connection_id=connection_id,
+                params={"path": "language", "value": " EN "},
+            )
+        ).id
+        second = svc.create(
+            RuleIn(
+                kind=K.STRING_NORMALISE,
+                connection_id=connection_id,
+                params={"paths": ["language"], "case": "lower"},
+            )
+        ).id
+        assert svc.apply_batch([OBS], connection_id=connection_id)[0].resource["language"] == "en"
         svc.reorder(connection_id=connection_id, rule_ids=[second, first])
-        assert svc.apply_batch([OBS], connection_id=connection_id)[0].resource[
-            "language"] == " EN "
+        assert svc.apply_batch([OBS], connection_id=connection_id)[0].resource["language"] == " EN "
         with pytest.raises(InvalidRule):
             svc.reorder(connection_id=None, rule_ids=[first])
         with pytest.raises(InvalidRule):
@@ -127,23 +153,37 @@ def test_reorder_changes_application_order(engine: sa.Engine, connection_id: int
         assert ("transformation_rule.reorder", str(connection_id)) in _actions(session)
 
 
-def test_dry_run_reports_before_after_and_rule_changes(engine: sa.Engine,
-                                                       connection_id: int) -> None:
+def test_dry_run_reports_before_after_and_rule_changes(
+    engine: sa.Engine, connection_id: int
+) -> None:
     with session_scope(engine) as session:
         svc = DataTransformationService(session)
-        conv = svc.create(RuleIn(kind=K.UNIT_CONVERSION, connection_id=connection_id,
-                                 params={"to_unit": "[lb_av]", "from_units": ["kg"]})).id
-        svc.create(RuleIn(kind=K.COMPUTED, connection_id=connection_id,
-                          params={"expression": "status * 2", "target": "x"}))
+        conv = svc.create(
+            RuleIn(
+                kind=K.UNIT_CONVERSION,
+                connection_id=connection_id,
+                params={"to_unit": "[lb_av]", "from_units": ["kg"]},
+            )
+        ).id
+        svc.create(
+            RuleIn(
+                kind=K.COMPUTED,
+                connection_id=connection_id,
+                params={"expression": "status * 2", "target": "x"},
+            )
+        )
         red = svc.create(RuleIn(kind=K.REDACT, params={"path": "meta"})).id
-        weight = next(r for r in generate_patient(1234, 1)
-                      if r.get("code", {}).get("text") == "Body weight")
+        weight = next(
+            r for r in generate_patient(1234, 1) if r.get("code", {}).get("text") == "Body weight"
+        )
         result = svc.dry_run(connection_id, weight)
     assert result.before == weight and result.before["valueQuantity"]["code"] == "kg"
     assert result.after["valueQuantity"]["code"] == "[lb_av]" and "meta" not in result.after
     # The global rule shares position 0 with the connection's first rule and runs first.
     assert [(c["rule_id"], c["kind"], c["paths"]) for c in result.changes] == [
-        (red, "redact", ["meta"]), (conv, "unit_conversion", ["valueQuantity"])]
+        (red, "redact", ["meta"]),
+        (conv, "unit_conversion", ["valueQuantity"]),
+    ]
     assert [f["kind"] for f in result.failures] == ["computed"]
     assert weight["valueQuantity"]["code"] == "kg"  # the sample itself is untouched
 

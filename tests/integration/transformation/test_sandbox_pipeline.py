@@ -19,8 +19,16 @@ from holovitals_sync.services.validation import (
     validate_batch,
 )
 
-TYPES = ["Patient", "Observation", "Condition", "MedicationRequest", "AllergyIntolerance",
-         "Immunization", "Encounter", "DiagnosticReport"]
+TYPES = [
+    "Patient",
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Immunization",
+    "Encounter",
+    "DiagnosticReport",
+]
 
 
 def _patient_everything(fhir: httpx.Client, pid: str) -> list[dict[str, Any]]:
@@ -51,28 +59,48 @@ def _break(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], set[str
     return batch, {o["id"] for o in obs[:4]}
 
 
-CUSTOM = CustomValidator([{"check": "range", "name": "non-negative quantity",
-                           "resource_type": "Observation", "path": "valueQuantity.value",
-                           "min": 0}])
+CUSTOM = CustomValidator(
+    [
+        {
+            "check": "range",
+            "name": "non-negative quantity",
+            "resource_type": "Observation",
+            "path": "valueQuantity.value",
+            "min": 0,
+        }
+    ]
+)
 
 
 @pytest.mark.parametrize("mode", [ValidationMode.STRICT, ValidationMode.LENIENT])
 def test_sandbox_batch_through_rules_and_validation(
-        mode: ValidationMode, records: list[dict[str, Any]], engine: sa.Engine,
-        connection_id: int) -> None:
+    mode: ValidationMode, records: list[dict[str, Any]], engine: sa.Engine, connection_id: int
+) -> None:
     batch, broken = _break(records)
     with session_scope(engine) as session:
         svc = DataTransformationService(session)
-        svc.create(RuleIn(kind=TransformKind.UNIT_CONVERSION, connection_id=connection_id,
-                          resource_type="Observation", params={"to_unit": "mmol/L"}))
-        svc.create(RuleIn(kind=TransformKind.DATETIME_NORMALISE, connection_id=connection_id,
-                          params={"paths": ["effectiveDateTime", "meta.lastUpdated"]}))
+        svc.create(
+            RuleIn(
+                kind=TransformKind.UNIT_CONVERSION,
+                connection_id=connection_id,
+                resource_type="Observation",
+                params={"to_unit": "mmol/L"},
+            )
+        )
+        svc.create(
+            RuleIn(
+                kind=TransformKind.DATETIME_NORMALISE,
+                connection_id=connection_id,
+                params={"paths": ["effectiveDateTime", "meta.lastUpdated"]},
+            )
+        )
         results = svc.apply_batch(batch, connection_id=connection_id)
         transformed = [r.resource for r in results]
         outcome = validate_batch(transformed, mode=mode, known_patients=set(), custom=CUSTOM)
         written = persist_errors(session, errors=outcome.errors, connection_id=connection_id)
-    glucose = [r for r in transformed if r.get("code", {}).get("coding", [{}])[0].get("code")
-               == "2345-7"]
+    glucose = [
+        r for r in transformed if r.get("code", {}).get("coding", [{}])[0].get("code") == "2345-7"
+    ]
     assert glucose and all(g["valueQuantity"]["code"] == "mmol/L" for g in glucose)
     assert all(r["meta"]["lastUpdated"].endswith("+00:00") for r in transformed)
     invalid = {r["id"] for r in outcome.flagged + outcome.dropped}

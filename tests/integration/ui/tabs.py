@@ -54,9 +54,10 @@ class Tab:
 
     def __init__(self, session_token: str) -> None:
         self.root = State(_reflex_internal_init=True)
-        handshake = {RouteVar.HEADERS: {"host": "localhost:8000",
-                                        "cookie": f"hv_session={session_token}"},
-                     RouteVar.CLIENT_IP: "127.0.0.1"}
+        handshake = {
+            RouteVar.HEADERS: {"host": "localhost:8000", "cookie": f"hv_session={session_token}"},
+            RouteVar.CLIENT_IP: "127.0.0.1",
+        }
         self.root.router_data = self.root._update_router_vars(handshake, {})
         self.watcher: asyncio.Task[Any] | None = None
 

@@ -76,8 +76,10 @@ def test_date_range_is_inclusive_days(engine):
     assert _search(engine, until=today - timedelta(days=1)).rows == []
     assert _search(engine, since=today + timedelta(days=1)).rows == []
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE audit_log SET at = :at WHERE seq = 1"),
-                     {"at": datetime(2026, 1, 5, 23, 59, tzinfo=UTC)})
+        conn.execute(
+            sa.text("UPDATE audit_log SET at = :at WHERE seq = 1"),
+            {"at": datetime(2026, 1, 5, 23, 59, tzinfo=UTC)},
+        )
     assert _seqs(_search(engine, since=date(2026, 1, 5), until=date(2026, 1, 5))) == [1]
 
 

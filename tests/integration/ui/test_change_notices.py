@@ -32,8 +32,9 @@ from tests.factories import (
 
 
 @pytest.fixture
-def notices(sqlite_url: str, redis_client: redis.Redis,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.client.PubSub]:
+def notices(
+    sqlite_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[redis.client.PubSub]:
     """A subscription to the change channel of the app's Redis database."""
     migrations.upgrade(sqlite_url)
     monkeypatch.setenv("HOLOVITALS_DATABASE_URL", sqlite_url)
@@ -86,8 +87,9 @@ def test_a_rollback_tells_nobody(notices) -> None:
         assert session.exec(select(Conflict)).all() == []
 
 
-def test_without_redis_a_commit_still_succeeds(sqlite_url: str,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_redis_a_commit_still_succeeds(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     migrations.upgrade(sqlite_url)
     monkeypatch.setenv("HOLOVITALS_DATABASE_URL", sqlite_url)
     get_settings.cache_clear()

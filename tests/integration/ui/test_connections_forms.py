@@ -60,8 +60,11 @@ def test_each_vendor_asks_for_its_profile_fields():
 
 
 def test_a_free_base_url_shows_an_example_not_the_template():
-    (base,) = [f for f in forms.form_fields("generic", forms.initial_values("generic"), {})
-               if f["name"] == "base_url"]
+    (base,) = [
+        f
+        for f in forms.form_fields("generic", forms.initial_values("generic"), {})
+        if f["name"] == "base_url"
+    ]
     assert base["placeholder"] == forms.EXAMPLE_BASE_URL and "{" not in base["placeholder"]
 
 
@@ -82,8 +85,12 @@ def test_messages_are_given_per_field_and_nothing_is_saved(db):
     saved, errors = _save("generic", values, 0, SYSTEM)
     assert (saved, errors) == (None, {"base_url": "Enter a URL starting with http:// or https://"})
     # An overlong name is told its limit, not only that it "is too long".
-    saved, errors = _save("generic", {**values, "base_url": "https://fhir.example.org/r4",
-                                      "name": "N" * 10_000}, 0, SYSTEM)
+    saved, errors = _save(
+        "generic",
+        {**values, "base_url": "https://fhir.example.org/r4", "name": "N" * 10_000},
+        0,
+        SYSTEM,
+    )
     assert (saved, errors) == (None, {"name": "At most 200 characters"})
     with session_scope() as session:
         assert session.exec(select(EHRConnection)).all() == []
@@ -118,8 +125,10 @@ def test_edit_keeps_parameters_the_form_does_not_show(db):
         row = make_connection(session, vendor_params={"inbound_signature_algorithm": "hmac-sha512"})
         row_id = row.id
     with session_scope() as session:
-        values = {**forms.initial_values("generic", session.get(EHRConnection, row_id)),
-                  "client_id": "other"}
+        values = {
+            **forms.initial_values("generic", session.get(EHRConnection, row_id)),
+            "client_id": "other",
+        }
     assert _save("generic", values, row_id, SYSTEM) == (row_id, {})
     with session_scope() as session:
         row = session.get(EHRConnection, row_id)
@@ -175,7 +184,9 @@ def test_schedule_preview_and_save(db):
     with session_scope() as session:
         assert session.get(EHRConnection, row_id).sync_schedule is None
     assert views.schedule_patch("", "2") == (
-        ConnectionPatch(sync_schedule=None, concurrency_limit=2), {})
+        ConnectionPatch(sync_schedule=None, concurrency_limit=2),
+        {},
+    )
 
 
 def test_sweep_schedule_is_saved_turned_off_and_checked(db):
@@ -185,15 +196,15 @@ def test_sweep_schedule_is_saved_turned_off_and_checked(db):
         assert views.to_row(row)["sweep"] == default == "30 2 * * *"
     # A bad sweep cron is named at its own field, and nothing is stored.
     assert _save_schedule(row_id, "0 * * * *", "2", SYSTEM, sweep="at night") == {
-        "sweep": "not a valid cron expression (minute hour day month weekday)"}
+        "sweep": "not a valid cron expression (minute hour day month weekday)"
+    }
     with session_scope() as session:
         assert session.get(EHRConnection, row_id).sync_schedule is None
     assert _save_schedule(row_id, "", "2", SYSTEM, sweep=" 15 3 * * 0 ") == {}
     with session_scope() as session:
         assert session.get(EHRConnection, row_id).sweep_schedule == "15 3 * * 0"
         last = session.exec(select(AuditLog).order_by(AuditLog.seq.desc())).first()
-        assert last.details == {"fields": ["concurrency_limit", "sweep_schedule",
-                                           "sync_schedule"]}
+        assert last.details == {"fields": ["concurrency_limit", "sweep_schedule", "sync_schedule"]}
     assert _save_schedule(row_id, "", "2", SYSTEM, sweep="") == {}  # blank: the sweep is off
     with session_scope() as session:
         assert session.get(EHRConnection, row_id).sweep_schedule is None
@@ -212,14 +223,18 @@ def _rule_values(params: str, kind: str = "value_map") -> dict[str, str]:
 
 def test_rule_editor_validates_saves_reorders_and_dry_runs(db):
     with session_scope() as session:
-        conn = create_connection(session, data=ConnectionIn(
-            name="A", vendor="generic", base_url="https://a.example/r4"), actor=SYSTEM)
+        conn = create_connection(
+            session,
+            data=ConnectionIn(name="A", vendor="generic", base_url="https://a.example/r4"),
+            actor=SYSTEM,
+        )
         other = make_connection(session, "B")
         conn_id, other_id = conn.id, other.id
     assert save_rule(conn_id, 0, _rule_values("{nope"), SYSTEM)["params"].startswith("not valid")
     assert "params" in save_rule(conn_id, 0, _rule_values('{"path": "gender"}'), SYSTEM)
-    assert "resource_type" in save_rule(conn_id, 0, {**_rule_values("{}"),
-                                                      "resource_type": "patient"}, SYSTEM)
+    assert "resource_type" in save_rule(
+        conn_id, 0, {**_rule_values("{}"), "resource_type": "patient"}, SYSTEM
+    )
     assert save_rule(conn_id, 0, _rule_values(rule_forms.param_template("value_map")),
                      SYSTEM) == {}  # fmt: skip
     assert save_rule(conn_id, 0, _rule_values('{"path": "gender", "value": "unknown"}',
@@ -229,7 +244,8 @@ def test_rule_editor_validates_saves_reorders_and_dry_runs(db):
         ids = [first.id, second.id]
     edited = _rule_values('{"path": "gender", "mapping": {"F": "female"}}')
     assert save_rule(other_id, ids[0], edited, SYSTEM) == {
-        "kind": "this rule or connection no longer exists"}  # another connection's rule
+        "kind": "this rule or connection no longer exists"
+    }  # another connection's rule
     assert save_rule(conn_id, ids[0], edited, SYSTEM) == {}
     assert _change(conn_id, ids[1], "up", SYSTEM) == ""
     assert _change(other_id, ids[0], "delete", SYSTEM) != ""  # not that connection's rule
@@ -239,11 +255,13 @@ def test_rule_editor_validates_saves_reorders_and_dry_runs(db):
         assert [(r.id, r.enabled) for r in rows] == [(ids[1], False), (ids[0], True)]
         assert rows[1].params["mapping"] == {"F": "female"}
         result = DataTransformationService(session).dry_run(
-            conn_id, {"resourceType": "Patient", "gender": "F"})
+            conn_id, {"resourceType": "Patient", "gender": "F"}
+        )
     view = rule_forms.dry_run_view(result)
     assert '"female"' in view["after"] and '"F"' in view["before"]
-    assert view["lines"] == [{"rule_id": str(ids[0]), "kind": "value_map", "what": "gender",
-                              "ok": "yes"}]
+    assert view["lines"] == [
+        {"rule_id": str(ids[0]), "kind": "value_map", "what": "gender", "ok": "yes"}
+    ]
     assert _change(conn_id, ids[0], "delete", SYSTEM) == ""
     with session_scope() as session:
         assert [r.id for r in session.exec(select(TransformationRule))] == [ids[1]]
@@ -252,7 +270,8 @@ def test_rule_editor_validates_saves_reorders_and_dry_runs(db):
 def test_every_kind_template_is_a_valid_rule():
     for kind in rule_forms.kind_options():
         parsed, errors = rule_forms.parse_rule(
-            _rule_values(rule_forms.param_template(kind), kind), connection_id=None, editing=False)
+            _rule_values(rule_forms.param_template(kind), kind), connection_id=None, editing=False
+        )
         assert errors == {}, kind
         from holovitals_sync.services.transformation import parse_params
 
@@ -263,7 +282,9 @@ def test_sample_must_be_one_resource():
     assert rule_forms.parse_sample("[1]")[1].startswith("paste one FHIR resource")
     assert rule_forms.parse_sample("{")[1].startswith("not valid JSON")
     assert rule_forms.parse_sample('{"resourceType": "Patient"}') == (
-        {"resourceType": "Patient"}, "")
+        {"resourceType": "Patient"},
+        "",
+    )
     assert rule_forms.moved([1, 2, 3], 1, -1) is None
     assert rule_forms.moved([1, 2, 3], 1, 1) == [2, 1, 3]
 
@@ -274,7 +295,10 @@ def test_typed_values_stay_on_the_server():
     from holovitals_sync.ui.state.connections import ConnectionsState
 
     assert "_form_values" not in ConnectionsState.base_vars
-    values = {**forms.initial_values("generic"), "auth_method": "client_secret_basic",
-              "client_secret": "typed-secret"}
+    values = {
+        **forms.initial_values("generic"),
+        "auth_method": "client_secret_basic",
+        "client_secret": "typed-secret",
+    }
     fields = forms.form_fields("generic", values, {})
     assert "typed-secret" not in str(fields)

@@ -36,8 +36,14 @@ def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     get_engine().dispose()
 
 
-def _record(session, connection_id: int, remote_id: str, synced: datetime | None,
-            job_id: int | None = None, **flags) -> None:
+def _record(
+    session,
+    connection_id: int,
+    remote_id: str,
+    synced: datetime | None,
+    job_id: int | None = None,
+    **flags,
+) -> None:
     session.add(SyncedRecord(connection_id=connection_id, resource_type="Observation",
                              remote_id=remote_id, last_synced_at=synced, last_job_id=job_id,
                              remote_version="3", **flags))  # fmt: skip
@@ -83,10 +89,20 @@ def test_summary_counts_today_per_minute_and_conflicts(db):
                                  timedelta(hours=13)]):  # fmt: skip
             _record(session, cid, f"obs-{i}", NOW - ago)
         _record(session, cid, "never", None)
-        job = make_job(session, cid, JobStatus.COMPLETED, started_at=NOW - timedelta(seconds=30),
-                       finished_at=NOW - timedelta(seconds=10))
-        make_job(session, cid, JobStatus.COMPLETED, started_at=NOW - timedelta(seconds=90),
-                 finished_at=NOW - timedelta(seconds=30))
+        job = make_job(
+            session,
+            cid,
+            JobStatus.COMPLETED,
+            started_at=NOW - timedelta(seconds=30),
+            finished_at=NOW - timedelta(seconds=10),
+        )
+        make_job(
+            session,
+            cid,
+            JobStatus.COMPLETED,
+            started_at=NOW - timedelta(seconds=90),
+            finished_at=NOW - timedelta(seconds=30),
+        )
         assert job.id
         make_conflict(session, cid)
 
@@ -117,8 +133,14 @@ def test_job_detail_timeline_and_touched_records(db):
     end = utcnow() + timedelta(minutes=10)
     with session_scope() as session:
         cid = make_connection(session).id
-        job = make_job(session, cid, JobStatus.FAILED, queued_at=end - timedelta(minutes=2),
-                       started_at=end - timedelta(minutes=1), finished_at=end)
+        job = make_job(
+            session,
+            cid,
+            JobStatus.FAILED,
+            queued_at=end - timedelta(minutes=2),
+            started_at=end - timedelta(minutes=1),
+            finished_at=end,
+        )
         other = make_job(session, cid, JobStatus.COMPLETED)
         for action in ("sync_job.start", "sync_job.retry"):
             audit.record(session, actor=audit.Actor(audit.ActorKind.USER, "ada", None),
@@ -142,26 +164,60 @@ def test_job_detail_timeline_and_touched_records(db):
     assert next(s for s in steps if s["what"] == "Retried")["who"] == "ada"
     assert first.total == 25 and len(first.rows) == 10 and len(last.rows) == 5
     assert last.rows[-1]["remote_id"] == "obs-0" and last.rows[-1]["flags"] == "invalid"
-    assert set(first.rows[0]) == {"id", "resource_type", "remote_id", "version", "synced_at",
-                                  "flags"}  # ids and flags only: no bodies, no PHI
+    assert set(first.rows[0]) == {
+        "id",
+        "resource_type",
+        "remote_id",
+        "version",
+        "synced_at",
+        "flags",
+    }  # ids and flags only: no bodies, no PHI
     assert errors == 0
 
 
 def _row(**overrides) -> JobRow:
-    fields = {"id": 7, "connection_id": 1, "connection": "c", "job_type": "full",
-              "direction": "inbound", "priority": "default", "status": "running",
-              "progress": 0.1, "fetched": 10, "created": 10, "updated": 0, "unchanged": 0,
-              "invalid": 0, "conflicts": 0, "deleted": 0, "attempts": 1, "max_attempts": 3,
-              "scope": "", "requested_by": "ada", "last_error": "", "created_at": NOW,
-              "finished_at": None}
+    fields = {
+        "id": 7,
+        "connection_id": 1,
+        "connection": "c",
+        "job_type": "full",
+        "direction": "inbound",
+        "priority": "default",
+        "status": "running",
+        "progress": 0.1,
+        "fetched": 10,
+        "created": 10,
+        "updated": 0,
+        "unchanged": 0,
+        "invalid": 0,
+        "conflicts": 0,
+        "deleted": 0,
+        "attempts": 1,
+        "max_attempts": 3,
+        "scope": "",
+        "requested_by": "ada",
+        "last_error": "",
+        "created_at": NOW,
+        "finished_at": None,
+    }
     return JobRow.of(fields | overrides)
 
 
 def test_row_patched_by_events():
     row = _row()
     assert row.percent == 10 and row.can_cancel and not row.can_retry
-    moved = row.patched({"job_id": 7, "status": "running", "progress": 0.5, "fetched": 50,
-                         "created": 40, "updated": 10, "conflicts": 2, "deleted": 3})
+    moved = row.patched(
+        {
+            "job_id": 7,
+            "status": "running",
+            "progress": 0.5,
+            "fetched": 50,
+            "created": 40,
+            "updated": 10,
+            "conflicts": 2,
+            "deleted": 3,
+        }
+    )
     assert (moved.percent, moved.fetched, moved.created, moved.conflicts) == (50, 50, 40, 2)
     assert moved.deleted == 3  # the tombstones a sweep or full sync made move live too
     done = moved.patched({"job_id": 7, "status": "failed", "attempts": 3})
@@ -245,8 +301,9 @@ def test_chart_ticks_are_linear_round_steps_covering_the_peak():
 
 def test_start_form_messages_name_the_field():
     with pytest.raises(ValidationError) as bad_type:
-        JobRequest.model_validate({"connection_id": 1, "job_type": "resource",
-                                   "resource_type": "not a type"})
+        JobRequest.model_validate(
+            {"connection_id": 1, "job_type": "resource", "resource_type": "not a type"}
+        )
     assert set(field_errors(bad_type.value)) == {"resource_type"}
     with pytest.raises(ValidationError) as missing:
         JobRequest.model_validate({"connection_id": 1, "job_type": "patient"})
@@ -263,12 +320,23 @@ def test_alerts_banner_and_list_read_one_page(db, redis_client):
 
     with session_scope() as session:
         for i in range(PAGE_SIZE + 2):
-            session.add(Alert(kind=AlertKind.QUEUE_DEPTH, severity=Severity.MEDIUM,
-                              subject=f"queue:q{i}", message=f"{i} waiting", queue="sync",
-                              raised_at=NOW + timedelta(seconds=i)))
+            session.add(
+                Alert(
+                    kind=AlertKind.QUEUE_DEPTH,
+                    severity=Severity.MEDIUM,
+                    subject=f"queue:q{i}",
+                    message=f"{i} waiting",
+                    queue="sync",
+                    raised_at=NOW + timedelta(seconds=i),
+                )
+            )
         session.commit()
-        acknowledge(session, alert_id=1, actor=audit.Actor(audit.ActorKind.USER, "ada", None),
-                    redis=redis_client)
+        acknowledge(
+            session,
+            alert_id=1,
+            actor=audit.Actor(audit.ActorKind.USER, "ada", None),
+            redis=redis_client,
+        )
     snapshot = read(AlertStatus.OPEN.value, 0)
     assert snapshot.open_count == PAGE_SIZE + 1
     newest = [f"{PAGE_SIZE + 1 - i} waiting." for i in range(3)]
@@ -276,6 +344,7 @@ def test_alerts_banner_and_list_read_one_page(db, redis_client):
     assert len(snapshot.rows) == PAGE_SIZE and snapshot.has_next
     assert not read(AlertStatus.OPEN.value, PAGE_SIZE).has_next
     acknowledged = read(AlertStatus.ACKNOWLEDGED.value, 0).rows
-    assert [(a.id, a.acknowledged_by, a.kind, a.kind_label, a.title) for a in acknowledged] == \
-        [(1, "ada", "queue_depth", "Jobs piling up", "Q0 queue: jobs piling up")]
+    assert [(a.id, a.acknowledged_by, a.kind, a.kind_label, a.title) for a in acknowledged] == [
+        (1, "ada", "queue_depth", "Jobs piling up", "Q0 queue: jobs piling up")
+    ]
     assert len(read("all", 0).rows) == PAGE_SIZE

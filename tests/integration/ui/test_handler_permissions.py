@@ -154,8 +154,14 @@ RULE_FORM = {"kind": "redact", "params": '{"path": "text"}', "resource_type": "P
 VALIDATION_FORM = {"check": "range", "name": "Heart rate", "resource_type": "Observation",
                    "path": "valueQuantity.value", "min": "30", "max": "220",
                    "pattern": "", "expression": "", "severity": "error"}  # fmt: skip
-WEBHOOK_FORM = {"name": "Ward feed", "url": "https://93.184.215.14/hook", "connection": "any",
-                "events": {"patient.updated": True}, "timeout": "10", "retries": "5"}
+WEBHOOK_FORM = {
+    "name": "Ward feed",
+    "url": "https://93.184.215.14/hook",
+    "connection": "any",
+    "events": {"patient.updated": True},
+    "timeout": "10",
+    "retries": "5",
+}
 
 CALLS: dict[str, Call] = {
     "SessionState.guard": Call(),
@@ -173,25 +179,33 @@ CALLS: dict[str, Call] = {
     "ConflictsState.set_filter": Call(lambda w: ("status", "open")),
     "ConflictsState.page": Call(lambda w: (True,)),
     "ConflictModalState.open_conflict": Call(lambda w: (str(w.xid),)),
-    "ConflictModalState.submit": Call(prepare=_set(conflict_id=lambda w: w.xid,
-                                                   strategy="use_remote",
-                                                   reason="checked with the ward"),
-                                      changes=True),
+    "ConflictModalState.submit": Call(
+        prepare=_set(
+            conflict_id=lambda w: w.xid, strategy="use_remote", reason="checked with the ward"
+        ),
+        changes=True,
+    ),
     "ConnectionsState.load": Call(),
     "ConnectionsState.set_search": Call(lambda w: ("General",)),
     "ConnectionsState.turn_page": Call(lambda w: (0,)),
     "ConnectionsState.select": Call(lambda w: (str(w.cid),)),
     "ConnectionsState.open_add": Call(),
     "ConnectionsState.open_edit": Call(lambda w: (str(w.cid),)),
-    "ConnectionsState.save_form": Call(prepare=_set(form_vendor="generic", form_id=0,
-                                                    _form_values=GENERIC_FORM), changes=True),
+    "ConnectionsState.save_form": Call(
+        prepare=_set(form_vendor="generic", form_id=0, _form_values=GENERIC_FORM), changes=True
+    ),
     "ConnectionsState.set_status": Call(lambda w: ("paused",), CID, changes=True),
     "ConnectionsState.run_test": Call(prepare=CID, changes=True),
     "ConnectionsState.generate_key": Call(prepare=CID, changes=True),
-    "ConnectionsState.save_schedule": Call(prepare=_set(selected_id=lambda w: w.cid,
-                                                        schedule_expr="0 * * * *",
-                                                        concurrency="3",
-                                                        sweep_expr="15 3 * * *"), changes=True),
+    "ConnectionsState.save_schedule": Call(
+        prepare=_set(
+            selected_id=lambda w: w.cid,
+            schedule_expr="0 * * * *",
+            concurrency="3",
+            sweep_expr="15 3 * * *",
+        ),
+        changes=True,
+    ),
     "RecordsState.load": Call(),
     "RecordsState.set_connection": Call(lambda w: (str(w.cid),)),
     "RecordsState.set_view": Call(lambda w: ("errors",)),
@@ -201,9 +215,13 @@ CALLS: dict[str, Call] = {
     "RecordsState.page": Call(lambda w: (True,)),
     "RecordsState.errors_page": Call(lambda w: (True,)),
     "RecordState.open_record": Call(lambda w: (str(w.cid), "Patient", w.rec)),
-    "RecordState.delete_local": Call(prepare=_set(
-        summary=lambda w: {"connection_id": str(w.cid), "type": "Patient", "remote_id": w.rec},
-        _etag=lambda w: w.etag), changes=True),
+    "RecordState.delete_local": Call(
+        prepare=_set(
+            summary=lambda w: {"connection_id": str(w.cid), "type": "Patient", "remote_id": w.rec},
+            _etag=lambda w: w.etag,
+        ),
+        changes=True,
+    ),
     "JobsState.load": Call(),
     "JobsState.filter_status": Call(lambda w: ("all",)),
     "JobsState.filter_connection": Call(lambda w: ("all",)),
@@ -215,8 +233,9 @@ CALLS: dict[str, Call] = {
     "SummaryState.load": Call(),
     "JobDetailState.show": Call(lambda w: (w.jid,)),
     "JobDetailState.records_page": Call(lambda w: (1,)),
-    "StartSyncState.submit": Call(prepare=_set(connection_id=lambda w: str(w.cid),
-                                               job_type="incremental"), changes=True),
+    "StartSyncState.submit": Call(
+        prepare=_set(connection_id=lambda w: str(w.cid), job_type="incremental"), changes=True
+    ),
     "LiveState.watch": Call(),
     "LiveState.watch_alerts": Call(),
     "LiveState.watch_conflicts": Call(),
@@ -224,8 +243,10 @@ CALLS: dict[str, Call] = {
     "RulesState.load_for": Call(lambda w: (w.cid,)),
     "RulesState.open_new": Call(),
     "RulesState.open_edit": Call(lambda w: (str(w.rid),)),
-    "RulesState.save_rule": Call(prepare=_set(connection_id=lambda w: w.cid, editor_id=0,
-                                              editor_values=RULE_FORM), changes=True),
+    "RulesState.save_rule": Call(
+        prepare=_set(connection_id=lambda w: w.cid, editor_id=0, editor_values=RULE_FORM),
+        changes=True,
+    ),
     "RulesState.toggle": Call(lambda w: (str(w.rid), False), RULES_CID, changes=True),
     "RulesState.move": Call(lambda w: (str(w.rid), "down"), RULES_CID),  # the only one: stays
     "RulesState.delete": Call(lambda w: (str(w.rid),), RULES_CID, changes=True),
@@ -237,8 +258,9 @@ CALLS: dict[str, Call] = {
     "WebhooksState.set_active": Call(lambda w: (str(w.sid), False), changes=True),
     "WebhooksState.redeliver": Call(lambda w: (str(w.did),), changes=True),
     "WebhooksState.ask_delete": Call(lambda w: (str(w.sid), "factory")),
-    "WebhooksState.confirm_delete": Call(prepare=_set(confirm_delete_id=lambda w: str(w.sid)),
-                                         changes=True),
+    "WebhooksState.confirm_delete": Call(
+        prepare=_set(confirm_delete_id=lambda w: str(w.sid)), changes=True
+    ),
     "WebhookFormState.open_create": Call(),
     "WebhookFormState.open_edit": Call(lambda w: (str(w.sid),)),
     "WebhookFormState.submit": Call(prepare=_set(sub_id=0, **WEBHOOK_FORM), changes=True),
@@ -247,14 +269,17 @@ CALLS: dict[str, Call] = {
     "ValidationRulesState.load_for": Call(lambda w: (w.cid,)),
     "HL7FeedState.load_for": Call(lambda w: (w.cid,)),
     "HL7FeedState.refresh": Call(prepare=RULES_CID),
-    "HL7FeedState.add_feed": Call(prepare=_set(connection_id=lambda w: w.cid,
-                                               new_application="LABADT"), changes=True),
+    "HL7FeedState.add_feed": Call(
+        prepare=_set(connection_id=lambda w: w.cid, new_application="LABADT"), changes=True
+    ),
     "HL7FeedState.remove_feed": Call(lambda w: (str(w.fid),), RULES_CID, changes=True),
     "ValidationRulesState.open_form": Call(prepare=RULES_CID),
-    "ValidationRulesState.save_rule": Call(prepare=_set(connection_id=lambda w: w.cid,
-                                                        form_values={**VALIDATION_FORM,
-                                                                     "name": "Pulse"}),
-                                           changes=True),
+    "ValidationRulesState.save_rule": Call(
+        prepare=_set(
+            connection_id=lambda w: w.cid, form_values={**VALIDATION_FORM, "name": "Pulse"}
+        ),
+        changes=True,
+    ),
     "ValidationRulesState.toggle": Call(lambda w: (w.vid, False), RULES_CID, changes=True),
     "ValidationRulesState.move": Call(lambda w: (w.vid, "down"), RULES_CID),  # the only one
     "ValidationRulesState.delete": Call(lambda w: (w.vid,), RULES_CID, changes=True),
@@ -267,8 +292,9 @@ CALLS: dict[str, Call] = {
 UI_ONLY: dict[str, Call] = {
     "ConnectionsState.close_detail": Call(),
     "ConnectionsState.set_form_vendor": Call(lambda w: ("epic",)),
-    "ConnectionsState.set_form_value": Call(lambda w: ("name", "Mercy"),
-                                            _set(form_vendor="generic")),
+    "ConnectionsState.set_form_value": Call(
+        lambda w: ("name", "Mercy"), _set(form_vendor="generic")
+    ),
     "ConnectionsState.set_form_open": Call(lambda w: (False,)),
     "ConnectionsState.set_key_alg": Call(lambda w: ("ES384",)),
     "ConnectionsState.set_schedule_expr": Call(lambda w: ("0 * * * *",)),
@@ -333,8 +359,11 @@ def _build_world() -> World:
         session.add(alert)
         session.flush()
         world.aid = alert.id
-        world.rid = DataTransformationService(session).create(
-            RuleIn(kind="redact", params={"path": "text"}, connection_id=world.cid)).id
+        world.rid = (
+            DataTransformationService(session)
+            .create(RuleIn(kind="redact", params={"path": "text"}, connection_id=world.cid))
+            .id
+        )
         feed = HL7Feed(connection_id=world.cid, sending_application="EPICADT")
         session.add(feed)
         session.flush()
@@ -343,8 +372,9 @@ def _build_world() -> World:
             make_user(session, role.value, role)
     for role in Role:
         with session_scope() as session:
-            world.tokens[role], _user = auth.sign_in(session, username=role.value,
-                                                     password=PASSWORD, ip=None)
+            world.tokens[role], _user = auth.sign_in(
+                session, username=role.value, password=PASSWORD, ip=None
+            )
     # Through the panel's own helpers, as the admin's form would add it.
     assert validation_ui._add(world.cid, VALIDATION_FORM, SYSTEM) == {}
     (rule,) = validation_ui._rules(world.cid)
@@ -368,8 +398,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
 
 
 @pytest.fixture
-def world(template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client
-          ) -> Iterator[World]:
+def world(
+    template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client
+) -> Iterator[World]:
     path, key, built = template
     copy = tmp_path / "handlers.db"
     shutil.copyfile(path, copy)
@@ -410,8 +441,10 @@ def _tab(world: World, caller: Role | None, key: str) -> BaseState:
     """A fresh state tree as one browser tab of `caller` has it; the handler's own substate."""
     root = State(_reflex_internal_init=True)
     cookie = "theme=dark" + (f"; hv_session={world.tokens[caller]}" if caller else "")
-    handshake = {RouteVar.HEADERS: {"host": "localhost:8000", "cookie": cookie},
-                 RouteVar.CLIENT_IP: "127.0.0.1"}
+    handshake = {
+        RouteVar.HEADERS: {"host": "localhost:8000", "cookie": cookie},
+        RouteVar.CLIENT_IP: "127.0.0.1",
+    }
     root.router_data = root._update_router_vars(handshake, {})
     state = root.get_substate(HANDLERS[key].state.get_full_name().split("."))
     return state
@@ -448,8 +481,13 @@ async def _run_background(state: BaseState, fn: Callable[..., Any], args: tuple)
     return []
 
 
-def _run(world: World, caller: Role | None, key: str, args: tuple = (),
-         prepare: Callable[[Any, World], None] | None = None) -> list[Any]:
+def _run(
+    world: World,
+    caller: Role | None,
+    key: str,
+    args: tuple = (),
+    prepare: Callable[[Any, World], None] | None = None,
+) -> list[Any]:
     state = _tab(world, caller, key)
     if prepare is not None:
         prepare(state, world)
@@ -506,8 +544,14 @@ def test_declared_handlers_can_check_the_role() -> None:
 
     (This also keeps `setvar`, which reaches only plain `set_*` functions, away from them.)
     """
-    sync = sorted(k for k in DECLARED if not (inspect.iscoroutinefunction(HANDLERS[k].fn)
-                                              or inspect.isasyncgenfunction(HANDLERS[k].fn)))
+    sync = sorted(
+        k
+        for k in DECLARED
+        if not (
+            inspect.iscoroutinefunction(HANDLERS[k].fn)
+            or inspect.isasyncgenfunction(HANDLERS[k].fn)
+        )
+    )
     assert not sync, sync
 
 

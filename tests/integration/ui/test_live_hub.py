@@ -37,8 +37,9 @@ async def _until(check: Callable[[], bool], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def _take_until(inbox: live_hub.Inbox, kind: str, timeout: float = 10.0
-                      ) -> list[live_hub.Message]:
+async def _take_until(
+    inbox: live_hub.Inbox, kind: str, timeout: float = 10.0
+) -> list[live_hub.Message]:
     """Messages from the inbox up to and including the first of `kind`."""
     seen: list[live_hub.Message] = []
     deadline = time.monotonic() + timeout
@@ -68,8 +69,10 @@ def test_ten_tabs_share_one_subscription_and_each_gets_every_message(redis_clien
         for inbox in inboxes:
             got = await _take_until(inbox, live_hub.ALERTS)
             assert [(m.kind, m.data) for m in got] == [
-                (live_hub.JOBS, b'{"job_id": 1}'), (live_hub.CHANGES, b'{"topics": ["conflicts"]}'),
-                (live_hub.ALERTS, b'{"alert": 2}')]
+                (live_hub.JOBS, b'{"job_id": 1}'),
+                (live_hub.CHANGES, b'{"topics": ["conflicts"]}'),
+                (live_hub.ALERTS, b'{"alert": 2}'),
+            ]
         assert _subscribers(redis_client) == [1, 1, 1]
         assert hub.subscriptions == 1
 
@@ -166,8 +169,9 @@ def test_shared_reads_serve_every_asker_whose_data_it_covers():
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
         stale_at = loop.time()
-        ten = await asyncio.gather(*(shared_reads.read(slow_read, 7, since=stale_at)
-                                     for _ in range(10)))
+        ten = await asyncio.gather(
+            *(shared_reads.read(slow_read, 7, since=stale_at) for _ in range(10))
+        )
         assert calls == [7]  # ten tabs, one read
         assert all(r == {"rows": [7, 1]} for r in ten)
         assert len({id(r) for r in ten}) == 10 and len({id(r["rows"]) for r in ten}) == 10

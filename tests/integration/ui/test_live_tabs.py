@@ -60,8 +60,9 @@ def _world() -> tuple[str, int]:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client) -> Iterator[
-        tuple[str, int]]:
+def world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client
+) -> Iterator[tuple[str, int]]:
     _use(monkeypatch, tmp_path, REDIS_TEST_URL)
     yield _world()
     get_engine().dispose()
@@ -86,8 +87,7 @@ def _publish(job: SyncJob) -> None:
 
 
 def _subscribers(client: redis.Redis) -> list[int]:
-    channels = [events.channel_for(client), alerts.channel_for(client),
-                changes.channel_for(client)]
+    channels = [events.channel_for(client), alerts.channel_for(client), changes.channel_for(client)]
     return [count for _channel, count in client.pubsub_numsub(*channels)]
 
 
@@ -176,8 +176,9 @@ def test_ten_tabs_cost_the_database_about_what_one_does(world):
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
-        tuple[EmbeddedRedis, str, int]]:
+def private_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[EmbeddedRedis, str, int]]:
     server = EmbeddedRedis(tmp_path / "redis")
     server.data_dir.mkdir()
     _use(monkeypatch, tmp_path, server.start())

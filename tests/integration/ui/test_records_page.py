@@ -55,20 +55,46 @@ class World:
     cookies: dict[Role, str] = field(default_factory=dict)
 
 
-def _record(session: Any, cid: int, rtype: str, rid: str, patient: str | None = None,
-            **state: Any) -> None:
+def _record(
+    session: Any, cid: int, rtype: str, rid: str, patient: str | None = None, **state: Any
+) -> None:
     body = {"resourceType": rtype, "id": rid, "status": "final"}
     if patient:
         body["subject"] = {"reference": f"Patient/{patient}"}
-    session.add(SyncedRecord(connection_id=cid, resource_type=rtype, remote_id=rid,
-                             patient_ref=f"Patient/{patient}" if patient else None,
-                             remote_version="2", remote_body=body, **state))
+    session.add(
+        SyncedRecord(
+            connection_id=cid,
+            resource_type=rtype,
+            remote_id=rid,
+            patient_ref=f"Patient/{patient}" if patient else None,
+            remote_version="2",
+            remote_body=body,
+            **state,
+        )
+    )
 
 
-def _error(session: Any, cid: int, job: int | None, rtype: str, rid: str, message: str,
-           severity: ErrorSeverity = ErrorSeverity.ERROR, path: str | None = None) -> None:
-    session.add(RecordError(connection_id=cid, job_id=job, resource_type=rtype, remote_id=rid,
-                            message=message, severity=severity, path=path))
+def _error(
+    session: Any,
+    cid: int,
+    job: int | None,
+    rtype: str,
+    rid: str,
+    message: str,
+    severity: ErrorSeverity = ErrorSeverity.ERROR,
+    path: str | None = None,
+) -> None:
+    session.add(
+        RecordError(
+            connection_id=cid,
+            job_id=job,
+            resource_type=rtype,
+            remote_id=rid,
+            message=message,
+            severity=severity,
+            path=path,
+        )
+    )
 
 
 @pytest.fixture
@@ -88,24 +114,55 @@ def world(database_url: str, monkeypatch: pytest.MonkeyPatch, redis_client) -> I
         _record(s, w.cid, "Patient", "p1")
         _record(s, w.cid, "Patient", "p2", flagged_invalid=True)
         _record(s, w.cid, "Observation", "o1", "p1", reference_missing=True)
-        _record(s, w.cid, "Observation", "o2", "p1", deleted=True, deleted_at=OLD,
-                delete_reason="not returned by id sweep job 9")
-        _record(s, w.cid, "Observation", "o3", "p2", dirty=True,
-                local_body={"resourceType": "Observation", "id": "o3", "status": "amended"})
+        _record(
+            s,
+            w.cid,
+            "Observation",
+            "o2",
+            "p1",
+            deleted=True,
+            deleted_at=OLD,
+            delete_reason="not returned by id sweep job 9",
+        )
+        _record(
+            s,
+            w.cid,
+            "Observation",
+            "o3",
+            "p2",
+            dirty=True,
+            local_body={"resourceType": "Observation", "id": "o3", "status": "amended"},
+        )
         _record(s, w.other, "Patient", "p1")
         _record(s, w.epic, "Observation", "e1")
-        _error(s, w.cid, w.job, "Patient", "p2", "[required] Patient.name is required",
-               path="Patient.name")
+        _error(
+            s,
+            w.cid,
+            w.job,
+            "Patient",
+            "p2",
+            "[required] Patient.name is required",
+            path="Patient.name",
+        )
         _error(s, w.cid, w.job, "Observation", "o1", "[reference] Patient/p1 is not held")
-        _error(s, w.cid, w.later, "Observation", "o3", "[custom] heart rate: out of range",
-               ErrorSeverity.WARNING, "valueQuantity.value")
+        _error(
+            s,
+            w.cid,
+            w.later,
+            "Observation",
+            "o3",
+            "[custom] heart rate: out of range",
+            ErrorSeverity.WARNING,
+            "valueQuantity.value",
+        )
         _error(s, w.other, w.job, "Patient", "p1", "[required] elsewhere")
         for role in Role:
             make_user(s, role.value, role)
     for role in Role:
         with session_scope() as s:
-            w.cookies[role], _user = auth.sign_in(s, username=role.value, password=PASSWORD,
-                                                  ip=None)
+            w.cookies[role], _user = auth.sign_in(
+                s, username=role.value, password=PASSWORD, ip=None
+            )
     yield w
     get_engine().dispose()
 
@@ -116,9 +173,12 @@ class Tab:
     def __init__(self, world: World, role: Role | None, url: str = "/records") -> None:
         self.root = State(_reflex_internal_init=True)
         cookie = f"hv_session={world.cookies[role]}" if role else ""
-        event = {RouteVar.HEADERS: {"host": "localhost:8000", "cookie": cookie},
-                 RouteVar.ORIGIN: url, RouteVar.PATH: url.split("?")[0],
-                 RouteVar.CLIENT_IP: "127.0.0.1"}
+        event = {
+            RouteVar.HEADERS: {"host": "localhost:8000", "cookie": cookie},
+            RouteVar.ORIGIN: url,
+            RouteVar.PATH: url.split("?")[0],
+            RouteVar.CLIENT_IP: "127.0.0.1",
+        }
         self.root.router_data = self.root._update_router_vars(event, {})
 
     def state(self, cls: type) -> Any:
@@ -191,8 +251,11 @@ def test_errors_list_filters_and_its_csv_link_names_the_same_filters(world: Worl
     tab.run(RecordsState, "apply", {"job": str(world.job)})
     query = parse_qs(urlsplit(page.csv_path).query)
     assert urlsplit(page.csv_path).path == "/api/records/errors.csv"
-    assert query == {"connection_id": [str(world.cid)], "job_id": [str(world.job)],
-                     "layer": ["required"]}
+    assert query == {
+        "connection_id": [str(world.cid)],
+        "job_id": [str(world.job)],
+        "layer": ["required"],
+    }
     tab.run(RecordsState, "set_filter", "layer", "any")
     tab.run(RecordsState, "apply", {"job": "", "rule": "heart rate"})
     assert [e["remote_id"] for e in page.errors] == ["o3"]
@@ -248,7 +311,8 @@ def test_a_flagged_record_opens_with_its_body_beside_its_issues(world: World) ->
     assert dialog.open and '"id": "p2"' in dialog.body and dialog.remote_body == ""
     assert dialog.summary["invalid"] == "yes"
     assert [(i["message"], i["path"]) for i in dialog.issues] == [
-        ("[required] Patient.name is required", "Patient.name")]
+        ("[required] Patient.name is required", "Patient.name")
+    ]
     # A local change: HoloVitals' copy, and the EHR's beside it.
     tab.run(RecordState, "open_record", str(world.cid), "Observation", "o3")
     assert '"amended"' in dialog.body and '"final"' in dialog.remote_body
@@ -256,7 +320,10 @@ def test_a_flagged_record_opens_with_its_body_beside_its_issues(world: World) ->
     tab.run(RecordState, "open_record", str(world.cid), "Observation", "o2")
     s = dialog.summary
     assert (s["deleted"], s["deleted_at"], s["delete_reason"]) == (
-        "yes", "2026-01-05 08:00", "not returned by id sweep job 9")
+        "yes",
+        "2026-01-05 08:00",
+        "not returned by id sweep job 9",
+    )
     assert s["delete_refusal"] == "a tombstone: the EHR no longer has this record"
     # Another connection's record is not this one's.
     shown = tab.run(RecordState, "open_record", str(world.cid), "Observation", "e1")
@@ -275,8 +342,11 @@ def test_an_operator_asks_for_a_delete_a_viewer_cannot(world: World) -> None:
     assert dialog.summary["delete_refusal"] == ""
     # Someone changes the copy after it was opened: the delete is refused, nothing stored.
     with session_scope() as s:
-        row = s.exec(select(SyncedRecord).where(SyncedRecord.connection_id == world.cid,
-                                                SyncedRecord.remote_id == "p1")).one()
+        row = s.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.connection_id == world.cid, SyncedRecord.remote_id == "p1"
+            )
+        ).one()
         row.local_body = {"resourceType": "Patient", "id": "p1", "active": False}
         row.dirty = True
     operator.run(RecordState, "delete_local")
@@ -288,8 +358,11 @@ def test_an_operator_asks_for_a_delete_a_viewer_cannot(world: World) -> None:
     assert dialog.summary["local_deleted_by"] == "operator"
     assert any("marked for deletion" in str(e) for e in events)
     with session_scope() as s:
-        row = s.exec(select(SyncedRecord).where(SyncedRecord.connection_id == world.cid,
-                                                SyncedRecord.remote_id == "p1")).one()
+        row = s.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.connection_id == world.cid, SyncedRecord.remote_id == "p1"
+            )
+        ).one()
         assert (row.local_deleted, row.dirty) == (True, True)
         actions = s.exec(select(AuditLog.action).where(AuditLog.actor == "operator")).all()
         assert "record.delete_local" in actions

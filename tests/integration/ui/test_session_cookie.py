@@ -48,8 +48,12 @@ def _tab(url: str, cookie: str = "") -> State:
     """One tab's state tree after a socket event from the page at `url`."""
     root = State(_reflex_internal_init=True)
     headers = {"origin": "http://localhost:3000", "host": "localhost:8000", "cookie": cookie}
-    event = {RouteVar.HEADERS: headers, RouteVar.ORIGIN: url, RouteVar.PATH: url.split("?")[0],
-             RouteVar.CLIENT_IP: "127.0.0.1"}
+    event = {
+        RouteVar.HEADERS: headers,
+        RouteVar.ORIGIN: url,
+        RouteVar.PATH: url.split("?")[0],
+        RouteVar.CLIENT_IP: "127.0.0.1",
+    }
     root.router_data = root._update_router_vars(event, {})
     return root
 
@@ -94,22 +98,29 @@ def test_no_cookie_or_a_revoked_one_is_sent_to_sign_in(token):
     assert (session.username, session.role) == ("", "")
 
 
-@pytest.mark.parametrize(("query", "shown"), [
-    ("?error=refused", "Wrong username or password (after 5 failures an account is locked "
-                       "for 15 minutes)."),
-    ("?error=too_many&retry=42", "Too many sign-in attempts; try again in 42 s."),
-    ("?error=too_many&retry=<b>", "Too many sign-in attempts; try again later."),
-    ("?error=busy", "Sign-in is busy; try again in a moment."),
-    ("?error=missing", "Enter your username and password."),
-    ("?error=whatever", "Sign-in failed; try again."),
-])
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        (
+            "?error=refused",
+            "Wrong username or password (after 5 failures an account is locked for 15 minutes).",
+        ),
+        ("?error=too_many&retry=42", "Too many sign-in attempts; try again in 42 s."),
+        ("?error=too_many&retry=<b>", "Too many sign-in attempts; try again later."),
+        ("?error=busy", "Sign-in is busy; try again in a moment."),
+        ("?error=missing", "Enter your username and password."),
+        ("?error=whatever", "Sign-in failed; try again."),
+    ],
+)
 def test_the_sign_in_page_says_why_the_last_try_failed(query, shown):
     page = _sub(_tab(f"/signin{query}"), SignInState)
     assert page.error == shown
 
 
 def test_the_sign_in_page_passes_on_where_to_go_next():
-    assert _sub(_tab("/signin?next=%2Fconflicts%3Fstatus%3Dopen"), SignInState).next_path == \
-        "/conflicts?status=open"
+    assert (
+        _sub(_tab("/signin?next=%2Fconflicts%3Fstatus%3Dopen"), SignInState).next_path
+        == "/conflicts?status=open"
+    )
     plain = _sub(_tab("/signin"), SignInState)
     assert (plain.next_path, plain.error) == ("/", "")

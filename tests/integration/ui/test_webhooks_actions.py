@@ -71,7 +71,8 @@ def test_redeliver_queues_the_delivery_again(operator, redis_client) -> None:
     assert ui._redeliver(operator, delivery_id) is None
     with session_scope() as session:
         assert session.get(WebhookDelivery, delivery_id).status is DeliveryStatus.PENDING
-    queued = sum(Queue(f"webhooks.{p}", connection=redis_client).count
-                 for p in ("high", "default", "low"))
+    queued = sum(
+        Queue(f"webhooks.{p}", connection=redis_client).count for p in ("high", "default", "low")
+    )
     assert queued == 1
     assert ui._redeliver(operator, 10_000) == "that delivery no longer exists"

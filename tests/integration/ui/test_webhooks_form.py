@@ -32,9 +32,16 @@ def operator(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[obj
 
 def _form(**changes: object) -> dict:
     events = {"sync.completed": True, "conflict.detected": True, "patient.created": False}
-    return {"name": "Ward board", "url": PUBLIC, "algorithm": "hmac-sha512", "events": events,
-            "connection": "any", "resource_types": "Patient, Observation ", "timeout": "7.5",
-            "retries": "3"} | changes
+    return {
+        "name": "Ward board",
+        "url": PUBLIC,
+        "algorithm": "hmac-sha512",
+        "events": events,
+        "connection": "any",
+        "resource_types": "Patient, Observation ",
+        "timeout": "7.5",
+        "retries": "3",
+    } | changes
 
 
 def _count() -> int:
@@ -43,15 +50,17 @@ def _count() -> int:
 
 
 def test_invalid_fields_come_back_at_the_field_and_nothing_is_stored(operator) -> None:
-    sub_id, secret, errors = form.save(operator, None, _form(
-        url="not a url", events={}, timeout="0", retries="lots"))
+    sub_id, secret, errors = form.save(
+        operator, None, _form(url="not a url", events={}, timeout="0", retries="lots")
+    )
     assert (sub_id, secret) == (None, "")
     assert set(errors) == {"url", "event_types", "timeout_seconds", "max_retries"}
     assert errors["event_types"] == "Choose at least one event type"
     refused = form.save(operator, None, _form(url="http://127.0.0.1:9/hook"))[2]
     assert refused["url"].startswith("Refused: host 127.0.0.1 resolves to an internal address")
     assert form.save(operator, None, _form(connection="999"))[2] == {
-        "filter_connection_id": "No such connection"}
+        "filter_connection_id": "No such connection"
+    }
     assert _count() == 0
 
 
@@ -63,15 +72,24 @@ def test_create_returns_the_secret_once_and_edit_changes_only_the_form(operator)
     loaded = form.load_form(sub_id)
     assert "secret" not in str(loaded)
     assert loaded["events"]["sync.completed"] and not loaded["events"]["patient.created"]
-    assert (loaded["connection"], loaded["resource_types"], loaded["timeout"]) == \
-        (str(connection_id), "Patient, Observation", "7.5")
-    again = form.save(operator, sub_id, {**_form(), **loaded, "events": {"sync.failed": True},
-                                         "retries": "9", "connection": "any"})
+    assert (loaded["connection"], loaded["resource_types"], loaded["timeout"]) == (
+        str(connection_id),
+        "Patient, Observation",
+        "7.5",
+    )
+    again = form.save(
+        operator,
+        sub_id,
+        {**_form(), **loaded, "events": {"sync.failed": True}, "retries": "9", "connection": "any"},
+    )
     assert again == (sub_id, "", {})
     with session_scope() as session:
         row = session.get(WebhookSubscription, sub_id)
-        assert (row.event_types, row.max_retries, row.algorithm.value) == \
-            (["sync.failed"], 9, "hmac-sha512")
+        assert (row.event_types, row.max_retries, row.algorithm.value) == (
+            ["sync.failed"],
+            9,
+            "hmac-sha512",
+        )
         assert decrypt(row.secret_encrypted) == secret  # editing never replaces the secret
     rotated = form.rotate(operator, sub_id)
     assert rotated.startswith("whsec_") and rotated != secret

@@ -106,8 +106,11 @@ def test_subscriptions_page_shows_health_and_pages_by_cursor(db: str) -> None:
     assert first.next_cursor == broken
     assert [r["id"] for r in second.rows] == [str(healthy)] and second.next_cursor is None
     rows = {r["name"]: r for r in first.rows + second.rows}
-    assert [rows[n]["health"] for n in ("healthy", "broken", "paused")] == \
-        ["active", "auto-disabled", "disabled"]
+    assert [rows[n]["health"] for n in ("healthy", "broken", "paused")] == [
+        "active",
+        "auto-disabled",
+        "disabled",
+    ]
     assert (rows["healthy"]["last_status"], rows["healthy"]["last_code"]) == ("retrying", "503")
     assert rows["broken"]["failure_streak"] == "7" and rows["paused"]["last_status"] == "—"
     assert all("secret" not in key for row in rows.values() for key in row)
@@ -117,11 +120,9 @@ def test_delivery_log_filters_by_subscription_and_status(db: str) -> None:
     healthy, broken, _ = _subs()
     with session_scope() as session:
         mine = wh.deliveries_page(session, subscription_id=healthy, limit=1)
-        rest = wh.deliveries_page(session, subscription_id=healthy,
-                                  after_id=mine.next_cursor)
+        rest = wh.deliveries_page(session, subscription_id=healthy, after_id=mine.next_cursor)
         failed = wh.deliveries_page(session, status=DeliveryStatus.FAILED)
-        none = wh.deliveries_page(session, subscription_id=broken,
-                                  status=DeliveryStatus.DELIVERED)
+        none = wh.deliveries_page(session, subscription_id=broken, status=DeliveryStatus.DELIVERED)
     assert [r["event_type"] for r in mine.rows] == ["webhook.test"]  # the log shows probes
     assert [r["status"] for r in rest.rows] == ["retrying", "delivered"]
     assert rest.next_cursor is None and mine.rows[0]["subscription"] == "healthy"
@@ -134,25 +135,32 @@ def test_inbound_rows_count_per_connection_with_rejection_reasons(db: str) -> No
         quiet = make_connection(session, "Quiet Clinic").id
         busy = make_connection(session, "Busy Hospital").id
         for n in range(3):
-            session.add(InboundEvent(connection_id=busy, event_key=f"k{n}",
-                                     status=InboundStatus.PROCESSED))
+            session.add(
+                InboundEvent(connection_id=busy, event_key=f"k{n}", status=InboundStatus.PROCESSED)
+            )
     with session_scope() as session:  # refusals are counted, not stored one row each
         for status, reason in [(InboundStatus.REJECTED, "bad signature")] * 2 + [
-                (InboundStatus.DUPLICATE, "replay")]:
+            (InboundStatus.DUPLICATE, "replay")
+        ]:
             rejections.count(session, connection_id=busy, reason=reason, status=status)
     with session_scope() as session:
         rows = {r["connection"]: r for r in wh.inbound_rows(session)}
     assert quiet and rows["Quiet Clinic"]["received"] == "0"
     row = rows["Busy Hospital"]
-    assert (row["received"], row["processed"], row["rejected"], row["duplicates"]) == \
-        ("6", "3", "2", "1")
+    assert (row["received"], row["processed"], row["rejected"], row["duplicates"]) == (
+        "6",
+        "3",
+        "2",
+        "1",
+    )
     assert row["rejections"] == "bad signature: 2, replay: 1"
 
 
 def test_field_errors_name_the_field_with_the_services_message() -> None:
     with pytest.raises(Exception) as caught:
-        SubscriptionIn.model_validate({"name": "x", "url": "ftp://nope", "event_types": [],
-                                       "max_retries": "many"})
+        SubscriptionIn.model_validate(
+            {"name": "x", "url": "ftp://nope", "event_types": [], "max_retries": "many"}
+        )
     errors = wh.field_errors(caught.value)
     assert set(errors) == {"url", "event_types", "max_retries"}
     # Words a person acts on, not pydantic's ("String should match pattern '^https?://'").
@@ -176,8 +184,7 @@ def test_send_test_event_reports_the_receivers_answer(db: str, receiver) -> None
         assert delivery.status is DeliveryStatus.DELIVERED and delivery.response_status == 202
 
 
-def test_a_failing_test_event_is_reported_but_not_counted_against_health(db: str,
-                                                                           receiver) -> None:
+def test_a_failing_test_event_is_reported_but_not_counted_against_health(db: str, receiver) -> None:
     url, handler = receiver
     handler.answer = (500, b"upstream \x00exploded " + b"x" * 400)
     with session_scope() as session:

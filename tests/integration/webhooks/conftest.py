@@ -29,17 +29,28 @@ from tests.process_env import holovitals_env
 from tests.waiting import wait_for
 
 RQ = str(Path(sys.executable).parent / "rq")
-QUEUES = ["webhooks.high", "webhooks.default", "webhooks.low",
-          "sync.high", "sync.default", "sync.low"]
+QUEUES = [
+    "webhooks.high",
+    "webhooks.default",
+    "webhooks.low",
+    "sync.high",
+    "sync.default",
+    "sync.low",
+]
 MAX_BODY = 4096
 
 
 @pytest.fixture
 def wh_db(database_url: str, redis_client, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Settings for this process and the workers it starts."""
-    with holovitals_env(monkeypatch, database_url, REDIS_TEST_URL,
-                        webhook_max_body_bytes=MAX_BODY, webhook_allow_hosts="127.0.0.1",
-                        retry_backoff=1) as url:
+    with holovitals_env(
+        monkeypatch,
+        database_url,
+        REDIS_TEST_URL,
+        webhook_max_body_bytes=MAX_BODY,
+        webhook_allow_hosts="127.0.0.1",
+        retry_backoff=1,
+    ) as url:
         yield url
 
 
@@ -78,8 +89,9 @@ def backend(wh_db: str, request: pytest.FixtureRequest) -> Iterator[Backend]:
         for role in Role:
             tokens[role.value] = make_token(session, make_user(session, role.value, role))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, timeout=10)
@@ -97,12 +109,26 @@ class Workers:
 
     def start(self, count: int = 1) -> None:
         for _ in range(count):
-            argv = [RQ, "worker", "-c", "workers.settings", "-w",
-                    "workers.worker.HoloVitalsWorker", "--with-scheduler", *QUEUES]
+            argv = [
+                RQ,
+                "worker",
+                "-c",
+                "workers.settings",
+                "-w",
+                "workers.worker.HoloVitalsWorker",
+                "--with-scheduler",
+                *QUEUES,
+            ]
             with open(self.log_dir / f"worker-{len(self.procs)}.log", "wb") as log:
-                self.procs.append(subprocess.Popen(
-                    argv, env=dict(os.environ), start_new_session=True,
-                    stdout=log, stderr=subprocess.STDOUT))
+                self.procs.append(
+                    subprocess.Popen(
+                        argv,
+                        env=dict(os.environ),
+                        start_new_session=True,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
 
     def stop_all(self) -> None:
         for proc in self.procs:
@@ -158,9 +184,14 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server naming
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            state.requests.append(Received(time.monotonic(),
-                                           {k.lower(): v for k, v in self.headers.items()},
-                                           body, self.path))
+            state.requests.append(
+                Received(
+                    time.monotonic(),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                    self.path,
+                )
+            )
             if self.path in state.slow_paths:
                 time.sleep(state.delay)
             status = state.script.pop(0) if state.script else 200
@@ -175,5 +206,3 @@ def receiver() -> Iterator[Receiver]:
 
     with serve(Handler) as state.url:
         yield state
-
-

@@ -18,17 +18,28 @@ from tests.factories import make_connection
 from .conftest import wait_for
 from .test_outbound import _subscribe, recipe
 
-PATIENT = {"resourceType": "Patient", "id": "pt-00042", "meta": {"versionId": "3"},
-           "name": [{"family": "Quinlan", "given": ["Ada"]}], "birthDate": "1961-04-02"}
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "pt-00042",
+    "meta": {"versionId": "3"},
+    "name": [{"family": "Quinlan", "given": ["Ada"]}],
+    "birthDate": "1961-04-02",
+}
 API = "/api/sync/webhooks"
 
 
 def _record(connection_id: int) -> int:
     with session_scope() as session:
-        row = SyncedRecord(connection_id=connection_id, resource_type="Patient",
-                           remote_id=PATIENT["id"], patient_ref=f"Patient/{PATIENT['id']}",
-                           base_body=PATIENT, local_body=PATIENT, remote_body=PATIENT,
-                           remote_version="3")
+        row = SyncedRecord(
+            connection_id=connection_id,
+            resource_type="Patient",
+            remote_id=PATIENT["id"],
+            patient_ref=f"Patient/{PATIENT['id']}",
+            base_body=PATIENT,
+            local_body=PATIENT,
+            remote_body=PATIENT,
+            remote_version="3",
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -50,24 +61,32 @@ def test_the_flag_round_trips_through_the_api_and_is_audited(backend, receiver):
     read = httpx.get(url, headers=backend.headers("viewer")).json()
     assert read["include_content"] is False
 
-    changed = httpx.patch(url, json={"include_content": True},
-                          headers=backend.headers("operator"))
+    changed = httpx.patch(url, json={"include_content": True}, headers=backend.headers("operator"))
     assert changed.status_code == 200, changed.text
     assert changed.json()["include_content"] is True
-    refused = httpx.patch(url, json={"include_content": "yes"},
-                          headers=backend.headers("operator"))
+    refused = httpx.patch(url, json={"include_content": "yes"}, headers=backend.headers("operator"))
     assert refused.status_code == 422  # strict: a string is not a boolean
-    assert httpx.patch(url, json={"include_content": False},
-                       headers=backend.headers("viewer")).status_code == 403
+    assert (
+        httpx.patch(
+            url, json={"include_content": False}, headers=backend.headers("viewer")
+        ).status_code
+        == 403
+    )
     listed = httpx.get(f"{backend.url}{API}", headers=backend.headers("viewer")).json()
-    assert {s["id"]: s["include_content"] for s in listed} == {plain["id"]: True,
-                                                               opted["id"]: True}
+    assert {s["id"]: s["include_content"] for s in listed} == {plain["id"]: True, opted["id"]: True}
 
     def audited() -> list[AuditLog]:
         with session_scope() as session:
-            return list(session.exec(select(AuditLog).where(
-                AuditLog.target_type == "webhook_subscription",
-                AuditLog.target_id == str(plain["id"])).order_by(AuditLog.seq)))
+            return list(
+                session.exec(
+                    select(AuditLog)
+                    .where(
+                        AuditLog.target_type == "webhook_subscription",
+                        AuditLog.target_id == str(plain["id"]),
+                    )
+                    .order_by(AuditLog.seq)
+                )
+            )
 
     entries = wait_for(lambda: len(audited()) == 2 and audited(), timeout=5)
     create, update = entries
@@ -83,24 +102,35 @@ def test_only_the_opted_in_subscriber_receives_the_resource(backend, receiver, w
     with_content = _subscribe(backend, receiver.at("/phi"), include_content=True)
     ids_only = _subscribe(backend, receiver.at("/ids"))
     with session_scope() as session:
-        emit(session, "patient.updated", {"connection_id": cid, "resource_type": "Patient",
-                                          "resource_id": PATIENT["id"], "version_id": "3"})
+        emit(
+            session,
+            "patient.updated",
+            {
+                "connection_id": cid,
+                "resource_type": "Patient",
+                "resource_id": PATIENT["id"],
+                "version_id": "3",
+            },
+        )
         emit(session, "sync.completed", {"connection_id": cid, "job_id": 1})
-        emit(session, "patient.updated", {"connection_id": cid, "resource_type": "Patient",
-                                          "resource_id": "pt-gone"})
+        emit(
+            session,
+            "patient.updated",
+            {"connection_id": cid, "resource_type": "Patient", "resource_id": "pt-gone"},
+        )
     # Changed after the event and before the attempt: the body is read at send time.
     edited = {**PATIENT, "birthDate": "1961-04-03"}
     _set_local_body(record_id, edited)
     workers.start(1)
-    wait_for(lambda: len(receiver.to("/phi")) == 3 and len(receiver.to("/ids")) == 3,
-             timeout=60)
+    wait_for(lambda: len(receiver.to("/phi")) == 3 and len(receiver.to("/ids")) == 3, timeout=60)
 
     verify = recipe()["verify"]
     bodies: dict[str, dict[tuple[str, str | None], dict]] = {"/phi": {}, "/ids": {}}
     for path, sub in (("/phi", with_content), ("/ids", ids_only)):
         for request in receiver.to(path):
-            assert verify(request.body, request.headers["x-holovitals-signature"],
-                          sub["secret"])  # the content is signed like the rest
+            assert verify(
+                request.body, request.headers["x-holovitals-signature"], sub["secret"]
+            )  # the content is signed like the rest
             body = orjson.loads(request.body)
             bodies[path][(body["type"], body["data"].get("resource_id"))] = body
 
@@ -117,8 +147,10 @@ def test_only_the_opted_in_subscriber_receives_the_resource(backend, receiver, w
     # Nothing of the resource is kept: not in the rows, not in the delivery log.
     with session_scope() as session:
         rows = session.exec(select(WebhookDelivery)).all()
-    assert rows and all("Quinlan" not in orjson.dumps(r.model_dump(mode="json")).decode()
-                        for r in rows)
-    log = httpx.get(f"{backend.url}{API}/{with_content['id']}/deliveries",
-                    headers=backend.headers("viewer"))
+    assert rows and all(
+        "Quinlan" not in orjson.dumps(r.model_dump(mode="json")).decode() for r in rows
+    )
+    log = httpx.get(
+        f"{backend.url}{API}/{with_content['id']}/deliveries", headers=backend.headers("viewer")
+    )
     assert log.status_code == 200 and "Quinlan" not in log.text

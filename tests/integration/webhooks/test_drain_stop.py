@@ -26,9 +26,16 @@ def stopping(wh_db) -> Iterator[None]:
 def _events(count: int) -> list[int]:
     with session_scope() as session:
         cid = make_connection(session).id
-        rows = [InboundEvent(connection_id=cid, event_key=f"k{n}", event_type="update",
-                             resource_type="Patient", patient_ref=f"Patient/pt-{n}")
-                for n in range(count)]
+        rows = [
+            InboundEvent(
+                connection_id=cid,
+                event_key=f"k{n}",
+                event_type="update",
+                resource_type="Patient",
+                patient_ref=f"Patient/pt-{n}",
+            )
+            for n in range(count)
+        ]
         session.add_all(rows)
         session.flush()
         return [int(r.id) for r in rows]

@@ -25,9 +25,14 @@ def _stored_events(connection_id: int, round_no: int) -> list[int]:
     with session_scope() as session:
         for n in range(PATIENTS * EVENTS_PER_PATIENT):
             patient = f"pt-{round_no}-{n % PATIENTS}"
-            event = InboundEvent(connection_id=connection_id, event_key=f"ev-{round_no}-{n}",
-                                 event_type="event-notification", resource_type="Patient",
-                                 resource_id=patient, patient_ref=f"Patient/{patient}")
+            event = InboundEvent(
+                connection_id=connection_id,
+                event_key=f"ev-{round_no}-{n}",
+                event_type="event-notification",
+                resource_type="Patient",
+                resource_id=patient,
+                patient_ref=f"Patient/{patient}",
+            )
             session.add(event)
             session.flush()
             ids.append(event.id)
@@ -55,20 +60,23 @@ def test_concurrent_events_give_one_job_per_patient_and_no_failure(wh_db, redis_
     for round_no in range(ROUNDS):
         ids = _stored_events(cid, round_no)
         outcomes = _race(ids)
-        failures = [f"{type(o).__name__}: {o} ({o.__context__!r})" for o in outcomes
-                    if isinstance(o, BaseException)]
+        failures = [
+            f"{type(o).__name__}: {o} ({o.__context__!r})"
+            for o in outcomes
+            if isinstance(o, BaseException)
+        ]
         assert failures == [], failures
         assert outcomes == ["processed"] * len(ids)
 
     with session_scope() as session:
         jobs = session.exec(select(SyncJob).where(SyncJob.connection_id == cid)).all()
-        events = session.exec(select(InboundEvent)
-                              .where(InboundEvent.connection_id == cid)).all()
+        events = session.exec(select(InboundEvent).where(InboundEvent.connection_id == cid)).all()
         chain = audit.verify_chain(session)
     assert all(j.job_type is JobType.PATIENT for j in jobs)
     # Exactly one job per patient: the burst collapsed, nobody created a second one.
     assert sorted(j.patient_id for j in jobs) == sorted(
-        f"pt-{r}-{p}" for r in range(ROUNDS) for p in range(PATIENTS))
+        f"pt-{r}-{p}" for r in range(ROUNDS) for p in range(PATIENTS)
+    )
     by_patient = {j.patient_id: j.id for j in jobs}
     for event in events:
         assert event.status is InboundStatus.PROCESSED, event.rejection_reason

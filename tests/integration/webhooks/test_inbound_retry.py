@@ -46,8 +46,13 @@ def flaky(wh_db, monkeypatch):
 def _event(patient_ref: str = "Patient/pt-1") -> int:
     with session_scope() as session:
         cid = make_connection(session).id
-        event = InboundEvent(connection_id=cid, event_key=patient_ref[:40], event_type="update",
-                             resource_type="Patient", patient_ref=patient_ref)
+        event = InboundEvent(
+            connection_id=cid,
+            event_key=patient_ref[:40],
+            event_type="update",
+            resource_type="Patient",
+            patient_ref=patient_ref,
+        )
         session.add(event)
         session.flush()
         event_id = event.id
@@ -82,8 +87,10 @@ def test_passing_failure_is_retried_until_it_works(flaky):
     _work_until(lambda: _row(event_id).rejection_reason is not None)
     first = _row(event_id)
     # Redis away is the infrastructure's failure, not the event's: it is never `failed`.
-    assert (first.status, first.rejection_reason) == (InboundStatus.RECEIVED,
-                                                      "ConnectionError; retrying")
+    assert (first.status, first.rejection_reason) == (
+        InboundStatus.RECEIVED,
+        "ConnectionError; retrying",
+    )
     assert _registries()[0] == 1  # the retry waits for its backoff
     _work_until(lambda: _row(event_id).status == InboundStatus.PROCESSED)
     done = _row(event_id)
@@ -105,7 +112,9 @@ def test_retries_run_out_and_say_so(flaky, monkeypatch):
     row = _row(event_id)
     assert flaky["calls"] == 1 + 2
     assert (row.status, row.rejection_reason) == (
-        InboundStatus.RECEIVED, "ConnectionError; retries used up, queued again by the sweeper")
+        InboundStatus.RECEIVED,
+        "ConnectionError; retries used up, queued again by the sweeper",
+    )
     assert "pt-1" not in (row.rejection_reason or "")
     # Once Redis is back, the sweeper's next pass takes it up: nothing acknowledged is lost.
     flaky["failures"] = 0
@@ -125,8 +134,10 @@ def test_a_failure_of_the_event_itself_ends_failed_when_retries_run_out(flaky, m
     event_id = _event()
     _work_until(lambda: _registries()[1] == 1)
     row = _row(event_id)
-    assert (row.status, row.rejection_reason) == (InboundStatus.FAILED,
-                                                  "RuntimeError; retries used up")
+    assert (row.status, row.rejection_reason) == (
+        InboundStatus.FAILED,
+        "RuntimeError; retries used up",
+    )
     with session_scope() as session:  # a failed event is not the sweeper's
         assert requeue_unqueued(session, now=utcnow() + timedelta(minutes=5)) == 0
 
@@ -136,6 +147,8 @@ def test_permanent_failure_is_recorded_not_retried(flaky):
     event_id = _event("Patient/")
     _work_until(lambda: _row(event_id).status != InboundStatus.RECEIVED)
     row = _row(event_id)
-    assert (row.status, row.rejection_reason) == (InboundStatus.FAILED,
-                                                  "ValidationError; not retried")
+    assert (row.status, row.rejection_reason) == (
+        InboundStatus.FAILED,
+        "ValidationError; not retried",
+    )
     assert flaky["calls"] == 0 and _registries() == (0, 0)

@@ -31,14 +31,22 @@ def _post(url: str, secret: str, patient: str) -> httpx.Response:
 
 def _rows(connection_id: int) -> list[InboundEvent]:
     with session_scope() as session:
-        return list(session.exec(select(InboundEvent).where(
-            InboundEvent.connection_id == connection_id).order_by(InboundEvent.id)))
+        return list(
+            session.exec(
+                select(InboundEvent)
+                .where(InboundEvent.connection_id == connection_id)
+                .order_by(InboundEvent.id)
+            )
+        )
 
 
 def _backdate(event_id: int, seconds: int) -> None:
     with session_scope() as session:
-        session.execute(sa.update(InboundEvent).where(InboundEvent.id == event_id)
-                        .values(received_at=utcnow() - timedelta(seconds=seconds)))
+        session.execute(
+            sa.update(InboundEvent)
+            .where(InboundEvent.id == event_id)
+            .values(received_at=utcnow() - timedelta(seconds=seconds))
+        )
 
 
 def _sweep(redis_client) -> int:
@@ -53,12 +61,16 @@ def _pending(redis_client) -> list[int]:
 
 def _unqueued(caplog) -> int:
     """Events the receiver reported stored but not queued (it queues after answering)."""
-    return sum(int(r.getMessage().split()[0]) for r in caplog.records
-               if "stored but not queued" in r.getMessage())
+    return sum(
+        int(r.getMessage().split()[0])
+        for r in caplog.records
+        if "stored but not queued" in r.getMessage()
+    )
 
 
-def test_stored_while_redis_is_down_then_swept_and_processed(backend, workers, redis_client,
-                                                             monkeypatch, caplog):
+def test_stored_while_redis_is_down_then_swept_and_processed(
+    backend, workers, redis_client, monkeypatch, caplog
+):
     cid, secret = _connection(backend, "EHR sweep", "holovitals_hmac")
     url = backend.inbound(cid)
 
@@ -88,14 +100,12 @@ def test_stored_while_redis_is_down_then_swept_and_processed(backend, workers, r
     assert _sweep(redis_client) == 0  # already waiting on the list: not pushed twice
 
     workers.start(1)
-    wait_for(lambda: all(r.status is InboundStatus.PROCESSED for r in _rows(cid)[:2]),
-             timeout=60)
+    wait_for(lambda: all(r.status is InboundStatus.PROCESSED for r in _rows(cid)[:2]), timeout=60)
     assert all(r.job_id for r in _rows(cid)[:2])
     assert _rows(cid)[2].status is InboundStatus.RECEIVED  # not old enough yet
 
 
-def test_events_failed_only_for_lack_of_redis_are_taken_up_again(backend, workers,
-                                                                 redis_client):
+def test_events_failed_only_for_lack_of_redis_are_taken_up_again(backend, workers, redis_client):
     """Releases before this one marked an event failed when its worker outlived Redis; the
     event was fine, so the sweep takes it back. One that failed for its own sake stays."""
     cid, secret = _connection(backend, "EHR revive", "holovitals_hmac")
@@ -105,17 +115,28 @@ def test_events_failed_only_for_lack_of_redis_are_taken_up_again(backend, worker
     # if Redis had gone away with them.
     wait_for(lambda: len(_pending(redis_client)) == 4, timeout=10, interval=0.02)
     redis_client.delete(queueing.PENDING_INBOUND)
-    reasons = ["ConnectionError; retrying", "OperationalError; retry not queued",
-               "ValidationError; not retried", "RuntimeError; retries used up"]
+    reasons = [
+        "ConnectionError; retrying",
+        "OperationalError; retry not queued",
+        "ValidationError; not retried",
+        "RuntimeError; retries used up",
+    ]
     with session_scope() as session:
         for event_id, reason in zip(ids, reasons, strict=True):
-            session.execute(sa.update(InboundEvent).where(InboundEvent.id == event_id).values(
-                status=InboundStatus.FAILED, rejection_reason=reason,
-                received_at=utcnow() - timedelta(seconds=120)))
+            session.execute(
+                sa.update(InboundEvent)
+                .where(InboundEvent.id == event_id)
+                .values(
+                    status=InboundStatus.FAILED,
+                    rejection_reason=reason,
+                    received_at=utcnow() - timedelta(seconds=120),
+                )
+            )
     assert _sweep(redis_client) == 2
     assert sorted(_pending(redis_client)) == ids[:2]
     workers.start(1)
-    wait_for(lambda: [r.status for r in _rows(cid)][:2] == [InboundStatus.PROCESSED] * 2,
-             timeout=60)
+    wait_for(
+        lambda: [r.status for r in _rows(cid)][:2] == [InboundStatus.PROCESSED] * 2, timeout=60
+    )
     assert [r.status for r in _rows(cid)][2:] == [InboundStatus.FAILED] * 2
     assert _sweep(redis_client) == 0

@@ -21,9 +21,16 @@ def _post(url: str, secret: str, kind: str, events: int, patient: str = "pt-0000
 
 def _missed(connection_id: int) -> list[InboundEvent]:
     with session_scope() as session:
-        return list(session.exec(select(InboundEvent).where(
-            InboundEvent.connection_id == connection_id,
-            InboundEvent.event_type == "events-missed").order_by(InboundEvent.id)))
+        return list(
+            session.exec(
+                select(InboundEvent)
+                .where(
+                    InboundEvent.connection_id == connection_id,
+                    InboundEvent.event_type == "events-missed",
+                )
+                .order_by(InboundEvent.id)
+            )
+        )
 
 
 def test_gaps_in_the_event_count_ask_for_a_catch_up(backend, workers, redis_client):
@@ -47,8 +54,13 @@ def test_gaps_in_the_event_count_ask_for_a_catch_up(backend, workers, redis_clie
 
     def incremental_jobs() -> list[SyncJob]:
         with session_scope() as session:
-            return list(session.exec(select(SyncJob).where(
-                SyncJob.connection_id == cid, SyncJob.job_type == JobType.INCREMENTAL)))
+            return list(
+                session.exec(
+                    select(SyncJob).where(
+                        SyncJob.connection_id == cid, SyncJob.job_type == JobType.INCREMENTAL
+                    )
+                )
+            )
 
     wait_for(lambda: all(e.job_id for e in _missed(cid)), timeout=60)
     jobs = incremental_jobs()

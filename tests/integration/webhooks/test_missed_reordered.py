@@ -29,16 +29,22 @@ def test_reordered_notifications_ask_for_no_catch_up(backend, workers, redis_cli
     assert (reordered.event_key, lost.event_key) == ("missed:4", "missed:7")
 
     workers.start(1)
-    wait_for(lambda: all(e.status is not InboundStatus.RECEIVED for e in _missed(cid)),
-             timeout=60)
+    wait_for(lambda: all(e.status is not InboundStatus.RECEIVED for e in _missed(cid)), timeout=60)
     reordered, lost = _missed(cid)
     # Decided only after the grace period, and the late 3 had closed the hole by then.
-    assert (reordered.processed_at - reordered.received_at).total_seconds() >= \
-        gaps.GRACE_SECONDS - 0.5
-    assert (reordered.status, reordered.job_id, reordered.rejection_reason) == \
-        (InboundStatus.PROCESSED, None, event_jobs.NOTHING_MISSED)
+    assert (
+        reordered.processed_at - reordered.received_at
+    ).total_seconds() >= gaps.GRACE_SECONDS - 0.5
+    assert (reordered.status, reordered.job_id, reordered.rejection_reason) == (
+        InboundStatus.PROCESSED,
+        None,
+        event_jobs.NOTHING_MISSED,
+    )
     assert lost.status is InboundStatus.PROCESSED and lost.job_id is not None
     with session_scope() as session:
-        incremental = session.exec(select(SyncJob).where(
-            SyncJob.connection_id == cid, SyncJob.job_type == JobType.INCREMENTAL)).all()
+        incremental = session.exec(
+            select(SyncJob).where(
+                SyncJob.connection_id == cid, SyncJob.job_type == JobType.INCREMENTAL
+            )
+        ).all()
     assert [j.id for j in incremental] == [lost.job_id]  # one catch-up sync, for the loss

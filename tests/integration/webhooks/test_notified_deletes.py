@@ -41,26 +41,39 @@ def own_ehr() -> Iterator[SandboxServer]:
 
 def _connect(backend, ehr: SandboxServer) -> tuple[int, str]:
     with session_scope() as session:
-        cid = make_connection(session, "Notifying Hospital", base_url=ehr.base_url,
-                              client_id="holovitals-demo", client_secret="demo-secret",
-                              scopes="system/*.read system/*.write").id
-    answer = httpx.put(f"{backend.url}/api/connections/{cid}/inbound-auth",
-                       json={"auth": "holovitals_hmac"}, headers=backend.headers("admin"))
+        cid = make_connection(
+            session,
+            "Notifying Hospital",
+            base_url=ehr.base_url,
+            client_id="holovitals-demo",
+            client_secret="demo-secret",
+            scopes="system/*.read system/*.write",
+        ).id
+    answer = httpx.put(
+        f"{backend.url}/api/connections/{cid}/inbound-auth",
+        json={"auth": "holovitals_hmac"},
+        headers=backend.headers("admin"),
+    )
     assert answer.status_code == 200, answer.text
     return cid, answer.json()["secret"]
 
 
 def _record(connection_id: int, rtype: str, rid: str) -> SyncedRecord:
     with session_scope() as session:
-        return session.exec(select(SyncedRecord).where(
-            SyncedRecord.connection_id == connection_id, SyncedRecord.resource_type == rtype,
-            SyncedRecord.remote_id == rid)).one()
+        return session.exec(
+            select(SyncedRecord).where(
+                SyncedRecord.connection_id == connection_id,
+                SyncedRecord.resource_type == rtype,
+                SyncedRecord.remote_id == rid,
+            )
+        ).one()
 
 
 def _event_jobs(connection_id: int) -> list[SyncJob]:
     with session_scope() as session:
-        events = list(session.exec(select(InboundEvent).where(
-            InboundEvent.connection_id == connection_id)))
+        events = list(
+            session.exec(select(InboundEvent).where(InboundEvent.connection_id == connection_id))
+        )
         if not events or any(e.status is not InboundStatus.PROCESSED for e in events):
             return []
         ids = {e.job_id for e in events}
@@ -71,8 +84,9 @@ def _event_jobs(connection_id: int) -> list[SyncJob]:
 def test_a_notified_delete_is_read_again_and_tombstoned(backend, own_ehr, workers):
     cid, secret = _connect(backend, own_ehr)
     with session_scope() as session:
-        sub = make_subscription(session, url="http://10.0.0.1/hook",
-                                event_types=["observation.deleted"]).id
+        sub = make_subscription(
+            session, url="http://10.0.0.1/hook", event_types=["observation.deleted"]
+        ).id
     workers.start(1)
     wait_status(start(cid), "completed")
     store = own_ehr.state.store
@@ -86,11 +100,16 @@ def test_a_notified_delete_is_read_again_and_tombstoned(backend, own_ehr, worker
     before = len(own_ehr.stats()["recent"])
 
     url = backend.inbound(cid)
-    notes = [("event-notification", by_fhir), ("vendor-event", by_vendor),
-             ("event-notification", changed), ("event-notification", kept)]
+    notes = [
+        ("event-notification", by_fhir),
+        ("vendor-event", by_vendor),
+        ("event-notification", changed),
+        ("event-notification", kept),
+    ]
     for kind, rid in notes:  # id-only: the deleted ones as DELETE entries, as EHRs send them
-        answer = own_ehr.notify(url, secret, kind=kind, payload="id-only",
-                                resource=f"Observation/{rid}")
+        answer = own_ehr.notify(
+            url, secret, kind=kind, payload="id-only", resource=f"Observation/{rid}"
+        )
         assert answer["status"] == 202, answer
     jobs = wait_for(lambda: _event_jobs(cid), timeout=120)
 
@@ -108,11 +127,18 @@ def test_a_notified_delete_is_read_again_and_tombstoned(backend, own_ehr, worker
     assert not _record(cid, "Observation", kept).deleted
     with session_scope() as session:
         conflict = session.exec(select(Conflict).where(Conflict.record_id == held.id)).one()
-        announced = sorted(d.event_type for d in session.exec(
-            select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub)))
+        announced = sorted(
+            d.event_type
+            for d in session.exec(
+                select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub)
+            )
+        )
     assert conflict.kind is ConflictKind.REMOTE_DELETED
     assert announced == ["observation.deleted", "observation.deleted"]
     # The run asked the EHR about each focus itself, and only about those.
-    reads = {r["path"] for r in own_ehr.stats()["recent"][before:]
-             if r["path"].startswith("/fhir/Observation/")}
+    reads = {
+        r["path"]
+        for r in own_ehr.stats()["recent"][before:]
+        if r["path"].startswith("/fhir/Observation/")
+    }
     assert reads == {f"/fhir/Observation/{rid}" for rid in (by_fhir, by_vendor, changed, kept)}

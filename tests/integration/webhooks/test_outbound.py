@@ -33,11 +33,17 @@ def recipe() -> dict:
 
 
 def _subscribe(backend, url: str, **overrides) -> dict:
-    body = {"name": "receiver", "url": url, "event_types": ["patient.updated",
-                                                            "sync.completed"],
-            "backoff_seconds": [1, 2], "max_retries": 2, "timeout_seconds": 2} | overrides
-    answer = httpx.post(f"{backend.url}/api/sync/webhooks", json=body,
-                        headers=backend.headers("operator"))
+    body = {
+        "name": "receiver",
+        "url": url,
+        "event_types": ["patient.updated", "sync.completed"],
+        "backoff_seconds": [1, 2],
+        "max_retries": 2,
+        "timeout_seconds": 2,
+    } | overrides
+    answer = httpx.post(
+        f"{backend.url}/api/sync/webhooks", json=body, headers=backend.headers("operator")
+    )
     assert answer.status_code == 201, answer.text
     # The API commits as its answer leaves: wait until the row is visible to emit().
     wait_for(lambda: _exists(answer.json()["id"]), timeout=5, interval=0.02)
@@ -51,8 +57,11 @@ def _exists(subscription_id: int) -> bool:
 
 def _emit(event_type: str = "patient.updated", **refs) -> list[int]:
     with session_scope() as session:
-        return emit(session, event_type, {"connection_id": None, "resource_type": "Patient",
-                                          "resource_id": "pt-00001", **refs})
+        return emit(
+            session,
+            event_type,
+            {"connection_id": None, "resource_type": "Patient", "resource_id": "pt-00001", **refs},
+        )
 
 
 def _delivery(delivery_id: int) -> WebhookDelivery:
@@ -63,8 +72,9 @@ def _delivery(delivery_id: int) -> WebhookDelivery:
 def test_signed_delivery_fails_retries_on_schedule_and_redelivers(backend, receiver, workers):
     sub = _subscribe(backend, receiver.url)
     assert "secret" in sub and sub["secret"].startswith("whsec_")
-    listed = httpx.get(f"{backend.url}/api/sync/webhooks/{sub['id']}",
-                       headers=backend.headers("viewer")).json()
+    listed = httpx.get(
+        f"{backend.url}/api/sync/webhooks/{sub['id']}", headers=backend.headers("viewer")
+    ).json()
     assert "secret" not in listed and "secret_encrypted" not in listed
     receiver.script = [503, 429]  # fail twice, then the default 200
     workers.start(1)
@@ -85,40 +95,55 @@ def test_signed_delivery_fails_retries_on_schedule_and_redelivers(backend, recei
     body = first.body.decode()
     assert '"reference":"Patient/pt-00001"' in body
 
-    done = wait_for(lambda: _delivery(delivery_id).status is DeliveryStatus.DELIVERED
-                    and _delivery(delivery_id))
+    done = wait_for(
+        lambda: _delivery(delivery_id).status is DeliveryStatus.DELIVERED and _delivery(delivery_id)
+    )
     assert [a["status"] for a in done.attempt_log] == [503, 429, 200]
     assert all(isinstance(a["ms"], int) for a in done.attempt_log)
-    log = httpx.get(f"{backend.url}/api/sync/webhooks/{sub['id']}/deliveries",
-                    headers=backend.headers("viewer")).json()
+    log = httpx.get(
+        f"{backend.url}/api/sync/webhooks/{sub['id']}/deliveries", headers=backend.headers("viewer")
+    ).json()
     assert log[0]["attempts"] == 3 and log[0]["status"] == "delivered"
 
-    again = httpx.post(f"{backend.url}/api/sync/webhooks/deliveries/{delivery_id}/redeliver",
-                       headers=backend.headers("operator"))
+    again = httpx.post(
+        f"{backend.url}/api/sync/webhooks/deliveries/{delivery_id}/redeliver",
+        headers=backend.headers("operator"),
+    )
     assert again.status_code == 202, again.text
     wait_for(lambda: len(receiver.requests) == 4)
-    assert receiver.requests[3].headers["x-holovitals-event-id"] == \
-        first.headers["x-holovitals-event-id"]
-    wait_for(lambda: _delivery(delivery_id).attempts == 4
-             and _delivery(delivery_id).status is DeliveryStatus.DELIVERED)
+    assert (
+        receiver.requests[3].headers["x-holovitals-event-id"]
+        == first.headers["x-holovitals-event-id"]
+    )
+    wait_for(
+        lambda: (
+            _delivery(delivery_id).attempts == 4
+            and _delivery(delivery_id).status is DeliveryStatus.DELIVERED
+        )
+    )
 
     # Test-send returns the receiver's own answer, good or bad.
     receiver.script = [500]
-    bad = httpx.post(f"{backend.url}/api/sync/webhooks/{sub['id']}/test",
-                     headers=backend.headers("operator")).json()
+    bad = httpx.post(
+        f"{backend.url}/api/sync/webhooks/{sub['id']}/test", headers=backend.headers("operator")
+    ).json()
     assert (bad["status"], bad["ok"]) == (500, False)
-    good = httpx.post(f"{backend.url}/api/sync/webhooks/{sub['id']}/test",
-                      headers=backend.headers("operator")).json()
+    good = httpx.post(
+        f"{backend.url}/api/sync/webhooks/{sub['id']}/test", headers=backend.headers("operator")
+    ).json()
     assert (good["status"], good["ok"]) == (200, True)
     assert receiver.requests[-1].headers["x-holovitals-event-type"] == "webhook.test"
 
 
-def test_rotation_signs_with_both_secrets_and_deletion_ends_retries(backend, receiver,
-                                                                     workers):
-    sub = _subscribe(backend, receiver.url, algorithm="hmac-sha512", max_retries=5,
-                     backoff_seconds=[1])
-    rotated = httpx.post(f"{backend.url}/api/sync/webhooks/{sub['id']}/rotate-secret",
-                         json={"grace_seconds": 600}, headers=backend.headers("operator"))
+def test_rotation_signs_with_both_secrets_and_deletion_ends_retries(backend, receiver, workers):
+    sub = _subscribe(
+        backend, receiver.url, algorithm="hmac-sha512", max_retries=5, backoff_seconds=[1]
+    )
+    rotated = httpx.post(
+        f"{backend.url}/api/sync/webhooks/{sub['id']}/rotate-secret",
+        json={"grace_seconds": 600},
+        headers=backend.headers("operator"),
+    )
     assert rotated.status_code == 200, rotated.text
     new_secret = rotated.json()["secret"]
     workers.start(1)
@@ -137,8 +162,12 @@ def test_rotation_signs_with_both_secrets_and_deletion_ends_retries(backend, rec
     receiver.script = [503] * 50
     (delivery_id,) = _emit()
     wait_for(lambda: len(receiver.requests) >= 3)
-    assert httpx.delete(f"{backend.url}/api/sync/webhooks/{sub['id']}",
-                        headers=backend.headers("operator")).status_code == 204
+    assert (
+        httpx.delete(
+            f"{backend.url}/api/sync/webhooks/{sub['id']}", headers=backend.headers("operator")
+        ).status_code
+        == 204
+    )
     time.sleep(0.5)
     seen = len(receiver.requests)
     time.sleep(3)
@@ -189,30 +218,40 @@ def test_a_failing_day_disables_the_subscription(backend, receiver, workers, mon
     # Run the attempt in this process (the failing window is this test's setting).
     time.sleep(1.1)
     assert deliver(delivery_id, 0) == "failed"
-    row = httpx.get(f"{backend.url}/api/sync/webhooks/{sub['id']}",
-                    headers=backend.headers("viewer")).json()
+    row = httpx.get(
+        f"{backend.url}/api/sync/webhooks/{sub['id']}", headers=backend.headers("viewer")
+    ).json()
     assert row["active"] is False and row["disabled_reason"]
     assert _emit("sync.completed") == []  # an inactive subscription gets nothing
 
 
-INTERNAL = ["http://10.1.2.3/hook", "http://169.254.169.254/latest", "http://127.0.0.2:9/hook",
-            "http://[::1]:9/hook", "http://192.168.1.1/hook", "ftp://example.org/x"]
+INTERNAL = [
+    "http://10.1.2.3/hook",
+    "http://169.254.169.254/latest",
+    "http://127.0.0.2:9/hook",
+    "http://[::1]:9/hook",
+    "http://192.168.1.1/hook",
+    "ftp://example.org/x",
+]
 
 
 @SQLITE_ONLY
 def test_ssrf_guard_refuses_internal_targets_at_save(backend):
     for url in INTERNAL:
-        answer = httpx.post(f"{backend.url}/api/sync/webhooks",
-                            json={"name": "x", "url": url, "event_types": ["patient.updated"]},
-                            headers=backend.headers("operator"))
+        answer = httpx.post(
+            f"{backend.url}/api/sync/webhooks",
+            json={"name": "x", "url": url, "event_types": ["patient.updated"]},
+            headers=backend.headers("operator"),
+        )
         assert answer.status_code == 422, (url, answer.text)
     with session_scope() as session:
         assert session.exec(select(WebhookSubscription)).all() == []
     # The allow-list (127.0.0.1 in these tests) opens exactly what it names.
-    allowed = httpx.post(f"{backend.url}/api/sync/webhooks",
-                         json={"name": "x", "url": "http://127.0.0.1:9/hook",
-                               "event_types": ["patient.updated"]},
-                         headers=backend.headers("operator"))
+    allowed = httpx.post(
+        f"{backend.url}/api/sync/webhooks",
+        json={"name": "x", "url": "http://127.0.0.1:9/hook", "event_types": ["patient.updated"]},
+        headers=backend.headers("operator"),
+    )
     assert allowed.status_code == 201
 
 

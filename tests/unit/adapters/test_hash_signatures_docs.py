@@ -7,9 +7,13 @@ from pathlib import Path
 from holovitals_sync.adapters import content_hash, hub_signature, verify_hub_signature
 from holovitals_sync.adapters.docs import DOC_PATH, main, render
 
-OBS = {"resourceType": "Observation", "id": "o1", "status": "final",
-       "meta": {"versionId": "3", "lastUpdated": "2026-01-01T00:00:00.000Z"},
-       "valueQuantity": {"value": 98.6, "unit": "F"}}
+OBS = {
+    "resourceType": "Observation",
+    "id": "o1",
+    "status": "final",
+    "meta": {"versionId": "3", "lastUpdated": "2026-01-01T00:00:00.000Z"},
+    "valueQuantity": {"value": 98.6, "unit": "F"},
+}
 
 
 def test_content_hash_ignores_bookkeeping_and_key_order() -> None:
@@ -39,8 +43,9 @@ def test_hub_signature_round_trip_and_rejections() -> None:
 
 
 def test_committed_support_matrix_is_current() -> None:
-    assert DOC_PATH.read_text() == render(), \
+    assert DOC_PATH.read_text() == render(), (
         "docs/ehr-support.md is stale: run python -m holovitals_sync.adapters.docs"
+    )
     assert main(["--check"]) == 0
 
 

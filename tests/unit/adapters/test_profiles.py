@@ -52,18 +52,24 @@ def test_incremental_methods_follow_the_vendor_facts() -> None:
     assert incremental_method(p["epic"], "Observation") == "patient_requery"
     assert incremental_method(p["athenahealth"], "Observation") == "_lastUpdated"
     assert incremental_method(p["athenahealth"], "Patient") == "patient_requery"
-    tasks = incremental_tasks(p["oracle_health"], ["Patient", "Observation"],
-                              {"Patient": "2026-01-01T00:00:00.000Z",
-                               "Observation": "2026-01-01T00:00:00.000Z"})
+    tasks = incremental_tasks(
+        p["oracle_health"],
+        ["Patient", "Observation"],
+        {"Patient": "2026-01-01T00:00:00.000Z", "Observation": "2026-01-01T00:00:00.000Z"},
+    )
     # Oracle Health searches need the patient, with _lastUpdated where it is supported.
     assert [(t.kind, t.types, bool(t.since)) for t in tasks] == [
-        ("patients", ("Observation",), True), ("patients", ("Patient",), False)]
+        ("patients", ("Observation",), True),
+        ("patients", ("Patient",), False),
+    ]
 
 
 def test_full_sync_methods() -> None:
     assert full_tasks(PROFILES["epic"], ["Observation"])[0].kind == "export"
-    assert [t.kind for t in full_tasks(PROFILES["athenahealth"], ["Patient", "Encounter"])] \
-        == ["search", "search"]
+    assert [t.kind for t in full_tasks(PROFILES["athenahealth"], ["Patient", "Encounter"])] == [
+        "search",
+        "search",
+    ]
     assert PROFILES["nextgen"].full_sync_method == "search"
     assert PROFILES["epic"].full_sync_method == "export:group"
 
@@ -76,13 +82,21 @@ def test_default_scopes_follow_the_scope_style_and_writes() -> None:
 
 def test_credentials_are_checked_against_the_vendor() -> None:
     ec_key = generate_key_pair("ES384")
-    spec = ConnectionSpec(vendor="epic", base_url="https://ehr.example/fhir", client_id="c",
-                          private_key_pem=ec_key.private_key_pem)
+    spec = ConnectionSpec(
+        vendor="epic",
+        base_url="https://ehr.example/fhir",
+        client_id="c",
+        private_key_pem=ec_key.private_key_pem,
+    )
     with pytest.raises(ConfigurationError, match="RS384"):
         credentials_for(spec, PROFILES["epic"])
-    secret = ConnectionSpec(vendor="eclinicalworks", base_url="https://x.example/fhir",
-                            client_id="c", client_secret="s",
-                            auth_method=AuthMethod.CLIENT_SECRET_BASIC)
+    secret = ConnectionSpec(
+        vendor="eclinicalworks",
+        base_url="https://x.example/fhir",
+        client_id="c",
+        client_secret="s",
+        auth_method=AuthMethod.CLIENT_SECRET_BASIC,
+    )
     with pytest.raises(ConfigurationError, match="smart_backend"):
         credentials_for(secret, PROFILES["eclinicalworks"])
 
@@ -91,9 +105,14 @@ def test_templates_need_their_settings_and_never_echo_values() -> None:
     assert render("r4/{tenant_id}", {"tenant_id": "abc"}, what="x") == "r4/abc"
     with pytest.raises(ConfigurationError, match="tenant_id"):
         render("r4/{tenant_id}", {}, what="the base URL")
-    spec = ConnectionSpec(vendor="oracle_health", base_url="", client_id="c",
-                          client_secret="s", auth_method=AuthMethod.CLIENT_SECRET_BASIC,
-                          vendor_params={"tenant_id": "ec2458f2"})
+    spec = ConnectionSpec(
+        vendor="oracle_health",
+        base_url="",
+        client_id="c",
+        client_secret="s",
+        auth_method=AuthMethod.CLIENT_SECRET_BASIC,
+        vendor_params={"tenant_id": "ec2458f2"},
+    )
     with adapter_for(spec) as adapter:
         assert adapter.client.config.base == "https://fhir-ehr.cerner.com/r4/ec2458f2"
         assert adapter.client.config.conflict_is_precondition
@@ -102,20 +121,30 @@ def test_templates_need_their_settings_and_never_echo_values() -> None:
 def test_unknown_vendor_and_product() -> None:
     with pytest.raises(ConfigurationError):
         adapter_for(ConnectionSpec(vendor="nope", base_url="https://x.example"))
-    bad = ConnectionSpec(vendor="nextgen", base_url="https://x.example",
-                         vendor_params={"product": "cloud"})
+    bad = ConnectionSpec(
+        vendor="nextgen", base_url="https://x.example", vendor_params={"product": "cloud"}
+    )
     with pytest.raises(ConfigurationError, match="enterprise"):
         _ = adapter_for(bad).profile
 
 
 def test_connection_test_reports_configuration_without_secrets() -> None:
-    spec = ConnectionSpec(vendor="epic", base_url="https://ehr.example/fhir", client_id="c",
-                          private_key_pem="-----BEGIN PRIVATE KEY-----\nsecretish\n")
+    spec = ConnectionSpec(
+        vendor="epic",
+        base_url="https://ehr.example/fhir",
+        client_id="c",
+        private_key_pem="-----BEGIN PRIVATE KEY-----\nsecretish\n",
+    )
     steps = adapter_for(spec).test_connection()
     assert [(s.name, s.ok) for s in steps] == [("configuration", False)]
     assert "secretish" not in steps[0].detail
-    no_group = ConnectionSpec(vendor="athenahealth", base_url="", client_id="c",
-                              client_secret="s", auth_method=AuthMethod.CLIENT_SECRET_BASIC)
+    no_group = ConnectionSpec(
+        vendor="athenahealth",
+        base_url="",
+        client_id="c",
+        client_secret="s",
+        auth_method=AuthMethod.CLIENT_SECRET_BASIC,
+    )
     steps = adapter_for(no_group).test_connection()
     assert not steps[0].ok and "practice_id" in steps[0].detail
 
@@ -127,20 +156,36 @@ def test_deletes_are_what_the_vendor_takes_and_known_without_a_request() -> None
         refusal = PROFILES[name].write_refusal("Observation", "delete")
         assert refusal and PROFILES[name].display_name in refusal and "Observation" in refusal
     assert PROFILES["epic"].write_refusal("Observation", "delete") == (
-        "Epic takes only create/update of Observation, not delete [E1]")
+        "Epic takes only create/update of Observation, not delete [E1]"
+    )
     assert known_profile("epic", {}) is PROFILES["epic"]
     assert known_profile("nextgen", {"product": "office"}) is PROFILES["nextgen_office"]
     assert known_profile("generic", {}) is None  # the server's statement says, on use
     with pytest.raises(ConfigurationError):
         known_profile("nextgen", {"product": "neither"})
     # A generic server declares deletes per type in its CapabilityStatement.
-    statement = {"rest": [{"resource": [
-        {"type": "Observation", "interaction": [{"code": c} for c in (
-            "read", "search-type", "create", "update", "delete")]},
-        {"type": "Patient", "interaction": [{"code": c} for c in (
-            "read", "search-type", "update")]}]}]}
+    statement = {
+        "rest": [
+            {
+                "resource": [
+                    {
+                        "type": "Observation",
+                        "interaction": [
+                            {"code": c}
+                            for c in ("read", "search-type", "create", "update", "delete")
+                        ],
+                    },
+                    {
+                        "type": "Patient",
+                        "interaction": [{"code": c} for c in ("read", "search-type", "update")],
+                    },
+                ]
+            }
+        ]
+    }
     server = profile_from_server(statement, None)
     assert server.write_ops("Observation") == {"create", "update", "delete"}
     assert server.write_refusal("Observation", "delete") is None
     assert server.write_refusal("Patient", "delete") == (
-        "Generic FHIR R4 takes only update of Patient, not delete [CapabilityStatement]")
+        "Generic FHIR R4 takes only update of Patient, not delete [CapabilityStatement]"
+    )

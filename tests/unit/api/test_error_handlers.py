@@ -1,4 +1,5 @@
 """The API's error handlers: a busy database is a 503 to retry, headers of an HTTP error go out."""
+
 from __future__ import annotations
 
 import sqlite3

@@ -22,7 +22,8 @@ def test_same_element_changed_differently_is_a_conflict_with_all_three_values():
     base, local, remote = patient(gender="male"), patient(gender="female"), patient(gender="other")
     result = three_way(base, local, remote)
     assert [(c.path, c.base, c.local, c.remote) for c in result.conflicts] == [
-        ("gender", "male", "female", "other")]
+        ("gender", "male", "female", "other")
+    ]
     assert result.merged["gender"] == "female"  # local kept until decided
 
 
@@ -91,8 +92,7 @@ def test_choices_settle_conflicts():
     base = patient(gender="male", birthDate="1970")
     local = patient(gender="female", birthDate="1971")
     remote = patient(gender="other", birthDate="1972")
-    result = three_way(base, local, remote,
-                       choices={"gender": Side.REMOTE, "birthDate": "1999"})
+    result = three_way(base, local, remote, choices={"gender": Side.REMOTE, "birthDate": "1999"})
     assert result.clean
     assert result.merged == patient(gender="other", birthDate="1999")
     assert result.chosen == {"gender": "other", "birthDate": "1999"}

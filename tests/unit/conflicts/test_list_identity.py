@@ -39,17 +39,22 @@ def test_additions_in_different_slots_merge_and_the_same_addition_is_taken_once(
 
 def test_identifier_by_system_and_name_by_use():
     mrn = "urn:oid:1.2.3"
-    base = _patient(identifier=[{"system": mrn, "value": "A1"}],
-                    name=[{"use": "official", "family": "Smith"}])
-    local = _patient(identifier=[{"system": mrn, "value": "A2"}],
-                     name=[{"use": "official", "family": "Smyth"}])
-    remote = _patient(identifier=[{"system": mrn, "value": "A3"}],
-                      name=[{"use": "official", "family": "Smith"},
-                            {"use": "nickname", "given": ["Jo"]}])
+    base = _patient(
+        identifier=[{"system": mrn, "value": "A1"}], name=[{"use": "official", "family": "Smith"}]
+    )
+    local = _patient(
+        identifier=[{"system": mrn, "value": "A2"}], name=[{"use": "official", "family": "Smyth"}]
+    )
+    remote = _patient(
+        identifier=[{"system": mrn, "value": "A3"}],
+        name=[{"use": "official", "family": "Smith"}, {"use": "nickname", "given": ["Jo"]}],
+    )
     result = three_way(base, local, remote)
     assert result.paths == ["identifier[0].value"]  # the same MRN slot changed two ways
-    assert result.merged["name"] == [{"use": "official", "family": "Smyth"},
-                                     {"use": "nickname", "given": ["Jo"]}]
+    assert result.merged["name"] == [
+        {"use": "official", "family": "Smyth"},
+        {"use": "nickname", "given": ["Jo"]},
+    ]
 
 
 def test_elements_without_a_slot_fall_back_to_positions():

@@ -14,8 +14,12 @@ REMOTE = {"resourceType": "Patient", "gender": "other", "birthDate": "1970", "ac
 
 def test_merge_takes_one_sided_changes_and_the_chosen_side():
     body, chosen = resolved_body(S.MERGE, BASE, LOCAL, REMOTE, choices={"gender": "remote"})
-    assert body == {"resourceType": "Patient", "gender": "other", "birthDate": "1971",
-                    "active": False}
+    assert body == {
+        "resourceType": "Patient",
+        "gender": "other",
+        "birthDate": "1971",
+        "active": False,
+    }
     assert chosen == {"gender": "other"}
 
 

@@ -49,9 +49,12 @@ def test_prefetch_keeps_order_and_reraises():
 
 
 def test_dedupe_and_patient_refs():
-    rows = [{"resourceType": "Patient", "id": "p", "v": 1}, {"resourceType": "Patient",
-            "id": "p", "v": 2}, {"resourceType": "Observation", "id": "o",
-                                 "subject": {"reference": "Patient/p"}}, {"id": "no-type"}]
+    rows = [
+        {"resourceType": "Patient", "id": "p", "v": 1},
+        {"resourceType": "Patient", "id": "p", "v": 2},
+        {"resourceType": "Observation", "id": "o", "subject": {"reference": "Patient/p"}},
+        {"id": "no-type"},
+    ]
     unique = dedupe(rows)
     assert [r.get("v") for r in unique] == [2, None]
     assert [patient_ref(r) for r in unique] == ["Patient/p", "Patient/p"]

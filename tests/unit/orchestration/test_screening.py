@@ -35,14 +35,20 @@ def test_one_level_past_the_limit_is_refused():
 
 
 def test_many_containers_side_by_side_are_not_deep():
-    resource = {"resourceType": "Basic", "id": "b1",
-                "extension": [{"url": "u", "valueCoding": {"code": str(i)}} for i in range(50)]}
+    resource = {
+        "resourceType": "Basic",
+        "id": "b1",
+        "extension": [{"url": "u", "valueCoding": {"code": str(i)}} for i in range(50)],
+    }
     assert _messages(resource) == []
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting():
-    resource = {"resourceType": "Basic", "id": "b1", "text": {"status": "generated",
-                                                              "div": "[{" * 100}}
+    resource = {
+        "resourceType": "Basic",
+        "id": "b1",
+        "text": {"status": "generated", "div": "[{" * 100},
+    }
     assert _messages(resource) == []
 
 

@@ -26,8 +26,11 @@ def test_copy_missing_source_and_no_overwrite_are_no_ops() -> None:
 
 
 def test_copied_containers_are_not_shared() -> None:
-    res = book((K.COPY_FIELD, {"source": "code", "target": "extra"})).apply(
-        sample("Observation")).resource
+    res = (
+        book((K.COPY_FIELD, {"source": "code", "target": "extra"}))
+        .apply(sample("Observation"))
+        .resource
+    )
     res["extra"]["text"] = "changed"
     assert res["code"]["text"] == "Heart rate"
 
@@ -36,8 +39,10 @@ def test_value_map_exact_case_insensitive_and_arrays() -> None:
     obs = sample("Observation") | {"status": "Prelim"}
     rule = (K.VALUE_MAP, {"path": "status", "mapping": {"prelim": "preliminary"}})
     assert not book(rule).apply(obs).changed
-    ci = (K.VALUE_MAP, {"path": "status", "mapping": {"prelim": "preliminary"},
-                        "case_insensitive": True})
+    ci = (
+        K.VALUE_MAP,
+        {"path": "status", "mapping": {"prelim": "preliminary"}, "case_insensitive": True},
+    )
     assert book(ci).apply(obs).resource["status"] == "preliminary"
     patient = {"resourceType": "Patient", "name": [{"given": ["Bob", "X"]}]}
     given = (K.VALUE_MAP, {"path": "name[*].given", "mapping": {"Bob": "Robert"}})
@@ -46,9 +51,14 @@ def test_value_map_exact_case_insensitive_and_arrays() -> None:
 
 def test_code_translation_keeps_original_and_is_idempotent() -> None:
     obs = sample("Observation", "2345-7")
-    rule = (K.CODE_TRANSLATION, {"source_system": "http://loinc.org", "target_system": LOCAL,
-                                 "entries": [{"source": "2345-7", "target": "GLU",
-                                              "display": "Glucose"}]})
+    rule = (
+        K.CODE_TRANSLATION,
+        {
+            "source_system": "http://loinc.org",
+            "target_system": LOCAL,
+            "entries": [{"source": "2345-7", "target": "GLU", "display": "Glucose"}],
+        },
+    )
     once = book(rule).apply(obs)
     codings = once.resource["code"]["coding"]
     assert codings[0] == obs["code"]["coding"][0]
@@ -59,20 +69,35 @@ def test_code_translation_keeps_original_and_is_idempotent() -> None:
 
 def test_code_translation_over_arrays_and_unmapped_codes() -> None:
     cond = sample("Condition")
-    rule = (K.CODE_TRANSLATION, {"path": "category", "source_system":
-                                 "http://terminology.hl7.org/CodeSystem/condition-category",
-                                 "target_system": LOCAL,
-                                 "entries": [{"source": "problem-list-item", "target": "PL"}]})
+    rule = (
+        K.CODE_TRANSLATION,
+        {
+            "path": "category",
+            "source_system": "http://terminology.hl7.org/CodeSystem/condition-category",
+            "target_system": LOCAL,
+            "entries": [{"source": "problem-list-item", "target": "PL"}],
+        },
+    )
     assert book(rule).apply(cond).resource["category"][0]["coding"][-1]["code"] == "PL"
-    other = (K.CODE_TRANSLATION, {"source_system": "http://loinc.org", "target_system": LOCAL,
-                                  "entries": [{"source": "0000-0", "target": "X"}]})
+    other = (
+        K.CODE_TRANSLATION,
+        {
+            "source_system": "http://loinc.org",
+            "target_system": LOCAL,
+            "entries": [{"source": "0000-0", "target": "X"}],
+        },
+    )
     assert not book(other).apply(sample("Observation")).changed
 
 
 def test_datetime_normalise_to_utc_and_partial_dates_stay_partial() -> None:
     rule = (K.DATETIME_NORMALISE, {"paths": ["effectiveDateTime", "issued", "period.start"]})
-    res = {"resourceType": "Observation", "effectiveDateTime": "2024-03-01T08:30:00-05:00",
-           "issued": "2024-03", "period": {"start": "2020"}}
+    res = {
+        "resourceType": "Observation",
+        "effectiveDateTime": "2024-03-01T08:30:00-05:00",
+        "issued": "2024-03",
+        "period": {"start": "2020"},
+    }
     out = book(rule).apply(res)
     assert out.resource["effectiveDateTime"] == "2024-03-01T13:30:00+00:00"
     assert out.resource["issued"] == "2024-03" and out.resource["period"]["start"] == "2020"
@@ -80,8 +105,14 @@ def test_datetime_normalise_to_utc_and_partial_dates_stay_partial() -> None:
 
 
 def test_datetime_assumed_zone_z_style_and_bad_values() -> None:
-    rule = (K.DATETIME_NORMALISE, {"paths": ["effectiveDateTime", "issued"], "style": "z",
-                                   "assume_timezone": "Europe/Berlin"})
+    rule = (
+        K.DATETIME_NORMALISE,
+        {
+            "paths": ["effectiveDateTime", "issued"],
+            "style": "z",
+            "assume_timezone": "Europe/Berlin",
+        },
+    )
     res = {"effectiveDateTime": "2024-07-01T12:00:00", "issued": "yesterday"}
     out = book(rule).apply(res)
     assert out.resource["effectiveDateTime"] == "2024-07-01T10:00:00Z"

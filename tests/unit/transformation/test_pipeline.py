@@ -9,20 +9,26 @@ from .conftest import book, sample
 
 
 def test_rules_apply_in_order_and_report_what_changed() -> None:
-    rules = book((K.DEFAULT_VALUE, {"path": "language", "value": " EN "}),
-                 (K.STRING_NORMALISE, {"paths": ["language"], "case": "lower"}),
-                 (K.REDACT, {"path": "nothing"}))
+    rules = book(
+        (K.DEFAULT_VALUE, {"path": "language", "value": " EN "}),
+        (K.STRING_NORMALISE, {"paths": ["language"], "case": "lower"}),
+        (K.REDACT, {"path": "nothing"}),
+    )
     out = rules.apply(sample("Observation"))
     assert out.resource["language"] == "en"
     assert [(c.rule_id, c.kind, c.paths) for c in out.changes] == [
-        (1, K.DEFAULT_VALUE, ["language"]), (2, K.STRING_NORMALISE, ["language"])]
+        (1, K.DEFAULT_VALUE, ["language"]),
+        (2, K.STRING_NORMALISE, ["language"]),
+    ]
 
 
 def test_resource_type_scoping() -> None:
-    rules = compile_rules([
-        RuleSpec(1, K.DEFAULT_VALUE, {"path": "a", "value": 1}, "Observation"),
-        RuleSpec(2, K.DEFAULT_VALUE, {"path": "b", "value": 2}, "*"),
-    ])
+    rules = compile_rules(
+        [
+            RuleSpec(1, K.DEFAULT_VALUE, {"path": "a", "value": 1}, "Observation"),
+            RuleSpec(2, K.DEFAULT_VALUE, {"path": "b", "value": 2}, "*"),
+        ]
+    )
     obs, cond = rules.apply(sample("Observation")), rules.apply(sample("Condition"))
     assert obs.resource["a"] == 1 and obs.resource["b"] == 2
     assert "a" not in cond.resource and cond.resource["b"] == 2
@@ -38,8 +44,12 @@ def test_input_is_not_modified_unless_asked() -> None:
 
 
 def test_invalid_stored_rule_is_skipped_and_listed() -> None:
-    rules = compile_rules([RuleSpec(7, K.UNIT_CONVERSION, {"to_unit": "parsec"}),
-                           RuleSpec(8, K.DEFAULT_VALUE, {"path": "x", "value": 1})])
+    rules = compile_rules(
+        [
+            RuleSpec(7, K.UNIT_CONVERSION, {"to_unit": "parsec"}),
+            RuleSpec(8, K.DEFAULT_VALUE, {"path": "x", "value": 1}),
+        ]
+    )
     assert [r.id for r in rules.rules] == [8] and rules.invalid[0].rule_id == 7
     assert rules.apply({"resourceType": "Observation"}).resource["x"] == 1
 
@@ -52,8 +62,9 @@ def test_non_object_records_and_batches() -> None:
 
 
 def test_a_crashing_rule_becomes_a_failure(monkeypatch) -> None:
-    rules = book((K.DEFAULT_VALUE, {"path": "x", "value": 1}),
-                 (K.DEFAULT_VALUE, {"path": "y", "value": 2}))
+    rules = book(
+        (K.DEFAULT_VALUE, {"path": "x", "value": 1}), (K.DEFAULT_VALUE, {"path": "y", "value": 2})
+    )
 
     def boom(resource: dict) -> list[str]:
         raise RuntimeError("secret value 123")

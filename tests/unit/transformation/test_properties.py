@@ -14,8 +14,9 @@ from .strategies import ALL_KINDS, JSON, OBJECTS
 BOOK = compile_rules(RuleSpec(i, kind, params) for i, (kind, params) in enumerate(ALL_KINDS))
 
 
-@settings(max_examples=300, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(OBJECTS)
 def test_applying_rules_never_raises(resource: dict[str, Any]) -> None:
     before = copy.deepcopy(resource)

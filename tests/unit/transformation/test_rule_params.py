@@ -16,10 +16,16 @@ def test_valid_params_round_trip_without_the_kind() -> None:
     assert "kind" not in stored and parse_params("unit_conversion", stored) == params
 
 
-@pytest.mark.parametrize("expression", [
-    "Observation.(", "valueQuantity.value *", "code.coding.where(", "name.given.bogusfn()",
-    "   ",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "Observation.(",
+        "valueQuantity.value *",
+        "code.coding.where(",
+        "name.given.bogusfn()",
+        "   ",
+    ],
+)
 def test_invalid_fhirpath_is_a_rule_error_at_save_time(expression: str) -> None:
     with pytest.raises(InvalidRule) as caught:
         parse_params(K.COMPUTED, {"expression": expression, "target": "x"})
@@ -28,24 +34,35 @@ def test_invalid_fhirpath_is_a_rule_error_at_save_time(expression: str) -> None:
 
 
 def test_valid_fhirpath_is_accepted() -> None:
-    params = parse_params(K.COMPUTED, {"expression": "name.given.first() & ' ' & name.family",
-                                       "target": "text.div"})
+    params = parse_params(
+        K.COMPUTED, {"expression": "name.given.first() & ' ' & name.family", "target": "text.div"}
+    )
     assert isinstance(params, ComputedParams)
 
 
-@pytest.mark.parametrize(("kind", "params", "where"), [
-    (K.UNIT_CONVERSION, {"to_unit": "furlong"}, "to_unit"),
-    (K.COPY_FIELD, {"source": "a..b", "target": "x"}, "source"),
-    (K.COPY_FIELD, {"source": "a", "target": "x", "extra": 1}, "extra"),
-    (K.VALUE_MAP, {"path": "status", "mapping": {}}, "mapping"),
-    (K.DATETIME_NORMALISE, {"paths": ["effectiveDateTime"], "assume_timezone": "Mars/Base"},
-     "assume_timezone"),
-    (K.STRING_NORMALISE, {"paths": ["name[x]"]}, "paths"),
-    (K.CODE_TRANSLATION, {"source_system": "a", "target_system": "b", "entries": []}, "entries"),
-    (K.REDACT, {"path": "note", "mode": "shred"}, "mode"),
-    (K.DEFAULT_VALUE, {"value": 1}, "path"),
-    ("no_such_kind", {}, "kind"),
-])
+@pytest.mark.parametrize(
+    ("kind", "params", "where"),
+    [
+        (K.UNIT_CONVERSION, {"to_unit": "furlong"}, "to_unit"),
+        (K.COPY_FIELD, {"source": "a..b", "target": "x"}, "source"),
+        (K.COPY_FIELD, {"source": "a", "target": "x", "extra": 1}, "extra"),
+        (K.VALUE_MAP, {"path": "status", "mapping": {}}, "mapping"),
+        (
+            K.DATETIME_NORMALISE,
+            {"paths": ["effectiveDateTime"], "assume_timezone": "Mars/Base"},
+            "assume_timezone",
+        ),
+        (K.STRING_NORMALISE, {"paths": ["name[x]"]}, "paths"),
+        (
+            K.CODE_TRANSLATION,
+            {"source_system": "a", "target_system": "b", "entries": []},
+            "entries",
+        ),
+        (K.REDACT, {"path": "note", "mode": "shred"}, "mode"),
+        (K.DEFAULT_VALUE, {"value": 1}, "path"),
+        ("no_such_kind", {}, "kind"),
+    ],
+)
 def test_bad_params_name_the_field(kind: str, params: dict, where: str) -> None:
     with pytest.raises(InvalidRule) as caught:
         parse_params(kind, params)

@@ -11,16 +11,19 @@ from .conftest import book, sample
 
 
 def _quantity(obs: dict, value: float, unit: str) -> dict:
-    obs["valueQuantity"] = {"value": value, "unit": unit, "system": units.UCUM_SYSTEM,
-                            "code": unit}
+    obs["valueQuantity"] = {"value": value, "unit": unit, "system": units.UCUM_SYSTEM, "code": unit}
     return obs
 
 
 def test_glucose_mg_dl_to_mmol_l_by_analyte() -> None:
     obs = _quantity(sample("Observation", "2345-7"), 180, "mg/dL")
     out = book((K.UNIT_CONVERSION, {"to_unit": "mmol/L"})).apply(obs).resource
-    assert out["valueQuantity"] == {"value": 9.99, "unit": "mmol/L",
-                                    "system": units.UCUM_SYSTEM, "code": "mmol/L"}
+    assert out["valueQuantity"] == {
+        "value": 9.99,
+        "unit": "mmol/L",
+        "system": units.UCUM_SYSTEM,
+        "code": "mmol/L",
+    }
     back = book((K.UNIT_CONVERSION, {"to_unit": "mg/dL", "decimals": 0})).apply(out).resource
     assert back["valueQuantity"]["value"] == 180
 
@@ -31,11 +34,19 @@ def test_molar_conversion_needs_a_known_analyte() -> None:
     assert out.resource["valueQuantity"]["value"] == 180 and out.failures
 
 
-@pytest.mark.parametrize(("value", "unit", "to", "expected"), [
-    (150, "[lb_av]", "kg", 68.04), (150, "lb", "kg", 68.04), (100, "kg", "[lb_av]", 220.46),
-    (98.6, "[degF]", "Cel", 37.0), (37, "Cel", "[degF]", 98.6), (70, "[in_i]", "cm", 177.8),
-    (14.2, "g/dL", "g/L", 142.0), (142, "g/L", "g/dL", 14.2),
-])
+@pytest.mark.parametrize(
+    ("value", "unit", "to", "expected"),
+    [
+        (150, "[lb_av]", "kg", 68.04),
+        (150, "lb", "kg", 68.04),
+        (100, "kg", "[lb_av]", 220.46),
+        (98.6, "[degF]", "Cel", 37.0),
+        (37, "Cel", "[degF]", 98.6),
+        (70, "[in_i]", "cm", 177.8),
+        (14.2, "g/dL", "g/L", 142.0),
+        (142, "g/L", "g/dL", 14.2),
+    ],
+)
 def test_generic_conversions(value: float, unit: str, to: str, expected: float) -> None:
     obs = _quantity(sample("Observation"), value, unit)
     out = book((K.UNIT_CONVERSION, {"to_unit": to})).apply(obs).resource
@@ -63,10 +74,13 @@ def test_filters_same_unit_missing_and_non_numeric_values() -> None:
 
 def test_reference_ranges_in_an_array() -> None:
     obs = _quantity(sample("Observation"), 98.6, "[degF]")
-    obs["referenceRange"] = [{"low": {"value": 97.0, "code": "[degF]"},
-                              "high": {"value": 99.5, "code": "[degF]"}}]
-    rules = [(K.UNIT_CONVERSION, {"path": p, "to_unit": "Cel", "decimals": 1})
-             for p in ("valueQuantity", "referenceRange[*].low", "referenceRange[*].high")]
+    obs["referenceRange"] = [
+        {"low": {"value": 97.0, "code": "[degF]"}, "high": {"value": 99.5, "code": "[degF]"}}
+    ]
+    rules = [
+        (K.UNIT_CONVERSION, {"path": p, "to_unit": "Cel", "decimals": 1})
+        for p in ("valueQuantity", "referenceRange[*].low", "referenceRange[*].high")
+    ]
     out = book(*rules).apply(obs).resource
     assert out["referenceRange"][0]["low"]["value"] == 36.1
     assert out["referenceRange"][0]["high"]["value"] == 37.5

@@ -16,8 +16,16 @@ from holovitals_sync.services.validation import (
 
 from .conftest import sample
 
-TYPES = ["Patient", "Observation", "Condition", "MedicationRequest", "AllergyIntolerance",
-         "Immunization", "Encounter", "DiagnosticReport"]
+TYPES = [
+    "Patient",
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Immunization",
+    "Encounter",
+    "DiagnosticReport",
+]
 
 
 def test_generated_records_pass_every_layer(patient_records: list[dict]) -> None:
@@ -26,20 +34,34 @@ def test_generated_records_pass_every_layer(patient_records: list[dict]) -> None
     assert {r["resourceType"] for r in out.valid} >= set(TYPES)
 
 
-@pytest.mark.parametrize(("rtype", "element"), [
-    ("Patient", "identifier"), ("Patient", "name"), ("Patient", "gender"),
-    ("Observation", "status"), ("Observation", "code"), ("Observation", "subject"),
-    ("Condition", "code"), ("MedicationRequest", "intent"),
-    ("MedicationRequest", "medicationCodeableConcept"), ("AllergyIntolerance", "patient"),
-    ("Immunization", "vaccineCode"), ("Immunization", "occurrenceDateTime"),
-    ("Encounter", "class"), ("DiagnosticReport", "status"),
-])
+@pytest.mark.parametrize(
+    ("rtype", "element"),
+    [
+        ("Patient", "identifier"),
+        ("Patient", "name"),
+        ("Patient", "gender"),
+        ("Observation", "status"),
+        ("Observation", "code"),
+        ("Observation", "subject"),
+        ("Condition", "code"),
+        ("MedicationRequest", "intent"),
+        ("MedicationRequest", "medicationCodeableConcept"),
+        ("AllergyIntolerance", "patient"),
+        ("Immunization", "vaccineCode"),
+        ("Immunization", "occurrenceDateTime"),
+        ("Encounter", "class"),
+        ("DiagnosticReport", "status"),
+    ],
+)
 def test_missing_us_core_element(rtype: str, element: str) -> None:
     resource = sample(rtype)
     del resource[element]
     issues = check_required(resource)
-    expected = element if not element.startswith(("medication", "occurrence")) else (
-        "medication[x]" if element.startswith("medication") else "occurrence[x]")
+    expected = (
+        element
+        if not element.startswith(("medication", "occurrence"))
+        else ("medication[x]" if element.startswith("medication") else "occurrence[x]")
+    )
     assert [(i.path, i.layer) for i in issues] == [(expected, Layer.REQUIRED)]
     assert issues[0].resource_id == resource["id"]
 
@@ -84,31 +106,53 @@ def test_reference_integrity() -> None:
 
 
 def test_custom_rules_range_pattern_fhirpath() -> None:
-    custom = CustomValidator([
-        {"check": "range", "name": "heart rate", "resource_type": "Observation",
-         "path": "valueQuantity.value", "min": 20, "max": 250},
-        {"check": "pattern", "name": "mrn", "resource_type": "Patient",
-         "path": "identifier[*].value", "pattern": r"MRN\d{7}"},
-        {"check": "fhirpath", "name": "final only", "resource_type": "Observation",
-         "expression": "status = 'final'", "severity": "warning"},
-    ])
+    custom = CustomValidator(
+        [
+            {
+                "check": "range",
+                "name": "heart rate",
+                "resource_type": "Observation",
+                "path": "valueQuantity.value",
+                "min": 20,
+                "max": 250,
+            },
+            {
+                "check": "pattern",
+                "name": "mrn",
+                "resource_type": "Patient",
+                "path": "identifier[*].value",
+                "pattern": r"MRN\d{7}",
+            },
+            {
+                "check": "fhirpath",
+                "name": "final only",
+                "resource_type": "Observation",
+                "expression": "status = 'final'",
+                "severity": "warning",
+            },
+        ]
+    )
     obs, patient = sample("Observation"), sample("Patient")
     assert custom.check(obs) == [] and custom.check(patient) == []
     obs["valueQuantity"]["value"], obs["status"] = 999, "preliminary"
     patient["identifier"][0]["value"] = "12345"
     issues = custom.check(obs) + custom.check(patient)
     assert [(i.path, i.severity) for i in issues] == [
-        ("valueQuantity.value", ErrorSeverity.ERROR), (None, ErrorSeverity.WARNING),
-        ("identifier[*].value", ErrorSeverity.ERROR)]
+        ("valueQuantity.value", ErrorSeverity.ERROR),
+        (None, ErrorSeverity.WARNING),
+        ("identifier[*].value", ErrorSeverity.ERROR),
+    ]
     assert all("999" not in i.message and "12345" not in i.message for i in issues)
 
 
 def test_custom_rule_refused_when_badly_configured() -> None:
     from pydantic import ValidationError
 
-    for bad in ({"check": "fhirpath", "name": "x", "expression": "status = ("},
-                {"check": "pattern", "name": "x", "path": "id", "pattern": "("},
-                {"check": "range", "name": "x", "path": "a..b"}):
+    for bad in (
+        {"check": "fhirpath", "name": "x", "expression": "status = ("},
+        {"check": "pattern", "name": "x", "path": "id", "pattern": "("},
+        {"check": "range", "name": "x", "path": "a..b"},
+    ):
         with pytest.raises(ValidationError):
             CustomValidator([bad])
 
@@ -126,7 +170,9 @@ def test_strict_drops_invalid_records(patient_records: list[dict]) -> None:
     assert len(out.valid) == 4 and out.flagged == [] and out.dropped == batch[1:3]
     assert out.to_store == out.valid
     assert {(e.resource_id, e.layer) for e in out.errors} == {
-        (batch[1]["id"], Layer.REQUIRED), (batch[2]["id"], Layer.REFERENCE)}
+        (batch[1]["id"], Layer.REQUIRED),
+        (batch[2]["id"], Layer.REFERENCE),
+    }
 
 
 def test_lenient_stores_and_flags(patient_records: list[dict]) -> None:
@@ -136,8 +182,10 @@ def test_lenient_stores_and_flags(patient_records: list[dict]) -> None:
 
 
 def test_warnings_do_not_invalidate(patient_records: list[dict]) -> None:
-    custom = CustomValidator([{"check": "fhirpath", "name": "always", "severity": "warning",
-                               "expression": "false"}])
-    out = validate_batch(patient_records[:3], mode=ValidationMode.STRICT, structural=False,
-                         custom=custom)
+    custom = CustomValidator(
+        [{"check": "fhirpath", "name": "always", "severity": "warning", "expression": "false"}]
+    )
+    out = validate_batch(
+        patient_records[:3], mode=ValidationMode.STRICT, structural=False, custom=custom
+    )
     assert len(out.valid) == 3 and len(out.errors) == 3

@@ -33,11 +33,19 @@ def _note(*counts: int, kind: str = "event-notification") -> list[int]:
     """Store notifications numbered `counts`, one at a time; the holes they report."""
     found = []
     for n in counts:
-        info = EventInfo(key=f"bundle:{kind}-{n}", source="fhir_subscription", event_type=kind,
-                         patient_ref="Patient/pt-1", events_since=n)
+        info = EventInfo(
+            key=f"bundle:{kind}-{n}",
+            source="fhir_subscription",
+            event_type=kind,
+            patient_ref="Patient/pt-1",
+            events_since=n,
+        )
         for _, missed in gaps.catch_ups([(CID, info)]):
-            assert (missed.event_type, missed.patient_ref, missed.events_since) == \
-                (gaps.MISSED, None, None)
+            assert (missed.event_type, missed.patient_ref, missed.events_since) == (
+                gaps.MISSED,
+                None,
+                None,
+            )
             found.append(gaps.needed(missed.key))
     return found
 
@@ -98,7 +106,7 @@ def test_concurrent_senders_shuffling_every_window_leave_nothing_missing():
     numbers = list(range(1, 201))
     order: list[int] = [numbers[0]]
     for start in range(1, len(numbers), 5):  # each window of 5 arrives in any order
-        window = numbers[start:start + 5]
+        window = numbers[start : start + 5]
         rng.shuffle(window)
         order += window
     suspected = _note(*order)

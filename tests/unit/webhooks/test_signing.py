@@ -23,8 +23,9 @@ def test_our_header_matches_the_sandbox_and_checks_time():
     with pytest.raises(signing.SignatureError, match="bad signature"):
         signing.verify(body + b" ", header, "s3cret", algorithm=SHA256, tolerance=300)
     with pytest.raises(signing.SignatureError, match="stale"):
-        signing.verify(body, header, "s3cret", algorithm=SHA256, tolerance=300,
-                       now=time.time() + 301)
+        signing.verify(
+            body, header, "s3cret", algorithm=SHA256, tolerance=300, now=time.time() + 301
+        )
     with pytest.raises(signing.SignatureError, match="malformed"):
         signing.verify(body, "v1=abc", "s3cret", algorithm=SHA256, tolerance=300)
 
@@ -51,22 +52,38 @@ def test_plain_and_bearer():
             signing.verify_bearer(header, "tok")
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1/x", "http://10.0.0.8/x",
-                                 "http://169.254.169.254/", "http://[fe80::1]/x",
-                                 "http://[::ffff:192.168.0.1]/x", "http://0.0.0.0/x",
-                                 "file:///etc/passwd", "http://93.184.215.14:99999/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x",
+        "http://10.0.0.8/x",
+        "http://169.254.169.254/",
+        "http://[fe80::1]/x",
+        "http://[::ffff:192.168.0.1]/x",
+        "http://0.0.0.0/x",
+        "file:///etc/passwd",
+        "http://93.184.215.14:99999/",
+    ],
+)
 def test_ssrf_refuses(url):
     with pytest.raises(TargetRefused):
         check_target(url, [])
 
 
-@pytest.mark.parametrize("url", [
-    "http://100.64.0.1/x", "http://100.100.100.200/latest/meta-data",  # carrier-grade NAT
-    "http://192.0.2.1/x", "http://198.18.0.1/x",  # documentation, benchmarking
-    "http://[2002:a00:1::]/x", "http://[2002:7f00:1::1]/x",  # 6to4 of 10.0.0.1, 127.0.0.1
-    "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/x",  # Teredo, client 10.0.0.1
-    "http://[64:ff9b::a00:1]/x", "http://[64:ff9b::a9fe:a9fe]/x",  # NAT64 of 10/8, metadata
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://100.64.0.1/x",
+        "http://100.100.100.200/latest/meta-data",  # carrier-grade NAT
+        "http://192.0.2.1/x",
+        "http://198.18.0.1/x",  # documentation, benchmarking
+        "http://[2002:a00:1::]/x",
+        "http://[2002:7f00:1::1]/x",  # 6to4 of 10.0.0.1, 127.0.0.1
+        "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/x",  # Teredo, client 10.0.0.1
+        "http://[64:ff9b::a00:1]/x",
+        "http://[64:ff9b::a9fe:a9fe]/x",  # NAT64 of 10/8, metadata
+    ],
+)
 def test_ssrf_refuses_addresses_that_reach_inside_in_disguise(url):
     with pytest.raises(TargetRefused):
         check_target(url, [])
@@ -85,8 +102,9 @@ def test_ssrf_allow_list_by_ip_network_and_public_ip():
 
 
 def test_events_carry_ids_only():
-    assert check_event("patient.updated", {"resource_id": "pt-1", "job_id": None}) == \
-        {"resource_id": "pt-1"}
+    assert check_event("patient.updated", {"resource_id": "pt-1", "job_id": None}) == {
+        "resource_id": "pt-1"
+    }
     with pytest.raises(InvalidEvent):
         check_event("patient.exploded", {})
     with pytest.raises(InvalidEvent):
