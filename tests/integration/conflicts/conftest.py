@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,3 +127,13 @@ class FakeEHR:
 
     def close(self) -> None:
         self.closed += 1
+
+
+def run_conflicts_worker(redis_url: str) -> None:
+    """One `rq worker --burst` on the conflicts queues: it does what is queued, then exits."""
+    argv = [str(Path(sys.executable).parent / "rq"), "worker", "-c", "workers.settings",
+            "-w", "workers.worker.HoloVitalsWorker", "--burst",
+            "conflicts.high", "conflicts.default", "conflicts.low"]  # fmt: skip
+    env = {**os.environ, "HOLOVITALS_REDIS_URL": redis_url}
+    root = Path(__file__).resolve().parents[3]
+    subprocess.run(argv, cwd=root, env=env, check=True, timeout=90, capture_output=True)

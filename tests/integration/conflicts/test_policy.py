@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from rq import Queue
 
 from holovitals_sync.db import session_scope
@@ -29,11 +24,10 @@ from holovitals_sync.services.conflicts import (
 )
 from tests.conftest import REDIS_TEST_URL
 
-from .conftest import make_record
+from .conftest import make_record, run_conflicts_worker
 
 S = ResolutionStrategy
 ADMIN = Actor(ActorKind.USER, "admin")
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def _lookup(world, rtype):
@@ -117,26 +111,7 @@ def test_worker_resolves_automatic_conflicts_and_leaves_manual_ones(world, redis
         assert schedule_automatic(session, [auto, manual], queue=queue) == [auto]
         schedule_automatic(session, [auto], queue=queue)  # same RQ job id: no second job
     assert queue.count == 1
-    env = {**os.environ, "HOLOVITALS_REDIS_URL": REDIS_TEST_URL}
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "rq"),
-            "worker",
-            "-c",
-            "workers.settings",
-            "-w",
-            "workers.worker.HoloVitalsWorker",
-            "--burst",
-            "conflicts.high",
-            "conflicts.default",
-            "conflicts.low",
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=60,
-        capture_output=True,
-    )
+    run_conflicts_worker(REDIS_TEST_URL)
     with session_scope() as session:
         done = session.get(Conflict, auto)
         assert done.status is ConflictStatus.RESOLVED and done.strategy is S.USE_REMOTE

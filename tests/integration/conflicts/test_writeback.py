@@ -9,9 +9,6 @@ records the outcome and leaves nothing owed. The fake EHR here answers like a FH
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from rq import Queue
@@ -35,7 +32,7 @@ from holovitals_sync.services.audit import Actor
 from holovitals_sync.services.conflicts import Incoming, detect_batch, resolve, writeback
 from tests.conftest import REDIS_TEST_URL
 
-from .conftest import FakeEHR, make_record, patient
+from .conftest import FakeEHR, make_record, patient, run_conflicts_worker
 
 S = ResolutionStrategy
 ALICE = Actor(ActorKind.USER, "alice")
@@ -281,24 +278,7 @@ def test_a_conflicts_worker_writes_back_to_the_sandbox_and_sweeps_what_was_never
     with session_scope() as session:
         assert writeback.requeue_stranded(session, queue) == 1
         assert writeback.requeue_stranded(session, queue) == 0  # now held by its job
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "rq"),
-            "worker",
-            "-c",
-            "workers.settings",
-            "-w",
-            "workers.worker.HoloVitalsWorker",
-            "--burst",
-            "conflicts.high",
-            "conflicts.default",
-            "conflicts.low",
-        ],
-        env=dict(os.environ),
-        check=True,
-        timeout=90,
-        capture_output=True,
-    )
+    run_conflicts_worker(os.environ["HOLOVITALS_REDIS_URL"])
     for pid, cid, language in zip(ids, cids, languages, strict=True):
         at_ehr = ehr.state.store.get("Patient", pid).resource()
         with session_scope() as session:
