@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ..components.conflicts_modal import conflict_modal
 from ..components.layout import empty_state, page_frame
 from ..state.conflicts import SEVERITIES, STATUSES, ConflictModalState, ConflictsState
 from ..state.live import LiveState
-from .conflicts_modal import conflict_modal
 
 # /conflicts follows conflict changes live, as the dashboard's tab does.
 ON_LOAD = [ConflictsState.load, LiveState.watch_conflicts]

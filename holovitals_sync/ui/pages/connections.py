@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ..components.connections_detail import keys_card, schedule_card, test_card
+from ..components.connections_dialog import connection_dialog
+from ..components.hl7_feed_panel import hl7_feed_card
 from ..components.layout import admin_only, empty_state, page_frame
+from ..components.rules_panel import rules_card
+from ..components.validation_rules_panel import validation_rules_card
 from ..state.connections import ConnectionsState
-from .connections_detail import keys_card, schedule_card, test_card
-from .connections_dialog import connection_dialog
-from .hl7_feed_panel import hl7_feed_card
-from .rules_panel import rules_card
-from .validation_rules_panel import validation_rules_card
 
 __all__ = ["ConnectionsState", "connections_page"]
 COLUMNS = ["Name", "Vendor", "Status", "Last sync", "Schedule", "Last test", ""]

@@ -7,12 +7,12 @@ from reflex_components_core.core.banner import has_connection_errors
 
 from ...models import JobStatus, JobType
 from ..components.jobs import progress_cell, status_badge
+from ..components.jobs_start import start_sync_dialog
 from ..components.layout import empty_state, operator_only
 from ..state.job_detail import JobDetailState
 from ..state.jobs import ANY, COUNTERS, JobRow, JobsState
 from ..state.live import LiveState
 from .jobs_detail import job_detail_dialog
-from .jobs_start import start_sync_dialog
 
 TIGHT = "0.25em"  # horizontal padding of the columns between the first and the last
 CLAMP_TWO_LINES = {

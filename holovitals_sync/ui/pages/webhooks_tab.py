@@ -9,10 +9,10 @@ from __future__ import annotations
 import reflex as rx
 
 from ..components.layout import data_table, empty_state, operator_only, page_frame
+from ..components.webhooks_modal import webhook_modal
 from ..state.live import LiveState
 from ..state.webhook_form import WebhookFormState
 from ..state.webhooks import DELIVERY_STATUSES, WebhooksState
-from .webhooks_modal import webhook_modal
 
 # /webhooks follows subscription, delivery and inbound changes live, as the dashboard's tab.
 ON_LOAD = [WebhooksState.load, LiveState.watch_webhooks]

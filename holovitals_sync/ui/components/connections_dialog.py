@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..components.layout import dialog_content
 from ..state.connections import ConnectionsState
 from ..views.connection_forms import OPTION_LABELS
+from .layout import dialog_content
 
 
 def _vendor_picker() -> rx.Component:

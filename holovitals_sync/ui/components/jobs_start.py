@@ -5,9 +5,9 @@ from __future__ import annotations
 import reflex as rx
 
 from ...models import Direction, JobType, Priority
-from ..components.layout import dialog_content
 from ..state.jobs import JobsState
 from ..state.start_sync import StartSyncState
+from .layout import dialog_content
 
 
 def _field(label: str, control: rx.Component, name: str) -> rx.Component:

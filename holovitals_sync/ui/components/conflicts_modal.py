@@ -5,8 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from ...services import labels
-from ..components.layout import dialog_content, operator_only
 from ..state.conflicts import STRATEGIES, ConflictModalState
+from .layout import dialog_content, operator_only
 
 LOCAL_BG = rx.color("amber", 3)
 REMOTE_BG = rx.color("blue", 3)

@@ -6,8 +6,8 @@ import reflex as rx
 
 from ...models import SignatureAlgorithm
 from ...services.webhooks import EVENT_GROUPS
-from ..components.layout import dialog_content
 from ..state.webhook_form import ANY, WebhookFormState
+from .layout import dialog_content
 
 
 def field_error(key: str) -> rx.Component:

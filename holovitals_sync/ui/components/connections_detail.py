@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..components.layout import admin_only, operator_only
 from ..state.connections import ConnectionsState
 from ..state.session import SessionState
+from .layout import admin_only, operator_only
 
 STEP_LABELS = {
     "discovery": "SMART discovery",

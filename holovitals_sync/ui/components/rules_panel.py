@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..components.layout import admin_only, dialog_content, operator_only
 from ..state.rules import RulesState
+from .layout import admin_only, dialog_content, operator_only
 
 
 def _actions(rule: rx.Var) -> rx.Component:

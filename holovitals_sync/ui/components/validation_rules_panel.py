@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..components.layout import admin_only, operator_only
 from ..state.connections import ConnectionsState
 from ..state.validation_rules import ValidationRulesState
+from .layout import admin_only, operator_only
 
 CHECK_LABELS = {"range": "value range", "pattern": "pattern", "fhirpath": "FHIRPath"}
 

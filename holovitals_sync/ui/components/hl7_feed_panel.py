@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from ..components.layout import admin_only
 from ..state.connections import ConnectionsState
 from ..state.hl7_feeds import HL7FeedState
+from .layout import admin_only
 
 
 def _table(
