@@ -10,15 +10,14 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from ..platform.redis import redis_connection
+from ..platform.queues import Family, queue_for
 
-QUEUE = "conflicts.default"
 _PENDING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 def conflict_queue() -> Queue:
     """The queue the conflicts workers serve (raises QueueUnavailable without a Redis)."""
-    return Queue(QUEUE, connection=redis_connection())
+    return queue_for(Family.CONFLICTS)
 
 
 def pending(queue: Queue, job_id: str) -> bool:

@@ -8,10 +8,12 @@ stays `received`, and the webhooks maintenance queues it again (`sweep`).
 
 from __future__ import annotations
 
-from rq import Queue, Retry
+from rq import Retry
 from rq.job import Job
 
+from ...models import Priority
 from ..platform import job_functions
+from ..platform.queues import Family, queue_for
 from ..platform.redis import redis_connection
 
 PENDING = "hl7:pending"
@@ -35,7 +37,7 @@ def enqueue_messages(message_ids: list[int], *, front: bool = False) -> Job | No
     _, first = pipe.execute()
     if not first:
         return None
-    queue = Queue("webhooks.high", connection=redis_connection())
+    queue = queue_for(Family.WEBHOOKS, Priority.HIGH)
     return queue.enqueue(
         DRAIN,
         job_timeout=3600,

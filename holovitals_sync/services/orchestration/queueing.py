@@ -13,10 +13,10 @@ from rq.rate_limit import RateLimit
 
 from ...config import get_settings
 from ...models import EHRConnection, Priority, SyncJob
-from ..platform import job_functions
+from ..platform import job_functions, queues
+from ..platform.queues import Family
 from ..platform.redis import redis_connection
 
-FAMILY = "sync"
 JOB_FUNCTION = job_functions.RUN_SYNC_JOB
 FAILURE_CALLBACK = job_functions.ON_SYNC_JOB_FAILURE
 FINISH_FUNCTION = job_functions.FINISH_FULL_SYNC
@@ -29,7 +29,7 @@ RESULT_TTL = 24 * 3600
 
 def queue_for(priority: Priority, connection: Redis | None = None) -> Queue:
     """The sync queue of one priority (`sync.high`, `sync.default`, `sync.low`)."""
-    return Queue(f"{FAMILY}.{priority.value}", connection=connection or redis_connection())
+    return queues.queue_for(Family.SYNC, priority, connection)
 
 
 def sync_queues(connection: Redis | None = None) -> list[Queue]:

@@ -25,6 +25,7 @@ from sqlmodel import Session
 from ...db import session_scope
 from ...models import EHRConnection, SyncedRecord
 from ..platform import job_functions
+from ..platform.queues import Family, queue_for
 from .batch import persist_errors, validate_resource
 from .custom import CustomValidator
 from .issues import ValidationIssue
@@ -33,7 +34,6 @@ from .references import deferred
 log = logging.getLogger(__name__)
 
 CHUNK = 1_000
-QUEUE = "transformations.default"
 JOB_FUNCTION = job_functions.REVALIDATE_CONNECTION
 ALL_TYPES = "*"
 
@@ -151,12 +151,8 @@ def enqueue_after_commit(
 
 
 def _enqueue(connection_id: int, resource_types: list[str] | None) -> None:
-    from rq import Queue
-
-    from ..platform.redis import redis_connection
-
     try:
-        Queue(QUEUE, connection=redis_connection()).enqueue(
+        queue_for(Family.TRANSFORMATIONS).enqueue(
             JOB_FUNCTION,
             connection_id,
             resource_types,

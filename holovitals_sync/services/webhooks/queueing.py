@@ -18,9 +18,9 @@ from rq.rate_limit import RateLimit
 from ...config import get_settings
 from ...models import Priority
 from ..platform import job_functions
+from ..platform.queues import Family, queue_for
 from ..platform.redis import redis_connection
 
-FAMILY = "webhooks"
 DRAIN_INBOUND = job_functions.DRAIN_INBOUND
 PENDING_INBOUND = "webhooks:inbound:pending"
 DRAIN_FLAG = "webhooks:inbound:drain-queued"
@@ -40,7 +40,7 @@ def not_before(seconds: float) -> datetime:
 
 def queue(priority: Priority = Priority.DEFAULT) -> Queue:
     """One queue of the family (`webhooks.high|default|low`)."""
-    return Queue(f"{FAMILY}.{priority.value}", connection=redis_connection())
+    return queue_for(Family.WEBHOOKS, priority)
 
 
 def enqueue_inbound(event_ids: list[int], *, front: bool = False) -> Job | None:
