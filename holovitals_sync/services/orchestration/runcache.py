@@ -19,7 +19,7 @@ class RunCache:
 
     connection_id: int
     # Share of the last batch's records that were already stored unchanged (the upsert
-    # decides from it whether looking records up first pays; see upsert.upsert_batch).
+    # decides from it whether looking records up first pays; see upsert.postgres.upsert).
     # Until a batch has been written, assume a re-sync.
     unchanged_share: float = 1.0
     # Whether the connection holds records flagged invalid (asked once per run): only then
