@@ -13,11 +13,9 @@ log = logging.getLogger("holovitals_sync.cli")
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from .telemetry import logs
+
+    logs.configure(settings.log_format, settings.log_level)
     # Alembic names each of its plugins at INFO on every start: noise for a user.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 

@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     mllp_coalesce_seconds: float = Field(0.5, ge=0, le=60)
     mllp_identifier_cache_seconds: int = Field(3600, ge=0, le=7 * 86_400)
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # text: one readable line; json: one JSON object per line, for log shippers.
+    log_format: str = Field("text", pattern="^(text|json)$")
+    # The trace UI's address for one trace, with {trace_id} where the id goes (e.g.
+    # http://jaeger:16686/trace/{trace_id}): the job page links its trace there.
+    trace_url: str | None = Field(None, pattern=r"^https?://.*\{trace_id\}")
 
     @field_validator("retry_backoff", mode="before")
     @classmethod
@@ -247,6 +252,8 @@ _ACCEPTS = {
     "database_url": "a sqlite:/// or postgresql:// URL",
     "redis_url": "a redis://, rediss:// or unix:// URL, or nothing for an embedded Redis",
     "log_level": "one of DEBUG, INFO, WARNING, ERROR",
+    "log_format": "text or json",
+    "trace_url": "an http(s) URL with {trace_id} in it, e.g. http://jaeger:16686/trace/{trace_id}",
     "webhook_allow_hosts": "comma-separated host names, IPs or CIDR networks",
     "dashboard_origins": "comma-separated origins, e.g. https://sync.example-hospital.org",
     "alert_slow_factor": "a number above 1 and at most 100, e.g. 3",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 
+from holovitals_sync import telemetry
 from holovitals_sync.config import ConfigError, get_settings
 from holovitals_sync.services.orchestration.runner import warm_up
 
@@ -27,4 +28,7 @@ if _settings.redis_url is None:
     )
 
 REDIS_URL = _settings.redis_url
+# Before anything creates the database engine or an HTTP client: the instrumentations wrap
+# what is created after them (off unless OTEL_EXPORTER_OTLP_ENDPOINT is set).
+telemetry.start("worker")
 warm_up()

@@ -14,8 +14,10 @@ from rq import worker_registration
 from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.job_lifecycle import call_exception_handlers
+from rq.queue import Queue
 from rq.worker import Worker
 
+from holovitals_sync import telemetry
 from holovitals_sync.db import dispose_after_fork
 from holovitals_sync.services.orchestration import shutdown
 
@@ -74,6 +76,19 @@ def _safe(exc: BaseException | None) -> str:
     return safe_error(exc) if exc is not None else "error"
 
 
+def _configure_logs() -> None:
+    """Log lines with the trace and job ids, in the configured format. RQ adds no handler
+    of its own when the root logger has one, so its lines take the same format."""
+    from holovitals_sync.config import get_settings
+    from holovitals_sync.telemetry import logs
+
+    logs.configure(get_settings().log_format)
+
+
+def _type_name(exc_type: Any) -> str:
+    return getattr(exc_type, "__name__", "error")
+
+
 class HoloVitalsWorker(Worker):
     """RQ's forking worker, with a short heartbeat and the database pool dropped per job.
 
@@ -89,6 +104,8 @@ class HoloVitalsWorker(Worker):
         kwargs["job_monitoring_interval"] = JOB_MONITORING_INTERVAL
         kwargs["maintenance_interval"] = MAINTENANCE_INTERVAL
         super().__init__(*args, **kwargs)
+        _configure_logs()
+        telemetry.start("worker")  # a worker started without workers.settings
         _lower_priority()
         # The worker's stop request reaches its work horse as SIGUSR1 (`request_stop`): a
         # sync job stops at its next checkpoint and waits queued, instead of holding the stop
@@ -114,6 +131,7 @@ class HoloVitalsWorker(Worker):
             func = job.func_name
         except Exception:  # noqa: BLE001 - a job that cannot be read is still logged
             func = "?"
+        telemetry.jobs.failed(_safe(exc) if _expected(exc) else _type_name(exc_type))
         if _expected(exc):
             self.log.warning("job %s (%s) failed: %s", job.id, func, _safe(exc))
         else:
@@ -122,10 +140,19 @@ class HoloVitalsWorker(Worker):
                 "job %s (%s) failed: %s, at\n%s",
                 job.id,
                 func,
-                getattr(exc_type, "__name__", "error"),
+                _type_name(exc_type),
                 stack,
             )
         call_exception_handlers(self._exc_handlers, job, *exc_info)
+
+    def perform_job(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> bool:
+        """Run the job in the trace it was enqueued in (when tracing is on), and send the
+        spans before the work horse exits (`os._exit` runs no exit hook)."""
+        with telemetry.jobs.job_span(job, queue.name) as span:
+            ok = bool(super().perform_job(job, queue, *args, **kwargs))
+            telemetry.jobs.ended(span, ok)
+        telemetry.flush()
+        return ok
 
     def main_work_horse(self, *args: Any, **kwargs: Any) -> None:
         dispose_after_fork()

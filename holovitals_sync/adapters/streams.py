@@ -19,6 +19,7 @@ nothing fetched twice beyond the uncommitted tail.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterator
@@ -48,8 +49,12 @@ class _Streams:
         self.stop = threading.Event()
 
     def start(self, k: int, state: dict[str, Any]) -> None:
+        # In a copy of the caller's context: the trace (telemetry) follows each stream.
         thread = threading.Thread(
-            target=self._run, args=(k, state), daemon=True, name=f"sync-stream-{k}"
+            target=contextvars.copy_context().run,
+            args=(self._run, k, state),
+            daemon=True,
+            name=f"sync-stream-{k}",
         )
         thread.start()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from .. import telemetry
 from ..config import get_settings
 from ..services.metrics import record_fhir_requests
 from . import (
@@ -31,6 +32,9 @@ from .origin_check import OriginCheck
 
 def create_api() -> FastAPI:
     """Build the API app with every router and the shared error shape."""
+    settings = get_settings()
+    telemetry.logs.configure(settings.log_format)
+    telemetry.start("api")  # off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
     api = FastAPI(
         title="HoloVitals Sync API",
         version="0.1.0",
@@ -41,7 +45,7 @@ def create_api() -> FastAPI:
     install_error_handlers(api)
     install_docs(api)
     # Requests this process makes (test connection, conflict write-back) count in /metrics.
-    record_fhir_requests(get_settings())
+    record_fhir_requests(settings)
     # First: the receiver is the busiest route, and routes are matched in order. The route
     # documents it; the middleware serves it without FastAPI's per-request routing cost.
     api.include_router(inbound.router, responses=ERROR_RESPONSES)
@@ -67,4 +71,5 @@ def create_api() -> FastAPI:
         api.include_router(module.router, responses=ERROR_RESPONSES)
     api.include_router(webhooks.connections_router, responses=ERROR_RESPONSES)
     document_errors(api)  # last: each route gets the error statuses it can produce
+    telemetry.instrument_api(api)
     return api

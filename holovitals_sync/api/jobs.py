@@ -69,6 +69,11 @@ class JobOut(BaseModel):
         description="what this part covers: resource types, a block of patients "
         "(their ids) or export files",
     )
+    trace_id: str | None = Field(
+        None,
+        description="the OpenTelemetry trace of the latest run (when tracing is on): "
+        "open it in the trace UI the collector feeds",
+    )
     parts: int | None = Field(None, description="a split full sync: how many parts it has")
 
     @classmethod

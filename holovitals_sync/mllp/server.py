@@ -33,7 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hl7.mllp import HL7StreamReader, HL7StreamWriter, InvalidBlockError, start_hl7_server
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
+from .. import telemetry
 from ..config import Settings
 from ..services.hl7 import acks
 from ..services.hl7.header import (
@@ -52,6 +55,7 @@ from .feeds import FeedMap
 from .intake import Intake
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 STATS_SECONDS = 1.0
 SENDERS_SECONDS = 2.0
 # Events that name a merged patient in an MRG segment.
@@ -293,6 +297,15 @@ class Listener:
         )
 
     async def _handle(self, block: bytes, peer: Peer) -> bytes:
+        # A span per message (the feed's connection and message type, never its content);
+        # the RQ job that processes a group commit of messages starts its own trace.
+        with _tracer.start_as_current_span("hl7 receive", kind=SpanKind.SERVER) as span:
+            ack = await self._acknowledge(block, peer)
+            if span.is_recording() and peer.connection_id is not None:
+                span.set_attribute("holovitals.connection_id", peer.connection_id)
+            return ack
+
+    async def _acknowledge(self, block: bytes, peer: Peer) -> bytes:
         header = read_header(block)
         if isinstance(header, Refusal):
             return self._refuse(peer, None, header)
@@ -348,6 +361,7 @@ async def serve(settings: Settings) -> None:
 
 def run(settings: Settings) -> int:
     """Entry point of `holovitals-sync mllp`."""
+    telemetry.start("mllp")  # off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio works

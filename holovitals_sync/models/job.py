@@ -71,6 +71,8 @@ class SyncJob(SyncJobBase, table=True):
         default=None, foreign_key="sync_job.id", ondelete="CASCADE", index=True
     )
     part: dict[str, Any] | None = json_field(nullable=True)
+    # The OpenTelemetry trace of the latest run (32 hex digits; set when tracing is on).
+    trace_id: str | None = Field(default=None, max_length=32)
 
     created_at: datetime = created_at_field()
     queued_at: datetime | None = time_field()

@@ -18,6 +18,7 @@ from ...config import get_settings
 from ...db import get_engine, session_scope
 from ...models import EHRConnection, JobType, SyncJob
 from ...models.types import utcnow
+from ...telemetry import annotate, step
 from ..webhooks.resource_events import Change, emit_changes, merged_into
 from . import children, deletes, lifecycle, runcache, shutdown
 from .batching import Batch, batches
@@ -118,6 +119,13 @@ def apply_batch(
     `bind` is the run's held connection (a pooled one is checked out when not given).
     A batch not processed ahead (`processed_ahead`) is processed here, on its own.
     """
+    with step("sync.batch", job_id=job.id, resources=len(batch.resources)):
+        _apply_batch(job, connection, batch, bind)
+
+
+def _apply_batch(
+    job: SyncJob, connection: EHRConnection, batch: Batch, bind: sa.Connection | None
+) -> None:
     whole = children.run_id(job)  # a part's records belong to the whole run
     with session_scope(bind) as session:
         processed = batch.processed or BatchProcessor.load(session, connection).process(
@@ -131,6 +139,12 @@ def apply_batch(
             resources=processed.store,
             flagged=processed.flagged,
             prepared=batch.prepared,
+        )
+        annotate(
+            created=counts.created,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            invalid=processed.invalid,
         )
         _announce(session, connection.id, counts)
         gone = _tombstone(session, job, batch)

@@ -7,6 +7,7 @@ overlapping them shortens a run; a small bounded queue keeps memory flat.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -46,7 +47,11 @@ def prefetched(items: Iterable[T], depth: int = DEPTH) -> Iterator[T]:
         except BaseException as exc:  # handed to the consumer, which re-raises it
             buffer.put(_Failure(exc))
 
-    thread = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
+    # In a copy of the caller's context: the trace (telemetry) follows the fetches there.
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run, args=(produce,), name="sync-prefetch", daemon=True
+    )
     thread.start()
     try:
         while True:

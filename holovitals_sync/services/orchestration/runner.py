@@ -14,6 +14,7 @@ from ...config import get_settings
 from ...db import session_scope
 from ...fhir.errors import ResourceNotFound
 from ...models import Direction, EHRConnection, JobStatus, JobType, SyncJob
+from ...telemetry import annotate, trace_id_of_current_span
 from ..connection_spec import connection_spec
 from ..platform.failures import safe_error
 from ..platform.redis import redis_connection
@@ -54,6 +55,8 @@ def _start(job_id: int, rq_job_id: str | None) -> tuple[SyncJob, EHRConnection] 
         job = lifecycle.begin_run(session, job_id=job_id, rq_job_id=rq_job_id)
         if job is None:
             return None
+        # The job page links the trace of the run (RQ's retries share it).
+        job.trace_id = trace_id_of_current_span() or job.trace_id
         connection = session.get(EHRConnection, job.connection_id)
         if connection is None:  # deleted: the cascade removes the job row as well
             return None
@@ -107,6 +110,15 @@ def run_job(job_id: int, *, rq_job_id: str | None = None) -> None:
 def _run(job: SyncJob, connection: EHRConnection) -> None:
     events = JobEvents(redis_connection())
     events.state(job)
+    annotate(
+        job_id=job.id,
+        connection_id=connection.id,
+        vendor=connection.vendor.value,
+        job_type=job.job_type.value,
+        direction=job.direction.value,
+        attempt=job.attempts,
+        part_of=job.parent_id,
+    )
     batch_size = get_settings().sync_batch_size
     try:
         with adapter_for(connection_spec(connection)) as adapter:
@@ -130,6 +142,7 @@ def _run(job: SyncJob, connection: EHRConnection) -> None:
         return
     events.progress(job, force=True)
     events.state(job)
+    annotate(fetched=job.fetched, created=job.created, updated=job.updated, invalid=job.invalid)
     log.info("sync job %s completed: %s fetched", job.id, job.fetched)
 
 

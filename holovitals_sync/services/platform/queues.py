@@ -12,6 +12,7 @@ from redis import Redis
 from rq import Queue
 
 from ...models import Priority
+from ...telemetry.jobs import TracedQueue
 from .redis import redis_connection
 
 
@@ -27,5 +28,8 @@ class Family(StrEnum):
 def queue_for(
     family: Family, priority: Priority = Priority.DEFAULT, connection: Redis | None = None
 ) -> Queue:
-    """The queue of one family and priority (`sync.high`, `conflicts.default`, ...)."""
-    return Queue(f"{family.value}.{priority.value}", connection=connection or redis_connection())
+    """The queue of one family and priority (`sync.high`, `conflicts.default`, ...); its
+    jobs carry the trace they were enqueued in."""
+    return TracedQueue(
+        f"{family.value}.{priority.value}", connection=connection or redis_connection()
+    )

@@ -1,0 +1,119 @@
+"""The trace context in RQ jobs: put in at enqueue, taken up by the worker that runs it.
+
+The context travels in the job's meta (W3C `traceparent`), which RQ keeps across retries,
+requeues and dependencies, so a retried job is a second span of the same trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from rq import Queue
+from rq.job import Job
+
+from . import setup
+
+META_KEY = "otel"
+_tracer = trace.get_tracer("holovitals_sync.jobs")
+# The RQ job this process is running (log lines carry it; see `logs`).
+_running: ContextVar[str | None] = ContextVar("holovitals_rq_job", default=None)
+
+
+def running_job() -> str | None:
+    return _running.get()
+
+
+class TracedQueue(Queue):
+    """An RQ queue whose jobs carry the trace they were enqueued in."""
+
+    def create_job(self, *args: Any, **kwargs: Any) -> Job:
+        job = super().create_job(*args, **kwargs)
+        carry(job, self.name)
+        return job
+
+
+def carry(job: Job, queue_name: str) -> None:
+    """Open the job's "enqueue" span (under the current one, or a new trace when none runs,
+    e.g. a scheduled sync) and put its context into the job's meta."""
+    if not setup.started():
+        return
+    attributes = {**_job_attributes(job, queue_name), "messaging.operation.type": "send"}
+    with _tracer.start_as_current_span(
+        f"enqueue {queue_name}", kind=SpanKind.PRODUCER, attributes=attributes
+    ):
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+    if carrier:
+        job.meta[META_KEY] = carrier
+
+
+@contextlib.contextmanager
+def job_span(job: Job, queue_name: str) -> Iterator[trace.Span]:
+    """The span of one run of `job` in a worker, under the trace it was enqueued in, after a
+    span for the time it waited in the queue."""
+    token = _running.set(job.id)
+    try:
+        if not setup.started():
+            yield trace.INVALID_SPAN
+            return
+        context = propagate.extract(job.meta.get(META_KEY) or {})
+        _record_wait(job, queue_name, context)
+        attributes = {**_job_attributes(job, queue_name), "messaging.operation.type": "process"}
+        with _tracer.start_as_current_span(
+            f"run {_function(job)}", context=context, kind=SpanKind.CONSUMER, attributes=attributes
+        ) as span:
+            yield span
+    finally:
+        _running.reset(token)
+
+
+def ended(span: trace.Span, ok: bool) -> None:
+    """Mark how the run ended (its error was named by `failed`)."""
+    if ok:
+        span.set_status(Status(StatusCode.OK))
+
+
+def failed(reason: str) -> None:
+    """Name the current job's failure on its span: the worker's safe text, never the
+    exception's message (it may carry an EHR's URL or a patient id)."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_status(Status(StatusCode.ERROR, reason))
+        span.set_attribute("error.type", reason)
+
+
+def _record_wait(job: Job, queue_name: str, context: Any) -> None:
+    enqueued = job.enqueued_at
+    if enqueued is None:
+        return
+    start = enqueued if enqueued.tzinfo else enqueued.replace(tzinfo=UTC)
+    span = _tracer.start_span(
+        f"wait in {queue_name}",
+        context=context,
+        start_time=int(start.timestamp() * 1e9),
+        attributes={"messaging.destination.name": queue_name},
+    )
+    span.end(end_time=int(datetime.now(UTC).timestamp() * 1e9))
+
+
+def _job_attributes(job: Job, queue_name: str) -> dict[str, Any]:
+    return {
+        "messaging.system": "rq",
+        "messaging.destination.name": queue_name,
+        "messaging.message.id": job.id,
+        "rq.job.function": _function(job),
+        "rq.job.retries_left": job.retries_left if job.retries_left is not None else -1,
+    }
+
+
+def _function(job: Job) -> str:
+    try:
+        return job.func_name or "?"
+    except Exception:  # noqa: BLE001 - a job whose function cannot be read still has a span
+        return "?"
