@@ -1,54 +1,49 @@
-"""Transformation rules of the open connection, their editor dialog and the dry run."""
+"""Transformation rules of the open connection, their editor dialog and the dry run.
+
+Built from the parts it shares with the validation rules panel (`rule_editor.py`); here are
+this list's columns, the editor dialog's fields and the dry run's direction, changes, and
+the resource before and after.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import reflex as rx
+from reflex.event import EventSpec
 
 from ..state.rules import RulesState
-from .layout import admin_only, dialog_content, operator_only
+from .layout import admin_only, dialog_content
+from .rule_editor import (
+    Row,
+    add_button,
+    clipped,
+    editor_card,
+    labelled,
+    list_controls,
+    rule_table,
+    sample_card,
+    sample_divider,
+    sample_lines,
+)
 
 
-def _actions(rule: rx.Var) -> rx.Component:
-    rid = rule["id"]
+def _actions(rule: Row) -> rx.Component:
+    """Only the connection's own rules change here; a global one is every connection's."""
     return admin_only(rx.cond(
         rule["scope"] == "connection",
-        rx.hstack(
-            rx.switch(checked=rule["enabled"] == "yes", size="1",
-                      on_change=lambda on: RulesState.toggle(rid, on)),
-            rx.icon_button(rx.icon("arrow-up", size=14), size="1", variant="ghost",
-                           on_click=RulesState.move(rid, "up"), aria_label="Move up"),
-            rx.icon_button(rx.icon("arrow-down", size=14), size="1", variant="ghost",
-                           on_click=RulesState.move(rid, "down"), aria_label="Move down"),
-            rx.icon_button(rx.icon("pencil", size=14), size="1", variant="ghost",
-                           on_click=RulesState.open_edit(rid), aria_label="Edit"),
-            rx.icon_button(rx.icon("trash-2", size=14), size="1", variant="ghost",
-                           color_scheme="red", on_click=RulesState.delete(rid),
-                           aria_label="Delete"),
-            spacing="2",
-            align="center",
-        ),
+        list_controls(RulesState, rule, edit=RulesState.open_edit(rule["id"])),
         rx.badge("global", color_scheme="gray"),
     ))  # fmt: skip
 
 
-def _row(rule: rx.Var) -> rx.Component:
+def _row(rule: Row) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rule["position"]),
         rx.table.cell(rx.badge(rule["kind"])),
         rx.table.cell(rule["resource_type"]),
         rx.table.cell(rule["direction"]),
-        rx.table.cell(
-            rx.text(
-                rule["params"],
-                size="1",
-                font_family="monospace",
-                max_width="22em",
-                overflow="hidden",
-                text_overflow="ellipsis",
-                white_space="nowrap",
-                title=rule["params"],
-            )
-        ),
+        rx.table.cell(clipped(rule["params"])),
         rx.table.cell(rx.cond(rule["enabled"] == "yes", "on", "off")),
         rx.table.cell(_actions(rule)),
         class_name="rule-row",
@@ -57,40 +52,17 @@ def _row(rule: rx.Var) -> rx.Component:
 
 def rules_table() -> rx.Component:
     headers = ["#", "Kind", "Type", "Direction", "Parameters", "Enabled", ""]
-    return rx.cond(
-        RulesState.rules.length() > 0,
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-            rx.table.body(rx.foreach(RulesState.rules, _row)),
-            width="100%",
-            size="1",
-            id="rules-table",
-        ),
-        rx.text(
-            "No rules: resources are stored as the EHR sends them.", size="2", color_scheme="gray"
-        ),  # fmt: skip
-    )
+    return rule_table(RulesState, headers, _row, ident="rules-table",
+                      empty="No rules: resources are stored as the EHR sends them.")  # fmt: skip
 
 
 def _labelled(label: str, control: rx.Component, name: str) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="2", weight="medium"),
-        control,
-        rx.cond(
-            RulesState.editor_errors.contains(name),
-            rx.text(
-                RulesState.editor_errors[name],
-                size="1",
-                color_scheme="red",
-                id=f"rule-error-{name}",
-            ),
-        ),  # fmt: skip
-        spacing="1",
-        width="100%",
-    )
+    return labelled(label, control, errors=RulesState.editor_errors, name=name, prefix="rule",
+                    width="100%")  # fmt: skip
 
 
-def _set(name: str):  # noqa: ANN202 - a lambda for on_change
+def _set(name: str) -> Callable[[rx.Var], EventSpec]:
+    """The field's `on_change`."""
     return lambda value: RulesState.set_editor_value(name, value)
 
 
@@ -134,7 +106,7 @@ def rule_dialog() -> rx.Component:
     )  # fmt: skip
 
 
-def _change_line(line: rx.Var) -> rx.Component:
+def _change_line(line: Row) -> rx.Component:
     return rx.hstack(
         rx.cond(line["ok"] == "yes", rx.icon("pencil-line", size=14, color=rx.color("teal", 10)),
                 rx.icon("triangle-alert", size=14, color=rx.color("red", 10))),
@@ -144,67 +116,39 @@ def _change_line(line: rx.Var) -> rx.Component:
     )  # fmt: skip
 
 
+def _before_after() -> rx.Component:
+    return rx.grid(
+        rx.vstack(rx.text("Before", weight="medium"),
+                  rx.code_block(RulesState.dry_before, language="json", width="100%"),
+                  id="dry-run-before"),
+        rx.vstack(rx.text("After", weight="medium"),
+                  rx.code_block(RulesState.dry_after, language="json", width="100%"),
+                  id="dry-run-after"),
+        columns="2", spacing="3", width="100%",
+    )  # fmt: skip
+
+
 def dry_run_card() -> rx.Component:
-    return operator_only(rx.vstack(
-        rx.heading("Dry run", size="3"),
-        rx.text("Paste a sample resource; nothing is saved.", size="2", color_scheme="gray"),
-        rx.text_area(value=RulesState.sample, on_change=RulesState.set_sample, rows="7",
-                     id="dry-run-sample",
-                     font_family="monospace", width="100%"),
-        rx.cond(RulesState.sample_error != "", rx.text(RulesState.sample_error, size="1",
-                                                       color_scheme="red",
-                                              id="dry-run-error")),
-        rx.hstack(
-            rx.select(RulesState.directions, value=RulesState.dry_direction,
-                      on_change=RulesState.set_dry_direction,
-                      size="2"),
-            rx.button(rx.icon("flask-conical", size=14), "Dry run", on_click=RulesState.dry_run,
-                      id="dry-run"),
-        ),
-        rx.cond(RulesState.dry_done, rx.vstack(
-            rx.cond(RulesState.dry_lines.length() > 0,
-                    rx.vstack(rx.foreach(RulesState.dry_lines, _change_line), spacing="1",
-                              id="dry-run-changes"),
-                    rx.text("No rule changed anything.", size="2", id="dry-run-changes")),
-            rx.grid(
-                rx.vstack(rx.text("Before", weight="medium"),
-                          rx.code_block(RulesState.dry_before, language="json", width="100%"),
-                          id="dry-run-before"),
-                rx.vstack(rx.text("After", weight="medium"),
-                          rx.code_block(RulesState.dry_after, language="json", width="100%"),
-                          id="dry-run-after"),
-                columns="2", spacing="3", width="100%",
-            ),
-            width="100%",
-        )),
-        spacing="2",
-        width="100%",
-    ))  # fmt: skip
+    run = rx.hstack(
+        rx.select(RulesState.directions, value=RulesState.dry_direction,
+                  on_change=RulesState.set_dry_direction, size="2"),
+        rx.button(rx.icon("flask-conical", size=14), "Dry run", on_click=RulesState.dry_run,
+                  id="dry-run"),
+    )  # fmt: skip
+    changes = sample_lines(RulesState, _change_line, empty="No rule changed anything.",
+                           ident="dry-run-changes")  # fmt: skip
+    return sample_card(RulesState, title="Dry run",
+                       note="Paste a sample resource; nothing is saved.", rows="7",
+                       sample_id="dry-run-sample", error_id="dry-run-error", run=run,
+                       result=rx.vstack(changes, _before_after(), width="100%"))  # fmt: skip
 
 
 def rules_card() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.hstack(
-                rx.heading("Transformation rules", size="3"),
-                rx.spacer(),
-                admin_only(
-                    rx.button(
-                        rx.icon("plus", size=14),
-                        "Add rule",
-                        on_click=RulesState.open_new,
-                        id="rule-add",
-                        size="2",
-                    )
-                ),  # fmt: skip
-                width="100%",
-            ),
-            rules_table(),
-            operator_only(rx.divider()),  # above the dry run, which viewers are not given
-            dry_run_card(),
-            rule_dialog(),
-            spacing="3",
-            width="100%",
-        ),
-        width="100%",
+    return editor_card(
+        "Transformation rules",
+        add_button("Add rule", RulesState.open_new, "rule-add"),
+        rules_table(),
+        sample_divider(),
+        dry_run_card(),
+        rule_dialog(),
     )

@@ -1,4 +1,8 @@
-"""Custom validation rules of the open connection: the list, the add form and a check run."""
+"""Custom validation rules of the open connection: the list, the add form and a check run.
+
+Built from the parts it shares with the transformation rules panel (`rule_editor.py`); here
+are this list's columns, the add form's fields and the check's issues.
+"""
 
 from __future__ import annotations
 
@@ -6,81 +10,48 @@ import reflex as rx
 
 from ..state.connections import ConnectionsState
 from ..state.validation_rules import ValidationRulesState
-from .layout import admin_only, operator_only
+from .layout import admin_only
+from .rule_editor import (
+    Row,
+    add_button,
+    clipped,
+    editor_card,
+    labelled,
+    list_controls,
+    rule_table,
+    sample_card,
+    sample_divider,
+    sample_lines,
+)
 
 CHECK_LABELS = {"range": "value range", "pattern": "pattern", "fhirpath": "FHIRPath"}
 
 
-def _actions(rule: rx.Var) -> rx.Component:
-    rid = rule["id"]
-    return admin_only(rx.hstack(
-        rx.switch(checked=rule["enabled"] == "yes", size="1", class_name="vrule-toggle",
-                  on_change=lambda on: ValidationRulesState.toggle(rid, on)),
-        rx.icon_button(rx.icon("arrow-up", size=14), size="1", variant="ghost",
-                       on_click=ValidationRulesState.move(rid, "up"), aria_label="Move up"),
-        rx.icon_button(rx.icon("arrow-down", size=14), size="1", variant="ghost",
-                       on_click=ValidationRulesState.move(rid, "down"), aria_label="Move down"),
-        rx.icon_button(rx.icon("trash-2", size=14), size="1", variant="ghost",
-                       color_scheme="red", on_click=ValidationRulesState.delete(rid),
-                       aria_label="Delete",
-                       class_name="vrule-delete"),
-        spacing="2",
-        align="center",
-    ))  # fmt: skip
-
-
-def _row(rule: rx.Var) -> rx.Component:
+def _row(rule: Row) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rule["name"], class_name="vrule-name"),
         rx.table.cell(rx.badge(rx.match(rule["check"], *CHECK_LABELS.items(), rule["check"]))),
-        rx.table.cell(rx.text(rule["what"], size="1", font_family="monospace",
-                              max_width="22em", overflow="hidden", text_overflow="ellipsis",
-                              white_space="nowrap", title=rule["what"])),
+        rx.table.cell(clipped(rule["what"])),
         rx.table.cell(rule["resource_type"]),
         rx.table.cell(rx.badge(rule["severity"], color_scheme=rx.cond(
             rule["severity"] == "error", "red", "amber"))),
         rx.table.cell(rx.cond(rule["enabled"] == "yes", "on", "off"),
                       class_name="vrule-enabled"),
-        rx.table.cell(_actions(rule)),
+        rx.table.cell(admin_only(list_controls(ValidationRulesState, rule, prefix="vrule"))),
         class_name="vrule-row",
     )  # fmt: skip
 
 
 def rules_table() -> rx.Component:
     headers = ["Name", "Check", "What", "Type", "Severity", "Enabled", ""]
-    return rx.cond(
-        ValidationRulesState.rules.length() > 0,
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-            rx.table.body(rx.foreach(ValidationRulesState.rules, _row)),
-            width="100%",
-            size="1",
-            id="vrules-table",
-        ),
-        rx.text(
-            "No custom rules: only the built-in checks run.",
-            size="2",
-            color_scheme="gray",
-            id="vrules-empty",
-        ),  # fmt: skip
-    )
+    return rule_table(ValidationRulesState, headers, _row, ident="vrules-table",
+                      empty="No custom rules: only the built-in checks run.",
+                      empty_id="vrules-empty")  # fmt: skip
 
 
 def _field(label: str, name: str, control: rx.Component) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="2", weight="medium"),
-        control,
-        rx.cond(
-            ValidationRulesState.form_errors.contains(name),
-            rx.text(
-                ValidationRulesState.form_errors[name],
-                size="1",
-                color_scheme="red",
-                id=f"vrule-error-{name}",
-            ),
-        ),  # fmt: skip
-        spacing="1",
-    )
+    return labelled(label, control, errors=ValidationRulesState.form_errors, name=name,
+                    prefix="vrule")  # fmt: skip
 
 
 def _input(label: str, name: str, placeholder: str = "", width: str = "12em") -> rx.Component:
@@ -140,7 +111,7 @@ def add_form() -> rx.Component:
     ))  # fmt: skip
 
 
-def _issue(line: rx.Var) -> rx.Component:
+def _issue(line: Row) -> rx.Component:
     return rx.hstack(
         rx.icon("triangle-alert", size=14, color=rx.cond(
             line["severity"] == "error", rx.color("red", 10), rx.color("amber", 10))),
@@ -152,27 +123,14 @@ def _issue(line: rx.Var) -> rx.Component:
 
 
 def check_card() -> rx.Component:
-    return operator_only(rx.vstack(
-        rx.heading("Check a sample", size="3"),
-        rx.text("Runs the enabled rules on a pasted resource; nothing is saved.", size="2",
-                color_scheme="gray"),
-        rx.text_area(value=ValidationRulesState.sample, on_change=ValidationRulesState.set_sample,
-                     rows="6", id="vrule-sample",
-                     font_family="monospace", width="100%"),
-        rx.cond(ValidationRulesState.sample_error != "", rx.text(ValidationRulesState.sample_error,
-                                                                 size="1", color_scheme="red",
-                                              id="vrule-sample-error")),
-        rx.button(rx.icon("shield-check", size=14), "Check",
-                  on_click=ValidationRulesState.run_check,
-                  id="vrule-check-run"),
-        rx.cond(ValidationRulesState.check_done, rx.cond(
-            ValidationRulesState.check_lines.length() > 0,
-            rx.vstack(rx.foreach(ValidationRulesState.check_lines, _issue), spacing="1",
-                      id="vrule-check-result"),
-            rx.text("Every rule passes.", size="2", id="vrule-check-result"))),
-        spacing="2",
-        width="100%",
-    ))  # fmt: skip
+    run = rx.button(rx.icon("shield-check", size=14), "Check",
+                    on_click=ValidationRulesState.run_check, id="vrule-check-run")  # fmt: skip
+    issues = sample_lines(ValidationRulesState, _issue, empty="Every rule passes.",
+                          ident="vrule-check-result")  # fmt: skip
+    return sample_card(ValidationRulesState, title="Check a sample",
+                       note="Runs the enabled rules on a pasted resource; nothing is saved.",
+                       rows="6", sample_id="vrule-sample", error_id="vrule-sample-error",
+                       run=run, result=issues)  # fmt: skip
 
 
 def validation_rules_card() -> rx.Component:
@@ -181,37 +139,20 @@ def validation_rules_card() -> rx.Component:
     The key sits on a wrapper: Reflex puts `on_mount` in the card's own memoized component,
     so the element whose key changes must be above it for the card to mount again.
     """
-    card = rx.card(
-        rx.vstack(
-            rx.hstack(
-                rx.heading("Validation rules", size="3"),
-                rx.spacer(),
-                admin_only(
-                    rx.button(
-                        rx.icon("plus", size=14),
-                        "Add validation rule",
-                        on_click=ValidationRulesState.open_form,
-                        id="vrule-add",
-                        size="2",
-                    )
-                ),
-                width="100%",
-            ),
-            rx.text(
-                "Checks of this connection run on every synced resource; errors make a "
-                "record invalid (strict mode does not store it), warnings are recorded.",
-                size="2",
-                color_scheme="gray",
-            ),
-            add_form(),
-            rules_table(),
-            operator_only(rx.divider()),  # above the check, which viewers are not given
-            check_card(),
-            spacing="3",
-            width="100%",
+    card = editor_card(
+        "Validation rules",
+        add_button("Add validation rule", ValidationRulesState.open_form, "vrule-add"),
+        rx.text(
+            "Checks of this connection run on every synced resource; errors make a "
+            "record invalid (strict mode does not store it), warnings are recorded.",
+            size="2",
+            color_scheme="gray",
         ),
-        width="100%",
+        add_form(),
+        rules_table(),
+        sample_divider(),
+        check_card(),
         id="validation-rules",
         on_mount=ValidationRulesState.load_for(ConnectionsState.selected_id),
     )
-    return rx.box(card, key=ConnectionsState.selected_id, width="100%")  # fmt: skip
+    return rx.box(card, key=ConnectionsState.selected_id, width="100%")

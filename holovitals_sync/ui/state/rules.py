@@ -1,12 +1,17 @@
 """Transformation rules of the open connection: list, edit, enable, reorder, delete, dry run.
 
-Roles as in `api/rules.py`: viewers read, operators dry-run, admins change rules.
+Roles as in `api/rules.py`: viewers read, operators dry-run, admins change rules. Loading,
+saving, the list's actions and the sample are shared with the validation rules
+(`rule_editor.py`); here are the transformation service's calls, the editor dialog and what
+only a dry run has: a direction, and the resource before and after.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -15,10 +20,9 @@ from ...models import Role, RuleDirection
 from ...services.audit import Actor
 from ...services.transformation import DataTransformationService, InvalidRule, RuleNotFound
 from ..views import rule_forms
-from .rule_list import RuleListActions
-from .session import acting, reads, requires
+from .rule_editor import Event, RuleEditor
+from .session import reads, requires
 
-Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
 SAMPLE = '{\n  "resourceType": "Patient",\n  "id": "sample-1",\n  "gender": "F"\n}'
 
 
@@ -83,7 +87,7 @@ def _dry_run(connection_id: int, sample: dict[str, Any], direction: str) -> dict
         return rule_forms.dry_run_view(result)
 
 
-class RulesState(RuleListActions, rx.State):
+class RulesState(RuleEditor, rx.State):
     """The open connection's rules (its own and the global ones, in run order)."""
 
     kinds: list[str] = rule_forms.kind_options()
@@ -93,28 +97,16 @@ class RulesState(RuleListActions, rx.State):
     editor_values: dict[str, str] = {}
     editor_errors: dict[str, str] = {}
     sample: str = SAMPLE
-    sample_error: str = ""
     dry_direction: str = RuleDirection.INBOUND.value
     dry_before: str = ""
     dry_after: str = ""
-    dry_lines: list[dict[str, str]] = []
-    dry_done: bool = False
+    _SAVED: ClassVar[str] = "Rule saved."
 
     async def _reload(self) -> None:
         self.rules = await asyncio.to_thread(_rules, self.connection_id)
 
-    def _forget(self) -> None:
-        """Refused (signed out): the rules shown do not stay in the tab's state."""
-        self.rules = []
-
-    @rx.event
-    @reads(on_refusal=_forget)
-    async def load_for(self, connection_id: int) -> Event:
-        if connection_id != self.connection_id:
-            self.dry_done, self.dry_lines, self.sample_error = False, [], ""
-        self.connection_id = connection_id
-        await self._reload()
-        return None
+    def _apply_change(self, rule_id: str, action: str, actor: Actor) -> str:
+        return _change(self.connection_id, int(rule_id), action, actor)
 
     # -- editor ------------------------------------------------------------------------
 
@@ -157,31 +149,17 @@ class RulesState(RuleListActions, rx.State):
     def set_editor_open(self, is_open: bool) -> None:
         self.editor_open = is_open
 
-    @rx.event
-    @requires(Role.ADMIN)
-    async def save_rule(self) -> Event:
-        if not self.connection_id:
-            return None
-        errors = await asyncio.to_thread(
-            _save, self.connection_id, self.editor_id, dict(self.editor_values), acting().actor
+    def _saving(self, actor: Actor) -> Callable[[], dict[str, str]]:
+        return functools.partial(
+            _save, self.connection_id, self.editor_id, dict(self.editor_values), actor
         )
+
+    def _show_saved(self, errors: dict[str, str]) -> None:
         self.editor_errors = errors
-        if errors:
-            return None
-        self.editor_open = False
-        await self._reload()
-        return rx.toast.success("Rule saved.")
-
-    # -- list actions --------------------------------------------------------------------
-
-    def _apply_change(self, rule_id: str, action: str, actor: Actor) -> str:
-        return _change(self.connection_id, int(rule_id), action, actor)
+        if not errors:
+            self.editor_open = False
 
     # -- dry run -------------------------------------------------------------------------
-
-    @rx.event
-    def set_sample(self, value: str) -> None:
-        self.sample, self.sample_error = value[:200_000], ""
 
     @rx.event
     def set_dry_direction(self, value: str) -> None:
@@ -191,13 +169,10 @@ class RulesState(RuleListActions, rx.State):
     @rx.event
     @reads(Role.OPERATOR)
     async def dry_run(self) -> Event:
-        if not self.connection_id:
-            return None
-        sample, problem = rule_forms.parse_sample(self.sample)
+        sample = self._sample_to_run()
         if sample is None:
-            self.sample_error, self.dry_done = problem, False
             return None
         view = await asyncio.to_thread(_dry_run, self.connection_id, sample, self.dry_direction)
         self.dry_before, self.dry_after = view["before"], view["after"]
-        self.dry_lines, self.dry_done, self.sample_error = view["lines"], True, ""
+        self._show_lines(view["lines"])
         return None

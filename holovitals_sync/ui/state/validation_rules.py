@@ -2,12 +2,16 @@
 
 Roles as in `api/validation_rules.py`: viewers read, operators run the check, admins change
 rules. Every handler resolves the session again before it reads or changes anything.
+Loading, saving, the list's actions and the sample are shared with the transformation rules
+(`rule_editor.py`); here are the validation service's calls and the add form's fields.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import reflex as rx
 
@@ -16,11 +20,9 @@ from ...models import ErrorSeverity, Role
 from ...services import labels
 from ...services import validation_rules as vr
 from ...services.audit import Actor
-from ..views.rule_forms import parse_sample
-from .rule_list import RuleListActions
-from .session import acting, reads, requires
+from .rule_editor import Event, RuleEditor
+from .session import reads, requires
 
-Event = rx.event.EventSpec | list[rx.event.EventSpec] | None
 SAMPLE = (
     '{\n  "resourceType": "Observation",\n  "id": "sample-1",\n  "status": "final",\n'
     '  "valueQuantity": {"value": 72}\n}'
@@ -31,6 +33,8 @@ EMPTY_FORM = {"check": "range", "name": "", "resource_type": "Observation", "pat
 
 
 def _rules(connection_id: int) -> list[dict[str, str]]:
+    if not connection_id:  # no connection open: nothing to read
+        return []
     with session_scope() as db:
         try:
             return [vr.rule_row(r) for r in vr.ValidationRuleService(db).list_rules(connection_id)]
@@ -84,7 +88,7 @@ def _check(connection_id: int, sample: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-class ValidationRulesState(RuleListActions, rx.State):
+class ValidationRulesState(RuleEditor, rx.State):
     """The open connection's custom rules, in the order they run."""
 
     checks: list[str] = vr.CHECKS
@@ -93,29 +97,17 @@ class ValidationRulesState(RuleListActions, rx.State):
     form_values: dict[str, str] = dict(EMPTY_FORM)
     form_errors: dict[str, str] = {}
     sample: str = SAMPLE
-    sample_error: str = ""
-    check_lines: list[dict[str, str]] = []
-    check_done: bool = False
+    _SAVED: ClassVar[str] = "Validation rule saved."
 
     async def _reload(self) -> None:
         self.rules = await asyncio.to_thread(_rules, self.connection_id)
 
-    def _forget(self) -> None:
-        """Refused (signed out): the rules shown do not stay in the tab's state."""
-        self.rules = []
+    def _apply_change(self, rule_id: str, action: str, actor: Actor) -> str:
+        return _change(self.connection_id, rule_id, action, actor)
 
-    @rx.event
-    @reads(on_refusal=_forget)
-    async def load_for(self, connection_id: int) -> Event:
-        if connection_id != self.connection_id:
-            self.check_done, self.check_lines, self.sample_error = False, [], ""
-            self.form_open, self.form_errors = False, {}
-        self.connection_id = connection_id
-        if connection_id:
-            await self._reload()
-        else:
-            self.rules = []
-        return None
+    def _leave_connection(self) -> None:
+        """The form was for the connection left: it closes, its messages go."""
+        self.form_open, self.form_errors = False, {}
 
     # -- the add form ------------------------------------------------------------------
 
@@ -138,43 +130,25 @@ class ValidationRulesState(RuleListActions, rx.State):
         drop = set(self.form_errors) if name == "check" else {name}
         self.form_errors = {k: v for k, v in self.form_errors.items() if k not in drop}
 
-    @rx.event
-    @requires(Role.ADMIN)
-    async def save_rule(self) -> Event:
-        if not self.connection_id:
-            return None
-        errors = await asyncio.to_thread(_add, self.connection_id, dict(self.form_values),
-                                         acting().actor)  # fmt: skip
+    def _saving(self, actor: Actor) -> Callable[[], dict[str, str]]:
+        return functools.partial(_add, self.connection_id, dict(self.form_values), actor)
+
+    def _show_saved(self, errors: dict[str, str]) -> None:
         self.form_errors = {k: labels.sentence(v, end="") for k, v in errors.items()}
-        if errors:
-            return None
-        self.form_open = False
-        await self._reload()
-        return rx.toast.success("Validation rule saved.")
-
-    # -- list actions --------------------------------------------------------------------
-
-    def _apply_change(self, rule_id: str, action: str, actor: Actor) -> str:
-        return _change(self.connection_id, rule_id, action, actor)
+        if not errors:
+            self.form_open = False
 
     # -- check on a sample ---------------------------------------------------------------
 
     @rx.event
-    def set_sample(self, value: str) -> None:
-        self.sample, self.sample_error = value[:200_000], ""
-
-    @rx.event
     @reads(Role.OPERATOR)
     async def run_check(self) -> Event:
-        if not self.connection_id:
-            return None
-        sample, problem = parse_sample(self.sample)
+        sample = self._sample_to_run()
         if sample is None:
-            self.sample_error, self.check_done = problem, False
             return None
         try:
-            self.check_lines = await asyncio.to_thread(_check, self.connection_id, sample)
+            lines = await asyncio.to_thread(_check, self.connection_id, sample)
         except LookupError:
             return rx.toast.error("This connection no longer exists.")
-        self.check_done, self.sample_error = True, ""
+        self._show_lines(lines)
         return None
