@@ -1,7 +1,7 @@
 """Alerts in the dashboard: the banner's open alerts and the /alerts page's list.
 
-Both are re-read when the live watcher sees an alert event (raised, acknowledged, closed);
-nothing polls.
+Both are re-read when the live watcher sees an alert event (raised, acknowledged, closed),
+through the hooks `following.FollowedList` declares; nothing polls.
 """
 
 from __future__ import annotations
@@ -79,8 +79,12 @@ class Snapshot:
     has_next: bool
 
 
-def read(status: str, offset: int) -> Snapshot:
+Query = tuple[str, int]  # the status filter and offset of the page on screen
+
+
+def read_page(query: Query) -> Snapshot:
     """The banner's figures and one page of the list (one row more tells if there is more)."""
+    status, offset = query
     wanted = AlertStatus(status) if status in {s.value for s in AlertStatus} else None
     with session_scope() as session:
         banner = alerts.list_alerts(session, status=AlertStatus.OPEN, limit=BANNER_SIZE)
@@ -110,13 +114,20 @@ class AlertsState(rx.State):
     offset: int = 0
     has_next: bool = False
 
+    # What live.py calls (following.FollowedList). The leading "_" keeps them from the
+    # browser: Reflex makes every other method an event handler.
+
+    def _query(self) -> Query:
+        """The status filter and offset of the page on screen."""
+        return self.status_filter, self.offset
+
     def _show(self, snapshot: Snapshot) -> None:
         self.open_count, self.banner = snapshot.open_count, snapshot.banner
         self.open_text = labels.plural(snapshot.open_count, "open alert")
         self.rows, self.has_next = snapshot.rows, snapshot.has_next
 
     async def _reload(self) -> None:
-        self._show(await asyncio.to_thread(read, self.status_filter, self.offset))
+        self._show(await asyncio.to_thread(read_page, self._query()))
 
     def _forget(self) -> None:
         """Refused (signed out): the alerts shown do not stay in the tab's state."""

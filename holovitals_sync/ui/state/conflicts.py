@@ -40,7 +40,13 @@ def _filters(status: str, severity: str, connection: str, resource_type: str) ->
     )
 
 
-def _page(filters: ConflictFilter, after: int) -> tuple[cv.Page, list[dict[str, str]], list[str]]:
+Query = tuple[ConflictFilter, int]  # the filters and cursor of the page on screen
+Found = tuple[cv.Page, list[dict[str, str]], list[str]]  # the page, connections, types
+
+
+def read_page(query: Query) -> Found:
+    """One page of conflicts and the filters' choices (live.py re-reads it too)."""
+    filters, after = query
     with session_scope() as session:
         page = cv.conflicts_page(session, filters=filters, after_id=after or None, limit=PAGE_SIZE)
         return page, wh.connection_choices(session), cv.resource_types(session)
@@ -110,17 +116,20 @@ class ConflictsState(rx.State):
     connections: list[dict[str, str]] = []
     resource_types: list[str] = [ALL]
 
-    def _query(self) -> tuple[ConflictFilter, int]:
-        """The filters and cursor of the page on screen (the live watcher re-reads it)."""
+    # What live.py calls (following.FollowedList). The leading "_" keeps them from the
+    # browser: Reflex makes every other method an event handler.
+
+    def _query(self) -> Query:
+        """The filters and cursor of the page on screen."""
         return _filters(self.status, self.severity, self.connection, self.resource_type), self.after
 
-    def _show(self, found: tuple[cv.Page, list[dict[str, str]], list[str]]) -> None:
+    def _show(self, found: Found) -> None:
         page, self.connections, types = found
         self.rows, self.next_cursor = page.rows, page.next_cursor or 0
         self.resource_types = [ALL, *types]
 
     async def _load(self) -> rx.event.EventSpec | None:
-        self._show(await asyncio.to_thread(_page, *self._query()))
+        self._show(await asyncio.to_thread(read_page, self._query()))
         return None
 
     def _forget(self) -> None:

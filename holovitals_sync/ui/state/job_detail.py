@@ -1,5 +1,6 @@
 """The job open in the detail dialog: its timeline, counters, error (no PHI) and the records
-it touched, read for the dialog and kept live by the job's events."""
+it touched, read for the dialog and kept live by the job's events (live.py, through the hooks
+`following.JobDialog` declares)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,9 @@ class JobDetailState(rx.State):
         last = min(self.records_offset + RECORDS_PAGE, self.records_total)
         return f"{self.records_offset + 1}–{last} of {self.records_total}"
 
+    # What live.py calls, besides `open` (following.JobDialog). The leading "_" keeps them
+    # from the browser: Reflex makes every other method an event handler.
+
     def _apply_events(self, events: dict[int, dict[str, Any]], changed: bool) -> bool:
         """Patch the open job; True when its timeline should be re-read."""
         if not self.open or self.job.id not in events:
@@ -94,6 +98,7 @@ class JobDetailState(rx.State):
         return changed
 
     async def _reload(self) -> None:
+        """Re-read the open job (also after events may have been missed)."""
         try:
             detail = await asyncio.to_thread(_detail, self.job.id, self.records_offset)
         except orchestration.JobNotFound:

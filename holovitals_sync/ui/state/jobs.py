@@ -1,7 +1,8 @@
 """The Jobs tab's state: one server-side page of jobs, its filters, cancel and retry.
 
 Only the page on screen lives in the state; the live watcher (`live.py`) patches those rows
-from job events and asks for a fresh page only when a job it does not show appears.
+from job events and asks for a fresh page only when a job it does not show appears, through
+the hooks `following.py` declares (`FollowedList`, `JobRows`).
 """
 
 from __future__ import annotations
@@ -104,7 +105,13 @@ def _filter(status: str, connection: str, job_type: str) -> dashboard.JobFilter:
     )
 
 
-def _page(where: dashboard.JobFilter, offset: int) -> tuple[dashboard.Page, list[Option]]:
+Query = tuple[dashboard.JobFilter, int]  # the filter and offset of the page on screen
+Found = tuple[dashboard.Page, list[Option]]  # that page and the connection filter's choices
+
+
+def read_page(query: Query) -> Found:
+    """One page of jobs and the connections to filter by (live.py re-reads it too)."""
+    where, offset = query
     with session_scope() as session:
         page = dashboard.list_jobs(session, where, offset=offset, limit=PAGE_SIZE)
         names = dashboard.connection_names(session)
@@ -144,6 +151,18 @@ class JobsState(rx.State):
     def has_next(self) -> bool:
         return self.offset + PAGE_SIZE < self.total
 
+    # What live.py calls (following.FollowedList and following.JobRows). The leading "_"
+    # keeps them from the browser: Reflex makes every other method an event handler.
+
+    def _query(self) -> Query:
+        """The filter and offset of the page on screen."""
+        return _filter(self.status_filter, self.connection_filter, self.type_filter), self.offset
+
+    def _show(self, found: Found) -> None:
+        page, self.connections = found
+        self.rows = [JobRow.of(r) for r in page.rows]
+        self.total, self.offset = page.total, page.offset
+
     def _on_screen(self) -> set[int]:
         return {row.id for row in self.rows}
 
@@ -157,16 +176,8 @@ class JobsState(rx.State):
             self.rows = [row.patched(events[row.id]) if row.id in events else row
                          for row in self.rows]  # fmt: skip
 
-    def _current_filter(self) -> dashboard.JobFilter:
-        return _filter(self.status_filter, self.connection_filter, self.type_filter)
-
-    def _show(self, page: dashboard.Page, options: list[Option]) -> None:
-        self.rows = [JobRow.of(r) for r in page.rows]
-        self.total, self.offset, self.connections = page.total, page.offset, options
-
     async def _reload(self) -> None:
-        page, options = await asyncio.to_thread(_page, self._current_filter(), self.offset)
-        self._show(page, options)
+        self._show(await asyncio.to_thread(read_page, self._query()))
 
     def _forget(self) -> None:
         """Refused (signed out): the jobs shown do not stay in the tab's state."""

@@ -25,6 +25,9 @@ published meanwhile are gone.
 Reflex cancels the task with its page-load chain when the tab closes, navigates away or
 reconnects; a reconnect (also after a backend restart) runs on_load again, which starts a
 fresh task. A newer task for the same tab also retires an older one (`watcher` id).
+
+What this task may call on the other states, and which lists it re-reads with which read,
+is declared in following.py.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import functools
 import logging
 import math
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -43,12 +47,9 @@ import reflex as rx
 from ...config import get_settings
 from ...services import changes
 from .. import live_hub, shared_reads
-from . import conflicts as conflict_lists
-from . import webhooks as webhook_lists
-from .alerts import AlertsState
-from .alerts import read as read_alerts
+from .following import ALERTS, JOB_ROWS, LISTS, Followed, JobDialog, JobRows
 from .job_detail import JobDetailState
-from .jobs import JobsState, SummaryState, _page, gather_overview
+from .jobs import JobsState, SummaryState, gather_overview
 from .session import principal_for, reads
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,11 @@ class Follow:
     alerts: bool = False  # the banner and the alerts list
     lists: frozenset[str] = frozenset()  # change topics of the lists on screen
 
+    @property
+    def shown(self) -> frozenset[str]:
+        """The keys in `following.LISTS` of every list on screen (to re-read them all)."""
+        return (self.lists | {ALERTS}) if self.alerts else self.lists
+
 
 DASHBOARD = Follow(jobs=True, alerts=True, lists=frozenset({changes.CONFLICTS, changes.WEBHOOKS}))
 ALERTS_PAGE = Follow(alerts=True)
@@ -324,7 +330,7 @@ class LiveState(rx.State):
                         coalescer.owe_summary(True, taken.resync)
                 elif taken.alerts is not None:
                     # Alerts change rarely: re-read the banner and list at once.
-                    await self._refresh_alerts(me, taken.alerts)
+                    await self._refresh_lists(me, {ALERTS}, taken.alerts)
                 since = coalescer.pending_since
                 batch = coalescer.take(loop.time())
                 if batch is not None:
@@ -368,14 +374,12 @@ class LiveState(rx.State):
         """Re-read everything this page shows (events may have been missed); the cards are
         owed by the caller."""
         if follow.jobs:
-            await self._refresh_rows(me, since)
+            await self._refresh(me, JOB_ROWS, since)
             async with self:
-                detail = await self.get_state(JobDetailState)
+                detail: JobDialog = await self.get_state(JobDetailState)
                 if detail.open:
                     await detail._reload()
-        if follow.alerts:
-            await self._refresh_alerts(me, since)
-        await self._refresh_lists(me, set(follow.lists), since)
+        await self._refresh_lists(me, follow.shown, since)
         return await self._still_mine(me)
 
     async def _apply(
@@ -385,56 +389,41 @@ class LiveState(rx.State):
         async with self:
             if self._watcher != me:
                 return False
-            jobs = await self.get_state(JobsState)
-            jobs._apply_events(events)
-            detail = await self.get_state(JobDetailState)
+            rows: JobRows = await self.get_state(JobsState)
+            rows._apply_events(events)
+            detail: JobDialog = await self.get_state(JobDetailState)
             reload_detail = detail._apply_events(events, changed)
-            unseen = changed and jobs._showing_newest() and bool(events.keys() - jobs._on_screen())
-        if unseen:
-            await self._refresh_rows(me, since)
+            unseen = changed and rows._showing_newest() and bool(events.keys() - rows._on_screen())
+        if unseen:  # a job this page does not show has appeared: a fresh page
+            await self._refresh(me, JOB_ROWS, since)
         if reload_detail:
             async with self:
-                await (await self.get_state(JobDetailState))._reload()
+                detail = await self.get_state(JobDetailState)
+                await detail._reload()
         return True
 
-    async def _refresh_rows(self, me: str, since: float) -> None:
-        """A fresh page of jobs (a job this page does not show has appeared)."""
-        async with self:
-            where, offset = (jobs := await self.get_state(JobsState))._current_filter(), jobs.offset
-        page, options = await shared_reads.read(_page, where, offset, since=since)
-        async with self:
-            if self._watcher == me:
-                jobs = await self.get_state(JobsState)
-                if jobs.offset == offset and jobs._current_filter() == where:
-                    jobs._show(page, options)
+    async def _refresh_lists(self, me: str, keys: Collection[str], since: float) -> None:
+        """Re-read the lists on screen that `keys` name (`following.LISTS`), in its order."""
+        for key, followed in LISTS.items():
+            if key in keys:
+                await self._refresh(me, followed, since)
 
-    async def _refresh_alerts(self, me: str, since: float) -> None:
-        async with self:
-            state = await self.get_state(AlertsState)
-            status, offset = state.status_filter, state.offset
-        snapshot = await shared_reads.read(read_alerts, status, offset, since=since)
-        async with self:
-            if self._watcher == me:
-                (await self.get_state(AlertsState))._show(snapshot)
+    async def _refresh(self, me: str, followed: Followed[Any, Any], since: float) -> None:
+        """Re-read one list on screen, filters and cursors kept.
 
-    async def _refresh_lists(self, me: str, topics: set[str], since: float) -> None:
-        """Re-read the Conflicts and Webhooks pages on screen (filters and cursors kept)."""
-        if changes.CONFLICTS in topics:
-            async with self:
-                query = (await self.get_state(conflict_lists.ConflictsState))._query()
-            found = await shared_reads.read(conflict_lists._page, *query, since=since)
-            async with self:
-                state = await self.get_state(conflict_lists.ConflictsState)
-                if self._watcher == me and state._query() == query:
-                    state._show(found)
-        if changes.WEBHOOKS in topics:
-            async with self:
-                cursors = (await self.get_state(webhook_lists.WebhooksState))._cursors()
-            snapshot = await shared_reads.read(webhook_lists.read, cursors, since=since)
-            async with self:
-                state = await self.get_state(webhook_lists.WebhooksState)
-                if self._watcher == me and state._cursors() == cursors:
-                    state._show(snapshot)
+        The read runs outside `async with self`, so the tab is not locked while it waits for
+        the database; what it found is shown only if this task still owns the tab and the tab
+        still shows that query (else the handler that moved it has read the newer one).
+        """
+        async with self:
+            query = (await followed.on(self))._query()
+        found = await shared_reads.read(followed.read, query, since=since)
+        async with self:
+            if self._watcher != me:
+                return
+            state = await followed.on(self)
+            if state._query() == query:
+                state._show(found)
 
     async def _refresh_summary(self, me: str, since: float) -> None:
         """Re-read the cards while events arrive (never on a timer; shared per process)."""

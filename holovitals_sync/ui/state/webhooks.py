@@ -61,7 +61,8 @@ class Snapshot:
     names: list[dict[str, str]]
 
 
-def read(cursors: Cursors) -> Snapshot:
+def read_lists(cursors: Cursors) -> Snapshot:
+    """The pages of the tab's lists at `cursors` and their lookups (live.py re-reads them too)."""
     sub_after, delivery_sub, delivery_status, delivery_after = cursors
     return Snapshot(
         _page_subs(sub_after),
@@ -122,8 +123,11 @@ class WebhooksState(rx.State):
     confirm_delete_id: str = ""
     confirm_delete_name: str = ""
 
-    def _cursors(self) -> Cursors:
-        """Which pages are on screen (the live watcher re-reads them)."""
+    # What live.py calls (following.FollowedList). The leading "_" keeps them from the
+    # browser: Reflex makes every other method an event handler.
+
+    def _query(self) -> Cursors:
+        """Which pages are on screen."""
         return self.sub_after, self.delivery_sub, self.delivery_status, self.delivery_after
 
     def _show(self, snapshot: Snapshot) -> None:
@@ -132,7 +136,7 @@ class WebhooksState(rx.State):
         self.inbound, self.sub_names = snapshot.inbound, snapshot.names
 
     async def _refresh(self) -> None:
-        self._show(await asyncio.to_thread(read, self._cursors()))
+        self._show(await asyncio.to_thread(read_lists, self._query()))
 
     def _forget(self) -> None:
         """Refused (signed out): the lists shown do not stay in the tab's state."""

@@ -316,7 +316,7 @@ def test_start_form_messages_name_the_field():
 def test_alerts_banner_and_list_read_one_page(db, redis_client):
     from holovitals_sync.models import Alert, AlertKind, AlertStatus, Severity
     from holovitals_sync.services.alerts import acknowledge
-    from holovitals_sync.ui.state.alerts import PAGE_SIZE, read
+    from holovitals_sync.ui.state.alerts import PAGE_SIZE, read_page
 
     with session_scope() as session:
         for i in range(PAGE_SIZE + 2):
@@ -337,14 +337,15 @@ def test_alerts_banner_and_list_read_one_page(db, redis_client):
             actor=audit.Actor(audit.ActorKind.USER, "ada", None),
             redis=redis_client,
         )
-    snapshot = read(AlertStatus.OPEN.value, 0)
+    snapshot = read_page((AlertStatus.OPEN.value, 0))
     assert snapshot.open_count == PAGE_SIZE + 1
     newest = [f"{PAGE_SIZE + 1 - i} waiting." for i in range(3)]
     assert [a.message for a in snapshot.banner] == newest
     assert len(snapshot.rows) == PAGE_SIZE and snapshot.has_next
-    assert not read(AlertStatus.OPEN.value, PAGE_SIZE).has_next
-    acknowledged = read(AlertStatus.ACKNOWLEDGED.value, 0).rows
+    assert not read_page((AlertStatus.OPEN.value, PAGE_SIZE)).has_next
+    acknowledged = read_page((AlertStatus.ACKNOWLEDGED.value, 0)).rows
     assert [(a.id, a.acknowledged_by, a.kind, a.kind_label, a.title) for a in acknowledged] == [
         (1, "ada", "queue_depth", "Jobs piling up", "Q0 queue: jobs piling up")
     ]
-    assert len(read("all", 0).rows) == PAGE_SIZE
+    assert len(read_page(("all", 0)).rows) == PAGE_SIZE
+
