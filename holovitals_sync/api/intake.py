@@ -14,6 +14,7 @@ Redis was down) stay `received` and unqueued, and the webhooks maintenance queue
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Sequence
 
 from fastapi import FastAPI
@@ -52,7 +53,9 @@ class Intake:
         self._pending.append((connection_id, info, future))
         self._wake.set()
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
+            # A context of its own: the task serves many requests' events and must not run
+            # in (and its queued jobs join) the trace of whichever request started it.
+            self._task = asyncio.create_task(self._run(), context=contextvars.Context())
         return await future
 
     async def _run(self) -> None:
@@ -84,7 +87,11 @@ class Intake:
         self._stored.extend(new)
         self._stored_wake.set()
         if self._follower is None or self._follower.done():
-            self._follower = asyncio.create_task(self._run_follow_ups())
+            # A context of its own: the task serves many requests' events and must not run
+            # in (and its queued jobs join) the trace of whichever request started it.
+            self._follower = asyncio.create_task(
+                self._run_follow_ups(), context=contextvars.Context()
+            )
 
     async def _run_follow_ups(self) -> None:
         while True:

@@ -9,6 +9,7 @@ the sweep), so the sender never waits for Redis.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
 
@@ -59,7 +60,9 @@ class Intake:
         self._pending.append((message, future))
         self._wake.set()
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
+            # A context of its own: the task serves many requests' events and must not run
+            # in (and its queued jobs join) the trace of whichever request started it.
+            self._task = asyncio.create_task(self._run(), context=contextvars.Context())
         return await future
 
     async def _run(self) -> None:
@@ -89,7 +92,9 @@ class Intake:
             self._stored.extend(new)
             self._stored_wake.set()
             if self._follower is None or self._follower.done():
-                self._follower = asyncio.create_task(self._follow())
+                # A context of its own: the task serves many requests' events and must not run
+                # in (and its queued jobs join) the trace of whichever request started it.
+                self._follower = asyncio.create_task(self._follow(), context=contextvars.Context())
 
     async def _follow(self) -> None:
         while True:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from . import jobs, logs
 from .setup import enabled, flush, instrument_api, start, started, trace_id_of_current_span
-from .spans import annotate, step
+from .spans import annotate, entry, step, within
 
 __all__ = [
     "annotate",
+    "entry",
     "enabled",
     "flush",
     "instrument_api",
@@ -30,5 +31,6 @@ __all__ = [
     "start",
     "started",
     "step",
+    "within",
     "trace_id_of_current_span",
 ]

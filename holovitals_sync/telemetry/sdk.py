@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler
 
+from .export import SafeExporter
 from .sampling import EntryPoints
 from .scrub import client_request_hook, server_request_hook
 
@@ -40,7 +41,7 @@ def install(component: str) -> None:
     global _tracer_provider, _meter_provider
     resource = _resource(component)
     _tracer_provider = TracerProvider(resource=resource, sampler=_sampler())
-    _tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    _tracer_provider.add_span_processor(BatchSpanProcessor(SafeExporter(OTLPSpanExporter())))
     trace.set_tracer_provider(_tracer_provider)
     if os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower() != "none":
         reader = PeriodicExportingMetricReader(_metric_exporter(component))

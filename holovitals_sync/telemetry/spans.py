@@ -1,4 +1,8 @@
-"""What the product's own code adds to the trace it runs in (no-ops when tracing is off)."""
+"""What the product's own code adds to the trace it runs in (no-ops when tracing is off).
+
+Our spans never record an exception's message (it may carry a URL or a patient id): a
+failed step's status names the exception's type only (`export` makes sure of the rest).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import contextlib
 from collections.abc import Iterator
 
 from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 AttributeValue = str | int | float | bool
 PREFIX = "holovitals."
@@ -25,7 +30,43 @@ def annotate(**attributes: AttributeValue | None) -> None:
 
 
 @contextlib.contextmanager
+def _failing_by_type(span: trace.Span) -> Iterator[None]:
+    try:
+        yield
+    except (StopAsyncIteration, StopIteration, GeneratorExit):
+        raise  # a generator's end, not a failure
+    except BaseException as exc:
+        if span.is_recording():
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        raise
+
+
+@contextlib.contextmanager
 def step(name: str, **attributes: AttributeValue | None) -> Iterator[trace.Span]:
     """A child span for one step of the work (a batch stored, a write-back)."""
-    with _tracer.start_as_current_span(name, attributes=_named(attributes)) as span:
+    with (
+        _tracer.start_as_current_span(
+            name,
+            attributes=_named(attributes),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span,
+        _failing_by_type(span),
+    ):
         yield span
+
+
+def entry(name: str, **attributes: AttributeValue | None) -> trace.Span:
+    """A span where work enters (a click in the dashboard), started and not yet current:
+    the caller runs each step of the work `within` it, then ends it."""
+    return _tracer.start_span(name, kind=SpanKind.SERVER, attributes=_named(attributes))
+
+
+@contextlib.contextmanager
+def within(span: trace.Span) -> Iterator[None]:
+    """Run one step (an await) as part of `span`, which stays open afterwards."""
+    with (
+        trace.use_span(span, record_exception=False, set_status_on_exception=False),
+        _failing_by_type(span),
+    ):
+        yield

@@ -110,3 +110,29 @@ def test_text_log_lines_name_the_ids_only_when_there_are_some() -> None:
     assert f"[trace={trace_id} job=rq-42]: inside" in inside
     assert outside.endswith("test-telemetry-text: outside")
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_spans_leave_without_exception_text_or_foreign_error_text() -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Status, StatusCode
+
+    from holovitals_sync.telemetry.export import SafeExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(SafeExporter(memory)))
+    phi = "Failing row contains (pt-1, Alice Example, 1970-01-01)"
+    foreign = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
+    with foreign.start_as_current_span("INSERT") as span:
+        span.record_exception(ValueError(phi))
+        span.set_status(Status(StatusCode.ERROR, phi))
+    own = provider.get_tracer("holovitals_sync.jobs")
+    with own.start_as_current_span("run") as span:
+        span.set_status(Status(StatusCode.ERROR, "ServerError: HTTP 503"))
+    sql, run = memory.get_finished_spans()
+    assert sql.status.status_code is StatusCode.ERROR and not sql.status.description
+    assert [e.attributes["exception.type"] for e in sql.events] == ["ValueError"]
+    assert not any("exception.message" in (e.attributes or {}) for e in sql.events)
+    assert phi not in repr([sql.attributes, sql.events, sql.status.description])
+    assert run.status.description == "ServerError: HTTP 503"  # our own, safe text stays

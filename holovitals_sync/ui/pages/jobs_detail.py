@@ -64,6 +64,21 @@ def _errors_link(job: rx.Var) -> rx.Component:
     )  # fmt: skip
 
 
+def _trace() -> rx.Component:
+    """The run's OpenTelemetry trace id: a link when a trace UI is configured, else text to
+    paste into one (tracing on: OTEL_EXPORTER_OTLP_ENDPOINT)."""
+    trace_id, link = JobDetailState.job.trace_id, JobDetailState.job.trace_link
+    return rx.hstack(
+        rx.text("Trace", size="2", color_scheme="gray"),
+        rx.cond(
+            link != "",
+            rx.link(rx.code(trace_id), href=link, is_external=True, id="detail-trace-link"),
+            rx.code(trace_id, id="detail-trace-id"),
+        ),
+        align="center", spacing="2",
+    )  # fmt: skip
+
+
 def job_detail_dialog() -> rx.Component:
     job = JobDetailState.job
     return rx.dialog.root(
@@ -80,6 +95,7 @@ def job_detail_dialog() -> rx.Component:
                 ),
                 rx.cond(job.error != "", rx.callout(job.error, icon="triangle-alert",
                                                     color_scheme="red", id="detail-error")),
+                rx.cond(job.trace_id != "", _trace()),
                 rx.heading("Timeline", size="3"),
                 _timeline(),
                 rx.heading("Records it wrote", size="3"),

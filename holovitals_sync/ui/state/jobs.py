@@ -59,6 +59,8 @@ class JobRow:
     scope: str = ""
     requested_by: str = ""
     error: str = ""
+    trace_id: str = ""  # the latest run's trace (tracing on), and its page in the trace UI
+    trace_link: str = ""
     queued_text: str = ""
     finished_text: str = ""
     can_cancel: bool = False
@@ -74,6 +76,7 @@ class JobRow:
             **{name: row[name] for name in COUNTERS},
             attempts=row["attempts"], max_attempts=row["max_attempts"], scope=row["scope"],
             requested_by=row["requested_by"], error=row["last_error"],
+            trace_id=row["trace_id"], trace_link=row["trace_link"],
             queued_text=clock(row["created_at"]), finished_text=clock(row["finished_at"]),
             can_cancel=row["status"] in CANCELLABLE, can_retry=row["status"] in RETRYABLE,
         )  # fmt: skip

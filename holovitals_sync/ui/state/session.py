@@ -28,8 +28,10 @@ from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import reflex as rx
+from opentelemetry import trace
 from starlette.requests import cookie_parser
 
+from ... import telemetry
 from ...api.auth import SIGN_IN_PAGE
 from ...api.deps import SESSION_COOKIE
 from ...db import session_scope
@@ -127,7 +129,11 @@ def _call(
         principal, refusal = await _admit(self, handler, role, on_refusal)
         if principal is None:
             return refusal
-        return await _acting_as(principal, fn(self, *args, **kwargs))
+        span = _click(self, fn, principal)
+        try:
+            return await _acting_as(principal, span, fn(self, *args, **kwargs))
+        finally:
+            span.end()
 
     return handler
 
@@ -143,21 +149,32 @@ def _stream(
             return
         # Step by step: the caller is set while the handler's code runs, not while Reflex
         # sends what it yielded, and a generator closed elsewhere resets no variable there.
-        async with contextlib.aclosing(fn(self, *args, **kwargs)) as events:
-            while True:
-                try:
-                    event = await _acting_as(principal, anext(events))
-                except StopAsyncIteration:
-                    return
-                yield event
+        span = _click(self, fn, principal)
+        try:
+            async with contextlib.aclosing(fn(self, *args, **kwargs)) as events:
+                while True:
+                    try:
+                        event = await _acting_as(principal, span, anext(events))
+                    except StopAsyncIteration:
+                        return
+                    yield event
+        finally:
+            span.end()
 
     return handler
 
 
-async def _acting_as(principal: Principal, step: Awaitable[T]) -> T:
+def _click(state: Any, fn: Callable[..., Any], principal: Principal) -> trace.Span:
+    """The span of one admitted event (a click, a form sent): where a dashboard trace
+    starts, so a sync started here is one trace from the click to the EHR (telemetry)."""
+    return telemetry.entry(f"ui {type(state).__name__}.{fn.__name__}", role=principal.role.value)
+
+
+async def _acting_as(principal: Principal, span: trace.Span, step: Awaitable[T]) -> T:
     token = _ACTING.set(principal)
     try:
-        return await step
+        with telemetry.within(span):
+            return await step
     finally:
         _ACTING.reset(token)
 

@@ -13,6 +13,7 @@ from typing import Any
 from redis import Redis
 from sqlmodel import Session, func, select
 
+from ...config import get_settings
 from ...models import (
     AuditLog,
     Conflict,
@@ -157,6 +158,12 @@ def connection_names(session: Session) -> dict[int, str]:
     )
 
 
+def trace_link(trace_id: str | None) -> str:
+    """The trace's page in the trace UI (HOLOVITALS_TRACE_URL), or "" when none is set."""
+    template = get_settings().trace_url
+    return template.replace("{trace_id}", trace_id) if template and trace_id else ""
+
+
 def job_row(job: SyncJob, names: dict[int, str] | None = None) -> dict[str, Any]:
     """One job as the dashboard shows it (no checkpoint, no PHI)."""
     return {
@@ -178,6 +185,8 @@ def job_row(job: SyncJob, names: dict[int, str] | None = None) -> dict[str, Any]
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,
         "last_error": job.last_error or "",
+        "trace_id": job.trace_id or "",
+        "trace_link": trace_link(job.trace_id),
         "scope": job.patient_id or job.resource_type or "",
         "requested_by": job.requested_by or job.requested_by_kind.value,
         "created_at": job.created_at,

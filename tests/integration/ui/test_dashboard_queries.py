@@ -197,6 +197,8 @@ def _row(**overrides) -> JobRow:
         "scope": "",
         "requested_by": "ada",
         "last_error": "",
+        "trace_id": "",
+        "trace_link": "",
         "created_at": NOW,
         "finished_at": None,
     }
@@ -349,3 +351,21 @@ def test_alerts_banner_and_list_read_one_page(db, redis_client):
     ]
     assert len(read_page(("all", 0)).rows) == PAGE_SIZE
 
+
+def test_job_detail_shows_the_runs_trace_and_links_it_when_a_trace_ui_is_set(db, monkeypatch):
+    with session_scope() as session:
+        cid = make_connection(session).id
+        traced = make_job(session, cid, JobStatus.COMPLETED, trace_id="ab" * 16).id
+        untraced = make_job(session, cid, JobStatus.COMPLETED).id
+
+    def row(job_id: int) -> JobRow:
+        with session_scope() as session:
+            return JobRow.of(dashboard.job_row(session.get(SyncJob, job_id)))
+
+    assert (row(traced).trace_id, row(traced).trace_link) == ("ab" * 16, "")
+    assert (row(untraced).trace_id, row(untraced).trace_link) == ("", "")
+    monkeypatch.setenv("HOLOVITALS_TRACE_URL", "http://jaeger:16686/trace/{trace_id}")
+    get_settings.cache_clear()
+    assert row(traced).trace_link == "http://jaeger:16686/trace/" + "ab" * 16
+    assert row(untraced).trace_link == ""
+    get_settings.cache_clear()
