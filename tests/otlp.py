@@ -35,6 +35,7 @@ class Span:
     status_code: int
     status_message: str
     events: list[dict[str, Any]]
+    links: list[tuple[str, str]]  # (trace id, span id) of each linked span
 
     def text(self) -> str:
         """Everything this span says, as one string (for scanning)."""
@@ -91,6 +92,7 @@ def _spans(body: bytes) -> tuple[list[Span], list[dict[str, Any]]]:
                         status_code=s.status.code,
                         status_message=s.status.message,
                         events=[{"name": e.name, **_attributes(e.attributes)} for e in s.events],
+                        links=[(link.trace_id.hex(), link.span_id.hex()) for link in s.links],
                     )
                 )
     return spans, resources

@@ -19,13 +19,14 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
+from .. import telemetry
 from ..db import begin_write_promptly, get_engine
 from ..services.webhooks.notifications import EventInfo
 from ..services.webhooks.store import queue_events, store_events
 
 MAX_BATCH = 500
 Event = tuple[int, EventInfo]
-Item = tuple[int, EventInfo, asyncio.Future]
+Item = tuple[int, EventInfo, asyncio.Future, telemetry.SpanContext]
 
 
 def _write(events: Sequence[Event]) -> tuple[list[int | None], list[int]]:
@@ -36,6 +37,12 @@ def _write(events: Sequence[Event]) -> tuple[list[int | None], list[int]]:
         return store_events(connection, events)
 
 
+def _queue(event_ids: list[int], origins: list[telemetry.SpanContext]) -> None:
+    """Queue the stored events; their processing's trace links to the requests (telemetry)."""
+    with telemetry.jobs.linked(origins):
+        queue_events(event_ids)
+
+
 class Intake:
     """Collects (connection id, event) pairs and stores them in batches on a worker thread."""
 
@@ -44,13 +51,14 @@ class Intake:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stored: list[int] = []
+        self._origins: list[telemetry.SpanContext] = []  # the requests of those events
         self._stored_wake = asyncio.Event()
         self._follower: asyncio.Task | None = None
 
     async def submit(self, connection_id: int, info: EventInfo) -> int | None:
         """Store one event; its id, or None when its key was stored before (a replay)."""
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((connection_id, info, future))
+        self._pending.append((connection_id, info, future, telemetry.jobs.origin()))
         self._wake.set()
         if self._task is None or self._task.done():
             # A context of its own: the task serves many requests' events and must not run
@@ -69,22 +77,23 @@ class Intake:
                 await self._flush(batch)
 
     async def _flush(self, batch: list[Item]) -> None:
-        events = [(cid, info) for cid, info, _ in batch]
+        events = [(cid, info) for cid, info, _, _ in batch]
         try:
             ids, new = await asyncio.to_thread(_write, events)
         except Exception as exc:  # every waiter gets the failure (a 500), none hangs
-            for _, _, future in batch:
+            for _, _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, _, future), event_id in zip(batch, ids, strict=True):
+        for (_, _, future, _), event_id in zip(batch, ids, strict=True):
             if not future.done():
                 future.set_result(event_id)
-        self._follow(new)
+        self._follow(new, [origin for _, _, _, origin in batch])
 
-    def _follow(self, new: list[int]) -> None:
+    def _follow(self, new: list[int], origins: list[telemetry.SpanContext]) -> None:
         """Hand committed events to the follow-up task (several batches share its trip)."""
         self._stored.extend(new)
+        self._origins.extend(origins)
         self._stored_wake.set()
         if self._follower is None or self._follower.done():
             # A context of its own: the task serves many requests' events and must not run
@@ -98,8 +107,9 @@ class Intake:
             await self._stored_wake.wait()
             self._stored_wake.clear()
             done, self._stored = self._stored, []
+            origins, self._origins = self._origins, []
             if done:
-                await asyncio.to_thread(queue_events, done)
+                await asyncio.to_thread(_queue, done, origins)
 
 
 def intake_of(app: FastAPI) -> Intake:

@@ -13,13 +13,14 @@ import contextvars
 import logging
 from collections.abc import Callable
 
+from .. import telemetry
 from ..db import get_engine
 from ..services.hl7.queueing import enqueue_messages
 from ..services.hl7.store import Accepted, store_messages
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
-Item = tuple[Accepted, asyncio.Future]
+Item = tuple[Accepted, asyncio.Future, telemetry.SpanContext]
 
 
 def _write(messages: list[Accepted]) -> list[int | None]:
@@ -51,13 +52,14 @@ class Intake:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stored: list[int] = []
+        self._origins: list[telemetry.SpanContext] = []  # the messages' spans (telemetry)
         self._stored_wake = asyncio.Event()
         self._follower: asyncio.Task[None] | None = None
 
     async def submit(self, message: Accepted) -> int | None:
         """Store one message: its new id, or None for a repeat. Raises when storing failed."""
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((message, future))
+        self._pending.append((message, future, telemetry.jobs.origin()))
         self._wake.set()
         if self._task is None or self._task.done():
             # A context of its own: the task serves many requests' events and must not run
@@ -77,19 +79,20 @@ class Intake:
 
     async def _flush(self, batch: list[Item]) -> None:
         try:
-            ids = await asyncio.to_thread(self._write, [m for m, _ in batch])
+            ids = await asyncio.to_thread(self._write, [m for m, _, _ in batch])
         except Exception as exc:  # every waiter learns it (and answers AE); none hangs
             log.warning("%d HL7 messages not stored: %s", len(batch), type(exc).__name__)
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), message_id in zip(batch, ids, strict=True):
+        for (_, future, _), message_id in zip(batch, ids, strict=True):
             if not future.done():
                 future.set_result(message_id)
         new = [i for i in ids if i is not None]
         if new:
             self._stored.extend(new)
+            self._origins.extend(origin for _, _, origin in batch)
             self._stored_wake.set()
             if self._follower is None or self._follower.done():
                 # A context of its own: the task serves many requests' events and must not run
@@ -101,5 +104,11 @@ class Intake:
             await self._stored_wake.wait()
             self._stored_wake.clear()
             done, self._stored = self._stored, []
+            origins, self._origins = self._origins, []
             if done:
-                await asyncio.to_thread(self._queue, done)
+                await asyncio.to_thread(self._queue_linked, done, origins)
+
+    def _queue_linked(self, ids: list[int], origins: list[telemetry.SpanContext]) -> None:
+        """Queue the stored messages; their processing's trace links to the messages."""
+        with telemetry.jobs.linked(origins):
+            self._queue(ids)

@@ -16,11 +16,14 @@ code opens are the API's no-op spans.
 
 from __future__ import annotations
 
+from opentelemetry.trace import SpanContext
+
 from . import jobs, logs
 from .setup import enabled, flush, instrument_api, start, started, trace_id_of_current_span
 from .spans import annotate, entry, step, within
 
 __all__ = [
+    "SpanContext",
     "annotate",
     "entry",
     "enabled",

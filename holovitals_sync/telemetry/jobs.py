@@ -7,7 +7,7 @@ requeues and dependencies, so a retried job is a second span of the same trace.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -20,9 +20,29 @@ from rq.job import Job
 from . import setup
 
 META_KEY = "otel"
+MAX_LINKS = 128  # the SDK's default cap on a span's links
 _tracer = trace.get_tracer("holovitals_sync.jobs")
 # The RQ job this process is running (log lines carry it; see `logs`).
 _running: ContextVar[str | None] = ContextVar("holovitals_rq_job", default=None)
+# The requests whose work the next enqueue carries (a group commit of many requests).
+_links: ContextVar[tuple[trace.SpanContext, ...]] = ContextVar("holovitals_links", default=())
+
+
+def origin() -> trace.SpanContext:
+    """The span running now (a request, a message), to link the work it hands on to."""
+    return trace.get_current_span().get_span_context()
+
+
+@contextlib.contextmanager
+def linked(origins: Iterable[trace.SpanContext]) -> Iterator[None]:
+    """Jobs enqueued in this block start traces of their own, linked to `origins`: work
+    stored by group commit (EHR notifications, ADT messages) serves many requests at once,
+    so it cannot continue any one request's trace."""
+    token = _links.set(tuple(o for o in origins if o.is_valid)[:MAX_LINKS])
+    try:
+        yield
+    finally:
+        _links.reset(token)
 
 
 def running_job() -> str | None:
@@ -45,7 +65,10 @@ def carry(job: Job, queue_name: str) -> None:
         return
     attributes = {**_job_attributes(job, queue_name), "messaging.operation.type": "send"}
     with _tracer.start_as_current_span(
-        f"enqueue {queue_name}", kind=SpanKind.PRODUCER, attributes=attributes
+        f"enqueue {queue_name}",
+        kind=SpanKind.PRODUCER,
+        attributes=attributes,
+        links=[trace.Link(o) for o in _links.get()],
     ):
         carrier: dict[str, str] = {}
         propagate.inject(carrier)

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from holovitals_sync.config import audit_key, get_settings, secret_key
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import Role, SyncedRecord
 from holovitals_sync.sandbox.config import DEMO_CLIENT_SECRET
@@ -189,7 +190,9 @@ def test_a_sync_is_one_trace_from_the_api_call_to_the_ehr_and_the_webhook(
     assert trace_id in delivered[0].headers.get("traceparent", "")
 
     # No PHI and no secret in anything exported, from any process.
-    secrets = {DEMO_CLIENT_SECRET, token, "whsec_factory"}
+    settings = get_settings()
+    keys = {secret_key(settings).decode(), audit_key(settings).decode("latin-1")}
+    secrets = {DEMO_CLIENT_SECRET, token, "whsec_factory", *keys}
     phi = _phi({patient})
     assert len(phi) >= 3, phi  # a name, a birth date, the id: the scan has something to find
     leaks = [(s.name, value) for s in otlp.spans for value in phi | secrets if value in s.text()]
@@ -235,6 +238,67 @@ def test_a_retried_job_is_a_second_run_in_the_same_trace(
     assert isinstance(runs, list)
     failed = [r for r in runs if r.status_code == 2]  # STATUS_CODE_ERROR
     assert failed and "429" in failed[0].status_message
+
+
+def test_an_ehr_notification_is_linked_to_the_processing_and_the_sync_it_caused(
+    wh_db: str, otlp: Collector, api_process: str, workers: Workers, sandbox
+) -> None:
+    """Notifications are stored by group commit and processed together: the processing
+    starts a trace of its own, linked to each notification's request."""
+    with session_scope() as session:
+        connection_id = make_connection(
+            session,
+            "Notifying",
+            base_url=sandbox.base_url,
+            client_id="holovitals-demo",
+            client_secret=DEMO_CLIENT_SECRET,
+            scopes="system/*.read system/*.write",
+        ).id
+        admin = make_token(session, make_user(session, "notify-admin", Role.ADMIN))
+    answer = httpx.put(
+        f"{api_process}/api/connections/{connection_id}/inbound-auth",
+        json={"auth": "holovitals_hmac"},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert answer.status_code == 200, answer.text
+    inbound = f"{api_process}/api/webhooks/inbound/{connection_id}"
+    sent = sandbox.notify(
+        inbound,
+        answer.json()["secret"],
+        kind="event-notification",
+        payload="id-only",
+        resource="Patient/pt-00003",
+        signature_style="holovitals",
+    )
+    assert sent["status"] == 202, sent
+    workers.start(1)
+
+    def request_span() -> object:
+        return next(
+            (
+                s
+                for s in otlp.spans
+                if s.kind == SERVER and "/api/webhooks/inbound/" in repr(s.attributes)
+            ),
+            None,
+        )
+
+    request = wait_for(request_span, timeout=30)
+
+    def linked_run() -> list | None:
+        enqueues = [s for s in otlp.spans if (request.trace_id, request.span_id) in s.links]
+        if not enqueues:
+            return None
+        spans = otlp.trace(enqueues[0].trace_id)
+        runs = {s.attributes.get("rq.job.function") for s in spans if s.kind == CONSUMER}
+        return spans if "workers.jobs.run_sync_job" in runs else None
+
+    spans = wait_for(linked_run, timeout=60)
+    assert isinstance(spans, list)
+    roots = [s for s in spans if not s.parent_id]
+    assert len(roots) == 1 and roots[0].kind == PRODUCER  # the enqueue of the stored group
+    assert roots[0].service == "holovitals-sync-api"
+    assert "pt-00003" not in repr([s.text() for s in spans] + [request.text()])
 
 
 def test_tracing_off_is_free_nothing_is_started_or_wrapped(wh_db: str) -> None:
