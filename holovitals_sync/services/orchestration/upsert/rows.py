@@ -2,8 +2,8 @@
 pieces both statements are built from (the ON CONFLICT clause, the batch's columns).
 
 A batch travels to the database in two parameters (see the package docstring); `FIELDS`
-names the keys of the small JSON array of per-record fields. The keys are one letter
-because that array is written and parsed for every record of every batch.
+lists the per-record fields of the small JSON array beside the bodies, keyed by the column
+each fills.
 """
 
 from __future__ import annotations
@@ -207,32 +207,27 @@ def on_conflict(stmt: Any) -> Any:
 
 
 def fields_of(row: dict[str, Any], stamp: Any = None) -> dict[str, Any]:
-    """A row's fields other than the body, keyed as the statements read them (`FIELDS`).
+    """A row's fields other than the body, keyed by their columns (`FIELDS`).
 
     `stamp` turns `remote_last_updated` into the text a dialect stores (SQLite compares
     those texts); PostgreSQL reads orjson's ISO form itself.
     """
     at = row["remote_last_updated"]
-    return {
-        "t": row["resource_type"],
-        "i": row["remote_id"],
-        "p": row["patient_ref"],
-        "v": row["remote_version"],
-        "u": stamp(at) if stamp else at,
-        "h": row["content_hash"],
-        "f": row["flagged_invalid"],
-    }
+    fields = {column: row[column] for column, _ in FIELDS}
+    fields["remote_last_updated"] = stamp(at) if stamp else at
+    return fields
 
 
-# The per-record fields besides the body: (key in the batch's JSON, column, SQL type).
+# The per-record fields besides the body, as (column, SQL type); the batch's JSON array
+# holds one object per record keyed by these columns.
 FIELDS = (
-    ("t", "resource_type", "text"),
-    ("i", "remote_id", "text"),
-    ("p", "patient_ref", "text"),
-    ("v", "remote_version", "text"),
-    ("u", "remote_last_updated", "timestamptz"),
-    ("h", "content_hash", "text"),
-    ("f", "flagged_invalid", "boolean"),
+    ("resource_type", "text"),
+    ("remote_id", "text"),
+    ("patient_ref", "text"),
+    ("remote_version", "text"),
+    ("remote_last_updated", "timestamptz"),
+    ("content_hash", "text"),
+    ("flagged_invalid", "boolean"),
 )
 
 

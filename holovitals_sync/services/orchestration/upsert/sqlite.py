@@ -56,7 +56,7 @@ def _write(session: Session, shared: dict[str, Any], changed: list[dict[str, Any
     fields, start = [], 1
     for row in changed:
         size = len(row["body_text"])
-        fields.append({**fields_of(row, stamp), "o": start, "n": size})
+        fields.append({**fields_of(row, stamp), "body_offset": start, "body_length": size})
         start += size
     session.execute(
         _statement(),
@@ -78,11 +78,11 @@ def _statement() -> Any:
     one JSON array, each was parsed twice and rendered twice on the way in).
     """
     rows = sa.func.json_each(sa.bindparam("fields", type_=sa.Text)).table_valued("value")
-    r = {column: rows.c.value.op("->>")(f"$.{key}") for key, column, _ in FIELDS}
+    r = {column: rows.c.value.op("->>")(f"$.{column}") for column, _ in FIELDS}
     piece = sa.func.substr(
         sa.bindparam("bodies", type_=sa.LargeBinary),
-        rows.c.value.op("->>")("$.o"),
-        rows.c.value.op("->>")("$.n"),
+        rows.c.value.op("->>")("$.body_offset"),
+        rows.c.value.op("->>")("$.body_length"),
     )
     r["remote_body"] = sa.cast(piece, sa.Text)
     # `WHERE true`: without a WHERE, SQLite reads the ON of ON CONFLICT as a join's ON.
