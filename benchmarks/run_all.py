@@ -115,6 +115,17 @@ SCRIPTS = [
     Script("sync", ["--quick"], [], 1500, SYNC_TARGETS),
     Script("real_server", ["--patients", "100"], [], 1800, REAL_SERVER_TARGETS),
     Script(
+        "tracing",
+        ["--quick", "--rounds", "1"],
+        [],
+        900,
+        {
+            "traced_bulk_rps_sqlite": Target(
+                "tracing on loses at most 10 % of the bulk sync", at_least("ratio", 0.9), 28
+            ),
+        },
+    ),
+    Script(
         "transform",
         ["--quick"],
         [],

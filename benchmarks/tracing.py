@@ -9,8 +9,10 @@ Each round runs, on a fresh SQLite database, one full sync by one `rq worker` wi
 off and then on (OTEL_EXPORTER_OTLP_ENDPOINT set for the worker), interleaved so both see
 the same machine. Two kinds of full sync:
 
-- bulk: the Bulk Data export (NDJSON files, batches of 1,000): the issue's figure.
-- search: paged search per resource type (a span per EHR request, ~20 per 1,000 resources).
+- bulk: a full sync, by Bulk Data export (NDJSON files, batches of 1,000): the issue's
+  figure.
+- search: one resource-type job per type, paged search (pages of 1,000; a span per EHR
+  request and per job).
 
 Prints one JSON line per kind: `traced_<kind>_rps_sqlite`, the median rate with tracing
 on; baseline = the median rate with it off; ratio = on / off (the target: >= 0.9). The
@@ -29,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import sync  # noqa: E402 (benchmarks run as scripts)
 from sync import configure, emit, make_connection, run_jobs, start_redis
@@ -70,12 +73,23 @@ def one_run(base_url: str, tmp: str, n: int, kind: str, traced: bool) -> tuple[f
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = os.environ["OTEL_BENCH_ENDPOINT"]
     try:
         configure(f"sqlite:///{tmp}/tracing-{kind}-{n}-{int(traced)}.db", tmp)
-        connection = make_connection(base_url, f"bench-{kind}-{n}")
-        mode = "bulk_export" if kind == "bulk" else "search"
-        count, seconds, _ = run_jobs(connection, [{"job_type": "full", "mode": mode}], workers=1)
+        count, seconds, _ = run_jobs(*_jobs(base_url, kind, n), workers=1)
     finally:
         os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     return count / seconds, count
+
+
+def _jobs(base_url: str, kind: str, n: int) -> tuple[int, list[dict[str, Any]]]:
+    """A connection and the jobs of one run: a full sync (the generic sandbox answers it by
+    Bulk Data export), or one search job per resource type, one at a time (as sync.py's
+    inbound_search_rps_sqlite)."""
+    from holovitals_sync.adapters.generic import PROFILE
+
+    if kind == "bulk":
+        return make_connection(base_url, f"bench-bulk-{n}"), [{"job_type": "full"}]
+    types = PROFILE.resource_types
+    specs = [{"job_type": "resource", "resource_type": t} for t in types]
+    return make_connection(base_url, f"bench-search-{n}", limit=1), specs
 
 
 def measure(base_url: str, tmp: str, kind: str, rounds: int, sink: type[_Sink]) -> None:
