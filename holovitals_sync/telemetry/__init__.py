@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanContext
 
 from . import jobs, logs
 from .setup import enabled, flush, instrument_api, start, started, trace_id_of_current_span
-from .spans import annotate, entry, step, within
+from .spans import annotate, entry, recording, step, within
 
 __all__ = [
     "SpanContext",
@@ -31,6 +31,7 @@ __all__ = [
     "instrument_api",
     "jobs",
     "logs",
+    "recording",
     "start",
     "started",
     "step",

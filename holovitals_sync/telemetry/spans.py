@@ -21,6 +21,11 @@ def _named(attributes: dict[str, AttributeValue | None]) -> dict[str, AttributeV
     return {PREFIX + key: value for key, value in attributes.items() if value is not None}
 
 
+def recording() -> bool:
+    """Whether the current span records: compute an attribute only when it will be kept."""
+    return trace.get_current_span().is_recording()
+
+
 def annotate(**attributes: AttributeValue | None) -> None:
     """Ids and counts on the current span (`holovitals.<name>`); never PHI: callers pass
     row ids, resource types, counts and statuses, not record content or patient ids."""

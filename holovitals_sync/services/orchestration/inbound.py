@@ -18,7 +18,7 @@ from ...config import get_settings
 from ...db import get_engine, session_scope
 from ...models import EHRConnection, JobType, SyncJob
 from ...models.types import utcnow
-from ...telemetry import annotate, step
+from ...telemetry import annotate, recording, step
 from ..webhooks.resource_events import Change, emit_changes, merged_into
 from . import children, deletes, lifecycle, runcache, shutdown
 from .batching import Batch, batches
@@ -73,6 +73,10 @@ def _remember_page_size(session: Session, connection_id: int, size: int) -> None
         )
         .values(page_size_learned=size)
     )
+
+
+def types_in(resources: Iterable[Any]) -> set[str]:
+    return {str(r.get("resourceType")) for r in resources if isinstance(r, dict)}
 
 
 def seen_keys(resources: Iterable[Any]) -> set[tuple[str, str]]:
@@ -140,11 +144,14 @@ def _apply_batch(
             flagged=processed.flagged,
             prepared=batch.prepared,
         )
+        # The batch's types, named on its span; worked out only when the span records.
+        types = ",".join(sorted(types_in(batch.resources))) if recording() else None
         annotate(
             created=counts.created,
             updated=counts.updated,
             unchanged=counts.unchanged,
             invalid=processed.invalid,
+            resource_types=types,
         )
         _announce(session, connection.id, counts)
         gone = _tombstone(session, job, batch)

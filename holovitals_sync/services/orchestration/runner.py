@@ -116,6 +116,7 @@ def _run(job: SyncJob, connection: EHRConnection) -> None:
         vendor=connection.vendor.value,
         job_type=job.job_type.value,
         direction=job.direction.value,
+        resource_type=job.resource_type,
         attempt=job.attempts,
         part_of=job.parent_id,
     )

@@ -160,6 +160,10 @@ def test_a_sync_is_one_trace_from_the_api_call_to_the_ehr_and_the_webhook(
     assert sync_run.attributes["holovitals.job_id"] == job["id"]
     assert sync_run.attributes["holovitals.connection_id"] == connection_id
     assert any(s.name.startswith("wait in sync.") for s in spans)
+    batches = [s for s in spans if s.name == "sync.batch"]
+    assert all(s.attributes["holovitals.resources"] > 0 for s in batches)
+    types = {t for s in batches for t in s.attributes["holovitals.resource_types"].split(",")}
+    assert "Patient" in types
 
     fhir = [
         s for s in spans if s.kind == CLIENT and "/fhir/" in str(_http(s, "url.full", "http.url"))
