@@ -12,7 +12,7 @@ import reflex as rx
 
 from ...db import session_scope
 from ...models import Role
-from ...services import audit_search
+from ..views import audit_log
 from .session import acting, reads
 
 PER_PAGE = 25
@@ -27,20 +27,20 @@ def _day(value: str) -> date | None:
         return None
 
 
-def _search(filters: dict[str, str], before: int) -> audit_search.AuditPage:
-    query = audit_search.AuditQuery(
+def _search(filters: dict[str, str], before: int) -> audit_log.AuditPage:
+    query = audit_log.AuditQuery(
         actor=filters.get("actor", ""), action=filters.get("action", ""),
         target=filters.get("target", ""), since=_day(filters.get("since", "")),
         until=_day(filters.get("until", "")), text=filters.get("text", ""),
         before=before or None, limit=PER_PAGE,
     )  # fmt: skip
     with session_scope() as db:
-        return audit_search.search(db, query)
+        return audit_log.search(db, query)
 
 
-def _chain(force: bool) -> audit_search.ChainStatus:
+def _chain(force: bool) -> audit_log.ChainStatus:
     with session_scope() as db:
-        return audit_search.chain_status(db, force=force)
+        return audit_log.chain_status(db, force=force)
 
 
 class AuditState(rx.State):

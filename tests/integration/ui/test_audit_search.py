@@ -12,8 +12,9 @@ from sqlmodel import Session
 from holovitals_sync import migrations
 from holovitals_sync.db import create_db_engine
 from holovitals_sync.models import ActorKind, AuditLog
-from holovitals_sync.services import audit, audit_search
-from holovitals_sync.services.audit_search import AuditQuery
+from holovitals_sync.services import audit
+from holovitals_sync.ui.views import audit_log
+from holovitals_sync.ui.views.audit_log import AuditQuery
 
 ADA = audit.Actor(ActorKind.USER, "ada")
 BOB = audit.Actor(ActorKind.USER, "bob")
@@ -37,12 +38,12 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _search(engine: sa.Engine, **filters) -> audit_search.AuditPage:
+def _search(engine: sa.Engine, **filters) -> audit_log.AuditPage:
     with Session(engine) as session:
-        return audit_search.search(session, AuditQuery(**filters))
+        return audit_log.search(session, AuditQuery(**filters))
 
 
-def _seqs(page: audit_search.AuditPage) -> list[int]:
+def _seqs(page: audit_log.AuditPage) -> list[int]:
     return [int(r["seq"]) for r in page.rows]
 
 
@@ -85,13 +86,13 @@ def test_date_range_is_inclusive_days(engine):
 
 def test_chain_status_reports_a_broken_chain(engine, monkeypatch):
     with Session(engine) as session:
-        assert audit_search.chain_status(session).state == "ok"
+        assert audit_log.chain_status(session).state == "ok"
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 4"))
     with Session(engine) as session:
-        status = audit_search.chain_status(session)
+        status = audit_log.chain_status(session)
         assert status.state == "broken" and "entry 4" in status.message
-        monkeypatch.setattr(audit_search, "CHEAP_VERIFY_LIMIT", 10)
-        assert audit_search.chain_status(session).state == "skipped"
-        assert audit_search.chain_status(session, force=True).state == "broken"
+        monkeypatch.setattr(audit_log, "CHEAP_VERIFY_LIMIT", 10)
+        assert audit_log.chain_status(session).state == "skipped"
+        assert audit_log.chain_status(session, force=True).state == "broken"
     assert AuditLog.__tablename__ == "audit_log"

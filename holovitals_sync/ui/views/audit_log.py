@@ -1,4 +1,5 @@
-"""Searching the audit log: filters over its non-PHI columns, keyset paging newest first.
+"""The Audit page's read model: filters over the log's non-PHI columns, keyset paging
+newest first, rows as the page shows them, and the hash chain's verdict.
 
 Every audit column holds ids, names, actions and settings (the log never holds PHI), so the
 free text runs over actor, action, target, outcome, ip and the details' JSON text. Pages
@@ -14,8 +15,9 @@ import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from ..models import AuditLog, EHRConnection, User, WebhookSubscription
-from . import audit, labels
+from ...models import AuditLog, EHRConnection, User, WebhookSubscription
+from ...services import audit, labels
+from .times import when
 
 MAX_LIMIT = 200
 # Verifying walks the whole chain; on page load only when the log is at most this long.
@@ -110,7 +112,7 @@ def to_row(entry: AuditLog, names: Names | None = None) -> dict[str, str]:
     target_code = f"{entry.target_type or ''} {entry.target_id or ''}".strip() or "—"
     return {
         "seq": str(entry.seq),
-        "at": entry.at.strftime("%Y-%m-%d %H:%M:%S"),  # the column says "(UTC)"
+        "at": when(entry.at),  # the column says "(UTC)"
         "actor": entry.actor,
         "actor_kind": entry.actor_kind.value,
         "action": entry.action,
