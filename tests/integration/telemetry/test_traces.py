@@ -15,12 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from holovitals_sync.config import audit_key, get_settings, secret_key
 from holovitals_sync.db import session_scope
-from holovitals_sync.models import Role, SyncedRecord
+from holovitals_sync.models import EHRConnection, Role, SyncedRecord
 from holovitals_sync.sandbox.config import DEMO_CLIENT_SECRET
+from holovitals_sync.sandbox.server import SandboxServer
 from tests.factories import make_connection, make_subscription, make_token, make_user
 from tests.integration.webhooks.conftest import Receiver, Workers, free_port
 from tests.otlp import Collector, collector
@@ -93,6 +94,18 @@ def _sync_one_patient(api: str, token: str, connection_id: int, patient: str) ->
     return job
 
 
+def _sandbox_connection(session: Session, name: str, sandbox: SandboxServer) -> EHRConnection:
+    """A connection to the sandbox EHR as its demo client."""
+    return make_connection(
+        session,
+        name,
+        base_url=sandbox.base_url,
+        client_id="holovitals-demo",
+        client_secret=DEMO_CLIENT_SECRET,
+        scopes="system/*.read system/*.write",
+    )
+
+
 def _phi(patient_ids: set[str]) -> set[str]:
     """What must never be in a span: the synced patients' names and birth dates."""
     found: set[str] = set()
@@ -112,14 +125,7 @@ def test_a_sync_is_one_trace_from_the_api_call_to_the_ehr_and_the_webhook(
 ) -> None:
     patient = "pt-00001"
     with session_scope() as session:
-        connection = make_connection(
-            session,
-            "Traced",
-            base_url=sandbox.base_url,
-            client_id="holovitals-demo",
-            client_secret=DEMO_CLIENT_SECRET,
-            scopes="system/*.read system/*.write",
-        )
+        connection = _sandbox_connection(session, "Traced", sandbox)
         make_subscription(session, receiver.url, event_types=["patient.created"])
         token = make_token(session, make_user(session, "traced-operator", Role.OPERATOR))
         connection_id = connection.id
@@ -215,14 +221,7 @@ def test_a_retried_job_is_a_second_run_in_the_same_trace(
     """The EHR fails the first attempt; RQ's retry runs in the trace the call started."""
     patient = "pt-00002"
     with session_scope() as session:
-        connection = make_connection(
-            session,
-            "Retried",
-            base_url=sandbox.base_url,
-            client_id="holovitals-demo",
-            client_secret=DEMO_CLIENT_SECRET,
-            scopes="system/*.read system/*.write",
-        )
+        connection = _sandbox_connection(session, "Retried", sandbox)
         token = make_token(session, make_user(session, "retry-operator", Role.OPERATOR))
         connection_id = connection.id
     sandbox.set_faults(storm=6, retry_after=0.1)  # more 429s than the client's own retries
@@ -250,14 +249,7 @@ def test_an_ehr_notification_is_linked_to_the_processing_and_the_sync_it_caused(
     """Notifications are stored by group commit and processed together: the processing
     starts a trace of its own, linked to each notification's request."""
     with session_scope() as session:
-        connection_id = make_connection(
-            session,
-            "Notifying",
-            base_url=sandbox.base_url,
-            client_id="holovitals-demo",
-            client_secret=DEMO_CLIENT_SECRET,
-            scopes="system/*.read system/*.write",
-        ).id
+        connection_id = _sandbox_connection(session, "Notifying", sandbox).id
         admin = make_token(session, make_user(session, "notify-admin", Role.ADMIN))
     answer = httpx.put(
         f"{api_process}/api/connections/{connection_id}/inbound-auth",
