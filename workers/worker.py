@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -148,9 +149,10 @@ class HoloVitalsWorker(Worker):
     def perform_job(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> bool:
         """Run the job in the trace it was enqueued in (when tracing is on), and send the
         spans before the work horse exits (`os._exit` runs no exit hook)."""
+        started = time.monotonic()
         with telemetry.jobs.job_span(job, queue.name) as span:
             ok = bool(super().perform_job(job, queue, *args, **kwargs))
-            telemetry.jobs.ended(span, ok)
+            telemetry.jobs.ended(span, ok, job, queue.name, time.monotonic() - started)
         telemetry.flush()
         return ok
 

@@ -7,12 +7,13 @@ requeues and dependencies, so a retried job is a second span of the same trace.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from rq import Queue
 from rq.job import Job
@@ -96,10 +97,26 @@ def job_span(job: Job, queue_name: str) -> Iterator[trace.Span]:
         _running.reset(token)
 
 
-def ended(span: trace.Span, ok: bool) -> None:
-    """Mark how the run ended (its error was named by `failed`)."""
+def ended(span: trace.Span, ok: bool, job: Job, queue_name: str, seconds: float) -> None:
+    """Mark how the run ended (its error was named by `failed`) and count it in the job
+    metrics (`holovitals.job.duration`, by function, queue and outcome)."""
     if ok:
         span.set_status(Status(StatusCode.OK))
+    _durations().record(
+        seconds,
+        {
+            "rq.job.function": _function(job),
+            "messaging.destination.name": queue_name,
+            "outcome": "ok" if ok else "failed",
+        },
+    )
+
+
+@functools.cache
+def _durations() -> metrics.Histogram:
+    return metrics.get_meter("holovitals_sync.jobs").create_histogram(
+        "holovitals.job.duration", unit="s", description="One run of an RQ job in a worker."
+    )
 
 
 def failed(reason: str) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from sqlmodel import Session, select
 
@@ -216,9 +217,16 @@ def test_a_sync_is_one_trace_from_the_api_call_to_the_ehr_and_the_webhook(
 
 
 def test_a_retried_job_is_a_second_run_in_the_same_trace(
-    wh_db: str, otlp: Collector, api_process: str, workers: Workers, sandbox
+    wh_db: str,
+    otlp: Collector,
+    api_process: str,
+    workers: Workers,
+    sandbox,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The EHR fails the first attempt; RQ's retry runs in the trace the call started."""
+    """The EHR fails the first attempt; RQ's retry runs in the trace the call started, and
+    the worker's log line about the failure names the trace and the RQ job (JSON lines)."""
+    monkeypatch.setenv("HOLOVITALS_LOG_FORMAT", "json")  # for the workers started below
     patient = "pt-00002"
     with session_scope() as session:
         connection = _sandbox_connection(session, "Retried", sandbox)
@@ -241,6 +249,14 @@ def test_a_retried_job_is_a_second_run_in_the_same_trace(
     assert isinstance(runs, list)
     failed = [r for r in runs if r.status_code == 2]  # STATUS_CODE_ERROR
     assert failed and "429" in failed[0].status_message
+
+    lines = [orjson.loads(line) for line in workers.logs().splitlines() if line.startswith("{")]
+    about = [
+        line for line in lines if line.get("job_id") == failed[0].attributes["messaging.message.id"]
+    ]
+    assert about and all(line["trace_id"] == job["trace_id"] for line in about), lines
+    assert any(line["level"] == "WARNING" and "failed" in line["message"] for line in about)
+    assert {"holovitals.job.duration"} <= otlp.metric_names  # the worker's job metrics
 
 
 def test_an_ehr_notification_is_linked_to_the_processing_and_the_sync_it_caused(
