@@ -6,6 +6,7 @@ http/protobuf, timeout) themselves.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from typing import Any
@@ -33,12 +34,14 @@ from .export import SafeExporter
 from .sampling import EntryPoints
 from .scrub import client_request_hook, server_request_hook
 
+log = logging.getLogger(__name__)
 _tracer_provider: TracerProvider | None = None
 _meter_provider: MeterProvider | None = None
 
 
 def install(component: str) -> None:
     global _tracer_provider, _meter_provider
+    _warn_about_protocol()
     resource = _resource(component)
     _tracer_provider = TracerProvider(resource=resource, sampler=_sampler())
     _tracer_provider.add_span_processor(BatchSpanProcessor(SafeExporter(OTLPSpanExporter())))
@@ -59,6 +62,20 @@ def instrument_fastapi(app: Any) -> None:
         excluded_urls="api/health,api/metrics",
         exclude_spans=["receive", "send"],  # one span per request, not one per ASGI message
     )
+
+
+def _warn_about_protocol() -> None:
+    """Only OTLP over HTTP is installed: a collector's gRPC port (4317) answers nothing we
+    send, so say so once instead of failing every export quietly."""
+    for name in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"):
+        protocol = os.environ.get(name, "").strip().lower()
+        if protocol and protocol != "http/protobuf":
+            log.warning(
+                "%s=%s: only http/protobuf is supported; point OTEL_EXPORTER_OTLP_ENDPOINT "
+                "at the collector's OTLP/HTTP port (4318 by default)",
+                name,
+                protocol,
+            )
 
 
 def flush(timeout_millis: int) -> None:

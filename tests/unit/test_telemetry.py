@@ -136,3 +136,18 @@ def test_spans_leave_without_exception_text_or_foreign_error_text() -> None:
     assert not any("exception.message" in (e.attributes or {}) for e in sql.events)
     assert phi not in repr([sql.attributes, sql.events, sql.status.description])
     assert run.status.description == "ServerError: HTTP 503"  # our own, safe text stays
+
+
+def test_a_grpc_protocol_setting_is_named_in_the_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from holovitals_sync.telemetry import sdk
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    with caplog.at_level(logging.WARNING, logger="holovitals_sync.telemetry.sdk"):
+        sdk._warn_about_protocol()
+    assert "only http/protobuf is supported" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    sdk._warn_about_protocol()
+    assert caplog.text == ""
