@@ -80,9 +80,14 @@ def redis_client() -> Iterator[redis.Redis]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: they are the slowest, and cheaper failures should show first."""
-    # test_up.py last of all: its own `up` and `reflex export` rebuild the shared .web
-    # directory, which the session's demo app (the other browser tests) is serving from.
-    # Just before it, the tests that kill the demo app's Redis or stop it under load (they
-    # leave it running again).
-    last = {"test_up_redis_restart.py": 1, "test_up_stop_under_load.py": 1, "test_up.py": 2}
+    # test_up.py and test_traces_ui.py last of all: their own `up` (and `reflex export`)
+    # rebuild the shared .web directory, which the session's demo app (the other browser
+    # tests) is serving from. Just before them, the tests that kill the demo app's Redis or
+    # stop it under load (they leave it running again).
+    last = {
+        "test_up_redis_restart.py": 1,
+        "test_up_stop_under_load.py": 1,
+        "test_up.py": 2,
+        "test_traces_ui.py": 2,
+    }
     items.sort(key=lambda item: ("/e2e/" in str(item.path), last.get(item.path.name, 0)))

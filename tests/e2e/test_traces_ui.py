@@ -2,7 +2,8 @@
 the click to the worker's requests to the EHR, and the job's page links that trace.
 
 `up --demo` of its own, with OTEL_EXPORTER_OTLP_ENDPOINT naming an OTLP/HTTP collector on
-loopback (tests/otlp.py) and HOLOVITALS_TRACE_URL naming a trace UI.
+loopback (tests/otlp.py) and HOLOVITALS_TRACE_URL naming a trace UI. It rebuilds the shared
+.web directory, so it runs after the tests of the session's demo app (tests/conftest.py).
 """
 
 from __future__ import annotations
