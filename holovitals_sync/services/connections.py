@@ -19,6 +19,7 @@ from ..models.connection import DEFAULT_SWEEP
 from ..models.types import utcnow
 from . import audit
 from .crypto import decrypt, encrypt
+from .hl7 import held
 from .patches import Patch
 
 
@@ -171,7 +172,9 @@ def update_connection(
     if secret:
         row.credentials_encrypted = encrypt(secret)
     session.add(row)
-    details = {"fields": sorted(changes) + (["client_secret"] if secret else [])}
+    details: dict[str, Any] = {"fields": sorted(changes) + (["client_secret"] if secret else [])}
+    if released := held.release(session, int(row.id or 0)):
+        details["hl7_messages_released"] = released
     audit.record(session, actor=actor, action="connection.update", target_type="connection",
                  target_id=row.id, details=details)  # fmt: skip
     return row
@@ -191,9 +194,11 @@ def generate_signing_key(
     row.private_key_encrypted = encrypt(pair.private_key_pem)
     row.key_id = pair.kid
     session.add(row)
+    details: dict[str, Any] = {"alg": alg, "kid": pair.kid}
+    if released := held.release(session, int(row.id or 0)):
+        details["hl7_messages_released"] = released
     audit.record(session, actor=actor, action="connection.key_generate",
-                 target_type="connection", target_id=row.id,
-                 details={"alg": alg, "kid": pair.kid})  # fmt: skip
+                 target_type="connection", target_id=row.id, details=details)  # fmt: skip
     return pair.jwks
 
 

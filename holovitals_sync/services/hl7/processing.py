@@ -12,8 +12,10 @@ asks for one sync; across batches, a sync of the patient still waiting (pending 
 is joined, not queued twice (the inbound webhooks' collapse, `event_jobs.job_for`).
 
 Failures: a message that can never be processed (unreadable, no usable identifier, no such
-patient) ends `failed` with a reason of fixed words. One whose processing met the EHR, Redis
-or the database away stays `received` with the reason, and the sweep queues it again.
+patient) ends `failed` with a reason of fixed words. One that met the connection's settings
+(or an EHR answer no retry changes) ends `failed` too, held until the connection is saved
+(`held`). One whose processing met the EHR, Redis or the database away stays `received` with
+the reason, and the sweep queues it again.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from ..orchestration import JobRequest, shutdown
 from ..webhooks.resource_events import Change, emit_changes
 from . import queueing
 from .events import Action, AdtEvent, UnreadableMessage, read_event
+from .held import held_outcome
 from .patients import NoUsableIdentifier, PatientNotFound, resolve
 from .store import read_body
 
@@ -142,16 +145,21 @@ def _decide(
 
 
 def _fail(batch: Batch, message: HL7Message, exc: Exception) -> None:
+    mid = int(message.id or 0)
     if isinstance(exc, PERMANENT):
-        batch.done[message.id] = (InboundStatus.FAILED, f"{exc}; not retried", None)
+        batch.done[mid] = (InboundStatus.FAILED, f"{exc}; not retried", None)
+    elif outcome := held_outcome(exc):  # the connection's settings: until it is saved
+        batch.done[mid] = (InboundStatus.FAILED, outcome, None)
+        log.warning("HL7 message %s: held for connection %s: %s",
+                    mid, message.connection_id, type(exc).__name__)  # fmt: skip
     else:  # the EHR, Redis or the database: stays received, the sweep queues it again
-        batch.done[message.id] = (
+        batch.done[mid] = (
             InboundStatus.RECEIVED,
             f"{type(exc).__name__}; retried later",
             None,
         )
         log.warning(
-            "HL7 message %s: processing failed: %s; retried later", message.id, type(exc).__name__
+            "HL7 message %s: processing failed: %s; retried later", mid, type(exc).__name__
         )
 
 

@@ -159,3 +159,68 @@ def test_a_merge_marks_the_merged_patient_and_syncs_the_survivor(ehr_feed, liste
     assert send(listener, adt("A08", "M-2", mrn=merged_mrn)).code == "AA"
     late = _processed(3)[2]
     assert late.patient_id == survivor
+
+
+@pytest.fixture
+def keyless_feed(hl7_db, sandbox) -> tuple[int, object]:
+    """A connection to the sandbox asking for SMART Backend Services, with no key given."""
+    from holovitals_sync.models import AuthMethod
+
+    with session_scope() as session:
+        cid = int(
+            make_connection(
+                session,
+                "ADT without a key",
+                base_url=sandbox.base_url,
+                client_id="holovitals-demo",
+                auth_method=AuthMethod.SMART_BACKEND,
+                client_secret=None,
+                scopes="system/*.read",
+            ).id
+        )
+    add_feed(cid)
+    return cid, sandbox
+
+
+def test_a_connection_missing_a_setting_holds_its_messages_until_it_is_saved(
+    keyless_feed, listener, workers
+):
+    """SMART Backend Services without a key: no retry can help, so the messages fail at once
+    with the setting named, and saving the connection processes them (they were acknowledged,
+    and the hospital will not send them again)."""
+    from holovitals_sync.models import AuditLog, AuthMethod, EHRConnection
+    from holovitals_sync.services.connections import ConnectionPatch, update_connection
+    from holovitals_sync.services.hl7.held import HELD
+    from tests.factories import SYSTEM
+
+    cid, sandbox = keyless_feed
+    mrn = _mrn_of(sandbox, "pt-00005")
+    assert send(listener, adt("A08", "K-1", mrn=mrn)).code == "AA"
+    assert send(listener, adt("A08", "K-2", mrn=mrn)).code == "AA"
+    rows = _processed(2)
+    assert [r.status for r in rows] == [InboundStatus.FAILED] * 2
+    assert all(r.outcome.startswith(HELD) for r in rows), [r.outcome for r in rows]
+    assert "private key" in rows[0].outcome  # the setting, named
+    assert _jobs(cid) == []
+
+    with session_scope() as session:
+        row = session.get(EHRConnection, cid)
+        patch = ConnectionPatch(
+            auth_method=AuthMethod.CLIENT_SECRET_BASIC, client_secret="demo-secret"
+        )
+        update_connection(session, row=row, patch=patch, actor=SYSTEM)
+        session.commit()
+    rows = wait_for(
+        lambda: (
+            (rows := _messages())
+            and all(r.status == InboundStatus.PROCESSED for r in rows)
+            and rows
+        ),
+        timeout=120,
+    )
+    assert {r.patient_id for r in rows} == {"pt-00005"}
+    [job] = _jobs(cid)  # both messages, one sync
+    assert job.patient_id == "pt-00005"
+    with session_scope() as session:
+        audit = session.exec(select(AuditLog).where(AuditLog.action == "connection.update")).one()
+    assert audit.details["hl7_messages_released"] == 2
