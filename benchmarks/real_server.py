@@ -94,6 +94,7 @@ class Sekmet:
             "SEKMET_BASE_URL": self.base,
             "SEKMET_DB": str(home / "fhir.db"),
         }
+        self.home = home
         self.log = (home / "sekmet.log").open("wb")
         self.proc = subprocess.Popen(
             [str(SEKMET), "serve", "-c", str(CONFIG)],
@@ -139,6 +140,17 @@ class Sekmet:
             file=sys.stderr,
         )
         return len(resources)
+
+    def log_size(self) -> int:
+        self.log.flush()
+        return (self.home / "sekmet.log").stat().st_size
+
+    def exported_since(self, offset: int) -> bool:
+        """Whether the server was asked for a `$export` since `offset` in its access log
+        (a finished job's checkpoint no longer says which plan it ran)."""
+        with (self.home / "sekmet.log").open("rb") as log:
+            log.seek(offset)
+            return b"/$export" in log.read()
 
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
@@ -216,7 +228,7 @@ def export_ceiling(base: str) -> tuple[int, float] | None:
     return count, time.perf_counter() - began
 
 
-def our_sync(base: str, tmp: str, workers: int) -> tuple[int, float, str]:
+def our_sync(server: Sekmet, tmp: str, workers: int) -> tuple[int, float, str]:
     """One full sync by `workers` workers into a fresh SQLite database."""
     from holovitals_sync.db import session_scope
     from holovitals_sync.models import AuthMethod, SyncJob
@@ -228,7 +240,7 @@ def our_sync(base: str, tmp: str, workers: int) -> tuple[int, float, str]:
     data = ConnectionIn(
         name=f"real-{workers}",
         vendor="generic",
-        base_url=base,
+        base_url=server.base,
         auth_method=AuthMethod.NONE,
         scopes="system/*.read",
         concurrency_limit=STREAMS,
@@ -236,12 +248,13 @@ def our_sync(base: str, tmp: str, workers: int) -> tuple[int, float, str]:
     )
     with session_scope() as session:
         cid = create_connection(session, data=data, actor=audit.Actor.system("bench")).id
+    offset = server.log_size()
     count, seconds, _ = bench.run_jobs(cid, [{"job_type": "full"}], workers=workers)
+    plan = "export" if server.exported_since(offset) else "paging"
     with session_scope() as session:
         from sqlmodel import select
 
         parent = session.exec(select(SyncJob).where(SyncJob.parent_id.is_(None))).one()
-        plan = "export" if "job" in str(parent.checkpoint) else "paging"
         parts = len(parent.checkpoint.get("children") or [])
     return count, seconds, f"{plan}, {parts} parts" if parts else plan
 
@@ -313,7 +326,7 @@ def run(server: Sekmet, tmp: str, worker_counts: list[int]) -> None:
         if workers > 1:  # a full sync this size is shared by the workers (child jobs)
             os.environ["HOLOVITALS_SYNC_SPLIT_ABOVE"] = "1"
         with CpuMeter(server) as cpu:
-            count, seconds, plan = our_sync(server.base, tmp, workers)
+            count, seconds, plan = our_sync(server, tmp, workers)
         os.environ.pop("HOLOVITALS_SYNC_SPLIT_ABOVE", None)
         rate = count / seconds
         ceiling = export if plan.startswith("export") and export else paging
