@@ -158,9 +158,7 @@ def _fail(batch: Batch, message: HL7Message, exc: Exception) -> None:
             f"{type(exc).__name__}; retried later",
             None,
         )
-        log.warning(
-            "HL7 message %s: processing failed: %s; retried later", mid, type(exc).__name__
-        )
+        log.warning("HL7 message %s: processing failed: %s; retried later", mid, type(exc).__name__)
 
 
 def process_batch(message_ids: list[int]) -> int:
