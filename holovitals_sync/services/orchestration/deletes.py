@@ -98,16 +98,28 @@ def _unseen(table: sa.Table, job_id: int) -> sa.ColumnElement[bool]:
     return sa.or_(table.c.seen_job_id.is_(None), table.c.seen_job_id != job_id)
 
 
-def _plausible(session: Session, job: SyncJob, rtype: str) -> str | None:
-    """None when the run's answer for this type may be trusted, else why not."""
+def _tallies(session: Session, job: SyncJob, types: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """Per type: records stored (not tombstoned) and how many of them the run did not see.
+
+    One grouped query for every type (a generic server names some fifty types: two counts
+    each were a hundred round trips at the end of every full sync).
+    """
     table = SyncedRecord.__table__
-    alive = _alive(table, job.connection_id, rtype)
-    stored = session.execute(sa.select(sa.func.count()).where(*alive)).scalar_one()
-    missing = session.execute(
-        sa.select(sa.func.count()).where(*alive, _unseen(table, int(job.id)))
-    ).scalar_one()
-    if not missing:
-        return None
+    unseen = sa.case((_unseen(table, int(job.id)), 1), else_=0)
+    rows = session.execute(
+        sa.select(table.c.resource_type, sa.func.count(), sa.func.sum(unseen))
+        .where(
+            table.c.connection_id == job.connection_id,
+            table.c.deleted == sa.false(),
+            table.c.resource_type.in_(sorted(set(types))),
+        )
+        .group_by(table.c.resource_type)
+    )
+    return {str(rtype): (int(stored), int(missing or 0)) for rtype, stored, missing in rows}
+
+
+def _doubt(rtype: str, stored: int, missing: int) -> str | None:
+    """None when the run's answer for this type may be trusted, else why not."""
     if missing == stored:
         return (
             f"the EHR returned no {rtype} at all; the {stored} stored are kept "
@@ -126,13 +138,15 @@ def tombstone_unseen(
 ) -> Tombstoned:
     """After a complete full sync or sweep: tombstone what it did not see, type by type."""
     result = Tombstoned()
-    for rtype in types:
-        doubt = _plausible(session, job, rtype)
+    table = SyncedRecord.__table__
+    for rtype, (stored, missing) in sorted(_tallies(session, job, types).items()):
+        if not missing:
+            continue
+        doubt = _doubt(rtype, stored, missing)
         if doubt is not None:
             result.held_back.append(rtype)
             _warn(session, job, rtype, doubt)
             continue
-        table = SyncedRecord.__table__
         keys = [
             tuple(k)
             for k in session.execute(
