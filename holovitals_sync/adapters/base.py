@@ -87,6 +87,7 @@ class EHRAdapter:
         """
         self.spec = spec
         self._client: FhirClient | None = None
+        self._configured: VendorProfile | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> EHRAdapter:
@@ -103,7 +104,14 @@ class EHRAdapter:
 
     @property
     def profile(self) -> VendorProfile:
-        """The vendor profile in force for this connection."""
+        """The profile in force for this connection: the vendor's (or the server's), with
+        the connection's own choices over it (`connect.as_configured`)."""
+        if self._configured is None:
+            self._configured = connect.as_configured(self.vendor_profile(), self.spec)
+        return self._configured
+
+    def vendor_profile(self) -> VendorProfile:
+        """The vendor's profile, before the connection's own choices."""
         return self.PROFILE
 
     @classmethod

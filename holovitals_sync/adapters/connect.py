@@ -9,6 +9,7 @@ same `HttpCore`), the separate token-endpoint limit (athenahealth), extra token 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from string import Formatter
 
 from holovitals_sync.adapters.errors import ConfigurationError
@@ -162,6 +163,19 @@ def build_client(spec: ConnectionSpec, profile: VendorProfile) -> FhirClient:
             credentials, client, extra_form=extra, token_rpm=profile.token_requests_per_minute
         )
     return client
+
+
+def as_configured(profile: VendorProfile, spec: ConnectionSpec) -> VendorProfile:
+    """The profile with the connection's own choices over it.
+
+    `full_sync_via="search"`: full syncs page the types instead of asking for `$export`.
+    A server that exports slowly but pages quickly (measured on one: its export ready after
+    1.8 s, our paged full sync done in 1.6-1.8 s) syncs faster so; at hospital scale, and
+    with vendors that mean exports for it, Bulk Data stays the default.
+    """
+    if spec.full_sync_via == "search" and profile.export_for_full_sync:
+        return replace(profile, export_for_full_sync=False)
+    return profile
 
 
 def page_size(spec: ConnectionSpec, profile: VendorProfile) -> int:

@@ -152,8 +152,7 @@ class GenericAdapter(EHRAdapter):
         del vendor_params
         return None
 
-    @property
-    def profile(self) -> VendorProfile:
+    def vendor_profile(self) -> VendorProfile:
         """The server's declared profile (read once per adapter)."""
         if self._resolved is None:
             self._resolved = profile_from_server(self.client.capabilities(), self._smart())

@@ -52,8 +52,7 @@ class NextGenAdapter(EHRAdapter):
 
     PROFILE = PROFILE
 
-    @property
-    def profile(self) -> VendorProfile:
+    def vendor_profile(self) -> VendorProfile:
         """The product's profile."""
         return self.known_profile(self.spec.vendor_params)
 

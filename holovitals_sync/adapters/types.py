@@ -31,6 +31,8 @@ class ConnectionSpec:
         page_size: `_count` override (capped by the vendor's limit).
         page_size_learned: The largest page this server was seen to honour (None: not yet).
         streams: Searches one fetch runs at once (parallel streams of one job).
+        full_sync_via: "export" (the profile decides) or "search" (never `$export` for a
+            full sync).
         gate: Limits the connection's requests in flight across processes (None: no limit).
         timeout: Read timeout in seconds.
         connect_timeout: Connect timeout in seconds.
@@ -54,6 +56,7 @@ class ConnectionSpec:
     page_size: int | None = None
     page_size_learned: int | None = None
     streams: int = 1
+    full_sync_via: str = "export"
     gate: RequestGate | None = field(default=None, repr=False, compare=False)
     timeout: float = 60.0
     connect_timeout: float = 10.0

@@ -34,6 +34,10 @@ class EHRConnectionBase(SQLModel):
     page_size: int | None = Field(default=None, ge=10, le=10_000)
     # Resource types one sync job pages at once (each counts against concurrency_limit).
     stream_limit: int = Field(default=4, ge=1, le=16)
+    # How a full sync reads the EHR: "export" (Bulk Data `$export` where the server offers
+    # it and the vendor means it for full syncs, else paged search) or "search" (always paged
+    # search; faster on a server that pages quickly but exports slowly).
+    full_sync_via: str = Field(default="export", max_length=16)
     validation_mode: ValidationMode = Field(
         default=ValidationMode.LENIENT, sa_type=enum_type(ValidationMode)
     )

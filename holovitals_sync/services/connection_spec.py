@@ -31,6 +31,7 @@ def connection_spec(row: EHRConnection) -> ConnectionSpec:
         page_size_learned=row.page_size_learned,
         # Streams of one job count against the connection's limit of requests at once.
         streams=max(1, min(row.stream_limit, row.concurrency_limit)),
+        full_sync_via=row.full_sync_via,
         timeout=settings.http_read_timeout,
         connect_timeout=settings.http_connect_timeout,
         max_connections=settings.http_pool_size,

@@ -7,7 +7,7 @@ never returned: the public view says only whether one is set.
 from __future__ import annotations
 
 import threading
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
@@ -21,6 +21,9 @@ from . import audit
 from .crypto import decrypt, encrypt
 from .hl7 import held
 from .patches import Patch
+
+# How a full sync reads the EHR (`EHRConnection.full_sync_via`).
+FullSyncVia = Literal["export", "search"]
 
 
 def check_base_url(value: str) -> str:
@@ -57,6 +60,7 @@ class ConnectionIn(BaseModel):
     # `_count` to ask for; None: the vendor's default (1,000 for a generic server).
     page_size: int | None = Field(default=None, ge=10, le=10_000)
     stream_limit: int = Field(default=4, ge=1, le=16)
+    full_sync_via: FullSyncVia = "export"
     validation_mode: ValidationMode = ValidationMode.LENIENT
 
     @field_validator("base_url")
@@ -95,6 +99,7 @@ class ConnectionPatch(Patch):
     concurrency_limit: int | None = Field(default=None, ge=1, le=50)
     page_size: int | None = Field(default=None, ge=10, le=10_000)
     stream_limit: int | None = Field(default=None, ge=1, le=16)
+    full_sync_via: FullSyncVia | None = None
     validation_mode: ValidationMode | None = None
     status: ConnectionStatus | None = None
 
@@ -119,6 +124,7 @@ class ConnectionOut(BaseModel):
     page_size: int | None
     page_size_learned: int | None
     stream_limit: int
+    full_sync_via: FullSyncVia
     validation_mode: ValidationMode
     status: ConnectionStatus
     has_client_secret: bool

@@ -80,3 +80,19 @@ def test_generated_key_is_served_as_public_jwks(world):
     detail = world.client.get(f"/api/connections/{cid}", headers=world.headers("viewer")).json()
     assert detail["has_signing_key"] is True and detail["key_id"] == key["kid"]
     assert "PRIVATE KEY" not in str(detail)
+
+
+def test_full_sync_via_is_export_or_search(world):
+    created = _create(world)
+    assert created.json()["full_sync_via"] == "export"  # Bulk Data where offered
+    cid = created.json()["id"]
+    admin = world.headers("admin")
+    refused = world.client.patch(f"/api/connections/{cid}", json={"full_sync_via": "bulk"},
+                                 headers=admin)  # fmt: skip
+    assert refused.status_code == 422
+    assert {f["field"] for f in refused.json()["error"]["fields"]} == {"body.full_sync_via"}
+    changed = world.client.patch(f"/api/connections/{cid}", json={"full_sync_via": "search"},
+                                 headers=admin)  # fmt: skip
+    assert changed.status_code == 200
+    shown = world.client.get(f"/api/connections/{cid}", headers=world.headers("viewer"))
+    assert shown.json()["full_sync_via"] == "search"

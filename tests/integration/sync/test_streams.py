@@ -84,3 +84,36 @@ def test_a_killed_worker_resumes_every_stream_where_it_was(connection, ehr, work
     expected = sandbox_hashes(ehr)
     assert local_hashes(connection.id) == expected
     assert _stored(connection.id) == len(expected)  # nothing stored twice
+
+
+def _exports(ehr) -> int:
+    return sum("$export" in r["path"] for r in ehr.stats()["recent"])
+
+
+def test_a_connection_set_to_search_pages_its_full_sync(connection, ehr, workers):
+    """The sandbox offers `$export`, so a full sync exports by default; a connection set to
+    search pages every type instead (a server that exports slowly), and stores the same."""
+    from holovitals_sync.services.connections import ConnectionPatch, update_connection
+    from tests.factories import SYSTEM
+
+    workers.start(1)
+    ehr.state.stats.reset()
+    assert wait_status(start(connection.id), "completed").status.value == "completed"
+    assert _exports(ehr) >= 1
+    exported = local_hashes(connection.id)
+    assert exported == sandbox_hashes(ehr)
+
+    with session_scope() as session:
+        row = session.get(EHRConnection, connection.id)
+        update_connection(
+            session, row=row, patch=ConnectionPatch(full_sync_via="search"), actor=SYSTEM
+        )
+    ehr.clinic_day(changes=40, seed=11)
+    ehr.state.stats.reset()
+    job = wait_status(start(connection.id), "completed", "failed", timeout=120)
+    assert job.status.value == "completed", job.last_error
+    assert _exports(ehr) == 0
+    searched = {r["path"].rsplit("/", 1)[-1] for r in ehr.stats()["recent"] if r["method"] == "GET"}
+    assert {"Patient", "Observation", "Encounter"} <= searched
+    assert job.fetched >= len(exported)
+    assert local_hashes(connection.id) == sandbox_hashes(ehr)
