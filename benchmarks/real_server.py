@@ -16,7 +16,8 @@ other on the same server and data:
 - `full_sync_rps_<n>w`: our full sync (`holovitals-sync`'s engine, real `rq worker`
   processes, SQLite) with n workers, from the job's start to its end; each line gives its
   ratio to the fhirpy script and to the ceiling of the plan it used (export where the
-  server offers it, else paging).
+  server offers it, else paging). `full_sync_rps_<n>w_search`: the same with the
+  connection's `full_sync_via` set to "search" (paged, never `$export`).
 
 Each line also says how many cores the server kept busy (`server_cores`) and the whole
 machine (`machine_cores_busy` of `cores`) over that measurement: the server and our sync
@@ -228,23 +229,25 @@ def export_ceiling(base: str) -> tuple[int, float] | None:
     return count, time.perf_counter() - began
 
 
-def our_sync(server: Sekmet, tmp: str, workers: int) -> tuple[int, float, str]:
-    """One full sync by `workers` workers into a fresh SQLite database."""
+def our_sync(server: Sekmet, tmp: str, workers: int, via: str) -> tuple[int, float, str]:
+    """One full sync by `workers` workers into a fresh SQLite database (`via`: the
+    connection's `full_sync_via`)."""
     from holovitals_sync.db import session_scope
     from holovitals_sync.models import AuthMethod, SyncJob
     from holovitals_sync.services import audit
     from holovitals_sync.services.connections import ConnectionIn, create_connection
 
-    db = Path(tmp) / f"sync-{workers}w.db"
+    db = Path(tmp) / f"sync-{workers}w-{via}.db"
     bench.configure(f"sqlite:///{db}", tmp)
     data = ConnectionIn(
-        name=f"real-{workers}",
+        name=f"real-{workers}-{via}",
         vendor="generic",
         base_url=server.base,
         auth_method=AuthMethod.NONE,
         scopes="system/*.read",
         concurrency_limit=STREAMS,
         stream_limit=STREAMS,
+        full_sync_via=via,
     )
     with session_scope() as session:
         cid = create_connection(session, data=data, actor=audit.Actor.system("bench")).id
@@ -323,26 +326,40 @@ def run(server: Sekmet, tmp: str, worker_counts: list[int]) -> None:
     if exported:
         emit("export_ceiling_rps", export or 0.0, "resources/s", exported[0], seconds=exported[1])
     for workers in worker_counts:
-        if workers > 1:  # a full sync this size is shared by the workers (child jobs)
-            os.environ["HOLOVITALS_SYNC_SPLIT_ABOVE"] = "1"
-        with CpuMeter(server) as cpu:
-            count, seconds, plan = our_sync(server, tmp, workers)
-        os.environ.pop("HOLOVITALS_SYNC_SPLIT_ABOVE", None)
-        rate = count / seconds
-        ceiling = export if plan.startswith("export") and export else paging
-        emit(
-            f"full_sync_rps_{workers}w",
-            rate,
-            "resources/s",
-            count,
-            seconds=seconds,
-            plan=plan,
-            vs_fhirpy_script=rate / script,
-            vs_ceiling=rate / ceiling,
-            target_vs_fhirpy=2.0,
-            target_vs_ceiling=0.8,
-            **cpu.figures,
-        )
+        for via in ("export", "search"):
+            _our_line(server, tmp, workers, via, script, {"export": export, "paging": paging})
+
+
+def _our_line(
+    server: Sekmet,
+    tmp: str,
+    workers: int,
+    via: str,
+    script: float,
+    ceilings: dict[str, float | None],
+) -> None:
+    if workers > 1:  # a full sync this size is shared by the workers (child jobs)
+        os.environ["HOLOVITALS_SYNC_SPLIT_ABOVE"] = "1"
+    with CpuMeter(server) as cpu:
+        count, seconds, plan = our_sync(server, tmp, workers, via)
+    os.environ.pop("HOLOVITALS_SYNC_SPLIT_ABOVE", None)
+    rate = count / seconds
+    ceiling = ceilings["export"] if plan.startswith("export") else None
+    ceiling = ceiling or ceilings["paging"] or rate
+    emit(
+        f"full_sync_rps_{workers}w" + ("" if via == "export" else "_search"),
+        rate,
+        "resources/s",
+        count,
+        seconds=seconds,
+        full_sync_via=via,
+        plan=plan,
+        vs_fhirpy_script=rate / script,
+        vs_ceiling=rate / ceiling,
+        target_vs_fhirpy=2.0,
+        target_vs_ceiling=0.8,
+        **cpu.figures,
+    )
 
 
 if __name__ == "__main__":
