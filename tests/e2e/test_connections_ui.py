@@ -62,6 +62,7 @@ def _set_schedule(page: Page) -> None:
     ]
     assert all(int(m) % 15 == 0 for m in minutes), minutes
     page.fill("#schedule-concurrency", "3")
+    _choose(page, "#schedule-full-sync", "Paged search")
     page.click("#schedule-save")
 
 
@@ -126,6 +127,7 @@ def test_admin_adds_tests_schedules_and_transforms(demo_app, page: Page):
     api = demo_app.api_client("admin")
     saved = next(c for c in api.get("/connections").json() if c["name"] == name)
     assert (saved["sync_schedule"], saved["concurrency_limit"]) == ("*/15 * * * *", 3)
+    assert saved["full_sync_via"] == "search"
     assert saved["has_client_secret"] and saved["has_signing_key"]
     assert DEMO_CLIENT[1] not in api.get(f"/connections/{saved['id']}").text
 
@@ -170,7 +172,11 @@ def test_viewer_sees_no_mutating_control(demo_app, page: Page):
     # Values, not inputs: nothing on the page invites a change a viewer cannot make.
     expect(page.locator("#schedule-cron")).to_be_visible()
     expect(page.locator("#schedule-concurrency")).to_be_visible()
+    expect(page.locator("#schedule-full-sync")).to_have_text(
+        "Bulk Data export where offered", timeout=WAIT
+    )
     assert page.locator("input#schedule-cron, input#schedule-concurrency").count() == 0
+    assert page.locator("button#schedule-full-sync").count() == 0
     for control in (
         "#connection-add",
         ".edit-button",

@@ -6,6 +6,7 @@ import reflex as rx
 
 from ..state.connections import ConnectionsState
 from ..state.session import SessionState
+from ..views.connections import FULL_SYNC_VIA
 from .layout import admin_only, operator_only
 
 STEP_LABELS = {
@@ -126,6 +127,10 @@ def _error(name: str) -> rx.Component:
     )
 
 
+FULL_SYNC_HELP = (
+    "Bulk Data export suits large populations and vendors that mean it for full syncs; "
+    "paged search is faster on a server that pages quickly but exports slowly."
+)
 SWEEP_HELP = (
     "Lists the EHR's ids to find records it deleted without saying so; runs "
     "for active connections that have synced."
@@ -177,6 +182,19 @@ def _schedule_inputs() -> rx.Component:
             _error("sweep"),
             spacing="1",
         ),
+        rx.vstack(
+            rx.text("Full sync reads the EHR by", size="2"),
+            rx.select.root(
+                rx.select.trigger(id="schedule-full-sync", title=FULL_SYNC_HELP),
+                rx.select.content(
+                    *(rx.select.item(label, value=value) for value, label in FULL_SYNC_VIA.items())
+                ),
+                value=ConnectionsState.full_sync_via,
+                on_change=ConnectionsState.set_full_sync_via,
+            ),
+            _error("full_sync_via"),
+            spacing="1",
+        ),
         rx.button("Save schedule", on_click=ConnectionsState.save_schedule, id="schedule-save"),
         spacing="3",
         align="start",
@@ -199,6 +217,16 @@ def _schedule_values() -> rx.Component:
             rx.text("Jobs at once", size="2", color_scheme="gray"),
             rx.text(
                 ConnectionsState.concurrency, size="2", weight="medium", id="schedule-concurrency"
+            ),
+            spacing="1",
+        ),
+        rx.vstack(
+            rx.text("Full sync by", size="2", color_scheme="gray", title=FULL_SYNC_HELP),
+            rx.text(
+                rx.match(ConnectionsState.full_sync_via, *FULL_SYNC_VIA.items(), ""),
+                size="2",
+                weight="medium",
+                id="schedule-full-sync",
             ),
             spacing="1",
         ),

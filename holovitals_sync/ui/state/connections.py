@@ -48,7 +48,7 @@ def _detail(connection_id: int) -> dict[str, Any] | None:
         jwks = service.public_jwks(row)
         return {"row": views.to_row(row), "jwks": jwks if jwks["keys"] else None,
                 "schedule": row.sync_schedule or "", "concurrency": str(row.concurrency_limit),
-                "sweep": row.sweep_schedule or "",
+                "sweep": row.sweep_schedule or "", "full_sync_via": row.full_sync_via,
                 "vendor": row.vendor.value, "values": forms.initial_values(row.vendor.value, row),
                 "has_secret": row.credentials_encrypted is not None}  # fmt: skip
 
@@ -94,10 +94,17 @@ def _generate(connection_id: int, alg: str, actor: Actor) -> dict[str, Any] | No
 
 
 def _save_schedule(
-    connection_id: int, expression: str, concurrency: str, actor: Actor, *, sweep: str | None = None
+    connection_id: int,
+    expression: str,
+    concurrency: str,
+    actor: Actor,
+    *,
+    sweep: str | None = None,
+    full_sync_via: str | None = None,
 ) -> dict[str, str]:
-    """Save the schedule card: `sweep` is the id sweep's cron (blank: off; None: as is)."""
-    patch, errors = views.schedule_patch(expression, concurrency, sweep)
+    """Save the schedule card: `sweep` is the id sweep's cron (blank: off) and
+    `full_sync_via` how full syncs read the EHR; None leaves either as it is."""
+    patch, errors = views.schedule_patch(expression, concurrency, sweep, full_sync_via)
     if patch is None:
         return errors
     with session_scope() as db:
@@ -168,6 +175,8 @@ class ConnectionsState(rx.State):
     # The id sweep that finds records the EHR deleted without saying so ("": off).
     sweep_expr: str = ""
     next_sweep: str = ""
+    # How a full sync reads the EHR: "export" (Bulk Data where offered) or "search".
+    full_sync_via: str = "export"
 
     # -- the list ----------------------------------------------------------------------
 
@@ -223,6 +232,7 @@ class ConnectionsState(rx.State):
         self.jwks_link = jwks_url(connection_id)
         self.schedule_expr, self.concurrency = detail["schedule"], detail["concurrency"]
         self.sweep_expr, self.schedule_errors = detail["sweep"], {}
+        self.full_sync_via = detail["full_sync_via"]
         self._preview()
         self._preview_sweep()
         return RulesState.load_for(connection_id)
@@ -391,13 +401,19 @@ class ConnectionsState(rx.State):
                                 if k != "concurrency"}  # fmt: skip
 
     @rx.event
+    def set_full_sync_via(self, value: str) -> None:
+        if value in views.FULL_SYNC_VIA:
+            self.full_sync_via = value
+
+    @rx.event
     @requires(Role.ADMIN)
     async def save_schedule(self) -> Event:
         if not self.selected_id:
             return None
         errors = await asyncio.to_thread(_save_schedule, self.selected_id, self.schedule_expr,
                                          self.concurrency, acting().actor,
-                                         sweep=self.sweep_expr)  # fmt: skip
+                                         sweep=self.sweep_expr,
+                                         full_sync_via=self.full_sync_via)  # fmt: skip
         self.schedule_errors = errors
         if errors:
             return None

@@ -104,12 +104,22 @@ def schedule_preview(
     return SchedulePreview("", runs)
 
 
+# How a full sync reads the EHR, as the schedule card offers it (`full_sync_via`).
+FULL_SYNC_VIA = {
+    "export": "Bulk Data export where offered",
+    "search": "Paged search",
+}
+
+
 def schedule_patch(
-    expression: str, concurrency: str, sweep: str | None = None
+    expression: str, concurrency: str, sweep: str | None = None, full_sync_via: str | None = None
 ) -> tuple[ConnectionPatch | None, dict[str, str]]:
     """The schedule form as a patch, or messages per field ("schedule", "concurrency",
-    "sweep"). `sweep` is the id sweep's cron (blank: off; None: left as it is)."""
+    "sweep", "full_sync_via"). `sweep` is the id sweep's cron (blank: off) and
+    `full_sync_via` "export" or "search"; None leaves either as it is."""
     errors: dict[str, str] = {}
+    if full_sync_via is not None and full_sync_via not in FULL_SYNC_VIA:
+        errors["full_sync_via"] = "export or search"
     preview = schedule_preview(expression, count=1)
     if preview.error:
         errors["schedule"] = preview.error
@@ -130,4 +140,6 @@ def schedule_patch(
     }
     if sweep is not None:
         fields["sweep_schedule"] = sweep.strip() or None
+    if full_sync_via is not None:
+        fields["full_sync_via"] = full_sync_via
     return ConnectionPatch(**fields), {}

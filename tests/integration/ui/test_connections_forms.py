@@ -302,3 +302,22 @@ def test_typed_values_stay_on_the_server():
     }
     fields = forms.form_fields("generic", values, {})
     assert "typed-secret" not in str(fields)
+
+
+def test_full_sync_via_is_chosen_on_the_schedule_card(db):
+    with session_scope() as session:
+        row_id = make_connection(session).id
+    assert _save_schedule(row_id, "", "2", SYSTEM, full_sync_via="bulk") == {
+        "full_sync_via": "export or search"
+    }
+    with session_scope() as session:
+        assert session.get(EHRConnection, row_id).full_sync_via == "export"  # nothing stored
+    assert _save_schedule(row_id, "", "2", SYSTEM, full_sync_via="search") == {}
+    with session_scope() as session:
+        assert session.get(EHRConnection, row_id).full_sync_via == "search"
+        last = session.exec(select(AuditLog).order_by(AuditLog.seq.desc())).first()
+        assert last.details == {"fields": ["concurrency_limit", "full_sync_via", "sync_schedule"]}
+    # A caller that leaves it out leaves it as it is.
+    assert _save_schedule(row_id, "", "2", SYSTEM) == {}
+    with session_scope() as session:
+        assert session.get(EHRConnection, row_id).full_sync_via == "search"

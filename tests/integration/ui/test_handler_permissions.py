@@ -300,6 +300,7 @@ UI_ONLY: dict[str, Call] = {
     "ConnectionsState.set_schedule_expr": Call(lambda w: ("0 * * * *",)),
     "ConnectionsState.set_concurrency": Call(lambda w: ("3",)),
     "ConnectionsState.set_sweep_expr": Call(lambda w: ("15 3 * * *",)),
+    "ConnectionsState.set_full_sync_via": Call(lambda w: ("search",)),
     "RecordState.set_open": Call(lambda w: (False,)),
     "RulesState.set_editor_value": Call(lambda w: ("description", "d")),
     "RulesState.set_editor_open": Call(lambda w: (False,)),
