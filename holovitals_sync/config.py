@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     audit_key: str | None = None
 
     sync_batch_size: int = Field(100, ge=1, le=10_000)
-    # Bulk Data NDJSON lines are already on hand: larger batches amortise each commit.
+    # A full sync (Bulk Data NDJSON or pages) reads a whole population: larger batches
+    # amortise each batch's fixed work and commit (services/orchestration/inbound.py).
     sync_bulk_batch_size: int = Field(1000, ge=1, le=10_000)
     # A full sync larger than this (resources, estimated) is cut into child jobs that every
     # free sync worker helps with: per type, per block of patients, per export files.

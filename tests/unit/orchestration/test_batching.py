@@ -1,9 +1,15 @@
-"""Batches commit only checkpoints whose pages they fully cover; upsert rows are deduplicated."""
+"""Batches commit only checkpoints whose pages they fully cover; upsert rows are deduplicated;
+a full sync batches by the bulk size."""
 
 from __future__ import annotations
 
+import pytest
+
 from holovitals_sync.adapters import FetchedPage
+from holovitals_sync.config import get_settings
+from holovitals_sync.models import JobType, SyncJob
 from holovitals_sync.services.orchestration.batching import batches
+from holovitals_sync.services.orchestration.inbound import batch_size_for
 from holovitals_sync.services.orchestration.prefetch import prefetched
 from holovitals_sync.services.orchestration.upsert import dedupe, patient_ref
 
@@ -58,3 +64,24 @@ def test_dedupe_and_patient_refs():
     unique = dedupe(rows)
     assert [r.get("v") for r in unique] == [2, None]
     assert [patient_ref(r) for r in unique] == ["Patient/p", "Patient/p"]
+
+
+@pytest.mark.parametrize(
+    ("job_type", "expected"),
+    [
+        (JobType.FULL, 700),  # export or pages: a whole population
+        (JobType.INCREMENTAL, 70),
+        (JobType.PATIENT, 70),
+        (JobType.RESOURCE, 70),
+    ],
+)
+def test_a_full_sync_batches_by_the_bulk_size_whatever_it_reads(
+    job_type: JobType, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOLOVITALS_SYNC_BATCH_SIZE", "70")
+    monkeypatch.setenv("HOLOVITALS_SYNC_BULK_BATCH_SIZE", "700")
+    get_settings.cache_clear()
+    try:
+        assert batch_size_for(SyncJob(connection_id=1, job_type=job_type)) == expected
+    finally:
+        get_settings.cache_clear()
