@@ -23,6 +23,7 @@ class AlertKind(StrEnum):
     SUBSCRIPTION_DISABLED = "subscription_disabled"  # outbound webhook switched off
     CONFLICT_BACKLOG = "conflict_backlog"  # open high-severity conflicts of a connection
     FEED_SILENT = "feed_silent"  # an HL7 v2 feed that normally talks fell silent by day
+    HL7_HELD = "hl7_held"  # ADT messages held until their connection's settings are fixed
 
 
 class AlertStatus(StrEnum):

@@ -57,6 +57,7 @@ ALERT_KINDS = {
     "subscription_disabled": "Webhook switched off",
     "conflict_backlog": "Conflict backlog",
     "feed_silent": "HL7 feed silent",
+    "hl7_held": "HL7 messages held",
 }
 _QUEUE = re.compile(r"queue:(?P<family>[\w-]+)")
 _FAILURES = re.compile(r"connection:(?P<id>\d+):(?P<job_type>\w+):failures")

@@ -24,6 +24,8 @@ from ...models import (
     Conflict,
     ConflictStatus,
     HL7Feed,
+    HL7Message,
+    InboundStatus,
     JobStatus,
     Severity,
     SyncJob,
@@ -31,6 +33,7 @@ from ...models import (
 )
 from ...models.types import utcnow
 from ..hl7 import stats as hl7_stats
+from ..hl7.held import HELD
 from .thresholds import MAX_STREAK, Thresholds
 
 # Failure streaks and usual durations look at jobs created this recently, so the query stays
@@ -295,6 +298,36 @@ def feed_silent(ctx: Context) -> list[Finding]:
     return found
 
 
+def hl7_held(ctx: Context) -> list[Finding]:
+    """ADT messages held for their connection's settings (`hl7.held`): acknowledged to the
+    hospital, which will not send them again, and processed only once an administrator
+    fixes and saves the connection. Nothing else tells anyone they are waiting."""
+    found = []
+    for connection_id in sorted(set(ctx.session.exec(select(HL7Feed.connection_id)))):
+        # On the (connection, status) index: only the connection's failed messages are read.
+        held = ctx.session.exec(
+            select(sa.func.count()).where(
+                HL7Message.connection_id == connection_id,
+                HL7Message.status == InboundStatus.FAILED,
+                sa.func.substr(HL7Message.outcome, 1, len(HELD)) == HELD,
+            )
+        ).one()
+        if held:
+            found.append(
+                Finding(
+                    AlertKind.HL7_HELD,
+                    f"connection:{connection_id}:hl7-held",
+                    Severity.HIGH,
+                    f"{held} HL7 messages of connection {connection_id} are held for its "
+                    "settings (see their outcome); fix the connection and save it to "
+                    "process them",
+                    connection_id=connection_id,
+                    refs={"connection_id": connection_id},
+                )
+            )
+    return found
+
+
 CHECKS: dict[AlertKind, Callable[[Context], list[Finding]]] = {
     AlertKind.QUEUE_DEPTH: queue_depth,
     AlertKind.JOB_FAILURES: job_failures,
@@ -302,4 +335,5 @@ CHECKS: dict[AlertKind, Callable[[Context], list[Finding]]] = {
     AlertKind.SUBSCRIPTION_DISABLED: subscriptions_disabled,
     AlertKind.CONFLICT_BACKLOG: conflict_backlog,
     AlertKind.FEED_SILENT: feed_silent,
+    AlertKind.HL7_HELD: hl7_held,
 }

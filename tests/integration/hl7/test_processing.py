@@ -1,14 +1,19 @@
 """ADT events become work, against the sandbox EHR and real RQ workers: an admission or an
 update syncs the patient PID-3 names (found by identifier search), a burst makes one sync,
-cancellations are recorded, a merge marks the merged patient and syncs the survivor."""
+cancellations are recorded, a merge marks the merged patient and syncs the survivor, and
+messages held for their connection's settings raise an alert until it is saved."""
 
 from __future__ import annotations
 
 import pytest
 from sqlmodel import select
 
+from holovitals_sync.config import load_settings
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import (
+    Alert,
+    AlertKind,
+    AlertStatus,
     HL7Message,
     InboundStatus,
     JobStatus,
@@ -17,6 +22,7 @@ from holovitals_sync.models import (
     SyncedRecord,
     SyncJob,
 )
+from holovitals_sync.services.alerts import evaluate
 from tests.factories import make_connection
 from tests.integration.webhooks.conftest import Workers
 from tests.waiting import wait_for
@@ -182,12 +188,20 @@ def keyless_feed(hl7_db, sandbox) -> tuple[int, object]:
     return cid, sandbox
 
 
+def _held_alerts(redis_client) -> list[Alert]:
+    settings = load_settings(alert_queue_depth=10_000)
+    with session_scope() as session:
+        evaluate(session, redis_client, settings)
+    with session_scope() as session:
+        return list(session.exec(select(Alert).where(Alert.kind == AlertKind.HL7_HELD)))
+
+
 def test_a_connection_missing_a_setting_holds_its_messages_until_it_is_saved(
-    keyless_feed, listener, workers
+    keyless_feed, listener, workers, redis_client
 ):
     """SMART Backend Services without a key: no retry can help, so the messages fail at once
-    with the setting named, and saving the connection processes them (they were acknowledged,
-    and the hospital will not send them again)."""
+    with the setting named, an alert says they are held, and saving the connection processes
+    them (they were acknowledged, and the hospital will not send them again) and closes it."""
     from holovitals_sync.models import AuditLog, AuthMethod, EHRConnection
     from holovitals_sync.services.connections import ConnectionPatch, update_connection
     from holovitals_sync.services.hl7.held import HELD
@@ -202,6 +216,13 @@ def test_a_connection_missing_a_setting_holds_its_messages_until_it_is_saved(
     assert all(r.outcome.startswith(HELD) for r in rows), [r.outcome for r in rows]
     assert "private key" in rows[0].outcome  # the setting, named
     assert _jobs(cid) == []
+    [alert] = _held_alerts(redis_client)
+    assert (alert.status, alert.connection_id, alert.subject) == (
+        AlertStatus.OPEN,
+        cid,
+        f"connection:{cid}:hl7-held",
+    )
+    assert alert.message.startswith(f"2 HL7 messages of connection {cid} are held")
 
     with session_scope() as session:
         row = session.get(EHRConnection, cid)
@@ -224,3 +245,5 @@ def test_a_connection_missing_a_setting_holds_its_messages_until_it_is_saved(
     with session_scope() as session:
         audit = session.exec(select(AuditLog).where(AuditLog.action == "connection.update")).one()
     assert audit.details["hl7_messages_released"] == 2
+    [closed] = _held_alerts(redis_client)
+    assert closed.id == alert.id and closed.status == AlertStatus.CLOSED
