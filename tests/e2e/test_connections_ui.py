@@ -63,6 +63,12 @@ def _set_schedule(page: Page) -> None:
     assert all(int(m) % 15 == 0 for m in minutes), minutes
     page.fill("#schedule-concurrency", "3")
     _choose(page, "#schedule-full-sync", "Paged search")
+    page.fill("#schedule-page-size", "5")
+    page.fill("#schedule-streams", "2")
+    page.click("#schedule-save")
+    expect(page.locator("#error-page_size")).to_contain_text("10 to 10000", timeout=WAIT)
+    page.fill("#schedule-page-size", "500")
+    expect(page.locator("#error-page_size")).to_have_count(0, timeout=WAIT)
     page.click("#schedule-save")
 
 
@@ -127,7 +133,7 @@ def test_admin_adds_tests_schedules_and_transforms(demo_app, page: Page):
     api = demo_app.api_client("admin")
     saved = next(c for c in api.get("/connections").json() if c["name"] == name)
     assert (saved["sync_schedule"], saved["concurrency_limit"]) == ("*/15 * * * *", 3)
-    assert saved["full_sync_via"] == "search"
+    assert (saved["full_sync_via"], saved["page_size"], saved["stream_limit"]) == ("search", 500, 2)
     assert saved["has_client_secret"] and saved["has_signing_key"]
     assert DEMO_CLIENT[1] not in api.get(f"/connections/{saved['id']}").text
 
@@ -175,7 +181,10 @@ def test_viewer_sees_no_mutating_control(demo_app, page: Page):
     expect(page.locator("#schedule-full-sync")).to_have_text(
         "Bulk Data export where offered", timeout=WAIT
     )
-    assert page.locator("input#schedule-cron, input#schedule-concurrency").count() == 0
+    expect(page.locator("#schedule-streams")).to_have_text(re.compile(r"^\d+$"), timeout=WAIT)
+    expect(page.locator("#schedule-page-size")).to_be_visible()
+    inputs = "input#schedule-cron, input#schedule-concurrency, input#schedule-page-size"
+    assert page.locator(f"{inputs}, input#schedule-streams").count() == 0
     assert page.locator("button#schedule-full-sync").count() == 0
     for control in (
         "#connection-add",

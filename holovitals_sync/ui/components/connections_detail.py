@@ -131,6 +131,11 @@ FULL_SYNC_HELP = (
     "Bulk Data export suits large populations and vendors that mean it for full syncs; "
     "paged search is faster on a server that pages quickly but exports slowly."
 )
+PAGING_HELP = (
+    "The _count asked for (blank: the vendor's; a server that honours less is remembered), "
+    "and how many resource types one sync pages at once, each counting against the jobs "
+    "at once."
+)
 SWEEP_HELP = (
     "Lists the EHR's ids to find records it deleted without saying so; runs "
     "for active connections that have synced."
@@ -182,6 +187,7 @@ def _schedule_inputs() -> rx.Component:
             _error("sweep"),
             spacing="1",
         ),
+        _paging_inputs(),
         rx.vstack(
             rx.text("Full sync reads the EHR by", size="2"),
             rx.select.root(
@@ -199,6 +205,80 @@ def _schedule_inputs() -> rx.Component:
         spacing="3",
         align="start",
     )
+
+
+def _learned() -> rx.Component:
+    return rx.cond(
+        ConnectionsState.page_size_learned != "",
+        rx.text(
+            "this server honours ",
+            ConnectionsState.page_size_learned,
+            size="1",
+            color_scheme="gray",
+            id="schedule-page-size-learned",
+        ),
+    )
+
+
+def _paging_inputs() -> rx.Component:
+    """Page size and parallel streams, for administrators."""
+    return rx.hstack(
+        rx.vstack(
+            rx.text("Page size (blank: the vendor's)", size="2"),
+            rx.input(
+                value=ConnectionsState.page_size,
+                on_change=ConnectionsState.set_page_size,
+                type="number",
+                min=10,
+                max=10_000,
+                id="schedule-page-size",
+                width="8em",
+                title=PAGING_HELP,
+            ),  # fmt: skip
+            _learned(),
+            _error("page_size"),
+            spacing="1",
+        ),
+        rx.vstack(
+            rx.text("Types paged at once", size="2"),
+            rx.input(
+                value=ConnectionsState.streams,
+                on_change=ConnectionsState.set_streams,
+                type="number",
+                min=1,
+                max=16,
+                id="schedule-streams",
+                width="6em",
+                title=PAGING_HELP,
+            ),  # fmt: skip
+            _error("streams"),
+            spacing="1",
+        ),
+        spacing="4",
+        align="start",
+        wrap="wrap",
+    )
+
+
+def _paging_values() -> list[rx.Component]:
+    return [
+        rx.vstack(
+            rx.text("Page size", size="2", color_scheme="gray", title=PAGING_HELP),
+            rx.text(
+                rx.cond(ConnectionsState.page_size != "", ConnectionsState.page_size, "vendor's"),
+                size="2",
+                weight="medium",
+                id="schedule-page-size",
+            ),
+            _learned(),
+            spacing="1",
+        ),
+        rx.vstack(
+            rx.text("Types paged at once", size="2", color_scheme="gray", title=PAGING_HELP),
+            rx.text(ConnectionsState.streams, size="2", weight="medium", id="schedule-streams"),
+            spacing="1",
+        ),
+    ]
 
 
 def _schedule_values() -> rx.Component:
@@ -220,6 +300,7 @@ def _schedule_values() -> rx.Component:
             ),
             spacing="1",
         ),
+        *_paging_values(),
         rx.vstack(
             rx.text("Full sync by", size="2", color_scheme="gray", title=FULL_SYNC_HELP),
             rx.text(

@@ -49,6 +49,8 @@ def _detail(connection_id: int) -> dict[str, Any] | None:
         return {"row": views.to_row(row), "jwks": jwks if jwks["keys"] else None,
                 "schedule": row.sync_schedule or "", "concurrency": str(row.concurrency_limit),
                 "sweep": row.sweep_schedule or "", "full_sync_via": row.full_sync_via,
+                "page_size": str(row.page_size or ""), "streams": str(row.stream_limit),
+                "page_size_learned": str(row.page_size_learned or ""),
                 "vendor": row.vendor.value, "values": forms.initial_values(row.vendor.value, row),
                 "has_secret": row.credentials_encrypted is not None}  # fmt: skip
 
@@ -101,10 +103,15 @@ def _save_schedule(
     *,
     sweep: str | None = None,
     full_sync_via: str | None = None,
+    page_size: str | None = None,
+    streams: str | None = None,
 ) -> dict[str, str]:
-    """Save the schedule card: `sweep` is the id sweep's cron (blank: off) and
-    `full_sync_via` how full syncs read the EHR; None leaves either as it is."""
-    patch, errors = views.schedule_patch(expression, concurrency, sweep, full_sync_via)
+    """Save the schedule card: `sweep` is the id sweep's cron (blank: off), `full_sync_via`
+    how full syncs read the EHR, `page_size` and `streams` how it pages (see
+    `views.schedule_patch`); None leaves any of them as it is."""
+    patch, errors = views.schedule_patch(
+        expression, concurrency, sweep, full_sync_via, page_size=page_size, streams=streams
+    )
     if patch is None:
         return errors
     with session_scope() as db:
@@ -177,6 +184,11 @@ class ConnectionsState(rx.State):
     next_sweep: str = ""
     # How a full sync reads the EHR: "export" (Bulk Data where offered) or "search".
     full_sync_via: str = "export"
+    # The `_count` asked for ("": the vendor's), what the server turned out to honour ("":
+    # nothing learned), and how many types one sync pages at once.
+    page_size: str = ""
+    page_size_learned: str = ""
+    streams: str = "4"
 
     # -- the list ----------------------------------------------------------------------
 
@@ -233,6 +245,8 @@ class ConnectionsState(rx.State):
         self.schedule_expr, self.concurrency = detail["schedule"], detail["concurrency"]
         self.sweep_expr, self.schedule_errors = detail["sweep"], {}
         self.full_sync_via = detail["full_sync_via"]
+        self.page_size, self.streams = detail["page_size"], detail["streams"]
+        self.page_size_learned = detail["page_size_learned"]
         self._preview()
         self._preview_sweep()
         return RulesState.load_for(connection_id)
@@ -401,6 +415,18 @@ class ConnectionsState(rx.State):
                                 if k != "concurrency"}  # fmt: skip
 
     @rx.event
+    def set_page_size(self, value: str) -> None:
+        self.page_size = value[:6]
+        self.schedule_errors = {k: v for k, v in self.schedule_errors.items()
+                                if k != "page_size"}  # fmt: skip
+
+    @rx.event
+    def set_streams(self, value: str) -> None:
+        self.streams = value[:3]
+        self.schedule_errors = {k: v for k, v in self.schedule_errors.items()
+                                if k != "streams"}  # fmt: skip
+
+    @rx.event
     def set_full_sync_via(self, value: str) -> None:
         if value in views.FULL_SYNC_VIA:
             self.full_sync_via = value
@@ -413,7 +439,9 @@ class ConnectionsState(rx.State):
         errors = await asyncio.to_thread(_save_schedule, self.selected_id, self.schedule_expr,
                                          self.concurrency, acting().actor,
                                          sweep=self.sweep_expr,
-                                         full_sync_via=self.full_sync_via)  # fmt: skip
+                                         full_sync_via=self.full_sync_via,
+                                         page_size=self.page_size,
+                                         streams=self.streams)  # fmt: skip
         self.schedule_errors = errors
         if errors:
             return None

@@ -112,11 +112,19 @@ FULL_SYNC_VIA = {
 
 
 def schedule_patch(
-    expression: str, concurrency: str, sweep: str | None = None, full_sync_via: str | None = None
+    expression: str,
+    concurrency: str,
+    sweep: str | None = None,
+    full_sync_via: str | None = None,
+    *,
+    page_size: str | None = None,
+    streams: str | None = None,
 ) -> tuple[ConnectionPatch | None, dict[str, str]]:
     """The schedule form as a patch, or messages per field ("schedule", "concurrency",
-    "sweep", "full_sync_via"). `sweep` is the id sweep's cron (blank: off) and
-    `full_sync_via` "export" or "search"; None leaves either as it is."""
+    "sweep", "full_sync_via", "page_size", "streams"). `sweep` is the id sweep's cron
+    (blank: off), `full_sync_via` "export" or "search", `page_size` the `_count` to ask for
+    (blank: the vendor's) and `streams` the types one sync pages at once; None leaves any
+    of them as it is."""
     errors: dict[str, str] = {}
     if full_sync_via is not None and full_sync_via not in FULL_SYNC_VIA:
         errors["full_sync_via"] = "export or search"
@@ -125,21 +133,44 @@ def schedule_patch(
         errors["schedule"] = preview.error
     if sweep is not None and (sweep_error := schedule_preview(sweep, count=1).error):
         errors["sweep"] = sweep_error
-    try:
-        limit = int(concurrency.strip())
-        if not 1 <= limit <= 50:
-            raise ValueError
-    except ValueError:
-        errors["concurrency"] = "a whole number from 1 to 50"
-        limit = 0
+    limit = _whole(concurrency, 1, 50, "concurrency", errors)
+    paging = _paging_fields(page_size, streams, errors)
     if errors:
         return None, errors
     fields: dict[str, object] = {
         "sync_schedule": expression.strip() or None,
         "concurrency_limit": limit,
+        **paging,
     }
     if sweep is not None:
         fields["sweep_schedule"] = sweep.strip() or None
     if full_sync_via is not None:
         fields["full_sync_via"] = full_sync_via
     return ConnectionPatch(**fields), {}
+
+
+def _whole(text: str, low: int, high: int, name: str, errors: dict[str, str]) -> int:
+    """`text` as a whole number from `low` to `high`, or 0 with a message under `name`."""
+    try:
+        value = int(text.strip())
+        if low <= value <= high:
+            return value
+    except ValueError:
+        pass
+    errors[name] = f"a whole number from {low} to {high}"
+    return 0
+
+
+def _paging_fields(
+    page_size: str | None, streams: str | None, errors: dict[str, str]
+) -> dict[str, object]:
+    """The page size (blank: the vendor's default, stored as None) and the stream limit."""
+    fields: dict[str, object] = {}
+    if page_size is not None:
+        text = page_size.strip()
+        fields["page_size"] = _whole(text, 10, 10_000, "page_size", errors) if text else None
+        if "page_size" in errors:
+            errors["page_size"] = "blank (the vendor's), or " + errors["page_size"]
+    if streams is not None:
+        fields["stream_limit"] = _whole(streams, 1, 16, "streams", errors)
+    return fields

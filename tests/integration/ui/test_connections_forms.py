@@ -321,3 +321,31 @@ def test_full_sync_via_is_chosen_on_the_schedule_card(db):
     assert _save_schedule(row_id, "", "2", SYSTEM) == {}
     with session_scope() as session:
         assert session.get(EHRConnection, row_id).full_sync_via == "search"
+
+
+def test_page_size_and_streams_are_set_on_the_schedule_card(db):
+    with session_scope() as session:
+        row = make_connection(session)
+        row_id = row.id
+        row.page_size_learned = 200  # what an earlier run learned of this server
+    assert _save_schedule(row_id, "", "2", SYSTEM, page_size="5", streams="17") == {
+        "page_size": "blank (the vendor's), or a whole number from 10 to 10000",
+        "streams": "a whole number from 1 to 16",
+    }
+    assert _save_schedule(row_id, "", "2", SYSTEM, page_size="lots", streams="2") == {
+        "page_size": "blank (the vendor's), or a whole number from 10 to 10000"
+    }
+    with session_scope() as session:
+        row = session.get(EHRConnection, row_id)
+        assert (row.page_size, row.stream_limit) == (None, 4)  # nothing stored
+    assert _save_schedule(row_id, "", "2", SYSTEM, page_size=" 500 ", streams="2") == {}
+    with session_scope() as session:
+        row = session.get(EHRConnection, row_id)
+        # A new page size is asked of the server anew.
+        assert (row.page_size, row.stream_limit, row.page_size_learned) == (500, 2, None)
+    # Blank goes back to the vendor's page size; left out, both stay as they are.
+    assert _save_schedule(row_id, "", "2", SYSTEM, page_size="", streams="3") == {}
+    assert _save_schedule(row_id, "", "2", SYSTEM) == {}
+    with session_scope() as session:
+        row = session.get(EHRConnection, row_id)
+        assert (row.page_size, row.stream_limit) == (None, 3)
