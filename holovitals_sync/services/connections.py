@@ -164,6 +164,9 @@ def create_connection(session: Session, *, data: ConnectionIn, actor: audit.Acto
     return row
 
 
+_ASKS_ANEW = ("page_size", "base_url")
+
+
 def update_connection(
     session: Session, *, row: EHRConnection, patch: ConnectionPatch, actor: audit.Actor
 ) -> EHRConnection:
@@ -172,9 +175,11 @@ def update_connection(
     if "name" in changes:
         _check_name(session, changes["name"], exclude_id=row.id)
     secret = changes.pop("client_secret", None)
+    # What the server was found to honour holds until the size asked for or the server
+    # changes (a form that sends every field unchanged keeps it).
+    if any(name in changes and changes[name] != getattr(row, name) for name in _ASKS_ANEW):
+        row.page_size_learned = None
     row.sqlmodel_update(changes)
-    if {"page_size", "base_url"} & changes.keys():
-        row.page_size_learned = None  # asked anew of this server
     if secret:
         row.credentials_encrypted = encrypt(secret)
     session.add(row)

@@ -338,6 +338,11 @@ def test_page_size_and_streams_are_set_on_the_schedule_card(db):
     with session_scope() as session:
         row = session.get(EHRConnection, row_id)
         assert (row.page_size, row.stream_limit) == (None, 4)  # nothing stored
+    # A save that sends the page size unchanged (the card sends every field) keeps what
+    # the server was found to honour.
+    assert _save_schedule(row_id, "0 * * * *", "2", SYSTEM, page_size="", streams="4") == {}
+    with session_scope() as session:
+        assert session.get(EHRConnection, row_id).page_size_learned == 200
     assert _save_schedule(row_id, "", "2", SYSTEM, page_size=" 500 ", streams="2") == {}
     with session_scope() as session:
         row = session.get(EHRConnection, row_id)
