@@ -63,6 +63,7 @@ _QUEUE = re.compile(r"queue:(?P<family>[\w-]+)")
 _FAILURES = re.compile(r"connection:(?P<id>\d+):(?P<job_type>\w+):failures")
 _BACKLOG = re.compile(r"connection:(?P<id>\d+):conflicts")
 _FEED = re.compile(r"connection:(?P<id>\d+):feed")
+_HELD = re.compile(r"connection:(?P<id>\d+):hl7-held")
 _JOB = re.compile(r"job:(?P<id>\d+)")
 _SUBSCRIPTION = re.compile(r"subscription:(?P<id>\d+)")
 # In stored alert messages: "connection 3", "webhook subscription 7".
@@ -88,6 +89,8 @@ def alert_title(
         return f"{connection_name(m['id'], connections)}: high-severity conflicts waiting"
     if m := _FEED.fullmatch(subject):
         return f"{connection_name(m['id'], connections)}: HL7 ADT feed silent"
+    if m := _HELD.fullmatch(subject):
+        return f"{connection_name(m['id'], connections)}: HL7 ADT messages held"
     if m := _QUEUE.fullmatch(subject):
         return f"{m['family'].capitalize()} queue: jobs piling up"
     if m := _JOB.fullmatch(subject):

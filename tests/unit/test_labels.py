@@ -22,6 +22,10 @@ def test_alert_subjects_read_as_sentences_with_names() -> None:
         labels.alert_title("connection:1:conflicts", CONNECTIONS, {})
         == "Sandbox EHR (demo): high-severity conflicts waiting"
     )
+    assert (
+        labels.alert_title("connection:1:hl7-held", CONNECTIONS, {})
+        == "Sandbox EHR (demo): HL7 ADT messages held"
+    )
     assert labels.alert_title("queue:sync", {}, {}) == "Sync queue: jobs piling up"
     assert labels.alert_title("job:42", {}, {}) == "Sync job #42 is running long"
     assert labels.alert_title("connection:9:full:failures", CONNECTIONS, {}).startswith(

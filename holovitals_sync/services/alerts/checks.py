@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from rq import Queue
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ...config import QUEUE_FAMILIES, Settings
 from ...models import (
     AlertKind,
     Conflict,
     ConflictStatus,
+    EHRConnection,
     HL7Feed,
     HL7Message,
     InboundStatus,
@@ -303,8 +304,10 @@ def hl7_held(ctx: Context) -> list[Finding]:
     hospital, which will not send them again, and processed only once an administrator
     fixes and saves the connection. Nothing else tells anyone they are waiting."""
     found = []
-    for connection_id in sorted(set(ctx.session.exec(select(HL7Feed.connection_id)))):
-        # On the (connection, status) index: only the connection's failed messages are read.
+    # Every connection, not only those with a feed mapped now: an unmapped feed's held
+    # messages still wait. Per connection, on the (connection, status) index.
+    ids = ctx.session.exec(select(col(EHRConnection.id)))
+    for connection_id in sorted(i for i in ids if i is not None):
         held = ctx.session.exec(
             select(sa.func.count()).where(
                 HL7Message.connection_id == connection_id,
@@ -313,19 +316,21 @@ def hl7_held(ctx: Context) -> list[Finding]:
             )
         ).one()
         if held:
-            found.append(
-                Finding(
-                    AlertKind.HL7_HELD,
-                    f"connection:{connection_id}:hl7-held",
-                    Severity.HIGH,
-                    f"{held} HL7 messages of connection {connection_id} are held for its "
-                    "settings (see their outcome); fix the connection and save it to "
-                    "process them",
-                    connection_id=connection_id,
-                    refs={"connection_id": connection_id},
-                )
-            )
+            found.append(_held_finding(connection_id, held))
     return found
+
+
+def _held_finding(connection_id: int, held: int) -> Finding:
+    counted = "1 HL7 message" if held == 1 else f"{held} HL7 messages"
+    return Finding(
+        AlertKind.HL7_HELD,
+        f"connection:{connection_id}:hl7-held",
+        Severity.HIGH,
+        f"{counted} of connection {connection_id} {'is' if held == 1 else 'are'} held for its "
+        "settings (see the outcome); fix the connection and save it to process them",
+        connection_id=connection_id,
+        refs={"connection_id": connection_id},
+    )
 
 
 CHECKS: dict[AlertKind, Callable[[Context], list[Finding]]] = {
