@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from ..state.connections import ConnectionsState
@@ -157,19 +159,12 @@ def _schedule_inputs() -> rx.Component:
                 _error("schedule"),
                 spacing="1",
             ),
-            rx.vstack(
-                rx.text("Jobs at once", size="2"),
-                rx.input(
-                    value=ConnectionsState.concurrency,
-                    on_change=ConnectionsState.set_concurrency,
-                    type="number",
-                    min=1,
-                    max=50,
-                    id="schedule-concurrency",
-                    width="6em",
-                ),  # fmt: skip
-                _error("concurrency"),
-                spacing="1",
+            _number_input(
+                "Jobs at once",
+                "concurrency",
+                ConnectionsState.concurrency,
+                ConnectionsState.set_concurrency,
+                (1, 50),
             ),
             spacing="4",
             align="start",
@@ -220,39 +215,57 @@ def _learned() -> rx.Component:
     )
 
 
+def _number_input(
+    label: str,
+    name: str,
+    value: Any,
+    on_change: Any,
+    bounds: tuple[int, int],
+    *extra: rx.Component,
+    width: str = "6em",
+    title: str | None = None,
+) -> rx.Component:
+    """A labelled number input with its field's error (`name`), id `schedule-<name>`."""
+    low, high = bounds
+    hint = {"title": title} if title else {}
+    return rx.vstack(
+        rx.text(label, size="2"),
+        rx.input(
+            value=value,
+            on_change=on_change,
+            type="number",
+            min=low,
+            max=high,
+            id=f"schedule-{name.replace('_', '-')}",
+            width=width,
+            **hint,
+        ),
+        *extra,
+        _error(name),
+        spacing="1",
+    )
+
+
 def _paging_inputs() -> rx.Component:
     """Page size and parallel streams, for administrators."""
     return rx.hstack(
-        rx.vstack(
-            rx.text("Page size (blank: the vendor's)", size="2"),
-            rx.input(
-                value=ConnectionsState.page_size,
-                on_change=ConnectionsState.set_page_size,
-                type="number",
-                min=10,
-                max=10_000,
-                id="schedule-page-size",
-                width="8em",
-                title=PAGING_HELP,
-            ),  # fmt: skip
+        _number_input(
+            "Page size (blank: the vendor's)",
+            "page_size",
+            ConnectionsState.page_size,
+            ConnectionsState.set_page_size,
+            (10, 10_000),
             _learned(),
-            _error("page_size"),
-            spacing="1",
+            width="8em",
+            title=PAGING_HELP,
         ),
-        rx.vstack(
-            rx.text("Types paged at once", size="2"),
-            rx.input(
-                value=ConnectionsState.streams,
-                on_change=ConnectionsState.set_streams,
-                type="number",
-                min=1,
-                max=16,
-                id="schedule-streams",
-                width="6em",
-                title=PAGING_HELP,
-            ),  # fmt: skip
-            _error("streams"),
-            spacing="1",
+        _number_input(
+            "Types paged at once",
+            "streams",
+            ConnectionsState.streams,
+            ConnectionsState.set_streams,
+            (1, 16),
+            title=PAGING_HELP,
         ),
         spacing="4",
         align="start",

@@ -386,11 +386,15 @@ class ConnectionsState(rx.State):
         self.jwks_link = jwks_url(self.selected_id)
         return rx.toast.success("Key pair generated: register the JWKS with the EHR.")
 
+    def _field_error(self, name: str, error: str | None) -> None:
+        """Set one schedule field's error, or drop it (None: the field was edited or is fine)."""
+        errors = {k: v for k, v in self.schedule_errors.items() if k != name}
+        self.schedule_errors = {**errors, name: error} if error else errors
+
     def _preview(self) -> None:
         preview = views.schedule_preview(self.schedule_expr)
         self.next_runs = [views.when(at) for at in preview.next_runs]
-        errors = {k: v for k, v in self.schedule_errors.items() if k != "schedule"}
-        self.schedule_errors = {**errors, "schedule": preview.error} if preview.error else errors
+        self._field_error("schedule", preview.error)
 
     @rx.event
     def set_schedule_expr(self, value: str) -> None:
@@ -400,8 +404,7 @@ class ConnectionsState(rx.State):
     def _preview_sweep(self) -> None:
         preview = views.schedule_preview(self.sweep_expr, count=1)
         self.next_sweep = views.when(preview.next_runs[0]) if preview.next_runs else ""
-        errors = {k: v for k, v in self.schedule_errors.items() if k != "sweep"}
-        self.schedule_errors = {**errors, "sweep": preview.error} if preview.error else errors
+        self._field_error("sweep", preview.error)
 
     @rx.event
     def set_sweep_expr(self, value: str) -> None:
@@ -411,20 +414,17 @@ class ConnectionsState(rx.State):
     @rx.event
     def set_concurrency(self, value: str) -> None:
         self.concurrency = value[:3]
-        self.schedule_errors = {k: v for k, v in self.schedule_errors.items()
-                                if k != "concurrency"}  # fmt: skip
+        self._field_error("concurrency", None)
 
     @rx.event
     def set_page_size(self, value: str) -> None:
         self.page_size = value[:6]
-        self.schedule_errors = {k: v for k, v in self.schedule_errors.items()
-                                if k != "page_size"}  # fmt: skip
+        self._field_error("page_size", None)
 
     @rx.event
     def set_streams(self, value: str) -> None:
         self.streams = value[:3]
-        self.schedule_errors = {k: v for k, v in self.schedule_errors.items()
-                                if k != "streams"}  # fmt: skip
+        self._field_error("streams", None)
 
     @rx.event
     def set_full_sync_via(self, value: str) -> None:
