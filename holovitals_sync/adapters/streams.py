@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from holovitals_sync.adapters import volume
 from holovitals_sync.adapters.plan import Task
 from holovitals_sync.adapters.types import FetchedPage
 
@@ -87,7 +88,10 @@ def run_parallel(
     resume = resume or {}
     positions: dict[str, Any] = dict(resume.get("streams") or {})
     recent: dict[str, list[str]] = dict(resume.get("recent") or {})
-    waiting = [k for k in range(len(tasks)) if positions.get(str(k)) != DONE]
+    # The longest tasks first (`adapters.volume`): the largest type's pages set the run's end.
+    waiting = volume.start_order(
+        tasks, [k for k in range(len(tasks)) if positions.get(str(k)) != DONE]
+    )
     totals: dict[int, int] = {}
     streams = _Streams(fetcher, tasks, width)
     stall = StallWatch(fetcher.stall_seconds)

@@ -117,3 +117,32 @@ def test_a_connection_set_to_search_pages_its_full_sync(connection, ehr, workers
     assert {"Patient", "Observation", "Encounter"} <= searched
     assert job.fetched >= len(exported)
     assert local_hashes(connection.id) == sandbox_hashes(ehr)
+
+
+def test_the_largest_type_is_paged_first(connection, ehr, workers):
+    """Offset paging reads a type's pages one after another, so the largest type sets a
+    run's end: its stream starts first (`adapters.volume`), not in the profile's order, where
+    Patient and Encounter come before Observation. Everything is still stored once."""
+    from holovitals_sync.services.connections import ConnectionPatch, update_connection
+    from tests.factories import SYSTEM
+
+    with session_scope() as session:
+        row = session.get(EHRConnection, connection.id)
+        update_connection(
+            session, row=row, patch=ConnectionPatch(full_sync_via="search"), actor=SYSTEM
+        )
+    _tune(connection.id, concurrency_limit=2, stream_limit=2)
+    workers.start(1)
+    ehr.state.stats.reset()
+    job = wait_status(start(connection.id), "completed", "failed", timeout=120)
+    assert job.status.value == "completed", job.last_error
+    searched = [
+        r["path"].rsplit("/", 1)[-1]
+        for r in ehr.stats()["recent"]
+        if r["method"] == "GET" and "/Patient/" not in r["path"]
+    ]
+    profile_order = ["Patient", "Encounter", "Observation"]
+    assert [t for t in searched if t in profile_order][0] == "Observation", searched[:10]
+    expected = sandbox_hashes(ehr)
+    assert local_hashes(connection.id) == expected
+    assert _stored(connection.id) == len(expected)
