@@ -215,6 +215,18 @@ def _learned() -> rx.Component:
     )
 
 
+def _capped() -> rx.Component:
+    return rx.cond(
+        ConnectionsState.streams_capped != "",
+        rx.text(
+            ConnectionsState.streams_capped,
+            size="1",
+            color_scheme="amber",
+            id="schedule-streams-capped",
+        ),
+    )
+
+
 def _number_input(
     label: str,
     name: str,
@@ -265,6 +277,7 @@ def _paging_inputs() -> rx.Component:
             ConnectionsState.streams,
             ConnectionsState.set_streams,
             (1, 16),
+            _capped(),
             title=PAGING_HELP,
         ),
         spacing="4",
@@ -289,6 +302,7 @@ def _paging_values() -> list[rx.Component]:
         rx.vstack(
             rx.text("Types paged at once", size="2", color_scheme="gray", title=PAGING_HELP),
             rx.text(ConnectionsState.streams, size="2", weight="medium", id="schedule-streams"),
+            _capped(),
             spacing="1",
         ),
     ]

@@ -189,6 +189,8 @@ class ConnectionsState(rx.State):
     page_size: str = ""
     page_size_learned: str = ""
     streams: str = "4"
+    # Said when more types would page at once than the jobs at once allow ("": they fit).
+    streams_capped: str = ""
 
     # -- the list ----------------------------------------------------------------------
 
@@ -247,6 +249,7 @@ class ConnectionsState(rx.State):
         self.full_sync_via = detail["full_sync_via"]
         self.page_size, self.streams = detail["page_size"], detail["streams"]
         self.page_size_learned = detail["page_size_learned"]
+        self.streams_capped = views.streams_capped(self.streams, self.concurrency)
         self._preview()
         self._preview_sweep()
         return RulesState.load_for(connection_id)
@@ -415,6 +418,7 @@ class ConnectionsState(rx.State):
     def set_concurrency(self, value: str) -> None:
         self.concurrency = value[:3]
         self._field_error("concurrency", None)
+        self.streams_capped = views.streams_capped(self.streams, self.concurrency)
 
     @rx.event
     def set_page_size(self, value: str) -> None:
@@ -425,6 +429,7 @@ class ConnectionsState(rx.State):
     def set_streams(self, value: str) -> None:
         self.streams = value[:3]
         self._field_error("streams", None)
+        self.streams_capped = views.streams_capped(self.streams, self.concurrency)
 
     @rx.event
     def set_full_sync_via(self, value: str) -> None:

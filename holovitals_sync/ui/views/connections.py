@@ -174,3 +174,19 @@ def _paging_fields(
     if streams is not None:
         fields["stream_limit"] = _whole(streams, 1, 16, "streams", errors)
     return fields
+
+
+def streams_capped(streams: str, concurrency: str) -> str:
+    """What to say when more types would page at once than the connection's jobs at once.
+
+    Each stream is a request at the EHR and counts against that limit, so a sync pages at
+    most that many types at once; the setting is kept as asked (the API accepts it too),
+    and takes effect if the limit is raised. "" when they fit or either is not a number.
+    """
+    try:
+        wanted, limit = int(streams.strip()), int(concurrency.strip())
+    except ValueError:
+        return ""
+    if not 0 < limit < wanted:
+        return ""
+    return f"{limit} at once: each type paged counts against the {limit} jobs at once"
