@@ -65,7 +65,9 @@ def _set_schedule(page: Page) -> None:
     _choose(page, "#schedule-full-sync", "Paged search")
     page.fill("#schedule-page-size", "5")
     page.fill("#schedule-streams", "5")  # above the jobs at once: said, not refused
-    expect(page.locator("#schedule-streams-capped")).to_contain_text("3 at once", timeout=WAIT)
+    expect(page.locator("#schedule-streams-capped")).to_contain_text(
+        "3 types at once", timeout=WAIT
+    )
     page.fill("#schedule-streams", "2")
     expect(page.locator("#schedule-streams-capped")).to_have_count(0, timeout=WAIT)
     page.click("#schedule-save")

@@ -189,4 +189,5 @@ def streams_capped(streams: str, concurrency: str) -> str:
         return ""
     if not 0 < limit < wanted:
         return ""
-    return f"{limit} at once: each type paged counts against the {limit} jobs at once"
+    types = "type" if limit == 1 else "types"
+    return f"pages {limit} {types} at once: each counts against the jobs at once"

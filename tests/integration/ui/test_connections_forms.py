@@ -359,10 +359,12 @@ def test_page_size_and_streams_are_set_on_the_schedule_card(db):
 def test_streams_above_the_jobs_at_once_are_said_to_be_capped():
     """Each stream counts against the connection's jobs at once, so a sync pages at most
     that many types at once: the card says so instead of staying silent (not an error: the
-    API accepts the same, and raising the limit lets the setting take effect)."""
+    API accepts the same, and raising the limit lets the setting take effect). The card
+    shows this text (tests/e2e/test_connections_ui.py)."""
     assert views.streams_capped("6", "3") == (
-        "3 at once: each type paged counts against the 3 jobs at once"
+        "pages 3 types at once: each counts against the jobs at once"
     )
+    assert views.streams_capped("2", "1").startswith("pages 1 type at once")
     assert views.streams_capped("3", "3") == ""
     assert views.streams_capped("2", " 3 ") == ""
     assert views.streams_capped("6", "") == ""  # a limit being typed: nothing to say yet
