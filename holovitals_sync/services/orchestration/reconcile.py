@@ -21,12 +21,15 @@ from ...models.types import utcnow
 from ..platform.redis import redis_connection
 from . import children, queueing
 from .events import publish_state
+from .heartbeat import LOST_AFTER
 from .lifecycle import ACTIVE
 
 log = logging.getLogger(__name__)
 
 # A row queued this recently may not have reached Redis yet (committed, enqueue in flight).
-GRACE = timedelta(seconds=60)
+# Requeueing one too early is harmless (the late RQ job finds the row names another and does
+# nothing), so the grace only spares the queue a needless second entry.
+GRACE = timedelta(seconds=20)
 
 
 def _requeue_or_fail(session: Session, job: SyncJob, reason: str) -> str:
@@ -48,8 +51,11 @@ def _requeue_or_fail(session: Session, job: SyncJob, reason: str) -> str:
 def _check(session: Session, job: SyncJob) -> str | None:
     rq_job = queueing.fetch_rq_job(job.rq_job_id)
     if rq_job is None:
-        since = job.heartbeat_at or job.queued_at or job.created_at
-        if utcnow() - since < GRACE:
+        if job.status is JobStatus.RUNNING:  # its run beats every few seconds while it lives
+            since, grace = job.heartbeat_at or job.started_at or job.created_at, LOST_AFTER
+        else:
+            since, grace = job.queued_at or job.created_at, GRACE
+        if utcnow() - since < grace:
             return None
         return _requeue_or_fail(session, job, "LostJob: the queue no longer knows this job")
     status = rq_job.get_status()

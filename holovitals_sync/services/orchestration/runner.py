@@ -18,7 +18,7 @@ from ...telemetry import annotate, trace_id_of_current_span
 from ..connection_spec import connection_spec
 from ..platform.failures import safe_error
 from ..platform.redis import redis_connection
-from . import aftermath, children, deletes, lifecycle, rechecks
+from . import aftermath, children, deletes, heartbeat, lifecycle, rechecks
 from .completion import complete_run
 from .events import JobEvents
 from .inbound import run_inbound
@@ -102,7 +102,8 @@ def run_job(job_id: int, *, rq_job_id: str | None = None) -> None:
     # parses and discards resources (~20% less CPU per resource, benchmarks/sync_profile.py).
     gc.freeze()
     try:
-        _run(job, connection)
+        with heartbeat.beating(job_id, job.attempts):  # vouches for the run to `reconcile`
+            _run(job, connection)
     finally:
         gc.unfreeze()  # a process that runs jobs in-line (no fork) collects them again
 

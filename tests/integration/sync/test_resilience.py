@@ -10,10 +10,12 @@ import pytest
 from sqlmodel import func, select
 
 from holovitals_sync.db import session_scope
-from holovitals_sync.models import SyncedRecord, SyncJob
+from holovitals_sync.models import JobStatus, SyncedRecord, SyncJob
+from holovitals_sync.models.types import utcnow
 from holovitals_sync.services.orchestration import (
     StateConflict,
     cancel_job,
+    heartbeat,
     queueing,
     reconcile,
     retry_job,
@@ -154,3 +156,50 @@ def test_a_job_its_worker_took_and_died_with_is_queued_again(connection, ehr, wo
     workers.start(1)
     job = wait_status(job_id, "completed", "failed", timeout=90)
     assert job.status.value == "completed" and job.attempts == 1, job.last_error
+
+
+def _as_running(job_id: int, beat_age: timedelta) -> SyncJob:
+    """The row as a run leaves it: RUNNING, first attempt, its last beat `beat_age` ago."""
+    with session_scope() as session:
+        row = session.get(SyncJob, job_id)
+        row.status, row.attempts = JobStatus.RUNNING, 1
+        row.heartbeat_at = utcnow() - beat_age
+        session.add(row)
+    return job_row(job_id)
+
+
+def test_a_running_job_redis_forgot_is_queued_again_once_its_pulse_stops(connection, ehr, workers):
+    """Redis lost the RQ job of a running row (a restart without its data): while the run
+    beats, reconcile leaves it be; four missed beats later it is queued again, and runs."""
+    job_id = start(connection.id)
+    row = job_row(job_id)
+    queueing.fetch_rq_job(row.rq_job_id).delete()  # Redis came back without it
+    _as_running(job_id, beat_age=heartbeat.LOST_AFTER - timedelta(seconds=5))
+    assert reconcile() == {}  # a beat within LOST_AFTER: the run may be alive
+    _as_running(job_id, beat_age=heartbeat.LOST_AFTER + timedelta(seconds=1))
+    assert reconcile() == {"requeued": 1}
+    requeued = job_row(job_id)
+    assert requeued.status.value == "queued" and "LostJob" in (requeued.last_error or "")
+    assert requeued.rq_job_id != row.rq_job_id
+    workers.start(1)
+    job = wait_status(job_id, "completed", "failed", timeout=90)
+    assert job.status.value == "completed", job.last_error
+    assert local_hashes(connection.id) == sandbox_hashes(ehr)
+
+
+def test_the_pulse_beats_while_the_run_lives_and_stops_when_the_row_moves_on(
+    connection, monkeypatch
+):
+    monkeypatch.setattr(heartbeat, "BEAT_SECONDS", 0.05)
+    job_id = start(connection.id)
+    old = _as_running(job_id, beat_age=timedelta(minutes=5)).heartbeat_at
+    with heartbeat.beating(job_id, 1):
+        wait_for(lambda: job_row(job_id).heartbeat_at > old + timedelta(minutes=4), timeout=10)
+    fresh = job_row(job_id).heartbeat_at
+    assert heartbeat.touch(job_id, 2) is False  # another attempt's run vouches for nothing
+    with session_scope() as session:
+        session.get(SyncJob, job_id).status = JobStatus.CANCELLED
+    assert heartbeat.touch(job_id, 1) is False
+    with heartbeat.beating(job_id, 1):
+        time.sleep(0.3)
+    assert job_row(job_id).heartbeat_at == fresh  # a cancelled row is not kept alive
