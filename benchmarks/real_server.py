@@ -266,18 +266,17 @@ def export_ceiling(base: str, types: tuple[str, ...] = TYPES) -> tuple[int, floa
     return count, time.perf_counter() - began
 
 
-def our_sync(server: Sekmet, tmp: str, workers: int, via: str) -> tuple[int, float, str]:
-    """One full sync by `workers` workers into a fresh SQLite database (`via`: the
-    connection's `full_sync_via`)."""
+def sekmet_connection(server: Sekmet, name: str, via: str) -> int:
+    """A generic connection to SEKMET in the configured database, as an administrator makes
+    it: no auth, our default streams (the concurrency limit set to match), `via` as its
+    `full_sync_via`. Returns its id."""
     from holovitals_sync.db import session_scope
-    from holovitals_sync.models import AuthMethod, SyncJob
+    from holovitals_sync.models import AuthMethod
     from holovitals_sync.services import audit
     from holovitals_sync.services.connections import ConnectionIn, create_connection
 
-    db = Path(tmp) / f"sync-{workers}w-{via}.db"
-    bench.configure(f"sqlite:///{db}", tmp)
     data = ConnectionIn(
-        name=f"real-{workers}-{via}",
+        name=name,
         vendor="generic",
         base_url=server.base,
         auth_method=AuthMethod.NONE,
@@ -287,7 +286,18 @@ def our_sync(server: Sekmet, tmp: str, workers: int, via: str) -> tuple[int, flo
         full_sync_via=via,
     )
     with session_scope() as session:
-        cid = create_connection(session, data=data, actor=audit.Actor.system("bench")).id
+        return int(create_connection(session, data=data, actor=audit.Actor.system("bench")).id)
+
+
+def our_sync(server: Sekmet, tmp: str, workers: int, via: str) -> tuple[int, float, str]:
+    """One full sync by `workers` workers into a fresh SQLite database (`via`: the
+    connection's `full_sync_via`)."""
+    from holovitals_sync.db import session_scope
+    from holovitals_sync.models import SyncJob
+
+    db = Path(tmp) / f"sync-{workers}w-{via}.db"
+    bench.configure(f"sqlite:///{db}", tmp)
+    cid = sekmet_connection(server, f"real-{workers}-{via}", via)
     offset = server.log_size()
     count, seconds, _ = bench.run_jobs(cid, [{"job_type": "full"}], workers=workers)
     plan = "export" if server.exported_since(offset) else "paging"

@@ -48,31 +48,19 @@ def _delay_requests(seconds: float) -> None:
 
 def _one_sync(server: rs.Sekmet, tmp: str, run: str) -> float:
     from holovitals_sync.db import session_scope
-    from holovitals_sync.models import AuthMethod, JobStatus, RequesterKind, SyncJob
+    from holovitals_sync.models import JobStatus, RequesterKind, SyncJob
     from holovitals_sync.services import audit
-    from holovitals_sync.services.connections import ConnectionIn, create_connection
     from holovitals_sync.services.orchestration import JobRequest, runner, start_job
 
     bench.configure(f"sqlite:///{Path(tmp) / f'order-{run}.db'}", tmp)
-    actor = audit.Actor.system("bench")
-    data = ConnectionIn(
-        name=f"order-{run}",
-        vendor="generic",
-        base_url=server.base,
-        auth_method=AuthMethod.NONE,
-        scopes="system/*.read",
-        concurrency_limit=rs.STREAMS,
-        stream_limit=rs.STREAMS,
-        full_sync_via="search",
-    )
+    cid = rs.sekmet_connection(server, f"order-{run}", "search")
     with session_scope() as session:
-        cid = create_connection(session, data=data, actor=actor).id
         job_id = start_job(
             session,
             request=JobRequest(connection_id=cid, job_type="full"),
             requested_by_kind=RequesterKind.SYSTEM,
             requested_by="bench",
-            actor=actor,
+            actor=audit.Actor.system("bench"),
         ).id
     began = time.perf_counter()
     runner.run_job(job_id)
