@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any, cast
 
+import sqlalchemy as sa
 from rq import Queue
 from rq.job import Job
 from rq.job import JobStatus as RQStatus
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ...db import session_scope
 from ...models import JobStatus, SyncJob
@@ -27,8 +29,9 @@ from .lifecycle import ACTIVE
 log = logging.getLogger(__name__)
 
 # A row queued this recently may not have reached Redis yet (committed, enqueue in flight).
-# Requeueing one too early is harmless (the late RQ job finds the row names another and does
-# nothing), so the grace only spares the queue a needless second entry.
+# Requeueing one too early costs a needless queue entry, no more: the late RQ job finds the
+# row names another and does nothing, and a run that started meanwhile keeps its row
+# (`_claim_lost` requeues only a row still as it was read).
 GRACE = timedelta(seconds=20)
 
 
@@ -48,16 +51,45 @@ def _requeue_or_fail(session: Session, job: SyncJob, reason: str) -> str:
     return "failed"
 
 
+def _claim_lost(session: Session, job: SyncJob, reason: str) -> bool:
+    """Whether a row Redis no longer knows is lost, decided and locked in one statement.
+
+    A RUNNING row is lost once its run has not beaten for `LOST_AFTER`, a queued one once
+    it has waited `GRACE`. The row was read a while ago (reconcile looks at every active
+    row, and a commit may wait for SQLite's lock), so the test runs in the UPDATE itself,
+    against the row as it is now: a run that beat, moved on or finished since keeps it. The
+    UPDATE holds the row (the write lock on SQLite) until the requeue commits, so the run's
+    next fence meets the new attempt and stops.
+    """
+    if job.status is JobStatus.RUNNING:
+        since = sa.func.coalesce(
+            col(SyncJob.heartbeat_at), col(SyncJob.started_at), col(SyncJob.created_at)
+        )
+        cutoff = utcnow() - LOST_AFTER
+    else:
+        since = sa.func.coalesce(col(SyncJob.queued_at), col(SyncJob.created_at))
+        cutoff = utcnow() - GRACE
+    statement = (
+        sa.update(SyncJob)
+        .where(
+            col(SyncJob.id) == job.id,
+            col(SyncJob.status) == job.status,
+            col(SyncJob.attempts) == job.attempts,
+            col(SyncJob.rq_job_id).is_not_distinct_from(job.rq_job_id),
+            since < cutoff,
+        )
+        .values(last_error=reason)
+    )
+    return cast("sa.CursorResult[Any]", session.execute(statement)).rowcount == 1
+
+
 def _check(session: Session, job: SyncJob) -> str | None:
     rq_job = queueing.fetch_rq_job(job.rq_job_id)
     if rq_job is None:
-        if job.status is JobStatus.RUNNING:  # its run beats every few seconds while it lives
-            since, grace = job.heartbeat_at or job.started_at or job.created_at, LOST_AFTER
-        else:
-            since, grace = job.queued_at or job.created_at, GRACE
-        if utcnow() - since < grace:
+        reason = "LostJob: the queue no longer knows this job"
+        if not _claim_lost(session, job, reason):
             return None
-        return _requeue_or_fail(session, job, "LostJob: the queue no longer knows this job")
+        return _requeue_or_fail(session, job, reason)
     status = rq_job.get_status()
     if status == RQStatus.QUEUED:
         since = job.queued_at or job.created_at

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from holovitals_sync.services.orchestration import (
     reconcile,
     retry_job,
 )
+from holovitals_sync.services.orchestration.reconcile import _check
 
 from .conftest import (
     TESTER,
@@ -202,4 +204,30 @@ def test_the_pulse_beats_while_the_run_lives_and_stops_when_the_row_moves_on(
     assert heartbeat.touch(job_id, 1) is False
     with heartbeat.beating(job_id, 1):
         time.sleep(0.3)
+    _pulse_ended(job_id)
     assert job_row(job_id).heartbeat_at == fresh  # a cancelled row is not kept alive
+
+
+def _pulse_ended(job_id: int) -> None:
+    """`beating` joins its thread for one beat at most: wait until it is gone."""
+    name = f"heartbeat-{job_id}"
+    wait_for(lambda: all(t.name != name for t in threading.enumerate()), timeout=10)
+
+
+def test_reconcile_keeps_a_row_whose_run_beat_or_finished_after_it_was_read(connection):
+    """Reconcile reads every active row, then checks each with Redis: a run that beat (or
+    ended) in between keeps its row, however silent it looked when read."""
+    job_id = start(connection.id)
+    queueing.fetch_rq_job(job_row(job_id).rq_job_id).delete()  # Redis came back without it
+    _as_running(job_id, beat_age=heartbeat.LOST_AFTER + timedelta(seconds=5))
+    with session_scope() as session:
+        seen = session.get(SyncJob, job_id)  # as reconcile read it: silent for 25 s
+        assert heartbeat.touch(job_id, 1)  # the run beats now, from its own connection
+        assert _check(session, seen) is None
+    assert job_row(job_id).status.value == "running"
+    with session_scope() as session:
+        seen = session.get(SyncJob, job_id)
+        with session_scope() as other:
+            other.get(SyncJob, job_id).status = JobStatus.COMPLETED  # the run ends meanwhile
+        assert _check(session, seen) is None
+    assert job_row(job_id).status.value == "completed"  # not put back to queued
