@@ -18,11 +18,11 @@ from datetime import timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlmodel import col
 
 from ...db import session_scope
-from ...models import JobStatus, SyncJob
+from ...models import SyncJob
 from ...models.types import utcnow
+from .lifecycle import owned
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,7 @@ def _beat(job_id: int, attempt: int, stop: threading.Event) -> None:
 
 def touch(job_id: int, attempt: int) -> bool:
     """Refresh the heartbeat if the row is still RUNNING this attempt; False otherwise."""
-    statement = (
-        sa.update(SyncJob)
-        .where(
-            col(SyncJob.id) == job_id,
-            col(SyncJob.status) == JobStatus.RUNNING,
-            col(SyncJob.attempts) == attempt,
-        )
-        .values(heartbeat_at=utcnow())
-    )
+    statement = sa.update(SyncJob).where(*owned(job_id, attempt)).values(heartbeat_at=utcnow())
     with session_scope() as session:
         result = cast("sa.CursorResult[Any]", session.execute(statement))
         return result.rowcount == 1

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ...models import JOB_COUNTERS, JobStatus, JobType, SyncCheckpoint, SyncJob
 from ...models.types import utcnow
@@ -56,18 +56,21 @@ def begin_run(session: Session, *, job_id: int, rq_job_id: str | None) -> SyncJo
     return job
 
 
+def owned(job_id: int | None, attempt: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """The guard of every write a run makes to its row: still RUNNING, the attempt it began
+    (`fence`, and the heartbeat of `heartbeat.beating`)."""
+    return (
+        col(SyncJob.id) == job_id,
+        col(SyncJob.status) == JobStatus.RUNNING,
+        col(SyncJob.attempts) == attempt,
+    )
+
+
 def fence(session: Session, job: SyncJob, **values: Any) -> None:
     """Write `values` to the job row if this run still owns it, else raise RunStopped."""
-    table = SyncJob.__table__
     values["heartbeat_at"] = utcnow()
     result = session.execute(
-        sa.update(table)
-        .where(
-            table.c.id == job.id,
-            table.c.status == JobStatus.RUNNING.value,
-            table.c.attempts == job.attempts,
-        )
-        .values(**values)
+        sa.update(SyncJob.__table__).where(*owned(job.id, job.attempts)).values(**values)
     )
     if result.rowcount != 1:
         raise RunStopped(f"job {job.id} is no longer running this attempt")
