@@ -36,9 +36,11 @@ def _hold_write_lock(
         connection.exec_driver_sql("INSERT INTO lock_probe VALUES (1)")
         held.set()
         time.sleep(seconds)
-        connection.commit()
         if released is not None:
+            # Taken just before the commit: the waiter may get the lock between the commit
+            # returning and a clock read after it, and that is not a wait cut short.
             released.append(time.monotonic())
+        connection.commit()
 
 
 def _busy_timeout(connection: sa.Connection) -> int:
@@ -71,7 +73,7 @@ def test_the_write_waits_for_the_holder_then_lands(
     holder.join()
     if engine.dialect.name == "sqlite":
         # It polled (SQLite's own busy handler never calls time.sleep) and got the lock only
-        # once the holder had committed.
+        # once the holder had begun to commit.
         assert polls.count(db.LOCK_POLL_SECONDS) > 10, polls[:5]
         assert acquired >= released[0]
     with engine.connect() as connection:
