@@ -148,14 +148,31 @@ class EHRAdapter:
     def test_connection(self) -> list[StepResult]:
         """Discovery, token, CapabilityStatement, one Patient search: a verdict per step."""
         try:
-            client, extra = self.client, self.search_extra()
+            client, extra, profile = self.client, self.search_extra(), self.profile
         except ConfigurationError as exc:
             return [StepResult("configuration", False, str(exc))]
         except ValueError:  # never echo key material
             return [StepResult("configuration", False, "the private key could not be loaded")]
         except FhirError as exc:  # the generic adapter reads the server's statement first
             return [StepResult("discovery", False, str(exc))]
-        return checks.run_checks(client, self.profile, extra, self.spec.vendor_params)
+        steps = checks.run_checks(client, profile, extra, self.spec.vendor_params)
+        if self.spec.resource_types:
+            steps.append(self._chosen_types())
+        return steps
+
+    def _chosen_types(self) -> StepResult:
+        """Whether the server offers every type the connection was told to sync."""
+        try:
+            offered = self.vendor_profile().resource_types
+        except FhirError as exc:
+            return StepResult("resource_types", False, checks.describe(exc))
+        missing = [t for t in self.spec.resource_types if t not in offered]
+        if missing:
+            return StepResult("resource_types", False,
+                              f"the server does not offer {', '.join(missing)}")  # fmt: skip
+        return StepResult("resource_types", True,
+                          f"syncs {len(self.spec.resource_types)} of the {len(offered)} "
+                          "types the server offers")  # fmt: skip
 
     # ---- fetching --------------------------------------------------------------------
     def fetch_full(

@@ -172,9 +172,20 @@ def as_configured(profile: VendorProfile, spec: ConnectionSpec) -> VendorProfile
     A server that exports slowly but pages quickly (measured on one: its export ready after
     1.8 s, our paged full sync done in 1.6-1.8 s) syncs faster so; at hospital scale, and
     with vendors that mean exports for it, Bulk Data stays the default.
+
+    `resource_types`: only these of the profile's types are synced, exported and asked
+    scopes for (a generic server declares dozens, AuditEvent and Subscription among them,
+    and an EHR may grant an app only the scopes it was registered for). A chosen type the
+    server does not offer is left out; the connection's test names it.
     """
     if spec.full_sync_via == "search" and profile.export_for_full_sync:
-        return replace(profile, export_for_full_sync=False)
+        profile = replace(profile, export_for_full_sync=False)
+    if spec.resource_types:
+        chosen = set(spec.resource_types)
+        kept = tuple(t for t in profile.resource_types if t in chosen)
+        if not kept:
+            raise ConfigurationError("the server offers none of the resource types chosen")
+        profile = replace(profile, resource_types=kept)
     return profile
 
 

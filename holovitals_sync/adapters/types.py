@@ -33,6 +33,7 @@ class ConnectionSpec:
         streams: Searches one fetch runs at once (parallel streams of one job).
         full_sync_via: "export" (the profile decides) or "search" (never `$export` for a
             full sync).
+        resource_types: The types to sync (empty: every type the profile lists).
         gate: Limits the connection's requests in flight across processes (None: no limit).
         timeout: Read timeout in seconds.
         connect_timeout: Connect timeout in seconds.
@@ -57,6 +58,7 @@ class ConnectionSpec:
     page_size_learned: int | None = None
     streams: int = 1
     full_sync_via: str = "export"
+    resource_types: tuple[str, ...] = ()
     gate: RequestGate | None = field(default=None, repr=False, compare=False)
     timeout: float = 60.0
     connect_timeout: float = 10.0

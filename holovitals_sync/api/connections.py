@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from sqlmodel import select
 
@@ -34,6 +35,13 @@ ConnectionPatchBody = strict_body(ConnectionPatch)
 KeyBody = strict_body(KeyIn)
 
 
+def _unserved(exc: service.UnservedTypes) -> RequestValidationError:
+    """422 on the field, as the body's own validation answers."""
+    return RequestValidationError(
+        [{"loc": ("body", "resource_types"), "msg": str(exc), "type": "value_error"}]
+    )
+
+
 @router.get("", response_model=list[ConnectionOut])
 def list_connections(_viewer: Viewer, session: SessionDep) -> list[ConnectionOut]:
     """Every connection (secrets are never included)."""
@@ -48,6 +56,8 @@ def create_connection(body: ConnectionBody, admin: Admin, session: SessionDep) -
         row = service.create_connection(session, data=body, actor=admin.actor)
     except service.DuplicateName as exc:
         raise HTTPException(409, str(exc)) from None
+    except service.UnservedTypes as exc:
+        raise _unserved(exc) from None
     return ConnectionOut.of(row)
 
 
@@ -67,6 +77,8 @@ def update_connection(
         service.update_connection(session, row=row, patch=body, actor=admin.actor)
     except service.DuplicateName as exc:
         raise HTTPException(409, str(exc)) from None
+    except service.UnservedTypes as exc:
+        raise _unserved(exc) from None
     return ConnectionOut.of(row)
 
 

@@ -38,6 +38,9 @@ class EHRConnectionBase(SQLModel):
     # it and the vendor means it for full syncs, else paged search) or "search" (always paged
     # search; faster on a server that pages quickly but exports slowly).
     full_sync_via: str = Field(default="export", max_length=16)
+    # The resource types this connection syncs ([]: every type the vendor serves, or that a
+    # generic server declares searchable). Patient is always among them.
+    resource_types: list[str] = json_field(list)
     validation_mode: ValidationMode = Field(
         default=ValidationMode.LENIENT, sa_type=enum_type(ValidationMode)
     )

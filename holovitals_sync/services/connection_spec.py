@@ -32,6 +32,7 @@ def connection_spec(row: EHRConnection) -> ConnectionSpec:
         # Streams of one job count against the connection's limit of requests at once.
         streams=max(1, min(row.stream_limit, row.concurrency_limit)),
         full_sync_via=row.full_sync_via,
+        resource_types=tuple(row.resource_types or ()),
         timeout=settings.http_read_timeout,
         connect_timeout=settings.http_connect_timeout,
         max_connections=settings.http_pool_size,

@@ -6,13 +6,15 @@ never returned: the public view says only whether one is set.
 
 from __future__ import annotations
 
+import re
 import threading
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 from sqlmodel import Session, select
 
+from ..adapters import ConfigurationError, known_profile
 from ..fhir.keys import generate_key_pair, key_pair_from_pem
 from ..models import AuthMethod, ConnectionStatus, EHRConnection, ValidationMode, Vendor
 from ..models.connection import DEFAULT_SWEEP
@@ -24,6 +26,54 @@ from .patches import Patch
 
 # How a full sync reads the EHR (`EHRConnection.full_sync_via`).
 FullSyncVia = Literal["export", "search"]
+# A FHIR R4 resource type's name: letters only, upper-case first (R4 has 145 types).
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}")
+MAX_TYPES = 150
+
+
+class UnservedTypes(ValueError):
+    """The connection's vendor does not serve some of the types chosen for it."""
+
+
+def check_resource_types(value: list[str]) -> list[str]:
+    """The types to sync as stored: each name once, in the order given; [] for every type.
+
+    Patient must be among them: every other record is filed under its patient.
+    """
+    names = list(dict.fromkeys(name.strip() for name in value if name.strip()))
+    bad = next((name for name in names if not _TYPE_NAME.fullmatch(name)), None)
+    if bad is not None:
+        raise ValueError(f"not a FHIR resource type: {bad[:64]!r}")
+    if names and "Patient" not in names:
+        raise ValueError("Patient is always synced: add it, or leave the list empty for all")
+    return names
+
+
+ResourceTypes = Annotated[
+    list[str], Field(max_length=MAX_TYPES), AfterValidator(check_resource_types)
+]
+
+
+def check_served(vendor: Vendor, vendor_params: dict[str, Any], types: list[str]) -> None:
+    """Refuse types the vendor never serves, before anything is stored.
+
+    A generic server declares its types in its CapabilityStatement, read when a job runs:
+    there the connection's test names any chosen type the server does not offer.
+
+    Raises:
+        UnservedTypes: Some chosen type is not among the vendor's.
+    """
+    try:
+        profile = known_profile(vendor.value, {k: str(v) for k, v in vendor_params.items()})
+    except ConfigurationError:
+        return  # the settings pick no profile yet; the connection's test says why
+    if profile is None:
+        return
+    if unserved := [t for t in types if t not in profile.resource_types]:
+        raise UnservedTypes(
+            f"{vendor.value} does not serve {', '.join(unserved)}; "
+            f"it serves {', '.join(profile.resource_types)}"
+        )
 
 
 def check_base_url(value: str) -> str:
@@ -61,6 +111,8 @@ class ConnectionIn(BaseModel):
     page_size: int | None = Field(default=None, ge=10, le=10_000)
     stream_limit: int = Field(default=4, ge=1, le=16)
     full_sync_via: FullSyncVia = "export"
+    # The types to sync; [] (the default): every type the vendor or server offers.
+    resource_types: ResourceTypes = Field(default_factory=list)
     validation_mode: ValidationMode = ValidationMode.LENIENT
 
     @field_validator("base_url")
@@ -100,6 +152,7 @@ class ConnectionPatch(Patch):
     page_size: int | None = Field(default=None, ge=10, le=10_000)
     stream_limit: int | None = Field(default=None, ge=1, le=16)
     full_sync_via: FullSyncVia | None = None
+    resource_types: ResourceTypes | None = None
     validation_mode: ValidationMode | None = None
     status: ConnectionStatus | None = None
 
@@ -125,6 +178,7 @@ class ConnectionOut(BaseModel):
     page_size_learned: int | None
     stream_limit: int
     full_sync_via: FullSyncVia
+    resource_types: list[str]
     validation_mode: ValidationMode
     status: ConnectionStatus
     has_client_secret: bool
@@ -152,8 +206,14 @@ def _check_name(session: Session, name: str, exclude_id: int | None = None) -> N
 
 
 def create_connection(session: Session, *, data: ConnectionIn, actor: audit.Actor) -> EHRConnection:
-    """Create a connection, encrypting its client secret."""
+    """Create a connection, encrypting its client secret.
+
+    Raises:
+        DuplicateName: Another connection has the name.
+        UnservedTypes: The vendor does not serve some chosen type.
+    """
     _check_name(session, data.name)
+    check_served(data.vendor, data.vendor_params, data.resource_types)
     row = EHRConnection(**data.model_dump(exclude={"client_secret"}))
     if data.client_secret:
         row.credentials_encrypted = encrypt(data.client_secret)
@@ -170,11 +230,19 @@ _ASKS_ANEW = ("page_size", "base_url")
 def update_connection(
     session: Session, *, row: EHRConnection, patch: ConnectionPatch, actor: audit.Actor
 ) -> EHRConnection:
-    """Apply a partial update; a new client secret replaces the old one (audited)."""
+    """Apply a partial update; a new client secret replaces the old one (audited).
+
+    Raises:
+        DuplicateName: Another connection has the new name.
+        UnservedTypes: The vendor does not serve some chosen type.
+    """
     changes = patch.model_dump(exclude_unset=True)
     if "name" in changes:
         _check_name(session, changes["name"], exclude_id=row.id)
     secret = changes.pop("client_secret", None)
+    if changes.get("resource_types") or "vendor_params" in changes:
+        check_served(row.vendor, changes.get("vendor_params", row.vendor_params) or {},
+                     changes.get("resource_types", row.resource_types))  # fmt: skip
     # What the server was found to honour holds until the size asked for or the server
     # changes (a form that sends every field unchanged keeps it).
     if any(name in changes and changes[name] != getattr(row, name) for name in _ASKS_ANEW):

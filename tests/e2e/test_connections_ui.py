@@ -70,10 +70,14 @@ def _set_schedule(page: Page) -> None:
     )
     page.fill("#schedule-streams", "2")
     expect(page.locator("#schedule-streams-capped")).to_have_count(0, timeout=WAIT)
+    page.fill("#schedule-resource-types", "Observation")
     page.click("#schedule-save")
     expect(page.locator("#error-page_size")).to_contain_text("10 to 10000", timeout=WAIT)
+    expect(page.locator("#error-resource_types")).to_contain_text("Patient", timeout=WAIT)
     page.fill("#schedule-page-size", "500")
     expect(page.locator("#error-page_size")).to_have_count(0, timeout=WAIT)
+    page.fill("#schedule-resource-types", "Patient, Observation, Condition")
+    expect(page.locator("#error-resource_types")).to_have_count(0, timeout=WAIT)
     page.click("#schedule-save")
 
 
@@ -89,7 +93,10 @@ def _edit_keeps_the_secret(page: Page, name: str) -> None:
     _choose(page, "#connection-status", "active")
     expect(page.locator(".connection-row", has_text=name)).to_contain_text("active", timeout=WAIT)
     page.click("#connection-test")
-    expect(page.locator("#test-steps .step-ok")).to_have_count(4, timeout=WAIT)
+    # With types chosen (the schedule card), the test checks the server offers them too.
+    expect(page.locator("#test-steps .step-ok")).to_have_count(5, timeout=WAIT)
+    expect(page.locator("#test-steps")).to_contain_text("Resource types to sync", timeout=WAIT)
+    expect(page.locator("#test-steps")).to_contain_text("syncs 3 of the", timeout=WAIT)
 
 
 def _rule_and_dry_run(page: Page) -> None:
@@ -139,6 +146,7 @@ def test_admin_adds_tests_schedules_and_transforms(demo_app, page: Page):
     saved = next(c for c in api.get("/connections").json() if c["name"] == name)
     assert (saved["sync_schedule"], saved["concurrency_limit"]) == ("*/15 * * * *", 3)
     assert (saved["full_sync_via"], saved["page_size"], saved["stream_limit"]) == ("search", 500, 2)
+    assert saved["resource_types"] == ["Patient", "Observation", "Condition"]
     assert saved["has_client_secret"] and saved["has_signing_key"]
     assert DEMO_CLIENT[1] not in api.get(f"/connections/{saved['id']}").text
 
@@ -170,6 +178,7 @@ def test_operator_tests_and_dry_runs_but_changes_no_setting(demo_app, page: Page
         "#connection-status",
     ):
         assert page.locator(control).count() == 0, control
+    expect(page.locator("#schedule-types")).to_have_text("all the EHR offers")  # as a value
     page.click("#connection-test")
     expect(page.locator("#test-steps .step-ok")).to_have_count(4, timeout=WAIT)
 

@@ -56,7 +56,8 @@ class InvalidJob(ValueError):
 
 
 def served_types(connection: EHRConnection) -> tuple[str, ...]:
-    """The resource types the connection's vendor serves over FHIR, as its profile lists them.
+    """The resource types the connection syncs: its vendor's, as its profile lists them, or
+    those chosen for the connection among them.
 
     A generic server narrows this list to its CapabilityStatement when a job runs; a type it
     does not declare then fails that job at once as a configuration error.
@@ -64,7 +65,11 @@ def served_types(connection: EHRConnection) -> tuple[str, ...]:
     from ...adapters.registry import PROFILES
 
     profile = PROFILES.get(connection.vendor.value)
-    return profile.resource_types if profile is not None else ()
+    served = profile.resource_types if profile is not None else ()
+    chosen = connection.resource_types or ()
+    if not chosen:
+        return served
+    return tuple(t for t in served if t in chosen) if served else tuple(chosen)
 
 
 def check_scope(request: JobRequest, connection: EHRConnection) -> None:
@@ -75,8 +80,8 @@ def check_scope(request: JobRequest, connection: EHRConnection) -> None:
     if request.resource_type not in served:
         raise InvalidJob(
             "resource_type",
-            f"{connection.name} does not serve "
-            f"{request.resource_type!r}; it serves {', '.join(sorted(served))}",
+            f"{connection.name} does not sync "
+            f"{request.resource_type!r}; it syncs {', '.join(sorted(served))}",
         )
 
 

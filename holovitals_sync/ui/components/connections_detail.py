@@ -16,6 +16,7 @@ STEP_LABELS = {
     "token": "Access token",
     "capability_statement": "Metadata (CapabilityStatement)",
     "patient_search": "Sample Patient search",
+    "resource_types": "Resource types to sync",
 }
 
 
@@ -133,6 +134,10 @@ FULL_SYNC_HELP = (
     "Bulk Data export suits large populations and vendors that mean it for full syncs; "
     "paged search is faster on a server that pages quickly but exports slowly."
 )
+TYPES_HELP = (
+    "FHIR resource types, separated by commas; Patient is always among them. Syncs, exports "
+    "and the scopes asked for cover only these."
+)
 PAGING_HELP = (
     "The _count asked for (blank: the vendor's; a server that honours less is remembered), "
     "and how many resource types one sync pages at once, each counting against the jobs "
@@ -195,6 +200,20 @@ def _schedule_inputs() -> rx.Component:
             ),
             _error("full_sync_via"),
             spacing="1",
+        ),
+        rx.vstack(
+            rx.text("Resource types to sync (blank: all the EHR offers)", size="2"),
+            rx.input(
+                value=ConnectionsState.resource_types,
+                on_change=ConnectionsState.set_resource_types,
+                placeholder="Patient, Observation, Condition",
+                id="schedule-resource-types",
+                title=TYPES_HELP,
+                width="100%",
+            ),  # fmt: skip
+            _error("resource_types"),
+            spacing="1",
+            width="100%",
         ),
         rx.button("Save schedule", on_click=ConnectionsState.save_schedule, id="schedule-save"),
         spacing="3",
@@ -336,6 +355,20 @@ def _schedule_values() -> rx.Component:
                 weight="medium",
                 id="schedule-full-sync",
             ),
+            spacing="1",
+        ),
+        rx.vstack(
+            rx.text("Resource types", size="2", color_scheme="gray", title=TYPES_HELP),
+            rx.text(
+                rx.cond(
+                    ConnectionsState.resource_types != "",
+                    ConnectionsState.resource_types,
+                    "all the EHR offers",
+                ),
+                size="2",
+                weight="medium",
+                id="schedule-types",
+            ),  # fmt: skip
             spacing="1",
         ),
         rx.vstack(

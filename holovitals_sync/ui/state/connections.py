@@ -51,6 +51,7 @@ def _detail(connection_id: int) -> dict[str, Any] | None:
                 "sweep": row.sweep_schedule or "", "full_sync_via": row.full_sync_via,
                 "page_size": str(row.page_size or ""), "streams": str(row.stream_limit),
                 "page_size_learned": str(row.page_size_learned or ""),
+                "resource_types": views.types_text(row.resource_types),
                 "vendor": row.vendor.value, "values": forms.initial_values(row.vendor.value, row),
                 "has_secret": row.credentials_encrypted is not None}  # fmt: skip
 
@@ -105,20 +106,25 @@ def _save_schedule(
     full_sync_via: str | None = None,
     page_size: str | None = None,
     streams: str | None = None,
+    resource_types: str | None = None,
 ) -> dict[str, str]:
     """Save the schedule card: `sweep` is the id sweep's cron (blank: off), `full_sync_via`
     how full syncs read the EHR, `page_size` and `streams` how it pages (see
-    `views.schedule_patch`); None leaves any of them as it is."""
-    patch, errors = views.schedule_patch(
-        expression, concurrency, sweep, full_sync_via, page_size=page_size, streams=streams
-    )
+    `views.schedule_patch`), `resource_types` the types to sync; None leaves any of them as
+    it is."""
+    patch, errors = views.schedule_patch(expression, concurrency, sweep, full_sync_via,
+                                         page_size=page_size, streams=streams,
+                                         resource_types=resource_types)  # fmt: skip
     if patch is None:
         return errors
     with session_scope() as db:
         row = db.get(EHRConnection, connection_id)
         if row is None:
             return {"schedule": "this connection was deleted meanwhile"}
-        service.update_connection(db, row=row, patch=patch, actor=actor)
+        try:
+            service.update_connection(db, row=row, patch=patch, actor=actor)
+        except service.UnservedTypes as exc:
+            return {"resource_types": str(exc)}
     return {}
 
 
@@ -191,6 +197,8 @@ class ConnectionsState(rx.State):
     streams: str = "4"
     # Said when more types would page at once than the jobs at once allow ("": they fit).
     streams_capped: str = ""
+    # The types to sync, as typed ("": every type the vendor or server offers).
+    resource_types: str = ""
 
     # -- the list ----------------------------------------------------------------------
 
@@ -249,6 +257,7 @@ class ConnectionsState(rx.State):
         self.full_sync_via = detail["full_sync_via"]
         self.page_size, self.streams = detail["page_size"], detail["streams"]
         self.page_size_learned = detail["page_size_learned"]
+        self.resource_types = detail["resource_types"]
         self.streams_capped = views.streams_capped(self.streams, self.concurrency)
         self._preview()
         self._preview_sweep()
@@ -432,6 +441,11 @@ class ConnectionsState(rx.State):
         self.streams_capped = views.streams_capped(self.streams, self.concurrency)
 
     @rx.event
+    def set_resource_types(self, value: str) -> None:
+        self.resource_types = value[:2000]
+        self._field_error("resource_types", None)
+
+    @rx.event
     def set_full_sync_via(self, value: str) -> None:
         if value in views.FULL_SYNC_VIA:
             self.full_sync_via = value
@@ -446,7 +460,8 @@ class ConnectionsState(rx.State):
                                          sweep=self.sweep_expr,
                                          full_sync_via=self.full_sync_via,
                                          page_size=self.page_size,
-                                         streams=self.streams)  # fmt: skip
+                                         streams=self.streams,
+                                         resource_types=self.resource_types)  # fmt: skip
         self.schedule_errors = errors
         if errors:
             return None

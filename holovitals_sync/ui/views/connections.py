@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from ...models import EHRConnection
 from ...models.types import utcnow
 from ...services import vendors
-from ...services.connections import ConnectionPatch
+from ...services.connections import ConnectionPatch, check_resource_types
 from ...services.orchestration.schedules import next_due
 from . import times
 
@@ -119,12 +119,14 @@ def schedule_patch(
     *,
     page_size: str | None = None,
     streams: str | None = None,
+    resource_types: str | None = None,
 ) -> tuple[ConnectionPatch | None, dict[str, str]]:
     """The schedule form as a patch, or messages per field ("schedule", "concurrency",
     "sweep", "full_sync_via", "page_size", "streams"). `sweep` is the id sweep's cron
     (blank: off), `full_sync_via` "export" or "search", `page_size` the `_count` to ask for
-    (blank: the vendor's) and `streams` the types one sync pages at once; None leaves any
-    of them as it is."""
+    (blank: the vendor's), `streams` the types one sync pages at once and `resource_types`
+    the types to sync, separated by commas or spaces (blank: all); None leaves any of them
+    as it is."""
     errors: dict[str, str] = {}
     if full_sync_via is not None and full_sync_via not in FULL_SYNC_VIA:
         errors["full_sync_via"] = "export or search"
@@ -135,6 +137,8 @@ def schedule_patch(
         errors["sweep"] = sweep_error
     limit = _whole(concurrency, 1, 50, "concurrency", errors)
     paging = _paging_fields(page_size, streams, errors)
+    if resource_types is not None:
+        paging["resource_types"] = _types_field(resource_types, errors)
     if errors:
         return None, errors
     fields: dict[str, object] = {
@@ -174,6 +178,21 @@ def _paging_fields(
     if streams is not None:
         fields["stream_limit"] = _whole(streams, 1, 16, "streams", errors)
     return fields
+
+
+def _types_field(text: str, errors: dict[str, str]) -> list[str]:
+    """The types to sync as typed (commas or spaces between them), checked as the API
+    checks them; [] for all."""
+    try:
+        return check_resource_types(text.replace(",", " ").split())
+    except ValueError as exc:
+        errors["resource_types"] = str(exc)
+        return []
+
+
+def types_text(types: list[str]) -> str:
+    """The types to sync as the schedule card shows them ("" for all)."""
+    return ", ".join(types)
 
 
 def streams_capped(streams: str, concurrency: str) -> str:

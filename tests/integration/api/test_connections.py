@@ -96,3 +96,34 @@ def test_full_sync_via_is_export_or_search(world):
     assert changed.status_code == 200
     shown = world.client.get(f"/api/connections/{cid}", headers=world.headers("viewer"))
     assert shown.json()["full_sync_via"] == "search"
+
+
+def test_resource_types_are_chosen_among_the_vendors(world):
+    created = _create(world)
+    assert created.json()["resource_types"] == []  # every type the vendor serves
+    cid, admin = created.json()["id"], world.headers("admin")
+
+    def patch(types):
+        return world.client.patch(f"/api/connections/{cid}", json={"resource_types": types},
+                                  headers=admin)  # fmt: skip
+
+    for types, said in [
+        (["Observation"], "Patient is always synced"),
+        (["Patient", "observation"], "not a FHIR resource type: 'observation'"),
+        (["Patient", "Questionnaire"], "epic does not serve Questionnaire"),
+        ("Patient", "list"),
+    ]:
+        refused = patch(types)
+        assert refused.status_code == 422, types
+        (field,) = refused.json()["error"]["fields"]
+        assert field["field"] == "body.resource_types" and said in field["message"], field
+    assert world.client.get(f"/api/connections/{cid}", headers=admin).json()["resource_types"] == []
+    changed = patch([" Patient", "Observation", "Patient"])
+    assert changed.status_code == 200
+    assert changed.json()["resource_types"] == ["Patient", "Observation"]  # each once, trimmed
+    refused = _create(world, name="Another", resource_types=["Patient", "Questionnaire"])
+    assert refused.status_code == 422
+    assert refused.json()["error"]["fields"][0]["field"] == "body.resource_types"
+    generic = _create(world, name="Any server", vendor="generic", vendor_params={},
+                      resource_types=["Patient", "Questionnaire"])  # fmt: skip
+    assert generic.status_code == 201  # its server declares its types: the test checks them

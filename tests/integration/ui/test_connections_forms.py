@@ -323,6 +323,32 @@ def test_full_sync_via_is_chosen_on_the_schedule_card(db):
         assert session.get(EHRConnection, row_id).full_sync_via == "search"
 
 
+def test_resource_types_are_typed_on_the_schedule_card(db):
+    from holovitals_sync.models import Vendor
+
+    with session_scope() as session:
+        row_id = make_connection(session, vendor=Vendor.EPIC, vendor_params={"tenant": "t"}).id
+
+    def types() -> list[str]:
+        with session_scope() as session:
+            return session.get(EHRConnection, row_id).resource_types
+
+    assert _save_schedule(row_id, "", "2", SYSTEM, resource_types="Observation") == {
+        "resource_types": "Patient is always synced: add it, or leave the list empty for all"
+    }
+    refused = _save_schedule(row_id, "", "2", SYSTEM, resource_types="Patient, Questionnaire")
+    assert refused["resource_types"].startswith("epic does not serve Questionnaire; it serves ")
+    assert types() == []  # nothing stored
+    assert (
+        _save_schedule(row_id, "", "2", SYSTEM, resource_types="Patient,Observation  Condition")
+        == {}
+    )
+    assert types() == ["Patient", "Observation", "Condition"]
+    assert views.types_text(types()) == "Patient, Observation, Condition"  # as the card shows it
+    assert _save_schedule(row_id, "", "2", SYSTEM, resource_types=" ") == {}
+    assert types() == []  # blank: all again
+
+
 def test_page_size_and_streams_are_set_on_the_schedule_card(db):
     with session_scope() as session:
         row = make_connection(session)

@@ -303,6 +303,7 @@ UI_ONLY: dict[str, Call] = {
     "ConnectionsState.set_full_sync_via": Call(lambda w: ("search",)),
     "ConnectionsState.set_page_size": Call(lambda w: ("500",)),
     "ConnectionsState.set_streams": Call(lambda w: ("2",)),
+    "ConnectionsState.set_resource_types": Call(lambda w: ("Patient, Observation",)),
     "RecordState.set_open": Call(lambda w: (False,)),
     "RulesState.set_editor_value": Call(lambda w: ("description", "d")),
     "RulesState.set_editor_open": Call(lambda w: (False,)),
