@@ -240,9 +240,9 @@ def update_connection(
     if "name" in changes:
         _check_name(session, changes["name"], exclude_id=row.id)
     secret = changes.pop("client_secret", None)
-    if changes.get("resource_types") or "vendor_params" in changes:
-        check_served(row.vendor, changes.get("vendor_params", row.vendor_params) or {},
-                     changes.get("resource_types", row.resource_types))  # fmt: skip
+    if changes.get("resource_types"):
+        check_served(row.vendor, changes.get("vendor_params") or row.vendor_params or {},
+                     changes["resource_types"])  # fmt: skip
     # What the server was found to honour holds until the size asked for or the server
     # changes (a form that sends every field unchanged keeps it).
     if any(name in changes and changes[name] != getattr(row, name) for name in _ASKS_ANEW):

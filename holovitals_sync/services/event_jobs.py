@@ -34,6 +34,7 @@ from sqlmodel import Session, select
 from ..config import get_settings
 from ..db import session_scope
 from ..models import (
+    EHRConnection,
     InboundEvent,
     InboundStatus,
     JobStatus,
@@ -59,6 +60,7 @@ _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 PROCESS_INBOUND = job_functions.PROCESS_INBOUND
 DEFERRED = "deferred"  # a catch-up waiting out the gap grace period (still `received`)
 NOTHING_MISSED = "nothing missed: the numbered events arrived late"
+NOT_SYNCED = "not synced: the connection's resource types leave this type out"
 # Tries at creating a job when the audit chain's next `seq` was taken by another writer,
 # and the base pause between them (seconds, grows per try, randomised).
 CHAIN_ATTEMPTS = 8
@@ -172,6 +174,10 @@ def process_event(event_id: int, *, retries_left: int | None = None) -> str:
         if event.event_type in HOUSEKEEPING or event.connection_id is None:
             event.status, event.processed_at = InboundStatus.PROCESSED, utcnow()
             return event.status.value
+        if _not_synced(session, event):
+            event.status, event.processed_at = InboundStatus.PROCESSED, utcnow()
+            event.rejection_reason = NOT_SYNCED
+            return event.status.value
         try:
             if event.event_type == gaps.MISSED and (held := _hold_catch_up(event)):
                 return held
@@ -212,6 +218,14 @@ def _hold_catch_up(event: InboundEvent) -> str | None:
     event.status, event.processed_at = InboundStatus.PROCESSED, utcnow()
     event.rejection_reason = NOTHING_MISSED
     return event.status.value
+
+
+def _not_synced(session: Session, event: InboundEvent) -> bool:
+    """The event is about a type the connection was told not to sync (its resource types):
+    done, with no job, rather than a sync of its patient or a job refused as failed."""
+    connection = session.get(EHRConnection, event.connection_id)
+    chosen = connection.resource_types if connection is not None else []
+    return bool(chosen and event.resource_type and event.resource_type not in chosen)
 
 
 def _covered(event: InboundEvent) -> None:

@@ -99,3 +99,26 @@ def test_the_connection_test_names_a_chosen_type_the_server_does_not_offer(conne
     assert not steps["resource_types"].ok
     assert steps["resource_types"].detail == "the server does not offer Questionnaire"
     assert all(s.ok for name, s in steps.items() if name != "resource_types"), steps
+
+
+def test_an_ehr_event_about_a_type_not_chosen_makes_no_job(connection):
+    from holovitals_sync.models import InboundEvent, InboundStatus, SyncJob
+    from holovitals_sync.services.event_jobs import NOT_SYNCED, process_event
+
+    _patch(connection.id, resource_types=CHOSEN)
+    ids = {}
+    with session_scope() as session:
+        for rtype in ("Encounter", "Observation"):
+            event = InboundEvent(connection_id=connection.id, event_type="event-notification",
+                                 resource_type=rtype, resource_id="x1",
+                                 patient_ref="Patient/p-1")  # fmt: skip
+            session.add(event)
+            session.flush()
+            ids[rtype] = event.id
+    assert process_event(ids["Encounter"]) == process_event(ids["Observation"]) == "processed"
+    with session_scope() as session:
+        skipped, synced = (session.get(InboundEvent, ids[t]) for t in ("Encounter", "Observation"))
+        assert (skipped.job_id, skipped.rejection_reason) == (None, NOT_SYNCED)
+        job = session.get(SyncJob, synced.job_id)
+        assert (job.job_type, job.patient_id) == (JobType.PATIENT, "p-1")
+        assert skipped.status is synced.status is InboundStatus.PROCESSED
