@@ -24,6 +24,10 @@ other on the same server and data:
   server offers it, else paging): `vs_ceiling` over the eight types, `vs_ceiling_all_types`
   over every type it reads. `full_sync_rps_<n>w_search`: the same with the
   connection's `full_sync_via` set to "search" (paged, never `$export`).
+- `..._chosen_types`: the same two syncs with the connection told to sync the eight types
+  the data is in (`resource_types`), against `paging_ceiling_chosen_types_rps` (those
+  eight paged in our streams' order) or the eight-type export ceiling
+  (`vs_ceiling_chosen_types`): the plan a hospital engineer's script has.
 
 Each line also says how many cores the server kept busy (`server_cores`) and the whole
 machine (`machine_cores_busy` of `cores`) over that measurement: the server and our sync
@@ -194,11 +198,16 @@ def our_types(base: str) -> tuple[str, ...]:
     and four streams, the order decides when the largest one starts, so a ceiling paged
     alphabetically would not be the ceiling of our plan."""
     from holovitals_sync.adapters.generic import profile_from_server
-    from holovitals_sync.adapters.volume import LARGEST_FIRST
 
     with httpx.Client(timeout=60, headers={"Accept": "application/fhir+json"}) as client:
         capabilities = client.get(f"{base}/metadata").raise_for_status().json()
-    types = profile_from_server(capabilities, None).resource_types
+    return in_our_order(profile_from_server(capabilities, None).resource_types)
+
+
+def in_our_order(types: tuple[str, ...]) -> tuple[str, ...]:
+    """`types` in the order our streams start them (see `our_types`)."""
+    from holovitals_sync.adapters.volume import LARGEST_FIRST
+
     ranked = {rtype: rank for rank, rtype in enumerate(LARGEST_FIRST)}
     plan = sorted(types, key=lambda t: t != "Patient")  # the plan's order (adapters/base.py)
     return tuple(sorted(plan, key=lambda t: ranked.get(t, len(ranked))))  # ties keep it
@@ -266,10 +275,10 @@ def export_ceiling(base: str, types: tuple[str, ...] = TYPES) -> tuple[int, floa
     return count, time.perf_counter() - began
 
 
-def sekmet_connection(server: Sekmet, name: str, via: str) -> int:
+def sekmet_connection(server: Sekmet, name: str, via: str, types: tuple[str, ...] = ()) -> int:
     """A generic connection to SEKMET in the configured database, as an administrator makes
     it: no auth, our default streams (the concurrency limit set to match), `via` as its
-    `full_sync_via`. Returns its id."""
+    `full_sync_via`, `types` as its resource types to sync (empty: all). Returns its id."""
     from holovitals_sync.db import session_scope
     from holovitals_sync.models import AuthMethod
     from holovitals_sync.services import audit
@@ -284,20 +293,23 @@ def sekmet_connection(server: Sekmet, name: str, via: str) -> int:
         concurrency_limit=STREAMS,
         stream_limit=STREAMS,
         full_sync_via=via,
+        resource_types=list(types),
     )
     with session_scope() as session:
         return int(create_connection(session, data=data, actor=audit.Actor.system("bench")).id)
 
 
-def our_sync(server: Sekmet, tmp: str, workers: int, via: str) -> tuple[int, float, str]:
+def our_sync(
+    server: Sekmet, tmp: str, workers: int, via: str, types: tuple[str, ...] = ()
+) -> tuple[int, float, str]:
     """One full sync by `workers` workers into a fresh SQLite database (`via`: the
-    connection's `full_sync_via`)."""
+    connection's `full_sync_via`; `types`: its resource types, empty for all)."""
     from holovitals_sync.db import session_scope
     from holovitals_sync.models import SyncJob
 
-    db = Path(tmp) / f"sync-{workers}w-{via}.db"
-    bench.configure(f"sqlite:///{db}", tmp)
-    cid = sekmet_connection(server, f"real-{workers}-{via}", via)
+    name = f"{workers}w-{via}" + ("-chosen" if types else "")
+    bench.configure(f"sqlite:///{Path(tmp) / f'sync-{name}.db'}", tmp)
+    cid = sekmet_connection(server, f"real-{name}", via, types)
     offset = server.log_size()
     count, seconds, _ = bench.run_jobs(cid, [{"job_type": "full"}], workers=workers)
     plan = "export" if server.exported_since(offset) else "paging"
@@ -373,10 +385,23 @@ def run(server: Sekmet, tmp: str, worker_counts: list[int]) -> None:
     if exported:
         emit("export_ceiling_rps", export or 0.0, "resources/s", exported[0], seconds=exported[1])
     everything = _all_types_ceilings(server)
+    chosen = _chosen_types_ceilings(server, export)
     ceilings = {"export": export, "paging": paging}
     for workers in worker_counts:
         for via in ("export", "search"):
             _our_line(server, tmp, workers, via, script, ceilings, everything)
+            _our_line(server, tmp, workers, via, script, ceilings, chosen, TYPES)
+
+
+def _chosen_types_ceilings(server: Sekmet, export: float | None) -> dict[str, float | None]:
+    """The ceilings of the plan of a connection told to sync the eight types the data is in
+    (`resource_types`): paged in our streams' order; the export is the eight-type one."""
+    types = in_our_order(TYPES)
+    with CpuMeter(server) as cpu:
+        n, s = paging_ceiling(server.base, 1000, STREAMS, types)
+    emit("paging_ceiling_chosen_types_rps", n / s, "resources/s", n, seconds=s, page_size=1000,
+         streams=STREAMS, types=len(types), **cpu.figures)  # fmt: skip
+    return {"paging": n / s, "export": export}
 
 
 def _all_types_ceilings(server: Sekmet) -> dict[str, float | None]:
@@ -401,18 +426,23 @@ def _our_line(
     script: float,
     ceilings: dict[str, float | None],
     everything: dict[str, float | None],
+    types: tuple[str, ...] = (),
 ) -> None:
+    """One sync's line; `everything` holds the ceilings of its own plan (every type it
+    reads: all the server declares, or `types` when the connection is told to sync those)."""
     if workers > 1:  # a full sync this size is shared by the workers (child jobs)
         os.environ["HOLOVITALS_SYNC_SPLIT_ABOVE"] = "1"
     with CpuMeter(server) as cpu:
-        count, seconds, plan = our_sync(server, tmp, workers, via)
+        count, seconds, plan = our_sync(server, tmp, workers, via, types)
     os.environ.pop("HOLOVITALS_SYNC_SPLIT_ABOVE", None)
     rate = count / seconds
     kind = "export" if plan.startswith("export") else "paging"
     ceiling = ceilings[kind] or ceilings["paging"] or rate
     same_plan = everything[kind] or everything["paging"] or rate
     emit(
-        f"full_sync_rps_{workers}w" + ("" if via == "export" else "_search"),
+        f"full_sync_rps_{workers}w"
+        + ("" if via == "export" else "_search")
+        + ("_chosen_types" if types else ""),
         rate,
         "resources/s",
         count,
@@ -421,7 +451,7 @@ def _our_line(
         plan=plan,
         vs_fhirpy_script=rate / script,
         vs_ceiling=rate / ceiling,
-        vs_ceiling_all_types=rate / same_plan,
+        **{"vs_ceiling_chosen_types" if types else "vs_ceiling_all_types": rate / same_plan},
         target_vs_fhirpy=2.0,
         target_vs_ceiling=0.8,
         **cpu.figures,
