@@ -1,6 +1,6 @@
 """Full sync against a real FHIR server none of us wrote, beside what else one could run.
 
-    python benchmarks/real_server.py [--patients 500] [--workers 1 4]
+    python benchmarks/real_server.py [--patients 500] [--workers 1 4] [--postgres]
 
 Starts SEKMET (the open-source FHIR R4 server `scripts/setup.sh --test` installs into
 `.tools/fhir-server`) on loopback with its own SQLite store, loads the sandbox's synthetic
@@ -19,11 +19,13 @@ other on the same server and data:
   searchable (SEKMET: 52, 44 of them empty here), each a first page or an `_type` entry.
   These are the ceilings of our sync's own plan.
 - `full_sync_rps_<n>w`: our full sync (`holovitals-sync`'s engine, real `rq worker`
-  processes, SQLite) with n workers, from the job's start to its end; each line gives its
-  ratio to the fhirpy script and to the ceilings of the plan it used (export where the
-  server offers it, else paging): `vs_ceiling` over the eight types, `vs_ceiling_all_types`
-  over every type it reads. `full_sync_rps_<n>w_search`: the same with the
-  connection's `full_sync_via` set to "search" (paged, never `$export`).
+  processes, SQLite; with `--postgres` a scratch PostgreSQL database on this machine's
+  server, and `_postgres` at the end of the metric) with n workers, from the job's start
+  to its end; each line gives its ratio to the fhirpy script and to the ceilings of the
+  plan it used (export where the server offers it, else paging): `vs_ceiling` over the
+  eight types, `vs_ceiling_all_types` over every type it reads.
+  `full_sync_rps_<n>w_search`: the same with the connection's `full_sync_via` set to
+  "search" (paged, never `$export`).
 - `..._chosen_types`: the same two syncs with the connection told to sync the eight types
   the data is in (`resource_types`), against `paging_ceiling_chosen_types_rps` (those
   eight paged in our streams' order) or the eight-type export ceiling
@@ -56,7 +58,7 @@ import httpx
 import orjson
 import psutil
 import sync as bench  # noqa: E402 (benchmarks run as scripts)
-from _common import commit_sha, free_port  # noqa: E402
+from _common import commit_sha, free_port, fresh_postgres  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -77,6 +79,7 @@ TYPES = (
 )
 SHA = commit_sha()
 STREAMS = 4  # our default stream_limit; the connection's concurrency_limit is set to match
+POSTGRES = False  # `--postgres`: our syncs store into PostgreSQL, not SQLite
 
 
 def emit(metric: str, value: float, unit: str, n: int, **extra: Any) -> None:
@@ -302,30 +305,53 @@ def sekmet_connection(server: Sekmet, name: str, via: str, types: tuple[str, ...
 def our_sync(
     server: Sekmet, tmp: str, workers: int, via: str, types: tuple[str, ...] = ()
 ) -> tuple[int, float, str]:
-    """One full sync by `workers` workers into a fresh SQLite database (`via`: the
-    connection's `full_sync_via`; `types`: its resource types, empty for all)."""
+    """One full sync by `workers` workers into a fresh database, SQLite or (`--postgres`) a
+    scratch PostgreSQL one (`via`: the connection's `full_sync_via`; `types`: its resource
+    types, empty for all)."""
+    name = f"{workers}w-{via}" + ("-chosen" if types else "")
+    url, drop = (
+        fresh_postgres("hv_real") if POSTGRES else (f"sqlite:///{Path(tmp) / f'{name}.db'}", None)
+    )
+    try:
+        bench.configure(url, tmp)
+        cid = sekmet_connection(server, f"real-{name}", via, types)
+        offset = server.log_size()
+        count, seconds, _ = bench.run_jobs(cid, [{"job_type": "full"}], workers=workers)
+        plan, parts = _plan_of(server, offset)
+    finally:
+        if drop is not None:
+            from holovitals_sync.db import get_engine
+
+            get_engine().dispose()
+            drop()
+    return count, seconds, f"{plan}, {parts} parts" if parts else plan
+
+
+def _plan_of(server: Sekmet, offset: int) -> tuple[str, int]:
+    """How the finished full sync read the server, and into how many parts it was split."""
+    from sqlmodel import select
+
     from holovitals_sync.db import session_scope
     from holovitals_sync.models import SyncJob
 
-    name = f"{workers}w-{via}" + ("-chosen" if types else "")
-    bench.configure(f"sqlite:///{Path(tmp) / f'sync-{name}.db'}", tmp)
-    cid = sekmet_connection(server, f"real-{name}", via, types)
-    offset = server.log_size()
-    count, seconds, _ = bench.run_jobs(cid, [{"job_type": "full"}], workers=workers)
     plan = "export" if server.exported_since(offset) else "paging"
     with session_scope() as session:
-        from sqlmodel import select
-
         parent = session.exec(select(SyncJob).where(SyncJob.parent_id.is_(None))).one()
-        parts = len(parent.checkpoint.get("children") or [])
-    return count, seconds, f"{plan}, {parts} parts" if parts else plan
+        return plan, len(parent.checkpoint.get("children") or [])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=500)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="our syncs store into scratch PostgreSQL databases (production's store)",
+    )
     args = parser.parse_args()
+    global POSTGRES
+    POSTGRES = args.postgres
     with tempfile.TemporaryDirectory(prefix="hv-real-") as tmp:
         server = Sekmet(Path(tmp), args.patients)
         private = bench.start_redis(Path(tmp))
@@ -442,7 +468,8 @@ def _our_line(
     emit(
         f"full_sync_rps_{workers}w"
         + ("" if via == "export" else "_search")
-        + ("_chosen_types" if types else ""),
+        + ("_chosen_types" if types else "")
+        + ("_postgres" if POSTGRES else ""),
         rate,
         "resources/s",
         count,
