@@ -73,6 +73,33 @@ def test_paged_syncs_page_only_the_chosen_types(connection, ehr, workers):
     assert local_hashes(connection.id) == sandbox_hashes(ehr)
 
 
+def test_types_taken_off_the_list_keep_their_records(connection, ehr, workers):
+    """A full sync tombstones what the EHR no longer returns, type by type: a type the
+    connection no longer syncs is not among them, so its records stay as they were, and
+    the run does not warn that the EHR returned none of them (the mass-delete guard's
+    words, which would keep them too, but only after crying wolf)."""
+    from sqlmodel import func, select
+
+    from holovitals_sync.models import RecordError, SyncedRecord
+
+    workers.start(1)
+    job = wait_status(start(connection.id), "completed", "failed", timeout=120)
+    assert job.status.value == "completed", job.last_error
+    before = local_hashes(connection.id)
+    assert {rtype for rtype, _ in before} > set(CHOSEN)
+    _patch(connection.id, resource_types=CHOSEN)
+    job = wait_status(start(connection.id), "completed", "failed", timeout=120)
+    assert job.status.value == "completed", job.last_error
+    assert local_hashes(connection.id) == before
+    with session_scope() as session:
+        deleted = select(func.count()).where(
+            SyncedRecord.connection_id == connection.id, SyncedRecord.deleted
+        )
+        assert session.exec(deleted).one() == 0
+        warned = select(RecordError.message).where(RecordError.job_id == job.id)
+        assert session.exec(warned).all() == []
+
+
 def test_a_job_for_a_type_not_chosen_is_refused(connection):
     _patch(connection.id, resource_types=CHOSEN)
     with pytest.raises(InvalidJob) as refused:
