@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from holovitals_sync.adapters import checks, connect
@@ -109,6 +110,19 @@ class EHRAdapter:
         if self._configured is None:
             self._configured = connect.as_configured(self.vendor_profile(), self.spec)
         return self._configured
+
+    def hold_types(self, types: Sequence[str]) -> bool:
+        """Read `types` (a run's first list, in its order), whatever the connection's list
+        says now; False, changing nothing, when the vendor or server no longer offers one
+        of them.
+
+        A resumed run's checkpoint counts positions in the list its first attempt read.
+        """
+        offered = set(self.vendor_profile().resource_types)
+        if not all(t in offered for t in types):
+            return False
+        self._configured = replace(self.profile, resource_types=tuple(types))
+        return True
 
     def vendor_profile(self) -> VendorProfile:
         """The vendor's profile, before the connection's own choices."""

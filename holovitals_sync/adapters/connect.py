@@ -173,10 +173,12 @@ def as_configured(profile: VendorProfile, spec: ConnectionSpec) -> VendorProfile
     1.8 s, our paged full sync done in 1.6-1.8 s) syncs faster so; at hospital scale, and
     with vendors that mean exports for it, Bulk Data stays the default.
 
-    `resource_types`: only these of the profile's types are synced, exported and asked
-    scopes for (a generic server declares dozens, AuditEvent and Subscription among them,
-    and an EHR may grant an app only the scopes it was registered for). A chosen type the
-    server does not offer is left out; the connection's test names it.
+    `resource_types`: only these of the profile's types are synced and exported, and
+    where the connection names no scopes, only these are asked read scopes for (a generic
+    server declares dozens, AuditEvent and Subscription among them, and an EHR may grant
+    an app only the scopes it was registered for). Writes are left as the vendor takes
+    them. A chosen type the server does not offer is left out; the connection's test
+    names it.
     """
     if spec.full_sync_via == "search" and profile.export_for_full_sync:
         profile = replace(profile, export_for_full_sync=False)

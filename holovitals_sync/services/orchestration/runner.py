@@ -124,6 +124,7 @@ def _run(job: SyncJob, connection: EHRConnection) -> None:
     batch_size = get_settings().sync_batch_size
     try:
         with adapter_for(connection_spec(connection)) as adapter:
+            _hold_types(job, adapter)
             if job.job_type is JobType.SWEEP:
                 run_sweep(job, connection, adapter, events=events)
             elif children.split(job, adapter):
@@ -146,6 +147,31 @@ def _run(job: SyncJob, connection: EHRConnection) -> None:
     events.state(job)
     annotate(fetched=job.fetched, created=job.created, updated=job.updated, invalid=job.invalid)
     log.info("sync job %s completed: %s fetched", job.id, job.fetched)
+
+
+# Runs whose checkpoint counts positions in their list of types.
+_LISTED = (JobType.FULL, JobType.INCREMENTAL, JobType.SWEEP)
+
+
+def _hold_types(job: SyncJob, adapter: EHRAdapter) -> None:
+    """Hold a resumed run to the types its first attempt read (`run_types`).
+
+    Its checkpoint counts positions in that list (a search task, a patient's type), and
+    its end treats every type in it as read in full. Resumed with a list the connection's
+    resource types changed since, it would resume at the wrong type and tombstone records
+    of a type it never read in full. A change applies from the next run; a type the server
+    no longer offers at all starts the run over.
+    """
+    if job.part is not None or job.job_type not in _LISTED or job.direction is Direction.OUTBOUND:
+        return
+    pinned = job.checkpoint.get("run_types")
+    if pinned is not None and adapter.hold_types(pinned):
+        return
+    checkpoint = {k: v for k, v in job.checkpoint.items() if pinned is None or k != "resume"}
+    with session_scope() as session:
+        lifecycle.fence(session, job, checkpoint={
+            **checkpoint, "run_types": list(adapter.profile.resource_types)
+        })  # fmt: skip
 
 
 def _sync(

@@ -66,10 +66,23 @@ def served_types(connection: EHRConnection) -> tuple[str, ...]:
 
     profile = PROFILES.get(connection.vendor.value)
     served = profile.resource_types if profile is not None else ()
-    chosen = connection.resource_types or ()
+    chosen = tuple(connection.resource_types or ())
     if not chosen:
         return served
-    return tuple(t for t in served if t in chosen) if served else tuple(chosen)
+    # A generic server's types are in its CapabilityStatement: the chosen ones stand.
+    return chosen if _declares_its_types(connection) else tuple(t for t in served if t in chosen)
+
+
+def _declares_its_types(connection: EHRConnection) -> bool:
+    """Whether the connection's server, not its vendor's profile, says what it serves."""
+    from ...adapters import ConfigurationError
+    from ...adapters.registry import ADAPTERS
+
+    adapter = ADAPTERS.get(connection.vendor.value)
+    try:
+        return adapter is not None and adapter.known_profile(connection.vendor_params) is None
+    except ConfigurationError:
+        return False
 
 
 def check_scope(request: JobRequest, connection: EHRConnection) -> None:

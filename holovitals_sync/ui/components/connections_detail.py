@@ -135,8 +135,8 @@ FULL_SYNC_HELP = (
     "paged search is faster on a server that pages quickly but exports slowly."
 )
 TYPES_HELP = (
-    "FHIR resource types, separated by commas; Patient is always among them. Syncs, exports "
-    "and the scopes asked for cover only these."
+    "FHIR resource types, separated by commas; Patient is always among them. Syncs and "
+    "exports read only these (and so do the scopes asked for, where none are set)."
 )
 PAGING_HELP = (
     "The _count asked for (blank: the vendor's; a server that honours less is remembered), "

@@ -442,7 +442,7 @@ class ConnectionsState(rx.State):
 
     @rx.event
     def set_resource_types(self, value: str) -> None:
-        self.resource_types = value[:2000]
+        self.resource_types = value[:4000]  # every R4 type, comma-separated, is ~2,500
         self._field_error("resource_types", None)
 
     @rx.event

@@ -15,7 +15,15 @@ from holovitals_sync.services.connection_spec import connection_spec
 from holovitals_sync.services.connections import ConnectionPatch, update_connection
 from holovitals_sync.services.orchestration import InvalidJob
 from tests.factories import SYSTEM
-from tests.integration.sync.conftest import local_hashes, sandbox_hashes, start, wait_status
+from tests.integration.sync.conftest import (
+    job_row,
+    local_hashes,
+    sandbox_hashes,
+    start,
+    wait_for,
+    wait_running,
+    wait_status,
+)
 
 CHOSEN = ["Patient", "Observation", "Condition"]
 
@@ -98,6 +106,56 @@ def test_types_taken_off_the_list_keep_their_records(connection, ehr, workers):
         assert session.exec(deleted).one() == 0
         warned = select(RecordError.message).where(RecordError.job_id == job.id)
         assert session.exec(warned).all() == []
+
+
+def test_a_run_resumed_after_its_types_changed_reads_its_first_list(connection, ehr, workers):
+    """A checkpoint counts positions in the run's list of types. Resumed with the list the
+    administrator changed meanwhile, a run would start at the wrong type and treat types it
+    never read as read in full (tombstoning, or the guard's warnings). It keeps its first
+    list; the change applies from the next run."""
+    from sqlmodel import func, select
+
+    from holovitals_sync.models import RecordError, SyncedRecord
+
+    (first,) = workers.start(1)
+    assert wait_status(start(connection.id), "completed").status.value == "completed"
+    before = local_hashes(connection.id)
+    _patch(connection.id, resource_types=CHOSEN, full_sync_via="search",
+           concurrency_limit=1, stream_limit=1, page_size=10)  # fmt: skip
+    ehr.set_faults(latency_ms=60)
+    job_id = start(connection.id)
+    wait_running(job_id, min_fetched=120, timeout=120)
+    workers.kill(first)
+    pinned = job_row(job_id).checkpoint["run_types"]
+    assert sorted(pinned) == sorted(CHOSEN)
+    _patch(connection.id, resource_types=[])  # every type again, while the run is stopped
+    ehr.set_faults(latency_ms=0)
+    workers.start(1)
+    job = wait_for(
+        lambda: row if (row := job_row(job_id)).status.value in ("completed", "failed") else None,
+        timeout=180,
+        interval=1,
+    )
+    assert job.status.value == "completed", job.last_error
+    assert job.checkpoint["run_types"] == pinned
+    assert local_hashes(connection.id) == before
+    with session_scope() as session:
+        warned = select(RecordError.message).where(RecordError.job_id == job_id)
+        assert session.exec(warned).all() == []
+        deleted = select(func.count()).where(
+            SyncedRecord.connection_id == connection.id, SyncedRecord.deleted
+        )
+        assert session.exec(deleted).one() == 0
+
+
+def test_a_generic_servers_chosen_type_beyond_the_clinical_ones_syncs(connection, workers):
+    """A generic server declares its own types: one chosen beyond the eight clinical types
+    the generic profile starts from is synced, and a job for it alone is taken."""
+    _patch(connection.id, resource_types=["Patient", "QuestionnaireResponse"])
+    workers.start(1)
+    job = wait_status(start(connection.id, JobType.RESOURCE, resource_type="QuestionnaireResponse"),
+                      "completed", "failed", timeout=120)  # fmt: skip
+    assert job.status.value == "completed", job.last_error
 
 
 def test_a_job_for_a_type_not_chosen_is_refused(connection):
