@@ -93,6 +93,21 @@ def new_group_dying_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def lower_session_priority(nice: int) -> None:
+    """Give the calling process's new session (Linux: its autogroup) the CPU weight of `nice`.
+
+    Linux schedules each session as one group (`sched_autogroup_enabled`, on by default) and
+    shares the CPU between groups first: a process's own nice weighs only against processes
+    of its session. `setsid` above gives each child a session of its own, so niced workers
+    still took as much CPU as the web app. Only the session's weight puts them below it. A
+    kernel without autogroups has no file to write: the workers' own nice then works alone.
+    """
+    if nice <= 0:
+        return
+    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as group:
+        group.write(str(nice))
+
+
 class Service(Protocol):
     """Something the children need, started before them and kept up while they run."""
 
@@ -129,12 +144,17 @@ class Child:
     ended: bool = False
     stop_phase: int = OTHER
     stop_grace: float = STOP_GRACE  # from SIGTERM to SIGKILL of all that is left of it
+    nice: int = 0  # the CPU weight of the child's session (see `lower_session_priority`)
 
     def start(self) -> None:
         log.info("starting %s: %s", self.name, " ".join(self.argv))
         self.process = subprocess.Popen(
-            self.argv, env=self.env, cwd=self.cwd, preexec_fn=new_group_dying_with_parent
+            self.argv, env=self.env, cwd=self.cwd, preexec_fn=self._before_exec
         )
+
+    def _before_exec(self) -> None:
+        new_group_dying_with_parent()
+        lower_session_priority(self.nice)
 
     def exited(self) -> int | None:
         return None if self.process is None else self.process.poll()

@@ -116,6 +116,7 @@ def run_up(settings: Settings, *, demo: bool, prod: bool) -> int:
             PROJECT_ROOT,
             stop_phase=WORKER,
             stop_grace=settings.stop_grace,
+            nice=settings.worker_nice,
         )
         for family in worker_families(settings)
     ]

@@ -28,6 +28,11 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
+def _autogroup_nice(pid: int) -> int:
+    # "/autogroup-42 nice 10": the scheduling group of the process's session.
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -109,6 +114,14 @@ def test_up_serves_dashboard_health_and_stops_cleanly(product, page):
     private = redis.Redis(unix_socket_path=str(sock))
     assert len(private.smembers("rq:workers")) == sum(WORKERS.values())
     assert (product["data"] / "holovitals.db").exists()
+    # Linux weighs sessions against each other before processes: the worker pools' sessions
+    # run below the web app's, or their nice would count for nothing against it (#26).
+    started = {p: _cmdline(p) for p in _children(product["proc"].pid)}
+    pools = [p for p, command in started.items() if " worker-pool " in command]
+    assert len(pools) == len(WORKERS)
+    assert {_autogroup_nice(p) for p in pools} == {10}
+    (web,) = [p for p, command in started.items() if " run " in command and "reflex" in command]
+    assert _autogroup_nice(web) == 0
 
     # The dashboard shell, and each page reached through the navigation.
     _wait_http(f"http://127.0.0.1:{product['front']}/", 120)
