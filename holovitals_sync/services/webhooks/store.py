@@ -74,10 +74,43 @@ def insert_events(bind: Bind, events: Sequence[tuple[int, EventInfo]]) -> list[i
     return [stored.pop((cid, info.key), None) for cid, info in events]
 
 
+def commit_events(bind: Bind, events: Sequence[tuple[int, EventInfo]]) -> list[int | None]:
+    """Insert and commit events; the new row id per event, None for a replay."""
+    ids = insert_events(bind, events)
+    if events:
+        bind.commit()
+    return ids
+
+
+def store_catch_ups(bind: Bind, accepted: Sequence[tuple[int, EventInfo]]) -> list[int]:
+    """Store the catch-ups that newly accepted events' numbers call for (see `gaps`).
+
+    Never raises: the events themselves are stored already. Without Redis no number is
+    noted, and later numbers show the hole again. A database failing after Redis noted a
+    hole loses that hole's catch-up (Redis reports each hole once).
+
+    Returns:
+        The new catch-up rows, to queue with the events.
+    """
+    try:
+        # Catch-ups carry no count of their own: they call for no further catch-up.
+        if not (missed := gaps.catch_ups(accepted)):
+            return []
+        if isinstance(bind, sa.Connection):  # the receiver's intake: see begin_write_promptly
+            begin_write_promptly(bind)
+        new = [eid for eid in insert_events(bind, missed) if eid is not None]
+        bind.commit()
+        return new
+    except Exception as exc:  # noqa: BLE001 - the events are stored: still accepted
+        bind.rollback()
+        log.warning("inbound gap detection skipped: %s", type(exc).__name__)
+        return []
+
+
 def store_events(
     bind: Bind, events: Sequence[tuple[int, EventInfo]]
 ) -> tuple[list[int | None], list[int]]:
-    """Insert and commit events, then the catch-ups their numbers call for (see `gaps`).
+    """Insert and commit events, then the catch-ups their numbers call for.
 
     Args:
         bind: A session or connection with no other pending work (committed here).
@@ -87,23 +120,10 @@ def store_events(
         The new row id per event, in order (None for an event whose key was already
         stored), and every new row to queue for processing (catch-ups included).
     """
-    ids = insert_events(bind, events)
-    if not events:
-        return ids, []
-    bind.commit()
-    new = [eid for eid in ids if eid is not None]
+    ids = commit_events(bind, events)
     accepted = [event for event, eid in zip(events, ids, strict=True) if eid is not None]
-    try:
-        # Catch-ups carry no count of their own: they call for no further catch-up.
-        if missed := gaps.catch_ups(accepted):
-            if isinstance(bind, sa.Connection):  # the receiver's intake: its answer waits
-                begin_write_promptly(bind)
-            new += [eid for eid in insert_events(bind, missed) if eid is not None]
-            bind.commit()
-    except Exception as exc:  # noqa: BLE001 - the events are stored: still accepted
-        bind.rollback()
-        log.warning("inbound gap detection skipped: %s", type(exc).__name__)
-    return ids, new
+    new = [eid for eid in ids if eid is not None]
+    return ids, new + store_catch_ups(bind, accepted)
 
 
 def queue_events(event_ids: list[int]) -> None:

@@ -9,14 +9,27 @@ from sqlmodel import select
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import InboundEvent, JobType, SyncJob
 from holovitals_sync.sandbox import notify
+from holovitals_sync.services.platform.redis import redis_connection
+from holovitals_sync.services.webhooks.queueing import PENDING_INBOUND
 
 from .conftest import wait_for
 from .test_inbound import _connection, _signed
 
 
 def _post(url: str, secret: str, kind: str, events: int, patient: str = "pt-00001") -> int:
+    """Post one numbered notification and wait for the receiver's follow-up to end.
+
+    The receiver notes the number (and stores a catch-up for a hole) after answering, then
+    queues the event: once the event is on the pending list, its number is noted. Waiting
+    keeps the order the test sends in, which is what these tests are about.
+    """
     body, _ = notify.build(kind, "id-only", f"Patient/{patient}", None, events=events)
-    return httpx.post(url, content=body, headers=_signed(body, secret)).status_code
+    response = httpx.post(url, content=body, headers=_signed(body, secret))
+    if response.status_code == 202:
+        event_id = str(response.json()["event_id"]).encode()
+        pending = redis_connection()
+        wait_for(lambda: event_id in pending.lrange(PENDING_INBOUND, 0, -1) or None, timeout=10)
+    return response.status_code
 
 
 def _missed(connection_id: int) -> list[InboundEvent]:
