@@ -153,16 +153,13 @@ def _schedule_inputs() -> rx.Component:
     """What an administrator edits."""
     return rx.vstack(
         rx.hstack(
-            rx.vstack(
-                rx.text("Incremental sync (cron, UTC; blank: none)", size="2"),
-                rx.input(
-                    value=ConnectionsState.schedule_expr,
-                    on_change=ConnectionsState.set_schedule_expr,
-                    placeholder="*/15 * * * *",
-                    id="schedule-cron",
-                ),  # fmt: skip
-                _error("schedule"),
-                spacing="1",
+            _text_input(
+                "Incremental sync (cron, UTC; blank: none)",
+                "schedule",
+                ConnectionsState.schedule_expr,
+                ConnectionsState.set_schedule_expr,
+                placeholder="*/15 * * * *",
+                input_id="schedule-cron",
             ),
             _number_input(
                 "Jobs at once",
@@ -175,17 +172,13 @@ def _schedule_inputs() -> rx.Component:
             align="start",
             wrap="wrap",
         ),
-        rx.vstack(
-            rx.text("Id sweep (cron, UTC; blank: off)", size="2"),
-            rx.input(
-                value=ConnectionsState.sweep_expr,
-                on_change=ConnectionsState.set_sweep_expr,
-                placeholder="30 2 * * *",
-                id="schedule-sweep",
-                title=SWEEP_HELP,
-            ),  # fmt: skip
-            _error("sweep"),
-            spacing="1",
+        _text_input(
+            "Id sweep (cron, UTC; blank: off)",
+            "sweep",
+            ConnectionsState.sweep_expr,
+            ConnectionsState.set_sweep_expr,
+            placeholder="30 2 * * *",
+            title=SWEEP_HELP,
         ),
         _paging_inputs(),
         rx.vstack(
@@ -201,18 +194,13 @@ def _schedule_inputs() -> rx.Component:
             _error("full_sync_via"),
             spacing="1",
         ),
-        rx.vstack(
-            rx.text("Resource types to sync (blank: all the EHR offers)", size="2"),
-            rx.input(
-                value=ConnectionsState.resource_types,
-                on_change=ConnectionsState.set_resource_types,
-                placeholder="Patient, Observation, Condition",
-                id="schedule-resource-types",
-                title=TYPES_HELP,
-                width="100%",
-            ),  # fmt: skip
-            _error("resource_types"),
-            spacing="1",
+        _text_input(
+            "Resource types to sync (blank: all the EHR offers)",
+            "resource_types",
+            ConnectionsState.resource_types,
+            ConnectionsState.set_resource_types,
+            placeholder="Patient, Observation, Condition",
+            title=TYPES_HELP,
             width="100%",
         ),
         rx.button("Save schedule", on_click=ConnectionsState.save_schedule, id="schedule-save"),
@@ -243,6 +231,37 @@ def _capped() -> rx.Component:
             color_scheme="amber",
             id="schedule-streams-capped",
         ),
+    )
+
+
+def _text_input(
+    label: str,
+    name: str,
+    value: Any,
+    on_change: Any,
+    *,
+    placeholder: str,
+    input_id: str | None = None,
+    title: str | None = None,
+    width: str | None = None,
+) -> rx.Component:
+    """A labelled text input with its field's error (`name`), id `schedule-<name>` unless
+    `input_id` names it (the tests and the read-only view know the cron field by its own)."""
+    hint = {"title": title} if title else {}
+    size = {"width": width} if width else {}
+    return rx.vstack(
+        rx.text(label, size="2"),
+        rx.input(
+            value=value,
+            on_change=on_change,
+            placeholder=placeholder,
+            id=input_id or f"schedule-{name.replace('_', '-')}",
+            **hint,
+            **size,
+        ),
+        _error(name),
+        spacing="1",
+        **size,
     )
 
 
