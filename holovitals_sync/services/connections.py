@@ -71,7 +71,7 @@ def check_served(vendor: Vendor, vendor_params: dict[str, Any], types: list[str]
         return
     if unserved := [t for t in types if t not in profile.resource_types]:
         raise UnservedTypes(
-            f"{vendor.value} does not serve {', '.join(unserved)}; "
+            f"{profile.display_name} does not serve {', '.join(unserved)}; "
             f"it serves {', '.join(profile.resource_types)}"
         )
 

@@ -110,7 +110,7 @@ def test_resource_types_are_chosen_among_the_vendors(world):
     for types, said in [
         (["Observation"], "Patient is always synced"),
         (["Patient", "observation"], "not a FHIR resource type: 'observation'"),
-        (["Patient", "Questionnaire"], "epic does not serve Questionnaire"),
+        (["Patient", "Questionnaire"], "Epic does not serve Questionnaire"),
         ("Patient", "list"),
     ]:
         refused = patch(types)

@@ -337,7 +337,7 @@ def test_resource_types_are_typed_on_the_schedule_card(db):
         "resource_types": "Patient is always synced: add it, or leave the list empty for all"
     }
     refused = _save_schedule(row_id, "", "2", SYSTEM, resource_types="Patient, Questionnaire")
-    assert refused["resource_types"].startswith("epic does not serve Questionnaire; it serves ")
+    assert refused["resource_types"].startswith("Epic does not serve Questionnaire; it serves ")
     assert types() == []  # nothing stored
     assert (
         _save_schedule(row_id, "", "2", SYSTEM, resource_types="Patient,Observation  Condition")
