@@ -234,6 +234,29 @@ def _capped() -> rx.Component:
     )
 
 
+def _labelled_input(
+    label: str,
+    name: str,
+    *extra: rx.Component,
+    input_id: str | None = None,
+    title: str | None = None,
+    box: dict[str, Any] | None = None,
+    **props: Any,
+) -> rx.Component:
+    """A labelled input with its field's error (`name`), id `schedule-<name>` unless
+    `input_id` names it (the tests and the read-only view know the cron field by its own).
+    `props` go to the input, `box` to the column holding label, input and error."""
+    hint = {"title": title} if title else {}
+    return rx.vstack(
+        rx.text(label, size="2"),
+        rx.input(id=input_id or f"schedule-{name.replace('_', '-')}", **props, **hint),
+        *extra,
+        _error(name),
+        spacing="1",
+        **(box or {}),
+    )
+
+
 def _text_input(
     label: str,
     name: str,
@@ -245,22 +268,17 @@ def _text_input(
     title: str | None = None,
     width: str | None = None,
 ) -> rx.Component:
-    """A labelled text input with its field's error (`name`), id `schedule-<name>` unless
-    `input_id` names it (the tests and the read-only view know the cron field by its own)."""
-    hint = {"title": title} if title else {}
+    """A labelled text input (see `_labelled_input`); `width` sizes input and column."""
     size = {"width": width} if width else {}
-    return rx.vstack(
-        rx.text(label, size="2"),
-        rx.input(
-            value=value,
-            on_change=on_change,
-            placeholder=placeholder,
-            id=input_id or f"schedule-{name.replace('_', '-')}",
-            **hint,
-            **size,
-        ),
-        _error(name),
-        spacing="1",
+    return _labelled_input(
+        label,
+        name,
+        input_id=input_id,
+        title=title,
+        box=size,
+        value=value,
+        on_change=on_change,
+        placeholder=placeholder,
         **size,
     )
 
@@ -275,24 +293,19 @@ def _number_input(
     width: str = "6em",
     title: str | None = None,
 ) -> rx.Component:
-    """A labelled number input with its field's error (`name`), id `schedule-<name>`."""
+    """A labelled number input within `bounds` (see `_labelled_input`)."""
     low, high = bounds
-    hint = {"title": title} if title else {}
-    return rx.vstack(
-        rx.text(label, size="2"),
-        rx.input(
-            value=value,
-            on_change=on_change,
-            type="number",
-            min=low,
-            max=high,
-            id=f"schedule-{name.replace('_', '-')}",
-            width=width,
-            **hint,
-        ),
+    return _labelled_input(
+        label,
+        name,
         *extra,
-        _error(name),
-        spacing="1",
+        title=title,
+        value=value,
+        on_change=on_change,
+        type="number",
+        min=low,
+        max=high,
+        width=width,
     )
 
 
