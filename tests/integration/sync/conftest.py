@@ -12,15 +12,16 @@ from pathlib import Path
 
 import psutil
 import pytest
+from rq import Worker
 
 from holovitals_sync.adapters import content_hash
 from holovitals_sync.adapters.generic import PROFILE
 from holovitals_sync.db import session_scope
-from holovitals_sync.models import EHRConnection, JobType, RequesterKind, SyncJob
+from holovitals_sync.models import EHRConnection, JobType, Priority, RequesterKind, SyncJob
 from holovitals_sync.sandbox.config import SandboxConfig
 from holovitals_sync.sandbox.server import SandboxServer
 from holovitals_sync.services import audit
-from holovitals_sync.services.orchestration import JobRequest, start_job
+from holovitals_sync.services.orchestration import JobRequest, queueing, start_job
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_connection
 from tests.process_env import holovitals_env
@@ -114,6 +115,12 @@ class Workers:
             started.append(proc)
         self.procs += started
         return started
+
+    def registered(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until `count` workers are registered on the sync queues: a full sync counts
+        them when it plans its parts, and a worker still importing is not counted."""
+        queue = queueing.queue_for(Priority.DEFAULT)
+        wait_for(lambda: Worker.count(connection=queue.connection, queue=queue) >= count, timeout)
 
     def kill(self, proc: subprocess.Popen) -> None:
         """SIGKILL the worker and its work horse (RQ puts the horse in its own group)."""

@@ -135,6 +135,8 @@ def test_a_search_per_type_is_shared_by_lastupdated_windows(
             scopes="system/*.read",
         ).id
     workers.start(2)
+    # Planned with one worker, the fair share is the whole of the largest type: nothing cut.
+    workers.registered(2)
     job = wait_status(start(cid), "completed", "failed", timeout=180)
     assert job.status is JobStatus.COMPLETED, job.last_error
     parts = _parts(job.id)
