@@ -2,7 +2,8 @@
 
 One writer per app (one event loop): each request awaits a future that resolves once its
 event is committed, so the 202 still means "stored". Under light load a batch holds one
-event and this adds nothing; under heavy load one transaction stores dozens.
+event and this adds nothing; under heavy load one transaction stores dozens. On SQLite the
+batch is written on the loop itself (`loop_writer` says why), on PostgreSQL on a thread.
 
 Queueing the stored events happens after the futures are resolved, on a follow-up task of
 its own (several batches share one Redis round trip): queueing is processing, not storing,
@@ -33,6 +34,7 @@ from .. import telemetry
 from ..db import begin_write_promptly, get_engine
 from ..services.webhooks.notifications import EventInfo
 from ..services.webhooks.store import commit_events, queue_events, store_catch_ups
+from .loop_writer import LoopWriter, checkpoint
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
@@ -41,6 +43,7 @@ Item = tuple[int, EventInfo, asyncio.Future, telemetry.SpanContext]
 
 
 def _write(events: Sequence[Event]) -> list[int | None]:
+    """PostgreSQL's writes, on a thread (SQLite's are on the loop: `loop_writer`)."""
     # A Core connection, not a session: the writer needs no ORM state, and a session's
     # set-up and teardown cost more than the insert of a small batch.
     with get_engine().connect() as connection:
@@ -76,6 +79,7 @@ class Intake:
         self._origins: list[telemetry.SpanContext] = []  # the requests of those events
         self._stored_wake = asyncio.Event()
         self._follower: asyncio.Task | None = None
+        self._sqlite = LoopWriter()
 
     async def submit(self, connection_id: int, info: EventInfo) -> int | None:
         """Store one event; its id, or None when its key was stored before (a replay)."""
@@ -101,7 +105,7 @@ class Intake:
     async def _flush(self, batch: list[Item]) -> None:
         events = [(cid, info) for cid, info, _, _ in batch]
         try:
-            ids = await asyncio.to_thread(_write, events)
+            ids = await self._store(events)
         except Exception as exc:  # every waiter gets the failure (a 500), none hangs
             for _, _, future, _ in batch:
                 if not future.done():
@@ -116,6 +120,11 @@ class Intake:
             if event_id is not None
         ]
         self._follow(new, [origin for _, _, _, origin in batch])
+
+    async def _store(self, events: list[Event]) -> list[int | None]:
+        if get_engine().dialect.name == "sqlite":
+            return await self._sqlite.write(events)
+        return await asyncio.to_thread(_write, events)
 
     def _follow(self, new: list[tuple[int, Event]], origins: list[telemetry.SpanContext]) -> None:
         """Hand committed events to the follow-up task (several batches share its trip)."""
@@ -139,6 +148,8 @@ class Intake:
             origins, self._origins = self._origins, []
             if done:
                 await asyncio.to_thread(_follow_up, accepted, done, origins)
+            if self._sqlite.checkpoint_due():
+                await asyncio.to_thread(checkpoint)
 
 
 def intake_of(app: FastAPI) -> Intake:
