@@ -144,16 +144,23 @@ def begin_write_promptly(connection: sa.Connection) -> None:
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     connection.exec_driver_sql("PRAGMA busy_timeout=0")
     try:
-        while True:
-            try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except sa.exc.OperationalError as exc:
-                if "locked" not in str(exc.orig) or time.monotonic() > deadline:
-                    raise
+        while not try_begin_immediate(connection, deadline):
             time.sleep(LOCK_POLL_SECONDS)
     finally:
         connection.exec_driver_sql("PRAGMA busy_timeout=30000")
+
+
+def try_begin_immediate(connection: sa.Connection, deadline: float) -> bool:
+    """One try at SQLite's write lock, on a connection without a busy handler: True when
+    taken, False when another connection holds it. Raises SQLite's "locked" error once
+    `deadline` (`time.monotonic()`) has passed, and any other error at once."""
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except sa.exc.OperationalError as exc:
+        if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+            raise
+        return False
+    return True
 
 
 WRITE_PROBE_SECONDS = 2.0

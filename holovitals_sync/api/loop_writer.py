@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from ..db import LOCK_POLL_SECONDS, LOCK_WAIT_SECONDS, get_engine
+from ..db import LOCK_POLL_SECONDS, LOCK_WAIT_SECONDS, get_engine, try_begin_immediate
 from ..services.webhooks.notifications import EventInfo
 from ..services.webhooks.store import commit_events
 
@@ -93,13 +93,7 @@ class LoopWriter:
         """Take SQLite's write lock as soon as it is free (see `db.begin_write_promptly`),
         polling without holding the loop."""
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except sa.exc.OperationalError as exc:
-                if "locked" not in str(exc.orig) or time.monotonic() > deadline:
-                    raise
+        while not try_begin_immediate(connection, deadline):
             await asyncio.sleep(LOCK_POLL_SECONDS)
 
 

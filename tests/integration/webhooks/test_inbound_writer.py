@@ -54,15 +54,25 @@ class LockHolder:
         self.engine.dispose()
 
 
+def _inbound(backend) -> tuple[str, str]:
+    """A connection's inbound URL on the backend and its signing secret."""
+    cid, secret = _connection(backend, "EHR writer", "holovitals_hmac")
+    return backend.inbound(cid), secret
+
+
 def _post(url: str, secret: str, patient: str) -> httpx.Response:
     body, _ = notify.build("event-notification", "id-only", f"Patient/{patient}", None)
     return httpx.post(url, content=body, headers=_signed(body, secret), timeout=30)
 
 
+def _assert_stored_alone(answer: httpx.Response) -> None:
+    assert answer.status_code == 202
+    assert [e.id for e in _events()] == [answer.json()["event_id"]]
+
+
 @SQLITE_ONLY
 def test_waiting_for_the_write_lock_holds_the_answer_not_the_loop(backend, wh_db, redis_client):
-    cid, secret = _connection(backend, "EHR lock", "holovitals_hmac")
-    url = backend.inbound(cid)
+    url, secret = _inbound(backend)
     with LockHolder(wh_db) as lock, ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(_post, url, secret, "pt-00001")
         time.sleep(0.3)  # the event is in the writer, polling for the lock
@@ -73,31 +83,28 @@ def test_waiting_for_the_write_lock_holds_the_answer_not_the_loop(backend, wh_db
         assert not waiting.done()
         lock.release()
         answer = waiting.result(timeout=10)
-    assert answer.status_code == 202
-    assert [e.id for e in _events()] == [answer.json()["event_id"]]
+    _assert_stored_alone(answer)
 
 
 @SQLITE_ONLY
 def test_a_batch_that_cannot_get_the_lock_fails_alone_and_the_next_lands(
     backend, wh_db, redis_client, monkeypatch: pytest.MonkeyPatch
 ):
-    cid, secret = _connection(backend, "EHR lock", "holovitals_hmac")
-    url = backend.inbound(cid)
+    url, secret = _inbound(backend)
     monkeypatch.setattr(loop_writer, "LOCK_WAIT_SECONDS", 0.3)
     with LockHolder(wh_db):
         refused = _post(url, secret, "pt-00001")
     assert refused.status_code == 500  # the sender retries; nothing was stored
     assert _events() == []
     accepted = _post(url, secret, "pt-00001")  # the same event, retried
-    assert accepted.status_code == 202
-    assert [e.id for e in _events()] == [accepted.json()["event_id"]]
+    _assert_stored_alone(accepted)
 
 
 @SQLITE_ONLY
 def test_the_writer_never_checkpoints_as_it_commits_but_the_intake_does_now_and_then(
     backend, wh_db, redis_client, monkeypatch: pytest.MonkeyPatch
 ):
-    cid, secret = _connection(backend, "EHR wal", "holovitals_hmac")
+    url, secret = _inbound(backend)
     monkeypatch.setattr(loop_writer, "CHECKPOINT_EVERY", 3)
     checkpoints: list[float] = []
     real = intake.checkpoint
@@ -108,7 +115,7 @@ def test_the_writer_never_checkpoints_as_it_commits_but_the_intake_does_now_and_
 
     monkeypatch.setattr(intake, "checkpoint", counted)
     for n in range(7):  # one at a time: each is a batch and a commit of its own
-        assert _post(backend.inbound(cid), secret, f"pt-{n:05d}").status_code == 202
+        assert _post(url, secret, f"pt-{n:05d}").status_code == 202
     wait_for(lambda: len(checkpoints) == 2, timeout=10)
     assert len(_events()) == 7
 
