@@ -73,8 +73,9 @@ def test_the_write_waits_for_the_holder_then_lands(
     holder.join()
     if engine.dialect.name == "sqlite":
         # It polled (SQLite's own busy handler never calls time.sleep) and got the lock only
-        # once the holder had begun to commit.
-        assert polls.count(db.LOCK_POLL_SECONDS) > 10, polls[:5]
+        # once the holder had begun to commit. How many polls fit in the 0.3 s depends on
+        # the machine's load (once, after the webhooks suite, no more than ten did).
+        assert polls.count(db.LOCK_POLL_SECONDS) >= 1, polls[:5]
         assert acquired >= released[0]
     with engine.connect() as connection:
         rows = connection.exec_driver_sql("SELECT x FROM lock_probe ORDER BY x").scalars()
