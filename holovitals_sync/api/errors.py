@@ -146,6 +146,14 @@ def install_error_handlers(app: FastAPI) -> None:
         # An id or number beyond what the database stores (SQLite: 64-bit): the client's error.
         return JSONResponse(error_body(422, "number out of range"), status_code=422)
 
+    @app.exception_handler(sa_exc.DataError)
+    async def _data(_request: Request, exc: sa_exc.DataError) -> JSONResponse:
+        # PostgreSQL refusing a value the request carried, such as an id beyond its
+        # integers (SQLite raises OverflowError above for the same request).
+        if "out of range" in str(exc.orig).lower():
+            return JSONResponse(error_body(422, "number out of range"), status_code=422)
+        return JSONResponse(error_body(422, "invalid value"), status_code=422)
+
     @app.exception_handler(sa_exc.TimeoutError)
     async def _pool_busy(_request: Request, _exc: Exception) -> JSONResponse:
         # Every pooled database connection stayed busy: the request did nothing, try again.

@@ -10,6 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlmodel import Field
 
+# The largest id a row can have: keys are INTEGER, 32-bit on PostgreSQL. A larger id in a
+# request names no row (and PostgreSQL would refuse to compare it).
+MAX_ROW_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     """Now, timezone-aware in UTC (the only clock the models use)."""

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from ...adapters.signatures import verify_hub_signature
 from ...config import Settings
 from ...models import EHRConnection, InboundAuth, InboundStatus, SignatureAlgorithm
+from ...models.types import MAX_ROW_ID
 from ..crypto import SecretDecryptError, decrypt
 from . import rejections, signing
 from .notifications import EventInfo, MalformedEvent, describe
@@ -83,6 +84,8 @@ def secret_for(session: Session, connection_id: int) -> InboundSecret | None:
     cached = cached_secret(connection_id)
     if cached is not None:
         return cached
+    if not 0 < connection_id <= MAX_ROW_ID:
+        return None
     connection = session.get(EHRConnection, connection_id)
     if connection is None:
         return None

@@ -27,13 +27,16 @@ class ApiWorld:
 
 
 @pytest.fixture
-def api_db(monkeypatch: pytest.MonkeyPatch, sqlite_url: str, redis_client) -> str:
-    migrations.upgrade(sqlite_url)
-    monkeypatch.setenv("HOLOVITALS_DATABASE_URL", sqlite_url)
+def api_db(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, redis_client) -> str:
+    """SQLite; a test parametrised indirectly with "postgres" gets a new PostgreSQL database."""
+    kind = getattr(request, "param", "sqlite")
+    url = request.getfixturevalue("postgres_url" if kind == "postgres" else "sqlite_url")
+    migrations.upgrade(url)
+    monkeypatch.setenv("HOLOVITALS_DATABASE_URL", url)
     monkeypatch.setenv("HOLOVITALS_REDIS_URL", REDIS_TEST_URL)
     get_settings.cache_clear()
     get_engine.cache_clear()
-    return sqlite_url
+    return url
 
 
 @pytest.fixture

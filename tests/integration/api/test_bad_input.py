@@ -164,3 +164,16 @@ def test_a_femtosecond_timeout_is_refused(world):
     )
     assert answer.status_code == 422
     assert answer.json()["error"]["fields"][0]["field"] == "body.timeout_seconds"
+
+
+@pytest.mark.parametrize("api_db", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize("big", [2**31, 10**12, 10**19])
+def test_an_id_beyond_the_database_s_integers_names_nothing(world, big):
+    """PostgreSQL's keys are 32-bit and SQLite's 64-bit: a larger id in a path is no row
+    (404) or a number the database cannot hold (422), never a 500 (PostgreSQL's answer)."""
+    for path in (f"/api/sync/jobs/{big}", f"/api/connections/{big}"):
+        answer = world.client.get(path, headers=world.headers("viewer"))
+        assert answer.status_code in (404, 422), (path, answer.text)
+    body, _ = notify.build("event-notification", "id-only", "Patient/pt-00001", None)
+    event = world.client.post(f"/api/webhooks/inbound/{big}", content=body)
+    assert event.status_code == 404, event.text  # no such connection
