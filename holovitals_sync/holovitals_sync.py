@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import reflex as rx
+from starlette.types import ASGIApp
 
-from .api import create_api
+from .api import create_api, receiver_ahead
 from .ui.pages import alerts, audit, conflicts_tab, connections, records, webhooks_tab
 from .ui.pages import dashboard as dashboard_page
 from .ui.pages.sign_in import sign_in
@@ -26,9 +27,19 @@ PAGES = [
     ("/alerts", alerts.alerts_page, "Alerts", alerts.ON_LOAD),
 ]
 
+API = create_api()
+
+
+class HoloVitalsApp(rx.App):
+    """Reflex's app, with the webhook receiver served ahead of Reflex's middleware."""
+
+    def __call__(self) -> ASGIApp:  # what the backend server runs
+        return receiver_ahead(super().__call__(), API)
+
+
 # Toasts at the top centre, over the page heading: at the bottom right they covered the
 # jobs toolbar (Start sync, the live badge) just when a sync was started from it.
-app = rx.App(api_transformer=create_api(), toaster=rx.toast.provider(position="top-center"))
+app = HoloVitalsApp(api_transformer=API, toaster=rx.toast.provider(position="top-center"))
 app.add_page(sign_in, route=SIGN_IN_ROUTE, title="Sign in · HoloVitals Sync")
 for route, page, title, on_load in PAGES:
     # The guard runs first: a visitor without a session is sent to sign in.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from .. import telemetry
 from ..config import get_settings
@@ -73,3 +74,10 @@ def create_api() -> FastAPI:
     document_errors(api)  # last: each route gets the error statuses it can produce
     telemetry.instrument_api(api)
     return api
+
+
+def receiver_ahead(backend: ASGIApp, api: FastAPI) -> ASGIApp:
+    """The whole backend app (Reflex's, with `api` mounted in it) with the webhook receiver
+    answered in front of it (`inbound.InboundAhead`). Traced, it stays behind FastAPI, whose
+    instrumentation gives each event its span."""
+    return backend if telemetry.started() else inbound.InboundAhead(backend, api)

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from holovitals_sync.api import create_api
+from holovitals_sync.api.inbound import InboundAhead, InboundFastPath
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import Role
 from tests.conftest import REDIS_TEST_URL
@@ -64,6 +66,8 @@ def free_port() -> int:
 class Backend:
     url: str
     tokens: dict[str, str]
+    # "ahead": the HTTP requests that reached the app behind the receiver, as method and path.
+    behind: list[str] = field(default_factory=list)
 
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -77,25 +81,34 @@ def backend(wh_db: str, request: pytest.FixtureRequest) -> Iterator[Backend]:
     """create_api() in uvicorn on a free loopback port, in a thread of this process.
 
     Parametrised indirectly with "route", it serves the receiver through its FastAPI route
-    instead of the `InboundFastPath` middleware that normally answers first.
+    instead of the `InboundFastPath` middleware that normally answers first; with "ahead",
+    through `InboundAhead` wrapped around the whole app, as under Reflex (`up`).
     """
     api = create_api()
-    if getattr(request, "param", None) == "route":
-        from holovitals_sync.api.inbound import InboundFastPath
-
+    served: ASGIApp = api
+    if getattr(request, "param", None) in ("route", "ahead"):
         api.user_middleware = [m for m in api.user_middleware if m.cls is not InboundFastPath]
+    behind: list[str] = []
+    if getattr(request, "param", None) == "ahead":
+
+        async def recorded(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                behind.append(f"{scope['method']} {scope['path']}")
+            await api(scope, receive, send)
+
+        served = InboundAhead(recorded, api)
     tokens = {}
     with session_scope() as session:
         for role in Role:
             tokens[role.value] = make_token(session, make_user(session, role.value, role))
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, timeout=10)
-    yield Backend(f"http://127.0.0.1:{port}", tokens)
+    yield Backend(f"http://127.0.0.1:{port}", tokens, behind)
     server.should_exit = True
     thread.join(timeout=10)
 
