@@ -42,36 +42,44 @@ _SEEN = "holovitals:inbound:events-above-floor:{connection_id}"
 _REPORTED = "holovitals:inbound:events-hole-reported:{connection_id}"
 _COVERS = "holovitals:inbound:events-covered:{connection_id}"
 
-# One numbered event, in one step (two receivers may store events at once). ARGV: the
-# number, "1" for a heartbeat. Returns the number the floor must reach for the hole this
-# event shows to be filled, when that hole is news (not reported before); else false.
-# A notification shows a hole when the number just below it is missing; a heartbeat, when
-# it counts beyond every number seen.
+# A connection's numbered events of one batch, in one step (two receivers may store events
+# at once). ARGV: pairs of the number and "1" for a heartbeat, in the order to note them.
+# Returns per event the number the floor must reach for the hole that event shows to be
+# filled, when that hole is news (not reported before); else 0. A notification shows a hole
+# when the number just below it is missing; a heartbeat, when it counts beyond every number
+# seen. One call per connection and batch: a call per event cost the receiver's follow-up
+# thread more than the rest of its work.
 _NOTE = """
-local n = tonumber(ARGV[1])
-local floor = tonumber(redis.call('GET', KEYS[1]))
-if not floor then
-  redis.call('SET', KEYS[1], n)
-  return false
-end
-if n <= floor then return false end
-local reported = tonumber(redis.call('GET', KEYS[3]) or '0')
-local news = false
-if ARGV[2] == '1' then
-  local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-  news = not (top[2] and tonumber(top[2]) >= n)
-else
-  if redis.call('ZADD', KEYS[2], n, n) == 0 then return false end
-  news = n - 1 > floor and not redis.call('ZSCORE', KEYS[2], n - 1)
-  while redis.call('ZSCORE', KEYS[2], floor + 1) do
-    floor = floor + 1
-    redis.call('ZREM', KEYS[2], floor)
+local function note(n, heartbeat)
+  local floor = tonumber(redis.call('GET', KEYS[1]))
+  if not floor then
+    redis.call('SET', KEYS[1], n)
+    return 0
   end
-  redis.call('SET', KEYS[1], floor)
+  if n <= floor then return 0 end
+  local reported = tonumber(redis.call('GET', KEYS[3]) or '0')
+  local news = false
+  if heartbeat == '1' then
+    local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+    news = not (top[2] and tonumber(top[2]) >= n)
+  else
+    if redis.call('ZADD', KEYS[2], n, n) == 0 then return 0 end
+    news = n - 1 > floor and not redis.call('ZSCORE', KEYS[2], n - 1)
+    while redis.call('ZSCORE', KEYS[2], floor + 1) do
+      floor = floor + 1
+      redis.call('ZREM', KEYS[2], floor)
+    end
+    redis.call('SET', KEYS[1], floor)
+  end
+  if not news or n <= reported then return 0 end
+  redis.call('SET', KEYS[3], n)
+  return n
 end
-if not news or n <= reported then return false end
-redis.call('SET', KEYS[3], n)
-return n
+local needs = {}
+for i = 1, #ARGV, 2 do
+  needs[#needs + 1] = note(tonumber(ARGV[i]), ARGV[i + 1])
+end
+return needs
 """
 
 # A catch-up's sync was asked for: everything up to max(ARGV[1], highest seen) is covered
@@ -130,23 +138,32 @@ def catch_ups(events: Sequence[tuple[int, EventInfo]]) -> list[tuple[int, EventI
     One per newly seen hole; whether it turns into a sync is decided after the grace
     period (see `hole_state`).
     """
-    numbered = [(cid, info) for cid, info in events if info.events_since is not None]
-    if not numbered:
+    by_connection: dict[int, list[EventInfo]] = {}
+    for cid, info in sorted(events, key=lambda pair: pair[1].events_since or 0):
+        if info.events_since is not None:
+            by_connection.setdefault(cid, []).append(info)
+    if not by_connection:
         return []
     client = redis_connection()
     script = client.register_script(_NOTE)
-    ordered = sorted(numbered, key=lambda pair: pair[1].events_since or 0)
     # One round trip per batch, not per event (the receiver's hot path): pipelined scripts
-    # still run one at a time, in this order.
+    # still run one at a time.
     pipe = client.pipeline(transaction=False)
-    for cid, info in ordered:
-        heartbeat = "1" if info.event_type == "heartbeat" else "0"
-        script(keys=_keys(cid), args=[info.events_since, heartbeat], client=pipe)
+    for cid, infos in by_connection.items():
+        args = [value for info in infos for value in _note_args(info)]
+        script(keys=_keys(cid), args=args, client=pipe)
     found: list[tuple[int, EventInfo]] = []
-    for (cid, info), need in zip(ordered, pipe.execute(), strict=True):
-        if need is not None:
-            found.append((cid, _catch_up(info, int(need))))
+    for (cid, infos), needs in zip(by_connection.items(), pipe.execute(), strict=True):
+        found.extend(
+            (cid, _catch_up(info, int(need)))
+            for info, need in zip(infos, needs, strict=True)
+            if need
+        )
     return found
+
+
+def _note_args(info: EventInfo) -> tuple[int, str]:
+    return info.events_since or 0, "1" if info.event_type == "heartbeat" else "0"
 
 
 def needed(event_key: str | None) -> int | None:

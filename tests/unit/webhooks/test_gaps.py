@@ -119,3 +119,39 @@ def test_grace_left_counts_down_from_arrival():
     assert gaps.grace_left(now, now) == gaps.GRACE_SECONDS
     assert gaps.grace_left(now - timedelta(seconds=gaps.GRACE_SECONDS + 1), now) == 0
     assert gaps.needed("missed:12") == 12 and gaps.needed("bundle:x") is None
+
+
+def _info(n: int, kind: str = "event-notification") -> EventInfo:
+    return EventInfo(
+        key=f"bundle:{kind}-{n}",
+        source="fhir_subscription",
+        event_type=kind,
+        patient_ref="Patient/pt-1",
+        events_since=n,
+    )
+
+
+def test_a_batch_of_several_connections_finds_what_one_event_at_a_time_finds(redis_client):
+    """The receiver notes a batch in one script call per connection; the holes it reports
+    are those that noting each event alone, in number order, reports."""
+    rng = random.Random(5)
+    batches = []
+    for _ in range(30):
+        batch = [
+            (cid, _info(rng.randint(1, 40), rng.choice(["event-notification", "heartbeat"])))
+            for cid in (CID, CID + 1)
+            for _ in range(rng.randint(1, 6))
+        ]
+        batches.append(batch)
+    together = [sorted((cid, m.key) for cid, m in gaps.catch_ups(b)) for b in batches]
+    redis_client.flushdb()
+    alone = [
+        sorted(
+            (cid, m.key)
+            for pair in sorted(b, key=lambda p: p[1].events_since or 0)
+            for cid, m in gaps.catch_ups([pair])
+        )
+        for b in batches
+    ]
+    assert together == alone
+    assert any(together), "the batches must show holes for the comparison to mean anything"
