@@ -51,7 +51,7 @@ def create_api() -> FastAPI:
     # documents it; the middleware serves it without FastAPI's per-request routing cost.
     api.include_router(inbound.router, responses=ERROR_RESPONSES)
     api.add_middleware(OriginCheck)
-    api.add_middleware(inbound.InboundFastPath)
+    api.add_middleware(inbound.InboundFastPath, api=api)
     for module in (
         health,
         auth,
@@ -78,6 +78,6 @@ def create_api() -> FastAPI:
 
 def receiver_ahead(backend: ASGIApp, api: FastAPI) -> ASGIApp:
     """The whole backend app (Reflex's, with `api` mounted in it) with the webhook receiver
-    answered in front of it (`inbound.InboundAhead`). Traced, it stays behind FastAPI, whose
-    instrumentation gives each event its span."""
-    return backend if telemetry.started() else inbound.InboundAhead(backend, api)
+    answered in front of it (`inbound.InboundFastPath`). Traced, it stays behind FastAPI,
+    whose instrumentation gives each event its span."""
+    return backend if telemetry.started() else inbound.InboundFastPath(backend, api)

@@ -131,30 +131,13 @@ class InboundFastPath:
     """ASGI middleware: answers `POST /api/webhooks/inbound/{id}` itself, exactly as the
     route would (same checks, statuses and bodies); everything else goes on unchanged.
 
-    Installed inside FastAPI's ServerErrorMiddleware, so a crash still becomes the API's
-    500 error shape.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        connection_id = _inbound_id(scope)
-        if connection_id is None:
-            await self.app(scope, receive, send)
-        else:
-            await _serve(scope["app"], scope, receive, send, connection_id)
-
-
-class InboundAhead:
-    """The same answers as `InboundFastPath`, given outside the whole backend app.
-
-    Under Reflex the API is mounted inside Reflex's own Starlette app, whose middleware
-    (context, CORS, error pages, mount routing) and FastAPI's (CORS, origin check, error
-    pages) each event passed through first: about a seventh of the backend's CPU under a
-    webhook load. Wrapped around what Reflex serves, the receiver answers before any of
-    them. It catches its own crash as FastAPI's error page would: a 500 in the API's error
-    shape, the exception's type logged (never its message, which may quote a value).
+    `create_api` installs it inside FastAPI, where it skips FastAPI's routing and dependency
+    resolution. Under Reflex (`up`), `receiver_ahead` also wraps it around the whole backend
+    app: the API is mounted inside Reflex's own Starlette app, whose middleware (context,
+    CORS, error pages, mount routing) and FastAPI's each event passed through first, about
+    a seventh of the backend's CPU under a webhook load. Outside FastAPI's error middleware,
+    it catches its own crash as that would: a 500 in the API's error shape, the exception's
+    type logged (never its message, which may quote a value).
     """
 
     def __init__(self, app: ASGIApp, api: FastAPI) -> None:

@@ -21,7 +21,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from holovitals_sync.api import create_api
-from holovitals_sync.api.inbound import InboundAhead, InboundFastPath
+from holovitals_sync.api.inbound import InboundFastPath
 from holovitals_sync.db import session_scope
 from holovitals_sync.models import Role
 from tests.conftest import REDIS_TEST_URL
@@ -82,7 +82,7 @@ def backend(wh_db: str, request: pytest.FixtureRequest) -> Iterator[Backend]:
 
     Parametrised indirectly with "route", it serves the receiver through its FastAPI route
     instead of the `InboundFastPath` middleware that normally answers first; with "ahead",
-    through `InboundAhead` wrapped around the whole app, as under Reflex (`up`).
+    through `InboundFastPath` wrapped around the whole app, as under Reflex (`up`).
     """
     api = create_api()
     served: ASGIApp = api
@@ -96,7 +96,7 @@ def backend(wh_db: str, request: pytest.FixtureRequest) -> Iterator[Backend]:
                 behind.append(f"{scope['method']} {scope['path']}")
             await api(scope, receive, send)
 
-        served = InboundAhead(recorded, api)
+        served = InboundFastPath(recorded, api)
     tokens = {}
     with session_scope() as session:
         for role in Role:

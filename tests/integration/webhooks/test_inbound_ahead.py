@@ -1,4 +1,4 @@
-"""The receiver served in front of the whole backend app (`api.inbound.InboundAhead`), as `up`
+"""The receiver served in front of the whole backend app (`api.inbound.InboundFastPath`), as `up`
 serves it under Reflex: events never reach the app behind it, everything else does, and a
 crash in the receiver still answers a 500 in the API's error shape and stores nothing.
 
