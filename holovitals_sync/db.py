@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -150,14 +151,18 @@ def begin_write_promptly(connection: sa.Connection) -> None:
         connection.exec_driver_sql("PRAGMA busy_timeout=30000")
 
 
-def try_begin_immediate(connection: sa.Connection, deadline: float) -> bool:
-    """One try at SQLite's write lock, on a connection without a busy handler: True when
-    taken, False when another connection holds it. Raises SQLite's "locked" error once
-    `deadline` (`time.monotonic()`) has passed, and any other error at once."""
+def try_begin_immediate(connection: sa.Connection | Any, deadline: float) -> bool:
+    """One try at SQLite's write lock, on a connection (or a DBAPI cursor) without a busy
+    handler: True when taken, False when another connection holds it. Raises SQLite's
+    "locked" error once `deadline` (`time.monotonic()`) has passed, and any other error at
+    once."""
+    run = (
+        connection.exec_driver_sql if isinstance(connection, sa.Connection) else connection.execute
+    )
     try:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    except sa.exc.OperationalError as exc:
-        if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+        run("BEGIN IMMEDIATE")
+    except (sa.exc.OperationalError, sqlite3.OperationalError) as exc:
+        if "locked" not in str(getattr(exc, "orig", exc)) or time.monotonic() > deadline:
             raise
         return False
     return True

@@ -8,16 +8,22 @@ file holds the write lock, as an RQ worker's batch does.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from holovitals_sync.api import intake, loop_writer
-from holovitals_sync.db import create_db_engine
+from holovitals_sync.db import create_db_engine, session_scope
+from holovitals_sync.models import InboundStatus
 from holovitals_sync.sandbox import notify
+from holovitals_sync.services.webhooks import store
+from holovitals_sync.services.webhooks.notifications import EventInfo
+from tests.factories import make_connection
 
 from .conftest import wait_for
 from .test_inbound import _connection, _events, _signed
@@ -121,8 +127,62 @@ def test_the_writer_never_checkpoints_as_it_commits_but_the_intake_does_now_and_
 
     # The writer's own connection: no busy handler (it polls) and no checkpoint on commit.
     writer = loop_writer.LoopWriter()
-    connection = writer._open()
-    pragma = connection.exec_driver_sql
-    assert pragma("PRAGMA busy_timeout").scalar_one() == 0
-    assert pragma("PRAGMA wal_autocheckpoint").scalar_one() == 0
+    _, connection = writer._open()
+    cursor = connection.cursor()
+    assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+    assert cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
     writer._drop()
+
+
+@SQLITE_ONLY
+def test_the_writers_rows_are_the_rows_the_orm_writes(wh_db):
+    """The writer bypasses SQLAlchemy's statement handling, not its types: what it stores
+    reads back through the ORM exactly as `store.insert_events` stores it."""
+    with session_scope() as session:
+        cid = make_connection(session).id
+    kinds = [
+        EventInfo(key="", source="fhir_subscription", event_type="event-notification"),
+        EventInfo(
+            key="",
+            source="ehr",
+            event_type="delete",
+            resource_type="Observation",
+            resource_id="obs-1",
+            patient_ref="Patient/pt-1",
+            events_since=7,
+            recheck=True,
+        ),
+    ]
+
+    def batch(prefix: str) -> list[tuple[int, EventInfo]]:
+        return [(cid, replace(kind, key=f"{prefix}-{n}")) for n, kind in enumerate(kinds)]
+
+    with session_scope() as session:
+        orm_ids = store.commit_events(session, batch("orm"))
+    writer = loop_writer.LoopWriter()
+    try:
+        loop_ids = asyncio.run(writer.write([*batch("loop"), batch("loop")[1]]))
+        # A replay of a stored key, and of one stored earlier in the same batch: no id.
+        replayed = asyncio.run(writer.write([batch("orm")[0], *batch("new")]))
+    finally:
+        writer._drop()
+    assert None not in orm_ids and loop_ids[2] is None and None not in loop_ids[:2]
+    assert replayed[0] is None and None not in replayed[1:]
+
+    # Byte for byte as stored, the time's text form included (both are taken now).
+    with create_db_engine(wh_db).connect() as connection:
+        stored = {
+            row[0]: row[1:]
+            for row in connection.exec_driver_sql(
+                "SELECT event_key, connection_id, source, event_type, resource_type,"
+                " resource_id, patient_ref, recheck, status, job_id, processed_at,"
+                " typeof(received_at), length(received_at), substr(received_at, 1, 10)"
+                " FROM inbound_event"
+            )
+        }
+    assert len(stored) == 6
+    for n in range(len(kinds)):
+        assert stored[f"loop-{n}"] == stored[f"orm-{n}"]
+    events = {e.event_key: e for e in _events()}
+    assert events["loop-1"].recheck is True and events["loop-1"].status == InboundStatus.RECEIVED
+    assert events["loop-0"].received_at.tzinfo is not None
