@@ -330,16 +330,21 @@ def drain(batch: int = 200) -> int:
     queueing.claim_drain()
     done = 0
     while ids := queueing.pop_inbound(batch):
-        for n, event_id in enumerate(ids):
-            if shutdown.requested():  # the worker is stopping: the rest waits for the next
-                queueing.enqueue_inbound(ids[n:], front=True)
-                log.info("drain stopped with its worker; %d event(s) queued again", len(ids) - n)
-                return done
-            try:
-                process_event(event_id)
-            except Exception as exc:  # already marked failed; retried later, keep draining
-                name = str(exc) if isinstance(exc, PassingFailure) else type(exc).__name__
-                log.warning("inbound event %s failed: %s; retrying", event_id, name)
-                _retry_or_record(event_id, name)
-            done += 1
+        try:
+            for n, event_id in enumerate(ids):
+                if shutdown.requested():  # the worker is stopping: the rest waits for the next
+                    queueing.enqueue_inbound(ids[n:], front=True)
+                    log.info(
+                        "drain stopped with its worker; %d event(s) queued again", len(ids) - n
+                    )
+                    return done
+                try:
+                    process_event(event_id)
+                except Exception as exc:  # already marked failed; retried later, keep draining
+                    name = str(exc) if isinstance(exc, PassingFailure) else type(exc).__name__
+                    log.warning("inbound event %s failed: %s; retrying", event_id, name)
+                    _retry_or_record(event_id, name)
+                done += 1
+        finally:  # after any give-back above: an id is never on neither side
+            queueing.done_inbound(ids)
     return done

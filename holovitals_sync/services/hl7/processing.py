@@ -247,8 +247,11 @@ def drain(batch: int = BATCH) -> int:
         time.sleep(window)  # a burst about one patient arrives within it: one sync
     done = 0
     while ids := queueing.pop_messages(batch):
-        if shutdown.requested():  # the worker is stopping: they wait for the next drain
-            queueing.enqueue_messages(ids, front=True)
-            return done
-        done += process_batch(ids)
+        try:
+            if shutdown.requested():  # the worker is stopping: they wait for the next drain
+                queueing.enqueue_messages(ids, front=True)
+                return done
+            done += process_batch(ids)
+        finally:  # after any give-back above: an id is never on neither side
+            queueing.done(ids)
     return done

@@ -12,7 +12,7 @@ from rq import Retry
 from rq.job import Job
 
 from ...models import Priority
-from ..platform import job_functions
+from ..platform import id_lists, job_functions
 from ..platform.queues import Family, queue_for
 from ..platform.redis import redis_connection
 
@@ -54,10 +54,16 @@ def claim_drain() -> None:
 
 
 def pop_messages(count: int) -> list[int]:
-    """Up to `count` ids, oldest first, each to exactly one drain."""
-    return [int(i) for i in redis_connection().lpop(PENDING, count) or []]
+    """Up to `count` ids, oldest first, each to exactly one drain, which calls `done` when it
+    is through with them (`platform.id_lists`)."""
+    return id_lists.pop(PENDING, count)
+
+
+def done(message_ids: list[int]) -> None:
+    """A drain is through with these ids (processed, failed, or given back to the list)."""
+    id_lists.release(PENDING, message_ids)
 
 
 def waiting() -> set[int]:
-    """Ids on the list now (for the sweep)."""
-    return {int(i) for i in redis_connection().lrange(PENDING, 0, -1)}
+    """Ids that need no queueing again: listed, or held by a live drain (for the sweep)."""
+    return id_lists.waiting(PENDING)

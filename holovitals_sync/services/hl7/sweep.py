@@ -3,8 +3,9 @@
 The listener acknowledges a message once it is committed and queues it just after; the
 process may die between the two, or Redis may be down. Such a message, and one whose
 processing met the EHR, Redis or the database away, stays `received`; the webhooks
-maintenance asks here every tick for those received more than `SWEEP_AFTER` ago and not on
-the pending list. Queueing one twice does no harm: processing skips what is not `received`.
+maintenance asks here every tick for those received more than `SWEEP_AFTER` ago, neither on
+the pending list nor held by a drain (`platform.id_lists`). Queueing one twice after it was
+processed does no harm: processing skips what is not `received`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from rq.rate_limit import RateLimit
 
 from ...config import get_settings
 from ...models import Priority
-from ..platform import job_functions
+from ..platform import id_lists, job_functions
 from ..platform.queues import Family, queue_for
 from ..platform.redis import redis_connection
 
@@ -80,9 +80,19 @@ def claim_drain() -> None:
 
 
 def pop_inbound(count: int) -> list[int]:
-    """Up to `count` event ids, oldest first, each to exactly one drain job."""
-    ids = redis_connection().lpop(PENDING_INBOUND, count) or []
-    return [int(i) for i in ids]
+    """Up to `count` event ids, oldest first, each to exactly one drain job, which calls
+    `done_inbound` when it is through with them (`platform.id_lists`)."""
+    return id_lists.pop(PENDING_INBOUND, count)
+
+
+def done_inbound(event_ids: list[int]) -> None:
+    """A drain is through with these ids (processed, failed, or given back to the list)."""
+    id_lists.release(PENDING_INBOUND, event_ids)
+
+
+def waiting_inbound() -> set[int]:
+    """Ids that need no queueing again: listed, or held by a live drain (for the sweep)."""
+    return id_lists.waiting(PENDING_INBOUND)
 
 
 def slot_limit(subscription_id: int) -> RateLimit:

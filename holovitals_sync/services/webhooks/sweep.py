@@ -5,13 +5,16 @@ The receiver acknowledges an event once its row is committed and queues it just 
 persistence may restart and forget the pending list; a drain job killed after popping ids
 loses them the same way. The row stays `received`, so the webhooks maintenance asks here,
 every tick, for events received more than `SWEEP_AFTER` ago and still `received` that are
-not on the pending list, and queues them again; an event marked failed only because Redis or
+neither on the pending list nor held by a drain (`platform.id_lists`), and queues them
+again; an event marked failed only because Redis or
 the database was away is taken back first. An event whose processing failed because
 Redis or the database was away stays `received` too (see `platform.failures.INFRASTRUCTURE`), so
 it is taken up here once they are back, however long that takes.
 
-Queueing one twice does no harm: processing an event is idempotent (a processed event is
-skipped), and a catch-up waiting out its grace period is held again by its own check.
+Queueing one twice after it was processed does no harm: a processed event is skipped, and a
+catch-up waiting out its grace period is held again by its own check. Two drains processing
+one event at once could each make a sync job, which is why ids a drain holds count as
+waiting; a drain that dies holding them gives them up after `id_lists.LEASE`.
 """
 
 from __future__ import annotations
@@ -95,9 +98,10 @@ def requeue_unqueued(
         ids += _stranded(session, connection_id, cutoff)
     if not ids:
         return 0
-    # Read after the rows: an id a drain pops meanwhile is processed (or queued twice, which
-    # is harmless); one still waiting on the list is not pushed again.
-    waiting = {int(i) for i in client.lrange(queueing.PENDING_INBOUND, 0, -1)}
+    # Read after the rows: an id still waiting on the list, or popped by a drain that is
+    # working through it, is not pushed again. (Pushed again, a backlog older than
+    # `SWEEP_AFTER` had events processed twice at once: two sync jobs for one event.)
+    waiting = queueing.waiting_inbound()
     lost = [i for i in ids if i not in waiting]
     if lost:
         queueing.enqueue_inbound(lost)
