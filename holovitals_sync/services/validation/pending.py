@@ -23,8 +23,10 @@ from sqlmodel import Session
 
 from ...models import ErrorSeverity, RecordError, SyncedRecord
 
-# Records per statement: each is one short transaction-sized pass over an id range.
+# Records per read: each is one short pass over an id range.
 CHUNK = 50_000
+# Ids per UPDATE (SQLite allows 32,766 bound values).
+ID_CHUNK = 10_000
 MESSAGE = (
     "[reference] the referenced patient is not held for this connection "
     "(checked when the sync ended)"
@@ -70,22 +72,15 @@ def settle_references(
 ) -> Settled:
     """Mark and clear `reference_missing` for the run's scope; record the newly missing."""
     table = SyncedRecord.__table__
-    low, high = session.execute(
-        sa.select(sa.func.min(table.c.id), sa.func.max(table.c.id)).where(
-            table.c.connection_id == connection_id
-        )
-    ).one()
-    settled = Settled()
-    if low is None:
-        return settled
     missing_now = _missing_now(table)
-    for start in range(low - 1, high, CHUNK):
+    settled = Settled()
+    ids = _to_change(session, table, connection_id, job_id, whole, missing_now)
+    for start in range(0, len(ids), ID_CHUNK):
         changed = session.execute(
             sa.update(table)
+            # Checked again: a patient may have arrived or gone since the read.
             .where(
-                *_scope(table, connection_id, job_id, whole),
-                table.c.id > start,
-                table.c.id <= start + CHUNK,
+                table.c.id.in_(ids[start : start + ID_CHUNK]),
                 table.c.reference_missing != missing_now,
             )
             .values(reference_missing=missing_now)
@@ -96,6 +91,42 @@ def settle_references(
         settled.resolved += len(changed) - len(newly)
         _record(session, connection_id, job_id, newly)
     return settled
+
+
+def _to_change(
+    session: Session,
+    table: sa.Table,
+    connection_id: int,
+    job_id: int | None,
+    whole: bool,
+    missing_now: sa.ColumnElement[bool],
+) -> list[int]:
+    """The ids in the run's scope whose mark is wrong now, found by reads alone.
+
+    Why not one UPDATE over the scope: a run other than a full one has no index to its
+    records, so the UPDATE scanned the connection's records while holding SQLite's only
+    write lock, about 20 ms a patient sync (up to 215 ms) with tens of thousands of records
+    held, and the webhook receiver's commits waited behind it. Before the run's first write
+    these reads take no write lock (the driver begins a transaction at the first write).
+    """
+    low, high = session.execute(
+        sa.select(sa.func.min(table.c.id), sa.func.max(table.c.id)).where(
+            table.c.connection_id == connection_id
+        )
+    ).one()
+    if low is None:
+        return []
+    ids: list[int] = []
+    for start in range(low - 1, high, CHUNK):
+        ids += session.execute(
+            sa.select(table.c.id).where(
+                *_scope(table, connection_id, job_id, whole),
+                table.c.id > start,
+                table.c.id <= start + CHUNK,
+                table.c.reference_missing != missing_now,
+            )
+        ).scalars()
+    return ids
 
 
 def _record(
