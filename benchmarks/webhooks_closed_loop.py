@@ -262,25 +262,39 @@ def exactly_once(
     )
     named = {job for _id, _status, job in rows if job is not None}
     mine = {event_id: job for event_id, _status, job in rows if event_id in wanted}
-    webhook_jobs = "SELECT id FROM sync_job WHERE requested_by_kind = 'webhook' AND id >= ?"
-    made = {job for (job,) in _query(product, webhook_jobs, first_job)}
-    # An event may join a patient's sync that a webhook made before the run (the demo's own
-    # EHR sends some) and that is still queued: named, not made here. It must exist.
-    joined = {job for job in named - made if job < first_job}
-    earlier = {job for (job,) in _query(product, webhook_jobs, 0) if job in joined}
+    # Jobs events made in the run. HL7 messages ask for jobs through the same path (the
+    # demo's sandbox sends an ADT feed), under the same kind but their own `requested_by`.
+    by_events = (
+        "SELECT id FROM sync_job WHERE requested_by_kind = 'webhook'"
+        " AND requested_by LIKE 'inbound-event:%' AND id >= ?"
+    )
+    made = {job for (job,) in _query(product, by_events, first_job)}
+    # An event may join a patient's sync that is still queued, made before the run or by an
+    # HL7 message: named, not made here. It must exist, as a job events or messages made.
+    joinable = "SELECT id FROM sync_job WHERE requested_by_kind = 'webhook'"
+    joined = named - made
+    missing = joined - {job for (job,) in _query(product, joinable)}
     # And the other way: an event stored before the run and processed during it makes a job
     # here that only that earlier event names. A job no event names at all would be one
     # made by an event processed twice.
     before = "SELECT DISTINCT job_id FROM inbound_event WHERE id < ? AND job_id >= ?"
     named_before = {job for (job,) in _query(product, before, first_event, first_job)} & made
+    unnamed = made - named - named_before
     ok = (
         len(acknowledged) == len(wanted)
         and states == {"processed": len(wanted)}
         and len(mine) == len(wanted)
         and None not in mine.values()
-        and made == (named - joined) | named_before
-        and earlier == joined
+        and not unnamed
+        and not missing
     )
+    if not ok:  # ids only
+        print(
+            f"exactly once: no: jobs no event names {sorted(unnamed)[:10]},"
+            f" named jobs that do not exist {sorted(missing)[:10]}",
+            file=sys.stderr,
+            flush=True,
+        )
     return {
         "exactly_once": ok,
         "acknowledged": len(acknowledged),
@@ -288,7 +302,7 @@ def exactly_once(
         "duplicate_acks": len(acknowledged) - len(wanted),
         "jobs_made": len(made),
         "jobs_named": len(named),
-        "jobs_joined_from_before": len(joined),
+        "jobs_joined": len(joined),
         "jobs_made_for_events_from_before": len(named_before),
         "drain_s": round(drained, 1),
     }
