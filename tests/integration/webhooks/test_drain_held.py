@@ -8,7 +8,8 @@ Real Redis and database; the drain runs in-line, as its RQ job would run it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -25,28 +26,14 @@ from holovitals_sync.services.platform import id_lists
 from holovitals_sync.services.platform.redis import redis_connection
 from holovitals_sync.services.webhooks import queueing
 from holovitals_sync.services.webhooks.sweep import LOCK, requeue_unqueued
-from tests.factories import make_connection
+
+from .test_drain_stop import _events
 
 
 @pytest.fixture
 def events(wh_db) -> Iterator[list[int]]:
     """Five stored events, queued, received two minutes ago (old enough to sweep)."""
-    with session_scope() as session:
-        cid = make_connection(session).id
-        rows = [
-            InboundEvent(
-                connection_id=cid,
-                event_key=f"k{n}",
-                event_type="update",
-                resource_type="Patient",
-                patient_ref=f"Patient/pt-{n}",
-                received_at=utcnow() - timedelta(minutes=2),
-            )
-            for n in range(5)
-        ]
-        session.add_all(rows)
-        session.flush()
-        ids = [int(r.id) for r in rows]
+    ids = _events(5, received_at=utcnow() - timedelta(minutes=2))
     queueing.enqueue_inbound(ids)
     Queue("webhooks.high", connection=redis_connection()).empty()  # drains run in-line here
     yield ids
@@ -73,21 +60,32 @@ def _statuses(ids: list[int]) -> list[InboundStatus]:
         return [session.get(InboundEvent, i).status for i in ids]
 
 
-def test_a_sweep_during_a_drain_queues_nothing_the_drain_holds(events):
-    sweeps: list[int] = []
+@contextmanager
+def _processing(first: Callable[[], None]) -> Iterator[None]:
+    """Drains call `first` before each event they process (then process it as usual)."""
     real = event_jobs.process_event
 
-    def sweep_then_process(event_id: int, **kwargs: object) -> str:
+    def wrapped(event_id: int, **kwargs: object) -> str:
+        first()
+        return real(event_id, **kwargs)
+
+    event_jobs.process_event = wrapped  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        event_jobs.process_event = real  # type: ignore[assignment]
+
+
+def test_a_sweep_during_a_drain_queues_nothing_the_drain_holds(events):
+    sweeps: list[int] = []
+
+    def sweep_once() -> None:
         if not sweeps:
             sweeps.append(_sweep())  # a maintenance tick while the drain holds the batch
             assert _held() == events and _listed() == []
-        return real(event_id, **kwargs)
 
-    event_jobs.process_event = sweep_then_process  # type: ignore[assignment]
-    try:
+    with _processing(sweep_once):
         assert event_jobs.drain(batch=10) == 5
-    finally:
-        event_jobs.process_event = real  # type: ignore[assignment]
     assert sweeps == [0]
     assert _held() == [] and _listed() == []
     assert _statuses(events) == [InboundStatus.PROCESSED] * 5
@@ -110,17 +108,9 @@ def test_released_or_past_the_lease_the_sweep_takes_them_up(events):
 
 
 def test_a_stopping_drain_holds_nothing_it_gave_back(events):
-    real = event_jobs.process_event
-
-    def process_then_stop(event_id: int, **kwargs: object) -> str:
-        shutdown.request()  # SIGUSR1 from the stopping worker, after the first event
-        return real(event_id, **kwargs)
-
-    event_jobs.process_event = process_then_stop  # type: ignore[assignment]
-    try:
+    # SIGUSR1 from the stopping worker, before the first event: that one is still processed.
+    with _processing(shutdown.request):
         assert event_jobs.drain(batch=10) == 1
-    finally:
-        event_jobs.process_event = real  # type: ignore[assignment]
     assert _listed() == events[1:] and _held() == []
 
 

@@ -23,7 +23,8 @@ def stopping(wh_db) -> Iterator[None]:
     shutdown.reset()
 
 
-def _events(count: int) -> list[int]:
+def _events(count: int, **fields: object) -> list[int]:
+    """`count` stored events, each about a patient of its own (`fields` for every row)."""
     with session_scope() as session:
         cid = make_connection(session).id
         rows = [
@@ -33,6 +34,7 @@ def _events(count: int) -> list[int]:
                 event_type="update",
                 resource_type="Patient",
                 patient_ref=f"Patient/pt-{n}",
+                **fields,
             )
             for n in range(count)
         ]
